@@ -1,0 +1,99 @@
+// Starts a real `wrangler dev` (workerd, local KV and Durable Objects) on a free
+// loopback port. Used by `npm start`, the Node-side tests, the race lab and the benchmarks.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const PROJECT_ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
+const WRANGLER = join(PROJECT_ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
+
+export type LocalWorker = {
+  url: string;
+  adminToken: string;
+  botToken: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+};
+
+export type LocalWorkerOptions = {
+  port?: number;
+  /** Where local KV/DO state lives; default: a fresh temp dir removed on stop. */
+  persistTo?: string;
+  adminToken?: string;
+  botToken?: string;
+  /** Extra `[vars]` overrides, e.g. { CACHE_MODE: "do" }. */
+  vars?: Record<string, string>;
+  /** Echo wrangler's output (npm start does; tests keep it for failures). */
+  inheritOutput?: boolean;
+  startTimeoutMs?: number;
+};
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export async function startLocalWorker(options: LocalWorkerOptions = {}): Promise<LocalWorker> {
+  const port = options.port ?? (await freePort());
+  const ownsState = !options.persistTo;
+  const persistTo = options.persistTo ?? mkdtempSync(join(tmpdir(), "lossless-chat-"));
+  const adminToken = options.adminToken ?? "local-admin-token";
+  const botToken = options.botToken ?? "local-bot-token";
+  const vars = { ADMIN_TOKEN: adminToken, BOT_TOKEN: botToken, ...options.vars };
+  const args = [
+    WRANGLER, "dev",
+    "--ip", "127.0.0.1",
+    "--port", String(port),
+    "--inspector-port", String(await freePort()),
+    "--persist-to", persistTo,
+    "--show-interactive-dev-session=false",
+    "--log-level", options.inheritOutput ? "info" : "warn",
+    ...Object.entries(vars).flatMap(([key, value]) => ["--var", `${key}:${value}`]),
+  ];
+  const child = spawn(process.execPath, args, {
+    cwd: PROJECT_ROOT,
+    stdio: options.inheritOutput ? "inherit" : ["ignore", "pipe", "pipe"],
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: process.env.CI ?? "1" },
+  });
+  let output = "";
+  child.stdout?.on("data", (chunk) => (output = (output + chunk).slice(-20_000)));
+  child.stderr?.on("data", (chunk) => (output = (output + chunk).slice(-20_000)));
+
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (ownsState) rmSync(persistTo, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + (options.startTimeoutMs ?? 90_000);
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) {
+      throw new Error(`wrangler dev exited with ${child.exitCode}:\n${output}`);
+    }
+    try {
+      const res = await fetch(`${url}/api/health`);
+      if (res.ok) return { url, adminToken, botToken, process: child, stop };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await stop();
+  throw new Error(`wrangler dev did not answer ${url}/api/health in time:\n${output}`);
+}

@@ -1,0 +1,117 @@
+// SQL of the room log: rows in, Messages out. Synchronous, so every method that
+// changes more than one row is atomic inside the Durable Object.
+import type { Message, MessageStatus } from "../shared/message";
+
+type Row = {
+  seq: number;
+  id: string;
+  kind: "human" | "ai";
+  author: string;
+  text: string;
+  reply_to: string | null;
+  status: MessageStatus;
+  created_at: number;
+  error: string | null;
+  bot_id: string | null;
+  lease_until: number | null;
+};
+
+const SELECT = `SELECT m.seq, m.id, m.kind, m.author, m.text, m.reply_to, m.status, m.created_at, m.error,
+  c.bot_id, c.lease_until FROM messages m LEFT JOIN claims c ON c.message_id = m.id`;
+
+export class RoomLog {
+  constructor(private readonly sql: SqlStorage, private readonly room: () => string) {}
+
+  private toMessage(row: Row): Message {
+    const message: Message = {
+      id: row.id,
+      room: this.room(),
+      kind: row.kind,
+      author: row.author,
+      text: row.text,
+      status: row.status,
+      createdAt: row.created_at,
+      seq: row.seq,
+    };
+    if (row.reply_to) message.replyTo = row.reply_to;
+    if (row.error) message.error = row.error;
+    if (row.status === "processing" && row.bot_id) {
+      message.claimedBy = row.bot_id;
+      message.leaseUntil = row.lease_until ?? 0;
+    }
+    return message;
+  }
+
+  get(id: string): Message | null {
+    const row = this.sql.exec<Row>(`${SELECT} WHERE m.id = ?`, id).toArray()[0];
+    return row ? this.toMessage(row) : null;
+  }
+
+  /** Inserts unless the id is already logged; returns the logged message either way. */
+  insert(message: Message): { message: Message; created: boolean } {
+    const existing = this.get(message.id);
+    if (existing) return { message: existing, created: false };
+    this.sql.exec(
+      `INSERT INTO messages (id, kind, author, text, reply_to, status, created_at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      message.id, message.kind, message.author, message.text, message.replyTo ?? null,
+      message.status, message.createdAt, message.error ?? null,
+    );
+    return { message: this.get(message.id)!, created: true };
+  }
+
+  setStatus(id: string, status: MessageStatus, error: string | null = null): void {
+    this.sql.exec(`UPDATE messages SET status = ?, error = ? WHERE id = ?`, status, error, id);
+    if (status !== "processing") this.sql.exec(`DELETE FROM claims WHERE message_id = ?`, id);
+  }
+
+  setClaim(id: string, botId: string, leaseUntil: number): void {
+    this.sql.exec(
+      `INSERT INTO claims (message_id, bot_id, lease_until) VALUES (?, ?, ?)
+       ON CONFLICT (message_id) DO UPDATE SET bot_id = excluded.bot_id, lease_until = excluded.lease_until`,
+      id, botId, leaseUntil,
+    );
+    this.sql.exec(`UPDATE messages SET status = 'processing' WHERE id = ?`, id);
+  }
+
+  /** The newest `limit` messages after `since`, oldest first. */
+  recent(limit: number, since = 0): Message[] {
+    const rows = this.sql
+      .exec<Row>(`${SELECT} WHERE m.seq > ? ORDER BY m.seq DESC LIMIT ?`, since, limit)
+      .toArray();
+    return rows.reverse().map((row) => this.toMessage(row));
+  }
+
+  claimable(now: number): Message[] {
+    return this.sql
+      .exec<Row>(
+        `${SELECT} WHERE m.kind = 'human' AND (m.status = 'pending' OR (m.status = 'processing' AND COALESCE(c.lease_until, 0) <= ?))
+         ORDER BY m.seq LIMIT 200`,
+        now,
+      )
+      .toArray()
+      .map((row) => this.toMessage(row));
+  }
+
+  replyTo(humanId: string): Message | null {
+    const row = this.sql.exec<Row>(`${SELECT} WHERE m.reply_to = ? ORDER BY m.seq LIMIT 1`, humanId).toArray()[0];
+    return row ? this.toMessage(row) : null;
+  }
+
+  lastSeq(): number {
+    return this.sql.exec<{ s: number | null }>(`SELECT MAX(seq) AS s FROM messages`).one().s ?? 0;
+  }
+
+  count(): number {
+    return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM messages`).one().n;
+  }
+}
+
+export class Meta {
+  constructor(private readonly sql: SqlStorage) {}
+  get(key: string): string | null {
+    return this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0]?.value ?? null;
+  }
+  set(key: string, value: string | number | boolean): void {
+    this.sql.exec(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, String(value));
+  }
+}

@@ -1,0 +1,21 @@
+// Applies migrations/NNNN_name.sql in order, once each, recording the version in the DB.
+import m0001 from "../../migrations/0001_messages.sql";
+import m0002 from "../../migrations/0002_claims.sql";
+
+export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
+  { version: 1, name: "messages", sql: m0001 },
+  { version: 2, name: "claims", sql: m0002 },
+];
+
+export function applyMigrations(sql: SqlStorage): number {
+  sql.exec(`CREATE TABLE IF NOT EXISTS _migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
+  const row = sql.exec<{ v: number | null }>(`SELECT MAX(version) AS v FROM _migrations`).one();
+  let current = row.v ?? 0;
+  for (const migration of MIGRATIONS) {
+    if (migration.version <= current) continue;
+    sql.exec(migration.sql);
+    sql.exec(`INSERT INTO _migrations (version, name, applied_at) VALUES (?, ?, ?)`, migration.version, migration.name, Date.now());
+    current = migration.version;
+  }
+  return current;
+}

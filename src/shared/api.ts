@@ -1,0 +1,31 @@
+// Response bodies of the HTTP API, shared by the Worker, the page, the bot and the lab.
+import type { CacheMode, Message } from "./message";
+import type { FlagAuditEntry, FlagsDocument } from "./flags";
+
+export const MODE_HEADER = "X-Cache-Mode";
+
+export type ApiError = { error: string };
+export type CommentsResponse = { comments: Message[]; mode: CacheMode; lastSeq?: number };
+export type PendingResponse = { pending: Message[]; mode: CacheMode };
+export type RoomsResponse = { rooms: { name: string; mode: CacheMode }[] };
+export type HealResponse = { ok: true; readded: boolean; message: Message; mode: CacheMode };
+export type ClaimResponse = { ok: true; message: Message; leaseUntil: number; mode: CacheMode };
+export type FlagsResponse = { flags: FlagsDocument; audit: FlagAuditEntry[] };
+
+export type ModeStats = {
+  posts: number;
+  humanPosts: number;
+  aiPosts: number;
+  healsRequested: number;
+  /** heals that found the message missing and put it back: real losses caught */
+  healsReadded: number;
+  /** mean and max ms from a missed message's creation to its heal */
+  healDelayMeanMs: number;
+  healDelayMaxMs: number;
+  rooms: number;
+};
+export type StatsResponse = {
+  modes: Record<CacheMode, ModeStats>;
+  /** heals per minute, newest last, for the operator chart */
+  timeline: { minute: number; mode: CacheMode; requested: number; readded: number }[];
+};

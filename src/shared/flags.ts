@@ -1,0 +1,38 @@
+// The operator flag: which path (kv or do) serves each room. Shared so the
+// operator page and the race lab speak the same document as the Worker.
+import { z } from "zod";
+import { modeSchema, ROOM_PATTERN, type CacheMode } from "./message";
+
+export const flagsSchema = z.strictObject({
+  defaultMode: modeSchema,
+  doPercent: z.number().int().min(0).max(100),
+  rooms: z.record(z.string().regex(ROOM_PATTERN, "room names must match [a-z0-9][a-z0-9-]{0,63}"), modeSchema),
+});
+export type Flags = z.infer<typeof flagsSchema>;
+
+/** The stored document: the flag plus a version bumped on every change. */
+export type FlagsDocument = Flags & { version: number; updatedAt: number; updatedBy: string };
+
+export type FlagAuditEntry = {
+  at: number;
+  who: string;
+  before: Flags;
+  after: Flags;
+};
+
+/** A stable 0..99 bucket for a room name (FNV-1a), so doPercent picks the same rooms everywhere. */
+export function roomBucket(room: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < room.length; i++) {
+    hash ^= room.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % 100;
+}
+
+export function resolveMode(flags: Flags, room: string): CacheMode {
+  const override = flags.rooms[room];
+  if (override) return override;
+  if (roomBucket(room) < flags.doPercent) return "do";
+  return flags.defaultMode;
+}

@@ -1,0 +1,68 @@
+// JSON responses, errors and body parsing. Every error leaves as `{ "error": "..." }`.
+import { StatusError } from "itty-router";
+import type { z } from "zod";
+import { MODE_HEADER } from "../shared/api";
+import type { CacheMode } from "../shared/message";
+
+export const MAX_BODY_BYTES = 16 * 1024;
+
+export { StatusError };
+
+export function json(body: unknown, status = 200, headers: HeadersInit = {}): Response {
+  const h = new Headers(headers);
+  h.set("content-type", "application/json; charset=utf-8");
+  h.set("cache-control", "no-store");
+  return new Response(JSON.stringify(body), { status, headers: h });
+}
+
+/** A JSON response for one room, labelled with the path that served it. */
+export function roomJson(mode: CacheMode, body: unknown, status = 200): Response {
+  return json(body, status, { [MODE_HEADER]: mode });
+}
+
+export function errorResponse(err: unknown): Response {
+  if (err instanceof StatusError) {
+    const headers: Record<string, string> = {};
+    if (typeof err.retryAfter === "number") headers["retry-after"] = String(err.retryAfter);
+    if (typeof err.mode === "string") headers[MODE_HEADER] = err.mode;
+    return json({ error: err.message }, err.status, headers);
+  }
+  console.log(JSON.stringify({ event: "error", error: String(err), stack: (err as Error)?.stack }));
+  return json({ error: "internal error" }, 500);
+}
+
+/** First problem zod found, as one readable line: "text: text must not be empty". */
+export function describeZodError(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return "invalid input";
+  const path = issue.path.join(".");
+  return path ? `${path}: ${issue.message}` : issue.message;
+}
+
+export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new StatusError(400, describeZodError(result.error));
+  return result.data;
+}
+
+/** Reads a JSON body of at most 16 KB and validates it; 413 / 400 otherwise. */
+export async function readJson<S extends z.ZodType>(request: Request, schema: S): Promise<z.infer<S>> {
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > MAX_BODY_BYTES) throw new StatusError(413, `body must be at most ${MAX_BODY_BYTES} bytes`);
+  const raw = await request.arrayBuffer();
+  if (raw.byteLength > MAX_BODY_BYTES) throw new StatusError(413, `body must be at most ${MAX_BODY_BYTES} bytes`);
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder().decode(raw));
+  } catch {
+    throw new StatusError(400, "body must be valid JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new StatusError(400, "body must be a JSON object");
+  }
+  return parseWith(schema, value);
+}
+
+export function log(event: string, fields: Record<string, unknown>): void {
+  console.log(JSON.stringify({ event, at: Date.now(), ...fields }));
+}

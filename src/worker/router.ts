@@ -1,0 +1,48 @@
+// The HTTP API (see DESIGN.md). Each path lists its methods, then `all` answers 405.
+import { Router, type IRequest } from "itty-router";
+import { StatusError, errorResponse, json } from "./http";
+import { getFlags, getStats, putFlags } from "./routes/admin";
+import { claimMessage, failMessage, listPending, releaseMessage } from "./routes/bot";
+import { getComment, healComment, listComments, postComment } from "./routes/comments";
+import { listRooms, roomSocket } from "./routes/rooms";
+import { withPageHeaders } from "./page";
+
+type Args = [Env, ExecutionContext];
+
+const methodNotAllowed = (request: IRequest) => {
+  throw new StatusError(405, `method ${request.method} not allowed on ${new URL(request.url).pathname}`);
+};
+
+export const router = Router<IRequest, Args>({
+  catch: errorResponse,
+})
+  .get("/api/health", () => json({ ok: true }))
+  .all("/api/health", methodNotAllowed)
+  .get("/api/comments", listComments)
+  .post("/api/comments", postComment)
+  .all("/api/comments", methodNotAllowed)
+  .get("/api/comments/:id", getComment)
+  .all("/api/comments/:id", methodNotAllowed)
+  .get("/api/rooms", listRooms)
+  .all("/api/rooms", methodNotAllowed)
+  .get("/api/rooms/:room/ws", roomSocket)
+  .all("/api/rooms/:room/ws", methodNotAllowed)
+  .post("/api/admin/add-to-cache", healComment)
+  .all("/api/admin/add-to-cache", methodNotAllowed)
+  .get("/api/admin/flags", getFlags)
+  .put("/api/admin/flags", putFlags)
+  .all("/api/admin/flags", methodNotAllowed)
+  .get("/api/admin/stats", getStats)
+  .all("/api/admin/stats", methodNotAllowed)
+  .get("/api/bot/pending", listPending)
+  .all("/api/bot/pending", methodNotAllowed)
+  .post("/api/bot/claim", claimMessage)
+  .all("/api/bot/claim", methodNotAllowed)
+  .post("/api/bot/release", releaseMessage)
+  .all("/api/bot/release", methodNotAllowed)
+  .post("/api/bot/fail", failMessage)
+  .all("/api/bot/fail", methodNotAllowed)
+  .all("/api/*", () => {
+    throw new StatusError(404, "no such API route");
+  })
+  .all("*", (request: IRequest, env: Env) => withPageHeaders(env.ASSETS.fetch(request as unknown as Request)));

@@ -1,0 +1,45 @@
+// Operator calls (ADMIN_TOKEN): the flag with its audit, and the per-mode stats.
+import type { IRequest } from "itty-router";
+import type { FlagsResponse } from "../../shared/api";
+import { flagsSchema, resolveMode, type FlagsDocument } from "../../shared/flags";
+import type { CacheMode } from "../../shared/message";
+import { requireRole } from "../auth";
+import { control } from "../context";
+import { json, log, readJson } from "../http";
+import { listRoomNames } from "./rooms";
+
+export async function getFlags(request: IRequest, env: Env): Promise<Response> {
+  await requireRole(request, env, "admin");
+  const body: FlagsResponse = await control(env).getFlags();
+  return json(body);
+}
+
+/**
+ * Replaces the flag. Rooms that leave do mode get their mirror flushed before we
+ * answer, so kv writers start from a current `cache:<room>`; rooms entering do mode
+ * reconcile from `cache:<room>` on their next request (the flag version changed).
+ */
+export async function putFlags(request: IRequest, env: Env): Promise<Response> {
+  await requireRole(request, env, "admin");
+  const next = await readJson(request, flagsSchema);
+  const who = (request.headers.get("x-operator") ?? "").slice(0, 80) || `admin@${request.headers.get("cf-connecting-ip") ?? "local"}`;
+  const { before, after } = await control(env).setFlags(next, who);
+  const leaving = await roomsLeavingDo(env, before, after);
+  await Promise.all(leaving.map((room) => env.ROOM.getByName(room).leaveDoMode({ room, flagVersion: after.version })));
+  log("flags", { who, before, after, flushed: leaving });
+  const body: FlagsResponse & { flushed: string[] } = { ...(await control(env).getFlags()), flushed: leaving };
+  return json(body);
+}
+
+async function roomsLeavingDo(env: Env, before: FlagsDocument, after: FlagsDocument): Promise<string[]> {
+  const names = new Set([...(await listRoomNames(env)), ...Object.keys(before.rooms), ...Object.keys(after.rooms)]);
+  return [...names].filter((room) => resolveMode(before, room) === "do" && resolveMode(after, room) === "kv");
+}
+
+export async function getStats(request: IRequest, env: Env): Promise<Response> {
+  await requireRole(request, env, "admin");
+  const [{ flags }, rooms] = await Promise.all([control(env).getFlags(), listRoomNames(env)]);
+  const perMode: Record<CacheMode, number> = { kv: 0, do: 0 };
+  for (const room of rooms) perMode[resolveMode(flags, room)]++;
+  return json(await control(env).stats(perMode));
+}

@@ -1,0 +1,37 @@
+// The room list (from KV `room:<name>` markers) and the live WebSocket.
+import type { IRequest } from "itty-router";
+import { MODE_HEADER, type RoomsResponse } from "../../shared/api";
+import { resolveMode } from "../../shared/flags";
+import { roomSchema } from "../../shared/message";
+import { loadFlags } from "../context";
+import { StatusError, json, parseWith } from "../http";
+import { ROOM_PREFIX } from "../keys";
+
+export async function listRoomNames(env: Env): Promise<string[]> {
+  const names: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await env.CHAT_KV.list({ prefix: ROOM_PREFIX, cursor });
+    names.push(...page.keys.map((k) => k.name.slice(ROOM_PREFIX.length)));
+    cursor = page.list_complete ? undefined : page.cursor;
+  } while (cursor);
+  return names;
+}
+
+export async function listRooms(_request: IRequest, env: Env): Promise<Response> {
+  const [flags, names] = await Promise.all([loadFlags(env), listRoomNames(env)]);
+  const body: RoomsResponse = { rooms: names.map((name) => ({ name, mode: resolveMode(flags, name) })) };
+  return json(body);
+}
+
+/** Hands the upgrade to the room's DO, which accepts it with the hibernation API. */
+export async function roomSocket(request: IRequest, env: Env): Promise<Response> {
+  const room = parseWith(roomSchema, request.params.room);
+  if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    throw new StatusError(426, "expected a WebSocket upgrade");
+  }
+  const [flags, upgraded] = await Promise.all([loadFlags(env), env.ROOM.getByName(room).fetch(request as unknown as Request)]);
+  const headers = new Headers(upgraded.headers);
+  headers.set(MODE_HEADER, resolveMode(flags, room));
+  return new Response(upgraded.body, { status: upgraded.status, headers, webSocket: upgraded.webSocket });
+}
