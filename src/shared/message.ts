@@ -1,6 +1,5 @@
 // The message shape and the input rules shared by the Worker, the page and the bot.
-// Schemas are zod; the page imports only the types (erased at build), never zod itself.
-import { z } from "zod";
+// No runtime dependencies: the page bundles this. Input schemas live in ./schemas.
 
 export const ROOM_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
 /** "<epoch ms>-<base36 suffix>", e.g. 1761938419272-bkf6kq2ca */
@@ -11,13 +10,8 @@ export const MAX_AUTHOR = 40;
 /** The legacy cache and the DO mirror keep this many newest messages. */
 export const CACHE_SIZE = 200;
 
-export const roomSchema = z.string().regex(ROOM_PATTERN, "room must match [a-z0-9][a-z0-9-]{0,63}");
-export const messageIdSchema = z.string().regex(MESSAGE_ID_PATTERN, "id must look like <epoch ms>-<base36>");
-export const modeSchema = z.enum(["kv", "do"]);
-export const statusSchema = z.enum(["pending", "processing", "complete", "failed"]);
-
-export type CacheMode = z.infer<typeof modeSchema>;
-export type MessageStatus = z.infer<typeof statusSchema>;
+export type CacheMode = "kv" | "do";
+export type MessageStatus = "pending" | "processing" | "complete" | "failed";
 
 export type Message = {
   id: string;
@@ -37,40 +31,6 @@ export type Message = {
   claimedBy?: string;
   leaseUntil?: number;
 };
-
-const textSchema = z
-  .string()
-  .transform((s) => s.trim())
-  .pipe(z.string().min(1, "text must not be empty").max(MAX_TEXT, `text must be at most ${MAX_TEXT} characters`));
-const authorSchema = z
-  .string()
-  .transform((s) => s.trim())
-  .pipe(z.string().min(1, "author must not be empty").max(MAX_AUTHOR, `author must be at most ${MAX_AUTHOR} characters`));
-
-/** POST /api/comments: a human message, or (with the bot token) an AI reply. */
-export const postCommentSchema = z.strictObject({
-  room: roomSchema.default(DEFAULT_ROOM),
-  text: textSchema,
-  author: authorSchema.optional(),
-  id: messageIdSchema.optional(),
-  kind: z.enum(["human", "ai"]).default("human"),
-  replyTo: messageIdSchema.optional(),
-  botId: z.string().min(1).max(100).optional(),
-});
-export type PostCommentInput = z.input<typeof postCommentSchema>;
-
-export const healSchema = z.strictObject({ messageId: messageIdSchema });
-export type HealInput = z.infer<typeof healSchema>;
-
-export const claimSchema = z.strictObject({
-  messageId: messageIdSchema,
-  botId: z.string().min(1).max(100),
-  room: roomSchema.optional(),
-});
-export type ClaimInput = z.infer<typeof claimSchema>;
-
-export const failSchema = claimSchema.extend({ reason: z.string().min(1).max(500) });
-export type FailInput = z.infer<typeof failSchema>;
 
 /** A fresh id in the shared format; the suffix is random base36. */
 export function newMessageId(now = Date.now()): string {

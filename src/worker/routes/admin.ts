@@ -1,7 +1,8 @@
 // Operator calls (ADMIN_TOKEN): the flag with its audit, and the per-mode stats.
 import type { IRequest } from "itty-router";
 import type { FlagsResponse } from "../../shared/api";
-import { flagsSchema, resolveMode, type FlagsDocument } from "../../shared/flags";
+import { resolveMode, type FlagsDocument } from "../../shared/flags";
+import { flagsSchema } from "../../shared/schemas";
 import type { CacheMode } from "../../shared/message";
 import { requireRole } from "../auth";
 import { control } from "../context";

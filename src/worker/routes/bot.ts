@@ -2,7 +2,8 @@
 import type { IRequest } from "itty-router";
 import { z } from "zod";
 import type { ClaimResponse, PendingResponse } from "../../shared/api";
-import { DEFAULT_ROOM, claimSchema, failSchema, roomSchema, type Message } from "../../shared/message";
+import { DEFAULT_ROOM, type Message } from "../../shared/message";
+import { claimSchema, failSchema, roomSchema } from "../../shared/schemas";
 import { requireRole } from "../auth";
 import { readRecord, roomPath, writeRecord } from "../context";
 import { StatusError, log, parseWith, readJson, roomJson } from "../http";

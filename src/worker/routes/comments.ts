@@ -2,7 +2,8 @@
 import type { IRequest } from "itty-router";
 import { z } from "zod";
 import type { CommentsResponse, HealResponse } from "../../shared/api";
-import { CACHE_SIZE, DEFAULT_ROOM, healSchema, messageIdSchema, newMessageId, postCommentSchema, roomSchema, type Message } from "../../shared/message";
+import { CACHE_SIZE, DEFAULT_ROOM, newMessageId, type Message } from "../../shared/message";
+import { healSchema, messageIdSchema, postCommentSchema, roomSchema } from "../../shared/schemas";
 import { requireRole } from "../auth";
 import { loadFlags, markRoom, pathFor, readRecord, recordStat, roomPath, writeRecord } from "../context";
 import { StatusError, json, log, parseWith, readJson, roomJson } from "../http";

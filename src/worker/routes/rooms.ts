@@ -2,7 +2,7 @@
 import type { IRequest } from "itty-router";
 import { MODE_HEADER, type RoomsResponse } from "../../shared/api";
 import { resolveMode } from "../../shared/flags";
-import { roomSchema } from "../../shared/message";
+import { roomSchema } from "../../shared/schemas";
 import { loadFlags } from "../context";
 import { StatusError, json, parseWith } from "../http";
 import { ROOM_PREFIX } from "../keys";
