@@ -15,7 +15,7 @@ export default defineConfig({
             },
           }),
         ],
-        test: { name: "worker", include: ["test/worker/**/*.test.ts"], testTimeout: 60_000 },
+        test: { name: "worker", include: ["test/worker/**/*.test.ts"], testTimeout: 60_000, silent: "passed-only" },
       },
       {
         test: {

@@ -73,12 +73,18 @@ export class RoomLog {
     this.sql.exec(`UPDATE messages SET status = 'processing' WHERE id = ?`, id);
   }
 
-  /** The newest `limit` messages after `since`, oldest first. */
-  recent(limit: number, since = 0): Message[] {
-    const rows = this.sql
-      .exec<Row>(`${SELECT} WHERE m.seq > ? ORDER BY m.seq DESC LIMIT ?`, since, limit)
-      .toArray();
+  /** The newest `limit` messages, oldest first. */
+  recent(limit: number): Message[] {
+    const rows = this.sql.exec<Row>(`${SELECT} ORDER BY m.seq DESC LIMIT ?`, limit).toArray();
     return rows.reverse().map((row) => this.toMessage(row));
+  }
+
+  /** Catch-up: the first `limit` messages after `since`, so a client can page forward. */
+  after(since: number, limit: number): Message[] {
+    return this.sql
+      .exec<Row>(`${SELECT} WHERE m.seq > ? ORDER BY m.seq ASC LIMIT ?`, since, limit)
+      .toArray()
+      .map((row) => this.toMessage(row));
   }
 
   claimable(now: number): Message[] {

@@ -43,9 +43,10 @@ export class Room extends DurableObject<Env> {
     return result;
   }
 
-  async list(call: RoomCall, limit: number, since = 0): Promise<{ comments: Message[]; lastSeq: number }> {
+  async list(call: RoomCall, limit: number, since?: number): Promise<{ comments: Message[]; lastSeq: number }> {
     await this.enter(call);
-    return { comments: this.log.recent(limit, since), lastSeq: this.log.lastSeq() };
+    const comments = since === undefined ? this.log.recent(limit) : this.log.after(since, limit);
+    return { comments, lastSeq: this.log.lastSeq() };
   }
 
   async heal(call: RoomCall, record: Message): Promise<{ message: Message; readded: boolean }> {

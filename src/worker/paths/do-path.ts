@@ -23,7 +23,7 @@ export class DoPath implements RoomPath {
     return this.room.append(this.call, message);
   }
   list({ limit, since }: ListQuery) {
-    return this.room.list(this.call, limit, since ?? 0);
+    return this.room.list(this.call, limit, since);
   }
   heal(record: Message) {
     return this.room.heal(this.call, record);

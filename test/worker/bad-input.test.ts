@@ -1,0 +1,85 @@
+// Bad input gets a clear 4xx `{ error }` and changes nothing; tokens are checked.
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { ADMIN, BOT, call, list, post, postJson, uniqueRoom } from "./helpers";
+
+const room = uniqueRoom("bad");
+const validId = () => `${Date.now()}-abcdef1`;
+
+type Row = { name: string; method: string; path: string; body?: string; headers?: Record<string, string>; status: number; error: string };
+
+const rows: Row[] = [
+  { name: "empty text", method: "POST", path: "/api/comments", body: JSON.stringify({ room, text: "   " }), status: 400, error: "text: text must not be empty" },
+  { name: "text too long", method: "POST", path: "/api/comments", body: JSON.stringify({ room, text: "x".repeat(4001) }), status: 400, error: "text: text must be at most 4000 characters" },
+  { name: "text not a string", method: "POST", path: "/api/comments", body: JSON.stringify({ room, text: 42 }), status: 400, error: "text:" },
+  { name: "author too long", method: "POST", path: "/api/comments", body: JSON.stringify({ room, text: "hi", author: "a".repeat(41) }), status: 400, error: "author: author must be at most 40 characters" },
+  { name: "bad room", method: "POST", path: "/api/comments", body: JSON.stringify({ room: "Not A Room", text: "hi" }), status: 400, error: "room: room must match" },
+  { name: "bad id", method: "POST", path: "/api/comments", body: JSON.stringify({ room, text: "hi", id: "123" }), status: 400, error: "id: id must look like" },
+  { name: "unknown field", method: "POST", path: "/api/comments", body: JSON.stringify({ room, text: "hi", admin: true }), status: 400, error: "admin" },
+  { name: "malformed JSON", method: "POST", path: "/api/comments", body: "{\"text\":", status: 400, error: "body must be valid JSON" },
+  { name: "JSON array", method: "POST", path: "/api/comments", body: "[]", status: 400, error: "body must be a JSON object" },
+  { name: "body over 16 KB", method: "POST", path: "/api/comments", body: JSON.stringify({ room, text: "x".repeat(17_000) }), status: 413, error: "body must be at most 16384 bytes" },
+  { name: "human with replyTo", method: "POST", path: "/api/comments", body: JSON.stringify({ room, text: "hi", replyTo: validId() }), status: 400, error: "replyTo: only AI replies" },
+  { name: "ai without token", method: "POST", path: "/api/comments", body: JSON.stringify({ room, text: "hi", kind: "ai", replyTo: validId() }), status: 401, error: "missing or wrong bearer token" },
+  { name: "ai reply to unknown message", method: "POST", path: "/api/comments", headers: BOT, body: JSON.stringify({ room, text: "hi", kind: "ai", replyTo: validId() }), status: 404, error: "replyTo: message not found" },
+  { name: "limit too high", method: "GET", path: `/api/comments?room=${room}&limit=201`, status: 400, error: "limit: limit must be at most 200" },
+  { name: "limit not a number", method: "GET", path: `/api/comments?room=${room}&limit=lots`, status: 400, error: "limit:" },
+  { name: "negative since", method: "GET", path: `/api/comments?room=${room}&since=-1`, status: 400, error: "since: since must be 0 or more" },
+  { name: "bad id lookup", method: "GET", path: "/api/comments/not-an-id", status: 400, error: "id must look like" },
+  { name: "unknown id lookup", method: "GET", path: `/api/comments/${validId()}`, status: 404, error: "message not found" },
+  { name: "heal bad id", method: "POST", path: "/api/admin/add-to-cache", body: JSON.stringify({ messageId: "nope" }), status: 400, error: "messageId: id must look like" },
+  { name: "heal unknown id", method: "POST", path: "/api/admin/add-to-cache", body: JSON.stringify({ messageId: validId() }), status: 404, error: "message not found" },
+  { name: "heal without id", method: "POST", path: "/api/admin/add-to-cache", body: "{}", status: 400, error: "messageId" },
+  { name: "claim unknown", method: "POST", path: "/api/bot/claim", headers: BOT, body: JSON.stringify({ messageId: validId(), botId: "b" }), status: 404, error: "message not found" },
+  { name: "claim without botId", method: "POST", path: "/api/bot/claim", headers: BOT, body: JSON.stringify({ messageId: validId() }), status: 400, error: "botId" },
+  { name: "unknown route", method: "GET", path: "/api/nothing", status: 404, error: "no such API route" },
+  { name: "wrong method", method: "DELETE", path: "/api/comments", status: 405, error: "method DELETE not allowed on /api/comments" },
+  { name: "wrong method on flags", method: "POST", path: "/api/admin/flags", headers: ADMIN, body: "{}", status: 405, error: "method POST not allowed" },
+  { name: "no token for flags", method: "GET", path: "/api/admin/flags", status: 401, error: "ADMIN_TOKEN" },
+  { name: "bot token for flags", method: "PUT", path: "/api/admin/flags", headers: BOT, body: JSON.stringify({ defaultMode: "do", doPercent: 100, rooms: {} }), status: 401, error: "ADMIN_TOKEN" },
+  { name: "wrong token for stats", method: "GET", path: "/api/admin/stats", headers: { authorization: "Bearer nope" }, status: 401, error: "ADMIN_TOKEN" },
+  { name: "no token for pending", method: "GET", path: `/api/bot/pending?room=${room}`, status: 401, error: "BOT_TOKEN" },
+  { name: "not bearer", method: "GET", path: `/api/bot/pending?room=${room}`, headers: { authorization: `Basic ${env.BOT_TOKEN}` }, status: 401, error: "BOT_TOKEN" },
+];
+
+describe("bad input", () => {
+  it.each(rows)("$name → $status", async ({ method, path, body, headers, status, error }) => {
+    const flagsBefore = await env.CHAT_KV.get("flags");
+    const keysBefore = (await env.CHAT_KV.list()).keys.length;
+    const res = await call(path, { method, body, headers: { "content-type": "application/json", ...headers } });
+    expect(res.status).toBe(status);
+    expect(res.headers.get("content-type")).toContain("application/json");
+    const json = await res.json<{ error: string }>();
+    expect(Object.keys(json)).toEqual(["error"]);
+    expect(json.error).toContain(error);
+    expect((await env.CHAT_KV.list()).keys.length).toBe(keysBefore);
+    expect(await env.CHAT_KV.get("flags")).toBe(flagsBefore);
+    expect(await list(room)).toEqual([]);
+  });
+});
+
+describe("heal rate limit", () => {
+  it("answers 429 with Retry-After past the per-address limit, and other addresses still heal", async () => {
+    const target = uniqueRoom("rate");
+    const message = await post(target, "heal me");
+    let limited: Response | null = null;
+    for (let i = 0; i < 700 && !limited; i++) {
+      const res = await postJson("/api/admin/add-to-cache", { messageId: message.id }, { "cf-connecting-ip": "198.51.100.7" });
+      if (res.status === 429) limited = res;
+      else expect(res.status).toBe(200);
+    }
+    expect(limited).not.toBeNull();
+    expect(Number(limited!.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect((await limited!.json<{ error: string }>()).error).toContain("too many heal requests");
+    const other = await postJson("/api/admin/add-to-cache", { messageId: message.id }, { "cf-connecting-ip": "198.51.100.8" });
+    expect(other.status).toBe(200);
+  });
+});
+
+describe("health", () => {
+  it("answers without storage", async () => {
+    const res = await call("/api/health");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ok: true });
+  });
+});

@@ -1,0 +1,142 @@
+// Bot calls: pending list, leases, one reply per message (do mode), failure marking.
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { Message } from "../../src/shared/message";
+import { BOT, call, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
+
+const claim = (messageId: string, botId: string) => postJson("/api/bot/claim", { messageId, botId }, BOT);
+const reply = (replyTo: string, botId: string, text = "an answer", id?: string) =>
+  postJson("/api/comments", { kind: "ai", replyTo, botId, text, author: "bot", ...(id ? { id } : {}) }, BOT);
+const pending = async (room: string) => (await (await call(`/api/bot/pending?room=${room}`, { headers: BOT })).json<{ pending: Message[] }>()).pending;
+
+describe.each(["kv", "do"] as const)("bot flow in %s mode", (mode) => {
+  it("lists pending messages, claims, replies and completes the human message", async () => {
+    const room = uniqueRoom(`bot-${mode}`);
+    await setRoomMode(room, mode);
+    const human = await post(room, "question?");
+    expect((await pending(room)).map((m) => m.id)).toEqual([human.id]);
+
+    const claimed = await claim(human.id, "bot-a");
+    expect(claimed.status).toBe(200);
+    expect(claimed.headers.get("X-Cache-Mode")).toBe(mode);
+    const body = await claimed.json<{ message: Message; leaseUntil: number }>();
+    expect(body.message.status).toBe("processing");
+    expect(body.leaseUntil).toBeGreaterThan(Date.now());
+    expect(await pending(room)).toEqual([]);
+
+    const answer = await reply(human.id, "bot-a");
+    expect(answer.status).toBe(201);
+    const ai = await answer.json<Message>();
+    expect(ai).toMatchObject({ kind: "ai", replyTo: human.id, room, status: "complete" });
+    const messages = await list(room);
+    expect(messages.find((m) => m.id === human.id)?.status).toBe("complete");
+    expect(messages.find((m) => m.id === ai.id)).toBeDefined();
+    const record = await (await call(`/api/comments/${human.id}`)).json<Message>();
+    expect(record.status).toBe("complete");
+  });
+
+  it("refuses a claim held by another bot with 409, lets the holder renew, and frees it on release", async () => {
+    const room = uniqueRoom(`lease-${mode}`);
+    await setRoomMode(room, mode);
+    const human = await post(room, "who answers?");
+    expect((await claim(human.id, "bot-a")).status).toBe(200);
+    const taken = await claim(human.id, "bot-b");
+    expect(taken.status).toBe(409);
+    expect((await taken.json<{ error: string }>()).error).toContain("claimed by bot-a");
+    expect((await claim(human.id, "bot-a")).status).toBe(200);
+    expect((await postJson("/api/bot/release", { messageId: human.id, botId: "bot-a" }, BOT)).status).toBe(200);
+    expect((await pending(room)).map((m) => m.id)).toEqual([human.id]);
+    expect((await claim(human.id, "bot-b")).status).toBe(200);
+  });
+
+  it("marks a message failed with a visible reason", async () => {
+    const room = uniqueRoom(`fail-${mode}`);
+    await setRoomMode(room, mode);
+    const human = await post(room, "unanswerable");
+    await claim(human.id, "bot-a");
+    const res = await postJson("/api/bot/fail", { messageId: human.id, botId: "bot-a", reason: "model timed out 3 times" }, BOT);
+    expect(res.status).toBe(200);
+    const shown = (await list(room)).find((m) => m.id === human.id)!;
+    expect(shown).toMatchObject({ status: "failed", error: "model timed out 3 times" });
+    expect(await pending(room)).toEqual([]);
+  });
+});
+
+describe("bot leases in do mode", () => {
+  it("grants exactly one of 20 concurrent claims", async () => {
+    const room = uniqueRoom("claim-race");
+    await setRoomMode(room, "do");
+    const human = await post(room, "race me");
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => claim(human.id, `bot-${i}`)));
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+    expect(results.filter((r) => r.status === 409)).toHaveLength(19);
+  });
+
+  it("accepts one reply per message: a second bot's reply gets 409, a retried post returns the first", async () => {
+    const room = uniqueRoom("one-reply");
+    await setRoomMode(room, "do");
+    const human = await post(room, "only once");
+    const id = `${Date.now()}-reply01`;
+    const first = await reply(human.id, "bot-a", "first", id);
+    expect(first.status).toBe(201);
+    const retried = await reply(human.id, "bot-a", "first", id);
+    expect(retried.status).toBe(200);
+    const second = await reply(human.id, "bot-b", "second");
+    expect(second.status).toBe(409);
+    expect((await second.json<{ error: string }>()).error).toContain(`already answered by ${id}`);
+    expect((await list(room)).filter((m) => m.kind === "ai")).toHaveLength(1);
+  });
+
+  it("hands an expired lease to another bot", async () => {
+    const room = uniqueRoom("expiry");
+    await setRoomMode(room, "do");
+    const human = await post(room, "slow bot");
+    const stub = env.ROOM.getByName(room);
+    const flags = await env.CHAT_KV.get<{ version: number }>("flags", "json");
+    const call = { room, flagVersion: flags!.version };
+    // A lease granted 11 minutes ago under the 10-minute default has expired.
+    const old = await stub.claim(call, human.id, "crashed-bot", 600_000, Date.now() - 660_000);
+    expect(old.ok).toBe(true);
+    expect((await pending(room)).map((m) => m.id)).toEqual([human.id]);
+    expect((await claim(human.id, "bot-b")).status).toBe(200);
+  });
+});
+
+describe("idempotent heal and stats", () => {
+  it("re-adds once, then reports already present; stats count requested vs re-added per mode", async () => {
+    const statsBefore = await (await call("/api/admin/stats", { headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` } })).json<{ modes: Record<string, { healsRequested: number; healsReadded: number; posts: number }> }>();
+    const room = uniqueRoom("heal-idem");
+    await setRoomMode(room, "kv");
+    const message = await post(room, "drop me");
+    await env.CHAT_KV.put(`cache:${room}`, "[]"); // as a lost race would leave it
+    const heal = () => postJson("/api/admin/add-to-cache", { messageId: message.id }, { "cf-connecting-ip": "192.0.2.10" });
+    expect((await (await heal()).json<{ readded: boolean }>()).readded).toBe(true);
+    expect((await (await heal()).json<{ readded: boolean }>()).readded).toBe(false);
+    expect((await list(room)).map((m) => m.id)).toEqual([message.id]);
+
+    // Counters are recorded after the response; give waitUntil a moment.
+    let stats = statsBefore;
+    for (let i = 0; i < 50; i++) {
+      stats = await (await call("/api/admin/stats", { headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` } })).json();
+      if (stats.modes.kv!.healsRequested >= statsBefore.modes.kv!.healsRequested + 2) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(stats.modes.kv!.healsRequested - statsBefore.modes.kv!.healsRequested).toBe(2);
+    expect(stats.modes.kv!.healsReadded - statsBefore.modes.kv!.healsReadded).toBe(1);
+    expect(stats.modes.kv!.posts - statsBefore.modes.kv!.posts).toBe(1);
+  });
+
+  it("does not lose counter increments under 100 concurrent posts", async () => {
+    const auth = { authorization: `Bearer ${env.ADMIN_TOKEN}` };
+    const before = await (await call("/api/admin/stats", { headers: auth })).json<{ modes: { do: { posts: number } } }>();
+    const room = uniqueRoom("count");
+    await setRoomMode(room, "do");
+    await Promise.all(Array.from({ length: 100 }, (_, i) => post(room, `n${i}`)));
+    let posts = 0;
+    for (let i = 0; i < 100 && posts < before.modes.do.posts + 100; i++) {
+      posts = (await (await call("/api/admin/stats", { headers: auth })).json<{ modes: { do: { posts: number } } }>()).modes.do.posts;
+      if (posts < before.modes.do.posts + 100) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(posts - before.modes.do.posts).toBe(100);
+  });
+});

@@ -1,0 +1,72 @@
+// Inside the Room object: the schema its migrations build, and the KV mirror's pace.
+import { env } from "cloudflare:workers";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { MIGRATIONS } from "../../src/room/migrations";
+import type { Room } from "../../src/room/room";
+import { MIRROR_INTERVAL_MS } from "../../src/room/room";
+import type { Message } from "../../src/shared/message";
+import { ids, post, setRoomMode, uniqueRoom } from "./helpers";
+
+describe("Room schema", () => {
+  it("applies every migration once, in order, and records the version", async () => {
+    const stub = env.ROOM.getByName(uniqueRoom("schema"));
+    const schema = await runInDurableObject(stub, (_: Room, state) => {
+      const sql = state.storage.sql;
+      return {
+        versions: sql.exec<{ version: number; name: string }>("SELECT version, name FROM _migrations ORDER BY version").toArray(),
+        objects: sql
+          .exec<{ type: string; name: string; sql: string }>(
+            "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY type, name",
+          )
+          .toArray(),
+      };
+    });
+    expect(schema.versions).toEqual(MIGRATIONS.map(({ version, name }) => ({ version, name })));
+    expect(schema.objects).toMatchSnapshot();
+  });
+});
+
+describe("KV mirror", () => {
+  it("writes cache:<room> at most once a second, however many writes arrive", async () => {
+    const room = uniqueRoom("mirror");
+    await setRoomMode(room, "do");
+    const stub = env.ROOM.getByName(room);
+    const first = await post(room, "first");
+    // The first mirror is due at once; it may be running by itself already.
+    let cached: Message[] | null = null;
+    for (let i = 0; i < 100 && !cached; i++) {
+      await runDurableObjectAlarm(stub);
+      cached = await env.CHAT_KV.get<Message[]>(`cache:${room}`, "json");
+      if (!cached) await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(ids(cached ?? [])).toEqual([first.id]);
+
+    const burst = await Promise.all(Array.from({ length: 30 }, (_, i) => post(room, `burst ${i}`)));
+    const { mirroredAt, alarm } = await runInDurableObject(stub, async (_: Room, state) => ({
+      mirroredAt: Number(state.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'mirroredAt'").one().value),
+      alarm: await state.storage.getAlarm(),
+    }));
+    // One alarm for the whole burst, no earlier than a second after the last mirror write.
+    expect(alarm).not.toBeNull();
+    expect(alarm!).toBeGreaterThanOrEqual(mirroredAt + MIRROR_INTERVAL_MS);
+    // The burst is not in KV until that alarm runs.
+    expect((await env.CHAT_KV.get<Message[]>(`cache:${room}`, "json"))!.length).toBe(1);
+
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const mirrored = await env.CHAT_KV.get<Message[]>(`cache:${room}`, "json");
+    expect(new Set(ids(mirrored ?? []))).toEqual(new Set([first.id, ...ids(burst)]));
+    expect(await runDurableObjectAlarm(stub)).toBe(false);
+  });
+
+  it("mirrors only the newest 200", async () => {
+    const room = uniqueRoom("mirror-cap");
+    await setRoomMode(room, "do");
+    const posted = await Promise.all(Array.from({ length: 230 }, (_, i) => post(room, `m ${i}`)));
+    await runDurableObjectAlarm(env.ROOM.getByName(room));
+    const mirrored = (await env.CHAT_KV.get<Message[]>(`cache:${room}`, "json"))!;
+    expect(mirrored).toHaveLength(200);
+    const newest = [...posted].sort((a, b) => a.seq! - b.seq!).slice(-200);
+    expect(ids(mirrored)).toEqual(ids(newest));
+  });
+});
