@@ -6,7 +6,8 @@ import { CACHE_SIZE, DEFAULT_ROOM, newMessageId, type Message } from "../../shar
 import { healSchema, messageIdSchema, postCommentSchema, roomSchema } from "../../shared/schemas";
 import { requireRole } from "../auth";
 import { loadFlags, markRoom, pathFor, readRecord, recordStat, roomPath, writeRecord } from "../context";
-import { StatusError, json, log, parseWith, readJson, roomJson } from "../http";
+import { StatusError, log, parseWith, readJson, roomJson } from "../http";
+import { resolveMode } from "../../shared/flags";
 import type { RoomPath } from "../paths/path";
 
 const listQuerySchema = z.object({
@@ -27,7 +28,8 @@ export async function getComment(request: IRequest, env: Env): Promise<Response>
   const id = parseWith(messageIdSchema, request.params.id);
   const record = await readRecord(env, id);
   if (!record) throw new StatusError(404, "message not found");
-  return json(record);
+  const flags = await loadFlags(env);
+  return roomJson(resolveMode(flags, record.room), record);
 }
 
 /**
