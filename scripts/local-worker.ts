@@ -63,7 +63,8 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
   const child = spawn(process.execPath, args, {
     cwd: PROJECT_ROOT,
     stdio: options.inheritOutput ? "inherit" : ["ignore", "pipe", "pipe"],
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: process.env.CI ?? "1" },
+    // Offline machine: skip the Request.cf download (it only fails and warns).
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: process.env.CI ?? "1" },
   });
   let output = "";
   child.stdout?.on("data", (chunk) => (output = (output + chunk).slice(-20_000)));
