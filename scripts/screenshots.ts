@@ -1,0 +1,99 @@
+// Screenshots of the chat page and the operator page, desktop and phone width,
+// for the README: docs/chat-desktop.png, docs/chat-phone.png, docs/admin-desktop.png,
+// docs/admin-phone.png. Starts its own wrangler dev, seeds a conversation (with a bot
+// reply, a reply in progress and a failed one) and a real kv race for the heal chart.
+import { join } from "node:path";
+import type { Browser, BrowserContextOptions } from "playwright-core";
+import type { Message } from "../src/shared/message";
+import { PROJECT_ROOT, startLocalWorker, type LocalWorker } from "./local-worker";
+import { api, launchChromium, listRoom, messageRow, postMessage, putFlags } from "../test/node/support/browser";
+
+const DOCS = join(PROJECT_ROOT, "docs");
+const DESKTOP: BrowserContextOptions = { viewport: { width: 1280, height: 820 } };
+const PHONE: BrowserContextOptions = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
+
+async function bot(worker: LocalWorker, path: string, body: unknown): Promise<void> {
+  const { status, body: answer } = await api(worker, path, { method: "POST", body, token: worker.botToken });
+  if (status >= 300) throw new Error(`${path} answered ${status}: ${JSON.stringify(answer)}`);
+}
+
+async function seedConversation(worker: LocalWorker, room: string): Promise<void> {
+  const ask = await postMessage(worker, room, "Has anyone tried the lobby since it moved to do mode?", "Ada");
+  await bot(worker, "/api/bot/claim", { messageId: ask.id, botId: "bot-1" });
+  await bot(worker, "/api/comments", {
+    kind: "ai",
+    replyTo: ask.id,
+    botId: "bot-1",
+    author: "llama-bot",
+    text: "Yes! Every message in this room now goes through its Durable Object, so writes are serialized and none can be lost.\nThe page still verifies each one, just in case.",
+  });
+  await postMessage(worker, room, "Zero heals on the operator page since the flip, nice work", "Grace");
+  const failed = await postMessage(worker, room, "@bot summarize the last 10,000 messages please", "Linus");
+  await bot(worker, "/api/bot/claim", { messageId: failed.id, botId: "bot-1" });
+  await bot(worker, "/api/bot/fail", { messageId: failed.id, botId: "bot-1", reason: "model timed out after 120 s" });
+  const thinking = await postMessage(worker, room, "@bot what does the verification layer do?", "Ada");
+  await bot(worker, "/api/bot/claim", { messageId: thinking.id, botId: "bot-1" });
+}
+
+/** A real legacy-path race: concurrent posts to one kv room lose some; heal the lost ones like a client would. */
+async function seedKvRace(worker: LocalWorker, room: string): Promise<void> {
+  for (let round = 0; round < 3; round++) {
+    const posted: Message[] = await Promise.all(Array.from({ length: 12 }, (_, i) => postMessage(worker, room, `race ${round}-${i}`, "lab")));
+    const seen = new Set((await listRoom(worker, room)).comments.map((m) => m.id));
+    for (const message of posted) {
+      if (!seen.has(message.id)) await api(worker, "/api/admin/add-to-cache", { method: "POST", body: { messageId: message.id } });
+    }
+  }
+}
+
+async function shootChat(browser: Browser, worker: LocalWorker, options: BrowserContextOptions, file: string): Promise<void> {
+  const context = await browser.newContext(options);
+  await context.addInitScript(() => localStorage.setItem("displayName", "Margaret"));
+  const page = await context.newPage();
+  await page.goto(`${worker.url}/r/lobby`);
+  await page.locator("#delivery", { hasText: "live" }).waitFor();
+  const text = `Shipping it — thanks all! (${file.includes("phone") ? "from my phone" : "from my desk"})`;
+  await page.getByRole("textbox", { name: "Message" }).fill(text);
+  await page.getByRole("button", { name: "Send" }).click();
+  await messageRow(page, text).locator(".state--verified").waitFor();
+  await page.screenshot({ path: join(DOCS, file) });
+  await context.close();
+}
+
+async function shootAdmin(browser: Browser, worker: LocalWorker, options: BrowserContextOptions, file: string): Promise<void> {
+  const context = await browser.newContext(options);
+  const page = await context.newPage();
+  await page.goto(`${worker.url}/admin`);
+  await page.getByLabel("Admin token").fill(worker.adminToken);
+  await page.getByLabel(/Your name/).fill("ops-alice");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator("#stats tbody tr").first().waitFor();
+  await page.locator("#audit li").first().waitFor();
+  await page.screenshot({ path: join(DOCS, file), fullPage: true });
+  await context.close();
+}
+
+async function main(): Promise<void> {
+  const worker = await startLocalWorker();
+  let browser: Browser | undefined;
+  try {
+    await putFlags(worker, { defaultMode: "kv", doPercent: 0, rooms: { lobby: "do" } });
+    await seedConversation(worker, "lobby");
+    await seedKvRace(worker, "race-lab");
+    await putFlags(worker, { defaultMode: "kv", doPercent: 25, rooms: { lobby: "do", "race-lab": "kv" } });
+    browser = await launchChromium();
+    await shootChat(browser, worker, DESKTOP, "chat-desktop.png");
+    await shootChat(browser, worker, PHONE, "chat-phone.png");
+    await shootAdmin(browser, worker, DESKTOP, "admin-desktop.png");
+    await shootAdmin(browser, worker, PHONE, "admin-phone.png");
+    console.log(`Saved screenshots to ${DOCS}`);
+  } finally {
+    await browser?.close();
+    await worker.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,119 @@
+// The operator page (/admin): sign in with the ADMIN_TOKEN, then watch per-mode
+// figures and heals live, change the flag, and read its audit trail.
+import type { FlagsResponse } from "../shared/api";
+import type { Flags } from "../shared/flags";
+import type { CacheMode } from "../shared/message";
+import { byId, formatDateTime } from "./dom";
+import { HttpError, describeError } from "./http";
+import { getFlags, getRooms, getStats, putFlags, type Credentials } from "./admin/api";
+import { renderAudit } from "./admin/audit-view";
+import { renderHealChart } from "./admin/chart";
+import { FlagForm } from "./admin/flag-form";
+import { renderRooms } from "./admin/rooms-view";
+import { clearCredentials, loadCredentials, saveCredentials } from "./admin/session";
+import { renderStats } from "./admin/stats-view";
+
+const REFRESH_MS = 5_000;
+
+const signIn = byId("sign-in");
+const dashboard = byId("dashboard");
+const signOut = byId<HTMLButtonElement>("sign-out");
+const signInError = byId("sign-in-error");
+const updated = byId("updated");
+const problem = byId("problem");
+
+let credentials = loadCredentials();
+let flags: Flags | null = null;
+let timer: ReturnType<typeof setTimeout> | undefined;
+
+const form = new FlagForm(async (next) => {
+  if (!credentials) return;
+  showFlags(await putFlags(credentials, next), true);
+  void refresh();
+});
+
+function showFlags(response: FlagsResponse, force = false): void {
+  flags = response.flags;
+  form.show(response.flags, force);
+  renderAudit(byId("audit"), response.audit);
+}
+
+async function flip(room: string, mode: CacheMode): Promise<void> {
+  if (!credentials) return;
+  try {
+    // Always from the server's current document: PUT replaces it whole.
+    const current = (await getFlags(credentials)).flags;
+    const next: Flags = { defaultMode: current.defaultMode, doPercent: current.doPercent, rooms: { ...current.rooms, [room]: mode } };
+    const response = await putFlags(credentials, next);
+    form.setRoom(room, mode);
+    showFlags(response);
+  } catch (err) {
+    handleError(err);
+  }
+  void refresh();
+}
+
+async function refresh(): Promise<void> {
+  clearTimeout(timer);
+  if (!credentials) return;
+  try {
+    const [flagsResponse, stats, rooms] = await Promise.all([getFlags(credentials), getStats(credentials), getRooms()]);
+    showFlags(flagsResponse);
+    renderStats(byId<HTMLTableElement>("stats"), stats);
+    renderHealChart(byId("chart"), stats.timeline);
+    renderRooms(byId("rooms"), rooms.rooms, flags ?? flagsResponse.flags, (room, mode) => void flip(room, mode));
+    updated.textContent = `Updated ${formatDateTime(Date.now())}`;
+    problem.hidden = true;
+  } catch (err) {
+    handleError(err);
+  }
+  if (credentials) timer = setTimeout(() => void refresh(), REFRESH_MS);
+}
+
+function handleError(err: unknown): void {
+  if (err instanceof HttpError && err.status === 401) {
+    showSignedOut("The server refused this token. Check ADMIN_TOKEN and sign in again.");
+    return;
+  }
+  problem.textContent = `Could not refresh: ${describeError(err)}`;
+  problem.hidden = false;
+}
+
+function showSignedIn(): void {
+  signIn.hidden = true;
+  dashboard.hidden = false;
+  signOut.hidden = false;
+  void refresh();
+}
+
+function showSignedOut(error?: string): void {
+  clearTimeout(timer);
+  clearCredentials();
+  credentials = null;
+  dashboard.hidden = true;
+  signOut.hidden = true;
+  signIn.hidden = false;
+  signInError.textContent = error ?? "";
+  signInError.hidden = !error;
+  byId<HTMLInputElement>("token").focus();
+}
+
+byId<HTMLFormElement>("sign-in-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const token = byId<HTMLInputElement>("token").value.trim();
+  const operator = byId<HTMLInputElement>("operator").value.trim();
+  if (!token) return;
+  credentials = operator ? { token, operator } : { token };
+  saveCredentials(credentials satisfies Credentials);
+  byId<HTMLInputElement>("token").value = "";
+  signInError.hidden = true;
+  showSignedIn();
+});
+signOut.addEventListener("click", () => showSignedOut());
+// Catch up at once when the tab comes back instead of waiting for the next tick.
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && credentials) void refresh();
+});
+
+if (credentials) showSignedIn();
+else showSignedOut();

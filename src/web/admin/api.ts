@@ -1,0 +1,27 @@
+// The operator page's calls: every one carries the ADMIN_TOKEN as a bearer token.
+import type { FlagsResponse, RoomsResponse, StatsResponse } from "../../shared/api";
+import type { Flags } from "../../shared/flags";
+import { requestJson } from "../http";
+
+export type Credentials = { token: string; operator?: string };
+
+function headers({ token, operator }: Credentials): HeadersInit {
+  return { authorization: `Bearer ${token}`, ...(operator ? { "x-operator": operator } : {}) };
+}
+
+export async function getFlags(auth: Credentials): Promise<FlagsResponse> {
+  return (await requestJson<FlagsResponse>("/api/admin/flags", { headers: headers(auth) })).body;
+}
+
+/** Replaces the whole flag document (the API has no partial update). */
+export async function putFlags(auth: Credentials, flags: Flags): Promise<FlagsResponse> {
+  return (await requestJson<FlagsResponse>("/api/admin/flags", { method: "PUT", headers: headers(auth), json: flags })).body;
+}
+
+export async function getStats(auth: Credentials): Promise<StatsResponse> {
+  return (await requestJson<StatsResponse>("/api/admin/stats", { headers: headers(auth) })).body;
+}
+
+export async function getRooms(): Promise<RoomsResponse> {
+  return (await requestJson<RoomsResponse>("/api/rooms")).body;
+}

@@ -1,0 +1,42 @@
+// The rooms that have messages, each with its mode, why it has it, and a one-click flip.
+import type { Flags } from "../../shared/flags";
+import type { CacheMode } from "../../shared/message";
+import { el } from "../dom";
+import { roomPath } from "../chat/location";
+import { modeReason } from "./describe";
+
+export function renderRooms(
+  target: HTMLElement,
+  rooms: { name: string; mode: CacheMode }[],
+  flags: Flags,
+  onFlip: (room: string, mode: CacheMode) => void,
+): void {
+  if (!rooms.length) {
+    target.replaceChildren(el("li", { class: "muted", text: "No rooms have messages yet." }));
+    return;
+  }
+  target.replaceChildren(
+    ...[...rooms]
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map(({ name, mode }) => {
+        const other: CacheMode = mode === "kv" ? "do" : "kv";
+        const flip = el("button", {
+          class: "btn btn--small",
+          text: `Switch to ${other}`,
+          attrs: { type: "button", "aria-label": `Switch ${name} to ${other}` },
+        });
+        flip.addEventListener("click", () => {
+          flip.disabled = true;
+          onFlip(name, other);
+        });
+        return el(
+          "li",
+          { class: "room-row", attrs: { "data-room": name } },
+          el("a", { class: "room-row__name", text: `#${name}`, attrs: { href: roomPath(name) } }),
+          el("span", { class: `mode mode--${mode}`, text: mode }),
+          el("span", { class: "room-row__why muted", text: modeReason(flags, name) }),
+          flip,
+        );
+      }),
+  );
+}

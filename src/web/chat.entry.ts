@@ -1,0 +1,130 @@
+// The chat page (/, /r/<room>, ?room=): wires the DOM to the ChatApp controller.
+import { MAX_TEXT, type CacheMode } from "../shared/message";
+import { byId, el } from "./dom";
+import { listRooms } from "./chat/api";
+import { ChatApp } from "./chat/app";
+import { Cadence } from "./chat/cadence";
+import { normalizeRoom, pollOverride, roomFromLocation, roomPath } from "./chat/location";
+import { MessageListView } from "./chat/view";
+
+const NAME_KEY = "displayName";
+
+const { room, invalid } = roomFromLocation(location);
+document.title = `#${room} · lossless-chat`;
+byId("room-title").textContent = `#${room}`;
+
+const modeBadge = byId("mode");
+const delivery = byId("delivery");
+const notice = byId("notice");
+const composerError = byId("composer-error");
+const messageBox = byId<HTMLTextAreaElement>("message");
+const nameInput = byId<HTMLInputElement>("name");
+const counter = byId("counter");
+
+const DELIVERY_TEXT = { live: "live", polling: "polling", connecting: "connecting…" } as const;
+
+const app = new ChatApp(
+  room,
+  {
+    list: new MessageListView(byId("messages"), byId("scroller")),
+    showMode(mode: CacheMode | null, how: keyof typeof DELIVERY_TEXT) {
+      modeBadge.textContent = mode ?? "…";
+      modeBadge.className = `mode mode--${mode ?? "unknown"}`;
+      modeBadge.title = mode === "do" ? "Serialized path: the room's Durable Object" : mode === "kv" ? "Legacy path: one KV value per room" : "";
+      delivery.textContent = DELIVERY_TEXT[how];
+      delivery.className = `delivery delivery--${how}`;
+    },
+    showNotice(text: string | null) {
+      notice.textContent = text ?? "";
+      notice.hidden = text === null;
+    },
+    showRejected(text: string, reason: string) {
+      composerError.textContent = `Not sent: ${reason}`;
+      composerError.hidden = false;
+      if (!messageBox.value) messageBox.value = text;
+      updateCounter();
+      messageBox.focus();
+    },
+  },
+  new Cadence(pollOverride(location.search)),
+);
+
+if (invalid) {
+  notice.textContent = `"${invalid}" is not a valid room name (a-z, 0-9, dashes); showing #${room}.`;
+  notice.hidden = false;
+}
+
+// ---- composer ----
+
+nameInput.value = localStorage.getItem(NAME_KEY) ?? "";
+nameInput.addEventListener("change", () => {
+  const name = nameInput.value.trim();
+  if (name) localStorage.setItem(NAME_KEY, name);
+  else localStorage.removeItem(NAME_KEY);
+});
+
+function updateCounter(): void {
+  const length = messageBox.value.trim().length;
+  counter.textContent = length > MAX_TEXT - 500 ? `${length} / ${MAX_TEXT}` : "";
+  counter.classList.toggle("counter--over", length > MAX_TEXT);
+}
+
+function submit(): void {
+  const text = messageBox.value.trim();
+  if (!text) {
+    messageBox.focus();
+    return;
+  }
+  composerError.hidden = true;
+  const author = nameInput.value.trim() || undefined;
+  if (author) localStorage.setItem(NAME_KEY, author);
+  messageBox.value = "";
+  updateCounter();
+  app.send(text, author);
+  messageBox.focus();
+}
+
+byId<HTMLFormElement>("composer").addEventListener("submit", (event) => {
+  event.preventDefault();
+  submit();
+});
+messageBox.addEventListener("keydown", (event) => {
+  // Enter sends, Shift+Enter is a new line; never while an input method is composing.
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    submit();
+  }
+});
+messageBox.addEventListener("input", () => {
+  composerError.hidden = true;
+  updateCounter();
+});
+
+// ---- room switcher ----
+
+const roomInput = byId<HTMLInputElement>("room-input");
+const roomError = byId("room-error");
+roomInput.value = room;
+byId<HTMLFormElement>("room-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const next = normalizeRoom(roomInput.value);
+  if (!next) {
+    roomError.textContent = "Use a-z, 0-9 and dashes (up to 64).";
+    roomError.hidden = false;
+    return;
+  }
+  if (next !== room) location.assign(roomPath(next));
+});
+roomInput.addEventListener("input", () => (roomError.hidden = true));
+
+listRooms()
+  .then(({ body }) => {
+    const options = body.rooms.map((r) => el("option", { attrs: { value: r.name } }));
+    byId("room-list").replaceChildren(...options);
+  })
+  .catch(() => {
+    // The list only helps typing; the switcher works without it.
+  });
+
+app.start();
+messageBox.focus();

@@ -1,0 +1,24 @@
+// The chat page's calls to the Worker API.
+import type { CommentsResponse, HealResponse, RoomsResponse } from "../../shared/api";
+import type { Message } from "../../shared/message";
+import { requestJson } from "../http";
+
+export type NewMessage = { id: string; room: string; text: string; author?: string };
+
+export function listComments(room: string, query: { limit: number; since?: number }) {
+  const params = new URLSearchParams({ room, limit: String(query.limit) });
+  if (query.since !== undefined) params.set("since", String(query.since));
+  return requestJson<CommentsResponse>(`/api/comments?${params}`);
+}
+
+export function postComment(message: NewMessage) {
+  return requestJson<Message>("/api/comments", { method: "POST", json: message });
+}
+
+export function healMessage(messageId: string) {
+  return requestJson<HealResponse>("/api/admin/add-to-cache", { method: "POST", json: { messageId } });
+}
+
+export function listRooms() {
+  return requestJson<RoomsResponse>("/api/rooms");
+}

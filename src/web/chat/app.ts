@@ -1,0 +1,258 @@
+// The chat page's controller: loads the room, keeps it current (push in do mode,
+// polling otherwise), sends messages and verifies every acknowledged one.
+import { CACHE_SIZE, newMessageId, type CacheMode, type Message } from "../../shared/message";
+import type { ServerFrame } from "../../shared/frames";
+import { describeError } from "../http";
+import { listComments } from "./api";
+import { Cadence } from "./cadence";
+import { LiveSocket } from "./live";
+import { MessageStore } from "./messages";
+import { PENDING_KEY, PendingStore, type PendingEntry } from "./pending";
+import { sendUntilAnswered } from "./sender";
+import { Verifier, type OwnState } from "./verifier";
+import type { MessageListView, Row } from "./view";
+
+/** Messages shown on load and refreshed by polls; pending ids widen the window to the whole cache. */
+const PAGE_SIZE = 50;
+
+export type ChatUi = {
+  list: MessageListView;
+  showMode(mode: CacheMode | null, delivery: "live" | "polling" | "connecting"): void;
+  /** a problem reaching the server, or null when it is over */
+  showNotice(text: string | null): void;
+  /** the server refused a message: show why, and give its text back */
+  showRejected(text: string, reason: string): void;
+};
+
+export class ChatApp {
+  private readonly store = new MessageStore();
+  private readonly pending = new PendingStore();
+  private readonly own = new Map<string, OwnState>();
+  /** our own messages as sent, shown until (and even after) the room's list has them */
+  private readonly ownCopies = new Map<string, Message>();
+  private readonly verifier: Verifier;
+  private readonly live: LiveSocket;
+  private mode: CacheMode | null = null;
+  private pollTimer: ReturnType<typeof setTimeout> | undefined;
+  private refreshing = false;
+  private refreshAgain = false;
+  private catchingUp = false;
+
+  constructor(
+    readonly room: string,
+    private readonly ui: ChatUi,
+    private readonly cadence: Cadence,
+  ) {
+    this.verifier = new Verifier(this.pending, (id, state) => this.setOwn(id, state));
+    this.live = new LiveSocket(room, {
+      onFrame: (frame) => this.onFrame(frame),
+      onStatus: () => {
+        this.showMode();
+        this.scheduleNext();
+      },
+    });
+    for (const entry of this.pending.forRoom(room)) this.rememberPending(entry);
+  }
+
+  start(): void {
+    this.render();
+    this.showMode();
+    void this.refresh();
+    // Back online: check now instead of waiting out the backoff or the poll interval.
+    window.addEventListener("online", () => {
+      this.live.retryNow();
+      void this.refresh();
+    });
+    // Another tab of this room verified or added pending ids.
+    window.addEventListener("storage", (event) => {
+      if (event.key === PENDING_KEY || event.key === null) this.syncPendingFromStorage();
+    });
+  }
+
+  send(text: string, author: string | undefined): void {
+    const message: Message = {
+      id: newMessageId(),
+      room: this.room,
+      kind: "human",
+      author: author ?? "anonymous",
+      text,
+      status: "pending",
+      createdAt: Date.now(),
+    };
+    this.ownCopies.set(message.id, message);
+    this.own.set(message.id, "sending");
+    this.render();
+    this.ui.list.scrollToEnd();
+    void sendUntilAnswered(
+      { id: message.id, room: this.room, text, ...(author ? { author } : {}) },
+      {
+        onRetry: (id, reason) => {
+          this.setOwn(id, "retrying");
+          this.ui.showNotice(`Could not send (${reason}); retrying…`);
+        },
+        onAcked: (stored) => this.acknowledged(stored),
+        onRejected: (id, reason) => {
+          this.ownCopies.delete(id);
+          this.own.delete(id);
+          this.render();
+          this.ui.showRejected(text, reason);
+        },
+      },
+    );
+  }
+
+  private acknowledged(message: Message): void {
+    this.ownCopies.set(message.id, message);
+    this.ui.showNotice(null);
+    if (this.store.has(message.id)) {
+      // Pushed before the POST even answered: already seen in the room.
+      this.setOwn(message.id, "verified");
+      return;
+    }
+    this.pending.add(message, Date.now());
+    this.setOwn(message.id, "sent");
+    this.scheduleNext();
+  }
+
+  /** A full poll of this room (and of other rooms that still hold pending ids of ours). */
+  private async refresh(): Promise<void> {
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return;
+    }
+    this.refreshing = true;
+    clearTimeout(this.pollTimer);
+    let recheck = false;
+    try {
+      const limit = this.pending.forRoom(this.room).length ? CACHE_SIZE : PAGE_SIZE;
+      const requestedAt = Date.now();
+      const { body, mode } = await listComments(this.room, { limit });
+      this.setMode(mode ?? body.mode);
+      this.store.merge(body.comments);
+      this.render();
+      recheck = await this.verifier.check(this.room, body.comments, requestedAt, limit);
+      recheck = (await this.verifyOtherRooms()) || recheck;
+      this.ui.showNotice(null);
+    } catch (err) {
+      this.ui.showNotice(`Cannot reach the server (${describeError(err)}); retrying…`);
+    } finally {
+      this.refreshing = false;
+      this.render();
+      if (this.refreshAgain) {
+        this.refreshAgain = false;
+        void this.refresh();
+      } else {
+        this.scheduleNext(recheck);
+      }
+    }
+  }
+
+  /** Ids sent from another room (before switching) are verified in their own room. */
+  private async verifyOtherRooms(): Promise<boolean> {
+    let recheck = false;
+    for (const room of this.pending.rooms()) {
+      if (room === this.room) continue;
+      const requestedAt = Date.now();
+      const { body } = await listComments(room, { limit: CACHE_SIZE });
+      recheck = (await this.verifier.check(room, body.comments, requestedAt, CACHE_SIZE)) || recheck;
+    }
+    return recheck;
+  }
+
+  /** After a reconnect or a gap in seq: fetch what the socket missed. */
+  private async catchUp(): Promise<void> {
+    if (this.catchingUp) return;
+    // Nothing with a seq yet (the room was in kv mode): a full poll is the catch-up.
+    if (this.store.lastSeq === 0) return this.refresh();
+    this.catchingUp = true;
+    try {
+      for (;;) {
+        const { body, mode } = await listComments(this.room, { limit: CACHE_SIZE, since: this.store.lastSeq });
+        this.setMode(mode ?? body.mode);
+        this.store.merge(body.comments);
+        this.verifier.seen(body.comments.map((m) => m.id));
+        if (body.comments.length < CACHE_SIZE || this.mode !== "do") break;
+      }
+    } catch (err) {
+      this.ui.showNotice(`Cannot reach the server (${describeError(err)}); retrying…`);
+      this.scheduleNext();
+    } finally {
+      this.catchingUp = false;
+      this.render();
+    }
+  }
+
+  private onFrame(frame: ServerFrame): void {
+    switch (frame.type) {
+      case "hello":
+        if (frame.lastSeq > this.store.lastSeq) void this.catchUp();
+        return;
+      case "message":
+      case "update": {
+        const gap = frame.type === "message" && frame.message.seq !== undefined && this.store.lastSeq > 0 && frame.message.seq > this.store.lastSeq + 1;
+        this.store.merge([frame.message]);
+        this.verifier.seen([frame.message.id]);
+        this.render();
+        if (gap) void this.catchUp();
+        return;
+      }
+      case "mode":
+        this.setMode(frame.mode);
+        void this.refresh();
+        return;
+      case "pong":
+        return;
+    }
+  }
+
+  private setMode(mode: CacheMode): void {
+    if (mode === this.mode) return;
+    this.mode = mode;
+    // Pushes exist only in do mode; kv rooms are polled.
+    if (mode === "do") this.live.start();
+    else this.live.stop();
+    this.showMode();
+  }
+
+  private showMode(): void {
+    const delivery = this.mode === "do" ? (this.live.open ? "live" : "connecting") : "polling";
+    this.ui.showMode(this.mode, delivery);
+  }
+
+  private scheduleNext(recheck = false): void {
+    clearTimeout(this.pollTimer);
+    const delay = this.cadence.nextDelay({ socketOpen: this.live.open, unverified: this.pending.all().length > 0, recheck });
+    this.pollTimer = setTimeout(() => void this.refresh(), delay);
+  }
+
+  private setOwn(id: string, state: OwnState): void {
+    if (this.own.get(id) === state) return;
+    this.own.set(id, state);
+    this.render();
+  }
+
+  private syncPendingFromStorage(): void {
+    const pendingIds = new Set(this.pending.forRoom(this.room).map((entry) => entry.id));
+    for (const [id, state] of this.own) {
+      if ((state === "sent" || state === "healing") && !pendingIds.has(id)) this.own.set(id, "verified");
+    }
+    for (const entry of this.pending.forRoom(this.room)) if (!this.own.has(entry.id)) this.rememberPending(entry);
+    this.render();
+  }
+
+  /** A pending id from storage (an earlier visit or another tab): show it until verified. */
+  private rememberPending(entry: PendingEntry): void {
+    this.own.set(entry.id, "sent");
+    this.ownCopies.set(entry.id, { id: entry.id, room: entry.room, kind: "human", author: entry.author, text: entry.text, status: "pending", createdAt: entry.createdAt });
+  }
+
+  private render(): void {
+    const rows: Row[] = this.store.sorted().map((message) => ({ message, own: this.own.get(message.id) }));
+    // Our own messages the room's list does not show (yet): sending, or pending verification.
+    for (const message of this.ownCopies.values()) {
+      if (!this.store.has(message.id)) rows.push({ message, own: this.own.get(message.id) ?? "sent" });
+    }
+    rows.sort((a, b) => a.message.createdAt - b.message.createdAt);
+    this.ui.list.render(rows);
+  }
+}

@@ -1,0 +1,84 @@
+// Renders the message list. Rows are keyed by id and rebuilt only when what they
+// show changed; every piece of user text goes in through text nodes.
+import type { Message } from "../../shared/message";
+import { el, formatDateTime, formatTime } from "../dom";
+import type { OwnState } from "./verifier";
+
+/** A message as the list shows it: from the server, or the page's own copy not yet seen there. */
+export type Row = { message: Message; own?: OwnState };
+
+const OWN_LABEL: Record<OwnState, string> = {
+  sending: "sending…",
+  retrying: "retrying…",
+  sent: "sent",
+  verified: "verified",
+  healing: "healing…",
+};
+
+const OWN_HINT: Record<OwnState, string> = {
+  sending: "Sending to the server",
+  retrying: "The server did not answer yet; sending again with the same id",
+  sent: "The server acknowledged it; waiting to see it in the room",
+  verified: "Seen in the room's list: it cannot be lost",
+  healing: "It was missing from the room's list; asking the server to put it back",
+};
+
+export class MessageListView {
+  private readonly rows = new Map<string, { node: HTMLLIElement; signature: string }>();
+  private readonly empty = el("li", { class: "messages__empty", text: "No messages yet. Say hello!" });
+
+  constructor(private readonly list: HTMLElement, private readonly scroller: HTMLElement) {}
+
+  render(rows: Row[]): void {
+    const atBottom = this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < 48;
+    const nodes: HTMLLIElement[] = [];
+    const keep = new Set<string>();
+    for (const row of rows) {
+      keep.add(row.message.id);
+      const signature = JSON.stringify([row.message.status, row.message.error, row.message.text, row.message.author, row.own]);
+      let entry = this.rows.get(row.message.id);
+      if (!entry || entry.signature !== signature) {
+        entry = { node: renderRow(row), signature };
+        this.rows.set(row.message.id, entry);
+      }
+      nodes.push(entry.node);
+    }
+    for (const id of this.rows.keys()) if (!keep.has(id)) this.rows.delete(id);
+    this.list.replaceChildren(...(nodes.length ? nodes : [this.empty]));
+    if (atBottom) this.scroller.scrollTop = this.scroller.scrollHeight;
+  }
+
+  scrollToEnd(): void {
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+  }
+}
+
+function renderRow({ message, own }: Row): HTMLLIElement {
+  const ai = message.kind === "ai";
+  const classes = ["msg", ai ? "msg--ai" : "msg--human"];
+  if (own) classes.push("msg--own");
+  return el(
+    "li",
+    { class: classes.join(" "), attrs: { "data-id": message.id, "data-kind": message.kind } },
+    el(
+      "div",
+      { class: "msg__meta" },
+      el("span", { class: "msg__author", text: message.author }),
+      ai ? el("span", { class: "tag tag--ai", text: "AI" }) : null,
+      el("time", { class: "msg__time", text: formatTime(message.createdAt), attrs: { datetime: new Date(message.createdAt).toISOString(), title: formatDateTime(message.createdAt) } }),
+      own ? el("span", { class: `msg__state state--${own}`, text: OWN_LABEL[own], attrs: { title: OWN_HINT[own] } }) : null,
+    ),
+    el("p", { class: "msg__text", text: message.text }),
+    statusLine(message),
+  );
+}
+
+/** What the bot is doing about a human message. */
+function statusLine(message: Message): HTMLElement | null {
+  if (message.kind !== "human") return null;
+  if (message.status === "processing") return el("p", { class: "msg__status msg__status--thinking", text: "AI is thinking…" });
+  if (message.status === "failed") {
+    return el("p", { class: "msg__status msg__status--failed", text: `AI reply failed: ${message.error ?? "no reason given"}` });
+  }
+  return null;
+}

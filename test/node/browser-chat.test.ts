@@ -1,0 +1,206 @@
+// The chat page in real Chromium against a real `wrangler dev`: push in do mode,
+// polling in kv mode, verification and healing of a really lost message (also across
+// a reload), text-only rendering, keyboard use and server rejections.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Flags } from "../../src/shared/flags";
+import type { CacheMode } from "../../src/shared/message";
+import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
+import { api, launchChromium, listRoom, messageRow, overwriteRoomCache, postMessage, putFlags, watchPage } from "./support/browser";
+
+let worker: LocalWorker;
+let browser: Browser;
+let persistTo: string;
+const contexts: BrowserContext[] = [];
+const flags: Flags = { defaultMode: "kv", doPercent: 0, rooms: {} };
+
+beforeAll(async () => {
+  persistTo = mkdtempSync(join(tmpdir(), "lossless-chat-browser-"));
+  [worker, browser] = await Promise.all([startLocalWorker({ persistTo }), launchChromium()]);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await worker?.stop();
+  rmSync(persistTo, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  await Promise.all(contexts.splice(0).map((c) => c.close()));
+});
+
+async function setRoomMode(room: string, mode: CacheMode): Promise<void> {
+  flags.rooms[room] = mode;
+  await putFlags(worker, flags);
+}
+
+/** A fresh browser profile (own localStorage) showing `path`, with its errors and dialogs watched. */
+async function openPage(path: string): Promise<{ page: Page; context: BrowserContext; seen: ReturnType<typeof watchPage> }> {
+  const context = await browser.newContext();
+  contexts.push(context);
+  const page = await context.newPage();
+  const seen = watchPage(page);
+  await page.goto(`${worker.url}${path}`);
+  return { page, context, seen };
+}
+
+async function send(page: Page, text: string): Promise<void> {
+  await page.getByRole("textbox", { name: "Message" }).fill(text);
+  await page.getByRole("button", { name: "Send" }).click();
+}
+
+const ownState = (page: Page, text: string) => messageRow(page, text).locator(".msg__state");
+const pendingIds = (page: Page) =>
+  page.evaluate(() => (JSON.parse(localStorage.getItem("pendingMessages") ?? "[]") as { id: string }[]).map((e) => e.id));
+
+describe("chat page", () => {
+  it("reads the room from /r/<room>, ?room= and defaults to lobby", async () => {
+    const { page } = await openPage("/r/path-room");
+    await page.locator("#room-title", { hasText: "#path-room" }).waitFor();
+    await page.goto(`${worker.url}/?room=query-room`);
+    await page.locator("#room-title", { hasText: "#query-room" }).waitFor();
+    await page.goto(`${worker.url}/`);
+    await page.locator("#room-title", { hasText: "#lobby" }).waitFor();
+    expect(await page.title()).toBe("#lobby · lossless-chat");
+  });
+
+  it("pushes a message to another page of a do-mode room at once, without reload", async () => {
+    await setRoomMode("live-room", "do");
+    const a = await openPage("/r/live-room");
+    const b = await openPage("/r/live-room");
+    for (const { page } of [a, b]) {
+      await page.locator("#mode", { hasText: "do" }).waitFor();
+      await page.locator("#delivery", { hasText: "live" }).waitFor();
+    }
+    let reloads = 0;
+    b.page.on("framenavigated", () => reloads++);
+
+    await send(a.page, "hello from page A");
+    // A functional bound: a push, not a 5–7 s poll, can make this.
+    await messageRow(b.page, "hello from page A").waitFor({ state: "visible", timeout: 1000 });
+    await ownState(a.page, "hello from page A").filter({ hasText: "verified" }).waitFor();
+
+    expect(reloads).toBe(0);
+    expect(await messageRow(b.page, "hello from page A").locator(".msg__state").count()).toBe(0);
+    expect(await pendingIds(a.page)).toEqual([]);
+    expect([...a.seen.errors, ...b.seen.errors]).toEqual([]);
+  });
+
+  it("delivers by polling in a kv-mode room, with no socket", async () => {
+    await setRoomMode("poll-room", "kv");
+    const a = await openPage("/r/poll-room?poll=1000");
+    const b = await openPage("/r/poll-room?poll=1000");
+    const sockets: string[] = [];
+    b.page.on("websocket", (ws) => sockets.push(ws.url()));
+    for (const { page } of [a, b]) {
+      await page.locator("#mode", { hasText: "kv" }).waitFor();
+      await page.locator("#delivery", { hasText: "polling" }).waitFor();
+    }
+
+    await send(a.page, "hello by polling");
+    await messageRow(b.page, "hello by polling").waitFor({ timeout: 15_000 });
+    await ownState(a.page, "hello by polling").filter({ hasText: "verified" }).waitFor({ timeout: 15_000 });
+    expect(sockets).toEqual([]);
+  });
+
+  it("heals its own message when the room's cache lost it, then shows it verified", async () => {
+    await setRoomMode("heal-room", "kv");
+    await postMessage(worker, "heal-room", "someone else was here first");
+    // A poll this slow never runs during the test: only the events below make the page check.
+    const { page, context } = await openPage("/r/heal-room?poll=600000");
+    await page.locator("#mode", { hasText: "kv" }).waitFor();
+
+    await send(page, "please do not lose me");
+    await ownState(page, "please do not lose me").filter({ hasText: /^sent$/ }).waitFor();
+    const [id] = await pendingIds(page);
+    expect(id).toBeTruthy();
+
+    // A losing concurrent writer: cache:<room> rewritten from a list that lacks the message.
+    const before = await listRoom(worker, "heal-room");
+    expect(before.comments.map((m) => m.id)).toContain(id);
+    overwriteRoomCache(persistTo, "heal-room", before.comments.filter((m) => m.id !== id));
+    expect((await listRoom(worker, "heal-room")).comments.map((m) => m.id)).not.toContain(id);
+
+    // Coming back online makes the page check now: it finds the id missing and heals it.
+    await context.setOffline(true);
+    await context.setOffline(false);
+    await ownState(page, "please do not lose me").filter({ hasText: "verified" }).waitFor({ timeout: 20_000 });
+
+    expect((await listRoom(worker, "heal-room")).comments.map((m) => m.id)).toContain(id);
+    expect(await pendingIds(page)).toEqual([]);
+    const stats = await api<{ modes: Record<CacheMode, { healsReadded: number }> }>(worker, "/api/admin/stats", { token: worker.adminToken });
+    expect(stats.body.modes.kv.healsReadded).toBeGreaterThanOrEqual(1);
+  });
+
+  it("keeps verifying a pending message after a reload", async () => {
+    await setRoomMode("reload-room", "kv");
+    const { page } = await openPage("/r/reload-room?poll=600000");
+    await page.locator("#mode", { hasText: "kv" }).waitFor();
+    await send(page, "survive the reload");
+    await ownState(page, "survive the reload").filter({ hasText: /^sent$/ }).waitFor();
+    const [id] = await pendingIds(page);
+    const listed = await listRoom(worker, "reload-room");
+    overwriteRoomCache(persistTo, "reload-room", listed.comments.filter((m) => m.id !== id));
+
+    await page.reload();
+    // After the reload only localStorage knows the message: the page shows it and heals it.
+    await messageRow(page, "survive the reload").waitFor();
+    await ownState(page, "survive the reload").filter({ hasText: "verified" }).waitFor({ timeout: 20_000 });
+    expect(await pendingIds(page)).toEqual([]);
+    expect((await listRoom(worker, "reload-room")).comments.map((m) => m.id)).toContain(id);
+  });
+
+  it("shows markup as text: no element is created, no script runs, no dialog opens", async () => {
+    await setRoomMode("xss-room", "do");
+    const attacks = ["<img src=x onerror=alert(1)>", "<script>window.__pwned = true; alert(2)</script>"];
+    await postMessage(worker, "xss-room", attacks[0]!, "<b>mallory</b>");
+    const { page, seen } = await openPage("/r/xss-room");
+    await page.locator("#delivery", { hasText: "live" }).waitFor();
+    await send(page, attacks[1]!);
+    for (const text of attacks) {
+      await messageRow(page, text).waitFor();
+      expect(await messageRow(page, text).locator(".msg__text").textContent()).toBe(text);
+    }
+    expect(await page.locator(".msg__author", { hasText: "<b>mallory</b>" }).count()).toBe(1);
+    expect(await page.locator("#messages img, #messages script, #messages b").count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: boolean }).__pwned)).toBeUndefined();
+    expect(seen.dialogs).toEqual([]);
+    expect(seen.errors).toEqual([]);
+  });
+
+  it("sends with Enter, adds a line with Shift+Enter, and remembers the name", async () => {
+    await setRoomMode("keys-room", "do");
+    const { page } = await openPage("/r/keys-room");
+    await page.locator("#delivery", { hasText: "live" }).waitFor();
+    await page.getByRole("textbox", { name: "Name" }).fill("Keyboard Kate");
+    const box = page.getByRole("textbox", { name: "Message" });
+    await box.focus();
+    await page.keyboard.type("line one");
+    await page.keyboard.press("Shift+Enter");
+    await page.keyboard.type("line two");
+    await page.keyboard.press("Enter");
+    const row = messageRow(page, "line one");
+    await row.locator(".state--verified").waitFor();
+    expect(await row.locator(".msg__text").textContent()).toBe("line one\nline two");
+    expect(await row.locator(".msg__author").textContent()).toBe("Keyboard Kate");
+    expect(await box.inputValue()).toBe("");
+    await page.reload();
+    expect(await page.getByRole("textbox", { name: "Name" }).inputValue()).toBe("Keyboard Kate");
+  });
+
+  it("shows the server's reason when it rejects a message, and gives the text back", async () => {
+    const { page } = await openPage("/r/reject-room");
+    await page.locator("#mode", { hasText: "kv" }).waitFor();
+    const tooLong = "x".repeat(4001);
+    await send(page, tooLong);
+    const error = page.getByRole("alert").filter({ hasText: "Not sent" });
+    await error.waitFor();
+    expect(await error.textContent()).toContain("at most 4000");
+    expect(await page.getByRole("textbox", { name: "Message" }).inputValue()).toBe(tooLong);
+    expect(await page.locator("#messages li.msg").count()).toBe(0);
+    expect(await pendingIds(page)).toEqual([]);
+  });
+});
