@@ -1,0 +1,114 @@
+// The HTTP calls the lab and the benchmarks make, typed with the shared response
+// types, and counted per kind so a run can report requests per delivered message.
+import type { CommentsResponse, FlagsResponse, HealResponse } from "../../src/shared/api";
+import type { CacheMode, Message } from "../../src/shared/message";
+import { now } from "./time";
+
+const REQUEST_TIMEOUT_MS = 30_000;
+
+export type RequestKind = "post" | "poll" | "heal" | "read" | "admin";
+
+export class HttpError extends Error {
+  constructor(readonly status: number, message: string, readonly retryAfterMs?: number) {
+    super(message);
+    this.name = "HttpError";
+  }
+}
+
+/** Requests made, by kind. Shared by the clients of one page or one lab round. */
+export class RequestCounter {
+  readonly counts: Record<RequestKind, number> = { post: 0, poll: 0, heal: 0, read: 0, admin: 0 };
+  add(kind: RequestKind): void {
+    this.counts[kind]++;
+  }
+  get total(): number {
+    return Object.values(this.counts).reduce((a, b) => a + b, 0);
+  }
+}
+
+export type Listing = { comments: Message[]; mode: CacheMode; requestedAt: number; receivedAt: number };
+
+export class ChatClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly tokens: { admin?: string; bot?: string } = {},
+    readonly counter = new RequestCounter(),
+  ) {}
+
+  private async call<T>(kind: RequestKind, method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: T }> {
+    this.counter.add(kind);
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (token) headers.authorization = `Bearer ${token}`;
+    const res = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    const text = await res.text();
+    if (!res.ok) {
+      const retryAfter = Number(res.headers.get("retry-after"));
+      throw new HttpError(res.status, `${method} ${path}: ${res.status} ${text.slice(0, 200)}`, retryAfter > 0 ? retryAfter * 1000 : undefined);
+    }
+    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+  }
+
+  /** A human message, as the page posts it (with a client-chosen id, so a retry cannot duplicate). */
+  async post(room: string, text: string, author: string, id?: string): Promise<Message> {
+    return (await this.call<Message>("post", "POST", "/api/comments", { room, text, author, ...(id ? { id } : {}) })).body;
+  }
+
+  async list(room: string, limit = 200, since?: number): Promise<Listing> {
+    const requestedAt = now();
+    const query = `room=${encodeURIComponent(room)}&limit=${limit}${since === undefined ? "" : `&since=${since}`}`;
+    const { body } = await this.call<CommentsResponse>("poll", "GET", `/api/comments?${query}`);
+    return { comments: body.comments, mode: body.mode, requestedAt, receivedAt: now() };
+  }
+
+  async heal(messageId: string): Promise<HealResponse> {
+    return (await this.call<HealResponse>("heal", "POST", "/api/admin/add-to-cache", { messageId })).body;
+  }
+
+  /** One message's KV record (the heal source); null if it does not exist. */
+  async record(id: string): Promise<Message | null> {
+    try {
+      return (await this.call<Message>("read", "GET", `/api/comments/${encodeURIComponent(id)}`)).body;
+    } catch (err) {
+      if (err instanceof HttpError && err.status === 404) return null;
+      throw err;
+    }
+  }
+
+  async health(): Promise<void> {
+    await this.call("read", "GET", "/api/health");
+  }
+
+  /** Puts `room` in `mode`, merging into the current flag so other overrides stay. */
+  async setRoomMode(room: string, mode: CacheMode): Promise<void> {
+    const admin = this.requireToken("admin");
+    const { body } = await this.call<FlagsResponse>("admin", "GET", "/api/admin/flags", undefined, admin);
+    const { defaultMode, doPercent, rooms } = body.flags;
+    await this.call("admin", "PUT", "/api/admin/flags", { defaultMode, doPercent, rooms: { ...rooms, [room]: mode } }, admin);
+  }
+
+  /** Removes the lab's rooms from the flag again, leaving everything else as it was. */
+  async forgetRooms(names: string[]): Promise<void> {
+    const admin = this.requireToken("admin");
+    const { body } = await this.call<FlagsResponse>("admin", "GET", "/api/admin/flags", undefined, admin);
+    const { defaultMode, doPercent, rooms } = body.flags;
+    const kept = Object.fromEntries(Object.entries(rooms).filter(([name]) => !names.includes(name)));
+    await this.call("admin", "PUT", "/api/admin/flags", { defaultMode, doPercent, rooms: kept }, admin);
+  }
+
+  private requireToken(kind: "admin" | "bot"): string {
+    const token = this.tokens[kind];
+    if (!token) throw new Error(`the ${kind} token is needed: pass --${kind}-token or set ${kind.toUpperCase()}_TOKEN`);
+    return token;
+  }
+
+  /** The room's WebSocket URL (do mode pushes). */
+  socketUrl(room: string): string {
+    return `${this.baseUrl.replace(/^http/, "ws")}/api/rooms/${encodeURIComponent(room)}/ws`;
+  }
+}

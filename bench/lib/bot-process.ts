@@ -1,0 +1,186 @@
+// The real bot (bot/main.ts) as a child process, configured through its environment.
+// The lab learns what the bot did from its log lines, which keep the seed's wording:
+//   [Bot] Answered <human id> in #<room> with <ai id>
+//   [Self-Heal] Added AI response to pending: <ai id>       (the server acknowledged it)
+//   [Self-Heal] ✅ AI response found in cache: <ai id>       (a check saw it)
+//   [Self-Heal] AI response missing, triggering heal: <ai id> (a check did not)
+// Counting acknowledged replies from the bot itself, not from the room's list,
+// is what makes a lost reply visible at all.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PROJECT_ROOT } from "../../scripts/local-worker";
+import { now } from "./time";
+
+export type BotKind = "offline" | "ollama";
+
+export type BotReplyRecord = {
+  id: string;
+  replyTo?: string;
+  /** now() when the acknowledgement line was read */
+  ackedAt: number;
+  /** the bot's first check of this reply */
+  firstCheck?: "in" | "missing";
+  healCalls: number;
+  verifiedAt?: number;
+};
+
+export type BotProcessOptions = {
+  url: string;
+  botToken: string;
+  rooms: string[];
+  kind: BotKind;
+  botId: string;
+  pollMs: number;
+  /** passed through to the bot for --bot ollama */
+  ollamaHost?: string;
+  ollamaModel?: string;
+};
+
+const TSX_CLI = join(PROJECT_ROOT, "node_modules", "tsx", "dist", "cli.mjs");
+const BOT_MAIN = join(PROJECT_ROOT, "bot", "main.ts");
+
+const ANSWERED = /\[Bot\] Answered (\S+) in #\S+ with (\S+)/;
+const ACKED = /\[Self-Heal\] Added AI response to pending: (\S+)/;
+const FOUND = /\[Self-Heal\] .*AI response found in cache: (\S+)/;
+const MISSING = /\[Self-Heal\] AI response missing, triggering heal: (\S+)/;
+const GAVE_UP = /\[Bot\] Gave up on (\S+)/;
+
+export class BotProcess {
+  readonly replies = new Map<string, BotReplyRecord>();
+  /** human id → AI reply ids the bot says it posted for it */
+  readonly answers = new Map<string, string[]>();
+  /** human ids the bot marked failed (no reply will come) */
+  readonly gaveUp = new Set<string>();
+  private readonly child: ChildProcess;
+  private readonly stateDir: string;
+  private output: string[] = [];
+  private exited: Promise<number | null>;
+  exitCode: number | null = null;
+
+  constructor(readonly options: BotProcessOptions) {
+    this.stateDir = mkdtempSync(join(tmpdir(), "race-bot-"));
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      CHAT_API_URL: options.url,
+      BOT_TOKEN: options.botToken,
+      BOT_ROOMS: options.rooms.join(","),
+      BOT_ID: options.botId,
+      BOT_POLL_MS: String(options.pollMs),
+      BOT_STATE_FILE: join(this.stateDir, "state.json"),
+      ...(options.ollamaHost ? { OLLAMA_HOST: options.ollamaHost } : {}),
+      ...(options.ollamaModel ? { OLLAMA_MODEL: options.ollamaModel } : {}),
+    };
+    const flag = options.kind === "offline" ? "--offline" : "--require-ollama";
+    // The running Node (22, via npm/npx) runs tsx, so the bot never lands on an older system node.
+    this.child = spawn(process.execPath, [TSX_CLI, BOT_MAIN, flag], { cwd: PROJECT_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    this.exited = new Promise((resolve) => this.child.once("exit", (code) => resolve((this.exitCode = code))));
+    let buffered = "";
+    const onData = (chunk: Buffer) => {
+      buffered += chunk.toString("utf8");
+      const lines = buffered.split("\n");
+      buffered = lines.pop() ?? "";
+      for (const line of lines) this.onLine(line);
+    };
+    this.child.stdout!.on("data", onData);
+    this.child.stderr!.on("data", (chunk: Buffer) => this.keep(chunk.toString("utf8")));
+  }
+
+  private keep(line: string): void {
+    this.output.push(line);
+    if (this.output.length > 400) this.output = this.output.slice(-300);
+  }
+
+  private onLine(line: string): void {
+    this.keep(line);
+    const at = now();
+    let match: RegExpExecArray | null;
+    if ((match = ANSWERED.exec(line))) {
+      const [, human, ai] = match as unknown as [string, string, string];
+      this.answers.set(human, [...(this.answers.get(human) ?? []), ai]);
+      const record = this.replies.get(ai);
+      if (record) record.replyTo = human;
+    } else if ((match = ACKED.exec(line))) {
+      const id = match[1]!;
+      if (!this.replies.has(id)) {
+        const replyTo = [...this.answers].find(([, ais]) => ais.includes(id))?.[0];
+        this.replies.set(id, { id, ackedAt: at, healCalls: 0, ...(replyTo ? { replyTo } : {}) });
+      }
+    } else if ((match = FOUND.exec(line))) {
+      const record = this.replies.get(match[1]!);
+      if (record) {
+        record.firstCheck ??= "in";
+        record.verifiedAt ??= at;
+      }
+    } else if ((match = GAVE_UP.exec(line))) {
+      this.gaveUp.add(match[1]!);
+    } else if ((match = MISSING.exec(line))) {
+      const record = this.replies.get(match[1]!);
+      if (record) {
+        record.firstCheck ??= "missing";
+        record.healCalls++;
+      }
+    }
+  }
+
+  get running(): boolean {
+    return this.exitCode === null;
+  }
+
+  /** Replies acknowledged but not yet seen by the bot's own check. */
+  get unverified(): number {
+    return [...this.replies.values()].filter((r) => r.verifiedAt === undefined).length;
+  }
+
+  /** The last lines the bot printed, for error messages. */
+  tail(lines = 30): string {
+    return this.output.slice(-lines).join("\n");
+  }
+
+  async stop(): Promise<void> {
+    if (this.exitCode === null) {
+      this.child.kill("SIGTERM");
+      const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    rmSync(this.stateDir, { recursive: true, force: true });
+  }
+}
+
+/** Several bot processes answering the same rooms, seen as one: their logs merged. */
+export class BotFleet {
+  readonly bots: BotProcess[];
+
+  constructor(count: number, options: BotProcessOptions) {
+    this.bots = Array.from({ length: count }, (_, i) => new BotProcess({ ...options, botId: count === 1 ? options.botId : `${options.botId}-${i + 1}` }));
+  }
+
+  get replies(): Map<string, BotReplyRecord> {
+    return new Map(this.bots.flatMap((bot) => [...bot.replies]));
+  }
+
+  get answers(): Map<string, string[]> {
+    const merged = new Map<string, string[]>();
+    for (const bot of this.bots) for (const [human, ids] of bot.answers) merged.set(human, [...(merged.get(human) ?? []), ...ids]);
+    return merged;
+  }
+
+  get gaveUp(): Set<string> {
+    return new Set(this.bots.flatMap((bot) => [...bot.gaveUp]));
+  }
+
+  get unverified(): number {
+    return this.bots.reduce((sum, bot) => sum + bot.unverified, 0);
+  }
+
+  /** The bots that exited by themselves, with their code and last lines. */
+  get crashed(): { botId: string; exitCode: number | null; tail: string }[] {
+    return this.bots.filter((bot) => !bot.running).map((bot) => ({ botId: bot.options.botId, exitCode: bot.exitCode, tail: bot.tail() }));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.bots.map((bot) => bot.stop()));
+  }
+}

@@ -1,0 +1,252 @@
+// One simulated browser tab, behaving like the chat page (src/web/chat/app.ts):
+// it loads the room, posts with a client-chosen id, keeps every acknowledged id
+// pending until a poll or a push shows it, heals the ids a list lacks, and polls on
+// the page's cadence (5–7 s; 1.5–2.5 s after a heal re-added something; 40–50 s
+// while the do-mode socket is open and nothing is unverified).
+import type { ServerFrame } from "../../src/shared/frames";
+import { CACHE_SIZE, newMessageId, type CacheMode, type Message } from "../../src/shared/message";
+import { ChatClient, HttpError, type Listing } from "./api";
+import { RoomSocket } from "./live";
+import { jitter, now, sleep } from "./time";
+
+/** The page loads this many messages when it has nothing to verify. */
+export const PAGE_SIZE = 50;
+
+export type Cadence = {
+  /** polling interval [min, max) ms: the page's 5–7 s */
+  fast: [number, number];
+  /** with the socket open and nothing to verify: the page's 40–50 s */
+  idleWithSocket: [number, number];
+  /** right after a heal re-added something: the page's 1.5–2.5 s */
+  recheck: [number, number];
+};
+
+export const PAGE_CADENCE: Cadence = { fast: [5_000, 7_000], idleWithSocket: [40_000, 50_000], recheck: [1_500, 2_500] };
+
+/** The page's `?poll=<ms>` override: every interval becomes [ms, 1.4 ms), recheck at most that. */
+export function cadenceFor(pollMs: number): Cadence {
+  if (pollMs === 5_000) return PAGE_CADENCE;
+  return { fast: [pollMs, pollMs * 1.4], idleWithSocket: [pollMs, pollMs * 1.4], recheck: [Math.min(pollMs, 1_500), Math.min(pollMs, 2_500)] };
+}
+
+/** What happened to one message this tab posted. Times are wall-clock ms (time.ts now()). */
+export type OwnMessage = {
+  id: string;
+  /** the Worker's timestamp once acknowledged (until then, ours) */
+  createdAt: number;
+  sentAt: number;
+  ackedAt?: number;
+  /** the first evidence after the acknowledgement: in the list / pushed, or missing from a list */
+  firstCheck?: "in" | "missing";
+  healCalls: number;
+  /** heals that the server answered with readded: true (a real loss put back) */
+  healsReadded: number;
+  verifiedAt?: number;
+  verifiedBy?: "poll" | "push" | "heal" | "scrolled-out";
+  error?: string;
+};
+
+export type TabEvents = {
+  /** every list this tab fetched */
+  onListing?(listing: Listing): void;
+  /** every message or update pushed to this tab */
+  onPush?(message: Message, receivedAt: number): void;
+};
+
+export type TabOptions = {
+  client: ChatClient;
+  room: string;
+  author: string;
+  cadence: Cadence;
+  /** open the room's WebSocket when the room is in do mode, as the page does */
+  push: boolean;
+  events?: TabEvents;
+};
+
+export class Tab {
+  readonly own = new Map<string, OwnMessage>();
+  private readonly pending = new Set<string>();
+  private readonly healing = new Set<string>();
+  private readonly seenIds = new Set<string>();
+  private readonly socket: RoomSocket;
+  private mode: CacheMode | null = null;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private polling: Promise<void> | null = null;
+  private pollAgain = false;
+  private healPausedUntil = 0;
+  private stopped = false;
+  polls = 0;
+  pollErrors = 0;
+
+  constructor(private readonly options: TabOptions) {
+    this.socket = new RoomSocket(
+      options.client.socketUrl(options.room),
+      (frame, at) => this.onFrame(frame, at),
+      () => this.schedule(),
+    );
+  }
+
+  get client(): ChatClient {
+    return this.options.client;
+  }
+  get socketCounts() {
+    return this.socket.counts;
+  }
+  get unverified(): number {
+    return this.pending.size;
+  }
+  get socketOpen(): boolean {
+    return this.socket.open;
+  }
+
+  /** Loads the room like a page load; in do mode also waits for the socket's hello. */
+  async open(): Promise<void> {
+    await this.poll();
+    if (this.mode === "do" && this.options.push) await this.socket.start().catch(() => this.schedule());
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.socket.stop();
+  }
+
+  /** Posts one message; retries a failed send with the same id (the server answers the stored one). */
+  async post(text: string): Promise<OwnMessage> {
+    const id = newMessageId();
+    const entry: OwnMessage = { id, createdAt: Date.now(), sentAt: now(), healCalls: 0, healsReadded: 0 };
+    this.own.set(id, entry);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const stored = await this.client.post(this.options.room, text, this.options.author, id);
+        entry.ackedAt = now();
+        entry.createdAt = stored.createdAt;
+        break;
+      } catch (err) {
+        const retriable = !(err instanceof HttpError) || err.status >= 500 || err.status === 429;
+        if (!retriable || attempt >= 5 || this.stopped) {
+          entry.error = (err as Error).message;
+          return entry;
+        }
+        await sleep(err instanceof HttpError && err.retryAfterMs ? err.retryAfterMs : jitter(250, 500) * 2 ** attempt);
+      }
+    }
+    if (this.seenIds.has(id)) {
+      // Pushed before the POST even answered: already seen in the room.
+      this.verify(entry, "push", entry.ackedAt!);
+    } else {
+      this.pending.add(id);
+      this.schedule();
+    }
+    return entry;
+  }
+
+  private verify(entry: OwnMessage, by: NonNullable<OwnMessage["verifiedBy"]>, at: number): void {
+    if (entry.verifiedAt !== undefined) return;
+    entry.firstCheck ??= "in";
+    entry.verifiedAt = at;
+    entry.verifiedBy = by;
+    this.pending.delete(entry.id);
+  }
+
+  private onFrame(frame: ServerFrame, receivedAt: number): void {
+    if (frame.type === "message" || frame.type === "update") {
+      this.seenIds.add(frame.message.id);
+      this.options.events?.onPush?.(frame.message, receivedAt);
+      const entry = this.own.get(frame.message.id);
+      if (entry && this.pending.has(entry.id)) this.verify(entry, "push", receivedAt);
+    } else if (frame.type === "mode" && frame.mode === "kv") {
+      this.mode = "kv";
+      this.socket.stop();
+      void this.poll();
+    }
+  }
+
+  /** A full poll: fetch, mark seen ids, heal the missing ones, schedule the next. */
+  poll(): Promise<void> {
+    if (this.polling) {
+      this.pollAgain = true;
+      return this.polling;
+    }
+    this.polling = this.pollOnce().finally(() => {
+      this.polling = null;
+      if (this.pollAgain && !this.stopped) {
+        this.pollAgain = false;
+        void this.poll();
+      }
+    });
+    return this.polling;
+  }
+
+  private async pollOnce(): Promise<void> {
+    clearTimeout(this.timer);
+    let recheck = false;
+    try {
+      const limit = this.pending.size ? CACHE_SIZE : PAGE_SIZE;
+      const listing = await this.client.list(this.options.room, limit);
+      this.polls++;
+      this.mode = listing.mode;
+      this.options.events?.onListing?.(listing);
+      recheck = await this.check(listing, limit);
+      if (this.mode === "do" && this.options.push && !this.socket.active && !this.stopped) {
+        void this.socket.start().catch(() => this.schedule());
+      }
+    } catch {
+      this.pollErrors++;
+    } finally {
+      if (!this.pollAgain) this.schedule(recheck);
+    }
+  }
+
+  /** The page's verifier: ids acked before the request and absent from the list are healed. */
+  private async check(listing: Listing, limit: number): Promise<boolean> {
+    const inList = new Set(listing.comments.map((m) => m.id));
+    for (const id of inList) this.seenIds.add(id);
+    const full = listing.comments.length >= limit;
+    const oldest = listing.comments[0]?.createdAt ?? Infinity;
+    const missing: OwnMessage[] = [];
+    for (const id of [...this.pending]) {
+      const entry = this.own.get(id)!;
+      if (inList.has(id)) {
+        this.verify(entry, "poll", listing.receivedAt);
+        continue;
+      }
+      if (entry.ackedAt === undefined || entry.ackedAt > listing.requestedAt) continue;
+      // Older than a full window: newer messages pushed it out, nothing was lost.
+      if (full && entry.createdAt < oldest) {
+        this.verify(entry, "scrolled-out", listing.receivedAt);
+        continue;
+      }
+      entry.firstCheck ??= "missing";
+      missing.push(entry);
+    }
+    const readded = await Promise.all(missing.map((entry) => this.heal(entry)));
+    return readded.some(Boolean);
+  }
+
+  private async heal(entry: OwnMessage): Promise<boolean> {
+    if (this.healing.has(entry.id) || Date.now() < this.healPausedUntil || this.stopped) return false;
+    this.healing.add(entry.id);
+    entry.healCalls++;
+    try {
+      const result = await this.client.heal(entry.id);
+      if (result.readded) entry.healsReadded++;
+      // The server found it already there: as good as seeing it.
+      else this.verify(entry, "heal", now());
+      return result.readded;
+    } catch (err) {
+      if (err instanceof HttpError && err.status === 429) this.healPausedUntil = Date.now() + (err.retryAfterMs ?? 60_000);
+      return false;
+    } finally {
+      this.healing.delete(entry.id);
+    }
+  }
+
+  private schedule(recheck = false): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    const { fast, idleWithSocket, recheck: soon } = this.options.cadence;
+    const [min, max] = recheck ? soon : this.socket.open && this.pending.size === 0 ? idleWithSocket : fast;
+    this.timer = setTimeout(() => void this.poll(), jitter(min, max));
+  }
+}

@@ -1,0 +1,81 @@
+// The race lab's JSON report (--json): one schema, so the writer, the HTML report
+// and the tests agree on every field.
+import { z } from "zod";
+
+const percentilesSchema = z.object({ count: z.number().int(), p50: z.number().nullable(), p95: z.number().nullable(), max: z.number().nullable() });
+export type TimePercentiles = z.infer<typeof percentilesSchema>;
+
+/** One side of the seed's table: human messages or AI replies. */
+export const sideSchema = z.object({
+  posted: z.number().int(),
+  acknowledged: z.number().int(),
+  inCacheOnFirstCheck: z.number().int(),
+  missingOnFirstCheck: z.number().int(),
+  /** messages that needed at least one heal */
+  healed: z.number().int(),
+  healCalls: z.number().int(),
+  /** acknowledged and present in the room's list at the end */
+  finallyDelivered: z.number().int(),
+  /** acknowledged ids absent from the final list (within its 200-message window) */
+  undelivered: z.array(z.string()),
+  /** acknowledged ids older than a full 200-message window: the list cannot show them */
+  beyondWindow: z.number().int(),
+  timeToVisibleMs: percentilesSchema,
+});
+export type Side = z.infer<typeof sideSchema>;
+
+export const roundSchema = z.object({
+  mode: z.enum(["kv", "do"]),
+  tabs: z.number().int(),
+  round: z.number().int(),
+  room: z.string(),
+  bot: z.enum(["offline", "ollama", "none"]),
+  durationMs: z.number(),
+  deadlineHit: z.boolean(),
+  human: sideSchema,
+  /** null without a bot */
+  ai: sideSchema.nullable(),
+  timeToVisibleMs: percentilesSchema,
+  /** every measured time to visible (ms), for summaries over rounds and the chart */
+  timeToVisibleSamplesMs: z.object({ human: z.array(z.number()), ai: z.array(z.number()) }),
+  duplicates: z.object({
+    /** ids shown more than once in one list */
+    ids: z.number().int(),
+    /** human messages that got more than one AI reply */
+    doubleAnswers: z.number().int(),
+    total: z.number().int(),
+  }),
+  healCallsPerDelivered: z.number().nullable(),
+  /** HTTP requests the tabs made, WebSocket frames pushed to them */
+  requests: z.object({ post: z.number().int(), poll: z.number().int(), heal: z.number().int(), pushesReceived: z.number().int() }),
+  /** why this round counts as failed; empty when every acknowledged message was delivered once */
+  failures: z.array(z.string()),
+});
+export type RoundResult = z.infer<typeof roundSchema>;
+
+/** All rounds of one mode and tab count, added up. */
+export const summarySchema = roundSchema
+  .omit({ round: true, room: true, durationMs: true, deadlineHit: true, failures: true, timeToVisibleSamplesMs: true })
+  .extend({ rounds: z.number().int(), firstCheckLossPct: z.number().nullable(), failedRounds: z.number().int() });
+export type Summary = z.infer<typeof summarySchema>;
+
+export const raceReportSchema = z.object({
+  kind: z.literal("race"),
+  generatedAt: z.string(),
+  command: z.string(),
+  target: z.object({ url: z.string(), local: z.boolean() }),
+  options: z.object({
+    tabs: z.array(z.number().int()),
+    modes: z.array(z.enum(["kv", "do"])),
+    rounds: z.number().int(),
+    pollMs: z.number(),
+    bot: z.enum(["offline", "ollama", "none"]),
+    bots: z.number().int(),
+    push: z.boolean(),
+    deadlineMs: z.number(),
+  }),
+  rounds: z.array(roundSchema),
+  summaries: z.array(summarySchema),
+  ok: z.boolean(),
+});
+export type RaceReport = z.infer<typeof raceReportSchema>;
