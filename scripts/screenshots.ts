@@ -54,7 +54,7 @@ async function shootChat(browser: Browser, worker: LocalWorker, options: Browser
   await page.locator("#delivery", { hasText: "live" }).waitFor();
   const text = `Shipping it — thanks all! (${file.includes("phone") ? "from my phone" : "from my desk"})`;
   await page.getByRole("textbox", { name: "Message" }).fill(text);
-  await page.getByRole("button", { name: "Send" }).click();
+  await page.keyboard.press("Enter");
   await messageRow(page, text).locator(".state--verified").waitFor();
   await page.screenshot({ path: join(DOCS, file) });
   await context.close();

@@ -9,8 +9,8 @@ import { el, svg } from "../dom";
 const MINUTES = 30;
 const MODES: CacheMode[] = ["kv", "do"];
 const WIDTH = 640;
-const HEIGHT = 220;
-const PAD = { left: 36, right: 10, top: 12, bottom: 26 };
+const HEIGHT = 280;
+const PAD = { left: 44, right: 10, top: 14, bottom: 34 };
 
 export function renderHealChart(target: HTMLElement, timeline: StatsResponse["timeline"], now = Date.now()): void {
   const lastMinute = Math.floor(now / 60_000) * 60_000;
@@ -38,14 +38,14 @@ export function renderHealChart(target: HTMLElement, timeline: StatsResponse["ti
   for (const value of [0, top / 2, top]) {
     chart.append(
       svg("line", { class: "chart__grid", attrs: { x1: PAD.left, x2: WIDTH - PAD.right, y1: y(value), y2: y(value) } }),
-      svg("text", { class: "chart__label", text: formatCount(value), attrs: { x: PAD.left - 6, y: y(value) + 4, "text-anchor": "end" } }),
+      svg("text", { class: "chart__label", text: formatCount(value), attrs: { x: PAD.left - 8, y: y(value) + 5, "text-anchor": "end" } }),
     );
   }
   const ticks: [number, string][] = [[0, `−${MINUTES - 1} min`], [Math.floor(MINUTES / 2), `−${MINUTES - 1 - Math.floor(MINUTES / 2)} min`], [MINUTES - 1, "now"]];
   for (const [index, label] of ticks) {
     const anchor = index === 0 ? "start" : index === MINUTES - 1 ? "end" : "middle";
     const x = index === 0 ? PAD.left : index === MINUTES - 1 ? WIDTH - PAD.right : PAD.left + (index + 0.5) * slotWidth;
-    chart.append(svg("text", { class: "chart__label", text: label, attrs: { x, y: HEIGHT - 8, "text-anchor": anchor } }));
+    chart.append(svg("text", { class: "chart__label", text: label, attrs: { x, y: HEIGHT - 10, "text-anchor": anchor } }));
   }
   for (let index = 0; index < MINUTES; index++) {
     MODES.forEach((mode, m) => {

@@ -21,7 +21,7 @@ export class MessageStore {
       // A poll answered before a pushed update must not undo it: finished stays finished.
       if (known && FINISHED.has(known.status) && !FINISHED.has(message.status)) continue;
       if (known && sameView(known, message)) continue;
-      this.byId.set(message.id, known ? { ...known, ...message } : message);
+      this.byId.set(message.id, message);
       changed = true;
     }
     return changed;
