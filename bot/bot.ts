@@ -1,0 +1,256 @@
+// The bot's loop: poll its rooms, claim the oldest waiting human message, generate
+// a reply, post it with a client-chosen id, then verify (and heal) every acknowledged
+// reply until it is seen in the room's cache.
+import { CACHE_SIZE, newMessageId, type Message } from "../src/shared/message";
+import { ApiError, ChatApi, type ReplyInput } from "./api";
+import { resolveConfig, type BotConfig, type BotOptions } from "./config";
+import { Lease } from "./lease";
+import { buildTurns } from "./prompt";
+import { chooseResponder, type Responder } from "./responder";
+import { PendingStore } from "./state";
+import { Verifier } from "./verifier";
+
+export type BotHandle = {
+  readonly botId: string;
+  readonly config: BotConfig;
+  /** "ollama" or "offline", decided at start. */
+  readonly responder: Responder;
+  /** Acknowledged replies not yet seen in their room's cache. */
+  pendingVerification(): number;
+  /** Resolves when the loop has ended after stop(); rejects on a fatal error (e.g. a wrong BOT_TOKEN). */
+  readonly done: Promise<void>;
+  /** Stops claiming, releases a held claim, saves the pending list. Idempotent. */
+  stop(): Promise<void>;
+};
+
+const MAX_WORKER_BACKOFF_MS = 30_000;
+const MAX_RETRY_BACKOFF_MS = 60_000;
+const POST_ATTEMPTS = 5;
+/** Remembered answered message ids (kv mode can show an answered message as pending again). */
+const ANSWERED_MEMORY = 10_000;
+
+export class FatalBotError extends Error {}
+
+/** Starts a bot in this process. Probes Ollama first (falls back to offline unless requireOllama). */
+export async function startBot(options: BotOptions = {}): Promise<BotHandle> {
+  const config = resolveConfig(options);
+  const store = PendingStore.load(config.stateFile);
+  const responder = await chooseResponder(config, config.log);
+  const bot = new Bot(config, responder, store);
+  const done = bot.run();
+  done.catch(() => undefined); // observed through the handle
+  let stopped: Promise<void> | undefined;
+  return {
+    botId: config.botId,
+    config,
+    responder,
+    pendingVerification: () => store.size,
+    done,
+    stop: () => (stopped ??= bot.stop(done)),
+  };
+}
+
+class Bot {
+  private readonly api: ChatApi;
+  private readonly verifier: Verifier;
+  private readonly stopController = new AbortController();
+  private wake: (() => void) | undefined;
+  private readonly failures = new Map<string, { count: number; retryAt: number }>();
+  private readonly answered = new Set<string>();
+  private workerFailures = 0;
+
+  constructor(private readonly config: BotConfig, private readonly responder: Responder, private readonly store: PendingStore) {
+    this.api = new ChatApi(config.apiUrl, config.token);
+    this.verifier = new Verifier(this.api, store, config.log);
+    for (const entry of store.list()) this.remember(entry.replyTo);
+  }
+
+  private get stopping(): boolean {
+    return this.stopController.signal.aborted;
+  }
+
+  private log(line: string): void {
+    this.config.log(line);
+  }
+
+  async run(): Promise<void> {
+    const rooms = this.config.rooms === "*" ? "every room" : this.config.rooms.map((r) => `#${r}`).join(", ");
+    this.log(`[Bot] ${this.config.botId} answering ${rooms} at ${this.config.apiUrl} with ${this.responder.description}; polling every ${this.config.pollMs} ms`);
+    if (this.store.size > 0) {
+      this.log(`[Self-Heal] Resuming verification of ${this.store.size} pending AI response(s) from ${this.store.file}`);
+    }
+    while (!this.stopping) {
+      let worked = false;
+      try {
+        await this.verifier.verify();
+        worked = await this.answerNext();
+        this.workerBack();
+      } catch (err) {
+        if (this.stopping) break;
+        if (err instanceof ApiError && err.unavailable) {
+          await this.sleep(this.workerDown(err));
+          continue;
+        }
+        if (err instanceof ApiError && err.status === 401) {
+          throw new FatalBotError(`[Bot] The Worker at ${this.config.apiUrl} refused BOT_TOKEN (401): set BOT_TOKEN to the Worker's secret (locally: BOT_TOKEN in .dev.vars)`);
+        }
+        this.log(`[Bot] Unexpected error, continuing: ${(err as Error).message}`);
+      }
+      // After a reply, look for the next message at once; idle, wait one poll.
+      if (!worked) await this.sleep(this.config.pollMs);
+    }
+  }
+
+  async stop(done: Promise<void>): Promise<void> {
+    if (!this.stopping) {
+      this.log("[Bot] Stopping: no new claims, releasing any held claim");
+      this.stopController.abort(new Error("bot stopping"));
+      this.wake?.();
+    }
+    await done.catch(() => undefined);
+    this.store.flush();
+    this.log(`[Bot] Stopped; ${this.store.size} AI response(s) awaiting verification saved in ${this.store.file}`);
+  }
+
+  // ---- answering ----
+
+  /** Claims and answers the oldest waiting message across the bot's rooms; false if there was none. */
+  private async answerNext(): Promise<boolean> {
+    const rooms = this.config.rooms === "*" ? await this.api.rooms() : this.config.rooms;
+    const waiting: Message[] = [];
+    for (const room of rooms) waiting.push(...(await this.api.pending(room)));
+    waiting.sort((a, b) => a.createdAt - b.createdAt);
+    const now = Date.now();
+    for (const message of waiting) {
+      if (this.stopping) return false;
+      if (this.answered.has(message.id) || (this.failures.get(message.id)?.retryAt ?? 0) > now) continue;
+      const lease = await Lease.take(this.api, message.id, this.config.botId);
+      if (!lease) continue; // another bot holds it or answered it
+      await this.answer(lease);
+      return true;
+    }
+    return false;
+  }
+
+  private async answer(lease: Lease): Promise<void> {
+    const human = lease.message;
+    const timeout = AbortSignal.timeout(this.config.timeoutMs);
+    const signal = AbortSignal.any([this.stopController.signal, lease.lost, timeout]);
+    let text: string;
+    try {
+      // The whole recent list: messages newer than `human` are dropped, the context is cut from what is left.
+      const history = await this.api.recent(human.room, CACHE_SIZE);
+      text = await this.responder.reply(buildTurns(history, human, this.config.contextSize, this.config.systemPrompt), signal);
+    } catch (err) {
+      if (this.stopping) return lease.release();
+      if (lease.lost.aborted) {
+        lease.stop();
+        this.log(`[Bot] ${(lease.lost.reason as Error).message}; leaving it to the new holder`);
+        return;
+      }
+      if (err instanceof ApiError && err.unavailable) {
+        await lease.release();
+        throw err; // the Worker is the problem, not the model: back off in the loop
+      }
+      const reason = timeout.aborted
+        ? `generation timed out after ${this.config.timeoutMs} ms`
+        : `generation failed: ${(err as Error).message}`;
+      return this.generationFailed(lease, reason);
+    }
+
+    const reply: ReplyInput = { id: newMessageId(), replyTo: human.id, text, author: this.responder.author, botId: this.config.botId };
+    try {
+      const { message } = await this.postReply(reply);
+      lease.stop();
+      this.remember(human.id);
+      this.failures.delete(human.id);
+      this.log(`[Bot] Answered ${human.id} in #${human.room} with ${message.id}`);
+      this.verifier.add({ id: message.id, room: message.room, replyTo: human.id, addedAt: Date.now() });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 409) {
+        // Someone else answered first (do mode allows one reply per message): not an error.
+        lease.stop();
+        this.remember(human.id);
+        this.log(`[Bot] ${human.id} was answered by another bot; dropping my reply (${err.message})`);
+        return;
+      }
+      await lease.release();
+      if (err instanceof ApiError && err.unavailable) throw err;
+      this.log(`[Bot] Posting the reply to ${human.id} was refused: ${(err as Error).message}`);
+    }
+  }
+
+  /** Retries a post the Worker did not answer; the same id makes a repeat harmless. */
+  private async postReply(reply: ReplyInput): Promise<{ message: Message; created: boolean }> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.api.postReply(reply);
+      } catch (err) {
+        if (!(err instanceof ApiError && err.unavailable) || attempt >= POST_ATTEMPTS || this.stopping) throw err;
+        const delay = this.backoff(attempt, MAX_WORKER_BACKOFF_MS);
+        this.log(`[Bot] Posting reply ${reply.id} failed (${err.message}); retrying in ${delay} ms`);
+        await this.sleep(delay);
+      }
+    }
+  }
+
+  /** Releases the message and retries later with backoff; after maxAttempts marks it failed with the reason. */
+  private async generationFailed(lease: Lease, reason: string): Promise<void> {
+    const id = lease.message.id;
+    const count = (this.failures.get(id)?.count ?? 0) + 1;
+    if (count >= this.config.maxAttempts) {
+      lease.stop();
+      this.failures.delete(id);
+      try {
+        await this.api.fail(id, this.config.botId, `${reason} (gave up after ${count} attempts)`);
+        this.remember(id);
+        this.log(`[Bot] Gave up on ${id} after ${count} attempts (${reason}); marked failed`);
+      } catch (err) {
+        await lease.release();
+        if (err instanceof ApiError && err.unavailable) throw err;
+        this.log(`[Bot] Could not mark ${id} failed: ${(err as Error).message}`);
+      }
+      return;
+    }
+    const delay = this.backoff(count, MAX_RETRY_BACKOFF_MS);
+    this.failures.set(id, { count, retryAt: Date.now() + delay });
+    await lease.release();
+    this.log(`[Bot] Reply to ${id} failed (attempt ${count}/${this.config.maxAttempts}): ${reason}; released, retrying in ${delay} ms`);
+  }
+
+  private remember(humanId: string): void {
+    this.answered.add(humanId);
+    if (this.answered.size > ANSWERED_MEMORY) this.answered.delete(this.answered.values().next().value!);
+  }
+
+  // ---- Worker outages ----
+
+  private workerDown(err: ApiError): number {
+    this.workerFailures++;
+    const delay = this.backoff(this.workerFailures, MAX_WORKER_BACKOFF_MS);
+    this.log(`[Bot] Worker unavailable (${err.message}); retrying in ${delay} ms`);
+    return delay;
+  }
+
+  private workerBack(): void {
+    if (this.workerFailures === 0) return;
+    this.log(`[Bot] Worker at ${this.config.apiUrl} is answering again`);
+    this.workerFailures = 0;
+  }
+
+  private backoff(attempt: number, max: number): number {
+    return Math.min(this.config.pollMs * 2 ** (attempt - 1), max);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}

@@ -1,0 +1,145 @@
+// A real HTTP server speaking Ollama's protocol (the one stand-in the bot tests use):
+// GET /api/version, GET /api/tags, POST /api/chat (streamed NDJSON or one JSON body),
+// with settable delay, HTTP failures, hangs and a hook to hold a reply before it ends.
+import { createServer, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export type StubChatMessage = { role: string; content: string };
+export type StubChatRequest = { model: string; messages: StubChatMessage[]; stream?: boolean };
+
+export type OllamaStubOptions = {
+  /** The model /api/tags lists (as "<model>:latest"). */
+  model?: string;
+  /** Wait this long before the first token. */
+  delayMs?: number;
+  /** Wait this long between streamed tokens. */
+  tokenDelayMs?: number;
+  /** The reply text for a chat; default: "stub reply to: <last user message>". */
+  reply?: (request: StubChatRequest) => string;
+};
+
+export type OllamaStub = {
+  url: string;
+  model: string;
+  /** Every /api/chat body received, in order. */
+  readonly chats: StubChatRequest[];
+  delayMs: number;
+  tokenDelayMs: number;
+  /** "ok" answers; "error" answers HTTP 500 with an Ollama error body; "hang" never answers. */
+  behaviour: "ok" | "error" | "hang";
+  /** Answer the next `count` chats with HTTP `status` (then back to `behaviour`). */
+  failNext(count: number, status?: number): void;
+  /** Awaited after the last token and before the final `done` chunk: lets a test time the end of a generation. */
+  beforeDone: ((request: StubChatRequest) => Promise<void>) | undefined;
+  stop(): Promise<void>;
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function defaultStubReply(request: StubChatRequest): string {
+  const last = [...request.messages].reverse().find((m) => m.role === "user");
+  return `stub reply to: ${last?.content ?? "(nothing)"}`;
+}
+
+export async function startOllamaStub(options: OllamaStubOptions = {}): Promise<OllamaStub> {
+  const model = options.model ?? "llama3.2";
+  const replyFor = options.reply ?? defaultStubReply;
+  let failures: { count: number; status: number } = { count: 0, status: 500 };
+
+  const stub: OllamaStub = {
+    url: "",
+    model,
+    chats: [],
+    delayMs: options.delayMs ?? 0,
+    tokenDelayMs: options.tokenDelayMs ?? 0,
+    behaviour: "ok",
+    failNext(count, status = 500) {
+      failures = { count, status };
+    },
+    beforeDone: undefined,
+    stop: async () => undefined,
+  };
+
+  const json = (res: ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
+    res.end(JSON.stringify(body));
+  };
+
+  const chunk = (content: string, done: boolean) => ({
+    model,
+    created_at: new Date().toISOString(),
+    message: { role: "assistant", content },
+    done,
+    ...(done ? { done_reason: "stop", total_duration: 1, load_duration: 1, prompt_eval_count: 1, prompt_eval_duration: 1, eval_count: 1, eval_duration: 1 } : {}),
+  });
+
+  async function chat(res: ServerResponse, body: string): Promise<void> {
+    let request: StubChatRequest;
+    try {
+      request = JSON.parse(body) as StubChatRequest;
+    } catch {
+      return json(res, 400, { error: "invalid JSON" });
+    }
+    stub.chats.push(request);
+    if (request.model !== model && request.model !== `${model}:latest`) {
+      return json(res, 404, { error: `model "${request.model}" not found, try pulling it first` });
+    }
+    if (failures.count > 0) {
+      failures.count--;
+      return json(res, failures.status, { error: `stub failure (HTTP ${failures.status})` });
+    }
+    if (stub.behaviour === "error") return json(res, 500, { error: "stub: model runner crashed" });
+    if (stub.behaviour === "hang") return; // never answers; the client's abort or stop() ends it
+    // 'close' before we end the response means the client gave up (abort, timeout).
+    let gone = false;
+    res.once("close", () => (gone = true));
+    if (stub.delayMs) await sleep(stub.delayMs);
+    if (gone) return;
+
+    const text = replyFor(request);
+    if (request.stream === false) {
+      await stub.beforeDone?.(request);
+      return json(res, 200, { ...chunk(text, true) });
+    }
+    res.writeHead(200, { "content-type": "application/x-ndjson" });
+    for (const token of text.match(/\S+\s*/g) ?? [text]) {
+      if (gone) return;
+      res.write(`${JSON.stringify(chunk(token, false))}\n`);
+      if (stub.tokenDelayMs) await sleep(stub.tokenDelayMs);
+    }
+    await stub.beforeDone?.(request);
+    if (!gone) res.end(`${JSON.stringify(chunk("", true))}\n`);
+  }
+
+  const server = createServer((req, res) => {
+    let body = "";
+    req.setEncoding("utf8");
+    req.on("data", (part) => (body += part));
+    req.on("end", () => {
+      const path = new URL(req.url ?? "/", "http://stub").pathname;
+      if (req.method === "GET" && path === "/api/version") return json(res, 200, { version: "0.0.0-stub" });
+      if (req.method === "GET" && path === "/api/tags") {
+        return json(res, 200, {
+          models: [{ name: `${model}:latest`, model: `${model}:latest`, modified_at: new Date(0).toISOString(), size: 1, digest: "stub", details: {} }],
+        });
+      }
+      if (req.method === "POST" && path === "/api/chat") {
+        chat(res, body).catch((err) => {
+          if (!res.headersSent) json(res, 500, { error: String(err) });
+          else res.destroy();
+        });
+        return;
+      }
+      json(res, 404, { error: "not found" });
+    });
+  });
+
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  stub.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  stub.stop = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  return stub;
+}
