@@ -49,6 +49,7 @@ async function flip(room: string, mode: CacheMode): Promise<void> {
     showFlags(response);
   } catch (err) {
     handleError(err);
+    delete byId("rooms").dataset.signature; // re-enable the flip button on the next refresh
   }
   void refresh();
 }

@@ -153,6 +153,34 @@ describe("chat page", () => {
     expect((await listRoom(worker, "reload-room")).comments.map((m) => m.id)).toContain(id);
   });
 
+  it("resends with the same id when an answer is lost, so the message is stored once", async () => {
+    await setRoomMode("retry-room", "do");
+    const { page } = await openPage("/r/retry-room");
+    await page.locator("#delivery", { hasText: "live" }).waitFor();
+    const posted: string[] = [];
+    let answersLost = 0;
+    await page.route(
+      (url) => url.pathname === "/api/comments",
+      async (route) => {
+        if (route.request().method() !== "POST") return route.continue();
+        posted.push(JSON.parse(route.request().postData() ?? "{}").id);
+        if (answersLost > 0) return route.continue();
+        // The server stores the message, but its answer never reaches the page.
+        answersLost++;
+        await route.fetch();
+        await route.abort("connectionreset");
+      },
+    );
+    await send(page, "said once, sent twice");
+    await ownState(page, "said once, sent twice").filter({ hasText: "verified" }).waitFor({ timeout: 15_000 });
+
+    expect(posted.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(posted).size).toBe(1);
+    const stored = (await listRoom(worker, "retry-room")).comments.filter((m) => m.text === "said once, sent twice");
+    expect(stored.map((m) => m.id)).toEqual([posted[0]]);
+    expect(await messageRow(page, "said once, sent twice").count()).toBe(1);
+  });
+
   it("shows markup as text: no element is created, no script runs, no dialog opens", async () => {
     await setRoomMode("xss-room", "do");
     const attacks = ["<img src=x onerror=alert(1)>", "<script>window.__pwned = true; alert(2)</script>"];

@@ -11,6 +11,10 @@ export function renderRooms(
   flags: Flags,
   onFlip: (room: string, mode: CacheMode) => void,
 ): void {
+  // Unchanged data keeps the same buttons, so a refresh never steals keyboard focus.
+  const signature = JSON.stringify([rooms, flags]);
+  if (target.dataset.signature === signature) return;
+  target.dataset.signature = signature;
   if (!rooms.length) {
     target.replaceChildren(el("li", { class: "muted", text: "No rooms have messages yet." }));
     return;

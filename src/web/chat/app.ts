@@ -191,7 +191,8 @@ export class ChatApp {
       case "update": {
         const gap = frame.type === "message" && frame.message.seq !== undefined && this.store.lastSeq > 0 && frame.message.seq > this.store.lastSeq + 1;
         this.store.merge([frame.message]);
-        this.verifier.seen([frame.message.id]);
+        // Our last pending id just arrived: back to the rare poll at once.
+        if (this.verifier.seen([frame.message.id])) this.scheduleNext();
         this.render();
         if (gap) void this.catchUp();
         return;

@@ -17,9 +17,11 @@ export class Verifier {
     private readonly onState: (id: string, state: OwnState) => void,
   ) {}
 
-  /** Ids seen in a poll, a catch-up or a push are in the room's list: verified. */
-  seen(ids: Iterable<string>): void {
-    for (const id of this.pending.remove(ids)) this.onState(id, "verified");
+  /** Ids seen in a poll, a catch-up or a push are in the room's list: verified. Returns how many were pending. */
+  seen(ids: Iterable<string>): number {
+    const verified = this.pending.remove(ids);
+    for (const id of verified) this.onState(id, "verified");
+    return verified.length;
   }
 
   /**

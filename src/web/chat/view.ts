@@ -44,8 +44,27 @@ export class MessageListView {
       nodes.push(entry.node);
     }
     for (const id of this.rows.keys()) if (!keep.has(id)) this.rows.delete(id);
-    this.list.replaceChildren(...(nodes.length ? nodes : [this.empty]));
+    this.place(nodes.length ? nodes : [this.empty]);
     if (atBottom) this.scroller.scrollTop = this.scroller.scrollHeight;
+  }
+
+  /** Moves only what changed: the list is a live region, and re-inserting every row would re-announce it. */
+  private place(nodes: HTMLLIElement[]): void {
+    const wanted = new Set<Node>(nodes);
+    let cursor = this.list.firstChild;
+    const dropStale = () => {
+      while (cursor && !wanted.has(cursor)) {
+        const next = cursor.nextSibling;
+        cursor.remove();
+        cursor = next;
+      }
+    };
+    for (const node of nodes) {
+      dropStale();
+      if (node === cursor) cursor = cursor.nextSibling;
+      else this.list.insertBefore(node, cursor);
+    }
+    dropStale();
   }
 
   scrollToEnd(): void {
