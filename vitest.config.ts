@@ -5,6 +5,8 @@ import { cloudflareTest } from "@cloudflare/vitest-plugin";
 // "node" drives a real `wrangler dev` over HTTP/WebSocket (bot, race lab, browser).
 export default defineConfig({
   test: {
+    // Worker JSON logs are shown only for failing tests.
+    silent: "passed-only",
     projects: [
       {
         plugins: [
@@ -15,7 +17,7 @@ export default defineConfig({
             },
           }),
         ],
-        test: { name: "worker", include: ["test/worker/**/*.test.ts"], testTimeout: 60_000, silent: "passed-only" },
+        test: { name: "worker", include: ["test/worker/**/*.test.ts"], testTimeout: 60_000 },
       },
       {
         test: {

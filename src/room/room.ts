@@ -131,11 +131,14 @@ export class Room extends DurableObject<Env> {
    * current `cache:<room>`, stop mirroring (kv writers own the key now), tell clients.
    */
   async leaveDoMode(call: RoomCall): Promise<number> {
+    // Only a room that owns the mirror may write it: a room never used in do mode
+    // (or not since it last left) holds a stale log, and kv writers own the key.
+    const ownsMirror = this.meta.get("flagVersion") !== null && this.meta.get("active") !== "false";
     this.meta.set("room", call.room);
     this.meta.set("flagVersion", call.flagVersion);
     this.meta.set("active", false);
     await this.ctx.storage.deleteAlarm();
-    const count = await this.writeMirror();
+    const count = ownsMirror ? await this.writeMirror() : 0;
     this.broadcast({ type: "mode", mode: "kv" });
     return count;
   }

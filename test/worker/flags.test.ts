@@ -130,4 +130,26 @@ describe("flips under writes", () => {
     const c = await post(room, "in do again");
     expect(ids(await list(room))).toEqual([a.id, b.id, c.id]);
   });
+
+  it("a flip to do and straight back, with no request in between, keeps what kv writers wrote", async () => {
+    const room = uniqueRoom("quick-flip");
+    await setRoomMode(room, "kv");
+    const a = await post(room, "A in kv");
+    await setRoomMode(room, "do");
+    const b = await post(room, "B in do");
+    await setRoomMode(room, "kv");
+    const c = await post(room, "C in kv");
+    await setRoomMode(room, "do");
+    await setRoomMode(room, "kv");
+    expect(ids(await list(room))).toEqual([a.id, b.id, c.id]);
+  });
+
+  it("a room never used in do mode does not overwrite the kv cache when the flag passes through do", async () => {
+    const room = uniqueRoom("untouched");
+    await setRoomMode(room, "kv");
+    const a = await post(room, "only kv");
+    await setRoomMode(room, "do");
+    await setRoomMode(room, "kv");
+    expect(ids(await list(room))).toEqual([a.id]);
+  });
 });
