@@ -1,19 +1,24 @@
-// A room's WebSocket from Node (Node 22's global WebSocket), as the page keeps it:
-// pushed frames in do mode, a ping every 25 s that the room answers without waking.
+// A room's WebSocket from Node (Node 22's global WebSocket), kept the way the page
+// keeps it (src/web/chat/live.ts): pushed frames in do mode, reconnect with jittered
+// exponential backoff, a ping every 25 s that the room answers without waking.
 import { PING_FRAME, type ServerFrame } from "../../src/shared/frames";
-import { now } from "./time";
+import { jitter, now } from "./time";
 
-/** The page pings this often (src/web/chat/live.ts). */
+/** The page pings this often. */
 export const PING_EVERY_MS = 25_000;
+const MAX_BACKOFF_MS = 30_000;
 
-export type SocketCounts = { connects: number; pingsSent: number; framesReceived: number };
+export type SocketCounts = { connects: number; pingsSent: number; framesReceived: number; pushes: number; errors: number };
 
 export class RoomSocket {
   private socket: WebSocket | null = null;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private attempts = 0;
   private wanted = false;
+  private waiters: (() => void)[] = [];
   open = false;
-  readonly counts: SocketCounts = { connects: 0, pingsSent: 0, framesReceived: 0 };
+  readonly counts: SocketCounts = { connects: 0, pingsSent: 0, framesReceived: 0, pushes: 0, errors: 0 };
 
   constructor(
     private readonly url: string,
@@ -22,41 +27,69 @@ export class RoomSocket {
     private readonly pingEveryMs = PING_EVERY_MS,
   ) {}
 
-  /** Opens the socket; resolves once the server said hello (or rejects if it could not connect). */
-  start(): Promise<void> {
+  /** Keeps a socket open until stop(); idempotent. */
+  start(): void {
     this.wanted = true;
-    if (this.socket) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const socket = new WebSocket(this.url);
-      this.socket = socket;
-      this.counts.connects++;
-      socket.onmessage = (event) => {
-        const receivedAt = now();
-        if (typeof event.data !== "string") return;
-        this.counts.framesReceived++;
-        const frame = JSON.parse(event.data) as ServerFrame;
-        if (frame.type === "hello") {
-          this.setOpen(true);
-          this.startPings();
-          resolve();
-        }
-        this.onFrame(frame, receivedAt);
-      };
-      socket.onerror = () => reject(new Error(`WebSocket ${this.url} failed`));
-      socket.onclose = () => {
-        this.drop();
-        reject(new Error(`WebSocket ${this.url} closed before hello`));
-      };
+    if (!this.socket && this.reconnectTimer === undefined) this.connect();
+  }
+
+  /** Resolves once the server said hello, or after `timeoutMs` (the caller then polls, like the page). */
+  opened(timeoutMs: number): Promise<boolean> {
+    if (this.open) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(this.open), timeoutMs);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
     });
   }
 
   stop(): void {
     this.wanted = false;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
     this.drop();
   }
 
   get active(): boolean {
     return this.wanted;
+  }
+
+  private connect(): void {
+    const socket = new WebSocket(this.url);
+    this.socket = socket;
+    this.counts.connects++;
+    socket.onmessage = (event) => {
+      const receivedAt = now();
+      if (typeof event.data !== "string") return;
+      this.counts.framesReceived++;
+      const frame = JSON.parse(event.data) as ServerFrame;
+      if (frame.type === "message" || frame.type === "update") this.counts.pushes++;
+      if (frame.type === "hello") {
+        this.attempts = 0;
+        this.setOpen(true);
+        this.startPings();
+      }
+      this.onFrame(frame, receivedAt);
+    };
+    socket.onerror = () => {
+      this.counts.errors++;
+      socket.close();
+    };
+    socket.onclose = () => {
+      if (this.socket !== socket) return;
+      this.drop();
+      if (this.wanted) this.scheduleReconnect();
+    };
+  }
+
+  private scheduleReconnect(): void {
+    const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.attempts++);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.wanted) this.connect();
+    }, jitter(backoff / 2, backoff));
   }
 
   private startPings(): void {
@@ -84,6 +117,7 @@ export class RoomSocket {
   private setOpen(open: boolean): void {
     if (this.open === open) return;
     this.open = open;
+    if (open) for (const resolve of this.waiters.splice(0)) resolve();
     this.onStatus(open);
   }
 }

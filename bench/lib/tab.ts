@@ -99,10 +99,10 @@ export class Tab {
     return this.socket.open;
   }
 
-  /** Loads the room like a page load; in do mode also waits for the socket's hello. */
+  /** Loads the room like a page load; in do mode also waits (up to 10 s) for the socket's hello. */
   async open(): Promise<void> {
     await this.poll();
-    if (this.mode === "do" && this.options.push) await this.socket.start().catch(() => this.schedule());
+    if (this.mode === "do" && this.options.push) await this.socket.opened(10_000);
   }
 
   stop(): void {
@@ -188,9 +188,9 @@ export class Tab {
       this.mode = listing.mode;
       this.options.events?.onListing?.(listing);
       recheck = await this.check(listing, limit);
-      if (this.mode === "do" && this.options.push && !this.socket.active && !this.stopped) {
-        void this.socket.start().catch(() => this.schedule());
-      }
+      // Pushes exist only in do mode; kv rooms are polled.
+      if (this.mode === "do" && this.options.push && !this.stopped) this.socket.start();
+      else if (this.mode === "kv") this.socket.stop();
     } catch {
       this.pollErrors++;
     } finally {

@@ -1,0 +1,75 @@
+// `npm run bench`: throughput, time to visible, requests per message and read latency
+// with a long history, against a local Worker on 127.0.0.1. Bounded in time; prints
+// tables and writes JSON (docs/bench-latest.json by default).
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { BenchWorker } from "./lib/bench-worker";
+import { UsageError } from "./lib/target";
+import { historyBench } from "./scenarios/history";
+import { BENCH_USAGE, parseBenchOptions } from "./scenarios/options";
+import { benchTables, checkTargets, machine, type BenchReport } from "./scenarios/report";
+import { requestsBench } from "./scenarios/requests";
+import { throughputBench } from "./scenarios/throughput";
+import { visibilityBench } from "./scenarios/visibility";
+
+async function main(): Promise<number> {
+  const options = parseBenchOptions(process.argv.slice(2));
+  if (options === "help") {
+    console.log(BENCH_USAGE);
+    return 0;
+  }
+  const log = (line: string) => console.log(line);
+  const started = performance.now();
+  const runTag = Date.now().toString(36);
+  const worker = new BenchWorker();
+  log("Starting a local Worker (wrangler dev on a free 127.0.0.1 port, fresh state)…");
+  await worker.start();
+  const report: Omit<BenchReport, "targets" | "durationSeconds"> = {
+    kind: "bench",
+    generatedAt: new Date().toISOString(),
+    command: ["npm run bench", ...(process.argv.length > 2 ? ["--", ...process.argv.slice(2)] : [])].join(" "),
+    machine: machine(),
+    target: "local wrangler dev on 127.0.0.1",
+    options,
+  };
+  try {
+    const want = (name: (typeof options.only)[number]) => options.only.includes(name);
+    if (want("throughput")) {
+      log(`\nWrites to one room, ${options.concurrency} in flight, ${options.durationMs / 1000} s each:`);
+      report.throughput = await throughputBench(worker.url, worker.adminToken, { concurrency: options.concurrency, durationMs: options.durationMs, runTag }, log);
+    }
+    if (want("visibility")) {
+      log("\nTime until another client sees a message:");
+      report.visibility = await visibilityBench(worker.url, worker.adminToken, { runTag, pushMessages: 200, pollWindowMs: 15_000, postEveryMs: 250, pollMs: [5_000, 7_000] }, log);
+    }
+    if (want("requests")) {
+      log(`\nRequests per delivered message, 10 idle + 10 active pages per mode, ${options.windowMs / 1000} s:`);
+      report.requests = await requestsBench(worker.url, worker.adminToken, { runTag, idlePages: 10, activePages: 10, windowMs: options.windowMs, postEveryMs: [8_000, 12_000] }, log);
+    }
+    if (want("history")) {
+      log(`\nGET recent(200) with ${options.history.join(" and ")} messages of history:`);
+      report.history = await historyBench(
+        worker,
+        { runTag, sizes: options.history, seed: options.seed, httpBudgetMs: options.seedBudgetMs, samples: 200, concurrency: options.concurrency },
+        log,
+      );
+    }
+  } finally {
+    await worker.dispose();
+  }
+  const full: BenchReport = { ...report, durationSeconds: Math.round((performance.now() - started) / 1000), targets: checkTargets(report) };
+  log("");
+  for (const table of benchTables(full)) log(`${table}\n`);
+  mkdirSync(dirname(options.json), { recursive: true });
+  writeFileSync(options.json, `${JSON.stringify(full, null, 2)}\n`);
+  log(`Wrote ${options.json} (${full.durationSeconds} s in all)`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err instanceof UsageError ? `bench: ${err.message}` : err);
+    process.exit(err instanceof UsageError ? 2 : 1);
+  },
+);

@@ -1,0 +1,43 @@
+// A local `wrangler dev` whose state survives a restart, so a benchmark can stop it,
+// seed its storage directly, and start it again on the same state.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
+
+export class BenchWorker {
+  readonly persistTo = mkdtempSync(join(tmpdir(), "lossless-chat-bench-"));
+  private worker: LocalWorker | null = null;
+
+  get url(): string {
+    return this.live.url;
+  }
+  get adminToken(): string {
+    return this.live.adminToken;
+  }
+  private get live(): LocalWorker {
+    if (!this.worker) throw new Error("the bench Worker is not running");
+    return this.worker;
+  }
+
+  async start(): Promise<void> {
+    this.worker = await startLocalWorker({ persistTo: this.persistTo });
+  }
+
+  async stop(): Promise<void> {
+    await this.worker?.stop();
+    this.worker = null;
+  }
+
+  /** Stops the Worker, runs `whileStopped` on its state, starts it again (on a new port). */
+  async restart(whileStopped: () => void | Promise<void> = () => undefined): Promise<void> {
+    await this.stop();
+    await whileStopped();
+    await this.start();
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop();
+    rmSync(this.persistTo, { recursive: true, force: true });
+  }
+}

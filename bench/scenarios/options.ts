@@ -1,0 +1,89 @@
+// `npm run bench` options: parsed with node:util, validated with zod, one clear line on error.
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { UsageError } from "../lib/target";
+
+export const SCENARIOS = ["throughput", "visibility", "requests", "history"] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export const BENCH_USAGE = `Usage: npm run bench -- [options]
+
+Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
+  throughput   acknowledged writes/s per room, kv vs do, against GET /api/health (no-op)
+  visibility   time until another client sees a message: push (do), polling (do, kv)
+  requests     server requests per delivered message, 10 idle + 10 active pages per mode
+  history      GET recent(200) latency with a short and a long room history (do)
+
+  --json FILE            where to write the results (default docs/bench-latest.json)
+  --only a,b             run only these scenarios
+  --concurrency N        requests in flight for throughput and seeding (default 16)
+  --duration-ms MS       per throughput scenario, after 1 s of warm-up (default 5000)
+  --history N,N          room history sizes (default 1000,100000)
+  --seed auto|http|sqlite
+                         how the long history is written (default auto: the API when it fits
+                         --seed-budget-ms at the rate measured on the short one, else SQLite)
+  --seed-budget-ms MS    (default 60000)
+  --window-ms MS         length of the requests scenario (default 60000)
+  --help                 this text`;
+
+const int = (name: string, min: number, max: number) =>
+  z.coerce.number({ error: `${name} must be a number` }).int(`${name} must be a whole number`).min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`);
+
+const schema = z.object({
+  json: z.string().min(1).default("docs/bench-latest.json"),
+  only: z
+    .string()
+    .transform((s) => s.split(",").map((x) => x.trim()))
+    .pipe(z.array(z.enum(SCENARIOS, { error: `--only takes ${SCENARIOS.join(", ")}` })))
+    .default([...SCENARIOS]),
+  concurrency: int("--concurrency", 1, 256).default(16),
+  durationMs: int("--duration-ms", 500, 600_000).default(5_000),
+  history: z
+    .string()
+    .regex(/^\d+(,\d+)+$/, "--history takes at least two sizes, e.g. 1000,100000")
+    .transform((s) => s.split(",").map(Number))
+    .pipe(z.array(z.number().int().min(200, "--history sizes must be at least 200").max(10_000_000)))
+    .default([1_000, 100_000]),
+  seed: z.enum(["auto", "http", "sqlite"], { error: "--seed must be auto, http or sqlite" }).default("auto"),
+  seedBudgetMs: int("--seed-budget-ms", 0, 3_600_000).default(60_000),
+  windowMs: int("--window-ms", 5_000, 3_600_000).default(60_000),
+});
+
+export type BenchOptions = z.infer<typeof schema>;
+
+export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        json: { type: "string" },
+        only: { type: "string" },
+        concurrency: { type: "string" },
+        "duration-ms": { type: "string" },
+        history: { type: "string" },
+        seed: { type: "string" },
+        "seed-budget-ms": { type: "string" },
+        "window-ms": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message} (see --help)`);
+  }
+  if (values.help) return "help";
+  const parsed = schema.safeParse({
+    json: values.json,
+    only: values.only,
+    concurrency: values.concurrency,
+    durationMs: values["duration-ms"],
+    history: values.history,
+    seed: values.seed,
+    seedBudgetMs: values["seed-budget-ms"],
+    windowMs: values["window-ms"],
+  });
+  if (!parsed.success) throw new UsageError(parsed.error.issues[0]?.message ?? "invalid options");
+  return parsed.data;
+}

@@ -1,0 +1,140 @@
+// The benchmark's JSON document, its tables, and the targets from the issue checked against it.
+import { cpus, platform } from "node:os";
+import { fmt, markdownTable } from "../lib/table";
+import type { HistoryResult } from "./history";
+import type { BenchOptions } from "./options";
+import type { RequestsModeResult } from "./requests";
+import type { ThroughputResult } from "./throughput";
+import type { VisibilityResult } from "./visibility";
+
+export type TargetCheck = { name: string; target: string; measured: string; met: boolean | null };
+
+export type BenchReport = {
+  kind: "bench";
+  generatedAt: string;
+  command: string;
+  machine: { cpus: number; cpuModel: string; platform: string; node: string };
+  target: string;
+  options: BenchOptions;
+  durationSeconds: number;
+  throughput?: ThroughputResult;
+  visibility?: VisibilityResult;
+  requests?: RequestsModeResult[];
+  history?: HistoryResult;
+  targets: TargetCheck[];
+};
+
+export function machine(): BenchReport["machine"] {
+  return { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", platform: platform(), node: process.version };
+}
+
+export function checkTargets(report: Omit<BenchReport, "targets" | "durationSeconds">): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  if (report.throughput) {
+    const r = report.throughput.ratios.doOverNoop;
+    checks.push({ name: "do writes vs no-op", target: "do ≥ 0.85 × no-op writes/s", measured: `${fmt(r, 3)} × (do/kv ${fmt(report.throughput.ratios.doOverKv, 2)})`, met: r === null ? null : r >= 0.85 });
+  }
+  if (report.visibility) {
+    const p99 = report.visibility.push.timeToVisibleMs.p99;
+    checks.push({ name: "push latency", target: "push p99 ≤ 50 ms on loopback", measured: `p99 ${fmt(p99)} ms`, met: Number.isFinite(p99) ? p99 <= 50 : null });
+  }
+  if (report.history) {
+    const r = report.history.ratio.p50;
+    const sizes = report.history.rooms.map((x) => x.messages);
+    checks.push({
+      name: "GET with long history",
+      target: `GET at ${sizes.at(-1)} messages ≤ 1.2 × at ${sizes[0]}`,
+      measured: `p50 ${fmt(r, 2)} ×, p99 ${fmt(report.history.ratio.p99, 2)} ×`,
+      met: r === null ? null : r <= 1.2,
+    });
+  }
+  const doRequests = report.requests?.find((r) => r.mode === "do");
+  if (doRequests) {
+    const idle = doRequests.idlePagePer30s;
+    checks.push({
+      name: "idle page with push",
+      target: "≤ 1 request per 30 s",
+      measured: `${fmt(idle.http, 2)} HTTP requests per 30 s; ${fmt(idle.withPings, 2)} counting WebSocket pings`,
+      met: idle.http <= 1,
+    });
+  }
+  return checks;
+}
+
+const ms = (v: number) => fmt(v, 1);
+
+export function benchTables(report: BenchReport): string[] {
+  const tables: string[] = [];
+  if (report.throughput) {
+    const t = report.throughput;
+    tables.push(
+      `**Writes to one room** (${t.concurrency} in flight, ${t.durationMs / 1000} s each after 1 s warm-up)\n\n` +
+        markdownTable(
+          ["scenario", "requests/s", "p50 ms", "p99 ms", "errors", "what it does"],
+          t.scenarios.map((s) => [s.name, fmt(s.result.perSecond, 0), ms(s.result.latencyMs.p50), ms(s.result.latencyMs.p99), String(s.result.errors), s.what]),
+          ["left", "right", "right", "right", "right", "left"],
+        ) +
+        `\n\ndo / no-op = ${fmt(t.ratios.doOverNoop, 3)}, do / kv = ${fmt(t.ratios.doOverKv, 3)}`,
+    );
+  }
+  if (report.visibility) {
+    const v = report.visibility;
+    const rows = [
+      ["WebSocket push", "do", `${v.push.seen}/${v.push.messages}`, ms(v.push.timeToVisibleMs.p50), ms(v.push.timeToVisibleMs.p99), ms(v.push.timeToVisibleMs.max)],
+      ...v.polling.map((p) => [`polling ${p.pollMs[0] / 1000}–${p.pollMs[1] / 1000} s`, p.mode, `${p.seen}/${p.messages}`, fmt(p.timeToVisibleMs.p50, 0), fmt(p.timeToVisibleMs.p99, 0), fmt(p.timeToVisibleMs.max, 0)]),
+    ];
+    tables.push(
+      `**Time until another client sees a message** (from the POST being sent)\n\n` +
+        markdownTable(["delivery", "mode", "seen", "p50 ms", "p99 ms", "max ms"], rows, ["left", "left", "right", "right", "right", "right"]) +
+        `\n\nPOST acknowledged (push run): p50 ${ms(v.push.ackMs.p50)} ms, p99 ${ms(v.push.ackMs.p99)} ms`,
+    );
+  }
+  if (report.requests) {
+    const rows = report.requests.flatMap((r) =>
+      (["idle", "active"] as const).map((kind) => {
+        const c = r[kind];
+        return [r.mode, `${c.pages} ${kind}`, String(c.post), String(c.poll), String(c.heal), String(c.socketConnects), String(c.pings), String(c.pushesReceived)];
+      }),
+    );
+    const perMode = report.requests.map((r) => [
+      r.mode,
+      `${r.delivered}/${r.posted}`,
+      String(r.seconds),
+      fmt(r.overheadPerDelivered, 2),
+      fmt(r.allPerDelivered, 2),
+      fmt(r.pushesPerDelivered, 1),
+      `${fmt(r.idlePagePer30s.http, 2)} (${fmt(r.idlePagePer30s.withPings, 2)} with pings)`,
+    ]);
+    tables.push(
+      `**Server requests per delivered message** (page-like tabs: WebSocket in do mode, 5–7 s polls, 40–50 s with the socket open)\n\n` +
+        markdownTable(["mode", "pages", "posts", "polls", "heals", "socket connects", "pings", "pushes received"], rows, ["left", "left", "right", "right", "right", "right", "right", "right"]) +
+        "\n\n" +
+        markdownTable(
+          ["mode", "delivered", "seconds", "requests per delivered (polls+heals+connects+pings)", "including the posts", "pushes per delivered", "idle page: requests per 30 s"],
+          perMode,
+          ["left", "right", "right", "right", "right", "right", "right"],
+        ),
+    );
+  }
+  if (report.history) {
+    const h = report.history;
+    tables.push(
+      `**GET recent(200) with room history** (do mode, ${h.samples} sequential requests per room, alternating)\n\n` +
+        markdownTable(
+          ["history", "seeded via", "seed time", "seed rate", "lastSeq", "p50 ms", "p99 ms"],
+          h.rooms.map((r) => [String(r.messages), r.seed.route === "http" ? "the API" : "Room DO SQLite (Worker stopped)", `${r.seed.seconds} s`, `${r.seed.perSecond}/s`, String(r.lastSeq), ms(r.getLatencyMs.p50), ms(r.getLatencyMs.p99)]),
+          ["right", "left", "right", "right", "right", "right", "right"],
+        ) +
+        `\n\nAPI seeding rate ${h.httpSeedPerSecond}/s; through the API the histories would take ${Object.entries(h.projectedHttpSeconds).map(([n, s]) => `${n}: ~${s ?? "?"} s`).join(", ")}.`,
+    );
+  }
+  tables.push(
+    `**Targets**\n\n` +
+      markdownTable(
+        ["target", "measured", "met"],
+        report.targets.map((t) => [t.target, t.measured, t.met === null ? "—" : t.met ? "yes" : "**no**"]),
+        ["left", "left", "left"],
+      ),
+  );
+  return tables;
+}

@@ -1,0 +1,64 @@
+// The lab's and the benchmark's command lines: defaults and clear errors.
+import { describe, expect, it } from "vitest";
+import { parseRaceOptions } from "../../bench/race/options";
+import { parseBenchOptions } from "../../bench/scenarios/options";
+import { percentile } from "../../bench/lib/stats";
+
+describe("npm run race options", () => {
+  it("defaults to 29 tabs, both modes, the page's 5–7 s poll and the offline bot", () => {
+    const options = parseRaceOptions([], {});
+    expect(options).toMatchObject({ tabs: [29], modes: ["kv", "do"], rounds: 1, pollMs: 5_000, bot: "offline", bots: 1, push: true });
+    if (options === "help") throw new Error("unexpected help");
+    expect(options.deadlineMs).toBe(30_000 + 12 * 7_000);
+    expect(options.adminToken).toBeUndefined();
+  });
+
+  it("takes a list of tab counts, one mode, --no-push and tokens from the environment with --url", () => {
+    const options = parseRaceOptions(["--tabs", "8,29,100", "--mode", "do", "--no-push", "--url", "http://127.0.0.1:9/"], { ADMIN_TOKEN: "a", BOT_TOKEN: "b" });
+    expect(options).toMatchObject({ tabs: [8, 29, 100], modes: ["do"], push: false, url: "http://127.0.0.1:9/", adminToken: "a", botToken: "b" });
+  });
+
+  it.each([
+    [["--tabs", "8,,29"], "--tabs must be a number or a comma-separated list, e.g. 8,29,100"],
+    [["--mode", "sql"], "--mode must be kv, do or both"],
+    [["--bot", "gpt"], "--bot must be offline, ollama or none"],
+    [["--poll-ms", "10"], "--poll-ms must be at least 50"],
+    [["--report", "out.txt"], "--report must name an .html file"],
+    [["--url", "not a url"], "--url must be a URL"],
+    [["--frobnicate"], "Unknown option '--frobnicate'"],
+  ])("rejects %j", (args, message) => {
+    expect(() => parseRaceOptions(args, {})).toThrow(message);
+  });
+});
+
+describe("npm run bench options", () => {
+  it("defaults to every scenario, 16 in flight for 5 s, 1k and 100k of history, JSON in docs/", () => {
+    expect(parseBenchOptions([])).toMatchObject({
+      json: "docs/bench-latest.json",
+      only: ["throughput", "visibility", "requests", "history"],
+      concurrency: 16,
+      durationMs: 5_000,
+      history: [1_000, 100_000],
+      seed: "auto",
+    });
+  });
+
+  it.each([
+    [["--only", "throughput,speed"], "--only takes throughput, visibility, requests, history"],
+    [["--history", "1000"], "--history takes at least two sizes, e.g. 1000,100000"],
+    [["--seed", "magic"], "--seed must be auto, http or sqlite"],
+  ])("rejects %j", (args, message) => {
+    expect(() => parseBenchOptions(args)).toThrow(message);
+  });
+});
+
+describe("percentiles", () => {
+  it("uses the nearest rank", () => {
+    const values = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(percentile(values, 50)).toBe(50);
+    expect(percentile(values, 99)).toBe(99);
+    expect(percentile(values, 100)).toBe(100);
+    expect(percentile([7], 95)).toBe(7);
+    expect(Number.isNaN(percentile([], 50))).toBe(true);
+  });
+});
