@@ -19,7 +19,8 @@ export class ApiError extends Error {
 export type ReplyInput = { id: string; replyTo: string; text: string; author: string; botId: string };
 
 export class ChatApi {
-  constructor(private readonly baseUrl: string, private readonly token: string) {}
+  /** @param onAnswer called whenever the Worker answers at all (any status), to notice it is back */
+  constructor(private readonly baseUrl: string, private readonly token: string, private readonly onAnswer: () => void = () => {}) {}
 
   private async call<T>(method: "GET" | "POST", path: string, body?: unknown): Promise<{ status: number; body: T }> {
     let res: Response;
@@ -37,6 +38,7 @@ export class ChatApi {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
       throw new ApiError(0, `${method} ${path}: no answer from ${this.baseUrl} (${cause})`);
     }
+    if (res.status < 500) this.onAnswer();
     const text = await res.text().catch(() => "");
     let parsed: unknown = undefined;
     try {

@@ -60,8 +60,8 @@ class Bot {
   private workerFailures = 0;
 
   constructor(private readonly config: BotConfig, private readonly responder: Responder, private readonly store: PendingStore) {
-    this.api = new ChatApi(config.apiUrl, config.token);
-    this.verifier = new Verifier(this.api, store, config.log);
+    this.api = new ChatApi(config.apiUrl, config.token, () => this.workerBack());
+    this.verifier = new Verifier(this.api, store, config.log, config.pollMs);
     for (const entry of store.list()) this.remember(entry.replyTo);
   }
 
@@ -84,7 +84,6 @@ class Bot {
       try {
         await this.verifier.verify();
         worked = await this.answerNext();
-        this.workerBack();
       } catch (err) {
         if (this.stopping) break;
         if (err instanceof ApiError && err.unavailable) {
@@ -159,6 +158,11 @@ class Bot {
     }
 
     const reply: ReplyInput = { id: newMessageId(), replyTo: human.id, text, author: this.responder.author, botId: this.config.botId };
+    await lease.quiesce();
+    if (lease.lost.aborted) {
+      this.log(`[Bot] ${(lease.lost.reason as Error).message}; leaving it to the new holder`);
+      return;
+    }
     try {
       const { message } = await this.postReply(reply);
       lease.stop();

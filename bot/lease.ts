@@ -9,6 +9,7 @@ const MIN_RENEW_MS = 200;
 export class Lease {
   private readonly lostController = new AbortController();
   private timer: NodeJS.Timeout | undefined;
+  private inflight: Promise<void> | undefined;
   private stopped = false;
 
   private constructor(
@@ -41,6 +42,15 @@ export class Lease {
     clearTimeout(this.timer);
   }
 
+  /**
+   * Stops renewing and waits for a renewal in flight. Called before posting the reply:
+   * in kv mode a renewal is a read-modify-write of the room's cache and could overwrite the reply.
+   */
+  async quiesce(): Promise<void> {
+    this.stop();
+    await this.inflight;
+  }
+
   /** Gives the message back so another attempt (or bot) can take it; best effort, the lease expires anyway. */
   async release(): Promise<void> {
     this.stop();
@@ -52,7 +62,9 @@ export class Lease {
     if (this.stopped) return;
     // A third of the remaining lease leaves two more chances if a renewal fails.
     const delay = Math.max(MIN_RENEW_MS, (leaseUntil - Date.now()) / 3);
-    this.timer = setTimeout(() => void this.renew(leaseUntil), delay);
+    this.timer = setTimeout(() => {
+      this.inflight = this.renew(leaseUntil);
+    }, delay);
   }
 
   private async renew(previousUntil: number): Promise<void> {

@@ -13,7 +13,11 @@ export class Verifier {
   private healPausedUntil = 0;
   private hadPending: boolean;
 
-  constructor(private readonly api: ChatApi, private readonly store: PendingStore, private readonly log: Logger) {
+  /**
+   * @param settleMs a reply is first checked one poll after its acknowledgement, as in the seed,
+   *   so writes already in flight when it was stored have landed before it counts as found.
+   */
+  constructor(private readonly api: ChatApi, private readonly store: PendingStore, private readonly log: Logger, private readonly settleMs = 0) {
     this.hadPending = store.size > 0;
   }
 
@@ -31,7 +35,8 @@ export class Verifier {
   /** One verification pass over every room with pending replies. Worker errors propagate. */
   async verify(): Promise<{ found: number; healed: number }> {
     const byRoom = new Map<string, PendingReply[]>();
-    for (const entry of this.store.list()) byRoom.set(entry.room, [...(byRoom.get(entry.room) ?? []), entry]);
+    const due = Date.now() - this.settleMs;
+    for (const entry of this.store.list()) if (entry.addedAt <= due) byRoom.set(entry.room, [...(byRoom.get(entry.room) ?? []), entry]);
     let found = 0;
     let healed = 0;
     for (const [room, entries] of byRoom) {

@@ -1,31 +1,21 @@
 // `npm start`: the Worker (wrangler dev on 127.0.0.1:8787, local KV and DOs under
-// .wrangler/state). Writes .dev.vars with random tokens on first run.
-import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+// .wrangler/state) and the bot, in one process tree; one Ctrl-C stops both.
+// Writes .dev.vars with random tokens on first run. Bot settings come from the
+// environment or flags after `--` (e.g. `npm start -- --offline`), see `npm run bot -- --help`.
 import { join } from "node:path";
+import { startBot, type BotHandle } from "../bot/bot";
+import { ConfigError, parseCommandLine, usage } from "../bot/config";
+import { ensureDevVars } from "./dev-vars";
 import { PROJECT_ROOT, startLocalWorker } from "./local-worker";
 
-const DEV_VARS = join(PROJECT_ROOT, ".dev.vars");
-
-export function ensureDevVars(): Record<string, string> {
-  if (!existsSync(DEV_VARS)) {
-    const token = () => randomBytes(24).toString("base64url");
-    writeFileSync(DEV_VARS, `# Local secrets for wrangler dev (git-ignored).\nADMIN_TOKEN=${token()}\nBOT_TOKEN=${token()}\n`, { mode: 0o600 });
-    console.log(`Wrote local secrets ADMIN_TOKEN and BOT_TOKEN to ${DEV_VARS}`);
-  }
-  return parseDevVars(readFileSync(DEV_VARS, "utf8"));
-}
-
-export function parseDevVars(text: string): Record<string, string> {
-  const vars: Record<string, string> = {};
-  for (const line of text.split("\n")) {
-    const match = /^\s*([A-Z0-9_]+)\s*=\s*"?(.*?)"?\s*$/.exec(line);
-    if (match) vars[match[1]!] = match[2]!;
-  }
-  return vars;
-}
+export { ensureDevVars, parseDevVars } from "./dev-vars";
 
 async function main(): Promise<void> {
+  const parsed = parseCommandLine(process.argv.slice(2), process.env);
+  if (parsed.help) {
+    console.log(`npm start [-- bot flags]: the Worker on http://127.0.0.1:${process.env.PORT ?? 8787} and the bot.\n\n${usage()}`);
+    return;
+  }
   const vars = ensureDevVars();
   const port = Number(process.env.PORT ?? 8787);
   const worker = await startLocalWorker({
@@ -35,8 +25,31 @@ async function main(): Promise<void> {
     botToken: vars.BOT_TOKEN,
     inheritOutput: true,
   });
-  console.log(`\nlossless-chat is running: ${worker.url}/  (operator page: ${worker.url}/admin, tokens in .dev.vars)\n`);
+
+  let bot: BotHandle | undefined;
+  try {
+    bot = await startBot({ ...parsed.options, apiUrl: worker.url, token: vars.BOT_TOKEN });
+  } catch (err) {
+    console.error(`The bot did not start: ${(err as Error).message}`);
+  }
+  const rooms = bot ? (bot.config.rooms === "*" ? "every room" : bot.config.rooms.map((r) => `#${r}`).join(", ")) : "";
+  const answers = !bot
+    ? "the bot is not running (see above)"
+    : bot.responder.kind === "ollama"
+      ? `${rooms} answered by real Ollama (${bot.responder.description})`
+      : `${rooms} answered by the offline responder: no Ollama, replies are marked "bot (offline)"`;
+  console.log(`\nlossless-chat is running: ${worker.url}/  (operator page: ${worker.url}/admin, tokens in .dev.vars)`);
+  console.log(`Bot: ${answers}. Ctrl-C stops both.\n`);
+
+  bot?.done.catch(async (err) => {
+    console.error(`${(err as Error).message}\nThe bot stopped; the Worker keeps running.`);
+  });
+
+  let stopping = false;
   const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    await bot?.stop();
     await worker.stop();
     process.exit(0);
   };
@@ -46,7 +59,7 @@ async function main(): Promise<void> {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   main().catch((err) => {
-    console.error(err);
-    process.exit(1);
+    console.error(err instanceof ConfigError ? `[Bot] ${err.message}` : err);
+    process.exit(err instanceof ConfigError ? 2 : 1);
   });
 }

@@ -1,0 +1,196 @@
+// How the bot fails: no Ollama, a broken or stuck model, a restart with replies still
+// unverified, a Worker that is down, a wrong token, and a clean shutdown on SIGTERM.
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { PROJECT_ROOT, freePort, startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
+import { FatalBotError, startBot, type BotHandle, type BotOptions } from "../../bot";
+import { startOllamaStub, type OllamaStub } from "./support/ollama-stub";
+import { LogCapture, TestClient, repliesByHuman, tempStateFile, waitFor } from "./support/bot-harness";
+
+let worker: LocalWorker | undefined;
+let client: TestClient;
+const bots: BotHandle[] = [];
+const stubs: OllamaStub[] = [];
+
+afterEach(async () => {
+  await Promise.all(bots.splice(0).map((b) => b.stop()));
+  await Promise.all(stubs.splice(0).map((s) => s.stop()));
+});
+
+afterAll(async () => {
+  await worker?.stop();
+});
+
+async function stub(): Promise<OllamaStub> {
+  const s = await startOllamaStub();
+  stubs.push(s);
+  return s;
+}
+
+function requireWorker(): LocalWorker {
+  if (!worker) throw new Error("the first test starts the worker");
+  return worker;
+}
+
+async function bot(options: BotOptions, logs = new LogCapture()) {
+  const w = requireWorker();
+  const handle = await startBot({ apiUrl: w.url, token: w.botToken, pollMs: 100, stateFile: tempStateFile(), log: logs.log, ...options });
+  bots.push(handle);
+  return { bot: handle, logs };
+}
+
+async function settled(id: string) {
+  return waitFor(`message ${id} to be complete or failed`, async () => {
+    const record = (await client.comments("lobby").then((list) => list.find((m) => m.id === id))) ?? (await client.record(id));
+    return (record.status === "complete" || record.status === "failed") && record;
+  });
+}
+
+/** Runs `tsx bot/main.ts` as its own process (Node 22, as npm runs it). */
+function runMain(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, ["--import", "tsx", join(PROJECT_ROOT, "bot", "main.ts"), ...args], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, BOT_POLL_MS: "100", BOT_STATE_FILE: tempStateFile(), ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (c: Buffer) => (output += c.toString()));
+  child.stderr.on("data", (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, exited, output: () => output };
+}
+
+describe("bot failure behaviour", () => {
+  it("keeps polling while the Worker is down, then answers once it is up", async () => {
+    const port = await freePort();
+    const ollama = await stub();
+    const logs = new LogCapture();
+    const early = await startBot({ apiUrl: `http://127.0.0.1:${port}`, token: "local-bot-token", pollMs: 100, ollamaHost: ollama.url, stateFile: tempStateFile(), log: logs.log });
+    bots.push(early);
+    await logs.waitFor(/\[Bot\] Worker unavailable \(.*ECONNREFUSED.*\); retrying in \d+ ms/);
+
+    worker = await startLocalWorker({ port, vars: { CACHE_MODE: "do", CLAIM_LEASE_MS: "3000" } });
+    client = new TestClient(worker.url, worker.adminToken);
+    const human = await client.post("lobby", "anyone there?");
+    await logs.waitFor(`[Bot] Worker at http://127.0.0.1:${port} is answering again`);
+    expect((await settled(human.id)).status).toBe("complete");
+    let finished = false;
+    void early.done.finally(() => (finished = true));
+    await Promise.resolve();
+    expect(finished).toBe(false); // still running, no crash
+  });
+
+  it("falls back to the offline responder when Ollama is unreachable, and says so", async () => {
+    const nobody = `http://127.0.0.1:${await freePort()}`;
+    const { bot: b, logs } = await bot({ ollamaHost: nobody });
+    expect(b.responder.kind).toBe("offline");
+    const notice = logs.matching("[Bot] Ollama unavailable")[0];
+    expect(notice).toContain(`no Ollama server answers at ${nobody}`);
+    expect(notice).toContain("ollama pull llama3.2");
+    expect(notice).toContain("OLLAMA_HOST");
+
+    const human = await client.post("lobby", "hello offline bot");
+    expect((await settled(human.id)).status).toBe("complete");
+    const reply = repliesByHuman(await client.comments("lobby")).get(human.id)?.[0];
+    expect(reply?.author).toBe("bot (offline)");
+    expect(reply?.text).toContain("hello offline bot");
+  });
+
+  it("treats a server without the model as unavailable too", async () => {
+    const ollama = await stub();
+    const { bot: b, logs } = await bot({ ollamaHost: ollama.url, model: "no-such-model" });
+    expect(b.responder.kind).toBe("offline");
+    expect(logs.matching("[Bot] Ollama unavailable")[0]).toContain('does not have the model "no-such-model"');
+  });
+
+  it("--require-ollama exits non-zero with the fix instead of going offline", async () => {
+    const run = runMain(["--require-ollama"], { CHAT_API_URL: requireWorker().url, BOT_TOKEN: requireWorker().botToken, OLLAMA_HOST: `http://127.0.0.1:${await freePort()}` });
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toMatch(/\[Bot\] Ollama unavailable: no Ollama server answers .*ollama pull llama3\.2.*Exiting \(--require-ollama\)/);
+  });
+
+  it("retries a failing model with backoff, then succeeds", async () => {
+    const ollama = await stub();
+    ollama.failNext(1);
+    const { logs } = await bot({ ollamaHost: ollama.url, maxAttempts: 3 });
+    const human = await client.post("lobby", "try again please");
+    expect((await settled(human.id)).status).toBe("complete");
+    expect(ollama.chats).toHaveLength(2);
+    expect(logs.matching(`[Bot] Reply to ${human.id} failed (attempt 1/3): generation failed: stub failure (HTTP 500); released, retrying in 100 ms`)).toHaveLength(1);
+  });
+
+  it("marks the message failed with the reason after a bounded number of Ollama errors", async () => {
+    const ollama = await stub();
+    ollama.behaviour = "error";
+    const { logs } = await bot({ ollamaHost: ollama.url, maxAttempts: 3 });
+    const human = await client.post("lobby", "this will not work");
+    const record = await settled(human.id);
+    expect(record.status).toBe("failed");
+    expect(record.error).toContain("stub: model runner crashed");
+    expect(record.error).toContain("gave up after 3 attempts");
+    expect(ollama.chats).toHaveLength(3);
+    expect(logs.matching(/failed \(attempt [12]\/3\).*released, retrying in (100|200) ms/)).toHaveLength(2);
+    expect(logs.has(`[Bot] Gave up on ${human.id} after 3 attempts`)).toBe(true);
+    expect(repliesByHuman(await client.comments("lobby")).get(human.id)).toBeUndefined();
+  });
+
+  it("times out a stuck generation, retries, then marks it failed", async () => {
+    const ollama = await stub();
+    ollama.behaviour = "hang";
+    await bot({ ollamaHost: ollama.url, maxAttempts: 2, timeoutMs: 300 });
+    const human = await client.post("lobby", "are you stuck?");
+    const record = await settled(human.id);
+    expect(record.status).toBe("failed");
+    expect(record.error).toContain("generation timed out after 300 ms");
+    expect(ollama.chats).toHaveLength(2);
+  });
+
+  it("resumes verifying the replies in a non-empty state file after a restart", async () => {
+    const w = requireWorker();
+    const human = await client.post("lobby", "answered before the restart");
+    // A reply the previous run posted and the server acknowledged, but that run never verified.
+    const res = await fetch(`${w.url}/api/comments`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${w.botToken}` },
+      body: JSON.stringify({ kind: "ai", replyTo: human.id, text: "an earlier answer", author: "bot (llama3.2)", botId: "earlier-run" }),
+    });
+    expect(res.status).toBe(201);
+    const reply = (await res.json()) as { id: string; room: string };
+    const stateFile = tempStateFile();
+    writeFileSync(stateFile, JSON.stringify({ version: 1, pending: [{ id: reply.id, room: reply.room, replyTo: human.id, addedAt: Date.now() }] }));
+
+    const { logs } = await bot({ offline: true, stateFile });
+    await logs.waitFor("[Self-Heal] All pending AI responses verified");
+    expect(logs.has(`[Self-Heal] Resuming verification of 1 pending AI response(s) from ${stateFile}`)).toBe(true);
+    expect(logs.has(`[Self-Heal] ✅ AI response found in cache: ${reply.id}`)).toBe(true);
+    expect(JSON.parse(readFileSync(stateFile, "utf8"))).toEqual({ version: 1, pending: [] });
+  });
+
+  it("stops for good on a wrong BOT_TOKEN, with a clear reason", async () => {
+    const { bot: b } = await bot({ offline: true, token: "not-the-token" });
+    await expect(b.done).rejects.toThrow(FatalBotError);
+    await expect(b.done).rejects.toThrow(/refused BOT_TOKEN \(401\)/);
+  });
+
+  it("on SIGTERM releases its claim, saves its state and exits 0", async () => {
+    const ollama = await stub();
+    ollama.behaviour = "hang";
+    const stateFile = tempStateFile();
+    const w = requireWorker();
+    const run = runMain([], { CHAT_API_URL: w.url, BOT_TOKEN: w.botToken, BOT_ID: "sigterm-bot", OLLAMA_HOST: ollama.url, BOT_STATE_FILE: stateFile });
+    const human = await client.post("lobby", "hold on to this");
+    await waitFor("the bot to claim and start generating", async () => {
+      const record = (await client.comments("lobby")).find((m) => m.id === human.id);
+      return ollama.chats.length === 1 && record?.claimedBy === "sigterm-bot";
+    });
+    run.child.kill("SIGTERM");
+    expect(await run.exited).toBe(0);
+    expect(run.output()).toContain("[Bot] SIGTERM received");
+    const record = (await client.comments("lobby")).find((m) => m.id === human.id);
+    expect(record?.status).toBe("pending"); // released at once, not left to the lease
+    expect(record?.claimedBy).toBeUndefined();
+    expect(existsSync(stateFile)).toBe(true);
+  });
+});
