@@ -40,12 +40,18 @@ export class Verifier {
     let found = 0;
     let healed = 0;
     for (const [room, entries] of byRoom) {
-      const seen = new Set((await this.api.recent(room, VERIFY_LIMIT)).map((m) => m.id));
+      const recent = await this.api.recent(room, VERIFY_LIMIT);
+      const seen = new Set(recent.map((m) => m.id));
+      // A full list whose oldest message is newer than a reply: the reply aged out of the
+      // recent window (a busy room), it was not lost; a heal could never bring it back into view.
+      const windowStart = recent.length >= VERIFY_LIMIT ? (recent[0]?.createdAt ?? 0) : 0;
       for (const entry of entries) {
         if (seen.has(entry.id)) {
-          this.store.remove(entry.id);
-          this.log(`[Self-Heal] ✅ AI response found in cache: ${entry.id}`);
+          this.verified(entry, "");
           found++;
+        } else if (entry.addedAt < windowStart) {
+          this.store.remove(entry.id);
+          this.log(`[Self-Heal] AI response ${entry.id} is older than the newest ${VERIFY_LIMIT} messages of #${room}; no longer checked`);
         } else if (await this.heal(entry)) {
           healed++;
         }
@@ -58,13 +64,23 @@ export class Verifier {
     return { found, healed };
   }
 
+  private verified(entry: PendingReply, note: string): void {
+    this.store.remove(entry.id);
+    this.log(`[Self-Heal] ✅ AI response found in cache: ${entry.id}${note}`);
+  }
+
   /** Asks the Worker to re-add one missing reply; it stays pending until a later pass sees it. */
   private async heal(entry: PendingReply): Promise<boolean> {
     if (Date.now() < this.healPausedUntil) return false;
     this.log(`[Self-Heal] AI response missing, triggering heal: ${entry.id}`);
     try {
       const result = await this.api.heal(entry.id);
-      if (result.readded) this.log(`[Self-Heal] Heal re-added ${entry.id} to the ${result.mode} cache of ${entry.room}`);
+      if (result.readded) {
+        this.log(`[Self-Heal] Heal re-added ${entry.id} to the ${result.mode} cache of #${entry.room}`);
+      } else {
+        // The Worker found it already in the room's list: as good as seeing it ourselves.
+        this.verified(entry, " (the heal found it already there)");
+      }
       return true;
     } catch (err) {
       if (err instanceof ApiError && err.status === 429) {

@@ -168,6 +168,27 @@ describe("bot failure behaviour", () => {
     expect(JSON.parse(readFileSync(stateFile, "utf8"))).toEqual({ version: 1, pending: [] });
   });
 
+  it("stops checking a reply that aged out of the room's newest 200 messages instead of healing it forever", async () => {
+    const w = requireWorker();
+    // kv mode: a heal re-adds by age and trims to 200, so an old reply could never come back into view.
+    await client.setFlags({ defaultMode: "do", doPercent: 0, rooms: { "busy-kv": "kv" } });
+    const human = await client.post("busy-kv", "an old question");
+    const res = await fetch(`${w.url}/api/comments`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${w.botToken}` },
+      body: JSON.stringify({ kind: "ai", replyTo: human.id, text: "an old answer", author: "bot", botId: "earlier-run" }),
+    });
+    const reply = (await res.json()) as { id: string; createdAt: number };
+    for (let i = 0; i < 200; i++) await client.post("busy-kv", `later message ${i}`); // one at a time: kv mode loses concurrent posts
+    const stateFile = tempStateFile();
+    writeFileSync(stateFile, JSON.stringify({ version: 1, pending: [{ id: reply.id, room: "busy-kv", replyTo: human.id, addedAt: reply.createdAt }] }));
+
+    const { logs } = await bot({ offline: true, rooms: ["quiet"], stateFile });
+    await logs.waitFor("[Self-Heal] All pending AI responses verified");
+    expect(logs.has(`[Self-Heal] AI response ${reply.id} is older than the newest 200 messages of #busy-kv; no longer checked`)).toBe(true);
+    expect(logs.has("[Self-Heal] AI response missing")).toBe(false);
+  });
+
   it("stops for good on a wrong BOT_TOKEN, with a clear reason", async () => {
     const { bot: b } = await bot({ offline: true, token: "not-the-token" });
     await expect(b.done).rejects.toThrow(FatalBotError);
