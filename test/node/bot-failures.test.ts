@@ -111,6 +111,17 @@ describe("bot failure behaviour", () => {
     expect(run.output()).toMatch(/\[Bot\] Ollama unavailable: no Ollama server answers .*ollama pull llama3\.2.*Exiting \(--require-ollama\)/);
   });
 
+  it("--help lists every setting; a bad setting exits 2 with one line", async () => {
+    const help = runMain(["--help"], {});
+    expect(await help.exited).toBe(0);
+    for (const name of ["CHAT_API_URL", "BOT_TOKEN", "BOT_ROOMS", "BOT_ID", "OLLAMA_HOST", "OLLAMA_MODEL", "BOT_POLL_MS", "BOT_CONTEXT", "BOT_TIMEOUT_MS", "BOT_STATE_FILE", "BOT_SYSTEM_PROMPT", "--offline", "--require-ollama"]) {
+      expect(help.output()).toContain(name);
+    }
+    const bad = runMain(["--poll-ms", "soon"], {});
+    expect(await bad.exited).toBe(2);
+    expect(bad.output().trim()).toBe("[Bot] BOT_POLL_MS must be a number");
+  });
+
   it("retries a failing model with backoff, then succeeds", async () => {
     const ollama = await stub();
     ollama.failNext(1);
