@@ -25,7 +25,7 @@ async function main(): Promise<number> {
   try {
     log(
       `Race: tabs ${options.tabs.join(",")}, modes ${options.modes.join(",")}, ${options.rounds} round(s), poll ${options.pollMs}–${Math.round(options.pollMs * 1.4)} ms, ` +
-        `bot ${options.bot}${options.bots > 1 ? ` ×${options.bots}` : ""}, push ${options.push ? "on" : "off"}, deadline ${Math.round(options.deadlineMs / 1000)} s per round`,
+        `bot ${options.bot}${options.bots > 1 ? ` ×${options.bots}` : ""}, push ${options.push ? "on" : "off"}, deadline ${options.deadlineMs === null ? "30 s + 12 polls + 250 ms per tab" : `${Math.round(options.deadlineMs / 1000)} s`} per round`,
     );
     const command = ["npm run race", ...(process.argv.length > 2 ? ["--", ...process.argv.slice(2)] : [])].join(" ");
     const report = await runLab(options, target, log, command);
@@ -40,6 +40,7 @@ async function main(): Promise<number> {
       write(options.report, renderRaceReport(report));
       log(`Wrote ${options.report}`);
     }
+    for (const r of report.rounds.filter((x) => x.notes.length)) log(`\nNote on ${r.mode} ${r.tabs} tabs round ${r.round}: ${r.notes.join("; ")}`);
     const failures = report.rounds.filter((r) => r.failures.length);
     for (const r of failures) log(`\nFAILED ${r.mode} ${r.tabs} tabs round ${r.round} (${r.room}):\n  - ${r.failures.join("\n  - ")}`);
     log(report.ok ? "\nEvery acknowledged message was delivered exactly once." : "\nSome acknowledged messages were not delivered exactly once (see above).");

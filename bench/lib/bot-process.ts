@@ -124,8 +124,15 @@ export class BotProcess {
     }
   }
 
+  private stopRequested = false;
+
   get running(): boolean {
     return this.exitCode === null;
+  }
+
+  /** It ended without being asked to (a crash, a refused token, no Ollama with --require-ollama). */
+  get exitedEarly(): boolean {
+    return this.exitCode !== null && !this.stopRequested;
   }
 
   /** Replies acknowledged but not yet seen by the bot's own check. */
@@ -140,6 +147,7 @@ export class BotProcess {
 
   async stop(): Promise<void> {
     if (this.exitCode === null) {
+      this.stopRequested = true;
       this.child.kill("SIGTERM");
       const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
       await this.exited;
@@ -177,7 +185,7 @@ export class BotFleet {
 
   /** The bots that exited by themselves, with their code and last lines. */
   get crashed(): { botId: string; exitCode: number | null; tail: string }[] {
-    return this.bots.filter((bot) => !bot.running).map((bot) => ({ botId: bot.options.botId, exitCode: bot.exitCode, tail: bot.tail() }));
+    return this.bots.filter((bot) => bot.exitedEarly).map((bot) => ({ botId: bot.options.botId, exitCode: bot.exitCode, tail: bot.tail() }));
   }
 
   async stop(): Promise<void> {

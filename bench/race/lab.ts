@@ -1,7 +1,7 @@
 // The race lab: every requested mode and tab count, each round in a fresh room.
 import { ChatClient } from "../lib/api";
 import type { Target } from "../lib/target";
-import type { RaceOptions } from "./options";
+import { defaultDeadlineMs, type RaceOptions } from "./options";
 import type { RaceReport, RoundResult } from "./report-schema";
 import { roomName, runRound } from "./round";
 import { summarizeRounds } from "./summary";
@@ -27,7 +27,7 @@ export async function runLab(options: RaceOptions, target: Target, log: (line: s
               bot: options.bot,
               bots: options.bots,
               push: options.push,
-              deadlineMs: options.deadlineMs,
+              deadlineMs: options.deadlineMs ?? defaultDeadlineMs(options.pollMs, tabs),
               runTag,
               log,
             }),

@@ -13,7 +13,7 @@ export const RACE_USAGE = `Usage: npm run race -- [options]
                          who answers: the real bot (bot/main.ts) with --offline or --require-ollama (default offline)
   --bots K               bot processes answering each room at once (default 1)
   --no-push              do-mode tabs poll only (the page also listens on the room's WebSocket)
-  --deadline-ms MS       give up on a round after MS (default 30 s + 12 poll intervals)
+  --deadline-ms MS       give up on a round after MS (default 30 s + 12 poll intervals + 250 ms per tab)
   --url URL              race an existing Worker instead of starting a local one
   --admin-token TOKEN    with --url (or ADMIN_TOKEN): sets the flag for the lab's rooms
   --bot-token TOKEN      with --url (or BOT_TOKEN): for the bot
@@ -47,7 +47,16 @@ const schema = z.object({
   report: z.string().regex(/\.html?$/i, "--report must name an .html file").optional(),
 });
 
-export type RaceOptions = Omit<z.infer<typeof schema>, "mode" | "deadlineMs"> & { modes: ("kv" | "do")[]; deadlineMs: number };
+/** deadlineMs null: each round gets defaultDeadlineMs for its tab count. */
+export type RaceOptions = Omit<z.infer<typeof schema>, "mode" | "deadlineMs"> & { modes: ("kv" | "do")[]; deadlineMs: number | null };
+
+/**
+ * Long enough for a post, a missed check, a heal, the bot's reply and its own check
+ * and heal, plus the one bot's time to answer every tab (a few requests per reply).
+ */
+export function defaultDeadlineMs(pollMs: number, tabs: number): number {
+  return 30_000 + 12 * Math.ceil(pollMs * 1.4) + 250 * tabs;
+}
 
 export function parseRaceOptions(argv: string[], env: NodeJS.ProcessEnv): RaceOptions | "help" {
   let values: Record<string, string | boolean | undefined>;
@@ -99,7 +108,6 @@ export function parseRaceOptions(argv: string[], env: NodeJS.ProcessEnv): RaceOp
   return {
     ...rest,
     modes: mode === "both" ? ["kv", "do"] : [mode],
-    // Long enough for a post, a missed check, a heal, the bot's reply and its own check and heal.
-    deadlineMs: deadlineMs ?? 30_000 + 12 * Math.ceil(rest.pollMs * 1.4),
+    deadlineMs: deadlineMs ?? null,
   };
 }

@@ -14,11 +14,13 @@ export const sideSchema = z.object({
   /** messages that needed at least one heal */
   healed: z.number().int(),
   healCalls: z.number().int(),
-  /** acknowledged and present in the room's list at the end */
+  /** acknowledged and in the room's list at the end; or, older than its 200-message window, kept in the do log / seen by a tab in kv */
   finallyDelivered: z.number().int(),
-  /** acknowledged ids absent from the final list (within its 200-message window) */
+  /** acknowledged ids that are not delivered (see auditFinalList in round.ts) */
   undelivered: z.array(z.string()),
-  /** acknowledged ids older than a full 200-message window: the list cannot show them */
+  /** of those, how many some tab had seen: overwritten later, after their check had passed */
+  seenThenLost: z.number().int(),
+  /** acknowledged ids older than the final list's 200-message window */
   beyondWindow: z.number().int(),
   timeToVisibleMs: percentilesSchema,
 });
@@ -31,6 +33,7 @@ export const roundSchema = z.object({
   room: z.string(),
   bot: z.enum(["offline", "ollama", "none"]),
   durationMs: z.number(),
+  deadlineMs: z.number(),
   deadlineHit: z.boolean(),
   human: sideSchema,
   /** null without a bot */
@@ -50,12 +53,14 @@ export const roundSchema = z.object({
   requests: z.object({ post: z.number().int(), poll: z.number().int(), heal: z.number().int(), pushesReceived: z.number().int() }),
   /** why this round counts as failed; empty when every acknowledged message was delivered once */
   failures: z.array(z.string()),
+  /** worth knowing, not a failure (e.g. kv messages pushed out of the 200-message cache) */
+  notes: z.array(z.string()),
 });
 export type RoundResult = z.infer<typeof roundSchema>;
 
 /** All rounds of one mode and tab count, added up. */
 export const summarySchema = roundSchema
-  .omit({ round: true, room: true, durationMs: true, deadlineHit: true, failures: true, timeToVisibleSamplesMs: true })
+  .omit({ round: true, room: true, durationMs: true, deadlineMs: true, deadlineHit: true, failures: true, notes: true, timeToVisibleSamplesMs: true })
   .extend({ rounds: z.number().int(), firstCheckLossPct: z.number().nullable(), failedRounds: z.number().int() });
 export type Summary = z.infer<typeof summarySchema>;
 
@@ -72,7 +77,8 @@ export const raceReportSchema = z.object({
     bot: z.enum(["offline", "ollama", "none"]),
     bots: z.number().int(),
     push: z.boolean(),
-    deadlineMs: z.number(),
+    /** null: each round's own default (see roundSchema.deadlineMs) */
+    deadlineMs: z.number().nullable(),
   }),
   rounds: z.array(roundSchema),
   summaries: z.array(summarySchema),

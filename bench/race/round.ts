@@ -2,7 +2,7 @@
 // then behave like the page, the real bot answering, and a final audit of the room.
 import { CACHE_SIZE, type CacheMode, type Message } from "../../src/shared/message";
 import { ChatClient } from "../lib/api";
-import { BotFleet, type BotReplyRecord } from "../lib/bot-process";
+import { BotFleet } from "../lib/bot-process";
 import { round, summarize } from "../lib/stats";
 import { Tab, cadenceFor, type OwnMessage } from "../lib/tab";
 import { now, sleep, waitFor } from "../lib/time";
@@ -75,15 +75,25 @@ export async function runRound(settings: RoundSettings): Promise<RoundResult> {
       if (bot.crashed.length) return true; // reported below as a failure
       const answers = bot.answers;
       const gaveUp = bot.gaveUp;
-      const unanswered = acked.some((m) => !answers.has(m.id) && !gaveUp.has(m.id));
+      // A kv room keeps only the newest 200: a message pushed out of it never reaches the bot's pending list.
+      const unanswered = acked.some((m) => !answers.has(m.id) && !gaveUp.has(m.id) && !(settings.mode === "kv" && m.verifiedBy === "scrolled-out"));
       const unseenReplies = [...bot.replies.keys()].some((id) => !seen.firstSeen.has(id));
       return !unanswered && bot.unverified === 0 && !unseenReplies;
     };
     const finished = await waitFor(settled, deadline, 100);
 
+    const durationMs = now() - started;
+    // Everyone stops first, so nothing changes while the room is audited.
+    for (const tab of tabs) tab.stop();
+    await bot?.stop();
     const final = await admin.list(room, CACHE_SIZE);
     seen.onListing(final);
-    const result = buildResult(settings, room, posted, bot, seen, final.comments, now() - started, !finished, tabs);
+    const ackedIds = new Map<string, number | undefined>([
+      ...acked.map((m): [string, number] => [m.id, m.createdAt]),
+      ...[...(bot ? bot.replies.keys() : [])].map((id): [string, number | undefined] => [id, seen.createdAt.get(id)]),
+    ]);
+    const audit = await auditFinalList(admin, settings.mode, final.comments, ackedIds, seen);
+    const result = buildResult(settings, room, posted, bot, seen, audit, durationMs, !finished, tabs);
     logRound(settings, result);
     return result;
   } finally {
@@ -94,20 +104,53 @@ export async function runRound(settings: RoundSettings): Promise<RoundResult> {
   }
 }
 
+/** Where each acknowledged message stands at the end: in the room's list, beyond its 200-message window, or lost. */
+type Audit = { finalList: Message[]; delivered: Set<string>; beyondWindow: Set<string> };
+
+/**
+ * The final list shows the newest 200 messages. An acknowledged id it lacks is either
+ * older than that window or lost. In do mode the heal endpoint tells exactly (readded:
+ * false = it is in the room's log; true = it was missing, now put back, and counted as
+ * lost). A kv room keeps only its newest 200, so there an id older than the oldest entry
+ * of a full list was pushed out; it counts as delivered only if some tab saw it first.
+ */
+async function auditFinalList(
+  admin: ChatClient,
+  mode: CacheMode,
+  finalList: Message[],
+  acked: Map<string, number | undefined>,
+  seen: VisibilityLog,
+): Promise<Audit> {
+  const delivered = new Set(finalList.map((m) => m.id));
+  const beyondWindow = new Set<string>();
+  const full = finalList.length >= CACHE_SIZE;
+  const oldest = Math.min(...finalList.map((m) => m.createdAt));
+  for (const [id, createdAt] of acked) {
+    if (delivered.has(id) || !full) continue;
+    if (mode === "do") {
+      if (!(await admin.heal(id)).readded) {
+        beyondWindow.add(id);
+        delivered.add(id);
+      }
+    } else if ((createdAt ?? Infinity) < oldest) {
+      beyondWindow.add(id);
+      if (seen.firstSeen.has(id)) delivered.add(id);
+    }
+  }
+  return { finalList, delivered, beyondWindow };
+}
+
 function buildResult(
   settings: RoundSettings,
   room: string,
   posted: OwnMessage[],
   bot: BotFleet | null,
   seen: VisibilityLog,
-  finalList: Message[],
+  audit: Audit,
   durationMs: number,
   deadlineHit: boolean,
   tabs: Tab[],
 ): RoundResult {
-  const inFinal = new Set(finalList.map((m) => m.id));
-  // A full list cannot show messages older than its oldest entry: those are beyond the window, not lost.
-  const windowStart = finalList.length >= CACHE_SIZE ? (finalList[0]?.createdAt ?? 0) : 0;
   const ownRecords = new Map(posted.map((m) => [m.id, m]));
 
   const humanTimes: number[] = [];
@@ -118,15 +161,16 @@ function buildResult(
   }
   const human = side({
     posted: posted.length,
-    acked: acked.map((m) => ({ id: m.id, createdAt: m.createdAt, firstCheck: m.firstCheck, healCalls: m.healCalls })),
-    inFinal,
-    windowStart,
+    acked: acked.map((m) => ({ id: m.id, firstCheck: m.firstCheck, healCalls: m.healCalls })),
+    audit,
+    seen,
     times: humanTimes,
   });
 
   let ai: Side | null = null;
   const aiTimes: number[] = [];
   const failures: string[] = [];
+  const notes: string[] = [];
   let doubleAnswers = 0;
   if (bot) {
     const replyMap = bot.replies;
@@ -135,12 +179,11 @@ function buildResult(
       const t = seen.timeToVisible(r.id);
       if (t !== undefined) aiTimes.push(t);
     }
-    const createdAt = (r: BotReplyRecord) => seen.createdAt.get(r.id) ?? Date.now();
     ai = side({
       posted: replies.length,
-      acked: replies.map((r) => ({ id: r.id, createdAt: createdAt(r), firstCheck: r.firstCheck, healCalls: r.healCalls })),
-      inFinal,
-      windowStart,
+      acked: replies.map((r) => ({ id: r.id, firstCheck: r.firstCheck, healCalls: r.healCalls })),
+      audit,
+      seen,
       times: aiTimes,
     });
     // Double answers: from the bot's own log and from what the room shows.
@@ -155,7 +198,10 @@ function buildResult(
     const answers = bot.answers;
     const gaveUp = bot.gaveUp;
     const unanswered = acked.filter((m) => !answers.has(m.id) && !gaveUp.has(m.id));
-    if (unanswered.length) failures.push(`${unanswered.length} human message(s) never answered by the bot`);
+    // kv: the bot finds work in the 200-message cache only; what was pushed out of it is a kv limit, reported apart.
+    const outOfReach = unanswered.filter((m) => settings.mode === "kv" && audit.beyondWindow.has(m.id) && audit.delivered.has(m.id));
+    if (unanswered.length > outOfReach.length) failures.push(`${unanswered.length - outOfReach.length} human message(s) never answered by the bot`);
+    if (outOfReach.length) notes.push(`${outOfReach.length} human message(s) unanswered: pushed out of the kv cache (newest 200) before the bot got to them`);
     if (gaveUp.size) failures.push(`the bot gave up on ${gaveUp.size} message(s)`);
     for (const c of bot.crashed) failures.push(`bot ${c.botId} exited early with ${c.exitCode}:\n${c.tail}`);
   }
@@ -163,8 +209,9 @@ function buildResult(
   const duplicates = { ids: seen.duplicateIds.size, doubleAnswers, total: seen.duplicateIds.size + doubleAnswers };
   const failedPosts = posted.length - acked.length;
   if (failedPosts) failures.push(`${failedPosts} post(s) never acknowledged: ${posted.find((m) => m.error)?.error ?? ""}`);
-  if (human.undelivered.length) failures.push(`${human.undelivered.length} acknowledged human message(s) never delivered`);
-  if (ai?.undelivered.length) failures.push(`${ai.undelivered.length} acknowledged AI repl${ai.undelivered.length === 1 ? "y" : "ies"} never delivered`);
+  const lost = (s: Side) => `${s.undelivered.length}${s.seenThenLost ? ` (${s.seenThenLost} had been seen, then overwritten)` : ""}`;
+  if (human.undelivered.length) failures.push(`${lost(human)} acknowledged human message(s) never delivered`);
+  if (ai?.undelivered.length) failures.push(`${lost(ai)} acknowledged AI repl${ai.undelivered.length === 1 ? "y" : "ies"} never delivered`);
   if (duplicates.total) failures.push(`${duplicates.ids} duplicated id(s), ${duplicates.doubleAnswers} message(s) answered twice`);
   if (deadlineHit) failures.push(`not settled within the ${Math.round(settings.deadlineMs / 1000)} s deadline`);
 
@@ -181,6 +228,7 @@ function buildResult(
     room,
     bot: settings.bot,
     durationMs: Math.round(durationMs),
+    deadlineMs: settings.deadlineMs,
     deadlineHit,
     human,
     ai,
@@ -190,14 +238,16 @@ function buildResult(
     healCallsPerDelivered: delivered ? round(healCalls / delivered, 3) : null,
     requests: { ...counts, pushesReceived: seen.pushesReceived },
     failures,
+    notes,
   };
 }
 
-type Acked = { id: string; createdAt: number; firstCheck?: "in" | "missing"; healCalls: number };
+type Acked = { id: string; firstCheck?: "in" | "missing"; healCalls: number };
 
-function side(input: { posted: number; acked: Acked[]; inFinal: Set<string>; windowStart: number; times: number[] }): Side {
-  const beyond = input.acked.filter((m) => !input.inFinal.has(m.id) && m.createdAt < input.windowStart);
-  const undelivered = input.acked.filter((m) => !input.inFinal.has(m.id) && m.createdAt >= input.windowStart).map((m) => m.id);
+function side(input: { posted: number; acked: Acked[]; audit: Audit; seen: VisibilityLog; times: number[] }): Side {
+  const { delivered, beyondWindow } = input.audit;
+  const beyond = input.acked.filter((m) => beyondWindow.has(m.id));
+  const undelivered = input.acked.filter((m) => !delivered.has(m.id)).map((m) => m.id);
   return {
     posted: input.posted,
     acknowledged: input.acked.length,
@@ -205,8 +255,9 @@ function side(input: { posted: number; acked: Acked[]; inFinal: Set<string>; win
     missingOnFirstCheck: input.acked.filter((m) => m.firstCheck === "missing").length,
     healed: input.acked.filter((m) => m.healCalls > 0).length,
     healCalls: input.acked.reduce((sum, m) => sum + m.healCalls, 0),
-    finallyDelivered: input.acked.filter((m) => input.inFinal.has(m.id)).length,
+    finallyDelivered: input.acked.filter((m) => delivered.has(m.id)).length,
     undelivered,
+    seenThenLost: undelivered.filter((id) => input.seen.firstSeen.has(id)).length,
     beyondWindow: beyond.length,
     timeToVisibleMs: percentiles(input.times),
   };

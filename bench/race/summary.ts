@@ -15,6 +15,7 @@ function addSides(sides: Side[], samples: number[]): Side {
     healCalls: sum((s) => s.healCalls),
     finallyDelivered: sum((s) => s.finallyDelivered),
     undelivered: sides.flatMap((s) => s.undelivered),
+    seenThenLost: sum((s) => s.seenThenLost),
     beyondWindow: sum((s) => s.beyondWindow),
     timeToVisibleMs: percentiles(samples),
   };
@@ -81,7 +82,10 @@ export function seedTableData(s: Summary): TableData {
     ["duplicates", String(s.duplicates.ids), ai ? `${s.duplicates.doubleAnswers} answered twice` : "—"],
     ["heal calls per delivered message", ...col(perDelivered(s.human), ai && perDelivered(ai))],
   ];
-  if (s.human.beyondWindow || ai?.beyondWindow) rows.push(["older than the 200-message window", ...col(s.human.beyondWindow, ai?.beyondWindow)]);
+  if (s.human.undelivered.length || ai?.undelivered.length) {
+    rows.push(["never delivered (of which seen, then overwritten)", ...col(`${s.human.undelivered.length} (${s.human.seenThenLost})`, ai && `${ai.undelivered.length} (${ai.seenThenLost})`)]);
+  }
+  if (s.human.beyondWindow || ai?.beyondWindow) rows.push(["of which older than the final 200-message window", ...col(s.human.beyondWindow, ai?.beyondWindow)]);
   const title = `${s.mode} mode, ${s.tabs} tabs (${s.rounds} round${s.rounds === 1 ? "" : "s"}, bot: ${s.bot})`;
   return { title, header: ["", "human", "AI replies"], rows, align: ["left", "right", "right"] };
 }

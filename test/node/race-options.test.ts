@@ -1,6 +1,6 @@
 // The lab's and the benchmark's command lines: defaults and clear errors.
 import { describe, expect, it } from "vitest";
-import { parseRaceOptions } from "../../bench/race/options";
+import { defaultDeadlineMs, parseRaceOptions } from "../../bench/race/options";
 import { parseBenchOptions } from "../../bench/scenarios/options";
 import { percentile } from "../../bench/lib/stats";
 
@@ -9,7 +9,9 @@ describe("npm run race options", () => {
     const options = parseRaceOptions([], {});
     expect(options).toMatchObject({ tabs: [29], modes: ["kv", "do"], rounds: 1, pollMs: 5_000, bot: "offline", bots: 1, push: true });
     if (options === "help") throw new Error("unexpected help");
-    expect(options.deadlineMs).toBe(30_000 + 12 * 7_000);
+    // Each round's deadline then follows its tab count.
+    expect(options.deadlineMs).toBeNull();
+    expect(defaultDeadlineMs(5_000, 29)).toBe(30_000 + 12 * 7_000 + 29 * 250);
     expect(options.adminToken).toBeUndefined();
   });
 
