@@ -36,7 +36,7 @@ async function main(): Promise<number> {
     const want = (name: (typeof options.only)[number]) => options.only.includes(name);
     if (want("throughput")) {
       log(`\nWrites to one room, ${options.concurrency} in flight, ${options.durationMs / 1000} s each:`);
-      report.throughput = await throughputBench(worker.url, worker.adminToken, { concurrency: options.concurrency, durationMs: options.durationMs, runTag }, log);
+      report.throughput = await throughputBench(worker.url, worker.adminToken, { concurrency: options.concurrency, durationMs: options.durationMs, runTag, serverPid: worker.pid }, log);
     }
     if (want("visibility")) {
       log("\nTime until another client sees a message:");

@@ -15,6 +15,10 @@ export class BenchWorker {
   get adminToken(): string {
     return this.live.adminToken;
   }
+  /** wrangler's process id (workerd runs under it) */
+  get pid(): number | undefined {
+    return this.live.process.pid;
+  }
   private get live(): LocalWorker {
     if (!this.worker) throw new Error("the bench Worker is not running");
     return this.worker;

@@ -4,9 +4,14 @@
 // benchmarks: it skips the API (and the per-message KV records), so it proves
 // nothing about writes, only gives the reads a realistic log to work on.
 import { existsSync, readdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
 import { newMessageId } from "../../src/shared/message";
+
+/** node:sqlite, loaded on first use: it prints an "experimental" warning when loaded. */
+function sqlite(): typeof import("node:sqlite") {
+  return createRequire(import.meta.url)("node:sqlite") as typeof import("node:sqlite");
+}
 
 /** The Room DO's SQLite file for `room` under a wrangler `--persist-to` directory. */
 export function roomDatabaseFile(persistTo: string, room: string): string {
@@ -15,7 +20,7 @@ export function roomDatabaseFile(persistTo: string, room: string): string {
   for (const dir of classDirs) {
     for (const file of readdirSync(join(doDir, dir)).filter((f) => f.endsWith(".sqlite") && f !== "metadata.sqlite")) {
       const path = join(doDir, dir, file);
-      const db = new DatabaseSync(path, { readOnly: true });
+      const db = new (sqlite().DatabaseSync)(path, { readOnly: true });
       try {
         const hasMeta = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get();
         const row = hasMeta ? (db.prepare(`SELECT value FROM meta WHERE key = 'room'`).get() as { value?: string } | undefined) : undefined;
@@ -30,7 +35,7 @@ export function roomDatabaseFile(persistTo: string, room: string): string {
 
 /** Appends `count` finished messages (human, AI reply, human, …) to the room's log. Returns the new last seq. */
 export function appendHistory(file: string, count: number, endAt = Date.now()): number {
-  const db = new DatabaseSync(file);
+  const db = new (sqlite().DatabaseSync)(file);
   try {
     const insert = db.prepare(
       `INSERT INTO messages (id, kind, author, text, reply_to, status, created_at, error) VALUES (?, ?, ?, ?, ?, 'complete', ?, NULL)`,

@@ -50,8 +50,10 @@ export function barChartSvg(chart: BarChart, width = 520, height = 300): string 
         parts.push(`<line x1="${mid - 6}" x2="${mid + 6}" y1="${y(bar.whiskerTo)}" y2="${y(bar.whiskerTo)}" stroke="#333" stroke-width="1.5"/>`);
       }
       if (bar.tickAt != null) parts.push(`<circle cx="${mid}" cy="${y(bar.tickAt)}" r="2.5" fill="#333"/>`);
+      // The label sits above whatever is drawn highest (bar, whisker or dot).
       const label = bar.label ?? format(bar.value);
-      parts.push(`<text x="${mid}" y="${top - 4}" text-anchor="middle" font-size="10">${esc(label)}</text>`);
+      const highest = y(Math.max(bar.value, bar.whiskerTo ?? 0, bar.tickAt ?? 0));
+      parts.push(`<text x="${mid}" y="${highest - 6}" text-anchor="middle" font-size="10">${esc(label)}</text>`);
     });
   });
   parts.push(`<line x1="${margin.left}" x2="${width - margin.right}" y1="${margin.top + plotH}" y2="${margin.top + plotH}" stroke="#333"/>`);

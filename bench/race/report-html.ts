@@ -33,7 +33,8 @@ export function raceChartsSvg(report: RaceReport): string[] {
     name: `${mode} mode`,
     color: COLORS[mode],
     bars: tabCounts.map((t) => {
-      const ttv = pick(mode, t)?.timeToVisibleMs;
+      // Human messages: the ones the race loses (the bot's replies are written one at a time).
+      const ttv = pick(mode, t)?.human.timeToVisibleMs;
       const sec = (v: number | null | undefined) => (v === null || v === undefined ? null : v / 1000);
       return { value: sec(ttv?.p50), whiskerTo: sec(ttv?.p95), tickAt: sec(ttv?.max) };
     }),
@@ -41,7 +42,7 @@ export function raceChartsSvg(report: RaceReport): string[] {
   const lossMax = Math.max(0, ...loss.flatMap((s) => s.bars.map((b) => b.value ?? 0)));
   return [
     barChartSvg({ title: "Missing on first check (human + AI)", yLabel: "% of acknowledged messages", groups, series: loss, yMax: lossMax > 0 ? undefined : 10, format: (v) => `${Math.round(v)}%` }),
-    barChartSvg({ title: "Time to visible: p50 bar, p95 whisker, max dot", yLabel: "seconds after acknowledgement", groups, series: time, format: (v) => v.toFixed(1) }),
+    barChartSvg({ title: "Time to visible, human messages: p50, p95 whisker, max dot", yLabel: "seconds after the Worker stored it", groups, series: time, format: (v) => v.toFixed(1) }),
   ];
 }
 
@@ -82,7 +83,7 @@ export function renderRaceReport(report: RaceReport): string {
 Tabs ${o.tabs.join(", ")}; ${o.rounds} round(s) per mode and tab count, each in a fresh room; tabs poll every ${o.pollMs}–${Math.round(o.pollMs * 1.4)} ms${o.push ? " and listen on the room's WebSocket in do mode" : ""}; bot: ${o.bot}.</p>
 <p class="meta">Every tab posts at the same moment, then behaves like the page: it polls, checks its acknowledged ids against the room's list, and heals the missing ones.
 The bot (bot/main.ts, a real process) answers every message and checks its own replies the same way. "Missing on first check" counts acknowledged messages the first check after the acknowledgement did not find;
-time to visible runs from the acknowledgement until some tab received the message (poll or push).</p>
+time to visible runs from the Worker's timestamp on the message (createdAt) until some tab received it (poll or push).</p>
 <div class="charts">
 ${raceChartsSvg(report).join("\n")}
 </div>

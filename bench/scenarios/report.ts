@@ -70,9 +70,9 @@ export function benchTables(report: BenchReport): string[] {
     tables.push(
       `**Writes to one room** (${t.concurrency} in flight, ${t.durationMs / 1000} s each after 1 s warm-up)\n\n` +
         markdownTable(
-          ["scenario", "requests/s", "p50 ms", "p99 ms", "errors", "what it does"],
-          t.scenarios.map((s) => [s.name, fmt(s.result.perSecond, 0), ms(s.result.latencyMs.p50), ms(s.result.latencyMs.p99), String(s.result.errors), s.what]),
-          ["left", "right", "right", "right", "right", "left"],
+          ["scenario", "requests/s", "p50 ms", "p99 ms", "errors", "server CPU ms/request", "what it does"],
+          t.scenarios.map((s) => [s.name, fmt(s.result.perSecond, 0), ms(s.result.latencyMs.p50), ms(s.result.latencyMs.p99), String(s.result.errors), fmt(s.serverCpuMsPerRequest, 2), s.what]),
+          ["left", "right", "right", "right", "right", "right", "left"],
         ) +
         `\n\ndo / no-op = ${fmt(t.ratios.doOverNoop, 3)}, do / kv = ${fmt(t.ratios.doOverKv, 3)}`,
     );

@@ -3,19 +3,21 @@
 // Two reads are measured as references for where a write's time goes.
 import { ChatClient } from "../lib/api";
 import { closedLoop, type LoadResult } from "../lib/load";
+import { treeCpuMs } from "../lib/proc-cpu";
 import { ratio, round } from "../lib/stats";
 
 export type ThroughputResult = {
   concurrency: number;
   durationMs: number;
-  scenarios: { name: string; what: string; result: LoadResult }[];
+  /** serverCpuMsPerRequest: CPU of wrangler dev and workerd per answered request (Linux), warm-up excluded */
+  scenarios: { name: string; what: string; result: LoadResult; serverCpuMsPerRequest: number | null }[];
   ratios: { doOverNoop: number | null; doOverKv: number | null };
 };
 
 export async function throughputBench(
   url: string,
   adminToken: string,
-  options: { concurrency: number; durationMs: number; runTag: string },
+  options: { concurrency: number; durationMs: number; runTag: string; serverPid?: number },
   log: (line: string) => void,
 ): Promise<ThroughputResult> {
   const admin = new ChatClient(url, { admin: adminToken });
@@ -38,9 +40,16 @@ export async function throughputBench(
   ];
   const scenarios: ThroughputResult["scenarios"] = [];
   for (const step of plan) {
-    const result = await closedLoop(step.call, { concurrency: options.concurrency, durationMs: options.durationMs, warmupMs: 1_000 });
-    log(`  ${step.name.padEnd(18)} ${result.perSecond.toFixed(0).padStart(6)} /s   p50 ${result.latencyMs.p50.toFixed(1)} ms   p99 ${result.latencyMs.p99.toFixed(1)} ms${result.errors ? `   ${result.errors} errors (${result.firstError})` : ""}`);
-    scenarios.push({ name: step.name, what: step.what, result });
+    await closedLoop(step.call, { concurrency: options.concurrency, durationMs: 1_000 });
+    const cpuBefore = treeCpuMs(options.serverPid);
+    const result = await closedLoop(step.call, { concurrency: options.concurrency, durationMs: options.durationMs });
+    const cpuAfter = treeCpuMs(options.serverPid);
+    const cpu = cpuBefore === null || cpuAfter === null || result.ok === 0 ? null : round((cpuAfter - cpuBefore) / result.ok, 2);
+    log(
+      `  ${step.name.padEnd(18)} ${result.perSecond.toFixed(0).padStart(6)} /s   p50 ${result.latencyMs.p50.toFixed(1)} ms   p99 ${result.latencyMs.p99.toFixed(1)} ms` +
+        `${cpu === null ? "" : `   server CPU ${cpu} ms/request`}${result.errors ? `   ${result.errors} errors (${result.firstError})` : ""}`,
+    );
+    scenarios.push({ name: step.name, what: step.what, result, serverCpuMsPerRequest: cpu });
   }
   const rate = (name: string) => scenarios.find((s) => s.name === name)!.result.perSecond;
   return {

@@ -1,0 +1,44 @@
+// CPU time used by a process and all its descendants (Linux /proc), so a benchmark
+// can report how much server CPU each request costs: on a small machine that, not
+// the storage design, is what caps requests per second.
+import { readFileSync, readdirSync } from "node:fs";
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+type Stat = { pid: number; ppid: number; cpuTicks: number };
+
+function readStat(pid: string): Stat | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name is in parentheses and may contain spaces: split after the last ")".
+    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    return { pid: Number(pid), ppid: Number(fields[1]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
+  } catch {
+    return null;
+  }
+}
+
+/** CPU ms used so far by `rootPid` and its descendants; null where /proc is not available. */
+export function treeCpuMs(rootPid: number | undefined): number | null {
+  if (rootPid === undefined) return null;
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc").filter((name) => /^\d+$/.test(name));
+  } catch {
+    return null;
+  }
+  const stats = entries.map(readStat).filter((s): s is Stat => s !== null);
+  const children = new Map<number, Stat[]>();
+  for (const s of stats) children.set(s.ppid, [...(children.get(s.ppid) ?? []), s]);
+  const root = stats.find((s) => s.pid === rootPid);
+  if (!root) return null;
+  let ticks = 0;
+  const stack = [root];
+  while (stack.length) {
+    const s = stack.pop()!;
+    ticks += s.cpuTicks;
+    stack.push(...(children.get(s.pid) ?? []));
+  }
+  return (ticks * 1000) / TICKS_PER_SECOND;
+}
