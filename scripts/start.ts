@@ -4,7 +4,7 @@
 // environment or flags after `--` (e.g. `npm start -- --offline`), see `npm run bot -- --help`.
 import { join } from "node:path";
 import { startBot, type BotHandle } from "../bot/bot";
-import { ConfigError, parseCommandLine, usage } from "../bot/config";
+import { ConfigError, parseCommandLine, resolveConfig, usage } from "../bot/config";
 import { ensureDevVars } from "./dev-vars";
 import { PROJECT_ROOT, startLocalWorker } from "./local-worker";
 
@@ -18,6 +18,9 @@ async function main(): Promise<void> {
   }
   const vars = ensureDevVars();
   const port = Number(process.env.PORT ?? 8787);
+  // Bad bot settings stop us before the Worker starts, not after.
+  const botOptions = { ...parsed.options, apiUrl: `http://127.0.0.1:${port}`, token: vars.BOT_TOKEN };
+  resolveConfig(botOptions);
   const worker = await startLocalWorker({
     port,
     persistTo: join(PROJECT_ROOT, ".wrangler", "state"),
@@ -28,7 +31,7 @@ async function main(): Promise<void> {
 
   let bot: BotHandle | undefined;
   try {
-    bot = await startBot({ ...parsed.options, apiUrl: worker.url, token: vars.BOT_TOKEN });
+    bot = await startBot({ ...botOptions, apiUrl: worker.url });
   } catch (err) {
     console.error(`The bot did not start: ${(err as Error).message}`);
   }
