@@ -99,10 +99,19 @@ export class Tab {
     return this.socket.open;
   }
 
-  /** Loads the room like a page load; in do mode also waits (up to 10 s) for the socket's hello. */
-  async open(): Promise<void> {
+  /**
+   * Loads the room like a page load; in do mode also waits (up to 10 s) for the socket's hello.
+   * `randomPhase`: the next poll comes anywhere in the first interval, as for a page that has
+   * been open a while, instead of every tab opened together polling in step.
+   */
+  async open({ randomPhase = false } = {}): Promise<void> {
     await this.poll();
     if (this.mode === "do" && this.options.push) await this.socket.opened(10_000);
+    if (randomPhase && !this.stopped) {
+      clearTimeout(this.timer);
+      const interval = this.socket.open ? this.options.cadence.idleWithSocket : this.options.cadence.fast;
+      this.timer = setTimeout(() => void this.poll(), jitter(0, interval[1]));
+    }
   }
 
   stop(): void {

@@ -51,7 +51,7 @@ export function renderRaceReport(report: RaceReport): string {
   const overview = overviewTableData(report.summaries);
   const seed = report.summaries.map((s) => {
     const t = seedTableData(s);
-    return `<h3>${esc(t.title ?? "")}</h3>\n${htmlTable(t.header, t.rows, t.align)}`;
+    return `<section><h3>${esc(t.title ?? "")}</h3>\n${htmlTable(t.header, t.rows, t.align)}</section>`;
   });
   const failures = report.rounds.filter((r) => r.failures.length);
   const failureHtml = failures.length

@@ -63,7 +63,8 @@ export async function runRound(settings: RoundSettings): Promise<RoundResult> {
         ollamaModel: process.env.OLLAMA_MODEL,
       });
     }
-    await Promise.all(tabs.map((tab) => tab.open()));
+    // Tabs that have been open a while: each polls at its own phase.
+    await Promise.all(tabs.map((tab) => tab.open({ randomPhase: true })));
 
     // The barrier: every tab's POST leaves in the same tick.
     const posted = await Promise.all(tabs.map((tab, i) => tab.post(`race ${settings.mode}, ${settings.tabs} tabs, round ${settings.round}: hello from tab ${i + 1}`)));

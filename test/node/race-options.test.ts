@@ -28,6 +28,8 @@ describe("npm run race options", () => {
     [["--report", "out.txt"], "--report must name an .html file"],
     [["--url", "not a url"], "--url must be a URL"],
     [["--frobnicate"], "Unknown option '--frobnicate'"],
+    [["--url", "http://127.0.0.1:9"], "--url needs the admin token: pass --admin-token or set ADMIN_TOKEN"],
+    [["--url", "http://127.0.0.1:9", "--admin-token", "a"], "--url with a bot needs the bot token"],
   ])("rejects %j", (args, message) => {
     expect(() => parseRaceOptions(args, {})).toThrow(message);
   });
