@@ -105,8 +105,8 @@ export function parseRaceOptions(argv: string[], env: NodeJS.ProcessEnv): RaceOp
   });
   if (!parsed.success) throw new UsageError(parsed.error.issues[0]?.message ?? "invalid options");
   const { mode, deadlineMs, ...rest } = parsed.data;
-  if (rest.url && rest.bot !== "none" && !rest.botToken) throw new UsageError("--url with a bot needs the bot token: pass --bot-token or set BOT_TOKEN (or use --bot none)");
   if (rest.url && !rest.adminToken) throw new UsageError("--url needs the admin token: pass --admin-token or set ADMIN_TOKEN");
+  if (rest.url && rest.bot !== "none" && !rest.botToken) throw new UsageError("--url with a bot needs the bot token: pass --bot-token or set BOT_TOKEN (or use --bot none)");
   return {
     ...rest,
     modes: mode === "both" ? ["kv", "do"] : [mode],
