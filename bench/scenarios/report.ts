@@ -53,7 +53,7 @@ export function checkTargets(report: Omit<BenchReport, "targets" | "durationSeco
     const idle = doRequests.idlePagePer30s;
     checks.push({
       name: "idle page with push",
-      target: "≤ 1 request per 30 s",
+      target: "idle page with push ≤ 1 request per 30 s",
       measured: `${fmt(idle.http, 2)} HTTP requests per 30 s; ${fmt(idle.withPings, 2)} counting WebSocket pings`,
       met: idle.http <= 1,
     });
