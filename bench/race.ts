@@ -43,7 +43,7 @@ async function main(): Promise<number> {
     for (const r of report.rounds.filter((x) => x.notes.length)) log(`\nNote on ${r.mode} ${r.tabs} tabs round ${r.round}: ${r.notes.join("; ")}`);
     const failures = report.rounds.filter((r) => r.failures.length);
     for (const r of failures) log(`\nFAILED ${r.mode} ${r.tabs} tabs round ${r.round} (${r.room}):\n  - ${r.failures.join("\n  - ")}`);
-    log(report.ok ? "\nEvery acknowledged message was delivered exactly once." : "\nSome acknowledged messages were not delivered exactly once (see above).");
+    log(report.ok ? "\nEvery acknowledged message was delivered exactly once." : "\nSome rounds failed (see above): an acknowledged message not delivered exactly once, an unanswered message, or a round past its deadline.");
     return report.ok ? 0 : 1;
   } finally {
     await target.stop();
