@@ -4,6 +4,7 @@
 //   [Self-Heal] Added AI response to pending: <ai id>       (the server acknowledged it)
 //   [Self-Heal] ✅ AI response found in cache: <ai id>       (a check saw it)
 //   [Self-Heal] AI response missing, triggering heal: <ai id> (a check did not)
+//   [Self-Heal] AI response <ai id> is older than the newest 200 … (checks end: a busy room scrolled it out)
 // Counting acknowledged replies from the bot itself, not from the room's list,
 // is what makes a lost reply visible at all.
 import { spawn, type ChildProcess } from "node:child_process";
@@ -23,7 +24,9 @@ export type BotReplyRecord = {
   /** the bot's first check of this reply */
   firstCheck?: "in" | "missing";
   healCalls: number;
+  /** when the bot's checks ended: it saw the reply, or the reply aged out of the window it checks */
   verifiedAt?: number;
+  agedOut?: boolean;
 };
 
 export type BotProcessOptions = {
@@ -46,6 +49,7 @@ const ACKED = /\[Self-Heal\] Added AI response to pending: (\S+)/;
 const FOUND = /\[Self-Heal\] .*AI response found in cache: (\S+)/;
 const MISSING = /\[Self-Heal\] AI response missing, triggering heal: (\S+)/;
 const GAVE_UP = /\[Bot\] Gave up on (\S+)/;
+const AGED_OUT = /\[Self-Heal\] AI response (\S+) is older than the newest/;
 
 export class BotProcess {
   readonly replies = new Map<string, BotReplyRecord>();
@@ -111,6 +115,12 @@ export class BotProcess {
       const record = this.replies.get(match[1]!);
       if (record) {
         record.firstCheck ??= "in";
+        record.verifiedAt ??= at;
+      }
+    } else if ((match = AGED_OUT.exec(line))) {
+      const record = this.replies.get(match[1]!);
+      if (record) {
+        record.agedOut = true;
         record.verifiedAt ??= at;
       }
     } else if ((match = GAVE_UP.exec(line))) {
