@@ -56,7 +56,14 @@ export class Control extends DurableObject<Env> {
     return { before, after };
   }
 
-  async record(event: StatEvent): Promise<void> {
+  /** Applies a batch of events in one transaction (see stats-batch.ts). */
+  async record(events: StatEvent[]): Promise<void> {
+    this.ctx.storage.transactionSync(() => {
+      for (const event of events) this.apply(event);
+    });
+  }
+
+  private apply(event: StatEvent): void {
     const sql = this.ctx.storage.sql;
     const bump = (name: string, by = 1) =>
       sql.exec(`INSERT INTO counters (mode, name, value) VALUES (?, ?, ?) ON CONFLICT (mode, name) DO UPDATE SET value = value + excluded.value`, event.mode, name, by);

@@ -2,7 +2,6 @@
 import type { FlagsDocument } from "../shared/flags";
 import { resolveMode } from "../shared/flags";
 import type { Message } from "../shared/message";
-import type { StatEvent } from "../control/control";
 import { FLAGS_KEY, commentKey, roomKey } from "./keys";
 import { DoPath } from "./paths/do-path";
 import { KvPath } from "./paths/kv-path";
@@ -45,9 +44,4 @@ export async function markRoom(env: Env, room: string): Promise<void> {
     await env.CHAT_KV.put(roomKey(room), JSON.stringify({ createdAt: Date.now() }));
   }
   knownRooms.add(room);
-}
-
-/** Counters are off the acknowledgement path: recorded after the response is sent. */
-export function recordStat(env: Env, ctx: ExecutionContext, event: StatEvent): void {
-  ctx.waitUntil(control(env).record(event).catch((err) => console.log(JSON.stringify({ event: "stats-error", error: String(err) }))));
 }
