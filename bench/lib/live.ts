@@ -1,12 +1,11 @@
 // A room's WebSocket from Node (Node 22's global WebSocket), kept the way the page
 // keeps it (src/web/chat/live.ts): pushed frames in do mode, reconnect with jittered
-// exponential backoff, a ping every 25 s that the room answers without waking.
+// exponential backoff, a ping every PING_EVERY_MS that the room answers without waking.
+import { MAX_BACKOFF_MS, PING_EVERY_MS } from "../../src/shared/cadence";
 import { PING_FRAME, type ServerFrame } from "../../src/shared/frames";
 import { jitter, now } from "./time";
 
-/** The page pings this often. */
-export const PING_EVERY_MS = 25_000;
-const MAX_BACKOFF_MS = 30_000;
+export { PING_EVERY_MS };
 
 export type SocketCounts = { connects: number; pingsSent: number; framesReceived: number; pushes: number; errors: number };
 

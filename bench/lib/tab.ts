@@ -1,8 +1,9 @@
 // One simulated browser tab, behaving like the chat page (src/web/chat/app.ts):
 // it loads the room, posts with a client-chosen id, keeps every acknowledged id
 // pending until a poll or a push shows it, heals the ids a list lacks, and polls on
-// the page's cadence (5–7 s; 1.5–2.5 s after a heal re-added something; 40–50 s
-// while the do-mode socket is open and nothing is unverified).
+// the page's cadence (src/shared/cadence.ts: 5–7 s; 1.5–2.5 s after a heal re-added
+// something; 100–120 s while the do-mode socket is open and nothing is unverified).
+import { IDLE_POLL_WITH_SOCKET_MS, POLL_MS, RECHECK_MS } from "../../src/shared/cadence";
 import type { ServerFrame } from "../../src/shared/frames";
 import { CACHE_SIZE, newMessageId, type CacheMode, type Message } from "../../src/shared/message";
 import { ChatClient, HttpError, type Listing } from "./api";
@@ -15,17 +16,17 @@ export const PAGE_SIZE = 50;
 export type Cadence = {
   /** polling interval [min, max) ms: the page's 5–7 s */
   fast: [number, number];
-  /** with the socket open and nothing to verify: the page's 40–50 s */
+  /** with the socket open and nothing to verify: the page's rare safety poll */
   idleWithSocket: [number, number];
   /** right after a heal re-added something: the page's 1.5–2.5 s */
   recheck: [number, number];
 };
 
-export const PAGE_CADENCE: Cadence = { fast: [5_000, 7_000], idleWithSocket: [40_000, 50_000], recheck: [1_500, 2_500] };
+export const PAGE_CADENCE: Cadence = { fast: [...POLL_MS], idleWithSocket: [...IDLE_POLL_WITH_SOCKET_MS], recheck: [...RECHECK_MS] };
 
 /** The page's `?poll=<ms>` override: every interval becomes [ms, 1.4 ms), recheck at most that. */
 export function cadenceFor(pollMs: number): Cadence {
-  if (pollMs === 5_000) return PAGE_CADENCE;
+  if (pollMs === POLL_MS[0]) return PAGE_CADENCE;
   return { fast: [pollMs, pollMs * 1.4], idleWithSocket: [pollMs, pollMs * 1.4], recheck: [Math.min(pollMs, 1_500), Math.min(pollMs, 2_500)] };
 }
 

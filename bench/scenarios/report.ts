@@ -106,7 +106,7 @@ export function benchTables(report: BenchReport): string[] {
       `${fmt(r.idlePagePer30s.http, 2)} (${fmt(r.idlePagePer30s.withPings, 2)} with pings)`,
     ]);
     tables.push(
-      `**Server requests per delivered message** (page-like tabs: WebSocket in do mode, 5–7 s polls, 40–50 s with the socket open)\n\n` +
+      `**Server requests per delivered message** (page-like tabs: WebSocket in do mode, 5–7 s polls, 100–120 s with the socket open)\n\n` +
         markdownTable(["mode", "pages", "posts", "polls", "heals", "socket connects", "pings", "pushes received"], rows, ["left", "left", "right", "right", "right", "right", "right", "right"]) +
         "\n\n" +
         markdownTable(

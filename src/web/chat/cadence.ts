@@ -1,6 +1,7 @@
 // How long until the next poll. Polling is the kv-mode path and the fallback when
 // the socket is down (5–7 s, jittered); with the socket open the page polls rarely
-// (one request per 40–50 s), except while its own messages still await verification.
+// (one request per 100–120 s), except while its own messages still await verification.
+import { IDLE_POLL_WITH_SOCKET_MS, POLL_MS, RECHECK_MS } from "../../shared/cadence";
 import { jitter } from "../dom";
 
 export type CadenceInput = {
@@ -16,9 +17,9 @@ export class Cadence {
   constructor(private readonly override: number | null = null) {}
 
   nextDelay({ socketOpen, unverified, recheck }: CadenceInput): number {
-    const fast = this.override ?? 5_000;
-    if (recheck) return jitter(Math.min(fast, 1_500), Math.min(fast, 2_500));
-    if (socketOpen && !unverified) return this.override ? jitter(this.override, this.override * 1.4) : jitter(40_000, 50_000);
-    return this.override ? jitter(this.override, this.override * 1.4) : jitter(5_000, 7_000);
+    const fast = this.override ?? POLL_MS[0];
+    if (recheck) return jitter(Math.min(fast, RECHECK_MS[0]), Math.min(fast, RECHECK_MS[1]));
+    if (this.override) return jitter(this.override, this.override * 1.4);
+    return socketOpen && !unverified ? jitter(...IDLE_POLL_WITH_SOCKET_MS) : jitter(...POLL_MS);
   }
 }

@@ -1,5 +1,6 @@
 // The room's WebSocket (do mode): pushed frames, reconnect with jittered
 // exponential backoff, and a ping that the room answers without waking up.
+import { MAX_BACKOFF_MS, PING_EVERY_MS } from "../../shared/cadence";
 import { PING_FRAME, type ServerFrame } from "../../shared/frames";
 import { jitter } from "../dom";
 
@@ -9,9 +10,7 @@ export type LiveEvents = {
   onStatus(open: boolean): void;
 };
 
-const PING_EVERY_MS = 25_000;
 const PONG_WITHIN_MS = 10_000;
-const MAX_BACKOFF_MS = 30_000;
 
 export class LiveSocket {
   private socket: WebSocket | null = null;

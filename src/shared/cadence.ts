@@ -1,0 +1,13 @@
+// How often a page talks to the server. One source for the page (src/web/chat) and
+// the race lab's simulated tabs (bench/lib), so the lab measures what the page does.
+
+/** [min, max) ms between polls when polling is the path (kv mode, or no socket). */
+export const POLL_MS: readonly [number, number] = [5_000, 7_000];
+/** With the do-mode socket open and nothing to verify: a rare safety poll. */
+export const IDLE_POLL_WITH_SOCKET_MS: readonly [number, number] = [100_000, 120_000];
+/** Right after a heal re-added something: confirm it soon. */
+export const RECHECK_MS: readonly [number, number] = [1_500, 2_500];
+/** Keep-alive ping on the socket; under the ~100 s idle cut-off of proxies, answered without waking the room. */
+export const PING_EVERY_MS = 60_000;
+/** Reconnect backoff ceiling for the socket. */
+export const MAX_BACKOFF_MS = 30_000;
