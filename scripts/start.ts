@@ -19,7 +19,8 @@ async function main(): Promise<void> {
   const vars = ensureDevVars();
   const port = Number(process.env.PORT ?? 8787);
   // Bad bot settings stop us before the Worker starts, not after.
-  const botOptions = { ...parsed.options, apiUrl: `http://127.0.0.1:${port}`, token: vars.BOT_TOKEN };
+  // Locally the bot answers every room the page can open, unless BOT_ROOMS/--rooms says otherwise.
+  const botOptions = { rooms: "*" as const, ...parsed.options, apiUrl: `http://127.0.0.1:${port}`, token: vars.BOT_TOKEN };
   resolveConfig(botOptions);
   const worker = await startLocalWorker({
     port,
