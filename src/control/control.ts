@@ -3,7 +3,7 @@
 // a KV read-modify-write would lose increments exactly like the legacy cache does.
 import { DurableObject } from "cloudflare:workers";
 import type { StatsResponse, ModeStats } from "../shared/api";
-import type { FlagAuditEntry, Flags, FlagsDocument } from "../shared/flags";
+import { defaultFlags, type FlagAuditEntry, type Flags, type FlagsDocument } from "../shared/flags";
 import type { CacheMode } from "../shared/message";
 import { FLAGS_KEY } from "../worker/keys";
 
@@ -27,18 +27,13 @@ export class Control extends DurableObject<Env> {
     });
   }
 
-  private defaults(): FlagsDocument {
-    const mode: CacheMode = this.env.CACHE_MODE === "do" ? "do" : "kv";
-    return { defaultMode: mode, doPercent: 0, rooms: {}, version: 0, updatedAt: 0, updatedBy: "default" };
-  }
-
   async getFlags(): Promise<{ flags: FlagsDocument; audit: FlagAuditEntry[] }> {
     const row = this.ctx.storage.sql.exec<{ doc: string }>(`SELECT doc FROM flags WHERE id = 1`).toArray()[0];
     const audit = this.ctx.storage.sql
       .exec<{ at: number; who: string; before: string; after: string }>(`SELECT * FROM audit ORDER BY at DESC, rowid DESC`)
       .toArray()
       .map((r) => ({ at: r.at, who: r.who, before: JSON.parse(r.before) as Flags, after: JSON.parse(r.after) as Flags }));
-    return { flags: row ? (JSON.parse(row.doc) as FlagsDocument) : this.defaults(), audit };
+    return { flags: row ? (JSON.parse(row.doc) as FlagsDocument) : defaultFlags(this.env.CACHE_MODE), audit };
   }
 
   /** Replaces the flag, audits the change and publishes it to KV `flags` for the Worker to read. */

@@ -36,3 +36,8 @@ export function resolveMode(flags: Flags, room: string): CacheMode {
   if (roomBucket(room) < flags.doPercent) return "do";
   return flags.defaultMode;
 }
+
+/** The flag before any operator change: every room on `CACHE_MODE` (kv unless it says do). */
+export function defaultFlags(cacheMode: string | undefined): FlagsDocument {
+  return { defaultMode: cacheMode === "do" ? "do" : "kv", doPercent: 0, rooms: {}, version: 0, updatedAt: 0, updatedBy: "default" };
+}

@@ -1,6 +1,5 @@
 // Per-request wiring: the flag in force, the path for a room, the Control DO.
-import type { FlagsDocument } from "../shared/flags";
-import { resolveMode } from "../shared/flags";
+import { defaultFlags, resolveMode, type FlagsDocument } from "../shared/flags";
 import type { Message } from "../shared/message";
 import { FLAGS_KEY, commentKey, roomKey } from "./keys";
 import { DoPath } from "./paths/do-path";
@@ -13,9 +12,7 @@ export function control(env: Env) {
 
 /** The flag as published in KV; read on every request so a flip applies to the next one. */
 export async function loadFlags(env: Env): Promise<FlagsDocument> {
-  const stored = await env.CHAT_KV.get<FlagsDocument>(FLAGS_KEY, "json");
-  if (stored) return stored;
-  return { defaultMode: env.CACHE_MODE === "do" ? "do" : "kv", doPercent: 0, rooms: {}, version: 0, updatedAt: 0, updatedBy: "default" };
+  return (await env.CHAT_KV.get<FlagsDocument>(FLAGS_KEY, "json")) ?? defaultFlags(env.CACHE_MODE);
 }
 
 export function pathFor(env: Env, flags: FlagsDocument, room: string): RoomPath {

@@ -3,6 +3,7 @@
 // throttles writes. Each request's waitUntil holds the flush its event rides in,
 // so an event is only lost if the isolate crashes in that window.
 import type { StatEvent } from "../control/control";
+import { control } from "./context";
 
 export const FLUSH_MS = 250;
 
@@ -20,7 +21,7 @@ async function flush(env: Env): Promise<void> {
   queued = [];
   flushing = null;
   try {
-    await env.CONTROL.getByName("global").record(batch);
+    await control(env).record(batch);
   } catch (err) {
     console.log(JSON.stringify({ event: "stats-error", lost: batch.length, error: String(err) }));
   }
