@@ -12,8 +12,7 @@ export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     signal?.addEventListener("abort", done, { once: true });
   });
 
-/** A random delay in [min, max), like the page's, so clients do not poll in lockstep. */
-export const jitter = (min: number, max: number): number => min + Math.random() * (max - min);
+export { jitter } from "../../src/shared/cadence";
 
 /** Resolves when `check` is true (polled every `everyMs`), or false at the deadline. */
 export async function waitFor(check: () => boolean, deadline: number, everyMs = 50): Promise<boolean> {

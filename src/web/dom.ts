@@ -56,7 +56,4 @@ export function formatDateTime(ms: number): string {
   return new Date(ms).toLocaleString([], { dateStyle: "medium", timeStyle: "medium" });
 }
 
-/** A random delay in [min, max): spreads clients so they do not poll in lockstep. */
-export function jitter(min: number, max: number): number {
-  return min + Math.random() * (max - min);
-}
+export { jitter } from "../shared/cadence";

@@ -5,7 +5,7 @@ import type { ServerFrame } from "../../shared/frames";
 import { describeError } from "../http";
 import { listComments } from "./api";
 import { Cadence } from "./cadence";
-import { LiveSocket } from "./live";
+import { roomSocket, type LiveSocket } from "./live";
 import { MessageStore } from "./messages";
 import { PENDING_KEY, PendingStore, type PendingEntry } from "./pending";
 import { sendUntilAnswered } from "./sender";
@@ -44,7 +44,7 @@ export class ChatApp {
     private readonly cadence: Cadence,
   ) {
     this.verifier = new Verifier(this.pending, (id, state) => this.setOwn(id, state));
-    this.live = new LiveSocket(room, {
+    this.live = roomSocket(room, {
       onFrame: (frame) => this.onFrame(frame),
       onStatus: () => {
         this.showMode();

@@ -1,0 +1,140 @@
+// A room's WebSocket as a client keeps it: pushed frames, reconnect with jittered
+// exponential backoff, a ping the room answers without waking, and a dead-connection
+// check when no pong comes. One implementation for the page (browser) and the
+// race lab's tabs (Node 22's global WebSocket), so the lab measures what the page does.
+import { MAX_BACKOFF_MS, PING_EVERY_MS, jitter } from "./cadence";
+import { PING_FRAME, type ServerFrame } from "./frames";
+
+export type LiveEvents = {
+  /** `receivedAt`: wall-clock ms (sub-ms), comparable with the Worker's createdAt */
+  onFrame(frame: ServerFrame, receivedAt: number): void;
+  /** open: true once the server said hello; false when the socket is gone */
+  onStatus(open: boolean): void;
+  /** What went over the wire, for the lab's request counts; the page leaves it out. */
+  onTraffic?(event: "connect" | "ping" | "frame" | "error"): void;
+};
+
+const PONG_WITHIN_MS = 10_000;
+
+const wallClock = (): number => performance.timeOrigin + performance.now();
+
+export class LiveSocket {
+  private socket: WebSocket | null = null;
+  private attempts = 0;
+  private wanted = false;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private pingTimer: ReturnType<typeof setInterval> | undefined;
+  private pongTimer: ReturnType<typeof setTimeout> | undefined;
+  private openWaiters: (() => void)[] = [];
+  open = false;
+
+  constructor(private readonly url: string, private readonly events: LiveEvents) {}
+
+  /** Keeps a socket open until stop(); idempotent. */
+  start(): void {
+    this.wanted = true;
+    if (!this.socket && this.reconnectTimer === undefined) this.connect();
+  }
+
+  stop(): void {
+    this.wanted = false;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.drop();
+  }
+
+  /** Reconnects now (e.g. the browser came back online), skipping the backoff wait. */
+  retryNow(): void {
+    if (!this.wanted || this.socket) return;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.connect();
+  }
+
+  /** Resolves true once the server said hello, or with the current state after `timeoutMs`. */
+  opened(timeoutMs: number): Promise<boolean> {
+    if (this.open) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(this.open), timeoutMs);
+      this.openWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  private connect(): void {
+    const socket = new WebSocket(this.url);
+    this.socket = socket;
+    this.events.onTraffic?.("connect");
+    socket.onmessage = (event) => {
+      const receivedAt = wallClock();
+      if (typeof event.data !== "string") return;
+      let frame: ServerFrame;
+      try {
+        frame = JSON.parse(event.data) as ServerFrame;
+      } catch {
+        return;
+      }
+      this.events.onTraffic?.("frame");
+      if (frame.type === "pong") clearTimeout(this.pongTimer);
+      if (frame.type === "hello") {
+        this.attempts = 0;
+        this.setOpen(true);
+        this.startPings();
+      }
+      this.events.onFrame(frame, receivedAt);
+    };
+    socket.onclose = () => {
+      if (this.socket !== socket) return;
+      this.drop();
+      if (this.wanted) this.scheduleReconnect();
+    };
+    socket.onerror = () => {
+      this.events.onTraffic?.("error");
+      socket.close();
+    };
+  }
+
+  private scheduleReconnect(): void {
+    const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.attempts++);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.wanted) this.connect();
+    }, jitter(backoff / 2, backoff));
+  }
+
+  private startPings(): void {
+    clearInterval(this.pingTimer);
+    this.pingTimer = setInterval(() => {
+      const socket = this.socket;
+      if (!socket || socket.readyState !== WebSocket.OPEN) return;
+      socket.send(PING_FRAME);
+      this.events.onTraffic?.("ping");
+      // No pong in time: the connection is dead even if the runtime has not noticed.
+      clearTimeout(this.pongTimer);
+      this.pongTimer = setTimeout(() => socket.close(), PONG_WITHIN_MS);
+    }, PING_EVERY_MS);
+  }
+
+  private drop(): void {
+    clearInterval(this.pingTimer);
+    clearTimeout(this.pongTimer);
+    const socket = this.socket;
+    this.socket = null;
+    if (socket) {
+      socket.onclose = null;
+      socket.onmessage = null;
+      socket.onerror = null;
+      if (socket.readyState === WebSocket.CONNECTING || socket.readyState === WebSocket.OPEN) socket.close();
+    }
+    this.setOpen(false);
+  }
+
+  private setOpen(open: boolean): void {
+    if (this.open === open) return;
+    this.open = open;
+    if (open) for (const resolve of this.openWaiters.splice(0)) resolve();
+    this.events.onStatus(open);
+  }
+}
