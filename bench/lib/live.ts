@@ -1,6 +1,6 @@
 // A room's WebSocket from Node (Node 22's global WebSocket), kept by the page's own
-// client (src/shared/live-socket.ts), with counts of what it sent and received.
-import { LiveSocket } from "../../src/shared/live-socket";
+// client (src/client/live-socket.ts), with counts of what it sent and received.
+import { LiveSocket } from "../../src/client/live-socket";
 import type { ServerFrame } from "../../src/shared/frames";
 
 export { PING_EVERY_MS } from "../../src/shared/cadence";

@@ -1,5 +1,5 @@
-// The page's room socket: the shared client (src/shared/live-socket.ts) at this page's origin.
-import { LiveSocket, type LiveEvents } from "../../shared/live-socket";
+// The page's room socket: the shared client (src/client/live-socket.ts) at this page's origin.
+import { LiveSocket, type LiveEvents } from "../../client/live-socket";
 
 export function roomSocket(room: string, events: LiveEvents): LiveSocket {
   const scheme = location.protocol === "https:" ? "wss" : "ws";

@@ -2,8 +2,8 @@
 // exponential backoff, a ping the room answers without waking, and a dead-connection
 // check when no pong comes. One implementation for the page (browser) and the
 // race lab's tabs (Node 22's global WebSocket), so the lab measures what the page does.
-import { MAX_BACKOFF_MS, PING_EVERY_MS, jitter } from "./cadence";
-import { PING_FRAME, type ServerFrame } from "./frames";
+import { MAX_BACKOFF_MS, PING_EVERY_MS, jitter } from "../shared/cadence";
+import { PING_FRAME, type ServerFrame } from "../shared/frames";
 
 export type LiveEvents = {
   /** `receivedAt`: wall-clock ms (sub-ms), comparable with the Worker's createdAt */
