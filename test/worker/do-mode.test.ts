@@ -56,14 +56,24 @@ describe("do mode (Room Durable Object)", () => {
   it("loses nothing acknowledged when objects are aborted while writes are in flight", async () => {
     const room = uniqueRoom("do-abort");
     await setRoomMode(room, "do");
-    const attempts = Array.from({ length: 40 }, (_, i) =>
-      post(room, `in flight ${i}`).then((m) => m, () => null),
-    );
-    await new Promise((r) => setTimeout(r, 5));
+    const acked: Message[] = [];
+    let refused = 0;
+    // Five writers keep posting; the abort lands in the middle of their stream.
+    const writer = async (w: number) => {
+      for (let i = 0; i < 15; i++) {
+        try {
+          acked.push(await post(room, `writer ${w} #${i}`));
+        } catch {
+          refused++; // not acknowledged: the client would retry with the same id
+        }
+      }
+    };
+    const writers = Promise.all(Array.from({ length: 5 }, (_, w) => writer(w)));
+    while (acked.length < 10) await new Promise((r) => setTimeout(r, 1));
     await abortAllDurableObjects();
-    const results = await Promise.all(attempts);
-    const acked = results.filter((m): m is Message => m !== null);
-    expect(acked.length).toBeGreaterThan(0);
+    await writers;
+    expect(acked.length + refused).toBe(75);
+    expect(acked.length).toBeGreaterThan(10);
     const seen = new Set(ids(await list(room)));
     expect(acked.filter((m) => !seen.has(m.id))).toEqual([]);
   });
