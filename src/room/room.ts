@@ -6,18 +6,20 @@ import { DurableObject } from "cloudflare:workers";
 import { CACHE_SIZE, type Message } from "../shared/message";
 import { PING_FRAME, PONG_FRAME, type ServerFrame } from "../shared/frames";
 import { cacheKey } from "../worker/keys";
+import { heldByOther, refuseClaim, refuseFail, refuseRelease, type Refusal } from "../worker/leases";
 import { applyMigrations } from "./migrations";
 import { Meta, RoomLog } from "./log";
 
 /** Who is calling and under which flag version; a newer version triggers a reconcile. */
 export type RoomCall = { room: string; flagVersion: number };
 
-export type RoomResult<T> = { ok: true; value: T } | { ok: false; status: 404 | 409 | 400; error: string };
+export type RoomResult<T> = { ok: true; value: T } | ({ ok: false } & Refusal);
 
 export const MIRROR_INTERVAL_MS = 1000;
 
 const ok = <T>(value: T): RoomResult<T> => ({ ok: true, value });
-const fail = (status: 404 | 409 | 400, error: string): RoomResult<never> => ({ ok: false, status, error });
+const fail = (status: Refusal["status"], error: string): RoomResult<never> => ({ ok: false, status, error });
+const refused = (refusal: Refusal): RoomResult<never> => ({ ok: false, ...refusal });
 
 export class Room extends DurableObject<Env> {
   private readonly log: RoomLog;
@@ -61,15 +63,13 @@ export class Room extends DurableObject<Env> {
     return this.log.claimable(now);
   }
 
-  /** Atomic lease: succeeds for a pending message, an expired lease, or a renewal by the holder. */
+  /** Atomic lease (rules in worker/leases.ts). */
   async claim(call: RoomCall, messageId: string, botId: string, leaseMs: number, now: number): Promise<RoomResult<Message>> {
     await this.enter(call);
     const message = this.log.get(messageId);
     if (!message) return fail(404, "message is not in this room");
-    if (message.kind !== "human") return fail(400, "only human messages can be claimed");
-    if (message.status === "complete" || message.status === "failed") return fail(409, `message is already ${message.status}`);
-    const heldByOther = message.status === "processing" && message.claimedBy !== botId && (message.leaseUntil ?? 0) > now;
-    if (heldByOther) return fail(409, `message is claimed by ${message.claimedBy}`);
+    const refusal = refuseClaim(message, botId, now);
+    if (refusal) return refused(refusal);
     this.log.setClaim(messageId, botId, now + leaseMs);
     const claimed = this.log.get(messageId)!;
     await this.changed({ type: "update", message: claimed });
@@ -80,7 +80,8 @@ export class Room extends DurableObject<Env> {
     await this.enter(call);
     const message = this.log.get(messageId);
     if (!message) return fail(404, "message is not in this room");
-    if (message.status !== "processing" || message.claimedBy !== botId) return fail(409, "message is not claimed by this bot");
+    const refusal = refuseRelease(message, botId);
+    if (refusal) return refused(refusal);
     this.log.setStatus(messageId, "pending");
     const released = this.log.get(messageId)!;
     await this.changed({ type: "update", message: released });
@@ -91,9 +92,8 @@ export class Room extends DurableObject<Env> {
     await this.enter(call);
     const message = this.log.get(messageId);
     if (!message) return fail(404, "message is not in this room");
-    if (message.status === "complete") return fail(409, "message is already complete");
-    const heldByOther = message.status === "processing" && message.claimedBy !== botId && (message.leaseUntil ?? 0) > now;
-    if (heldByOther) return fail(409, `message is claimed by ${message.claimedBy}`);
+    const refusal = refuseFail(message, botId, now);
+    if (refusal) return refused(refusal);
     this.log.setStatus(messageId, "failed", reason);
     const failed = this.log.get(messageId)!;
     await this.changed({ type: "update", message: failed });
@@ -114,8 +114,7 @@ export class Room extends DurableObject<Env> {
       const first = this.log.replyTo(human.id);
       return fail(409, `message was already answered${first ? ` by ${first.id}` : ""}`);
     }
-    const heldByOther = human.status === "processing" && human.claimedBy !== botId && (human.leaseUntil ?? 0) > now;
-    if (heldByOther) return fail(409, `message is claimed by ${human.claimedBy}`);
+    if (heldByOther(human, botId, now)) return fail(409, `message is claimed by ${human.claimedBy}`);
     const inserted = this.ctx.storage.transactionSync(() => {
       const created = this.log.insert(ai).message;
       this.log.setStatus(human.id, "complete");

@@ -1,7 +1,7 @@
 // Input validation (zod) for the Worker. Kept apart from the types so the page
 // and the bot can import message.ts without bundling zod.
 import { z } from "zod";
-import { MAX_AUTHOR, MAX_TEXT, DEFAULT_ROOM, MESSAGE_ID_PATTERN, ROOM_PATTERN } from "./message";
+import { MAX_AUTHOR, MAX_TEXT, MESSAGE_ID_PATTERN, ROOM_PATTERN } from "./message";
 import type { Flags } from "./flags";
 
 export const roomSchema = z.string().regex(ROOM_PATTERN, "room must match [a-z0-9][a-z0-9-]{0,63}");
@@ -20,7 +20,8 @@ const authorSchema = z
 
 /** POST /api/comments: a human message, or (with the bot token) an AI reply. */
 export const postCommentSchema = z.strictObject({
-  room: roomSchema.default(DEFAULT_ROOM),
+  /** default: the replied message's room for an AI reply, else DEFAULT_ROOM */
+  room: roomSchema.optional(),
   text: textSchema,
   author: authorSchema.optional(),
   id: messageIdSchema.optional(),

@@ -42,11 +42,22 @@ describe.each(["kv", "do"] as const)("bot flow in %s mode", (mode) => {
     expect((await claim(human.id, "bot-a")).status).toBe(200);
     const taken = await claim(human.id, "bot-b");
     expect(taken.status).toBe(409);
+    expect(taken.headers.get("X-Cache-Mode")).toBe(mode);
     expect((await taken.json<{ error: string }>()).error).toContain("claimed by bot-a");
     expect((await claim(human.id, "bot-a")).status).toBe(200);
     expect((await postJson("/api/bot/release", { messageId: human.id, botId: "bot-a" }, BOT)).status).toBe(200);
     expect((await pending(room)).map((m) => m.id)).toEqual([human.id]);
     expect((await claim(human.id, "bot-b")).status).toBe(200);
+  });
+
+  it("refuses a reply that names another room than the message's, changing nothing", async () => {
+    const room = uniqueRoom(`wrong-room-${mode}`);
+    await setRoomMode(room, mode);
+    const human = await post(room, "here");
+    const res = await postJson("/api/comments", { kind: "ai", replyTo: human.id, room: "elsewhere", botId: "bot-a", text: "there" }, BOT);
+    expect(res.status).toBe(400);
+    expect((await res.json<{ error: string }>()).error).toBe("room: does not match the replied message's room");
+    expect((await list(room)).map((m) => m.id)).toEqual([human.id]);
   });
 
   it("marks a message failed with a visible reason", async () => {

@@ -5,7 +5,7 @@ import { StatusError } from "../http";
 import type { ListQuery, RoomPath } from "./path";
 
 function unwrap<T>(result: RoomResult<T>): T {
-  if (!result.ok) throw new StatusError(result.status, result.error);
+  if (!result.ok) throw new StatusError(result.status, { error: result.error, mode: "do" });
   return result.value;
 }
 
@@ -37,11 +37,10 @@ export class DoPath implements RoomPath {
   async release(messageId: string, botId: string) {
     return unwrap(await this.room.release(this.call, messageId, botId));
   }
-  async fail(messageId: string, botId: string, reason: string) {
-    return unwrap(await this.room.fail(this.call, messageId, botId, reason, Date.now()));
+  async fail(messageId: string, botId: string, reason: string, now: number) {
+    return unwrap(await this.room.fail(this.call, messageId, botId, reason, now));
   }
-  async reply(ai: Message, human?: Message, botId?: string) {
-    if (!human) throw new StatusError(404, "replyTo message not found");
-    return unwrap(await this.room.reply(this.call, ai, human, botId ?? ai.author, Date.now()));
+  async reply(ai: Message, human: Message, botId: string) {
+    return unwrap(await this.room.reply(this.call, ai, human, botId, Date.now()));
   }
 }

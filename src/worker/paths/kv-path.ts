@@ -4,6 +4,7 @@
 // Do not add locks or retries here: the race lab measures exactly this behaviour.
 import { CACHE_SIZE, type Message } from "../../shared/message";
 import { StatusError } from "../http";
+import { refuseClaim, refuseFail, refuseRelease, type Refusal } from "../leases";
 import { cacheKey } from "../keys";
 import { isClaimable, type ListQuery, type RoomPath } from "./path";
 
@@ -50,26 +51,21 @@ export class KvPath implements RoomPath {
   /** The seed's claim: a read-modify-write of the cached entry, so two bots can both win. */
   async claim(messageId: string, botId: string, leaseMs: number, now: number) {
     return this.update(messageId, (m) => {
-      if (m.kind !== "human") throw new StatusError(400, "only human messages can be claimed");
-      if (m.status === "complete" || m.status === "failed") throw new StatusError(409, `message is already ${m.status}`);
-      if (!isClaimable(m, now) && m.claimedBy !== botId) throw new StatusError(409, `message is claimed by ${m.claimedBy}`);
+      refuseWith(refuseClaim(m, botId, now));
       return { ...m, status: "processing", claimedBy: botId, leaseUntil: now + leaseMs };
     });
   }
 
   async release(messageId: string, botId: string) {
     return this.update(messageId, (m) => {
-      if (m.status !== "processing" || m.claimedBy !== botId) throw new StatusError(409, "message is not claimed by this bot");
+      refuseWith(refuseRelease(m, botId));
       return { ...m, status: "pending", claimedBy: undefined, leaseUntil: undefined };
     });
   }
 
-  async fail(messageId: string, botId: string, reason: string) {
+  async fail(messageId: string, botId: string, reason: string, now: number) {
     return this.update(messageId, (m) => {
-      if (m.status === "complete") throw new StatusError(409, "message is already complete");
-      if (m.status === "processing" && m.claimedBy !== botId && (m.leaseUntil ?? 0) > Date.now()) {
-        throw new StatusError(409, `message is claimed by ${m.claimedBy}`);
-      }
+      refuseWith(refuseFail(m, botId, now));
       return { ...m, status: "failed", error: reason, claimedBy: undefined, leaseUntil: undefined };
     });
   }
@@ -92,10 +88,15 @@ export class KvPath implements RoomPath {
   private async update(messageId: string, change: (m: Message) => Message): Promise<Message> {
     const list = await this.read();
     const index = list.findIndex((m) => m.id === messageId);
-    if (index < 0) throw new StatusError(404, "message is not in the room's cache");
+    if (index < 0) refuseWith({ status: 404, error: "message is not in the room's cache" });
     const next = change(list[index]!);
     list[index] = next;
     await this.write(list);
     return next;
   }
+}
+
+/** Refusals from this path say which path answered (X-Cache-Mode on the error). */
+function refuseWith(refusal: Refusal | null): void {
+  if (refusal) throw new StatusError(refusal.status, { error: refusal.error, mode: "kv" });
 }

@@ -15,7 +15,7 @@ export interface RoomPath {
   pending(now: number): Promise<Message[]>;
   claim(messageId: string, botId: string, leaseMs: number, now: number): Promise<Message>;
   release(messageId: string, botId: string): Promise<Message>;
-  fail(messageId: string, botId: string, reason: string): Promise<Message>;
+  fail(messageId: string, botId: string, reason: string, now: number): Promise<Message>;
   /** Adds an AI reply and completes the human message it answers (`human` is its KV record). */
   reply(ai: Message, human: Message, botId: string): Promise<{ message: Message; human: Message | null; created: boolean }>;
 }

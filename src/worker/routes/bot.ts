@@ -2,7 +2,7 @@
 import type { IRequest } from "itty-router";
 import { z } from "zod";
 import type { ClaimResponse, PendingResponse } from "../../shared/api";
-import { DEFAULT_ROOM, type Message } from "../../shared/message";
+import { DEFAULT_ROOM } from "../../shared/message";
 import { claimSchema, failSchema, roomSchema } from "../../shared/schemas";
 import { requireRole } from "../auth";
 import { readRecord, roomPath, writeRecord } from "../context";
@@ -20,19 +20,19 @@ export async function listPending(request: IRequest, env: Env): Promise<Response
 }
 
 /** Finds the message's room from its KV record, so the bot need not send it. */
-async function pathOfMessage(env: Env, messageId: string, room?: string): Promise<{ path: RoomPath; record: Message }> {
+async function pathOfMessage(env: Env, messageId: string, room?: string): Promise<RoomPath> {
   const record = await readRecord(env, messageId);
   if (!record) throw new StatusError(404, "message not found");
   if (room && room !== record.room) throw new StatusError(400, "room: does not match the message's room");
-  return { path: await roomPath(env, record.room), record };
+  return roomPath(env, record.room);
 }
 
 export async function claimMessage(request: IRequest, env: Env): Promise<Response> {
   await requireRole(request, env, "bot");
   const input = await readJson(request, claimSchema);
-  const { path } = await pathOfMessage(env, input.messageId, input.room);
+  const path = await pathOfMessage(env, input.messageId, input.room);
   const leaseMs = Number(env.CLAIM_LEASE_MS) || 600_000;
-  const message = await path.claim(input.messageId, input.botId, leaseMs, Date.now()).catch(withMode(path));
+  const message = await path.claim(input.messageId, input.botId, leaseMs, Date.now());
   log("claim", { id: input.messageId, botId: input.botId, mode: path.mode });
   const body: ClaimResponse = { ok: true, message, leaseUntil: message.leaseUntil ?? 0, mode: path.mode };
   return roomJson(path.mode, body);
@@ -41,8 +41,8 @@ export async function claimMessage(request: IRequest, env: Env): Promise<Respons
 export async function releaseMessage(request: IRequest, env: Env): Promise<Response> {
   await requireRole(request, env, "bot");
   const input = await readJson(request, claimSchema);
-  const { path } = await pathOfMessage(env, input.messageId, input.room);
-  const message = await path.release(input.messageId, input.botId).catch(withMode(path));
+  const path = await pathOfMessage(env, input.messageId, input.room);
+  const message = await path.release(input.messageId, input.botId);
   log("release", { id: input.messageId, botId: input.botId, mode: path.mode });
   return roomJson(path.mode, { ok: true, message });
 }
@@ -50,17 +50,9 @@ export async function releaseMessage(request: IRequest, env: Env): Promise<Respo
 export async function failMessage(request: IRequest, env: Env): Promise<Response> {
   await requireRole(request, env, "bot");
   const input = await readJson(request, failSchema);
-  const { path } = await pathOfMessage(env, input.messageId, input.room);
-  const message = await path.fail(input.messageId, input.botId, input.reason).catch(withMode(path));
+  const path = await pathOfMessage(env, input.messageId, input.room);
+  const message = await path.fail(input.messageId, input.botId, input.reason, Date.now());
   await writeRecord(env, message);
   log("fail", { id: input.messageId, botId: input.botId, mode: path.mode, reason: input.reason });
   return roomJson(path.mode, { ok: true, message });
-}
-
-/** Errors from a room path still say which path answered. */
-function withMode(path: RoomPath) {
-  return (err: unknown): never => {
-    if (err instanceof StatusError) err.mode = path.mode;
-    throw err;
-  };
 }

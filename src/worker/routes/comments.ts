@@ -46,8 +46,8 @@ export async function postComment(request: IRequest, env: Env, ctx: ExecutionCon
   const human = input.replyTo ? await readRecord(env, input.replyTo) : null;
   if (input.replyTo && !human) throw new StatusError(404, "replyTo: message not found");
   if (human && human.kind !== "human") throw new StatusError(400, "replyTo: must be a human message");
-  const room = human?.room ?? input.room;
-  if (human && input.room !== DEFAULT_ROOM && input.room !== room) throw new StatusError(400, "room: does not match the replied message's room");
+  if (human && input.room && input.room !== human.room) throw new StatusError(400, "room: does not match the replied message's room");
+  const room = human?.room ?? input.room ?? DEFAULT_ROOM;
 
   const flags = await loadFlags(env);
   const path = pathFor(env, flags, room);

@@ -1,0 +1,29 @@
+// The bot-lease rules, one copy for both paths: the kv path applies them inside its
+// (racy) read-modify-write, the Room DO atomically. A refusal is a 4xx for the bot.
+import type { Message } from "../shared/message";
+
+export type Refusal = { status: 400 | 404 | 409; error: string };
+
+/** Another bot holds a lease that has not run out. */
+export function heldByOther(message: Message, botId: string, now: number): boolean {
+  return message.status === "processing" && message.claimedBy !== botId && (message.leaseUntil ?? 0) > now;
+}
+
+/** A claim succeeds for a pending message, an expired lease, or a renewal by the holder. */
+export function refuseClaim(message: Message, botId: string, now: number): Refusal | null {
+  if (message.kind !== "human") return { status: 400, error: "only human messages can be claimed" };
+  if (message.status === "complete" || message.status === "failed") return { status: 409, error: `message is already ${message.status}` };
+  if (heldByOther(message, botId, now)) return { status: 409, error: `message is claimed by ${message.claimedBy}` };
+  return null;
+}
+
+export function refuseRelease(message: Message, botId: string): Refusal | null {
+  if (message.status !== "processing" || message.claimedBy !== botId) return { status: 409, error: "message is not claimed by this bot" };
+  return null;
+}
+
+export function refuseFail(message: Message, botId: string, now: number): Refusal | null {
+  if (message.status === "complete") return { status: 409, error: "message is already complete" };
+  if (heldByOther(message, botId, now)) return { status: 409, error: `message is claimed by ${message.claimedBy}` };
+  return null;
+}
