@@ -1,61 +1,30 @@
 // HTTP client for the Worker's API, typed with the shared response types.
 import type { ClaimResponse, CommentsResponse, HealResponse, PendingResponse, RoomsResponse } from "../src/shared/api";
 import type { Message } from "../src/shared/message";
+import { HttpError, requestJson } from "../src/client/http";
 
 const REQUEST_TIMEOUT_MS = 15_000;
 
-/** A refused or failed call. status 0 = no answer at all (network error, timeout). */
-export class ApiError extends Error {
-  constructor(readonly status: number, message: string, readonly retryAfterMs?: number) {
-    super(message);
-    this.name = "ApiError";
-  }
-  /** The Worker is down or broken: worth retrying later. */
-  get unavailable(): boolean {
-    return this.status === 0 || this.status >= 500;
-  }
-}
+export { HttpError };
 
 export type ReplyInput = { id: string; replyTo: string; text: string; author: string; botId: string };
 
 export class ChatApi {
-  /** @param onAnswer called whenever the Worker answers at all (any status), to notice it is back */
+  /** @param onAnswer called whenever the Worker answers at all (not 5xx), to notice it is back */
   constructor(private readonly baseUrl: string, private readonly token: string, private readonly onAnswer: () => void = () => {}) {}
 
-  private async call<T>(method: "GET" | "POST", path: string, body?: unknown): Promise<{ status: number; body: T }> {
-    let res: Response;
+  /** The shared client (src/client/http.ts), with the call named in every error for the bot's log. */
+  private async call<T>(method: "GET" | "POST", path: string, json?: unknown): Promise<{ status: number; body: T }> {
     try {
-      res = await fetch(`${this.baseUrl}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${this.token}`,
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-      });
+      const { status, body } = await requestJson<T>(`${this.baseUrl}${path}`, { method, json, token: this.token, timeoutMs: REQUEST_TIMEOUT_MS });
+      this.onAnswer();
+      return { status, body };
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new ApiError(0, `${method} ${path}: no answer from ${this.baseUrl} (${cause})`);
+      if (!(err instanceof HttpError)) throw err;
+      if (!err.unavailable) this.onAnswer();
+      const what = err.status === 0 ? `${err.message} from ${this.baseUrl}` : `${err.status} ${err.message}`;
+      throw new HttpError(err.status, `${method} ${path}: ${what}`, err.retryAfterMs);
     }
-    if (res.status < 500) this.onAnswer();
-    const text = await res.text().catch(() => "");
-    let parsed: unknown = undefined;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      // not JSON: reported below if the status is an error
-    }
-    if (!res.ok) {
-      const reason = (parsed as { error?: unknown } | undefined)?.error;
-      const retryAfter = Number(res.headers.get("retry-after"));
-      throw new ApiError(
-        res.status,
-        `${method} ${path}: ${res.status} ${typeof reason === "string" ? reason : text.slice(0, 200) || res.statusText}`,
-        Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
-      );
-    }
-    return { status: res.status, body: parsed as T };
   }
 
   async rooms(): Promise<string[]> {

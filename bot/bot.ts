@@ -2,7 +2,7 @@
 // a reply, post it with a client-chosen id, then verify (and heal) every acknowledged
 // reply until it is seen in the room's cache.
 import { CACHE_SIZE, newMessageId, type Message } from "../src/shared/message";
-import { ApiError, ChatApi, type ReplyInput } from "./api";
+import { HttpError, ChatApi, type ReplyInput } from "./api";
 import { resolveConfig, type BotConfig, type BotOptions } from "./config";
 import { Lease } from "./lease";
 import { buildTurns } from "./prompt";
@@ -86,11 +86,11 @@ class Bot {
         worked = await this.answerNext();
       } catch (err) {
         if (this.stopping) break;
-        if (err instanceof ApiError && err.unavailable) {
+        if (err instanceof HttpError && err.unavailable) {
           await this.sleep(this.workerDown(err));
           continue;
         }
-        if (err instanceof ApiError && err.status === 401) {
+        if (err instanceof HttpError && err.status === 401) {
           throw new FatalBotError(`[Bot] The Worker at ${this.config.apiUrl} refused BOT_TOKEN (401): set BOT_TOKEN to the Worker's secret (locally: BOT_TOKEN in .dev.vars)`);
         }
         this.log(`[Bot] Unexpected error, continuing: ${(err as Error).message}`);
@@ -147,7 +147,7 @@ class Bot {
         this.log(`[Bot] ${(lease.lost.reason as Error).message}; leaving it to the new holder`);
         return;
       }
-      if (err instanceof ApiError && err.unavailable) {
+      if (err instanceof HttpError && err.unavailable) {
         await lease.release();
         throw err; // the Worker is the problem, not the model: back off in the loop
       }
@@ -171,7 +171,7 @@ class Bot {
       this.log(`[Bot] Answered ${human.id} in #${human.room} with ${message.id}`);
       this.verifier.add({ id: message.id, room: message.room, replyTo: human.id, addedAt: Date.now() });
     } catch (err) {
-      if (err instanceof ApiError && err.status === 409) {
+      if (err instanceof HttpError && err.status === 409) {
         // Someone else answered first (do mode allows one reply per message): not an error.
         lease.stop();
         this.remember(human.id);
@@ -179,7 +179,7 @@ class Bot {
         return;
       }
       await lease.release();
-      if (err instanceof ApiError && err.unavailable) throw err;
+      if (err instanceof HttpError && err.unavailable) throw err;
       this.log(`[Bot] Posting the reply to ${human.id} was refused: ${(err as Error).message}`);
     }
   }
@@ -190,7 +190,7 @@ class Bot {
       try {
         return await this.api.postReply(reply);
       } catch (err) {
-        if (!(err instanceof ApiError && err.unavailable) || attempt >= POST_ATTEMPTS || this.stopping) throw err;
+        if (!(err instanceof HttpError && err.unavailable) || attempt >= POST_ATTEMPTS || this.stopping) throw err;
         const delay = this.backoff(attempt, MAX_WORKER_BACKOFF_MS);
         this.log(`[Bot] Posting reply ${reply.id} failed (${err.message}); retrying in ${delay} ms`);
         await this.sleep(delay);
@@ -211,7 +211,7 @@ class Bot {
         this.log(`[Bot] Gave up on ${id} after ${count} attempts (${reason}); marked failed`);
       } catch (err) {
         await lease.release();
-        if (err instanceof ApiError && err.unavailable) throw err;
+        if (err instanceof HttpError && err.unavailable) throw err;
         this.log(`[Bot] Could not mark ${id} failed: ${(err as Error).message}`);
       }
       return;
@@ -229,7 +229,7 @@ class Bot {
 
   // ---- Worker outages ----
 
-  private workerDown(err: ApiError): number {
+  private workerDown(err: HttpError): number {
     this.workerFailures++;
     const delay = this.backoff(this.workerFailures, MAX_WORKER_BACKOFF_MS);
     this.log(`[Bot] Worker unavailable (${err.message}); retrying in ${delay} ms`);

@@ -1,7 +1,7 @@
 // A held claim on one human message. While the bot generates, it renews the lease
 // by claiming again with the same botId (a claim by the holder renews it), so a slow
 // model never loses its message; if the Worker refuses a renewal, `lost` fires.
-import { ApiError, type ChatApi } from "./api";
+import { HttpError, type ChatApi } from "./api";
 import type { Message } from "../src/shared/message";
 
 const MIN_RENEW_MS = 200;
@@ -27,7 +27,7 @@ export class Lease {
       const claim = await api.claim(messageId, botId);
       return new Lease(api, claim.message, botId, claim.leaseUntil);
     } catch (err) {
-      if (err instanceof ApiError && (err.status === 409 || err.status === 404)) return null;
+      if (err instanceof HttpError && (err.status === 409 || err.status === 404)) return null;
       throw err;
     }
   }
@@ -74,7 +74,7 @@ export class Lease {
       this.schedule(claim.leaseUntil);
     } catch (err) {
       if (this.stopped) return;
-      if (err instanceof ApiError && !err.unavailable) {
+      if (err instanceof HttpError && !err.unavailable) {
         this.lostController.abort(new Error(`lease on ${this.message.id} lost: ${err.message}`));
         return;
       }

@@ -1,7 +1,7 @@
 // The self-heal layer kept from the seed: every acknowledged AI reply is checked
 // against its room's cache on each poll; a missing one is re-added through the heal
 // endpoint. No attempt limit: an id leaves the list only once it has been seen.
-import { ApiError, type ChatApi } from "./api";
+import { HttpError, type ChatApi } from "./api";
 import type { Logger } from "./config";
 import type { PendingReply, PendingStore } from "./state";
 
@@ -83,12 +83,12 @@ export class Verifier {
       }
       return true;
     } catch (err) {
-      if (err instanceof ApiError && err.status === 429) {
+      if (err instanceof HttpError && err.status === 429) {
         this.healPausedUntil = Date.now() + (err.retryAfterMs ?? 60_000);
         this.log(`[Self-Heal] Heal rate-limited; pausing heals for ${Math.round((this.healPausedUntil - Date.now()) / 1000)}s`);
         return false;
       }
-      if (err instanceof ApiError && err.unavailable) throw err;
+      if (err instanceof HttpError && err.unavailable) throw err;
       this.log(`[Self-Heal] Heal of ${entry.id} refused: ${(err as Error).message}; will retry`);
       return false;
     }

@@ -2,18 +2,14 @@
 // types, and counted per kind so a run can report requests per delivered message.
 import type { CommentsResponse, FlagsResponse, HealResponse } from "../../src/shared/api";
 import type { CacheMode, Message } from "../../src/shared/message";
+import { HttpError, requestJson } from "../../src/client/http";
 import { now } from "./time";
 
 const REQUEST_TIMEOUT_MS = 30_000;
 
 export type RequestKind = "post" | "poll" | "heal" | "read" | "admin";
 
-export class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly retryAfterMs?: number) {
-    super(message);
-    this.name = "HttpError";
-  }
-}
+export { HttpError };
 
 /** Requests made, by kind. Shared by the clients of one page or one lab round. */
 export class RequestCounter {
@@ -35,23 +31,9 @@ export class ChatClient {
     readonly counter = new RequestCounter(),
   ) {}
 
-  private async call<T>(kind: RequestKind, method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: T }> {
+  private async call<T>(kind: RequestKind, method: string, path: string, json?: unknown, token?: string): Promise<{ status: number; body: T }> {
     this.counter.add(kind);
-    const headers: Record<string, string> = {};
-    if (body !== undefined) headers["content-type"] = "application/json";
-    if (token) headers.authorization = `Bearer ${token}`;
-    const res = await fetch(`${this.baseUrl}${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
-    const text = await res.text();
-    if (!res.ok) {
-      const retryAfter = Number(res.headers.get("retry-after"));
-      throw new HttpError(res.status, `${method} ${path}: ${res.status} ${text.slice(0, 200)}`, retryAfter > 0 ? retryAfter * 1000 : undefined);
-    }
-    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+    return requestJson<T>(`${this.baseUrl}${path}`, { method, json, token, timeoutMs: REQUEST_TIMEOUT_MS });
   }
 
   /** A human message, as the page posts it (with a client-chosen id, so a retry cannot duplicate). */

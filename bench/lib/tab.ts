@@ -133,7 +133,8 @@ export class Tab {
         entry.createdAt = stored.createdAt;
         break;
       } catch (err) {
-        const retriable = !(err instanceof HttpError) || err.status >= 500 || err.status === 429;
+        // As the page: a rejected request is final; no answer, a 5xx or a 429 is retried with the same id.
+        const retriable = !(err instanceof HttpError) || !err.isRejection;
         if (!retriable || attempt >= 5 || this.stopped) {
           entry.error = (err as Error).message;
           return entry;

@@ -4,7 +4,7 @@ import type { FlagsResponse } from "../shared/api";
 import type { Flags } from "../shared/flags";
 import type { CacheMode } from "../shared/message";
 import { byId, formatDateTime } from "./dom";
-import { HttpError, describeError } from "./http";
+import { HttpError, describeError } from "../client/http";
 import { getFlags, getRooms, getStats, putFlags, type Credentials } from "./admin/api";
 import { renderAudit } from "./admin/audit-view";
 import { renderHealChart } from "./admin/chart";

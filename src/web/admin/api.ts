@@ -1,7 +1,7 @@
 // The operator page's calls: every one carries the ADMIN_TOKEN as a bearer token.
 import type { FlagsResponse, RoomsResponse, StatsResponse } from "../../shared/api";
 import type { Flags } from "../../shared/flags";
-import { requestJson } from "../http";
+import { requestJson } from "../../client/http";
 
 export type Credentials = { token: string; operator?: string };
 

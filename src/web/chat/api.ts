@@ -1,7 +1,7 @@
 // The chat page's calls to the Worker API.
 import type { CommentsResponse, HealResponse, RoomsResponse } from "../../shared/api";
 import type { Message } from "../../shared/message";
-import { requestJson } from "../http";
+import { requestJson } from "../../client/http";
 
 export type NewMessage = { id: string; room: string; text: string; author?: string };
 

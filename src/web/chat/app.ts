@@ -2,7 +2,7 @@
 // polling otherwise), sends messages and verifies every acknowledged one.
 import { CACHE_SIZE, newMessageId, type CacheMode, type Message } from "../../shared/message";
 import type { ServerFrame } from "../../shared/frames";
-import { describeError } from "../http";
+import { describeError } from "../../client/http";
 import { listComments } from "./api";
 import { Cadence } from "./cadence";
 import { roomSocket, type LiveSocket } from "./live";

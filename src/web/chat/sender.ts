@@ -2,7 +2,7 @@
 // retry after a lost response can never create a duplicate (the server answers
 // the stored message for a known id).
 import type { Message } from "../../shared/message";
-import { HttpError, describeError } from "../http";
+import { HttpError, describeError } from "../../client/http";
 import { jitter } from "../dom";
 import { postComment, type NewMessage } from "./api";
 

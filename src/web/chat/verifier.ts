@@ -2,7 +2,7 @@
 // page sees it in the room's list; ids a full list lacks are healed through
 // POST /api/admin/add-to-cache. No attempt limit: a pending id is checked until seen.
 import type { Message } from "../../shared/message";
-import { HttpError, describeError } from "../http";
+import { HttpError, describeError } from "../../client/http";
 import { healMessage } from "./api";
 import type { PendingEntry, PendingStore } from "./pending";
 
