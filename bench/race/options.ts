@@ -1,6 +1,6 @@
 // `npm run race` options: parsed with node:util, validated with zod, one clear line on error.
-import { parseArgs } from "node:util";
 import { z } from "zod";
+import { readFlags, validate } from "../lib/cli";
 import { UsageError } from "../lib/target";
 
 export const RACE_USAGE = `Usage: npm run race -- [options]
@@ -59,35 +59,27 @@ export function defaultDeadlineMs(pollMs: number, tabs: number): number {
 }
 
 export function parseRaceOptions(argv: string[], env: NodeJS.ProcessEnv): RaceOptions | "help" {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      allowNegative: true,
-      options: {
-        tabs: { type: "string" },
-        mode: { type: "string" },
-        rounds: { type: "string" },
-        "poll-ms": { type: "string" },
-        bot: { type: "string" },
-        bots: { type: "string" },
-        push: { type: "boolean" },
-        "deadline-ms": { type: "string" },
-        url: { type: "string" },
-        "admin-token": { type: "string" },
-        "bot-token": { type: "string" },
-        json: { type: "string" },
-        report: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }).values;
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message} (see --help)`);
-  }
-  if (values.help) return "help";
-  const parsed = schema.safeParse({
+  const values = readFlags(
+    argv,
+    {
+    tabs: { type: "string" },
+    mode: { type: "string" },
+    rounds: { type: "string" },
+    "poll-ms": { type: "string" },
+    bot: { type: "string" },
+    bots: { type: "string" },
+    push: { type: "boolean" },
+    "deadline-ms": { type: "string" },
+    url: { type: "string" },
+    "admin-token": { type: "string" },
+    "bot-token": { type: "string" },
+    json: { type: "string" },
+    report: { type: "string" },
+    },
+    true,
+  );
+  if (values === "help") return "help";
+  const { mode, deadlineMs, ...rest } = validate(schema, {
     tabs: values.tabs,
     mode: values.mode,
     rounds: values.rounds,
@@ -103,8 +95,6 @@ export function parseRaceOptions(argv: string[], env: NodeJS.ProcessEnv): RaceOp
     json: values.json,
     report: values.report,
   });
-  if (!parsed.success) throw new UsageError(parsed.error.issues[0]?.message ?? "invalid options");
-  const { mode, deadlineMs, ...rest } = parsed.data;
   if (rest.url && !rest.adminToken) throw new UsageError("--url needs the admin token: pass --admin-token or set ADMIN_TOKEN");
   if (rest.url && rest.bot !== "none" && !rest.botToken) throw new UsageError("--url with a bot needs the bot token: pass --bot-token or set BOT_TOKEN (or use --bot none)");
   return {

@@ -1,7 +1,6 @@
 // `npm run bench` options: parsed with node:util, validated with zod, one clear line on error.
-import { parseArgs } from "node:util";
 import { z } from "zod";
-import { UsageError } from "../lib/target";
+import { readFlags, validate } from "../lib/cli";
 
 export const SCENARIOS = ["throughput", "visibility", "requests", "history"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -52,29 +51,18 @@ const schema = z.object({
 export type BenchOptions = z.infer<typeof schema>;
 
 export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        json: { type: "string" },
-        only: { type: "string" },
-        concurrency: { type: "string" },
-        "duration-ms": { type: "string" },
-        history: { type: "string" },
-        seed: { type: "string" },
-        "seed-budget-ms": { type: "string" },
-        "window-ms": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }).values;
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message} (see --help)`);
-  }
-  if (values.help) return "help";
-  const parsed = schema.safeParse({
+  const values = readFlags(argv, {
+    json: { type: "string" },
+    only: { type: "string" },
+    concurrency: { type: "string" },
+    "duration-ms": { type: "string" },
+    history: { type: "string" },
+    seed: { type: "string" },
+    "seed-budget-ms": { type: "string" },
+    "window-ms": { type: "string" },
+  });
+  if (values === "help") return "help";
+  return validate(schema, {
     json: values.json,
     only: values.only,
     concurrency: values.concurrency,
@@ -84,6 +72,4 @@ export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
     seedBudgetMs: values["seed-budget-ms"],
     windowMs: values["window-ms"],
   });
-  if (!parsed.success) throw new UsageError(parsed.error.issues[0]?.message ?? "invalid options");
-  return parsed.data;
 }
