@@ -8,8 +8,6 @@ import { ConfigError, parseCommandLine, resolveConfig, usage } from "../bot/conf
 import { ensureDevVars } from "./dev-vars";
 import { PROJECT_ROOT, startLocalWorker } from "./local-worker";
 
-export { ensureDevVars, parseDevVars } from "./dev-vars";
-
 async function main(): Promise<void> {
   const parsed = parseCommandLine(process.argv.slice(2), process.env);
   if (parsed.help) {
@@ -61,9 +59,7 @@ async function main(): Promise<void> {
   process.on("SIGTERM", shutdown);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((err) => {
-    console.error(err instanceof ConfigError ? `[Bot] ${err.message}` : err);
-    process.exit(err instanceof ConfigError ? 2 : 1);
-  });
-}
+main().catch((err) => {
+  console.error(err instanceof ConfigError ? `[Bot] ${err.message}` : err);
+  process.exit(err instanceof ConfigError ? 2 : 1);
+});
