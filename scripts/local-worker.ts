@@ -63,6 +63,8 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
   const child = spawn(process.execPath, args, {
     cwd: PROJECT_ROOT,
     stdio: options.inheritOutput ? "inherit" : ["ignore", "pipe", "pipe"],
+    // Its own process group, so stop() (and our exit) ends wrangler and workerd together.
+    detached: true,
     // Offline machine: skip the Request.cf download (it only fails and warns).
     env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: process.env.CI ?? "1" },
   });
@@ -71,20 +73,34 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
   child.stderr?.on("data", (chunk) => (output = (output + chunk).slice(-20_000)));
 
   const url = `http://127.0.0.1:${port}`;
+  const killGroup = (signal: NodeJS.Signals) => {
+    try {
+      if (child.pid) process.kill(-child.pid, signal);
+    } catch {
+      // the group is already gone
+    }
+  };
+  // A test runner that dies or forgets stop() must not leave wrangler or workerd behind.
+  const onExit = () => killGroup("SIGKILL");
+  process.once("exit", onExit);
   const stop = async () => {
-    if (child.exitCode === null) {
+    if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      killGroup("SIGTERM");
+      const timer = setTimeout(() => killGroup("SIGKILL"), 5_000);
       await exited;
       clearTimeout(timer);
     }
+    // workerd may outlive wrangler by a moment; nothing of the group may stay.
+    killGroup("SIGKILL");
+    process.off("exit", onExit);
     if (ownsState) rmSync(persistTo, { recursive: true, force: true });
   };
 
   const deadline = Date.now() + (options.startTimeoutMs ?? 90_000);
   while (Date.now() < deadline) {
     if (child.exitCode !== null) {
+      await stop();
       throw new Error(`wrangler dev exited with ${child.exitCode}:\n${output}`);
     }
     try {
