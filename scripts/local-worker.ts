@@ -29,6 +29,8 @@ export type LocalWorkerOptions = {
   /** Echo wrangler's output (npm start does; tests keep it for failures). */
   inheritOutput?: boolean;
   startTimeoutMs?: number;
+  /** Another wrangler config (passed as `-c`), e.g. the bench's reference room; default wrangler.toml. */
+  config?: string;
 };
 
 export async function freePort(): Promise<number> {
@@ -52,6 +54,7 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
   const vars = { ADMIN_TOKEN: adminToken, BOT_TOKEN: botToken, ...options.vars };
   const args = [
     WRANGLER, "dev",
+    ...(options.config ? ["-c", options.config] : []),
     "--ip", "127.0.0.1",
     "--port", String(port),
     "--inspector-port", String(await freePort()),
