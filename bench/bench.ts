@@ -1,6 +1,7 @@
-// `npm run bench`: throughput, time to visible, requests per message and read latency
-// with a long history, against a local Worker on 127.0.0.1. Bounded in time; prints
-// tables and writes JSON (docs/bench-latest.json by default).
+// `npm run bench`: throughput, socket writes (ours vs a bare reference room), time to
+// visible, requests per message and read latency with a long history, against a local
+// Worker on 127.0.0.1. Bounded in time; prints tables and writes JSON
+// (docs/bench-latest.json by default).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { BenchWorker } from "./lib/bench-worker";
@@ -9,6 +10,7 @@ import { historyBench } from "./scenarios/history";
 import { BENCH_USAGE, parseBenchOptions } from "./scenarios/options";
 import { benchTables, checkTargets, machine, type BenchReport } from "./scenarios/report";
 import { requestsBench } from "./scenarios/requests";
+import { socketWritesBench } from "./scenarios/socket-writes";
 import { throughputBench } from "./scenarios/throughput";
 import { visibilityBench } from "./scenarios/visibility";
 
@@ -37,6 +39,17 @@ async function main(): Promise<number> {
     if (want("throughput")) {
       log(`\nWrites to one room, ${options.concurrency} in flight, ${options.durationMs / 1000} s each:`);
       report.throughput = await throughputBench(worker.url, worker.adminToken, { concurrency: options.concurrency, durationMs: options.durationMs, runTag, serverPid: worker.pid }, log);
+    }
+    if (want("socket")) {
+      log(`\nSocket writes into one do room, 16 senders each waiting for 10 listeners, ${options.socketMs / 1000} s each (reference room, then ours):`);
+      report.socket = await socketWritesBench(worker.url, worker.adminToken, {
+        runTag,
+        senders: 16,
+        listeners: 10,
+        durationMs: options.socketMs,
+        warmupMs: 1_000,
+        serverPid: worker.pid,
+      }, log);
     }
     if (want("visibility")) {
       log("\nTime until another client sees a message:");

@@ -2,13 +2,16 @@
 import { z } from "zod";
 import { readFlags, validate } from "../lib/cli";
 
-export const SCENARIOS = ["throughput", "visibility", "requests", "history"] as const;
+export const SCENARIOS = ["throughput", "socket", "visibility", "requests", "history"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export const BENCH_USAGE = `Usage: npm run bench -- [options]
 
 Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   throughput   acknowledged writes/s per room, kv vs do, against GET /api/health (no-op)
+  socket       messages/s over WebSockets into one do room (16 closed-loop senders, 10
+               listeners), ours vs a bare reference room (bench/reference); outbox lag
+               and every acknowledged message's KV record
   visibility   time until another client sees a message: push (do), polling (do, kv)
   requests     server requests per delivered message, 10 idle + 10 active pages per mode
   history      GET recent(200) latency with a short and a long room history (do)
@@ -17,6 +20,7 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   --only a,b             run only these scenarios
   --concurrency N        requests in flight for throughput and seeding (default 16)
   --duration-ms MS       per throughput scenario, after 1 s of warm-up (default 5000)
+  --socket-ms MS         measured length of each socket run, after 1 s of warm-up (default 30000)
   --history N,N          room history sizes (default 1000,100000)
   --seed auto|http|sqlite
                          how the long history is written (default auto: the API when it fits
@@ -37,6 +41,7 @@ const schema = z.object({
     .default([...SCENARIOS]),
   concurrency: int("--concurrency", 1, 256).default(16),
   durationMs: int("--duration-ms", 500, 600_000).default(5_000),
+  socketMs: int("--socket-ms", 1_000, 600_000).default(30_000),
   history: z
     .string()
     .regex(/^\d+(,\d+)+$/, "--history takes at least two sizes, e.g. 1000,100000")
@@ -56,6 +61,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
     only: { type: "string" },
     concurrency: { type: "string" },
     "duration-ms": { type: "string" },
+    "socket-ms": { type: "string" },
     history: { type: "string" },
     seed: { type: "string" },
     "seed-budget-ms": { type: "string" },
@@ -67,6 +73,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
     only: values.only,
     concurrency: values.concurrency,
     durationMs: values["duration-ms"],
+    socketMs: values["socket-ms"],
     history: values.history,
     seed: values.seed,
     seedBudgetMs: values["seed-budget-ms"],

@@ -1,0 +1,94 @@
+// Socket writes into one do room: closed-loop senders over WebSockets, every message
+// waited for at all listeners. The same load runs against the bare reference room
+// (bench/reference, its own wrangler dev and fresh state) in the same run, so
+// ours/reference compares designs on this machine as it is today; 135 msgs/s is
+// what our room did before socket sends (issue 8). Then the outbox of our room: record
+// lag, and every acknowledged id read back from KV once the outbox drained.
+import { join } from "node:path";
+import { PROJECT_ROOT, startLocalWorker } from "../../scripts/local-worker";
+import { ChatClient } from "../lib/api";
+import { socketLoad, type SocketLoadOptions, type SocketLoadResult } from "../lib/socket-load";
+import { ratio, round } from "../lib/stats";
+import { outboxRecords, type OutboxResult } from "./outbox-records";
+
+/** msgs/s into one room measured before this work (issue 8) */
+export const BEFORE_PER_SECOND = 135;
+const REFERENCE_CONFIG = join(PROJECT_ROOT, "bench", "reference", "wrangler.toml");
+
+export type SocketWritesResult = {
+  senders: number;
+  listeners: number;
+  durationMs: number;
+  warmupMs: number;
+  ours: SocketLoadResult;
+  /** null when the reference room could not be started or driven; see referenceError */
+  reference: SocketLoadResult | null;
+  referenceError?: string;
+  beforePerSecond: number;
+  ratios: { oursOverReference: number | null; oursOverBefore: number | null };
+  outbox: OutboxResult;
+};
+
+export type SocketWritesOptions = { runTag: string; senders: number; listeners: number; durationMs: number; warmupMs: number; serverPid?: number };
+
+const line = (name: string, r: SocketLoadResult) =>
+  `  ${name.padEnd(10)} ${r.perSecond.toFixed(0).padStart(5)} msgs/s   visible p50 ${r.visibleMs.p50.toFixed(1)} ms   p99 ${r.visibleMs.p99.toFixed(1)} ms` +
+  `   ${r.acked}/${r.sent} acked   ${r.missing} missing   ${r.errors.total} errors` +
+  `   CPU ms/message: server ${r.serverCpuMsPerMessage ?? "—"}, load generator ${r.clientCpuMsPerMessage}${r.firstError ? `   (${r.firstError})` : ""}`;
+
+export async function socketWritesBench(url: string, adminToken: string, options: SocketWritesOptions, log: (line: string) => void): Promise<SocketWritesResult> {
+  const load = (socketUrl: string, serverPid: number | undefined): SocketLoadOptions => ({
+    socketUrl,
+    senders: options.senders,
+    listeners: options.listeners,
+    durationMs: options.durationMs,
+    warmupMs: options.warmupMs,
+    waitMs: 5_000,
+    serverPid,
+  });
+
+  // The reference first, then stopped, so each run has the machine to itself.
+  let reference: SocketLoadResult | null = null;
+  let referenceError: string | undefined;
+  try {
+    const worker = await startLocalWorker({ config: REFERENCE_CONFIG });
+    try {
+      const room = `bench-${options.runTag}-socket-ref`;
+      reference = (await socketLoad(load(new ChatClient(worker.url).socketUrl(room), worker.process.pid))).result;
+      log(line("reference", reference));
+    } finally {
+      await worker.stop();
+    }
+  } catch (err) {
+    referenceError = (err as Error).message.split("\n")[0];
+    log(`  reference  failed: ${referenceError}`);
+  }
+
+  const admin = new ChatClient(url, { admin: adminToken });
+  const room = `bench-${options.runTag}-socket`;
+  await admin.setRoomMode(room, "do");
+  const { result: ours, ackedIds } = await socketLoad(load(admin.socketUrl(room), options.serverPid));
+  log(line("ours", ours));
+
+  const outbox = await outboxRecords(url, adminToken, room, ackedIds, { drainWaitMs: 30_000, concurrency: 16 });
+  const lag = outbox.outbox?.lagMs;
+  log(
+    `  outbox     ${outbox.pendingAtRunEnd ?? "?"} pending at the end, drained in ${outbox.drainedInMs ?? "—"} ms, lag p50 ${lag?.p50 ?? "—"} ms p99 ${lag?.p99 ?? "—"} ms` +
+      `   records ${outbox.recordsChecked - outbox.recordsMissing - outbox.recordErrors}/${outbox.recordsChecked} found${outbox.error ? ` (${outbox.error})` : ""}`,
+  );
+  return {
+    senders: options.senders,
+    listeners: options.listeners,
+    durationMs: options.durationMs,
+    warmupMs: options.warmupMs,
+    ours,
+    reference,
+    ...(referenceError ? { referenceError } : {}),
+    beforePerSecond: BEFORE_PER_SECOND,
+    ratios: {
+      oursOverReference: reference ? round(ratio(ours.perSecond, reference.perSecond), 3) : null,
+      oursOverBefore: round(ratio(ours.perSecond, BEFORE_PER_SECOND), 2),
+    },
+    outbox,
+  };
+}
