@@ -7,7 +7,10 @@ const REQUEST_TIMEOUT_MS = 15_000;
 
 export { HttpError };
 
-export type ReplyInput = { id: string; replyTo: string; text: string; author: string; botId: string };
+/** `room` is the replied message's: in do mode the room itself finds the message, no KV lookup. */
+export type ReplyInput = { id: string; room: string; replyTo: string; text: string; author: string; botId: string };
+/** The message a bot call is about, and its room. */
+export type MessageRef = { id: string; room: string };
 
 export class ChatApi {
   /** @param onAnswer called whenever the Worker answers at all (not 5xx), to notice it is back */
@@ -44,16 +47,16 @@ export class ChatApi {
   }
 
   /** Takes or renews (same botId) the lease on a human message; 409 if someone else holds it. */
-  async claim(messageId: string, botId: string): Promise<ClaimResponse> {
-    return (await this.call<ClaimResponse>("POST", "/api/bot/claim", { messageId, botId })).body;
+  async claim(message: MessageRef, botId: string): Promise<ClaimResponse> {
+    return (await this.call<ClaimResponse>("POST", "/api/bot/claim", { messageId: message.id, room: message.room, botId })).body;
   }
 
-  async release(messageId: string, botId: string): Promise<void> {
-    await this.call("POST", "/api/bot/release", { messageId, botId });
+  async release(message: MessageRef, botId: string): Promise<void> {
+    await this.call("POST", "/api/bot/release", { messageId: message.id, room: message.room, botId });
   }
 
-  async fail(messageId: string, botId: string, reason: string): Promise<void> {
-    await this.call("POST", "/api/bot/fail", { messageId, botId, reason: reason.slice(0, 500) });
+  async fail(message: MessageRef, botId: string, reason: string): Promise<void> {
+    await this.call("POST", "/api/bot/fail", { messageId: message.id, room: message.room, botId, reason: reason.slice(0, 500) });
   }
 
   /** Posts an AI reply. The client-chosen id makes a retried post return the stored reply (200), never a second one. */

@@ -123,7 +123,7 @@ class Bot {
     for (const message of waiting) {
       if (this.stopping) return false;
       if (this.answered.has(message.id) || (this.failures.get(message.id)?.retryAt ?? 0) > now) continue;
-      const lease = await Lease.take(this.api, message.id, this.config.botId);
+      const lease = await Lease.take(this.api, message, this.config.botId);
       if (!lease) continue; // another bot holds it or answered it
       await this.answer(lease);
       return true;
@@ -157,7 +157,7 @@ class Bot {
       return this.generationFailed(lease, reason);
     }
 
-    const reply: ReplyInput = { id: newMessageId(), replyTo: human.id, text, author: this.responder.author, botId: this.config.botId };
+    const reply: ReplyInput = { id: newMessageId(), room: human.room, replyTo: human.id, text, author: this.responder.author, botId: this.config.botId };
     await lease.quiesce();
     if (lease.lost.aborted) {
       this.log(`[Bot] ${(lease.lost.reason as Error).message}; leaving it to the new holder`);
@@ -206,7 +206,7 @@ class Bot {
       lease.stop();
       this.failures.delete(id);
       try {
-        await this.api.fail(id, this.config.botId, `${reason} (gave up after ${count} attempts)`);
+        await this.api.fail(lease.message, this.config.botId, `${reason} (gave up after ${count} attempts)`);
         this.remember(id);
         this.log(`[Bot] Gave up on ${id} after ${count} attempts (${reason}); marked failed`);
       } catch (err) {

@@ -1,7 +1,7 @@
 // A held claim on one human message. While the bot generates, it renews the lease
 // by claiming again with the same botId (a claim by the holder renews it), so a slow
 // model never loses its message; if the Worker refuses a renewal, `lost` fires.
-import { HttpError, type ChatApi } from "./api";
+import { HttpError, type ChatApi, type MessageRef } from "./api";
 import type { Message } from "../src/shared/message";
 
 const MIN_RENEW_MS = 200;
@@ -22,9 +22,9 @@ export class Lease {
   }
 
   /** Claims the message; null if another bot holds it or it no longer needs an answer. */
-  static async take(api: ChatApi, messageId: string, botId: string): Promise<Lease | null> {
+  static async take(api: ChatApi, message: MessageRef, botId: string): Promise<Lease | null> {
     try {
-      const claim = await api.claim(messageId, botId);
+      const claim = await api.claim(message, botId);
       return new Lease(api, claim.message, botId, claim.leaseUntil);
     } catch (err) {
       if (err instanceof HttpError && (err.status === 409 || err.status === 404)) return null;
@@ -55,7 +55,7 @@ export class Lease {
   async release(): Promise<void> {
     this.stop();
     if (this.lost.aborted) return;
-    await this.api.release(this.message.id, this.botId).catch(() => undefined);
+    await this.api.release(this.message, this.botId).catch(() => undefined);
   }
 
   private schedule(leaseUntil: number): void {
@@ -70,7 +70,7 @@ export class Lease {
   private async renew(previousUntil: number): Promise<void> {
     if (this.stopped) return;
     try {
-      const claim = await this.api.claim(this.message.id, this.botId);
+      const claim = await this.api.claim(this.message, this.botId);
       this.schedule(claim.leaseUntil);
     } catch (err) {
       if (this.stopped) return;

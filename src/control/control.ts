@@ -5,7 +5,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { StatsResponse, ModeStats } from "../shared/api";
 import { defaultFlags, type FlagAuditEntry, type Flags, type FlagsDocument } from "../shared/flags";
 import type { CacheMode } from "../shared/message";
-import { FLAGS_KEY } from "../worker/keys";
+import { FLAGS_KEY } from "../shared/keys";
 
 export const AUDIT_LIMIT = 50;
 const TIMELINE_MINUTES = 120;

@@ -1,36 +1,92 @@
-// The Room Durable Object: one per room, single-threaded, so every change to the
-// room is serialized and none can be lost. It keeps the ordered log and bot claims
-// in SQLite, pushes live frames to hibernatable WebSockets, and mirrors the newest
-// 200 messages to KV `cache:<room>` (at most once a second) so a flip back to kv loses nothing.
+// The Room Durable Object: one per room, single-threaded, the only authority for a
+// `do` room. A post, socket send, reply, claim, release, failure or heal is one call
+// here: validate, dedupe by id, change SQLite in one transaction (with the outbox rows
+// for KV), push, answer. KV records and the `cache:<room>` mirror are written after
+// the answer, from the outbox and by alarm, so KV never sits on the write path.
 import { DurableObject } from "cloudflare:workers";
-import { CACHE_SIZE, type Message } from "../shared/message";
+import { recordStat } from "../control/stats-batch";
 import { PING_FRAME, PONG_FRAME, type ServerFrame } from "../shared/frames";
-import { cacheKey } from "../worker/keys";
-import { heldByOther, refuseClaim, refuseFail, refuseRelease, type Refusal } from "../worker/leases";
-import { applyMigrations } from "./migrations";
+import { cacheKey, commentKey, roomKey } from "../shared/keys";
+import { heldByOther, refuseClaim, refuseFail, refuseRelease, type Refusal } from "../shared/leases";
+import { CACHE_SIZE, type CacheMode, type Message } from "../shared/message";
+import { storedMessageSchema } from "../shared/schemas";
+import { writeOwed } from "./kv-writes";
+import { LagSamples } from "./lag";
 import { Meta, RoomLog } from "./log";
+import { applyMigrations } from "./migrations";
+import { Outbox, retryDelayMs, type OutboxRow } from "./outbox";
+import { handleClientFrame, type SocketAnswer } from "./socket-frames";
 
 /** Who is calling and under which flag version; a newer version triggers a reconcile. */
 export type RoomCall = { room: string; flagVersion: number };
 
-export type RoomResult<T> = { ok: true; value: T } | ({ ok: false } & Refusal);
+/** A refusal; `mode: "kv"` means the room has left do mode and the call belongs on the kv path. */
+export type RoomRefusal = Refusal & { mode?: CacheMode };
+export type RoomResult<T> = { ok: true; value: T } | ({ ok: false } & RoomRefusal);
+
+export type NewHumanMessage = { id: string; text: string; author: string };
+export type NewReply = { id: string; replyTo: string; text: string; author: string; botId: string };
+export type Stored = { message: Message; created: boolean };
+
+export type OutboxStats = { pending: number; flushed: number; failures: number; conflicts: number; lagMs: ReturnType<LagSamples["summary"]> };
+export type RoomInspection = {
+  room: string;
+  count: number;
+  lastSeq: number;
+  active: boolean;
+  flagVersion: number;
+  mirroredAt: number;
+  skippedOnReconcile: number;
+  outbox: OutboxStats;
+};
 
 export const MIRROR_INTERVAL_MS = 1000;
+/** Headers the Worker adds when it hands a socket upgrade to the room. */
+export const ROOM_HEADER = "x-room";
+export const FLAG_VERSION_HEADER = "x-flag-version";
+export const ROOM_MODE_HEADER = "x-room-mode";
+
+const FLUSH_BATCH = 32;
+const LEFT_DO_MODE: RoomRefusal = { status: 409, error: "room is not in do mode; use the kv path", mode: "kv" };
 
 const ok = <T>(value: T): RoomResult<T> => ({ ok: true, value });
-const fail = (status: Refusal["status"], error: string): RoomResult<never> => ({ ok: false, status, error });
-const refused = (refusal: Refusal): RoomResult<never> => ({ ok: false, ...refusal });
+const refused = (refusal: RoomRefusal): RoomResult<never> => ({ ok: false, ...refusal });
 
 export class Room extends DurableObject<Env> {
   private readonly log: RoomLog;
   private readonly meta: Meta;
+  private readonly outbox: Outbox;
+  /** KV as this room writes it; a field so fault-injection tests can swap in a failing one. */
+  private kv: KVNamespace;
+  // Kept in memory (loaded once on wake) so the hot path reads no bookkeeping rows.
+  private roomName = "";
+  private flagVersion = -1;
+  private active = false;
+  private marked = false;
+  private alarmAt: number | null = null;
+  private mirroredAt = 0;
+  private mirrorDirty = false;
+  private flushing: Promise<void> | null = null;
+  private readonly lag = new LagSamples();
+  private flushed = 0;
+  private failures = 0;
+  private conflicts = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.kv = env.CHAT_KV;
     this.meta = new Meta(ctx.storage.sql);
-    this.log = new RoomLog(ctx.storage.sql, () => this.meta.get("room") ?? "");
+    this.log = new RoomLog(ctx.storage.sql, () => this.roomName);
+    this.outbox = new Outbox(ctx.storage.sql);
     ctx.blockConcurrencyWhile(async () => {
       ctx.storage.transactionSync(() => applyMigrations(ctx.storage.sql));
+      this.roomName = this.meta.get("room") ?? "";
+      this.flagVersion = Number(this.meta.get("flagVersion") ?? -1);
+      this.active = this.flagVersion >= 0 && this.meta.get("active") !== "false";
+      this.marked = this.meta.get("marked") === "true";
+      // After a restart the last mirror may be older than the log: write one soon.
+      this.mirrorDirty = this.active;
+      this.alarmAt = await ctx.storage.getAlarm();
     });
     // Pings are answered by the runtime without waking a hibernated room.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
@@ -38,119 +94,140 @@ export class Room extends DurableObject<Env> {
 
   // ---- RPC methods called by the Worker (do mode) ----
 
-  async append(call: RoomCall, message: Message): Promise<{ message: Message; created: boolean }> {
-    await this.enter(call);
-    const result = this.log.insert(message);
-    if (result.created) await this.changed({ type: "message", message: result.message });
-    return result;
-  }
-
-  async list(call: RoomCall, limit: number, since?: number): Promise<{ comments: Message[]; lastSeq: number }> {
-    await this.enter(call);
-    const comments = since === undefined ? this.log.recent(limit) : this.log.after(since, limit);
-    return { comments, lastSeq: this.log.lastSeq() };
-  }
-
-  async heal(call: RoomCall, record: Message): Promise<{ message: Message; readded: boolean }> {
-    await this.enter(call);
-    const { message, created } = this.log.insert(record);
-    if (created) await this.changed({ type: "message", message });
-    return { message, readded: created };
-  }
-
-  async pending(call: RoomCall, now: number): Promise<Message[]> {
-    await this.enter(call);
-    return this.log.claimable(now);
-  }
-
-  /** Atomic lease (rules in worker/leases.ts). */
-  async claim(call: RoomCall, messageId: string, botId: string, leaseMs: number, now: number): Promise<RoomResult<Message>> {
-    await this.enter(call);
-    const message = this.log.get(messageId);
-    if (!message) return fail(404, "message is not in this room");
-    const refusal = refuseClaim(message, botId, now);
+  /** A human message: stored once per id; a known id answers the stored message. */
+  async post(call: RoomCall, input: NewHumanMessage): Promise<RoomResult<Stored>> {
+    const refusal = await this.enter(call);
     if (refusal) return refused(refusal);
-    this.log.setClaim(messageId, botId, now + leaseMs);
-    const claimed = this.log.get(messageId)!;
-    await this.changed({ type: "update", message: claimed });
-    return ok(claimed);
+    return ok(this.storeHuman(input));
+  }
+
+  /** One message of this room, straight from the log (a just-acknowledged post is readable at once). */
+  async get(call: RoomCall, id: string): Promise<RoomResult<Message>> {
+    const refusal = await this.enter(call);
+    if (refusal) return refused(refusal);
+    const message = this.log.get(id);
+    return message ? ok(message) : refused({ status: 404, error: "message not found in this room" });
+  }
+
+  async list(call: RoomCall, limit: number, since?: number): Promise<RoomResult<{ comments: Message[]; lastSeq: number }>> {
+    const refusal = await this.enter(call);
+    if (refusal) return refused(refusal);
+    const comments = since === undefined ? this.log.recent(limit) : this.log.after(since, limit);
+    return ok({ comments, lastSeq: this.log.lastSeq() });
+  }
+
+  /** Re-adds a message from its KV record; re-adding an AI reply also completes its human message. */
+  async heal(call: RoomCall, record: Message): Promise<RoomResult<{ message: Message; readded: boolean }>> {
+    const refusal = await this.enter(call);
+    if (refusal) return refused(refusal);
+    const now = Date.now();
+    const frames: ServerFrame[] = [];
+    const message = this.ctx.storage.transactionSync(() => {
+      const { message, created } = this.log.insert(record);
+      if (created) {
+        this.owe(commentKey(message.id), now);
+        frames.push({ type: "message", message });
+      }
+      const human = message.replyTo ? this.log.get(message.replyTo) : null;
+      if (human && human.kind === "human" && human.status !== "complete") {
+        this.log.setStatus(human.id, "complete");
+        this.owe(commentKey(human.id), now);
+        frames.push({ type: "update", message: this.log.get(human.id)! });
+      }
+      return { message, readded: created };
+    });
+    this.changed(frames);
+    return ok(message);
+  }
+
+  async pending(call: RoomCall): Promise<RoomResult<Message[]>> {
+    const refusal = await this.enter(call);
+    if (refusal) return refused(refusal);
+    return ok(this.log.claimable(Date.now()));
+  }
+
+  /** Atomic lease (rules in shared/leases.ts). */
+  async claim(call: RoomCall, messageId: string, botId: string, leaseMs: number): Promise<RoomResult<Message>> {
+    return this.changeStatus(call, messageId, (message, now) => refuseClaim(message, botId, now), (id, now) => this.log.setClaim(id, botId, now + leaseMs), false);
   }
 
   async release(call: RoomCall, messageId: string, botId: string): Promise<RoomResult<Message>> {
-    await this.enter(call);
-    const message = this.log.get(messageId);
-    if (!message) return fail(404, "message is not in this room");
-    const refusal = refuseRelease(message, botId);
-    if (refusal) return refused(refusal);
-    this.log.setStatus(messageId, "pending");
-    const released = this.log.get(messageId)!;
-    await this.changed({ type: "update", message: released });
-    return ok(released);
+    return this.changeStatus(call, messageId, (message) => refuseRelease(message, botId), (id) => this.log.setStatus(id, "pending"), false);
   }
 
-  async fail(call: RoomCall, messageId: string, botId: string, reason: string, now: number): Promise<RoomResult<Message>> {
-    await this.enter(call);
-    const message = this.log.get(messageId);
-    if (!message) return fail(404, "message is not in this room");
-    const refusal = refuseFail(message, botId, now);
-    if (refusal) return refused(refusal);
-    this.log.setStatus(messageId, "failed", reason);
-    const failed = this.log.get(messageId)!;
-    await this.changed({ type: "update", message: failed });
-    return ok(failed);
+  async fail(call: RoomCall, messageId: string, botId: string, reason: string): Promise<RoomResult<Message>> {
+    return this.changeStatus(call, messageId, (message, now) => refuseFail(message, botId, now), (id) => this.log.setStatus(id, "failed", reason), true);
   }
 
   /**
-   * Adds an AI reply and completes its human message in one step. A message gets
-   * at most one reply: a second reply from any bot is refused with 409.
+   * Adds an AI reply and completes its human message in one transaction. The same reply
+   * id again answers the stored reply (and completes the human message if a crash left it
+   * open); a second reply to one message, from any bot, is refused with 409.
    */
-  async reply(call: RoomCall, ai: Message, humanRecord: Message, botId: string, now: number): Promise<RoomResult<{ message: Message; human: Message; created: boolean }>> {
-    await this.enter(call);
-    const same = this.log.get(ai.id);
-    if (same) return ok({ message: same, human: this.log.get(humanRecord.id) ?? humanRecord, created: false });
-    // The human message may predate this room's do mode and not be logged yet.
-    const human = this.log.insert(humanRecord).message;
-    if (human.status === "complete") {
+  async reply(call: RoomCall, input: NewReply): Promise<RoomResult<Stored & { human: Message }>> {
+    const refusal = await this.enter(call);
+    if (refusal) return refused(refusal);
+    const now = Date.now();
+    const human = this.log.get(input.replyTo);
+    if (!human) return refused({ status: 404, error: "replyTo: message not found in this room" });
+    if (human.kind !== "human") return refused({ status: 400, error: "replyTo: must be a human message" });
+    const same = this.log.get(input.id);
+    if (same && same.replyTo !== human.id) return refused({ status: 409, error: "id: already used by another message" });
+    if (!same && human.status === "complete") {
       const first = this.log.replyTo(human.id);
-      return fail(409, `message was already answered${first ? ` by ${first.id}` : ""}`);
+      return refused({ status: 409, error: `message was already answered${first ? ` by ${first.id}` : ""}` });
     }
-    if (heldByOther(human, botId, now)) return fail(409, `message is claimed by ${human.claimedBy}`);
-    const inserted = this.ctx.storage.transactionSync(() => {
-      const created = this.log.insert(ai).message;
-      this.log.setStatus(human.id, "complete");
-      return created;
+    if (!same && heldByOther(human, input.botId, now)) return refused({ status: 409, error: `message is claimed by ${human.claimedBy}` });
+    const frames: ServerFrame[] = [];
+    const stored = this.ctx.storage.transactionSync(() => {
+      const { message, created } = this.log.insert({
+        id: input.id, room: this.roomName, kind: "ai", author: input.author, text: input.text,
+        replyTo: human.id, status: "complete", createdAt: now,
+      });
+      if (created) {
+        this.owe(commentKey(message.id), now);
+        frames.push({ type: "message", message });
+      }
+      if (human.status !== "complete") {
+        this.log.setStatus(human.id, "complete");
+        this.owe(commentKey(human.id), now);
+      }
+      const completed = this.log.get(human.id)!;
+      if (human.status !== "complete") frames.push({ type: "update", message: completed });
+      return { message, created, human: completed };
     });
-    const completed = this.log.get(human.id)!;
-    await this.changed({ type: "message", message: inserted }, { type: "update", message: completed });
-    return ok({ message: inserted, human: completed, created: true });
+    this.changed(frames);
+    return ok(stored);
   }
 
   /**
-   * The room is leaving do mode: write the mirror now so kv writers start from a
-   * current `cache:<room>`, stop mirroring (kv writers own the key now), tell clients.
+   * The room is leaving do mode: stop taking do calls, write every owed KV record, then
+   * the mirror (if this room owns it) so kv writers start from a current `cache:<room>`.
+   * Throws if KV refuses: the flip must not report success while records are missing.
    */
   async leaveDoMode(call: RoomCall): Promise<number> {
-    // Only a room that owns the mirror may write it: a room never used in do mode
-    // (or not since it last left) holds a stale log, and kv writers own the key.
-    const ownsMirror = this.meta.get("flagVersion") !== null && this.meta.get("active") !== "false";
-    this.meta.set("room", call.room);
+    const ownsMirror = this.active;
+    this.setRoomName(call.room);
+    this.flagVersion = call.flagVersion;
+    this.active = false;
     this.meta.set("flagVersion", call.flagVersion);
     this.meta.set("active", false);
-    await this.ctx.storage.deleteAlarm();
-    const count = ownsMirror ? await this.writeMirror() : 0;
     this.broadcast({ type: "mode", mode: "kv" });
-    return count;
+    await this.flushOwed(Number.POSITIVE_INFINITY, true);
+    return ownsMirror ? this.writeMirror() : 0;
   }
 
-  /** Test and operator visibility: what the room holds and when it last mirrored. */
-  async inspect(): Promise<{ room: string; count: number; lastSeq: number; active: boolean; flagVersion: number; mirroredAt: number }> {
+  /** Test and operator visibility: what the room holds, and how its KV writes are doing. */
+  async inspect(): Promise<RoomInspection> {
     return {
-      room: this.meta.get("room") ?? "",
+      room: this.roomName,
       count: this.log.count(),
       lastSeq: this.log.lastSeq(),
-      active: this.meta.get("active") !== "false",
-      flagVersion: Number(this.meta.get("flagVersion") ?? -1),
-      mirroredAt: Number(this.meta.get("mirroredAt") ?? 0),
+      active: this.active,
+      flagVersion: this.flagVersion,
+      mirroredAt: this.mirroredAt,
+      skippedOnReconcile: Number(this.meta.get("skippedOnReconcile") ?? 0),
+      outbox: { pending: this.outbox.pending(), flushed: this.flushed, failures: this.failures, conflicts: this.conflicts, lagMs: this.lag.summary() },
     };
   }
 
@@ -160,16 +237,28 @@ export class Room extends DurableObject<Env> {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return Response.json({ error: "expected a WebSocket upgrade" }, { status: 426 });
     }
-    const room = new URL(request.url).pathname.split("/")[3] ?? "";
-    if (!this.meta.get("room")) this.meta.set("room", room);
+    const call = { room: request.headers.get(ROOM_HEADER) ?? "", flagVersion: Number(request.headers.get(FLAG_VERSION_HEADER) ?? -1) };
+    let mode: CacheMode = "kv";
+    if (request.headers.get(ROOM_MODE_HEADER) === "do") mode = (await this.enter(call)) ? "kv" : "do";
+    else this.setRoomName(call.room);
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
-    server.send(JSON.stringify({ type: "hello", room, lastSeq: this.log.lastSeq() } satisfies ServerFrame));
+    server.send(JSON.stringify({ type: "hello", room: this.roomName, lastSeq: this.log.lastSeq(), mode } satisfies ServerFrame));
     return new Response(null, { status: 101, webSocket: client });
   }
 
-  override async webSocketMessage(): Promise<void> {
-    // Clients only ping, which the auto-response answers; anything else is ignored.
+  override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    const answer: SocketAnswer = handleClientFrame(data, {
+      active: () => this.active,
+      leftDoMode: LEFT_DO_MODE,
+      store: (input) => {
+        const stored = this.storeHuman(input);
+        if (stored.created) recordStat(this.env, (p) => this.ctx.waitUntil(p), { type: "post", mode: "do", kind: "human" });
+        return stored;
+      },
+    });
+    if (answer.type === "close") ws.close(answer.code, answer.reason);
+    else ws.send(JSON.stringify(answer.frame));
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -180,35 +269,147 @@ export class Room extends DurableObject<Env> {
     }
   }
 
-  // ---- mirror to KV ----
+  // ---- KV: outbox and mirror ----
 
+  /** Backstop for everything the post-answer flush could not do: due outbox rows, then the mirror. */
   override async alarm(): Promise<void> {
-    if (this.meta.get("active") === "false") return;
-    await this.writeMirror();
+    this.alarmAt = null;
+    await this.flushOwed(Date.now(), false);
+    // Every alarm is set at least a second after the last mirror, so this keeps KV's one write a second per key.
+    if (this.active && this.mirrorDirty) await this.writeMirror();
+    const now = Date.now();
+    const due = this.outbox.nextDue();
+    const next = [
+      // Rows due now are being flushed by the post-answer loop; check back on them in a while.
+      due === null ? null : Math.max(due, now + MIRROR_INTERVAL_MS),
+      this.active && this.mirrorDirty ? Math.max(now, this.mirroredAt + MIRROR_INTERVAL_MS) : null,
+    ].filter((at): at is number => at !== null);
+    if (next.length) await this.scheduleAlarm(Math.min(...next));
   }
 
   private async writeMirror(): Promise<number> {
-    const room = this.meta.get("room");
-    if (!room) return 0;
-    // Stamped before the write so a change during the put schedules the next mirror a second later.
-    this.meta.set("mirroredAt", Date.now());
+    if (!this.roomName) return 0;
+    // Stamped before the put so a change during it schedules the next mirror a second later.
+    this.mirroredAt = Date.now();
+    this.mirrorDirty = false;
     const recent = this.log.recent(CACHE_SIZE);
-    await this.env.CHAT_KV.put(cacheKey(room), JSON.stringify(recent));
+    try {
+      await this.kv.put(cacheKey(this.roomName), JSON.stringify(recent));
+    } catch (err) {
+      this.mirrorDirty = true;
+      throw err;
+    }
     return recent.length;
   }
 
-  private async scheduleMirror(): Promise<void> {
-    if (this.meta.get("active") === "false") return;
-    if ((await this.ctx.storage.getAlarm()) !== null) return;
-    const last = Number(this.meta.get("mirroredAt") ?? 0);
-    await this.ctx.storage.setAlarm(Math.max(Date.now(), last + MIRROR_INTERVAL_MS));
+  /** Writes due outbox rows until none is left; with `strict`, throws if any put failed. */
+  private async flushOwed(now: number, strict: boolean): Promise<void> {
+    let failed = 0;
+    for (;;) {
+      const rows = this.outbox.due(now, FLUSH_BATCH).filter((row) => !strict || failed === 0 || row.attempts === 0);
+      if (!rows.length) break;
+      const results = await Promise.all(rows.map((row) => this.flushRow(row)));
+      failed += results.filter((written) => !written).length;
+      if (strict && failed) break;
+    }
+    if (strict && failed) throw new Error(`${failed} KV record(s) of room ${this.roomName} could not be written yet; retrying by alarm`);
+  }
+
+  private async flushRow(row: OutboxRow): Promise<boolean> {
+    try {
+      const outcome = await writeOwed(this.kv, row.key, this.roomName, (id) => this.log.get(id));
+      this.outbox.done(row);
+      if (outcome === "conflict") {
+        this.conflicts++;
+        console.log(JSON.stringify({ event: "record-conflict", room: this.roomName, key: row.key, kept: "the other room's record" }));
+      }
+      if (outcome === "written" && row.key !== roomKey(this.roomName)) {
+        this.flushed++;
+        this.lag.add(Date.now() - row.queued_at);
+      }
+      return true;
+    } catch (err) {
+      const nextAt = Date.now() + retryDelayMs(row.attempts + 1);
+      this.outbox.retryLater(row, nextAt);
+      this.failures++;
+      console.log(JSON.stringify({ event: "outbox-retry", room: this.roomName, key: row.key, attempts: row.attempts + 1, error: String(err) }));
+      await this.scheduleAlarm(nextAt);
+      return false;
+    }
+  }
+
+  /** Starts the post-answer flush unless one is running (it picks up new rows itself). */
+  private kickFlush(): void {
+    this.flushing ??= this.flushOwed(Date.now(), false)
+      .catch((err) => console.log(JSON.stringify({ event: "outbox-error", room: this.roomName, error: String(err) })))
+      .finally(() => {
+        this.flushing = null;
+      });
+  }
+
+  private async scheduleAlarm(at: number): Promise<void> {
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    await this.ctx.storage.setAlarm(at);
   }
 
   // ---- internals ----
 
-  private async changed(...frames: ServerFrame[]): Promise<void> {
+  /** Queues a KV write; the caller is inside the transaction of the change it reports. */
+  private owe(key: string, now: number): void {
+    this.outbox.enqueue(key, now);
+    if (!this.marked) {
+      this.outbox.enqueue(roomKey(this.roomName), now);
+      this.meta.set("marked", true);
+      this.marked = true;
+    }
+  }
+
+  private storeHuman(input: NewHumanMessage): Stored {
+    const existing = this.log.get(input.id);
+    if (existing) return { message: existing, created: false };
+    const now = Date.now();
+    const message = this.ctx.storage.transactionSync(() => {
+      const { message } = this.log.insert({ ...input, room: this.roomName, kind: "human", status: "pending", createdAt: now });
+      this.owe(commentKey(message.id), now);
+      return message;
+    });
+    this.changed([{ type: "message", message }]);
+    return { message, created: true };
+  }
+
+  private async changeStatus(
+    call: RoomCall,
+    messageId: string,
+    refuse: (message: Message, now: number) => Refusal | null,
+    apply: (id: string, now: number) => void,
+    recordIt: boolean,
+  ): Promise<RoomResult<Message>> {
+    const refusal = await this.enter(call);
+    if (refusal) return refused(refusal);
+    const now = Date.now();
+    const message = this.log.get(messageId);
+    if (!message) return refused({ status: 404, error: "message not found in this room" });
+    const refusedBy = refuse(message, now);
+    if (refusedBy) return refused(refusedBy);
+    const changed = this.ctx.storage.transactionSync(() => {
+      apply(messageId, now);
+      if (recordIt) this.owe(commentKey(messageId), now);
+      return this.log.get(messageId)!;
+    });
+    this.changed([{ type: "update", message: changed }]);
+    return ok(changed);
+  }
+
+  /** After a committed change: push it, then let KV catch up without holding the answer. */
+  private changed(frames: ServerFrame[]): void {
+    if (!frames.length) return;
     for (const frame of frames) this.broadcast(frame);
-    await this.scheduleMirror();
+    if (this.active) {
+      this.mirrorDirty = true;
+      void this.scheduleAlarm(Math.max(Date.now(), this.mirroredAt + MIRROR_INTERVAL_MS));
+    }
+    this.kickFlush();
   }
 
   private broadcast(frame: ServerFrame): void {
@@ -222,28 +423,64 @@ export class Room extends DurableObject<Env> {
     }
   }
 
+  private setRoomName(room: string): void {
+    if (!room || this.roomName === room) return;
+    this.roomName = room;
+    this.meta.set("room", room);
+  }
+
   /**
-   * First use, or first use under a newer flag version: merge `cache:<room>` into the
-   * log (the room may have been in kv mode), then own the mirror again.
+   * Admits a do-mode call. First use, or first use under a newer flag version: merge
+   * `cache:<room>` into the log (the room may have been in kv mode) and own the mirror.
+   * A room that has left do mode refuses, so the caller reruns the call on the kv path.
    */
-  private async enter(call: RoomCall): Promise<void> {
-    const synced = Number(this.meta.get("flagVersion") ?? -1);
-    if (call.flagVersion <= synced) return;
+  private async enter(call: RoomCall): Promise<RoomRefusal | null> {
+    if (call.flagVersion > this.flagVersion) await this.reconcile(call);
+    return this.active ? null : LEFT_DO_MODE;
+  }
+
+  private async reconcile(call: RoomCall): Promise<void> {
+    let failure: unknown = null;
     await this.ctx.blockConcurrencyWhile(async () => {
-      if (call.flagVersion <= Number(this.meta.get("flagVersion") ?? -1)) return;
-      this.meta.set("room", call.room);
-      const cached = (await this.env.CHAT_KV.get<Message[]>(cacheKey(call.room), "json")) ?? [];
-      this.ctx.storage.transactionSync(() => {
-        for (const message of [...cached].sort((a, b) => a.createdAt - b.createdAt)) {
-          const { message: logged, created } = this.log.insert(message);
-          const finished = message.status === "complete" || message.status === "failed";
-          if (!created && finished && logged.status !== message.status) {
-            this.log.setStatus(message.id, message.status, message.error ?? null);
-          }
-        }
-        this.meta.set("flagVersion", call.flagVersion);
-        this.meta.set("active", true);
-      });
+      if (call.flagVersion <= this.flagVersion) return;
+      try {
+        const cached = await this.kv.get<unknown[]>(cacheKey(call.room), "json");
+        const merged = this.merge(call, Array.isArray(cached) ? cached : []);
+        this.active = true;
+        this.mirrorDirty = true;
+        this.broadcast({ type: "mode", mode: "do" });
+        for (const message of merged) this.broadcast({ type: "message", message });
+      } catch (err) {
+        // Thrown outside blockConcurrencyWhile, so one bad read fails this call, not the object.
+        failure = err;
+      }
+    });
+    if (failure) throw failure;
+  }
+
+  /** Adds valid cached entries missing from the log; invalid ones are skipped and counted. */
+  private merge(call: RoomCall, cached: unknown[]): Message[] {
+    const valid: Message[] = [];
+    let skipped = 0;
+    for (const entry of cached) {
+      const parsed = storedMessageSchema.safeParse(entry);
+      if (parsed.success && parsed.data.room === call.room) valid.push(parsed.data);
+      else skipped++;
+    }
+    return this.ctx.storage.transactionSync(() => {
+      this.setRoomName(call.room);
+      const merged: Message[] = [];
+      for (const message of valid.sort((a, b) => a.createdAt - b.createdAt)) {
+        const { message: logged, created } = this.log.insert(message);
+        if (created) merged.push(logged);
+        const finished = message.status === "complete" || message.status === "failed";
+        if (!created && finished && logged.status !== message.status) this.log.setStatus(message.id, message.status, message.error ?? null);
+      }
+      if (skipped) this.meta.set("skippedOnReconcile", Number(this.meta.get("skippedOnReconcile") ?? 0) + skipped);
+      this.flagVersion = call.flagVersion;
+      this.meta.set("flagVersion", call.flagVersion);
+      this.meta.set("active", true);
+      return merged;
     });
   }
 }

@@ -1,18 +1,31 @@
-// WebSocket frames pushed by the Room DO, one union for the Worker, the page and the bot.
+// WebSocket frames between a room's Durable Object and its clients: one union per
+// direction, imported by the Worker, the page, the bot and the lab.
 import type { CacheMode, Message } from "./message";
 
 export type ServerFrame =
-  /** sent once on connect: the room's newest seq, so the client can catch up with `since` */
-  | { type: "hello"; room: string; lastSeq: number }
+  /** sent once on connect: the room's newest seq (catch up with `since`) and its path */
+  | { type: "hello"; room: string; lastSeq: number; mode: CacheMode }
   /** a new message in the room log */
   | { type: "message"; message: Message }
   /** a status change of a message already in the log (claimed, completed, failed, released) */
   | { type: "update"; message: Message }
-  /** the room left do mode: stop expecting pushes and poll */
+  /** the room left do mode: stop expecting pushes, poll, and post over HTTP */
   | { type: "mode"; mode: CacheMode }
+  /** a `send` was stored (created: false when the id was already in the log) */
+  | { type: "ack"; id: string; message: Message; created: boolean }
+  /**
+   * a `send` was refused, with the status and error text HTTP `POST /api/comments` would
+   * answer; `mode: "kv"` with 409 means the room left do mode: post over HTTP instead.
+   */
+  | { type: "nack"; id: string; status: number; error: string; mode?: CacheMode; retryAfter?: number }
   | { type: "pong" };
 
-export type ClientFrame = { type: "ping" };
+export type SendFrame = { type: "send"; id: string; text: string; author?: string };
+
+export type ClientFrame = { type: "ping" } | SendFrame;
+
+/** The largest frame a client may send: the same 16 KB as an HTTP body. */
+export const MAX_FRAME_BYTES = 16 * 1024;
 
 export const PING_FRAME = JSON.stringify({ type: "ping" } satisfies ClientFrame);
 export const PONG_FRAME = JSON.stringify({ type: "pong" } satisfies ServerFrame);

@@ -40,3 +40,9 @@ export function newMessageId(now = Date.now()): string {
   for (const b of bytes) suffix += (b % 36).toString(36);
   return `${now}-${suffix.slice(0, 9)}`;
 }
+
+/** The KV record of a message (`comment:<id>`): what any path can heal from; no log position, no lease. */
+export function toRecord(message: Message): Message {
+  const { seq: _seq, claimedBy: _by, leaseUntil: _until, ...record } = message;
+  return record;
+}

@@ -9,11 +9,11 @@ export const messageIdSchema = z.string().regex(MESSAGE_ID_PATTERN, "id must loo
 export const modeSchema = z.enum(["kv", "do"]);
 export const statusSchema = z.enum(["pending", "processing", "complete", "failed"]);
 
-const textSchema = z
+export const textSchema = z
   .string()
   .transform((s) => s.trim())
   .pipe(z.string().min(1, "text must not be empty").max(MAX_TEXT, `text must be at most ${MAX_TEXT} characters`));
-const authorSchema = z
+export const authorSchema = z
   .string()
   .transform((s) => s.trim())
   .pipe(z.string().min(1, "author must not be empty").max(MAX_AUTHOR, `author must be at most ${MAX_AUTHOR} characters`));
@@ -50,3 +50,32 @@ export const flagsSchema: z.ZodType<Flags> = z.strictObject({
   rooms: z.record(z.string().regex(ROOM_PATTERN, "room names must match [a-z0-9][a-z0-9-]{0,63}"), modeSchema),
 });
 
+
+/** A socket `send` frame: the same rules and error texts as a human POST /api/comments. */
+export const sendFrameSchema = z.strictObject({
+  type: z.literal("send"),
+  id: messageIdSchema,
+  text: textSchema,
+  author: authorSchema.optional(),
+});
+
+/** A message as another path stored it (reconcile reads `cache:<room>`): checked before it joins the log. */
+export const storedMessageSchema = z.object({
+  id: messageIdSchema,
+  room: roomSchema,
+  kind: z.enum(["human", "ai"]),
+  author: z.string().min(1).max(MAX_AUTHOR),
+  text: z.string().min(1).max(MAX_TEXT),
+  replyTo: messageIdSchema.optional(),
+  status: statusSchema,
+  createdAt: z.number().int().nonnegative(),
+  error: z.string().optional(),
+});
+
+/** First problem zod found, as one readable line: "text: text must not be empty". */
+export function describeZodError(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return "invalid input";
+  const path = issue.path.join(".");
+  return path ? `${path}: ${issue.message}` : issue.message;
+}

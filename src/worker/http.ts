@@ -1,6 +1,7 @@
 // JSON responses, errors and body parsing. Every error leaves as `{ "error": "..." }`.
 import { StatusError } from "itty-router";
 import type { z } from "zod";
+import { describeZodError } from "../shared/schemas";
 import { MODE_HEADER } from "../shared/api";
 import type { CacheMode } from "../shared/message";
 
@@ -29,14 +30,6 @@ export function errorResponse(err: unknown): Response {
   }
   console.log(JSON.stringify({ event: "error", error: String(err), stack: (err as Error)?.stack }));
   return json({ error: "internal error" }, 500);
-}
-
-/** First problem zod found, as one readable line: "text: text must not be empty". */
-export function describeZodError(error: z.ZodError): string {
-  const issue = error.issues[0];
-  if (!issue) return "invalid input";
-  const path = issue.path.join(".");
-  return path ? `${path}: ${issue.message}` : issue.message;
 }
 
 export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {

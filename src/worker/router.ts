@@ -1,7 +1,7 @@
 // The HTTP API (see DESIGN.md). Each path lists its methods, then `all` answers 405.
 import { Router, type IRequest } from "itty-router";
 import { StatusError, errorResponse, json } from "./http";
-import { getFlags, getStats, putFlags } from "./routes/admin";
+import { getFlags, getStats, inspectRoom, putFlags } from "./routes/admin";
 import { claimMessage, failMessage, listPending, releaseMessage } from "./routes/bot";
 import { getComment, healComment, listComments, postComment } from "./routes/comments";
 import { listRooms, roomSocket } from "./routes/rooms";
@@ -32,6 +32,8 @@ export const router = Router<IRequest, Args>({
   .get("/api/admin/flags", getFlags)
   .put("/api/admin/flags", putFlags)
   .all("/api/admin/flags", methodNotAllowed)
+  .get("/api/admin/rooms/:room", inspectRoom)
+  .all("/api/admin/rooms/:room", methodNotAllowed)
   .get("/api/admin/stats", getStats)
   .all("/api/admin/stats", methodNotAllowed)
   .get("/api/bot/pending", listPending)

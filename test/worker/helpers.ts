@@ -1,7 +1,9 @@
 // Test helpers: requests go through the real Worker entry (exports.default.fetch).
 import { env, exports } from "cloudflare:workers";
 import type { Flags } from "../../src/shared/flags";
+import type { ClientFrame, ServerFrame } from "../../src/shared/frames";
 import type { Message } from "../../src/shared/message";
+import { expect } from "vitest";
 
 export const ADMIN = { authorization: `Bearer ${env.ADMIN_TOKEN}` };
 export const BOT = { authorization: `Bearer ${env.BOT_TOKEN}` };
@@ -55,3 +57,48 @@ export async function setRoomMode(room: string, mode: "kv" | "do"): Promise<void
 export function ids(messages: Message[]): string[] {
   return messages.map((m) => m.id);
 }
+
+/** A room socket through the Worker, collecting frames; `next` waits (5 s at most) for a matching one. */
+export async function connect(room: string) {
+  const res = await call(`/api/rooms/${room}/ws`, { headers: { upgrade: "websocket" } });
+  expect(res.status).toBe(101);
+  const ws = res.webSocket!;
+  const frames: ServerFrame[] = [];
+  const waiters: (() => void)[] = [];
+  let closed: { code: number; reason: string } | null = null;
+  ws.addEventListener("message", (event) => {
+    frames.push(JSON.parse(event.data as string) as ServerFrame);
+    waiters.splice(0).forEach((w) => w());
+  });
+  ws.addEventListener("close", (event) => {
+    closed = { code: event.code, reason: event.reason };
+    waiters.splice(0).forEach((w) => w());
+  });
+  ws.accept();
+  const next = async <F extends ServerFrame>(match: (f: ServerFrame) => f is F): Promise<F> => {
+    for (;;) {
+      const found = frames.find(match);
+      if (found) return found;
+      await new Promise<void>((resolve, reject) => {
+        waiters.push(resolve);
+        setTimeout(() => reject(new Error(`no matching frame; got ${JSON.stringify(frames)}`)), 5000);
+      });
+    }
+  };
+  const send = (frame: ClientFrame | Record<string, unknown>) => ws.send(JSON.stringify(frame));
+  /** The ack or nack answering the send of `id`. */
+  const answer = (id: string) =>
+    next((f): f is Extract<ServerFrame, { type: "ack" | "nack" }> => (f.type === "ack" || f.type === "nack") && f.id === id);
+  /** Resolves with the close code and reason once the room closed the socket. */
+  const whenClosed = async () => {
+    while (!closed) await new Promise<void>((resolve, reject) => {
+      waiters.push(resolve);
+      setTimeout(() => reject(new Error("socket not closed")), 5000);
+    });
+    return closed;
+  };
+  return { ws, frames, next, send, answer, whenClosed, mode: res.headers.get("X-Cache-Mode") };
+}
+
+/** A frame of the given type (a type guard for `next`). */
+export const frameOf = <T extends ServerFrame["type"]>(type: T) => (f: ServerFrame): f is Extract<ServerFrame, { type: T }> => f.type === type;

@@ -4,31 +4,7 @@ import { env } from "cloudflare:workers";
 import { evictDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { PING_FRAME, type ServerFrame } from "../../src/shared/frames";
-import { call, post, setRoomMode, uniqueRoom } from "./helpers";
-
-async function connect(room: string) {
-  const res = await call(`/api/rooms/${room}/ws`, { headers: { upgrade: "websocket" } });
-  expect(res.status).toBe(101);
-  const ws = res.webSocket!;
-  const frames: ServerFrame[] = [];
-  const waiters: (() => void)[] = [];
-  ws.addEventListener("message", (event) => {
-    frames.push(JSON.parse(event.data as string) as ServerFrame);
-    waiters.splice(0).forEach((w) => w());
-  });
-  ws.accept();
-  const next = async (match: (f: ServerFrame) => boolean): Promise<ServerFrame> => {
-    for (;;) {
-      const found = frames.find(match);
-      if (found) return found;
-      await new Promise<void>((resolve, reject) => {
-        waiters.push(resolve);
-        setTimeout(() => reject(new Error(`no matching frame; got ${JSON.stringify(frames)}`)), 5000);
-      });
-    }
-  };
-  return { ws, frames, next, mode: res.headers.get("X-Cache-Mode") };
-}
+import { call, connect, frameOf, post, setRoomMode, uniqueRoom } from "./helpers";
 
 describe("WebSocket push", () => {
   it("says hello, then pushes a message another client posted", async () => {
@@ -37,9 +13,9 @@ describe("WebSocket push", () => {
     const earlier = await post(room, "before connecting");
     const client = await connect(room);
     expect(client.mode).toBe("do");
-    expect(await client.next((f) => f.type === "hello")).toEqual({ type: "hello", room, lastSeq: earlier.seq });
+    expect(await client.next(frameOf("hello"))).toEqual({ type: "hello", room, lastSeq: earlier.seq, mode: "do" });
     const sent = await post(room, "hello over the socket");
-    const frame = await client.next((f) => f.type === "message" && f.message.id === sent.id);
+    const frame = await client.next((f): f is Extract<ServerFrame, { type: "message" }> => f.type === "message" && f.message.id === sent.id);
     expect(frame).toMatchObject({ type: "message", message: { text: "hello over the socket", seq: earlier.seq! + 1 } });
     client.ws.close();
   });
@@ -49,12 +25,12 @@ describe("WebSocket push", () => {
     await setRoomMode(room, "do");
     await post(room, "wake the room");
     const client = await connect(room);
-    await client.next((f) => f.type === "hello");
+    await client.next(frameOf("hello"));
     await evictDurableObject(env.ROOM.getByName(room), { webSockets: "hibernate" });
     client.ws.send(PING_FRAME);
-    await client.next((f) => f.type === "pong");
+    await client.next(frameOf("pong"));
     const sent = await post(room, "after hibernation");
-    const frame = await client.next((f) => f.type === "message" && f.message.id === sent.id);
+    const frame = await client.next((f): f is Extract<ServerFrame, { type: "message" }> => f.type === "message" && f.message.id === sent.id);
     expect(frame.type).toBe("message");
     client.ws.close();
   });
@@ -64,9 +40,9 @@ describe("WebSocket push", () => {
     await setRoomMode(room, "do");
     await post(room, "x");
     const client = await connect(room);
-    await client.next((f) => f.type === "hello");
+    await client.next(frameOf("hello"));
     await setRoomMode(room, "kv");
-    expect(await client.next((f) => f.type === "mode")).toEqual({ type: "mode", mode: "kv" });
+    expect(await client.next(frameOf("mode"))).toEqual({ type: "mode", mode: "kv" });
     client.ws.close();
   });
 

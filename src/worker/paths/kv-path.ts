@@ -1,12 +1,14 @@
 // The legacy path, kept faithful to the seed on purpose: every change is a
-// read-modify-write of one KV value, `cache:<room>`. Concurrent writers overwrite
-// each other (last write wins, no error); the verification layer heals the losses.
-// Do not add locks or retries here: the race lab measures exactly this behaviour.
-import { CACHE_SIZE, type Message } from "../../shared/message";
+// read-modify-write of one KV value, `cache:<room>`, after the message's own KV
+// record. Concurrent writers overwrite each other (last write wins, no error); the
+// verification layer heals the losses. Do not add locks or retries here: the race
+// lab measures exactly this behaviour.
+import { cacheKey } from "../../shared/keys";
+import { refuseClaim, refuseFail, refuseRelease, type Refusal } from "../../shared/leases";
+import { CACHE_SIZE, newMessageId, type Message } from "../../shared/message";
 import { StatusError } from "../http";
-import { refuseClaim, refuseFail, refuseRelease, type Refusal } from "../leases";
-import { cacheKey } from "../keys";
-import { isClaimable, type ListQuery, type RoomPath } from "./path";
+import { markRoom, readRecord, writeRecord } from "../kv-records";
+import { isClaimable, type HumanInput, type ListQuery, type ReplyInput, type RoomPath, type Stored } from "./path";
 
 export class KvPath implements RoomPath {
   readonly mode = "kv" as const;
@@ -20,13 +22,56 @@ export class KvPath implements RoomPath {
     await this.kv.put(cacheKey(this.room), JSON.stringify(list.slice(-CACHE_SIZE)));
   }
 
-  async append(message: Message) {
-    const list = await this.read();
-    const existing = list.find((m) => m.id === message.id);
+  /** The stored record for a known id: the seed's idempotency, refused if the id is another room's. */
+  private async known(id: string): Promise<Message | null> {
+    const stored = await readRecord(this.kv, id);
+    if (stored && stored.room !== this.room) refuseWith({ status: 409, error: "id: already used by a message in another room" });
+    return stored;
+  }
+
+  /** The record first (the heal source), then the room's list. */
+  async post(input: HumanInput): Promise<Stored> {
+    const id = input.id ?? newMessageId();
+    const stored = await this.known(id);
+    if (stored) return { message: stored, created: false };
+    const message: Message = { id, room: this.room, kind: "human", author: input.author ?? "anonymous", text: input.text, status: "pending", createdAt: Date.now() };
+    const { list, existing } = await this.recordThenRead(message);
     if (existing) return { message: existing, created: false };
     list.push(message);
     await this.write(list);
     return { message, created: true };
+  }
+
+  /** The seed's order: the message's record (the heal source), the room marker, then the cached list. */
+  private async recordThenRead(message: Message): Promise<{ list: Message[]; existing: Message | undefined }> {
+    await writeRecord(this.kv, message);
+    await markRoom(this.kv, this.room);
+    const list = await this.read();
+    return { list, existing: list.find((m) => m.id === message.id) };
+  }
+
+  async reply(input: ReplyInput): Promise<Stored> {
+    const human = await readRecord(this.kv, input.replyTo);
+    if (!human || human.room !== this.room) refuseWith({ status: 404, error: "replyTo: message not found" });
+    if (human!.kind !== "human") refuseWith({ status: 400, error: "replyTo: must be a human message" });
+    const id = input.id ?? newMessageId();
+    const stored = await this.known(id);
+    if (stored) return { message: stored, created: false };
+    const ai: Message = { id, room: this.room, kind: "ai", author: input.author ?? "bot", text: input.text, replyTo: input.replyTo, status: "complete", createdAt: Date.now() };
+    const { list, existing } = await this.recordThenRead(ai);
+    if (existing) return { message: existing, created: false };
+    list.push(ai);
+    const index = list.findIndex((m) => m.id === ai.replyTo);
+    if (index >= 0) list[index] = { ...list[index]!, status: "complete", claimedBy: undefined, leaseUntil: undefined, error: undefined };
+    await this.write(list);
+    if (index >= 0) await writeRecord(this.kv, list[index]!);
+    return { message: ai, created: true };
+  }
+
+  async get(id: string): Promise<Message> {
+    const record = await readRecord(this.kv, id);
+    if (!record || record.room !== this.room) refuseWith({ status: 404, error: "message not found" });
+    return record!;
   }
 
   async list({ limit }: ListQuery) {
@@ -44,12 +89,14 @@ export class KvPath implements RoomPath {
     return { message: record, readded: true };
   }
 
-  async pending(now: number) {
+  async pending() {
+    const now = Date.now();
     return (await this.read()).filter((m) => isClaimable(m, now));
   }
 
   /** The seed's claim: a read-modify-write of the cached entry, so two bots can both win. */
-  async claim(messageId: string, botId: string, leaseMs: number, now: number) {
+  async claim(messageId: string, botId: string, leaseMs: number) {
+    const now = Date.now();
     return this.update(messageId, (m) => {
       refuseWith(refuseClaim(m, botId, now));
       return { ...m, status: "processing", claimedBy: botId, leaseUntil: now + leaseMs };
@@ -63,26 +110,14 @@ export class KvPath implements RoomPath {
     });
   }
 
-  async fail(messageId: string, botId: string, reason: string, now: number) {
-    return this.update(messageId, (m) => {
+  async fail(messageId: string, botId: string, reason: string) {
+    const now = Date.now();
+    const failed = await this.update(messageId, (m) => {
       refuseWith(refuseFail(m, botId, now));
       return { ...m, status: "failed", error: reason, claimedBy: undefined, leaseUntil: undefined };
     });
-  }
-
-  async reply(ai: Message) {
-    const list = await this.read();
-    const existing = list.find((m) => m.id === ai.id);
-    if (existing) return { message: existing, human: list.find((m) => m.id === ai.replyTo) ?? null, created: false };
-    list.push(ai);
-    const index = list.findIndex((m) => m.id === ai.replyTo);
-    let human: Message | null = null;
-    if (index >= 0) {
-      human = { ...list[index]!, status: "complete", claimedBy: undefined, leaseUntil: undefined, error: undefined };
-      list[index] = human;
-    }
-    await this.write(list);
-    return { message: ai, human, created: true };
+    await writeRecord(this.kv, failed);
+    return failed;
   }
 
   private async update(messageId: string, change: (m: Message) => Message): Promise<Message> {

@@ -3,21 +3,26 @@
 import type { CacheMode, Message } from "../../shared/message";
 
 export type ListQuery = { limit: number; since?: number };
+export type HumanInput = { id?: string; text: string; author?: string };
+export type ReplyInput = { id?: string; replyTo: string; text: string; author?: string; botId?: string };
+export type Stored = { message: Message; created: boolean };
 
 export interface RoomPath {
   readonly mode: CacheMode;
-  /** Adds a stored message to the room's recent list. */
-  append(message: Message): Promise<{ message: Message; created: boolean }>;
+  /** Stores a human message; a known id answers the stored message (created: false). */
+  post(input: HumanInput): Promise<Stored>;
+  /** Adds an AI reply and completes the human message it answers; one reply per message. */
+  reply(input: ReplyInput): Promise<Stored>;
+  /** One message of this room. */
+  get(id: string): Promise<Message>;
   list(query: ListQuery): Promise<{ comments: Message[]; lastSeq?: number }>;
   /** Re-adds a message whose KV record exists; `readded` is false when it was already there. */
   heal(record: Message): Promise<{ message: Message; readded: boolean }>;
   /** Human messages waiting for a reply, including those whose bot lease ran out. */
-  pending(now: number): Promise<Message[]>;
-  claim(messageId: string, botId: string, leaseMs: number, now: number): Promise<Message>;
+  pending(): Promise<Message[]>;
+  claim(messageId: string, botId: string, leaseMs: number): Promise<Message>;
   release(messageId: string, botId: string): Promise<Message>;
-  fail(messageId: string, botId: string, reason: string, now: number): Promise<Message>;
-  /** Adds an AI reply and completes the human message it answers (`human` is its KV record). */
-  reply(ai: Message, human: Message, botId: string): Promise<{ message: Message; human: Message | null; created: boolean }>;
+  fail(messageId: string, botId: string, reason: string): Promise<Message>;
 }
 
 /** A claimable human message: pending, or processing with an expired lease. */

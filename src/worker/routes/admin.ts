@@ -2,11 +2,11 @@
 import type { IRequest } from "itty-router";
 import type { FlagsResponse } from "../../shared/api";
 import { resolveMode, type FlagsDocument } from "../../shared/flags";
-import { flagsSchema } from "../../shared/schemas";
+import { flagsSchema, roomSchema } from "../../shared/schemas";
 import type { CacheMode } from "../../shared/message";
 import { requireRole } from "../auth";
 import { control } from "../context";
-import { json, log, readJson } from "../http";
+import { json, log, parseWith, readJson } from "../http";
 import { listRoomNames } from "./rooms";
 
 export async function getFlags(request: IRequest, env: Env): Promise<Response> {
@@ -35,6 +35,13 @@ export async function putFlags(request: IRequest, env: Env): Promise<Response> {
 async function roomsLeavingDo(env: Env, before: FlagsDocument, after: FlagsDocument): Promise<string[]> {
   const names = new Set([...(await listRoomNames(env)), ...Object.keys(before.rooms), ...Object.keys(after.rooms)]);
   return [...names].filter((room) => resolveMode(before, room) === "do" && resolveMode(after, room) === "kv");
+}
+
+/** One room as its Durable Object sees it: log size, path, outbox and record lag. */
+export async function inspectRoom(request: IRequest, env: Env): Promise<Response> {
+  await requireRole(request, env, "admin");
+  const room = parseWith(roomSchema, request.params.room);
+  return json(await env.ROOM.getByName(room).inspect());
 }
 
 export async function getStats(request: IRequest, env: Env): Promise<Response> {

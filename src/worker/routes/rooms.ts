@@ -5,7 +5,8 @@ import { resolveMode } from "../../shared/flags";
 import { roomSchema } from "../../shared/schemas";
 import { loadFlags } from "../context";
 import { StatusError, json, parseWith } from "../http";
-import { ROOM_PREFIX } from "../keys";
+import { ROOM_PREFIX } from "../../shared/keys";
+import { FLAG_VERSION_HEADER, ROOM_HEADER, ROOM_MODE_HEADER } from "../../room/room";
 
 export async function listRoomNames(env: Env): Promise<string[]> {
   const names: string[] = [];
@@ -30,8 +31,15 @@ export async function roomSocket(request: IRequest, env: Env): Promise<Response>
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     throw new StatusError(426, "expected a WebSocket upgrade");
   }
-  const [flags, upgraded] = await Promise.all([loadFlags(env), env.ROOM.getByName(room).fetch(request as unknown as Request)]);
+  const flags = await loadFlags(env);
+  const mode = resolveMode(flags, room);
+  // The room learns its name, path and flag version from us, not from our URL.
+  const forwarded = new Request(request as unknown as Request);
+  forwarded.headers.set(ROOM_HEADER, room);
+  forwarded.headers.set(ROOM_MODE_HEADER, mode);
+  forwarded.headers.set(FLAG_VERSION_HEADER, String(flags.version));
+  const upgraded = await env.ROOM.getByName(room).fetch(forwarded);
   const headers = new Headers(upgraded.headers);
-  headers.set(MODE_HEADER, resolveMode(flags, room));
+  headers.set(MODE_HEADER, mode);
   return new Response(upgraded.body, { status: upgraded.status, headers, webSocket: upgraded.webSocket });
 }
