@@ -87,6 +87,7 @@ export class Room extends DurableObject<Env> {
       // After a restart the last mirror may be older than the log: write one soon.
       this.mirrorDirty = this.active;
       this.alarmAt = await ctx.storage.getAlarm();
+      if (this.alarmAt === null && this.outbox.pending() > 0) await this.scheduleAlarm(Date.now());
     });
     // Pings are answered by the runtime without waking a hibernated room.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
@@ -306,10 +307,11 @@ export class Room extends DurableObject<Env> {
   private async flushOwed(now: number, strict: boolean): Promise<void> {
     let failed = 0;
     for (;;) {
-      const rows = this.outbox.due(now, FLUSH_BATCH).filter((row) => !strict || failed === 0 || row.attempts === 0);
+      const rows = this.outbox.due(now, FLUSH_BATCH);
       if (!rows.length) break;
       const results = await Promise.all(rows.map((row) => this.flushRow(row)));
       failed += results.filter((written) => !written).length;
+      // A failed row is due again at once when `now` is Infinity: stop rather than spin.
       if (strict && failed) break;
     }
     if (strict && failed) throw new Error(`${failed} KV record(s) of room ${this.roomName} could not be written yet; retrying by alarm`);
@@ -358,6 +360,8 @@ export class Room extends DurableObject<Env> {
   /** Queues a KV write; the caller is inside the transaction of the change it reports. */
   private owe(key: string, now: number): void {
     this.outbox.enqueue(key, now);
+    // The backstop alarm commits with the row, so a crash before the post-answer flush still ends in a write.
+    void this.scheduleAlarm(Math.max(now, this.mirroredAt) + MIRROR_INTERVAL_MS);
     if (!this.marked) {
       this.outbox.enqueue(roomKey(this.roomName), now);
       this.meta.set("marked", true);

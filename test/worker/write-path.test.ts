@@ -1,0 +1,214 @@
+// The do-mode write path under injected faults: the room is the one authority, so a
+// failed call and its resend end with the message logged exactly once, replies stay
+// one per message, ids never cross rooms, and KV records arrive from the outbox.
+import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { Room } from "../../src/room/room";
+import { newMessageId, type Message } from "../../src/shared/message";
+import { BOT, call, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
+
+/** The room's parts a fault can be injected into (private in the class, reached here on purpose). */
+type RoomInternals = { kv: KVNamespace; log: { insert: (m: Message) => unknown }; changed: (frames: unknown[]) => void };
+
+/** Makes the room's next `part` call throw, once. */
+async function failOnce(room: string, part: "insert" | "changed"): Promise<void> {
+  await runInDurableObject(env.ROOM.getByName(room), (instance: Room) => {
+    const internals = instance as unknown as RoomInternals;
+    if (part === "insert") {
+      const original = internals.log.insert;
+      internals.log.insert = () => {
+        internals.log.insert = original;
+        throw new Error("injected: insert failed before commit");
+      };
+    } else {
+      internals.changed = () => {
+        delete (internals as Partial<RoomInternals>).changed; // the prototype's method again
+        throw new Error("injected: answer lost after commit");
+      };
+    }
+  });
+}
+
+/** The room's KV, failing `puts` times on `comment:` keys before it accepts. */
+async function failRecordPuts(room: string, puts: number): Promise<{ failed: () => number }> {
+  let failed = 0;
+  await runInDurableObject(env.ROOM.getByName(room), (instance: Room) => {
+    const internals = instance as unknown as RoomInternals;
+    const real = internals.kv;
+    internals.kv = new Proxy(real, {
+      get(target, prop) {
+        if (prop !== "put") return Reflect.get(target, prop).bind(target);
+        return async (key: string, value: string) => {
+          if (key.startsWith("comment:") && failed < puts) {
+            failed++;
+            throw new Error("injected: KV put failed");
+          }
+          return target.put(key, value);
+        };
+      },
+    });
+  });
+  return { failed: () => failed };
+}
+
+const record = (id: string) => env.CHAT_KV.get<Message>(`comment:${id}`, "json");
+const inspect = (room: string) => env.ROOM.getByName(room).inspect();
+
+/** Waits (bounded) for the room's outbox to drain by its own flush and alarms. */
+async function drained(room: string, withinMs = 15_000): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while ((await inspect(room)).outbox.pending > 0) {
+    if (Date.now() > deadline) throw new Error(`outbox of ${room} still owes ${(await inspect(room)).outbox.pending}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const reply = (room: string, replyTo: string, botId: string, id: string) =>
+  postJson("/api/comments", { kind: "ai", room, replyTo, botId, id, text: `answer from ${botId}`, author: "bot" }, BOT);
+
+describe("do-mode posts under faults", () => {
+  it("a room call that fails before committing, then a resend with the same id: logged once, no heal", async () => {
+    const room = uniqueRoom("fail-before");
+    await setRoomMode(room, "do");
+    await post(room, "wake");
+    const id = newMessageId();
+    await failOnce(room, "insert");
+    const failed = await postJson("/api/comments", { room, id, text: "first try" });
+    expect(failed.status).toBe(500);
+    expect(await record(id)).toBeNull();
+    const resent = await postJson("/api/comments", { room, id, text: "first try" });
+    expect(resent.status).toBe(201);
+    expect((await list(room)).filter((m) => m.id === id)).toHaveLength(1);
+    await drained(room);
+    const healed = await postJson("/api/admin/add-to-cache", { messageId: id }, { "cf-connecting-ip": "192.0.2.44" });
+    expect(healed.status).toBe(200);
+    expect((await healed.json<{ readded: boolean }>()).readded).toBe(false);
+  });
+
+  it("a room call whose answer is lost after committing, then a resend: 200 with the stored message, logged once", async () => {
+    const room = uniqueRoom("fail-after");
+    await setRoomMode(room, "do");
+    await post(room, "wake");
+    const id = newMessageId();
+    await failOnce(room, "changed");
+    expect((await postJson("/api/comments", { room, id, text: "lost answer" })).status).toBe(500);
+    const resent = await postJson("/api/comments", { room, id, text: "lost answer" });
+    expect(resent.status).toBe(200);
+    expect((await resent.json<Message>()).text).toBe("lost answer");
+    expect((await list(room)).filter((m) => m.id === id)).toHaveLength(1);
+    await drained(room);
+    expect((await record(id))?.text).toBe("lost answer");
+  });
+
+  it("a just-posted message is readable from the room at once, even while its KV record cannot be written", async () => {
+    const room = uniqueRoom("read-own");
+    await setRoomMode(room, "do");
+    await post(room, "wake");
+    await drained(room);
+    await failRecordPuts(room, 1_000);
+    const message = await post(room, "read me now");
+    const fromRoom = await call(`/api/comments/${message.id}?room=${room}`);
+    expect(fromRoom.status).toBe(200);
+    expect(fromRoom.headers.get("X-Cache-Mode")).toBe("do");
+    expect((await fromRoom.json<Message>()).text).toBe("read me now");
+    expect((await call(`/api/comments/${message.id}`)).status).toBe(404); // no KV record yet
+    expect((await call(`/api/comments/${message.id}?room=${uniqueRoom("other")}`)).status).toBe(404);
+  });
+});
+
+describe("AI replies are one atomic step", () => {
+  it.each(["insert", "changed"] as const)("a reply retried after a failure (%s): one reply, human complete, second bot refused", async (part) => {
+    const room = uniqueRoom(`reply-${part}`);
+    await setRoomMode(room, "do");
+    const human = await post(room, "question");
+    expect((await postJson("/api/bot/claim", { messageId: human.id, room, botId: "bot-a" }, BOT)).status).toBe(200);
+    const id = newMessageId();
+    await failOnce(room, part);
+    expect((await reply(room, human.id, "bot-a", id)).status).toBe(500);
+    const retried = await reply(room, human.id, "bot-a", id);
+    expect(retried.status).toBe(part === "insert" ? 201 : 200);
+    const other = await reply(room, human.id, "bot-b", newMessageId());
+    expect(other.status).toBe(409);
+    const messages = await list(room);
+    expect(messages.filter((m) => m.replyTo === human.id).map((m) => m.id)).toEqual([id]);
+    expect(messages.find((m) => m.id === human.id)?.status).toBe("complete");
+    await drained(room);
+    expect((await record(human.id))?.status).toBe("complete");
+  });
+
+  it("a heal that re-adds a missing AI reply completes its human message", async () => {
+    const room = uniqueRoom("heal-reply");
+    await setRoomMode(room, "do");
+    const human = await post(room, "question");
+    const ai: Message = { id: newMessageId(), room, kind: "ai", author: "bot", text: "an answer the log lost", replyTo: human.id, status: "complete", createdAt: Date.now() };
+    await env.CHAT_KV.put(`comment:${ai.id}`, JSON.stringify(ai)); // the record exists, the log entry does not
+    const healed = await postJson("/api/admin/add-to-cache", { messageId: ai.id }, { "cf-connecting-ip": "192.0.2.45" });
+    expect((await healed.json<{ readded: boolean }>()).readded).toBe(true);
+    const messages = await list(room);
+    expect(messages.find((m) => m.id === human.id)?.status).toBe("complete");
+    expect((await reply(room, human.id, "bot-b", newMessageId())).status).toBe(409);
+  });
+});
+
+describe("client-chosen ids never cross rooms", () => {
+  it("the same id posted into two do rooms at once: each room keeps its own message, the record is never replaced", async () => {
+    const [a, b] = [uniqueRoom("id-a"), uniqueRoom("id-b")];
+    await setRoomMode(a, "do");
+    await setRoomMode(b, "do");
+    const id = newMessageId();
+    const [ra, rb] = await Promise.all([post(a, "text of room a", { id }), post(b, "text of room b", { id })]);
+    expect(ra.room).toBe(a);
+    expect(rb.room).toBe(b);
+    await Promise.all([drained(a), drained(b)]);
+    expect((await list(a)).find((m) => m.id === id)?.text).toBe("text of room a");
+    expect((await list(b)).find((m) => m.id === id)?.text).toBe("text of room b");
+    const kept = await record(id);
+    expect(kept?.text).toBe(`text of room ${kept?.room === a ? "a" : "b"}`);
+    const conflicts = (await inspect(a)).outbox.conflicts + (await inspect(b)).outbox.conflicts;
+    expect(conflicts).toBe(1);
+  });
+
+  it("a kv room refuses with 409 an id whose record belongs to another room", async () => {
+    const [owner, other] = [uniqueRoom("owner"), uniqueRoom("other")];
+    await setRoomMode(owner, "do");
+    await setRoomMode(other, "kv");
+    const first = await post(owner, "mine");
+    await drained(owner);
+    const res = await postJson("/api/comments", { room: other, id: first.id, text: "theirs" });
+    expect(res.status).toBe(409);
+    expect((await res.json<{ error: string }>()).error).toContain("another room");
+    expect((await record(first.id))?.text).toBe("mine");
+    expect(await list(other)).toEqual([]);
+  });
+});
+
+describe("KV records from the outbox", () => {
+  it("records appear once KV accepts after failing puts, retried by alarm", async () => {
+    const room = uniqueRoom("outbox-retry");
+    await setRoomMode(room, "do");
+    await post(room, "wake");
+    await drained(room);
+    const faults = await failRecordPuts(room, 2);
+    const message = await post(room, "owed to KV");
+    expect(message.id).toBeTruthy();
+    await drained(room);
+    expect(faults.failed()).toBe(2);
+    expect((await record(message.id))?.text).toBe("owed to KV");
+    const stats = (await inspect(room)).outbox;
+    expect(stats.failures).toBeGreaterThanOrEqual(2);
+    expect(stats.pending).toBe(0);
+  });
+
+  it("leaving do mode writes every owed record before the flip answers", async () => {
+    const room = uniqueRoom("outbox-leave");
+    await setRoomMode(room, "do");
+    await post(room, "wake");
+    await drained(room);
+    await failRecordPuts(room, 1); // the post-answer flush fails; the retry would wait a second
+    const message = await post(room, "flush me on the way out");
+    await setRoomMode(room, "kv");
+    expect((await record(message.id))?.text).toBe("flush me on the way out");
+    expect((await list(room)).map((m) => m.id)).toContain(message.id);
+  });
+});
