@@ -31,8 +31,9 @@ export function roomBucket(room: string): number {
 }
 
 export function resolveMode(flags: Flags, room: string): CacheMode {
-  const override = flags.rooms[room];
-  if (override) return override;
+  // Own properties only: a room called "constructor" must not find Object.prototype's.
+  const override = Object.hasOwn(flags.rooms, room) ? flags.rooms[room] : undefined;
+  if (override === "kv" || override === "do") return override;
   if (roomBucket(room) < flags.doPercent) return "do";
   return flags.defaultMode;
 }

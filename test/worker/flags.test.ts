@@ -17,6 +17,15 @@ describe("flag resolution", () => {
     expect(resolveMode(flags({ defaultMode: "do" }), "anything")).toBe("do");
   });
 
+  it("reads only the flag's own room overrides: a room named like an Object.prototype key follows the flag", async () => {
+    expect(resolveMode(flags({ defaultMode: "do" }), "constructor")).toBe("do");
+    expect(resolveMode(flags({ defaultMode: "kv", doPercent: 0 }), "constructor")).toBe("kv");
+    expect(resolveMode(flags({ rooms: JSON.parse('{"constructor":"do"}') }), "constructor")).toBe("do");
+    await setRoomMode("constructor", "do");
+    const res = await call("/api/comments?room=constructor");
+    expect(res.headers.get("X-Cache-Mode")).toBe("do");
+  });
+
   it("puts about doPercent of rooms in do mode, the same rooms every time", () => {
     const rooms = Array.from({ length: 2000 }, (_, i) => `room-${i}`);
     const inDo = rooms.filter((r) => resolveMode(flags({ doPercent: 30 }), r) === "do");

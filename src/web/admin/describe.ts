@@ -3,7 +3,7 @@ import { roomBucket, type Flags } from "../../shared/flags";
 import type { CacheMode } from "../../shared/message";
 
 export function modeReason(flags: Flags, room: string): string {
-  if (flags.rooms[room]) return "override";
+  if (Object.hasOwn(flags.rooms, room)) return "override";
   if (roomBucket(room) < flags.doPercent) return `do percent (bucket ${roomBucket(room)})`;
   return "default";
 }
