@@ -1,9 +1,11 @@
 // A room's WebSocket as a client keeps it: pushed frames, reconnect with jittered
 // exponential backoff, a ping the room answers without waking, and a dead-connection
-// check when no pong comes. One implementation for the page (browser) and the
-// race lab's tabs (Node 22's global WebSocket), so the lab measures what the page does.
+// check when no pong comes, and frames sent up (`send`) while it is open. One
+// implementation for the page (browser) and the race lab's tabs (Node 22's global
+// WebSocket), so the lab measures what the page does.
 import { MAX_BACKOFF_MS, PING_EVERY_MS, jitter } from "../shared/cadence";
-import { PING_FRAME, type ServerFrame } from "../shared/frames";
+import { PING_FRAME, type ClientFrame, type ServerFrame } from "../shared/frames";
+import type { CacheMode } from "../shared/message";
 
 export type LiveEvents = {
   /** `receivedAt`: wall-clock ms (sub-ms), comparable with the Worker's createdAt */
@@ -11,7 +13,7 @@ export type LiveEvents = {
   /** open: true once the server said hello; false when the socket is gone */
   onStatus(open: boolean): void;
   /** What went over the wire, for the lab's request counts; the page leaves it out. */
-  onTraffic?(event: "connect" | "ping" | "frame" | "error"): void;
+  onTraffic?(event: "connect" | "ping" | "send" | "frame" | "error"): void;
 };
 
 const PONG_WITHIN_MS = 10_000;
@@ -27,6 +29,8 @@ export class LiveSocket {
   private pongTimer: ReturnType<typeof setTimeout> | undefined;
   private openWaiters: (() => void)[] = [];
   open = false;
+  /** The room's mode as the server last stated it (hello, mode, or a nack naming it); null before. */
+  mode: CacheMode | null = null;
 
   constructor(private readonly url: string, private readonly events: LiveEvents) {}
 
@@ -49,6 +53,20 @@ export class LiveSocket {
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     this.connect();
+  }
+
+  /** The room takes messages over this socket: it is open and the room is in do mode. */
+  get acceptsSends(): boolean {
+    return this.open && this.mode === "do";
+  }
+
+  /** Sends one frame; false when the socket is not open (nothing was sent). */
+  send(frame: ClientFrame): boolean {
+    const socket = this.socket;
+    if (!this.open || !socket || socket.readyState !== WebSocket.OPEN) return false;
+    socket.send(JSON.stringify(frame));
+    this.events.onTraffic?.(frame.type === "ping" ? "ping" : "send");
+    return true;
   }
 
   /** Resolves true once the server said hello, or with the current state after `timeoutMs`. */
@@ -78,6 +96,7 @@ export class LiveSocket {
       }
       this.events.onTraffic?.("frame");
       if (frame.type === "pong") clearTimeout(this.pongTimer);
+      if ((frame.type === "hello" || frame.type === "mode" || frame.type === "nack") && frame.mode) this.mode = frame.mode;
       if (frame.type === "hello") {
         this.attempts = 0;
         this.setOpen(true);

@@ -1,0 +1,90 @@
+// Sends one message until the server answers it: over the room's socket when the
+// room takes sends there (open, do mode), else with POST /api/comments. The caller
+// picks the id once, so every retry on either path is the same message: the server
+// answers a known id with the stored one and writes nothing. Used by the page and
+// by the race lab's tabs, so the lab measures the page's sending.
+import { jitter } from "../shared/cadence";
+import type { Message } from "../shared/message";
+import { HttpError, describeError } from "./http";
+import type { SocketSender } from "./socket-send";
+
+export type OutgoingMessage = { id: string; room: string; text: string; author?: string };
+
+export type SendPaths = {
+  /** The room socket's sender when the room takes sends over it now; null: post over HTTP. */
+  socket(): SocketSender | null;
+  /** POST /api/comments; throws HttpError. */
+  post(message: OutgoingMessage): Promise<Message>;
+};
+
+export type SendOptions = {
+  /** a failed attempt, before waiting to send again (the reason is for people) */
+  onRetry?(reason: string): void;
+  /** give up after this many failed attempts (the lab has a deadline; the page never gives up) */
+  maxAttempts?: number;
+  /** asked after a failed attempt: a closed tab stops sending */
+  cancelled?(): boolean;
+};
+
+export type SendResult =
+  | { acked: true; message: Message; via: "socket" | "http" }
+  /** rejected: the server refused it (4xx), sending again cannot help; else we gave up */
+  | { acked: false; reason: string; rejected: boolean };
+
+/** One try on one path, as the loop sees it. */
+type Attempt =
+  | { kind: "acked"; message: Message }
+  | { kind: "rejected"; reason: string }
+  /** the room left do mode (nack 409, mode kv): post over HTTP at once */
+  | { kind: "left-do" }
+  | { kind: "retry"; reason: string; retryAfterMs?: number };
+
+const MAX_BACKOFF_MS = 15_000;
+
+export async function sendUntilAnswered(message: OutgoingMessage, paths: SendPaths, options: SendOptions = {}): Promise<SendResult> {
+  let httpOnly = false;
+  for (let failures = 0; ; ) {
+    const socket = httpOnly ? null : paths.socket();
+    const attempt = socket ? await sendOverSocket(socket, message) : await postOverHttp(paths, message);
+    httpOnly = false;
+    switch (attempt.kind) {
+      case "acked":
+        return { acked: true, message: attempt.message, via: socket ? "socket" : "http" };
+      case "rejected":
+        return { acked: false, reason: attempt.reason, rejected: true };
+      case "left-do":
+        httpOnly = true;
+        continue;
+      case "retry": {
+        failures++;
+        if (failures >= (options.maxAttempts ?? Infinity) || options.cancelled?.()) return { acked: false, reason: attempt.reason, rejected: false };
+        options.onRetry?.(attempt.reason);
+        const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (failures - 1));
+        await new Promise((resolve) => setTimeout(resolve, attempt.retryAfterMs ?? jitter(backoff / 2, backoff)));
+      }
+    }
+  }
+}
+
+async function sendOverSocket(socket: SocketSender, message: OutgoingMessage): Promise<Attempt> {
+  const answer = await socket.send({ type: "send", id: message.id, text: message.text, ...(message.author ? { author: message.author } : {}) });
+  if (answer.type === "ack") return { kind: "acked", message: answer.message };
+  if (answer.type === "no-answer") return { kind: "retry", reason: answer.reason };
+  if (answer.status === 409 && answer.mode === "kv") return { kind: "left-do" };
+  // The same status and error text HTTP would answer: judged by the same rules.
+  return judgeRefusal(new HttpError(answer.status, answer.error, answer.retryAfter ? answer.retryAfter * 1000 : undefined));
+}
+
+async function postOverHttp(paths: SendPaths, message: OutgoingMessage): Promise<Attempt> {
+  try {
+    return { kind: "acked", message: await paths.post(message) };
+  } catch (err) {
+    return judgeRefusal(err);
+  }
+}
+
+/** A 4xx is final; no answer, a 5xx or a 429 is worth sending again (after Retry-After, if given). */
+function judgeRefusal(err: unknown): Attempt {
+  if (err instanceof HttpError && err.isRejection) return { kind: "rejected", reason: err.message };
+  return { kind: "retry", reason: describeError(err), ...(err instanceof HttpError && err.retryAfterMs ? { retryAfterMs: err.retryAfterMs } : {}) };
+}
