@@ -2,8 +2,7 @@
 import type { CommentsResponse, HealResponse, RoomsResponse } from "../../shared/api";
 import type { Message } from "../../shared/message";
 import { requestJson } from "../../client/http";
-
-export type NewMessage = { id: string; room: string; text: string; author?: string };
+import type { OutgoingMessage } from "../../client/send-until-answered";
 
 export function listComments(room: string, query: { limit: number; since?: number }) {
   const params = new URLSearchParams({ room, limit: String(query.limit) });
@@ -11,7 +10,7 @@ export function listComments(room: string, query: { limit: number; since?: numbe
   return requestJson<CommentsResponse>(`/api/comments?${params}`);
 }
 
-export function postComment(message: NewMessage) {
+export function postComment(message: OutgoingMessage) {
   return requestJson<Message>("/api/comments", { method: "POST", json: message });
 }
 

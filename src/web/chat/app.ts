@@ -3,12 +3,13 @@
 import { CACHE_SIZE, newMessageId, type CacheMode, type Message } from "../../shared/message";
 import type { ServerFrame } from "../../shared/frames";
 import { describeError } from "../../client/http";
+import { SocketSender } from "../../client/socket-send";
 import { listComments } from "./api";
 import { Cadence } from "./cadence";
 import { roomSocket, type LiveSocket } from "./live";
 import { MessageStore } from "./messages";
 import { PENDING_KEY, PendingStore, type PendingEntry } from "./pending";
-import { sendUntilAnswered } from "./sender";
+import { sendAndReport } from "./sender";
 import { Verifier, type OwnState } from "./verifier";
 import type { MessageListView, Row } from "./view";
 
@@ -32,6 +33,7 @@ export class ChatApp {
   private readonly ownCopies = new Map<string, Message>();
   private readonly verifier: Verifier;
   private readonly live: LiveSocket;
+  private readonly socketSends: SocketSender;
   private mode: CacheMode | null = null;
   private pollTimer: ReturnType<typeof setTimeout> | undefined;
   private refreshing = false;
@@ -46,11 +48,13 @@ export class ChatApp {
     this.verifier = new Verifier(this.pending, (id, state) => this.setOwn(id, state));
     this.live = roomSocket(room, {
       onFrame: (frame) => this.onFrame(frame),
-      onStatus: () => {
+      onStatus: (open) => {
+        if (!open) this.socketSends.dropped();
         this.showMode();
         this.scheduleNext();
       },
     });
+    this.socketSends = new SocketSender(this.live);
     for (const entry of this.pending.forRoom(room)) this.rememberPending(entry);
   }
 
@@ -83,8 +87,9 @@ export class ChatApp {
     this.own.set(message.id, "sending");
     this.render();
     this.ui.list.scrollToEnd();
-    void sendUntilAnswered(
+    void sendAndReport(
       { id: message.id, room: this.room, text, ...(author ? { author } : {}) },
+      () => (this.live.acceptsSends ? this.socketSends : null),
       {
         onRetry: (id, reason) => {
           this.setOwn(id, "retrying");
@@ -105,7 +110,7 @@ export class ChatApp {
     this.ownCopies.set(message.id, message);
     this.ui.showNotice(null);
     if (this.store.has(message.id)) {
-      // Pushed before the POST even answered: already seen in the room.
+      // Pushed before the send was even acknowledged: already seen in the room.
       this.setOwn(message.id, "verified");
       return;
     }
@@ -200,6 +205,10 @@ export class ChatApp {
       case "mode":
         this.setMode(frame.mode);
         void this.refresh();
+        return;
+      case "ack":
+      case "nack":
+        this.socketSends.receive(frame);
         return;
       case "pong":
         return;

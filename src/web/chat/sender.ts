@@ -1,10 +1,10 @@
-// Sends one message until the server answers. The id is chosen here, once, so a
-// retry after a lost response can never create a duplicate (the server answers
-// the stored message for a known id).
+// The page's sending: the shared loop (src/client/send-until-answered.ts) over the
+// room socket when the room takes sends there, else POST /api/comments. The id is
+// chosen by the caller, once, so no retry on either path can create a duplicate.
 import type { Message } from "../../shared/message";
-import { HttpError, describeError } from "../../client/http";
-import { jitter } from "../dom";
-import { postComment, type NewMessage } from "./api";
+import type { SocketSender } from "../../client/socket-send";
+import { sendUntilAnswered, type OutgoingMessage } from "../../client/send-until-answered";
+import { postComment } from "./api";
 
 export type SendEvents = {
   onRetry(id: string, reason: string): void;
@@ -12,23 +12,14 @@ export type SendEvents = {
   onRejected(id: string, reason: string): void;
 };
 
-const MAX_BACKOFF_MS = 15_000;
-
-export async function sendUntilAnswered(message: NewMessage, events: SendEvents): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const { body } = await postComment(message);
-      events.onAcked(body);
-      return;
-    } catch (err) {
-      if (err instanceof HttpError && err.isRejection) {
-        events.onRejected(message.id, err.message);
-        return;
-      }
-      events.onRetry(message.id, describeError(err));
-      const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** attempt);
-      const wait = err instanceof HttpError && err.retryAfterMs ? err.retryAfterMs : jitter(backoff / 2, backoff);
-      await new Promise((resolve) => setTimeout(resolve, wait));
-    }
-  }
+/** Sends until answered and reports how it ended. `socket`: the room socket's sender while the room takes sends over it, else null. */
+export async function sendAndReport(message: OutgoingMessage, socket: () => SocketSender | null, events: SendEvents): Promise<void> {
+  const result = await sendUntilAnswered(
+    message,
+    { socket, post: async (outgoing) => (await postComment(outgoing)).body },
+    { onRetry: (reason) => events.onRetry(message.id, reason) },
+  );
+  // The page never gives up, so a result that is not an ack is a rejection.
+  if (result.acked) events.onAcked(result.message);
+  else events.onRejected(message.id, result.reason);
 }
