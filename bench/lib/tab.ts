@@ -1,14 +1,18 @@
-// One simulated browser tab, behaving like the chat page (src/web/chat/app.ts):
-// it loads the room, posts with a client-chosen id, keeps every acknowledged id
-// pending until a poll or a push shows it, heals the ids a list lacks, and polls on
-// the page's cadence (src/shared/cadence.ts: 5–7 s; 1.5–2.5 s after a heal re-added
-// something; 100–120 s while the do-mode socket is open and nothing is unverified).
+// One simulated browser tab, behaving like the chat page (src/web/chat/app.ts): it
+// loads the room, sends with a client-chosen id through the page's own sender
+// (src/client/send-until-answered.ts: up the room socket in do mode, else POST),
+// keeps every acknowledged id pending until a poll or a push shows it, heals the ids
+// a list lacks, and polls on the page's cadence (src/shared/cadence.ts: 5–7 s;
+// 1.5–2.5 s after a heal re-added something; 100–120 s while the do-mode socket is
+// open and nothing is unverified).
 import { IDLE_POLL_WITH_SOCKET_MS, POLL_MS, RECHECK_MS } from "../../src/shared/cadence";
 import type { ServerFrame } from "../../src/shared/frames";
 import { CACHE_SIZE, newMessageId, type CacheMode, type Message } from "../../src/shared/message";
+import { sendUntilAnswered } from "../../src/client/send-until-answered";
+import { SocketSender } from "../../src/client/socket-send";
 import { ChatClient, HttpError, type Listing } from "./api";
 import { RoomSocket } from "./live";
-import { jitter, now, sleep } from "./time";
+import { jitter, now } from "./time";
 
 /** The page loads this many messages when it has nothing to verify. */
 export const PAGE_SIZE = 50;
@@ -37,6 +41,8 @@ export type OwnMessage = {
   createdAt: number;
   sentAt: number;
   ackedAt?: number;
+  /** the path of the acknowledged attempt: the room socket (do mode) or POST /api/comments */
+  via?: "socket" | "http";
   /** the first evidence after the acknowledgement: in the list / pushed, or missing from a list */
   firstCheck?: "in" | "missing";
   healCalls: number;
@@ -70,6 +76,7 @@ export class Tab {
   private readonly healing = new Set<string>();
   private readonly seenIds = new Set<string>();
   private readonly socket: RoomSocket;
+  private readonly socketSends: SocketSender;
   private mode: CacheMode | null = null;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private polling: Promise<void> | null = null;
@@ -83,8 +90,12 @@ export class Tab {
     this.socket = new RoomSocket(
       options.client.socketUrl(options.room),
       (frame, at) => this.onFrame(frame, at),
-      () => this.schedule(),
+      (open) => {
+        if (!open) this.socketSends.dropped();
+        this.schedule();
+      },
     );
+    this.socketSends = new SocketSender(this.socket);
   }
 
   get client(): ChatClient {
@@ -121,29 +132,30 @@ export class Tab {
     this.socket.stop();
   }
 
-  /** Posts one message; retries a failed send with the same id (the server answers the stored one). */
+  /** Sends one message as the page does; retries a failed send with the same id (the server answers the stored one). */
   async post(text: string): Promise<OwnMessage> {
     const id = newMessageId();
     const entry: OwnMessage = { id, createdAt: Date.now(), sentAt: now(), healCalls: 0, healsReadded: 0 };
     this.own.set(id, entry);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const stored = await this.client.post(this.options.room, text, this.options.author, id);
-        entry.ackedAt = now();
-        entry.createdAt = stored.createdAt;
-        break;
-      } catch (err) {
-        // As the page: a rejected request is final; no answer, a 5xx or a 429 is retried with the same id.
-        const retriable = !(err instanceof HttpError) || !err.isRejection;
-        if (!retriable || attempt >= 5 || this.stopped) {
-          entry.error = (err as Error).message;
-          return entry;
-        }
-        await sleep(err instanceof HttpError && err.retryAfterMs ? err.retryAfterMs : jitter(250, 500) * 2 ** attempt);
-      }
+    const { room, author } = this.options;
+    const result = await sendUntilAnswered(
+      { id, room, text, author },
+      {
+        socket: () => (this.socket.acceptsSends ? this.socketSends : null),
+        post: (message) => this.client.post(message.room, message.text, author, message.id),
+      },
+      // Unlike the page, a tab gives up: a lab round has a deadline.
+      { maxAttempts: 5, cancelled: () => this.stopped },
+    );
+    if (!result.acked) {
+      entry.error = result.reason;
+      return entry;
     }
+    entry.ackedAt = now();
+    entry.createdAt = result.message.createdAt;
+    entry.via = result.via;
     if (this.seenIds.has(id)) {
-      // Pushed before the POST even answered: already seen in the room.
+      // Pushed before the send was even acknowledged: already seen in the room.
       this.verify(entry, "push", entry.ackedAt!);
     } else {
       this.pending.add(id);
@@ -161,6 +173,7 @@ export class Tab {
   }
 
   private onFrame(frame: ServerFrame, receivedAt: number): void {
+    if (this.socketSends.receive(frame)) return;
     if (frame.type === "message" || frame.type === "update") {
       this.seenIds.add(frame.message.id);
       this.options.events?.onPush?.(frame.message, receivedAt);
