@@ -1,39 +1,21 @@
 // The operator page in real Chromium against a real `wrangler dev`: sign-in with the
 // ADMIN_TOKEN, live per-mode figures and heal chart, flag changes (whole-document
 // PUT) with their audit, and a kv→do flip that the chat page picks up.
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
 import type { FlagsResponse } from "../../src/shared/api";
-import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
-import { api, launchChromium, messageRow, postMessage, putFlags, watchPage } from "./support/browser";
+import { api, messageRow, postMessage, putFlags } from "./support/browser";
+import { useBrowserHarness } from "./support/browser-harness";
 
-let worker: LocalWorker;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
+const harness = useBrowserHarness();
 
-beforeAll(async () => {
-  [worker, browser] = await Promise.all([startLocalWorker(), launchChromium()]);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await worker?.stop();
-});
-
-afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((c) => c.close()));
-});
-
-async function openPage(path: string): Promise<{ page: Page; seen: ReturnType<typeof watchPage> }> {
-  const context = await browser.newContext();
-  contexts.push(context);
-  const page = await context.newPage();
-  const seen = watchPage(page);
-  await page.goto(`${worker.url}${path}`);
-  return { page, seen };
+async function openPage(path: string) {
+  const opened = await harness.newPage();
+  await opened.page.goto(`${harness.worker.url}${path}`);
+  return opened;
 }
 
-async function signIn(page: Page, token = worker.adminToken): Promise<void> {
+async function signIn(page: Page, token = harness.worker.adminToken): Promise<void> {
   await page.getByLabel("Admin token").fill(token);
   await page.getByLabel(/Your name/).fill("test-operator");
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -51,7 +33,7 @@ describe("operator page", () => {
 
     await signIn(page);
     await page.locator("#stats tbody tr").first().waitFor();
-    expect(await page.evaluate(() => sessionStorage.getItem("adminToken"))).toBe(worker.adminToken);
+    expect(await page.evaluate(() => sessionStorage.getItem("adminToken"))).toBe(harness.worker.adminToken);
     expect(await page.evaluate(() => localStorage.getItem("adminToken"))).toBeNull();
     await page.reload();
     await page.locator("#stats tbody tr").first().waitFor();
@@ -64,8 +46,8 @@ describe("operator page", () => {
     const before = Number(await figure(page, "Heal requests", "kv").textContent());
 
     // A real heal request on a kv room (the message is there, so nothing is re-added).
-    const message = await postMessage(worker, "stats-room", "count me");
-    const heal = await api<{ readded: boolean }>(worker, "/api/admin/add-to-cache", { method: "POST", body: { messageId: message.id } });
+    const message = await postMessage(harness.worker, "stats-room", "count me");
+    const heal = await api<{ readded: boolean }>(harness.worker, "/api/admin/add-to-cache", { method: "POST", body: { messageId: message.id } });
     expect(heal.status).toBe(200);
 
     await figure(page, "Heal requests", "kv").filter({ hasText: String(before + 1) }).waitFor({ timeout: 15_000 });
@@ -86,16 +68,16 @@ describe("operator page", () => {
     await page.getByRole("button", { name: "Save flag" }).click();
     await page.getByRole("status").filter({ hasText: "Saved." }).waitFor();
 
-    const { body } = await api<FlagsResponse>(worker, "/api/admin/flags", { token: worker.adminToken });
+    const { body } = await api<FlagsResponse>(harness.worker, "/api/admin/flags", { token: harness.worker.adminToken });
     expect(body.flags).toMatchObject({ defaultMode: "do", doPercent: 30, rooms: { "form-room": "kv" } });
     expect(body.audit[0]?.who).toBe("test-operator");
     await page.locator("#audit li.audit-entry").first().filter({ hasText: "default mode kv → do" }).waitFor();
     // Back to the defaults for the next test.
-    await putFlags(worker, { defaultMode: "kv", doPercent: 0, rooms: {} });
+    await putFlags(harness.worker, { defaultMode: "kv", doPercent: 0, rooms: {} });
   });
 
   it("flips a room kv→do: the chat page shows do after its next update, and the audit lists it", async () => {
-    await postMessage(worker, "flip-room", "a message so the room is listed");
+    await postMessage(harness.worker, "flip-room", "a message so the room is listed");
     const chat = await openPage("/r/flip-room?poll=1000");
     await chat.page.locator("#mode", { hasText: "kv" }).waitFor();
 
@@ -108,14 +90,14 @@ describe("operator page", () => {
     await chat.page.locator("#mode", { hasText: "do" }).waitFor({ timeout: 15_000 });
     await chat.page.locator("#delivery", { hasText: "live" }).waitFor({ timeout: 15_000 });
     // Now in do mode, the next message arrives by push.
-    await postMessage(worker, "flip-room", "pushed after the flip");
+    await postMessage(harness.worker, "flip-room", "pushed after the flip");
     await messageRow(chat.page, "pushed after the flip").waitFor({ timeout: 5_000 });
 
     // And back: the room's socket says the room left do mode, and the page polls again.
     await admin.page.getByRole("button", { name: "Switch flip-room to kv" }).click();
     await chat.page.locator("#mode", { hasText: "kv" }).waitFor({ timeout: 15_000 });
     await chat.page.locator("#delivery", { hasText: "polling" }).waitFor();
-    await postMessage(worker, "flip-room", "polled after flipping back");
+    await postMessage(harness.worker, "flip-room", "polled after flipping back");
     await messageRow(chat.page, "polled after flipping back").waitFor({ timeout: 15_000 });
     expect(chat.seen.errors).toEqual([]);
     expect(admin.seen.errors).toEqual([]);

@@ -1,6 +1,6 @@
-// The chat page in real Chromium against a real `wrangler dev`: push in do mode,
-// polling in kv mode, verification and healing of a really lost message (also across
-// a reload), text-only rendering, keyboard use and server rejections.
+// The chat page in real Chromium against a real `wrangler dev`: sends over the room
+// socket and push in do mode, polling in kv mode, verification and healing of a really
+// lost message (also across a reload), text-only rendering, keyboard use and rejections.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,7 +9,20 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Flags } from "../../src/shared/flags";
 import type { CacheMode } from "../../src/shared/message";
 import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
-import { api, launchChromium, listRoom, messageRow, overwriteRoomCache, postMessage, putFlags, watchPage } from "./support/browser";
+import {
+  api,
+  launchChromium,
+  listRoom,
+  messageRow,
+  overwriteRoomCache,
+  ownState,
+  pendingIds,
+  postMessage,
+  putFlags,
+  sendFromPage as send,
+  watchPage,
+  watchSends,
+} from "./support/browser";
 
 let worker: LocalWorker;
 let browser: Browser;
@@ -37,24 +50,19 @@ async function setRoomMode(room: string, mode: CacheMode): Promise<void> {
   await putFlags(worker, flags);
 }
 
-/** A fresh browser profile (own localStorage) showing `path`, with its errors and dialogs watched. */
-async function openPage(path: string): Promise<{ page: Page; context: BrowserContext; seen: ReturnType<typeof watchPage> }> {
+/**
+ * A fresh browser profile (own localStorage) showing `path`, with its errors and dialogs
+ * watched; `beforeLoad` sees the page first (a socket is only reported when it opens).
+ */
+async function openPage(path: string, beforeLoad?: (page: Page) => void): Promise<{ page: Page; context: BrowserContext; seen: ReturnType<typeof watchPage> }> {
   const context = await browser.newContext();
   contexts.push(context);
   const page = await context.newPage();
   const seen = watchPage(page);
+  beforeLoad?.(page);
   await page.goto(`${worker.url}${path}`);
   return { page, context, seen };
 }
-
-async function send(page: Page, text: string): Promise<void> {
-  await page.getByRole("textbox", { name: "Message" }).fill(text);
-  await page.getByRole("button", { name: "Send" }).click();
-}
-
-const ownState = (page: Page, text: string) => messageRow(page, text).locator(".msg__state");
-const pendingIds = (page: Page) =>
-  page.evaluate(() => (JSON.parse(localStorage.getItem("pendingMessages") ?? "[]") as { id: string }[]).map((e) => e.id));
 
 describe("chat page", () => {
   it("reads the room from /r/<room>, ?room= and defaults to lobby", async () => {
@@ -67,9 +75,10 @@ describe("chat page", () => {
     expect(await page.title()).toBe("#lobby · lossless-chat");
   });
 
-  it("pushes a message to another page of a do-mode room at once, without reload", async () => {
+  it("sends over the room socket in a do-mode room and pushes the message to another page at once", async () => {
     await setRoomMode("live-room", "do");
-    const a = await openPage("/r/live-room");
+    let sends!: ReturnType<typeof watchSends>;
+    const a = await openPage("/r/live-room", (page) => (sends = watchSends(page)));
     const b = await openPage("/r/live-room");
     for (const { page } of [a, b]) {
       await page.locator("#mode", { hasText: "do" }).waitFor();
@@ -86,6 +95,11 @@ describe("chat page", () => {
     expect(reloads).toBe(0);
     expect(await messageRow(b.page, "hello from page A").locator(".msg__state").count()).toBe(0);
     expect(await pendingIds(a.page)).toEqual([]);
+    // Up the socket, acknowledged there: no POST /api/comments at all.
+    expect(sends.posted).toEqual([]);
+    expect(sends.frames.map((f) => f.text)).toEqual(["hello from page A"]);
+    const stored = (await listRoom(worker, "live-room")).comments.filter((m) => m.text === "hello from page A");
+    expect(stored.map((m) => m.id)).toEqual([sends.frames[0]!.id]);
     expect([...a.seen.errors, ...b.seen.errors]).toEqual([]);
   });
 
@@ -153,10 +167,11 @@ describe("chat page", () => {
     expect((await listRoom(worker, "reload-room")).comments.map((m) => m.id)).toContain(id);
   });
 
-  it("resends with the same id when an answer is lost, so the message is stored once", async () => {
-    await setRoomMode("retry-room", "do");
-    const { page } = await openPage("/r/retry-room");
-    await page.locator("#delivery", { hasText: "live" }).waitFor();
+  it("resends a POST with the same id when its answer is lost, so the message is stored once", async () => {
+    // kv: the page posts over HTTP (a lost socket ack is tested in browser-socket-send.test.ts).
+    await setRoomMode("retry-room", "kv");
+    const { page } = await openPage("/r/retry-room?poll=1000");
+    await page.locator("#mode", { hasText: "kv" }).waitFor();
     const posted: string[] = [];
     let answersLost = 0;
     await page.route(

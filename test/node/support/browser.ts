@@ -4,6 +4,7 @@ import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { chromium, type Browser, type ConsoleMessage, type Page } from "playwright-core";
 import type { Flags } from "../../../src/shared/flags";
+import type { SendFrame, ServerFrame } from "../../../src/shared/frames";
 import type { Message } from "../../../src/shared/message";
 import { PROJECT_ROOT, type LocalWorker } from "../../../scripts/local-worker";
 
@@ -70,6 +71,45 @@ export async function listRoom(worker: LocalWorker, room: string): Promise<{ com
 /** The row of one message in the chat page's list. */
 export function messageRow(page: Page, text: string) {
   return page.locator("#messages li.msg", { has: page.locator(".msg__text", { hasText: text }) });
+}
+
+/** Types a message into the chat page and presses Send. */
+export async function sendFromPage(page: Page, text: string): Promise<void> {
+  await page.getByRole("textbox", { name: "Message" }).fill(text);
+  await page.getByRole("button", { name: "Send" }).click();
+}
+
+/** The "sending… / sent / verified" mark of one of the page's own messages. */
+export const ownState = (page: Page, text: string) => messageRow(page, text).locator(".msg__state");
+
+/** The ids in the page's verification list (localStorage `pendingMessages`). */
+export const pendingIds = (page: Page) =>
+  page.evaluate(() => (JSON.parse(localStorage.getItem("pendingMessages") ?? "[]") as { id: string }[]).map((e) => e.id));
+
+export const ROOM_SOCKET_URL = /\/api\/rooms\/[^/]+\/ws$/;
+
+/** How a page sent its messages: the ids of its POST /api/comments requests and the `send` frames of its sockets. */
+export function watchSends(page: Page): { posted: string[]; frames: SendFrame[] } {
+  const seen = { posted: [] as string[], frames: [] as SendFrame[] };
+  page.on("request", (request) => {
+    if (request.method() === "POST" && new URL(request.url()).pathname === "/api/comments") seen.posted.push((request.postDataJSON() as { id: string }).id);
+  });
+  page.on("websocket", (socket) => {
+    socket.on("framesent", ({ payload }) => {
+      const frame = parseFrame<SendFrame>(payload);
+      if (frame?.type === "send") seen.frames.push(frame);
+    });
+  });
+  return seen;
+}
+
+/** A WebSocket payload as a frame; null if it is not JSON. */
+export function parseFrame<T extends SendFrame | ServerFrame>(payload: string | Buffer): T | null {
+  try {
+    return JSON.parse(String(payload)) as T;
+  } catch {
+    return null;
+  }
 }
 
 /**
