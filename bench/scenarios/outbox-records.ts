@@ -11,6 +11,8 @@ type OutboxState = { pending: number; flushed: number; failures: number; lagMs: 
 type RoomAdmin = { room: string; count: number; lastSeq: number; active: boolean; outbox: OutboxState };
 
 export type OutboxResult = {
+  /** messages in the room's log, as the admin route counts them (the acked ids should all be among them) */
+  roomCount: number | null;
   /** records not yet written when the run ended */
   pendingAtRunEnd: number | null;
   /** ms until pending was 0 (null: not within the wait, or no answer) */
@@ -27,7 +29,12 @@ export type OutboxResult = {
 export type OutboxOptions = { drainWaitMs: number; concurrency: number };
 
 export async function outboxRecords(url: string, adminToken: string, room: string, ackedIds: string[], options: OutboxOptions): Promise<OutboxResult> {
-  const inspect = async () => (await requestJson<RoomAdmin>(`${url}/api/admin/rooms/${encodeURIComponent(room)}`, { token: adminToken, timeoutMs: 10_000 })).body.outbox;
+  let roomCount: number | null = null;
+  const inspect = async () => {
+    const { body } = await requestJson<RoomAdmin>(`${url}/api/admin/rooms/${encodeURIComponent(room)}`, { token: adminToken, timeoutMs: 10_000 });
+    roomCount = body.count;
+    return body.outbox;
+  };
   let error: string | undefined;
   let outbox: OutboxState | null = null;
   let pendingAtRunEnd: number | null = null;
@@ -58,5 +65,5 @@ export async function outboxRecords(url: string, adminToken: string, room: strin
       error ??= `GET /api/comments/${id}: ${(err as Error).message}`;
     }
   });
-  return { pendingAtRunEnd, drainedInMs, outbox, recordsChecked: ackedIds.length, recordsMissing: missing, recordErrors: failed, ...(error ? { error } : {}) };
+  return { roomCount, pendingAtRunEnd, drainedInMs, outbox, recordsChecked: ackedIds.length, recordsMissing: missing, recordErrors: failed, ...(error ? { error } : {}) };
 }

@@ -206,7 +206,7 @@ function socketTable(s: SocketWritesResult): string {
       ["left", "left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
     ) +
     `\n\nours / reference = ${fmt(s.ratios.oursOverReference, 3)}, ours / ${s.beforePerSecond} msgs/s (before) = ${fmt(s.ratios.oursOverBefore, 2)}; target p99 ≤ 50 ms` +
-    `\n\nOutbox (ours): ${outbox.pendingAtRunEnd ?? "?"} records pending when the run ended, drained in ${outbox.drainedInMs === null ? "— (not within 30 s)" : `${outbox.drainedInMs} ms`}; ` +
+    `\n\nOutbox (ours, ${outbox.roomCount ?? "?"} messages in the room, ${outbox.outbox?.flushed ?? "?"} records flushed): ${outbox.pendingAtRunEnd ?? "?"} records pending when the run ended, drained in ${outbox.drainedInMs === null ? "— (not within 30 s)" : `${outbox.drainedInMs} ms`}; ` +
     `record lag p50 ${fmt(lag?.p50, 0)} ms, p99 ${fmt(lag?.p99, 0)} ms, max ${fmt(lag?.max, 0)} ms; ` +
     `KV records found ${outbox.recordsChecked - outbox.recordsMissing - outbox.recordErrors}/${outbox.recordsChecked} (${outbox.recordsMissing} missing)` +
     (outbox.error ? `\n\n${outbox.error}` : "") +
