@@ -4,7 +4,7 @@ import { env } from "cloudflare:workers";
 import { abortAllDurableObjects, evictDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { Message } from "../../src/shared/message";
-import { call, heal, ids, list, post, setRoomMode, uniqueRoom } from "./helpers";
+import { call, heal, ids, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
 
 function expectContiguousSeq(messages: Message[]): void {
   const seqs = messages.map((m) => m.seq!);
@@ -57,22 +57,22 @@ describe("do mode (Room Durable Object)", () => {
     const room = uniqueRoom("do-abort");
     await setRoomMode(room, "do");
     const acked: Message[] = [];
-    let refused = 0;
+    const refusals: { status: number; retryAfter: string | null }[] = [];
     // Five writers keep posting; the abort lands in the middle of their stream.
     const writer = async (w: number) => {
       for (let i = 0; i < 15; i++) {
-        try {
-          acked.push(await post(room, `writer ${w} #${i}`));
-        } catch {
-          refused++; // not acknowledged: the client would retry with the same id
-        }
+        const res = await postJson("/api/comments", { room, text: `writer ${w} #${i}` });
+        if (res.status === 201) acked.push(await res.json<Message>());
+        // not acknowledged: the client retries with the same id after Retry-After
+        else refusals.push({ status: res.status, retryAfter: res.headers.get("retry-after") });
       }
     };
     const writers = Promise.all(Array.from({ length: 5 }, (_, w) => writer(w)));
     while (acked.length < 10) await new Promise((r) => setTimeout(r, 1));
     await abortAllDurableObjects();
     await writers;
-    expect(acked.length + refused).toBe(75);
+    expect(acked.length + refusals.length).toBe(75);
+    for (const refusal of refusals) expect(refusal).toEqual({ status: 503, retryAfter: "1" });
     expect(acked.length).toBeGreaterThan(10);
     const seen = new Set(ids(await list(room)));
     expect(acked.filter((m) => !seen.has(m.id))).toEqual([]);

@@ -75,7 +75,7 @@ describe("do-mode posts under faults", () => {
     const id = newMessageId();
     await failOnce(room, "insert");
     const failed = await postJson("/api/comments", { room, id, text: "first try" });
-    expect(failed.status).toBe(500);
+    expect(failed.status).toBe(503);
     expect(await record(id)).toBeNull();
     const resent = await postJson("/api/comments", { room, id, text: "first try" });
     expect(resent.status).toBe(201);
@@ -92,7 +92,7 @@ describe("do-mode posts under faults", () => {
     await post(room, "wake");
     const id = newMessageId();
     await failOnce(room, "changed");
-    expect((await postJson("/api/comments", { room, id, text: "lost answer" })).status).toBe(500);
+    expect((await postJson("/api/comments", { room, id, text: "lost answer" })).status).toBe(503);
     const resent = await postJson("/api/comments", { room, id, text: "lost answer" });
     expect(resent.status).toBe(200);
     expect((await resent.json<Message>()).text).toBe("lost answer");
@@ -125,7 +125,7 @@ describe("AI replies are one atomic step", () => {
     expect((await postJson("/api/bot/claim", { messageId: human.id, room, botId: "bot-a" }, BOT)).status).toBe(200);
     const id = newMessageId();
     await failOnce(room, part);
-    expect((await reply(room, human.id, "bot-a", id)).status).toBe(500);
+    expect((await reply(room, human.id, "bot-a", id)).status).toBe(503);
     const retried = await reply(room, human.id, "bot-a", id);
     expect(retried.status).toBe(part === "insert" ? 201 : 200);
     const other = await reply(room, human.id, "bot-b", newMessageId());

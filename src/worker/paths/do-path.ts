@@ -12,7 +12,25 @@ export class RoomLeftDoMode extends StatusError {
   }
 }
 
-function unwrap<T>(result: RoomResult<T>): T {
+/**
+ * A room that threw (reset, evicted mid-call, overloaded, a bug) may or may not have
+ * committed: the safe answer is "retry with the same id", which the room dedupes.
+ */
+export class RoomUnavailable extends StatusError {
+  constructor(cause: unknown) {
+    const { overloaded } = (cause ?? {}) as { overloaded?: boolean };
+    super(503, { error: "room temporarily unavailable; retry with the same id", retryAfter: overloaded ? 5 : 1, mode: "do" });
+    console.log(JSON.stringify({ event: "room-unavailable", error: String(cause) }));
+  }
+}
+
+async function unwrap<T>(call: Promise<RoomResult<T>>): Promise<T> {
+  let result: RoomResult<T>;
+  try {
+    result = await call;
+  } catch (err) {
+    throw new RoomUnavailable(err);
+  }
   if (result.ok) return result.value;
   if (result.mode === "kv") throw new RoomLeftDoMode(result.error);
   throw new StatusError(result.status, { error: result.error, mode: "do" });
@@ -29,31 +47,31 @@ export class DoPath implements RoomPath {
   }
 
   async post(input: HumanInput) {
-    return unwrap(await this.room.post(this.call, { id: input.id ?? newMessageId(), text: input.text, author: input.author ?? "anonymous" }));
+    return unwrap(this.room.post(this.call, { id: input.id ?? newMessageId(), text: input.text, author: input.author ?? "anonymous" }));
   }
   async reply(input: ReplyInput) {
     const author = input.author ?? "bot";
-    return unwrap(await this.room.reply(this.call, { id: input.id ?? newMessageId(), replyTo: input.replyTo, text: input.text, author, botId: input.botId ?? author }));
+    return unwrap(this.room.reply(this.call, { id: input.id ?? newMessageId(), replyTo: input.replyTo, text: input.text, author, botId: input.botId ?? author }));
   }
   async get(id: string) {
-    return unwrap(await this.room.get(this.call, id));
+    return unwrap(this.room.get(this.call, id));
   }
   async list({ limit, since }: ListQuery) {
-    return unwrap(await this.room.list(this.call, limit, since));
+    return unwrap(this.room.list(this.call, limit, since));
   }
   async heal(record: Parameters<RoomPath["heal"]>[0]) {
-    return unwrap(await this.room.heal(this.call, record));
+    return unwrap(this.room.heal(this.call, record));
   }
   async pending() {
-    return unwrap(await this.room.pending(this.call));
+    return unwrap(this.room.pending(this.call));
   }
   async claim(messageId: string, botId: string, leaseMs: number) {
-    return unwrap(await this.room.claim(this.call, messageId, botId, leaseMs));
+    return unwrap(this.room.claim(this.call, messageId, botId, leaseMs));
   }
   async release(messageId: string, botId: string) {
-    return unwrap(await this.room.release(this.call, messageId, botId));
+    return unwrap(this.room.release(this.call, messageId, botId));
   }
   async fail(messageId: string, botId: string, reason: string) {
-    return unwrap(await this.room.fail(this.call, messageId, botId, reason));
+    return unwrap(this.room.fail(this.call, messageId, botId, reason));
   }
 }
