@@ -15,6 +15,8 @@ export type LocalWorker = {
   adminToken: string;
   botToken: string;
   process: ChildProcess;
+  /** wrangler's DevTools port (CDP), for profiling the Worker and its Durable Objects */
+  inspectorPort: number;
   stop(): Promise<void>;
 };
 
@@ -47,6 +49,7 @@ export async function freePort(): Promise<number> {
 
 export async function startLocalWorker(options: LocalWorkerOptions = {}): Promise<LocalWorker> {
   const port = options.port ?? (await freePort());
+  const inspectorPort = await freePort();
   const ownsState = !options.persistTo;
   const persistTo = options.persistTo ?? mkdtempSync(join(tmpdir(), "lossless-chat-"));
   const adminToken = options.adminToken ?? "local-admin-token";
@@ -57,7 +60,7 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
     ...(options.config ? ["-c", options.config] : []),
     "--ip", "127.0.0.1",
     "--port", String(port),
-    "--inspector-port", String(await freePort()),
+    "--inspector-port", String(inspectorPort),
     "--persist-to", persistTo,
     "--show-interactive-dev-session=false",
     "--log-level", options.inheritOutput ? "info" : "warn",
@@ -108,7 +111,7 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
     }
     try {
       const res = await fetch(`${url}/api/health`);
-      if (res.ok) return { url, adminToken, botToken, process: child, stop };
+      if (res.ok) return { url, adminToken, botToken, process: child, inspectorPort, stop };
     } catch {
       // not listening yet
     }

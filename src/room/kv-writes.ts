@@ -1,20 +1,47 @@
-// What an outbox key means as a KV write: a message's record, or the room's marker.
-// A record that already belongs to another room is never replaced (client-chosen ids
-// may collide across rooms; each room only ever vouches for its own messages).
+// What outbox keys mean as KV writes: a message's record, or the room's marker. A
+// record that already belongs to another room is never replaced (client-chosen ids
+// may collide across rooms; each room only ever vouches for its own messages). One
+// bulk read per batch checks ownership, so the check costs one KV call, not one per key.
 import { COMMENT_PREFIX, ROOM_PREFIX } from "../shared/keys";
 import { toRecord, type Message } from "../shared/message";
 
 export type WriteOutcome = "written" | "conflict" | "gone";
 
-export async function writeOwed(kv: KVNamespace, key: string, room: string, find: (id: string) => Message | null): Promise<WriteOutcome> {
-  if (key.startsWith(ROOM_PREFIX)) {
-    if ((await kv.get(key)) === null) await kv.put(key, JSON.stringify({ createdAt: Date.now() }));
-    return "written";
+/** KV's bulk get takes at most this many keys. */
+export const MAX_BATCH = 100;
+
+/** Writes each key; answers, per key, what happened or the error to retry on. */
+export async function writeOwed(
+  kv: KVNamespace,
+  keys: string[],
+  room: string,
+  find: (id: string) => Message | null,
+): Promise<(WriteOutcome | Error)[]> {
+  const records = keys.filter((key) => key.startsWith(COMMENT_PREFIX));
+  let stored: Map<string, Message | null>;
+  try {
+    stored = records.length ? await kv.get<Message>(records, "json") : new Map();
+  } catch (err) {
+    return keys.map(() => asError(err));
   }
-  const message = find(key.slice(COMMENT_PREFIX.length));
-  if (!message) return "gone";
-  const existing = await kv.get<Message>(key, "json");
-  if (existing && existing.room !== room) return "conflict";
-  await kv.put(key, JSON.stringify(toRecord(message)));
-  return "written";
+  return Promise.all(
+    keys.map(async (key): Promise<WriteOutcome | Error> => {
+      try {
+        if (key.startsWith(ROOM_PREFIX)) {
+          if ((await kv.get(key)) === null) await kv.put(key, JSON.stringify({ createdAt: Date.now() }));
+          return "written";
+        }
+        const message = find(key.slice(COMMENT_PREFIX.length));
+        if (!message) return "gone";
+        const existing = stored.get(key);
+        if (existing && existing.room !== room) return "conflict";
+        await kv.put(key, JSON.stringify(toRecord(message)));
+        return "written";
+      } catch (err) {
+        return asError(err);
+      }
+    }),
+  );
 }
+
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));

@@ -10,7 +10,7 @@ import { cacheKey, commentKey, roomKey } from "../shared/keys";
 import { heldByOther, refuseClaim, refuseFail, refuseRelease, type Refusal } from "../shared/leases";
 import { CACHE_SIZE, type CacheMode, type Message } from "../shared/message";
 import { storedMessageSchema } from "../shared/schemas";
-import { writeOwed } from "./kv-writes";
+import { MAX_BATCH, writeOwed, type WriteOutcome } from "./kv-writes";
 import { LagSamples } from "./lag";
 import { Meta, RoomLog } from "./log";
 import { applyMigrations } from "./migrations";
@@ -46,7 +46,6 @@ export const ROOM_HEADER = "x-room";
 export const FLAG_VERSION_HEADER = "x-flag-version";
 export const ROOM_MODE_HEADER = "x-room-mode";
 
-const FLUSH_BATCH = 32;
 const LEFT_DO_MODE: RoomRefusal = { status: 409, error: "room is not in do mode; use the kv path", mode: "kv" };
 
 const ok = <T>(value: T): RoomResult<T> => ({ ok: true, value });
@@ -204,18 +203,28 @@ export class Room extends DurableObject<Env> {
   /**
    * The room is leaving do mode: stop taking do calls, write every owed KV record, then
    * the mirror (if this room owns it) so kv writers start from a current `cache:<room>`.
-   * Throws if KV refuses: the flip must not report success while records are missing.
+   * If KV refuses, the room takes do calls again and the error goes back to the flip,
+   * which then leaves the flag unchanged: a room is never half-left.
    */
   async leaveDoMode(call: RoomCall): Promise<number> {
-    const ownsMirror = this.active;
+    const previous = { flagVersion: this.flagVersion, active: this.active };
     this.setRoomName(call.room);
-    this.flagVersion = call.flagVersion;
-    this.active = false;
-    this.meta.set("flagVersion", call.flagVersion);
-    this.meta.set("active", false);
-    this.broadcast({ type: "mode", mode: "kv" });
-    await this.flushOwed(Number.POSITIVE_INFINITY, true);
-    return ownsMirror ? this.writeMirror() : 0;
+    this.setMode(call.flagVersion, false);
+    try {
+      await this.flushInOrder(Number.POSITIVE_INFINITY, true);
+      return previous.active ? await this.writeMirror() : 0;
+    } catch (err) {
+      this.setMode(previous.flagVersion, previous.active);
+      throw err;
+    }
+  }
+
+  private setMode(flagVersion: number, active: boolean): void {
+    this.flagVersion = flagVersion;
+    this.active = active;
+    this.meta.set("flagVersion", flagVersion);
+    this.meta.set("active", active);
+    this.broadcast({ type: "mode", mode: active ? "do" : "kv" });
   }
 
   /** Test and operator visibility: what the room holds, and how its KV writes are doing. */
@@ -275,7 +284,7 @@ export class Room extends DurableObject<Env> {
   /** Backstop for everything the post-answer flush could not do: due outbox rows, then the mirror. */
   override async alarm(): Promise<void> {
     this.alarmAt = null;
-    await this.flushOwed(Date.now(), false);
+    await this.flushInOrder(Date.now(), false);
     // Every alarm is set at least a second after the last mirror, so this keeps KV's one write a second per key.
     if (this.active && this.mirrorDirty) await this.writeMirror();
     const now = Date.now();
@@ -307,46 +316,67 @@ export class Room extends DurableObject<Env> {
   private async flushOwed(now: number, strict: boolean): Promise<void> {
     let failed = 0;
     for (;;) {
-      const rows = this.outbox.due(now, FLUSH_BATCH);
+      const rows = this.outbox.due(now, MAX_BATCH);
       if (!rows.length) break;
-      const results = await Promise.all(rows.map((row) => this.flushRow(row)));
-      failed += results.filter((written) => !written).length;
+      const outcomes = await writeOwed(this.kv, rows.map((row) => row.key), this.roomName, (id) => this.log.get(id));
+      const doneAt = Date.now();
+      // One transaction for the whole batch's bookkeeping: one commit, not one per row.
+      const retryAt = this.ctx.storage.transactionSync(() => {
+        let earliest: number | null = null;
+        outcomes.forEach((outcome, i) => {
+          const row = rows[i]!;
+          if (!(outcome instanceof Error)) return this.outbox.done(row);
+          const nextAt = doneAt + retryDelayMs(row.attempts + 1);
+          this.outbox.retryLater(row, nextAt);
+          earliest = Math.min(earliest ?? nextAt, nextAt);
+        });
+        return earliest;
+      });
+      outcomes.forEach((outcome, i) => this.count(rows[i]!, outcome, doneAt));
+      if (retryAt !== null) await this.scheduleAlarm(retryAt);
+      failed += outcomes.filter((outcome) => outcome instanceof Error).length;
       // A failed row is due again at once when `now` is Infinity: stop rather than spin.
       if (strict && failed) break;
     }
     if (strict && failed) throw new Error(`${failed} KV record(s) of room ${this.roomName} could not be written yet; retrying by alarm`);
   }
 
-  private async flushRow(row: OutboxRow): Promise<boolean> {
-    try {
-      const outcome = await writeOwed(this.kv, row.key, this.roomName, (id) => this.log.get(id));
-      this.outbox.done(row);
-      if (outcome === "conflict") {
-        this.conflicts++;
-        console.log(JSON.stringify({ event: "record-conflict", room: this.roomName, key: row.key, kept: "the other room's record" }));
-      }
-      if (outcome === "written" && row.key !== roomKey(this.roomName)) {
-        this.flushed++;
-        this.lag.add(Date.now() - row.queued_at);
-      }
-      return true;
-    } catch (err) {
-      const nextAt = Date.now() + retryDelayMs(row.attempts + 1);
-      this.outbox.retryLater(row, nextAt);
+  /** Outbox figures for the operator and the bench: records written, lag, failures, conflicts. */
+  private count(row: OutboxRow, outcome: WriteOutcome | Error, doneAt: number): void {
+    if (outcome instanceof Error) {
       this.failures++;
-      console.log(JSON.stringify({ event: "outbox-retry", room: this.roomName, key: row.key, attempts: row.attempts + 1, error: String(err) }));
-      await this.scheduleAlarm(nextAt);
-      return false;
+      console.log(JSON.stringify({ event: "outbox-retry", room: this.roomName, key: row.key, attempts: row.attempts + 1, error: String(outcome) }));
+    } else if (outcome === "conflict") {
+      this.conflicts++;
+      console.log(JSON.stringify({ event: "record-conflict", room: this.roomName, key: row.key, kept: "the other room's record" }));
+    } else if (outcome === "written" && row.key !== roomKey(this.roomName)) {
+      this.flushed++;
+      this.lag.add(doneAt - row.queued_at);
     }
   }
 
   /** Starts the post-answer flush unless one is running (it picks up new rows itself). */
   private kickFlush(): void {
-    this.flushing ??= this.flushOwed(Date.now(), false)
-      .catch((err) => console.log(JSON.stringify({ event: "outbox-error", room: this.roomName, error: String(err) })))
-      .finally(() => {
-        this.flushing = null;
-      });
+    if (this.flushing) return;
+    void this.flushInOrder(Date.now(), false).catch((err) =>
+      console.log(JSON.stringify({ event: "outbox-error", room: this.roomName, error: String(err) })),
+    );
+  }
+
+  /** One flush at a time: a second caller waits for the running one, then flushes what is still due. */
+  private async flushInOrder(now: number, strict: boolean): Promise<void> {
+    while (this.flushing) await this.flushing.catch(() => undefined);
+    const run = this.flushOwed(now, strict);
+    const mine = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.flushing = mine;
+    try {
+      await run;
+    } finally {
+      if (this.flushing === mine) this.flushing = null;
+    }
   }
 
   private async scheduleAlarm(at: number): Promise<void> {

@@ -6,7 +6,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { Room } from "../../src/room/room";
 import { newMessageId, type Message } from "../../src/shared/message";
-import { BOT, call, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
+import { BOT, call, getFlags, list, post, postJson, setFlags, setRoomMode, uniqueRoom } from "./helpers";
 
 /** The room's parts a fault can be injected into (private in the class, reached here on purpose). */
 type RoomInternals = { kv: KVNamespace; log: { insert: (m: Message) => unknown }; changed: (frames: unknown[]) => void };
@@ -30,8 +30,8 @@ async function failOnce(room: string, part: "insert" | "changed"): Promise<void>
   });
 }
 
-/** The room's KV, failing `puts` times on `comment:` keys before it accepts. */
-async function failRecordPuts(room: string, puts: number): Promise<{ failed: () => number }> {
+/** The room's KV, failing `puts` times on `comment:` keys (or until `heal()`) before it accepts. */
+async function failRecordPuts(room: string, puts: number): Promise<{ failed: () => number; heal: () => void }> {
   let failed = 0;
   await runInDurableObject(env.ROOM.getByName(room), (instance: Room) => {
     const internals = instance as unknown as RoomInternals;
@@ -49,7 +49,7 @@ async function failRecordPuts(room: string, puts: number): Promise<{ failed: () 
       },
     });
   });
-  return { failed: () => failed };
+  return { failed: () => failed, heal: () => (puts = failed) };
 }
 
 const record = (id: string) => env.CHAT_KV.get<Message>(`comment:${id}`, "json");
@@ -210,5 +210,28 @@ describe("KV records from the outbox", () => {
     await setRoomMode(room, "kv");
     expect((await record(message.id))?.text).toBe("flush me on the way out");
     expect((await list(room)).map((m) => m.id)).toContain(message.id);
+  });
+
+  it("a flip whose room cannot write its records changes nothing; the same PUT finishes it once KV accepts", async () => {
+    const room = uniqueRoom("outbox-stuck");
+    await setRoomMode(room, "do");
+    await post(room, "wake");
+    await drained(room);
+    const faults = await failRecordPuts(room, Number.POSITIVE_INFINITY);
+    const message = await post(room, "owed while flipping");
+    const { defaultMode, doPercent, rooms } = await getFlags();
+    const flip = { defaultMode, doPercent, rooms: { ...rooms, [room]: "kv" as const } };
+    const refused = await setFlags(flip);
+    expect(refused.status).toBe(500);
+    expect((await getFlags()).rooms[room]).toBe("do");
+    // The room is still the do room: it takes writes and holds the message.
+    expect((await call(`/api/comments?room=${room}`)).headers.get("X-Cache-Mode")).toBe("do");
+    expect((await post(room, "still do")).seq).toBeGreaterThan(message.seq!);
+    expect((await setFlags(flip)).status).toBe(500);
+    faults.heal();
+    expect((await setFlags(flip)).status).toBe(200);
+    expect((await record(message.id))?.text).toBe("owed while flipping");
+    const kvList = await list(room);
+    expect(kvList.map((m) => m.text)).toEqual(expect.arrayContaining(["owed while flipping", "still do"]));
   });
 });
