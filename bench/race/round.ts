@@ -217,7 +217,7 @@ function buildResult(
   if (deadlineHit) failures.push(`not settled within the ${Math.round(settings.deadlineMs / 1000)} s deadline`);
 
   const counts = tabs.reduce(
-    (sum, tab) => ({ post: sum.post + tab.client.counter.counts.post, poll: sum.poll + tab.client.counter.counts.poll, heal: sum.heal + tab.client.counter.counts.heal }),
+    (sum, tab) => ({ post: sum.post + tab.client.counter.counts.post + tab.socketCounts.sends, poll: sum.poll + tab.client.counter.counts.poll, heal: sum.heal + tab.client.counter.counts.heal }),
     { post: 0, poll: 0, heal: 0 },
   );
   const delivered = human.finallyDelivered + (ai?.finallyDelivered ?? 0);

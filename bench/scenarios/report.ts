@@ -156,7 +156,7 @@ export function benchTables(report: BenchReport): string[] {
     ]);
     tables.push(
       `**Server requests per delivered message** (page-like tabs: WebSocket in do mode, 5–7 s polls, 100–120 s with the socket open)\n\n` +
-        markdownTable(["mode", "pages", "posts", "polls", "heals", "socket connects", "pings", "pushes received"], rows, ["left", "left", "right", "right", "right", "right", "right", "right"]) +
+        markdownTable(["mode", "pages", "posts (POST or socket send)", "polls", "heals", "socket connects", "pings", "pushes received"], rows, ["left", "left", "right", "right", "right", "right", "right", "right"]) +
         "\n\n" +
         markdownTable(
           ["mode", "delivered", "seconds", "requests per delivered (polls+heals+connects+pings)", "including the posts", "pushes per delivered", "idle page: requests per 30 s"],

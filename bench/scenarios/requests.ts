@@ -30,7 +30,8 @@ function snapshot(tabs: Tab[]): PageCounts {
   return tabs.reduce<PageCounts>(
     (sum, tab) => ({
       pages: sum.pages + 1,
-      post: sum.post + tab.client.counter.counts.post,
+      // A post is a POST or (do rooms) a socket send: both are one request the server handles.
+      post: sum.post + tab.client.counter.counts.post + tab.socketCounts.sends,
       poll: sum.poll + tab.client.counter.counts.poll,
       heal: sum.heal + tab.client.counter.counts.heal,
       socketConnects: sum.socketConnects + tab.socketCounts.connects,

@@ -5,11 +5,14 @@ const KEEP = 20_000;
 export type LagSummary = { p50: number; p99: number; max: number; samples: number };
 
 export class LagSamples {
-  private samples: number[] = [];
+  // A ring: adding is O(1) however many samples are kept.
+  private readonly samples: number[] = [];
+  private next = 0;
 
   add(ms: number): void {
-    this.samples.push(ms);
-    if (this.samples.length > KEEP) this.samples.splice(0, this.samples.length - KEEP);
+    if (this.samples.length < KEEP) this.samples.push(ms);
+    else this.samples[this.next] = ms;
+    this.next = (this.next + 1) % KEEP;
   }
 
   summary(): LagSummary {

@@ -1,0 +1,103 @@
+// `npm run readme`: README.md is docs/sections/*.md joined in reading order, with every
+// measured figure rendered from the committed result file that holds it. A section asks
+// for a block with a line `<!-- figures:NAME -->`; nothing measured is typed by hand.
+// `npm test` runs this with --check and fails when the README is not what it renders.
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { overviewTable, seedTable } from "../bench/race/summary";
+import { raceReportSchema, type RaceReport } from "../bench/race/report-schema";
+import { benchTables, type BenchReport } from "../bench/scenarios/report";
+import { markdownTable } from "../bench/lib/table";
+import { PROJECT_ROOT } from "./local-worker";
+
+const SECTIONS = ["intro", "core", "web", "bot", "race-bench", "layout"];
+
+const read = (path: string) => readFileSync(join(PROJECT_ROOT, path), "utf8");
+const race = (path: string): RaceReport => raceReportSchema.parse(JSON.parse(read(path)));
+const bench = (): BenchReport => JSON.parse(read("docs/bench-latest.json")) as BenchReport;
+const day = (iso: string) => iso.slice(0, 10);
+
+/** The line above every block: the command that made it, when, and its result file. */
+const provenance = (command: string, generatedAt: string, file: string, outcome: string) =>
+  `\`${command}\` — ${day(generatedAt)}, local \`wrangler dev\` on this 2-core machine, ${outcome}; result file [${file}](${file}).`;
+
+const raceOutcome = (r: RaceReport) => (r.ok ? "exit 0" : "**exit 1** (a round failed, see below)");
+
+const BLOCKS: Record<string, () => string> = {
+  /** The README's opening figures: the 29-tab race, human messages, and the bench targets. */
+  headline: () => {
+    const r = race("docs/race-29.json");
+    const b = bench();
+    const side = (mode: "kv" | "do") => r.summaries.find((s) => s.mode === mode)!.human;
+    const [kv, dd] = [side("kv"), side("do")];
+    const t = (s: typeof kv) => `${s.timeToVisibleMs.p50 ?? "—"} / ${s.timeToVisibleMs.max ?? "—"} ms`;
+    const table = markdownTable(
+      [`${r.options.tabs[0]} concurrent tabs, human messages`, "kv (legacy)", "do (Durable Object)"],
+      [
+        ["missing on first check", `${kv.missingOnFirstCheck} of ${kv.acknowledged}`, `${dd.missingOnFirstCheck} of ${dd.acknowledged}`],
+        ["messages that needed a heal", String(kv.healed), String(dd.healed)],
+        ["finally delivered", `${kv.finallyDelivered} of ${kv.acknowledged}`, `${dd.finallyDelivered} of ${dd.acknowledged}`],
+        ["time to visible p50 / max", t(kv), t(dd)],
+      ],
+      ["left", "right", "right"],
+    );
+    const targets = markdownTable(
+      ["benchmark target", "measured", "met"],
+      b.targets.map((c) => [c.target, c.measured, c.met === null ? "—" : c.met ? "yes" : "**no**"]),
+      ["left", "left", "left"],
+    );
+    return [
+      provenance(r.command, r.generatedAt, "docs/race-29.json", raceOutcome(r)),
+      table,
+      provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s`),
+      targets,
+    ].join("\n\n");
+  },
+  "race-29": () => {
+    const r = race("docs/race-29.json");
+    return [provenance(r.command, r.generatedAt, "docs/race-29.json", raceOutcome(r)), ...r.summaries.map(seedTable)].join("\n\n");
+  },
+  "race-tabs": () => {
+    const r = race("docs/race-latest.json");
+    return [provenance(r.command, r.generatedAt, "docs/race-latest.json", raceOutcome(r)), overviewTable(r.summaries)].join("\n\n");
+  },
+  "race-bots": () => {
+    const r = race("docs/race-bots3.json");
+    return [provenance(r.command, r.generatedAt, "docs/race-bots3.json", raceOutcome(r)), overviewTable(r.summaries)].join("\n\n");
+  },
+  bench: () => {
+    const b = bench();
+    return [provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s in all`), ...benchTables(b)].join("\n\n");
+  },
+};
+
+const MARKER = /^<!-- figures:([a-z0-9-]+) -->$/;
+
+export function renderReadme(): string {
+  const sections = SECTIONS.map((name) =>
+    read(`docs/sections/${name}.md`)
+      .trimEnd()
+      .split("\n")
+      .map((line) => {
+        const name = MARKER.exec(line)?.[1];
+        if (!name) return line;
+        const block = BLOCKS[name];
+        if (!block) throw new Error(`docs/sections: unknown figures block "${name}"`);
+        return `${line}\n${block()}\n<!-- /figures:${name} -->`;
+      })
+      .join("\n"),
+  );
+  return `${sections.join("\n\n")}\n`;
+}
+
+const rendered = renderReadme();
+if (process.argv.includes("--check")) {
+  if (read("README.md") !== rendered) {
+    console.error("README.md is not what docs/sections and docs/*.json render: run `npm run readme`.");
+    process.exit(1);
+  }
+  console.log("README.md matches docs/sections and the result files in docs/.");
+} else {
+  writeFileSync(join(PROJECT_ROOT, "README.md"), rendered);
+  console.log("Wrote README.md");
+}
