@@ -7,7 +7,7 @@ import { DurableObject } from "cloudflare:workers";
 import { recordStat } from "../control/stats-batch";
 import { PING_FRAME, PONG_FRAME, type ServerFrame } from "../shared/frames";
 import { cacheKey, commentKey, roomKey } from "../shared/keys";
-import { heldByOther, refuseClaim, refuseFail, refuseRelease, type Refusal } from "../shared/leases";
+import { failGraceMs, heldByOther, refuseClaim, refuseFail, refuseRelease, type Refusal } from "../shared/leases";
 import { CACHE_SIZE, type CacheMode, type Message } from "../shared/message";
 import { storedMessageSchema } from "../shared/schemas";
 import { MAX_BATCH, writeOwed, type WriteOutcome } from "./kv-writes";
@@ -156,7 +156,7 @@ export class Room extends DurableObject<Env> {
   }
 
   async fail(call: RoomCall, messageId: string, botId: string, reason: string): Promise<RoomResult<Message>> {
-    return this.changeStatus(call, messageId, (message, now) => refuseFail(message, botId, now), (id) => this.log.setStatus(id, "failed", reason), true);
+    return this.changeStatus(call, messageId, (message, now) => refuseFail(message, botId, now, failGraceMs(this.env.FAIL_GRACE_MS)), (id) => this.log.setStatus(id, "failed", reason), true);
   }
 
   /**

@@ -22,8 +22,18 @@ export function refuseRelease(message: Message, botId: string): Refusal | null {
   return null;
 }
 
-export function refuseFail(message: Message, botId: string, now: number): Refusal | null {
-  if (message.status === "complete") return { status: 409, error: "message is already complete" };
+/**
+ * Only the holder of a live claim may mark a message failed, or any bot once the
+ * message has waited unclaimed for `graceMs` (nobody will answer it).
+ */
+export function refuseFail(message: Message, botId: string, now: number, graceMs: number): Refusal | null {
+  if (message.kind !== "human") return { status: 400, error: "only human messages can fail" };
+  if (message.status === "complete" || message.status === "failed") return { status: 409, error: `message is already ${message.status}` };
   if (heldByOther(message, botId, now)) return { status: 409, error: `message is claimed by ${message.claimedBy}` };
-  return null;
+  const holdsLiveClaim = message.status === "processing" && message.claimedBy === botId && (message.leaseUntil ?? 0) > now;
+  if (holdsLiveClaim || now - message.createdAt >= graceMs) return null;
+  return { status: 409, error: "claim the message before marking it failed" };
 }
+
+/** FAIL_GRACE_MS, with its documented default when unset or not a number. */
+export const failGraceMs = (value: string | undefined): number => (value && Number.isFinite(Number(value)) ? Number(value) : 600_000);

@@ -74,9 +74,35 @@ describe.each(["kv", "do"] as const)("bot flow in %s mode", (mode) => {
     expect(shown).toMatchObject({ status: "failed", error: "model timed out 3 times" });
     expect(await pending(room)).toEqual([]);
   });
+
+  it("refuses to mark failed a message the bot never claimed, or one another bot holds", async () => {
+    const room = uniqueRoom(`fail-unclaimed-${mode}`);
+    await setRoomMode(room, mode);
+    const human = await post(room, "mine to answer");
+    const fail = (botId: string) => postJson("/api/bot/fail", { messageId: human.id, room, botId, reason: "no" }, BOT);
+    const unclaimed = await fail("bot-b");
+    expect(unclaimed.status).toBe(409);
+    expect((await unclaimed.json<{ error: string }>()).error).toBe("claim the message before marking it failed");
+    await claim(human.id, "bot-a");
+    expect((await fail("bot-b")).status).toBe(409);
+    expect((await list(room)).find((m) => m.id === human.id)?.status).toBe("processing");
+  });
 });
 
 describe("bot leases in do mode", () => {
+  it("lets any bot mark failed a message left unclaimed past FAIL_GRACE_MS", async () => {
+    const room = uniqueRoom("fail-grace");
+    await setRoomMode(room, "do");
+    const human = await post(room, "nobody came");
+    // The room's own clock and log decide: age the message past the grace.
+    await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) => {
+      state.storage.sql.exec("UPDATE messages SET created_at = ? WHERE id = ?", Date.now() - Number(env.FAIL_GRACE_MS) - 1, human.id);
+    });
+    const res = await postJson("/api/bot/fail", { messageId: human.id, room, botId: "sweeper", reason: "unanswered" }, BOT);
+    expect(res.status).toBe(200);
+    expect((await res.json<{ message: Message }>()).message).toMatchObject({ status: "failed", error: "unanswered" });
+  });
+
   it("grants exactly one of 20 concurrent claims", async () => {
     const room = uniqueRoom("claim-race");
     await setRoomMode(room, "do");

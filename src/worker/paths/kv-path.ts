@@ -12,7 +12,11 @@ import { isClaimable, type HumanInput, type ListQuery, type ReplyInput, type Roo
 
 export class KvPath implements RoomPath {
   readonly mode = "kv" as const;
-  constructor(private readonly kv: KVNamespace, private readonly room: string) {}
+  constructor(
+    private readonly kv: KVNamespace,
+    private readonly room: string,
+    private readonly failGraceMs: number,
+  ) {}
 
   private async read(): Promise<Message[]> {
     return (await this.kv.get<Message[]>(cacheKey(this.room), "json")) ?? [];
@@ -113,7 +117,7 @@ export class KvPath implements RoomPath {
   async fail(messageId: string, botId: string, reason: string) {
     const now = Date.now();
     const failed = await this.update(messageId, (m) => {
-      refuseWith(refuseFail(m, botId, now));
+      refuseWith(refuseFail(m, botId, now, this.failGraceMs));
       return { ...m, status: "failed", error: reason, claimedBy: undefined, leaseUntil: undefined };
     });
     await writeRecord(this.kv, failed);
