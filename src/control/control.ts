@@ -3,7 +3,7 @@
 // a KV read-modify-write would lose increments exactly like the legacy cache does.
 import { DurableObject } from "cloudflare:workers";
 import type { StatsResponse, ModeStats } from "../shared/api";
-import { defaultFlags, type FlagAuditEntry, type Flags, type FlagsDocument } from "../shared/flags";
+import { defaultFlags, resolveMode, type FlagAuditEntry, type Flags, type FlagsDocument } from "../shared/flags";
 import type { CacheMode } from "../shared/message";
 import { FLAGS_KEY } from "../shared/keys";
 
@@ -23,6 +23,9 @@ export class Control extends DurableObject<Env> {
         CREATE TABLE IF NOT EXISTS audit (at INTEGER NOT NULL, who TEXT NOT NULL, before TEXT NOT NULL, after TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS counters (mode TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (mode, name));
         CREATE TABLE IF NOT EXISTS timeline (minute INTEGER NOT NULL, mode TEXT NOT NULL, requested INTEGER NOT NULL, readded INTEGER NOT NULL, PRIMARY KEY (minute, mode));
+        CREATE TABLE IF NOT EXISTS do_rooms (name TEXT PRIMARY KEY, since INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS reserved_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS pending_flip (id INTEGER PRIMARY KEY CHECK (id = 1), flags TEXT NOT NULL);
       `);
     });
   }
@@ -40,15 +43,75 @@ export class Control extends DurableObject<Env> {
   async setFlags(next: Flags, who: string): Promise<{ before: FlagsDocument; after: FlagsDocument }> {
     const { flags: before } = await this.getFlags();
     const now = Date.now();
-    const after: FlagsDocument = { ...next, version: before.version + 1, updatedAt: now, updatedBy: who };
+    const after: FlagsDocument = { ...next, version: Math.max(before.version + 1, this.reserved()), updatedAt: now, updatedBy: who };
     const strip = ({ defaultMode, doPercent, rooms }: Flags): Flags => ({ defaultMode, doPercent, rooms });
     this.ctx.storage.transactionSync(() => {
       this.ctx.storage.sql.exec(`INSERT OR REPLACE INTO flags (id, doc) VALUES (1, ?)`, JSON.stringify(after));
+      this.ctx.storage.sql.exec(`DELETE FROM pending_flip`);
       this.ctx.storage.sql.exec(`INSERT INTO audit (at, who, before, after) VALUES (?, ?, ?, ?)`, now, who, JSON.stringify(strip(before)), JSON.stringify(strip(after)));
       this.ctx.storage.sql.exec(`DELETE FROM audit WHERE rowid NOT IN (SELECT rowid FROM audit ORDER BY at DESC, rowid DESC LIMIT ?)`, AUDIT_LIMIT);
     });
     await this.env.CHAT_KV.put(FLAGS_KEY, JSON.stringify(after));
     return { before, after };
+  }
+
+  // ---- rooms in do mode: what a flip must flush, without listing every room ----
+
+  /**
+   * A fresh flag version for one flip attempt: rooms it flushes are stamped with it, and
+   * the flag it publishes is at least it. An abandoned attempt's version is never reused,
+   * so a later flag always reaches those rooms as newer.
+   */
+  async reserveVersion(next: Flags): Promise<number> {
+    const { flags } = await this.getFlags();
+    const version = Math.max(flags.version, this.reserved()) + 1;
+    this.ctx.storage.transactionSync(() => {
+      this.ctx.storage.sql.exec(`INSERT INTO reserved_version (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version`, version);
+      // While this flip runs, a room it would move to kv may not enter do mode (roomEntered).
+      this.ctx.storage.sql.exec(`INSERT INTO pending_flip (id, flags) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET flags = excluded.flags`, JSON.stringify(next));
+    });
+    return version;
+  }
+
+  /**
+   * A room asks to take do calls. Admitted only if the current flag and any flip in
+   * progress both put it in do mode; either way it learns the newest version, so a room
+   * refused here stays out of do mode until a newer flag says otherwise. Serialized with
+   * flips in this object, so no room can slip in between a flip's list and its publish.
+   */
+  async roomEntered(name: string): Promise<{ admitted: boolean; version: number }> {
+    const { flags } = await this.getFlags();
+    const pending = this.ctx.storage.sql.exec<{ flags: string }>(`SELECT flags FROM pending_flip WHERE id = 1`).toArray()[0];
+    const admitted = resolveMode(flags, name) === "do" && (!pending || resolveMode(JSON.parse(pending.flags) as Flags, name) === "do");
+    if (admitted) this.ctx.storage.sql.exec(`INSERT INTO do_rooms (name, since) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, Date.now());
+    return { admitted, version: Math.max(flags.version, this.reserved()) };
+  }
+
+  private reserved(): number {
+    return this.ctx.storage.sql.exec<{ version: number }>(`SELECT version FROM reserved_version WHERE id = 1`).toArray()[0]?.version ?? 0;
+  }
+
+  /** Rooms that have left do mode (flushed and inactive). */
+  async roomsLeft(names: string[]): Promise<void> {
+    this.ctx.storage.transactionSync(() => {
+      for (const name of names) this.ctx.storage.sql.exec(`DELETE FROM do_rooms WHERE name = ?`, name);
+    });
+  }
+
+  /** Up to `limit` rooms in do mode that `next` puts in kv mode, and whether more remain. */
+  async roomsLeaving(next: Flags, limit: number): Promise<{ rooms: string[]; more: boolean }> {
+    const rooms: string[] = [];
+    let after = "";
+    for (;;) {
+      const page = this.ctx.storage.sql.exec<{ name: string }>(`SELECT name FROM do_rooms WHERE name > ? ORDER BY name LIMIT 1000`, after).toArray();
+      for (const { name } of page) {
+        if (resolveMode(next, name) !== "kv") continue;
+        if (rooms.length === limit) return { rooms, more: true };
+        rooms.push(name);
+      }
+      if (page.length < 1000) return { rooms, more: false };
+      after = page.at(-1)!.name;
+    }
   }
 
   /** Applies a batch of events in one transaction (see stats-batch.ts). */

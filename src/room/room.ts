@@ -62,6 +62,8 @@ export class Room extends DurableObject<Env> {
   private flagVersion = -1;
   private active = false;
   private marked = false;
+  /** The Control object lists this room among the do rooms a flip must flush. */
+  private registered = false;
   private alarmAt: number | null = null;
   private mirroredAt = 0;
   private mirrorDirty = false;
@@ -83,6 +85,7 @@ export class Room extends DurableObject<Env> {
       this.flagVersion = Number(this.meta.get("flagVersion") ?? -1);
       this.active = this.flagVersion >= 0 && this.meta.get("active") !== "false";
       this.marked = this.meta.get("marked") === "true";
+      this.registered = this.meta.get("registered") === "true";
       // After a restart the last mirror may be older than the log: write one soon.
       this.mirrorDirty = this.active;
       this.alarmAt = await ctx.storage.getAlarm();
@@ -212,7 +215,11 @@ export class Room extends DurableObject<Env> {
     this.setMode(call.flagVersion, false);
     try {
       await this.flushInOrder(Number.POSITIVE_INFINITY, true);
-      return previous.active ? await this.writeMirror() : 0;
+      const mirrored = previous.active ? await this.writeMirror() : 0;
+      // The flip tells the Control object; a later entry registers the room again.
+      this.registered = false;
+      this.meta.set("registered", false);
+      return mirrored;
     } catch (err) {
       this.setMode(previous.flagVersion, previous.active);
       throw err;
@@ -470,7 +477,26 @@ export class Room extends DurableObject<Env> {
    */
   private async enter(call: RoomCall): Promise<RoomRefusal | null> {
     if (call.flagVersion > this.flagVersion) await this.reconcile(call);
+    // A room active since before flips were tracked registers on its first call.
+    if (this.active && !this.registered && !(await this.register(call.room))) await this.leaveDoMode({ room: call.room, flagVersion: this.flagVersion });
     return this.active ? null : LEFT_DO_MODE;
+  }
+
+  /**
+   * Asks the Control object to list this room among the do rooms a flip must flush,
+   * before it takes a do call. Refused when the flag (or a flip in progress) puts the
+   * room in kv mode: a stale call must not pull a kv room back into do mode.
+   */
+  private async register(room: string): Promise<boolean> {
+    const { admitted, version } = await this.env.CONTROL.getByName("global").roomEntered(room);
+    if (admitted) {
+      this.registered = true;
+      this.meta.set("registered", true);
+    } else if (version > this.flagVersion) {
+      this.flagVersion = version;
+      this.meta.set("flagVersion", version);
+    }
+    return admitted;
   }
 
   private async reconcile(call: RoomCall): Promise<void> {
@@ -478,6 +504,7 @@ export class Room extends DurableObject<Env> {
     await this.ctx.blockConcurrencyWhile(async () => {
       if (call.flagVersion <= this.flagVersion) return;
       try {
+        if (!(await this.register(call.room))) return;
         const cached = await this.kv.get<unknown[]>(cacheKey(call.room), "json");
         const merged = this.merge(call, Array.isArray(cached) ? cached : []);
         this.active = true;

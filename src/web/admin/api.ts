@@ -13,9 +13,15 @@ export async function getFlags(auth: Credentials): Promise<FlagsResponse> {
   return (await requestJson<FlagsResponse>("/api/admin/flags", { headers: headers(auth) })).body;
 }
 
-/** Replaces the whole flag document (the API has no partial update). */
+/** A flip of more rooms than one request flushes answers 202: the same PUT continues it. */
+const MAX_FLIP_STEPS = 1_000;
+
+/** Replaces the whole flag document (the API has no partial update), continuing a long flip to its end. */
 export async function putFlags(auth: Credentials, flags: Flags): Promise<FlagsResponse> {
-  return (await requestJson<FlagsResponse>("/api/admin/flags", { method: "PUT", headers: headers(auth), json: flags })).body;
+  for (let step = 1; ; step++) {
+    const { status, body } = await requestJson<FlagsResponse>("/api/admin/flags", { method: "PUT", headers: headers(auth), json: flags });
+    if (status !== 202 || step >= MAX_FLIP_STEPS) return body;
+  }
 }
 
 export async function getStats(auth: Credentials): Promise<StatsResponse> {

@@ -1,7 +1,7 @@
 // Operator calls (ADMIN_TOKEN): the flag with its audit, and the per-mode stats.
 import type { IRequest } from "itty-router";
 import type { FlagsResponse } from "../../shared/api";
-import { resolveMode, type Flags } from "../../shared/flags";
+import { resolveMode } from "../../shared/flags";
 import { flagsSchema, roomSchema } from "../../shared/schemas";
 import type { CacheMode } from "../../shared/message";
 import { requireRole } from "../auth";
@@ -15,31 +15,58 @@ export async function getFlags(request: IRequest, env: Env): Promise<Response> {
   return json(body);
 }
 
+/** Rooms one PUT flushes at most, and how many at once: a flip of thousands of rooms takes several PUTs. */
+export const FLIP_ROOMS_PER_REQUEST = 500;
+const FLIP_CONCURRENCY = 50;
+
 /**
- * Replaces the flag. Rooms that leave do mode are flushed (outbox, then mirror) and
- * stop taking do calls *before* the new flag is published, so no kv writer starts
- * from a stale `cache:<room>` and no do write lands in a room nobody reads. If a room
- * cannot be flushed the flag is not changed (500) and the same PUT can be sent again.
+ * Replaces the flag. Rooms that leave do mode (the Control object lists the rooms in do
+ * mode) are flushed (outbox, then mirror) and stop taking do calls *before* the new flag
+ * is published, so no kv writer starts from a stale `cache:<room>` and no do write lands
+ * in a room nobody reads. Resumable: with more leaving rooms than one request flushes the
+ * answer is 202 and the same PUT continues; if a room cannot be flushed the answer is 500
+ * with the rooms done and failed, the flag stays as it was, and the same PUT finishes it.
  * Rooms entering do mode reconcile from `cache:<room>` on their next call.
  */
 export async function putFlags(request: IRequest, env: Env): Promise<Response> {
   await requireRole(request, env, "admin");
   const next = await readJson(request, flagsSchema);
   const who = (request.headers.get("x-operator") ?? "").slice(0, 80) || `admin@${request.headers.get("cf-connecting-ip") ?? "local"}`;
-  const { flags: current } = await control(env).getFlags();
-  const leaving = await roomsLeavingDo(env, current, next);
-  const flagVersion = current.version + 1;
-  await Promise.all(leaving.map((room) => env.ROOM.getByName(room).leaveDoMode({ room, flagVersion })));
+  // Reserve first: from here on no room this flip moves to kv can enter do mode unseen.
+  const flagVersion = await control(env).reserveVersion(next);
+  const { rooms: leaving, more } = await control(env).roomsLeaving(next, FLIP_ROOMS_PER_REQUEST);
+  const { flushed, failed } = await flushLeavingRooms(env, leaving, flagVersion);
+  if (failed.length) {
+    log("flags-partial", { who, flushed: flushed.length, failed });
+    return json({ error: `${failed.length} room(s) could not be flushed; the flag is unchanged; send the same PUT again`, flushed, failed }, 500);
+  }
+  if (more) {
+    log("flags-continue", { who, flushed: flushed.length });
+    const body: FlagsResponse & { flushed: string[]; remaining: true } = { ...(await control(env).getFlags()), flushed, remaining: true };
+    return json(body, 202);
+  }
   const { before, after } = await control(env).setFlags(next, who);
   rememberFlags(after);
-  log("flags", { who, before, after, flushed: leaving });
-  const body: FlagsResponse & { flushed: string[] } = { ...(await control(env).getFlags()), flushed: leaving };
+  log("flags", { who, before, after, flushed: flushed.length });
+  const body: FlagsResponse & { flushed: string[] } = { ...(await control(env).getFlags()), flushed };
   return json(body);
 }
 
-async function roomsLeavingDo(env: Env, before: Flags, after: Flags): Promise<string[]> {
-  const names = new Set([...(await listRoomNames(env)), ...Object.keys(before.rooms), ...Object.keys(after.rooms)]);
-  return [...names].filter((room) => resolveMode(before, room) === "do" && resolveMode(after, room) === "kv");
+/** Flushes rooms leaving do mode, FLIP_CONCURRENCY at a time; the Control object forgets each one done. */
+async function flushLeavingRooms(env: Env, rooms: string[], flagVersion: number) {
+  const flushed: string[] = [];
+  const failed: { room: string; error: string }[] = [];
+  for (let i = 0; i < rooms.length; i += FLIP_CONCURRENCY) {
+    const batch = rooms.slice(i, i + FLIP_CONCURRENCY);
+    const results = await Promise.allSettled(batch.map((room) => env.ROOM.getByName(room).leaveDoMode({ room, flagVersion })));
+    const done = batch.filter((_, j) => results[j]!.status === "fulfilled");
+    results.forEach((result, j) => {
+      if (result.status === "rejected") failed.push({ room: batch[j]!, error: String(result.reason) });
+    });
+    if (done.length) await control(env).roomsLeft(done);
+    flushed.push(...done);
+  }
+  return { flushed, failed };
 }
 
 /** One room as its Durable Object sees it: log size, path, outbox and record lag. */
