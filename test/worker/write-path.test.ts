@@ -5,8 +5,9 @@ import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { Room } from "../../src/room/room";
+import type { ServerFrame } from "../../src/shared/frames";
 import { newMessageId, type Message } from "../../src/shared/message";
-import { BOT, call, getFlags, list, post, postJson, setFlags, setRoomMode, uniqueRoom } from "./helpers";
+import { BOT, call, connect, frameOf, getFlags, list, post, postJson, setFlags, setRoomMode, uniqueRoom } from "./helpers";
 
 /** The room's parts a fault can be injected into (private in the class, reached here on purpose). */
 type RoomInternals = { kv: KVNamespace; log: { insert: (m: Message) => unknown }; changed: (frames: unknown[]) => void };
@@ -233,5 +234,47 @@ describe("KV records from the outbox", () => {
     expect((await record(message.id))?.text).toBe("owed while flipping");
     const kvList = await list(room);
     expect(kvList.map((m) => m.text)).toEqual(expect.arrayContaining(["owed while flipping", "still do"]));
+  });
+});
+
+describe("reconcile (kv → do) cannot brick a room", () => {
+  it("skips and counts cache entries that fail validation, keeps the rest, and pushes what it merged", async () => {
+    const room = uniqueRoom("reconcile-bad");
+    const good: Message = { id: newMessageId(), room, kind: "human", author: "ada", text: "from kv", status: "pending", createdAt: Date.now() };
+    await env.CHAT_KV.put(`cache:${room}`, JSON.stringify([good, { id: "garbage", text: 42 }, null]));
+    const watcher = await connect(room); // open while the room is still kv
+    await setRoomMode(room, "do");
+    const messages = await list(room);
+    expect(messages.map((m) => m.id)).toEqual([good.id]);
+    expect(await watcher.next(frameOf("mode"))).toEqual({ type: "mode", mode: "do" });
+    expect((await watcher.next((f): f is Extract<ServerFrame, { type: "message" }> => f.type === "message")).message.id).toBe(good.id);
+    watcher.ws.close();
+    expect((await inspect(room)).skippedOnReconcile).toBe(2);
+    expect((await post(room, "after the merge")).room).toBe(room);
+  });
+
+  it("a failing KV read during reconcile fails that call only; the next call reconciles", async () => {
+    const room = uniqueRoom("reconcile-fail");
+    const good: Message = { id: newMessageId(), room, kind: "human", author: "ada", text: "from kv", status: "pending", createdAt: Date.now() };
+    await env.CHAT_KV.put(`cache:${room}`, JSON.stringify([good]));
+    await runInDurableObject(env.ROOM.getByName(room), (instance: Room) => {
+      const internals = instance as unknown as RoomInternals;
+      const real = internals.kv;
+      let failures = 1;
+      internals.kv = new Proxy(real, {
+        get(target, prop) {
+          if (prop !== "get") return Reflect.get(target, prop).bind(target);
+          return (...args: Parameters<KVNamespace["get"]>) => {
+            if (failures-- > 0) throw new Error("injected: KV read failed");
+            return (target.get as (...a: unknown[]) => unknown)(...args);
+          };
+        },
+      });
+    });
+    await setRoomMode(room, "do");
+    const first = await call(`/api/comments?room=${room}`);
+    expect(first.status).toBe(503);
+    expect(first.headers.get("retry-after")).toBe("1");
+    expect((await list(room)).map((m) => m.id)).toEqual([good.id]);
   });
 });
