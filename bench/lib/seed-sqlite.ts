@@ -52,6 +52,8 @@ export function appendHistory(file: string, count: number, endAt = Date.now()): 
         insert.run(id, "ai", "bot (offline)", `reply ${i}: a short answer to the question above.`, lastHuman, createdAt);
       }
     }
+    // Each appended message is also the room's newest change (migrations/0004_change_position.sql).
+    db.exec("UPDATE messages SET pos = seq WHERE pos = 0");
     db.exec("COMMIT");
     return (db.prepare(`SELECT MAX(seq) AS s FROM messages`).get() as { s: number }).s;
   } finally {

@@ -4,6 +4,7 @@ import { toRecord, type Message, type MessageStatus } from "../shared/message";
 
 type Row = {
   seq: number;
+  pos: number;
   id: string;
   kind: "human" | "ai";
   author: string;
@@ -16,11 +17,25 @@ type Row = {
   lease_until: number | null;
 };
 
-const SELECT = `SELECT m.seq, m.id, m.kind, m.author, m.text, m.reply_to, m.status, m.created_at, m.error,
+const SELECT = `SELECT m.seq, m.pos, m.id, m.kind, m.author, m.text, m.reply_to, m.status, m.created_at, m.error,
   c.bot_id, c.lease_until FROM messages m LEFT JOIN claims c ON c.message_id = m.id`;
 
 export class RoomLog {
+  /** The room's newest change position, read once on first use, then kept. */
+  private position: number | null = null;
+
   constructor(private readonly sql: SqlStorage, private readonly room: () => string) {}
+
+  /** The position of the room's latest change (0 when nothing happened yet). */
+  lastPos(): number {
+    this.position ??= this.sql.exec<{ p: number | null }>(`SELECT MAX(pos) AS p FROM messages`).one().p ?? 0;
+    return this.position;
+  }
+
+  private nextPos(): number {
+    this.position = this.lastPos() + 1;
+    return this.position;
+  }
 
   private toMessage(row: Row): Message {
     const message: Message = {
@@ -32,6 +47,7 @@ export class RoomLog {
       status: row.status,
       createdAt: row.created_at,
       seq: row.seq,
+      pos: row.pos,
     };
     if (row.reply_to) message.replyTo = row.reply_to;
     if (row.error) message.error = row.error;
@@ -51,20 +67,21 @@ export class RoomLog {
   insert(message: Message): { message: Message; created: boolean } {
     const existing = this.get(message.id);
     if (existing) return { message: existing, created: false };
+    const pos = this.nextPos();
     const { seq } = this.sql
       .exec<{ seq: number }>(
-        `INSERT INTO messages (id, kind, author, text, reply_to, status, created_at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+        `INSERT INTO messages (id, kind, author, text, reply_to, status, created_at, error, pos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
         message.id, message.kind, message.author, message.text, message.replyTo ?? null,
-        message.status, message.createdAt, message.error ?? null,
+        message.status, message.createdAt, message.error ?? null, pos,
       )
       .one();
     // Built from what was written, not read back: one query less on the hot path.
-    const { claimedBy: _by, leaseUntil: _until, ...logged } = { ...toRecord(message), room: this.room(), seq };
+    const { claimedBy: _by, leaseUntil: _until, ...logged } = { ...toRecord(message), room: this.room(), seq, pos };
     return { message: logged, created: true };
   }
 
   setStatus(id: string, status: MessageStatus, error: string | null = null): void {
-    this.sql.exec(`UPDATE messages SET status = ?, error = ? WHERE id = ?`, status, error, id);
+    this.sql.exec(`UPDATE messages SET status = ?, error = ?, pos = ? WHERE id = ?`, status, error, this.nextPos(), id);
     if (status !== "processing") this.sql.exec(`DELETE FROM claims WHERE message_id = ?`, id);
   }
 
@@ -74,7 +91,7 @@ export class RoomLog {
        ON CONFLICT (message_id) DO UPDATE SET bot_id = excluded.bot_id, lease_until = excluded.lease_until`,
       id, botId, leaseUntil,
     );
-    this.sql.exec(`UPDATE messages SET status = 'processing' WHERE id = ?`, id);
+    this.sql.exec(`UPDATE messages SET status = 'processing', pos = ? WHERE id = ?`, this.nextPos(), id);
   }
 
   /** The newest `limit` messages, oldest first. */
@@ -83,10 +100,10 @@ export class RoomLog {
     return rows.reverse().map((row) => this.toMessage(row));
   }
 
-  /** Catch-up: the first `limit` messages after `since`, so a client can page forward. */
+  /** Catch-up: the current state of the first `limit` messages changed after position `since`, in change order. */
   after(since: number, limit: number): Message[] {
     return this.sql
-      .exec<Row>(`${SELECT} WHERE m.seq > ? ORDER BY m.seq ASC LIMIT ?`, since, limit)
+      .exec<Row>(`${SELECT} WHERE m.pos > ? ORDER BY m.pos ASC LIMIT ?`, since, limit)
       .toArray()
       .map((row) => this.toMessage(row));
   }

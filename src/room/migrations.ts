@@ -2,11 +2,13 @@
 import m0001 from "../../migrations/0001_messages.sql";
 import m0002 from "../../migrations/0002_claims.sql";
 import m0003 from "../../migrations/0003_outbox.sql";
+import m0004 from "../../migrations/0004_change_position.sql";
 
 export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
   { version: 1, name: "messages", sql: m0001 },
   { version: 2, name: "claims", sql: m0002 },
   { version: 3, name: "outbox", sql: m0003 },
+  { version: 4, name: "change_position", sql: m0004 },
 ];
 
 export function applyMigrations(sql: SqlStorage): number {

@@ -116,7 +116,8 @@ export class Room extends DurableObject<Env> {
     const refusal = await this.enter(call);
     if (refusal) return refused(refusal);
     const comments = since === undefined ? this.log.recent(limit) : this.log.after(since, limit);
-    return ok({ comments, lastSeq: this.log.lastSeq() });
+    // `lastSeq` is the room's change position: the `since` that continues from here.
+    return ok({ comments, lastSeq: this.log.lastPos() });
   }
 
   /** Re-adds a message from its KV record; re-adding an AI reply also completes its human message. */
@@ -260,7 +261,7 @@ export class Room extends DurableObject<Env> {
     else this.setRoomName(call.room);
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
-    server.send(JSON.stringify({ type: "hello", room: this.roomName, lastSeq: this.log.lastSeq(), mode } satisfies ServerFrame));
+    server.send(JSON.stringify({ type: "hello", room: this.roomName, lastSeq: this.log.lastPos(), mode } satisfies ServerFrame));
     return new Response(null, { status: 101, webSocket: client });
   }
 

@@ -5,6 +5,7 @@ import type { FlagAuditEntry, FlagsDocument } from "./flags";
 export const MODE_HEADER = "X-Cache-Mode";
 
 export type ApiError = { error: string };
+/** `lastSeq` (do mode): the room's newest change position, the `since` that continues from here. */
 export type CommentsResponse = { comments: Message[]; mode: CacheMode; lastSeq?: number };
 export type PendingResponse = { pending: Message[]; mode: CacheMode };
 export type RoomsResponse = { rooms: { name: string; mode: CacheMode }[] };

@@ -3,7 +3,7 @@
 import type { CacheMode, Message } from "./message";
 
 export type ServerFrame =
-  /** sent once on connect: the room's newest seq (catch up with `since`) and its path */
+  /** sent once on connect: the room's newest change position (catch up with `since`) and its path */
   | { type: "hello"; room: string; lastSeq: number; mode: CacheMode }
   /** a new message in the room log */
   | { type: "message"; message: Message }

@@ -25,6 +25,8 @@ export type Message = {
   createdAt: number;
   /** do mode: position in the room log */
   seq?: number;
+  /** do mode: the room's change position of this message's latest change (new, claimed, completed…); `since` pages by it */
+  pos?: number;
   /** human only: why no reply will come (status "failed") */
   error?: string;
   /** human only: the bot holding the claim and when its lease ends (status "processing") */
@@ -43,6 +45,6 @@ export function newMessageId(now = Date.now()): string {
 
 /** The KV record of a message (`comment:<id>`): what any path can heal from; no log position, no lease. */
 export function toRecord(message: Message): Message {
-  const { seq: _seq, claimedBy: _by, leaseUntil: _until, ...record } = message;
+  const { seq: _seq, pos: _pos, claimedBy: _by, leaseUntil: _until, ...record } = message;
   return record;
 }

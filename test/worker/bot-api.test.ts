@@ -89,6 +89,30 @@ describe.each(["kv", "do"] as const)("bot flow in %s mode", (mode) => {
   });
 });
 
+describe("change positions in do mode", () => {
+  it("every change takes the next position, so `since` returns claims, completions and failures a client missed", async () => {
+    const room = uniqueRoom("positions");
+    await setRoomMode(room, "do");
+    const [answered, failing] = [await post(room, "to answer"), await post(room, "to fail")];
+    const since = failing.pos!;
+    const changed = async () => (await (await call(`/api/comments?room=${room}&since=${since}`)).json<{ comments: Message[]; lastSeq: number }>());
+    expect((await changed()).comments).toEqual([]);
+    await postJson("/api/bot/claim", { messageId: answered.id, room, botId: "bot-a" }, BOT);
+    expect((await changed()).comments.map((m) => [m.id, m.status])).toEqual([[answered.id, "processing"]]);
+    await postJson("/api/bot/claim", { messageId: failing.id, room, botId: "bot-a" }, BOT);
+    await postJson("/api/bot/fail", { messageId: failing.id, room, botId: "bot-a", reason: "gave up" }, BOT);
+    const reply = await (await postJson("/api/comments", { kind: "ai", room, replyTo: answered.id, botId: "bot-a", text: "done" }, BOT)).json<Message>();
+    const after = await changed();
+    // Current state of everything changed after `since`, in change order, each once.
+    expect(after.comments.map((m) => [m.id, m.status])).toEqual([
+      [failing.id, "failed"],
+      [reply.id, "complete"],
+      [answered.id, "complete"],
+    ]);
+    expect(after.lastSeq).toBe(after.comments.at(-1)!.pos);
+  });
+});
+
 describe("bot leases in do mode", () => {
   it("lets any bot mark failed a message left unclaimed past FAIL_GRACE_MS", async () => {
     const room = uniqueRoom("fail-grace");

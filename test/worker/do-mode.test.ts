@@ -28,7 +28,7 @@ describe("do mode (Room Durable Object)", () => {
         const page = (await res.json<{ comments: Message[] }>()).comments;
         if (page.length === 0) break;
         seen.push(...page);
-        since = page[page.length - 1]!.seq!;
+        since = page[page.length - 1]!.pos!;
         if (page.length < 200) break;
       }
       const unique = new Set(ids(seen));

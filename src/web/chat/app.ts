@@ -194,7 +194,9 @@ export class ChatApp {
         return;
       case "message":
       case "update": {
-        const gap = frame.type === "message" && frame.message.seq !== undefined && this.store.lastSeq > 0 && frame.message.seq > this.store.lastSeq + 1;
+        // Every change takes the next position: a jump means we missed one (a message or a status change).
+        const position = frame.message.pos ?? frame.message.seq;
+        const gap = position !== undefined && this.store.lastSeq > 0 && position > this.store.lastSeq + 1;
         this.store.merge([frame.message]);
         // Our last pending id just arrived: back to the rare poll at once.
         if (this.verifier.seen([frame.message.id])) this.scheduleNext();

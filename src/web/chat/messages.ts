@@ -5,7 +5,7 @@ const FINISHED = new Set(["complete", "failed"]);
 
 export class MessageStore {
   private readonly byId = new Map<string, Message>();
-  /** Newest seq seen (do mode), the `since` of the next catch-up. */
+  /** Newest change position seen (do mode: `pos`), the `since` of the next catch-up. */
   lastSeq = 0;
 
   has(id: string): boolean {
@@ -16,7 +16,8 @@ export class MessageStore {
   merge(messages: Iterable<Message>): boolean {
     let changed = false;
     for (const message of messages) {
-      if (message.seq !== undefined) this.lastSeq = Math.max(this.lastSeq, message.seq);
+      const position = message.pos ?? message.seq;
+      if (position !== undefined) this.lastSeq = Math.max(this.lastSeq, position);
       const known = this.byId.get(message.id);
       // A poll answered before a pushed update must not undo it: finished stays finished.
       if (known && FINISHED.has(known.status) && !FINISHED.has(message.status)) continue;
