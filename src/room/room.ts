@@ -7,7 +7,7 @@ import { DurableObject } from "cloudflare:workers";
 import { recordStat } from "../control/stats-batch";
 import { PING_FRAME, PONG_FRAME, type ServerFrame } from "../shared/frames";
 import { cacheKey, commentKey, roomKey } from "../shared/keys";
-import { failGraceMs, heldByOther, refuseClaim, refuseFail, refuseRelease, type Refusal } from "../shared/leases";
+import { refuseClaim, refuseFail, refuseRelease, refuseReply, unclaimedGraceMs, type Refusal } from "../shared/leases";
 import { CACHE_SIZE, type CacheMode, type Message } from "../shared/message";
 import { storedMessageSchema } from "../shared/schemas";
 import { MAX_BATCH, writeOwed, type WriteOutcome } from "./kv-writes";
@@ -160,7 +160,7 @@ export class Room extends DurableObject<Env> {
   }
 
   async fail(call: RoomCall, messageId: string, botId: string, reason: string): Promise<RoomResult<Message>> {
-    return this.changeStatus(call, messageId, (message, now) => refuseFail(message, botId, now, failGraceMs(this.env.FAIL_GRACE_MS)), (id) => this.log.setStatus(id, "failed", reason), true);
+    return this.changeStatus(call, messageId, (message, now) => refuseFail(message, botId, now, unclaimedGraceMs(this.env.UNCLAIMED_GRACE_MS)), (id) => this.log.setStatus(id, "failed", reason), true);
   }
 
   /**
@@ -169,19 +169,20 @@ export class Room extends DurableObject<Env> {
    * open); a second reply to one message, from any bot, is refused with 409.
    */
   async reply(call: RoomCall, input: NewReply): Promise<RoomResult<Stored & { human: Message }>> {
-    const refusal = await this.enter(call);
-    if (refusal) return refused(refusal);
+    const entered = await this.enter(call);
+    if (entered) return refused(entered);
     const now = Date.now();
     const human = this.log.get(input.replyTo);
     if (!human) return refused({ status: 404, error: "replyTo: message not found in this room" });
     if (human.kind !== "human") return refused({ status: 400, error: "replyTo: must be a human message" });
     const same = this.log.get(input.id);
     if (same && same.replyTo !== human.id) return refused({ status: 409, error: "id: already used by another message" });
-    if (!same && human.status === "complete") {
+    const refusal = same ? null : refuseReply(human, input.botId, now, unclaimedGraceMs(this.env.UNCLAIMED_GRACE_MS));
+    if (refusal?.error === "message was already answered") {
       const first = this.log.replyTo(human.id);
       return refused({ status: 409, error: `message was already answered${first ? ` by ${first.id}` : ""}` });
     }
-    if (!same && heldByOther(human, input.botId, now)) return refused({ status: 409, error: `message is claimed by ${human.claimedBy}` });
+    if (refusal) return refused(refusal);
     const frames: ServerFrame[] = [];
     const stored = this.ctx.storage.transactionSync(() => {
       const { message, created } = this.log.insert({

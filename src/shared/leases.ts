@@ -22,18 +22,25 @@ export function refuseRelease(message: Message, botId: string): Refusal | null {
   return null;
 }
 
-/**
- * Only the holder of a live claim may mark a message failed, or any bot once the
- * message has waited unclaimed for `graceMs` (nobody will answer it).
- */
-export function refuseFail(message: Message, botId: string, now: number, graceMs: number): Refusal | null {
-  if (message.kind !== "human") return { status: 400, error: "only human messages can fail" };
-  if (message.status === "complete" || message.status === "failed") return { status: 409, error: `message is already ${message.status}` };
+/** Only the holder of a live claim may finish a message, or any bot once it has waited unclaimed for `graceMs`. */
+function refuseFinish(message: Message, botId: string, now: number, graceMs: number, what: string): Refusal | null {
   if (heldByOther(message, botId, now)) return { status: 409, error: `message is claimed by ${message.claimedBy}` };
   const holdsLiveClaim = message.status === "processing" && message.claimedBy === botId && (message.leaseUntil ?? 0) > now;
   if (holdsLiveClaim || now - message.createdAt >= graceMs) return null;
-  return { status: 409, error: "claim the message before marking it failed" };
+  return { status: 409, error: `claim the message before ${what}` };
 }
 
-/** FAIL_GRACE_MS, with its documented default when unset or not a number. */
-export const failGraceMs = (value: string | undefined): number => (value && Number.isFinite(Number(value)) ? Number(value) : 600_000);
+export function refuseFail(message: Message, botId: string, now: number, graceMs: number): Refusal | null {
+  if (message.kind !== "human") return { status: 400, error: "only human messages can fail" };
+  if (message.status === "complete" || message.status === "failed") return { status: 409, error: `message is already ${message.status}` };
+  return refuseFinish(message, botId, now, graceMs, "marking it failed");
+}
+
+/** Answering (do mode, where the room applies it atomically): the same rule as failing. */
+export function refuseReply(message: Message, botId: string, now: number, graceMs: number): Refusal | null {
+  if (message.status === "complete") return { status: 409, error: "message was already answered" };
+  return refuseFinish(message, botId, now, graceMs, "answering it");
+}
+
+/** UNCLAIMED_GRACE_MS, with its documented default when unset or not a number. */
+export const unclaimedGraceMs = (value: string | undefined): number => (value && Number.isFinite(Number(value)) ? Number(value) : 600_000);

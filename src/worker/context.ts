@@ -1,7 +1,7 @@
 // Per-request wiring: the flag in force, the path for a room, the Control DO.
 import { defaultFlags, resolveMode, type FlagsDocument } from "../shared/flags";
 import { FLAGS_KEY } from "../shared/keys";
-import { failGraceMs } from "../shared/leases";
+import { unclaimedGraceMs } from "../shared/leases";
 import { DoPath, RoomLeftDoMode } from "./paths/do-path";
 import { KvPath } from "./paths/kv-path";
 import type { RoomPath } from "./paths/path";
@@ -35,7 +35,7 @@ export function rememberFlags(flags: FlagsDocument): void {
 }
 
 export function pathFor(env: Env, flags: FlagsDocument, room: string): RoomPath {
-  return resolveMode(flags, room) === "do" ? new DoPath(env.ROOM, room, flags.version) : new KvPath(env.CHAT_KV, room, failGraceMs(env.FAIL_GRACE_MS));
+  return resolveMode(flags, room) === "do" ? new DoPath(env.ROOM, room, flags.version) : new KvPath(env.CHAT_KV, room, unclaimedGraceMs(env.UNCLAIMED_GRACE_MS));
 }
 
 /**
@@ -48,7 +48,7 @@ export async function onRoomPath<T>(env: Env, flags: FlagsDocument, room: string
     return { path, value: await run(path) };
   } catch (err) {
     if (!(err instanceof RoomLeftDoMode)) throw err;
-    const kv = new KvPath(env.CHAT_KV, room, failGraceMs(env.FAIL_GRACE_MS));
+    const kv = new KvPath(env.CHAT_KV, room, unclaimedGraceMs(env.UNCLAIMED_GRACE_MS));
     return { path: kv, value: await run(kv) };
   }
 }

@@ -163,6 +163,12 @@ describe("bot failure behaviour", () => {
     const w = requireWorker();
     const human = await client.post("lobby", "answered before the restart");
     // A reply the previous run posted and the server acknowledged, but that run never verified.
+    // The earlier run held the claim when it answered (only a claim holder may answer).
+    await fetch(`${w.url}/api/bot/claim`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${w.botToken}` },
+      body: JSON.stringify({ messageId: human.id, botId: "earlier-run" }),
+    });
     const res = await fetch(`${w.url}/api/comments`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${w.botToken}` },
@@ -185,6 +191,12 @@ describe("bot failure behaviour", () => {
     // kv mode: a heal re-adds by age and trims to 200, so an old reply could never come back into view.
     await client.setFlags({ defaultMode: "do", doPercent: 0, rooms: { "busy-kv": "kv" } });
     const human = await client.post("busy-kv", "an old question");
+    // The earlier run held the claim when it answered (only a claim holder may answer).
+    await fetch(`${w.url}/api/bot/claim`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${w.botToken}` },
+      body: JSON.stringify({ messageId: human.id, botId: "earlier-run" }),
+    });
     const res = await fetch(`${w.url}/api/comments`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${w.botToken}` },

@@ -114,13 +114,13 @@ describe("change positions in do mode", () => {
 });
 
 describe("bot leases in do mode", () => {
-  it("lets any bot mark failed a message left unclaimed past FAIL_GRACE_MS", async () => {
+  it("lets any bot mark failed a message left unclaimed past UNCLAIMED_GRACE_MS", async () => {
     const room = uniqueRoom("fail-grace");
     await setRoomMode(room, "do");
     const human = await post(room, "nobody came");
     // The room's own clock and log decide: age the message past the grace.
     await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) => {
-      state.storage.sql.exec("UPDATE messages SET created_at = ? WHERE id = ?", Date.now() - Number(env.FAIL_GRACE_MS) - 1, human.id);
+      state.storage.sql.exec("UPDATE messages SET created_at = ? WHERE id = ?", Date.now() - Number(env.UNCLAIMED_GRACE_MS) - 1, human.id);
     });
     const res = await postJson("/api/bot/fail", { messageId: human.id, room, botId: "sweeper", reason: "unanswered" }, BOT);
     expect(res.status).toBe(200);
@@ -141,6 +141,10 @@ describe("bot leases in do mode", () => {
     await setRoomMode(room, "do");
     const human = await post(room, "only once");
     const id = `${Date.now()}-reply01`;
+    const unclaimed = await reply(human.id, "bot-a", "first", id);
+    expect(unclaimed.status).toBe(409);
+    expect((await unclaimed.json<{ error: string }>()).error).toBe("claim the message before answering it");
+    expect((await claim(human.id, "bot-a")).status).toBe(200);
     const first = await reply(human.id, "bot-a", "first", id);
     expect(first.status).toBe(201);
     const retried = await reply(human.id, "bot-a", "first", id);

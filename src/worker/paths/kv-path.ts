@@ -15,7 +15,7 @@ export class KvPath implements RoomPath {
   constructor(
     private readonly kv: KVNamespace,
     private readonly room: string,
-    private readonly failGraceMs: number,
+    private readonly graceMs: number,
   ) {}
 
   private async read(): Promise<Message[]> {
@@ -117,7 +117,7 @@ export class KvPath implements RoomPath {
   async fail(messageId: string, botId: string, reason: string) {
     const now = Date.now();
     const failed = await this.update(messageId, (m) => {
-      refuseWith(refuseFail(m, botId, now, this.failGraceMs));
+      refuseWith(refuseFail(m, botId, now, this.graceMs));
       return { ...m, status: "failed", error: reason, claimedBy: undefined, leaseUntil: undefined };
     });
     await writeRecord(this.kv, failed);
