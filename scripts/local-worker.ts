@@ -63,7 +63,9 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
     "--inspector-port", String(inspectorPort),
     "--persist-to", persistTo,
     "--show-interactive-dev-session=false",
-    "--log-level", options.inheritOutput ? "info" : "warn",
+    // Warnings and errors only: request lines (the bot polls every 3 s) would bury the
+    // URL and the bot's own lines; `npm run dev` shows everything.
+    "--log-level", "warn",
     ...Object.entries(vars).flatMap(([key, value]) => ["--var", `${key}:${value}`]),
   ];
   const child = spawn(process.execPath, args, {
