@@ -33,7 +33,7 @@ export function roomName(settings: Pick<RoundSettings, "mode" | "tabs" | "round"
   return `race-${settings.runTag}-${settings.mode}-${settings.tabs}t-r${settings.round}`;
 }
 
-/** The bot polls every 3 s (DESIGN.md); a faster lab run makes it faster too. */
+/** The bot polls every 3 s (docs/architecture.md, "Verification layer"); a faster lab run makes it faster too. */
 export const botPollMs = (pollMs: number) => Math.min(3_000, pollMs);
 
 export async function runRound(settings: RoundSettings): Promise<RoundResult> {

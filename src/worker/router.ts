@@ -1,4 +1,4 @@
-// The HTTP API (see DESIGN.md). Each path lists its methods, then `all` answers 405.
+// The HTTP API (README "HTTP API", docs/architecture.md). Each path lists its methods, then `all` answers 405.
 import { Router, type IRequest } from "itty-router";
 import { StatusError, errorResponse, json } from "./http";
 import { getFlags, getStats, inspectRoom, putFlags } from "./routes/admin";

@@ -1,4 +1,4 @@
-// The verification layer (DESIGN.md): every acknowledged id stays pending until the
+// The verification layer (docs/architecture.md): every acknowledged id stays pending until the
 // page sees it in the room's list; ids a full list lacks are healed through
 // POST /api/admin/add-to-cache. No attempt limit: a pending id is checked until seen.
 import type { Message } from "../../shared/message";
