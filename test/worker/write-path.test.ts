@@ -278,3 +278,25 @@ describe("reconcile (kv → do) cannot brick a room", () => {
     expect((await list(room)).map((m) => m.id)).toEqual([good.id]);
   });
 });
+
+describe("a flip between a post's flag read and its room call", () => {
+  it("the room refuses the stale do call and the Worker reruns it on the kv path: nothing lost, nothing in a log nobody reads", async () => {
+    const room = uniqueRoom("stale-flag");
+    await setRoomMode(room, "do");
+    const before = await post(room, "in do mode");
+    // Another isolate flips the room to kv; this isolate still holds the do flag (kept ≤ 1 s).
+    const control = env.CONTROL.getByName("global");
+    const { defaultMode, doPercent, rooms } = await getFlags();
+    const next = { defaultMode, doPercent, rooms: { ...rooms, [room]: "kv" as const } };
+    const flagVersion = await control.reserveVersion(next);
+    await env.ROOM.getByName(room).leaveDoMode({ room, flagVersion });
+    await control.setFlags(next, "another isolate");
+    const res = await postJson("/api/comments", { room, text: "sent on the stale flag" });
+    expect(res.status).toBe(201);
+    expect(res.headers.get("X-Cache-Mode")).toBe("kv");
+    const cached = (await env.CHAT_KV.get<Message[]>(`cache:${room}`, "json"))!.map((m) => m.text);
+    expect(cached).toEqual(["in do mode", "sent on the stale flag"]);
+    expect((await inspect(room)).count).toBe(1); // the do log did not take it
+    expect(before.room).toBe(room);
+  });
+});
