@@ -2,7 +2,7 @@
 // failed call and its resend end with the message logged exactly once, replies stay
 // one per message, ids never cross rooms, and KV records arrive from the outbox.
 import { env } from "cloudflare:workers";
-import { runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { Room } from "../../src/room/room";
 import type { ServerFrame } from "../../src/shared/frames";
@@ -298,5 +298,52 @@ describe("a flip between a post's flag read and its room call", () => {
     expect(cached).toEqual(["in do mode", "sent on the stale flag"]);
     expect((await inspect(room)).count).toBe(1); // the do log did not take it
     expect(before.room).toBe(room);
+  });
+});
+
+describe("restarts and flips around acknowledged writes", () => {
+  it("a room evicted between acknowledgements and their mirror still mirrors and records them", async () => {
+    const room = uniqueRoom("evict-mirror");
+    const stub = env.ROOM.getByName(room);
+    await setRoomMode(room, "do");
+    const first = await post(room, "mirrored at once");
+    await runDurableObjectAlarm(stub); // the first mirror: the next may come only a second later
+    const acked = [first, ...(await Promise.all(Array.from({ length: 5 }, (_, i) => post(room, `before eviction ${i}`))))];
+    const alarm = await runInDurableObject(stub, (_: Room, state) => state.storage.getAlarm());
+    expect(alarm).toBeGreaterThan(Date.now()); // the mirror of these five is still to come
+    await evictDurableObject(stub);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const mirrored = (await env.CHAT_KV.get<Message[]>(`cache:${room}`, "json")) ?? [];
+    expect(mirrored.map((m) => m.id).sort()).toEqual(acked.map((m) => m.id).sort());
+    await drained(room);
+    for (const m of acked) expect((await record(m.id))?.text).toBe(m.text);
+  });
+
+  it("two rooms flip back and forth while a bot claims and answers in both: every message once, every question answered once", async () => {
+    const rooms = [uniqueRoom("flip-bot-a"), uniqueRoom("flip-bot-b")];
+    for (const room of rooms) await setRoomMode(room, "do");
+    const questions = (await Promise.all(rooms.map((room) => Promise.all(Array.from({ length: 8 }, (_, i) => post(room, `question ${i}`)))))).flat();
+    const answer = async (q: Message) => {
+      for (;;) {
+        const claimed = await postJson("/api/bot/claim", { messageId: q.id, room: q.room, botId: "bot" }, BOT);
+        if (claimed.status === 404) return; // kv mode and the message not in the cache this instant: ask again
+        const replied = await reply(q.room, q.id, "bot", newMessageId());
+        if (replied.status === 201) return;
+        if (replied.status === 409 && (await replied.json<{ error: string }>()).error.startsWith("message was already answered")) return;
+      }
+    };
+    const flips = (async () => {
+      for (const mode of ["kv", "do", "kv", "do"] as const) for (const room of rooms) await setRoomMode(room, mode);
+    })();
+    await Promise.all([flips, ...questions.map(answer)]);
+    for (const room of rooms) {
+      const messages = await list(room);
+      const ids = messages.map((m) => m.id);
+      expect(new Set(ids).size).toBe(ids.length);
+      for (const q of questions.filter((m) => m.room === room)) {
+        expect(ids).toContain(q.id);
+        expect(messages.filter((m) => m.replyTo === q.id)).toHaveLength(1);
+      }
+    }
   });
 });
