@@ -535,7 +535,10 @@ export class Room extends DurableObject<Env> {
       const merged: Message[] = [];
       for (const message of valid.sort((a, b) => a.createdAt - b.createdAt)) {
         const { message: logged, created } = this.log.insert(message);
-        if (created) merged.push(logged);
+        // A lease taken on the kv path survives the flip: its bot's answer is still its to give.
+        const leased = created && message.status === "processing" && message.claimedBy && message.leaseUntil;
+        if (leased) this.log.setClaim(message.id, message.claimedBy!, message.leaseUntil!);
+        if (created) merged.push(leased ? this.log.get(message.id)! : logged);
         const finished = message.status === "complete" || message.status === "failed";
         if (!created && finished && logged.status !== message.status) this.log.setStatus(message.id, message.status, message.error ?? null);
       }

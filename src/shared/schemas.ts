@@ -70,6 +70,9 @@ export const storedMessageSchema = z.object({
   status: statusSchema,
   createdAt: z.number().int().nonnegative(),
   error: z.string().optional(),
+  /** a kv-mode lease in progress: kept across a flip so its bot can still answer */
+  claimedBy: z.string().min(1).max(100).optional(),
+  leaseUntil: z.number().int().optional(),
 });
 
 /** First problem zod found, as one readable line: "text: text must not be empty". */

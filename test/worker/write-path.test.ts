@@ -349,3 +349,18 @@ describe("restarts and flips around acknowledged writes", () => {
     }
   });
 });
+
+describe("a lease across a flip", () => {
+  it("a claim taken on the kv path survives the flip to do: its bot answers, another bot is refused", async () => {
+    const room = uniqueRoom("lease-flip");
+    await setRoomMode(room, "kv");
+    const human = await post(room, "claimed before the flip");
+    expect((await postJson("/api/bot/claim", { messageId: human.id, room, botId: "bot-a" }, BOT)).status).toBe(200);
+    await setRoomMode(room, "do");
+    const other = await reply(room, human.id, "bot-b", newMessageId());
+    expect(other.status).toBe(409);
+    expect((await other.json<{ error: string }>()).error).toBe("message is claimed by bot-a");
+    expect((await reply(room, human.id, "bot-a", newMessageId())).status).toBe(201);
+    expect((await list(room)).find((m) => m.id === human.id)?.status).toBe("complete");
+  });
+});
