@@ -4,6 +4,7 @@ import type { z } from "zod";
 import { describeZodError } from "../shared/schemas";
 import { MODE_HEADER } from "../shared/api";
 import type { CacheMode } from "../shared/message";
+import { readCapped, requireJsonContent } from "./body";
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
@@ -38,12 +39,10 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.inf
   return result.data;
 }
 
-/** Reads a JSON body of at most 16 KB and validates it; 413 / 400 otherwise. */
+/** Reads a JSON body of at most 16 KB and validates it; 415 / 413 / 400 otherwise. */
 export async function readJson<S extends z.ZodType>(request: Request, schema: S): Promise<z.infer<S>> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > MAX_BODY_BYTES) throw new StatusError(413, `body must be at most ${MAX_BODY_BYTES} bytes`);
-  const raw = await request.arrayBuffer();
-  if (raw.byteLength > MAX_BODY_BYTES) throw new StatusError(413, `body must be at most ${MAX_BODY_BYTES} bytes`);
+  requireJsonContent(request);
+  const raw = await readCapped(request, MAX_BODY_BYTES);
   let value: unknown;
   try {
     value = JSON.parse(new TextDecoder().decode(raw));

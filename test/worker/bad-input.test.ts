@@ -6,7 +6,19 @@ import { ADMIN, BOT, call, list, post, postJson, uniqueRoom } from "./helpers";
 const room = uniqueRoom("bad");
 const validId = () => `${Date.now()}-abcdef1`;
 
-type Row = { name: string; method: string; path: string; body?: string; headers?: Record<string, string>; status: number; error: string };
+/** `body` as a function: built per run (a stream can be read once). */
+type Row = { name: string; method: string; path: string; body?: string | (() => BodyInit); headers?: Record<string, string>; status: number; error: string };
+
+/** A body without Content-Length (chunked) that never ends: only a reader that stops at the cap can answer. */
+function endlessBody(counter = { pulled: 0 }): ReadableStream<Uint8Array> {
+  const chunk = new TextEncoder().encode(`{"text":"${"x".repeat(4096)}`);
+  return new ReadableStream({
+    pull(controller) {
+      counter.pulled += chunk.byteLength;
+      controller.enqueue(chunk);
+    },
+  });
+}
 
 const rows: Row[] = [
   { name: "empty text", method: "POST", path: "/api/comments", body: JSON.stringify({ room, text: "   " }), status: 400, error: "text: text must not be empty" },
@@ -19,6 +31,14 @@ const rows: Row[] = [
   { name: "malformed JSON", method: "POST", path: "/api/comments", body: "{\"text\":", status: 400, error: "body must be valid JSON" },
   { name: "JSON array", method: "POST", path: "/api/comments", body: "[]", status: 400, error: "body must be a JSON object" },
   { name: "body over 16 KB", method: "POST", path: "/api/comments", body: JSON.stringify({ room, text: "x".repeat(17_000) }), status: 413, error: "body must be at most 16384 bytes" },
+  { name: "chunked body over 16 KB", method: "POST", path: "/api/comments", body: () => endlessBody(), status: 413, error: "body must be at most 16384 bytes" },
+  { name: "cross-site text/plain post", method: "POST", path: "/api/comments", headers: { "content-type": "text/plain" }, body: JSON.stringify({ room, text: "hi" }), status: 415, error: "content-type must be application/json (got text/plain)" },
+  { name: "cross-site form post", method: "POST", path: "/api/comments", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `room=${room}&text=hi`, status: 415, error: "content-type must be application/json" },
+  { name: "multipart post", method: "POST", path: "/api/comments", headers: { "content-type": "multipart/form-data; boundary=x" }, body: "--x--", status: 415, error: "content-type must be application/json (got multipart/form-data)" },
+  { name: "JSON-like content type", method: "POST", path: "/api/comments", headers: { "content-type": "application/jsonp" }, body: JSON.stringify({ room, text: "hi" }), status: 415, error: "content-type must be application/json" },
+  { name: "cross-site text/plain heal", method: "POST", path: "/api/admin/add-to-cache", headers: { "content-type": "text/plain;charset=UTF-8" }, body: JSON.stringify({ messageId: validId() }), status: 415, error: "content-type must be application/json (got text/plain)" },
+  { name: "text/plain flag change", method: "PUT", path: "/api/admin/flags", headers: { ...ADMIN, "content-type": "text/plain" }, body: JSON.stringify({ defaultMode: "do", doPercent: 100, rooms: {} }), status: 415, error: "content-type must be application/json" },
+  { name: "text/plain bot claim", method: "POST", path: "/api/bot/claim", headers: { ...BOT, "content-type": "text/plain" }, body: JSON.stringify({ messageId: validId(), botId: "b" }), status: 415, error: "content-type must be application/json" },
   { name: "human with replyTo", method: "POST", path: "/api/comments", body: JSON.stringify({ room, text: "hi", replyTo: validId() }), status: 400, error: "replyTo: only AI replies" },
   { name: "ai without token", method: "POST", path: "/api/comments", body: JSON.stringify({ room, text: "hi", kind: "ai", replyTo: validId() }), status: 401, error: "missing or wrong bearer token" },
   { name: "ai reply to unknown message", method: "POST", path: "/api/comments", headers: BOT, body: JSON.stringify({ room, text: "hi", kind: "ai", replyTo: validId() }), status: 404, error: "replyTo: message not found" },
@@ -46,7 +66,7 @@ describe("bad input", () => {
   it.each(rows)("$name → $status", async ({ method, path, body, headers, status, error }) => {
     const flagsBefore = await env.CHAT_KV.get("flags");
     const keysBefore = (await env.CHAT_KV.list()).keys.length;
-    const res = await call(path, { method, body, headers: { "content-type": "application/json", ...headers } });
+    const res = await call(path, { method, body: typeof body === "function" ? body() : body, headers: { "content-type": "application/json", ...headers } });
     expect(res.status).toBe(status);
     expect(res.headers.get("content-type")).toContain("application/json");
     const json = await res.json<{ error: string }>();
@@ -55,6 +75,16 @@ describe("bad input", () => {
     expect((await env.CHAT_KV.list()).keys.length).toBe(keysBefore);
     expect(await env.CHAT_KV.get("flags")).toBe(flagsBefore);
     expect(await list(room)).toEqual([]);
+  });
+});
+
+describe("body cap", () => {
+  it("stops reading a chunked body past 16 KB and cancels it", async () => {
+    const counter = { pulled: 0 };
+    const res = await call("/api/comments", { method: "POST", headers: { "content-type": "application/json" }, body: endlessBody(counter) });
+    expect(res.status).toBe(413);
+    // Whatever the runtime buffers in between, it is a few chunks, not the upload.
+    expect(counter.pulled).toBeLessThan(256 * 1024);
   });
 });
 

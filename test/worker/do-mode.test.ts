@@ -85,7 +85,7 @@ describe("do mode (Room Durable Object)", () => {
     const [a, b] = await Promise.all([post(room, "once", { id }), post(room, "once", { id })]);
     expect(a.id).toBe(id);
     expect(b.id).toBe(id);
-    const again = await call("/api/comments", { method: "POST", body: JSON.stringify({ room, text: "once", id }) });
+    const again = await postJson("/api/comments", { room, text: "once", id });
     expect(again.status).toBe(200);
     expect((await list(room)).filter((m) => m.id === id)).toHaveLength(1);
   });

@@ -48,7 +48,7 @@ describe("flag API", () => {
     const before = await getFlags();
     const res = await call("/api/admin/flags", {
       method: "PUT",
-      headers: { ...ADMIN, "x-operator": "alice" },
+      headers: { ...ADMIN, "x-operator": "alice", "content-type": "application/json" },
       body: JSON.stringify({ defaultMode: before.defaultMode, doPercent: before.doPercent, rooms: { ...before.rooms, [room]: "do" } }),
     });
     expect(res.status).toBe(200);
@@ -85,7 +85,7 @@ describe("flag API", () => {
     [{ defaultMode: "kv", doPercent: 0, rooms: {}, extra: true }, "extra"],
   ])("rejects %j with 400 naming %s, changing nothing", async (doc, field) => {
     const before = await getFlags();
-    const res = await call("/api/admin/flags", { method: "PUT", headers: ADMIN, body: JSON.stringify(doc) });
+    const res = await call("/api/admin/flags", { method: "PUT", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify(doc) });
     expect(res.status).toBe(400);
     expect((await res.json<{ error: string }>()).error).toContain(field);
     expect((await getFlags()).version).toBe(before.version);
