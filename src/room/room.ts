@@ -16,6 +16,10 @@ import { Meta, RoomLog } from "./log";
 import { applyMigrations } from "./migrations";
 import { Outbox, retryDelayMs, type OutboxRow } from "./outbox";
 import { handleClientFrame, type SocketAnswer } from "./socket-frames";
+import { Broadcaster } from "./broadcast";
+import { capRefusal, clientTag, socketClient, socketLimits, type SocketClient } from "./socket-caps";
+import { UNKNOWN_CLIENT, isExempt } from "../worker/client-key";
+import { limitPost } from "../worker/post-limit";
 
 /** Who is calling and under which flag version; a newer version triggers a reconcile. */
 export type RoomCall = { room: string; flagVersion: number };
@@ -45,6 +49,8 @@ export const MIRROR_INTERVAL_MS = 1000;
 export const ROOM_HEADER = "x-room";
 export const FLAG_VERSION_HEADER = "x-flag-version";
 export const ROOM_MODE_HEADER = "x-room-mode";
+/** The client's key (src/worker/client-key.ts): its sockets and sends are counted by it. */
+export const CLIENT_KEY_HEADER = "x-client-key";
 
 const LEFT_DO_MODE: RoomRefusal = { status: 409, error: "room is not in do mode; use the kv path", mode: "kv" };
 
@@ -72,6 +78,9 @@ export class Room extends DurableObject<Env> {
   private flushed = 0;
   private failures = 0;
   private conflicts = 0;
+  private readonly pushes: Broadcaster;
+  /** Each socket's frames are answered in the order sent, though the post limit is awaited. */
+  private readonly socketTurns = new WeakMap<WebSocket, Promise<unknown>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -79,6 +88,7 @@ export class Room extends DurableObject<Env> {
     this.meta = new Meta(ctx.storage.sql);
     this.log = new RoomLog(ctx.storage.sql, () => this.roomName);
     this.outbox = new Outbox(ctx.storage.sql);
+    this.pushes = new Broadcaster(() => ctx.getWebSockets());
     ctx.blockConcurrencyWhile(async () => {
       ctx.storage.transactionSync(() => applyMigrations(ctx.storage.sql));
       this.roomName = this.meta.get("room") ?? "";
@@ -261,21 +271,41 @@ export class Room extends DurableObject<Env> {
     if (request.headers.get(ROOM_MODE_HEADER) === "do") mode = (await this.enter(call)) ? "kv" : "do";
     else this.setRoomName(call.room);
     const { 0: client, 1: server } = new WebSocketPair();
-    this.ctx.acceptWebSocket(server);
+    const key = request.headers.get(CLIENT_KEY_HEADER) ?? UNKNOWN_CLIENT;
+    const refusal = capRefusal(this.ctx, key, isExempt(this.env, key), socketLimits(this.env));
+    if (refusal) {
+      // Accepted outside the hibernation API, so it never counts among the room's sockets.
+      server.accept();
+      server.close(refusal.code, refusal.reason);
+      return new Response(null, { status: 101, webSocket: client });
+    }
+    this.ctx.acceptWebSocket(server, [clientTag(key)]);
+    server.serializeAttachment({ key } satisfies SocketClient);
     server.send(JSON.stringify({ type: "hello", room: this.roomName, lastSeq: this.log.lastPos(), mode } satisfies ServerFrame));
     return new Response(null, { status: 101, webSocket: client });
   }
 
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
-    const answer: SocketAnswer = handleClientFrame(data, {
+    const turn = (this.socketTurns.get(ws) ?? Promise.resolve()).then(() => this.answerFrame(ws, data));
+    this.socketTurns.set(ws, turn.catch(() => undefined));
+    await turn;
+  }
+
+  private async answerFrame(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    const client = socketClient(ws);
+    const answer: SocketAnswer = await handleClientFrame(data, {
       active: () => this.active,
       leftDoMode: LEFT_DO_MODE,
+      known: (id) => this.log.get(id),
+      // A socket from before sockets carried their client is not counted (it reconnects soon enough).
+      limit: async () => (client ? limitPost(this.env, client.key) : null),
       store: (input) => {
         const stored = this.storeHuman(input);
         if (stored.created) recordStat(this.env, (p) => this.ctx.waitUntil(p), { type: "post", mode: "do", kind: "human" });
         return stored;
       },
     });
+    // The answer goes out before the pushes of the change it reports (they wait for the next turn).
     if (answer.type === "close") ws.close(answer.code, answer.reason);
     else ws.send(JSON.stringify(answer.frame));
   }
@@ -456,14 +486,7 @@ export class Room extends DurableObject<Env> {
   }
 
   private broadcast(frame: ServerFrame): void {
-    const data = JSON.stringify(frame);
-    for (const ws of this.ctx.getWebSockets()) {
-      try {
-        ws.send(data);
-      } catch {
-        // a closing socket; its close handler cleans up
-      }
-    }
+    this.pushes.push(frame);
   }
 
   private setRoomName(room: string): void {

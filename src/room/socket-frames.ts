@@ -1,9 +1,11 @@
 // What the room answers to a frame a client sent over its socket. Pure: the room
-// supplies its state and its store, so the rules read in one place and test alone.
+// supplies its state, its post limit and its store, so the rules read in one place
+// and test alone.
 import type { ServerFrame } from "../shared/frames";
 import { MAX_FRAME_BYTES } from "../shared/frames";
 import type { Message } from "../shared/message";
 import { describeZodError, sendFrameSchema } from "../shared/schemas";
+import type { PostLimited } from "../worker/post-limit";
 import type { RoomRefusal } from "./room";
 
 export type SocketAnswer = { type: "send"; frame: ServerFrame } | { type: "close"; code: number; reason: string };
@@ -11,13 +13,17 @@ export type SocketAnswer = { type: "send"; frame: ServerFrame } | { type: "close
 export type SocketDeps = {
   active(): boolean;
   leftDoMode: RoomRefusal;
+  /** the stored message with this id, if any: a resend is answered without counting against the limit */
+  known(id: string): Message | null;
+  /** counts one new message against this socket's client: null when it may be stored */
+  limit(): Promise<PostLimited | null>;
   store(input: { id: string; text: string; author: string }): { message: Message; created: boolean };
 };
 
 const close = (code: number, reason: string): SocketAnswer => ({ type: "close", code, reason });
 const send = (frame: ServerFrame): SocketAnswer => ({ type: "send", frame });
 
-export function handleClientFrame(data: string | ArrayBuffer, deps: SocketDeps): SocketAnswer {
+export async function handleClientFrame(data: string | ArrayBuffer, deps: SocketDeps): Promise<SocketAnswer> {
   const size = typeof data === "string" ? data.length : data.byteLength;
   if (size > MAX_FRAME_BYTES) return close(1009, `frames must be at most ${MAX_FRAME_BYTES} bytes`);
   if (typeof data !== "string") return close(1003, "frames must be JSON text");
@@ -37,10 +43,18 @@ export function handleClientFrame(data: string | ArrayBuffer, deps: SocketDeps):
     if (typeof id !== "string") return close(1008, "a send frame needs an id");
     return send({ type: "nack", id, status: 400, error: describeZodError(parsed.error) });
   }
-  if (!deps.active()) {
+  const input = { id: parsed.data.id, text: parsed.data.text, author: parsed.data.author ?? "anonymous" };
+  const leftDoMode = (): SocketAnswer => {
     const { status, error, mode } = deps.leftDoMode;
-    return send({ type: "nack", id: parsed.data.id, status, error, ...(mode ? { mode } : {}) });
-  }
-  const { message, created } = deps.store({ id: parsed.data.id, text: parsed.data.text, author: parsed.data.author ?? "anonymous" });
+    return send({ type: "nack", id: input.id, status, error, ...(mode ? { mode } : {}) });
+  };
+  if (!deps.active()) return leftDoMode();
+  const known = deps.known(input.id);
+  if (known) return send({ type: "ack", id: known.id, message: known, created: false });
+  const limited = await deps.limit();
+  if (limited) return send({ type: "nack", id: input.id, ...limited });
+  // The limiter is a call out of the room: it may have left do mode meanwhile.
+  if (!deps.active()) return leftDoMode();
+  const { message, created } = deps.store(input);
   return send({ type: "ack", id: message.id, message, created });
 }

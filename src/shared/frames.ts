@@ -29,3 +29,13 @@ export const MAX_FRAME_BYTES = 16 * 1024;
 
 export const PING_FRAME = JSON.stringify({ type: "ping" } satisfies ClientFrame);
 export const PONG_FRAME = JSON.stringify({ type: "pong" } satisfies ServerFrame);
+
+/**
+ * A room past its socket caps accepts the upgrade and closes it at once with one of
+ * these (4000 + the HTTP status), the reason saying why: browsers cannot read the
+ * status of a refused upgrade, but they do see a close code. The client polls instead
+ * and tries its socket again much later.
+ */
+export const TOO_MANY_SOCKETS_CLOSE = 4429;
+export const ROOM_FULL_CLOSE = 4503;
+export const REFUSED_SOCKET_CLOSES: readonly number[] = [TOO_MANY_SOCKETS_CLOSE, ROOM_FULL_CLOSE];

@@ -58,9 +58,12 @@ export function ids(messages: Message[]): string[] {
   return messages.map((m) => m.id);
 }
 
-/** A room socket through the Worker, collecting frames; `next` waits (5 s at most) for a matching one. */
-export async function connect(room: string) {
-  const res = await call(`/api/rooms/${room}/ws`, { headers: { upgrade: "websocket" } });
+/**
+ * A room socket through the Worker, collecting frames; `next` waits (5 s at most) for a
+ * matching one. `headers`: e.g. `cf-connecting-ip` (the client key) or `origin`.
+ */
+export async function connect(room: string, headers: Record<string, string> = {}) {
+  const res = await call(`/api/rooms/${room}/ws`, { headers: { upgrade: "websocket", ...headers } });
   expect(res.status).toBe(101);
   const ws = res.webSocket!;
   const frames: ServerFrame[] = [];

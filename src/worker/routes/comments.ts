@@ -6,7 +6,9 @@ import { resolveMode } from "../../shared/flags";
 import { CACHE_SIZE, DEFAULT_ROOM } from "../../shared/message";
 import { healSchema, messageIdSchema, postCommentSchema, roomSchema } from "../../shared/schemas";
 import { recordStat } from "../../control/stats-batch";
-import { requireRole } from "../auth";
+import { requireRole, roleOf } from "../auth";
+import { requestClientKey } from "../client-key";
+import { limitPost } from "../post-limit";
 import { loadFlags, onRoomPath } from "../context";
 import { StatusError, log, parseWith, readJson, roomJson } from "../http";
 import { readRecord } from "../kv-records";
@@ -50,6 +52,11 @@ export async function postComment(request: IRequest, env: Env, ctx: ExecutionCon
   if (input.kind === "ai") await requireRole(request, env, "bot");
   if (input.kind === "human" && input.replyTo) throw new StatusError(400, "replyTo: only AI replies answer a message");
   if (input.kind === "ai" && !input.replyTo) throw new StatusError(400, "replyTo: an AI reply must name the message it answers");
+  // Bots and operators post with a token and are not limited; everyone else counts per client key.
+  if (input.kind === "human" && !(await roleOf(request, env))) {
+    const limited = await limitPost(env, requestClientKey(request));
+    if (limited) throw new StatusError(429, limited);
+  }
   const flags = await loadFlags(env);
   const room = input.room ?? (input.replyTo ? await roomOfMessage(env, input.replyTo, "replyTo: message not found") : DEFAULT_ROOM);
   const { path, value: result } = await onRoomPath(env, flags, room, (p) =>
@@ -69,10 +76,10 @@ export async function roomOfMessage(env: Env, id: string, notFound = "message no
 
 /** Heal: re-adds a stored message to its room's list. Idempotent; counted per mode. */
 export async function healComment(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
-  const address = request.headers.get("cf-connecting-ip") ?? "local";
-  const { success } = await env.HEAL_LIMITER.limit({ key: address });
-  if (!success) throw new StatusError(429, { error: "too many heal requests; retry later", retryAfter: 60 });
+  // The body first: a request that is not JSON (e.g. cross-site) must not spend the address's budget.
   const { messageId } = await readJson(request, healSchema);
+  const { success } = await env.HEAL_LIMITER.limit({ key: requestClientKey(request) });
+  if (!success) throw new StatusError(429, { error: "too many heal requests; retry later", retryAfter: 60 });
   const record = await readRecord(env.CHAT_KV, messageId);
   if (!record) throw new StatusError(404, "message not found");
   const { path, value } = await onRoomPath(env, await loadFlags(env), record.room, (p) => p.heal(record));

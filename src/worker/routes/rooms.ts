@@ -6,7 +6,9 @@ import { roomSchema } from "../../shared/schemas";
 import { loadFlags } from "../context";
 import { StatusError, json, parseWith } from "../http";
 import { ROOM_PREFIX } from "../../shared/keys";
-import { FLAG_VERSION_HEADER, ROOM_HEADER, ROOM_MODE_HEADER } from "../../room/room";
+import { CLIENT_KEY_HEADER, FLAG_VERSION_HEADER, ROOM_HEADER, ROOM_MODE_HEADER } from "../../room/room";
+import { requestClientKey } from "../client-key";
+import { requireAllowedOrigin } from "../origin";
 
 export async function listRoomNames(env: Env): Promise<string[]> {
   const names: string[] = [];
@@ -25,12 +27,16 @@ export async function listRooms(_request: IRequest, env: Env): Promise<Response>
   return json(body);
 }
 
-/** Hands the upgrade to the room's DO, which accepts it with the hibernation API. */
+/**
+ * Hands the upgrade to the room's DO, which accepts it with the hibernation API, or
+ * accepts and at once closes it (4429/4503) past its socket caps.
+ */
 export async function roomSocket(request: IRequest, env: Env): Promise<Response> {
   const room = parseWith(roomSchema, request.params.room);
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     throw new StatusError(426, "expected a WebSocket upgrade");
   }
+  requireAllowedOrigin(request as unknown as Request, env);
   const flags = await loadFlags(env);
   const mode = resolveMode(flags, room);
   // The room learns its name, path and flag version from us, not from our URL.
@@ -38,6 +44,8 @@ export async function roomSocket(request: IRequest, env: Env): Promise<Response>
   forwarded.headers.set(ROOM_HEADER, room);
   forwarded.headers.set(ROOM_MODE_HEADER, mode);
   forwarded.headers.set(FLAG_VERSION_HEADER, String(flags.version));
+  // Set here, never taken from the client: the room counts sockets and sends by it.
+  forwarded.headers.set(CLIENT_KEY_HEADER, requestClientKey(request as unknown as Request));
   const upgraded = await env.ROOM.getByName(room).fetch(forwarded);
   const headers = new Headers(upgraded.headers);
   headers.set(MODE_HEADER, mode);

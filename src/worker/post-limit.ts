@@ -1,0 +1,23 @@
+// The post limit: human messages per client key, HTTP posts and socket sends counted
+// together by one rate-limiting binding (POST_LIMITER). The Worker applies it to
+// POST /api/comments, the room to socket sends (it cannot see the Worker's requests).
+import { isExempt } from "./client-key";
+
+/** POST_LIMITER's period in wrangler.toml (10 or 60): windows roll over on multiples of it. */
+export const POST_LIMIT_PERIOD_S = 10;
+
+export type PostLimited = { status: 429; error: string; retryAfter: number };
+
+/** Seconds until the limiter's current window ends (windows are aligned to the wall clock); at least 1. */
+export function secondsToNextWindow(now: number, periodS = POST_LIMIT_PERIOD_S): number {
+  return Math.max(1, Math.ceil(periodS - (now / 1000) % periodS));
+}
+
+/** Counts one message against `key`: null when it may go ahead, else the 429 to answer. */
+export async function limitPost(env: Pick<Env, "POST_LIMITER" | "RATE_LIMIT_EXEMPT">, key: string): Promise<PostLimited | null> {
+  if (isExempt(env, key)) return null;
+  const { success } = await env.POST_LIMITER.limit({ key });
+  if (success) return null;
+  const retryAfter = secondsToNextWindow(Date.now());
+  return { status: 429, error: `sending too fast: too many messages from your address; send again in ${retryAfter} s`, retryAfter };
+}
