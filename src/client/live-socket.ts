@@ -3,8 +3,8 @@
 // check when no pong comes, and frames sent up (`send`) while it is open. One
 // implementation for the page (browser) and the race lab's tabs (Node 22's global
 // WebSocket), so the lab measures what the page does.
-import { MAX_BACKOFF_MS, PING_EVERY_MS, jitter } from "../shared/cadence";
-import { PING_FRAME, type ClientFrame, type ServerFrame } from "../shared/frames";
+import { MAX_BACKOFF_MS, PING_EVERY_MS, REFUSED_RETRY_MS, jitter } from "../shared/cadence";
+import { PING_FRAME, REFUSED_SOCKET_CLOSES, type ClientFrame, type ServerFrame } from "../shared/frames";
 import type { CacheMode } from "../shared/message";
 
 export type LiveEvents = {
@@ -12,6 +12,8 @@ export type LiveEvents = {
   onFrame(frame: ServerFrame, receivedAt: number): void;
   /** open: true once the server said hello; false when the socket is gone */
   onStatus(open: boolean): void;
+  /** the room refused the socket (too many sockets): poll meanwhile; it asks again in a minute or so */
+  onRefused?(reason: string): void;
   /** What went over the wire, for the lab's request counts; the page leaves it out. */
   onTraffic?(event: "connect" | "ping" | "send" | "frame" | "error"): void;
 };
@@ -31,6 +33,8 @@ export class LiveSocket {
   open = false;
   /** The room's mode as the server last stated it (hello, mode, or a nack naming it); null before. */
   mode: CacheMode | null = null;
+  /** Why the room refused our last socket (it is over its caps); null once a socket opens. */
+  refused: string | null = null;
 
   constructor(private readonly url: string, private readonly events: LiveEvents) {}
 
@@ -99,14 +103,22 @@ export class LiveSocket {
       if ((frame.type === "hello" || frame.type === "mode" || frame.type === "nack") && frame.mode) this.mode = frame.mode;
       if (frame.type === "hello") {
         this.attempts = 0;
+        this.refused = null;
         this.setOpen(true);
         this.startPings();
       }
       this.events.onFrame(frame, receivedAt);
     };
-    socket.onclose = () => {
+    socket.onclose = (event) => {
       if (this.socket !== socket) return;
       this.drop();
+      if (REFUSED_SOCKET_CLOSES.includes(event.code)) {
+        // Not a fault to retry soon: the room is full for us. Poll, and ask again much later.
+        this.refused = event.reason || `refused (${event.code})`;
+        this.events.onRefused?.(this.refused);
+        if (this.wanted) this.scheduleReconnect(jitter(...REFUSED_RETRY_MS));
+        return;
+      }
       if (this.wanted) this.scheduleReconnect();
     };
     socket.onerror = () => {
@@ -115,12 +127,12 @@ export class LiveSocket {
     };
   }
 
-  private scheduleReconnect(): void {
+  private scheduleReconnect(delayMs?: number): void {
     const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.attempts++);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.wanted) this.connect();
-    }, jitter(backoff / 2, backoff));
+    }, delayMs ?? jitter(backoff / 2, backoff));
   }
 
   private startPings(): void {

@@ -17,9 +17,17 @@ export type SendPaths = {
   post(message: OutgoingMessage): Promise<Message>;
 };
 
+/** Why the loop waits before the next attempt. */
+export type RetryInfo = {
+  /** the server said we send too fast (429): the message waits its turn, nothing is wrong */
+  slowedDown: boolean;
+  /** how long until the next attempt */
+  waitMs: number;
+};
+
 export type SendOptions = {
   /** a failed attempt, before waiting to send again (the reason is for people) */
-  onRetry?(reason: string): void;
+  onRetry?(reason: string, info: RetryInfo): void;
   /** give up after this many failed attempts (the lab has a deadline; the page never gives up) */
   maxAttempts?: number;
   /** asked after a failed attempt: a closed tab stops sending */
@@ -37,7 +45,7 @@ type Attempt =
   | { kind: "rejected"; reason: string }
   /** the room left do mode (nack 409, mode kv): post over HTTP at once */
   | { kind: "left-do" }
-  | { kind: "retry"; reason: string; retryAfterMs?: number };
+  | { kind: "retry"; reason: string; retryAfterMs?: number; slowedDown?: boolean };
 
 const MAX_BACKOFF_MS = 15_000;
 
@@ -58,9 +66,10 @@ export async function sendUntilAnswered(message: OutgoingMessage, paths: SendPat
       case "retry": {
         failures++;
         if (failures >= (options.maxAttempts ?? Infinity) || options.cancelled?.()) return { acked: false, reason: attempt.reason, rejected: false };
-        options.onRetry?.(attempt.reason);
         const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (failures - 1));
-        await new Promise((resolve) => setTimeout(resolve, attempt.retryAfterMs ?? jitter(backoff / 2, backoff)));
+        const waitMs = attempt.retryAfterMs ?? jitter(backoff / 2, backoff);
+        options.onRetry?.(attempt.reason, { slowedDown: attempt.slowedDown ?? false, waitMs });
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
       }
     }
   }
@@ -86,5 +95,11 @@ async function postOverHttp(paths: SendPaths, message: OutgoingMessage): Promise
 /** A 4xx is final; no answer, a 5xx or a 429 is worth sending again (after Retry-After, if given). */
 function judgeRefusal(err: unknown): Attempt {
   if (err instanceof HttpError && err.isRejection) return { kind: "rejected", reason: err.message };
-  return { kind: "retry", reason: describeError(err), ...(err instanceof HttpError && err.retryAfterMs ? { retryAfterMs: err.retryAfterMs } : {}) };
+  const http = err instanceof HttpError ? err : null;
+  return {
+    kind: "retry",
+    reason: describeError(err),
+    ...(http?.retryAfterMs ? { retryAfterMs: http.retryAfterMs } : {}),
+    ...(http?.status === 429 ? { slowedDown: true } : {}),
+  };
 }

@@ -11,6 +11,8 @@ export const RECHECK_MS: readonly [number, number] = [1_500, 2_500];
 export const PING_EVERY_MS = 60_000;
 /** Reconnect backoff ceiling for the socket. */
 export const MAX_BACKOFF_MS = 30_000;
+/** A room that refused our socket (over its caps, close 4429/4503): poll, and ask again this much later. */
+export const REFUSED_RETRY_MS: readonly [number, number] = [60_000, 90_000];
 
 /** A random delay in [min, max): spreads clients so they do not act in lockstep. */
 export function jitter(min: number, max: number): number {

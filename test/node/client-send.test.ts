@@ -110,13 +110,27 @@ describe("sendUntilAnswered", () => {
     const result = sendUntilAnswered(outgoing, { socket: () => sender, post: vi.fn() }, { onRetry });
     sender.receive(nack({ status: 429, error: "slow down", retryAfter: 2 }));
     await settle();
-    expect(onRetry).toHaveBeenCalledWith("slow down");
+    // Reported as slowing down, not as a fault: the page keeps the message and says "slow down".
+    expect(onRetry).toHaveBeenCalledWith("slow down", { slowedDown: true, waitMs: 2_000 });
     await vi.advanceTimersByTimeAsync(1_999);
     expect(sent).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(1);
     expect(sent.map((f) => f.id)).toEqual([outgoing.id, outgoing.id]);
     sender.receive({ type: "ack", id: outgoing.id, message: stored, created: false });
     expect(await result).toMatchObject({ acked: true, via: "socket" });
+  });
+
+  it("waits out an HTTP 429's Retry-After, reported as slowing down, then posts the same id again", async () => {
+    const onRetry = vi.fn();
+    const post = vi.fn().mockRejectedValueOnce(new HttpError(429, "sending too fast", 3_000)).mockResolvedValue(stored);
+    const result = sendUntilAnswered(outgoing, { socket: () => null, post }, { onRetry });
+    await settle();
+    expect(onRetry).toHaveBeenCalledWith("sending too fast", { slowedDown: true, waitMs: 3_000 });
+    await vi.advanceTimersByTimeAsync(2_999);
+    expect(post).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await result).toMatchObject({ acked: true, via: "http" });
+    expect(post.mock.calls).toEqual([[outgoing], [outgoing]]);
   });
 
   it("after the socket drops mid-send, resends the same id over HTTP when the socket is still down", async () => {

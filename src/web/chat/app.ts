@@ -16,6 +16,8 @@ import type { MessageListView, Row } from "./view";
 /** Messages shown on load and refreshed by polls; pending ids widen the window to the whole cache. */
 const PAGE_SIZE = 50;
 
+export const SLOW_DOWN_NOTICE = "Sending too fast — slowing down… your messages go out as soon as the server allows.";
+
 export type ChatUi = {
   list: MessageListView;
   showMode(mode: CacheMode | null, delivery: "live" | "polling" | "connecting"): void;
@@ -50,6 +52,11 @@ export class ChatApp {
       onFrame: (frame) => this.onFrame(frame),
       onStatus: (open) => {
         if (!open) this.socketSends.dropped();
+        this.showMode();
+        this.scheduleNext();
+      },
+      // Too many sockets in the room: poll at the normal pace; the socket asks again later.
+      onRefused: () => {
         this.showMode();
         this.scheduleNext();
       },
@@ -91,9 +98,10 @@ export class ChatApp {
       { id: message.id, room: this.room, text, ...(author ? { author } : {}) },
       () => (this.live.acceptsSends ? this.socketSends : null),
       {
-        onRetry: (id, reason) => {
-          this.setOwn(id, "retrying");
-          this.ui.showNotice(`Could not send (${reason}); retrying…`);
+        onRetry: (id, reason, slowedDown) => {
+          // Too fast is not a fault: the text stays in the list and goes out when the server allows.
+          this.setOwn(id, slowedDown ? "waiting" : "retrying");
+          this.ui.showNotice(slowedDown ? SLOW_DOWN_NOTICE : `Could not send (${reason}); retrying…`);
         },
         onAcked: (stored) => this.acknowledged(stored),
         onRejected: (id, reason) => {
@@ -108,15 +116,15 @@ export class ChatApp {
 
   private acknowledged(message: Message): void {
     this.ownCopies.set(message.id, message);
-    this.ui.showNotice(null);
     if (this.store.has(message.id)) {
       // Pushed before the send was even acknowledged: already seen in the room.
       this.setOwn(message.id, "verified");
-      return;
+    } else {
+      this.pending.add(message, Date.now());
+      this.setOwn(message.id, "sent");
+      this.scheduleNext();
     }
-    this.pending.add(message, Date.now());
-    this.setOwn(message.id, "sent");
-    this.scheduleNext();
+    this.clearNotice();
   }
 
   /** A full poll of this room (and of other rooms that still hold pending ids of ours). */
@@ -137,7 +145,7 @@ export class ChatApp {
       this.render();
       recheck = await this.verifier.check(this.room, body.comments, requestedAt, limit);
       recheck = (await this.verifyOtherRooms()) || recheck;
-      this.ui.showNotice(null);
+      this.clearNotice();
     } catch (err) {
       this.ui.showNotice(`Cannot reach the server (${describeError(err)}); retrying…`);
     } finally {
@@ -227,7 +235,8 @@ export class ChatApp {
   }
 
   private showMode(): void {
-    const delivery = this.mode === "do" ? (this.live.open ? "live" : "connecting") : "polling";
+    const socket = this.live.open ? "live" : this.live.refused ? "polling" : "connecting";
+    const delivery = this.mode === "do" ? socket : "polling";
     this.ui.showMode(this.mode, delivery);
   }
 
@@ -235,6 +244,11 @@ export class ChatApp {
     clearTimeout(this.pollTimer);
     const delay = this.cadence.nextDelay({ socketOpen: this.live.open, unverified: this.pending.all().length > 0, recheck });
     this.pollTimer = setTimeout(() => void this.refresh(), delay);
+  }
+
+  /** The server answers again; a message still waiting for its turn keeps the slow-down notice up. */
+  private clearNotice(): void {
+    this.ui.showNotice([...this.own.values()].includes("waiting") ? SLOW_DOWN_NOTICE : null);
   }
 
   private setOwn(id: string, state: OwnState): void {

@@ -7,7 +7,8 @@ import { sendUntilAnswered, type OutgoingMessage } from "../../client/send-until
 import { postComment } from "./api";
 
 export type SendEvents = {
-  onRetry(id: string, reason: string): void;
+  /** `slowedDown`: the server said we send too fast; the message goes out when it allows */
+  onRetry(id: string, reason: string, slowedDown: boolean): void;
   onAcked(message: Message): void;
   onRejected(id: string, reason: string): void;
 };
@@ -17,7 +18,7 @@ export async function sendAndReport(message: OutgoingMessage, socket: () => Sock
   const result = await sendUntilAnswered(
     message,
     { socket, post: async (outgoing) => (await postComment(outgoing)).body },
-    { onRetry: (reason) => events.onRetry(message.id, reason) },
+    { onRetry: (reason, { slowedDown }) => events.onRetry(message.id, reason, slowedDown) },
   );
   // The page never gives up, so a result that is not an ack is a rejection.
   if (result.acked) events.onAcked(result.message);

@@ -6,7 +6,7 @@ import { HttpError, describeError } from "../../client/http";
 import { healMessage } from "./api";
 import type { PendingEntry, PendingStore } from "./pending";
 
-export type OwnState = "sending" | "retrying" | "sent" | "verified" | "healing";
+export type OwnState = "sending" | "retrying" | "waiting" | "sent" | "verified" | "healing";
 
 export class Verifier {
   private readonly inFlight = new Set<string>();

@@ -10,6 +10,7 @@ export type Row = { message: Message; own?: OwnState };
 const OWN_LABEL: Record<OwnState, string> = {
   sending: "sending…",
   retrying: "retrying…",
+  waiting: "waiting…",
   sent: "sent",
   verified: "verified",
   healing: "healing…",
@@ -18,6 +19,7 @@ const OWN_LABEL: Record<OwnState, string> = {
 const OWN_HINT: Record<OwnState, string> = {
   sending: "Sending to the server",
   retrying: "The server did not answer yet; sending again with the same id",
+  waiting: "Sending too fast: it goes out, with the same id, as soon as the server allows",
   sent: "The server acknowledged it; waiting to see it in the room",
   verified: "Seen in the room's list: it cannot be lost",
   healing: "It was missing from the room's list; asking the server to put it back",

@@ -2,7 +2,7 @@
 // file, and fresh browser profiles (own localStorage) closed after each test.
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll } from "vitest";
-import { startLocalWorker, type LocalWorker } from "../../../scripts/local-worker";
+import { startLocalWorker, type LocalWorker, type LocalWorkerOptions } from "../../../scripts/local-worker";
 import { launchChromium, watchPage } from "./browser";
 
 export type BrowserHarness = {
@@ -13,13 +13,13 @@ export type BrowserHarness = {
 };
 
 /** Registers the file's hooks; the worker and browser are there once beforeAll ran. */
-export function useBrowserHarness(): BrowserHarness {
+export function useBrowserHarness(workerOptions: LocalWorkerOptions = {}): BrowserHarness {
   let worker: LocalWorker | undefined;
   let browser: Browser | undefined;
   const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
-    [worker, browser] = await Promise.all([startLocalWorker(), launchChromium()]);
+    [worker, browser] = await Promise.all([startLocalWorker(workerOptions), launchChromium()]);
   });
 
   afterAll(async () => {
