@@ -18,8 +18,8 @@ import { Outbox, retryDelayMs, type OutboxRow } from "./outbox";
 import { handleClientFrame, type SocketAnswer } from "./socket-frames";
 import { Broadcaster } from "./broadcast";
 import { capRefusal, clientTag, socketClient, socketLimits, type SocketClient } from "./socket-caps";
-import { UNKNOWN_CLIENT, isExempt } from "../worker/client-key";
-import { limitPost } from "../worker/post-limit";
+import { UNKNOWN_CLIENT, isExempt } from "../limits/client-key";
+import { limitPost } from "../limits/post-limit";
 
 /** Who is calling and under which flag version; a newer version triggers a reconcile. */
 export type RoomCall = { room: string; flagVersion: number };

@@ -5,7 +5,7 @@ import type { ServerFrame } from "../shared/frames";
 import { MAX_FRAME_BYTES } from "../shared/frames";
 import type { Message } from "../shared/message";
 import { describeZodError, sendFrameSchema } from "../shared/schemas";
-import type { PostLimited } from "../worker/post-limit";
+import type { PostLimited } from "../limits/post-limit";
 import type { RoomRefusal } from "./room";
 
 export type SocketAnswer = { type: "send"; frame: ServerFrame } | { type: "close"; code: number; reason: string };

@@ -3,7 +3,7 @@
 // sockets (and send messages) from its visitors' browsers. Bots and the lab send no
 // Origin and are allowed; limits still count them by address.
 import { StatusError } from "itty-router";
-import { commaSet } from "./comma-set";
+import { commaSet } from "../limits/comma-set";
 
 const allowedOrigins = commaSet((entry) => entry.replace(/\/+$/, "").toLowerCase());
 

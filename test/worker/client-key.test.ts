@@ -1,8 +1,8 @@
 // Client keys: an IPv4 address as is, an IPv6 address as its /64 (however it is
 // written), and the RATE_LIMIT_EXEMPT list read with the same rule.
 import { describe, expect, it } from "vitest";
-import { UNKNOWN_CLIENT, clientKey, isExempt } from "../../src/worker/client-key";
-import { secondsToNextWindow } from "../../src/worker/post-limit";
+import { UNKNOWN_CLIENT, clientKey, isExempt } from "../../src/limits/client-key";
+import { secondsToNextWindow } from "../../src/limits/post-limit";
 
 describe("client keys", () => {
   it.each([

@@ -7,7 +7,7 @@ import { loadFlags } from "../context";
 import { StatusError, json, parseWith } from "../http";
 import { ROOM_PREFIX } from "../../shared/keys";
 import { CLIENT_KEY_HEADER, FLAG_VERSION_HEADER, ROOM_HEADER, ROOM_MODE_HEADER } from "../../room/room";
-import { requestClientKey } from "../client-key";
+import { requestClientKey } from "../../limits/client-key";
 import { requireAllowedOrigin } from "../origin";
 
 export async function listRoomNames(env: Env): Promise<string[]> {
