@@ -7,7 +7,8 @@ import type { FlagsResponse } from "../../src/shared/api";
 import { api, messageRow, postMessage, putFlags } from "./support/browser";
 import { useBrowserHarness } from "./support/browser-harness";
 
-const harness = useBrowserHarness();
+// An operator migrating from the seed's KV design: every room starts on the kv path.
+const harness = useBrowserHarness({ vars: { CACHE_MODE: "kv" } });
 
 async function openPage(path: string) {
   const opened = await harness.newPage();

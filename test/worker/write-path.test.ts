@@ -241,6 +241,7 @@ describe("reconcile (kv → do) cannot brick a room", () => {
   it("skips and counts cache entries that fail validation, keeps the rest, and pushes what it merged", async () => {
     const room = uniqueRoom("reconcile-bad");
     const good: Message = { id: newMessageId(), room, kind: "human", author: "ada", text: "from kv", status: "pending", createdAt: Date.now() };
+    await setRoomMode(room, "kv");
     await env.CHAT_KV.put(`cache:${room}`, JSON.stringify([good, { id: "garbage", text: 42 }, null]));
     const watcher = await connect(room); // open while the room is still kv
     await setRoomMode(room, "do");
