@@ -34,6 +34,8 @@ export type LocalWorkerOptions = {
    * pass { RATE_LIMIT_EXEMPT: "" } to meet the post limit and socket caps as one person.
    */
   vars?: Record<string, string>;
+  /** wrangler's log level: "info" prints a line per request (npm start --verbose). */
+  logLevel?: "warn" | "info";
   /** Echo wrangler's output (npm start does; tests keep it for failures). */
   inheritOutput?: boolean;
   startTimeoutMs?: number;
@@ -69,9 +71,9 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
     "--inspector-port", String(inspectorPort),
     "--persist-to", persistTo,
     "--show-interactive-dev-session=false",
-    // Warnings and errors only: request lines (the bot polls every 3 s) would bury the
-    // URL and the bot's own lines; `npm run dev` shows everything.
-    "--log-level", "warn",
+    // Warnings and errors unless asked: request lines (the bot polls every 3 s) would
+    // bury the URL and the bot's own lines.
+    "--log-level", options.logLevel ?? "warn",
     ...Object.entries(vars).flatMap(([key, value]) => ["--var", `${key}:${value}`]),
   ];
   const child = spawn(process.execPath, args, {

@@ -9,9 +9,12 @@ import { ensureDevVars } from "./dev-vars";
 import { PROJECT_ROOT, startLocalWorker } from "./local-worker";
 
 async function main(): Promise<void> {
-  const parsed = parseCommandLine(process.argv.slice(2), process.env);
+  // --verbose is ours (a request line per request); every other flag is the bot's.
+  const args = process.argv.slice(2);
+  const verbose = args.includes("--verbose");
+  const parsed = parseCommandLine(args.filter((arg) => arg !== "--verbose"), process.env);
   if (parsed.help) {
-    console.log(`npm start [-- bot flags]: the Worker on http://127.0.0.1:${process.env.PORT ?? 8787} and the bot.\n\n${usage()}`);
+    console.log(`npm start [-- --verbose] [-- bot flags]: the Worker on http://127.0.0.1:${process.env.PORT ?? 8787} and the bot.\n--verbose prints a line per request.\n\n${usage()}`);
     return;
   }
   const vars = ensureDevVars();
@@ -26,6 +29,7 @@ async function main(): Promise<void> {
     adminToken: vars.ADMIN_TOKEN,
     botToken: vars.BOT_TOKEN,
     inheritOutput: true,
+    logLevel: verbose ? "info" : "warn",
   });
 
   let bot: BotHandle | undefined;
