@@ -1,5 +1,6 @@
 // SQL of the room log: rows in, Messages out. Synchronous, so every method that
 // changes more than one row is atomic inside the Durable Object.
+import { isClaimable } from "../shared/leases";
 import { toRecord, type Message, type MessageStatus } from "../shared/message";
 
 type Row = {
@@ -108,15 +109,15 @@ export class RoomLog {
       .map((row) => this.toMessage(row));
   }
 
+  /** Human messages a bot may claim now, oldest first (the rule itself: shared/leases.ts). */
   claimable(now: number): Message[] {
+    // The query only narrows to candidates (the index on kind, status); isClaimable decides.
     return this.sql
-      .exec<Row>(
-        `${SELECT} WHERE m.kind = 'human' AND (m.status = 'pending' OR (m.status = 'processing' AND COALESCE(c.lease_until, 0) <= ?))
-         ORDER BY m.seq LIMIT 200`,
-        now,
-      )
+      .exec<Row>(`${SELECT} WHERE m.kind = 'human' AND m.status IN ('pending', 'processing') ORDER BY m.seq LIMIT 1000`)
       .toArray()
-      .map((row) => this.toMessage(row));
+      .map((row) => this.toMessage(row))
+      .filter((message) => isClaimable(message, now))
+      .slice(0, 200);
   }
 
   replyTo(humanId: string): Message | null {

@@ -44,3 +44,10 @@ export function refuseReply(message: Message, botId: string, now: number, graceM
 
 /** UNCLAIMED_GRACE_MS, with its documented default when unset or not a number. */
 export const unclaimedGraceMs = (value: string | undefined): number => (value && Number.isFinite(Number(value)) ? Number(value) : 600_000);
+
+/** A claimable human message: pending, or processing with an expired lease. The one copy of this rule. */
+export function isClaimable(message: Message, now: number): boolean {
+  if (message.kind !== "human") return false;
+  if (message.status === "pending") return true;
+  return message.status === "processing" && (message.leaseUntil ?? 0) <= now;
+}

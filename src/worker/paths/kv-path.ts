@@ -4,11 +4,11 @@
 // verification layer heals the losses. Do not add locks or retries here: the race
 // lab measures exactly this behaviour.
 import { cacheKey } from "../../shared/keys";
-import { refuseClaim, refuseFail, refuseRelease, type Refusal } from "../../shared/leases";
+import { isClaimable, refuseClaim, refuseFail, refuseRelease, type Refusal } from "../../shared/leases";
 import { CACHE_SIZE, newMessageId, type Message } from "../../shared/message";
 import { StatusError } from "../http";
 import { markRoom, readRecord, writeRecord } from "../kv-records";
-import { isClaimable, type HumanInput, type ListQuery, type ReplyInput, type RoomPath, type Stored } from "./path";
+import type { HumanInput, ListQuery, ReplyInput, RoomPath, Stored } from "./path";
 
 export class KvPath implements RoomPath {
   readonly mode = "kv" as const;

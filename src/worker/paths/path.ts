@@ -24,10 +24,3 @@ export interface RoomPath {
   release(messageId: string, botId: string): Promise<Message>;
   fail(messageId: string, botId: string, reason: string): Promise<Message>;
 }
-
-/** A claimable human message: pending, or processing with an expired lease. */
-export function isClaimable(message: Message, now: number): boolean {
-  if (message.kind !== "human") return false;
-  if (message.status === "pending") return true;
-  return message.status === "processing" && (message.leaseUntil ?? 0) <= now;
-}

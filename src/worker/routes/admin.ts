@@ -5,9 +5,12 @@ import { resolveMode } from "../../shared/flags";
 import { flagsSchema, roomSchema } from "../../shared/schemas";
 import type { CacheMode } from "../../shared/message";
 import { requireRole } from "../auth";
-import { control, rememberFlags } from "../context";
+import { rememberFlags } from "../flag-cache";
 import { json, log, parseWith, readJson } from "../http";
 import { listRoomNames } from "./rooms";
+
+/** The Control object: the flag, its audit, the counters, the rooms in do mode. */
+const control = (env: Env) => env.CONTROL.getByName("global");
 
 export async function getFlags(request: IRequest, env: Env): Promise<Response> {
   await requireRole(request, env, "admin");

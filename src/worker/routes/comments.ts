@@ -9,7 +9,8 @@ import { recordStat } from "../../control/stats-batch";
 import { requireRole, roleOf } from "../auth";
 import { requestClientKey } from "../../limits/client-key";
 import { limitPost } from "../../limits/post-limit";
-import { loadFlags, onRoomPath } from "../context";
+import { loadFlags } from "../flag-cache";
+import { onRoomPath } from "../room-path";
 import { StatusError, log, parseWith, readJson, roomJson } from "../http";
 import { readRecord } from "../kv-records";
 

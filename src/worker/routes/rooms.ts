@@ -3,7 +3,7 @@ import type { IRequest } from "itty-router";
 import { MODE_HEADER, type RoomsResponse } from "../../shared/api";
 import { resolveMode } from "../../shared/flags";
 import { roomSchema } from "../../shared/schemas";
-import { loadFlags } from "../context";
+import { loadFlags } from "../flag-cache";
 import { StatusError, json, parseWith } from "../http";
 import { ROOM_PREFIX } from "../../shared/keys";
 import { CLIENT_KEY_HEADER, FLAG_VERSION_HEADER, ROOM_HEADER, ROOM_MODE_HEADER } from "../../room/room";
