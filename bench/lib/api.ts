@@ -2,7 +2,7 @@
 // types, and counted per kind so a run can report requests per delivered message.
 import type { CommentsResponse, FlagsResponse, HealResponse } from "../../src/shared/api";
 import type { CacheMode, Message } from "../../src/shared/message";
-import { HttpError, requestJson } from "../../src/client/http";
+import { HttpError, requestJson, type ApiResult } from "../../src/client/http";
 import { now } from "./time";
 
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -22,30 +22,53 @@ export class RequestCounter {
   }
 }
 
-export type Listing = { comments: Message[]; mode: CacheMode; requestedAt: number; receivedAt: number };
+/** `lastSeq` (do mode): the room's newest change position, the `since` that continues from here. */
+export type Listing = { comments: Message[]; mode: CacheMode; requestedAt: number; receivedAt: number; lastSeq?: number };
+
+export type ClientOptions = {
+  /**
+   * Sent with every request. The soak gives each simulated page its own `cf-connecting-ip`,
+   * so per-address limits (heals) see one address per page, as they would in production.
+   */
+  headers?: Record<string, string>;
+  /** Told of every request that failed (no answer, 4xx, 5xx), e.g. to count 5xx answers. */
+  onError?(kind: RequestKind, err: HttpError): void;
+};
 
 export class ChatClient {
   constructor(
     readonly baseUrl: string,
     private readonly tokens: { admin?: string; bot?: string } = {},
     readonly counter = new RequestCounter(),
+    private readonly options: ClientOptions = {},
   ) {}
 
-  private async call<T>(kind: RequestKind, method: string, path: string, json?: unknown, token?: string): Promise<{ status: number; body: T }> {
+  private async call<T>(kind: RequestKind, method: string, path: string, json?: unknown, token?: string): Promise<ApiResult<T>> {
     this.counter.add(kind);
-    return requestJson<T>(`${this.baseUrl}${path}`, { method, json, token, timeoutMs: REQUEST_TIMEOUT_MS });
+    try {
+      return await requestJson<T>(`${this.baseUrl}${path}`, { method, json, token, timeoutMs: REQUEST_TIMEOUT_MS, headers: this.options.headers });
+    } catch (err) {
+      if (err instanceof HttpError) this.options.onError?.(kind, err);
+      throw err;
+    }
   }
 
   /** A human message, as the page posts it (with a client-chosen id, so a retry cannot duplicate). */
   async post(room: string, text: string, author: string, id?: string): Promise<Message> {
-    return (await this.call<Message>("post", "POST", "/api/comments", { room, text, author, ...(id ? { id } : {}) })).body;
+    return (await this.postAnswered(room, text, author, id)).message;
+  }
+
+  /** The same post, with the mode of the path that acknowledged it (the X-Cache-Mode header). */
+  async postAnswered(room: string, text: string, author: string, id?: string): Promise<{ message: Message; mode: CacheMode | null }> {
+    const { body, mode } = await this.call<Message>("post", "POST", "/api/comments", { room, text, author, ...(id ? { id } : {}) });
+    return { message: body, mode };
   }
 
   async list(room: string, limit = 200, since?: number): Promise<Listing> {
     const requestedAt = now();
     const query = `room=${encodeURIComponent(room)}&limit=${limit}${since === undefined ? "" : `&since=${since}`}`;
     const { body } = await this.call<CommentsResponse>("poll", "GET", `/api/comments?${query}`);
-    return { comments: body.comments, mode: body.mode, requestedAt, receivedAt: now() };
+    return { comments: body.comments, mode: body.mode, requestedAt, receivedAt: now(), ...(body.lastSeq === undefined ? {} : { lastSeq: body.lastSeq }) };
   }
 
   async heal(messageId: string): Promise<HealResponse> {
@@ -66,21 +89,22 @@ export class ChatClient {
     await this.call("read", "GET", "/api/health");
   }
 
+  /** The operator flag as it stands. */
+  async flags(): Promise<FlagsResponse["flags"]> {
+    return (await this.call<FlagsResponse>("admin", "GET", "/api/admin/flags", undefined, this.requireToken("admin"))).body.flags;
+  }
+
   /** Puts `room` in `mode`, merging into the current flag so other overrides stay. */
   async setRoomMode(room: string, mode: CacheMode): Promise<void> {
-    const admin = this.requireToken("admin");
-    const { body } = await this.call<FlagsResponse>("admin", "GET", "/api/admin/flags", undefined, admin);
-    const { defaultMode, doPercent, rooms } = body.flags;
-    await this.call("admin", "PUT", "/api/admin/flags", { defaultMode, doPercent, rooms: { ...rooms, [room]: mode } }, admin);
+    const { defaultMode, doPercent, rooms } = await this.flags();
+    await this.call("admin", "PUT", "/api/admin/flags", { defaultMode, doPercent, rooms: { ...rooms, [room]: mode } }, this.requireToken("admin"));
   }
 
   /** Removes the lab's rooms from the flag again, leaving everything else as it was. */
   async forgetRooms(names: string[]): Promise<void> {
-    const admin = this.requireToken("admin");
-    const { body } = await this.call<FlagsResponse>("admin", "GET", "/api/admin/flags", undefined, admin);
-    const { defaultMode, doPercent, rooms } = body.flags;
+    const { defaultMode, doPercent, rooms } = await this.flags();
     const kept = Object.fromEntries(Object.entries(rooms).filter(([name]) => !names.includes(name)));
-    await this.call("admin", "PUT", "/api/admin/flags", { defaultMode, doPercent, rooms: kept }, admin);
+    await this.call("admin", "PUT", "/api/admin/flags", { defaultMode, doPercent, rooms: kept }, this.requireToken("admin"));
   }
 
   private requireToken(kind: "admin" | "bot"): string {

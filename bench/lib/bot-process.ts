@@ -5,11 +5,12 @@
 //   [Self-Heal] ✅ AI response found in cache: <ai id>       (a check saw it)
 //   [Self-Heal] AI response missing, triggering heal: <ai id> (a check did not)
 //   [Self-Heal] AI response <ai id> is older than the newest 200 … (checks end: a busy room scrolled it out)
+//   [Self-Heal] Heal re-added <ai id> …                       (a heal put a lost reply back)
 // Counting acknowledged replies from the bot itself, not from the room's list,
 // is what makes a lost reply visible at all.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { constants as osConstants, tmpdir } from "node:os";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../../scripts/local-worker";
 import { now } from "./time";
@@ -24,6 +25,8 @@ export type BotReplyRecord = {
   /** the bot's first check of this reply */
   firstCheck?: "in" | "missing";
   healCalls: number;
+  /** heals that the server answered with readded: true (a real loss put back) */
+  healsReadded: number;
   /** when the bot's checks ended: it saw the reply, or the reply aged out of the window it checks */
   verifiedAt?: number;
   agedOut?: boolean;
@@ -39,6 +42,21 @@ export type BotProcessOptions = {
   /** passed through to the bot for --bot ollama */
   ollamaHost?: string;
   ollamaModel?: string;
+  /** the script to run instead of bot/main.ts; it must run the real bot (the soak's slowed bot does) */
+  entry?: string;
+  /** extra environment for the bot */
+  env?: Record<string, string>;
+  /** the bot's pending list, kept after stop: a bot started again on it resumes verifying (default: a temp file) */
+  stateFile?: string;
+  /** where the bot's log lines are recorded; one BotLog shared by several processes merges them */
+  log?: BotLog;
+  /** every line the bot prints on stdout */
+  onLine?(line: string): void;
+  /**
+   * Run it in its own process group, so kill() can end tsx and the bot under it at once,
+   * as a crash would. Off by default: then Ctrl-C in a terminal reaches the bot directly.
+   */
+  ownProcessGroup?: boolean;
 };
 
 const TSX_CLI = join(PROJECT_ROOT, "node_modules", "tsx", "dist", "cli.mjs");
@@ -50,54 +68,22 @@ const FOUND = /\[Self-Heal\] .*AI response found in cache: (\S+)/;
 const MISSING = /\[Self-Heal\] AI response missing, triggering heal: (\S+)/;
 const GAVE_UP = /\[Bot\] Gave up on (\S+)/;
 const AGED_OUT = /\[Self-Heal\] AI response (\S+) is older than the newest/;
+const READDED = /\[Self-Heal\] Heal re-added (\S+)/;
 
-export class BotProcess {
+/** What bots said they did, read from their log lines. */
+export class BotLog {
   readonly replies = new Map<string, BotReplyRecord>();
   /** human id → AI reply ids the bot says it posted for it */
   readonly answers = new Map<string, string[]>();
   /** human ids the bot marked failed (no reply will come) */
   readonly gaveUp = new Set<string>();
-  private readonly child: ChildProcess;
-  private readonly stateDir: string;
-  private output: string[] = [];
-  private exited: Promise<number | null>;
-  exitCode: number | null = null;
 
-  constructor(readonly options: BotProcessOptions) {
-    this.stateDir = mkdtempSync(join(tmpdir(), "race-bot-"));
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      CHAT_API_URL: options.url,
-      BOT_TOKEN: options.botToken,
-      BOT_ROOMS: options.rooms.join(","),
-      BOT_ID: options.botId,
-      BOT_POLL_MS: String(options.pollMs),
-      BOT_STATE_FILE: join(this.stateDir, "state.json"),
-      ...(options.ollamaHost ? { OLLAMA_HOST: options.ollamaHost } : {}),
-      ...(options.ollamaModel ? { OLLAMA_MODEL: options.ollamaModel } : {}),
-    };
-    const flag = options.kind === "offline" ? "--offline" : "--require-ollama";
-    // The running Node (22, via npm/npx) runs tsx, so the bot never lands on an older system node.
-    this.child = spawn(process.execPath, [TSX_CLI, BOT_MAIN, flag], { cwd: PROJECT_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-    this.exited = new Promise((resolve) => this.child.once("exit", (code) => resolve((this.exitCode = code))));
-    let buffered = "";
-    const onData = (chunk: Buffer) => {
-      buffered += chunk.toString("utf8");
-      const lines = buffered.split("\n");
-      buffered = lines.pop() ?? "";
-      for (const line of lines) this.onLine(line);
-    };
-    this.child.stdout!.on("data", onData);
-    this.child.stderr!.on("data", (chunk: Buffer) => this.keep(chunk.toString("utf8")));
+  /** Replies acknowledged but not yet seen by the bot's own check. */
+  get unverified(): number {
+    return [...this.replies.values()].filter((r) => r.verifiedAt === undefined).length;
   }
 
-  private keep(line: string): void {
-    this.output.push(line);
-    if (this.output.length > 400) this.output = this.output.slice(-300);
-  }
-
-  private onLine(line: string): void {
-    this.keep(line);
+  read(line: string): void {
     const at = now();
     let match: RegExpExecArray | null;
     if ((match = ANSWERED.exec(line))) {
@@ -109,7 +95,7 @@ export class BotProcess {
       const id = match[1]!;
       if (!this.replies.has(id)) {
         const replyTo = [...this.answers].find(([, ais]) => ais.includes(id))?.[0];
-        this.replies.set(id, { id, ackedAt: at, healCalls: 0, ...(replyTo ? { replyTo } : {}) });
+        this.replies.set(id, { id, ackedAt: at, healCalls: 0, healsReadded: 0, ...(replyTo ? { replyTo } : {}) });
       }
     } else if ((match = FOUND.exec(line))) {
       const record = this.replies.get(match[1]!);
@@ -131,7 +117,86 @@ export class BotProcess {
         record.firstCheck ??= "missing";
         record.healCalls++;
       }
+    } else if ((match = READDED.exec(line))) {
+      const record = this.replies.get(match[1]!);
+      if (record) record.healsReadded++;
     }
+  }
+}
+
+export class BotProcess {
+  readonly log: BotLog;
+  private readonly child: ChildProcess;
+  /** the temp dir of the state file this process made itself (removed on stop) */
+  private readonly stateDir: string | null;
+  private output: string[] = [];
+  private exited: Promise<number | null>;
+  exitCode: number | null = null;
+
+  constructor(readonly options: BotProcessOptions) {
+    this.log = options.log ?? new BotLog();
+    this.stateDir = options.stateFile ? null : mkdtempSync(join(tmpdir(), "race-bot-"));
+    const stateFile = options.stateFile ?? join(this.stateDir!, "state.json");
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      CHAT_API_URL: options.url,
+      BOT_TOKEN: options.botToken,
+      BOT_ROOMS: options.rooms.join(","),
+      BOT_ID: options.botId,
+      BOT_POLL_MS: String(options.pollMs),
+      BOT_STATE_FILE: stateFile,
+      ...(options.ollamaHost ? { OLLAMA_HOST: options.ollamaHost } : {}),
+      ...(options.ollamaModel ? { OLLAMA_MODEL: options.ollamaModel } : {}),
+      ...options.env,
+    };
+    const flag = options.kind === "offline" ? "--offline" : "--require-ollama";
+    // The running Node (22, via npm/npx) runs tsx, so the bot never lands on an older system node.
+    this.child = spawn(process.execPath, [TSX_CLI, options.entry ?? BOT_MAIN, flag], {
+      cwd: PROJECT_ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: options.ownProcessGroup ?? false,
+    });
+    // A group of our own is not ended by a Ctrl-C in the terminal: end it when we exit.
+    const onExit = () => this.signalGroup("SIGKILL");
+    if (options.ownProcessGroup) process.once("exit", onExit);
+    this.exited = new Promise((resolve) =>
+      this.child.once("exit", (code, signal) => {
+        process.off("exit", onExit);
+        // Killed by a signal: code is null; report 128 + n as a shell would, so "still running" stays null.
+        resolve((this.exitCode = code ?? 128 + (signal ? osConstants.signals[signal] : 0)));
+      }),
+    );
+    let buffered = "";
+    const onData = (chunk: Buffer) => {
+      buffered += chunk.toString("utf8");
+      const lines = buffered.split("\n");
+      buffered = lines.pop() ?? "";
+      for (const line of lines) this.onLine(line);
+    };
+    this.child.stdout!.on("data", onData);
+    this.child.stderr!.on("data", (chunk: Buffer) => this.keep(chunk.toString("utf8")));
+  }
+
+  private keep(line: string): void {
+    this.output.push(line);
+    if (this.output.length > 400) this.output = this.output.slice(-300);
+  }
+
+  private onLine(line: string): void {
+    this.keep(line);
+    this.log.read(line);
+    this.options.onLine?.(line);
+  }
+
+  get replies(): Map<string, BotReplyRecord> {
+    return this.log.replies;
+  }
+  get answers(): Map<string, string[]> {
+    return this.log.answers;
+  }
+  get gaveUp(): Set<string> {
+    return this.log.gaveUp;
   }
 
   private stopRequested = false;
@@ -147,7 +212,7 @@ export class BotProcess {
 
   /** Replies acknowledged but not yet seen by the bot's own check. */
   get unverified(): number {
-    return [...this.replies.values()].filter((r) => r.verifiedAt === undefined).length;
+    return this.log.unverified;
   }
 
   /** The last lines the bot printed, for error messages. */
@@ -159,11 +224,32 @@ export class BotProcess {
     if (this.exitCode === null) {
       this.stopRequested = true;
       this.child.kill("SIGTERM");
-      const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
+      const timer = setTimeout(() => (this.options.ownProcessGroup ? this.signalGroup("SIGKILL") : this.child.kill("SIGKILL")), 10_000);
       await this.exited;
       clearTimeout(timer);
     }
-    rmSync(this.stateDir, { recursive: true, force: true });
+    // tsx's child may outlive tsx by a moment; nothing of the group may stay.
+    if (this.options.ownProcessGroup) this.signalGroup("SIGKILL");
+    if (this.stateDir) rmSync(this.stateDir, { recursive: true, force: true });
+  }
+
+  /**
+   * Ends the bot at once, as a crash or `kill -9` would: no release of its claim, no last
+   * save. Needs ownProcessGroup: tsx runs the bot in a child process of its own.
+   */
+  async kill(): Promise<void> {
+    if (!this.options.ownProcessGroup) throw new Error("BotProcess.kill() needs ownProcessGroup: true");
+    this.stopRequested = true;
+    this.signalGroup("SIGKILL");
+    await this.exited;
+  }
+
+  private signalGroup(signal: NodeJS.Signals): void {
+    try {
+      if (this.child.pid) process.kill(-this.child.pid, signal);
+    } catch {
+      // the group is already gone
+    }
   }
 }
 

@@ -9,7 +9,7 @@ import { IDLE_POLL_WITH_SOCKET_MS, POLL_MS, RECHECK_MS } from "../../src/shared/
 import type { ServerFrame } from "../../src/shared/frames";
 import { CACHE_SIZE, newMessageId, type CacheMode, type Message } from "../../src/shared/message";
 import { sendUntilAnswered } from "../../src/client/send-until-answered";
-import { SocketSender } from "../../src/client/socket-send";
+import { SocketSender, type NackFrame } from "../../src/client/socket-send";
 import { ChatClient, HttpError, type Listing } from "./api";
 import { RoomSocket } from "./live";
 import { jitter, now } from "./time";
@@ -43,6 +43,8 @@ export type OwnMessage = {
   ackedAt?: number;
   /** the path of the acknowledged attempt: the room socket (do mode) or POST /api/comments */
   via?: "socket" | "http";
+  /** the mode that acknowledged it: do for a socket ack, else the answer's X-Cache-Mode */
+  mode?: CacheMode;
   /** the first evidence after the acknowledgement: in the list / pushed, or missing from a list */
   firstCheck?: "in" | "missing";
   healCalls: number;
@@ -58,6 +60,8 @@ export type TabEvents = {
   onListing?(listing: Listing): void;
   /** every message or update pushed to this tab */
   onPush?(message: Message, receivedAt: number): void;
+  /** every refusal of a send over the socket (the HTTP ones reach the client's onError) */
+  onNack?(nack: NackFrame): void;
 };
 
 export type TabOptions = {
@@ -68,6 +72,8 @@ export type TabOptions = {
   /** open the room's WebSocket when the room is in do mode, as the page does */
   push: boolean;
   events?: TabEvents;
+  /** failed sends before post() gives up (default 5: a lab round has a deadline); Infinity: never, as the page */
+  maxSendAttempts?: number;
 };
 
 export class Tab {
@@ -138,14 +144,19 @@ export class Tab {
     const entry: OwnMessage = { id, createdAt: Date.now(), sentAt: now(), healCalls: 0, healsReadded: 0 };
     this.own.set(id, entry);
     const { room, author } = this.options;
+    let httpMode: CacheMode | null = null;
     const result = await sendUntilAnswered(
       { id, room, text, author },
       {
         socket: () => (this.socket.acceptsSends ? this.socketSends : null),
-        post: (message) => this.client.post(message.room, message.text, author, message.id),
+        post: async (message) => {
+          const answer = await this.client.postAnswered(message.room, message.text, author, message.id);
+          httpMode = answer.mode;
+          return answer.message;
+        },
       },
-      // Unlike the page, a tab gives up: a lab round has a deadline.
-      { maxAttempts: 5, cancelled: () => this.stopped },
+      // Unlike the page, a lab tab gives up by default: a lab round has a deadline.
+      { maxAttempts: this.options.maxSendAttempts ?? 5, cancelled: () => this.stopped },
     );
     if (!result.acked) {
       entry.error = result.reason;
@@ -154,6 +165,9 @@ export class Tab {
     entry.ackedAt = now();
     entry.createdAt = result.message.createdAt;
     entry.via = result.via;
+    // Only a room in do mode answers a socket send.
+    const mode = result.via === "socket" ? "do" : httpMode;
+    if (mode) entry.mode = mode;
     if (this.seenIds.has(id)) {
       // Pushed before the send was even acknowledged: already seen in the room.
       this.verify(entry, "push", entry.ackedAt!);
@@ -173,6 +187,7 @@ export class Tab {
   }
 
   private onFrame(frame: ServerFrame, receivedAt: number): void {
+    if (frame.type === "nack") this.options.events?.onNack?.(frame);
     if (this.socketSends.receive(frame)) return;
     if (frame.type === "message" || frame.type === "update") {
       this.seenIds.add(frame.message.id);

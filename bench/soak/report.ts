@@ -1,0 +1,53 @@
+// The soak's tables (one per mode) and the do-mode verdict.
+import type { CacheMode } from "../../src/shared/message";
+import { markdownTable } from "../lib/table";
+import type { ModeAudit } from "./audit";
+import type { FailureCounts, Side } from "./failures";
+import type { ModeReport, Row } from "./report-schema";
+
+export function modeReport(audit: ModeAudit, failures: Record<Side, FailureCounts>): ModeReport {
+  const human: Row = { ...audit.human, serverErrors: failures.writers.serverErrors, noAnswer: failures.writers.noAnswer };
+  // A double answer is a fact about the human message: counted on its row only.
+  const ai: Row = { ...audit.ai, answeredTwice: null, serverErrors: failures.bots.serverErrors, noAnswer: failures.bots.noAnswer };
+  const all = Object.fromEntries(Object.keys(human).map((key) => [key, (human[key as keyof Row] ?? 0) + (ai[key as keyof Row] ?? 0)])) as Row;
+  return { human, ai, all, lost: audit.lost, duplicateIds: audit.duplicateIds, answeredTwice: audit.answeredTwice };
+}
+
+const COLUMNS: [keyof Row, string][] = [
+  ["acknowledged", "acknowledged"],
+  ["missingWithoutHeal", "missing without heal"],
+  ["healed", "healed"],
+  ["lostForGood", "lost for good"],
+  ["beyondWindow", "beyond window"],
+  ["duplicates", "duplicates"],
+  ["answeredTwice", "answered twice"],
+  ["serverErrors", "5xx seen"],
+  ["noAnswer", "no answer"],
+];
+
+const TITLES: Record<CacheMode, string> = {
+  do: "do rooms (serialized: the room's Durable Object)",
+  kv: "kv rooms (legacy: read-modify-write of one KV value)",
+};
+
+export function modeTable(mode: CacheMode, report: ModeReport): string {
+  const line = (label: string, row: Row) => [label, ...COLUMNS.map(([key]) => (row[key] === null ? "—" : row[key].toLocaleString("en-US")))];
+  const table = markdownTable(
+    ["messages", ...COLUMNS.map(([, title]) => title)],
+    [line("human", report.human), line("AI replies", report.ai), line("all", report.all)],
+    ["left", ...COLUMNS.map(() => "right" as const)],
+  );
+  return `${TITLES[mode]}\n\n${table}`;
+}
+
+/** The do figures that must be 0, as failure lines with their evidence. */
+export function doFailures(report: ModeReport): string[] {
+  const failures: string[] = [];
+  const { all } = report;
+  if (all.missingWithoutHeal) failures.push(`${all.missingWithoutHeal} do-acknowledged message(s) missing on their sender's first check`);
+  if (all.healed) failures.push(`${all.healed} do-acknowledged message(s) put back by a heal`);
+  if (all.lostForGood) failures.push(`${all.lostForGood} do-acknowledged message(s) not in their room's log: ${report.lost.slice(0, 5).map((m) => `${m.id} (#${m.room})`).join(", ")}`);
+  if (all.duplicates) failures.push(`${all.duplicates} id(s) shown twice: ${report.duplicateIds.slice(0, 5).join(", ")}`);
+  if (all.answeredTwice) failures.push(`${all.answeredTwice} human message(s) answered twice in do mode: ${report.answeredTwice.slice(0, 5).map((d) => d.humanId).join(", ")}`);
+  return failures;
+}
