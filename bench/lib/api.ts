@@ -46,7 +46,11 @@ export class ChatClient {
   private async call<T>(kind: RequestKind, method: string, path: string, json?: unknown, token?: string): Promise<ApiResult<T>> {
     this.counter.add(kind);
     try {
-      return await requestJson<T>(`${this.baseUrl}${path}`, { method, json, token, timeoutMs: REQUEST_TIMEOUT_MS, headers: this.options.headers });
+      const result = await requestJson<T>(`${this.baseUrl}${path}`, { method, json, token, timeoutMs: REQUEST_TIMEOUT_MS, headers: this.options.headers });
+      // Every answer of the API has a JSON body. A 2xx without one was cut off (the Worker
+      // died while sending it): no answer, so a post is sent again with its id.
+      if (result.body === null) throw new HttpError(0, `no answer (the ${result.status} answer was cut off)`);
+      return result;
     } catch (err) {
       if (err instanceof HttpError) this.options.onError?.(kind, err);
       throw err;
