@@ -15,8 +15,9 @@ export default defineConfig({
             miniflare: {
               // Requests without cf-connecting-ip (every test that does not set one) share the
               // "unknown" client key: exempt, so only the tests of the limits meet them, with
-              // addresses of their own. A small room cap keeps its test to a few sockets.
-              bindings: { ADMIN_TOKEN: "test-admin-token", BOT_TOKEN: "test-bot-token", RATE_LIMIT_EXEMPT: "unknown", ROOM_MAX_SOCKETS: "30", ALLOWED_ORIGINS: "https://friend.example" },
+              // addresses of their own. A small room cap keeps its test to a few sockets. Retention
+              // off, so a room's alarm stops once KV is written (the retention tests set it per room).
+              bindings: { ADMIN_TOKEN: "test-admin-token", BOT_TOKEN: "test-bot-token", RATE_LIMIT_EXEMPT: "unknown", ROOM_MAX_SOCKETS: "30", ALLOWED_ORIGINS: "https://friend.example", ROOM_RETENTION_DAYS: "0" },
             },
           }),
         ],

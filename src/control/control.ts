@@ -78,12 +78,13 @@ export class Control extends DurableObject<Env> {
    * progress both put it in do mode; either way it learns the newest version, so a room
    * refused here stays out of do mode until a newer flag says otherwise. Serialized with
    * flips in this object, so no room can slip in between a flip's list and its publish.
+   * `record: false` (a never-written room's read) only asks: nothing is stored for it.
    */
-  async roomEntered(name: string): Promise<{ admitted: boolean; version: number }> {
+  async roomEntered(name: string, record = true): Promise<{ admitted: boolean; version: number }> {
     const { flags } = await this.getFlags();
     const pending = this.ctx.storage.sql.exec<{ flags: string }>(`SELECT flags FROM pending_flip WHERE id = 1`).toArray()[0];
     const admitted = resolveMode(flags, name) === "do" && (!pending || resolveMode(JSON.parse(pending.flags) as Flags, name) === "do");
-    if (admitted) this.ctx.storage.sql.exec(`INSERT INTO do_rooms (name, since) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, Date.now());
+    if (admitted && record) this.ctx.storage.sql.exec(`INSERT INTO do_rooms (name, since) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, Date.now());
     return { admitted, version: Math.max(flags.version, this.reserved()) };
   }
 
@@ -147,7 +148,9 @@ export class Control extends DurableObject<Env> {
     );
   }
 
-  async stats(roomsPerMode: Record<CacheMode, number>): Promise<StatsResponse> {
+  /** The counters; rooms: the do rooms this object lists (kv rooms are not counted: that would list every marker). */
+  async stats(): Promise<StatsResponse> {
+    const doRooms = this.ctx.storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM do_rooms`).one().n;
     const modes = {} as Record<CacheMode, ModeStats>;
     for (const mode of ["kv", "do"] as const) {
       const get = (name: string) =>
@@ -161,7 +164,7 @@ export class Control extends DurableObject<Env> {
         healsReadded: readded,
         healDelayMeanMs: readded ? Math.round(get("healDelayTotalMs") / readded) : 0,
         healDelayMaxMs: get("healDelayMaxMs"),
-        rooms: roomsPerMode[mode],
+        rooms: mode === "do" ? doRooms : null,
       };
     }
     const timeline = this.ctx.storage.sql

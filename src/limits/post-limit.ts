@@ -15,9 +15,20 @@ export function secondsToNextWindow(now: number, periodS = POST_LIMIT_PERIOD_S):
 
 /** Counts one message against `key`: null when it may go ahead, else the 429 to answer. */
 export async function limitPost(env: Pick<Env, "POST_LIMITER" | "RATE_LIMIT_EXEMPT">, key: string): Promise<PostLimited | null> {
+  return limitKey(env, env.POST_LIMITER, key, POST_LIMIT_PERIOD_S, (s) => `sending too fast: too many messages from your address; send again in ${s} s`);
+}
+
+/** One count against `key` on `limiter` (exempt keys are not counted): null, or the 429 with its Retry-After. */
+export async function limitKey(
+  env: Pick<Env, "RATE_LIMIT_EXEMPT">,
+  limiter: RateLimit,
+  key: string,
+  periodS: number,
+  error: (retryAfter: number) => string,
+): Promise<PostLimited | null> {
   if (isExempt(env, key)) return null;
-  const { success } = await env.POST_LIMITER.limit({ key });
+  const { success } = await limiter.limit({ key });
   if (success) return null;
-  const retryAfter = secondsToNextWindow(Date.now());
-  return { status: 429, error: `sending too fast: too many messages from your address; send again in ${retryAfter} s`, retryAfter };
+  const retryAfter = secondsToNextWindow(Date.now(), periodS);
+  return { status: 429, error: error(retryAfter), retryAfter };
 }

@@ -4,18 +4,20 @@
 // bulk read per batch checks ownership, so the check costs one KV call, not one per key.
 import { COMMENT_PREFIX, ROOM_PREFIX } from "../shared/keys";
 import { toRecord, type Message } from "../shared/message";
+import { recordExpiry } from "../limits/retention";
 
 export type WriteOutcome = "written" | "conflict" | "gone";
 
 /** KV's bulk get takes at most this many keys. */
 export const MAX_BATCH = 100;
 
-/** Writes each key; answers, per key, what happened or the error to retry on. */
+/** Writes each key; answers, per key, what happened or the error to retry on. Records expire with their message (`retentionMs`). */
 export async function writeOwed(
   kv: KVNamespace,
   keys: string[],
   room: string,
   find: (id: string) => Message | null,
+  retentionMs = 0,
 ): Promise<(WriteOutcome | Error)[]> {
   const records = keys.filter((key) => key.startsWith(COMMENT_PREFIX));
   let stored: Map<string, Message | null>;
@@ -35,7 +37,7 @@ export async function writeOwed(
         if (!message) return "gone";
         const existing = stored.get(key);
         if (existing && existing.room !== room) return "conflict";
-        await kv.put(key, JSON.stringify(toRecord(message)));
+        await kv.put(key, JSON.stringify(toRecord(message)), recordExpiry(message.createdAt, retentionMs));
         return "written";
       } catch (err) {
         return asError(err);

@@ -24,6 +24,8 @@ const SELECT = `SELECT m.seq, m.pos, m.id, m.kind, m.author, m.text, m.reply_to,
 export class RoomLog {
   /** The room's newest change position, read once on first use, then kept. */
   private position: number | null = null;
+  /** How many messages the log holds, counted once on first use, then kept (the cap is checked on every post). */
+  private size: number | null = null;
 
   constructor(private readonly sql: SqlStorage, private readonly room: () => string) {}
 
@@ -76,6 +78,7 @@ export class RoomLog {
         message.status, message.createdAt, message.error ?? null, pos,
       )
       .one();
+    if (this.size !== null) this.size++;
     // Built from what was written, not read back: one query less on the hot path.
     const { claimedBy: _by, leaseUntil: _until, ...logged } = { ...toRecord(message), room: this.room(), seq, pos };
     return { message: logged, created: true };
@@ -130,9 +133,55 @@ export class RoomLog {
   }
 
   count(): number {
-    return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM messages`).one().n;
+    this.size ??= this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM messages`).one().n;
+    return this.size;
+  }
+
+  /** When the oldest message was created (null for an empty log). */
+  oldestCreatedAt(): number | null {
+    return this.sql.exec<{ at: number | null }>(`SELECT MIN(created_at) AS at FROM messages`).one().at;
+  }
+
+  /**
+   * Up to `limit` ids of messages created before `cutoff`, oldest first, leaving out a
+   * message a bot holds a live lease on (its answer is being written; it goes on a later run)
+   * and the room's latest change, so change positions (MAX(pos)) never go back.
+   */
+  expired(cutoff: number, now: number, limit: number): string[] {
+    return this.sql
+      .exec<{ id: string }>(
+        `SELECT m.id FROM messages m LEFT JOIN claims c ON c.message_id = m.id
+         WHERE m.created_at < ? AND m.pos < (SELECT MAX(pos) FROM messages) AND NOT (m.status = 'processing' AND COALESCE(c.lease_until, 0) > ?)
+         ORDER BY m.created_at LIMIT ?`,
+        cutoff, now, limit,
+      )
+      .toArray()
+      .map((row) => row.id);
+  }
+
+  /** Deletes messages and their claims (retention); the caller is inside a transaction. */
+  remove(ids: string[]): void {
+    for (const id of ids) {
+      this.sql.exec(`DELETE FROM claims WHERE message_id = ?`, id);
+      this.sql.exec(`DELETE FROM messages WHERE id = ?`, id);
+    }
+    if (this.size !== null) this.size -= ids.length;
   }
 }
+
+/** The reads of a log; a room that has never been written (no tables yet) reads EMPTY_LOG. */
+export type LogReader = Pick<RoomLog, "get" | "recent" | "after" | "claimable" | "replyTo" | "lastPos" | "lastSeq" | "count" | "oldestCreatedAt">;
+export const EMPTY_LOG: LogReader = {
+  get: () => null,
+  recent: () => [],
+  after: () => [],
+  claimable: () => [],
+  replyTo: () => null,
+  lastPos: () => 0,
+  lastSeq: () => 0,
+  count: () => 0,
+  oldestCreatedAt: () => null,
+};
 
 export class Meta {
   constructor(private readonly sql: SqlStorage) {}

@@ -12,20 +12,25 @@ import { CACHE_SIZE, type CacheMode, type Message } from "../shared/message";
 import { storedMessageSchema } from "../shared/schemas";
 import { MAX_BATCH, writeOwed, type WriteOutcome } from "./kv-writes";
 import { LagSamples } from "./lag";
-import { Meta, RoomLog } from "./log";
-import { applyMigrations } from "./migrations";
+import { EMPTY_LOG, Meta, RoomLog, type LogReader } from "./log";
+import { applyMigrations, hasSchema } from "./migrations";
 import { Outbox, retryDelayMs, type OutboxRow } from "./outbox";
 import { handleClientFrame, type SocketAnswer } from "./socket-frames";
 import { Broadcaster } from "./broadcast";
 import { capRefusal, clientTag, socketClient, socketLimits, type SocketClient } from "./socket-caps";
 import { UNKNOWN_CLIENT, isExempt } from "../limits/client-key";
 import { limitPost } from "../limits/post-limit";
+import { limitNewRoom } from "../limits/room-limit";
+import { roomLimits, type RoomLimits } from "../limits/retention";
 
 /** Who is calling and under which flag version; a newer version triggers a reconcile. */
 export type RoomCall = { room: string; flagVersion: number };
 
-/** A refusal; `mode: "kv"` means the room has left do mode and the call belongs on the kv path. */
-export type RoomRefusal = Refusal & { mode?: CacheMode };
+/**
+ * A refusal; `mode: "kv"` means the room has left do mode and the call belongs on the kv
+ * path; 429 (a limit, with `retryAfter` in seconds) and 507 (the room is full) come from the room's limits.
+ */
+export type RoomRefusal = { status: Refusal["status"] | 429 | 507; error: string; mode?: CacheMode; retryAfter?: number };
 export type RoomResult<T> = { ok: true; value: T } | ({ ok: false } & RoomRefusal);
 
 export type NewHumanMessage = { id: string; text: string; author: string };
@@ -45,6 +50,10 @@ export type RoomInspection = {
 };
 
 export const MIRROR_INTERVAL_MS = 1000;
+/** Messages retention deletes per alarm run at most: a long backlog goes a batch a second. */
+export const RETENTION_BATCH = 500;
+/** When everything past the retention is kept for now (leased, or the latest change), look again this much later. */
+const RETENTION_RECHECK_MS = 3_600_000;
 /** Headers the Worker adds when it hands a socket upgrade to the room. */
 export const ROOM_HEADER = "x-room";
 export const FLAG_VERSION_HEADER = "x-flag-version";
@@ -63,6 +72,10 @@ export class Room extends DurableObject<Env> {
   private readonly outbox: Outbox;
   /** KV as this room writes it; a field so fault-injection tests can swap in a failing one. */
   private kv: KVNamespace;
+  /** ROOM_MAX_MESSAGES and ROOM_RETENTION_DAYS; a field so tests can set them for one room. */
+  private limits: RoomLimits;
+  /** Whether the tables exist: a room gets them on its first write, and until then keeps its state in memory. */
+  private schema = false;
   // Kept in memory (loaded once on wake) so the hot path reads no bookkeeping rows.
   private roomName = "";
   private flagVersion = -1;
@@ -85,11 +98,15 @@ export class Room extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.kv = env.CHAT_KV;
+    this.limits = roomLimits(env);
     this.meta = new Meta(ctx.storage.sql);
     this.log = new RoomLog(ctx.storage.sql, () => this.roomName);
     this.outbox = new Outbox(ctx.storage.sql);
     this.pushes = new Broadcaster(() => ctx.getWebSockets());
     ctx.blockConcurrencyWhile(async () => {
+      // A read or a socket must not create anything: a never-written room reads as empty.
+      this.schema = hasSchema(ctx.storage.sql);
+      if (!this.schema) return;
       ctx.storage.transactionSync(() => applyMigrations(ctx.storage.sql));
       this.roomName = this.meta.get("room") ?? "";
       this.flagVersion = Number(this.meta.get("flagVersion") ?? -1);
@@ -99,7 +116,9 @@ export class Room extends DurableObject<Env> {
       // After a restart the last mirror may be older than the log: write one soon.
       this.mirrorDirty = this.active;
       this.alarmAt = await ctx.storage.getAlarm();
-      if (this.alarmAt === null && this.outbox.pending() > 0) await this.scheduleAlarm(Date.now());
+      // Owed writes, or (rooms from before retention) messages retention must look at.
+      const retentionDue = this.limits.retentionMs > 0 && this.log.oldestCreatedAt() !== null;
+      if (this.alarmAt === null && (this.outbox.pending() > 0 || retentionDue)) await this.scheduleAlarm(Date.now());
     });
     // Pings are answered by the runtime without waking a hibernated room.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
@@ -108,9 +127,15 @@ export class Room extends DurableObject<Env> {
   // ---- RPC methods called by the Worker (do mode) ----
 
   /** A human message: stored once per id; a known id answers the stored message. */
-  async post(call: RoomCall, input: NewHumanMessage): Promise<RoomResult<Stored>> {
+  async post(call: RoomCall, input: NewHumanMessage, creator?: string): Promise<RoomResult<Stored>> {
     const refusal = await this.enter(call);
     if (refusal) return refused(refusal);
+    const known = this.view.get(input.id);
+    if (known) return ok({ message: known, created: false });
+    // `creator`: the client key a new room counts against (none for bot and operator tokens).
+    const limited = this.roomFull() ?? (creator !== undefined && this.isNew() ? await limitNewRoom(this.env, creator) : null);
+    if (limited) return refused(limited);
+    if (!(await this.admitWrites(call.room))) return refused(LEFT_DO_MODE);
     return ok(this.storeHuman(input));
   }
 
@@ -118,22 +143,23 @@ export class Room extends DurableObject<Env> {
   async get(call: RoomCall, id: string): Promise<RoomResult<Message>> {
     const refusal = await this.enter(call);
     if (refusal) return refused(refusal);
-    const message = this.log.get(id);
+    const message = this.view.get(id);
     return message ? ok(message) : refused({ status: 404, error: "message not found in this room" });
   }
 
   async list(call: RoomCall, limit: number, since?: number): Promise<RoomResult<{ comments: Message[]; lastSeq: number }>> {
     const refusal = await this.enter(call);
     if (refusal) return refused(refusal);
-    const comments = since === undefined ? this.log.recent(limit) : this.log.after(since, limit);
+    const comments = since === undefined ? this.view.recent(limit) : this.view.after(since, limit);
     // `lastSeq` is the room's change position: the `since` that continues from here.
-    return ok({ comments, lastSeq: this.log.lastPos() });
+    return ok({ comments, lastSeq: this.view.lastPos() });
   }
 
   /** Re-adds a message from its KV record; re-adding an AI reply also completes its human message. */
   async heal(call: RoomCall, record: Message): Promise<RoomResult<{ message: Message; readded: boolean }>> {
-    const refusal = await this.enter(call);
+    const refusal = await this.enter(call, true);
     if (refusal) return refused(refusal);
+    this.ensureSchema();
     const now = Date.now();
     const frames: ServerFrame[] = [];
     const message = this.ctx.storage.transactionSync(() => {
@@ -157,7 +183,7 @@ export class Room extends DurableObject<Env> {
   async pending(call: RoomCall): Promise<RoomResult<Message[]>> {
     const refusal = await this.enter(call);
     if (refusal) return refused(refusal);
-    return ok(this.log.claimable(Date.now()));
+    return ok(this.view.claimable(Date.now()));
   }
 
   /** Atomic lease (rules in shared/leases.ts). */
@@ -182,14 +208,14 @@ export class Room extends DurableObject<Env> {
     const entered = await this.enter(call);
     if (entered) return refused(entered);
     const now = Date.now();
-    const human = this.log.get(input.replyTo);
+    const human = this.view.get(input.replyTo);
     if (!human) return refused({ status: 404, error: "replyTo: message not found in this room" });
     if (human.kind !== "human") return refused({ status: 400, error: "replyTo: must be a human message" });
-    const same = this.log.get(input.id);
+    const same = this.view.get(input.id);
     if (same && same.replyTo !== human.id) return refused({ status: 409, error: "id: already used by another message" });
     const refusal = same ? null : refuseReply(human, input.botId, now, unclaimedGraceMs(this.env.UNCLAIMED_GRACE_MS));
     if (refusal?.error === "message was already answered") {
-      const first = this.log.replyTo(human.id);
+      const first = this.view.replyTo(human.id);
       return refused({ status: 409, error: `message was already answered${first ? ` by ${first.id}` : ""}` });
     }
     if (refusal) return refused(refusal);
@@ -230,7 +256,7 @@ export class Room extends DurableObject<Env> {
       const mirrored = previous.active ? await this.writeMirror() : 0;
       // The flip tells the Control object; a later entry registers the room again.
       this.registered = false;
-      this.meta.set("registered", false);
+      this.remember("registered", false);
       return mirrored;
     } catch (err) {
       this.setMode(previous.flagVersion, previous.active);
@@ -241,8 +267,8 @@ export class Room extends DurableObject<Env> {
   private setMode(flagVersion: number, active: boolean): void {
     this.flagVersion = flagVersion;
     this.active = active;
-    this.meta.set("flagVersion", flagVersion);
-    this.meta.set("active", active);
+    this.remember("flagVersion", flagVersion);
+    this.remember("active", active);
     this.broadcast({ type: "mode", mode: active ? "do" : "kv" });
   }
 
@@ -250,13 +276,13 @@ export class Room extends DurableObject<Env> {
   async inspect(): Promise<RoomInspection> {
     return {
       room: this.roomName,
-      count: this.log.count(),
-      lastSeq: this.log.lastSeq(),
+      count: this.view.count(),
+      lastSeq: this.view.lastSeq(),
       active: this.active,
       flagVersion: this.flagVersion,
       mirroredAt: this.mirroredAt,
-      skippedOnReconcile: Number(this.meta.get("skippedOnReconcile") ?? 0),
-      outbox: { pending: this.outbox.pending(), flushed: this.flushed, failures: this.failures, conflicts: this.conflicts, lagMs: this.lag.summary() },
+      skippedOnReconcile: this.schema ? Number(this.meta.get("skippedOnReconcile") ?? 0) : 0,
+      outbox: { pending: this.schema ? this.outbox.pending() : 0, flushed: this.flushed, failures: this.failures, conflicts: this.conflicts, lagMs: this.lag.summary() },
     };
   }
 
@@ -280,8 +306,9 @@ export class Room extends DurableObject<Env> {
       return new Response(null, { status: 101, webSocket: client });
     }
     this.ctx.acceptWebSocket(server, [clientTag(key)]);
-    server.serializeAttachment({ key } satisfies SocketClient);
-    server.send(JSON.stringify({ type: "hello", room: this.roomName, lastSeq: this.log.lastPos(), mode } satisfies ServerFrame));
+    // The call rides along: a never-written room keeps its mode in memory only, and may hibernate.
+    server.serializeAttachment({ key, ...(mode === "do" ? { call } : {}) } satisfies SocketClient);
+    server.send(JSON.stringify({ type: "hello", room: this.roomName, lastSeq: this.view.lastPos(), mode } satisfies ServerFrame));
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -293,12 +320,15 @@ export class Room extends DurableObject<Env> {
 
   private async answerFrame(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     const client = socketClient(ws);
+    // Woken from hibernation with no tables: the socket's call restores the mode (a read; nothing is written).
+    if (!this.schema && client?.call && client.call.flagVersion > this.flagVersion) await this.enter(client.call).catch(() => null);
     const answer: SocketAnswer = await handleClientFrame(data, {
       active: () => this.active,
       leftDoMode: LEFT_DO_MODE,
-      known: (id) => this.log.get(id),
+      known: (id) => this.view.get(id),
       // A socket from before sockets carried their client is not counted (it reconnects soon enough).
-      limit: async () => (client ? limitPost(this.env, client.key) : null),
+      limit: async () => this.roomFull() ?? (client ? ((await limitPost(this.env, client.key)) ?? (this.isNew() ? await limitNewRoom(this.env, client.key) : null)) : null),
+      admit: () => this.admitWrites(this.roomName),
       store: (input) => {
         const stored = this.storeHuman(input);
         if (stored.created) recordStat(this.env, (p) => this.ctx.waitUntil(p), { type: "post", mode: "do", kind: "human" });
@@ -323,7 +353,9 @@ export class Room extends DurableObject<Env> {
   /** Backstop for everything the post-answer flush could not do: due outbox rows, then the mirror. */
   override async alarm(): Promise<void> {
     this.alarmAt = null;
+    if (!this.schema) return;
     await this.flushInOrder(Date.now(), false);
+    const retentionAt = this.enforceRetention(Date.now());
     // Every alarm is set at least a second after the last mirror, so this keeps KV's one write a second per key.
     if (this.active && this.mirrorDirty) await this.writeMirror();
     const now = Date.now();
@@ -332,16 +364,37 @@ export class Room extends DurableObject<Env> {
       // Rows due now are being flushed by the post-answer loop; check back on them in a while.
       due === null ? null : Math.max(due, now + MIRROR_INTERVAL_MS),
       this.active && this.mirrorDirty ? Math.max(now, this.mirroredAt + MIRROR_INTERVAL_MS) : null,
+      retentionAt,
     ].filter((at): at is number => at !== null);
     if (next.length) await this.scheduleAlarm(Math.min(...next));
   }
 
+  /**
+   * Deletes (with their claims) up to RETENTION_BATCH messages older than ROOM_RETENTION_DAYS,
+   * oldest first; answers when to look again (null: retention off, or nothing logged).
+   */
+  private enforceRetention(now: number): number | null {
+    const { retentionMs } = this.limits;
+    if (!retentionMs) return null;
+    const ids = this.log.expired(now - retentionMs, now, RETENTION_BATCH);
+    if (ids.length) {
+      this.ctx.storage.transactionSync(() => this.log.remove(ids));
+      this.mirrorDirty = true;
+      console.log(JSON.stringify({ event: "retention", room: this.roomName, deleted: ids.length }));
+    }
+    if (ids.length === RETENTION_BATCH) return now + MIRROR_INTERVAL_MS;
+    const oldest = this.log.oldestCreatedAt();
+    if (oldest === null) return null;
+    return oldest + retentionMs > now ? oldest + retentionMs : now + RETENTION_RECHECK_MS;
+  }
+
   private async writeMirror(): Promise<number> {
-    if (!this.roomName) return 0;
+    // A never-written room owns no mirror: whatever `cache:<room>` holds stays as it is.
+    if (!this.roomName || !this.schema) return 0;
     // Stamped before the put so a change during it schedules the next mirror a second later.
     this.mirroredAt = Date.now();
     this.mirrorDirty = false;
-    const recent = this.log.recent(CACHE_SIZE);
+    const recent = this.view.recent(CACHE_SIZE);
     try {
       await this.kv.put(cacheKey(this.roomName), JSON.stringify(recent));
     } catch (err) {
@@ -353,11 +406,12 @@ export class Room extends DurableObject<Env> {
 
   /** Writes due outbox rows until none is left; with `strict`, throws if any put failed. */
   private async flushOwed(now: number, strict: boolean): Promise<void> {
+    if (!this.schema) return;
     let failed = 0;
     for (;;) {
       const rows = this.outbox.due(now, MAX_BATCH);
       if (!rows.length) break;
-      const outcomes = await writeOwed(this.kv, rows.map((row) => row.key), this.roomName, (id) => this.log.get(id));
+      const outcomes = await writeOwed(this.kv, rows.map((row) => row.key), this.roomName, (id) => this.log.get(id), this.limits.retentionMs);
       const doneAt = Date.now();
       // One transaction for the whole batch's bookkeeping: one commit, not one per row.
       const retryAt = this.ctx.storage.transactionSync(() => {
@@ -433,14 +487,15 @@ export class Room extends DurableObject<Env> {
     void this.scheduleAlarm(Math.max(now, this.mirroredAt) + MIRROR_INTERVAL_MS);
     if (!this.marked) {
       this.outbox.enqueue(roomKey(this.roomName), now);
-      this.meta.set("marked", true);
+      this.remember("marked", true);
       this.marked = true;
     }
   }
 
   private storeHuman(input: NewHumanMessage): Stored {
-    const existing = this.log.get(input.id);
+    const existing = this.view.get(input.id);
     if (existing) return { message: existing, created: false };
+    this.ensureSchema();
     const now = Date.now();
     const message = this.ctx.storage.transactionSync(() => {
       const { message } = this.log.insert({ ...input, room: this.roomName, kind: "human", status: "pending", createdAt: now });
@@ -461,7 +516,7 @@ export class Room extends DurableObject<Env> {
     const refusal = await this.enter(call);
     if (refusal) return refused(refusal);
     const now = Date.now();
-    const message = this.log.get(messageId);
+    const message = this.view.get(messageId);
     if (!message) return refused({ status: 404, error: "message not found in this room" });
     const refusedBy = refuse(message, now);
     if (refusedBy) return refused(refusedBy);
@@ -492,7 +547,46 @@ export class Room extends DurableObject<Env> {
   private setRoomName(room: string): void {
     if (!room || this.roomName === room) return;
     this.roomName = room;
-    this.meta.set("room", room);
+    this.remember("room", room);
+  }
+
+  /** The log to read: the real one once the room has tables, else an empty one. */
+  private get view(): LogReader {
+    return this.schema ? this.log : EMPTY_LOG;
+  }
+
+  /** Keeps a bookkeeping value; a room without tables keeps it in memory until its first write. */
+  private remember(key: string, value: string | number | boolean): void {
+    if (this.schema) this.meta.set(key, value);
+  }
+
+  /** The first write gives the room its tables, and stores what it kept in memory until then. */
+  private ensureSchema(): void {
+    if (this.schema) return;
+    this.ctx.storage.transactionSync(() => {
+      applyMigrations(this.ctx.storage.sql);
+      if (this.roomName) this.meta.set("room", this.roomName);
+      this.meta.set("flagVersion", this.flagVersion);
+      this.meta.set("active", this.active);
+      this.meta.set("registered", this.registered);
+    });
+    this.schema = true;
+  }
+
+  /** A room that has never had a message: its first one is a room creation (ROOM_LIMITER). */
+  private isNew(): boolean {
+    return !this.schema || (!this.marked && this.log.lastPos() === 0);
+  }
+
+  /**
+   * ROOM_MAX_MESSAGES reached: new human messages are refused (507) and nothing acknowledged
+   * is deleted to make room; replies and heals of messages already acknowledged still land.
+   */
+  private roomFull(): RoomRefusal | null {
+    const { maxMessages, retentionMs } = this.limits;
+    if (!maxMessages || this.view.count() < maxMessages) return null;
+    const later = retentionMs ? `; space frees up as messages older than ${Math.round(retentionMs / 86_400_000)} days are deleted` : "";
+    return { status: 507, error: `room is full: it holds ${maxMessages} messages, the most a room keeps${later}` };
   }
 
   /**
@@ -500,11 +594,21 @@ export class Room extends DurableObject<Env> {
    * `cache:<room>` into the log (the room may have been in kv mode) and own the mirror.
    * A room that has left do mode refuses, so the caller reruns the call on the kv path.
    */
-  private async enter(call: RoomCall): Promise<RoomRefusal | null> {
+  private async enter(call: RoomCall, writes = false): Promise<RoomRefusal | null> {
     if (call.flagVersion > this.flagVersion) await this.reconcile(call);
-    // A room active since before flips were tracked registers on its first call.
-    if (this.active && !this.registered && !(await this.register(call.room))) await this.leaveDoMode({ room: call.room, flagVersion: this.flagVersion });
+    // A room with tables registers on any call (also one active since before flips were
+    // tracked); a never-written room's reads leave no trace in the Control object.
+    if ((writes || this.schema) && !(await this.admitWrites(call.room))) return LEFT_DO_MODE;
     return this.active ? null : LEFT_DO_MODE;
+  }
+
+  /** Before a do room holds anything a flip must flush: listed with the Control object, or out of do mode. */
+  private async admitWrites(room: string): Promise<boolean> {
+    if (!this.active) return false;
+    if (this.registered) return true;
+    if (await this.register(room)) return true;
+    await this.leaveDoMode({ room, flagVersion: this.flagVersion });
+    return false;
   }
 
   /**
@@ -512,14 +616,14 @@ export class Room extends DurableObject<Env> {
    * before it takes a do call. Refused when the flag (or a flip in progress) puts the
    * room in kv mode: a stale call must not pull a kv room back into do mode.
    */
-  private async register(room: string): Promise<boolean> {
-    const { admitted, version } = await this.env.CONTROL.getByName("global").roomEntered(room);
-    if (admitted) {
+  private async register(room: string, record = true): Promise<boolean> {
+    const { admitted, version } = await this.env.CONTROL.getByName("global").roomEntered(room, record);
+    if (admitted && record) {
       this.registered = true;
-      this.meta.set("registered", true);
-    } else if (version > this.flagVersion) {
+      this.remember("registered", true);
+    } else if (!admitted && version > this.flagVersion) {
       this.flagVersion = version;
-      this.meta.set("flagVersion", version);
+      this.remember("flagVersion", version);
     }
     return admitted;
   }
@@ -529,9 +633,13 @@ export class Room extends DurableObject<Env> {
     await this.ctx.blockConcurrencyWhile(async () => {
       if (call.flagVersion <= this.flagVersion) return;
       try {
-        if (!(await this.register(call.room))) return;
         const cached = await this.kv.get<unknown[]>(cacheKey(call.room), "json");
-        const merged = this.merge(call, Array.isArray(cached) ? cached : []);
+        const entries = Array.isArray(cached) ? cached : [];
+        // A never-written room with nothing to merge only asks whether it may take do calls;
+        // it is listed on its first write.
+        if (!(await this.register(call.room, this.schema || entries.length > 0))) return;
+        if (entries.length) this.ensureSchema();
+        const merged = this.merge(call, entries);
         this.active = true;
         this.mirrorDirty = true;
         this.broadcast({ type: "mode", mode: "do" });
@@ -567,8 +675,8 @@ export class Room extends DurableObject<Env> {
       }
       if (skipped) this.meta.set("skippedOnReconcile", Number(this.meta.get("skippedOnReconcile") ?? 0) + skipped);
       this.flagVersion = call.flagVersion;
-      this.meta.set("flagVersion", call.flagVersion);
-      this.meta.set("active", true);
+      this.remember("flagVersion", call.flagVersion);
+      this.remember("active", true);
       return merged;
     });
   }

@@ -5,8 +5,8 @@ import { ROOM_FULL_CLOSE, TOO_MANY_SOCKETS_CLOSE } from "../shared/frames";
 
 export type SocketLimits = { perRoom: number; perClient: number };
 
-/** What the room remembers of a socket across hibernation (serializeAttachment). */
-export type SocketClient = { key: string };
+/** What the room remembers of a socket across hibernation (serializeAttachment); `call`: how a do socket entered. */
+export type SocketClient = { key: string; call?: { room: string; flagVersion: number } };
 
 const positive = (value: string | undefined, fallback: number): number => {
   const n = Number(value);

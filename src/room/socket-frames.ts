@@ -5,7 +5,6 @@ import type { ServerFrame } from "../shared/frames";
 import { MAX_FRAME_BYTES } from "../shared/frames";
 import type { Message } from "../shared/message";
 import { describeZodError, sendFrameSchema } from "../shared/schemas";
-import type { PostLimited } from "../limits/post-limit";
 import type { RoomRefusal } from "./room";
 
 export type SocketAnswer = { type: "send"; frame: ServerFrame } | { type: "close"; code: number; reason: string };
@@ -15,8 +14,10 @@ export type SocketDeps = {
   leftDoMode: RoomRefusal;
   /** the stored message with this id, if any: a resend is answered without counting against the limit */
   known(id: string): Message | null;
-  /** counts one new message against this socket's client: null when it may be stored */
-  limit(): Promise<PostLimited | null>;
+  /** counts one new message against this socket's client (and the room's own caps): null when it may be stored */
+  limit(): Promise<RoomRefusal | null>;
+  /** may the room write now (still in do mode, listed for flips)? Checked after the limit, a call out of the room */
+  admit(): Promise<boolean>;
   store(input: { id: string; text: string; author: string }): { message: Message; created: boolean };
 };
 
@@ -54,7 +55,7 @@ export async function handleClientFrame(data: string | ArrayBuffer, deps: Socket
   const limited = await deps.limit();
   if (limited) return send({ type: "nack", id: input.id, ...limited });
   // The limiter is a call out of the room: it may have left do mode meanwhile.
-  if (!deps.active()) return leftDoMode();
+  if (!(await deps.admit())) return leftDoMode();
   const { message, created } = deps.store(input);
   return send({ type: "ack", id: message.id, message, created });
 }

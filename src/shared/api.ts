@@ -8,7 +8,8 @@ export type ApiError = { error: string };
 /** `lastSeq` (do mode): the room's newest change position, the `since` that continues from here. */
 export type CommentsResponse = { comments: Message[]; mode: CacheMode; lastSeq?: number };
 export type PendingResponse = { pending: Message[]; mode: CacheMode };
-export type RoomsResponse = { rooms: { name: string; mode: CacheMode }[] };
+/** One page of rooms in name order; `cursor` (when more remain) fetches the next: GET /api/rooms?cursor=… */
+export type RoomsResponse = { rooms: { name: string; mode: CacheMode }[]; cursor?: string };
 export type HealResponse = { ok: true; readded: boolean; message: Message; mode: CacheMode };
 export type ClaimResponse = { ok: true; message: Message; leaseUntil: number; mode: CacheMode };
 export type FlagsResponse = { flags: FlagsDocument; audit: FlagAuditEntry[] };
@@ -23,7 +24,8 @@ export type ModeStats = {
   /** mean and max ms from a missed message's creation to its heal */
   healDelayMeanMs: number;
   healDelayMaxMs: number;
-  rooms: number;
+  /** do: rooms that have taken do calls (the Control object's list); kv: null, not counted (that would list every marker) */
+  rooms: number | null;
 };
 export type StatsResponse = {
   modes: Record<CacheMode, ModeStats>;

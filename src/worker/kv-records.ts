@@ -2,20 +2,30 @@
 // outbox writes them instead, src/room/kv-writes.ts).
 import { commentKey, roomKey } from "../shared/keys";
 import { toRecord, type Message } from "../shared/message";
+import { recordExpiry } from "../limits/retention";
 
 export async function readRecord(kv: KVNamespace, id: string): Promise<Message | null> {
   return kv.get<Message>(commentKey(id), "json");
 }
 
-export async function writeRecord(kv: KVNamespace, message: Message): Promise<void> {
-  await kv.put(commentKey(message.id), JSON.stringify(toRecord(message)));
+/** A record expires with its message under ROOM_RETENTION_DAYS (`retentionMs`; 0: never). */
+export async function writeRecord(kv: KVNamespace, message: Message, retentionMs: number): Promise<void> {
+  await kv.put(commentKey(message.id), JSON.stringify(toRecord(message)), recordExpiry(message.createdAt, retentionMs));
 }
 
 // Rooms this isolate already marked; the marker is written once per room, never a shared list.
 const knownRooms = new Set<string>();
 
+/** Whether the room has its marker (has had a message); a room seen marked once is not read again. */
+export async function isMarked(kv: KVNamespace, room: string): Promise<boolean> {
+  if (knownRooms.has(room)) return true;
+  const marked = (await kv.get(roomKey(room))) !== null;
+  if (marked) knownRooms.add(room);
+  return marked;
+}
+
 export async function markRoom(kv: KVNamespace, room: string): Promise<void> {
-  if (knownRooms.has(room)) return;
-  if ((await kv.get(roomKey(room))) === null) await kv.put(roomKey(room), JSON.stringify({ createdAt: Date.now() }));
+  if (await isMarked(kv, room)) return;
+  await kv.put(roomKey(room), JSON.stringify({ createdAt: Date.now() }));
   knownRooms.add(room);
 }

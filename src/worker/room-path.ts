@@ -7,7 +7,7 @@ import { KvPath } from "./paths/kv-path";
 import type { RoomPath } from "./paths/path";
 
 export function pathFor(env: Env, flags: FlagsDocument, room: string): RoomPath {
-  return resolveMode(flags, room) === "do" ? new DoPath(env.ROOM, room, flags.version) : new KvPath(env.CHAT_KV, room, unclaimedGraceMs(env.UNCLAIMED_GRACE_MS));
+  return resolveMode(flags, room) === "do" ? new DoPath(env.ROOM, room, flags.version) : new KvPath(env.CHAT_KV, room, unclaimedGraceMs(env.UNCLAIMED_GRACE_MS), env);
 }
 
 /**
@@ -20,7 +20,7 @@ export async function onRoomPath<T>(env: Env, flags: FlagsDocument, room: string
     return { path, value: await run(path) };
   } catch (err) {
     if (!(err instanceof RoomLeftDoMode)) throw err;
-    const kv = new KvPath(env.CHAT_KV, room, unclaimedGraceMs(env.UNCLAIMED_GRACE_MS));
+    const kv = new KvPath(env.CHAT_KV, room, unclaimedGraceMs(env.UNCLAIMED_GRACE_MS), env);
     return { path: kv, value: await run(kv) };
   }
 }

@@ -9,8 +9,11 @@ import type { Message } from "../../src/shared/message";
 import { ids, post, setRoomMode, uniqueRoom } from "./helpers";
 
 describe("Room schema", () => {
-  it("applies every migration once, in order, and records the version", async () => {
-    const stub = env.ROOM.getByName(uniqueRoom("schema"));
+  it("applies every migration once, in order, and records the version (on the room's first write)", async () => {
+    const room = uniqueRoom("schema");
+    await setRoomMode(room, "do");
+    await post(room, "first write creates the schema");
+    const stub = env.ROOM.getByName(room);
     const schema = await runInDurableObject(stub, (_: Room, state) => {
       const sql = state.storage.sql;
       return {

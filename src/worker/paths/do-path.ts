@@ -33,7 +33,7 @@ async function unwrap<T>(call: Promise<RoomResult<T>>): Promise<T> {
   }
   if (result.ok) return result.value;
   if (result.mode === "kv") throw new RoomLeftDoMode(result.error);
-  throw new StatusError(result.status, { error: result.error, mode: "do" });
+  throw new StatusError(result.status, { error: result.error, mode: "do", ...(result.retryAfter ? { retryAfter: result.retryAfter } : {}) });
 }
 
 export class DoPath implements RoomPath {
@@ -47,7 +47,7 @@ export class DoPath implements RoomPath {
   }
 
   async post(input: HumanInput) {
-    return unwrap(this.room.post(this.call, { id: input.id ?? newMessageId(), text: input.text, author: input.author ?? "anonymous" }));
+    return unwrap(this.room.post(this.call, { id: input.id ?? newMessageId(), text: input.text, author: input.author ?? "anonymous" }, input.creator));
   }
   async reply(input: ReplyInput) {
     const author = input.author ?? "bot";

@@ -7,7 +7,9 @@ import { cacheKey } from "../../shared/keys";
 import { isClaimable, refuseClaim, refuseFail, refuseRelease, type Refusal } from "../../shared/leases";
 import { CACHE_SIZE, newMessageId, type Message } from "../../shared/message";
 import { StatusError } from "../http";
-import { markRoom, readRecord, writeRecord } from "../kv-records";
+import { isMarked, markRoom, readRecord, writeRecord } from "../kv-records";
+import { limitNewRoom } from "../../limits/room-limit";
+import { roomLimits } from "../../limits/retention";
 import type { HumanInput, ListQuery, ReplyInput, RoomPath, Stored } from "./path";
 
 export class KvPath implements RoomPath {
@@ -16,7 +18,13 @@ export class KvPath implements RoomPath {
     private readonly kv: KVNamespace,
     private readonly room: string,
     private readonly graceMs: number,
+    /** ROOM_LIMITER for new rooms, ROOM_RETENTION_DAYS for record expiry. */
+    private readonly env: Pick<Env, "ROOM_LIMITER" | "RATE_LIMIT_EXEMPT" | "ROOM_MAX_MESSAGES" | "ROOM_RETENTION_DAYS">,
   ) {}
+
+  private get retentionMs(): number {
+    return roomLimits(this.env).retentionMs;
+  }
 
   private async read(): Promise<Message[]> {
     return (await this.kv.get<Message[]>(cacheKey(this.room), "json")) ?? [];
@@ -38,6 +46,11 @@ export class KvPath implements RoomPath {
     const id = input.id ?? newMessageId();
     const stored = await this.known(id);
     if (stored) return { message: stored, created: false };
+    // A room without its marker has never had a message: this one creates it.
+    if (input.creator !== undefined && !(await isMarked(this.kv, this.room))) {
+      const limited = await limitNewRoom(this.env, input.creator);
+      if (limited) throw new StatusError(429, { ...limited, mode: "kv" });
+    }
     const message: Message = { id, room: this.room, kind: "human", author: input.author ?? "anonymous", text: input.text, status: "pending", createdAt: Date.now() };
     const { list, existing } = await this.recordThenRead(message);
     if (existing) return { message: existing, created: false };
@@ -48,7 +61,7 @@ export class KvPath implements RoomPath {
 
   /** The seed's order: the message's record (the heal source), the room marker, then the cached list. */
   private async recordThenRead(message: Message): Promise<{ list: Message[]; existing: Message | undefined }> {
-    await writeRecord(this.kv, message);
+    await writeRecord(this.kv, message, this.retentionMs);
     await markRoom(this.kv, this.room);
     const list = await this.read();
     return { list, existing: list.find((m) => m.id === message.id) };
@@ -68,7 +81,7 @@ export class KvPath implements RoomPath {
     const index = list.findIndex((m) => m.id === ai.replyTo);
     if (index >= 0) list[index] = { ...list[index]!, status: "complete", claimedBy: undefined, leaseUntil: undefined, error: undefined };
     await this.write(list);
-    if (index >= 0) await writeRecord(this.kv, list[index]!);
+    if (index >= 0) await writeRecord(this.kv, list[index]!, this.retentionMs);
     return { message: ai, created: true };
   }
 
@@ -120,7 +133,7 @@ export class KvPath implements RoomPath {
       refuseWith(refuseFail(m, botId, now, this.graceMs));
       return { ...m, status: "failed", error: reason, claimedBy: undefined, leaseUntil: undefined };
     });
-    await writeRecord(this.kv, failed);
+    await writeRecord(this.kv, failed, this.retentionMs);
     return failed;
   }
 

@@ -3,7 +3,8 @@
 import type { CacheMode, Message } from "../../shared/message";
 
 export type ListQuery = { limit: number; since?: number };
-export type HumanInput = { id?: string; text: string; author?: string };
+/** `creator`: the client key a new room counts against (ROOM_LIMITER); absent for bot and operator tokens. */
+export type HumanInput = { id?: string; text: string; author?: string; creator?: string };
 export type ReplyInput = { id?: string; replyTo: string; text: string; author?: string; botId?: string };
 export type Stored = { message: Message; created: boolean };
 

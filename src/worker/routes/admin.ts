@@ -1,13 +1,10 @@
 // Operator calls (ADMIN_TOKEN): the flag with its audit, and the per-mode stats.
 import type { IRequest } from "itty-router";
 import type { FlagsResponse } from "../../shared/api";
-import { resolveMode } from "../../shared/flags";
 import { flagsSchema, roomSchema } from "../../shared/schemas";
-import type { CacheMode } from "../../shared/message";
 import { requireRole } from "../auth";
 import { rememberFlags } from "../flag-cache";
 import { json, log, parseWith, readJson } from "../http";
-import { listRoomNames } from "./rooms";
 
 /** The Control object: the flag, its audit, the counters, the rooms in do mode. */
 const control = (env: Env) => env.CONTROL.getByName("global");
@@ -79,10 +76,8 @@ export async function inspectRoom(request: IRequest, env: Env): Promise<Response
   return json(await env.ROOM.getByName(room).inspect());
 }
 
+/** Per-mode counters; rooms are counted from the Control object's do list, never by listing markers. */
 export async function getStats(request: IRequest, env: Env): Promise<Response> {
   await requireRole(request, env, "admin");
-  const [{ flags }, rooms] = await Promise.all([control(env).getFlags(), listRoomNames(env)]);
-  const perMode: Record<CacheMode, number> = { kv: 0, do: 0 };
-  for (const room of rooms) perMode[resolveMode(flags, room)]++;
-  return json(await control(env).stats(perMode));
+  return json(await control(env).stats());
 }

@@ -53,15 +53,18 @@ export async function postComment(request: IRequest, env: Env, ctx: ExecutionCon
   if (input.kind === "ai") await requireRole(request, env, "bot");
   if (input.kind === "human" && input.replyTo) throw new StatusError(400, "replyTo: only AI replies answer a message");
   if (input.kind === "ai" && !input.replyTo) throw new StatusError(400, "replyTo: an AI reply must name the message it answers");
-  // Bots and operators post with a token and are not limited; everyone else counts per client key.
+  // Bots and operators post with a token and are not limited; everyone else counts per client key
+  // (and a new room, its first message, against ROOM_LIMITER: the room's path knows whether it is new).
+  let creator: string | undefined;
   if (input.kind === "human" && !(await roleOf(request, env))) {
-    const limited = await limitPost(env, requestClientKey(request));
+    creator = requestClientKey(request);
+    const limited = await limitPost(env, creator);
     if (limited) throw new StatusError(429, limited);
   }
   const flags = await loadFlags(env);
   const room = input.room ?? (input.replyTo ? await roomOfMessage(env, input.replyTo, "replyTo: message not found") : DEFAULT_ROOM);
   const { path, value: result } = await onRoomPath(env, flags, room, (p) =>
-    input.replyTo ? p.reply({ ...input, replyTo: input.replyTo }) : p.post(input),
+    input.replyTo ? p.reply({ ...input, replyTo: input.replyTo }) : p.post({ ...input, creator }),
   );
   if (result.created) recordStat(env, (p) => ctx.waitUntil(p), { type: "post", mode: path.mode, kind: input.kind });
   log("post", { id: result.message.id, room, kind: input.kind, mode: path.mode, created: result.created });

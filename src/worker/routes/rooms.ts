@@ -1,5 +1,6 @@
-// The room list (from KV `room:<name>` markers) and the live WebSocket.
+// The room list (from KV `room:<name>` markers, a page at a time) and the live WebSocket.
 import type { IRequest } from "itty-router";
+import { z } from "zod";
 import { MODE_HEADER, type RoomsResponse } from "../../shared/api";
 import { resolveMode } from "../../shared/flags";
 import { roomSchema } from "../../shared/schemas";
@@ -10,20 +11,32 @@ import { CLIENT_KEY_HEADER, FLAG_VERSION_HEADER, ROOM_HEADER, ROOM_MODE_HEADER }
 import { requestClientKey } from "../../limits/client-key";
 import { requireAllowedOrigin } from "../origin";
 
-export async function listRoomNames(env: Env): Promise<string[]> {
-  const names: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await env.CHAT_KV.list({ prefix: ROOM_PREFIX, cursor });
-    names.push(...page.keys.map((k) => k.name.slice(ROOM_PREFIX.length)));
-    cursor = page.list_complete ? undefined : page.cursor;
-  } while (cursor);
-  return names;
+/** Rooms per page of GET /api/rooms: markers are unbounded, so no call lists them all. */
+export const ROOMS_PAGE_DEFAULT = 100;
+export const ROOMS_PAGE_MAX = 1000;
+
+const roomsQuerySchema = z.object({
+  limit: z.coerce.number().int("limit must be a whole number").min(1, "limit must be at least 1").max(ROOMS_PAGE_MAX, `limit must be at most ${ROOMS_PAGE_MAX}`).default(ROOMS_PAGE_DEFAULT),
+  cursor: z.string().min(1, "cursor must not be empty").max(1024, "cursor must be at most 1024 characters").optional(),
+});
+
+/** One page of room names in name order, and the cursor of the next page when more remain. */
+async function roomNamesPage(env: Env, limit: number, cursor?: string): Promise<{ names: string[]; cursor?: string }> {
+  let page: KVNamespaceListResult<unknown, string>;
+  try {
+    page = await env.CHAT_KV.list({ prefix: ROOM_PREFIX, limit, cursor });
+  } catch (err) {
+    if (cursor) throw new StatusError(400, "cursor is not valid: pass the cursor of the previous page as it came");
+    throw err;
+  }
+  const names = page.keys.map((k) => k.name.slice(ROOM_PREFIX.length));
+  return page.list_complete ? { names } : { names, cursor: page.cursor };
 }
 
-export async function listRooms(_request: IRequest, env: Env): Promise<Response> {
-  const [flags, names] = await Promise.all([loadFlags(env), listRoomNames(env)]);
-  const body: RoomsResponse = { rooms: names.map((name) => ({ name, mode: resolveMode(flags, name) })) };
+export async function listRooms(request: IRequest, env: Env): Promise<Response> {
+  const query = parseWith(roomsQuerySchema, request.query);
+  const [flags, page] = await Promise.all([loadFlags(env), roomNamesPage(env, query.limit, query.cursor)]);
+  const body: RoomsResponse = { rooms: page.names.map((name) => ({ name, mode: resolveMode(flags, name) })), ...(page.cursor ? { cursor: page.cursor } : {}) };
   return json(body);
 }
 
