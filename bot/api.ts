@@ -30,9 +30,17 @@ export class ChatApi {
     }
   }
 
+  /** Every room, a page (of at most 1000) at a time. */
   async rooms(): Promise<string[]> {
-    const { body } = await this.call<RoomsResponse>("GET", "/api/rooms");
-    return body.rooms.map((r) => r.name);
+    const names: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const next = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
+      const { body } = await this.call<RoomsResponse>("GET", `/api/rooms?limit=1000${next}`);
+      names.push(...body.rooms.map((r) => r.name));
+      cursor = body.cursor;
+    } while (cursor);
+    return names;
   }
 
   async pending(room: string): Promise<Message[]> {

@@ -18,7 +18,8 @@ export class HttpError extends Error {
 
   /** The request itself is wrong: sending it again cannot help. */
   get isRejection(): boolean {
-    return this.status >= 400 && this.status < 500 && this.status !== 408 && this.status !== 429;
+    // 507: the room is full (ROOM_MAX_MESSAGES); sending again would not help for a long while.
+    return (this.status >= 400 && this.status < 500 && this.status !== 408 && this.status !== 429) || this.status === 507;
   }
 
   /** The server is down or broken: worth retrying later. */

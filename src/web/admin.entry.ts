@@ -25,6 +25,9 @@ const problem = byId("problem");
 let credentials = loadCredentials();
 let flags: Flags | null = null;
 let timer: ReturnType<typeof setTimeout> | undefined;
+// The page of rooms shown (undefined: the first) and the next one's cursor: one page is listed at a time.
+let roomsCursor: string | undefined;
+let nextRoomsCursor: string | undefined;
 
 const form = new FlagForm(async (next) => {
   if (!credentials) return;
@@ -58,7 +61,10 @@ async function refresh(): Promise<void> {
   clearTimeout(timer);
   if (!credentials) return;
   try {
-    const [flagsResponse, stats, rooms] = await Promise.all([getFlags(credentials), getStats(credentials), getRooms()]);
+    const [flagsResponse, stats, rooms] = await Promise.all([getFlags(credentials), getStats(credentials), getRooms(roomsCursor)]);
+    nextRoomsCursor = rooms.cursor;
+    byId("rooms-next").hidden = !rooms.cursor;
+    byId("rooms-first").hidden = !roomsCursor;
     showFlags(flagsResponse);
     renderStats(byId<HTMLTableElement>("stats"), stats);
     renderHealChart(byId("chart"), stats.timeline);
@@ -111,6 +117,14 @@ byId<HTMLFormElement>("sign-in-form").addEventListener("submit", (event) => {
   showSignedIn();
 });
 signOut.addEventListener("click", () => showSignedOut());
+byId("rooms-next").addEventListener("click", () => {
+  roomsCursor = nextRoomsCursor;
+  void refresh();
+});
+byId("rooms-first").addEventListener("click", () => {
+  roomsCursor = undefined;
+  void refresh();
+});
 // Catch up at once when the tab comes back instead of waiting for the next tick.
 document.addEventListener("visibilitychange", () => {
   if (!document.hidden && credentials) void refresh();

@@ -28,6 +28,10 @@ export async function getStats(auth: Credentials): Promise<StatsResponse> {
   return (await requestJson<StatsResponse>("/api/admin/stats", { headers: headers(auth) })).body;
 }
 
-export async function getRooms(): Promise<RoomsResponse> {
-  return (await requestJson<RoomsResponse>("/api/rooms")).body;
+/** Rooms the operator page shows at once; the next page comes with the answer's cursor. */
+export const ROOMS_PER_PAGE = 100;
+
+export async function getRooms(cursor?: string): Promise<RoomsResponse> {
+  const next = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
+  return (await requestJson<RoomsResponse>(`/api/rooms?limit=${ROOMS_PER_PAGE}${next}`)).body;
 }
