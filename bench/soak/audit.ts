@@ -5,6 +5,8 @@
 //    newer acknowledged messages of its room could have pushed out before its kv phase
 //    ended is "beyond window": delivered if anyone saw it, lost if nobody ever did.
 //    Any other missing kv id is lost (a read-modify-write overwrote it).
+//  - a human message with two replies counts against do when do acknowledged both, or
+//    acknowledged one while the other already stood in its log; else against kv.
 import { CACHE_SIZE, type CacheMode, type Message } from "../../src/shared/message";
 import type { ModeBook } from "./modes";
 import type { RoomContents } from "./read-rooms";
@@ -43,7 +45,8 @@ export type AuditRow = {
 };
 
 export type LostMessage = { id: string; room: string; kind: Kind; createdAt: number; ackedAt: number; firstCheck: string | null; everSeen: boolean };
-export type DoubleAnswer = { humanId: string; room: string; replies: { id: string; mode: CacheMode | null }[] };
+/** `inRoom`: the reply stands in its room at the end (its log, or a kv room's list); `seq`: its place in the log. */
+export type DoubleAnswer = { humanId: string; room: string; replies: { id: string; mode: CacheMode | null; inRoom: boolean; seq: number | null }[] };
 
 export type ModeAudit = { human: AuditRow; ai: AuditRow; lost: LostMessage[]; duplicateIds: string[]; answeredTwice: DoubleAnswer[] };
 
@@ -96,13 +99,21 @@ export function audit(input: AuditInput): Record<CacheMode, ModeAudit> {
   }
 
   for (const double of doubleAnswers(input.replies, messages, input.book)) {
-    // Counted against do only if do acknowledged every one of the replies: a do room
-    // refuses a second reply, but cannot refuse one that kv acknowledged and lost.
-    const mode: CacheMode = double.replies.every((r) => r.mode === "do") ? "do" : "kv";
+    const mode: CacheMode = double.replies.every((r) => r.mode === "do") || refusalMissed(double) ? "do" : "kv";
     result[mode].human.answeredTwice++;
     result[mode].answeredTwice.push(double);
   }
   return result;
+}
+
+/**
+ * A do room must refuse a second reply. It had what it needed to when it acknowledged a
+ * reply while another reply to the same message already stood earlier in its log (a lower
+ * seq: e.g. merged from the kv cache at a flip): that double answer counts against do. One
+ * whose other reply the do room never held, or got only later (a heal), counts against kv.
+ */
+function refusalMissed(double: DoubleAnswer): boolean {
+  return double.replies.some((r) => r.mode === "do" && r.seq !== null && double.replies.some((other) => other.seq !== null && other.seq < r.seq!));
 }
 
 /** How many times each id stands in the rooms at the end (a kv room's list and its log hold the same id once each). */
@@ -171,5 +182,9 @@ function doubleAnswers(replies: ReplyLink[], messages: Map<string, Message>, boo
   }
   return [...byHuman]
     .filter(([, links]) => links.size > 1)
-    .map(([humanId, links]) => ({ humanId, room: [...links.values()][0]!.room, replies: [...links.values()].map(({ id, mode }) => ({ id, mode })) }));
+    .map(([humanId, links]) => ({
+      humanId,
+      room: [...links.values()][0]!.room,
+      replies: [...links.values()].map(({ id, mode }) => ({ id, mode, inRoom: messages.has(id), seq: messages.get(id)?.seq ?? null })),
+    }));
 }

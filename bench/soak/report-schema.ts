@@ -44,7 +44,14 @@ export const modeReportSchema = z.object({
   /** evidence: every lost message, duplicated id and doubly answered message */
   lost: z.array(lostSchema),
   duplicateIds: z.array(z.string()),
-  answeredTwice: z.array(z.object({ humanId: z.string(), room: z.string(), replies: z.array(z.object({ id: z.string(), mode: mode.nullable() })) })),
+  answeredTwice: z.array(
+    z.object({
+      humanId: z.string(),
+      room: z.string(),
+      /** inRoom: the reply stands in its room at the end; seq: its place in the room's log (order of arrival) */
+      replies: z.array(z.object({ id: z.string(), mode: mode.nullable(), inRoom: z.boolean(), seq: z.number().nullable() })),
+    }),
+  ),
 });
 export type ModeReport = z.infer<typeof modeReportSchema>;
 

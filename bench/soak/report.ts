@@ -48,6 +48,9 @@ export function doFailures(report: ModeReport): string[] {
   if (all.healed) failures.push(`${all.healed} do-acknowledged message(s) put back by a heal`);
   if (all.lostForGood) failures.push(`${all.lostForGood} do-acknowledged message(s) not in their room's log: ${report.lost.slice(0, 5).map((m) => `${m.id} (#${m.room})`).join(", ")}`);
   if (all.duplicates) failures.push(`${all.duplicates} id(s) shown twice: ${report.duplicateIds.slice(0, 5).join(", ")}`);
-  if (all.answeredTwice) failures.push(`${all.answeredTwice} human message(s) answered twice in do mode: ${report.answeredTwice.slice(0, 5).map((d) => d.humanId).join(", ")}`);
+  if (all.answeredTwice) {
+    const examples = report.answeredTwice.slice(0, 3).map((d) => `${d.humanId} (#${d.room}: ${d.replies.map((r) => `${r.id} ${r.mode ?? "?"} seq ${r.seq ?? "-"}`).join(", ")})`);
+    failures.push(`${all.answeredTwice} human message(s) answered twice by a do room: ${examples.join("; ")}`);
+  }
   return failures;
 }

@@ -210,14 +210,15 @@ function withoutJson(options: SoakOptions): SoakReport["options"] {
 }
 
 /**
- * A double answer counts against do only when do acknowledged every reply. Said apart:
- * those whose later reply a do room acknowledged, to a message answered while in kv.
+ * kv double answers one of whose replies a do room acknowledged: the message was answered
+ * while its room was in kv mode, that reply never reached the do room's log (or only
+ * later), and the room, back in do mode, took another. Said apart from kv's own.
  */
 function doubleAnswerNotes(doubles: DoubleAnswer[]): string[] {
   const withDo = doubles.filter((d) => d.replies.some((r) => r.mode === "do")).length;
   if (!withDo) return [];
   return [
-    `${withDo} of the ${doubles.length} kv double answer(s) had one reply acknowledged by a do room: the message was answered while its room was in kv mode, and the room, back in do mode, took another reply`,
+    `${withDo} of the ${doubles.length} kv double answer(s) had one reply acknowledged by a do room: the message was answered while its room was in kv mode, and the room, back in do mode and without that reply in its log, took another`,
   ];
 }
 
