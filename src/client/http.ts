@@ -58,13 +58,21 @@ export async function requestJson<T>(url: string, options: RequestOptions = {}):
   }
   const header = response.headers.get(MODE_HEADER);
   const mode = header === "kv" || header === "do" ? header : null;
-  const text = await response.text().catch(() => "");
+  let text: string;
+  try {
+    text = await response.text();
+  } catch (err) {
+    // The connection broke mid-answer: nothing trustworthy arrived; send again (same id).
+    throw new HttpError(0, `answer cut off (${(err as Error).message})`);
+  }
   let body: unknown = null;
   try {
     body = text ? JSON.parse(text) : null;
   } catch {
-    // not JSON: only an error answer would be, and its text is reported below
+    // not JSON: an error answer's text is reported below; a success must be JSON
   }
+  // Every success of this API is a JSON body: anything else is an answer cut off on the way.
+  if (response.ok && (body === null || typeof body !== "object")) throw new HttpError(0, "answer cut off (no JSON body)");
   if (!response.ok) {
     const reason = (body as { error?: unknown } | null)?.error;
     const retryAfter = Number(response.headers.get("retry-after"));

@@ -123,7 +123,11 @@ export class LiveSocket {
     };
     socket.onerror = () => {
       this.events.onTraffic?.("error");
-      socket.close();
+      // Treated as the close it leads to: a failed connection may never fire `close`
+      // (Node 22), and close() inside `error` can re-fire it. drop() detaches first.
+      if (this.socket !== socket) return;
+      this.drop();
+      if (this.wanted) this.scheduleReconnect();
     };
   }
 

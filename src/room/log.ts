@@ -112,6 +112,14 @@ export class RoomLog {
       .map((row) => this.toMessage(row));
   }
 
+  /** Ids of human messages still pending or processing, oldest first. */
+  unfinishedHumanIds(limit: number): string[] {
+    return this.sql
+      .exec<{ id: string }>(`SELECT id FROM messages WHERE kind = 'human' AND status IN ('pending', 'processing') ORDER BY seq LIMIT ?`, limit)
+      .toArray()
+      .map((row) => row.id);
+  }
+
   /** Human messages a bot may claim now, oldest first (the rule itself: shared/leases.ts). */
   claimable(now: number): Message[] {
     // The query only narrows to candidates (the index on kind, status); isClaimable decides.

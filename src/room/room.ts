@@ -213,6 +213,12 @@ export class Room extends DurableObject<Env> {
     if (human.kind !== "human") return refused({ status: 400, error: "replyTo: must be a human message" });
     const same = this.view.get(input.id);
     if (same && same.replyTo !== human.id) return refused({ status: 409, error: "id: already used by another message" });
+    // A reply already in the log (e.g. merged from the kv path) answers the message, whatever its status says.
+    const earlier = same ? null : this.view.replyTo(human.id);
+    if (earlier) {
+      if (human.status !== "complete") this.complete(human.id, now);
+      return refused({ status: 409, error: `message was already answered by ${earlier.id}` });
+    }
     const refusal = same ? null : refuseReply(human, input.botId, now, unclaimedGraceMs(this.env.UNCLAIMED_GRACE_MS));
     if (refusal?.error === "message was already answered") {
       const first = this.view.replyTo(human.id);
@@ -239,6 +245,16 @@ export class Room extends DurableObject<Env> {
     });
     this.changed(frames);
     return ok(stored);
+  }
+
+  /** Marks a human message answered (its reply is in the log) and tells the sockets. */
+  private complete(humanId: string, now: number): void {
+    const completed = this.ctx.storage.transactionSync(() => {
+      this.log.setStatus(humanId, "complete");
+      this.owe(commentKey(humanId), now);
+      return this.log.get(humanId)!;
+    });
+    this.changed([{ type: "update", message: completed }]);
   }
 
   /**
@@ -639,7 +655,8 @@ export class Room extends DurableObject<Env> {
         // it is listed on its first write.
         if (!(await this.register(call.room, this.schema || entries.length > 0))) return;
         if (entries.length) this.ensureSchema();
-        const merged = this.merge(call, entries);
+        const finished = this.schema ? await this.finishedElsewhere() : [];
+        const merged = this.merge(call, entries, finished);
         this.active = true;
         this.mirrorDirty = true;
         this.broadcast({ type: "mode", mode: "do" });
@@ -652,8 +669,22 @@ export class Room extends DurableObject<Env> {
     if (failure) throw failure;
   }
 
+  /**
+   * Human messages this log still has open that the kv path finished meanwhile (their KV
+   * record says complete or failed): the cache may no longer hold them, their record does.
+   */
+  private async finishedElsewhere(): Promise<Message[]> {
+    const open = this.log.unfinishedHumanIds(MAX_BATCH * 5);
+    const finished: Message[] = [];
+    for (let i = 0; i < open.length; i += MAX_BATCH) {
+      const records = await this.kv.get<Message>(open.slice(i, i + MAX_BATCH).map(commentKey), "json");
+      for (const record of records.values()) if (record && (record.status === "complete" || record.status === "failed")) finished.push(record);
+    }
+    return finished;
+  }
+
   /** Adds valid cached entries missing from the log; invalid ones are skipped and counted. */
-  private merge(call: RoomCall, cached: unknown[]): Message[] {
+  private merge(call: RoomCall, cached: unknown[], finishedElsewhere: Message[] = []): Message[] {
     const valid: Message[] = [];
     let skipped = 0;
     for (const entry of cached) {
@@ -672,6 +703,15 @@ export class Room extends DurableObject<Env> {
         if (created) merged.push(leased ? this.log.get(message.id)! : logged);
         const finished = message.status === "complete" || message.status === "failed";
         if (!created && finished && logged.status !== message.status) this.log.setStatus(message.id, message.status, message.error ?? null);
+      }
+      // A merged reply answers its message even when the message itself was outside the cache's window.
+      for (const reply of valid) {
+        const human = reply.kind === "ai" && reply.replyTo ? this.log.get(reply.replyTo) : null;
+        if (human && human.status !== "complete") this.log.setStatus(human.id, "complete");
+      }
+      for (const record of finishedElsewhere) {
+        const logged = this.log.get(record.id);
+        if (logged && logged.status !== record.status) this.log.setStatus(record.id, record.status, record.error ?? null);
       }
       if (skipped) this.meta.set("skippedOnReconcile", Number(this.meta.get("skippedOnReconcile") ?? 0) + skipped);
       this.flagVersion = call.flagVersion;

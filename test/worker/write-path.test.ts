@@ -381,3 +381,35 @@ describe("a lease across a flip", () => {
     expect((await list(room)).find((m) => m.id === human.id)?.status).toBe("complete");
   });
 });
+
+describe("an answer given on the kv path is kept across a flip back to do", () => {
+  it("a reply merged from the cache completes its message even when the message itself fell out of the 200 window", async () => {
+    const room = uniqueRoom("answered-in-kv");
+    await setRoomMode(room, "do");
+    const human = await post(room, "asked in do");
+    await setRoomMode(room, "kv");
+    expect((await postJson("/api/bot/claim", { messageId: human.id, room, botId: "bot-a" }, BOT)).status).toBe(200);
+    const first = await reply(room, human.id, "bot-a", newMessageId());
+    expect(first.status).toBe(201);
+    for (let i = 0; i < 199; i++) await post(room, `later ${i}`); // one at a time: kv loses concurrent writes
+    await setRoomMode(room, "do");
+    expect((await postJson("/api/bot/claim", { messageId: human.id, room, botId: "bot-b" }, BOT)).status).toBe(409);
+    const second = await reply(room, human.id, "bot-b", newMessageId());
+    expect(second.status).toBe(409);
+    const log = (await call(`/api/comments?room=${room}&since=0&limit=200`).then((r) => r.json<{ comments: Message[] }>())).comments;
+    expect(log.filter((m) => m.replyTo === human.id)).toHaveLength(1);
+  });
+
+  it("a message answered on the kv path whose reply also fell out of the window is complete from its KV record", async () => {
+    const room = uniqueRoom("answered-out-of-window");
+    await setRoomMode(room, "do");
+    const human = await post(room, "asked in do");
+    await setRoomMode(room, "kv");
+    expect((await postJson("/api/bot/claim", { messageId: human.id, room, botId: "bot-a" }, BOT)).status).toBe(200);
+    expect((await reply(room, human.id, "bot-a", newMessageId())).status).toBe(201);
+    for (let i = 0; i < 200; i++) await post(room, `later ${i}`);
+    await setRoomMode(room, "do");
+    expect((await postJson("/api/bot/claim", { messageId: human.id, room, botId: "bot-b" }, BOT)).status).toBe(409);
+    expect((await reply(room, human.id, "bot-b", newMessageId())).status).toBe(409);
+  });
+});
