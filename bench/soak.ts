@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { SOAK_USAGE, parseSoakOptions } from "./soak/options";
-import { modeTable } from "./soak/report";
+import { modeTable, soakSummary } from "./soak/report";
 import { runSoak } from "./soak/run";
 import { UsageError } from "./lib/target";
 
@@ -24,12 +24,7 @@ async function main(): Promise<number> {
   log("");
   log(`${modeTable("do", report.modes.do)}\n`);
   log(`${modeTable("kv", report.modes.kv)}\n`);
-  const { chaos, posts } = report;
-  log(
-    `${posts.acknowledged.toLocaleString("en-US")} of ${posts.attempted.toLocaleString("en-US")} posts acknowledged, ${posts.aiReplies.toLocaleString("en-US")} AI replies; ` +
-      `Worker killed ${chaos.serverKills.length}×, bots killed ${chaos.botKills.length}× (${chaos.botKills.filter((k) => k.midGeneration).length} mid-generation), ` +
-      `${chaos.flips.total} flips (${chaos.flips.toDo} to do, ${chaos.flips.toKv} to kv); ${Math.round(report.durationSeconds)} s in all.`,
-  );
+  log(soakSummary(report));
   for (const note of report.notes) log(`Note: ${note}`);
   if (options.json) {
     mkdirSync(dirname(options.json), { recursive: true });

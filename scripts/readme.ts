@@ -7,6 +7,8 @@ import { join } from "node:path";
 import { overviewTable, seedTable } from "../bench/race/summary";
 import { raceReportSchema, type RaceReport } from "../bench/race/report-schema";
 import { benchTables, type BenchReport } from "../bench/scenarios/report";
+import { modeTable, soakSummary } from "../bench/soak/report";
+import { soakReportSchema } from "../bench/soak/report-schema";
 import { markdownTable } from "../bench/lib/table";
 import { PROJECT_ROOT } from "./local-worker";
 
@@ -64,6 +66,14 @@ const BLOCKS: Record<string, () => string> = {
   "race-bots": () => {
     const r = race("docs/race-bots3.json");
     return [provenance(r.command, r.generatedAt, "docs/race-bots3.json", raceOutcome(r)), overviewTable(r.summaries)].join("\n\n");
+  },
+  soak: () => {
+    const r = soakReportSchema.parse(JSON.parse(read("docs/soak-latest.json")));
+    const outcome = r.ok ? "exit 0" : "**exit 1** (a do figure that must be 0 was not)";
+    const failures = r.failures.map((f) => `- FAILED: ${f}`).join("\n");
+    return [provenance(r.command, r.generatedAt, "docs/soak-latest.json", outcome), soakSummary(r), modeTable("do", r.modes.do), modeTable("kv", r.modes.kv), failures]
+      .filter(Boolean)
+      .join("\n\n");
   },
   bench: () => {
     const b = bench();

@@ -3,7 +3,7 @@ import type { CacheMode } from "../../src/shared/message";
 import { markdownTable } from "../lib/table";
 import type { ModeAudit } from "./audit";
 import type { FailureCounts, Side } from "./failures";
-import type { ModeReport, Row } from "./report-schema";
+import type { ModeReport, Row, SoakReport } from "./report-schema";
 
 export function modeReport(audit: ModeAudit, failures: Record<Side, FailureCounts>): ModeReport {
   const human: Row = { ...audit.human, serverErrors: failures.writers.serverErrors, noAnswer: failures.writers.noAnswer };
@@ -53,4 +53,14 @@ export function doFailures(report: ModeReport): string[] {
     failures.push(`${all.answeredTwice} human message(s) answered twice by a do room: ${examples.join("; ")}`);
   }
   return failures;
+}
+
+/** One line: what the soak did (posts, kills, flips, time). */
+export function soakSummary({ chaos, posts, durationSeconds }: Pick<SoakReport, "chaos" | "posts" | "durationSeconds">): string {
+  const n = (value: number) => value.toLocaleString("en-US");
+  return (
+    `${n(posts.acknowledged)} of ${n(posts.attempted)} posts acknowledged (${n(posts.viaSocket)} over sockets), ${n(posts.aiReplies)} AI replies; ` +
+    `Worker killed ${chaos.serverKills.length}×, bots killed ${chaos.botKills.length}× (${chaos.botKills.filter((k) => k.midGeneration).length} mid-generation), ` +
+    `${chaos.flips.total} flips (${chaos.flips.toDo} to do, ${chaos.flips.toKv} to kv); ${Math.round(durationSeconds)} s in all.`
+  );
 }
