@@ -89,6 +89,9 @@ export class Tab {
   private pollAgain = false;
   private healPausedUntil = 0;
   private stopped = false;
+  /** Newest change position seen (do mode), the `since` of the next catch-up. */
+  private lastPos = 0;
+  private catchingUp = false;
   polls = 0;
   pollErrors = 0;
 
@@ -189,7 +192,13 @@ export class Tab {
   private onFrame(frame: ServerFrame, receivedAt: number): void {
     if (frame.type === "nack") this.options.events?.onNack?.(frame);
     if (this.socketSends.receive(frame)) return;
+    // As the page: after a (re)connect, or a jump in change positions, catch up with `since`.
+    if (frame.type === "hello" && this.lastPos > 0 && frame.lastSeq > this.lastPos) void this.catchUp();
     if (frame.type === "message" || frame.type === "update") {
+      const position = frame.message.pos ?? frame.message.seq ?? 0;
+      const gap = this.lastPos > 0 && position > this.lastPos + 1;
+      this.lastPos = Math.max(this.lastPos, position);
+      if (gap) void this.catchUp();
       this.seenIds.add(frame.message.id);
       this.options.events?.onPush?.(frame.message, receivedAt);
       const entry = this.own.get(frame.message.id);
@@ -198,6 +207,28 @@ export class Tab {
       this.mode = "kv";
       this.socket.stop();
       void this.poll();
+    }
+  }
+
+  /** What the socket missed: every change after the newest position seen, page by page (the page's catch-up). */
+  private async catchUp(): Promise<void> {
+    if (this.catchingUp) return;
+    this.catchingUp = true;
+    try {
+      for (;;) {
+        const listing = await this.client.list(this.options.room, CACHE_SIZE, this.lastPos);
+        for (const message of listing.comments) {
+          this.lastPos = Math.max(this.lastPos, message.pos ?? message.seq ?? 0);
+          this.seenIds.add(message.id);
+          const entry = this.own.get(message.id);
+          if (entry && this.pending.has(entry.id)) this.verify(entry, "poll", listing.receivedAt);
+        }
+        if (listing.comments.length < CACHE_SIZE || listing.mode !== "do") break;
+      }
+    } catch {
+      this.pollErrors++; // the next poll covers it
+    } finally {
+      this.catchingUp = false;
     }
   }
 
@@ -224,6 +255,7 @@ export class Tab {
       const limit = this.pending.size ? CACHE_SIZE : PAGE_SIZE;
       const listing = await this.client.list(this.options.room, limit);
       this.polls++;
+      if (listing.lastSeq !== undefined) this.lastPos = Math.max(this.lastPos, listing.lastSeq);
       this.mode = listing.mode;
       this.options.events?.onListing?.(listing);
       recheck = await this.check(listing, limit);
