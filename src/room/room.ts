@@ -10,11 +10,11 @@ import { cacheKey, commentKey, roomKey } from "../shared/keys";
 import { refuseClaim, refuseFail, refuseRelease, refuseReply, unclaimedGraceMs, type Refusal } from "../shared/leases";
 import { CACHE_SIZE, type CacheMode, type Message } from "../shared/message";
 import { storedMessageSchema } from "../shared/schemas";
-import { MAX_BATCH, writeOwed, type WriteOutcome } from "./kv-writes";
-import { LagSamples } from "./lag";
+import { MAX_BATCH } from "./kv-writes";
 import { EMPTY_LOG, Meta, RoomLog, type LogReader } from "./log";
 import { applyMigrations, hasSchema } from "./migrations";
-import { Outbox, retryDelayMs, type OutboxRow } from "./outbox";
+import { Outbox } from "./outbox";
+import { OutboxFlusher, type FlushStats } from "./outbox-flusher";
 import { handleClientFrame, type SocketAnswer } from "./socket-frames";
 import { Broadcaster } from "./broadcast";
 import { capRefusal, clientTag, socketClient, socketLimits, type SocketClient } from "./socket-caps";
@@ -37,7 +37,7 @@ export type NewHumanMessage = { id: string; text: string; author: string };
 export type NewReply = { id: string; replyTo: string; text: string; author: string; botId: string };
 export type Stored = { message: Message; created: boolean };
 
-export type OutboxStats = { pending: number; flushed: number; failures: number; conflicts: number; lagMs: ReturnType<LagSamples["summary"]> };
+export type OutboxStats = { pending: number } & FlushStats;
 export type RoomInspection = {
   room: string;
   count: number;
@@ -86,11 +86,7 @@ export class Room extends DurableObject<Env> {
   private alarmAt: number | null = null;
   private mirroredAt = 0;
   private mirrorDirty = false;
-  private flushing: Promise<void> | null = null;
-  private readonly lag = new LagSamples();
-  private flushed = 0;
-  private failures = 0;
-  private conflicts = 0;
+  private readonly flusher: OutboxFlusher;
   private readonly pushes: Broadcaster;
   /** Each socket's frames are answered in the order sent, though the post limit is awaited. */
   private readonly socketTurns = new WeakMap<WebSocket, Promise<unknown>>();
@@ -102,6 +98,16 @@ export class Room extends DurableObject<Env> {
     this.meta = new Meta(ctx.storage.sql);
     this.log = new RoomLog(ctx.storage.sql, () => this.roomName);
     this.outbox = new Outbox(ctx.storage.sql);
+    this.flusher = new OutboxFlusher({
+      outbox: this.outbox,
+      kv: () => this.kv,
+      room: () => this.roomName,
+      hasSchema: () => this.schema,
+      find: (id) => this.log.get(id),
+      retentionMs: () => this.limits.retentionMs,
+      transaction: (run) => ctx.storage.transactionSync(run),
+      retryAt: (at) => this.scheduleAlarm(at),
+    });
     this.pushes = new Broadcaster(() => ctx.getWebSockets());
     ctx.blockConcurrencyWhile(async () => {
       // A read or a socket must not create anything: a never-written room reads as empty.
@@ -268,7 +274,7 @@ export class Room extends DurableObject<Env> {
     this.setRoomName(call.room);
     this.setMode(call.flagVersion, false);
     try {
-      await this.flushInOrder(Number.POSITIVE_INFINITY, true);
+      await this.flusher.flush(Number.POSITIVE_INFINITY, true);
       const mirrored = previous.active ? await this.writeMirror() : 0;
       // The flip tells the Control object; a later entry registers the room again.
       this.registered = false;
@@ -298,7 +304,7 @@ export class Room extends DurableObject<Env> {
       flagVersion: this.flagVersion,
       mirroredAt: this.mirroredAt,
       skippedOnReconcile: this.schema ? Number(this.meta.get("skippedOnReconcile") ?? 0) : 0,
-      outbox: { pending: this.schema ? this.outbox.pending() : 0, flushed: this.flushed, failures: this.failures, conflicts: this.conflicts, lagMs: this.lag.summary() },
+      outbox: { pending: this.schema ? this.outbox.pending() : 0, ...this.flusher.stats() },
     };
   }
 
@@ -370,7 +376,7 @@ export class Room extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     if (!this.schema) return;
-    await this.flushInOrder(Date.now(), false);
+    await this.flusher.flush(Date.now(), false);
     const retentionAt = this.enforceRetention(Date.now());
     // Every alarm is set at least a second after the last mirror, so this keeps KV's one write a second per key.
     if (this.active && this.mirrorDirty) await this.writeMirror();
@@ -418,74 +424,6 @@ export class Room extends DurableObject<Env> {
       throw err;
     }
     return recent.length;
-  }
-
-  /** Writes due outbox rows until none is left; with `strict`, throws if any put failed. */
-  private async flushOwed(now: number, strict: boolean): Promise<void> {
-    if (!this.schema) return;
-    let failed = 0;
-    for (;;) {
-      const rows = this.outbox.due(now, MAX_BATCH);
-      if (!rows.length) break;
-      const outcomes = await writeOwed(this.kv, rows.map((row) => row.key), this.roomName, (id) => this.log.get(id), this.limits.retentionMs);
-      const doneAt = Date.now();
-      // One transaction for the whole batch's bookkeeping: one commit, not one per row.
-      const retryAt = this.ctx.storage.transactionSync(() => {
-        let earliest: number | null = null;
-        outcomes.forEach((outcome, i) => {
-          const row = rows[i]!;
-          if (!(outcome instanceof Error)) return this.outbox.done(row);
-          const nextAt = doneAt + retryDelayMs(row.attempts + 1);
-          this.outbox.retryLater(row, nextAt);
-          earliest = Math.min(earliest ?? nextAt, nextAt);
-        });
-        return earliest;
-      });
-      outcomes.forEach((outcome, i) => this.count(rows[i]!, outcome, doneAt));
-      if (retryAt !== null) await this.scheduleAlarm(retryAt);
-      failed += outcomes.filter((outcome) => outcome instanceof Error).length;
-      // A failed row is due again at once when `now` is Infinity: stop rather than spin.
-      if (strict && failed) break;
-    }
-    if (strict && failed) throw new Error(`${failed} KV record(s) of room ${this.roomName} could not be written yet; retrying by alarm`);
-  }
-
-  /** Outbox figures for the operator and the bench: records written, lag, failures, conflicts. */
-  private count(row: OutboxRow, outcome: WriteOutcome | Error, doneAt: number): void {
-    if (outcome instanceof Error) {
-      this.failures++;
-      console.log(JSON.stringify({ event: "outbox-retry", room: this.roomName, key: row.key, attempts: row.attempts + 1, error: String(outcome) }));
-    } else if (outcome === "conflict") {
-      this.conflicts++;
-      console.log(JSON.stringify({ event: "record-conflict", room: this.roomName, key: row.key, kept: "the other room's record" }));
-    } else if (outcome === "written" && row.key !== roomKey(this.roomName)) {
-      this.flushed++;
-      this.lag.add(doneAt - row.queued_at);
-    }
-  }
-
-  /** Starts the post-answer flush unless one is running (it picks up new rows itself). */
-  private kickFlush(): void {
-    if (this.flushing) return;
-    void this.flushInOrder(Date.now(), false).catch((err) =>
-      console.log(JSON.stringify({ event: "outbox-error", room: this.roomName, error: String(err) })),
-    );
-  }
-
-  /** One flush at a time: a second caller waits for the running one, then flushes what is still due. */
-  private async flushInOrder(now: number, strict: boolean): Promise<void> {
-    while (this.flushing) await this.flushing.catch(() => undefined);
-    const run = this.flushOwed(now, strict);
-    const mine = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.flushing = mine;
-    try {
-      await run;
-    } finally {
-      if (this.flushing === mine) this.flushing = null;
-    }
   }
 
   private async scheduleAlarm(at: number): Promise<void> {
@@ -553,7 +491,7 @@ export class Room extends DurableObject<Env> {
       this.mirrorDirty = true;
       void this.scheduleAlarm(Math.max(Date.now(), this.mirroredAt + MIRROR_INTERVAL_MS));
     }
-    this.kickFlush();
+    this.flusher.kick();
   }
 
   private broadcast(frame: ServerFrame): void {
