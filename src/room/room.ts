@@ -225,11 +225,8 @@ export class Room extends DurableObject<Env> {
       if (human.status !== "complete") this.complete(human.id, now);
       return refused({ status: 409, error: `message was already answered by ${earlier.id}` });
     }
+    // (A reply in the log was named above; a message completed elsewhere has none here.)
     const refusal = same ? null : refuseReply(human, input.botId, now, unclaimedGraceMs(this.env.UNCLAIMED_GRACE_MS));
-    if (refusal?.error === "message was already answered") {
-      const first = this.view.replyTo(human.id);
-      return refused({ status: 409, error: `message was already answered${first ? ` by ${first.id}` : ""}` });
-    }
     if (refusal) return refused(refusal);
     const frames: ServerFrame[] = [];
     const stored = this.ctx.storage.transactionSync(() => {
