@@ -6,33 +6,36 @@ import type { StatsResponse, ModeStats } from "../shared/api";
 import { defaultFlags, resolveMode, type FlagAuditEntry, type Flags, type FlagsDocument } from "../shared/flags";
 import type { CacheMode } from "../shared/message";
 import { FLAGS_KEY } from "../shared/keys";
+import { applyMigrations } from "../storage/migrations";
+import { CONTROL_MIGRATIONS } from "./migrations";
+import { Usage } from "../storage/usage";
+import { KV_COUNT_NAMES, noKvCounts, type KvCounts, type UsageReport, type WorkerUsage } from "../shared/usage";
 
 export const AUDIT_LIMIT = 50;
 const TIMELINE_MINUTES = 120;
 
 export type StatEvent =
   | { type: "post"; mode: CacheMode; kind: "human" | "ai" }
-  | { type: "heal"; mode: CacheMode; readded: boolean; delayMs: number };
+  | { type: "heal"; mode: CacheMode; readded: boolean; delayMs: number }
+  /** KV operations one Worker request made (src/worker/index.ts), by its room's mode */
+  | { type: "usage"; mode: keyof WorkerUsage; kv: KvCounts };
 
 export class Control extends DurableObject<Env> {
+  private readonly usageCounts = new Usage();
+  /** Every statement counted: the cost bench reads the rows this object writes. */
+  private readonly sql: SqlStorage;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    const sql = (this.sql = this.usageCounts.countingSql(ctx.storage.sql));
     ctx.blockConcurrencyWhile(async () => {
-      ctx.storage.sql.exec(`
-        CREATE TABLE IF NOT EXISTS flags (id INTEGER PRIMARY KEY CHECK (id = 1), doc TEXT NOT NULL);
-        CREATE TABLE IF NOT EXISTS audit (at INTEGER NOT NULL, who TEXT NOT NULL, before TEXT NOT NULL, after TEXT NOT NULL);
-        CREATE TABLE IF NOT EXISTS counters (mode TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (mode, name));
-        CREATE TABLE IF NOT EXISTS timeline (minute INTEGER NOT NULL, mode TEXT NOT NULL, requested INTEGER NOT NULL, readded INTEGER NOT NULL, PRIMARY KEY (minute, mode));
-        CREATE TABLE IF NOT EXISTS do_rooms (name TEXT PRIMARY KEY, since INTEGER NOT NULL);
-        CREATE TABLE IF NOT EXISTS reserved_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
-        CREATE TABLE IF NOT EXISTS pending_flip (id INTEGER PRIMARY KEY CHECK (id = 1), flags TEXT NOT NULL);
-      `);
+      ctx.storage.transactionSync(() => applyMigrations(sql, CONTROL_MIGRATIONS));
     });
   }
 
   async getFlags(): Promise<{ flags: FlagsDocument; audit: FlagAuditEntry[] }> {
-    const row = this.ctx.storage.sql.exec<{ doc: string }>(`SELECT doc FROM flags WHERE id = 1`).toArray()[0];
-    const audit = this.ctx.storage.sql
+    const row = this.sql.exec<{ doc: string }>(`SELECT doc FROM flags WHERE id = 1`).toArray()[0];
+    const audit = this.sql
       .exec<{ at: number; who: string; before: string; after: string }>(`SELECT * FROM audit ORDER BY at DESC, rowid DESC`)
       .toArray()
       .map((r) => ({ at: r.at, who: r.who, before: JSON.parse(r.before) as Flags, after: JSON.parse(r.after) as Flags }));
@@ -46,10 +49,10 @@ export class Control extends DurableObject<Env> {
     const after: FlagsDocument = { ...next, version: Math.max(before.version + 1, this.reserved()), updatedAt: now, updatedBy: who };
     const strip = ({ defaultMode, doPercent, rooms }: Flags): Flags => ({ defaultMode, doPercent, rooms });
     this.ctx.storage.transactionSync(() => {
-      this.ctx.storage.sql.exec(`INSERT OR REPLACE INTO flags (id, doc) VALUES (1, ?)`, JSON.stringify(after));
-      this.ctx.storage.sql.exec(`DELETE FROM pending_flip`);
-      this.ctx.storage.sql.exec(`INSERT INTO audit (at, who, before, after) VALUES (?, ?, ?, ?)`, now, who, JSON.stringify(strip(before)), JSON.stringify(strip(after)));
-      this.ctx.storage.sql.exec(`DELETE FROM audit WHERE rowid NOT IN (SELECT rowid FROM audit ORDER BY at DESC, rowid DESC LIMIT ?)`, AUDIT_LIMIT);
+      this.sql.exec(`INSERT OR REPLACE INTO flags (id, doc) VALUES (1, ?)`, JSON.stringify(after));
+      this.sql.exec(`DELETE FROM pending_flip`);
+      this.sql.exec(`INSERT INTO audit (at, who, before, after) VALUES (?, ?, ?, ?)`, now, who, JSON.stringify(strip(before)), JSON.stringify(strip(after)));
+      this.sql.exec(`DELETE FROM audit WHERE rowid NOT IN (SELECT rowid FROM audit ORDER BY at DESC, rowid DESC LIMIT ?)`, AUDIT_LIMIT);
     });
     await this.env.CHAT_KV.put(FLAGS_KEY, JSON.stringify(after));
     return { before, after };
@@ -66,9 +69,9 @@ export class Control extends DurableObject<Env> {
     const { flags } = await this.getFlags();
     const version = Math.max(flags.version, this.reserved()) + 1;
     this.ctx.storage.transactionSync(() => {
-      this.ctx.storage.sql.exec(`INSERT INTO reserved_version (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version`, version);
+      this.sql.exec(`INSERT INTO reserved_version (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version`, version);
       // While this flip runs, a room it would move to kv may not enter do mode (roomEntered).
-      this.ctx.storage.sql.exec(`INSERT INTO pending_flip (id, flags) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET flags = excluded.flags`, JSON.stringify(next));
+      this.sql.exec(`INSERT INTO pending_flip (id, flags) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET flags = excluded.flags`, JSON.stringify(next));
     });
     return version;
   }
@@ -81,21 +84,22 @@ export class Control extends DurableObject<Env> {
    * `record: false` (a never-written room's read) only asks: nothing is stored for it.
    */
   async roomEntered(name: string, record = true): Promise<{ admitted: boolean; version: number }> {
+    this.usageCounts.count("requests");
     const { flags } = await this.getFlags();
-    const pending = this.ctx.storage.sql.exec<{ flags: string }>(`SELECT flags FROM pending_flip WHERE id = 1`).toArray()[0];
+    const pending = this.sql.exec<{ flags: string }>(`SELECT flags FROM pending_flip WHERE id = 1`).toArray()[0];
     const admitted = resolveMode(flags, name) === "do" && (!pending || resolveMode(JSON.parse(pending.flags) as Flags, name) === "do");
-    if (admitted && record) this.ctx.storage.sql.exec(`INSERT INTO do_rooms (name, since) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, Date.now());
+    if (admitted && record) this.sql.exec(`INSERT INTO do_rooms (name, since) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, Date.now());
     return { admitted, version: Math.max(flags.version, this.reserved()) };
   }
 
   private reserved(): number {
-    return this.ctx.storage.sql.exec<{ version: number }>(`SELECT version FROM reserved_version WHERE id = 1`).toArray()[0]?.version ?? 0;
+    return this.sql.exec<{ version: number }>(`SELECT version FROM reserved_version WHERE id = 1`).toArray()[0]?.version ?? 0;
   }
 
   /** Rooms that have left do mode (flushed and inactive). */
   async roomsLeft(names: string[]): Promise<void> {
     this.ctx.storage.transactionSync(() => {
-      for (const name of names) this.ctx.storage.sql.exec(`DELETE FROM do_rooms WHERE name = ?`, name);
+      for (const name of names) this.sql.exec(`DELETE FROM do_rooms WHERE name = ?`, name);
     });
   }
 
@@ -104,7 +108,7 @@ export class Control extends DurableObject<Env> {
     const rooms: string[] = [];
     let after = "";
     for (;;) {
-      const page = this.ctx.storage.sql.exec<{ name: string }>(`SELECT name FROM do_rooms WHERE name > ? ORDER BY name LIMIT 1000`, after).toArray();
+      const page = this.sql.exec<{ name: string }>(`SELECT name FROM do_rooms WHERE name > ? ORDER BY name LIMIT 1000`, after).toArray();
       for (const { name } of page) {
         if (resolveMode(next, name) !== "kv") continue;
         if (rooms.length === limit) return { rooms, more: true };
@@ -117,15 +121,21 @@ export class Control extends DurableObject<Env> {
 
   /** Applies a batch of events in one transaction (see stats-batch.ts). */
   async record(events: StatEvent[]): Promise<void> {
+    // With roomEntered, the only calls on the message path (flips and operator reads are not counted).
+    this.usageCounts.count("requests");
     this.ctx.storage.transactionSync(() => {
       for (const event of events) this.apply(event);
     });
   }
 
   private apply(event: StatEvent): void {
-    const sql = this.ctx.storage.sql;
+    const sql = this.sql;
     const bump = (name: string, by = 1) =>
       sql.exec(`INSERT INTO counters (mode, name, value) VALUES (?, ?, ?) ON CONFLICT (mode, name) DO UPDATE SET value = value + excluded.value`, event.mode, name, by);
+    if (event.type === "usage") {
+      for (const name of KV_COUNT_NAMES) if (event.kv[name]) bump(`worker.${name}`, event.kv[name]);
+      return;
+    }
     if (event.type === "post") {
       bump("posts");
       bump(event.kind === "human" ? "humanPosts" : "aiPosts");
@@ -148,13 +158,24 @@ export class Control extends DurableObject<Env> {
     );
   }
 
+  /** This object's own billed operations since it woke, and the Worker's KV operations (kept in `counters`). */
+  async usage(): Promise<UsageReport> {
+    const worker = { kv: noKvCounts(), do: noKvCounts(), none: noKvCounts() } satisfies WorkerUsage;
+    const rows = this.sql.exec<{ mode: keyof WorkerUsage; name: string; value: number }>(`SELECT mode, name, value FROM counters WHERE name LIKE 'worker.%'`).toArray();
+    for (const { mode, name, value } of rows) {
+      const key = name.slice("worker.".length) as keyof typeof worker.kv;
+      if (worker[mode] && key in worker[mode]) worker[mode][key] = value;
+    }
+    return { control: this.usageCounts.snapshot(), worker };
+  }
+
   /** The counters; rooms: the do rooms this object lists (kv rooms are not counted: that would list every marker). */
   async stats(): Promise<StatsResponse> {
-    const doRooms = this.ctx.storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM do_rooms`).one().n;
+    const doRooms = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM do_rooms`).one().n;
     const modes = {} as Record<CacheMode, ModeStats>;
     for (const mode of ["kv", "do"] as const) {
       const get = (name: string) =>
-        this.ctx.storage.sql.exec<{ value: number }>(`SELECT value FROM counters WHERE mode = ? AND name = ?`, mode, name).toArray()[0]?.value ?? 0;
+        this.sql.exec<{ value: number }>(`SELECT value FROM counters WHERE mode = ? AND name = ?`, mode, name).toArray()[0]?.value ?? 0;
       const readded = get("healsReadded");
       modes[mode] = {
         posts: get("posts"),
@@ -167,7 +188,7 @@ export class Control extends DurableObject<Env> {
         rooms: mode === "do" ? doRooms : null,
       };
     }
-    const timeline = this.ctx.storage.sql
+    const timeline = this.sql
       .exec<{ minute: number; mode: CacheMode; requested: number; readded: number }>(`SELECT minute, mode, requested, readded FROM timeline ORDER BY minute`)
       .toArray();
     return { modes, timeline };

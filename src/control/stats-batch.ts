@@ -3,6 +3,7 @@
 // throttles writes. The caller's waitUntil holds the flush its event rides in, so an
 // event is only lost if the isolate crashes in that window.
 import type { StatEvent } from "./control";
+import { KV_COUNT_NAMES, noKvCounts } from "../shared/usage";
 
 export const FLUSH_MS = 250;
 
@@ -16,7 +17,7 @@ export function recordStat(env: Env, waitUntil: (promise: Promise<unknown>) => v
 }
 
 async function flush(env: Env): Promise<void> {
-  const batch = queued;
+  const batch = mergeUsage(queued);
   queued = [];
   flushing = null;
   try {
@@ -24,4 +25,20 @@ async function flush(env: Env): Promise<void> {
   } catch (err) {
     console.log(JSON.stringify({ event: "stats-error", lost: batch.length, error: String(err) }));
   }
+}
+
+/** Usage events of one batch become one per mode: the Control object writes a few rows per batch, not per request. */
+function mergeUsage(events: StatEvent[]): StatEvent[] {
+  const merged = new Map<string, Extract<StatEvent, { type: "usage" }>>();
+  const rest: StatEvent[] = [];
+  for (const event of events) {
+    if (event.type !== "usage") {
+      rest.push(event);
+      continue;
+    }
+    const into = merged.get(event.mode) ?? { type: "usage", mode: event.mode, kv: noKvCounts() };
+    for (const name of KV_COUNT_NAMES) into.kv[name] += event.kv[name];
+    merged.set(event.mode, into);
+  }
+  return [...rest, ...merged.values()];
 }

@@ -12,7 +12,8 @@ import { CACHE_SIZE, type CacheMode, type Message } from "../shared/message";
 import { storedMessageSchema } from "../shared/schemas";
 import { MAX_BATCH } from "./kv-writes";
 import { EMPTY_LOG, Meta, RoomLog, type LogReader } from "./log";
-import { applyMigrations, hasSchema } from "./migrations";
+import { applyMigrations, hasSchema } from "../storage/migrations";
+import { MIGRATIONS } from "./migrations";
 import { Outbox } from "./outbox";
 import { OutboxFlusher, type FlushStats } from "./outbox-flusher";
 import { handleClientFrame, type SocketAnswer } from "./socket-frames";
@@ -22,6 +23,8 @@ import { UNKNOWN_CLIENT, isExempt } from "../limits/client-key";
 import { limitPost } from "../limits/post-limit";
 import { limitNewRoom } from "../limits/room-limit";
 import { roomLimits, type RoomLimits } from "../limits/retention";
+import { Usage } from "../storage/usage";
+import type { UsageCounts } from "../shared/usage";
 
 /** Who is calling and under which flag version; a newer version triggers a reconcile. */
 export type RoomCall = { room: string; flagVersion: number };
@@ -47,6 +50,8 @@ export type RoomInspection = {
   mirroredAt: number;
   skippedOnReconcile: number;
   outbox: OutboxStats;
+  /** billed operations since the object woke (src/storage/usage.ts) */
+  usage: UsageCounts;
 };
 
 export const MIRROR_INTERVAL_MS = 1000;
@@ -54,8 +59,7 @@ export const MIRROR_INTERVAL_MS = 1000;
 export const RETENTION_BATCH = 500;
 /** When everything past the retention is kept for now (leased, or the latest change), look again this much later. */
 const RETENTION_RECHECK_MS = 3_600_000;
-/** Headers the Worker adds when it hands a socket upgrade to the room. */
-export const ROOM_HEADER = "x-room";
+/** Headers the Worker adds when it hands a socket upgrade to the room (its name the room knows: `ctx.id.name`). */
 export const FLAG_VERSION_HEADER = "x-flag-version";
 export const ROOM_MODE_HEADER = "x-room-mode";
 /** The client's key (src/worker/client-key.ts): its sockets and sends are counted by it. */
@@ -77,7 +81,8 @@ export class Room extends DurableObject<Env> {
   /** Whether the tables exist: a room gets them on its first write, and until then keeps its state in memory. */
   private schema = false;
   // Kept in memory (loaded once on wake) so the hot path reads no bookkeeping rows.
-  private roomName = "";
+  /** `getByName` ids carry the name into the object (also on alarms and after eviction). */
+  private roomName = this.ctx.id.name ?? "";
   private flagVersion = -1;
   private active = false;
   private marked = false;
@@ -87,17 +92,21 @@ export class Room extends DurableObject<Env> {
   private mirroredAt = 0;
   private mirrorDirty = false;
   private readonly flusher: OutboxFlusher;
+  private readonly usage = new Usage();
+  private readonly sql: SqlStorage;
   private readonly pushes: Broadcaster;
   /** Each socket's frames are answered in the order sent, though the post limit is awaited. */
   private readonly socketTurns = new WeakMap<WebSocket, Promise<unknown>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.kv = env.CHAT_KV;
+    // Every SQLite statement and KV call of the room is counted (the cost bench reads it via inspect).
+    const sql = (this.sql = this.usage.countingSql(ctx.storage.sql));
+    this.kv = this.usage.countingKv(env.CHAT_KV);
     this.limits = roomLimits(env);
-    this.meta = new Meta(ctx.storage.sql);
-    this.log = new RoomLog(ctx.storage.sql, () => this.roomName);
-    this.outbox = new Outbox(ctx.storage.sql);
+    this.meta = new Meta(sql);
+    this.log = new RoomLog(sql, () => this.roomName);
+    this.outbox = new Outbox(sql);
     this.flusher = new OutboxFlusher({
       outbox: this.outbox,
       kv: () => this.kv,
@@ -111,10 +120,10 @@ export class Room extends DurableObject<Env> {
     this.pushes = new Broadcaster(() => ctx.getWebSockets());
     ctx.blockConcurrencyWhile(async () => {
       // A read or a socket must not create anything: a never-written room reads as empty.
-      this.schema = hasSchema(ctx.storage.sql);
+      this.schema = hasSchema(sql);
       if (!this.schema) return;
-      ctx.storage.transactionSync(() => applyMigrations(ctx.storage.sql));
-      this.roomName = this.meta.get("room") ?? "";
+      ctx.storage.transactionSync(() => applyMigrations(sql, MIGRATIONS));
+      this.roomName ||= this.meta.get("room") ?? "";
       this.flagVersion = Number(this.meta.get("flagVersion") ?? -1);
       this.active = this.flagVersion >= 0 && this.meta.get("active") !== "false";
       this.marked = this.meta.get("marked") === "true";
@@ -302,6 +311,7 @@ export class Room extends DurableObject<Env> {
       mirroredAt: this.mirroredAt,
       skippedOnReconcile: this.schema ? Number(this.meta.get("skippedOnReconcile") ?? 0) : 0,
       outbox: { pending: this.schema ? this.outbox.pending() : 0, ...this.flusher.stats() },
+      usage: this.usage.snapshot(),
     };
   }
 
@@ -311,10 +321,10 @@ export class Room extends DurableObject<Env> {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return Response.json({ error: "expected a WebSocket upgrade" }, { status: 426 });
     }
-    const call = { room: request.headers.get(ROOM_HEADER) ?? "", flagVersion: Number(request.headers.get(FLAG_VERSION_HEADER) ?? -1) };
+    const call = { room: this.roomName, flagVersion: Number(request.headers.get(FLAG_VERSION_HEADER) ?? -1) };
     let mode: CacheMode = "kv";
     if (request.headers.get(ROOM_MODE_HEADER) === "do") mode = (await this.enter(call)) ? "kv" : "do";
-    else this.setRoomName(call.room);
+    else this.usage.count("requests"); // (in do mode, enter counts it)
     const { 0: client, 1: server } = new WebSocketPair();
     const key = request.headers.get(CLIENT_KEY_HEADER) ?? UNKNOWN_CLIENT;
     const refusal = capRefusal(this.ctx, key, isExempt(this.env, key), socketLimits(this.env));
@@ -332,6 +342,7 @@ export class Room extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    this.usage.count("socketMessages");
     const turn = (this.socketTurns.get(ws) ?? Promise.resolve()).then(() => this.answerFrame(ws, data));
     this.socketTurns.set(ws, turn.catch(() => undefined));
     await turn;
@@ -340,7 +351,7 @@ export class Room extends DurableObject<Env> {
   private async answerFrame(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     const client = socketClient(ws);
     // Woken from hibernation with no tables: the socket's call restores the mode (a read; nothing is written).
-    if (!this.schema && client?.call && client.call.flagVersion > this.flagVersion) await this.enter(client.call).catch(() => null);
+    if (!this.schema && client?.call && client.call.flagVersion > this.flagVersion) await this.enter(client.call, false, false).catch(() => null);
     const answer: SocketAnswer = await handleClientFrame(data, {
       active: () => this.active,
       leftDoMode: LEFT_DO_MODE,
@@ -371,6 +382,7 @@ export class Room extends DurableObject<Env> {
 
   /** Backstop for everything the post-answer flush could not do: due outbox rows, then the mirror. */
   override async alarm(): Promise<void> {
+    this.usage.count("alarms");
     this.alarmAt = null;
     if (!this.schema) return;
     await this.flusher.flush(Date.now(), false);
@@ -426,6 +438,7 @@ export class Room extends DurableObject<Env> {
   private async scheduleAlarm(at: number): Promise<void> {
     if (this.alarmAt !== null && this.alarmAt <= at) return;
     this.alarmAt = at;
+    this.usage.count("alarmsSet");
     await this.ctx.storage.setAlarm(at);
   }
 
@@ -515,7 +528,7 @@ export class Room extends DurableObject<Env> {
   private ensureSchema(): void {
     if (this.schema) return;
     this.ctx.storage.transactionSync(() => {
-      applyMigrations(this.ctx.storage.sql);
+      applyMigrations(this.sql, MIGRATIONS);
       if (this.roomName) this.meta.set("room", this.roomName);
       this.meta.set("flagVersion", this.flagVersion);
       this.meta.set("active", this.active);
@@ -545,7 +558,9 @@ export class Room extends DurableObject<Env> {
    * `cache:<room>` into the log (the room may have been in kv mode) and own the mirror.
    * A room that has left do mode refuses, so the caller reruns the call on the kv path.
    */
-  private async enter(call: RoomCall, writes = false): Promise<RoomRefusal | null> {
+  private async enter(call: RoomCall, writes = false, request = true): Promise<RoomRefusal | null> {
+    // Every RPC call on the message path enters here: one Durable Object request each (a socket frame is counted as a message).
+    if (request) this.usage.count("requests");
     if (call.flagVersion > this.flagVersion) await this.reconcile(call);
     // A room with tables registers on any call (also one active since before flips were
     // tracked); a never-written room's reads leave no trace in the Control object.

@@ -1,6 +1,7 @@
 // Response bodies of the HTTP API, shared by the Worker, the page, the bot and the lab.
 import type { CacheMode, Message } from "./message";
 import type { FlagAuditEntry, FlagsDocument } from "./flags";
+import type { UsageReport } from "./usage";
 
 export const MODE_HEADER = "X-Cache-Mode";
 
@@ -31,4 +32,6 @@ export type StatsResponse = {
   modes: Record<CacheMode, ModeStats>;
   /** heals per minute, newest last, for the operator chart */
   timeline: { minute: number; mode: CacheMode; requested: number; readded: number }[];
+  /** billed operations of the Control object and the Worker (the cost bench reads them) */
+  usage?: UsageReport;
 };

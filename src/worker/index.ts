@@ -1,9 +1,10 @@
 // Worker entry: the API router, the static page, and the Durable Object classes.
 import { router } from "./router";
+import { withCountedKv } from "./usage";
 
 export { Room } from "../room/room";
 export { Control } from "../control/control";
 
 export default {
-  fetch: (request, env, ctx) => router.fetch(request, env, ctx),
+  fetch: (request, env, ctx) => withCountedKv(env, ctx, (counted) => router.fetch(request, counted, ctx)),
 } satisfies ExportedHandler<Env>;

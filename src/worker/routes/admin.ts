@@ -1,6 +1,6 @@
 // Operator calls (ADMIN_TOKEN): the flag with its audit, and the per-mode stats.
 import type { IRequest } from "itty-router";
-import type { FlagsResponse } from "../../shared/api";
+import type { FlagsResponse, StatsResponse } from "../../shared/api";
 import { flagsSchema, roomSchema } from "../../shared/schemas";
 import { requireRole } from "../auth";
 import { rememberFlags } from "../flag-cache";
@@ -79,5 +79,6 @@ export async function inspectRoom(request: IRequest, env: Env): Promise<Response
 /** Per-mode counters; rooms are counted from the Control object's do list, never by listing markers. */
 export async function getStats(request: IRequest, env: Env): Promise<Response> {
   await requireRole(request, env, "admin");
-  return json(await control(env).stats());
+  const [stats, usage] = await Promise.all([control(env).stats(), control(env).usage()]);
+  return json({ ...stats, usage } satisfies StatsResponse);
 }

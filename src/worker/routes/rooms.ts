@@ -7,7 +7,7 @@ import { roomSchema } from "../../shared/schemas";
 import { loadFlags } from "../flag-cache";
 import { StatusError, json, parseWith } from "../http";
 import { ROOM_PREFIX } from "../../shared/keys";
-import { CLIENT_KEY_HEADER, FLAG_VERSION_HEADER, ROOM_HEADER, ROOM_MODE_HEADER } from "../../room/room";
+import { CLIENT_KEY_HEADER, FLAG_VERSION_HEADER, ROOM_MODE_HEADER } from "../../room/room";
 import { requestClientKey } from "../../limits/client-key";
 import { requireAllowedOrigin } from "../origin";
 
@@ -52,9 +52,8 @@ export async function roomSocket(request: IRequest, env: Env): Promise<Response>
   requireAllowedOrigin(request as unknown as Request, env);
   const flags = await loadFlags(env);
   const mode = resolveMode(flags, room);
-  // The room learns its name, path and flag version from us, not from our URL.
+  // The room knows its name (ctx.id.name); its path and flag version it learns from us.
   const forwarded = new Request(request as unknown as Request);
-  forwarded.headers.set(ROOM_HEADER, room);
   forwarded.headers.set(ROOM_MODE_HEADER, mode);
   forwarded.headers.set(FLAG_VERSION_HEADER, String(flags.version));
   // Set here, never taken from the client: the room counts sockets and sends by it.

@@ -1,0 +1,5 @@
+// The Control object's schema: migrations/control/NNNN_name.sql, applied by the shared runner.
+import c0001 from "../../migrations/control/0001_control.sql";
+import type { Migration } from "../storage/migrations";
+
+export const CONTROL_MIGRATIONS: Migration[] = [{ version: 1, name: "control", sql: c0001 }];

@@ -1,0 +1,29 @@
+// Billable operations a Durable Object or the Worker counted, in the units Cloudflare bills
+// (docs/architecture.md "Usage counters"); the cost bench turns them into money (bench/cost/).
+import type { CacheMode } from "./message";
+
+export type KvCounts = { kvReads: number; kvWrites: number; kvDeletes: number; kvLists: number };
+
+/** One Durable Object's operations since `since` (when it woke: the counts live in memory, so writing them costs nothing). */
+export type UsageCounts = KvCounts & {
+  since: number;
+  /** calls that are a Durable Object request: RPC calls on the message path and socket upgrades */
+  requests: number;
+  /** WebSocket messages the object received (billed 20:1 as requests; pings the runtime answers are not seen) */
+  socketMessages: number;
+  /** alarm runs (each a request) and `setAlarm` calls (each billed as one row written) */
+  alarms: number;
+  alarmsSet: number;
+  sqlRowsRead: number;
+  sqlRowsWritten: number;
+};
+
+/** KV operations the Worker made itself (outside any Durable Object), by the mode of the request's room ("none": no room). */
+export type WorkerUsage = Record<CacheMode | "none", KvCounts>;
+
+/** `GET /api/admin/stats` → `usage`: the Control object's own operations and the Worker's KV operations. */
+export type UsageReport = { control: UsageCounts; worker: WorkerUsage };
+
+export const KV_COUNT_NAMES = ["kvReads", "kvWrites", "kvDeletes", "kvLists"] as const satisfies readonly (keyof KvCounts)[];
+
+export const noKvCounts = (): KvCounts => ({ kvReads: 0, kvWrites: 0, kvDeletes: 0, kvLists: 0 });

@@ -1,0 +1,65 @@
+// Counts what a Durable Object (or one Worker request) spends, in billed units: SQLite rows
+// read and written (from each cursor's own counters), KV operations (per key, a bulk read
+// included), requests, socket messages and alarms. Wrappers, so the code that spends does not change.
+import { noKvCounts, type KvCounts, type UsageCounts } from "../shared/usage";
+
+export class Usage {
+  private readonly counts: UsageCounts = { since: Date.now(), requests: 0, socketMessages: 0, alarms: 0, alarmsSet: 0, sqlRowsRead: 0, sqlRowsWritten: 0, ...noKvCounts() };
+  /** The latest cursor: its rows are added when the next statement runs (by then it has been read), or in a snapshot. */
+  private open: SqlStorageCursor<Record<string, SqlStorageValue>> | null = null;
+
+  count(name: "requests" | "socketMessages" | "alarms" | "alarmsSet"): void {
+    this.counts[name]++;
+  }
+
+  snapshot(): UsageCounts {
+    const { sqlRowsRead, sqlRowsWritten } = this.counts;
+    return { ...this.counts, sqlRowsRead: sqlRowsRead + (this.open?.rowsRead ?? 0), sqlRowsWritten: sqlRowsWritten + (this.open?.rowsWritten ?? 0) };
+  }
+
+  kv(): KvCounts {
+    const { kvReads, kvWrites, kvDeletes, kvLists } = this.counts;
+    return { kvReads, kvWrites, kvDeletes, kvLists };
+  }
+
+  private settle(): void {
+    if (!this.open) return;
+    this.counts.sqlRowsRead += this.open.rowsRead;
+    this.counts.sqlRowsWritten += this.open.rowsWritten;
+    this.open = null;
+  }
+
+  /** `sql` whose every statement is counted. */
+  countingSql(sql: SqlStorage): SqlStorage {
+    const exec = (query: string, ...bindings: unknown[]) => {
+      this.settle();
+      const cursor = sql.exec(query, ...bindings);
+      this.open = cursor;
+      return cursor;
+    };
+    return forward(sql, { exec });
+  }
+
+  /** `kv` whose every operation is counted (KV bills a bulk read per key). */
+  countingKv(kv: KVNamespace): KVNamespace {
+    const reads = (key: unknown) => (this.counts.kvReads += Array.isArray(key) ? key.length : 1);
+    return forward(kv, {
+      get: (key: unknown, ...rest: unknown[]) => (reads(key), (kv.get as (...a: unknown[]) => unknown)(key, ...rest)),
+      getWithMetadata: (key: unknown, ...rest: unknown[]) => (reads(key), (kv.getWithMetadata as (...a: unknown[]) => unknown)(key, ...rest)),
+      put: (...args: Parameters<KVNamespace["put"]>) => (this.counts.kvWrites++, kv.put(...args)),
+      delete: (key: string) => (this.counts.kvDeletes++, kv.delete(key)),
+      list: (...args: Parameters<KVNamespace["list"]>) => (this.counts.kvLists++, kv.list(...args)),
+    });
+  }
+}
+
+/** `target` with some methods replaced; everything else reaches the original, bound to it. */
+function forward<T extends object>(target: T, replaced: Record<string, unknown>): T {
+  return new Proxy(target, {
+    get(object, prop) {
+      if (typeof prop === "string" && prop in replaced) return replaced[prop];
+      const value = Reflect.get(object, prop, object) as unknown;
+      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(object) : value;
+    },
+  });
+}

@@ -1,0 +1,19 @@
+// The Worker's own KV operations, counted per request and sent to the Control object with
+// the stats (batched, merged per mode), so the cost bench can price the kv path and the
+// Worker's share of the do path (flag reads, heal reads).
+import { recordStat } from "../control/stats-batch";
+import { MODE_HEADER } from "../shared/api";
+import type { CacheMode } from "../shared/message";
+import { Usage } from "../storage/usage";
+
+/** Runs `handle` with an env whose KV is counted; reports what it spent once the answer is ready. */
+export async function withCountedKv(env: Env, ctx: ExecutionContext, handle: (env: Env) => Promise<Response>): Promise<Response> {
+  const usage = new Usage();
+  const response = await handle({ ...env, CHAT_KV: usage.countingKv(env.CHAT_KV) });
+  const kv = usage.kv();
+  if (kv.kvReads || kv.kvWrites || kv.kvDeletes || kv.kvLists) {
+    const mode = response.headers.get(MODE_HEADER);
+    recordStat(env, (p) => ctx.waitUntil(p), { type: "usage", mode: mode === "kv" || mode === "do" ? (mode satisfies CacheMode) : "none", kv });
+  }
+  return response;
+}
