@@ -8,7 +8,9 @@ import { BenchWorker } from "./lib/bench-worker";
 import { UsageError } from "./lib/target";
 import { historyBench } from "./scenarios/history";
 import { BENCH_USAGE, parseBenchOptions } from "./scenarios/options";
-import { benchTables, checkTargets, machine, type BenchReport } from "./scenarios/report";
+import { benchTables, checkTargets, costTable, machine, type BenchReport } from "./scenarios/report";
+import { costBench } from "./scenarios/cost";
+import { limitCostBench } from "./scenarios/limit-cost";
 import { requestsBench } from "./scenarios/requests";
 import { socketWritesBench } from "./scenarios/socket-writes";
 import { throughputBench } from "./scenarios/throughput";
@@ -51,6 +53,10 @@ async function main(): Promise<number> {
         serverPid: worker.pid,
       }, log);
     }
+    if (want("limits")) {
+      log(`\nThe post limit and socket checks, active vs exempt, ${options.limitMs / 1000} s per run (exempt, limited, limited, exempt):`);
+      report.limits = await limitCostBench(worker.url, worker.adminToken, { runTag, durationMs: options.limitMs, senders: 16, listeners: 10, concurrency: options.concurrency }, log);
+    }
     if (want("visibility")) {
       log("\nTime until another client sees a message:");
       report.visibility = await visibilityBench(worker.url, worker.adminToken, { runTag, pushMessages: 200, pollWindowMs: 15_000, postEveryMs: 250, pollMs: [5_000, 7_000] }, log);
@@ -67,12 +73,17 @@ async function main(): Promise<number> {
         log,
       );
     }
+    if (want("cost")) {
+      log(`\nCost per million messages: ${options.costMessages} messages over ${options.costWindowMs / 1000} s per mode, with ${options.costPages.join(" and ")} open pages:`);
+      report.cost = await costBench(worker.url, worker.adminToken, { runTag, messages: options.costMessages, windowMs: options.costWindowMs, pages: options.costPages }, log);
+    }
   } finally {
     await worker.dispose();
   }
   const full: BenchReport = { ...report, durationSeconds: Math.round((performance.now() - started) / 1000), targets: checkTargets(report) };
   log("");
   for (const table of benchTables(full)) log(`${table}\n`);
+  if (full.cost) log(`${costTable(full.cost)}\n`);
   mkdirSync(dirname(options.json), { recursive: true });
   writeFileSync(options.json, `${JSON.stringify(full, null, 2)}\n`);
   log(`Wrote ${options.json} (${full.durationSeconds} s in all)`);

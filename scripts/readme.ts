@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { overviewTable, seedTable } from "../bench/race/summary";
 import { raceReportSchema, type RaceReport } from "../bench/race/report-schema";
-import { benchTables, type BenchReport } from "../bench/scenarios/report";
+import { benchTables, costTable, type BenchReport } from "../bench/scenarios/report";
 import { modeTable, soakSummary } from "../bench/soak/report";
 import { soakReportSchema } from "../bench/soak/report-schema";
 import { markdownTable } from "../bench/lib/table";
@@ -74,6 +74,12 @@ const BLOCKS: Record<string, () => string> = {
     return [provenance(r.command, r.generatedAt, "docs/soak-latest.json", outcome), soakSummary(r), modeTable("do", r.modes.do), modeTable("kv", r.modes.kv), failures]
       .filter(Boolean)
       .join("\n\n");
+  },
+  /** Cost per million messages; until a full bench run has written it, says so. */
+  cost: () => {
+    const b = bench();
+    if (!b.cost) return "Not measured yet — run `npm run bench` (or `npm run bench -- --only cost`).";
+    return [provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s in all`), costTable(b.cost)].join("\n\n");
   },
   bench: () => {
     const b = bench();

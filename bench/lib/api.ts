@@ -1,6 +1,7 @@
 // The HTTP calls the lab and the benchmarks make, typed with the shared response
 // types, and counted per kind so a run can report requests per delivered message.
-import type { CommentsResponse, FlagsResponse, HealResponse } from "../../src/shared/api";
+import type { CommentsResponse, FlagsResponse, HealResponse, StatsResponse } from "../../src/shared/api";
+import type { UsageCounts } from "../../src/shared/usage";
 import type { CacheMode, Message } from "../../src/shared/message";
 import { HttpError, requestJson, type ApiResult } from "../../src/client/http";
 import { now } from "./time";
@@ -96,6 +97,16 @@ export class ChatClient {
   /** The operator flag as it stands. */
   async flags(): Promise<FlagsResponse["flags"]> {
     return (await this.call<FlagsResponse>("admin", "GET", "/api/admin/flags", undefined, this.requireToken("admin"))).body.flags;
+  }
+
+  /** What the room's Durable Object reports about itself (GET /api/admin/rooms/:room); here only its usage counters are typed. */
+  async inspectRoom(room: string): Promise<{ room: string; usage: UsageCounts }> {
+    return (await this.call<{ room: string; usage: UsageCounts }>("admin", "GET", `/api/admin/rooms/${encodeURIComponent(room)}`, undefined, this.requireToken("admin"))).body;
+  }
+
+  /** The per-mode counters and the usage report (GET /api/admin/stats). */
+  async stats(): Promise<StatsResponse> {
+    return (await this.call<StatsResponse>("admin", "GET", "/api/admin/stats", undefined, this.requireToken("admin"))).body;
   }
 
   /** Puts `room` in `mode`, merging into the current flag so other overrides stay. */

@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { readFlags, validate } from "../lib/cli";
 
-export const SCENARIOS = ["throughput", "socket", "visibility", "requests", "history"] as const;
+export const SCENARIOS = ["throughput", "socket", "limits", "visibility", "requests", "history", "cost"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export const BENCH_USAGE = `Usage: npm run bench -- [options]
@@ -12,9 +12,13 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   socket       messages/s over WebSockets into one do room (16 closed-loop senders, 10
                listeners), ours vs a bare reference room (bench/reference); outbox lag
                and every acknowledged message's KV record
+  limits       socket and HTTP writes with the post limit and socket checks active vs exempt
+               (a second local Worker of the same code), alternating exempt, limited, limited, exempt
   visibility   time until another client sees a message: push (do), polling (do, kv)
   requests     server requests per delivered message, 10 idle + 10 active pages per mode
   history      GET recent(200) latency with a short and a long room history (do)
+  cost         USD per million messages per mode, 10 and 50 open pages: operations counted
+               (client and server usage counters) × bench/cost/prices.ts
 
   --json FILE            where to write the results (default docs/bench-latest.json)
   --only a,b             run only these scenarios
@@ -27,6 +31,10 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
                          --seed-budget-ms at the rate measured on the short one, else SQLite)
   --seed-budget-ms MS    (default 60000)
   --window-ms MS         length of the requests scenario (default 60000)
+  --limit-ms MS          measured length of each limits run, after 1 s of warm-up (default 10000)
+  --cost-messages N      messages per cost run (default 300)
+  --cost-window-ms MS    wall time of each cost run, messages at an even pace (default 60000)
+  --cost-pages N,N       open pages of the cost runs (default 10,50)
   --help                 this text`;
 
 const int = (name: string, min: number, max: number) =>
@@ -51,6 +59,15 @@ const schema = z.object({
   seed: z.enum(["auto", "http", "sqlite"], { error: "--seed must be auto, http or sqlite" }).default("auto"),
   seedBudgetMs: int("--seed-budget-ms", 0, 3_600_000).default(60_000),
   windowMs: int("--window-ms", 5_000, 3_600_000).default(60_000),
+  limitMs: int("--limit-ms", 1_000, 600_000).default(10_000),
+  costMessages: int("--cost-messages", 1, 100_000).default(300),
+  costWindowMs: int("--cost-window-ms", 1_000, 3_600_000).default(60_000),
+  costPages: z
+    .string()
+    .regex(/^\d+(,\d+)*$/, "--cost-pages takes page counts, e.g. 10,50")
+    .transform((s) => s.split(",").map(Number))
+    .pipe(z.array(z.number().int().min(1, "--cost-pages must be at least 1").max(500, "--cost-pages must be at most 500")))
+    .default([10, 50]),
 });
 
 export type BenchOptions = z.infer<typeof schema>;
@@ -66,6 +83,10 @@ export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
     seed: { type: "string" },
     "seed-budget-ms": { type: "string" },
     "window-ms": { type: "string" },
+    "limit-ms": { type: "string" },
+    "cost-messages": { type: "string" },
+    "cost-window-ms": { type: "string" },
+    "cost-pages": { type: "string" },
   });
   if (values === "help") return "help";
   return validate(schema, {
@@ -78,5 +99,9 @@ export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
     seed: values.seed,
     seedBudgetMs: values["seed-budget-ms"],
     windowMs: values["window-ms"],
+    limitMs: values["limit-ms"],
+    costMessages: values["cost-messages"],
+    costWindowMs: values["cost-window-ms"],
+    costPages: values["cost-pages"],
   });
 }

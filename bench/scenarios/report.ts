@@ -7,6 +7,8 @@ import type { RequestsModeResult } from "./requests";
 import type { SocketWritesResult } from "./socket-writes";
 import type { ThroughputResult } from "./throughput";
 import type { VisibilityResult } from "./visibility";
+import type { CostResult } from "./cost";
+import type { LimitCostResult } from "./limit-cost";
 
 export type TargetCheck = { name: string; target: string; measured: string; met: boolean | null };
 
@@ -23,6 +25,8 @@ export type BenchReport = {
   visibility?: VisibilityResult;
   requests?: RequestsModeResult[];
   history?: HistoryResult;
+  limits?: LimitCostResult;
+  cost?: CostResult;
   targets: TargetCheck[];
 };
 
@@ -37,6 +41,15 @@ export function checkTargets(report: Omit<BenchReport, "targets" | "durationSeco
     checks.push({ name: "do writes vs no-op", target: "HTTP do write ≥ 0.6 × no-op requests/s", measured: `${fmt(r, 3)} × (do/kv ${fmt(report.throughput.ratios.doOverKv, 2)})`, met: r === null ? null : r >= 0.6 });
   }
   if (report.socket) checks.push(...socketTargets(report.socket));
+  for (const row of report.limits?.rows ?? []) {
+    const r = row.limitedOverExempt;
+    checks.push({
+      name: `limit cost (${row.path})`,
+      target: `${row.path} writes with the post limit and socket checks ≥ 0.95 × exempt`,
+      measured: `${fmt(r, 3)} × (${fmt(row.limited.perSecond, 0)} vs ${fmt(row.exempt.perSecond, 0)} /s)`,
+      met: r === null ? null : r >= 0.95,
+    });
+  }
   if (report.visibility) {
     const p99 = report.visibility.push.timeToVisibleMs.p99;
     checks.push({ name: "push latency", target: "push p99 ≤ 50 ms on loopback", measured: `p99 ${fmt(p99)} ms`, met: Number.isFinite(p99) ? p99 <= 50 : null });
@@ -126,6 +139,7 @@ export function benchTables(report: BenchReport): string[] {
     );
   }
   if (report.socket) tables.push(socketTable(report.socket));
+  if (report.limits) tables.push(limitsTable(report.limits));
   if (report.visibility) {
     const v = report.visibility;
     const rows = [
@@ -211,5 +225,47 @@ function socketTable(s: SocketWritesResult): string {
     `KV records found ${outbox.recordsChecked - outbox.recordsMissing - outbox.recordErrors}/${outbox.recordsChecked} (${outbox.recordsMissing} missing)` +
     (outbox.error ? `\n\n${outbox.error}` : "") +
     (s.ours.firstError ? `\n\nFirst error (ours): ${s.ours.firstError}` : "")
+  );
+}
+
+function limitsTable(l: LimitCostResult): string {
+  return (
+    `**The post limit and socket checks** (the same writes against a Worker where loopback is exempt and one where every send pays POST_LIMITER, with its limit raised so nothing is refused, and the per-client socket cap; ${l.durationMs / 1000} s per run after 1 s warm-up, runs exempt, limited, limited, exempt)\n\n` +
+    markdownTable(
+      ["writes", "exempt /s (runs)", "limited /s (runs)", "limited / exempt", "errors (exempt, limited)"],
+      l.rows.map((r) => [r.what, `${fmt(r.exempt.perSecond, 0)} (${r.exempt.runs.map((x) => fmt(x, 0)).join(", ")})`, `${fmt(r.limited.perSecond, 0)} (${r.limited.runs.map((x) => fmt(x, 0)).join(", ")})`, fmt(r.limitedOverExempt, 3), `${r.exempt.errors}, ${r.limited.errors}`]),
+      ["left", "right", "right", "right", "right"],
+    )
+  );
+}
+
+const usd = (v: number) => `$${v.toFixed(2)}`;
+
+/** Cost per million messages (issue 12): counted operations per message, then priced. */
+export function costTable(c: CostResult): string {
+  const counts = markdownTable(
+    ["mode", "open pages", "delivered", "seconds", "Worker requests", "DO requests", "WebSocket msgs in", "SQLite rows written", "SQLite rows read", "KV reads", "KV writes", "alarms"],
+    c.rows.map((r) => {
+      const p = r.perMessage;
+      return [r.mode, String(r.pages), `${r.delivered}/${r.messages}`, fmt(r.seconds, 0), fmt(p.workerRequests, 2), fmt(p.doRequests, 2), fmt(p.socketMessagesIn, 2), fmt(p.sqlRowsWritten, 2), fmt(p.sqlRowsRead, 1), fmt(p.kvReads, 2), fmt(p.kvWrites, 2), fmt(p.alarms, 2)];
+    }),
+    ["left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
+  );
+  const money = markdownTable(
+    ["mode", "open pages", "Worker requests", "DO requests", "WebSocket msgs", "SQLite rows", "KV", "per million messages", "+ duration, at most"],
+    c.rows.map((r) => {
+      const b = r.usdPerMillionMessages.byItem;
+      const note = [...r.usdPerMillionMessages.unpriced.map((u) => `${u} not priced`), ...r.countersRestarted.map((o) => `${o} counters restarted: short`)];
+      return [
+        r.mode, String(r.pages), usd(b.workerRequests), usd(b.doRequests), usd(b.socketMessagesIn), usd(b.sqlRowsWritten + b.sqlRowsRead),
+        usd(b.kvReads + b.kvWrites + b.kvLists + b.kvDeletes), `**${usd(r.usdPerMillionMessages.operations)}**${note.length ? ` (${note.join("; ")})` : ""}`, usd(r.usdPerMillionMessages.durationAtMost),
+      ];
+    }),
+    ["left", "right", "right", "right", "right", "right", "right", "right", "right"],
+  );
+  const readOn = [...new Set(Object.values(c.prices).map((p) => p.readOn))].join(", ");
+  return (
+    `**Operations per message** (${c.messages} messages over ${c.windowMs / 1000} s per run, posted round-robin by the open pages; "seconds" runs until every page verified its messages; page loads not counted)\n\n${counts}\n\n` +
+    `**USD per million messages** (prices from bench/cost/prices.ts, read ${readOn}; above the monthly included amounts)\n\n${money}`
   );
 }

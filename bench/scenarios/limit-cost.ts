@@ -1,0 +1,105 @@
+// What the post rate limit and the socket checks cost (issue 10: ≤ 5 % of write
+// throughput): the same writes against two Workers of the same code, one where loopback is
+// exempt (RATE_LIMIT_EXEMPT, as every other scenario runs) and one where every send pays
+// POST_LIMITER (and ROOM_LIMITER) and the per-client socket cap, with the limits raised so
+// nothing is refused (a Wrangler config written next to wrangler.toml for the run). Runs
+// alternate exempt, limited, limited, exempt, so drift on the machine falls on both sides alike.
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { PROJECT_ROOT, startLocalWorker } from "../../scripts/local-worker";
+import { ChatClient } from "../lib/api";
+import { closedLoop } from "../lib/load";
+import { socketLoad } from "../lib/socket-load";
+import { ratio, round } from "../lib/stats";
+
+export type LimitCostSide = { runs: number[]; perSecond: number; errors: number };
+export type LimitCostRow = { path: "socket" | "http"; what: string; exempt: LimitCostSide; limited: LimitCostSide; limitedOverExempt: number | null };
+export type LimitCostResult = { durationMs: number; rows: LimitCostRow[] };
+
+export type LimitCostOptions = { runTag: string; durationMs: number; senders: number; listeners: number; concurrency: number };
+
+const LIMITS_CONFIG = join(PROJECT_ROOT, ".bench-limits.wrangler.toml");
+/** Far above any rate this machine reaches, so the limiter is asked on every send and never refuses. */
+const NEVER_REACHED = 1_000_000_000;
+
+/** The limiters a write asks: per message, and per new room (every run writes into a fresh room). */
+const WRITE_LIMITERS = ["POST_LIMITER", "ROOM_LIMITER"];
+
+/** wrangler.toml with the write limiters' limits raised (their periods stay). */
+export function limitsConfig(toml: string): string {
+  return WRITE_LIMITERS.reduce((text, name) => {
+    const raised = text.replace(new RegExp(`(name = "${name}"[^\\[]*?simple = \\{ limit = )\\d+`), `$1${NEVER_REACHED}`);
+    if (raised === text) throw new Error(`wrangler.toml: ${name}'s \`simple = { limit = N, … }\` not found`);
+    return raised;
+  }, toml);
+}
+
+const side = (runs: { perSecond: number; errors: number }[]): LimitCostSide => ({
+  runs: runs.map((r) => round(r.perSecond, 1)!),
+  perSecond: round(runs.reduce((a, r) => a + r.perSecond, 0) / runs.length, 1)!,
+  errors: runs.reduce((a, r) => a + r.errors, 0),
+});
+
+export async function limitCostBench(exemptUrl: string, adminToken: string, options: LimitCostOptions, log: (line: string) => void): Promise<LimitCostResult> {
+  writeFileSync(LIMITS_CONFIG, limitsConfig(readFileSync(join(PROJECT_ROOT, "wrangler.toml"), "utf8")));
+  let limitedWorker: Awaited<ReturnType<typeof startLocalWorker>> | null = null;
+  try {
+    limitedWorker = await startLocalWorker({
+      config: LIMITS_CONFIG,
+      adminToken,
+      // Nobody exempt; the per-client cap counted but above the load's 26 sockets from one address.
+      vars: { RATE_LIMIT_EXEMPT: "", ROOM_MAX_SOCKETS_PER_CLIENT: "1000" },
+    });
+    const urls = { exempt: exemptUrl, limited: limitedWorker.url };
+    const order = ["exempt", "limited", "limited", "exempt"] as const;
+    let run = 0;
+    const room = async (which: keyof typeof urls) => {
+      const name = `bench-${options.runTag}-limits-${run++}`;
+      await new ChatClient(urls[which], { admin: adminToken }).setRoomMode(name, "do");
+      return name;
+    };
+
+    const socket: Record<keyof typeof urls, { perSecond: number; errors: number }[]> = { exempt: [], limited: [] };
+    for (const which of order) {
+      const name = await room(which);
+      const { result } = await socketLoad({
+        socketUrl: new ChatClient(urls[which]).socketUrl(name),
+        senders: options.senders,
+        listeners: options.listeners,
+        durationMs: options.durationMs,
+        warmupMs: 1_000,
+        waitMs: 5_000,
+      });
+      socket[which].push({ perSecond: result.perSecond, errors: result.errors.total + result.missing });
+      log(`  socket ${which.padEnd(8)} ${result.perSecond.toFixed(0).padStart(5)} msgs/s   ${result.errors.total} errors${result.firstError ? ` (${result.firstError})` : ""}`);
+    }
+
+    const http: Record<keyof typeof urls, { perSecond: number; errors: number }[]> = { exempt: [], limited: [] };
+    let n = 0;
+    for (const which of order) {
+      const name = await room(which);
+      const write = () =>
+        fetch(`${urls[which]}/api/comments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ room: name, text: `limit cost ${++n}`, author: "bench" }) });
+      const result = await closedLoop(write, { concurrency: options.concurrency, durationMs: options.durationMs, warmupMs: 1_000 });
+      http[which].push({ perSecond: result.perSecond, errors: result.errors });
+      log(`  http   ${which.padEnd(8)} ${result.perSecond.toFixed(0).padStart(5)} writes/s   ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ""}`);
+    }
+
+    const row = (path: LimitCostRow["path"], what: string, runs: typeof socket): LimitCostRow => {
+      const exempt = side(runs.exempt);
+      const limited = side(runs.limited);
+      return { path, what, exempt, limited, limitedOverExempt: round(ratio(limited.perSecond, exempt.perSecond), 3) };
+    };
+    return {
+      durationMs: options.durationMs,
+      rows: [
+        row("socket", `socket sends into one do room, ${options.senders} senders × ${options.listeners} listeners`, socket),
+        row("http", `POST /api/comments into one do room, ${options.concurrency} in flight`, http),
+      ],
+    };
+  } finally {
+    await limitedWorker?.stop();
+    // wrangler watches its config: removed only once it has stopped.
+    rmSync(LIMITS_CONFIG, { force: true });
+  }
+}
