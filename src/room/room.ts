@@ -20,7 +20,7 @@ import { handleClientFrame, type SocketAnswer } from "./socket-frames";
 import { Broadcaster } from "./broadcast";
 import { capRefusal, clientTag, socketClient, socketLimits, type SocketClient } from "./socket-caps";
 import { UNKNOWN_CLIENT, isExempt } from "../limits/client-key";
-import { limitPost } from "../limits/post-limit";
+import { limitPost, type PostLimited } from "../limits/post-limit";
 import { limitNewRoom } from "../limits/room-limit";
 import { roomLimits, type RoomLimits } from "../limits/retention";
 import { Usage } from "../storage/usage";
@@ -80,6 +80,9 @@ export class Room extends DurableObject<Env> {
   private limits: RoomLimits;
   /** Whether the tables exist: a room gets them on its first write, and until then keeps its state in memory. */
   private schema = false;
+  /** ROOM_LIMITER checks in flight, and clients already allowed to create this room (see limitCreation). */
+  private creationChecks = new Map<string, Promise<PostLimited | null>>();
+  private creationAllowed = new Set<string>();
   // Kept in memory (loaded once on wake) so the hot path reads no bookkeeping rows.
   /** `getByName` ids carry the name into the object (also on alarms and after eviction). */
   private roomName = this.ctx.id.name ?? "";
@@ -148,7 +151,7 @@ export class Room extends DurableObject<Env> {
     const known = this.view.get(input.id);
     if (known) return ok({ message: known, created: false });
     // `creator`: the client key a new room counts against (none for bot and operator tokens).
-    const limited = this.roomFull() ?? (creator !== undefined && this.isNew() ? await limitNewRoom(this.env, creator) : null);
+    const limited = this.roomFull() ?? (creator !== undefined && this.isNew() ? await this.limitCreation(creator) : null);
     if (limited) return refused(limited);
     if (!(await this.admitWrites(call.room))) return refused(LEFT_DO_MODE);
     return ok(this.storeHuman(input));
@@ -357,7 +360,7 @@ export class Room extends DurableObject<Env> {
       leftDoMode: LEFT_DO_MODE,
       known: (id) => this.view.get(id),
       // A socket from before sockets carried their client is not counted (it reconnects soon enough).
-      limit: async () => this.roomFull() ?? (client ? ((await limitPost(this.env, client.key)) ?? (this.isNew() ? await limitNewRoom(this.env, client.key) : null)) : null),
+      limit: async () => this.roomFull() ?? (client ? ((await limitPost(this.env, client.key)) ?? (this.isNew() ? await this.limitCreation(client.key) : null)) : null),
       admit: () => this.admitWrites(this.roomName),
       store: (input) => {
         const stored = this.storeHuman(input);
@@ -535,6 +538,24 @@ export class Room extends DurableObject<Env> {
       this.meta.set("registered", this.registered);
     });
     this.schema = true;
+  }
+
+  /**
+   * One ROOM_LIMITER check per client while the room is new: a burst of first sends (they
+   * interleave at the await) creates one room, so it must not count as many creations.
+   */
+  private limitCreation(creator: string): Promise<PostLimited | null> {
+    if (this.creationAllowed.has(creator)) return Promise.resolve(null);
+    let check = this.creationChecks.get(creator);
+    if (!check) {
+      check = limitNewRoom(this.env, creator).then((limited) => {
+        this.creationChecks.delete(creator);
+        if (!limited) this.creationAllowed.add(creator);
+        return limited;
+      });
+      this.creationChecks.set(creator, check);
+    }
+    return check;
   }
 
   /** A room that has never had a message: its first one is a room creation (ROOM_LIMITER). */

@@ -196,4 +196,23 @@ describe("room creation limit", () => {
     const stored: Message[] = await list(botRoom);
     expect(stored).toHaveLength(1);
   });
+
+  it("counts a burst of first sends into one new room as one creation", async () => {
+    const into = Date.now() % 60_000;
+    if (into > 40_000) await new Promise((r) => setTimeout(r, 60_000 - into + 200));
+    const ip = "198.51.100.72";
+    const room = uniqueRoom("burst");
+    // They interleave in the room at the limiter's await: before the fix each counted as a creation.
+    // 8 + 10 posts stay under POST_LIMITER's 20 per 10 s, so every 429 below is the room limit.
+    const burst = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => postJson("/api/comments", { room, text: `burst ${i}` }, { "cf-connecting-ip": ip })),
+    );
+    expect(burst.map((r) => r.status)).toEqual(Array(8).fill(201));
+    expect(await list(room)).toHaveLength(8);
+    for (let i = 1; i < ROOM_LIMIT; i++) {
+      expect([i, (await postJson("/api/comments", { room: uniqueRoom("after-burst"), text: "new room" }, { "cf-connecting-ip": ip })).status]).toEqual([i, 201]);
+    }
+    const refused = await postJson("/api/comments", { room: uniqueRoom("after-burst"), text: "one too many" }, { "cf-connecting-ip": ip });
+    expect([refused.status, await refused.json()]).toEqual([429, { error: expect.stringContaining("too many new rooms") }]);
+  });
 });
