@@ -14,11 +14,12 @@ type Row = {
   status: MessageStatus;
   created_at: number;
   error: string | null;
+  stopped: number;
   bot_id: string | null;
   lease_until: number | null;
 };
 
-const SELECT = `SELECT m.seq, m.pos, m.id, m.kind, m.author, m.text, m.reply_to, m.status, m.created_at, m.error,
+const SELECT = `SELECT m.seq, m.pos, m.id, m.kind, m.author, m.text, m.reply_to, m.status, m.created_at, m.error, m.stopped,
   c.bot_id, c.lease_until FROM messages m LEFT JOIN claims c ON c.message_id = m.id`;
 
 export class RoomLog {
@@ -54,6 +55,7 @@ export class RoomLog {
     };
     if (row.reply_to) message.replyTo = row.reply_to;
     if (row.error) message.error = row.error;
+    if (row.stopped) message.stopped = true;
     if (row.status === "processing" && row.bot_id) {
       message.claimedBy = row.bot_id;
       message.leaseUntil = row.lease_until ?? 0;
@@ -73,9 +75,9 @@ export class RoomLog {
     const pos = this.nextPos();
     const { seq } = this.sql
       .exec<{ seq: number }>(
-        `INSERT INTO messages (id, kind, author, text, reply_to, status, created_at, error, pos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+        `INSERT INTO messages (id, kind, author, text, reply_to, status, created_at, error, stopped, pos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
         message.id, message.kind, message.author, message.text, message.replyTo ?? null,
-        message.status, message.createdAt, message.error ?? null, pos,
+        message.status, message.createdAt, message.error ?? null, message.stopped ? 1 : 0, pos,
       )
       .one();
     if (this.size !== null) this.size++;

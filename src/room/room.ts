@@ -25,6 +25,8 @@ import { limitNewRoom } from "../limits/room-limit";
 import { roomLimits, type RoomLimits } from "../limits/retention";
 import { Usage } from "../storage/usage";
 import type { UsageCounts } from "../shared/usage";
+import type { StreamAck, StreamCall } from "../shared/stream";
+import { LiveStreams, type StreamStats } from "./streams";
 
 /** Who is calling and under which flag version; a newer version triggers a reconcile. */
 export type RoomCall = { room: string; flagVersion: number };
@@ -37,7 +39,7 @@ export type RoomRefusal = { status: Refusal["status"] | 429 | 507; error: string
 export type RoomResult<T> = { ok: true; value: T } | ({ ok: false } & RoomRefusal);
 
 export type NewHumanMessage = { id: string; text: string; author: string };
-export type NewReply = { id: string; replyTo: string; text: string; author: string; botId: string };
+export type NewReply = { id: string; replyTo: string; text: string; author: string; botId: string; stopped?: boolean };
 export type Stored = { message: Message; created: boolean };
 
 export type OutboxStats = { pending: number } & FlushStats;
@@ -52,6 +54,8 @@ export type RoomInspection = {
   outbox: OutboxStats;
   /** billed operations since the object woke (src/storage/usage.ts) */
   usage: UsageCounts;
+  /** replies being written now, and the storage writes and pushes streams have cost since the room woke */
+  streams: StreamStats;
 };
 
 export const MIRROR_INTERVAL_MS = 1000;
@@ -98,6 +102,7 @@ export class Room extends DurableObject<Env> {
   private readonly usage = new Usage();
   private readonly sql: SqlStorage;
   private readonly pushes: Broadcaster;
+  private readonly streams: LiveStreams;
   /** Each socket's frames are answered in the order sent, though the post limit is awaited. */
   private readonly socketTurns = new WeakMap<WebSocket, Promise<unknown>>();
 
@@ -121,6 +126,7 @@ export class Room extends DurableObject<Env> {
       retryAt: (at) => this.scheduleAlarm(at),
     });
     this.pushes = new Broadcaster(() => ctx.getWebSockets());
+    this.streams = new LiveStreams(sql, (frame) => this.broadcast(frame));
     ctx.blockConcurrencyWhile(async () => {
       // A read or a socket must not create anything: a never-written room reads as empty.
       this.schema = hasSchema(sql);
@@ -131,6 +137,7 @@ export class Room extends DurableObject<Env> {
       this.active = this.flagVersion >= 0 && this.meta.get("active") !== "false";
       this.marked = this.meta.get("marked") === "true";
       this.registered = this.meta.get("registered") === "true";
+      this.streams.load();
       // After a restart the last mirror may be older than the log: write one soon.
       this.mirrorDirty = this.active;
       this.alarmAt = await ctx.storage.getAlarm();
@@ -187,6 +194,7 @@ export class Room extends DurableObject<Env> {
         frames.push({ type: "message", message });
       }
       const human = message.replyTo ? this.log.get(message.replyTo) : null;
+      if (human) this.streams.dropFor(human.id);
       if (human && human.kind === "human" && human.status !== "complete") {
         this.log.setStatus(human.id, "complete");
         this.owe(commentKey(human.id), now);
@@ -210,11 +218,32 @@ export class Room extends DurableObject<Env> {
   }
 
   async release(call: RoomCall, messageId: string, botId: string): Promise<RoomResult<Message>> {
-    return this.changeStatus(call, messageId, (message) => refuseRelease(message, botId), (id) => this.log.setStatus(id, "pending"), false);
+    const released = await this.changeStatus(call, messageId, (message) => refuseRelease(message, botId), (id) => this.log.setStatus(id, "pending"), false);
+    if (released.ok) this.streams.interruptFor(messageId);
+    return released;
   }
 
   async fail(call: RoomCall, messageId: string, botId: string, reason: string): Promise<RoomResult<Message>> {
-    return this.changeStatus(call, messageId, (message, now) => refuseFail(message, botId, now, unclaimedGraceMs(this.env.UNCLAIMED_GRACE_MS)), (id) => this.log.setStatus(id, "failed", reason), true);
+    const failed = await this.changeStatus(call, messageId, (message, now) => refuseFail(message, botId, now, unclaimedGraceMs(this.env.UNCLAIMED_GRACE_MS)), (id) => this.log.setStatus(id, "failed", reason), true);
+    if (failed.ok) this.streams.endFor(messageId);
+    return failed;
+  }
+
+  /**
+   * The text of a reply being written (do rooms; the bot holds a live claim on `replyTo`).
+   * The stream has the id the finished reply will have; `reply` with that id ends it.
+   */
+  async stream(call: RoomCall, input: StreamCall): Promise<RoomResult<StreamAck>> {
+    const found = await this.enterToAnswer(call, input.replyTo);
+    if ("refusal" in found) return refused(found.refusal);
+    const { human, now } = found;
+    if (this.view.get(input.id)) return refused({ status: 409, error: "id: this reply is already in the room" });
+    const holds = human.status === "processing" && human.claimedBy === input.botId && (human.leaseUntil ?? 0) > now;
+    if (!holds) return refused({ status: 409, error: human.status === "complete" ? "message was already answered" : "claim the message before streaming its reply" });
+    const ack = this.streams.write(input);
+    // The alarm looks at the lease when it would run out: a bot that died leaves its stream "interrupted".
+    void this.scheduleAlarm(human.leaseUntil!);
+    return ok(ack);
   }
 
   /**
@@ -223,12 +252,9 @@ export class Room extends DurableObject<Env> {
    * open); a second reply to one message, from any bot, is refused with 409.
    */
   async reply(call: RoomCall, input: NewReply): Promise<RoomResult<Stored & { human: Message }>> {
-    const entered = await this.enter(call);
-    if (entered) return refused(entered);
-    const now = Date.now();
-    const human = this.view.get(input.replyTo);
-    if (!human) return refused({ status: 404, error: "replyTo: message not found in this room" });
-    if (human.kind !== "human") return refused({ status: 400, error: "replyTo: must be a human message" });
+    const found = await this.enterToAnswer(call, input.replyTo);
+    if ("refusal" in found) return refused(found.refusal);
+    const { human, now } = found;
     const same = this.view.get(input.id);
     if (same && same.replyTo !== human.id) return refused({ status: 409, error: "id: already used by another message" });
     // A reply already in the log (e.g. merged from the kv path) answers the message, whatever its status says.
@@ -244,7 +270,7 @@ export class Room extends DurableObject<Env> {
     const stored = this.ctx.storage.transactionSync(() => {
       const { message, created } = this.log.insert({
         id: input.id, room: this.roomName, kind: "ai", author: input.author, text: input.text,
-        replyTo: human.id, status: "complete", createdAt: now,
+        replyTo: human.id, status: "complete", createdAt: now, ...(input.stopped ? { stopped: true } : {}),
       });
       if (created) {
         this.owe(commentKey(message.id), now);
@@ -256,15 +282,27 @@ export class Room extends DurableObject<Env> {
       }
       const completed = this.log.get(human.id)!;
       if (human.status !== "complete") frames.push({ type: "update", message: completed });
+      this.streams.dropFor(human.id);
       return { message, created, human: completed };
     });
     this.changed(frames);
     return ok(stored);
   }
 
+  /** Admits a reply or a stream: the human message it answers, or why there is none to answer here. */
+  private async enterToAnswer(call: RoomCall, replyTo: string): Promise<{ human: Message; now: number } | { refusal: RoomRefusal }> {
+    const entered = await this.enter(call);
+    if (entered) return { refusal: entered };
+    const human = this.view.get(replyTo);
+    if (!human) return { refusal: { status: 404, error: "replyTo: message not found in this room" } };
+    if (human.kind !== "human") return { refusal: { status: 400, error: "replyTo: must be a human message" } };
+    return { human, now: Date.now() };
+  }
+
   /** Marks a human message answered (its reply is in the log) and tells the sockets. */
   private complete(humanId: string, now: number): void {
     const completed = this.ctx.storage.transactionSync(() => {
+      this.streams.dropFor(humanId);
       this.log.setStatus(humanId, "complete");
       this.owe(commentKey(humanId), now);
       return this.log.get(humanId)!;
@@ -315,6 +353,7 @@ export class Room extends DurableObject<Env> {
       skippedOnReconcile: this.schema ? Number(this.meta.get("skippedOnReconcile") ?? 0) : 0,
       outbox: { pending: this.schema ? this.outbox.pending() : 0, ...this.flusher.stats() },
       usage: this.usage.snapshot(),
+      streams: this.streams.stats(),
     };
   }
 
@@ -340,7 +379,8 @@ export class Room extends DurableObject<Env> {
     this.ctx.acceptWebSocket(server, [clientTag(key)]);
     // The call rides along: a never-written room keeps its mode in memory only, and may hibernate.
     server.serializeAttachment({ key, ...(mode === "do" ? { call } : {}) } satisfies SocketClient);
-    server.send(JSON.stringify({ type: "hello", room: this.roomName, lastSeq: this.view.lastPos(), mode } satisfies ServerFrame));
+    const streams = mode === "do" ? this.streams.list() : [];
+    server.send(JSON.stringify({ type: "hello", room: this.roomName, lastSeq: this.view.lastPos(), mode, ...(streams.length ? { streams } : {}) } satisfies ServerFrame));
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -362,6 +402,7 @@ export class Room extends DurableObject<Env> {
       // A socket from before sockets carried their client is not counted (it reconnects soon enough).
       limit: async () => this.roomFull() ?? (client ? ((await limitPost(this.env, client.key)) ?? (this.isNew() ? await this.limitCreation(client.key) : null)) : null),
       admit: () => this.admitWrites(this.roomName),
+      stop: (id) => this.streams.requestStop(id),
       store: (input) => {
         const stored = this.storeHuman(input);
         if (stored.created) recordStat(this.env, (p) => this.ctx.waitUntil(p), { type: "post", mode: "do", kind: "human" });
@@ -370,7 +411,7 @@ export class Room extends DurableObject<Env> {
     });
     // The answer goes out before the pushes of the change it reports (they wait for the next turn).
     if (answer.type === "close") ws.close(answer.code, answer.reason);
-    else ws.send(JSON.stringify(answer.frame));
+    else if (answer.type === "send") ws.send(JSON.stringify(answer.frame));
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -390,6 +431,7 @@ export class Room extends DurableObject<Env> {
     if (!this.schema) return;
     await this.flusher.flush(Date.now(), false);
     const retentionAt = this.enforceRetention(Date.now());
+    const leaseCheckAt = this.interruptLapsedStreams(Date.now());
     // Every alarm is set at least a second after the last mirror, so this keeps KV's one write a second per key.
     if (this.active && this.mirrorDirty) await this.writeMirror();
     const now = Date.now();
@@ -399,8 +441,18 @@ export class Room extends DurableObject<Env> {
       due === null ? null : Math.max(due, now + MIRROR_INTERVAL_MS),
       this.active && this.mirrorDirty ? Math.max(now, this.mirroredAt + MIRROR_INTERVAL_MS) : null,
       retentionAt,
+      leaseCheckAt,
     ].filter((at): at is number => at !== null);
     if (next.length) await this.scheduleAlarm(Math.min(...next));
+  }
+
+  /** A stream whose bot's lease ran out is marked interrupted; answers when the next lease to watch ends. */
+  private interruptLapsedStreams(now: number): number | null {
+    return this.streams.interruptLapsed((stream) => {
+      const human = this.log.get(stream.replyTo);
+      const held = human?.status === "processing" && human.claimedBy === stream.botId;
+      return held ? (human.leaseUntil ?? null) : null;
+    }, now);
   }
 
   /**

@@ -4,10 +4,11 @@
 import type { ServerFrame } from "../shared/frames";
 import { MAX_FRAME_BYTES } from "../shared/frames";
 import type { Message } from "../shared/message";
-import { describeZodError, sendFrameSchema } from "../shared/schemas";
+import { describeZodError, sendFrameSchema, stopFrameSchema } from "../shared/schemas";
 import type { RoomRefusal } from "./room";
 
-export type SocketAnswer = { type: "send"; frame: ServerFrame } | { type: "close"; code: number; reason: string };
+/** `none`: the frame's effect reaches every socket as a push (Stop), so no answer of its own. */
+export type SocketAnswer = { type: "send"; frame: ServerFrame } | { type: "close"; code: number; reason: string } | { type: "none" };
 
 export type SocketDeps = {
   active(): boolean;
@@ -19,6 +20,8 @@ export type SocketDeps = {
   /** may the room write now (still in do mode, listed for flips)? Checked after the limit, a call out of the room */
   admit(): Promise<boolean>;
   store(input: { id: string; text: string; author: string }): { message: Message; created: boolean };
+  /** Stop pressed on the reply being written with this id; false when no reply of that id is being written */
+  stop(id: string): boolean;
 };
 
 const close = (code: number, reason: string): SocketAnswer => ({ type: "close", code, reason });
@@ -37,6 +40,7 @@ export async function handleClientFrame(data: string | ArrayBuffer, deps: Socket
   const type = (frame as { type?: unknown } | null)?.type;
   // A ping spelled differently from PING_FRAME (which the runtime answers) still gets its pong.
   if (type === "ping") return send({ type: "pong" });
+  if (type === "stop") return stopStream(frame, deps);
   if (type !== "send") return close(1008, "unknown frame type");
   const id = (frame as { id?: unknown }).id;
   const parsed = sendFrameSchema.safeParse(frame);
@@ -58,4 +62,13 @@ export async function handleClientFrame(data: string | ArrayBuffer, deps: Socket
   if (!(await deps.admit())) return leftDoMode();
   const { message, created } = deps.store(input);
   return send({ type: "ack", id: message.id, message, created });
+}
+
+/** Stop on a reply being written: anyone in the room may press it; the stream's pushes tell everyone. */
+function stopStream(frame: unknown, deps: SocketDeps): SocketAnswer {
+  const parsed = stopFrameSchema.safeParse(frame);
+  if (!parsed.success) return close(1008, `stop: ${describeZodError(parsed.error)}`);
+  if (!deps.active()) return send({ type: "nack", id: parsed.data.id, status: 409, error: "room is not in do mode: nothing is streamed", mode: "kv" });
+  if (deps.stop(parsed.data.id)) return { type: "none" };
+  return send({ type: "nack", id: parsed.data.id, status: 404, error: "no reply with this id is being written" });
 }

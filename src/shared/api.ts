@@ -2,6 +2,7 @@
 import type { CacheMode, Message } from "./message";
 import type { FlagAuditEntry, FlagsDocument } from "./flags";
 import type { UsageReport } from "./usage";
+import type { StreamAck } from "./stream";
 
 export const MODE_HEADER = "X-Cache-Mode";
 
@@ -12,6 +13,8 @@ export type PendingResponse = { pending: Message[]; mode: CacheMode };
 /** One page of rooms in name order; `cursor` (when more remain) fetches the next: GET /api/rooms?cursor=… */
 export type RoomsResponse = { rooms: { name: string; mode: CacheMode }[]; cursor?: string };
 export type HealResponse = { ok: true; readded: boolean; message: Message; mode: CacheMode };
+/** POST /api/bot/stream: how many characters the room holds of the reply, and whether Stop was pressed. */
+export type StreamResponse = StreamAck & { mode: CacheMode };
 export type ClaimResponse = { ok: true; message: Message; leaseUntil: number; mode: CacheMode };
 export type FlagsResponse = { flags: FlagsDocument; audit: FlagAuditEntry[] };
 

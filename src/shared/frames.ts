@@ -1,10 +1,16 @@
 // WebSocket frames between a room's Durable Object and its clients: one union per
 // direction, imported by the Worker, the page, the bot and the lab.
 import type { CacheMode, Message } from "./message";
+import type { LiveStream, StreamFrame } from "./stream";
 
 export type ServerFrame =
-  /** sent once on connect: the room's newest change position (catch up with `since`) and its path */
-  | { type: "hello"; room: string; lastSeq: number; mode: CacheMode }
+  /**
+   * sent once on connect: the room's newest change position (catch up with `since`), its path,
+   * and the AI replies being written right now with their text so far (later `stream` frames continue them)
+   */
+  | { type: "hello"; room: string; lastSeq: number; mode: CacheMode; streams?: LiveStream[] }
+  /** an AI reply growing (batched, at most one per stream every STREAM_PUSH_MS), or its state changing */
+  | StreamFrame
   /** a new message in the room log */
   | { type: "message"; message: Message }
   /** a status change of a message already in the log (claimed, completed, failed, released) */
@@ -22,7 +28,10 @@ export type ServerFrame =
 
 export type SendFrame = { type: "send"; id: string; text: string; author?: string };
 
-export type ClientFrame = { type: "ping" } | SendFrame;
+/** ask the bot writing reply `id` to stop; it posts the reply with the text so far, marked stopped */
+export type StopFrame = { type: "stop"; id: string };
+
+export type ClientFrame = { type: "ping" } | SendFrame | StopFrame;
 
 /** The largest frame a client may send: the same 16 KB as an HTTP body. */
 export const MAX_FRAME_BYTES = 16 * 1024;

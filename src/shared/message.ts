@@ -27,6 +27,8 @@ export type Message = {
   seq?: number;
   /** do mode: the room's change position of this message's latest change (new, claimed, completed…); `since` pages by it */
   pos?: number;
+  /** ai only: the bot stopped writing when asked (Stop); the text is what it had written */
+  stopped?: boolean;
   /** human only: why no reply will come (status "failed") */
   error?: string;
   /** human only: the bot holding the claim and when its lease ends (status "processing") */

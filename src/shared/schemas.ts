@@ -28,6 +28,8 @@ export const postCommentSchema = z.strictObject({
   kind: z.enum(["human", "ai"]).default("human"),
   replyTo: messageIdSchema.optional(),
   botId: z.string().min(1).max(100).optional(),
+  /** ai only: the bot stopped writing because someone pressed Stop */
+  stopped: z.boolean().optional(),
 });
 export type PostCommentInput = z.input<typeof postCommentSchema>;
 
@@ -59,6 +61,21 @@ export const sendFrameSchema = z.strictObject({
   author: authorSchema.optional(),
 });
 
+/** A socket `stop` frame: stop the reply being written with this id. */
+export const stopFrameSchema = z.strictObject({ type: z.literal("stop"), id: messageIdSchema });
+
+/** POST /api/bot/stream: the text of a reply being written, from `offset` on. */
+export const streamCallSchema = z.strictObject({
+  room: roomSchema,
+  id: messageIdSchema,
+  replyTo: messageIdSchema,
+  botId: z.string().min(1).max(100),
+  author: authorSchema,
+  offset: z.number().int().min(0).max(MAX_TEXT),
+  delta: z.string().max(MAX_TEXT),
+});
+export type StreamCallInput = z.infer<typeof streamCallSchema>;
+
 /** A message as another path stored it (reconcile reads `cache:<room>`): checked before it joins the log. */
 export const storedMessageSchema = z.object({
   id: messageIdSchema,
@@ -70,6 +87,7 @@ export const storedMessageSchema = z.object({
   status: statusSchema,
   createdAt: z.number().int().nonnegative(),
   error: z.string().optional(),
+  stopped: z.boolean().optional(),
   /** a kv-mode lease in progress: kept across a flip so its bot can still answer */
   claimedBy: z.string().min(1).max(100).optional(),
   leaseUntil: z.number().int().optional(),

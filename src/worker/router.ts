@@ -2,7 +2,7 @@
 import { Router, type IRequest } from "itty-router";
 import { StatusError, errorResponse, json } from "./http";
 import { getFlags, getStats, inspectRoom, putFlags } from "./routes/admin";
-import { claimMessage, failMessage, listPending, releaseMessage } from "./routes/bot";
+import { claimMessage, failMessage, listPending, releaseMessage, streamReply } from "./routes/bot";
 import { getComment, healComment, listComments, postComment } from "./routes/comments";
 import { listRooms, roomSocket } from "./routes/rooms";
 import { withPageHeaders } from "./page";
@@ -44,6 +44,8 @@ export const router = Router<IRequest, Args>({
   .all("/api/bot/release", methodNotAllowed)
   .post("/api/bot/fail", failMessage)
   .all("/api/bot/fail", methodNotAllowed)
+  .post("/api/bot/stream", streamReply)
+  .all("/api/bot/stream", methodNotAllowed)
   .all("/api/*", () => {
     throw new StatusError(404, "no such API route");
   })

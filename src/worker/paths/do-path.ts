@@ -3,6 +3,7 @@
 import type { Room, RoomCall, RoomResult } from "../../room/room";
 import { newMessageId } from "../../shared/message";
 import { StatusError } from "../http";
+import type { StreamCall } from "../../shared/stream";
 import type { HumanInput, ListQuery, ReplyInput, RoomPath } from "./path";
 
 /** The room has left do mode (a stale flag sent us here): rerun the call on the kv path. */
@@ -51,7 +52,8 @@ export class DoPath implements RoomPath {
   }
   async reply(input: ReplyInput) {
     const author = input.author ?? "bot";
-    return unwrap(this.room.reply(this.call, { id: input.id ?? newMessageId(), replyTo: input.replyTo, text: input.text, author, botId: input.botId ?? author }));
+    const reply = { id: input.id ?? newMessageId(), replyTo: input.replyTo, text: input.text, author, botId: input.botId ?? author, ...(input.stopped ? { stopped: true } : {}) };
+    return unwrap(this.room.reply(this.call, reply));
   }
   async get(id: string) {
     return unwrap(this.room.get(this.call, id));
@@ -73,5 +75,8 @@ export class DoPath implements RoomPath {
   }
   async fail(messageId: string, botId: string, reason: string) {
     return unwrap(this.room.fail(this.call, messageId, botId, reason));
+  }
+  async stream(input: StreamCall) {
+    return unwrap(this.room.stream(this.call, input));
   }
 }

@@ -137,6 +137,11 @@ export class KvPath implements RoomPath {
     return failed;
   }
 
+  /** kv rooms keep the seed's behaviour: no streaming, "AI is thinking…" until the reply lands. */
+  async stream(): Promise<never> {
+    throw new StatusError(409, { error: "kv rooms do not stream replies; post the finished reply", mode: "kv" });
+  }
+
   private async update(messageId: string, change: (m: Message) => Message): Promise<Message> {
     const list = await this.read();
     const index = list.findIndex((m) => m.id === messageId);

@@ -1,11 +1,12 @@
 // One room's storage path. The Worker picks kv (legacy, racy) or do (serialized)
 // per request from the flag; handlers only ever talk to this interface.
 import type { CacheMode, Message } from "../../shared/message";
+import type { StreamAck, StreamCall } from "../../shared/stream";
 
 export type ListQuery = { limit: number; since?: number };
 /** `creator`: the client key a new room counts against (ROOM_LIMITER); absent for bot and operator tokens. */
 export type HumanInput = { id?: string; text: string; author?: string; creator?: string };
-export type ReplyInput = { id?: string; replyTo: string; text: string; author?: string; botId?: string };
+export type ReplyInput = { id?: string; replyTo: string; text: string; author?: string; botId?: string; stopped?: boolean };
 export type Stored = { message: Message; created: boolean };
 
 export interface RoomPath {
@@ -24,4 +25,6 @@ export interface RoomPath {
   claim(messageId: string, botId: string, leaseMs: number): Promise<Message>;
   release(messageId: string, botId: string): Promise<Message>;
   fail(messageId: string, botId: string, reason: string): Promise<Message>;
+  /** The text of a reply being written (do rooms only; kv rooms refuse with 409 and mode kv). */
+  stream(input: StreamCall): Promise<StreamAck>;
 }

@@ -2,9 +2,9 @@
 // name their room, so in do mode the room itself finds the message (no KV lookup).
 import type { IRequest } from "itty-router";
 import { z } from "zod";
-import type { ClaimResponse, PendingResponse } from "../../shared/api";
+import type { ClaimResponse, PendingResponse, StreamResponse } from "../../shared/api";
 import { DEFAULT_ROOM } from "../../shared/message";
-import { claimSchema, failSchema, roomSchema } from "../../shared/schemas";
+import { claimSchema, failSchema, roomSchema, streamCallSchema } from "../../shared/schemas";
 import { requireRole } from "../auth";
 import { loadFlags } from "../flag-cache";
 import { onRoomPath } from "../room-path";
@@ -52,4 +52,17 @@ export async function failMessage(request: IRequest, env: Env): Promise<Response
   const { path, value: message } = await onMessageRoom(env, input.messageId, input.room, (p) => p.fail(input.messageId, input.botId, input.reason));
   log("fail", { id: input.messageId, botId: input.botId, mode: path.mode, reason: input.reason });
   return roomJson(path.mode, { ok: true, message });
+}
+
+/**
+ * The text of a reply being written (do rooms): the bot sends what it has from the offset the
+ * room last answered; the answer says how much the room holds and whether Stop was pressed.
+ * kv rooms answer 409 with mode kv: they do not stream.
+ */
+export async function streamReply(request: IRequest, env: Env): Promise<Response> {
+  await requireRole(request, env, "bot");
+  const { room, ...input } = await readJson(request, streamCallSchema);
+  const { path, value } = await onRoomPath(env, await loadFlags(env), room, (p) => p.stream(input));
+  const body: StreamResponse = { ...value, mode: path.mode };
+  return roomJson(path.mode, body);
 }

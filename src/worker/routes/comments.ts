@@ -52,6 +52,7 @@ export async function postComment(request: IRequest, env: Env, ctx: ExecutionCon
   const input = await readJson(request, postCommentSchema);
   if (input.kind === "ai") await requireRole(request, env, "bot");
   if (input.kind === "human" && input.replyTo) throw new StatusError(400, "replyTo: only AI replies answer a message");
+  if (input.kind === "human" && input.stopped !== undefined) throw new StatusError(400, "stopped: only AI replies are stopped");
   if (input.kind === "ai" && !input.replyTo) throw new StatusError(400, "replyTo: an AI reply must name the message it answers");
   // Bots and operators post with a token and are not limited; everyone else counts per client key
   // (and a new room, its first message, against ROOM_LIMITER: the room's path knows whether it is new).
