@@ -1,5 +1,6 @@
 // HTTP client for the Worker's API, typed with the shared response types.
-import type { ClaimResponse, CommentsResponse, HealResponse, PendingResponse, RoomsResponse } from "../src/shared/api";
+import type { ClaimResponse, CommentsResponse, HealResponse, PendingResponse, RoomsResponse, StreamResponse } from "../src/shared/api";
+import type { StreamCall } from "../src/shared/stream";
 import type { Message } from "../src/shared/message";
 import { HttpError, requestJson } from "../src/client/http";
 
@@ -8,7 +9,7 @@ const REQUEST_TIMEOUT_MS = 15_000;
 export { HttpError };
 
 /** `room` is the replied message's: in do mode the room itself finds the message, no KV lookup. */
-export type ReplyInput = { id: string; room: string; replyTo: string; text: string; author: string; botId: string };
+export type ReplyInput = { id: string; room: string; replyTo: string; text: string; author: string; botId: string; stopped?: boolean };
 /** The message a bot call is about, and its room. */
 export type MessageRef = { id: string; room: string };
 
@@ -71,6 +72,11 @@ export class ChatApi {
   async postReply(input: ReplyInput): Promise<{ message: Message; created: boolean }> {
     const { status, body } = await this.call<Message>("POST", "/api/comments", { kind: "ai", ...input });
     return { message: body, created: status === 201 };
+  }
+
+  /** The text of a reply being written, from `offset` on (do rooms; kv rooms answer 409). */
+  async stream(input: StreamCall & { room: string }): Promise<StreamResponse> {
+    return (await this.call<StreamResponse>("POST", "/api/bot/stream", input)).body;
   }
 
   async heal(messageId: string): Promise<HealResponse> {

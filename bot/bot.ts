@@ -1,12 +1,13 @@
 // The bot's loop: poll its rooms, claim the oldest waiting human message, generate
 // a reply, post it with a client-chosen id, then verify (and heal) every acknowledged
 // reply until it is seen in the room's cache.
-import { CACHE_SIZE, newMessageId, type Message } from "../src/shared/message";
+import { CACHE_SIZE, MAX_TEXT, newMessageId, type Message } from "../src/shared/message";
 import { HttpError, ChatApi, type ReplyInput } from "./api";
 import { resolveConfig, type BotConfig, type BotOptions } from "./config";
 import { Lease } from "./lease";
 import { buildTurns } from "./prompt";
-import { chooseResponder, type Responder } from "./responder";
+import { chooseResponder, clip, type Responder } from "./responder";
+import { ReplyStream } from "./stream";
 import { PendingStore } from "./state";
 import { Verifier } from "./verifier";
 
@@ -26,6 +27,8 @@ export type BotHandle = {
 const MAX_WORKER_BACKOFF_MS = 30_000;
 const MAX_RETRY_BACKOFF_MS = 60_000;
 const POST_ATTEMPTS = 5;
+/** The reply's text when Stop came before the model wrote anything. */
+const STOPPED_EMPTY = "(stopped before any text was written)";
 /** Remembered answered message ids (kv mode can show an answered message as pending again). */
 const ANSWERED_MEMORY = 10_000;
 
@@ -134,30 +137,26 @@ class Bot {
   private async answer(lease: Lease): Promise<void> {
     const human = lease.message;
     const timeout = AbortSignal.timeout(this.config.timeoutMs);
-    const signal = AbortSignal.any([this.stopController.signal, lease.lost, timeout]);
+    // The reply's id is chosen now: the room shows the stream under the id the reply will have.
+    const id = newMessageId();
+    const stream = new ReplyStream(this.api, { id, room: human.room, replyTo: human.id, botId: this.config.botId, author: this.responder.author }, (line) => this.log(line));
+    const signal = AbortSignal.any([this.stopController.signal, lease.lost, timeout, stream.stopRequested]);
     let text: string;
+    let stopped = false;
     try {
       // The whole recent list: messages newer than `human` are dropped, the context is cut from what is left.
       const history = await this.api.recent(human.room, CACHE_SIZE);
-      text = await this.responder.reply(buildTurns(history, human, this.config.contextSize, this.config.systemPrompt), signal);
+      text = await this.responder.reply(buildTurns(history, human, this.config.contextSize, this.config.systemPrompt), signal, (soFar) => stream.update(soFar));
     } catch (err) {
-      if (this.stopping) return lease.release();
-      if (lease.lost.aborted) {
-        lease.stop();
-        this.log(`[Bot] ${(lease.lost.reason as Error).message}; leaving it to the new holder`);
-        return;
-      }
-      if (err instanceof HttpError && err.unavailable) {
-        await lease.release();
-        throw err; // the Worker is the problem, not the model: back off in the loop
-      }
-      const reason = timeout.aborted
-        ? `generation timed out after ${this.config.timeoutMs} ms`
-        : `generation failed: ${(err as Error).message}`;
-      return this.generationFailed(lease, reason);
+      await stream.finish();
+      if (!stream.stopRequested.aborted || this.stopping || lease.lost.aborted) return this.notAnswered(lease, err, timeout);
+      // Stop pressed: the reply is what was written until then, marked stopped.
+      stopped = true;
+      text = clip(stream.written.trim() || STOPPED_EMPTY, MAX_TEXT);
     }
+    await stream.finish();
 
-    const reply: ReplyInput = { id: newMessageId(), room: human.room, replyTo: human.id, text, author: this.responder.author, botId: this.config.botId };
+    const reply: ReplyInput = { id, room: human.room, replyTo: human.id, text, author: this.responder.author, botId: this.config.botId, ...(stopped ? { stopped } : {}) };
     await lease.quiesce();
     if (lease.lost.aborted) {
       this.log(`[Bot] ${(lease.lost.reason as Error).message}; leaving it to the new holder`);
@@ -168,7 +167,7 @@ class Bot {
       lease.stop();
       this.remember(human.id);
       this.failures.delete(human.id);
-      this.log(`[Bot] Answered ${human.id} in #${human.room} with ${message.id}`);
+      this.log(`[Bot] Answered ${human.id} in #${human.room} with ${message.id}${stopped ? " (stopped by a viewer)" : ""}`);
       this.verifier.add({ id: message.id, room: message.room, replyTo: human.id, addedAt: Date.now() });
     } catch (err) {
       if (err instanceof HttpError && err.status === 409) {
@@ -182,6 +181,24 @@ class Bot {
       if (err instanceof HttpError && err.unavailable) throw err;
       this.log(`[Bot] Posting the reply to ${human.id} was refused: ${(err as Error).message}`);
     }
+  }
+
+  /** Generation ended without a reply: the bot is stopping, the lease was lost, the Worker is down, or the model failed. */
+  private async notAnswered(lease: Lease, err: unknown, timeout: AbortSignal): Promise<void> {
+    if (this.stopping) return lease.release();
+    if (lease.lost.aborted) {
+      lease.stop();
+      this.log(`[Bot] ${(lease.lost.reason as Error).message}; leaving it to the new holder`);
+      return;
+    }
+    if (err instanceof HttpError && err.unavailable) {
+      await lease.release();
+      throw err; // the Worker is the problem, not the model: back off in the loop
+    }
+    const reason = timeout.aborted
+      ? `generation timed out after ${this.config.timeoutMs} ms`
+      : `generation failed: ${(err as Error).message}`;
+    return this.generationFailed(lease, reason);
   }
 
   /** Retries a post the Worker did not answer; the same id makes a repeat harmless. */

@@ -10,7 +10,8 @@ export interface Responder {
   readonly author: string;
   /** One line for logs and `npm start`. */
   readonly description: string;
-  reply(turns: ChatTurn[], signal: AbortSignal): Promise<string>;
+  /** `onText`: the reply's text so far, after every chunk the model sends (for streaming it to the room). */
+  reply(turns: ChatTurn[], signal: AbortSignal, onText?: (textSoFar: string) => void): Promise<string>;
 }
 
 export const OFFLINE_AUTHOR = "bot (offline)";
@@ -20,7 +21,7 @@ function fetchWith(signal: AbortSignal): typeof fetch {
   return (input, init) => fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal });
 }
 
-function clip(text: string, max: number): string {
+export function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
@@ -34,7 +35,7 @@ export class OllamaResponder implements Responder {
     this.description = `Ollama model ${model} at ${host}`;
   }
 
-  async reply(turns: ChatTurn[], signal: AbortSignal): Promise<string> {
+  async reply(turns: ChatTurn[], signal: AbortSignal, onText?: (textSoFar: string) => void): Promise<string> {
     signal.throwIfAborted();
     const client = new Ollama({ host: this.host, fetch: fetchWith(signal) });
     const stream = await client.chat({ model: this.model, messages: turns, stream: true });
@@ -42,8 +43,13 @@ export class OllamaResponder implements Responder {
     signal.addEventListener("abort", stop, { once: true });
     let text = "";
     try {
-      // Tokens arrive one chunk at a time; the reply is posted only once it is whole.
-      for await (const part of stream) text += part.message?.content ?? "";
+      // Tokens arrive one chunk at a time; viewers see them through onText, the reply is posted once it is whole.
+      for await (const part of stream) {
+        const content = part.message?.content ?? "";
+        if (!content) continue;
+        text += content;
+        onText?.(text.trimStart());
+      }
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       throw err;

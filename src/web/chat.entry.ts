@@ -26,7 +26,8 @@ const DELIVERY_TEXT = { live: "live", polling: "polling", connecting: "connectin
 const app = new ChatApp(
   room,
   {
-    list: new MessageListView(byId("messages"), byId("scroller")),
+    // Stop on a reply being written goes up the room socket (`app` exists by the time anyone clicks).
+    list: new MessageListView(byId("messages"), byId("scroller"), (id) => app.stop(id)),
     showMode(mode: CacheMode | null, how: keyof typeof DELIVERY_TEXT) {
       modeBadge.textContent = mode ?? "…";
       modeBadge.className = `mode mode--${mode ?? "unknown"}`;

@@ -1,12 +1,12 @@
 // The bot against a real local Worker (do mode) and the Ollama-protocol stub:
 // every human message answered exactly once, by one bot or several, even when a bot dies.
-import { spawn, type ChildProcess } from "node:child_process";
-import { join } from "node:path";
+import type { ChildProcess } from "node:child_process";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { PROJECT_ROOT, startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
+import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { startBot, type BotHandle, type BotOptions } from "../../bot";
 import { startOllamaStub, type OllamaStub } from "./support/ollama-stub";
 import { LogCapture, TestClient, repliesByHuman, tempStateFile, waitFor } from "./support/bot-harness";
+import { spawnBotProcess } from "./support/bot-process";
 
 const LEASE_MS = 3000;
 let worker: LocalWorker;
@@ -157,7 +157,7 @@ describe("bot (do mode)", () => {
     frozen.kill("SIGCONT");
     // Woken, the frozen bot finds its lease gone (renewal refused) or its reply refused with 409.
     const output = await waitFor("the frozen bot to give the message up", () =>
-      /lease on .* lost|was answered by another bot/.test(childOutput.get(frozen) ?? "") && childOutput.get(frozen),
+      /lease on .* lost|was answered by another bot/.test(childOutput.get(frozen)?.() ?? "") && childOutput.get(frozen)?.(),
     );
     expect(output).not.toMatch(/\[Bot\] Answered /);
     const replies = repliesByHuman(await client.comments("freeze")).get(human.id) ?? [];
@@ -166,19 +166,11 @@ describe("bot (do mode)", () => {
   });
 });
 
-const childOutput = new Map<ChildProcess, string>();
+const childOutput = new Map<ChildProcess, () => string>();
 
 function spawnBot(env: Record<string, string>): ChildProcess {
-  // One process (`node --import tsx`, not the tsx CLI, which runs the script in a child) so a kill hits the bot itself.
-  const child = spawn(process.execPath, ["--import", "tsx", join(PROJECT_ROOT, "bot", "main.ts")], {
-    cwd: PROJECT_ROOT,
-    env: { ...process.env, CHAT_API_URL: worker.url, BOT_TOKEN: worker.botToken, BOT_POLL_MS: "100", BOT_STATE_FILE: tempStateFile(), ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  childOutput.set(child, "");
-  const collect = (chunk: Buffer) => childOutput.set(child, childOutput.get(child) + chunk.toString());
-  child.stdout!.on("data", collect);
-  child.stderr!.on("data", collect);
+  const { child, output } = spawnBotProcess(worker, env);
+  childOutput.set(child, output);
   children.push(child);
   return child;
 }

@@ -2,6 +2,7 @@
 // polling otherwise), sends messages and verifies every acknowledged one.
 import { CACHE_SIZE, newMessageId, type CacheMode, type Message } from "../../shared/message";
 import type { ServerFrame } from "../../shared/frames";
+import { StreamView } from "../../shared/stream";
 import { describeError } from "../../client/http";
 import { SocketSender } from "../../client/socket-send";
 import { listComments } from "./api";
@@ -29,6 +30,8 @@ export type ChatUi = {
 
 export class ChatApp {
   private readonly store = new MessageStore();
+  /** AI replies being written (do rooms, from the socket): hello gives them whole, stream frames grow them. */
+  private readonly streams = new StreamView();
   private readonly pending = new PendingStore();
   private readonly own = new Map<string, OwnState>();
   /** our own messages as sent, shown until (and even after) the room's list has them */
@@ -51,7 +54,14 @@ export class ChatApp {
     this.live = roomSocket(room, {
       onFrame: (frame) => this.onFrame(frame),
       onStatus: (open) => {
-        if (!open) this.socketSends.dropped();
+        if (!open) {
+          this.socketSends.dropped();
+          // Without the socket nothing would end them: the next hello brings back those still being written.
+          if (this.streams.list().length) {
+            this.streams.reset();
+            this.render();
+          }
+        }
         this.showMode();
         this.scheduleNext();
       },
@@ -127,6 +137,11 @@ export class ChatApp {
     this.clearNotice();
   }
 
+  /** Stop pressed on a reply being written: the room tells the bot, and every page sees "stopping…". */
+  stop(id: string): void {
+    this.live.send({ type: "stop", id });
+  }
+
   /** A full poll of this room (and of other rooms that still hold pending ids of ours). */
   private async refresh(): Promise<void> {
     if (this.refreshing) {
@@ -198,7 +213,13 @@ export class ChatApp {
   private onFrame(frame: ServerFrame): void {
     switch (frame.type) {
       case "hello":
+        // The replies being written right now, whole: what this page held before is replaced.
+        this.streams.reset(frame.streams);
+        this.render();
         if (frame.lastSeq > this.store.lastSeq) void this.catchUp();
+        return;
+      case "stream":
+        if (this.streams.apply(frame)) this.render();
         return;
       case "message":
       case "update": {
@@ -206,6 +227,7 @@ export class ChatApp {
         const position = frame.message.pos ?? frame.message.seq;
         const gap = position !== undefined && this.store.lastSeq > 0 && position > this.store.lastSeq + 1;
         this.store.merge([frame.message]);
+        this.streams.settle(frame.message);
         // Our last pending id just arrived: back to the rare poll at once.
         if (this.verifier.seen([frame.message.id])) this.scheduleNext();
         this.render();
@@ -230,7 +252,10 @@ export class ChatApp {
     this.mode = mode;
     // Pushes exist only in do mode; kv rooms are polled.
     if (mode === "do") this.live.start();
-    else this.live.stop();
+    else {
+      this.live.stop();
+      this.streams.reset();
+    }
     this.showMode();
   }
 
@@ -278,7 +303,21 @@ export class ChatApp {
     for (const message of this.ownCopies.values()) {
       if (!this.store.has(message.id)) rows.push({ message, own: this.own.get(message.id) ?? "sent" });
     }
+    rows.push(...this.streamRows());
     rows.sort((a, b) => a.message.createdAt - b.message.createdAt);
     this.ui.list.render(rows);
+  }
+
+  /** Replies being written, each just after the message it answers; never one whose reply is already listed. */
+  private streamRows(): Row[] {
+    const answered = new Set(this.store.sorted().flatMap((m) => (m.kind === "ai" && m.replyTo ? [m.replyTo, m.id] : [])));
+    return this.streams
+      .list()
+      .filter((s) => !answered.has(s.id) && !answered.has(s.replyTo))
+      .map((s) => {
+        const human = this.store.get(s.replyTo);
+        const message: Message = { id: s.id, room: this.room, kind: "ai", author: s.author, text: s.text, replyTo: s.replyTo, status: "processing", createdAt: (human?.createdAt ?? Date.now()) + 1 };
+        return { message, stream: s.state };
+      });
   }
 }

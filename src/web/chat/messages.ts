@@ -12,6 +12,10 @@ export class MessageStore {
     return this.byId.has(id);
   }
 
+  get(id: string): Message | undefined {
+    return this.byId.get(id);
+  }
+
   /** Adds or updates messages; returns true when anything visible changed. */
   merge(messages: Iterable<Message>): boolean {
     let changed = false;
@@ -35,5 +39,5 @@ export class MessageStore {
 }
 
 function sameView(a: Message, b: Message): boolean {
-  return a.status === b.status && a.error === b.error && a.text === b.text && a.author === b.author && a.seq === b.seq;
+  return a.status === b.status && a.error === b.error && a.text === b.text && a.author === b.author && a.seq === b.seq && a.stopped === b.stopped;
 }

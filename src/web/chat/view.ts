@@ -1,11 +1,20 @@
 // Renders the message list. Rows are keyed by id and rebuilt only when what they
 // show changed; every piece of user text goes in through text nodes.
 import type { Message } from "../../shared/message";
+import type { StreamState } from "../../shared/stream";
 import { el, formatDateTime, formatTime } from "../dom";
 import type { OwnState } from "./verifier";
 
-/** A message as the list shows it: from the server, or the page's own copy not yet seen there. */
-export type Row = { message: Message; own?: OwnState };
+/**
+ * A message as the list shows it: from the server, or the page's own copy not yet seen there,
+ * or (`stream`) an AI reply still being written.
+ */
+export type Row = { message: Message; own?: OwnState; stream?: StreamState };
+
+const STREAM_NOTE: Partial<Record<StreamState, string>> = {
+  stopping: "stopping…",
+  interrupted: "reply interrupted",
+};
 
 const OWN_LABEL: Record<OwnState, string> = {
   sending: "sending…",
@@ -29,7 +38,8 @@ export class MessageListView {
   private readonly rows = new Map<string, { node: HTMLLIElement; signature: string }>();
   private readonly empty = el("li", { class: "messages__empty", text: "No messages yet. Say hello!" });
 
-  constructor(private readonly list: HTMLElement, private readonly scroller: HTMLElement) {}
+  /** `onStop`: Stop pressed on a reply being written (its id). */
+  constructor(private readonly list: HTMLElement, private readonly scroller: HTMLElement, private readonly onStop: (id: string) => void = () => {}) {}
 
   render(rows: Row[]): void {
     const atBottom = this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < 48;
@@ -37,10 +47,10 @@ export class MessageListView {
     const keep = new Set<string>();
     for (const row of rows) {
       keep.add(row.message.id);
-      const signature = JSON.stringify([row.message.status, row.message.error, row.message.text, row.message.author, row.own]);
+      const signature = JSON.stringify([row.message.status, row.message.error, row.message.text, row.message.author, row.message.stopped, row.own, row.stream]);
       let entry = this.rows.get(row.message.id);
       if (!entry || entry.signature !== signature) {
-        entry = { node: renderRow(row), signature };
+        entry = { node: renderRow(row, this.onStop), signature };
         this.rows.set(row.message.id, entry);
       }
       nodes.push(entry.node);
@@ -74,10 +84,11 @@ export class MessageListView {
   }
 }
 
-function renderRow({ message, own }: Row): HTMLLIElement {
+function renderRow({ message, own, stream }: Row, onStop: (id: string) => void): HTMLLIElement {
   const ai = message.kind === "ai";
   const classes = ["msg", ai ? "msg--ai" : "msg--human"];
   if (own) classes.push("msg--own");
+  if (stream) classes.push("msg--streaming", `stream--${stream}`);
   return el(
     "li",
     { class: classes.join(" "), attrs: { "data-id": message.id, "data-kind": message.kind } },
@@ -88,10 +99,22 @@ function renderRow({ message, own }: Row): HTMLLIElement {
       ai ? el("span", { class: "tag tag--ai", text: "AI" }) : null,
       el("time", { class: "msg__time", text: formatTime(message.createdAt), attrs: { datetime: new Date(message.createdAt).toISOString(), title: formatDateTime(message.createdAt) } }),
       own ? el("span", { class: `msg__state state--${own}`, text: OWN_LABEL[own], attrs: { title: OWN_HINT[own] } }) : null,
+      message.stopped ? el("span", { class: "tag tag--stopped", text: "stopped", attrs: { title: "Stop was pressed: this is what the bot had written until then" } }) : null,
+      stream === "streaming" ? stopButton(message.id, onStop) : null,
     ),
-    el("p", { class: "msg__text", text: message.text }),
+    el("p", { class: "msg__text", text: message.text }, stream === "streaming" || stream === "stopping" ? el("span", { class: "msg__cursor", attrs: { "aria-hidden": "true" } }) : null),
+    stream && STREAM_NOTE[stream] ? el("p", { class: `msg__status msg__status--${stream}`, text: STREAM_NOTE[stream] }) : null,
     statusLine(message),
   );
+}
+
+function stopButton(id: string, onStop: (id: string) => void): HTMLButtonElement {
+  const button = el("button", { class: "msg__stop", text: "Stop", attrs: { type: "button", "aria-label": "Stop this reply", title: "Ask the bot to stop here; the reply keeps what it wrote" } });
+  button.addEventListener("click", () => {
+    button.disabled = true;
+    onStop(id);
+  });
+  return button;
 }
 
 /** What the bot is doing about a human message. */

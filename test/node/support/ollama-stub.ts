@@ -29,6 +29,10 @@ export type OllamaStub = {
   behaviour: "ok" | "error" | "hang";
   /** Answer the next `count` chats with HTTP `status` (then back to `behaviour`). */
   failNext(count: number, status?: number): void;
+  /** Awaited before token `index` (0-based) is written: lets a test hold a generation mid-stream. */
+  beforeToken: ((index: number, request: StubChatRequest) => Promise<void>) | undefined;
+  /** When each streamed chat wrote its first token (ms, wall clock), in order of chats. */
+  readonly firstTokenAt: number[];
   /** Awaited after the last token and before the final `done` chunk: lets a test time the end of a generation. */
   beforeDone: ((request: StubChatRequest) => Promise<void>) | undefined;
   stop(): Promise<void>;
@@ -56,6 +60,8 @@ export async function startOllamaStub(options: OllamaStubOptions = {}): Promise<
     failNext(count, status = 500) {
       failures = { count, status };
     },
+    beforeToken: undefined,
+    firstTokenAt: [],
     beforeDone: undefined,
     stop: async () => undefined,
   };
@@ -102,9 +108,12 @@ export async function startOllamaStub(options: OllamaStubOptions = {}): Promise<
       return json(res, 200, { ...chunk(text, true) });
     }
     res.writeHead(200, { "content-type": "application/x-ndjson" });
-    for (const token of text.match(/\S+\s*/g) ?? [text]) {
+    const tokens = text.match(/\S+\s*/g) ?? [text];
+    for (const [index, token] of tokens.entries()) {
+      await stub.beforeToken?.(index, request);
       if (gone) return;
       res.write(`${JSON.stringify(chunk(token, false))}\n`);
+      if (index === 0) stub.firstTokenAt.push(performance.timeOrigin + performance.now());
       if (stub.tokenDelayMs) await sleep(stub.tokenDelayMs);
     }
     await stub.beforeDone?.(request);
