@@ -13,6 +13,7 @@ import { costBench } from "./scenarios/cost";
 import { limitCostBench } from "./scenarios/limit-cost";
 import { requestsBench } from "./scenarios/requests";
 import { socketWritesBench } from "./scenarios/socket-writes";
+import { streamingBench } from "./scenarios/streaming";
 import { throughputBench } from "./scenarios/throughput";
 import { visibilityBench } from "./scenarios/visibility";
 
@@ -76,6 +77,14 @@ async function main(): Promise<number> {
     if (want("cost")) {
       log(`\nCost per million messages: ${options.costMessages} messages over ${options.costWindowMs / 1000} s per mode, with ${options.costPages.join(" and ")} open pages:`);
       report.cost = await costBench(worker.url, worker.adminToken, { runTag, messages: options.costMessages, windowMs: options.costWindowMs, pages: options.costPages }, log);
+    }
+    if (want("streaming")) {
+      log(`\nStreamed AI replies into one do room (${options.streamReplies} replies, 5 listening sockets):`);
+      report.streaming = await streamingBench(
+        worker.url,
+        { runTag, replies: options.streamReplies, listeners: 5, tokens: 40, tokenDelayMs: 25, botToken: worker.botToken, adminToken: worker.adminToken },
+        log,
+      );
     }
   } finally {
     await worker.dispose();

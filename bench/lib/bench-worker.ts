@@ -15,6 +15,9 @@ export class BenchWorker {
   get adminToken(): string {
     return this.live.adminToken;
   }
+  get botToken(): string {
+    return this.live.botToken;
+  }
   /** wrangler's process id (workerd runs under it) */
   get pid(): number | undefined {
     return this.live.process.pid;

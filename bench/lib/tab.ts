@@ -7,6 +7,7 @@
 // open and nothing is unverified).
 import { IDLE_POLL_WITH_SOCKET_MS, POLL_MS, RECHECK_MS } from "../../src/shared/cadence";
 import type { ServerFrame } from "../../src/shared/frames";
+import { StreamView, type StreamFrame } from "../../src/shared/stream";
 import { CACHE_SIZE, newMessageId, type CacheMode, type Message } from "../../src/shared/message";
 import { sendUntilAnswered } from "../../src/client/send-until-answered";
 import { SocketSender, type NackFrame } from "../../src/client/socket-send";
@@ -60,6 +61,8 @@ export type TabEvents = {
   onListing?(listing: Listing): void;
   /** every message or update pushed to this tab */
   onPush?(message: Message, receivedAt: number): void;
+  /** every stream frame (a reply being written) pushed to this tab, after it was applied to `streams` */
+  onStream?(frame: StreamFrame, receivedAt: number): void;
   /** every refusal of a send over the socket (the HTTP ones reach the client's onError) */
   onNack?(nack: NackFrame): void;
 };
@@ -78,6 +81,8 @@ export type TabOptions = {
 
 export class Tab {
   readonly own = new Map<string, OwnMessage>();
+  /** Replies being written, as the page holds them: whole from hello, grown by stream frames, ended by their reply. */
+  readonly streams = new StreamView();
   private readonly pending = new Set<string>();
   private readonly healing = new Set<string>();
   private readonly seenIds = new Set<string>();
@@ -194,12 +199,18 @@ export class Tab {
     if (this.socketSends.receive(frame)) return;
     // As the page: after a (re)connect, or a jump in change positions, catch up with `since`.
     if (frame.type === "hello" && this.lastPos > 0 && frame.lastSeq > this.lastPos) void this.catchUp();
+    if (frame.type === "hello") this.streams.reset(frame.streams);
+    if (frame.type === "stream") {
+      this.streams.apply(frame);
+      this.options.events?.onStream?.(frame, receivedAt);
+    }
     if (frame.type === "message" || frame.type === "update") {
       const position = frame.message.pos ?? frame.message.seq ?? 0;
       const gap = this.lastPos > 0 && position > this.lastPos + 1;
       this.lastPos = Math.max(this.lastPos, position);
       if (gap) void this.catchUp();
       this.seenIds.add(frame.message.id);
+      this.streams.settle(frame.message);
       this.options.events?.onPush?.(frame.message, receivedAt);
       const entry = this.own.get(frame.message.id);
       if (entry && this.pending.has(entry.id)) this.verify(entry, "push", receivedAt);

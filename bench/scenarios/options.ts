@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { readFlags, validate } from "../lib/cli";
 
-export const SCENARIOS = ["throughput", "socket", "limits", "visibility", "requests", "history", "cost"] as const;
+export const SCENARIOS = ["throughput", "socket", "limits", "visibility", "requests", "history", "cost", "streaming"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export const BENCH_USAGE = `Usage: npm run bench -- [options]
@@ -19,6 +19,8 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   history      GET recent(200) latency with a short and a long room history (do)
   cost         USD per million messages per mode, 10 and 50 open pages: operations counted
                (client and server usage counters) × bench/cost/prices.ts
+  streaming    streamed AI replies (the bot with the Ollama-protocol stub): model's first
+               token → text at listening sockets, storage writes and pushes per reply
 
   --json FILE            where to write the results (default docs/bench-latest.json)
   --only a,b             run only these scenarios
@@ -35,6 +37,7 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   --cost-messages N      messages per cost run (default 300)
   --cost-window-ms MS    wall time of each cost run, messages at an even pace (default 60000)
   --cost-pages N,N       open pages of the cost runs (default 10,50)
+  --stream-replies N     streamed replies in the streaming scenario (default 30)
   --help                 this text`;
 
 const int = (name: string, min: number, max: number) =>
@@ -68,6 +71,7 @@ const schema = z.object({
     .transform((s) => s.split(",").map(Number))
     .pipe(z.array(z.number().int().min(1, "--cost-pages must be at least 1").max(500, "--cost-pages must be at most 500")))
     .default([10, 50]),
+  streamReplies: int("--stream-replies", 1, 10_000).default(30),
 });
 
 export type BenchOptions = z.infer<typeof schema>;
@@ -87,6 +91,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
     "cost-messages": { type: "string" },
     "cost-window-ms": { type: "string" },
     "cost-pages": { type: "string" },
+    "stream-replies": { type: "string" },
   });
   if (values === "help") return "help";
   return validate(schema, {
@@ -103,5 +108,6 @@ export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
     costMessages: values["cost-messages"],
     costWindowMs: values["cost-window-ms"],
     costPages: values["cost-pages"],
+    streamReplies: values["stream-replies"],
   });
 }

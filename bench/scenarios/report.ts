@@ -5,6 +5,7 @@ import type { HistoryResult } from "./history";
 import type { BenchOptions } from "./options";
 import type { RequestsModeResult } from "./requests";
 import type { SocketWritesResult } from "./socket-writes";
+import type { StreamingResult } from "./streaming";
 import type { ThroughputResult } from "./throughput";
 import type { VisibilityResult } from "./visibility";
 import type { CostResult } from "./cost";
@@ -27,6 +28,8 @@ export type BenchReport = {
   history?: HistoryResult;
   limits?: LimitCostResult;
   cost?: CostResult;
+  /** absent from reports made before streaming existed */
+  streaming?: StreamingResult;
   targets: TargetCheck[];
 };
 
@@ -62,6 +65,22 @@ export function checkTargets(report: Omit<BenchReport, "targets" | "durationSeco
       target: `GET at ${sizes.at(-1)} messages ≤ 1.2 × at ${sizes[0]}`,
       measured: `p50 ${fmt(r, 2)} ×, p99 ${fmt(report.history.ratio.p99, 2)} ×`,
       met: r === null ? null : r <= 1.2,
+    });
+  }
+  if (report.streaming) {
+    const s = report.streaming;
+    const p99 = s.firstTokenToSocketMs.p99;
+    checks.push({
+      name: "first token to screen",
+      target: "model's first token → text at a listening socket p99 ≤ 500 ms on loopback",
+      measured: `p99 ${fmt(p99)} ms (p50 ${fmt(s.firstTokenToSocketMs.p50)} ms)`,
+      met: Number.isFinite(p99) ? p99 <= 500 : null,
+    });
+    checks.push({
+      name: "streamed text intact",
+      target: "every listener's streamed text a prefix of the reply, no gap",
+      measured: `${s.mismatches} mismatches, ${s.gaps} gaps over ${s.replies} replies × ${s.listeners} listeners`,
+      met: s.mismatches === 0 && s.gaps === 0,
     });
   }
   const doRequests = report.requests?.find((r) => r.mode === "do");
@@ -189,6 +208,17 @@ export function benchTables(report: BenchReport): string[] {
           ["right", "left", "right", "right", "right", "right", "right"],
         ) +
         `\n\nAPI seeding rate ${h.httpSeedPerSecond}/s; through the API the histories would take ${Object.entries(h.projectedHttpSeconds).map(([n, s]) => `${n}: ~${s ?? "?"} s`).join(", ")}.`,
+    );
+  }
+  if (report.streaming) {
+    const s = report.streaming;
+    tables.push(
+      `**Streamed AI replies** (do room, the bot with the Ollama-protocol stub: ${s.tokensPerReply} tokens ${s.tokenDelayMs} ms apart, ${s.replies} replies, ${s.listeners} listening sockets)\n\n` +
+        markdownTable(
+          ["first token → socket p50 ms", "p99 ms", "max ms", "storage writes per reply", "pushes per reply", "frames per reply per listener", "mismatches", "gaps"],
+          [[ms(s.firstTokenToSocketMs.p50), ms(s.firstTokenToSocketMs.p99), ms(s.firstTokenToSocketMs.max), fmt(s.storageWritesPerReply, 1), fmt(s.pushesPerReply, 1), fmt(s.framesPerReplyPerListener, 1), String(s.mismatches), String(s.gaps)]],
+          ["right", "right", "right", "right", "right", "right", "right", "right"],
+        ),
     );
   }
   tables.push(

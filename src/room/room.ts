@@ -25,8 +25,8 @@ import { limitNewRoom } from "../limits/room-limit";
 import { roomLimits, type RoomLimits } from "../limits/retention";
 import { Usage } from "../storage/usage";
 import type { UsageCounts } from "../shared/usage";
-import type { StreamAck, StreamCall } from "../shared/stream";
-import { LiveStreams, type StreamStats } from "./streams";
+import type { StreamAck, StreamCall, StreamStats } from "../shared/stream";
+import { LiveStreams } from "./streams";
 
 /** Who is calling and under which flag version; a newer version triggers a reconcile. */
 export type RoomCall = { room: string; flagVersion: number };

@@ -4,7 +4,7 @@
 // STREAM_PERSIST_MS, so a restarted room, or a viewer joining late, loses at most that
 // last second: the bot resends from what the room answers it holds.
 import { MAX_TEXT } from "../shared/message";
-import { STREAM_PERSIST_MS, STREAM_PUSH_MS, type LiveStream, type StreamAck, type StreamCall, type StreamFrame, type StreamState } from "../shared/stream";
+import { STREAM_PERSIST_MS, STREAM_PUSH_MS, type LiveStream, type StreamAck, type StreamCall, type StreamFrame, type StreamState, type StreamStats } from "../shared/stream";
 
 type Held = LiveStream & {
   botId: string;
@@ -16,6 +16,8 @@ type Held = LiveStream & {
   dirty: boolean;
   persistedAt: number;
   timer: number | undefined;
+  /** when the timer fires */
+  timerAt: number;
 };
 
 type Row = { id: string; reply_to: string; bot_id: string; author: string; text: string; state: StreamState };
@@ -23,9 +25,8 @@ type Row = { id: string; reply_to: string; bot_id: string; author: string; text:
 function cancel(stream: Held): void {
   if (stream.timer !== undefined) clearTimeout(stream.timer);
   stream.timer = undefined;
+  stream.timerAt = Number.POSITIVE_INFINITY;
 }
-
-export type StreamStats = { live: number; writes: number; pushes: number };
 
 export class LiveStreams {
   private readonly held = new Map<string, Held>();
@@ -42,7 +43,7 @@ export class LiveStreams {
     for (const row of this.sql.exec<Row>(`SELECT id, reply_to, bot_id, author, text, state FROM streams`).toArray()) {
       const stream = { id: row.id, replyTo: row.reply_to, botId: row.bot_id, author: row.author, text: row.text, state: row.state };
       // Every socket of the room learns this text through its hello or the next push, so pushing starts here.
-      this.held.set(row.id, { ...stream, pushed: row.text.length, pushedState: row.state, lastPushAt: 0, dirty: false, persistedAt: Date.now(), timer: undefined });
+      this.held.set(row.id, { ...stream, pushed: row.text.length, pushedState: row.state, lastPushAt: 0, dirty: false, persistedAt: Date.now(), timer: undefined, timerAt: Number.POSITIVE_INFINITY });
     }
   }
 
@@ -52,7 +53,7 @@ export class LiveStreams {
     for (const other of this.held.values()) if (other.replyTo === call.replyTo && other.id !== call.id) this.end(other.id);
     let stream = this.held.get(call.id);
     if (!stream) {
-      stream = { id: call.id, replyTo: call.replyTo, botId: call.botId, author: call.author, text: "", state: "streaming", pushed: 0, pushedState: null, lastPushAt: 0, dirty: true, persistedAt: 0, timer: undefined };
+      stream = { id: call.id, replyTo: call.replyTo, botId: call.botId, author: call.author, text: "", state: "streaming", pushed: 0, pushedState: null, lastPushAt: 0, dirty: true, persistedAt: 0, timer: undefined, timerAt: Number.POSITIVE_INFINITY };
       this.held.set(call.id, stream);
     }
     if (call.offset <= stream.text.length) {
@@ -145,17 +146,20 @@ export class LiveStreams {
 
   /** Something changed: push and persist when their intervals allow, else when they next do. */
   private changed(stream: Held): void {
-    if (stream.timer !== undefined) return;
     const now = Date.now();
     const pushDue = stream.pushed < stream.text.length || stream.pushedState !== stream.state;
     const at = Math.min(
       pushDue ? Math.max(now, stream.lastPushAt + STREAM_PUSH_MS) : Number.POSITIVE_INFINITY,
       stream.dirty ? Math.max(now, stream.persistedAt + STREAM_PERSIST_MS) : Number.POSITIVE_INFINITY,
     );
-    if (!Number.isFinite(at)) return;
+    // A timer already set for this moment or sooner does it (a persist timer must not hold back a push).
+    if (!Number.isFinite(at) || stream.timerAt <= at) return;
+    cancel(stream);
     if (at <= now) return this.flush(stream);
+    stream.timerAt = at;
     stream.timer = setTimeout(() => {
       stream.timer = undefined;
+      stream.timerAt = Number.POSITIVE_INFINITY;
       if (this.held.get(stream.id) === stream) this.flush(stream);
     }, at - now);
   }

@@ -24,6 +24,9 @@ export type StreamCall = { id: string; replyTo: string; botId: string; author: s
 /** The room's answer: how many characters it holds (send from there next) and whether Stop was pressed. */
 export type StreamAck = { have: number; stop: boolean };
 
+/** A room's streams (GET /api/admin/rooms/<room>): live now, and storage writes and pushes since it woke. */
+export type StreamStats = { live: number; writes: number; pushes: number };
+
 /** Pushes of one stream are batched: at most one frame per this many ms. */
 export const STREAM_PUSH_MS = 50;
 /** A stream's text is written to storage at most once per this many ms. */
