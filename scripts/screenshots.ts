@@ -1,10 +1,10 @@
 // Screenshots of the chat page and the operator page, desktop and phone width,
 // for the README: docs/chat-desktop.png, docs/chat-phone.png, docs/admin-desktop.png,
 // docs/admin-phone.png. Starts its own wrangler dev, seeds a conversation (with a bot
-// reply, a reply in progress and a failed one) and a real kv race for the heal chart.
+// reply, a reply being written and a failed one) and a real kv race for the heal chart.
 import { join } from "node:path";
 import type { Browser, BrowserContextOptions } from "playwright-core";
-import type { Message } from "../src/shared/message";
+import { newMessageId, type Message } from "../src/shared/message";
 import { PROJECT_ROOT, startLocalWorker, type LocalWorker } from "./local-worker";
 import { api, launchChromium, listRoom, messageRow, postMessage, putFlags } from "../test/node/support/browser";
 
@@ -33,6 +33,11 @@ async function seedConversation(worker: LocalWorker, room: string): Promise<void
   await bot(worker, "/api/bot/fail", { messageId: failed.id, botId: "bot-1", reason: "model timed out after 120 s" });
   const thinking = await postMessage(worker, room, "@bot what does the verification layer do?", "Ada");
   await bot(worker, "/api/bot/claim", { messageId: thinking.id, botId: "bot-1" });
+  // A reply mid-stream: the bot has written this much so far (its lease keeps it "streaming").
+  await bot(worker, "/api/bot/stream", {
+    room, id: newMessageId(), replyTo: thinking.id, botId: "bot-1", author: "llama-bot", offset: 0,
+    delta: "It keeps the id of every message you send until it sees that message in the room's list. If one is missing, the page asks the server to",
+  });
 }
 
 /** A real legacy-path race: concurrent posts to one kv room lose some; heal the lost ones like a client would. */
@@ -56,7 +61,9 @@ async function shootChat(browser: Browser, worker: LocalWorker, options: Browser
   await page.getByRole("textbox", { name: "Message" }).fill(text);
   await page.keyboard.press("Enter");
   await messageRow(page, text).locator(".state--verified").waitFor();
-  await page.screenshot({ path: join(DOCS, file) });
+  await page.locator("li.msg--streaming").waitFor();
+  // The streaming reply's cursor blinks: stopped (shown) for the picture.
+  await page.screenshot({ path: join(DOCS, file), animations: "disabled" });
   await context.close();
 }
 

@@ -298,12 +298,14 @@ export class ChatApp {
   }
 
   private render(): void {
-    const rows: Row[] = this.store.sorted().map((message) => ({ message, own: this.own.get(message.id) }));
+    const streamRows = this.streamRows();
+    const answering = new Set(streamRows.map((row) => row.message.replyTo));
+    const rows: Row[] = this.store.sorted().map((message) => ({ message, own: this.own.get(message.id), beingAnswered: answering.has(message.id) }));
     // Our own messages the room's list does not show (yet): sending, or pending verification.
     for (const message of this.ownCopies.values()) {
       if (!this.store.has(message.id)) rows.push({ message, own: this.own.get(message.id) ?? "sent" });
     }
-    rows.push(...this.streamRows());
+    rows.push(...streamRows);
     rows.sort((a, b) => a.message.createdAt - b.message.createdAt);
     this.ui.list.render(rows);
   }

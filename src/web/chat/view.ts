@@ -9,7 +9,7 @@ import type { OwnState } from "./verifier";
  * A message as the list shows it: from the server, or the page's own copy not yet seen there,
  * or (`stream`) an AI reply still being written.
  */
-export type Row = { message: Message; own?: OwnState; stream?: StreamState };
+export type Row = { message: Message; own?: OwnState; stream?: StreamState; beingAnswered?: boolean };
 
 const STREAM_NOTE: Partial<Record<StreamState, string>> = {
   stopping: "stopping…",
@@ -47,7 +47,7 @@ export class MessageListView {
     const keep = new Set<string>();
     for (const row of rows) {
       keep.add(row.message.id);
-      const signature = JSON.stringify([row.message.status, row.message.error, row.message.text, row.message.author, row.message.stopped, row.own, row.stream]);
+      const signature = JSON.stringify([row.message.status, row.message.error, row.message.text, row.message.author, row.message.stopped, row.own, row.stream, row.beingAnswered]);
       let entry = this.rows.get(row.message.id);
       if (!entry || entry.signature !== signature) {
         entry = { node: renderRow(row, this.onStop), signature };
@@ -84,7 +84,7 @@ export class MessageListView {
   }
 }
 
-function renderRow({ message, own, stream }: Row, onStop: (id: string) => void): HTMLLIElement {
+function renderRow({ message, own, stream, beingAnswered }: Row, onStop: (id: string) => void): HTMLLIElement {
   const ai = message.kind === "ai";
   const classes = ["msg", ai ? "msg--ai" : "msg--human"];
   if (own) classes.push("msg--own");
@@ -104,7 +104,8 @@ function renderRow({ message, own, stream }: Row, onStop: (id: string) => void):
     ),
     el("p", { class: "msg__text", text: message.text }, stream === "streaming" || stream === "stopping" ? el("span", { class: "msg__cursor", attrs: { "aria-hidden": "true" } }) : null),
     stream && STREAM_NOTE[stream] ? el("p", { class: `msg__status msg__status--${stream}`, text: STREAM_NOTE[stream] }) : null,
-    statusLine(message),
+    // The reply being written below says more than "thinking".
+    beingAnswered ? null : statusLine(message),
   );
 }
 
