@@ -320,6 +320,7 @@ export class Room extends DurableObject<Env> {
     const previous = { flagVersion: this.flagVersion, active: this.active };
     this.setRoomName(call.room);
     this.setMode(call.flagVersion, false);
+    if (this.schema) this.streams.endAll();
     try {
       await this.flusher.flush(Number.POSITIVE_INFINITY, true);
       const mirrored = previous.active ? await this.writeMirror() : 0;

@@ -108,6 +108,11 @@ export class LiveStreams {
     for (const stream of [...this.held.values()]) if (stream.replyTo === replyTo) this.end(stream.id);
   }
 
+  /** The room left do mode: nothing streams there, and a stream must not come back "streaming" after a flip back. */
+  endAll(): void {
+    for (const id of [...this.held.keys()]) this.end(id);
+  }
+
   /** The reply landed (its `message` frame tells viewers): its streams are forgotten, nothing more is pushed for them. */
   dropFor(replyTo: string): void {
     for (const stream of [...this.held.values()]) {

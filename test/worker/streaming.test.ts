@@ -183,6 +183,19 @@ describe("streaming replies", () => {
     socket.ws.close();
   });
 
+  it("a flip to kv ends the room's streams: the bot's next call is refused, and a flip back shows none", async () => {
+    const { room, human, socket } = await claimedRoom("stream-flip", "flipper");
+    const id = newMessageId();
+    await streamed(room, { id, replyTo: human.id, botId: "flipper", offset: 0, delta: "Half a" });
+    await setRoomMode(room, "kv");
+    await socket.next(streamFrame(id, (f) => f.state === "ended"));
+    expect((await stream(room, { id, replyTo: human.id, botId: "flipper", offset: 6, delta: " reply" })).status).toBe(409);
+    await setRoomMode(room, "do");
+    const later = await connect(room);
+    expect((await later.next(frameOf("hello"))).streams).toBeUndefined();
+    for (const s of [socket, later]) s.ws.close();
+  });
+
   it("refuses what it must: kv rooms (409 mode kv), no claim, no token, bad input; nothing is pushed", async () => {
     const kvRoom = uniqueRoom("stream-kv");
     await setRoomMode(kvRoom, "kv");
