@@ -36,10 +36,10 @@ describe("npm run race options", () => {
 });
 
 describe("npm run bench options", () => {
-  it("defaults to every scenario, 16 in flight for 5 s, 30 s of socket writes, 1k and 100k of history, cost with 10 and 50 pages, JSON in docs/", () => {
+  it("defaults to every scenario, 16 in flight for 5 s, 30 s of socket writes, 1k and 100k of history, cost with 10 and 50 pages, 30 streamed replies, JSON in docs/", () => {
     expect(parseBenchOptions([])).toMatchObject({
       json: "docs/bench-latest.json",
-      only: ["throughput", "socket", "limits", "visibility", "requests", "history", "cost"],
+      only: ["throughput", "socket", "limits", "visibility", "requests", "history", "cost", "streaming"],
       concurrency: 16,
       durationMs: 5_000,
       socketMs: 30_000,
@@ -49,11 +49,13 @@ describe("npm run bench options", () => {
       costMessages: 300,
       costWindowMs: 60_000,
       costPages: [10, 50],
+      streamReplies: 30,
     });
   });
 
   it.each([
-    [["--only", "throughput,speed"], "--only takes throughput, socket, limits, visibility, requests, history, cost"],
+    [["--only", "throughput,speed"], "--only takes throughput, socket, limits, visibility, requests, history, cost, streaming"],
+    [["--stream-replies", "0"], "--stream-replies must be at least 1"],
     [["--cost-pages", "10,"], "--cost-pages takes page counts, e.g. 10,50"],
     [["--cost-pages", "0"], "--cost-pages must be at least 1"],
     [["--socket-ms", "10"], "--socket-ms must be at least 1000"],
