@@ -4,6 +4,9 @@
 // model's first token → the first text at each listening socket, the room's storage
 // writes and pushes per streamed reply (its own counters), and whether every listener
 // ended with exactly the reply's text (no gap, no repeat).
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { requestJson } from "../../src/client/http";
 import { newMessageId } from "../../src/shared/message";
 import { StreamView, type StreamStats } from "../../src/shared/stream";
@@ -62,7 +65,8 @@ export async function streamingBench(url: string, options: StreamingOptions, log
   const client = new ChatClient(url);
   await client.post(room, "wake the room", "bench", newMessageId());
   for (const socket of sockets) socket.start();
-  const bot = await startBot({ apiUrl: url, token: options.botToken, rooms: [room], botId: `bench-streamer-${options.runTag}`, ollamaHost: stub.url, pollMs: 100, stateFile: `/tmp/lossless-chat-bench-${options.runTag}-bot.json`, log: () => undefined });
+  const stateDir = mkdtempSync(join(tmpdir(), "lossless-chat-stream-bench-"));
+  const bot = await startBot({ apiUrl: url, token: options.botToken, rooms: [room], botId: `bench-streamer-${options.runTag}`, ollamaHost: stub.url, pollMs: 100, stateFile: join(stateDir, "bot-state.json"), log: () => undefined });
   try {
     for (const socket of sockets) if (!(await socket.opened(10_000))) throw new Error("a listener's WebSocket did not open");
     const before = await roomStreams(url, options.adminToken, room);
@@ -113,5 +117,6 @@ export async function streamingBench(url: string, options: StreamingOptions, log
     for (const socket of sockets) socket.stop();
     await bot.stop();
     await stub.stop();
+    rmSync(stateDir, { recursive: true, force: true });
   }
 }
