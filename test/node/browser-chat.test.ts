@@ -54,7 +54,7 @@ async function setRoomMode(room: string, mode: CacheMode): Promise<void> {
  * A fresh browser profile (own localStorage) showing `path`, with its errors and dialogs
  * watched; `beforeLoad` sees the page first (a socket is only reported when it opens).
  */
-async function openPage(path: string, beforeLoad?: (page: Page) => void | Promise<void>): Promise<{ page: Page; context: BrowserContext; seen: ReturnType<typeof watchPage> }> {
+async function openPage(path: string, beforeLoad?: (page: Page) => unknown): Promise<{ page: Page; context: BrowserContext; seen: ReturnType<typeof watchPage> }> {
   const context = await browser.newContext();
   contexts.push(context);
   const page = await context.newPage();
