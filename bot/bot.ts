@@ -8,7 +8,7 @@ import { Lease } from "./lease";
 import { buildTurns } from "./prompt";
 import { chooseResponder, type Responder } from "./responder";
 import { PendingStore } from "./state";
-import { Verifier } from "./verifier";
+import { ReplyVerifier } from "./verifier";
 
 export type BotHandle = {
   readonly botId: string;
@@ -52,7 +52,7 @@ export async function startBot(options: BotOptions = {}): Promise<BotHandle> {
 
 class Bot {
   private readonly api: ChatApi;
-  private readonly verifier: Verifier;
+  private readonly verifier: ReplyVerifier;
   private readonly stopController = new AbortController();
   private wake: (() => void) | undefined;
   private readonly failures = new Map<string, { count: number; retryAt: number }>();
@@ -61,7 +61,7 @@ class Bot {
 
   constructor(private readonly config: BotConfig, private readonly responder: Responder, private readonly store: PendingStore) {
     this.api = new ChatApi(config.apiUrl, config.token, () => this.workerBack());
-    this.verifier = new Verifier(this.api, store, config.log, config.pollMs);
+    this.verifier = new ReplyVerifier(this.api, store, config.log, config.pollMs);
     for (const entry of store.list()) this.remember(entry.replyTo);
   }
 
@@ -169,7 +169,7 @@ class Bot {
       this.remember(human.id);
       this.failures.delete(human.id);
       this.log(`[Bot] Answered ${human.id} in #${human.room} with ${message.id}`);
-      this.verifier.add({ id: message.id, room: message.room, replyTo: human.id, addedAt: Date.now() });
+      this.verifier.add({ id: message.id, room: message.room, replyTo: human.id, createdAt: message.createdAt, ackedAt: Date.now() });
     } catch (err) {
       if (err instanceof HttpError && err.status === 409) {
         // Someone else answered first (do mode allows one reply per message): not an error.

@@ -54,12 +54,12 @@ async function setRoomMode(room: string, mode: CacheMode): Promise<void> {
  * A fresh browser profile (own localStorage) showing `path`, with its errors and dialogs
  * watched; `beforeLoad` sees the page first (a socket is only reported when it opens).
  */
-async function openPage(path: string, beforeLoad?: (page: Page) => void): Promise<{ page: Page; context: BrowserContext; seen: ReturnType<typeof watchPage> }> {
+async function openPage(path: string, beforeLoad?: (page: Page) => unknown): Promise<{ page: Page; context: BrowserContext; seen: ReturnType<typeof watchPage> }> {
   const context = await browser.newContext();
   contexts.push(context);
   const page = await context.newPage();
   const seen = watchPage(page);
-  beforeLoad?.(page);
+  await beforeLoad?.(page);
   await page.goto(`${worker.url}${path}`);
   return { page, context, seen };
 }
@@ -118,6 +118,31 @@ describe("chat page", () => {
     await messageRow(b.page, "hello by polling").waitFor({ timeout: 15_000 });
     await ownState(a.page, "hello by polling").filter({ hasText: "verified" }).waitFor({ timeout: 15_000 });
     expect(sockets).toEqual([]);
+  });
+
+  it("polls on its cadence while it keeps posting: an acknowledgement never pushes the next poll back", async () => {
+    await setRoomMode("busy-poster", "kv");
+    const polls: string[] = [];
+    // The page's clock is Playwright's: 15 s of page time pass exactly as the test says.
+    const { page } = await openPage("/r/busy-poster", async (page) => {
+      await page.clock.install();
+      page.on("request", (request) => {
+        if (request.method() === "GET" && request.url().includes("/api/comments?")) polls.push(request.url());
+      });
+    });
+    await page.locator("#mode", { hasText: "kv" }).waitFor();
+    const afterLoad = polls.length;
+
+    // A message acknowledged every 3 s, under the 5–7 s poll interval.
+    for (let i = 1; i <= 5; i++) {
+      await send(page, `busy ${i}`);
+      await ownState(page, `busy ${i}`).filter({ hasText: /^(sent|verified)$/ }).waitFor();
+      await page.clock.runFor(3_000);
+    }
+
+    // 15 s on a 5–7 s cadence: at least two polls, and the first one verified the first message.
+    await ownState(page, "busy 1").filter({ hasText: "verified" }).waitFor({ timeout: 10_000 });
+    expect(polls.length - afterLoad).toBeGreaterThanOrEqual(2);
   });
 
   it("heals its own message when the room's cache lost it, then shows it verified", async () => {

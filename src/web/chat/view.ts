@@ -2,7 +2,9 @@
 // show changed; every piece of user text goes in through text nodes.
 import type { Message } from "../../shared/message";
 import { el, formatDateTime, formatTime } from "../dom";
-import type { OwnState } from "./verifier";
+
+/** Where one of our own messages stands, as its row shows it. */
+export type OwnState = "sending" | "retrying" | "waiting" | "sent" | "verified" | "healing" | "unconfirmed";
 
 /** A message as the list shows it: from the server, or the page's own copy not yet seen there. */
 export type Row = { message: Message; own?: OwnState };
@@ -14,6 +16,7 @@ const OWN_LABEL: Record<OwnState, string> = {
   sent: "sent",
   verified: "verified",
   healing: "healing…",
+  unconfirmed: "not confirmed",
 };
 
 const OWN_HINT: Record<OwnState, string> = {
@@ -23,6 +26,7 @@ const OWN_HINT: Record<OwnState, string> = {
   sent: "The server acknowledged it; waiting to see it in the room",
   verified: "Seen in the room's list: it cannot be lost",
   healing: "It was missing from the room's list; asking the server to put it back",
+  unconfirmed: "The server gave a final no to putting it back (it knows no such message); checks ended",
 };
 
 export class MessageListView {
