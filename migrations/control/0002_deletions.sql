@@ -1,0 +1,3 @@
+-- The audit of operator deletions (DELETE /api/admin/messages/:id): one row per message,
+-- so a retried deletion is recorded once.
+CREATE TABLE deletions (room TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, at INTEGER NOT NULL, who TEXT NOT NULL, PRIMARY KEY (room, id));
