@@ -89,6 +89,12 @@ export class Verifier {
         return false;
       }
       if (err instanceof HttpError && err.unavailable) throw err;
+      if (err instanceof HttpError && err.status === 410) {
+        // An operator deleted the reply: final, nothing to verify any more.
+        this.store.remove(entry.id);
+        this.log(`[Self-Heal] AI response ${entry.id} was deleted by an operator; no longer checked`);
+        return false;
+      }
       this.log(`[Self-Heal] Heal of ${entry.id} refused: ${(err as Error).message}; will retry`);
       return false;
     }

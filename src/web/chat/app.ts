@@ -183,6 +183,7 @@ export class ChatApp {
         const { body, mode } = await listComments(this.room, { limit: CACHE_SIZE, since: this.store.lastSeq });
         this.setMode(mode ?? body.mode);
         this.store.merge(body.comments);
+        this.forgetDeleted(body.comments);
         this.verifier.seen(body.comments.map((m) => m.id));
         if (body.comments.length < CACHE_SIZE || this.mode !== "do") break;
       }
@@ -206,6 +207,7 @@ export class ChatApp {
         const position = frame.message.pos ?? frame.message.seq;
         const gap = position !== undefined && this.store.lastSeq > 0 && position > this.store.lastSeq + 1;
         this.store.merge([frame.message]);
+        this.forgetDeleted([frame.message]);
         // Our last pending id just arrived: back to the rare poll at once.
         if (this.verifier.seen([frame.message.id])) this.scheduleNext();
         this.render();
@@ -251,7 +253,21 @@ export class ChatApp {
     this.ui.showNotice([...this.own.values()].includes("waiting") ? SLOW_DOWN_NOTICE : null);
   }
 
+  /** Tombstones among pushed or caught-up messages: our own copies of them go too. */
+  private forgetDeleted(messages: Message[]): void {
+    const deleted = messages.filter((m) => m.deleted).map((m) => m.id);
+    if (deleted.length) this.verifier.deleted(deleted);
+    for (const id of deleted) this.setOwn(id, "deleted");
+  }
+
   private setOwn(id: string, state: OwnState): void {
+    if (state === "deleted") {
+      // Deleted by an operator: not shown, not verified, whatever state it was in.
+      this.ownCopies.delete(id);
+      this.own.delete(id);
+      this.render();
+      return;
+    }
     if (this.own.get(id) === state) return;
     this.own.set(id, state);
     this.render();

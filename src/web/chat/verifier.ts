@@ -6,7 +6,8 @@ import { HttpError, describeError } from "../../client/http";
 import { healMessage } from "./api";
 import type { PendingEntry, PendingStore } from "./pending";
 
-export type OwnState = "sending" | "retrying" | "waiting" | "sent" | "verified" | "healing";
+/** "deleted": an operator deleted it (heal answered 410): final, no longer verified or shown. */
+export type OwnState = "sending" | "retrying" | "waiting" | "sent" | "verified" | "healing" | "deleted";
 
 export class Verifier {
   private readonly inFlight = new Set<string>();
@@ -18,6 +19,12 @@ export class Verifier {
   ) {}
 
   /** Ids seen in a poll, a catch-up or a push are in the room's list: verified. Returns how many were pending. */
+  /** Ids an operator deleted (a tombstone, or a heal answered 410): final, stop verifying them. */
+  deleted(ids: Iterable<string>): void {
+    const gone = this.pending.remove(ids);
+    for (const id of gone) this.onState(id, "deleted");
+  }
+
   seen(ids: Iterable<string>): number {
     const verified = this.pending.remove(ids);
     for (const id of verified) this.onState(id, "verified");
@@ -57,6 +64,10 @@ export class Verifier {
       if (!body.readded) this.seen([entry.id]);
       return body.readded;
     } catch (err) {
+      if (err instanceof HttpError && err.status === 410) {
+        this.deleted([entry.id]);
+        return false;
+      }
       if (err instanceof HttpError && err.status === 429) this.pausedUntil = Date.now() + (err.retryAfterMs ?? 60_000);
       console.warn(`[Self-Heal] heal of ${entry.id} failed (${describeError(err)}); will retry`);
       return false;

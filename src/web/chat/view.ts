@@ -14,6 +14,7 @@ const OWN_LABEL: Record<OwnState, string> = {
   sent: "sent",
   verified: "verified",
   healing: "healing…",
+  deleted: "deleted",
 };
 
 const OWN_HINT: Record<OwnState, string> = {
@@ -23,6 +24,7 @@ const OWN_HINT: Record<OwnState, string> = {
   sent: "The server acknowledged it; waiting to see it in the room",
   verified: "Seen in the room's list: it cannot be lost",
   healing: "It was missing from the room's list; asking the server to put it back",
+  deleted: "An operator deleted it",
 };
 
 export class MessageListView {
