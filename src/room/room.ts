@@ -289,14 +289,14 @@ export class Room extends DurableObject<Env> {
    * no heal brings it in. Deleting a tombstone answers it again.
    */
   async deleteMessage(call: RoomCall, id: string): Promise<RoomResult<Deleted>> {
-    const refusal = await this.enter(call, true);
+    const refusal = await this.enter(call);
     if (refusal) return refused(refusal);
     const logged = this.view.get(id);
     if (logged?.deleted) return ok({ message: logged, deleted: false });
     const source = logged ?? (await this.recordOf(id, call.room));
     if (!source) return refused({ status: 404, error: "message not found in this room" });
-    // The KV read is a call out of the room: it may have left do mode meanwhile.
-    if (!this.active) return refused(LEFT_DO_MODE);
+    // Only a deletion that writes registers the room; the KV read may have seen it leave do mode.
+    if (!(await this.admitWrites(call.room))) return refused(LEFT_DO_MODE);
     return ok(this.tombstone(source, Date.now()));
   }
 
