@@ -178,6 +178,13 @@ class Bot {
         this.log(`[Bot] ${human.id} was answered by another bot; dropping my reply (${err.message})`);
         return;
       }
+      if (err instanceof HttpError && err.status === 410) {
+        // An operator deleted the message (or our reply's id) meanwhile: nothing left to answer.
+        lease.stop();
+        this.remember(human.id);
+        this.log(`[Bot] ${human.id} was deleted by an operator; dropping my reply (${err.message})`);
+        return;
+      }
       await lease.release();
       if (err instanceof HttpError && err.unavailable) throw err;
       this.log(`[Bot] Posting the reply to ${human.id} was refused: ${(err as Error).message}`);

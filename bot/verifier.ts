@@ -30,7 +30,8 @@ export class ReplyVerifier {
         onReadded: (entry, answer) => log(`[Self-Heal] Heal re-added ${entry.id} to the ${answer.mode} cache of #${entry.room}`),
         onHealFailed: (entry, reason, waitMs) => log(`[Self-Heal] Heal of ${entry.id} failed (${reason}); retrying in ${waitMs} ms`),
         onHealsPaused: (waitMs) => log(`[Self-Heal] Heal rate-limited; pausing heals for ${Math.round(waitMs / 1000)}s`),
-        onGaveUp: (entry, reason) => log(`[Self-Heal] Heal of ${entry.id} refused (${reason}); no longer checked`),
+        onGaveUp: (entry, reason, status) =>
+          log(status === 410 ? `[Self-Heal] AI response ${entry.id} was deleted by an operator; no longer checked` : `[Self-Heal] Heal of ${entry.id} refused (${reason}); no longer checked`),
       },
     });
   }

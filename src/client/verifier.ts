@@ -30,8 +30,8 @@ export type VerifierEvents<E extends PendingId> = {
   onHealFailed?(entry: E, reason: string, waitMs: number): void;
   /** 429: no heal goes out for `waitMs` */
   onHealsPaused?(waitMs: number): void;
-  /** a final 4xx (e.g. 404: the server knows no such id): checks end */
-  onGaveUp?(entry: E, reason: string): void;
+  /** a final 4xx (e.g. 404: the server knows no such id; 410: an operator deleted it): checks end */
+  onGaveUp?(entry: E, reason: string, status: number): void;
 };
 
 export type VerifierOptions<E extends PendingId> = {
@@ -180,7 +180,7 @@ export class Verifier<E extends PendingId = PendingId> {
       this.events.onHealsPaused?.(waitMs);
     } else if (status >= 400 && status < 500 && status !== 408) {
       this.finish(entry);
-      this.events.onGaveUp?.(entry, describeError(err));
+      this.events.onGaveUp?.(entry, describeError(err), status);
     } else {
       const failures = (this.healBackoff.get(entry.id)?.failures ?? 0) + 1;
       const ceiling = Math.min(MAX_HEAL_BACKOFF_MS, 1000 * 2 ** (failures - 1));
@@ -194,6 +194,12 @@ export class Verifier<E extends PendingId = PendingId> {
     if (!this.checked.has(entry.id)) this.events.onFirstCheck?.(entry, by === "push" ? "push" : "in");
     this.finish(entry);
     this.events.onVerified?.(entry, by);
+  }
+
+  /** Ids an operator deleted (their tombstones were seen): nothing left to verify. */
+  forget(ids: Iterable<string>): void {
+    const gone = new Set(ids);
+    for (const entry of this.pending()) if (gone.has(entry.id)) this.finish(entry);
   }
 
   /** The checks of this id end. */

@@ -16,10 +16,14 @@ type Row = {
   error: string | null;
   bot_id: string | null;
   lease_until: number | null;
+  deleted_at: number | null;
 };
 
 const SELECT = `SELECT m.seq, m.pos, m.id, m.kind, m.author, m.text, m.reply_to, m.status, m.created_at, m.error,
-  c.bot_id, c.lease_until FROM messages m LEFT JOIN claims c ON c.message_id = m.id`;
+  c.bot_id, c.lease_until, m.deleted_at FROM messages m LEFT JOIN claims c ON c.message_id = m.id`;
+
+/** Rows lists show: a tombstone (an operator deletion) is left out. */
+const SHOWN = `m.deleted_at IS NULL`;
 
 export class RoomLog {
   /** The room's newest change position, read once on first use, then kept. */
@@ -54,6 +58,10 @@ export class RoomLog {
     };
     if (row.reply_to) message.replyTo = row.reply_to;
     if (row.error) message.error = row.error;
+    if (row.deleted_at !== null) {
+      message.deleted = true;
+      message.deletedAt = row.deleted_at;
+    }
     if (row.status === "processing" && row.bot_id) {
       message.claimedBy = row.bot_id;
       message.leaseUntil = row.lease_until ?? 0;
@@ -98,13 +106,31 @@ export class RoomLog {
     this.sql.exec(`UPDATE messages SET status = 'processing', pos = ? WHERE id = ?`, this.nextPos(), id);
   }
 
-  /** The newest `limit` messages, oldest first. */
+  /**
+   * An operator deletion: the row stays (its id can never be posted, healed or merged
+   * again) with text and author emptied, the claim dropped, at the room's next position.
+   * A message the log never had is logged as a tombstone straight away.
+   */
+  tombstone(message: Message, deletedAt: number): Message {
+    const inserted = !this.get(message.id) && this.insert(message).created;
+    this.sql.exec(
+      `UPDATE messages SET text = '', author = '', deleted_at = ?, pos = ? WHERE id = ?`,
+      deletedAt, inserted ? this.lastPos() : this.nextPos(), message.id,
+    );
+    this.sql.exec(`DELETE FROM claims WHERE message_id = ?`, message.id);
+    return this.get(message.id)!;
+  }
+
+  /** The newest `limit` messages, oldest first; tombstones are left out. */
   recent(limit: number): Message[] {
-    const rows = this.sql.exec<Row>(`${SELECT} ORDER BY m.seq DESC LIMIT ?`, limit).toArray();
+    const rows = this.sql.exec<Row>(`${SELECT} WHERE ${SHOWN} ORDER BY m.seq DESC LIMIT ?`, limit).toArray();
     return rows.reverse().map((row) => this.toMessage(row));
   }
 
-  /** Catch-up: the current state of the first `limit` messages changed after position `since`, in change order. */
+  /**
+   * Catch-up: the current state of the first `limit` messages changed after position `since`,
+   * in change order. A message deleted since comes as its tombstone, so the client removes it.
+   */
   after(since: number, limit: number): Message[] {
     return this.sql
       .exec<Row>(`${SELECT} WHERE m.pos > ? ORDER BY m.pos ASC LIMIT ?`, since, limit)
@@ -115,7 +141,7 @@ export class RoomLog {
   /** Ids of human messages still pending or processing, oldest first. */
   unfinishedHumanIds(limit: number): string[] {
     return this.sql
-      .exec<{ id: string }>(`SELECT id FROM messages WHERE kind = 'human' AND status IN ('pending', 'processing') ORDER BY seq LIMIT ?`, limit)
+      .exec<{ id: string }>(`SELECT id FROM messages m WHERE kind = 'human' AND status IN ('pending', 'processing') AND ${SHOWN} ORDER BY seq LIMIT ?`, limit)
       .toArray()
       .map((row) => row.id);
   }
@@ -124,7 +150,7 @@ export class RoomLog {
   claimable(now: number): Message[] {
     // The query only narrows to candidates (the index on kind, status); isClaimable decides.
     return this.sql
-      .exec<Row>(`${SELECT} WHERE m.kind = 'human' AND m.status IN ('pending', 'processing') ORDER BY m.seq LIMIT 1000`)
+      .exec<Row>(`${SELECT} WHERE m.kind = 'human' AND m.status IN ('pending', 'processing') AND ${SHOWN} ORDER BY m.seq LIMIT 1000`)
       .toArray()
       .map((row) => this.toMessage(row))
       .filter((message) => isClaimable(message, now))

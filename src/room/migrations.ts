@@ -4,6 +4,7 @@ import m0002 from "../../migrations/0002_claims.sql";
 import m0003 from "../../migrations/0003_outbox.sql";
 import m0004 from "../../migrations/0004_change_position.sql";
 import m0005 from "../../migrations/0005_created_at.sql";
+import m0006 from "../../migrations/0006_tombstones.sql";
 import type { Migration } from "../storage/migrations";
 
 export const MIGRATIONS: Migration[] = [
@@ -12,4 +13,5 @@ export const MIGRATIONS: Migration[] = [
   { version: 3, name: "outbox", sql: m0003 },
   { version: 4, name: "change_position", sql: m0004 },
   { version: 5, name: "created_at", sql: m0005 },
+  { version: 6, name: "tombstones", sql: m0006 },
 ];

@@ -13,7 +13,12 @@ export type PendingResponse = { pending: Message[]; mode: CacheMode };
 export type RoomsResponse = { rooms: { name: string; mode: CacheMode }[]; cursor?: string };
 export type HealResponse = { ok: true; readded: boolean; message: Message; mode: CacheMode };
 export type ClaimResponse = { ok: true; message: Message; leaseUntil: number; mode: CacheMode };
-export type FlagsResponse = { flags: FlagsDocument; audit: FlagAuditEntry[] };
+/** `deletions`: operator deletions, newest first (DELETE /api/admin/messages/:id). */
+export type FlagsResponse = { flags: FlagsDocument; audit: FlagAuditEntry[]; deletions: DeletionAuditEntry[] };
+/** One operator deletion as the Control object's audit keeps it. */
+export type DeletionAuditEntry = { at: number; who: string; room: string; id: string; kind: "human" | "ai" };
+/** `deleted`: false when the message was already a tombstone (the answer is the same). */
+export type DeleteResponse = { ok: true; deleted: boolean; message: Message; mode: CacheMode };
 
 export type ModeStats = {
   posts: number;

@@ -1,6 +1,7 @@
 // The chat page in real Chromium against a real `wrangler dev`: sends over the room
 // socket and push in do mode, polling in kv mode, verification and healing of a really
-// lost message (also across a reload), text-only rendering, keyboard use and rejections.
+// lost message (also across a reload), a deleted one no longer verified, text-only
+// rendering, keyboard use and rejections.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -190,6 +191,25 @@ describe("chat page", () => {
     await ownState(page, "survive the reload").filter({ hasText: "verified" }).waitFor({ timeout: 20_000 });
     expect(await pendingIds(page)).toEqual([]);
     expect((await listRoom(worker, "reload-room")).comments.map((m) => m.id)).toContain(id);
+  });
+
+  it("stops verifying its own message once an operator deleted it: the heal's 410 is final, and the row goes", async () => {
+    await setRoomMode("deleted-room", "kv");
+    const { page, context } = await openPage("/r/deleted-room?poll=600000");
+    await page.locator("#mode", { hasText: "kv" }).waitFor();
+    await send(page, "an operator will delete this");
+    await ownState(page, "an operator will delete this").filter({ hasText: /^sent$/ }).waitFor();
+    const [id] = await pendingIds(page);
+    const removed = await api<{ deleted: boolean }>(worker, `/api/admin/messages/${id}?room=deleted-room`, { method: "DELETE", token: worker.adminToken });
+    expect([removed.status, removed.body.deleted]).toEqual([200, true]);
+
+    // The next check finds the id missing and asks for a heal, which answers 410: final.
+    const healed = page.waitForResponse((res) => res.url().endsWith("/api/admin/add-to-cache"));
+    await context.setOffline(true);
+    await context.setOffline(false);
+    expect((await healed).status()).toBe(410);
+    await messageRow(page, "an operator will delete this").waitFor({ state: "detached" });
+    expect(await pendingIds(page)).toEqual([]);
   });
 
   it("resends a POST with the same id when its answer is lost, so the message is stored once", async () => {

@@ -61,8 +61,9 @@ export class ChatApp {
         onOutOfWindow: (entry) => this.setOwn(entry.id, "verified"),
         onHealFailed: (entry, reason, waitMs) => console.warn(`[Self-Heal] heal of ${entry.id} failed (${reason}); again in ${Math.round(waitMs / 1000)} s`),
         onHealsPaused: (waitMs) => console.warn(`[Self-Heal] heals rate-limited; pausing ${Math.round(waitMs / 1000)} s`),
-        onGaveUp: (entry, reason) => {
-          this.setOwn(entry.id, "unconfirmed");
+        onGaveUp: (entry, reason, status) => {
+          // 410: an operator deleted it; any other final 4xx: the server cannot confirm it.
+          this.setOwn(entry.id, status === 410 ? "deleted" : "unconfirmed");
           console.warn(`[Self-Heal] heal of ${entry.id} refused (${reason}); checks ended`);
         },
       },
@@ -76,6 +77,7 @@ export class ChatApp {
       (page) => {
         this.setMode(page.mode);
         this.store.merge(page.comments);
+        this.forgetDeleted(page.comments);
         this.verifier.seen(page.comments.map((m) => m.id), "poll");
       },
     );
@@ -226,6 +228,7 @@ export class ChatApp {
         // Every change takes the next position: a jump means we missed one (a message or a status change).
         const gap = missedChanges(positionOf(frame.message), this.store.lastSeq);
         this.store.merge([frame.message]);
+        this.forgetDeleted([frame.message]);
         // Our last pending id just arrived: back to the rare poll at once.
         if (this.verifier.seen([frame.message.id], "push") && this.verifier.size === 0) this.scheduleNext();
         this.render();
@@ -279,7 +282,21 @@ export class ChatApp {
     this.ui.showNotice([...this.own.values()].includes("waiting") ? SLOW_DOWN_NOTICE : null);
   }
 
+  /** Tombstones among pushed or caught-up messages: our own copies of them go too. */
+  private forgetDeleted(messages: Message[]): void {
+    const deleted = messages.filter((m) => m.deleted).map((m) => m.id);
+    if (deleted.length) this.verifier.forget(deleted);
+    for (const id of deleted) this.setOwn(id, "deleted");
+  }
+
   private setOwn(id: string, state: OwnState): void {
+    if (state === "deleted") {
+      // Deleted by an operator: not shown, not verified, whatever state it was in.
+      this.ownCopies.delete(id);
+      this.own.delete(id);
+      this.render();
+      return;
+    }
     if (this.own.get(id) === state) return;
     this.own.set(id, state);
     this.render();

@@ -19,6 +19,11 @@ export class MessageStore {
       const position = message.pos ?? message.seq;
       if (position !== undefined) this.lastSeq = Math.max(this.lastSeq, position);
       const known = this.byId.get(message.id);
+      // An operator deleted it (a pushed or caught-up tombstone): it leaves the page.
+      if (message.deleted) {
+        changed = this.byId.delete(message.id) || changed;
+        continue;
+      }
       // A poll answered before a pushed update must not undo it: finished stays finished.
       if (known && FINISHED.has(known.status) && !FINISHED.has(message.status)) continue;
       if (known && sameView(known, message)) continue;

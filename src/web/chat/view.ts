@@ -4,7 +4,7 @@ import type { Message } from "../../shared/message";
 import { el, formatDateTime, formatTime } from "../dom";
 
 /** Where one of our own messages stands, as its row shows it. */
-export type OwnState = "sending" | "retrying" | "waiting" | "sent" | "verified" | "healing" | "unconfirmed";
+export type OwnState = "sending" | "retrying" | "waiting" | "sent" | "verified" | "healing" | "unconfirmed" | "deleted";
 
 /** A message as the list shows it: from the server, or the page's own copy not yet seen there. */
 export type Row = { message: Message; own?: OwnState };
@@ -17,6 +17,7 @@ const OWN_LABEL: Record<OwnState, string> = {
   verified: "verified",
   healing: "healing…",
   unconfirmed: "not confirmed",
+  deleted: "deleted",
 };
 
 const OWN_HINT: Record<OwnState, string> = {
@@ -27,6 +28,7 @@ const OWN_HINT: Record<OwnState, string> = {
   verified: "Seen in the room's list: it cannot be lost",
   healing: "It was missing from the room's list; asking the server to put it back",
   unconfirmed: "The server gave a final no to putting it back (it knows no such message); checks ended",
+  deleted: "An operator deleted it",
 };
 
 export class MessageListView {

@@ -74,4 +74,7 @@ export class DoPath implements RoomPath {
   async fail(messageId: string, botId: string, reason: string) {
     return unwrap(this.room.fail(this.call, messageId, botId, reason));
   }
+  async delete(id: string) {
+    return unwrap(this.room.deleteMessage(this.call, id));
+  }
 }

@@ -7,6 +7,8 @@ export type ListQuery = { limit: number; since?: number };
 export type HumanInput = { id?: string; text: string; author?: string; creator?: string };
 export type ReplyInput = { id?: string; replyTo: string; text: string; author?: string; botId?: string };
 export type Stored = { message: Message; created: boolean };
+/** `deleted`: false when the message already was a tombstone. */
+export type Deleted = { message: Message; deleted: boolean };
 
 export interface RoomPath {
   readonly mode: CacheMode;
@@ -24,4 +26,6 @@ export interface RoomPath {
   claim(messageId: string, botId: string, leaseMs: number): Promise<Message>;
   release(messageId: string, botId: string): Promise<Message>;
   fail(messageId: string, botId: string, reason: string): Promise<Message>;
+  /** Operator deletion: a tombstone in the room's log and KV record, gone from lists; idempotent. */
+  delete(id: string): Promise<Deleted>;
 }

@@ -3,7 +3,7 @@ import type { IRequest } from "itty-router";
 import { z } from "zod";
 import type { CommentsResponse, HealResponse } from "../../shared/api";
 import { resolveMode } from "../../shared/flags";
-import { CACHE_SIZE, DEFAULT_ROOM } from "../../shared/message";
+import { CACHE_SIZE, DEFAULT_ROOM, DELETED_ERROR } from "../../shared/message";
 import { healSchema, messageIdSchema, postCommentSchema, roomSchema } from "../../shared/schemas";
 import { recordStat } from "../../control/stats-batch";
 import { requireRole, roleOf } from "../auth";
@@ -40,6 +40,7 @@ export async function getComment(request: IRequest, env: Env): Promise<Response>
   }
   const record = await readRecord(env.CHAT_KV, id);
   if (!record) throw new StatusError(404, "message not found");
+  if (record.deleted) throw new StatusError(410, DELETED_ERROR);
   return roomJson(resolveMode(flags, record.room), record);
 }
 
@@ -86,6 +87,7 @@ export async function healComment(request: IRequest, env: Env, ctx: ExecutionCon
   if (!success) throw new StatusError(429, { error: "too many heal requests; retry later", retryAfter: 60 });
   const record = await readRecord(env.CHAT_KV, messageId);
   if (!record) throw new StatusError(404, "message not found");
+  if (record.deleted) throw new StatusError(410, DELETED_ERROR);
   const { path, value } = await onRoomPath(env, await loadFlags(env), record.room, (p) => p.heal(record));
   recordStat(env, (p) => ctx.waitUntil(p), { type: "heal", mode: path.mode, readded: value.readded, delayMs: Date.now() - record.createdAt });
   log("heal", { id: messageId, room: record.room, mode: path.mode, readded: value.readded });
