@@ -21,6 +21,9 @@ type Row = {
 const SELECT = `SELECT m.seq, m.pos, m.id, m.kind, m.author, m.text, m.reply_to, m.status, m.created_at, m.error,
   c.bot_id, c.lease_until FROM messages m LEFT JOIN claims c ON c.message_id = m.id`;
 
+/** One scroll-back page (exported so a test can check its query plan: a rowid range, no scan). */
+export const PAGE_BEFORE_SQL = `${SELECT} WHERE m.seq < ? ORDER BY m.seq DESC LIMIT ?`;
+
 export class RoomLog {
   /** The room's newest change position, read once on first use, then kept. */
   private position: number | null = null;
@@ -104,6 +107,19 @@ export class RoomLog {
     return rows.reverse().map((row) => this.toMessage(row));
   }
 
+  /**
+   * Scroll-back: the `limit` messages logged just before `seq`, oldest first, and whether older
+   * ones remain. By `seq` (the log order, fixed at insert) and not `pos` (which moves on every
+   * status change), so a page never shifts under a reader. A range on the rowid: the cost does
+   * not grow with the log.
+   */
+  before(seq: number, limit: number): { messages: Message[]; more: boolean } {
+    const rows = this.sql.exec<Row>(PAGE_BEFORE_SQL, seq, limit).toArray();
+    const oldest = rows.at(-1)?.seq;
+    const more = oldest !== undefined && this.sql.exec(`SELECT 1 FROM messages WHERE seq < ? LIMIT 1`, oldest).toArray().length > 0;
+    return { messages: rows.reverse().map((row) => this.toMessage(row)), more };
+  }
+
   /** Catch-up: the current state of the first `limit` messages changed after position `since`, in change order. */
   after(since: number, limit: number): Message[] {
     return this.sql
@@ -178,10 +194,11 @@ export class RoomLog {
 }
 
 /** The reads of a log; a room that has never been written (no tables yet) reads EMPTY_LOG. */
-export type LogReader = Pick<RoomLog, "get" | "recent" | "after" | "claimable" | "replyTo" | "lastPos" | "lastSeq" | "count" | "oldestCreatedAt">;
+export type LogReader = Pick<RoomLog, "get" | "recent" | "before" | "after" | "claimable" | "replyTo" | "lastPos" | "lastSeq" | "count" | "oldestCreatedAt">;
 export const EMPTY_LOG: LogReader = {
   get: () => null,
   recent: () => [],
+  before: () => ({ messages: [], more: false }),
   after: () => [],
   claimable: () => [],
   replyTo: () => null,
