@@ -29,7 +29,10 @@ export class ScrollBack {
     const before = this.store.oldestSeq();
     // Nothing from the room's log yet (first load pending, or a kv room): nothing to page from.
     if (before === null) return false;
-    if (before <= 1) return this.set({ kind: "start" }), false;
+    if (before <= 1) {
+      this.set({ kind: "start" });
+      return false;
+    }
     this.set({ kind: "loading" });
     try {
       const { body } = await listComments(this.room, { limit: HISTORY_PAGE, before });
