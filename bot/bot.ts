@@ -13,7 +13,7 @@ import { ReplyVerifier } from "./verifier";
 export type BotHandle = {
   readonly botId: string;
   readonly config: BotConfig;
-  /** "ollama" or "offline", decided at start. */
+  /** What answers now: "ollama", or "offline" (until Ollama can answer; asked again before each reply). */
   readonly responder: Responder;
   /** Acknowledged replies not yet seen in their room's cache. */
   pendingVerification(): number;

@@ -4,6 +4,7 @@ import { fmt, markdownTable } from "../lib/table";
 import type { HistoryResult } from "./history";
 import type { BenchOptions } from "./options";
 import type { RequestsModeResult } from "./requests";
+import type { ScrollBackResult } from "./scroll-back";
 import type { SocketWritesResult } from "./socket-writes";
 import type { ThroughputResult } from "./throughput";
 import type { VisibilityResult } from "./visibility";
@@ -27,6 +28,8 @@ export type BenchReport = {
   history?: HistoryResult;
   limits?: LimitCostResult;
   cost?: CostResult;
+  /** absent from reports written before scroll-back existed */
+  scrollBack?: ScrollBackResult;
   targets: TargetCheck[];
 };
 
@@ -61,6 +64,16 @@ export function checkTargets(report: Omit<BenchReport, "targets" | "durationSeco
       name: "GET with long history",
       target: `GET at ${sizes.at(-1)} messages ≤ 1.2 × at ${sizes[0]}`,
       measured: `p50 ${fmt(r, 2)} ×, p99 ${fmt(report.history.ratio.p99, 2)} ×`,
+      met: r === null ? null : r <= 1.2,
+    });
+  }
+  if (report.scrollBack) {
+    const s = report.scrollBack;
+    const r = s.ratio.p50;
+    checks.push({
+      name: "scroll-back with long history",
+      target: `scroll-back page at ${s.rooms.at(-1)?.messages} messages ≤ 1.2 × at ${s.rooms[0]?.messages}`,
+      measured: `p50 ${fmt(r, 2)} ×, p99 ${fmt(s.ratio.p99, 2)} ×`,
       met: r === null ? null : r <= 1.2,
     });
   }
@@ -189,6 +202,18 @@ export function benchTables(report: BenchReport): string[] {
           ["right", "left", "right", "right", "right", "right", "right"],
         ) +
         `\n\nAPI seeding rate ${h.httpSeedPerSecond}/s; through the API the histories would take ${Object.entries(h.projectedHttpSeconds).map(([n, s]) => `${n}: ~${s ?? "?"} s`).join(", ")}.`,
+    );
+  }
+  if (report.scrollBack) {
+    const s = report.scrollBack;
+    tables.push(
+      `**Scroll-back pages** (\`before=<seq>&limit=${s.pageSize}\` at positions spread over the whole log, do mode, ${s.samples} sequential requests per room, alternating)\n\n` +
+        markdownTable(
+          ["history", "p50 ms", "p95 ms", "p99 ms", "max ms"],
+          s.rooms.map((r) => [String(r.messages), ms(r.pageLatencyMs.p50), ms(r.pageLatencyMs.p95), ms(r.pageLatencyMs.p99), ms(r.pageLatencyMs.max)]),
+          ["right", "right", "right", "right", "right"],
+        ) +
+        `\n\n${s.rooms.at(-1)?.messages} over ${s.rooms[0]?.messages} messages: p50 ${fmt(s.ratio.p50, 2)} ×, p99 ${fmt(s.ratio.p99, 2)} ×.`,
     );
   }
   tables.push(

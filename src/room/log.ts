@@ -25,6 +25,9 @@ const SELECT = `SELECT m.seq, m.pos, m.id, m.kind, m.author, m.text, m.reply_to,
 /** Rows lists show: a tombstone (an operator deletion) is left out. */
 const SHOWN = `m.deleted_at IS NULL`;
 
+/** One scroll-back page (exported so a test can check its query plan: a rowid range, no scan). */
+export const PAGE_BEFORE_SQL = `${SELECT} WHERE m.seq < ? AND ${SHOWN} ORDER BY m.seq DESC LIMIT ?`;
+
 export class RoomLog {
   /** The room's newest change position, read once on first use, then kept. */
   private position: number | null = null;
@@ -128,6 +131,19 @@ export class RoomLog {
   }
 
   /**
+   * Scroll-back: the `limit` messages logged just before `seq`, oldest first, and whether older
+   * ones remain. By `seq` (the log order, fixed at insert) and not `pos` (which moves on every
+   * status change), so a page never shifts under a reader. A range on the rowid: the cost does
+   * not grow with the log.
+   */
+  before(seq: number, limit: number): { messages: Message[]; more: boolean } {
+    const rows = this.sql.exec<Row>(PAGE_BEFORE_SQL, seq, limit).toArray();
+    const oldest = rows.at(-1)?.seq;
+    const more = oldest !== undefined && this.sql.exec(`SELECT 1 FROM messages m WHERE m.seq < ? AND ${SHOWN} LIMIT 1`, oldest).toArray().length > 0;
+    return { messages: rows.reverse().map((row) => this.toMessage(row)), more };
+  }
+
+  /**
    * Catch-up: the current state of the first `limit` messages changed after position `since`,
    * in change order. A message deleted since comes as its tombstone, so the client removes it.
    */
@@ -204,10 +220,11 @@ export class RoomLog {
 }
 
 /** The reads of a log; a room that has never been written (no tables yet) reads EMPTY_LOG. */
-export type LogReader = Pick<RoomLog, "get" | "recent" | "after" | "claimable" | "replyTo" | "lastPos" | "lastSeq" | "count" | "oldestCreatedAt">;
+export type LogReader = Pick<RoomLog, "get" | "recent" | "before" | "after" | "claimable" | "replyTo" | "lastPos" | "lastSeq" | "count" | "oldestCreatedAt">;
 export const EMPTY_LOG: LogReader = {
   get: () => null,
   recent: () => [],
+  before: () => ({ messages: [], more: false }),
   after: () => [],
   claimable: () => [],
   replyTo: () => null,

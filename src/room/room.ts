@@ -179,6 +179,14 @@ export class Room extends DurableObject<Env> {
     return ok({ comments, lastSeq: this.view.lastPos() });
   }
 
+  /** Scroll-back: the page of messages logged before `before` (a `seq`), oldest first; `more` when older ones remain. */
+  async listBefore(call: RoomCall, before: number, limit: number): Promise<RoomResult<{ comments: Message[]; lastSeq: number; more: boolean }>> {
+    const refusal = await this.enter(call);
+    if (refusal) return refused(refusal);
+    const { messages, more } = this.view.before(before, limit);
+    return ok({ comments: messages, lastSeq: this.view.lastPos(), more });
+  }
+
   /** Re-adds a message from its KV record; re-adding an AI reply also completes its human message. */
   async heal(call: RoomCall, record: Message): Promise<RoomResult<{ message: Message; readded: boolean }>> {
     const refusal = await this.enter(call, true);

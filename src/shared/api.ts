@@ -6,8 +6,11 @@ import type { UsageReport } from "./usage";
 export const MODE_HEADER = "X-Cache-Mode";
 
 export type ApiError = { error: string };
-/** `lastSeq` (do mode): the room's newest change position, the `since` that continues from here. */
-export type CommentsResponse = { comments: Message[]; mode: CacheMode; lastSeq?: number };
+/**
+ * `lastSeq` (do mode): the room's newest change position, the `since` that continues from here.
+ * `more` (scroll-back, `before=`): whether messages older than this page remain; false at the room's first.
+ */
+export type CommentsResponse = { comments: Message[]; mode: CacheMode; lastSeq?: number; more?: boolean };
 export type PendingResponse = { pending: Message[]; mode: CacheMode };
 /** One page of rooms in name order; `cursor` (when more remain) fetches the next: GET /api/rooms?cursor=… */
 export type RoomsResponse = { rooms: { name: string; mode: CacheMode }[]; cursor?: string };

@@ -26,7 +26,7 @@ const DELIVERY_TEXT = { live: "live", polling: "polling", connecting: "connectin
 const app = new ChatApp(
   room,
   {
-    list: new MessageListView(byId("messages"), byId("scroller")),
+    list: new MessageListView(byId("messages"), byId("scroller"), byId("history")),
     showMode(mode: CacheMode | null, how: keyof typeof DELIVERY_TEXT) {
       modeBadge.textContent = mode ?? "…";
       modeBadge.className = `mode mode--${mode ?? "unknown"}`;

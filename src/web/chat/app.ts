@@ -9,6 +9,7 @@ import { SocketSender } from "../../client/socket-send";
 import { Verifier } from "../../client/verifier";
 import { healMessage, listComments } from "./api";
 import { Cadence } from "./cadence";
+import { ScrollBack } from "./history";
 import { roomSocket, type LiveSocket } from "./live";
 import { MessageStore } from "./messages";
 import { PENDING_KEY, PendingStore, type PendingEntry } from "./pending";
@@ -39,6 +40,7 @@ export class ChatApp {
   private readonly catchUps: CatchUp;
   private readonly live: LiveSocket;
   private readonly socketSends: SocketSender;
+  private readonly history: ScrollBack;
   private mode: CacheMode | null = null;
   private readonly polls = new PollTimer(() => void this.refresh());
   private refreshing = false;
@@ -95,6 +97,8 @@ export class ChatApp {
       },
     });
     this.socketSends = new SocketSender(this.live);
+    this.history = new ScrollBack(room, this.store, (state) => this.ui.list.keepPosition(() => this.ui.list.showHistory(state, room)));
+    this.ui.list.onNearTop(() => void this.loadOlder());
     for (const entry of this.pending.forRoom(room)) this.rememberPending(entry);
   }
 
@@ -175,6 +179,8 @@ export class ChatApp {
       this.setMode(mode ?? body.mode);
       this.store.merge(body.comments);
       this.render();
+      // A room whose messages do not fill the box: page back now, there will be no scroll.
+      if (this.ui.list.nearTop()) void this.loadOlder();
       recheck = await this.verifier.check(this.room, body.comments, requestedAt, limit);
       recheck = (await this.verifyOtherRooms()) || recheck;
       this.clearNotice();
@@ -190,6 +196,21 @@ export class ChatApp {
         this.scheduleNext(recheck);
       }
     }
+  }
+
+  /**
+   * Scroll-back (do rooms): the page before the oldest message shown, added above it without
+   * moving what the reader sees; again while the top is still in view, until the room's first.
+   */
+  private async loadOlder(): Promise<void> {
+    if (this.mode !== "do") return;
+    const added = await this.history.loadOlder((merge) =>
+      this.ui.list.keepPosition(() => {
+        merge();
+        this.render();
+      }),
+    );
+    if (added && this.ui.list.nearTop()) void this.loadOlder();
   }
 
   /** Ids sent from another room (before switching) are verified in their own room. */
@@ -254,6 +275,8 @@ export class ChatApp {
     // Pushes exist only in do mode; kv rooms are polled.
     if (mode === "do") this.live.start();
     else this.live.stop();
+    // Only a do room's log reaches back further than the newest messages.
+    this.ui.list.keepPosition(() => this.ui.list.showHistory(mode === "do" ? this.history.current : null, this.room));
     this.showMode();
   }
 

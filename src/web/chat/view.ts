@@ -2,6 +2,7 @@
 // show changed; every piece of user text goes in through text nodes.
 import type { Message } from "../../shared/message";
 import { el, formatDateTime, formatTime } from "../dom";
+import type { HistoryState } from "./history";
 
 /** Where one of our own messages stands, as its row shows it. */
 export type OwnState = "sending" | "retrying" | "waiting" | "sent" | "verified" | "healing" | "unconfirmed" | "deleted";
@@ -35,7 +36,56 @@ export class MessageListView {
   private readonly rows = new Map<string, { node: HTMLLIElement; signature: string }>();
   private readonly empty = el("li", { class: "messages__empty", text: "No messages yet. Say hello!" });
 
-  constructor(private readonly list: HTMLElement, private readonly scroller: HTMLElement) {}
+  /** Scrolled within this many pixels of the top, the list asks for older messages. */
+  static readonly NEAR_TOP_PX = 120;
+
+  constructor(
+    private readonly list: HTMLElement,
+    private readonly scroller: HTMLElement,
+    /** above the list: "Loading older messages…", "Start of the room", or why older ones did not load */
+    private readonly marker: HTMLElement,
+  ) {}
+
+  /** Calls `load` whenever the reader scrolls near the top. */
+  onNearTop(load: () => void): void {
+    this.scroller.addEventListener("scroll", () => {
+      if (this.nearTop()) load();
+    }, { passive: true });
+  }
+
+  /** Near the top, or the messages do not even fill the box (no scroll event will ever come). */
+  nearTop(): boolean {
+    return this.scroller.scrollTop <= MessageListView.NEAR_TOP_PX;
+  }
+
+  /**
+   * Runs `change` (rows added above, the marker's text changed) keeping what the reader sees
+   * where it was: the first row in view stays at the same height on screen.
+   */
+  keepPosition(change: () => void): void {
+    const anchor = this.firstRowInView();
+    const top = anchor?.getBoundingClientRect().top;
+    change();
+    if (anchor?.isConnected && top !== undefined) this.scroller.scrollTop += anchor.getBoundingClientRect().top - top;
+  }
+
+  private firstRowInView(): HTMLElement | null {
+    const viewTop = this.scroller.getBoundingClientRect().top;
+    for (const row of this.list.children) if (row.getBoundingClientRect().bottom > viewTop) return row as HTMLElement;
+    return null;
+  }
+
+  /** One line in every state, so switching states never moves the messages below; null (kv rooms): hidden. */
+  showHistory(state: HistoryState | null, room: string): void {
+    this.marker.hidden = state === null;
+    if (!state) return;
+    this.marker.textContent =
+      state.kind === "loading" ? "Loading older messages…"
+      : state.kind === "start" ? `Start of #${room}`
+      : state.kind === "failed" ? `Older messages did not load (${state.reason}); scroll up to try again.`
+      : "Scroll up for older messages";
+    this.marker.className = `history history--${state.kind}`;
+  }
 
   render(rows: Row[]): void {
     const atBottom = this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < 48;

@@ -94,7 +94,9 @@ export class KvPath implements RoomPath {
     return record!;
   }
 
-  async list({ limit }: ListQuery) {
+  async list({ limit, before }: ListQuery) {
+    // The KV value holds only the newest CACHE_SIZE messages: there is nothing older to page to.
+    if (before !== undefined) refuseWith({ status: 400, error: `before: scroll-back needs a do room; in kv mode a room keeps only its newest ${CACHE_SIZE} messages` });
     const list = await this.read();
     return { comments: list.slice(-limit) };
   }

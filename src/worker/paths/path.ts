@@ -2,7 +2,8 @@
 // per request from the flag; handlers only ever talk to this interface.
 import type { CacheMode, Message } from "../../shared/message";
 
-export type ListQuery = { limit: number; since?: number };
+/** `since`: forward from a change position (catch-up); `before`: backward from a `seq` (scroll-back, do rooms only). */
+export type ListQuery = { limit: number; since?: number; before?: number };
 /** `creator`: the client key a new room counts against (ROOM_LIMITER); absent for bot and operator tokens. */
 export type HumanInput = { id?: string; text: string; author?: string; creator?: string };
 export type ReplyInput = { id?: string; replyTo: string; text: string; author?: string; botId?: string };
@@ -18,7 +19,8 @@ export interface RoomPath {
   reply(input: ReplyInput): Promise<Stored>;
   /** One message of this room. */
   get(id: string): Promise<Message>;
-  list(query: ListQuery): Promise<{ comments: Message[]; lastSeq?: number }>;
+  /** `more` (scroll-back pages): whether messages older than this page remain. */
+  list(query: ListQuery): Promise<{ comments: Message[]; lastSeq?: number; more?: boolean }>;
   /** Re-adds a message whose KV record exists; `readded` is false when it was already there. */
   heal(record: Message): Promise<{ message: Message; readded: boolean }>;
   /** Human messages waiting for a reply, including those whose bot lease ran out. */
