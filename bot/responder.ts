@@ -2,6 +2,7 @@
 // built-in offline responder, whose replies are plainly marked.
 import { Ollama } from "ollama";
 import { MAX_AUTHOR, MAX_TEXT } from "../src/shared/message";
+import { cleanName, cleanText } from "../src/shared/text-hygiene";
 import type { ChatTurn } from "./prompt";
 
 export interface Responder {
@@ -30,7 +31,7 @@ export class OllamaResponder implements Responder {
   readonly description: string;
 
   constructor(private readonly host: string, private readonly model: string) {
-    this.author = clip(`bot (${model})`, MAX_AUTHOR);
+    this.author = clip(cleanName(`bot (${model})`), MAX_AUTHOR);
     this.description = `Ollama model ${model} at ${host}`;
   }
 
@@ -51,7 +52,8 @@ export class OllamaResponder implements Responder {
       signal.removeEventListener("abort", stop);
     }
     signal.throwIfAborted();
-    const reply = text.trim();
+    // Cleaned as the Worker will clean it: a reply of only invisible characters fails here, not as a 400.
+    const reply = cleanText(text);
     if (!reply) throw new Error(`Ollama model ${this.model} returned an empty reply`);
     return clip(reply, MAX_TEXT);
   }
