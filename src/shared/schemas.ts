@@ -49,10 +49,19 @@ export type ClaimInput = z.infer<typeof claimSchema>;
 export const failSchema = claimSchema.extend({ reason: z.string().min(1).max(500) });
 export type FailInput = z.infer<typeof failSchema>;
 
+const ROOM_NAMES_RULE = "room names must match [a-z0-9][a-z0-9-]{0,63}";
+/**
+ * zod's record drops a "__proto__" key without a word, so `{"__proto__":"do"}` would
+ * pass as `{}` and a flag change would wipe every override: refuse it as the bad room name it is.
+ */
+const roomModesSchema = z
+  .custom<unknown>((value) => typeof value !== "object" || value === null || !Object.hasOwn(value, "__proto__"), `${ROOM_NAMES_RULE} (got __proto__)`)
+  .pipe(z.record(z.string().regex(ROOM_PATTERN, ROOM_NAMES_RULE), modeSchema));
+
 export const flagsSchema: z.ZodType<Flags> = z.strictObject({
   defaultMode: modeSchema,
   doPercent: z.number().int().min(0).max(100),
-  rooms: z.record(z.string().regex(ROOM_PATTERN, "room names must match [a-z0-9][a-z0-9-]{0,63}"), modeSchema),
+  rooms: roomModesSchema,
 });
 
 
