@@ -3,6 +3,7 @@
 import { Ollama } from "ollama";
 import { MAX_AUTHOR, MAX_TEXT } from "../src/shared/message";
 import { checkModel, isModelMissing, pullHint, pullModel, type ModelCheck } from "./ollama-model";
+import { cleanName, cleanText } from "../src/shared/text-hygiene";
 import type { ChatTurn } from "./prompt";
 import { clip, replyText, splitThinking, thinkParameter, type ThinkSetting } from "./thinking";
 
@@ -37,7 +38,7 @@ export class OllamaResponder implements Responder {
   readonly description: string;
 
   constructor(private readonly host: string, private readonly model: string, private readonly options: OllamaOptions) {
-    this.author = clip(`bot (${model})`, MAX_AUTHOR);
+    this.author = clip(cleanName(`bot (${model})`), MAX_AUTHOR);
     const thinking = options.think === "off" ? "thinking off" : options.canThink ? `thinking ${options.think}, shown in replies` : "thinking asked for, but the model cannot think";
     this.description = `Ollama model ${model} at ${host} (${thinking})`;
   }
@@ -57,7 +58,9 @@ export class OllamaResponder implements Responder {
     }
     signal.throwIfAborted();
     // Reasoning in the content (a model Ollama has no thinking parser for) is split off like `message.thinking`.
-    const { thinking, answer } = splitThinking(generated.content);
+    const { thinking, answer: raw } = splitThinking(generated.content);
+    // Cleaned as the Worker will clean it: a reply of only invisible characters fails here, not as a 400.
+    const answer = cleanText(raw);
     if (!answer) throw new Error(`Ollama model ${this.model} returned an empty reply`);
     return replyText(answer, [generated.thinking.trim(), thinking].filter(Boolean).join("\n\n"), this.options.think !== "off");
   }

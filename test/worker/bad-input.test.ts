@@ -2,23 +2,13 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { ADMIN, BOT, call, list, post, postJson, uniqueRoom } from "./helpers";
+import { endlessBody } from "./probes";
 
 const room = uniqueRoom("bad");
 const validId = () => `${Date.now()}-abcdef1`;
 
 /** `body` as a function: built per run (a stream can be read once). */
 type Row = { name: string; method: string; path: string; body?: string | (() => BodyInit); headers?: Record<string, string>; status: number; error: string };
-
-/** A body without Content-Length (chunked) that never ends: only a reader that stops at the cap can answer. */
-function endlessBody(counter = { pulled: 0 }): ReadableStream<Uint8Array> {
-  const chunk = new TextEncoder().encode(`{"text":"${"x".repeat(4096)}`);
-  return new ReadableStream({
-    pull(controller) {
-      counter.pulled += chunk.byteLength;
-      controller.enqueue(chunk);
-    },
-  });
-}
 
 const rows: Row[] = [
   { name: "empty text", method: "POST", path: "/api/comments", body: JSON.stringify({ room, text: "   " }), status: 400, error: "text: text must not be empty" },
