@@ -1,17 +1,18 @@
 // `npm run bench`: throughput, socket writes (ours vs a bare reference room), time to
-// visible, requests per message and read latency with a long history, against a local
+// visible, requests per message, read and scroll-back latency with a long history, against a local
 // Worker on 127.0.0.1. Bounded in time; prints tables and writes JSON
 // (docs/bench-latest.json by default).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { BenchWorker } from "./lib/bench-worker";
 import { UsageError } from "./lib/target";
-import { historyBench } from "./scenarios/history";
+import { historyBench, seedHistories } from "./scenarios/history";
 import { BENCH_USAGE, parseBenchOptions } from "./scenarios/options";
 import { benchTables, checkTargets, costTable, machine, type BenchReport } from "./scenarios/report";
 import { costBench } from "./scenarios/cost";
 import { limitCostBench } from "./scenarios/limit-cost";
 import { requestsBench } from "./scenarios/requests";
+import { scrollBackBench } from "./scenarios/scroll-back";
 import { socketWritesBench } from "./scenarios/socket-writes";
 import { streamingBench } from "./scenarios/streaming";
 import { throughputBench } from "./scenarios/throughput";
@@ -66,13 +67,17 @@ async function main(): Promise<number> {
       log(`\nRequests per delivered message, 10 idle + 10 active pages per mode, ${options.windowMs / 1000} s:`);
       report.requests = await requestsBench(worker.url, worker.adminToken, { runTag, idlePages: 10, activePages: 10, windowMs: options.windowMs, postEveryMs: [8_000, 12_000] }, log);
     }
-    if (want("history")) {
-      log(`\nGET recent(200) with ${options.history.join(" and ")} messages of history:`);
-      report.history = await historyBench(
-        worker,
-        { runTag, sizes: options.history, seed: options.seed, httpBudgetMs: options.seedBudgetMs, samples: 200, concurrency: options.concurrency },
-        log,
-      );
+    if (want("history") || want("scrollback")) {
+      log(`\nRooms with ${options.history.join(" and ")} messages of history:`);
+      const seeded = await seedHistories(worker, { runTag, sizes: options.history, seed: options.seed, httpBudgetMs: options.seedBudgetMs, concurrency: options.concurrency }, log);
+      if (want("history")) {
+        log("GET recent(200):");
+        report.history = await historyBench(worker, seeded, options.samples, log);
+      }
+      if (want("scrollback")) {
+        log("Scroll-back pages (before=<seq>, 50 a page) anywhere in the log:");
+        report.scrollBack = await scrollBackBench(worker, seeded, { samples: options.samples, pageSize: 50 }, log);
+      }
     }
     if (want("cost")) {
       log(`\nCost per million messages: ${options.costMessages} messages over ${options.costWindowMs / 1000} s per mode, with ${options.costPages.join(" and ")} open pages:`);

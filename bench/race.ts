@@ -6,7 +6,7 @@ import { dirname } from "node:path";
 import { RACE_USAGE, parseRaceOptions } from "./race/options";
 import { runLab } from "./race/lab";
 import { renderRaceReport } from "./race/report-html";
-import { overviewTable, seedTable } from "./race/summary";
+import { definitionsMarkdown, overviewTable, seedTable } from "./race/summary";
 import { UsageError, openTarget } from "./lib/target";
 
 function write(file: string, content: string): void {
@@ -32,6 +32,7 @@ async function main(): Promise<number> {
     log("");
     for (const summary of report.summaries) log(`${seedTable(summary)}\n`);
     log(overviewTable(report.summaries));
+    log(`\n${definitionsMarkdown()}`);
     if (options.json) {
       write(options.json, `${JSON.stringify(report, null, 2)}\n`);
       log(`\nWrote ${options.json}`);

@@ -6,15 +6,17 @@ import { HttpError, ChatApi, type ReplyInput } from "./api";
 import { resolveConfig, type BotConfig, type BotOptions } from "./config";
 import { Lease } from "./lease";
 import { buildTurns } from "./prompt";
-import { chooseResponder, clip, type Responder } from "./responder";
+import { chooseResponder, type Responder } from "./responder";
+import { clip } from "./thinking";
+import { cleanText } from "../src/shared/text-hygiene";
 import { ReplyStream } from "./stream";
 import { PendingStore } from "./state";
-import { Verifier } from "./verifier";
+import { ReplyVerifier } from "./verifier";
 
 export type BotHandle = {
   readonly botId: string;
   readonly config: BotConfig;
-  /** "ollama" or "offline", decided at start. */
+  /** What answers now: "ollama", or "offline" (until Ollama can answer; asked again before each reply). */
   readonly responder: Responder;
   /** Acknowledged replies not yet seen in their room's cache. */
   pendingVerification(): number;
@@ -55,7 +57,7 @@ export async function startBot(options: BotOptions = {}): Promise<BotHandle> {
 
 class Bot {
   private readonly api: ChatApi;
-  private readonly verifier: Verifier;
+  private readonly verifier: ReplyVerifier;
   private readonly stopController = new AbortController();
   private wake: (() => void) | undefined;
   private readonly failures = new Map<string, { count: number; retryAt: number }>();
@@ -64,7 +66,7 @@ class Bot {
 
   constructor(private readonly config: BotConfig, private readonly responder: Responder, private readonly store: PendingStore) {
     this.api = new ChatApi(config.apiUrl, config.token, () => this.workerBack());
-    this.verifier = new Verifier(this.api, store, config.log, config.pollMs);
+    this.verifier = new ReplyVerifier(this.api, store, config.log, config.pollMs);
     for (const entry of store.list()) this.remember(entry.replyTo);
   }
 
@@ -140,7 +142,7 @@ class Bot {
     // The reply's id is chosen now: the room shows the stream under the id the reply will have.
     const id = newMessageId();
     const stream = new ReplyStream(this.api, { id, room: human.room, replyTo: human.id, botId: this.config.botId, author: this.responder.author }, (line) => this.log(line));
-    const signal = AbortSignal.any([this.stopController.signal, lease.lost, timeout, stream.stopRequested]);
+    const signal = AbortSignal.any([this.stopController.signal, lease.lost, timeout, stream.stopRequested, stream.deleted]);
     let text: string;
     let stopped = false;
     try {
@@ -149,10 +151,11 @@ class Bot {
       text = await this.responder.reply(buildTurns(history, human, this.config.contextSize, this.config.systemPrompt), signal, (soFar) => stream.update(soFar));
     } catch (err) {
       await stream.finish();
+      if (stream.deleted.aborted) return this.deletedMeanwhile(lease, (stream.deleted.reason as Error).message);
       if (!stream.stopRequested.aborted || this.stopping || lease.lost.aborted) return this.notAnswered(lease, err, timeout);
       // Stop pressed: the reply is what was written until then, marked stopped.
       stopped = true;
-      text = clip(stream.written.trim() || STOPPED_EMPTY, MAX_TEXT);
+      text = clip(cleanText(stream.written) || STOPPED_EMPTY, MAX_TEXT);
     }
     await stream.finish();
 
@@ -168,7 +171,7 @@ class Bot {
       this.remember(human.id);
       this.failures.delete(human.id);
       this.log(`[Bot] Answered ${human.id} in #${human.room} with ${message.id}${stopped ? " (stopped by a viewer)" : ""}`);
-      this.verifier.add({ id: message.id, room: message.room, replyTo: human.id, addedAt: Date.now() });
+      this.verifier.add({ id: message.id, room: message.room, replyTo: human.id, createdAt: message.createdAt, ackedAt: Date.now() });
     } catch (err) {
       if (err instanceof HttpError && err.status === 409) {
         // Someone else answered first (do mode allows one reply per message): not an error.
@@ -177,10 +180,18 @@ class Bot {
         this.log(`[Bot] ${human.id} was answered by another bot; dropping my reply (${err.message})`);
         return;
       }
+      if (err instanceof HttpError && err.status === 410) return this.deletedMeanwhile(lease, err.message);
       await lease.release();
       if (err instanceof HttpError && err.unavailable) throw err;
       this.log(`[Bot] Posting the reply to ${human.id} was refused: ${(err as Error).message}`);
     }
+  }
+
+  /** An operator deleted the message (or our reply's id) meanwhile: nothing left to answer. */
+  private deletedMeanwhile(lease: Lease, reason: string): void {
+    lease.stop();
+    this.remember(lease.message.id);
+    this.log(`[Bot] ${lease.message.id} was deleted by an operator; dropping my reply (${reason})`);
   }
 
   /** Generation ended without a reply: the bot is stopping, the lease was lost, the Worker is down, or the model failed. */

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { ROOM_PATTERN } from "../src/shared/message";
 import { readDevVars } from "../scripts/dev-vars";
+import { THINK_SETTINGS, type ThinkSetting } from "./thinking";
 
 const PROJECT_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -26,6 +27,10 @@ export type BotConfig = {
   maxAttempts: number;
   stateFile: string;
   systemPrompt?: string;
+  /** thinking models: off (default) answers without thinking; on / low / medium / high thinks and shows it */
+  think: ThinkSetting;
+  /** pull a model the Ollama server does not have, with progress lines */
+  pull: boolean;
   offline: boolean;
   requireOllama: boolean;
   log: Logger;
@@ -49,11 +54,13 @@ export const SETTINGS: readonly Setting[] = [
   { key: "maxAttempts", env: "BOT_MAX_ATTEMPTS", flag: "max-attempts", fallback: "3", help: "failed generations before a message is marked failed" },
   { key: "stateFile", env: "BOT_STATE_FILE", flag: "state-file", fallback: ".bot-state.json (.bot-state-<BOT_ID>.json if BOT_ID is set)", help: "where the pending-verification list is kept" },
   { key: "systemPrompt", env: "BOT_SYSTEM_PROMPT", flag: "system-prompt", fallback: "a short chat-assistant prompt", help: "system prompt for the model" },
+  { key: "think", env: "BOT_THINK", flag: "think", fallback: "off", help: "thinking models: off = answer without thinking; on, low, medium or high = think first and post the thinking above the answer" },
 ];
 
 const SWITCHES = [
   { key: "offline", env: "BOT_OFFLINE", flag: "offline", help: "use the built-in offline responder, never Ollama" },
   { key: "requireOllama", env: "BOT_REQUIRE_OLLAMA", flag: "require-ollama", help: "exit non-zero if Ollama is unreachable instead of going offline" },
+  { key: "pull", env: "BOT_PULL", flag: "pull", help: "pull the model if the Ollama server does not have it (progress lines in the log)" },
 ] as const;
 
 export class ConfigError extends Error {}
@@ -77,6 +84,8 @@ const configSchema = z.object({
   maxAttempts: positiveInt("BOT_MAX_ATTEMPTS", 100),
   stateFile: z.string().min(1),
   systemPrompt: z.string().min(1).optional(),
+  think: z.enum(THINK_SETTINGS, { error: `BOT_THINK must be one of ${THINK_SETTINGS.join(", ")}` }),
+  pull: z.boolean(),
   offline: z.boolean(),
   requireOllama: z.boolean(),
   log: z.custom<Logger>((v) => typeof v === "function"),
@@ -86,6 +95,14 @@ function parseRooms(value: string): string[] | "*" {
   const trimmed = value.trim();
   if (trimmed === "*") return "*";
   return trimmed.split(",").map((r) => r.trim()).filter(Boolean);
+}
+
+/** BOT_THINK also takes the usual switch spellings: 1/true/yes = on, 0/false/no = off. */
+function parseThink(value: string): string {
+  const v = value.trim().toLowerCase();
+  if (/^(1|true|yes)$/.test(v)) return "on";
+  if (/^(0|false|no)$/.test(v)) return "off";
+  return v;
 }
 
 const truthy = (v: string | undefined) => v !== undefined && /^(1|true|yes|on)$/i.test(v.trim());
@@ -108,6 +125,8 @@ export function resolveConfig(options: BotOptions = {}): BotConfig {
     // The default must not depend on the pid, or a restarted bot would not find its list.
     stateFile: options.stateFile ?? join(PROJECT_ROOT, botIdGiven ? `.bot-state-${safeFileName(botId)}.json` : ".bot-state.json"),
     systemPrompt: options.systemPrompt,
+    think: options.think ?? "off",
+    pull: options.pull ?? false,
     offline: options.offline ?? false,
     requireOllama: options.requireOllama ?? false,
     log: options.log ?? ((line: string) => console.log(line)),
@@ -149,7 +168,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): { help
   for (const s of SETTINGS) {
     const value = (values[s.flag] as string | undefined) ?? env[s.env];
     if (value === undefined || value === "") continue;
-    raw[s.key] = s.key === "rooms" ? parseRooms(value) : value;
+    raw[s.key] = s.key === "rooms" ? parseRooms(value) : s.key === "think" ? parseThink(value) : value;
   }
   for (const s of SWITCHES) {
     raw[s.key] = (values[s.flag] as boolean | undefined) ?? truthy(env[s.env]);

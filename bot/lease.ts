@@ -27,7 +27,8 @@ export class Lease {
       const claim = await api.claim(message, botId);
       return new Lease(api, claim.message, botId, claim.leaseUntil);
     } catch (err) {
-      if (err instanceof HttpError && (err.status === 409 || err.status === 404)) return null;
+      // 410: an operator deleted the message; it needs no answer.
+      if (err instanceof HttpError && (err.status === 409 || err.status === 404 || err.status === 410)) return null;
       throw err;
     }
   }

@@ -1,25 +1,29 @@
-// The bot's pending-verification list, persisted so a restarted bot keeps verifying.
-// Each change rewrites the file atomically (temp file, then rename): a crash leaves
+// The bot's pending ids (the verifier's persistence hook, src/client/pending-ids.ts),
+// persisted so a restarted bot keeps verifying. Each change rewrites the file atomically (temp file, then rename): a crash leaves
 // either the old list or the new one, never half a file.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { z } from "zod";
+import type { PendingId, PendingIds } from "../src/client/pending-ids";
 import { MESSAGE_ID_PATTERN, ROOM_PATTERN } from "../src/shared/message";
 
 const entrySchema = z.object({
   id: z.string().regex(MESSAGE_ID_PATTERN),
   room: z.string().regex(ROOM_PATTERN),
   replyTo: z.string().regex(MESSAGE_ID_PATTERN),
+  /** when the Worker acknowledged it */
   addedAt: z.number(),
+  /** the reply's createdAt; files written before it was kept lack it (then addedAt stands in) */
+  createdAt: z.number().optional(),
 });
 const fileSchema = z.object({ version: z.literal(1), pending: z.array(entrySchema) });
 
 /** An acknowledged AI reply not yet seen in its room's cache. */
-export type PendingReply = z.infer<typeof entrySchema>;
+export type PendingReply = PendingId & { replyTo: string };
 
 export class StateFileError extends Error {}
 
-export class PendingStore {
+export class PendingStore implements PendingIds<PendingReply> {
   private readonly entries = new Map<string, PendingReply>();
 
   private constructor(readonly file: string) {}
@@ -35,7 +39,7 @@ export class PendingStore {
     }
     const parsed = fileSchema.safeParse(data);
     if (!parsed.success) throw new StateFileError(`state file ${file} has an unexpected shape; fix or remove it`);
-    for (const entry of parsed.data.pending) store.entries.set(entry.id, entry);
+    for (const { addedAt, createdAt, ...entry } of parsed.data.pending) store.entries.set(entry.id, { ...entry, ackedAt: addedAt, createdAt: createdAt ?? addedAt });
     return store;
   }
 
@@ -56,14 +60,17 @@ export class PendingStore {
     this.flush();
   }
 
-  remove(id: string): void {
-    if (this.entries.delete(id)) this.flush();
+  remove(ids: Iterable<string>): string[] {
+    const removed = [...ids].filter((id) => this.entries.delete(id));
+    if (removed.length) this.flush();
+    return removed;
   }
 
   flush(): void {
     mkdirSync(dirname(this.file), { recursive: true });
     const temp = `${this.file}.${process.pid}.tmp`;
-    writeFileSync(temp, `${JSON.stringify({ version: 1, pending: this.list() }, null, 2)}\n`);
+    const pending = this.list().map(({ ackedAt, ...entry }) => ({ ...entry, addedAt: ackedAt }));
+    writeFileSync(temp, `${JSON.stringify({ version: 1, pending }, null, 2)}\n`);
     renameSync(temp, this.file);
   }
 }

@@ -18,6 +18,7 @@ export class ReplyStream {
   private readonly heartbeat: NodeJS.Timeout;
   private off = false;
   private readonly stop = new AbortController();
+  private readonly gone = new AbortController();
 
   constructor(private readonly api: ChatApi, private readonly target: StreamTarget, private readonly log: (line: string) => void) {
     this.heartbeat = setInterval(() => this.send(), STREAM_HEARTBEAT_MS);
@@ -26,6 +27,11 @@ export class ReplyStream {
   /** Fires when someone pressed Stop on this reply. */
   get stopRequested(): AbortSignal {
     return this.stop.signal;
+  }
+
+  /** Fires when the room answers 410: an operator deleted the message, its stream was dropped. */
+  get deleted(): AbortSignal {
+    return this.gone.signal;
   }
 
   /** The text written so far. */
@@ -77,6 +83,7 @@ export class ReplyStream {
     if (err instanceof HttpError && err.unavailable) return;
     this.off = true;
     clearInterval(this.heartbeat);
+    if (err instanceof HttpError && err.status === 410) return this.gone.abort(new Error(`the room dropped reply ${this.target.id}: ${err.message}`));
     const kv = err instanceof HttpError && err.status === 409 && /kv rooms/.test(err.message);
     this.log(kv ? `[Bot] #${this.target.room} is a kv room: no streaming, the reply is posted when it is whole` : `[Bot] Streaming reply ${this.target.id} stopped: ${(err as Error).message}`);
   }

@@ -4,7 +4,7 @@
 // `npm test` runs this with --check and fails when the README is not what it renders.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { overviewTable, seedTable } from "../bench/race/summary";
+import { definitionsMarkdown, overviewTable, seedTable } from "../bench/race/summary";
 import { raceReportSchema, type RaceReport } from "../bench/race/report-schema";
 import { benchTables, costTable, type BenchReport } from "../bench/scenarios/report";
 import { modeTable, soakSummary } from "../bench/soak/report";
@@ -33,11 +33,14 @@ const BLOCKS: Record<string, () => string> = {
     const side = (mode: "kv" | "do") => r.summaries.find((s) => s.mode === mode)!.human;
     const [kv, dd] = [side("kv"), side("do")];
     const t = (s: typeof kv) => `${s.timeToVisibleMs.p50 ?? "—"} / ${s.timeToVisibleMs.max ?? "—"} ms`;
+    const known = (n: number | undefined) => (n === undefined ? "—" : String(n));
     const table = markdownTable(
       [`${r.options.tabs[0]} concurrent tabs, human messages`, "kv (legacy)", "do (Durable Object)"],
       [
         ["missing on first check", `${kv.missingOnFirstCheck} of ${kv.acknowledged}`, `${dd.missingOnFirstCheck} of ${dd.acknowledged}`],
-        ["messages that needed a heal", String(kv.healed), String(dd.healed)],
+        ["first seen by push", known(kv.firstSeenByPush), known(dd.firstSeenByPush)],
+        ["heal calls", String(kv.healCalls), String(dd.healCalls)],
+        ["heals that re-added", known(kv.healsReadded), known(dd.healsReadded)],
         ["finally delivered", `${kv.finallyDelivered} of ${kv.acknowledged}`, `${dd.finallyDelivered} of ${dd.acknowledged}`],
         ["time to visible p50 / max", t(kv), t(dd)],
       ],
@@ -57,7 +60,7 @@ const BLOCKS: Record<string, () => string> = {
   },
   "race-29": () => {
     const r = race("docs/race-29.json");
-    return [provenance(r.command, r.generatedAt, "docs/race-29.json", raceOutcome(r)), ...r.summaries.map(seedTable)].join("\n\n");
+    return [provenance(r.command, r.generatedAt, "docs/race-29.json", raceOutcome(r)), ...r.summaries.map(seedTable), definitionsMarkdown()].join("\n\n");
   },
   "race-tabs": () => {
     const r = race("docs/race-latest.json");

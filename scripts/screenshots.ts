@@ -1,7 +1,9 @@
 // Screenshots of the chat page and the operator page, desktop and phone width,
 // for the README: docs/chat-desktop.png, docs/chat-phone.png, docs/admin-desktop.png,
-// docs/admin-phone.png. Starts its own wrangler dev, seeds a conversation (with a bot
-// reply, a reply being written and a failed one) and a real kv race for the heal chart.
+// docs/admin-phone.png, and scroll-back at the start of a long room (docs/chat-scroll-back.png).
+// Starts its own wrangler dev, seeds a conversation (with a bot reply, a reply being written
+// and a failed one), a long room, and a real kv race for the heal chart.
+// `npm run screenshots -- scroll-back` takes only the named ones (chat, admin, scroll-back).
 import { join } from "node:path";
 import type { Browser, BrowserContextOptions } from "playwright-core";
 import { newMessageId, type Message } from "../src/shared/message";
@@ -67,6 +69,32 @@ async function shootChat(browser: Browser, worker: LocalWorker, options: Browser
   await context.close();
 }
 
+/** A long do room scrolled back to its first message: pages loaded above, "Start of #room". */
+async function shootScrollBack(browser: Browser, worker: LocalWorker, room: string, file: string): Promise<void> {
+  const context = await browser.newContext(DESKTOP);
+  const page = await context.newPage();
+  await page.goto(`${worker.url}/r/${room}`);
+  await page.locator("#delivery", { hasText: "live" }).waitFor();
+  const marker = page.locator("#history");
+  while ((await marker.textContent()) !== `Start of #${room}`) {
+    const shown = await page.locator("#messages > li.msg").count();
+    await page.evaluate(() => (document.getElementById("scroller")!.scrollTop = 0));
+    await page.waitForFunction(
+      ([count, start]) => document.querySelectorAll("#messages > li.msg").length > count || document.getElementById("history")!.textContent === start,
+      [shown, `Start of #${room}`] as const,
+    );
+  }
+  await page.evaluate(() => (document.getElementById("scroller")!.scrollTop = 0));
+  await page.screenshot({ path: join(DOCS, file) });
+  await context.close();
+}
+
+async function seedLongRoom(worker: LocalWorker, room: string, count: number): Promise<void> {
+  const people = ["Ada", "Grace", "Linus", "Margaret"];
+  await postMessage(worker, room, "Welcome to #history — the first message of this room.", "Ada");
+  for (let i = 1; i < count; i++) await postMessage(worker, room, `Message ${i} of the long thread`, people[i % people.length]);
+}
+
 async function shootAdmin(browser: Browser, worker: LocalWorker, options: BrowserContextOptions, file: string): Promise<void> {
   const context = await browser.newContext(options);
   const page = await context.newPage();
@@ -81,18 +109,26 @@ async function shootAdmin(browser: Browser, worker: LocalWorker, options: Browse
 }
 
 async function main(): Promise<void> {
+  const only = process.argv.slice(2);
+  const want = (name: string) => only.length === 0 || only.includes(name);
   const worker = await startLocalWorker();
   let browser: Browser | undefined;
   try {
-    await putFlags(worker, { defaultMode: "kv", doPercent: 0, rooms: { lobby: "do" } });
+    await putFlags(worker, { defaultMode: "kv", doPercent: 0, rooms: { lobby: "do", history: "do" } });
     await seedConversation(worker, "lobby");
+    if (want("scroll-back")) await seedLongRoom(worker, "history", 120);
     await seedKvRace(worker, "race-lab");
-    await putFlags(worker, { defaultMode: "kv", doPercent: 25, rooms: { lobby: "do", "race-lab": "kv" } });
+    await putFlags(worker, { defaultMode: "kv", doPercent: 25, rooms: { lobby: "do", history: "do", "race-lab": "kv" } });
     browser = await launchChromium();
-    await shootChat(browser, worker, DESKTOP, "chat-desktop.png");
-    await shootChat(browser, worker, PHONE, "chat-phone.png");
-    await shootAdmin(browser, worker, DESKTOP, "admin-desktop.png");
-    await shootAdmin(browser, worker, PHONE, "admin-phone.png");
+    if (want("chat")) {
+      await shootChat(browser, worker, DESKTOP, "chat-desktop.png");
+      await shootChat(browser, worker, PHONE, "chat-phone.png");
+    }
+    if (want("admin")) {
+      await shootAdmin(browser, worker, DESKTOP, "admin-desktop.png");
+      await shootAdmin(browser, worker, PHONE, "admin-phone.png");
+    }
+    if (want("scroll-back")) await shootScrollBack(browser, worker, "history", "chat-scroll-back.png");
     console.log(`Saved screenshots to ${DOCS}`);
   } finally {
     await browser?.close();

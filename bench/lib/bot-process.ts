@@ -4,7 +4,7 @@
 //   [Self-Heal] Added AI response to pending: <ai id>       (the server acknowledged it)
 //   [Self-Heal] ✅ AI response found in cache: <ai id>       (a check saw it)
 //   [Self-Heal] AI response missing, triggering heal: <ai id> (a check did not)
-//   [Self-Heal] AI response <ai id> is older than the newest 200 … (checks end: a busy room scrolled it out)
+//   [Self-Heal] AI response <ai id> is older than the newest 200 … (checks end: newer messages pushed it out of the window)
 //   [Self-Heal] Heal re-added <ai id> …                       (a heal put a lost reply back)
 // Counting acknowledged replies from the bot itself, not from the room's list,
 // is what makes a lost reply visible at all.
@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { constants as osConstants, tmpdir } from "node:os";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../../scripts/local-worker";
+import type { FirstCheck } from "../../src/client/verifier";
 import { now } from "./time";
 
 export type BotKind = "offline" | "ollama";
@@ -22,8 +23,8 @@ export type BotReplyRecord = {
   replyTo?: string;
   /** now() when the acknowledgement line was read */
   ackedAt: number;
-  /** the bot's first check of this reply */
-  firstCheck?: "in" | "missing";
+  /** the bot's first check of this reply (the bot gets no pushes: in, missing or out-of-window) */
+  firstCheck?: FirstCheck;
   healCalls: number;
   /** heals that the server answered with readded: true (a real loss put back) */
   healsReadded: number;
@@ -106,6 +107,7 @@ export class BotLog {
     } else if ((match = AGED_OUT.exec(line))) {
       const record = this.replies.get(match[1]!);
       if (record) {
+        record.firstCheck ??= "out-of-window";
         record.agedOut = true;
         record.verifiedAt ??= at;
       }

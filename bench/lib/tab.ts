@@ -1,17 +1,23 @@
-// One simulated browser tab, behaving like the chat page (src/web/chat/app.ts): it
-// loads the room, sends with a client-chosen id through the page's own sender
-// (src/client/send-until-answered.ts: up the room socket in do mode, else POST),
-// keeps every acknowledged id pending until a poll or a push shows it, heals the ids
-// a list lacks, and polls on the page's cadence (src/shared/cadence.ts: 5–7 s;
-// 1.5–2.5 s after a heal re-added something; 100–120 s while the do-mode socket is
-// open and nothing is unverified).
+// One simulated browser tab, built from the chat page's own client code
+// (src/web/chat/app.ts uses the same parts): it loads the room, sends with a
+// client-chosen id through the page's sender (src/client/send-until-answered.ts: up
+// the room socket in do mode, else POST), verifies with the page's verifier
+// (src/client/verifier.ts: pending until a poll or a push shows it, heal the ids a
+// list lacks), catches up with `since` after a gap (src/client/catch-up.ts), and
+// polls on the page's cadence (src/shared/cadence.ts: 5–7 s; 1.5–2.5 s after a heal
+// re-added something; 100–120 s while the do-mode socket is open and nothing is
+// unverified) through the page's timer (src/client/poll-timer.ts).
 import { IDLE_POLL_WITH_SOCKET_MS, POLL_MS, RECHECK_MS } from "../../src/shared/cadence";
 import type { ServerFrame } from "../../src/shared/frames";
 import { StreamView, type StreamFrame } from "../../src/shared/stream";
 import { CACHE_SIZE, newMessageId, type CacheMode, type Message } from "../../src/shared/message";
+import { CatchUp, missedChanges, positionOf } from "../../src/client/catch-up";
+import { MemoryPendingIds } from "../../src/client/pending-ids";
+import { PollTimer } from "../../src/client/poll-timer";
 import { sendUntilAnswered } from "../../src/client/send-until-answered";
 import { SocketSender, type NackFrame } from "../../src/client/socket-send";
-import { ChatClient, HttpError, type Listing } from "./api";
+import { Verifier, type FirstCheck, type VerifiedBy } from "../../src/client/verifier";
+import { ChatClient, type Listing } from "./api";
 import { RoomSocket } from "./live";
 import { jitter, now } from "./time";
 
@@ -46,13 +52,15 @@ export type OwnMessage = {
   via?: "socket" | "http";
   /** the mode that acknowledged it: do for a socket ack, else the answer's X-Cache-Mode */
   mode?: CacheMode;
-  /** the first evidence after the acknowledgement: in the list / pushed, or missing from a list */
-  firstCheck?: "in" | "missing";
+  /** the first evidence after the acknowledgement (src/client/verifier.ts, FirstCheck) */
+  firstCheck?: FirstCheck;
   healCalls: number;
   /** heals that the server answered with readded: true (a real loss put back) */
   healsReadded: number;
+  /** when the checks ended: seen, or pushed out of the list's window */
   verifiedAt?: number;
-  verifiedBy?: "poll" | "push" | "heal" | "scrolled-out";
+  verifiedBy?: VerifiedBy | "out-of-window";
+  /** the post failed, or a heal got a final refusal */
   error?: string;
 };
 
@@ -83,20 +91,17 @@ export class Tab {
   readonly own = new Map<string, OwnMessage>();
   /** Replies being written, as the page holds them: whole from hello, grown by stream frames, ended by their reply. */
   readonly streams = new StreamView();
-  private readonly pending = new Set<string>();
-  private readonly healing = new Set<string>();
-  private readonly seenIds = new Set<string>();
+  private readonly verifier: Verifier;
+  private readonly catchUps: CatchUp;
   private readonly socket: RoomSocket;
   private readonly socketSends: SocketSender;
+  private readonly timer = new PollTimer(() => void this.poll(), now);
   private mode: CacheMode | null = null;
-  private timer: ReturnType<typeof setTimeout> | undefined;
   private polling: Promise<void> | null = null;
   private pollAgain = false;
-  private healPausedUntil = 0;
   private stopped = false;
   /** Newest change position seen (do mode), the `since` of the next catch-up. */
   private lastPos = 0;
-  private catchingUp = false;
   polls = 0;
   pollErrors = 0;
 
@@ -106,10 +111,31 @@ export class Tab {
       (frame, at) => this.onFrame(frame, at),
       (open) => {
         if (!open) this.socketSends.dropped();
-        this.schedule();
+        this.timer.noLaterThan(this.nextDelay(false));
       },
     );
     this.socketSends = new SocketSender(this.socket);
+    const record = (id: string) => this.own.get(id);
+    this.verifier = new Verifier(new MemoryPendingIds(), {
+      heal: (entry) => this.client.heal(entry.id),
+      now,
+      events: {
+        onFirstCheck: (entry, result) => (record(entry.id)!.firstCheck ??= result),
+        onVerified: (entry, by) => this.checksEnded(entry.id, by),
+        onOutOfWindow: (entry) => this.checksEnded(entry.id, "out-of-window"),
+        onHeal: (entry) => record(entry.id)!.healCalls++,
+        onReadded: (entry) => record(entry.id)!.healsReadded++,
+        onGaveUp: (entry, reason) => (record(entry.id)!.error = `heal refused: ${reason}`),
+      },
+    });
+    this.catchUps = new CatchUp(
+      (since) => this.client.list(options.room, CACHE_SIZE, since),
+      () => this.lastPos,
+      (listing) => {
+        for (const message of listing.comments) this.lastPos = Math.max(this.lastPos, positionOf(message) ?? 0);
+        this.verifier.seen(listing.comments.map((m) => m.id), "poll");
+      },
+    );
   }
 
   get client(): ChatClient {
@@ -119,7 +145,7 @@ export class Tab {
     return this.socket.counts;
   }
   get unverified(): number {
-    return this.pending.size;
+    return this.verifier.size;
   }
   get socketOpen(): boolean {
     return this.socket.open;
@@ -134,15 +160,14 @@ export class Tab {
     await this.poll();
     if (this.mode === "do" && this.options.push) await this.socket.opened(10_000);
     if (randomPhase && !this.stopped) {
-      clearTimeout(this.timer);
       const interval = this.socket.open ? this.options.cadence.idleWithSocket : this.options.cadence.fast;
-      this.timer = setTimeout(() => void this.poll(), jitter(0, interval[1]));
+      this.timer.in(jitter(0, interval[1]));
     }
   }
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.timer.cancel();
     this.socket.stop();
   }
 
@@ -176,22 +201,16 @@ export class Tab {
     // Only a room in do mode answers a socket send.
     const mode = result.via === "socket" ? "do" : httpMode;
     if (mode) entry.mode = mode;
-    if (this.seenIds.has(id)) {
-      // Pushed before the send was even acknowledged: already seen in the room.
-      this.verify(entry, "push", entry.ackedAt!);
-    } else {
-      this.pending.add(id);
-      this.schedule();
-    }
+    // false: pushed (or listed) before the send was even acknowledged, already verified.
+    // An ack never pushes the next poll back (the page's rule).
+    if (this.verifier.add({ id, room, createdAt: entry.createdAt, ackedAt: entry.ackedAt })) this.timer.noLaterThan(this.nextDelay(false));
     return entry;
   }
 
-  private verify(entry: OwnMessage, by: NonNullable<OwnMessage["verifiedBy"]>, at: number): void {
-    if (entry.verifiedAt !== undefined) return;
-    entry.firstCheck ??= "in";
-    entry.verifiedAt = at;
-    entry.verifiedBy = by;
-    this.pending.delete(entry.id);
+  private checksEnded(id: string, by: NonNullable<OwnMessage["verifiedBy"]>): void {
+    const entry = this.own.get(id)!;
+    entry.verifiedAt ??= now();
+    entry.verifiedBy ??= by;
   }
 
   private onFrame(frame: ServerFrame, receivedAt: number): void {
@@ -205,15 +224,14 @@ export class Tab {
       this.options.events?.onStream?.(frame, receivedAt);
     }
     if (frame.type === "message" || frame.type === "update") {
-      const position = frame.message.pos ?? frame.message.seq ?? 0;
-      const gap = this.lastPos > 0 && position > this.lastPos + 1;
-      this.lastPos = Math.max(this.lastPos, position);
+      const position = positionOf(frame.message);
+      const gap = missedChanges(position, this.lastPos);
+      this.lastPos = Math.max(this.lastPos, position ?? 0);
       if (gap) void this.catchUp();
-      this.seenIds.add(frame.message.id);
       this.streams.settle(frame.message);
       this.options.events?.onPush?.(frame.message, receivedAt);
-      const entry = this.own.get(frame.message.id);
-      if (entry && this.pending.has(entry.id)) this.verify(entry, "push", receivedAt);
+      // Our last pending id just arrived: back to the rare poll at once (the page's rule).
+      if (this.verifier.seen([frame.message.id], "push") && this.verifier.size === 0) this.schedule();
     } else if (frame.type === "mode" && frame.mode === "kv") {
       this.mode = "kv";
       this.socket.stop();
@@ -221,25 +239,12 @@ export class Tab {
     }
   }
 
-  /** What the socket missed: every change after the newest position seen, page by page (the page's catch-up). */
+  /** What the socket missed: the page's catch-up (src/client/catch-up.ts). */
   private async catchUp(): Promise<void> {
-    if (this.catchingUp) return;
-    this.catchingUp = true;
     try {
-      for (;;) {
-        const listing = await this.client.list(this.options.room, CACHE_SIZE, this.lastPos);
-        for (const message of listing.comments) {
-          this.lastPos = Math.max(this.lastPos, message.pos ?? message.seq ?? 0);
-          this.seenIds.add(message.id);
-          const entry = this.own.get(message.id);
-          if (entry && this.pending.has(entry.id)) this.verify(entry, "poll", listing.receivedAt);
-        }
-        if (listing.comments.length < CACHE_SIZE || listing.mode !== "do") break;
-      }
+      await this.catchUps.run();
     } catch {
       this.pollErrors++; // the next poll covers it
-    } finally {
-      this.catchingUp = false;
     }
   }
 
@@ -260,16 +265,17 @@ export class Tab {
   }
 
   private async pollOnce(): Promise<void> {
-    clearTimeout(this.timer);
+    this.timer.cancel();
     let recheck = false;
     try {
-      const limit = this.pending.size ? CACHE_SIZE : PAGE_SIZE;
+      const limit = this.verifier.size ? CACHE_SIZE : PAGE_SIZE;
       const listing = await this.client.list(this.options.room, limit);
       this.polls++;
       if (listing.lastSeq !== undefined) this.lastPos = Math.max(this.lastPos, listing.lastSeq);
       this.mode = listing.mode;
       this.options.events?.onListing?.(listing);
-      recheck = await this.check(listing, limit);
+      // A closed tab makes no more heal calls.
+      if (!this.stopped) recheck = await this.verifier.check(this.options.room, listing.comments, listing.requestedAt, limit);
       // Pushes exist only in do mode; kv rooms are polled.
       if (this.mode === "do" && this.options.push && !this.stopped) this.socket.start();
       else if (this.mode === "kv") this.socket.stop();
@@ -280,55 +286,13 @@ export class Tab {
     }
   }
 
-  /** The page's verifier: ids acked before the request and absent from the list are healed. */
-  private async check(listing: Listing, limit: number): Promise<boolean> {
-    const inList = new Set(listing.comments.map((m) => m.id));
-    for (const id of inList) this.seenIds.add(id);
-    const full = listing.comments.length >= limit;
-    const oldest = listing.comments[0]?.createdAt ?? Infinity;
-    const missing: OwnMessage[] = [];
-    for (const id of [...this.pending]) {
-      const entry = this.own.get(id)!;
-      if (inList.has(id)) {
-        this.verify(entry, "poll", listing.receivedAt);
-        continue;
-      }
-      if (entry.ackedAt === undefined || entry.ackedAt > listing.requestedAt) continue;
-      // Older than a full window: newer messages pushed it out, nothing was lost.
-      if (full && entry.createdAt < oldest) {
-        this.verify(entry, "scrolled-out", listing.receivedAt);
-        continue;
-      }
-      entry.firstCheck ??= "missing";
-      missing.push(entry);
-    }
-    const readded = await Promise.all(missing.map((entry) => this.heal(entry)));
-    return readded.some(Boolean);
-  }
-
-  private async heal(entry: OwnMessage): Promise<boolean> {
-    if (this.healing.has(entry.id) || Date.now() < this.healPausedUntil || this.stopped) return false;
-    this.healing.add(entry.id);
-    entry.healCalls++;
-    try {
-      const result = await this.client.heal(entry.id);
-      if (result.readded) entry.healsReadded++;
-      // The server found it already there: as good as seeing it.
-      else this.verify(entry, "heal", now());
-      return result.readded;
-    } catch (err) {
-      if (err instanceof HttpError && err.status === 429) this.healPausedUntil = Date.now() + (err.retryAfterMs ?? 60_000);
-      return false;
-    } finally {
-      this.healing.delete(entry.id);
-    }
-  }
-
   private schedule(recheck = false): void {
-    if (this.stopped) return;
-    clearTimeout(this.timer);
+    if (!this.stopped) this.timer.in(this.nextDelay(recheck));
+  }
+
+  private nextDelay(recheck: boolean): number {
     const { fast, idleWithSocket, recheck: soon } = this.options.cadence;
-    const [min, max] = recheck ? soon : this.socket.open && this.pending.size === 0 ? idleWithSocket : fast;
-    this.timer = setTimeout(() => void this.poll(), jitter(min, max));
+    const [min, max] = recheck ? soon : this.socket.open && this.verifier.size === 0 ? idleWithSocket : fast;
+    return jitter(min, max);
   }
 }

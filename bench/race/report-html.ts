@@ -4,13 +4,14 @@ import type { CacheMode } from "../../src/shared/message";
 import { barChartSvg, type Series } from "../lib/svg-chart";
 import { htmlTable } from "../lib/table";
 import type { RaceReport, Summary } from "./report-schema";
-import { overviewTableData, seedTableData } from "./summary";
+import { FIRST_CHECK_DEFINITIONS, overviewTableData, seedTableData } from "./summary";
 
 const COLORS: Record<CacheMode, string> = { kv: "#d9534f", do: "#2b7bb9" };
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
+/** Human messages only: the tabs' posts race each other, the bot's replies go one at a time. */
 function lossPct(s: Summary): number | null {
-  return s.firstCheckLossPct;
+  return s.human.acknowledged ? (100 * s.human.missingOnFirstCheck) / s.human.acknowledged : null;
 }
 
 /** The two charts: first-check loss % and time to visible, by tab count, kv vs do. */
@@ -41,7 +42,7 @@ export function raceChartsSvg(report: RaceReport): string[] {
   }));
   const lossMax = Math.max(0, ...loss.flatMap((s) => s.bars.map((b) => b.value ?? 0)));
   return [
-    barChartSvg({ title: "Missing on first check (human + AI)", yLabel: "% of acknowledged messages", groups, series: loss, yMax: lossMax > 0 ? undefined : 10, format: (v) => `${Math.round(v)}%` }),
+    barChartSvg({ title: "Missing on first check, human messages", yLabel: "% of acknowledged messages", groups, series: loss, yMax: lossMax > 0 ? undefined : 10, format: (v) => `${Math.round(v)}%` }),
     barChartSvg({ title: "Time to visible, human messages: p50, p95 whisker, max dot", yLabel: "seconds after the Worker stored it", groups, series: time, format: (v) => v.toFixed(1) }),
   ];
 }
@@ -82,8 +83,9 @@ export function renderRaceReport(report: RaceReport): string {
 <p class="meta">Generated ${esc(report.generatedAt)} by <code>${esc(report.command)}</code> against ${esc(report.target.url)}${report.target.local ? " (local wrangler dev)" : ""}.<br>
 Tabs ${o.tabs.join(", ")}; ${o.rounds} round(s) per mode and tab count, each in a fresh room; tabs poll every ${o.pollMs}–${Math.round(o.pollMs * 1.4)} ms${o.push ? " and listen on the room's WebSocket in do mode" : ""}; bot: ${o.bot}.</p>
 <p class="meta">Every tab posts at the same moment, then behaves like the page: it polls, checks its acknowledged ids against the room's list, and heals the missing ones.
-The bot (bot/main.ts, a real process) answers every message and checks its own replies the same way. "Missing on first check" counts acknowledged messages the first check after the acknowledgement did not find;
-time to visible runs from the Worker's timestamp on the message (createdAt) until some tab received it (poll or push).</p>
+The bot (bot/main.ts, a real process) answers every message and checks its own replies the same way.
+Time to visible runs from the Worker's timestamp on the message (createdAt) until some tab received it (poll or push).</p>
+<ul class="meta">${FIRST_CHECK_DEFINITIONS.map((line) => `<li>${esc(line).replace(/\*\*(.+?)\*\*/g, "<b>$1</b>").replace(/`(.+?)`/g, "<code>$1</code>")}</li>`).join("")}</ul>
 <div class="charts">
 ${raceChartsSvg(report).join("\n")}
 </div>

@@ -5,15 +5,30 @@ import { z } from "zod";
 const percentilesSchema = z.object({ count: z.number().int(), p50: z.number().nullable(), p95: z.number().nullable(), max: z.number().nullable() });
 export type TimePercentiles = z.infer<typeof percentilesSchema>;
 
-/** One side of the seed's table: human messages or AI replies. */
+/**
+ * One side of the seed's table: human messages or AI replies. The first-check counts
+ * follow the definitions in summary.ts (FIRST_CHECK_DEFINITIONS). Result files written
+ * before those definitions lack the fields marked "new" and carry inCacheOnFirstCheck
+ * (a poll or a push, window included); the renderers show "—" for what a file lacks.
+ */
 export const sideSchema = z.object({
   posted: z.number().int(),
   acknowledged: z.number().int(),
-  inCacheOnFirstCheck: z.number().int(),
+  /** new: in the first poll requested after the acknowledgement */
+  inFirstPoll: z.number().int().optional(),
+  /** absent from the first poll requested after the acknowledgement, whose window covered it */
   missingOnFirstCheck: z.number().int(),
-  /** messages that needed at least one heal */
+  /** new: pushed over the room socket before any poll after the acknowledgement */
+  firstSeenByPush: z.number().int().optional(),
+  /** new: older than the first poll's full 200-message window (pushed out, not lost) */
+  outOfWindowOnFirstCheck: z.number().int().optional(),
+  /** older files only: first evidence was a poll or a push, or it had left the window */
+  inCacheOnFirstCheck: z.number().int().optional(),
+  /** messages that needed at least one heal call */
   healed: z.number().int(),
   healCalls: z.number().int(),
+  /** new: heal calls the server answered readded: true (it really was missing and was put back) */
+  healsReadded: z.number().int().optional(),
   /** acknowledged and in the room's list at the end; or, older than its 200-message window, kept in the do log / seen by a tab in kv */
   finallyDelivered: z.number().int(),
   /** acknowledged ids that are not delivered (see auditFinalList in round.ts) */

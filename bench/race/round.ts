@@ -1,5 +1,6 @@
 // One lab round: a fresh room in one mode, N tabs that post at the same moment and
 // then behave like the page, the real bot answering, and a final audit of the room.
+import type { FirstCheck } from "../../src/client/verifier";
 import { CACHE_SIZE, type CacheMode, type Message } from "../../src/shared/message";
 import { ChatClient } from "../lib/api";
 import { BotFleet } from "../lib/bot-process";
@@ -77,7 +78,7 @@ export async function runRound(settings: RoundSettings): Promise<RoundResult> {
       const answers = bot.answers;
       const gaveUp = bot.gaveUp;
       // A kv room keeps only the newest 200: a message pushed out of it never reaches the bot's pending list.
-      const unanswered = acked.some((m) => !answers.has(m.id) && !gaveUp.has(m.id) && !(settings.mode === "kv" && m.verifiedBy === "scrolled-out"));
+      const unanswered = acked.some((m) => !answers.has(m.id) && !gaveUp.has(m.id) && !(settings.mode === "kv" && m.verifiedBy === "out-of-window"));
       const unseenReplies = [...bot.replies.keys()].some((id) => !seen.firstSeen.has(id));
       return !unanswered && bot.unverified === 0 && !unseenReplies;
     };
@@ -162,7 +163,7 @@ function buildResult(
   }
   const human = side({
     posted: posted.length,
-    acked: acked.map((m) => ({ id: m.id, firstCheck: m.firstCheck, healCalls: m.healCalls })),
+    acked: acked.map((m) => ({ id: m.id, firstCheck: m.firstCheck, healCalls: m.healCalls, healsReadded: m.healsReadded })),
     audit,
     seen,
     times: humanTimes,
@@ -182,7 +183,7 @@ function buildResult(
     }
     ai = side({
       posted: replies.length,
-      acked: replies.map((r) => ({ id: r.id, firstCheck: r.firstCheck, healCalls: r.healCalls })),
+      acked: replies.map((r) => ({ id: r.id, firstCheck: r.firstCheck, healCalls: r.healCalls, healsReadded: r.healsReadded })),
       audit,
       seen,
       times: aiTimes,
@@ -243,19 +244,23 @@ function buildResult(
   };
 }
 
-type Acked = { id: string; firstCheck?: "in" | "missing"; healCalls: number };
+type Acked = { id: string; firstCheck?: FirstCheck; healCalls: number; healsReadded: number };
 
 function side(input: { posted: number; acked: Acked[]; audit: Audit; seen: VisibilityLog; times: number[] }): Side {
   const { delivered, beyondWindow } = input.audit;
   const beyond = input.acked.filter((m) => beyondWindow.has(m.id));
   const undelivered = input.acked.filter((m) => !delivered.has(m.id)).map((m) => m.id);
+  const count = (result: FirstCheck) => input.acked.filter((m) => m.firstCheck === result).length;
   return {
     posted: input.posted,
     acknowledged: input.acked.length,
-    inCacheOnFirstCheck: input.acked.filter((m) => m.firstCheck === "in").length,
-    missingOnFirstCheck: input.acked.filter((m) => m.firstCheck === "missing").length,
+    inFirstPoll: count("in"),
+    missingOnFirstCheck: count("missing"),
+    firstSeenByPush: count("push"),
+    outOfWindowOnFirstCheck: count("out-of-window"),
     healed: input.acked.filter((m) => m.healCalls > 0).length,
     healCalls: input.acked.reduce((sum, m) => sum + m.healCalls, 0),
+    healsReadded: input.acked.reduce((sum, m) => sum + m.healsReadded, 0),
     finallyDelivered: input.acked.filter((m) => delivered.has(m.id)).length,
     undelivered,
     seenThenLost: undelivered.filter((id) => input.seen.firstSeen.has(id)).length,
@@ -271,9 +276,10 @@ export function percentiles(values: number[]): TimePercentiles {
 
 function logRound(settings: RoundSettings, r: RoundResult): void {
   const ai = r.ai ? `, AI ${r.ai.missingOnFirstCheck}/${r.ai.acknowledged} missing on first check` : "";
+  const pushed = r.human.firstSeenByPush ? ` (${r.human.firstSeenByPush} first seen by push)` : "";
   const verdict = r.failures.length ? `FAILED: ${r.failures.join("; ")}` : "ok";
   settings.log(
-    `  ${r.mode} ${r.tabs} tabs round ${r.round}: human ${r.human.missingOnFirstCheck}/${r.human.acknowledged} missing on first check${ai}; ` +
+    `  ${r.mode} ${r.tabs} tabs round ${r.round}: human ${r.human.missingOnFirstCheck}/${r.human.acknowledged} missing on first check${pushed}${ai}; ` +
       `delivered ${r.human.finallyDelivered + (r.ai?.finallyDelivered ?? 0)}; ${(r.durationMs / 1000).toFixed(1)} s; ${verdict}`,
   );
 }

@@ -1,18 +1,41 @@
-// Adds up a lab's rounds per mode and tab count, and prints the seed's table.
+// Adds up a lab's rounds per mode and tab count, and prints the seed's table with the
+// definitions of its counts.
 import { round } from "../lib/stats";
 import { fmt, markdownTable, pct, type Align } from "../lib/table";
 import { percentiles } from "./round";
 import type { RoundResult, Side, Summary } from "./report-schema";
 
+/** What the lab's counts mean; printed with its tables, shown in the HTML report and the README. */
+export const FIRST_CHECK_DEFINITIONS = [
+  "**Missing on first check**: an acknowledged message absent from the first poll (`GET /api/comments`) its sender requested after the acknowledgement, although that poll's window covered it.",
+  "**In the first poll**: present in that poll. **First seen by push**: the room's socket pushed it before any such poll (do mode), so no poll judged it. **Out of window**: older than that poll's full 200-message window (pushed out by newer messages, not lost).",
+  "**Human messages and AI replies are counted apart**: the tabs' posts race each other; the bot posts one reply at a time.",
+  "**Heal calls**: every `POST /api/admin/add-to-cache` a sender made; **heals that re-added**: the calls the server answered `readded: true` (the message really was missing and was put back); **needed a heal**: messages with at least one heal call.",
+];
+
+/** A sum over rounds of a count that older result files lack: unknown if any round lacks it. */
+function sumKnown(sides: Side[], pick: (s: Side) => number | undefined): number | undefined {
+  const values = sides.map(pick);
+  return values.some((v) => v === undefined) ? undefined : values.reduce((a: number, v) => a + v!, 0);
+}
+
 function addSides(sides: Side[], samples: number[]): Side {
   const sum = (pick: (s: Side) => number) => sides.reduce((a, s) => a + pick(s), 0);
+  const optional = (key: "inFirstPoll" | "firstSeenByPush" | "outOfWindowOnFirstCheck" | "inCacheOnFirstCheck" | "healsReadded") => {
+    const value = sumKnown(sides, (s) => s[key]);
+    return value === undefined ? {} : { [key]: value };
+  };
   return {
     posted: sum((s) => s.posted),
     acknowledged: sum((s) => s.acknowledged),
-    inCacheOnFirstCheck: sum((s) => s.inCacheOnFirstCheck),
+    ...optional("inFirstPoll"),
     missingOnFirstCheck: sum((s) => s.missingOnFirstCheck),
+    ...optional("firstSeenByPush"),
+    ...optional("outOfWindowOnFirstCheck"),
+    ...optional("inCacheOnFirstCheck"),
     healed: sum((s) => s.healed),
     healCalls: sum((s) => s.healCalls),
+    ...optional("healsReadded"),
     finallyDelivered: sum((s) => s.finallyDelivered),
     undelivered: sides.flatMap((s) => s.undelivered),
     seenThenLost: sum((s) => s.seenThenLost),
@@ -66,22 +89,34 @@ const ms = (t: { p50: number | null; p95: number | null; max: number | null }) =
 
 export type TableData = { title?: string; header: string[]; rows: string[][]; align: Align[] };
 
+const known = (n: number | undefined) => (n === undefined ? "—" : String(n));
+
 /** The seed's table for one mode and tab count: human messages and AI replies side by side. */
 export function seedTableData(s: Summary): TableData {
   const ai = s.ai;
   const col = (h: string | number, a: string | number | null | undefined) => [String(h), ai ? String(a) : "—"];
-  const firstCheck = (side: Side) => `${side.inCacheOnFirstCheck} (${pct(side.missingOnFirstCheck, side.acknowledged)} missing)`;
+  const both = (value: (side: Side) => string) => col(value(s.human), ai && value(ai));
+  const missing = (side: Side) => `${side.missingOnFirstCheck} (${pct(side.missingOnFirstCheck, side.acknowledged)})`;
   const perDelivered = (side: Side) => (side.finallyDelivered ? fmt(side.healCalls / side.finallyDelivered, 2) : "—");
   const rows: string[][] = [
     ["posted", ...col(s.human.posted, ai?.posted)],
     ["acknowledged", ...col(s.human.acknowledged, ai?.acknowledged)],
-    ["in cache on first check", ...col(firstCheck(s.human), ai && firstCheck(ai))],
-    ["healed", ...col(s.human.healed, ai?.healed)],
+    ["missing on first check", ...both(missing)],
+    ["in the first poll", ...both((side) => known(side.inFirstPoll))],
+    ["first seen by push", ...both((side) => known(side.firstSeenByPush))],
+    ["out of window on first check", ...both((side) => known(side.outOfWindowOnFirstCheck))],
+  ];
+  // A result file from before these definitions: its one "found" count, under its own name.
+  if (s.human.inFirstPoll === undefined) rows.push(["in cache on first check (older file: poll or push)", ...both((side) => known(side.inCacheOnFirstCheck))]);
+  rows.push(
+    ["needed a heal", ...col(s.human.healed, ai?.healed)],
+    ["heal calls", ...col(s.human.healCalls, ai?.healCalls)],
+    ["heals that re-added", ...both((side) => known(side.healsReadded))],
     ["finally delivered", ...col(s.human.finallyDelivered, ai?.finallyDelivered)],
     ["time to visible p50 / p95 / max", ...col(ms(s.human.timeToVisibleMs), ai && ms(ai.timeToVisibleMs))],
     ["duplicates", String(s.duplicates.ids), ai ? `${s.duplicates.doubleAnswers} answered twice` : "—"],
-    ["heal calls per delivered message", ...col(perDelivered(s.human), ai && perDelivered(ai))],
-  ];
+    ["heal calls per delivered message", ...both(perDelivered)],
+  );
   if (s.human.undelivered.length || ai?.undelivered.length) {
     rows.push(["never delivered (of which seen, then overwritten)", ...col(`${s.human.undelivered.length} (${s.human.seenThenLost})`, ai && `${ai.undelivered.length} (${ai.seenThenLost})`)]);
   }
@@ -95,34 +130,40 @@ export function seedTable(s: Summary): string {
   return `**${t.title}**\n\n${markdownTable(t.header, t.rows, t.align)}`;
 }
 
-/** One line per mode and tab count: the figures the chart shows. */
+/** One line per mode and tab count: human messages and AI replies apart, heal calls and re-adds apart. */
 export function overviewTableData(summaries: Summary[]): TableData {
   const rows = summaries.map((s) => {
-    const ack = s.human.acknowledged + (s.ai?.acknowledged ?? 0);
-    const missing = s.human.missingOnFirstCheck + (s.ai?.missingOnFirstCheck ?? 0);
-    const delivered = s.human.finallyDelivered + (s.ai?.finallyDelivered ?? 0);
-    const healed = s.human.healed + (s.ai?.healed ?? 0);
+    const sides = s.ai ? [s.human, s.ai] : [s.human];
+    const missing = (side: Side | null) => (side ? `${side.missingOnFirstCheck} of ${side.acknowledged} (${pct(side.missingOnFirstCheck, side.acknowledged)})` : "—");
+    const delivered = sides.reduce((a, side) => a + side.finallyDelivered, 0);
+    const acknowledged = sides.reduce((a, side) => a + side.acknowledged, 0);
     return [
       s.mode,
       String(s.tabs),
-      String(ack),
-      `${missing} (${pct(missing, ack)})`,
-      String(healed),
-      String(delivered),
+      missing(s.human),
+      known(s.human.firstSeenByPush),
+      missing(s.ai),
+      String(sides.reduce((a, side) => a + side.healCalls, 0)),
+      known(sumKnown(sides, (side) => side.healsReadded)),
+      `${delivered} of ${acknowledged}`,
       ms(s.timeToVisibleMs),
       String(s.duplicates.total),
-      fmt(s.healCallsPerDelivered, 2),
       s.failedRounds ? `${s.failedRounds}/${s.rounds} failed` : "ok",
     ];
   });
   return {
-    header: ["mode", "tabs", "acknowledged", "missing on first check", "healed", "finally delivered", "time to visible p50 / p95 / max", "duplicates", "heal calls / delivered", "result"],
+    header: ["mode", "tabs", "human: missing on first check", "human: first seen by push", "AI: missing on first check", "heal calls", "heals that re-added", "finally delivered", "time to visible p50 / p95 / max", "duplicates", "result"],
     rows,
-    align: ["left", "right", "right", "right", "right", "right", "right", "right", "right", "left"],
+    align: ["left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "left"],
   };
 }
 
 export function overviewTable(summaries: Summary[]): string {
   const t = overviewTableData(summaries);
   return markdownTable(t.header, t.rows, t.align);
+}
+
+/** The definitions as a markdown list, printed under the lab's tables. */
+export function definitionsMarkdown(): string {
+  return FIRST_CHECK_DEFINITIONS.map((line) => `- ${line}`).join("\n");
 }

@@ -1,5 +1,5 @@
 // `GET /api/comments?limit=200` latency in do mode with a short and a long room
-// history. The short history is posted through the API; the long one too when that
+// history (the scroll-back pages of the same rooms: scroll-back.ts). The short history is posted through the API; the long one too when that
 // fits the time budget, else written straight into the stopped Room DO's SQLite
 // (see lib/seed-sqlite.ts), and the report says which route was taken and why.
 import { ChatClient } from "../lib/api";
@@ -28,7 +28,7 @@ export type HistoryResult = {
   samples: number;
 };
 
-export type HistoryOptions = { runTag: string; sizes: number[]; seed: "auto" | SeedRoute; httpBudgetMs: number; samples: number; concurrency: number };
+export type HistoryOptions = { runTag: string; sizes: number[]; seed: "auto" | SeedRoute; httpBudgetMs: number; concurrency: number };
 
 async function seedHttp(client: ChatClient, room: string, count: number, concurrency: number): Promise<number> {
   const started = performance.now();
@@ -38,7 +38,18 @@ async function seedHttp(client: ChatClient, room: string, count: number, concurr
   return (performance.now() - started) / 1000;
 }
 
-export async function historyBench(worker: BenchWorker, options: HistoryOptions, log: (line: string) => void): Promise<HistoryResult> {
+/** Rooms with the requested histories (do mode), read by a freshly restarted Worker. */
+export type SeededHistories = {
+  rooms: Omit<HistoryRoom, "lastSeq" | "getLatencyMs">[];
+  sizes: number[];
+  httpRate: number;
+};
+
+/**
+ * Seeds one do room per size: through the API while that fits the budget, else straight into
+ * the stopped Room DO's SQLite; then restarts the Worker so every room is read alike.
+ */
+export async function seedHistories(worker: BenchWorker, options: HistoryOptions, log: (line: string) => void): Promise<SeededHistories> {
   const sizes = [...options.sizes].sort((a, b) => a - b);
   const admin = new ChatClient(worker.url, { admin: worker.adminToken });
   const rooms: Omit<HistoryRoom, "lastSeq" | "getLatencyMs">[] = [];
@@ -75,6 +86,12 @@ export async function historyBench(worker: BenchWorker, options: HistoryOptions,
       log(`  wrote ${count} rows into ${room}'s SQLite in ${seconds.toFixed(1)} s`);
     }
   });
+  return { rooms, sizes, httpRate };
+}
+
+/** `GET /api/comments?limit=200` latency in each seeded room, alternating rooms. */
+export async function historyBench(worker: BenchWorker, seeded: SeededHistories, samples: number, log: (line: string) => void): Promise<HistoryResult> {
+  const { rooms, sizes, httpRate } = seeded;
 
   const latencies = new Map<string, number[]>(rooms.map((r) => [r.room, []]));
   const lastSeq = new Map<string, number>();
@@ -90,7 +107,7 @@ export async function historyBench(worker: BenchWorker, options: HistoryOptions,
   };
   // Warm both rooms up, then alternate so drift on a shared machine hits both alike.
   for (let i = 0; i < 20; i++) for (const r of rooms) await get(r);
-  for (let i = 0; i < options.samples; i++) for (const r of rooms) latencies.get(r.room)!.push(await get(r));
+  for (let i = 0; i < samples; i++) for (const r of rooms) latencies.get(r.room)!.push(await get(r));
 
   const results: HistoryRoom[] = rooms.map((r) => ({ ...r, lastSeq: lastSeq.get(r.room) ?? 0, getLatencyMs: summarize(latencies.get(r.room)!) }));
   for (const r of results) {
@@ -104,6 +121,6 @@ export async function historyBench(worker: BenchWorker, options: HistoryOptions,
     httpSeedPerSecond: round(httpRate, 0) ?? 0,
     projectedHttpSeconds: projected,
     ratio: { p50: round(ratio(big.getLatencyMs.p50, small.getLatencyMs.p50), 3), p99: round(ratio(big.getLatencyMs.p99, small.getLatencyMs.p99), 3) },
-    samples: options.samples,
+    samples,
   };
 }

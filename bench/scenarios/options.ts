@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { readFlags, validate } from "../lib/cli";
 
-export const SCENARIOS = ["throughput", "socket", "limits", "visibility", "requests", "history", "cost", "streaming"] as const;
+export const SCENARIOS = ["throughput", "socket", "limits", "visibility", "requests", "history", "scrollback", "cost", "streaming"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export const BENCH_USAGE = `Usage: npm run bench -- [options]
@@ -17,6 +17,8 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   visibility   time until another client sees a message: push (do), polling (do, kv)
   requests     server requests per delivered message, 10 idle + 10 active pages per mode
   history      GET recent(200) latency with a short and a long room history (do)
+  scrollback   scroll-back page latency (before=<seq>, 50 a page, anywhere in the log) in
+               the same two rooms
   cost         USD per million messages per mode, 10 and 50 open pages: operations counted
                (client and server usage counters) × bench/cost/prices.ts
   streaming    streamed AI replies (the bot with the Ollama-protocol stub): model's first
@@ -28,6 +30,7 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   --duration-ms MS       per throughput scenario, after 1 s of warm-up (default 5000)
   --socket-ms MS         measured length of each socket run, after 1 s of warm-up (default 30000)
   --history N,N          room history sizes (default 1000,100000)
+  --samples N            requests per room for history and scrollback (default 200)
   --seed auto|http|sqlite
                          how the long history is written (default auto: the API when it fits
                          --seed-budget-ms at the rate measured on the short one, else SQLite)
@@ -61,6 +64,7 @@ const schema = z.object({
     .default([1_000, 100_000]),
   seed: z.enum(["auto", "http", "sqlite"], { error: "--seed must be auto, http or sqlite" }).default("auto"),
   seedBudgetMs: int("--seed-budget-ms", 0, 3_600_000).default(60_000),
+  samples: int("--samples", 1, 100_000).default(200),
   windowMs: int("--window-ms", 5_000, 3_600_000).default(60_000),
   limitMs: int("--limit-ms", 1_000, 600_000).default(10_000),
   costMessages: int("--cost-messages", 1, 100_000).default(300),
@@ -86,6 +90,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
     history: { type: "string" },
     seed: { type: "string" },
     "seed-budget-ms": { type: "string" },
+    samples: { type: "string" },
     "window-ms": { type: "string" },
     "limit-ms": { type: "string" },
     "cost-messages": { type: "string" },
@@ -103,6 +108,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
     history: values.history,
     seed: values.seed,
     seedBudgetMs: values["seed-budget-ms"],
+    samples: values.samples,
     windowMs: values["window-ms"],
     limitMs: values["limit-ms"],
     costMessages: values["cost-messages"],

@@ -4,6 +4,7 @@ import { fmt, markdownTable } from "../lib/table";
 import type { HistoryResult } from "./history";
 import type { BenchOptions } from "./options";
 import type { RequestsModeResult } from "./requests";
+import type { ScrollBackResult } from "./scroll-back";
 import type { SocketWritesResult } from "./socket-writes";
 import type { StreamingResult } from "./streaming";
 import type { ThroughputResult } from "./throughput";
@@ -30,6 +31,8 @@ export type BenchReport = {
   cost?: CostResult;
   /** absent from reports made before streaming existed */
   streaming?: StreamingResult;
+  /** absent from reports written before scroll-back existed */
+  scrollBack?: ScrollBackResult;
   targets: TargetCheck[];
 };
 
@@ -81,6 +84,16 @@ export function checkTargets(report: Omit<BenchReport, "targets" | "durationSeco
       target: "every listener's streamed text a prefix of the reply, no gap",
       measured: `${s.mismatches} mismatches, ${s.gaps} gaps over ${s.replies} replies × ${s.listeners} listeners`,
       met: s.mismatches === 0 && s.gaps === 0,
+    });
+  }
+  if (report.scrollBack) {
+    const s = report.scrollBack;
+    const r = s.ratio.p50;
+    checks.push({
+      name: "scroll-back with long history",
+      target: `scroll-back page at ${s.rooms.at(-1)?.messages} messages ≤ 1.2 × at ${s.rooms[0]?.messages}`,
+      measured: `p50 ${fmt(r, 2)} ×, p99 ${fmt(s.ratio.p99, 2)} ×`,
+      met: r === null ? null : r <= 1.2,
     });
   }
   const doRequests = report.requests?.find((r) => r.mode === "do");
@@ -219,6 +232,18 @@ export function benchTables(report: BenchReport): string[] {
           [[ms(s.firstTokenToSocketMs.p50), ms(s.firstTokenToSocketMs.p99), ms(s.firstTokenToSocketMs.max), fmt(s.storageWritesPerReply, 1), fmt(s.pushesPerReply, 1), fmt(s.framesPerReplyPerListener, 1), String(s.mismatches), String(s.gaps)]],
           ["right", "right", "right", "right", "right", "right", "right", "right"],
         ),
+    );
+  }
+  if (report.scrollBack) {
+    const s = report.scrollBack;
+    tables.push(
+      `**Scroll-back pages** (\`before=<seq>&limit=${s.pageSize}\` at positions spread over the whole log, do mode, ${s.samples} sequential requests per room, alternating)\n\n` +
+        markdownTable(
+          ["history", "p50 ms", "p95 ms", "p99 ms", "max ms"],
+          s.rooms.map((r) => [String(r.messages), ms(r.pageLatencyMs.p50), ms(r.pageLatencyMs.p95), ms(r.pageLatencyMs.p99), ms(r.pageLatencyMs.max)]),
+          ["right", "right", "right", "right", "right"],
+        ) +
+        `\n\n${s.rooms.at(-1)?.messages} over ${s.rooms[0]?.messages} messages: p50 ${fmt(s.ratio.p50, 2)} ×, p99 ${fmt(s.ratio.p99, 2)} ×.`,
     );
   }
   tables.push(

@@ -7,6 +7,7 @@
 //    Any other missing kv id is lost (a read-modify-write overwrote it).
 //  - a human message with two replies counts against do when do acknowledged both, or
 //    acknowledged one while the other already stood in its log; else against kv.
+import type { FirstCheck } from "../../src/client/verifier";
 import { CACHE_SIZE, type CacheMode, type Message } from "../../src/shared/message";
 import type { ModeBook } from "./modes";
 import type { RoomContents } from "./read-rooms";
@@ -22,7 +23,7 @@ export type AckedMessage = {
   mode: CacheMode;
   createdAt: number;
   ackedAt: number;
-  firstCheck?: "in" | "missing";
+  firstCheck?: FirstCheck;
   healsReadded: number;
 };
 

@@ -2,7 +2,7 @@
 // its audit trail, and the per-mode counters. Counters live here, not in KV, because
 // a KV read-modify-write would lose increments exactly like the legacy cache does.
 import { DurableObject } from "cloudflare:workers";
-import type { StatsResponse, ModeStats } from "../shared/api";
+import type { DeletionAuditEntry, FlagsResponse, StatsResponse, ModeStats } from "../shared/api";
 import { defaultFlags, resolveMode, type FlagAuditEntry, type Flags, type FlagsDocument } from "../shared/flags";
 import type { CacheMode } from "../shared/message";
 import { FLAGS_KEY } from "../shared/keys";
@@ -12,6 +12,8 @@ import { Usage } from "../storage/usage";
 import { KV_COUNT_NAMES, noKvCounts, type KvCounts, type UsageReport, type WorkerUsage } from "../shared/usage";
 
 export const AUDIT_LIMIT = 50;
+/** Deletions the audit keeps (newest): moderation is more frequent than flag changes. */
+export const DELETION_AUDIT_LIMIT = 500;
 const TIMELINE_MINUTES = 120;
 
 export type StatEvent =
@@ -33,13 +35,31 @@ export class Control extends DurableObject<Env> {
     });
   }
 
-  async getFlags(): Promise<{ flags: FlagsDocument; audit: FlagAuditEntry[] }> {
+  async getFlags(): Promise<FlagsResponse> {
     const row = this.sql.exec<{ doc: string }>(`SELECT doc FROM flags WHERE id = 1`).toArray()[0];
     const audit = this.sql
       .exec<{ at: number; who: string; before: string; after: string }>(`SELECT * FROM audit ORDER BY at DESC, rowid DESC`)
       .toArray()
       .map((r) => ({ at: r.at, who: r.who, before: JSON.parse(r.before) as Flags, after: JSON.parse(r.after) as Flags }));
-    return { flags: row ? (JSON.parse(row.doc) as FlagsDocument) : defaultFlags(this.env.CACHE_MODE), audit };
+    const deletions = this.sql
+      .exec<DeletionAuditEntry>(`SELECT at, who, room, id, kind FROM deletions ORDER BY at DESC, rowid DESC`)
+      .toArray()
+      .map((r) => ({ ...r }));
+    return { flags: row ? (JSON.parse(row.doc) as FlagsDocument) : defaultFlags(this.env.CACHE_MODE), audit, deletions };
+  }
+
+  /**
+   * Audits an operator deletion, once per message: the Worker records every answer to a
+   * DELETE, so a retry after a failed record still leaves its entry, and a repeat none.
+   */
+  async recordDeletion(entry: DeletionAuditEntry): Promise<void> {
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        `INSERT INTO deletions (room, id, kind, at, who) VALUES (?, ?, ?, ?, ?) ON CONFLICT (room, id) DO NOTHING`,
+        entry.room, entry.id, entry.kind, entry.at, entry.who,
+      );
+      this.sql.exec(`DELETE FROM deletions WHERE rowid NOT IN (SELECT rowid FROM deletions ORDER BY at DESC, rowid DESC LIMIT ?)`, DELETION_AUDIT_LIMIT);
+    });
   }
 
   /** Replaces the flag, audits the change and publishes it to KV `flags` for the Worker to read. */

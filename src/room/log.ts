@@ -17,10 +17,17 @@ type Row = {
   stopped: number;
   bot_id: string | null;
   lease_until: number | null;
+  deleted_at: number | null;
 };
 
 const SELECT = `SELECT m.seq, m.pos, m.id, m.kind, m.author, m.text, m.reply_to, m.status, m.created_at, m.error, m.stopped,
-  c.bot_id, c.lease_until FROM messages m LEFT JOIN claims c ON c.message_id = m.id`;
+  c.bot_id, c.lease_until, m.deleted_at FROM messages m LEFT JOIN claims c ON c.message_id = m.id`;
+
+/** Rows lists show: a tombstone (an operator deletion) is left out. */
+const SHOWN = `m.deleted_at IS NULL`;
+
+/** One scroll-back page (exported so a test can check its query plan: a rowid range, no scan). */
+export const PAGE_BEFORE_SQL = `${SELECT} WHERE m.seq < ? AND ${SHOWN} ORDER BY m.seq DESC LIMIT ?`;
 
 export class RoomLog {
   /** The room's newest change position, read once on first use, then kept. */
@@ -56,6 +63,10 @@ export class RoomLog {
     if (row.reply_to) message.replyTo = row.reply_to;
     if (row.error) message.error = row.error;
     if (row.stopped) message.stopped = true;
+    if (row.deleted_at !== null) {
+      message.deleted = true;
+      message.deletedAt = row.deleted_at;
+    }
     if (row.status === "processing" && row.bot_id) {
       message.claimedBy = row.bot_id;
       message.leaseUntil = row.lease_until ?? 0;
@@ -100,13 +111,44 @@ export class RoomLog {
     this.sql.exec(`UPDATE messages SET status = 'processing', pos = ? WHERE id = ?`, this.nextPos(), id);
   }
 
-  /** The newest `limit` messages, oldest first. */
+  /**
+   * An operator deletion: the row stays (its id can never be posted, healed or merged
+   * again) with text and author emptied, the claim dropped, at the room's next position.
+   * A message the log never had is logged as a tombstone straight away.
+   */
+  tombstone(message: Message, deletedAt: number): Message {
+    const inserted = !this.get(message.id) && this.insert(message).created;
+    this.sql.exec(
+      `UPDATE messages SET text = '', author = '', deleted_at = ?, pos = ? WHERE id = ?`,
+      deletedAt, inserted ? this.lastPos() : this.nextPos(), message.id,
+    );
+    this.sql.exec(`DELETE FROM claims WHERE message_id = ?`, message.id);
+    return this.get(message.id)!;
+  }
+
+  /** The newest `limit` messages, oldest first; tombstones are left out. */
   recent(limit: number): Message[] {
-    const rows = this.sql.exec<Row>(`${SELECT} ORDER BY m.seq DESC LIMIT ?`, limit).toArray();
+    const rows = this.sql.exec<Row>(`${SELECT} WHERE ${SHOWN} ORDER BY m.seq DESC LIMIT ?`, limit).toArray();
     return rows.reverse().map((row) => this.toMessage(row));
   }
 
-  /** Catch-up: the current state of the first `limit` messages changed after position `since`, in change order. */
+  /**
+   * Scroll-back: the `limit` messages logged just before `seq`, oldest first, and whether older
+   * ones remain. By `seq` (the log order, fixed at insert) and not `pos` (which moves on every
+   * status change), so a page never shifts under a reader. A range on the rowid: the cost does
+   * not grow with the log.
+   */
+  before(seq: number, limit: number): { messages: Message[]; more: boolean } {
+    const rows = this.sql.exec<Row>(PAGE_BEFORE_SQL, seq, limit).toArray();
+    const oldest = rows.at(-1)?.seq;
+    const more = oldest !== undefined && this.sql.exec(`SELECT 1 FROM messages m WHERE m.seq < ? AND ${SHOWN} LIMIT 1`, oldest).toArray().length > 0;
+    return { messages: rows.reverse().map((row) => this.toMessage(row)), more };
+  }
+
+  /**
+   * Catch-up: the current state of the first `limit` messages changed after position `since`,
+   * in change order. A message deleted since comes as its tombstone, so the client removes it.
+   */
   after(since: number, limit: number): Message[] {
     return this.sql
       .exec<Row>(`${SELECT} WHERE m.pos > ? ORDER BY m.pos ASC LIMIT ?`, since, limit)
@@ -117,7 +159,7 @@ export class RoomLog {
   /** Ids of human messages still pending or processing, oldest first. */
   unfinishedHumanIds(limit: number): string[] {
     return this.sql
-      .exec<{ id: string }>(`SELECT id FROM messages WHERE kind = 'human' AND status IN ('pending', 'processing') ORDER BY seq LIMIT ?`, limit)
+      .exec<{ id: string }>(`SELECT id FROM messages m WHERE kind = 'human' AND status IN ('pending', 'processing') AND ${SHOWN} ORDER BY seq LIMIT ?`, limit)
       .toArray()
       .map((row) => row.id);
   }
@@ -126,7 +168,7 @@ export class RoomLog {
   claimable(now: number): Message[] {
     // The query only narrows to candidates (the index on kind, status); isClaimable decides.
     return this.sql
-      .exec<Row>(`${SELECT} WHERE m.kind = 'human' AND m.status IN ('pending', 'processing') ORDER BY m.seq LIMIT 1000`)
+      .exec<Row>(`${SELECT} WHERE m.kind = 'human' AND m.status IN ('pending', 'processing') AND ${SHOWN} ORDER BY m.seq LIMIT 1000`)
       .toArray()
       .map((row) => this.toMessage(row))
       .filter((message) => isClaimable(message, now))
@@ -180,10 +222,11 @@ export class RoomLog {
 }
 
 /** The reads of a log; a room that has never been written (no tables yet) reads EMPTY_LOG. */
-export type LogReader = Pick<RoomLog, "get" | "recent" | "after" | "claimable" | "replyTo" | "lastPos" | "lastSeq" | "count" | "oldestCreatedAt">;
+export type LogReader = Pick<RoomLog, "get" | "recent" | "before" | "after" | "claimable" | "replyTo" | "lastPos" | "lastSeq" | "count" | "oldestCreatedAt">;
 export const EMPTY_LOG: LogReader = {
   get: () => null,
   recent: () => [],
+  before: () => ({ messages: [], more: false }),
   after: () => [],
   claimable: () => [],
   replyTo: () => null,

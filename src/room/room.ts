@@ -8,7 +8,7 @@ import { recordStat } from "../control/stats-batch";
 import { PING_FRAME, PONG_FRAME, type ServerFrame } from "../shared/frames";
 import { cacheKey, commentKey, roomKey } from "../shared/keys";
 import { refuseClaim, refuseFail, refuseRelease, refuseReply, unclaimedGraceMs, type Refusal } from "../shared/leases";
-import { CACHE_SIZE, type CacheMode, type Message } from "../shared/message";
+import { CACHE_SIZE, DELETED_ERROR, type CacheMode, type Message } from "../shared/message";
 import { storedMessageSchema } from "../shared/schemas";
 import { MAX_BATCH } from "./kv-writes";
 import { EMPTY_LOG, Meta, RoomLog, type LogReader } from "./log";
@@ -41,6 +41,8 @@ export type RoomResult<T> = { ok: true; value: T } | ({ ok: false } & RoomRefusa
 export type NewHumanMessage = { id: string; text: string; author: string };
 export type NewReply = { id: string; replyTo: string; text: string; author: string; botId: string; stopped?: boolean };
 export type Stored = { message: Message; created: boolean };
+/** `deleted`: false when the message already was a tombstone. */
+export type Deleted = { message: Message; deleted: boolean };
 
 export type OutboxStats = { pending: number } & FlushStats;
 export type RoomInspection = {
@@ -70,6 +72,8 @@ export const ROOM_MODE_HEADER = "x-room-mode";
 export const CLIENT_KEY_HEADER = "x-client-key";
 
 const LEFT_DO_MODE: RoomRefusal = { status: 409, error: "room is not in do mode; use the kv path", mode: "kv" };
+/** A deleted id is final: whoever brings it back (post, heal, claim, reply) is told so. */
+const gone = (what = ""): RoomRefusal => ({ status: 410, error: `${what}${DELETED_ERROR}` });
 
 const ok = <T>(value: T): RoomResult<T> => ({ ok: true, value });
 const refused = (refusal: RoomRefusal): RoomResult<never> => ({ ok: false, ...refusal });
@@ -156,6 +160,7 @@ export class Room extends DurableObject<Env> {
     const refusal = await this.enter(call);
     if (refusal) return refused(refusal);
     const known = this.view.get(input.id);
+    if (known?.deleted) return refused(gone("id: "));
     if (known) return ok({ message: known, created: false });
     // `creator`: the client key a new room counts against (none for bot and operator tokens).
     const limited = this.roomFull() ?? (creator !== undefined && this.isNew() ? await this.limitCreation(creator) : null);
@@ -169,6 +174,7 @@ export class Room extends DurableObject<Env> {
     const refusal = await this.enter(call);
     if (refusal) return refused(refusal);
     const message = this.view.get(id);
+    if (message?.deleted) return refused(gone());
     return message ? ok(message) : refused({ status: 404, error: "message not found in this room" });
   }
 
@@ -180,10 +186,20 @@ export class Room extends DurableObject<Env> {
     return ok({ comments, lastSeq: this.view.lastPos() });
   }
 
+  /** Scroll-back: the page of messages logged before `before` (a `seq`), oldest first; `more` when older ones remain. */
+  async listBefore(call: RoomCall, before: number, limit: number): Promise<RoomResult<{ comments: Message[]; lastSeq: number; more: boolean }>> {
+    const refusal = await this.enter(call);
+    if (refusal) return refused(refusal);
+    const { messages, more } = this.view.before(before, limit);
+    return ok({ comments: messages, lastSeq: this.view.lastPos(), more });
+  }
+
   /** Re-adds a message from its KV record; re-adding an AI reply also completes its human message. */
   async heal(call: RoomCall, record: Message): Promise<RoomResult<{ message: Message; readded: boolean }>> {
     const refusal = await this.enter(call, true);
     if (refusal) return refused(refusal);
+    // The record may not say so yet (KV lags the log): the log's tombstone decides.
+    if (record.deleted || this.view.get(record.id)?.deleted) return refused(gone());
     this.ensureSchema();
     const now = Date.now();
     const frames: ServerFrame[] = [];
@@ -195,7 +211,7 @@ export class Room extends DurableObject<Env> {
       }
       const human = message.replyTo ? this.log.get(message.replyTo) : null;
       if (human) this.streams.dropFor(human.id);
-      if (human && human.kind === "human" && human.status !== "complete") {
+      if (human && human.kind === "human" && !human.deleted && human.status !== "complete") {
         this.log.setStatus(human.id, "complete");
         this.owe(commentKey(human.id), now);
         frames.push({ type: "update", message: this.log.get(human.id)! });
@@ -237,7 +253,9 @@ export class Room extends DurableObject<Env> {
     const found = await this.enterToAnswer(call, input.replyTo);
     if ("refusal" in found) return refused(found.refusal);
     const { human, now } = found;
-    if (this.view.get(input.id)) return refused({ status: 409, error: "id: this reply is already in the room" });
+    const same = this.view.get(input.id);
+    if (same?.deleted) return refused(gone("id: "));
+    if (same) return refused({ status: 409, error: "id: this reply is already in the room" });
     const holds = human.status === "processing" && human.claimedBy === input.botId && (human.leaseUntil ?? 0) > now;
     if (!holds) return refused({ status: 409, error: human.status === "complete" ? "message was already answered" : "claim the message before streaming its reply" });
     const ack = this.streams.write(input);
@@ -256,6 +274,7 @@ export class Room extends DurableObject<Env> {
     if ("refusal" in found) return refused(found.refusal);
     const { human, now } = found;
     const same = this.view.get(input.id);
+    if (same?.deleted) return refused(gone("id: "));
     if (same && same.replyTo !== human.id) return refused({ status: 409, error: "id: already used by another message" });
     // A reply already in the log (e.g. merged from the kv path) answers the message, whatever its status says.
     const earlier = same ? null : this.view.replyTo(human.id);
@@ -295,6 +314,7 @@ export class Room extends DurableObject<Env> {
     if (entered) return { refusal: entered };
     const human = this.view.get(replyTo);
     if (!human) return { refusal: { status: 404, error: "replyTo: message not found in this room" } };
+    if (human.deleted) return { refusal: gone("replyTo: ") };
     if (human.kind !== "human") return { refusal: { status: 400, error: "replyTo: must be a human message" } };
     return { human, now: Date.now() };
   }
@@ -308,6 +328,55 @@ export class Room extends DurableObject<Env> {
       return this.log.get(humanId)!;
     });
     this.changed([{ type: "update", message: completed }]);
+  }
+
+  /**
+   * Operator deletion (do mode): the message becomes a tombstone in the log, its KV record
+   * one through the outbox, and sockets get the tombstone as an `update`. A message the log
+   * never had but whose KV record names this room (lost on the kv path) is deleted too, so
+   * no heal brings it in. Deleting a tombstone answers it again.
+   */
+  async deleteMessage(call: RoomCall, id: string): Promise<RoomResult<Deleted>> {
+    const refusal = await this.enter(call);
+    if (refusal) return refused(refusal);
+    const logged = this.view.get(id);
+    if (logged?.deleted) return ok({ message: logged, deleted: false });
+    const source = logged ?? (await this.recordOf(id, call.room));
+    if (!source) return refused({ status: 404, error: "message not found in this room" });
+    // Only a deletion that writes registers the room; the KV read may have seen it leave do mode.
+    if (!(await this.admitWrites(call.room))) return refused(LEFT_DO_MODE);
+    return ok(this.tombstone(source, Date.now()));
+  }
+
+  /**
+   * kv mode: the Worker deleted a message on the kv path and leaves its tombstone here too,
+   * so a later flip to do, which merges `cache:<room>` into this log, cannot bring it back.
+   */
+  async keepTombstone(room: string, tombstone: Message): Promise<Deleted> {
+    this.setRoomName(room);
+    const logged = this.view.get(tombstone.id);
+    if (logged?.deleted) return { message: logged, deleted: false };
+    return this.tombstone(tombstone, tombstone.deletedAt ?? Date.now());
+  }
+
+  private tombstone(message: Message, at: number): Deleted {
+    this.ensureSchema();
+    const tombstone = this.ctx.storage.transactionSync(() => {
+      const logged = this.log.tombstone(message, at);
+      // In kv mode the Worker writes the record itself.
+      if (this.active) this.owe(commentKey(logged.id), at);
+      return logged;
+    });
+    // A reply being written to a deleted message is dropped: viewers see it end, the bot's next call gets 410.
+    this.streams.endFor(tombstone.id);
+    this.changed([{ type: "update", message: tombstone }]);
+    return { message: tombstone, deleted: true };
+  }
+
+  /** A message's KV record, if it belongs to this room. */
+  private async recordOf(id: string, room: string): Promise<Message | null> {
+    const record = await this.kv.get<Message>(commentKey(id), "json");
+    return record && record.room === room ? record : null;
   }
 
   /**
@@ -538,6 +607,7 @@ export class Room extends DurableObject<Env> {
     const now = Date.now();
     const message = this.view.get(messageId);
     if (!message) return refused({ status: 404, error: "message not found in this room" });
+    if (message.deleted) return refused(gone());
     const refusedBy = refuse(message, now);
     if (refusedBy) return refused(refusedBy);
     const changed = this.ctx.storage.transactionSync(() => {
@@ -726,16 +796,16 @@ export class Room extends DurableObject<Env> {
         if (leased) this.log.setClaim(message.id, message.claimedBy!, message.leaseUntil!);
         if (created) merged.push(leased ? this.log.get(message.id)! : logged);
         const finished = message.status === "complete" || message.status === "failed";
-        if (!created && finished && logged.status !== message.status) this.log.setStatus(message.id, message.status, message.error ?? null);
+        if (!created && !logged.deleted && finished && logged.status !== message.status) this.log.setStatus(message.id, message.status, message.error ?? null);
       }
       // A merged reply answers its message even when the message itself was outside the cache's window.
       for (const reply of valid) {
         const human = reply.kind === "ai" && reply.replyTo ? this.log.get(reply.replyTo) : null;
-        if (human && human.status !== "complete") this.log.setStatus(human.id, "complete");
+        if (human && !human.deleted && human.status !== "complete") this.log.setStatus(human.id, "complete");
       }
       for (const record of finishedElsewhere) {
         const logged = this.log.get(record.id);
-        if (logged && logged.status !== record.status) this.log.setStatus(record.id, record.status, record.error ?? null);
+        if (logged && !logged.deleted && logged.status !== record.status) this.log.setStatus(record.id, record.status, record.error ?? null);
       }
       if (skipped) this.meta.set("skippedOnReconcile", Number(this.meta.get("skippedOnReconcile") ?? 0) + skipped);
       this.flagVersion = call.flagVersion;

@@ -3,7 +3,7 @@
 // and test alone.
 import type { ServerFrame } from "../shared/frames";
 import { MAX_FRAME_BYTES } from "../shared/frames";
-import type { Message } from "../shared/message";
+import { DELETED_ERROR, type Message } from "../shared/message";
 import { describeZodError, sendFrameSchema, stopFrameSchema } from "../shared/schemas";
 import type { RoomRefusal } from "./room";
 
@@ -55,6 +55,7 @@ export async function handleClientFrame(data: string | ArrayBuffer, deps: Socket
   };
   if (!deps.active()) return leftDoMode();
   const known = deps.known(input.id);
+  if (known?.deleted) return send({ type: "nack", id: input.id, status: 410, error: `id: ${DELETED_ERROR}` });
   if (known) return send({ type: "ack", id: known.id, message: known, created: false });
   const limited = await deps.limit();
   if (limited) return send({ type: "nack", id: input.id, ...limited });

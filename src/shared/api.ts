@@ -7,8 +7,11 @@ import type { StreamAck } from "./stream";
 export const MODE_HEADER = "X-Cache-Mode";
 
 export type ApiError = { error: string };
-/** `lastSeq` (do mode): the room's newest change position, the `since` that continues from here. */
-export type CommentsResponse = { comments: Message[]; mode: CacheMode; lastSeq?: number };
+/**
+ * `lastSeq` (do mode): the room's newest change position, the `since` that continues from here.
+ * `more` (scroll-back, `before=`): whether messages older than this page remain; false at the room's first.
+ */
+export type CommentsResponse = { comments: Message[]; mode: CacheMode; lastSeq?: number; more?: boolean };
 export type PendingResponse = { pending: Message[]; mode: CacheMode };
 /** One page of rooms in name order; `cursor` (when more remain) fetches the next: GET /api/rooms?cursor=… */
 export type RoomsResponse = { rooms: { name: string; mode: CacheMode }[]; cursor?: string };
@@ -16,7 +19,12 @@ export type HealResponse = { ok: true; readded: boolean; message: Message; mode:
 /** POST /api/bot/stream: how many characters the room holds of the reply, and whether Stop was pressed. */
 export type StreamResponse = StreamAck & { mode: CacheMode };
 export type ClaimResponse = { ok: true; message: Message; leaseUntil: number; mode: CacheMode };
-export type FlagsResponse = { flags: FlagsDocument; audit: FlagAuditEntry[] };
+/** `deletions`: operator deletions, newest first (DELETE /api/admin/messages/:id). */
+export type FlagsResponse = { flags: FlagsDocument; audit: FlagAuditEntry[]; deletions: DeletionAuditEntry[] };
+/** One operator deletion as the Control object's audit keeps it. */
+export type DeletionAuditEntry = { at: number; who: string; room: string; id: string; kind: "human" | "ai" };
+/** `deleted`: false when the message was already a tombstone (the answer is the same). */
+export type DeleteResponse = { ok: true; deleted: boolean; message: Message; mode: CacheMode };
 
 export type ModeStats = {
   posts: number;

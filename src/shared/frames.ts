@@ -13,7 +13,7 @@ export type ServerFrame =
   | StreamFrame
   /** a new message in the room log */
   | { type: "message"; message: Message }
-  /** a status change of a message already in the log (claimed, completed, failed, released) */
+  /** a status change of a message already in the log (claimed, completed, failed, released), or its deletion (`message.deleted`: remove it) */
   | { type: "update"; message: Message }
   /** the room left do mode: stop expecting pushes, poll, and post over HTTP */
   | { type: "mode"; mode: CacheMode }

@@ -2,7 +2,8 @@
 // (racy) read-modify-write, the Room DO atomically. A refusal is a 4xx for the bot.
 import type { Message } from "../shared/message";
 
-export type Refusal = { status: 400 | 404 | 409; error: string };
+/** 410: the message was deleted by an operator (final). */
+export type Refusal = { status: 400 | 404 | 409 | 410; error: string };
 
 /** Another bot holds a lease that has not run out. */
 export function heldByOther(message: Message, botId: string, now: number): boolean {

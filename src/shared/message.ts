@@ -34,7 +34,19 @@ export type Message = {
   /** human only: the bot holding the claim and when its lease ends (status "processing") */
   claimedBy?: string;
   leaseUntil?: number;
+  /** an operator deleted it: a tombstone keeps the id (and kind, replyTo, times), text and author are empty */
+  deleted?: true;
+  deletedAt?: number;
 };
+
+/** Why a deleted id is refused (410) wherever it comes back: a heal, a post reusing it, a claim, a reply. */
+export const DELETED_ERROR = "message was deleted by an operator";
+
+/** What stays of a deleted message: the id and its place, never its words or who wrote them. */
+export function toTombstone(message: Message, deletedAt: number): Message {
+  const { claimedBy: _by, leaseUntil: _until, error: _error, ...kept } = message;
+  return { ...kept, text: "", author: "", deleted: true, deletedAt };
+}
 
 /** A fresh id in the shared format; the suffix is random base36. */
 export function newMessageId(now = Date.now()): string {

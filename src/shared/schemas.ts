@@ -3,20 +3,25 @@
 import { z } from "zod";
 import { MAX_AUTHOR, MAX_TEXT, MESSAGE_ID_PATTERN, ROOM_PATTERN } from "./message";
 import type { Flags } from "./flags";
+import { cleanName, cleanText } from "./text-hygiene";
 
 export const roomSchema = z.string().regex(ROOM_PATTERN, "room must match [a-z0-9][a-z0-9-]{0,63}");
 export const messageIdSchema = z.string().regex(MESSAGE_ID_PATTERN, "id must look like <epoch ms>-<base36>");
 export const modeSchema = z.enum(["kv", "do"]);
 export const statusSchema = z.enum(["pending", "processing", "complete", "failed"]);
 
+/** Said when a name or text is empty once cleaned: it may have held only invisible characters. */
+const emptyAfterCleaning = (field: string) => `${field} must not be empty (control and invisible characters are removed)`;
+
+/** Text and names are cleaned (text-hygiene.ts) before the length rules: the limits count what is shown. */
 export const textSchema = z
   .string()
-  .transform((s) => s.trim())
-  .pipe(z.string().min(1, "text must not be empty").max(MAX_TEXT, `text must be at most ${MAX_TEXT} characters`));
+  .transform(cleanText)
+  .pipe(z.string().min(1, emptyAfterCleaning("text")).max(MAX_TEXT, `text must be at most ${MAX_TEXT} characters`));
 export const authorSchema = z
   .string()
-  .transform((s) => s.trim())
-  .pipe(z.string().min(1, "author must not be empty").max(MAX_AUTHOR, `author must be at most ${MAX_AUTHOR} characters`));
+  .transform(cleanName)
+  .pipe(z.string().min(1, emptyAfterCleaning("author")).max(MAX_AUTHOR, `author must be at most ${MAX_AUTHOR} characters`));
 
 /** POST /api/comments: a human message, or (with the bot token) an AI reply. */
 export const postCommentSchema = z.strictObject({
@@ -46,10 +51,19 @@ export type ClaimInput = z.infer<typeof claimSchema>;
 export const failSchema = claimSchema.extend({ reason: z.string().min(1).max(500) });
 export type FailInput = z.infer<typeof failSchema>;
 
+const ROOM_NAMES_RULE = "room names must match [a-z0-9][a-z0-9-]{0,63}";
+/**
+ * zod's record drops a "__proto__" key without a word, so `{"__proto__":"do"}` would
+ * pass as `{}` and a flag change would wipe every override: refuse it as the bad room name it is.
+ */
+const roomModesSchema = z
+  .custom<unknown>((value) => typeof value !== "object" || value === null || !Object.hasOwn(value, "__proto__"), `${ROOM_NAMES_RULE} (got __proto__)`)
+  .pipe(z.record(z.string().regex(ROOM_PATTERN, ROOM_NAMES_RULE), modeSchema));
+
 export const flagsSchema: z.ZodType<Flags> = z.strictObject({
   defaultMode: modeSchema,
   doPercent: z.number().int().min(0).max(100),
-  rooms: z.record(z.string().regex(ROOM_PATTERN, "room names must match [a-z0-9][a-z0-9-]{0,63}"), modeSchema),
+  rooms: roomModesSchema,
 });
 
 

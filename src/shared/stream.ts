@@ -74,12 +74,12 @@ export class StreamView {
     return true;
   }
 
-  /** A message arrived: a reply ends every stream of the message it answers; a failed message ends its streams. */
+  /** A message arrived: a reply ends every stream of the message it answers; a failed or deleted message ends its streams. */
   settle(message: Message): boolean {
     let changed = false;
     for (const stream of this.byId.values()) {
       const answered = message.kind === "ai" && (message.id === stream.id || message.replyTo === stream.replyTo);
-      const failed = message.kind === "human" && message.id === stream.replyTo && (message.status === "failed" || message.status === "complete");
+      const failed = message.kind === "human" && message.id === stream.replyTo && (message.status === "failed" || message.status === "complete" || message.deleted === true);
       if (answered || failed) changed = this.byId.delete(stream.id) || changed;
     }
     return changed;

@@ -1,14 +1,15 @@
 // The operator page (/admin): sign in with the ADMIN_TOKEN, then watch per-mode
-// figures and heals live, change the flag, and read its audit trail.
+// figures and heals live, change the flag, delete messages, and read the audit trail.
 import type { FlagsResponse } from "../shared/api";
 import type { Flags } from "../shared/flags";
 import type { CacheMode } from "../shared/message";
 import { byId, formatDateTime } from "./dom";
 import { HttpError, describeError } from "../client/http";
-import { getFlags, getRooms, getStats, putFlags, type Credentials } from "./admin/api";
+import { deleteMessage, getFlags, getRoomMessages, getRooms, getStats, putFlags, type Credentials } from "./admin/api";
 import { renderAudit } from "./admin/audit-view";
 import { renderHealChart } from "./admin/chart";
 import { FlagForm } from "./admin/flag-form";
+import { RoomMessages } from "./admin/room-messages";
 import { renderRooms } from "./admin/rooms-view";
 import { clearCredentials, loadCredentials, saveCredentials } from "./admin/session";
 import { renderStats } from "./admin/stats-view";
@@ -35,10 +36,19 @@ const form = new FlagForm(async (next) => {
   void refresh();
 });
 
+const roomMessages = new RoomMessages({
+  load: getRoomMessages,
+  remove: async (room, message) => {
+    if (credentials) await deleteMessage(credentials, room, message.id);
+  },
+  onDeleted: () => void refresh(),
+  onError: (err) => handleError(err),
+});
+
 function showFlags(response: FlagsResponse, force = false): void {
   flags = response.flags;
   form.show(response.flags, force);
-  renderAudit(byId("audit"), response.audit);
+  renderAudit(byId("audit"), response.audit, response.deletions);
 }
 
 async function flip(room: string, mode: CacheMode): Promise<void> {
@@ -68,7 +78,7 @@ async function refresh(): Promise<void> {
     showFlags(flagsResponse);
     renderStats(byId<HTMLTableElement>("stats"), stats);
     renderHealChart(byId("chart"), stats.timeline);
-    renderRooms(byId("rooms"), rooms.rooms, flags ?? flagsResponse.flags, (room, mode) => void flip(room, mode));
+    renderRooms(byId("rooms"), rooms.rooms, flags ?? flagsResponse.flags, (room, mode) => void flip(room, mode), (room) => void roomMessages.open(room));
     updated.textContent = `Updated ${formatDateTime(Date.now())}`;
     problem.hidden = true;
   } catch (err) {
@@ -95,6 +105,7 @@ function showSignedIn(): void {
 
 function showSignedOut(error?: string): void {
   clearTimeout(timer);
+  roomMessages.close();
   clearCredentials();
   credentials = null;
   dashboard.hidden = true;

@@ -27,7 +27,7 @@ const app = new ChatApp(
   room,
   {
     // Stop on a reply being written goes up the room socket (`app` exists by the time anyone clicks).
-    list: new MessageListView(byId("messages"), byId("scroller"), (id) => app.stop(id)),
+    list: new MessageListView(byId("messages"), byId("scroller"), byId("history"), (id) => app.stop(id)),
     showMode(mode: CacheMode | null, how: keyof typeof DELIVERY_TEXT) {
       modeBadge.textContent = mode ?? "…";
       modeBadge.className = `mode mode--${mode ?? "unknown"}`;

@@ -1,7 +1,7 @@
 // The HTTP API (README "HTTP API", docs/architecture.md). Each path lists its methods, then `all` answers 405.
 import { Router, type IRequest } from "itty-router";
 import { StatusError, errorResponse, json } from "./http";
-import { getFlags, getStats, inspectRoom, putFlags } from "./routes/admin";
+import { deleteMessage, getFlags, getStats, inspectRoom, putFlags } from "./routes/admin";
 import { claimMessage, failMessage, listPending, releaseMessage, streamReply } from "./routes/bot";
 import { getComment, healComment, listComments, postComment } from "./routes/comments";
 import { listRooms, roomSocket } from "./routes/rooms";
@@ -34,6 +34,8 @@ export const router = Router<IRequest, Args>({
   .all("/api/admin/flags", methodNotAllowed)
   .get("/api/admin/rooms/:room", inspectRoom)
   .all("/api/admin/rooms/:room", methodNotAllowed)
+  .delete("/api/admin/messages/:id", deleteMessage)
+  .all("/api/admin/messages/:id", methodNotAllowed)
   .get("/api/admin/stats", getStats)
   .all("/api/admin/stats", methodNotAllowed)
   .get("/api/bot/pending", listPending)

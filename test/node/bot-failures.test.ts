@@ -7,6 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { PROJECT_ROOT, freePort, startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { FatalBotError, startBot, type BotHandle, type BotOptions } from "../../bot";
 import { startOllamaStub, type OllamaStub } from "./support/ollama-stub";
+import type { Message } from "../../src/shared/message";
 import { LogCapture, TestClient, repliesByHuman, tempStateFile, waitFor } from "./support/bot-harness";
 
 let worker: LocalWorker | undefined;
@@ -46,6 +47,17 @@ async function settled(id: string) {
     const record = (await client.comments("lobby").then((list) => list.find((m) => m.id === id))) ?? (await client.record(id));
     return (record.status === "complete" || record.status === "failed") && record;
   });
+}
+
+/** A reply an earlier bot run posted, holding the claim (only a claim holder may answer). */
+async function earlierReply(human: Message, text: string, room?: string): Promise<{ id: string; room: string; createdAt: number }> {
+  const w = requireWorker();
+  const botCall = (path: string, body: unknown) =>
+    fetch(`${w.url}${path}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${w.botToken}` }, body: JSON.stringify(body) });
+  await botCall("/api/bot/claim", { messageId: human.id, ...(room ? { room } : {}), botId: "earlier-run" });
+  const res = await botCall("/api/comments", { kind: "ai", ...(room ? { room } : {}), replyTo: human.id, text, author: "bot", botId: "earlier-run" });
+  expect(res.status).toBe(201);
+  return (await res.json()) as { id: string; room: string; createdAt: number };
 }
 
 /** Runs `tsx bot/main.ts` as its own process (Node 22, as npm runs it). */
@@ -160,22 +172,9 @@ describe("bot failure behaviour", () => {
   });
 
   it("resumes verifying the replies in a non-empty state file after a restart", async () => {
-    const w = requireWorker();
     const human = await client.post("lobby", "answered before the restart");
     // A reply the previous run posted and the server acknowledged, but that run never verified.
-    // The earlier run held the claim when it answered (only a claim holder may answer).
-    await fetch(`${w.url}/api/bot/claim`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${w.botToken}` },
-      body: JSON.stringify({ messageId: human.id, botId: "earlier-run" }),
-    });
-    const res = await fetch(`${w.url}/api/comments`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${w.botToken}` },
-      body: JSON.stringify({ kind: "ai", replyTo: human.id, text: "an earlier answer", author: "bot (llama3.2)", botId: "earlier-run" }),
-    });
-    expect(res.status).toBe(201);
-    const reply = (await res.json()) as { id: string; room: string };
+    const reply = await earlierReply(human, "an earlier answer");
     const stateFile = tempStateFile();
     writeFileSync(stateFile, JSON.stringify({ version: 1, pending: [{ id: reply.id, room: reply.room, replyTo: human.id, addedAt: Date.now() }] }));
 
@@ -187,22 +186,10 @@ describe("bot failure behaviour", () => {
   });
 
   it("stops checking a reply that aged out of the room's newest 200 messages instead of healing it forever", async () => {
-    const w = requireWorker();
     // kv mode: a heal re-adds by age and trims to 200, so an old reply could never come back into view.
     await client.setFlags({ defaultMode: "do", doPercent: 0, rooms: { "busy-kv": "kv" } });
     const human = await client.post("busy-kv", "an old question");
-    // The earlier run held the claim when it answered (only a claim holder may answer).
-    await fetch(`${w.url}/api/bot/claim`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${w.botToken}` },
-      body: JSON.stringify({ messageId: human.id, botId: "earlier-run" }),
-    });
-    const res = await fetch(`${w.url}/api/comments`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${w.botToken}` },
-      body: JSON.stringify({ kind: "ai", replyTo: human.id, text: "an old answer", author: "bot", botId: "earlier-run" }),
-    });
-    const reply = (await res.json()) as { id: string; createdAt: number };
+    const reply = await earlierReply(human, "an old answer");
     for (let i = 0; i < 200; i++) await client.post("busy-kv", `later message ${i}`); // one at a time: kv mode loses concurrent posts
     const stateFile = tempStateFile();
     writeFileSync(stateFile, JSON.stringify({ version: 1, pending: [{ id: reply.id, room: "busy-kv", replyTo: human.id, addedAt: reply.createdAt }] }));
@@ -211,6 +198,36 @@ describe("bot failure behaviour", () => {
     await logs.waitFor("[Self-Heal] All pending AI responses verified");
     expect(logs.has(`[Self-Heal] AI response ${reply.id} is older than the newest 200 messages of #busy-kv; no longer checked`)).toBe(true);
     expect(logs.has("[Self-Heal] AI response missing")).toBe(false);
+  });
+
+  it("stops verifying a reply an operator deleted: the heal's 410 is final", async () => {
+    const human = await client.post("moderated", "a question");
+    // An earlier run answered and left the reply unverified in its state file.
+    const reply = await earlierReply(human, "a rude answer", "moderated");
+    expect((await client.deleteMessage("moderated", reply.id)).deleted).toBe(true);
+    const stateFile = tempStateFile();
+    writeFileSync(stateFile, JSON.stringify({ version: 1, pending: [{ id: reply.id, room: "moderated", replyTo: human.id, addedAt: reply.createdAt }] }));
+
+    const { logs } = await bot({ offline: true, rooms: ["quiet"], stateFile });
+    await logs.waitFor("[Self-Heal] All pending AI responses verified");
+    expect(logs.has(`[Self-Heal] AI response ${reply.id} was deleted by an operator; no longer checked`)).toBe(true);
+    expect(logs.matching(`[Self-Heal] AI response missing, triggering heal: ${reply.id}`)).toHaveLength(1);
+    expect(JSON.parse(readFileSync(stateFile, "utf8"))).toEqual({ version: 1, pending: [] });
+  });
+
+  it("drops its reply when an operator deletes the message while it generates (410), and posts none", async () => {
+    const ollama = await stub();
+    let deleted: Promise<unknown> | undefined;
+    const { logs } = await bot({ ollamaHost: ollama.url, rooms: ["mod-live"] });
+    const human = await client.post("mod-live", "delete me while you think");
+    // The generation is held at its end until the operator's deletion went through.
+    ollama.beforeDone = async () => {
+      deleted ??= client.deleteMessage("mod-live", human.id);
+      await deleted;
+    };
+    await logs.waitFor(`[Bot] ${human.id} was deleted by an operator; dropping my reply`);
+    expect(ollama.chats).toHaveLength(1);
+    expect(await client.comments("mod-live")).toEqual([]);
   });
 
   it("stops for good on a wrong BOT_TOKEN, with a clear reason", async () => {

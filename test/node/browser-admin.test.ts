@@ -1,10 +1,11 @@
 // The operator page in real Chromium against a real `wrangler dev`: sign-in with the
 // ADMIN_TOKEN, live per-mode figures and heal chart, flag changes (whole-document
-// PUT) with their audit, and a kv→do flip that the chat page picks up.
+// PUT) with their audit, a kv→do flip that the chat page picks up, and deleting a
+// message (confirmed) that an open chat page removes at once.
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import type { FlagsResponse } from "../../src/shared/api";
-import { api, messageRow, postMessage, putFlags } from "./support/browser";
+import { api, listRoom, messageRow, postMessage, putFlags } from "./support/browser";
 import { useBrowserHarness } from "./support/browser-harness";
 
 // An operator migrating from the seed's KV design: every room starts on the kv path.
@@ -102,5 +103,39 @@ describe("operator page", () => {
     await messageRow(chat.page, "polled after flipping back").waitFor({ timeout: 15_000 });
     expect(chat.seen.errors).toEqual([]);
     expect(admin.seen.errors).toEqual([]);
+  });
+
+  it("deletes a message after a confirm: an open chat page removes it at once, and the audit shows who deleted what", async () => {
+    const room = "mod-room";
+    await putFlags(harness.worker, { defaultMode: "kv", doPercent: 0, rooms: { [room]: "do" } });
+    const keep = await postMessage(harness.worker, room, "a friendly message");
+    const spam = await postMessage(harness.worker, room, "buy cheap spam now");
+    const chat = await openPage(`/r/${room}`);
+    await chat.page.locator("#delivery", { hasText: "live" }).waitFor({ timeout: 15_000 });
+    await messageRow(chat.page, "buy cheap spam now").waitFor();
+
+    const admin = await openPage("/admin");
+    await signIn(admin.page);
+    await admin.page.getByRole("button", { name: `Open the messages of ${room}` }).click({ timeout: 15_000 });
+    const deleteSpam = admin.page.getByRole("button", { name: `Delete message ${spam.id} by node` });
+
+    // Cancelled (the page watcher dismisses every dialog): nothing is deleted.
+    const asked = admin.page.waitForEvent("dialog");
+    await deleteSpam.click();
+    expect((await asked).message()).toContain("Delete this message by node from #mod-room?");
+    expect((await listRoom(harness.worker, room)).comments.map((m) => m.id)).toEqual([keep.id, spam.id]);
+
+    // Confirmed: deleted for everyone.
+    admin.page.removeAllListeners("dialog");
+    admin.page.once("dialog", (dialog) => void dialog.accept());
+    await deleteSpam.click();
+    await messageRow(chat.page, "buy cheap spam now").waitFor({ state: "detached", timeout: 5_000 });
+    expect(await messageRow(chat.page, "a friendly message").count()).toBe(1);
+    await admin.page.locator(`#room-messages li[data-id="${spam.id}"]`).waitFor({ state: "detached" });
+    await admin.page.locator("#audit li.audit-entry--deletion").filter({ hasText: `deleted human message ${spam.id} in #${room}` }).filter({ hasText: "test-operator" }).waitFor();
+    expect((await listRoom(harness.worker, room)).comments.map((m) => m.id)).toEqual([keep.id]);
+    expect(chat.seen.errors).toEqual([]);
+    expect(admin.seen.errors).toEqual([]);
+    await putFlags(harness.worker, { defaultMode: "kv", doPercent: 0, rooms: {} });
   });
 });

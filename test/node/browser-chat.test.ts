@@ -1,6 +1,7 @@
 // The chat page in real Chromium against a real `wrangler dev`: sends over the room
 // socket and push in do mode, polling in kv mode, verification and healing of a really
-// lost message (also across a reload), text-only rendering, keyboard use and rejections.
+// lost message (also across a reload), a deleted one no longer verified, text-only
+// rendering, keyboard use and rejections.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -54,12 +55,12 @@ async function setRoomMode(room: string, mode: CacheMode): Promise<void> {
  * A fresh browser profile (own localStorage) showing `path`, with its errors and dialogs
  * watched; `beforeLoad` sees the page first (a socket is only reported when it opens).
  */
-async function openPage(path: string, beforeLoad?: (page: Page) => void): Promise<{ page: Page; context: BrowserContext; seen: ReturnType<typeof watchPage> }> {
+async function openPage(path: string, beforeLoad?: (page: Page) => unknown): Promise<{ page: Page; context: BrowserContext; seen: ReturnType<typeof watchPage> }> {
   const context = await browser.newContext();
   contexts.push(context);
   const page = await context.newPage();
   const seen = watchPage(page);
-  beforeLoad?.(page);
+  await beforeLoad?.(page);
   await page.goto(`${worker.url}${path}`);
   return { page, context, seen };
 }
@@ -120,6 +121,31 @@ describe("chat page", () => {
     expect(sockets).toEqual([]);
   });
 
+  it("polls on its cadence while it keeps posting: an acknowledgement never pushes the next poll back", async () => {
+    await setRoomMode("busy-poster", "kv");
+    const polls: string[] = [];
+    // The page's clock is Playwright's: 15 s of page time pass exactly as the test says.
+    const { page } = await openPage("/r/busy-poster", async (page) => {
+      await page.clock.install();
+      page.on("request", (request) => {
+        if (request.method() === "GET" && request.url().includes("/api/comments?")) polls.push(request.url());
+      });
+    });
+    await page.locator("#mode", { hasText: "kv" }).waitFor();
+    const afterLoad = polls.length;
+
+    // A message acknowledged every 3 s, under the 5–7 s poll interval.
+    for (let i = 1; i <= 5; i++) {
+      await send(page, `busy ${i}`);
+      await ownState(page, `busy ${i}`).filter({ hasText: /^(sent|verified)$/ }).waitFor();
+      await page.clock.runFor(3_000);
+    }
+
+    // 15 s on a 5–7 s cadence: at least two polls, and the first one verified the first message.
+    await ownState(page, "busy 1").filter({ hasText: "verified" }).waitFor({ timeout: 10_000 });
+    expect(polls.length - afterLoad).toBeGreaterThanOrEqual(2);
+  });
+
   it("heals its own message when the room's cache lost it, then shows it verified", async () => {
     await setRoomMode("heal-room", "kv");
     await postMessage(worker, "heal-room", "someone else was here first");
@@ -165,6 +191,25 @@ describe("chat page", () => {
     await ownState(page, "survive the reload").filter({ hasText: "verified" }).waitFor({ timeout: 20_000 });
     expect(await pendingIds(page)).toEqual([]);
     expect((await listRoom(worker, "reload-room")).comments.map((m) => m.id)).toContain(id);
+  });
+
+  it("stops verifying its own message once an operator deleted it: the heal's 410 is final, and the row goes", async () => {
+    await setRoomMode("deleted-room", "kv");
+    const { page, context } = await openPage("/r/deleted-room?poll=600000");
+    await page.locator("#mode", { hasText: "kv" }).waitFor();
+    await send(page, "an operator will delete this");
+    await ownState(page, "an operator will delete this").filter({ hasText: /^sent$/ }).waitFor();
+    const [id] = await pendingIds(page);
+    const removed = await api<{ deleted: boolean }>(worker, `/api/admin/messages/${id}?room=deleted-room`, { method: "DELETE", token: worker.adminToken });
+    expect([removed.status, removed.body.deleted]).toEqual([200, true]);
+
+    // The next check finds the id missing and asks for a heal, which answers 410: final.
+    const healed = page.waitForResponse((res) => res.url().endsWith("/api/admin/add-to-cache"));
+    await context.setOffline(true);
+    await context.setOffline(false);
+    expect((await healed).status()).toBe(410);
+    await messageRow(page, "an operator will delete this").waitFor({ state: "detached" });
+    expect(await pendingIds(page)).toEqual([]);
   });
 
   it("resends a POST with the same id when its answer is lost, so the message is stored once", async () => {

@@ -36,14 +36,15 @@ describe("npm run race options", () => {
 });
 
 describe("npm run bench options", () => {
-  it("defaults to every scenario, 16 in flight for 5 s, 30 s of socket writes, 1k and 100k of history, cost with 10 and 50 pages, 30 streamed replies, JSON in docs/", () => {
+  it("defaults to every scenario, 16 in flight for 5 s, 30 s of socket writes, 1k and 100k of history read 200 times, cost with 10 and 50 pages, 30 streamed replies, JSON in docs/", () => {
     expect(parseBenchOptions([])).toMatchObject({
       json: "docs/bench-latest.json",
-      only: ["throughput", "socket", "limits", "visibility", "requests", "history", "cost", "streaming"],
+      only: ["throughput", "socket", "limits", "visibility", "requests", "history", "scrollback", "cost", "streaming"],
       concurrency: 16,
       durationMs: 5_000,
       socketMs: 30_000,
       history: [1_000, 100_000],
+      samples: 200,
       seed: "auto",
       limitMs: 10_000,
       costMessages: 300,
@@ -54,8 +55,9 @@ describe("npm run bench options", () => {
   });
 
   it.each([
-    [["--only", "throughput,speed"], "--only takes throughput, socket, limits, visibility, requests, history, cost, streaming"],
+    [["--only", "throughput,speed"], "--only takes throughput, socket, limits, visibility, requests, history, scrollback, cost, streaming"],
     [["--stream-replies", "0"], "--stream-replies must be at least 1"],
+    [["--samples", "0"], "--samples must be at least 1"],
     [["--cost-pages", "10,"], "--cost-pages takes page counts, e.g. 10,50"],
     [["--cost-pages", "0"], "--cost-pages must be at least 1"],
     [["--socket-ms", "10"], "--socket-ms must be at least 1000"],

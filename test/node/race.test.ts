@@ -39,7 +39,9 @@ describe("npm run race", () => {
     const json = join(dir, "race.json");
     const html = join(dir, "race.html");
     const run = await race(["--tabs", "29", "--poll-ms", "300", "--bot", "offline", "--json", json, "--report", html]);
-    expect(run.output).toContain("in cache on first check");
+    expect(run.output).toContain("missing on first check");
+    // The definitions are printed with the tables.
+    expect(run.output).toContain("**Missing on first check**: an acknowledged message absent from the first poll");
     expect(run.code, run.output).toBe(0);
 
     const report = readReport(json);
@@ -48,9 +50,11 @@ describe("npm run race", () => {
     expect(report.rounds).toHaveLength(2);
 
     const doMode = summary(report, "do");
-    expect(doMode.human).toMatchObject({ posted: 29, acknowledged: 29, missingOnFirstCheck: 0, inCacheOnFirstCheck: 29, healed: 0, healCalls: 0, finallyDelivered: 29, undelivered: [] });
-    // The real bot answered every message, and its own checks found every reply at once.
-    expect(doMode.ai).toMatchObject({ acknowledged: 29, missingOnFirstCheck: 0, inCacheOnFirstCheck: 29, healed: 0, healCalls: 0, finallyDelivered: 29, undelivered: [] });
+    expect(doMode.human).toMatchObject({ posted: 29, acknowledged: 29, missingOnFirstCheck: 0, outOfWindowOnFirstCheck: 0, healed: 0, healCalls: 0, healsReadded: 0, finallyDelivered: 29, undelivered: [] });
+    // Every message was judged once: by the first poll after its acknowledgement, or by a push before it.
+    expect(doMode.human.inFirstPoll! + doMode.human.firstSeenByPush!).toBe(29);
+    // The real bot answered every message, and its own checks (it has no socket) found every reply in its first poll.
+    expect(doMode.ai).toMatchObject({ acknowledged: 29, missingOnFirstCheck: 0, inFirstPoll: 29, firstSeenByPush: 0, healed: 0, healCalls: 0, healsReadded: 0, finallyDelivered: 29, undelivered: [] });
     expect(doMode.duplicates.total).toBe(0);
     expect(doMode.healCallsPerDelivered).toBe(0);
     expect(doMode.firstCheckLossPct).toBe(0);
@@ -59,8 +63,10 @@ describe("npm run race", () => {
     expect(kv.human).toMatchObject({ acknowledged: 29, finallyDelivered: 29, undelivered: [] });
     expect(kv.ai).toMatchObject({ acknowledged: 29, finallyDelivered: 29, undelivered: [] });
     expect(kv.duplicates.total).toBe(0);
-    // Every loss was noticed by a check and healed.
+    // Every loss was noticed by a check and healed; a heal that re-added is a heal call.
     expect(kv.human.healed).toBe(kv.human.missingOnFirstCheck);
+    expect(kv.human.healsReadded).toBeGreaterThanOrEqual(1);
+    expect(kv.human.healsReadded).toBeLessThanOrEqual(kv.human.healCalls);
 
     // 29 read-modify-writes of one KV key released in the same tick: every read lands
     // before the first write completes, so the legacy path loses (the seed's failure).

@@ -2,23 +2,13 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { ADMIN, BOT, call, list, post, postJson, uniqueRoom } from "./helpers";
+import { endlessBody } from "./probes";
 
 const room = uniqueRoom("bad");
 const validId = () => `${Date.now()}-abcdef1`;
 
 /** `body` as a function: built per run (a stream can be read once). */
 type Row = { name: string; method: string; path: string; body?: string | (() => BodyInit); headers?: Record<string, string>; status: number; error: string };
-
-/** A body without Content-Length (chunked) that never ends: only a reader that stops at the cap can answer. */
-function endlessBody(counter = { pulled: 0 }): ReadableStream<Uint8Array> {
-  const chunk = new TextEncoder().encode(`{"text":"${"x".repeat(4096)}`);
-  return new ReadableStream({
-    pull(controller) {
-      counter.pulled += chunk.byteLength;
-      controller.enqueue(chunk);
-    },
-  });
-}
 
 const rows: Row[] = [
   { name: "empty text", method: "POST", path: "/api/comments", body: JSON.stringify({ room, text: "   " }), status: 400, error: "text: text must not be empty" },
@@ -58,6 +48,14 @@ const rows: Row[] = [
   { name: "no token for flags", method: "GET", path: "/api/admin/flags", status: 401, error: "ADMIN_TOKEN" },
   { name: "bot token for flags", method: "PUT", path: "/api/admin/flags", headers: BOT, body: JSON.stringify({ defaultMode: "do", doPercent: 100, rooms: {} }), status: 401, error: "ADMIN_TOKEN" },
   { name: "wrong token for stats", method: "GET", path: "/api/admin/stats", headers: { authorization: "Bearer nope" }, status: 401, error: "ADMIN_TOKEN" },
+  { name: "no token for a deletion", method: "DELETE", path: `/api/admin/messages/${validId()}?room=${room}`, status: 401, error: "ADMIN_TOKEN" },
+  { name: "bot token for a deletion", method: "DELETE", path: `/api/admin/messages/${validId()}?room=${room}`, headers: BOT, status: 401, error: "ADMIN_TOKEN" },
+  { name: "deletion without room", method: "DELETE", path: `/api/admin/messages/${validId()}`, headers: ADMIN, status: 400, error: "room: room is required: ?room=<room>" },
+  { name: "deletion with two rooms", method: "DELETE", path: `/api/admin/messages/${validId()}?room=${room}&room=lobby`, headers: ADMIN, status: 400, error: "room: room must be given once" },
+  { name: "deletion of a bad id", method: "DELETE", path: `/api/admin/messages/nope?room=${room}`, headers: ADMIN, status: 400, error: "id must look like" },
+  { name: "deletion of an unknown id", method: "DELETE", path: `/api/admin/messages/${validId()}?room=${room}`, headers: ADMIN, status: 404, error: "message not found in this room" },
+  { name: "deletion in a prototype-key room", method: "DELETE", path: `/api/admin/messages/${validId()}?room=constructor`, headers: ADMIN, status: 404, error: "message not found in this room" },
+  { name: "wrong method on a message deletion", method: "PUT", path: `/api/admin/messages/${validId()}?room=${room}`, headers: ADMIN, body: "{}", status: 405, error: "method PUT not allowed" },
   { name: "no token for pending", method: "GET", path: `/api/bot/pending?room=${room}`, status: 401, error: "BOT_TOKEN" },
   { name: "not bearer", method: "GET", path: `/api/bot/pending?room=${room}`, headers: { authorization: `Basic ${env.BOT_TOKEN}` }, status: 401, error: "BOT_TOKEN" },
 ];

@@ -46,7 +46,7 @@ describe("Control schema by the shared migration runner", () => {
     const after = await runInDurableObject(env.CONTROL.getByName(stub.id.name!), (_: Control, state) => ({
       versions: state.storage.sql.exec<{ version: number }>(`SELECT version FROM _migrations`).toArray().map((r) => r.version),
     }));
-    expect(after.versions).toEqual([1]);
+    expect(after.versions).toEqual(CONTROL_MIGRATIONS.map((m) => m.version));
     expect((await env.CONTROL.getByName(stub.id.name!).stats()).modes.do.posts).toBe(7);
   });
 });

@@ -10,6 +10,7 @@ import { RETENTION_BATCH, type Room } from "../../src/room/room";
 import { recordExpiry, type RoomLimits } from "../../src/limits/retention";
 import { newMessageId } from "../../src/shared/message";
 import { BOT, connect, frameOf, heal, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
+import { outboxDrained } from "./probes";
 
 const DAY_MS = 86_400_000;
 
@@ -18,14 +19,6 @@ async function setLimits(room: string, limits: RoomLimits): Promise<void> {
   await runInDurableObject(env.ROOM.getByName(room), (instance: Room) => {
     (instance as unknown as { limits: RoomLimits }).limits = limits;
   });
-}
-
-async function outboxDrained(room: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while ((await env.ROOM.getByName(room).inspect()).outbox.pending > 0) {
-    if (Date.now() > deadline) throw new Error(`outbox of ${room} never drained`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 const claim = (room: string, messageId: string, botId: string) => postJson("/api/bot/claim", { room, messageId, botId }, BOT);

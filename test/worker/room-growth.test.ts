@@ -5,20 +5,10 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { Room } from "../../src/room/room";
 import type { RoomsResponse, StatsResponse } from "../../src/shared/api";
 import { newMessageId, type Message } from "../../src/shared/message";
 import { ADMIN, BOT, call, connect, frameOf, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
-
-/** The room object's own tables (the runtime's internal ones left out). */
-function tables(room: string): Promise<string[]> {
-  return runInDurableObject(env.ROOM.getByName(room), (_: Room, state) =>
-    state.storage.sql
-      .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'")
-      .toArray()
-      .map((row) => row.name),
-  );
-}
+import { tables } from "./probes";
 
 /** Whether the Control object lists the room among the do rooms a flip must flush. */
 function listedInControl(room: string): Promise<boolean> {

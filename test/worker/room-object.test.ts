@@ -7,6 +7,7 @@ import type { Room } from "../../src/room/room";
 import { MIRROR_INTERVAL_MS } from "../../src/room/room";
 import type { Message } from "../../src/shared/message";
 import { ids, post, setRoomMode, uniqueRoom } from "./helpers";
+import { outboxDrained } from "./probes";
 
 describe("Room schema", () => {
   it("applies every migration once, in order, and records the version (on the room's first write)", async () => {
@@ -39,15 +40,6 @@ async function mirrorUntil(room: string, done: (list: Message[]) => boolean): Pr
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error(`mirror of ${room} never got there`);
-}
-
-/** Waits (bounded) until the room's post-answer flush has written every owed KV record. */
-async function outboxDrained(room: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while ((await env.ROOM.getByName(room).inspect()).outbox.pending > 0) {
-    if (Date.now() > deadline) throw new Error(`outbox of ${room} never drained`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe("KV mirror", () => {

@@ -1,5 +1,6 @@
 // The operator page's calls: every one carries the ADMIN_TOKEN as a bearer token.
-import type { FlagsResponse, RoomsResponse, StatsResponse } from "../../shared/api";
+import type { CommentsResponse, DeleteResponse, FlagsResponse, RoomsResponse, StatsResponse } from "../../shared/api";
+import type { Message } from "../../shared/message";
 import type { Flags } from "../../shared/flags";
 import { requestJson } from "../../client/http";
 
@@ -26,6 +27,19 @@ export async function putFlags(auth: Credentials, flags: Flags): Promise<FlagsRe
 
 export async function getStats(auth: Credentials): Promise<StatsResponse> {
   return (await requestJson<StatsResponse>("/api/admin/stats", { headers: headers(auth) })).body;
+}
+
+/** Messages shown when a room is opened: its newest. */
+export const ROOM_MESSAGES_SHOWN = 50;
+
+export async function getRoomMessages(room: string): Promise<Message[]> {
+  return (await requestJson<CommentsResponse>(`/api/comments?room=${encodeURIComponent(room)}&limit=${ROOM_MESSAGES_SHOWN}`)).body.comments;
+}
+
+/** Deletes one message of a room; deleting it again answers the same tombstone. */
+export async function deleteMessage(auth: Credentials, room: string, id: string): Promise<DeleteResponse> {
+  const path = `/api/admin/messages/${encodeURIComponent(id)}?room=${encodeURIComponent(room)}`;
+  return (await requestJson<DeleteResponse>(path, { method: "DELETE", headers: headers(auth) })).body;
 }
 
 /** Rooms the operator page shows at once; the next page comes with the answer's cursor. */

@@ -1,4 +1,5 @@
-// The rooms that have messages, each with its mode, why it has it, and a one-click flip.
+// The rooms that have messages, each with its mode, why it has it, a one-click flip,
+// and a button that opens its newest messages (to delete one).
 import type { Flags } from "../../shared/flags";
 import type { CacheMode } from "../../shared/message";
 import { el } from "../dom";
@@ -10,6 +11,7 @@ export function renderRooms(
   rooms: { name: string; mode: CacheMode }[],
   flags: Flags,
   onFlip: (room: string, mode: CacheMode) => void,
+  onOpen: (room: string) => void,
 ): void {
   // Unchanged data keeps the same buttons, so a refresh never steals keyboard focus.
   const signature = JSON.stringify([rooms, flags]);
@@ -33,12 +35,19 @@ export function renderRooms(
           flip.disabled = true;
           onFlip(name, other);
         });
+        const open = el("button", {
+          class: "btn btn--ghost btn--small",
+          text: "Messages",
+          attrs: { type: "button", "aria-label": `Open the messages of ${name}` },
+        });
+        open.addEventListener("click", () => onOpen(name));
         return el(
           "li",
           { class: "room-row", attrs: { "data-room": name } },
           el("a", { class: "room-row__name", text: `#${name}`, attrs: { href: roomPath(name) } }),
           el("span", { class: `mode mode--${mode}`, text: mode }),
           el("span", { class: "room-row__why muted", text: modeReason(flags, name) }),
+          open,
           flip,
         );
       }),

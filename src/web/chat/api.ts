@@ -4,9 +4,11 @@ import type { Message } from "../../shared/message";
 import { requestJson } from "../../client/http";
 import type { OutgoingMessage } from "../../client/send-until-answered";
 
-export function listComments(room: string, query: { limit: number; since?: number }) {
+/** `since`: changes after a position (catch-up); `before`: the page logged before a `seq` (scroll-back). */
+export function listComments(room: string, query: { limit: number; since?: number; before?: number }) {
   const params = new URLSearchParams({ room, limit: String(query.limit) });
   if (query.since !== undefined) params.set("since", String(query.since));
+  if (query.before !== undefined) params.set("before", String(query.before));
   return requestJson<CommentsResponse>(`/api/comments?${params}`);
 }
 

@@ -3,16 +3,19 @@
 import { CACHE_SIZE, newMessageId, type CacheMode, type Message } from "../../shared/message";
 import type { ServerFrame } from "../../shared/frames";
 import { StreamView } from "../../shared/stream";
+import { CatchUp, missedChanges, positionOf } from "../../client/catch-up";
 import { describeError } from "../../client/http";
+import { PollTimer } from "../../client/poll-timer";
 import { SocketSender } from "../../client/socket-send";
-import { listComments } from "./api";
+import { Verifier } from "../../client/verifier";
+import { healMessage, listComments } from "./api";
 import { Cadence } from "./cadence";
+import { ScrollBack } from "./history";
 import { roomSocket, type LiveSocket } from "./live";
 import { MessageStore } from "./messages";
 import { PENDING_KEY, PendingStore, type PendingEntry } from "./pending";
 import { sendAndReport } from "./sender";
-import { Verifier, type OwnState } from "./verifier";
-import type { MessageListView, Row } from "./view";
+import type { MessageListView, OwnState, Row } from "./view";
 
 /** Messages shown on load and refreshed by polls; pending ids widen the window to the whole cache. */
 const PAGE_SIZE = 50;
@@ -36,21 +39,53 @@ export class ChatApp {
   private readonly own = new Map<string, OwnState>();
   /** our own messages as sent, shown until (and even after) the room's list has them */
   private readonly ownCopies = new Map<string, Message>();
-  private readonly verifier: Verifier;
+  private readonly verifier: Verifier<PendingEntry>;
+  private readonly catchUps: CatchUp;
   private readonly live: LiveSocket;
   private readonly socketSends: SocketSender;
+  private readonly history: ScrollBack;
   private mode: CacheMode | null = null;
-  private pollTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly polls = new PollTimer(() => void this.refresh());
   private refreshing = false;
   private refreshAgain = false;
-  private catchingUp = false;
 
   constructor(
     readonly room: string,
     private readonly ui: ChatUi,
     private readonly cadence: Cadence,
   ) {
-    this.verifier = new Verifier(this.pending, (id, state) => this.setOwn(id, state));
+    this.verifier = new Verifier(this.pending, {
+      heal: async (entry) => (await healMessage(entry.id)).body,
+      events: {
+        onHeal: (entry) => {
+          this.setOwn(entry.id, "healing");
+          console.info(`[Self-Heal] message missing, triggering heal: ${entry.id}`);
+        },
+        onVerified: (entry) => this.setOwn(entry.id, "verified"),
+        // Newer messages pushed it out of the list: it was there, nothing was lost.
+        onOutOfWindow: (entry) => this.setOwn(entry.id, "verified"),
+        onHealFailed: (entry, reason, waitMs) => console.warn(`[Self-Heal] heal of ${entry.id} failed (${reason}); again in ${Math.round(waitMs / 1000)} s`),
+        onHealsPaused: (waitMs) => console.warn(`[Self-Heal] heals rate-limited; pausing ${Math.round(waitMs / 1000)} s`),
+        onGaveUp: (entry, reason, status) => {
+          // 410: an operator deleted it; any other final 4xx: the server cannot confirm it.
+          this.setOwn(entry.id, status === 410 ? "deleted" : "unconfirmed");
+          console.warn(`[Self-Heal] heal of ${entry.id} refused (${reason}); checks ended`);
+        },
+      },
+    });
+    this.catchUps = new CatchUp(
+      async (since) => {
+        const { body, mode } = await listComments(room, { limit: CACHE_SIZE, since });
+        return { comments: body.comments, mode: mode ?? body.mode };
+      },
+      () => this.store.lastSeq,
+      (page) => {
+        this.setMode(page.mode);
+        this.store.merge(page.comments);
+        this.forgetDeleted(page.comments);
+        this.verifier.seen(page.comments.map((m) => m.id), "poll");
+      },
+    );
     this.live = roomSocket(room, {
       onFrame: (frame) => this.onFrame(frame),
       onStatus: (open) => {
@@ -63,15 +98,17 @@ export class ChatApp {
           }
         }
         this.showMode();
-        this.scheduleNext();
+        this.pollNoLaterThanCadence();
       },
       // Too many sockets in the room: poll at the normal pace; the socket asks again later.
       onRefused: () => {
         this.showMode();
-        this.scheduleNext();
+        this.pollNoLaterThanCadence();
       },
     });
     this.socketSends = new SocketSender(this.live);
+    this.history = new ScrollBack(room, this.store, (state) => this.ui.list.keepPosition(() => this.ui.list.showHistory(state, room)));
+    this.ui.list.onNearTop(() => void this.loadOlder());
     for (const entry of this.pending.forRoom(room)) this.rememberPending(entry);
   }
 
@@ -126,13 +163,12 @@ export class ChatApp {
 
   private acknowledged(message: Message): void {
     this.ownCopies.set(message.id, message);
-    if (this.store.has(message.id)) {
-      // Pushed before the send was even acknowledged: already seen in the room.
-      this.setOwn(message.id, "verified");
-    } else {
-      this.pending.add(message, Date.now());
+    const entry = { id: message.id, room: message.room, author: message.author, text: message.text, createdAt: message.createdAt, ackedAt: Date.now() };
+    // false: pushed (or listed) before the send was even acknowledged, already verified.
+    if (this.verifier.add(entry)) {
       this.setOwn(message.id, "sent");
-      this.scheduleNext();
+      // An ack never pushes the next poll back: a fast poster still polls on its cadence.
+      this.pollNoLaterThanCadence();
     }
     this.clearNotice();
   }
@@ -149,7 +185,7 @@ export class ChatApp {
       return;
     }
     this.refreshing = true;
-    clearTimeout(this.pollTimer);
+    this.polls.cancel();
     let recheck = false;
     try {
       const limit = this.pending.forRoom(this.room).length ? CACHE_SIZE : PAGE_SIZE;
@@ -158,6 +194,8 @@ export class ChatApp {
       this.setMode(mode ?? body.mode);
       this.store.merge(body.comments);
       this.render();
+      // A room whose messages do not fill the box: page back now, there will be no scroll.
+      if (this.ui.list.nearTop()) void this.loadOlder();
       recheck = await this.verifier.check(this.room, body.comments, requestedAt, limit);
       recheck = (await this.verifyOtherRooms()) || recheck;
       this.clearNotice();
@@ -175,10 +213,25 @@ export class ChatApp {
     }
   }
 
+  /**
+   * Scroll-back (do rooms): the page before the oldest message shown, added above it without
+   * moving what the reader sees; again while the top is still in view, until the room's first.
+   */
+  private async loadOlder(): Promise<void> {
+    if (this.mode !== "do") return;
+    const added = await this.history.loadOlder((merge) =>
+      this.ui.list.keepPosition(() => {
+        merge();
+        this.render();
+      }),
+    );
+    if (added && this.ui.list.nearTop()) void this.loadOlder();
+  }
+
   /** Ids sent from another room (before switching) are verified in their own room. */
   private async verifyOtherRooms(): Promise<boolean> {
     let recheck = false;
-    for (const room of this.pending.rooms()) {
+    for (const room of this.verifier.rooms()) {
       if (room === this.room) continue;
       const requestedAt = Date.now();
       const { body } = await listComments(room, { limit: CACHE_SIZE });
@@ -187,25 +240,16 @@ export class ChatApp {
     return recheck;
   }
 
-  /** After a reconnect or a gap in seq: fetch what the socket missed. */
+  /** After a reconnect or a gap in positions: fetch what the socket missed (src/client/catch-up.ts). */
   private async catchUp(): Promise<void> {
-    if (this.catchingUp) return;
-    // Nothing with a seq yet (the room was in kv mode): a full poll is the catch-up.
+    // Nothing with a position yet (the room was in kv mode): a full poll is the catch-up.
     if (this.store.lastSeq === 0) return this.refresh();
-    this.catchingUp = true;
     try {
-      for (;;) {
-        const { body, mode } = await listComments(this.room, { limit: CACHE_SIZE, since: this.store.lastSeq });
-        this.setMode(mode ?? body.mode);
-        this.store.merge(body.comments);
-        this.verifier.seen(body.comments.map((m) => m.id));
-        if (body.comments.length < CACHE_SIZE || this.mode !== "do") break;
-      }
+      await this.catchUps.run();
     } catch (err) {
       this.ui.showNotice(`Cannot reach the server (${describeError(err)}); retrying…`);
-      this.scheduleNext();
+      this.pollNoLaterThanCadence();
     } finally {
-      this.catchingUp = false;
       this.render();
     }
   }
@@ -224,12 +268,12 @@ export class ChatApp {
       case "message":
       case "update": {
         // Every change takes the next position: a jump means we missed one (a message or a status change).
-        const position = frame.message.pos ?? frame.message.seq;
-        const gap = position !== undefined && this.store.lastSeq > 0 && position > this.store.lastSeq + 1;
+        const gap = missedChanges(positionOf(frame.message), this.store.lastSeq);
         this.store.merge([frame.message]);
         this.streams.settle(frame.message);
+        this.forgetDeleted([frame.message]);
         // Our last pending id just arrived: back to the rare poll at once.
-        if (this.verifier.seen([frame.message.id])) this.scheduleNext();
+        if (this.verifier.seen([frame.message.id], "push") && this.verifier.size === 0) this.scheduleNext();
         this.render();
         if (gap) void this.catchUp();
         return;
@@ -256,6 +300,8 @@ export class ChatApp {
       this.live.stop();
       this.streams.reset();
     }
+    // Only a do room's log reaches back further than the newest messages.
+    this.ui.list.keepPosition(() => this.ui.list.showHistory(mode === "do" ? this.history.current : null, this.room));
     this.showMode();
   }
 
@@ -265,10 +311,18 @@ export class ChatApp {
     this.ui.showMode(this.mode, delivery);
   }
 
+  /** The next poll on the cadence from now, replacing the one scheduled (after a poll, or once nothing is left to verify). */
   private scheduleNext(recheck = false): void {
-    clearTimeout(this.pollTimer);
-    const delay = this.cadence.nextDelay({ socketOpen: this.live.open, unverified: this.pending.all().length > 0, recheck });
-    this.pollTimer = setTimeout(() => void this.refresh(), delay);
+    this.polls.in(this.nextDelay(recheck));
+  }
+
+  /** An event (an ack, the socket opening or closing) may bring the next poll forward, never push it back. */
+  private pollNoLaterThanCadence(): void {
+    this.polls.noLaterThan(this.nextDelay(false));
+  }
+
+  private nextDelay(recheck: boolean): number {
+    return this.cadence.nextDelay({ socketOpen: this.live.open, unverified: this.verifier.size > 0, recheck });
   }
 
   /** The server answers again; a message still waiting for its turn keeps the slow-down notice up. */
@@ -276,7 +330,21 @@ export class ChatApp {
     this.ui.showNotice([...this.own.values()].includes("waiting") ? SLOW_DOWN_NOTICE : null);
   }
 
+  /** Tombstones among pushed or caught-up messages: our own copies of them go too. */
+  private forgetDeleted(messages: Message[]): void {
+    const deleted = messages.filter((m) => m.deleted).map((m) => m.id);
+    if (deleted.length) this.verifier.forget(deleted);
+    for (const id of deleted) this.setOwn(id, "deleted");
+  }
+
   private setOwn(id: string, state: OwnState): void {
+    if (state === "deleted") {
+      // Deleted by an operator: not shown, not verified, whatever state it was in.
+      this.ownCopies.delete(id);
+      this.own.delete(id);
+      this.render();
+      return;
+    }
     if (this.own.get(id) === state) return;
     this.own.set(id, state);
     this.render();

@@ -16,13 +16,22 @@ export class MessageStore {
     return this.byId.get(id);
   }
 
-  /** Adds or updates messages; returns true when anything visible changed. */
-  merge(messages: Iterable<Message>): boolean {
+  /**
+   * Adds or updates messages; returns true when anything visible changed. `older`: a
+   * scroll-back page, which must not move `lastSeq` (an old message's recent change would
+   * hide a gap the catch-up still has to fill).
+   */
+  merge(messages: Iterable<Message>, older = false): boolean {
     let changed = false;
     for (const message of messages) {
       const position = message.pos ?? message.seq;
-      if (position !== undefined) this.lastSeq = Math.max(this.lastSeq, position);
+      if (position !== undefined && !older) this.lastSeq = Math.max(this.lastSeq, position);
       const known = this.byId.get(message.id);
+      // An operator deleted it (a pushed or caught-up tombstone): it leaves the page.
+      if (message.deleted) {
+        changed = this.byId.delete(message.id) || changed;
+        continue;
+      }
       // A poll answered before a pushed update must not undo it: finished stays finished.
       if (known && FINISHED.has(known.status) && !FINISHED.has(message.status)) continue;
       if (known && sameView(known, message)) continue;
@@ -32,9 +41,16 @@ export class MessageStore {
     return changed;
   }
 
-  /** Oldest first; createdAt orders both modes alike (kv messages have no seq). */
+  /** The smallest log position (`seq`) held: where the next scroll-back page ends (null: none, e.g. kv). */
+  oldestSeq(): number | null {
+    let oldest: number | null = null;
+    for (const message of this.byId.values()) if (message.seq !== undefined && (oldest === null || message.seq < oldest)) oldest = message.seq;
+    return oldest;
+  }
+
+  /** Oldest first; createdAt orders both modes alike (kv messages have no seq), the log order breaks ties. */
   sorted(): Message[] {
-    return [...this.byId.values()].sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return [...this.byId.values()].sort((a, b) => a.createdAt - b.createdAt || (a.seq ?? 0) - (b.seq ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 }
 

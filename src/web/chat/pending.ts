@@ -1,24 +1,18 @@
-// The verification list: ids the server acknowledged but this browser has not yet
-// seen in the room's list. Kept in localStorage (`pendingMessages`) so it survives a
-// reload. Every change re-reads storage first, so two tabs do not overwrite each other.
-import type { Message } from "../../shared/message";
+// The page's pending ids (the verifier's persistence hook, src/client/pending-ids.ts):
+// ids the server acknowledged but this browser has not yet seen in the room's list.
+// Kept in localStorage (`pendingMessages`) so it survives a reload. Every change
+// re-reads storage first, so two tabs do not overwrite each other.
+import type { PendingId, PendingIds } from "../../client/pending-ids";
 
 export const PENDING_KEY = "pendingMessages";
 
-export type PendingEntry = {
-  id: string;
-  room: string;
-  author: string;
-  text: string;
-  createdAt: number;
-  /** when the server acknowledged it; a list fetched before this cannot prove anything */
-  ackedAt: number;
-};
+/** A pending id with what the page needs to show it again after a reload. */
+export type PendingEntry = PendingId & { author: string; text: string };
 
-export class PendingStore {
+export class PendingStore implements PendingIds<PendingEntry> {
   constructor(private readonly storage: Storage = localStorage) {}
 
-  all(): PendingEntry[] {
+  list(): PendingEntry[] {
     let parsed: unknown;
     try {
       parsed = JSON.parse(this.storage.getItem(PENDING_KEY) ?? "[]");
@@ -29,27 +23,17 @@ export class PendingStore {
   }
 
   forRoom(room: string): PendingEntry[] {
-    return this.all().filter((entry) => entry.room === room);
+    return this.list().filter((entry) => entry.room === room);
   }
 
-  rooms(): string[] {
-    return [...new Set(this.all().map((entry) => entry.room))];
-  }
-
-  has(id: string): boolean {
-    return this.all().some((entry) => entry.id === id);
-  }
-
-  add(message: Message, ackedAt: number): void {
-    const entries = this.all().filter((entry) => entry.id !== message.id);
-    entries.push({ id: message.id, room: message.room, author: message.author, text: message.text, createdAt: message.createdAt, ackedAt });
-    this.write(entries);
+  add(entry: PendingEntry): void {
+    this.write([...this.list().filter((other) => other.id !== entry.id), entry]);
   }
 
   /** Drops the given ids; returns the ones that were pending. */
   remove(ids: Iterable<string>): string[] {
     const drop = new Set(ids);
-    const entries = this.all();
+    const entries = this.list();
     const removed = entries.filter((entry) => drop.has(entry.id)).map((entry) => entry.id);
     if (removed.length) this.write(entries.filter((entry) => !drop.has(entry.id)));
     return removed;

@@ -3,7 +3,10 @@
 import type { Message } from "../../shared/message";
 import type { StreamState } from "../../shared/stream";
 import { el, formatDateTime, formatTime } from "../dom";
-import type { OwnState } from "./verifier";
+import type { HistoryState } from "./history";
+
+/** Where one of our own messages stands, as its row shows it. */
+export type OwnState = "sending" | "retrying" | "waiting" | "sent" | "verified" | "healing" | "unconfirmed" | "deleted";
 
 /**
  * A message as the list shows it: from the server, or the page's own copy not yet seen there,
@@ -23,6 +26,8 @@ const OWN_LABEL: Record<OwnState, string> = {
   sent: "sent",
   verified: "verified",
   healing: "healing…",
+  unconfirmed: "not confirmed",
+  deleted: "deleted",
 };
 
 const OWN_HINT: Record<OwnState, string> = {
@@ -32,14 +37,66 @@ const OWN_HINT: Record<OwnState, string> = {
   sent: "The server acknowledged it; waiting to see it in the room",
   verified: "Seen in the room's list: it cannot be lost",
   healing: "It was missing from the room's list; asking the server to put it back",
+  unconfirmed: "The server gave a final no to putting it back (it knows no such message); checks ended",
+  deleted: "An operator deleted it",
 };
 
 export class MessageListView {
   private readonly rows = new Map<string, { node: HTMLLIElement; signature: string }>();
   private readonly empty = el("li", { class: "messages__empty", text: "No messages yet. Say hello!" });
 
-  /** `onStop`: Stop pressed on a reply being written (its id). */
-  constructor(private readonly list: HTMLElement, private readonly scroller: HTMLElement, private readonly onStop: (id: string) => void = () => {}) {}
+  /** Scrolled within this many pixels of the top, the list asks for older messages. */
+  static readonly NEAR_TOP_PX = 120;
+
+  constructor(
+    private readonly list: HTMLElement,
+    private readonly scroller: HTMLElement,
+    /** above the list: "Loading older messages…", "Start of the room", or why older ones did not load */
+    private readonly marker: HTMLElement,
+    /** Stop pressed on a reply being written (its id) */
+    private readonly onStop: (id: string) => void = () => {},
+  ) {}
+
+  /** Calls `load` whenever the reader scrolls near the top. */
+  onNearTop(load: () => void): void {
+    this.scroller.addEventListener("scroll", () => {
+      if (this.nearTop()) load();
+    }, { passive: true });
+  }
+
+  /** Near the top, or the messages do not even fill the box (no scroll event will ever come). */
+  nearTop(): boolean {
+    return this.scroller.scrollTop <= MessageListView.NEAR_TOP_PX;
+  }
+
+  /**
+   * Runs `change` (rows added above, the marker's text changed) keeping what the reader sees
+   * where it was: the first row in view stays at the same height on screen.
+   */
+  keepPosition(change: () => void): void {
+    const anchor = this.firstRowInView();
+    const top = anchor?.getBoundingClientRect().top;
+    change();
+    if (anchor?.isConnected && top !== undefined) this.scroller.scrollTop += anchor.getBoundingClientRect().top - top;
+  }
+
+  private firstRowInView(): HTMLElement | null {
+    const viewTop = this.scroller.getBoundingClientRect().top;
+    for (const row of this.list.children) if (row.getBoundingClientRect().bottom > viewTop) return row as HTMLElement;
+    return null;
+  }
+
+  /** One line in every state, so switching states never moves the messages below; null (kv rooms): hidden. */
+  showHistory(state: HistoryState | null, room: string): void {
+    this.marker.hidden = state === null;
+    if (!state) return;
+    this.marker.textContent =
+      state.kind === "loading" ? "Loading older messages…"
+      : state.kind === "start" ? `Start of #${room}`
+      : state.kind === "failed" ? `Older messages did not load (${state.reason}); scroll up to try again.`
+      : "Scroll up for older messages";
+    this.marker.className = `history history--${state.kind}`;
+  }
 
   render(rows: Row[]): void {
     const atBottom = this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < 48;

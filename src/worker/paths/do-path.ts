@@ -58,7 +58,8 @@ export class DoPath implements RoomPath {
   async get(id: string) {
     return unwrap(this.room.get(this.call, id));
   }
-  async list({ limit, since }: ListQuery) {
+  async list({ limit, since, before }: ListQuery) {
+    if (before !== undefined) return unwrap(this.room.listBefore(this.call, before, limit));
     return unwrap(this.room.list(this.call, limit, since));
   }
   async heal(record: Parameters<RoomPath["heal"]>[0]) {
@@ -78,5 +79,8 @@ export class DoPath implements RoomPath {
   }
   async stream(input: StreamCall) {
     return unwrap(this.room.stream(this.call, input));
+  }
+  async delete(id: string) {
+    return unwrap(this.room.deleteMessage(this.call, id));
   }
 }

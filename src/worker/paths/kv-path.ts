@@ -5,12 +5,12 @@
 // lab measures exactly this behaviour.
 import { cacheKey } from "../../shared/keys";
 import { isClaimable, refuseClaim, refuseFail, refuseRelease, type Refusal } from "../../shared/leases";
-import { CACHE_SIZE, newMessageId, type Message } from "../../shared/message";
+import { CACHE_SIZE, DELETED_ERROR, newMessageId, toTombstone, type Message } from "../../shared/message";
 import { StatusError } from "../http";
 import { isMarked, markRoom, readRecord, writeRecord } from "../kv-records";
 import { limitNewRoom } from "../../limits/room-limit";
 import { roomLimits } from "../../limits/retention";
-import type { HumanInput, ListQuery, ReplyInput, RoomPath, Stored } from "./path";
+import type { Deleted, HumanInput, ListQuery, ReplyInput, RoomPath, Stored } from "./path";
 
 export class KvPath implements RoomPath {
   readonly mode = "kv" as const;
@@ -18,8 +18,8 @@ export class KvPath implements RoomPath {
     private readonly kv: KVNamespace,
     private readonly room: string,
     private readonly graceMs: number,
-    /** ROOM_LIMITER for new rooms, ROOM_RETENTION_DAYS for record expiry. */
-    private readonly env: Pick<Env, "ROOM_LIMITER" | "RATE_LIMIT_EXEMPT" | "ROOM_MAX_MESSAGES" | "ROOM_RETENTION_DAYS">,
+    /** ROOM_LIMITER for new rooms, ROOM_RETENTION_DAYS for record expiry, ROOM for the tombstones of deletions. */
+    private readonly env: Pick<Env, "ROOM_LIMITER" | "RATE_LIMIT_EXEMPT" | "ROOM_MAX_MESSAGES" | "ROOM_RETENTION_DAYS" | "ROOM">,
   ) {}
 
   private get retentionMs(): number {
@@ -38,6 +38,7 @@ export class KvPath implements RoomPath {
   private async known(id: string): Promise<Message | null> {
     const stored = await readRecord(this.kv, id);
     if (stored && stored.room !== this.room) refuseWith({ status: 409, error: "id: already used by a message in another room" });
+    if (stored?.deleted) refuseWith({ status: 410, error: `id: ${DELETED_ERROR}` });
     return stored;
   }
 
@@ -70,6 +71,7 @@ export class KvPath implements RoomPath {
   async reply(input: ReplyInput): Promise<Stored> {
     const human = await readRecord(this.kv, input.replyTo);
     if (!human || human.room !== this.room) refuseWith({ status: 404, error: "replyTo: message not found" });
+    if (human!.deleted) refuseWith({ status: 410, error: `replyTo: ${DELETED_ERROR}` });
     if (human!.kind !== "human") refuseWith({ status: 400, error: "replyTo: must be a human message" });
     const id = input.id ?? newMessageId();
     const stored = await this.known(id);
@@ -88,10 +90,13 @@ export class KvPath implements RoomPath {
   async get(id: string): Promise<Message> {
     const record = await readRecord(this.kv, id);
     if (!record || record.room !== this.room) refuseWith({ status: 404, error: "message not found" });
+    if (record!.deleted) refuseWith({ status: 410, error: DELETED_ERROR });
     return record!;
   }
 
-  async list({ limit }: ListQuery) {
+  async list({ limit, before }: ListQuery) {
+    // The KV value holds only the newest CACHE_SIZE messages: there is nothing older to page to.
+    if (before !== undefined) refuseWith({ status: 400, error: `before: scroll-back needs a do room; in kv mode a room keeps only its newest ${CACHE_SIZE} messages` });
     const list = await this.read();
     return { comments: list.slice(-limit) };
   }
@@ -142,9 +147,30 @@ export class KvPath implements RoomPath {
     throw new StatusError(409, { error: "kv rooms do not stream replies; post the finished reply", mode: "kv" });
   }
 
+  /**
+   * Operator deletion on the kv path: the room's log keeps the tombstone first (a later flip
+   * to do merges `cache:<room>` into it and must not bring the message back), then the
+   * record becomes the tombstone (no heal re-adds it), then the racy list write drops it.
+   * Repeating it finishes a deletion a failure interrupted.
+   */
+  async delete(id: string): Promise<Deleted> {
+    const record = await readRecord(this.kv, id);
+    const list = await this.read();
+    const cached = list.find((m) => m.id === id);
+    const source = record?.room === this.room ? record : cached;
+    if (!source) refuseWith({ status: 404, error: "message not found in this room" });
+    const tombstone = source!.deleted ? source! : toTombstone(source!, Date.now());
+    await this.env.ROOM.getByName(this.room).keepTombstone(this.room, tombstone);
+    await writeRecord(this.kv, tombstone, this.retentionMs);
+    if (cached) await this.write(list.filter((m) => m.id !== id));
+    return { message: tombstone, deleted: !source!.deleted };
+  }
+
   private async update(messageId: string, change: (m: Message) => Message): Promise<Message> {
     const list = await this.read();
     const index = list.findIndex((m) => m.id === messageId);
+    // Only on a miss: one more read tells a deleted message (final) from one the cache lost.
+    if (index < 0 && (await readRecord(this.kv, messageId))?.deleted) refuseWith({ status: 410, error: DELETED_ERROR });
     if (index < 0) refuseWith({ status: 404, error: "message is not in the room's cache" });
     const next = change(list[index]!);
     list[index] = next;

@@ -3,11 +3,14 @@
 import type { CacheMode, Message } from "../../shared/message";
 import type { StreamAck, StreamCall } from "../../shared/stream";
 
-export type ListQuery = { limit: number; since?: number };
+/** `since`: forward from a change position (catch-up); `before`: backward from a `seq` (scroll-back, do rooms only). */
+export type ListQuery = { limit: number; since?: number; before?: number };
 /** `creator`: the client key a new room counts against (ROOM_LIMITER); absent for bot and operator tokens. */
 export type HumanInput = { id?: string; text: string; author?: string; creator?: string };
 export type ReplyInput = { id?: string; replyTo: string; text: string; author?: string; botId?: string; stopped?: boolean };
 export type Stored = { message: Message; created: boolean };
+/** `deleted`: false when the message already was a tombstone. */
+export type Deleted = { message: Message; deleted: boolean };
 
 export interface RoomPath {
   readonly mode: CacheMode;
@@ -17,7 +20,8 @@ export interface RoomPath {
   reply(input: ReplyInput): Promise<Stored>;
   /** One message of this room. */
   get(id: string): Promise<Message>;
-  list(query: ListQuery): Promise<{ comments: Message[]; lastSeq?: number }>;
+  /** `more` (scroll-back pages): whether messages older than this page remain. */
+  list(query: ListQuery): Promise<{ comments: Message[]; lastSeq?: number; more?: boolean }>;
   /** Re-adds a message whose KV record exists; `readded` is false when it was already there. */
   heal(record: Message): Promise<{ message: Message; readded: boolean }>;
   /** Human messages waiting for a reply, including those whose bot lease ran out. */
@@ -27,4 +31,6 @@ export interface RoomPath {
   fail(messageId: string, botId: string, reason: string): Promise<Message>;
   /** The text of a reply being written (do rooms only; kv rooms refuse with 409 and mode kv). */
   stream(input: StreamCall): Promise<StreamAck>;
+  /** Operator deletion: a tombstone in the room's log and KV record, gone from lists; idempotent. */
+  delete(id: string): Promise<Deleted>;
 }

@@ -1,10 +1,13 @@
-// Operator calls (ADMIN_TOKEN): the flag with its audit, and the per-mode stats.
+// Operator calls (ADMIN_TOKEN): the flag with its audit, the per-mode stats, and
+// deleting a message (audited with the flag).
 import type { IRequest } from "itty-router";
-import type { FlagsResponse, StatsResponse } from "../../shared/api";
-import { flagsSchema, roomSchema } from "../../shared/schemas";
+import { z } from "zod";
+import type { DeleteResponse, FlagsResponse, StatsResponse } from "../../shared/api";
+import { flagsSchema, messageIdSchema, roomSchema } from "../../shared/schemas";
 import { requireRole } from "../auth";
-import { rememberFlags } from "../flag-cache";
-import { json, log, parseWith, readJson } from "../http";
+import { loadFlags, rememberFlags } from "../flag-cache";
+import { json, log, parseWith, readJson, roomJson } from "../http";
+import { onRoomPath } from "../room-path";
 
 /** The Control object: the flag, its audit, the counters, the rooms in do mode. */
 const control = (env: Env) => env.CONTROL.getByName("global");
@@ -31,7 +34,7 @@ const FLIP_CONCURRENCY = 50;
 export async function putFlags(request: IRequest, env: Env): Promise<Response> {
   await requireRole(request, env, "admin");
   const next = await readJson(request, flagsSchema);
-  const who = (request.headers.get("x-operator") ?? "").slice(0, 80) || `admin@${request.headers.get("cf-connecting-ip") ?? "local"}`;
+  const who = operatorOf(request);
   // Reserve first: from here on no room this flip moves to kv can enter do mode unseen.
   const flagVersion = await control(env).reserveVersion(next);
   const { rooms: leaving, more } = await control(env).roomsLeaving(next, FLIP_ROOMS_PER_REQUEST);
@@ -50,6 +53,36 @@ export async function putFlags(request: IRequest, env: Env): Promise<Response> {
   log("flags", { who, before, after, flushed: flushed.length });
   const body: FlagsResponse & { flushed: string[] } = { ...(await control(env).getFlags()), flushed };
   return json(body);
+}
+
+/** Who the audit names: the operator page's `x-operator`, else the address. */
+function operatorOf(request: Request): string {
+  return (request.headers.get("x-operator") ?? "").slice(0, 80) || `admin@${request.headers.get("cf-connecting-ip") ?? "local"}`;
+}
+
+/** The room is required: the room, not an eventually consistent KV record, is the authority for its log. */
+const deleteQuerySchema = z.object({
+  room: z
+    .string({ error: (issue) => (issue.input === undefined ? "room is required: ?room=<room>" : "room must be given once") })
+    .pipe(roomSchema),
+});
+
+/**
+ * Deletes a message: a tombstone in the room's log (gone from lists, the mirror and
+ * `cache:<room>`, pushed as an `update`), its KV record marked deleted so no heal,
+ * repost or claim brings it back (410). Idempotent: a deleted message answers 200 again.
+ */
+export async function deleteMessage(request: IRequest, env: Env): Promise<Response> {
+  await requireRole(request, env, "admin");
+  const id = parseWith(messageIdSchema, request.params.id);
+  const { room } = parseWith(deleteQuerySchema, request.query);
+  const { path, value } = await onRoomPath(env, await loadFlags(env), room, (p) => p.delete(id));
+  const { message, deleted } = value;
+  // Recorded on every answer (the Control object keeps the first): a retry after a failure here still audits it.
+  await control(env).recordDeletion({ room, id, kind: message.kind, at: message.deletedAt ?? Date.now(), who: operatorOf(request) });
+  log("delete", { id, room, kind: message.kind, mode: path.mode, deleted });
+  const body: DeleteResponse = { ok: true, deleted, message, mode: path.mode };
+  return roomJson(path.mode, body);
 }
 
 /** Flushes rooms leaving do mode, FLIP_CONCURRENCY at a time; the Control object forgets each one done. */

@@ -3,7 +3,7 @@ import type { IRequest } from "itty-router";
 import { z } from "zod";
 import type { CommentsResponse, HealResponse } from "../../shared/api";
 import { resolveMode } from "../../shared/flags";
-import { CACHE_SIZE, DEFAULT_ROOM } from "../../shared/message";
+import { CACHE_SIZE, DEFAULT_ROOM, DELETED_ERROR } from "../../shared/message";
 import { healSchema, messageIdSchema, postCommentSchema, roomSchema } from "../../shared/schemas";
 import { recordStat } from "../../control/stats-batch";
 import { requireRole, roleOf } from "../auth";
@@ -14,18 +14,27 @@ import { onRoomPath } from "../room-path";
 import { StatusError, log, parseWith, readJson, roomJson } from "../http";
 import { readRecord } from "../kv-records";
 
-const listQuerySchema = z.object({
-  room: roomSchema.default(DEFAULT_ROOM),
-  limit: z.coerce.number().int("limit must be a whole number").min(1, "limit must be at least 1").max(CACHE_SIZE, `limit must be at most ${CACHE_SIZE}`).default(50),
-  since: z.coerce.number().int("since must be a whole number").min(0, "since must be 0 or more").optional(),
-});
+const listQuerySchema = z
+  .object({
+    room: roomSchema.default(DEFAULT_ROOM),
+    limit: z.coerce.number().int("limit must be a whole number").min(1, "limit must be at least 1").max(CACHE_SIZE, `limit must be at most ${CACHE_SIZE}`).default(50),
+    since: z.coerce.number({ error: "since must be a whole number" }).int("since must be a whole number").min(0, "since must be 0 or more").optional(),
+    /** scroll-back: a message's `seq`; the page holds the messages logged before it */
+    before: z.coerce.number({ error: "before must be a whole number" }).int("before must be a whole number").min(1, "before must be 1 or more").optional(),
+  })
+  .refine((q) => q.since === undefined || q.before === undefined, { message: "since and before cannot be combined: since pages forward, before backward", path: ["before"] });
 
 const getQuerySchema = z.object({ room: roomSchema.optional() });
 
 export async function listComments(request: IRequest, env: Env): Promise<Response> {
   const query = parseWith(listQuerySchema, request.query);
-  const { path, value } = await onRoomPath(env, await loadFlags(env), query.room, (p) => p.list({ limit: query.limit, since: query.since }));
-  const body: CommentsResponse = { comments: value.comments, mode: path.mode, ...(value.lastSeq !== undefined ? { lastSeq: value.lastSeq } : {}) };
+  const { path, value } = await onRoomPath(env, await loadFlags(env), query.room, (p) => p.list({ limit: query.limit, since: query.since, before: query.before }));
+  const body: CommentsResponse = {
+    comments: value.comments,
+    mode: path.mode,
+    ...(value.lastSeq !== undefined ? { lastSeq: value.lastSeq } : {}),
+    ...(value.more !== undefined ? { more: value.more } : {}),
+  };
   return roomJson(path.mode, body);
 }
 
@@ -40,6 +49,7 @@ export async function getComment(request: IRequest, env: Env): Promise<Response>
   }
   const record = await readRecord(env.CHAT_KV, id);
   if (!record) throw new StatusError(404, "message not found");
+  if (record.deleted) throw new StatusError(410, DELETED_ERROR);
   return roomJson(resolveMode(flags, record.room), record);
 }
 
@@ -87,6 +97,7 @@ export async function healComment(request: IRequest, env: Env, ctx: ExecutionCon
   if (!success) throw new StatusError(429, { error: "too many heal requests; retry later", retryAfter: 60 });
   const record = await readRecord(env.CHAT_KV, messageId);
   if (!record) throw new StatusError(404, "message not found");
+  if (record.deleted) throw new StatusError(410, DELETED_ERROR);
   const { path, value } = await onRoomPath(env, await loadFlags(env), record.room, (p) => p.heal(record));
   recordStat(env, (p) => ctx.waitUntil(p), { type: "heal", mode: path.mode, readded: value.readded, delayMs: Date.now() - record.createdAt });
   log("heal", { id: messageId, room: record.room, mode: path.mode, readded: value.readded });

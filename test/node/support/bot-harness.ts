@@ -3,7 +3,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { CommentsResponse, HealResponse, StatsResponse } from "../../../src/shared/api";
+import type { CommentsResponse, DeleteResponse, HealResponse, StatsResponse } from "../../../src/shared/api";
 import type { Flags } from "../../../src/shared/flags";
 import type { Message } from "../../../src/shared/message";
 
@@ -81,6 +81,11 @@ export class TestClient {
 
   stats(): Promise<StatsResponse> {
     return this.call("GET", "/api/admin/stats", undefined, this.adminToken);
+  }
+
+  /** The operator deletes a message (DELETE /api/admin/messages/:id). */
+  deleteMessage(room: string, id: string): Promise<DeleteResponse> {
+    return this.call("DELETE", `/api/admin/messages/${id}?room=${room}`, undefined, this.adminToken);
   }
 
   claim(messageId: string, botId: string): Promise<unknown> {

@@ -1,11 +1,12 @@
 // A real HTTP server speaking Ollama's protocol (the one stand-in the bot tests use):
-// GET /api/version, GET /api/tags, POST /api/chat (streamed NDJSON or one JSON body),
+// GET /api/version, GET /api/tags, POST /api/show, POST /api/pull (streamed progress),
+// POST /api/chat (streamed NDJSON or one JSON body, with `think` as Ollama ≥ 0.9 treats it),
 // with settable delay, HTTP failures, hangs and a hook to hold a reply before it ends.
 import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
 export type StubChatMessage = { role: string; content: string };
-export type StubChatRequest = { model: string; messages: StubChatMessage[]; stream?: boolean };
+export type StubChatRequest = { model: string; messages: StubChatMessage[]; stream?: boolean; think?: boolean | "low" | "medium" | "high" };
 
 export type OllamaStubOptions = {
   /** The model /api/tags lists (as "<model>:latest"). */
@@ -16,6 +17,17 @@ export type OllamaStubOptions = {
   tokenDelayMs?: number;
   /** The reply text for a chat; default: "stub reply to: <last user message>". */
   reply?: (request: StubChatRequest) => string;
+  /** Whether the model is pulled at start (default true); /api/pull pulls it. */
+  pulled?: boolean;
+  /** Whether /api/pull finds the model in the registry (default true). */
+  pullable?: boolean;
+  /**
+   * A thinking model: /api/show lists "thinking"; a chat without `think: false` streams this
+   * reasoning as `message.thinking` first (Ollama thinks by default when `think` is unset).
+   */
+  thinking?: string;
+  /** A model Ollama has no thinking parser for: it writes its reasoning into the content as <think>…</think>, whatever `think` says. */
+  inlineThinking?: string;
 };
 
 export type OllamaStub = {
@@ -23,6 +35,10 @@ export type OllamaStub = {
   model: string;
   /** Every /api/chat body received, in order. */
   readonly chats: StubChatRequest[];
+  /** Every model /api/pull was asked for, in order. */
+  readonly pulls: string[];
+  /** The model is on the server (pulled); a test may set it, as `ollama pull` run elsewhere would. */
+  pulled: boolean;
   delayMs: number;
   tokenDelayMs: number;
   /** "ok" answers; "error" answers HTTP 500 with an Ollama error body; "hang" never answers. */
@@ -54,6 +70,8 @@ export async function startOllamaStub(options: OllamaStubOptions = {}): Promise<
     url: "",
     model,
     chats: [],
+    pulls: [],
+    pulled: options.pulled ?? true,
     delayMs: options.delayMs ?? 0,
     tokenDelayMs: options.tokenDelayMs ?? 0,
     behaviour: "ok",
@@ -87,8 +105,12 @@ export async function startOllamaStub(options: OllamaStubOptions = {}): Promise<
       return json(res, 400, { error: "invalid JSON" });
     }
     stub.chats.push(request);
-    if (request.model !== model && request.model !== `${model}:latest`) {
+    if (!isOurs(request.model)) {
       return json(res, 404, { error: `model "${request.model}" not found, try pulling it first` });
+    }
+    // Ollama refuses `think` on a model without the capability; `false` is accepted by every model.
+    if (request.think !== undefined && request.think !== false && options.thinking === undefined) {
+      return json(res, 400, { error: `"${request.model}" does not support thinking` });
     }
     if (failures.count > 0) {
       failures.count--;
@@ -102,22 +124,57 @@ export async function startOllamaStub(options: OllamaStubOptions = {}): Promise<
     if (stub.delayMs) await sleep(stub.delayMs);
     if (gone) return;
 
-    const text = replyFor(request);
+    const inline = options.inlineThinking === undefined ? "" : `<think>\n${options.inlineThinking}\n</think>\n\n`;
+    const text = inline + replyFor(request);
+    const thinking = options.thinking !== undefined && request.think !== false ? options.thinking : "";
     if (request.stream === false) {
       await stub.beforeDone?.(request);
-      return json(res, 200, { ...chunk(text, true) });
+      const whole = chunk(text, true);
+      return json(res, 200, thinking ? { ...whole, message: { ...whole.message, thinking } } : whole);
     }
     res.writeHead(200, { "content-type": "application/x-ndjson" });
-    const tokens = text.match(/\S+\s*/g) ?? [text];
-    for (const [index, token] of tokens.entries()) {
+    const tokens = (t: string) => t.match(/\S+\s*/g) ?? [t];
+    const parts = [
+      ...(thinking ? tokens(thinking).map((token) => ({ ...chunk("", false), message: { role: "assistant", content: "", thinking: token } })) : []),
+      ...tokens(text).map((token) => chunk(token, false)),
+    ];
+    for (const [index, part] of parts.entries()) {
       await stub.beforeToken?.(index, request);
       if (gone) return;
-      res.write(`${JSON.stringify(chunk(token, false))}\n`);
+      res.write(`${JSON.stringify(part)}\n`);
       if (index === 0) stub.firstTokenAt.push(performance.timeOrigin + performance.now());
       if (stub.tokenDelayMs) await sleep(stub.tokenDelayMs);
     }
     await stub.beforeDone?.(request);
     if (!gone) res.end(`${JSON.stringify(chunk("", true))}\n`);
+  }
+
+  const isOurs = (name: string | undefined) => stub.pulled && (name === model || name === `${model}:latest`);
+
+  /** As Ollama streams a pull: the manifest, one layer's bytes in steps, then verify, write, success. */
+  async function pull(res: ServerResponse, body: string): Promise<void> {
+    const request = JSON.parse(body || "{}") as { model?: string; name?: string; stream?: boolean };
+    const name = request.model ?? request.name ?? "";
+    stub.pulls.push(name);
+    const known = (options.pullable ?? true) && (name === model || name === `${model}:latest`);
+    if (request.stream === false) {
+      if (!known) return json(res, 500, { error: "pull model manifest: file does not exist" });
+      stub.pulled = true;
+      return json(res, 200, { status: "success" });
+    }
+    res.writeHead(200, { "content-type": "application/x-ndjson" });
+    const send = (part: unknown) => res.write(`${JSON.stringify(part)}\n`);
+    send({ status: "pulling manifest" });
+    if (!known) return void res.end(`${JSON.stringify({ error: "pull model manifest: file does not exist" })}\n`);
+    const digest = "sha256:74701a8c35f6c8d9a4b91f3f3497643001d63e0c7a84e085bed452548fa88d45";
+    const total = 1_321_082_688;
+    for (let step = 0; step <= 40; step++) {
+      send({ status: `pulling ${digest.slice(7, 19)}`, digest, total, ...(step ? { completed: Math.round((total * step) / 40) } : {}) });
+      if (stub.tokenDelayMs) await sleep(stub.tokenDelayMs);
+    }
+    for (const status of ["verifying sha256 digest", "writing manifest", "removing any unused layers"]) send({ status });
+    stub.pulled = true;
+    res.end(`${JSON.stringify({ status: "success" })}\n`);
   }
 
   const server = createServer((req, res) => {
@@ -129,8 +186,24 @@ export async function startOllamaStub(options: OllamaStubOptions = {}): Promise<
       if (req.method === "GET" && path === "/api/version") return json(res, 200, { version: "0.0.0-stub" });
       if (req.method === "GET" && path === "/api/tags") {
         return json(res, 200, {
-          models: [{ name: `${model}:latest`, model: `${model}:latest`, modified_at: new Date(0).toISOString(), size: 1, digest: "stub", details: {} }],
+          models: stub.pulled ? [{ name: `${model}:latest`, model: `${model}:latest`, modified_at: new Date(0).toISOString(), size: 1, digest: "stub", details: {} }] : [],
         });
+      }
+      if (req.method === "POST" && path === "/api/show") {
+        const name = (JSON.parse(body || "{}") as { model?: string; name?: string }).model ?? "";
+        if (!isOurs(name)) return json(res, 404, { error: `model '${name}' not found` });
+        return json(res, 200, {
+          modelfile: "", parameters: "", template: "{{ .Prompt }}", details: { format: "gguf", family: "stub" }, model_info: {},
+          capabilities: ["completion", ...(options.thinking !== undefined ? ["thinking"] : [])],
+          modified_at: new Date(0).toISOString(),
+        });
+      }
+      if (req.method === "POST" && path === "/api/pull") {
+        pull(res, body).catch((err) => {
+          if (!res.headersSent) json(res, 500, { error: String(err) });
+          else res.destroy();
+        });
+        return;
       }
       if (req.method === "POST" && path === "/api/chat") {
         chat(res, body).catch((err) => {

@@ -1,0 +1,204 @@
+// Operator deletion (DELETE /api/admin/messages/:id?room=): a tombstone in the room's log
+// in both modes, gone from lists, the mirror and cache:<room>, its KV record marked
+// deleted, pushed to sockets, audited, and refused (410) wherever it could come back.
+import { env } from "cloudflare:workers";
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { DeleteResponse, FlagsResponse } from "../../src/shared/api";
+import type { ServerFrame } from "../../src/shared/frames";
+import type { CacheMode, Message } from "../../src/shared/message";
+import { ADMIN, BOT, call, connect, frameOf, heal, ids, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
+
+const ADMIN_AS = { ...ADMIN, "x-operator": "mod-alice" };
+
+function remove(room: string | null, id: string, headers: Record<string, string> = ADMIN_AS): Promise<Response> {
+  return call(`/api/admin/messages/${id}${room === null ? "" : `?room=${room}`}`, { method: "DELETE", headers });
+}
+
+async function removed(room: string, id: string): Promise<DeleteResponse> {
+  const res = await remove(room, id);
+  expect(res.status, await res.clone().text()).toBe(200);
+  return res.json();
+}
+
+const record = (id: string) => env.CHAT_KV.get<Message>(`comment:${id}`, "json");
+const cached = async (room: string) => ids((await env.CHAT_KV.get<Message[]>(`cache:${room}`, "json")) ?? []);
+const deletions = async () => (await (await call("/api/admin/flags", { headers: ADMIN })).json<FlagsResponse>()).deletions;
+
+/** do mode: the outbox and the mirror are written by the room after its answer; the alarm does both now. */
+async function settle(room: string, mode: CacheMode): Promise<void> {
+  if (mode === "do") await runDurableObjectAlarm(env.ROOM.getByName(room));
+}
+
+describe.each(["do", "kv"] as const)("DELETE /api/admin/messages/:id in %s mode", (mode) => {
+  it("leaves a tombstone: gone from the list and cache:<room>, KV record marked deleted, audited once, idempotent", async () => {
+    const room = uniqueRoom(`del-${mode}`);
+    await setRoomMode(room, mode);
+    const keep = await post(room, "stays");
+    const gone = await post(room, "spam", { author: "spammer" });
+    await settle(room, mode);
+    expect(await cached(room)).toEqual([keep.id, gone.id]);
+
+    const res = await remove(room, gone.id);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("X-Cache-Mode")).toBe(mode);
+    const body = await res.json<DeleteResponse>();
+    expect(body).toMatchObject({ ok: true, deleted: true, mode, message: { id: gone.id, room, kind: "human", text: "", author: "", deleted: true } });
+    expect(body.message.deletedAt).toBeGreaterThanOrEqual(gone.createdAt);
+
+    expect(ids(await list(room))).toEqual([keep.id]);
+    await settle(room, mode);
+    expect(await cached(room)).toEqual([keep.id]);
+    expect(await record(gone.id)).toMatchObject({ id: gone.id, room, text: "", author: "", deleted: true });
+    expect(await record(keep.id)).toMatchObject({ text: "stays" });
+
+    // Again: the same tombstone, 200, nothing more changes and the audit keeps one entry.
+    const again = await removed(room, gone.id);
+    expect(again).toMatchObject({ deleted: false, message: { id: gone.id, deleted: true, deletedAt: body.message.deletedAt } });
+    const audited = (await deletions()).filter((d) => d.id === gone.id);
+    expect(audited).toEqual([{ room, id: gone.id, kind: "human", who: "mod-alice", at: body.message.deletedAt }]);
+  });
+
+  it("never brings it back: heal, a post reusing the id, a claim and a reply answer 410 and change nothing", async () => {
+    const room = uniqueRoom(`del-back-${mode}`);
+    await setRoomMode(room, mode);
+    const gone = await post(room, "to delete");
+    await removed(room, gone.id);
+    await settle(room, mode);
+
+    const healed = await heal(gone.id);
+    expect(healed.status).toBe(410);
+    expect(await healed.json()).toEqual({ error: "message was deleted by an operator" });
+    const repost = await postJson("/api/comments", { room, id: gone.id, text: "back again" });
+    expect(repost.status).toBe(410);
+    expect(await repost.json()).toEqual({ error: "id: message was deleted by an operator" });
+    const claim = await postJson("/api/bot/claim", { room, messageId: gone.id, botId: "bot-1" }, BOT);
+    expect(claim.status).toBe(410);
+    const reply = await postJson("/api/comments", { room, kind: "ai", replyTo: gone.id, text: "answer", botId: "bot-1" }, BOT);
+    expect(reply.status).toBe(410);
+    expect(await reply.json()).toEqual({ error: "replyTo: message was deleted by an operator" });
+    expect((await call(`/api/comments/${gone.id}?room=${room}`)).status).toBe(410);
+    expect((await call(`/api/comments/${gone.id}`)).status).toBe(410);
+
+    expect(ids(await list(room))).toEqual([]);
+    const pending = await call(`/api/bot/pending?room=${room}`, { headers: BOT });
+    expect((await pending.json<{ pending: Message[] }>()).pending).toEqual([]);
+    expect(await record(gone.id)).toMatchObject({ deleted: true, text: "" });
+  });
+
+  it("deletes an AI reply; its human message stays answered", async () => {
+    const room = uniqueRoom(`del-ai-${mode}`);
+    await setRoomMode(room, mode);
+    const human = await post(room, "question");
+    expect((await postJson("/api/bot/claim", { room, messageId: human.id, botId: "bot-1" }, BOT)).status).toBe(200);
+    const answer = await postJson("/api/comments", { room, kind: "ai", replyTo: human.id, text: "bad answer", botId: "bot-1" }, BOT);
+    const ai = await answer.json<Message>();
+    expect(answer.status).toBe(201);
+    expect((await removed(room, ai.id)).message).toMatchObject({ kind: "ai", replyTo: human.id, deleted: true });
+    const shown = await list(room);
+    expect(ids(shown)).toEqual([human.id]);
+    expect(shown[0]!.status).toBe("complete");
+    expect((await deletions()).find((d) => d.id === ai.id)).toMatchObject({ kind: "ai", room });
+  });
+});
+
+describe("deletion in do mode", () => {
+  it("pushes the tombstone as an update to open sockets; a catch-up returns it; a socket send of the id gets nack 410", async () => {
+    const room = uniqueRoom("del-push");
+    await setRoomMode(room, "do");
+    const gone = await post(room, "pushed away");
+    const client = await connect(room);
+    await client.next(frameOf("hello"));
+    const { message } = await removed(room, gone.id);
+    const update = await client.next((f): f is Extract<ServerFrame, { type: "update" }> => f.type === "update" && f.message.id === gone.id);
+    expect(update.message).toEqual(message);
+    expect(update.message.pos).toBeGreaterThan(gone.pos!);
+
+    const since = await call(`/api/comments?room=${room}&since=${gone.pos}`);
+    expect((await since.json<{ comments: Message[] }>()).comments).toEqual([message]);
+
+    client.send({ type: "send", id: gone.id, text: "again over the socket" });
+    expect(await client.answer(gone.id)).toEqual({ type: "nack", id: gone.id, status: 410, error: "id: message was deleted by an operator" });
+    client.ws.close();
+  });
+
+  it("deletes a message the log never had but whose KV record names the room, so no heal brings it in", async () => {
+    const room = uniqueRoom("del-record");
+    await setRoomMode(room, "do");
+    await post(room, "the room exists");
+    // A message the kv path acknowledged and lost (its record is all that is left).
+    const lost: Message = { id: `${Date.now()}-lostrecord`, room, kind: "human", author: "x", text: "lost on kv", status: "pending", createdAt: Date.now() };
+    await env.CHAT_KV.put(`comment:${lost.id}`, JSON.stringify(lost));
+    expect((await removed(room, lost.id)).message).toMatchObject({ id: lost.id, deleted: true });
+    expect((await heal(lost.id)).status).toBe(410);
+    expect(ids(await list(room))).not.toContain(lost.id);
+  });
+});
+
+describe("deletion across flips", () => {
+  it("kv → do after a kv-mode delete: a racy writer's stale cache:<room> does not bring it back", async () => {
+    const room = uniqueRoom("del-flip");
+    await setRoomMode(room, "kv");
+    const keep = await post(room, "keep");
+    const gone = await post(room, "delete me");
+    const stale = await env.CHAT_KV.get(`cache:${room}`);
+    expect(ids(JSON.parse(stale!) as Message[])).toEqual([keep.id, gone.id]);
+    await removed(room, gone.id);
+    expect(await cached(room)).toEqual([keep.id]);
+    // A concurrent kv writer that read the list before the delete writes it back (the legacy race).
+    await env.CHAT_KV.put(`cache:${room}`, stale!);
+    await setRoomMode(room, "do");
+    expect(ids(await list(room))).toEqual([keep.id]);
+    expect((await heal(gone.id)).status).toBe(410);
+  });
+
+  it("do → kv → delete → do: the message the log held from before does not come back", async () => {
+    const room = uniqueRoom("del-round");
+    await setRoomMode(room, "do");
+    const keep = await post(room, "keep");
+    const gone = await post(room, "in the log already");
+    await setRoomMode(room, "kv");
+    await removed(room, gone.id);
+    await setRoomMode(room, "do");
+    expect(ids(await list(room))).toEqual([keep.id]);
+    await runDurableObjectAlarm(env.ROOM.getByName(room));
+    expect(await cached(room)).toEqual([keep.id]);
+  });
+});
+
+describe("refused deletions change nothing", () => {
+  it("401 without the operator token (none, wrong, or the bot's)", async () => {
+    const room = uniqueRoom("del-auth");
+    await setRoomMode(room, "do");
+    const m = await post(room, "safe");
+    for (const headers of [{}, { authorization: "Bearer nope" }, BOT]) {
+      const res = await remove(room, m.id, headers);
+      expect(res.status).toBe(401);
+      expect((await res.json<{ error: string }>()).error).toMatch(/bearer token/);
+    }
+    expect(ids(await list(room))).toEqual([m.id]);
+  });
+
+  it("400 for a bad id or a missing or bad room, 404 for an unknown id or another room's message, 405 for other methods", async () => {
+    const room = uniqueRoom("del-bad");
+    const other = uniqueRoom("del-other");
+    await setRoomMode(room, "do");
+    const m = await post(room, "safe");
+    const cases: [string | null, string, number, string][] = [
+      [room, "not-an-id", 400, "id must look like <epoch ms>-<base36>"],
+      [null, m.id, 400, "room: room is required: ?room=<room>"],
+      ["Bad_Room", m.id, 400, "room: room must match [a-z0-9][a-z0-9-]{0,63}"],
+      [room, `${Date.now()}-unknown1`, 404, "message not found in this room"],
+      [other, m.id, 404, "message not found in this room"],
+    ];
+    for (const [r, id, status, error] of cases) {
+      const res = await remove(r, id);
+      expect([r, id, res.status]).toEqual([r, id, status]);
+      expect(await res.json()).toEqual({ error });
+    }
+    const put = await call(`/api/admin/messages/${m.id}?room=${room}`, { method: "POST", headers: ADMIN });
+    expect(put.status).toBe(405);
+    expect(ids(await list(room))).toEqual([m.id]);
+    expect((await deletions()).some((d) => d.id === m.id)).toBe(false);
+  });
+});
