@@ -196,6 +196,33 @@ describe("streaming replies", () => {
     for (const s of [socket, later]) s.ws.close();
   });
 
+  it("an operator deleting the message drops its stream: viewers see it end, the bot's next call and its reply get 410, a late viewer gets none", async () => {
+    const { room, human, socket } = await claimedRoom("stream-deleted", "answerer");
+    const id = newMessageId();
+    await streamed(room, { id, replyTo: human.id, botId: "answerer", offset: 0, delta: "An answer to someth" });
+    await socket.next(streamFrame(id));
+    const deleted = await call(`/api/admin/messages/${human.id}?room=${room}`, { method: "DELETE", headers: ADMIN });
+    expect(deleted.status).toBe(200);
+    await socket.next(streamFrame(id, (f) => f.state === "ended"));
+    const tombstone = await socket.next((f): f is Extract<ServerFrame, { type: "update" }> => f.type === "update" && f.message.id === human.id);
+    expect(tombstone.message.deleted).toBe(true);
+    expect(viewOf(socket).list()).toEqual([]);
+    expect((await inspect(room)).streams.live).toBe(0);
+
+    const next = await stream(room, { id, replyTo: human.id, botId: "answerer", offset: 19, delta: "ing deleted" });
+    expect(next.status).toBe(410);
+    expect((await next.json<{ error: string }>()).error).toContain("replyTo: ");
+    // A new stream for the deleted message is refused the same way, and starts nothing.
+    expect((await stream(room, { id: newMessageId(), replyTo: human.id, botId: "answerer", offset: 0, delta: "x" })).status).toBe(410);
+    const replied = await postJson("/api/comments", { room, kind: "ai", id, replyTo: human.id, botId: "answerer", text: "An answer", author: "bot (test)" }, BOT);
+    expect(replied.status).toBe(410);
+    expect((await inspect(room)).streams.live).toBe(0);
+    const later = await connect(room);
+    expect((await later.next(frameOf("hello"))).streams).toBeUndefined();
+    expect(socket.frames.filter((f) => f.type === "message")).toEqual([]);
+    for (const s of [socket, later]) s.ws.close();
+  });
+
   it("refuses what it must: kv rooms (409 mode kv), no claim, no token, bad input; nothing is pushed", async () => {
     const kvRoom = uniqueRoom("stream-kv");
     await setRoomMode(kvRoom, "kv");
