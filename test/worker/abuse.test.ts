@@ -31,6 +31,9 @@ const ROOM_LIMIT = { limit: 10, periodS: 60 };
 const j = (value: unknown) => JSON.stringify(value);
 const comment = (extra: Record<string, unknown> = {}) => j({ room: doRoom, text: "hi", ...extra });
 const claimBody = (extra: Record<string, unknown> = {}) => j({ room: doRoom, messageId: seedId, botId: "bot-1", ...extra });
+const streamBody = (extra: Record<string, unknown> = {}) => j({ room: doRoom, id: validId, replyTo: seedId, botId: "bot-1", author: "bot", offset: 0, delta: "hi", ...extra });
+/** A human message an operator deleted (its id answers 410 from then on). */
+const deletedId = newMessageId();
 const flagsBody = (extra: Record<string, unknown> = {}) => j({ defaultMode: "do", doPercent: 0, rooms: {}, ...extra });
 
 /** A post body of exactly `bytes` bytes (its text is padding). */
@@ -93,8 +96,8 @@ async function fingerprint() {
   );
   const logs = await Promise.all([doRoom, kvRoom, fullRoom].map(async (room) => j(await list(room))));
   const inspected = await Promise.all([doRoom, fullRoom].map(async (room) => {
-    const { count, lastSeq, outbox } = await env.ROOM.getByName(room).inspect();
-    return { count, lastSeq, pending: outbox.pending };
+    const { count, lastSeq, outbox, streams } = await env.ROOM.getByName(room).inspect();
+    return { count, lastSeq, pending: outbox.pending, streams: streams.live };
   }));
   return { keys, caches, flags, rooms, doRooms, logs, inspected, freshTables: await tables(freshRoom) };
 }
@@ -239,6 +242,21 @@ const rows: Row[] = [
   { name: "AI reply without a token", method: "POST", path: "/api/comments", body: comment({ kind: "ai", replyTo: seedId }), status: 401, error: "BOT_TOKEN" },
   { name: "AI reply with a wrong token", method: "POST", path: "/api/comments", headers: wrongToken, body: comment({ kind: "ai", replyTo: seedId }), status: 401, error: "BOT_TOKEN" },
 
+  // Streaming (POST /api/bot/stream): only the holder of a live claim streams, into a do room, a reply not yet posted.
+  { name: "text/plain bot stream", method: "POST", path: "/api/bot/stream", headers: { ...BOT, "content-type": "text/plain" }, body: streamBody(), status: 415, error: "content-type must be application/json" },
+  { name: "stream without a token", method: "POST", path: "/api/bot/stream", body: streamBody(), status: 401, error: "BOT_TOKEN" },
+  { name: "stream with a wrong token", method: "POST", path: "/api/bot/stream", headers: wrongToken, body: streamBody(), status: 401, error: "BOT_TOKEN" },
+  { name: "stream with an extra key", method: "POST", path: "/api/bot/stream", headers: BOT, body: streamBody({ stopped: true }), status: 400, error: "stopped" },
+  { name: "stream with a negative offset", method: "POST", path: "/api/bot/stream", headers: BOT, body: streamBody({ offset: -1 }), status: 400, error: "offset" },
+  { name: "stream offset past 4000", method: "POST", path: "/api/bot/stream", headers: BOT, body: streamBody({ offset: 4001 }), status: 400, error: "offset" },
+  { name: "stream delta of 4001 characters", method: "POST", path: "/api/bot/stream", headers: BOT, body: streamBody({ delta: "x".repeat(4001) }), status: 400, error: "delta" },
+  { name: "stream author of bidi marks only", method: "POST", path: "/api/bot/stream", headers: BOT, body: streamBody({ author: "\u202e\u200f" }), status: 400, error: "author must not be empty" },
+  { name: "stream of a malformed reply id", method: "POST", path: "/api/bot/stream", headers: BOT, body: streamBody({ id: "x" }), status: 400, error: "id: id must look like" },
+  { name: "stream of a message nobody claimed", method: "POST", path: "/api/bot/stream", headers: BOT, body: streamBody(), status: 409, error: "claim the message before streaming its reply" },
+  { name: "stream of an unknown message", method: "POST", path: "/api/bot/stream", headers: BOT, body: streamBody({ replyTo: newMessageId() }), status: 404, error: "replyTo: message not found" },
+  { name: "stream of a deleted message", method: "POST", path: "/api/bot/stream", headers: BOT, body: streamBody({ replyTo: deletedId }), status: 410, error: "replyTo: " },
+  { name: "stream into a room never written", method: "POST", path: "/api/bot/stream", headers: BOT, body: streamBody({ room: freshRoom }), status: 404, error: "replyTo: message not found" },
+
   // Unknown routes and wrong methods.
   { name: "unknown API route", method: "GET", path: "/api/nothing", status: 404, error: "no such API route" },
   { name: "too deep a comment path", method: "GET", path: `/api/comments/${seedId}/replies`, status: 404, error: "no such API route" },
@@ -252,6 +270,7 @@ const rows: Row[] = [
   { name: "GET on claim", method: "GET", path: "/api/bot/claim", headers: BOT, status: 405, error: "method GET not allowed" },
   { name: "POST on rooms", method: "POST", path: "/api/rooms", body: j({ name: freshRoom }), status: 405, error: "method POST not allowed" },
   { name: "DELETE on pending", method: "DELETE", path: "/api/bot/pending", headers: BOT, status: 405, error: "method DELETE not allowed" },
+  { name: "GET on stream", method: "GET", path: "/api/bot/stream", headers: BOT, status: 405, error: "method GET not allowed" },
 ];
 
 beforeAll(async () => {
@@ -259,6 +278,8 @@ beforeAll(async () => {
   await setRoomMode(fullRoom, "do");
   await setRoomMode(kvRoom, "kv");
   await post(doRoom, "seed", { id: seedId });
+  await post(doRoom, "deleted by an operator", { id: deletedId });
+  expect((await call(`/api/admin/messages/${deletedId}?room=${doRoom}`, { method: "DELETE", headers: ADMIN })).status).toBe(200);
   await post(kvRoom, "seed");
   await post(fullRoom, "the only message");
   await runInDurableObject(env.ROOM.getByName(fullRoom), (instance: Room) => {
@@ -347,6 +368,10 @@ const frameRows: FrameRow[] = [
   { name: "a send with an extra key", frame: send({ kind: "ai" }), nack: { status: 400, error: "kind" } },
   { name: "a send with a malformed id", frame: j({ type: "send", id: "x", text: "hi" }), nack: { status: 400, error: "id: id must look like" } },
   { name: "a send of 4001 characters", frame: send({ text: "x".repeat(4001) }), nack: { status: 400, error: "text: text must be at most 4000 characters" } },
+  { name: "a stop without an id", frame: j({ type: "stop" }), close: { code: 1008, reason: "stop: id: Invalid input: expected string, received undefined" } },
+  { name: "a stop with a malformed id", frame: j({ type: "stop", id: "x" }), close: { code: 1008, reason: "stop: id: id must look like <epoch ms>-<base36>" } },
+  { name: "a stop with an extra key", frame: j({ type: "stop", id: validId, text: "hi" }), close: { code: 1008, reason: 'stop: Unrecognized key: "text"' } },
+  { name: "a stop of a reply nobody is writing", frame: j({ type: "stop", id: validId }), nack: { status: 404, error: "no reply with this id is being written" } },
 ];
 
 describe("junk socket frames", () => {
