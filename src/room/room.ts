@@ -753,6 +753,8 @@ export class Room extends DurableObject<Env> {
         const merged = this.merge(call, entries, finished);
         this.active = true;
         this.mirrorDirty = true;
+        // The merge may have changed the log (statuses finished on the kv path) with no later change to write the mirror.
+        await this.scheduleAlarm(Math.max(Date.now(), this.mirroredAt + MIRROR_INTERVAL_MS));
         this.broadcast({ type: "mode", mode: "do" });
         for (const message of merged) this.broadcast({ type: "message", message });
       } catch (err) {

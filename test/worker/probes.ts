@@ -34,12 +34,13 @@ export async function outboxDrained(room: string): Promise<void> {
  */
 export async function settled(room: string): Promise<void> {
   await outboxDrained(room);
-  const shown = (messages: Message[] | null) => (messages ?? []).map((m) => `${m.id}:${m.status}`).join();
+  // The change position too: a renewed claim, or a flip's merge, changes neither id nor status, and its mirror write comes later.
+  const shown = (messages: Message[] | null) => (messages ?? []).map((m) => `${m.id}:${m.status}:${m.pos ?? ""}`).join();
   const deadline = Date.now() + 10_000;
   for (;;) {
     const [log, mirror] = await Promise.all([list(room, CACHE_SIZE), env.CHAT_KV.get<Message[]>(cacheKey(room), "json")]);
     if (shown(log) === shown(mirror)) return;
-    if (Date.now() > deadline) throw new Error(`mirror of ${room} never caught up`);
+    if (Date.now() > deadline) throw new Error(`mirror of ${room} never caught up: ${shown(log)} vs ${shown(mirror)}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
