@@ -89,6 +89,8 @@ const FIELDS: Record<string, () => unknown> = {
   constructor: () => fuzzValue(2),
   status: () => "complete",
   seq: fuzzNumber,
+  offset: () => (chance(0.5) ? int(20) : fuzzNumber()),
+  delta: fuzzString,
 };
 
 function fuzzObject(depth = 0, fields?: string[]): Record<string, unknown> {
@@ -161,6 +163,7 @@ const ROUTES: Route[] = [
   { path: () => "/api/bot/claim", methods: ["POST"], fields: ["messageId", "botId", "room"], valid: () => ({ messageId: pick(knownIds), botId: "fuzz-bot" }), token: BOT.authorization },
   { path: () => "/api/bot/release", methods: ["POST"], fields: ["messageId", "botId", "room"], valid: () => ({ messageId: pick(knownIds), botId: "fuzz-bot" }), token: BOT.authorization },
   { path: () => "/api/bot/fail", methods: ["POST"], fields: ["messageId", "botId", "room", "reason"], valid: () => ({ messageId: pick(knownIds), botId: "fuzz-bot", reason: "fuzz" }), token: BOT.authorization },
+  { path: () => "/api/bot/stream", methods: ["POST"], fields: ["room", "id", "replyTo", "botId", "author", "offset", "delta"], valid: () => ({ room: pick(rooms), id: newMessageId(), replyTo: pick(knownIds), botId: "fuzz-bot", author: "bot", offset: 0, delta: "hi" }), token: BOT.authorization },
   { path: () => `/api/${segment(fuzzString())}`, methods: ["GET", "POST"] },
 ];
 const METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"];
@@ -182,7 +185,7 @@ function fuzzRequest(): { method: string; path: string; headers: Record<string, 
   return { method, path, headers, ...(body !== undefined ? { body } : {}) };
 }
 
-/** What a refused request could have changed: KV keys, the flag, the do-room list, the fuzz rooms' logs. */
+/** What a refused request could have changed: KV keys, the flag, the do-room list, the fuzz rooms' logs and streams. */
 async function fingerprint(): Promise<string> {
   const keys = (await env.CHAT_KV.list()).keys.map((k) => `${k.name}@${k.expiration ?? ""}`);
   const flags = await env.CHAT_KV.get("flags");
@@ -190,8 +193,8 @@ async function fingerprint(): Promise<string> {
     state.storage.sql.exec<{ name: string }>("SELECT name FROM do_rooms ORDER BY name").toArray().map((r) => r.name),
   );
   const logs = await Promise.all(rooms.map(async (room) => {
-    const { count, lastSeq } = await env.ROOM.getByName(room).inspect();
-    return [count, lastSeq, await env.CHAT_KV.get(`cache:${room}`)];
+    const { count, lastSeq, streams } = await env.ROOM.getByName(room).inspect();
+    return [count, lastSeq, streams.live, await env.CHAT_KV.get(`cache:${room}`)];
   }));
   return JSON.stringify({ keys, flags, doRooms, logs });
 }
