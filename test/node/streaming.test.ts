@@ -7,7 +7,7 @@ import { useBrowserHarness } from "./support/browser-harness";
 import { listRoom, putFlags, sendFromPage } from "./support/browser";
 import { LogCapture, repliesByHuman, tempStateFile, waitFor } from "./support/bot-harness";
 import { killBotProcess, spawnBotProcess, type BotProcess } from "./support/bot-process";
-import { startOllamaStub, type OllamaStub } from "./support/ollama-stub";
+import { startOllamaStub, type OllamaStub, type OllamaStubOptions } from "./support/ollama-stub";
 
 const harness = useBrowserHarness({ vars: { CACHE_MODE: "do", CLAIM_LEASE_MS: "3000" } });
 const REPLY = "one two three four five six seven eight";
@@ -24,8 +24,8 @@ afterEach(async () => {
 });
 
 /** A stub writing REPLY a token every 20 ms; with `holdAt`, it stops before that token until `release()`. */
-async function stub(holdAt?: number): Promise<{ ollama: OllamaStub; release: () => void }> {
-  const ollama = await startOllamaStub({ reply: () => REPLY, tokenDelayMs: 20 });
+async function stub(holdAt?: number, options: OllamaStubOptions = {}): Promise<{ ollama: OllamaStub; release: () => void }> {
+  const ollama = await startOllamaStub({ reply: () => REPLY, tokenDelayMs: 20, ...options });
   stubs.push(ollama);
   let release = () => {};
   const gate = new Promise<void>((resolve) => (release = resolve));
@@ -75,7 +75,8 @@ describe("streaming replies in the page", () => {
     const partial = streaming(b).filter({ hasText: "one two three four" });
     await partial.waitFor();
     await partial.locator(".msg__cursor").waitFor();
-    expect(await partial.locator(".msg__text").innerText()).toBe("one two three four ");
+    // Cleaned like the reply it becomes (text hygiene trims it).
+    expect(await partial.locator(".msg__text").innerText()).toBe("one two three four");
     const id = await partial.getAttribute("data-id");
     // The model has not finished (held before its fifth token): nothing is in the room's list yet.
     expect(await replies(room)).toEqual([]);
@@ -101,6 +102,29 @@ describe("streaming replies in the page", () => {
     }
     expect(await b.evaluate(() => (window as unknown as { mostAiRows: number }).mostAiRows)).toBe(1);
     expect((await replies(room)).map((m) => [m.id, m.text])).toEqual([[id, REPLY]]);
+  });
+
+  it("a thinking model's reasoning never reaches viewers: every text the growing reply shows is a prefix of the answer", async () => {
+    const room = "stream-think";
+    // Tokens: "<think>\n", "private ", "monologue\n", "</think>\n\n", then REPLY's; held before "four".
+    const { ollama, release } = await stub(7, { inlineThinking: "private monologue" });
+    await bot(ollama, room, "thinker");
+    const page = await openRoom(room);
+    await page.evaluate(() => {
+      const w = window as unknown as { shown: string[] };
+      w.shown = [];
+      new MutationObserver(() => {
+        for (const text of document.querySelectorAll("#messages li.msg--streaming .msg__text")) w.shown.push(text.textContent ?? "");
+      }).observe(document.getElementById("messages")!, { childList: true, subtree: true, characterData: true });
+    });
+    await sendFromPage(page, "think quietly");
+    await streaming(page).filter({ hasText: "one two three" }).waitFor();
+    release();
+    await aiRows(page).filter({ hasText: REPLY }).and(page.locator(":not(.msg--streaming)")).waitFor();
+    const shown = await page.evaluate(() => (window as unknown as { shown: string[] }).shown);
+    expect(shown).toContain("one two three");
+    expect(shown.filter((text) => !REPLY.startsWith(text))).toEqual([]);
+    expect((await replies(room)).map((m) => m.text)).toEqual([REPLY]);
   });
 
   it("Stop ends the generation: the reply keeps the text so far, marked stopped", async () => {
