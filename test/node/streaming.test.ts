@@ -8,6 +8,8 @@ import { listRoom, putFlags, sendFromPage } from "./support/browser";
 import { LogCapture, repliesByHuman, tempStateFile, waitFor } from "./support/bot-harness";
 import { killBotProcess, spawnBotProcess, type BotProcess } from "./support/bot-process";
 import { startOllamaStub, type OllamaStub, type OllamaStubOptions } from "./support/ollama-stub";
+import { ChatClient } from "../../bench/lib/api";
+import { PAGE_CADENCE, Tab } from "../../bench/lib/tab";
 
 const harness = useBrowserHarness({ vars: { CACHE_MODE: "do", CLAIM_LEASE_MS: "3000" } });
 const REPLY = "one two three four five six seven eight";
@@ -114,7 +116,7 @@ describe("streaming replies in the page", () => {
       const w = window as unknown as { shown: string[] };
       w.shown = [];
       new MutationObserver(() => {
-        for (const text of document.querySelectorAll("#messages li.msg--streaming .msg__text")) w.shown.push(text.textContent ?? "");
+        document.querySelectorAll("#messages li.msg--streaming .msg__text").forEach((text) => w.shown.push(text.textContent ?? ""));
       }).observe(document.getElementById("messages")!, { childList: true, subtree: true, characterData: true });
     });
     await sendFromPage(page, "think quietly");
@@ -125,6 +127,29 @@ describe("streaming replies in the page", () => {
     expect(shown).toContain("one two three");
     expect(shown.filter((text) => !REPLY.startsWith(text))).toEqual([]);
     expect((await replies(room)).map((m) => m.text)).toEqual([REPLY]);
+  });
+
+  it("a lab tab (built from the page's parts) holds the reply being written like the page, and drops it when the reply lands", async () => {
+    const room = "stream-lab";
+    const { ollama, release } = await stub(4);
+    await bot(ollama, room, "lab-streamer");
+    const frames: string[] = [];
+    const tab = new Tab({ client: new ChatClient(harness.worker.url), room, author: "lab", cadence: PAGE_CADENCE, push: true, events: { onStream: (frame) => frames.push(frame.state) } });
+    try {
+      await tab.open();
+      expect(tab.socketOpen).toBe(true);
+      const page = await openRoom(room);
+      await sendFromPage(page, "count for the lab");
+      const held = await waitFor("the tab to hold the text so far", () => tab.streams.list().find((s) => s.text === "one two three four"));
+      expect(held.state).toBe("streaming");
+      release();
+      await aiRows(page).filter({ hasText: REPLY }).and(page.locator(":not(.msg--streaming)")).waitFor();
+      await waitFor("the tab to drop the stream once the reply is pushed", () => tab.streams.list().length === 0);
+      expect(frames.length).toBeGreaterThan(0);
+      expect(tab.streams.gaps).toBe(0);
+    } finally {
+      tab.stop();
+    }
   });
 
   it("Stop ends the generation: the reply keeps the text so far, marked stopped", async () => {
