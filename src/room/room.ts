@@ -4,7 +4,7 @@
 // for KV), push, answer. KV records and the `cache:<room>` mirror are written after
 // the answer, from the outbox and by alarm, so KV never sits on the write path.
 import { DurableObject } from "cloudflare:workers";
-import { recordStat } from "../control/stats-batch";
+import { StatsBatch } from "../control/stats-batch";
 import { PING_FRAME, PONG_FRAME, type ServerFrame } from "../shared/frames";
 import { cacheKey, commentKey, roomKey } from "../shared/keys";
 import { refuseClaim, refuseFail, refuseRelease, refuseReply, unclaimedGraceMs, type Refusal } from "../shared/leases";
@@ -88,6 +88,8 @@ export class Room extends DurableObject<Env> {
   private limits: RoomLimits;
   /** Whether the tables exist: a room gets them on its first write, and until then keeps its state in memory. */
   private schema = false;
+  /** This object's own stats batch (see StatsBatch: never shared with the Worker's). */
+  private readonly stats = new StatsBatch();
   /** ROOM_LIMITER checks in flight, and clients already allowed to create this room (see limitCreation). */
   private creationChecks = new Map<string, Promise<PostLimited | null>>();
   private creationAllowed = new Set<string>();
@@ -475,7 +477,7 @@ export class Room extends DurableObject<Env> {
       stop: (id) => this.streams.requestStop(id),
       store: (input) => {
         const stored = this.storeHuman(input);
-        if (stored.created) recordStat(this.env, (p) => this.ctx.waitUntil(p), { type: "post", mode: "do", kind: "human" });
+        if (stored.created) this.stats.record(this.env, (p) => this.ctx.waitUntil(p), { type: "post", mode: "do", kind: "human" });
         return stored;
       },
     });
