@@ -110,16 +110,20 @@ export class ChatClient {
   }
 
   /** Puts `room` in `mode`, merging into the current flag so other overrides stay. */
-  async setRoomMode(room: string, mode: CacheMode): Promise<void> {
-    const { defaultMode, doPercent, rooms } = await this.flags();
-    await this.call("admin", "PUT", "/api/admin/flags", { defaultMode, doPercent, rooms: { ...rooms, [room]: mode } }, this.requireToken("admin"));
+  setRoomMode(room: string, mode: CacheMode): Promise<void> {
+    return oneFlagEditAtATime(async () => {
+      const { defaultMode, doPercent, rooms } = await this.flags();
+      await this.call("admin", "PUT", "/api/admin/flags", { defaultMode, doPercent, rooms: { ...rooms, [room]: mode } }, this.requireToken("admin"));
+    });
   }
 
   /** Removes the lab's rooms from the flag again, leaving everything else as it was. */
-  async forgetRooms(names: string[]): Promise<void> {
-    const { defaultMode, doPercent, rooms } = await this.flags();
-    const kept = Object.fromEntries(Object.entries(rooms).filter(([name]) => !names.includes(name)));
-    await this.call("admin", "PUT", "/api/admin/flags", { defaultMode, doPercent, rooms: kept }, this.requireToken("admin"));
+  forgetRooms(names: string[]): Promise<void> {
+    return oneFlagEditAtATime(async () => {
+      const { defaultMode, doPercent, rooms } = await this.flags();
+      const kept = Object.fromEntries(Object.entries(rooms).filter(([name]) => !names.includes(name)));
+      await this.call("admin", "PUT", "/api/admin/flags", { defaultMode, doPercent, rooms: kept }, this.requireToken("admin"));
+    });
   }
 
   private requireToken(kind: "admin" | "bot"): string {
@@ -132,4 +136,15 @@ export class ChatClient {
   socketUrl(room: string): string {
     return `${this.baseUrl.replace(/^http/, "ws")}/api/rooms/${encodeURIComponent(room)}/ws`;
   }
+}
+
+/**
+ * The flag is one document, edited by read-modify-write: two edits at once (the bench runs
+ * both modes side by side) would drop one of them. One at a time within this process.
+ */
+let flagEdits: Promise<unknown> = Promise.resolve();
+function oneFlagEditAtATime(edit: () => Promise<void>): Promise<void> {
+  const next = flagEdits.then(edit, edit);
+  flagEdits = next.catch(() => undefined);
+  return next;
 }

@@ -111,7 +111,9 @@ export class Tab {
       (frame, at) => this.onFrame(frame, at),
       (open) => {
         if (!open) this.socketSends.dropped();
-        this.timer.noLaterThan(this.nextDelay(false));
+        // As the page: an open socket is the path (idle cadence); a closed one, poll soon.
+        if (open && !this.stopped) this.timer.in(this.nextDelay(false));
+        else this.timer.noLaterThan(this.nextDelay(false));
       },
     );
     this.socketSends = new SocketSender(this.socket);

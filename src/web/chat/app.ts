@@ -98,7 +98,10 @@ export class ChatApp {
           }
         }
         this.showMode();
-        this.pollNoLaterThanCadence();
+        // Open: the socket is the path now (hello brings any catch-up), so the poll goes to
+        // the idle cadence; closed: poll no later than the polling cadence.
+        if (open) this.scheduleNext();
+        else this.pollNoLaterThanCadence();
       },
       // Too many sockets in the room: poll at the normal pace; the socket asks again later.
       onRefused: () => {
