@@ -17,7 +17,9 @@ export function defaultSystemPrompt(room: string): string {
  */
 export function buildTurns(history: Message[], human: Message, contextSize: number, systemPrompt?: string): ChatTurn[] {
   const index = history.findIndex((m) => m.id === human.id);
-  const earlier = index >= 0 ? history.slice(0, index) : history.filter((m) => m.createdAt <= human.createdAt);
+  const before = index >= 0 ? history.slice(0, index) : history.filter((m) => m.createdAt <= human.createdAt);
+  // A kv list keeps deleted messages as tombstones (no text): they are no part of the conversation.
+  const earlier = before.filter((m) => !m.deleted);
   const context = [...earlier.slice(-(contextSize - 1)), human].slice(-contextSize);
   return [
     { role: "system", content: systemPrompt ?? defaultSystemPrompt(human.room) },

@@ -4,7 +4,7 @@
 // A heal that gets no answer or a 5xx is tried again with backoff; a 429 pauses every
 // heal; a 4xx other than 408/429 is the server's final answer and ends the checks.
 import type { HealResponse } from "../shared/api";
-import type { Message } from "../shared/message";
+import { DELETED_ERROR, type Message } from "../shared/message";
 import { HttpError, describeError } from "./http";
 import type { PendingId, PendingIds } from "./pending-ids";
 
@@ -120,12 +120,14 @@ export class Verifier<E extends PendingId = PendingId> {
   /**
    * `list` is the room's newest `limit` messages, requested at `requestedAt`. A pending id
    * acknowledged before that request (plus settleMs) and absent from the list is missing,
-   * unless the list is full and the id older than all of it. Resolves true when a heal put
-   * something back, so the caller checks again soon.
+   * unless the list is full and the id older than all of it. A tombstone in the list (a kv
+   * room keeps them in place) is the server's final 410: the checks end. Resolves true when
+   * a heal put something back, so the caller checks again soon.
    */
   async check(room: string, list: readonly Message[], requestedAt: number, limit: number): Promise<boolean> {
+    const deleted = new Set(list.filter((m) => m.deleted).map((m) => m.id));
     const inList = new Set(list.map((m) => m.id));
-    for (const id of inList) this.remember(id, "poll");
+    for (const id of inList) if (!deleted.has(id)) this.remember(id, "poll");
     const full = list.length >= limit;
     const oldest = Math.min(...list.map((m) => m.createdAt));
     const missing: E[] = [];
@@ -133,7 +135,11 @@ export class Verifier<E extends PendingId = PendingId> {
       if (requestedAt < entry.ackedAt + (this.options.settleMs ?? 0)) continue;
       const first = !this.checked.has(entry.id);
       this.checked.add(entry.id);
-      if (inList.has(entry.id)) {
+      if (deleted.has(entry.id)) {
+        if (first) this.events.onFirstCheck?.(entry, "in");
+        this.finish(entry);
+        this.events.onGaveUp?.(entry, DELETED_ERROR, 410);
+      } else if (inList.has(entry.id)) {
         if (first) this.events.onFirstCheck?.(entry, "in");
         this.verified(entry, "poll");
       } else if (full && entry.createdAt < oldest) {

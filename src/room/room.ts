@@ -781,7 +781,7 @@ export class Room extends DurableObject<Env> {
     return finished;
   }
 
-  /** Adds valid cached entries missing from the log; invalid ones are skipped and counted. */
+  /** Adds valid cached entries missing from the log (tombstones as tombstones); invalid ones are skipped and counted. */
   private merge(call: RoomCall, cached: unknown[], finishedElsewhere: Message[] = []): Message[] {
     const valid: Message[] = [];
     let skipped = 0;
@@ -794,6 +794,11 @@ export class Room extends DurableObject<Env> {
       this.setRoomName(call.room);
       const merged: Message[] = [];
       for (const message of valid.sort((a, b) => a.createdAt - b.createdAt)) {
+        // A kv-mode deletion: the log keeps (or becomes) its tombstone; the words never come back.
+        if (message.deleted) {
+          if (!this.log.get(message.id)?.deleted) this.log.tombstone(message, message.deletedAt ?? Date.now());
+          continue;
+        }
         const { message: logged, created } = this.log.insert(message);
         // A lease taken on the kv path survives the flip: its bot's answer is still its to give.
         const leased = created && message.status === "processing" && message.claimedBy && message.leaseUntil;

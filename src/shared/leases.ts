@@ -48,7 +48,8 @@ export const unclaimedGraceMs = (value: string | undefined): number => (value &&
 
 /** A claimable human message: pending, or processing with an expired lease. The one copy of this rule. */
 export function isClaimable(message: Message, now: number): boolean {
-  if (message.kind !== "human") return false;
+  // A kv list keeps a deleted message's tombstone (with its old status) in its place.
+  if (message.kind !== "human" || message.deleted) return false;
   if (message.status === "pending") return true;
   return message.status === "processing" && (message.leaseUntil ?? 0) <= now;
 }

@@ -90,13 +90,11 @@ export const streamCallSchema = z.strictObject({
 });
 export type StreamCallInput = z.infer<typeof streamCallSchema>;
 
-/** A message as another path stored it (reconcile reads `cache:<room>`): checked before it joins the log. */
-export const storedMessageSchema = z.object({
+/** What every message another path stored has, live or deleted. */
+const storedFields = {
   id: messageIdSchema,
   room: roomSchema,
   kind: z.enum(["human", "ai"]),
-  author: z.string().min(1).max(MAX_AUTHOR),
-  text: z.string().min(1).max(MAX_TEXT),
   replyTo: messageIdSchema.optional(),
   status: statusSchema,
   createdAt: z.number().int().nonnegative(),
@@ -105,7 +103,28 @@ export const storedMessageSchema = z.object({
   /** a kv-mode lease in progress: kept across a flip so its bot can still answer */
   claimedBy: z.string().min(1).max(100).optional(),
   leaseUntil: z.number().int().optional(),
-});
+};
+
+/**
+ * A message as another path stored it (reconcile reads `cache:<room>`): checked before it
+ * joins the log. A kv-mode deletion leaves a tombstone (empty text and author) in its place:
+ * valid too, and anything marked deleted is taken as a tombstone, words or not.
+ */
+export const storedMessageSchema = z.union([
+  z.object({
+    ...storedFields,
+    author: z.string().max(MAX_AUTHOR),
+    text: z.string().max(MAX_TEXT),
+    deleted: z.literal(true),
+    deletedAt: z.number().int().nonnegative().optional(),
+  }),
+  z.object({
+    ...storedFields,
+    author: z.string().min(1).max(MAX_AUTHOR),
+    text: z.string().min(1).max(MAX_TEXT),
+    deleted: z.undefined().optional(),
+  }),
+]);
 
 /** First problem zod found, as one readable line: "text: text must not be empty". */
 export function describeZodError(error: z.ZodError): string {

@@ -7,6 +7,11 @@ import { describe, expect, it } from "vitest";
 import type { DeleteResponse, FlagsResponse } from "../../src/shared/api";
 import type { ServerFrame } from "../../src/shared/frames";
 import type { CacheMode, Message } from "../../src/shared/message";
+import { buildTurns } from "../../bot/prompt";
+import { MemoryPendingIds } from "../../src/client/pending-ids";
+import { Verifier } from "../../src/client/verifier";
+import { toTombstone } from "../../src/shared/message";
+import { MessageStore } from "../../src/web/chat/messages";
 import { ADMIN, BOT, call, connect, frameOf, heal, ids, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
 
 const ADMIN_AS = { ...ADMIN, "x-operator": "mod-alice" };
@@ -46,9 +51,17 @@ describe.each(["do", "kv"] as const)("DELETE /api/admin/messages/:id in %s mode"
     expect(body).toMatchObject({ ok: true, deleted: true, mode, message: { id: gone.id, room, kind: "human", text: "", author: "", deleted: true } });
     expect(body.message.deletedAt).toBeGreaterThanOrEqual(gone.createdAt);
 
-    expect(ids(await list(room))).toEqual([keep.id]);
+    // do: lists leave it out (pushes and catch-ups carry the tombstone); kv: cache:<room> and
+    // the list hold the tombstone in its place, so a page that only polls drops the row.
+    const shown = await list(room);
     await settle(room, mode);
-    expect(await cached(room)).toEqual([keep.id]);
+    if (mode === "do") {
+      expect(ids(shown)).toEqual([keep.id]);
+      expect(await cached(room)).toEqual([keep.id]);
+    } else {
+      expect(shown).toEqual([keep, body.message]);
+      expect(await env.CHAT_KV.get(`cache:${room}`, "json")).toEqual([keep, body.message]);
+    }
     expect(await record(gone.id)).toMatchObject({ id: gone.id, room, text: "", author: "", deleted: true });
     expect(await record(keep.id)).toMatchObject({ text: "stays" });
 
@@ -80,7 +93,10 @@ describe.each(["do", "kv"] as const)("DELETE /api/admin/messages/:id in %s mode"
     expect((await call(`/api/comments/${gone.id}?room=${room}`)).status).toBe(410);
     expect((await call(`/api/comments/${gone.id}`)).status).toBe(410);
 
-    expect(ids(await list(room))).toEqual([]);
+    // kv: the list holds only the tombstone, still "pending" underneath; the bot's scan skips it.
+    const left = await list(room);
+    expect(ids(left)).toEqual(mode === "kv" ? [gone.id] : []);
+    expect(left.every((m) => m.deleted && m.text === "")).toBe(true);
     const pending = await call(`/api/bot/pending?room=${room}`, { headers: BOT });
     expect((await pending.json<{ pending: Message[] }>()).pending).toEqual([]);
     expect(await record(gone.id)).toMatchObject({ deleted: true, text: "" });
@@ -95,7 +111,7 @@ describe.each(["do", "kv"] as const)("DELETE /api/admin/messages/:id in %s mode"
     const ai = await answer.json<Message>();
     expect(answer.status).toBe(201);
     expect((await removed(room, ai.id)).message).toMatchObject({ kind: "ai", replyTo: human.id, deleted: true });
-    const shown = await list(room);
+    const shown = (await list(room)).filter((m) => !m.deleted);
     expect(ids(shown)).toEqual([human.id]);
     expect(shown[0]!.status).toBe("complete");
     expect((await deletions()).find((d) => d.id === ai.id)).toMatchObject({ kind: "ai", room });
@@ -135,7 +151,103 @@ describe("deletion in do mode", () => {
   });
 });
 
+describe("deletion in kv mode (no pushes: pages, lab tabs and the bot only poll)", () => {
+  it("a polling page drops the row on its next poll; a pending id ends its checks as deleted (410), not verified, with no heal", async () => {
+    const room = uniqueRoom("del-kv-page");
+    await setRoomMode(room, "kv");
+    const other = await post(room, "someone else's spam");
+    const mine = await post(room, "my own message");
+    const store = new MessageStore();
+    store.merge(await list(room));
+    expect(ids(store.sorted())).toEqual([other.id, mine.id]);
+    const ended: [string, number][] = [];
+    const heals: string[] = [];
+    const verified: string[] = [];
+    const verifier = new Verifier(new MemoryPendingIds(), {
+      heal: async (entry) => {
+        heals.push(entry.id);
+        throw new Error("no heal expected");
+      },
+      events: { onGaveUp: (entry, _reason, status) => ended.push([entry.id, status]), onVerified: (entry) => verified.push(entry.id) },
+    });
+    verifier.add({ id: mine.id, room, createdAt: mine.createdAt, ackedAt: Date.now() - 1 });
+
+    await removed(room, other.id);
+    await removed(room, mine.id);
+    const requestedAt = Date.now();
+    const polled = await list(room, 50);
+    expect(store.merge(polled)).toBe(true);
+    expect(store.sorted()).toEqual([]);
+    expect(await verifier.check(room, polled, requestedAt, 50)).toBe(false);
+    expect(ended).toEqual([[mine.id, 410]]);
+    expect([verified, heals, verifier.size]).toEqual([[], [], 0]);
+    // Acknowledged again later (a resend's answer): the tombstone is not remembered as "seen".
+    expect(verifier.add({ id: mine.id, room, createdAt: mine.createdAt, ackedAt: Date.now() })).toBe(true);
+  });
+
+  it("heal answers 410 and keeps the tombstone even after a racy writer put the live KV record back", async () => {
+    const room = uniqueRoom("del-kv-heal");
+    await setRoomMode(room, "kv");
+    const gone = await post(room, "deleted then revived by a stale record write");
+    const { message: tombstone } = await removed(room, gone.id);
+    // A reply that read the room before the delete rewrites the message's record (the legacy race).
+    await env.CHAT_KV.put(`comment:${gone.id}`, JSON.stringify({ ...gone, status: "complete" }));
+    const healed = await heal(gone.id);
+    expect(healed.status).toBe(410);
+    expect(await healed.json()).toEqual({ error: "message was deleted by an operator" });
+    expect(await env.CHAT_KV.get(`cache:${room}`, "json")).toEqual([tombstone]);
+    expect(await list(room)).toEqual([tombstone]);
+  });
+
+  it("the bot's prompt leaves a tombstone out of the context", async () => {
+    const room = uniqueRoom("del-kv-bot");
+    await setRoomMode(room, "kv");
+    const gone = await post(room, "words nobody should see again", { author: "spammer" });
+    const human = await post(room, "a fair question", { author: "ada" });
+    await removed(room, gone.id);
+    const pending = await (await call(`/api/bot/pending?room=${room}`, { headers: BOT })).json<{ pending: Message[] }>();
+    expect(ids(pending.pending)).toEqual([human.id]);
+    const turns = buildTurns(await list(room), human, 10);
+    expect(turns.slice(1)).toEqual([{ role: "user", content: "ada: a fair question" }]);
+  });
+});
+
 describe("deletion across flips", () => {
+  it("kv → do: the tombstone in cache:<room> is merged as deleted (none skipped); a catch-up carries it, lists and heals do not bring it back", async () => {
+    const room = uniqueRoom("del-flip-tomb");
+    await setRoomMode(room, "kv");
+    const keep = await post(room, "keep");
+    const gone = await post(room, "deleted on kv");
+    await removed(room, gone.id);
+    await setRoomMode(room, "do");
+    expect(ids(await list(room))).toEqual([keep.id]);
+    const since = await (await call(`/api/comments?room=${room}&since=0`)).json<{ comments: Message[] }>();
+    expect(since.comments.find((m) => m.id === gone.id)).toMatchObject({ deleted: true, text: "", author: "" });
+    expect((await env.ROOM.getByName(room).inspect()).skippedOnReconcile).toBe(0);
+    expect((await heal(gone.id)).status).toBe(410);
+    await runDurableObjectAlarm(env.ROOM.getByName(room));
+    expect(await cached(room)).toEqual([keep.id]);
+  });
+
+  it("kv → do: a cache tombstone of a message the log never had lands as a tombstone; one the log holds live turns it into one", async () => {
+    const room = uniqueRoom("del-flip-unlogged");
+    await setRoomMode(room, "do");
+    const logged = await post(room, "in the log, live");
+    await setRoomMode(room, "kv");
+    // Injected: cache:<room> holds tombstones the log was never told about.
+    const unlogged: Message = { id: `${Date.now()}-unlogged1`, room, kind: "human", author: "x", text: "never logged", status: "pending", createdAt: Date.now() };
+    const stones = [toTombstone(logged, Date.now()), toTombstone(unlogged, Date.now())];
+    await env.CHAT_KV.put(`cache:${room}`, JSON.stringify(stones));
+    await setRoomMode(room, "do");
+    expect(await list(room)).toEqual([]);
+    expect((await env.ROOM.getByName(room).inspect()).skippedOnReconcile).toBe(0);
+    const repost = await postJson("/api/comments", { room, id: unlogged.id, text: "back again" });
+    expect(repost.status).toBe(410);
+    const direct = await call(`/api/comments/${logged.id}?room=${room}`);
+    expect(direct.status).toBe(410);
+  });
+
+
   it("kv → do after a kv-mode delete: a racy writer's stale cache:<room> does not bring it back", async () => {
     const room = uniqueRoom("del-flip");
     await setRoomMode(room, "kv");
@@ -144,7 +256,7 @@ describe("deletion across flips", () => {
     const stale = await env.CHAT_KV.get(`cache:${room}`);
     expect(ids(JSON.parse(stale!) as Message[])).toEqual([keep.id, gone.id]);
     await removed(room, gone.id);
-    expect(await cached(room)).toEqual([keep.id]);
+    expect(await cached(room)).toEqual([keep.id, gone.id]);
     // A concurrent kv writer that read the list before the delete writes it back (the legacy race).
     await env.CHAT_KV.put(`cache:${room}`, stale!);
     await setRoomMode(room, "do");

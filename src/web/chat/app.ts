@@ -196,6 +196,8 @@ export class ChatApp {
       const { body, mode } = await listComments(this.room, { limit });
       this.setMode(mode ?? body.mode);
       this.store.merge(body.comments);
+      // A kv list keeps deleted messages as tombstones: our own copies of them go too.
+      this.forgetDeleted(body.comments);
       this.render();
       // A room whose messages do not fill the box: page back now, there will be no scroll.
       if (this.ui.list.nearTop()) void this.loadOlder();
@@ -333,7 +335,7 @@ export class ChatApp {
     this.ui.showNotice([...this.own.values()].includes("waiting") ? SLOW_DOWN_NOTICE : null);
   }
 
-  /** Tombstones among pushed or caught-up messages: our own copies of them go too. */
+  /** Tombstones among pushed, caught-up or (kv) polled messages: our own copies of them go too. */
   private forgetDeleted(messages: Message[]): void {
     const deleted = messages.filter((m) => m.deleted).map((m) => m.id);
     if (deleted.length) this.verifier.forget(deleted);

@@ -94,6 +94,7 @@ export class KvPath implements RoomPath {
     return record!;
   }
 
+  /** The cached list as it is, tombstones included (a polling page drops their rows). */
   async list({ limit, before }: ListQuery) {
     // The KV value holds only the newest CACHE_SIZE messages: there is nothing older to page to.
     if (before !== undefined) refuseWith({ status: 400, error: `before: scroll-back needs a do room; in kv mode a room keeps only its newest ${CACHE_SIZE} messages` });
@@ -104,6 +105,8 @@ export class KvPath implements RoomPath {
   async heal(record: Message) {
     const list = await this.read();
     const existing = list.find((m) => m.id === record.id);
+    // The list's tombstone outranks a record a racy writer put back live: deletion is final.
+    if (existing?.deleted) refuseWith({ status: 410, error: DELETED_ERROR });
     if (existing) return { message: existing, readded: false };
     list.push(record);
     list.sort((a, b) => a.createdAt - b.createdAt);
@@ -150,8 +153,9 @@ export class KvPath implements RoomPath {
   /**
    * Operator deletion on the kv path: the room's log keeps the tombstone first (a later flip
    * to do merges `cache:<room>` into it and must not bring the message back), then the
-   * record becomes the tombstone (no heal re-adds it), then the racy list write drops it.
-   * Repeating it finishes a deletion a failure interrupted.
+   * record becomes the tombstone (no heal re-adds it), then the racy list write puts the
+   * tombstone in the message's place: kv pages only poll, and a tombstone in the list is
+   * what tells them to drop the row. Repeating it finishes a deletion a failure interrupted.
    */
   async delete(id: string): Promise<Deleted> {
     const record = await readRecord(this.kv, id);
@@ -162,7 +166,7 @@ export class KvPath implements RoomPath {
     const tombstone = source!.deleted ? source! : toTombstone(source!, Date.now());
     await this.env.ROOM.getByName(this.room).keepTombstone(this.room, tombstone);
     await writeRecord(this.kv, tombstone, this.retentionMs);
-    if (cached) await this.write(list.filter((m) => m.id !== id));
+    if (cached && !cached.deleted) await this.write(list.map((m) => (m.id === id ? tombstone : m)));
     return { message: tombstone, deleted: !source!.deleted };
   }
 
@@ -172,6 +176,7 @@ export class KvPath implements RoomPath {
     // Only on a miss: one more read tells a deleted message (final) from one the cache lost.
     if (index < 0 && (await readRecord(this.kv, messageId))?.deleted) refuseWith({ status: 410, error: DELETED_ERROR });
     if (index < 0) refuseWith({ status: 404, error: "message is not in the room's cache" });
+    if (list[index]!.deleted) refuseWith({ status: 410, error: DELETED_ERROR });
     const next = change(list[index]!);
     list[index] = next;
     await this.write(list);
