@@ -1,6 +1,7 @@
 // The chat page in real Chromium against a real `wrangler dev`: sends over the room
 // socket and push in do mode, polling in kv mode, verification and healing of a really
-// lost message (also across a reload), a deleted one no longer verified, text-only
+// lost message (also across a reload), a deleted one dropped on the next kv poll and no
+// longer verified, text-only
 // rendering, keyboard use and rejections.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,7 +9,7 @@ import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Flags } from "../../src/shared/flags";
-import type { CacheMode } from "../../src/shared/message";
+import type { CacheMode, Message } from "../../src/shared/message";
 import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import {
   api,
@@ -193,15 +194,49 @@ describe("chat page", () => {
     expect((await listRoom(worker, "reload-room")).comments.map((m) => m.id)).toContain(id);
   });
 
-  it("stops verifying its own message once an operator deleted it: the heal's 410 is final, and the row goes", async () => {
+  it("drops a message an operator deleted on its next poll in a kv room (no pushes): someone else's, and one of ours still being verified, without a heal", async () => {
+    await setRoomMode("kv-delete-room", "kv");
+    await postMessage(worker, "kv-delete-room", "a friendly message");
+    const spam = await postMessage(worker, "kv-delete-room", "someone else's spam");
+    // A poll this slow never runs during the test: only going back online makes the page poll.
+    const { page, context, seen } = await openPage("/r/kv-delete-room?poll=600000");
+    await page.locator("#mode", { hasText: "kv" }).waitFor();
+    await messageRow(page, "someone else's spam").waitFor();
+    await send(page, "mine, deleted before it is verified");
+    await ownState(page, "mine, deleted before it is verified").filter({ hasText: /^sent$/ }).waitFor();
+    const [mine] = await pendingIds(page);
+    const heals: string[] = [];
+    page.on("request", (req) => void (new URL(req.url()).pathname === "/api/admin/add-to-cache" && heals.push(req.url())));
+    for (const id of [spam.id, mine]) {
+      const removed = await api<{ deleted: boolean }>(worker, `/api/admin/messages/${id}?room=kv-delete-room`, { method: "DELETE", token: worker.adminToken });
+      expect([removed.status, removed.body.deleted]).toEqual([200, true]);
+    }
+
+    const polled = page.waitForResponse((res) => new URL(res.url()).pathname === "/api/comments" && res.request().method() === "GET");
+    await context.setOffline(true);
+    await context.setOffline(false);
+    const { comments } = (await (await polled).json()) as { comments: Message[] };
+    expect(comments.filter((m) => m.deleted).map((m) => m.id)).toEqual([spam.id, mine]);
+    await messageRow(page, "someone else's spam").waitFor({ state: "detached" });
+    await messageRow(page, "mine, deleted before it is verified").waitFor({ state: "detached" });
+    expect(await messageRow(page, "a friendly message").count()).toBe(1);
+    expect(await pendingIds(page)).toEqual([]);
+    expect(heals).toEqual([]);
+    expect(seen.errors).toEqual([]);
+  });
+
+  it("stops verifying its own message once an operator deleted it and a racy writer dropped the tombstone: the heal's 410 is final, and the row goes", async () => {
     await setRoomMode("deleted-room", "kv");
     const { page, context } = await openPage("/r/deleted-room?poll=600000");
     await page.locator("#mode", { hasText: "kv" }).waitFor();
     await send(page, "an operator will delete this");
     await ownState(page, "an operator will delete this").filter({ hasText: /^sent$/ }).waitFor();
     const [id] = await pendingIds(page);
+    const before = await listRoom(worker, "deleted-room");
     const removed = await api<{ deleted: boolean }>(worker, `/api/admin/messages/${id}?room=deleted-room`, { method: "DELETE", token: worker.adminToken });
     expect([removed.status, removed.body.deleted]).toEqual([200, true]);
+    // A losing concurrent writer that read the list before the message: its tombstone is gone from cache:<room>.
+    overwriteRoomCache(persistTo, "deleted-room", before.comments.filter((m) => m.id !== id));
 
     // The next check finds the id missing and asks for a heal, which answers 410: final.
     const healed = page.waitForResponse((res) => res.url().endsWith("/api/admin/add-to-cache"));

@@ -33,7 +33,9 @@ export async function getStats(auth: Credentials): Promise<StatsResponse> {
 export const ROOM_MESSAGES_SHOWN = 50;
 
 export async function getRoomMessages(room: string): Promise<Message[]> {
-  return (await requestJson<CommentsResponse>(`/api/comments?room=${encodeURIComponent(room)}&limit=${ROOM_MESSAGES_SHOWN}`)).body.comments;
+  const { comments } = (await requestJson<CommentsResponse>(`/api/comments?room=${encodeURIComponent(room)}&limit=${ROOM_MESSAGES_SHOWN}`)).body;
+  // A kv room's list keeps deleted messages as tombstones: nothing left to show or delete.
+  return comments.filter((m) => !m.deleted);
 }
 
 /** Deletes one message of a room; deleting it again answers the same tombstone. */
