@@ -107,8 +107,10 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
       await exited;
       clearTimeout(timer);
     }
-    // workerd may outlive wrangler by a moment; nothing of the group may stay.
+    // workerd may outlive wrangler by a moment; nothing of the group may stay, and its files
+    // (the state's SQLite) are only free once it is gone: wait for that, not just the signal.
     killGroup("SIGKILL");
+    await groupGone(child.pid);
     process.off("exit", onExit);
     if (ownsState) rmSync(persistTo, { recursive: true, force: true });
   };
@@ -129,4 +131,18 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
   }
   await stop();
   throw new Error(`wrangler dev did not answer ${url}/api/health in time:\n${output}`);
+}
+
+/** Resolves once no process of the group is left (kill(-pid, 0) fails), or after 5 s. */
+async function groupGone(pid: number | undefined): Promise<void> {
+  if (!pid) return;
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(-pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
