@@ -1,6 +1,6 @@
 // Stats events leave an isolate (or a Room object) in batches: one Control DO call
 // every FLUSH_MS instead of one per post, so the single global counter object never
-// throttles writes. The caller's waitUntil holds the flush its event rides in, so an
+// throttles writes. The call that opens a batch holds its flush in its waitUntil, so an
 // event is only lost if the isolate crashes in that window.
 import type { StatEvent } from "./control";
 import { KV_COUNT_NAMES, noKvCounts } from "../shared/usage";
@@ -8,25 +8,30 @@ import { KV_COUNT_NAMES, noKvCounts } from "../shared/usage";
 export const FLUSH_MS = 250;
 
 /**
- * One batch: its queue and the flush it rides in. The Worker has one per isolate; each
- * Durable Object keeps its own, because a promise made in one object's (or request's)
- * context must not be awaited in another's: workerd cancels it when its owner ends,
- * and a Room that held such a flush was reset, dropping every socket (found by the bench).
+ * One batch: its queue, and whether a flush is on its way. The Worker has one per isolate;
+ * each Durable Object keeps its own. No promise is shared: the call that opens a batch
+ * holds its own timer in its own waitUntil and sends everything queued by then; later
+ * calls only queue. (A promise made in one request's context and awaited in another's is
+ * refused by workerd, which cancelled it and once reset a Room, dropping its sockets.)
  */
 export class StatsBatch {
   private queued: StatEvent[] = [];
-  private flushing: Promise<void> | null = null;
+  /** when the open batch's flush is due; null when none is on its way */
+  private flushDueAt: number | null = null;
 
   record(env: Env, waitUntil: (promise: Promise<unknown>) => void, event: StatEvent): void {
     this.queued.push(event);
-    this.flushing ??= new Promise<void>((resolve) => setTimeout(resolve, FLUSH_MS)).then(() => this.flush(env));
-    waitUntil(this.flushing);
+    // A flush whose owner was cancelled before it ran must not hold the queue forever.
+    if (this.flushDueAt !== null && Date.now() < this.flushDueAt + STALE_FLUSH_MS) return;
+    this.flushDueAt = Date.now() + FLUSH_MS;
+    waitUntil(new Promise<void>((resolve) => setTimeout(resolve, FLUSH_MS)).then(() => this.flush(env)));
   }
 
   private async flush(env: Env): Promise<void> {
     const batch = mergeUsage(this.queued);
     this.queued = [];
-    this.flushing = null;
+    this.flushDueAt = null;
+    if (!batch.length) return;
     try {
       await env.CONTROL.getByName("global").record(batch);
     } catch (err) {
@@ -34,6 +39,9 @@ export class StatsBatch {
     }
   }
 }
+
+/** A flush this late did not run (its request was cancelled): the next event opens a new one. */
+const STALE_FLUSH_MS = 10_000;
 
 /** The Worker's batch (one per isolate). */
 const workerBatch = new StatsBatch();
