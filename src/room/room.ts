@@ -6,45 +6,27 @@
 import { DurableObject } from "cloudflare:workers";
 import { StatsBatch } from "../control/stats-batch";
 import { PING_FRAME, PONG_FRAME, type ServerFrame } from "../shared/frames";
-import { cacheKey, commentKey, roomKey } from "../shared/keys";
+import { cacheKey, commentKey } from "../shared/keys";
 import { refuseClaim, refuseFail, refuseRelease, refuseReply, unclaimedGraceMs, type Refusal } from "../shared/leases";
-import { CACHE_SIZE, DELETED_ERROR, type CacheMode, type Message } from "../shared/message";
+import { type CacheMode, type Message } from "../shared/message";
 import { storedMessageSchema } from "../shared/schemas";
 import { MAX_BATCH } from "./kv-writes";
-import { EMPTY_LOG, Meta, RoomLog, type LogReader } from "./log";
-import { applyMigrations, hasSchema } from "../storage/migrations";
-import { MIGRATIONS } from "./migrations";
-import { Outbox } from "./outbox";
-import { OutboxFlusher, type FlushStats } from "./outbox-flusher";
 import { handleClientFrame, type SocketAnswer } from "./socket-frames";
 import { Broadcaster } from "./broadcast";
 import { capRefusal, clientTag, socketClient, socketLimits, type SocketClient } from "./socket-caps";
 import { UNKNOWN_CLIENT, isExempt } from "../limits/client-key";
 import { limitPost, type PostLimited } from "../limits/post-limit";
 import { limitNewRoom } from "../limits/room-limit";
-import { roomLimits, type RoomLimits } from "../limits/retention";
 import { Usage } from "../storage/usage";
 import type { UsageCounts } from "../shared/usage";
 import type { StreamAck, StreamCall, StreamStats } from "../shared/stream";
 import { LiveStreams } from "./streams";
+import { AlarmSchedule } from "./alarms";
+import { KvSync, type OutboxStats } from "./kv-sync";
+import { enforceRetention } from "./retention-sweep";
+import { RoomState } from "./room-state";
+import { LEFT_DO_MODE, gone, ok, refused, type Deleted, type NewHumanMessage, type NewReply, type RoomCall, type RoomRefusal, type RoomResult, type Stored } from "./calls";
 
-/** Who is calling and under which flag version; a newer version triggers a reconcile. */
-export type RoomCall = { room: string; flagVersion: number };
-
-/**
- * A refusal; `mode: "kv"` means the room has left do mode and the call belongs on the kv
- * path; 429 (a limit, with `retryAfter` in seconds) and 507 (the room is full) come from the room's limits.
- */
-export type RoomRefusal = { status: Refusal["status"] | 429 | 507; error: string; mode?: CacheMode; retryAfter?: number };
-export type RoomResult<T> = { ok: true; value: T } | ({ ok: false } & RoomRefusal);
-
-export type NewHumanMessage = { id: string; text: string; author: string };
-export type NewReply = { id: string; replyTo: string; text: string; author: string; botId: string; stopped?: boolean };
-export type Stored = { message: Message; created: boolean };
-/** `deleted`: false when the message already was a tombstone. */
-export type Deleted = { message: Message; deleted: boolean };
-
-export type OutboxStats = { pending: number } & FlushStats;
 export type RoomInspection = {
   room: string;
   count: number;
@@ -60,53 +42,22 @@ export type RoomInspection = {
   streams: StreamStats;
 };
 
-export const MIRROR_INTERVAL_MS = 1000;
-/** Messages retention deletes per alarm run at most: a long backlog goes a batch a second. */
-export const RETENTION_BATCH = 500;
-/** When everything past the retention is kept for now (leased, or the latest change), look again this much later. */
-const RETENTION_RECHECK_MS = 3_600_000;
 /** Headers the Worker adds when it hands a socket upgrade to the room (its name the room knows: `ctx.id.name`). */
 export const FLAG_VERSION_HEADER = "x-flag-version";
 export const ROOM_MODE_HEADER = "x-room-mode";
 /** The client's key (src/worker/client-key.ts): its sockets and sends are counted by it. */
 export const CLIENT_KEY_HEADER = "x-client-key";
 
-const LEFT_DO_MODE: RoomRefusal = { status: 409, error: "room is not in do mode; use the kv path", mode: "kv" };
-/** A deleted id is final: whoever brings it back (post, heal, claim, reply) is told so. */
-const gone = (what = ""): RoomRefusal => ({ status: 410, error: `${what}${DELETED_ERROR}` });
-
-const ok = <T>(value: T): RoomResult<T> => ({ ok: true, value });
-const refused = (refusal: RoomRefusal): RoomResult<never> => ({ ok: false, ...refusal });
-
 export class Room extends DurableObject<Env> {
-  private readonly log: RoomLog;
-  private readonly meta: Meta;
-  private readonly outbox: Outbox;
-  /** KV as this room writes it; a field so fault-injection tests can swap in a failing one. */
-  private kv: KVNamespace;
-  /** ROOM_MAX_MESSAGES and ROOM_RETENTION_DAYS; a field so tests can set them for one room. */
-  private limits: RoomLimits;
-  /** Whether the tables exist: a room gets them on its first write, and until then keeps its state in memory. */
-  private schema = false;
+  private readonly usage = new Usage();
+  private readonly state: RoomState;
+  private readonly alarms: AlarmSchedule;
+  private readonly kvSync: KvSync;
   /** This object's own stats batch (see StatsBatch: never shared with the Worker's). */
   private readonly stats = new StatsBatch();
   /** ROOM_LIMITER checks in flight, and clients already allowed to create this room (see limitCreation). */
   private creationChecks = new Map<string, Promise<PostLimited | null>>();
   private creationAllowed = new Set<string>();
-  // Kept in memory (loaded once on wake) so the hot path reads no bookkeeping rows.
-  /** `getByName` ids carry the name into the object (also on alarms and after eviction). */
-  private roomName = this.ctx.id.name ?? "";
-  private flagVersion = -1;
-  private active = false;
-  private marked = false;
-  /** The Control object lists this room among the do rooms a flip must flush. */
-  private registered = false;
-  private alarmAt: number | null = null;
-  private mirroredAt = 0;
-  private mirrorDirty = false;
-  private readonly flusher: OutboxFlusher;
-  private readonly usage = new Usage();
-  private readonly sql: SqlStorage;
   private readonly pushes: Broadcaster;
   private readonly streams: LiveStreams;
   /** Each socket's frames are answered in the order sent, though the post limit is awaited. */
@@ -114,42 +65,21 @@ export class Room extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    // Every SQLite statement and KV call of the room is counted (the cost bench reads it via inspect).
-    const sql = (this.sql = this.usage.countingSql(ctx.storage.sql));
-    this.kv = this.usage.countingKv(env.CHAT_KV);
-    this.limits = roomLimits(env);
-    this.meta = new Meta(sql);
-    this.log = new RoomLog(sql, () => this.roomName);
-    this.outbox = new Outbox(sql);
-    this.flusher = new OutboxFlusher({
-      outbox: this.outbox,
-      kv: () => this.kv,
-      room: () => this.roomName,
-      hasSchema: () => this.schema,
-      find: (id) => this.log.get(id),
-      retentionMs: () => this.limits.retentionMs,
-      transaction: (run) => ctx.storage.transactionSync(run),
-      retryAt: (at) => this.scheduleAlarm(at),
-    });
+    const state = (this.state = new RoomState(ctx, env, this.usage));
+    this.alarms = new AlarmSchedule(ctx.storage, this.usage);
+    this.kvSync = new KvSync(state, this.alarms);
     this.pushes = new Broadcaster(() => ctx.getWebSockets());
-    this.streams = new LiveStreams(sql, (frame) => this.broadcast(frame));
+    this.streams = new LiveStreams(state.sql, (frame) => this.broadcast(frame));
     ctx.blockConcurrencyWhile(async () => {
       // A read or a socket must not create anything: a never-written room reads as empty.
-      this.schema = hasSchema(sql);
-      if (!this.schema) return;
-      ctx.storage.transactionSync(() => applyMigrations(sql, MIGRATIONS));
-      this.roomName ||= this.meta.get("room") ?? "";
-      this.flagVersion = Number(this.meta.get("flagVersion") ?? -1);
-      this.active = this.flagVersion >= 0 && this.meta.get("active") !== "false";
-      this.marked = this.meta.get("marked") === "true";
-      this.registered = this.meta.get("registered") === "true";
+      if (!state.load()) return;
       this.streams.load();
       // After a restart the last mirror may be older than the log: write one soon.
-      this.mirrorDirty = this.active;
-      this.alarmAt = await ctx.storage.getAlarm();
+      if (state.active) this.kvSync.markDirty();
+      const alarmSet = await this.alarms.load();
       // Owed writes, or (rooms from before retention) messages retention must look at.
-      const retentionDue = this.limits.retentionMs > 0 && this.log.oldestCreatedAt() !== null;
-      if (this.alarmAt === null && (this.outbox.pending() > 0 || retentionDue)) await this.scheduleAlarm(Date.now());
+      const retentionDue = state.limits.retentionMs > 0 && state.log.oldestCreatedAt() !== null;
+      if (!alarmSet && (state.outbox.pending() > 0 || retentionDue)) await this.alarms.schedule(Date.now());
     });
     // Pings are answered by the runtime without waking a hibernated room.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
@@ -161,7 +91,7 @@ export class Room extends DurableObject<Env> {
   async post(call: RoomCall, input: NewHumanMessage, creator?: string): Promise<RoomResult<Stored>> {
     const refusal = await this.enter(call);
     if (refusal) return refused(refusal);
-    const known = this.view.get(input.id);
+    const known = this.state.view.get(input.id);
     if (known?.deleted) return refused(gone("id: "));
     if (known) return ok({ message: known, created: false });
     // `creator`: the client key a new room counts against (none for bot and operator tokens).
@@ -175,7 +105,7 @@ export class Room extends DurableObject<Env> {
   async get(call: RoomCall, id: string): Promise<RoomResult<Message>> {
     const refusal = await this.enter(call);
     if (refusal) return refused(refusal);
-    const message = this.view.get(id);
+    const message = this.state.view.get(id);
     if (message?.deleted) return refused(gone());
     return message ? ok(message) : refused({ status: 404, error: "message not found in this room" });
   }
@@ -183,17 +113,17 @@ export class Room extends DurableObject<Env> {
   async list(call: RoomCall, limit: number, since?: number): Promise<RoomResult<{ comments: Message[]; lastSeq: number }>> {
     const refusal = await this.enter(call);
     if (refusal) return refused(refusal);
-    const comments = since === undefined ? this.view.recent(limit) : this.view.after(since, limit);
+    const comments = since === undefined ? this.state.view.recent(limit) : this.state.view.after(since, limit);
     // `lastSeq` is the room's change position: the `since` that continues from here.
-    return ok({ comments, lastSeq: this.view.lastPos() });
+    return ok({ comments, lastSeq: this.state.view.lastPos() });
   }
 
   /** Scroll-back: the page of messages logged before `before` (a `seq`), oldest first; `more` when older ones remain. */
   async listBefore(call: RoomCall, before: number, limit: number): Promise<RoomResult<{ comments: Message[]; lastSeq: number; more: boolean }>> {
     const refusal = await this.enter(call);
     if (refusal) return refused(refusal);
-    const { messages, more } = this.view.before(before, limit);
-    return ok({ comments: messages, lastSeq: this.view.lastPos(), more });
+    const { messages, more } = this.state.view.before(before, limit);
+    return ok({ comments: messages, lastSeq: this.state.view.lastPos(), more });
   }
 
   /** Re-adds a message from its KV record; re-adding an AI reply also completes its human message. */
@@ -201,22 +131,22 @@ export class Room extends DurableObject<Env> {
     const refusal = await this.enter(call, true);
     if (refusal) return refused(refusal);
     // The record may not say so yet (KV lags the log): the log's tombstone decides.
-    if (record.deleted || this.view.get(record.id)?.deleted) return refused(gone());
-    this.ensureSchema();
+    if (record.deleted || this.state.view.get(record.id)?.deleted) return refused(gone());
+    this.state.ensureSchema();
     const now = Date.now();
     const frames: ServerFrame[] = [];
-    const message = this.ctx.storage.transactionSync(() => {
-      const { message, created } = this.log.insert(record);
+    const message = this.state.transaction(() => {
+      const { message, created } = this.state.log.insert(record);
       if (created) {
-        this.owe(commentKey(message.id), now);
+        this.kvSync.owe(commentKey(message.id), now);
         frames.push({ type: "message", message });
       }
-      const human = message.replyTo ? this.log.get(message.replyTo) : null;
+      const human = message.replyTo ? this.state.log.get(message.replyTo) : null;
       if (human) this.streams.dropFor(human.id);
       if (human && human.kind === "human" && !human.deleted && human.status !== "complete") {
-        this.log.setStatus(human.id, "complete");
-        this.owe(commentKey(human.id), now);
-        frames.push({ type: "update", message: this.log.get(human.id)! });
+        this.state.log.setStatus(human.id, "complete");
+        this.kvSync.owe(commentKey(human.id), now);
+        frames.push({ type: "update", message: this.state.log.get(human.id)! });
       }
       return { message, readded: created };
     });
@@ -227,22 +157,22 @@ export class Room extends DurableObject<Env> {
   async pending(call: RoomCall): Promise<RoomResult<Message[]>> {
     const refusal = await this.enter(call);
     if (refusal) return refused(refusal);
-    return ok(this.view.claimable(Date.now()));
+    return ok(this.state.view.claimable(Date.now()));
   }
 
   /** Atomic lease (rules in shared/leases.ts). */
   async claim(call: RoomCall, messageId: string, botId: string, leaseMs: number): Promise<RoomResult<Message>> {
-    return this.changeStatus(call, messageId, (message, now) => refuseClaim(message, botId, now), (id, now) => this.log.setClaim(id, botId, now + leaseMs), false);
+    return this.changeStatus(call, messageId, (message, now) => refuseClaim(message, botId, now), (id, now) => this.state.log.setClaim(id, botId, now + leaseMs), false);
   }
 
   async release(call: RoomCall, messageId: string, botId: string): Promise<RoomResult<Message>> {
-    const released = await this.changeStatus(call, messageId, (message) => refuseRelease(message, botId), (id) => this.log.setStatus(id, "pending"), false);
+    const released = await this.changeStatus(call, messageId, (message) => refuseRelease(message, botId), (id) => this.state.log.setStatus(id, "pending"), false);
     if (released.ok) this.streams.interruptFor(messageId);
     return released;
   }
 
   async fail(call: RoomCall, messageId: string, botId: string, reason: string): Promise<RoomResult<Message>> {
-    const failed = await this.changeStatus(call, messageId, (message, now) => refuseFail(message, botId, now, unclaimedGraceMs(this.env.UNCLAIMED_GRACE_MS)), (id) => this.log.setStatus(id, "failed", reason), true);
+    const failed = await this.changeStatus(call, messageId, (message, now) => refuseFail(message, botId, now, unclaimedGraceMs(this.env.UNCLAIMED_GRACE_MS)), (id) => this.state.log.setStatus(id, "failed", reason), true);
     if (failed.ok) this.streams.endFor(messageId);
     return failed;
   }
@@ -255,14 +185,14 @@ export class Room extends DurableObject<Env> {
     const found = await this.enterToAnswer(call, input.replyTo);
     if ("refusal" in found) return refused(found.refusal);
     const { human, now } = found;
-    const same = this.view.get(input.id);
+    const same = this.state.view.get(input.id);
     if (same?.deleted) return refused(gone("id: "));
     if (same) return refused({ status: 409, error: "id: this reply is already in the room" });
     const holds = human.status === "processing" && human.claimedBy === input.botId && (human.leaseUntil ?? 0) > now;
     if (!holds) return refused({ status: 409, error: human.status === "complete" ? "message was already answered" : "claim the message before streaming its reply" });
     const ack = this.streams.write(input);
     // The alarm looks at the lease when it would run out: a bot that died leaves its stream "interrupted".
-    void this.scheduleAlarm(human.leaseUntil!);
+    void this.alarms.schedule(human.leaseUntil!);
     return ok(ack);
   }
 
@@ -275,11 +205,11 @@ export class Room extends DurableObject<Env> {
     const found = await this.enterToAnswer(call, input.replyTo);
     if ("refusal" in found) return refused(found.refusal);
     const { human, now } = found;
-    const same = this.view.get(input.id);
+    const same = this.state.view.get(input.id);
     if (same?.deleted) return refused(gone("id: "));
     if (same && same.replyTo !== human.id) return refused({ status: 409, error: "id: already used by another message" });
     // A reply already in the log (e.g. merged from the kv path) answers the message, whatever its status says.
-    const earlier = same ? null : this.view.replyTo(human.id);
+    const earlier = same ? null : this.state.view.replyTo(human.id);
     if (earlier) {
       if (human.status !== "complete") this.complete(human.id, now);
       return refused({ status: 409, error: `message was already answered by ${earlier.id}` });
@@ -288,20 +218,20 @@ export class Room extends DurableObject<Env> {
     const refusal = same ? null : refuseReply(human, input.botId, now, unclaimedGraceMs(this.env.UNCLAIMED_GRACE_MS));
     if (refusal) return refused(refusal);
     const frames: ServerFrame[] = [];
-    const stored = this.ctx.storage.transactionSync(() => {
-      const { message, created } = this.log.insert({
-        id: input.id, room: this.roomName, kind: "ai", author: input.author, text: input.text,
+    const stored = this.state.transaction(() => {
+      const { message, created } = this.state.log.insert({
+        id: input.id, room: this.state.roomName, kind: "ai", author: input.author, text: input.text,
         replyTo: human.id, status: "complete", createdAt: now, ...(input.stopped ? { stopped: true } : {}),
       });
       if (created) {
-        this.owe(commentKey(message.id), now);
+        this.kvSync.owe(commentKey(message.id), now);
         frames.push({ type: "message", message });
       }
       if (human.status !== "complete") {
-        this.log.setStatus(human.id, "complete");
-        this.owe(commentKey(human.id), now);
+        this.state.log.setStatus(human.id, "complete");
+        this.kvSync.owe(commentKey(human.id), now);
       }
-      const completed = this.log.get(human.id)!;
+      const completed = this.state.log.get(human.id)!;
       if (human.status !== "complete") frames.push({ type: "update", message: completed });
       this.streams.dropFor(human.id);
       return { message, created, human: completed };
@@ -314,7 +244,7 @@ export class Room extends DurableObject<Env> {
   private async enterToAnswer(call: RoomCall, replyTo: string): Promise<{ human: Message; now: number } | { refusal: RoomRefusal }> {
     const entered = await this.enter(call);
     if (entered) return { refusal: entered };
-    const human = this.view.get(replyTo);
+    const human = this.state.view.get(replyTo);
     if (!human) return { refusal: { status: 404, error: "replyTo: message not found in this room" } };
     if (human.deleted) return { refusal: gone("replyTo: ") };
     if (human.kind !== "human") return { refusal: { status: 400, error: "replyTo: must be a human message" } };
@@ -323,11 +253,11 @@ export class Room extends DurableObject<Env> {
 
   /** Marks a human message answered (its reply is in the log) and tells the sockets. */
   private complete(humanId: string, now: number): void {
-    const completed = this.ctx.storage.transactionSync(() => {
+    const completed = this.state.transaction(() => {
       this.streams.dropFor(humanId);
-      this.log.setStatus(humanId, "complete");
-      this.owe(commentKey(humanId), now);
-      return this.log.get(humanId)!;
+      this.state.log.setStatus(humanId, "complete");
+      this.kvSync.owe(commentKey(humanId), now);
+      return this.state.log.get(humanId)!;
     });
     this.changed([{ type: "update", message: completed }]);
   }
@@ -341,7 +271,7 @@ export class Room extends DurableObject<Env> {
   async deleteMessage(call: RoomCall, id: string): Promise<RoomResult<Deleted>> {
     const refusal = await this.enter(call);
     if (refusal) return refused(refusal);
-    const logged = this.view.get(id);
+    const logged = this.state.view.get(id);
     if (logged?.deleted) return ok({ message: logged, deleted: false });
     const source = logged ?? (await this.recordOf(id, call.room));
     if (!source) return refused({ status: 404, error: "message not found in this room" });
@@ -355,18 +285,18 @@ export class Room extends DurableObject<Env> {
    * so a later flip to do, which merges `cache:<room>` into this log, cannot bring it back.
    */
   async keepTombstone(room: string, tombstone: Message): Promise<Deleted> {
-    this.setRoomName(room);
-    const logged = this.view.get(tombstone.id);
+    this.state.setRoomName(room);
+    const logged = this.state.view.get(tombstone.id);
     if (logged?.deleted) return { message: logged, deleted: false };
     return this.tombstone(tombstone, tombstone.deletedAt ?? Date.now());
   }
 
   private tombstone(message: Message, at: number): Deleted {
-    this.ensureSchema();
-    const tombstone = this.ctx.storage.transactionSync(() => {
-      const logged = this.log.tombstone(message, at);
+    this.state.ensureSchema();
+    const tombstone = this.state.transaction(() => {
+      const logged = this.state.log.tombstone(message, at);
       // In kv mode the Worker writes the record itself.
-      if (this.active) this.owe(commentKey(logged.id), at);
+      if (this.state.active) this.kvSync.owe(commentKey(logged.id), at);
       return logged;
     });
     // A reply being written to a deleted message is dropped: viewers see it end, the bot's next call gets 410.
@@ -377,7 +307,7 @@ export class Room extends DurableObject<Env> {
 
   /** A message's KV record, if it belongs to this room. */
   private async recordOf(id: string, room: string): Promise<Message | null> {
-    const record = await this.kv.get<Message>(commentKey(id), "json");
+    const record = await this.state.kv.get<Message>(commentKey(id), "json");
     return record && record.room === room ? record : null;
   }
 
@@ -388,16 +318,16 @@ export class Room extends DurableObject<Env> {
    * which then leaves the flag unchanged: a room is never half-left.
    */
   async leaveDoMode(call: RoomCall): Promise<number> {
-    const previous = { flagVersion: this.flagVersion, active: this.active };
-    this.setRoomName(call.room);
+    const previous = { flagVersion: this.state.flagVersion, active: this.state.active };
+    this.state.setRoomName(call.room);
     this.setMode(call.flagVersion, false);
-    if (this.schema) this.streams.endAll();
+    if (this.state.schema) this.streams.endAll();
     try {
-      await this.flusher.flush(Number.POSITIVE_INFINITY, true);
-      const mirrored = previous.active ? await this.writeMirror() : 0;
+      await this.kvSync.flush(Number.POSITIVE_INFINITY, true);
+      const mirrored = previous.active ? await this.kvSync.writeMirror() : 0;
       // The flip tells the Control object; a later entry registers the room again.
-      this.registered = false;
-      this.remember("registered", false);
+      this.state.registered = false;
+      this.state.remember("registered", false);
       return mirrored;
     } catch (err) {
       this.setMode(previous.flagVersion, previous.active);
@@ -406,24 +336,24 @@ export class Room extends DurableObject<Env> {
   }
 
   private setMode(flagVersion: number, active: boolean): void {
-    this.flagVersion = flagVersion;
-    this.active = active;
-    this.remember("flagVersion", flagVersion);
-    this.remember("active", active);
+    this.state.flagVersion = flagVersion;
+    this.state.active = active;
+    this.state.remember("flagVersion", flagVersion);
+    this.state.remember("active", active);
     this.broadcast({ type: "mode", mode: active ? "do" : "kv" });
   }
 
   /** Test and operator visibility: what the room holds, and how its KV writes are doing. */
   async inspect(): Promise<RoomInspection> {
     return {
-      room: this.roomName,
-      count: this.view.count(),
-      lastSeq: this.view.lastSeq(),
-      active: this.active,
-      flagVersion: this.flagVersion,
-      mirroredAt: this.mirroredAt,
-      skippedOnReconcile: this.schema ? Number(this.meta.get("skippedOnReconcile") ?? 0) : 0,
-      outbox: { pending: this.schema ? this.outbox.pending() : 0, ...this.flusher.stats() },
+      room: this.state.roomName,
+      count: this.state.view.count(),
+      lastSeq: this.state.view.lastSeq(),
+      active: this.state.active,
+      flagVersion: this.state.flagVersion,
+      mirroredAt: this.kvSync.mirroredAt,
+      skippedOnReconcile: this.state.schema ? Number(this.state.meta.get("skippedOnReconcile") ?? 0) : 0,
+      outbox: this.kvSync.stats(),
       usage: this.usage.snapshot(),
       streams: this.streams.stats(),
     };
@@ -435,7 +365,7 @@ export class Room extends DurableObject<Env> {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return Response.json({ error: "expected a WebSocket upgrade" }, { status: 426 });
     }
-    const call = { room: this.roomName, flagVersion: Number(request.headers.get(FLAG_VERSION_HEADER) ?? -1) };
+    const call = { room: this.state.roomName, flagVersion: Number(request.headers.get(FLAG_VERSION_HEADER) ?? -1) };
     let mode: CacheMode = "kv";
     if (request.headers.get(ROOM_MODE_HEADER) === "do") mode = (await this.enter(call)) ? "kv" : "do";
     else this.usage.count("requests"); // (in do mode, enter counts it)
@@ -452,7 +382,7 @@ export class Room extends DurableObject<Env> {
     // The call rides along: a never-written room keeps its mode in memory only, and may hibernate.
     server.serializeAttachment({ key, ...(mode === "do" ? { call } : {}) } satisfies SocketClient);
     const streams = mode === "do" ? this.streams.list() : [];
-    server.send(JSON.stringify({ type: "hello", room: this.roomName, lastSeq: this.view.lastPos(), mode, ...(streams.length ? { streams } : {}) } satisfies ServerFrame));
+    server.send(JSON.stringify({ type: "hello", room: this.state.roomName, lastSeq: this.state.view.lastPos(), mode, ...(streams.length ? { streams } : {}) } satisfies ServerFrame));
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -466,14 +396,14 @@ export class Room extends DurableObject<Env> {
   private async answerFrame(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     const client = socketClient(ws);
     // Woken from hibernation with no tables: the socket's call restores the mode (a read; nothing is written).
-    if (!this.schema && client?.call && client.call.flagVersion > this.flagVersion) await this.enter(client.call, false, false).catch(() => null);
+    if (!this.state.schema && client?.call && client.call.flagVersion > this.state.flagVersion) await this.enter(client.call, false, false).catch(() => null);
     const answer: SocketAnswer = await handleClientFrame(data, {
-      active: () => this.active,
+      active: () => this.state.active,
       leftDoMode: LEFT_DO_MODE,
-      known: (id) => this.view.get(id),
+      known: (id) => this.state.view.get(id),
       // A socket from before sockets carried their client is not counted (it reconnects soon enough).
       limit: async () => this.roomFull() ?? (client ? ((await limitPost(this.env, client.key)) ?? (this.isNew() ? await this.limitCreation(client.key) : null)) : null),
-      admit: () => this.admitWrites(this.roomName),
+      admit: () => this.admitWrites(this.state.roomName),
       stop: (id) => this.streams.requestStop(id),
       store: (input) => {
         const stored = this.storeHuman(input);
@@ -499,98 +429,34 @@ export class Room extends DurableObject<Env> {
   /** Backstop for everything the post-answer flush could not do: due outbox rows, then the mirror. */
   override async alarm(): Promise<void> {
     this.usage.count("alarms");
-    this.alarmAt = null;
-    if (!this.schema) return;
-    await this.flusher.flush(Date.now(), false);
-    const retentionAt = this.enforceRetention(Date.now());
+    this.alarms.fired();
+    if (!this.state.schema) return;
+    await this.kvSync.flush(Date.now(), false);
+    const retentionAt = enforceRetention(this.state, Date.now(), () => this.kvSync.markDirty());
     const leaseCheckAt = this.interruptLapsedStreams(Date.now());
-    // Every alarm is set at least a second after the last mirror, so this keeps KV's one write a second per key.
-    if (this.active && this.mirrorDirty) await this.writeMirror();
-    const now = Date.now();
-    const due = this.outbox.nextDue();
-    const next = [
-      // Rows due now are being flushed by the post-answer loop; check back on them in a while.
-      due === null ? null : Math.max(due, now + MIRROR_INTERVAL_MS),
-      this.active && this.mirrorDirty ? Math.max(now, this.mirroredAt + MIRROR_INTERVAL_MS) : null,
-      retentionAt,
-      leaseCheckAt,
-    ].filter((at): at is number => at !== null);
-    if (next.length) await this.scheduleAlarm(Math.min(...next));
+    const next = [...(await this.kvSync.onAlarm()), retentionAt, leaseCheckAt].filter((at): at is number => at !== null);
+    if (next.length) await this.alarms.schedule(Math.min(...next));
   }
 
   /** A stream whose bot's lease ran out is marked interrupted; answers when the next lease to watch ends. */
   private interruptLapsedStreams(now: number): number | null {
     return this.streams.interruptLapsed((stream) => {
-      const human = this.log.get(stream.replyTo);
+      const human = this.state.log.get(stream.replyTo);
       const held = human?.status === "processing" && human.claimedBy === stream.botId;
       return held ? (human.leaseUntil ?? null) : null;
     }, now);
   }
 
-  /**
-   * Deletes (with their claims) up to RETENTION_BATCH messages older than ROOM_RETENTION_DAYS,
-   * oldest first; answers when to look again (null: retention off, or nothing logged).
-   */
-  private enforceRetention(now: number): number | null {
-    const { retentionMs } = this.limits;
-    if (!retentionMs) return null;
-    const ids = this.log.expired(now - retentionMs, now, RETENTION_BATCH);
-    if (ids.length) {
-      this.ctx.storage.transactionSync(() => this.log.remove(ids));
-      this.mirrorDirty = true;
-      console.log(JSON.stringify({ event: "retention", room: this.roomName, deleted: ids.length }));
-    }
-    if (ids.length === RETENTION_BATCH) return now + MIRROR_INTERVAL_MS;
-    const oldest = this.log.oldestCreatedAt();
-    if (oldest === null) return null;
-    return oldest + retentionMs > now ? oldest + retentionMs : now + RETENTION_RECHECK_MS;
-  }
-
-  private async writeMirror(): Promise<number> {
-    // A never-written room owns no mirror: whatever `cache:<room>` holds stays as it is.
-    if (!this.roomName || !this.schema) return 0;
-    // Stamped before the put so a change during it schedules the next mirror a second later.
-    this.mirroredAt = Date.now();
-    this.mirrorDirty = false;
-    const recent = this.view.recent(CACHE_SIZE);
-    try {
-      await this.kv.put(cacheKey(this.roomName), JSON.stringify(recent));
-    } catch (err) {
-      this.mirrorDirty = true;
-      throw err;
-    }
-    return recent.length;
-  }
-
-  private async scheduleAlarm(at: number): Promise<void> {
-    if (this.alarmAt !== null && this.alarmAt <= at) return;
-    this.alarmAt = at;
-    this.usage.count("alarmsSet");
-    await this.ctx.storage.setAlarm(at);
-  }
-
   // ---- internals ----
 
-  /** Queues a KV write; the caller is inside the transaction of the change it reports. */
-  private owe(key: string, now: number): void {
-    this.outbox.enqueue(key, now);
-    // The backstop alarm commits with the row, so a crash before the post-answer flush still ends in a write.
-    void this.scheduleAlarm(Math.max(now, this.mirroredAt) + MIRROR_INTERVAL_MS);
-    if (!this.marked) {
-      this.outbox.enqueue(roomKey(this.roomName), now);
-      this.remember("marked", true);
-      this.marked = true;
-    }
-  }
-
   private storeHuman(input: NewHumanMessage): Stored {
-    const existing = this.view.get(input.id);
+    const existing = this.state.view.get(input.id);
     if (existing) return { message: existing, created: false };
-    this.ensureSchema();
+    this.state.ensureSchema();
     const now = Date.now();
-    const message = this.ctx.storage.transactionSync(() => {
-      const { message } = this.log.insert({ ...input, room: this.roomName, kind: "human", status: "pending", createdAt: now });
-      this.owe(commentKey(message.id), now);
+    const message = this.state.transaction(() => {
+      const { message } = this.state.log.insert({ ...input, room: this.state.roomName, kind: "human", status: "pending", createdAt: now });
+      this.kvSync.owe(commentKey(message.id), now);
       return message;
     });
     this.changed([{ type: "message", message }]);
@@ -607,15 +473,15 @@ export class Room extends DurableObject<Env> {
     const refusal = await this.enter(call);
     if (refusal) return refused(refusal);
     const now = Date.now();
-    const message = this.view.get(messageId);
+    const message = this.state.view.get(messageId);
     if (!message) return refused({ status: 404, error: "message not found in this room" });
     if (message.deleted) return refused(gone());
     const refusedBy = refuse(message, now);
     if (refusedBy) return refused(refusedBy);
-    const changed = this.ctx.storage.transactionSync(() => {
+    const changed = this.state.transaction(() => {
       apply(messageId, now);
-      if (recordIt) this.owe(commentKey(messageId), now);
-      return this.log.get(messageId)!;
+      if (recordIt) this.kvSync.owe(commentKey(messageId), now);
+      return this.state.log.get(messageId)!;
     });
     this.changed([{ type: "update", message: changed }]);
     return ok(changed);
@@ -625,45 +491,20 @@ export class Room extends DurableObject<Env> {
   private changed(frames: ServerFrame[]): void {
     if (!frames.length) return;
     for (const frame of frames) this.broadcast(frame);
-    if (this.active) {
-      this.mirrorDirty = true;
-      void this.scheduleAlarm(Math.max(Date.now(), this.mirroredAt + MIRROR_INTERVAL_MS));
-    }
-    this.flusher.kick();
+    this.kvSync.changed();
   }
 
   private broadcast(frame: ServerFrame): void {
     this.pushes.push(frame);
   }
 
-  private setRoomName(room: string): void {
-    if (!room || this.roomName === room) return;
-    this.roomName = room;
-    this.remember("room", room);
-  }
 
-  /** The log to read: the real one once the room has tables, else an empty one. */
-  private get view(): LogReader {
-    return this.schema ? this.log : EMPTY_LOG;
-  }
 
-  /** Keeps a bookkeeping value; a room without tables keeps it in memory until its first write. */
-  private remember(key: string, value: string | number | boolean): void {
-    if (this.schema) this.meta.set(key, value);
-  }
 
-  /** The first write gives the room its tables, and stores what it kept in memory until then. */
-  private ensureSchema(): void {
-    if (this.schema) return;
-    this.ctx.storage.transactionSync(() => {
-      applyMigrations(this.sql, MIGRATIONS);
-      if (this.roomName) this.meta.set("room", this.roomName);
-      this.meta.set("flagVersion", this.flagVersion);
-      this.meta.set("active", this.active);
-      this.meta.set("registered", this.registered);
-    });
-    this.schema = true;
-  }
+
+
+
+
 
   /**
    * One ROOM_LIMITER check per client while the room is new: a burst of first sends (they
@@ -685,7 +526,7 @@ export class Room extends DurableObject<Env> {
 
   /** A room that has never had a message: its first one is a room creation (ROOM_LIMITER). */
   private isNew(): boolean {
-    return !this.schema || (!this.marked && this.log.lastPos() === 0);
+    return !this.state.schema || (!this.state.marked && this.state.log.lastPos() === 0);
   }
 
   /**
@@ -693,8 +534,8 @@ export class Room extends DurableObject<Env> {
    * is deleted to make room; replies and heals of messages already acknowledged still land.
    */
   private roomFull(): RoomRefusal | null {
-    const { maxMessages, retentionMs } = this.limits;
-    if (!maxMessages || this.view.count() < maxMessages) return null;
+    const { maxMessages, retentionMs } = this.state.limits;
+    if (!maxMessages || this.state.view.count() < maxMessages) return null;
     const later = retentionMs ? `; space frees up as messages older than ${Math.round(retentionMs / 86_400_000)} days are deleted` : "";
     return { status: 507, error: `room is full: it holds ${maxMessages} messages, the most a room keeps${later}` };
   }
@@ -707,19 +548,19 @@ export class Room extends DurableObject<Env> {
   private async enter(call: RoomCall, writes = false, request = true): Promise<RoomRefusal | null> {
     // Every RPC call on the message path enters here: one Durable Object request each (a socket frame is counted as a message).
     if (request) this.usage.count("requests");
-    if (call.flagVersion > this.flagVersion) await this.reconcile(call);
+    if (call.flagVersion > this.state.flagVersion) await this.reconcile(call);
     // A room with tables registers on any call (also one active since before flips were
     // tracked); a never-written room's reads leave no trace in the Control object.
-    if ((writes || this.schema) && !(await this.admitWrites(call.room))) return LEFT_DO_MODE;
-    return this.active ? null : LEFT_DO_MODE;
+    if ((writes || this.state.schema) && !(await this.admitWrites(call.room))) return LEFT_DO_MODE;
+    return this.state.active ? null : LEFT_DO_MODE;
   }
 
   /** Before a do room holds anything a flip must flush: listed with the Control object, or out of do mode. */
   private async admitWrites(room: string): Promise<boolean> {
-    if (!this.active) return false;
-    if (this.registered) return true;
+    if (!this.state.active) return false;
+    if (this.state.registered) return true;
     if (await this.register(room)) return true;
-    await this.leaveDoMode({ room, flagVersion: this.flagVersion });
+    await this.leaveDoMode({ room, flagVersion: this.state.flagVersion });
     return false;
   }
 
@@ -731,11 +572,11 @@ export class Room extends DurableObject<Env> {
   private async register(room: string, record = true): Promise<boolean> {
     const { admitted, version } = await this.env.CONTROL.getByName("global").roomEntered(room, record);
     if (admitted && record) {
-      this.registered = true;
-      this.remember("registered", true);
-    } else if (!admitted && version > this.flagVersion) {
-      this.flagVersion = version;
-      this.remember("flagVersion", version);
+      this.state.registered = true;
+      this.state.remember("registered", true);
+    } else if (!admitted && version > this.state.flagVersion) {
+      this.state.flagVersion = version;
+      this.state.remember("flagVersion", version);
     }
     return admitted;
   }
@@ -743,20 +584,20 @@ export class Room extends DurableObject<Env> {
   private async reconcile(call: RoomCall): Promise<void> {
     let failure: unknown = null;
     await this.ctx.blockConcurrencyWhile(async () => {
-      if (call.flagVersion <= this.flagVersion) return;
+      if (call.flagVersion <= this.state.flagVersion) return;
       try {
-        const cached = await this.kv.get<unknown[]>(cacheKey(call.room), "json");
+        const cached = await this.state.kv.get<unknown[]>(cacheKey(call.room), "json");
         const entries = Array.isArray(cached) ? cached : [];
         // A never-written room with nothing to merge only asks whether it may take do calls;
         // it is listed on its first write.
-        if (!(await this.register(call.room, this.schema || entries.length > 0))) return;
-        if (entries.length) this.ensureSchema();
-        const finished = this.schema ? await this.finishedElsewhere() : [];
+        if (!(await this.register(call.room, this.state.schema || entries.length > 0))) return;
+        if (entries.length) this.state.ensureSchema();
+        const finished = this.state.schema ? await this.finishedElsewhere() : [];
         const merged = this.merge(call, entries, finished);
-        this.active = true;
-        this.mirrorDirty = true;
+        this.state.active = true;
+        this.kvSync.markDirty();
         // The merge may have changed the log (statuses finished on the kv path) with no later change to write the mirror.
-        await this.scheduleAlarm(Math.max(Date.now(), this.mirroredAt + MIRROR_INTERVAL_MS));
+        await this.kvSync.scheduleMirror();
         this.broadcast({ type: "mode", mode: "do" });
         for (const message of merged) this.broadcast({ type: "message", message });
       } catch (err) {
@@ -772,10 +613,10 @@ export class Room extends DurableObject<Env> {
    * record says complete or failed): the cache may no longer hold them, their record does.
    */
   private async finishedElsewhere(): Promise<Message[]> {
-    const open = this.log.unfinishedHumanIds(MAX_BATCH * 5);
+    const open = this.state.log.unfinishedHumanIds(MAX_BATCH * 5);
     const finished: Message[] = [];
     for (let i = 0; i < open.length; i += MAX_BATCH) {
-      const records = await this.kv.get<Message>(open.slice(i, i + MAX_BATCH).map(commentKey), "json");
+      const records = await this.state.kv.get<Message>(open.slice(i, i + MAX_BATCH).map(commentKey), "json");
       for (const record of records.values()) if (record && (record.status === "complete" || record.status === "failed")) finished.push(record);
     }
     return finished;
@@ -790,31 +631,31 @@ export class Room extends DurableObject<Env> {
       if (parsed.success && parsed.data.room === call.room) valid.push(parsed.data);
       else skipped++;
     }
-    return this.ctx.storage.transactionSync(() => {
-      this.setRoomName(call.room);
+    return this.state.transaction(() => {
+      this.state.setRoomName(call.room);
       const merged: Message[] = [];
       for (const message of valid.sort((a, b) => a.createdAt - b.createdAt)) {
-        const { message: logged, created } = this.log.insert(message);
+        const { message: logged, created } = this.state.log.insert(message);
         // A lease taken on the kv path survives the flip: its bot's answer is still its to give.
         const leased = created && message.status === "processing" && message.claimedBy && message.leaseUntil;
-        if (leased) this.log.setClaim(message.id, message.claimedBy!, message.leaseUntil!);
-        if (created) merged.push(leased ? this.log.get(message.id)! : logged);
+        if (leased) this.state.log.setClaim(message.id, message.claimedBy!, message.leaseUntil!);
+        if (created) merged.push(leased ? this.state.log.get(message.id)! : logged);
         const finished = message.status === "complete" || message.status === "failed";
-        if (!created && !logged.deleted && finished && logged.status !== message.status) this.log.setStatus(message.id, message.status, message.error ?? null);
+        if (!created && !logged.deleted && finished && logged.status !== message.status) this.state.log.setStatus(message.id, message.status, message.error ?? null);
       }
       // A merged reply answers its message even when the message itself was outside the cache's window.
       for (const reply of valid) {
-        const human = reply.kind === "ai" && reply.replyTo ? this.log.get(reply.replyTo) : null;
-        if (human && !human.deleted && human.status !== "complete") this.log.setStatus(human.id, "complete");
+        const human = reply.kind === "ai" && reply.replyTo ? this.state.log.get(reply.replyTo) : null;
+        if (human && !human.deleted && human.status !== "complete") this.state.log.setStatus(human.id, "complete");
       }
       for (const record of finishedElsewhere) {
-        const logged = this.log.get(record.id);
-        if (logged && !logged.deleted && logged.status !== record.status) this.log.setStatus(record.id, record.status, record.error ?? null);
+        const logged = this.state.log.get(record.id);
+        if (logged && !logged.deleted && logged.status !== record.status) this.state.log.setStatus(record.id, record.status, record.error ?? null);
       }
-      if (skipped) this.meta.set("skippedOnReconcile", Number(this.meta.get("skippedOnReconcile") ?? 0) + skipped);
-      this.flagVersion = call.flagVersion;
-      this.remember("flagVersion", call.flagVersion);
-      this.remember("active", true);
+      if (skipped) this.state.meta.set("skippedOnReconcile", Number(this.state.meta.get("skippedOnReconcile") ?? 0) + skipped);
+      this.state.flagVersion = call.flagVersion;
+      this.state.remember("flagVersion", call.flagVersion);
+      this.state.remember("active", true);
       return merged;
     });
   }
