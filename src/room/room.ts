@@ -6,11 +6,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { StatsBatch } from "../control/stats-batch";
 import { PING_FRAME, PONG_FRAME, type ServerFrame } from "../shared/frames";
-import { cacheKey, commentKey } from "../shared/keys";
+import { commentKey } from "../shared/keys";
 import { refuseClaim, refuseFail, refuseRelease, refuseReply, unclaimedGraceMs, type Refusal } from "../shared/leases";
 import { type CacheMode, type Message } from "../shared/message";
-import { storedMessageSchema } from "../shared/schemas";
-import { MAX_BATCH } from "./kv-writes";
 import { handleClientFrame, type SocketAnswer } from "./socket-frames";
 import { Broadcaster } from "./broadcast";
 import { capRefusal, clientTag, socketClient, socketLimits, type SocketClient } from "./socket-caps";
@@ -25,6 +23,7 @@ import { AlarmSchedule } from "./alarms";
 import { KvSync, type OutboxStats } from "./kv-sync";
 import { enforceRetention } from "./retention-sweep";
 import { RoomState } from "./room-state";
+import { Flips } from "./flips";
 import { LEFT_DO_MODE, gone, ok, refused, type Deleted, type NewHumanMessage, type NewReply, type RoomCall, type RoomRefusal, type RoomResult, type Stored } from "./calls";
 
 export type RoomInspection = {
@@ -60,6 +59,7 @@ export class Room extends DurableObject<Env> {
   private creationAllowed = new Set<string>();
   private readonly pushes: Broadcaster;
   private readonly streams: LiveStreams;
+  private readonly flips: Flips;
   /** Each socket's frames are answered in the order sent, though the post limit is awaited. */
   private readonly socketTurns = new WeakMap<WebSocket, Promise<unknown>>();
 
@@ -70,6 +70,7 @@ export class Room extends DurableObject<Env> {
     this.kvSync = new KvSync(state, this.alarms);
     this.pushes = new Broadcaster(() => ctx.getWebSockets());
     this.streams = new LiveStreams(state.sql, (frame) => this.broadcast(frame));
+    this.flips = new Flips({ state, kvSync: this.kvSync, streams: this.streams, usage: this.usage, env, broadcast: (frame) => this.broadcast(frame) });
     ctx.blockConcurrencyWhile(async () => {
       // A read or a socket must not create anything: a never-written room reads as empty.
       if (!state.load()) return;
@@ -89,7 +90,7 @@ export class Room extends DurableObject<Env> {
 
   /** A human message: stored once per id; a known id answers the stored message. */
   async post(call: RoomCall, input: NewHumanMessage, creator?: string): Promise<RoomResult<Stored>> {
-    const refusal = await this.enter(call);
+    const refusal = await this.flips.enter(call);
     if (refusal) return refused(refusal);
     const known = this.state.view.get(input.id);
     if (known?.deleted) return refused(gone("id: "));
@@ -97,13 +98,13 @@ export class Room extends DurableObject<Env> {
     // `creator`: the client key a new room counts against (none for bot and operator tokens).
     const limited = this.roomFull() ?? (creator !== undefined && this.isNew() ? await this.limitCreation(creator) : null);
     if (limited) return refused(limited);
-    if (!(await this.admitWrites(call.room))) return refused(LEFT_DO_MODE);
+    if (!(await this.flips.admitWrites(call.room))) return refused(LEFT_DO_MODE);
     return ok(this.storeHuman(input));
   }
 
   /** One message of this room, straight from the log (a just-acknowledged post is readable at once). */
   async get(call: RoomCall, id: string): Promise<RoomResult<Message>> {
-    const refusal = await this.enter(call);
+    const refusal = await this.flips.enter(call);
     if (refusal) return refused(refusal);
     const message = this.state.view.get(id);
     if (message?.deleted) return refused(gone());
@@ -111,7 +112,7 @@ export class Room extends DurableObject<Env> {
   }
 
   async list(call: RoomCall, limit: number, since?: number): Promise<RoomResult<{ comments: Message[]; lastSeq: number }>> {
-    const refusal = await this.enter(call);
+    const refusal = await this.flips.enter(call);
     if (refusal) return refused(refusal);
     const comments = since === undefined ? this.state.view.recent(limit) : this.state.view.after(since, limit);
     // `lastSeq` is the room's change position: the `since` that continues from here.
@@ -120,7 +121,7 @@ export class Room extends DurableObject<Env> {
 
   /** Scroll-back: the page of messages logged before `before` (a `seq`), oldest first; `more` when older ones remain. */
   async listBefore(call: RoomCall, before: number, limit: number): Promise<RoomResult<{ comments: Message[]; lastSeq: number; more: boolean }>> {
-    const refusal = await this.enter(call);
+    const refusal = await this.flips.enter(call);
     if (refusal) return refused(refusal);
     const { messages, more } = this.state.view.before(before, limit);
     return ok({ comments: messages, lastSeq: this.state.view.lastPos(), more });
@@ -128,7 +129,7 @@ export class Room extends DurableObject<Env> {
 
   /** Re-adds a message from its KV record; re-adding an AI reply also completes its human message. */
   async heal(call: RoomCall, record: Message): Promise<RoomResult<{ message: Message; readded: boolean }>> {
-    const refusal = await this.enter(call, true);
+    const refusal = await this.flips.enter(call, true);
     if (refusal) return refused(refusal);
     // The record may not say so yet (KV lags the log): the log's tombstone decides.
     if (record.deleted || this.state.view.get(record.id)?.deleted) return refused(gone());
@@ -155,7 +156,7 @@ export class Room extends DurableObject<Env> {
   }
 
   async pending(call: RoomCall): Promise<RoomResult<Message[]>> {
-    const refusal = await this.enter(call);
+    const refusal = await this.flips.enter(call);
     if (refusal) return refused(refusal);
     return ok(this.state.view.claimable(Date.now()));
   }
@@ -242,7 +243,7 @@ export class Room extends DurableObject<Env> {
 
   /** Admits a reply or a stream: the human message it answers, or why there is none to answer here. */
   private async enterToAnswer(call: RoomCall, replyTo: string): Promise<{ human: Message; now: number } | { refusal: RoomRefusal }> {
-    const entered = await this.enter(call);
+    const entered = await this.flips.enter(call);
     if (entered) return { refusal: entered };
     const human = this.state.view.get(replyTo);
     if (!human) return { refusal: { status: 404, error: "replyTo: message not found in this room" } };
@@ -269,14 +270,14 @@ export class Room extends DurableObject<Env> {
    * no heal brings it in. Deleting a tombstone answers it again.
    */
   async deleteMessage(call: RoomCall, id: string): Promise<RoomResult<Deleted>> {
-    const refusal = await this.enter(call);
+    const refusal = await this.flips.enter(call);
     if (refusal) return refused(refusal);
     const logged = this.state.view.get(id);
     if (logged?.deleted) return ok({ message: logged, deleted: false });
     const source = logged ?? (await this.recordOf(id, call.room));
     if (!source) return refused({ status: 404, error: "message not found in this room" });
     // Only a deletion that writes registers the room; the KV read may have seen it leave do mode.
-    if (!(await this.admitWrites(call.room))) return refused(LEFT_DO_MODE);
+    if (!(await this.flips.admitWrites(call.room))) return refused(LEFT_DO_MODE);
     return ok(this.tombstone(source, Date.now()));
   }
 
@@ -311,36 +312,9 @@ export class Room extends DurableObject<Env> {
     return record && record.room === room ? record : null;
   }
 
-  /**
-   * The room is leaving do mode: stop taking do calls, write every owed KV record, then
-   * the mirror (if this room owns it) so kv writers start from a current `cache:<room>`.
-   * If KV refuses, the room takes do calls again and the error goes back to the flip,
-   * which then leaves the flag unchanged: a room is never half-left.
-   */
+  /** A flip to kv: stop taking do calls, write everything owed to KV, then the mirror (flips.ts). */
   async leaveDoMode(call: RoomCall): Promise<number> {
-    const previous = { flagVersion: this.state.flagVersion, active: this.state.active };
-    this.state.setRoomName(call.room);
-    this.setMode(call.flagVersion, false);
-    if (this.state.schema) this.streams.endAll();
-    try {
-      await this.kvSync.flush(Number.POSITIVE_INFINITY, true);
-      const mirrored = previous.active ? await this.kvSync.writeMirror() : 0;
-      // The flip tells the Control object; a later entry registers the room again.
-      this.state.registered = false;
-      this.state.remember("registered", false);
-      return mirrored;
-    } catch (err) {
-      this.setMode(previous.flagVersion, previous.active);
-      throw err;
-    }
-  }
-
-  private setMode(flagVersion: number, active: boolean): void {
-    this.state.flagVersion = flagVersion;
-    this.state.active = active;
-    this.state.remember("flagVersion", flagVersion);
-    this.state.remember("active", active);
-    this.broadcast({ type: "mode", mode: active ? "do" : "kv" });
+    return this.flips.leaveDoMode(call);
   }
 
   /** Test and operator visibility: what the room holds, and how its KV writes are doing. */
@@ -367,7 +341,7 @@ export class Room extends DurableObject<Env> {
     }
     const call = { room: this.state.roomName, flagVersion: Number(request.headers.get(FLAG_VERSION_HEADER) ?? -1) };
     let mode: CacheMode = "kv";
-    if (request.headers.get(ROOM_MODE_HEADER) === "do") mode = (await this.enter(call)) ? "kv" : "do";
+    if (request.headers.get(ROOM_MODE_HEADER) === "do") mode = (await this.flips.enter(call)) ? "kv" : "do";
     else this.usage.count("requests"); // (in do mode, enter counts it)
     const { 0: client, 1: server } = new WebSocketPair();
     const key = request.headers.get(CLIENT_KEY_HEADER) ?? UNKNOWN_CLIENT;
@@ -396,14 +370,14 @@ export class Room extends DurableObject<Env> {
   private async answerFrame(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     const client = socketClient(ws);
     // Woken from hibernation with no tables: the socket's call restores the mode (a read; nothing is written).
-    if (!this.state.schema && client?.call && client.call.flagVersion > this.state.flagVersion) await this.enter(client.call, false, false).catch(() => null);
+    if (!this.state.schema && client?.call && client.call.flagVersion > this.state.flagVersion) await this.flips.enter(client.call, false, false).catch(() => null);
     const answer: SocketAnswer = await handleClientFrame(data, {
       active: () => this.state.active,
       leftDoMode: LEFT_DO_MODE,
       known: (id) => this.state.view.get(id),
       // A socket from before sockets carried their client is not counted (it reconnects soon enough).
       limit: async () => this.roomFull() ?? (client ? ((await limitPost(this.env, client.key)) ?? (this.isNew() ? await this.limitCreation(client.key) : null)) : null),
-      admit: () => this.admitWrites(this.state.roomName),
+      admit: () => this.flips.admitWrites(this.state.roomName),
       stop: (id) => this.streams.requestStop(id),
       store: (input) => {
         const stored = this.storeHuman(input);
@@ -470,7 +444,7 @@ export class Room extends DurableObject<Env> {
     apply: (id: string, now: number) => void,
     recordIt: boolean,
   ): Promise<RoomResult<Message>> {
-    const refusal = await this.enter(call);
+    const refusal = await this.flips.enter(call);
     if (refusal) return refused(refusal);
     const now = Date.now();
     const message = this.state.view.get(messageId);
@@ -538,125 +512,5 @@ export class Room extends DurableObject<Env> {
     if (!maxMessages || this.state.view.count() < maxMessages) return null;
     const later = retentionMs ? `; space frees up as messages older than ${Math.round(retentionMs / 86_400_000)} days are deleted` : "";
     return { status: 507, error: `room is full: it holds ${maxMessages} messages, the most a room keeps${later}` };
-  }
-
-  /**
-   * Admits a do-mode call. First use, or first use under a newer flag version: merge
-   * `cache:<room>` into the log (the room may have been in kv mode) and own the mirror.
-   * A room that has left do mode refuses, so the caller reruns the call on the kv path.
-   */
-  private async enter(call: RoomCall, writes = false, request = true): Promise<RoomRefusal | null> {
-    // Every RPC call on the message path enters here: one Durable Object request each (a socket frame is counted as a message).
-    if (request) this.usage.count("requests");
-    if (call.flagVersion > this.state.flagVersion) await this.reconcile(call);
-    // A room with tables registers on any call (also one active since before flips were
-    // tracked); a never-written room's reads leave no trace in the Control object.
-    if ((writes || this.state.schema) && !(await this.admitWrites(call.room))) return LEFT_DO_MODE;
-    return this.state.active ? null : LEFT_DO_MODE;
-  }
-
-  /** Before a do room holds anything a flip must flush: listed with the Control object, or out of do mode. */
-  private async admitWrites(room: string): Promise<boolean> {
-    if (!this.state.active) return false;
-    if (this.state.registered) return true;
-    if (await this.register(room)) return true;
-    await this.leaveDoMode({ room, flagVersion: this.state.flagVersion });
-    return false;
-  }
-
-  /**
-   * Asks the Control object to list this room among the do rooms a flip must flush,
-   * before it takes a do call. Refused when the flag (or a flip in progress) puts the
-   * room in kv mode: a stale call must not pull a kv room back into do mode.
-   */
-  private async register(room: string, record = true): Promise<boolean> {
-    const { admitted, version } = await this.env.CONTROL.getByName("global").roomEntered(room, record);
-    if (admitted && record) {
-      this.state.registered = true;
-      this.state.remember("registered", true);
-    } else if (!admitted && version > this.state.flagVersion) {
-      this.state.flagVersion = version;
-      this.state.remember("flagVersion", version);
-    }
-    return admitted;
-  }
-
-  private async reconcile(call: RoomCall): Promise<void> {
-    let failure: unknown = null;
-    await this.ctx.blockConcurrencyWhile(async () => {
-      if (call.flagVersion <= this.state.flagVersion) return;
-      try {
-        const cached = await this.state.kv.get<unknown[]>(cacheKey(call.room), "json");
-        const entries = Array.isArray(cached) ? cached : [];
-        // A never-written room with nothing to merge only asks whether it may take do calls;
-        // it is listed on its first write.
-        if (!(await this.register(call.room, this.state.schema || entries.length > 0))) return;
-        if (entries.length) this.state.ensureSchema();
-        const finished = this.state.schema ? await this.finishedElsewhere() : [];
-        const merged = this.merge(call, entries, finished);
-        this.state.active = true;
-        this.kvSync.markDirty();
-        // The merge may have changed the log (statuses finished on the kv path) with no later change to write the mirror.
-        await this.kvSync.scheduleMirror();
-        this.broadcast({ type: "mode", mode: "do" });
-        for (const message of merged) this.broadcast({ type: "message", message });
-      } catch (err) {
-        // Thrown outside blockConcurrencyWhile, so one bad read fails this call, not the object.
-        failure = err;
-      }
-    });
-    if (failure) throw failure;
-  }
-
-  /**
-   * Human messages this log still has open that the kv path finished meanwhile (their KV
-   * record says complete or failed): the cache may no longer hold them, their record does.
-   */
-  private async finishedElsewhere(): Promise<Message[]> {
-    const open = this.state.log.unfinishedHumanIds(MAX_BATCH * 5);
-    const finished: Message[] = [];
-    for (let i = 0; i < open.length; i += MAX_BATCH) {
-      const records = await this.state.kv.get<Message>(open.slice(i, i + MAX_BATCH).map(commentKey), "json");
-      for (const record of records.values()) if (record && (record.status === "complete" || record.status === "failed")) finished.push(record);
-    }
-    return finished;
-  }
-
-  /** Adds valid cached entries missing from the log; invalid ones are skipped and counted. */
-  private merge(call: RoomCall, cached: unknown[], finishedElsewhere: Message[] = []): Message[] {
-    const valid: Message[] = [];
-    let skipped = 0;
-    for (const entry of cached) {
-      const parsed = storedMessageSchema.safeParse(entry);
-      if (parsed.success && parsed.data.room === call.room) valid.push(parsed.data);
-      else skipped++;
-    }
-    return this.state.transaction(() => {
-      this.state.setRoomName(call.room);
-      const merged: Message[] = [];
-      for (const message of valid.sort((a, b) => a.createdAt - b.createdAt)) {
-        const { message: logged, created } = this.state.log.insert(message);
-        // A lease taken on the kv path survives the flip: its bot's answer is still its to give.
-        const leased = created && message.status === "processing" && message.claimedBy && message.leaseUntil;
-        if (leased) this.state.log.setClaim(message.id, message.claimedBy!, message.leaseUntil!);
-        if (created) merged.push(leased ? this.state.log.get(message.id)! : logged);
-        const finished = message.status === "complete" || message.status === "failed";
-        if (!created && !logged.deleted && finished && logged.status !== message.status) this.state.log.setStatus(message.id, message.status, message.error ?? null);
-      }
-      // A merged reply answers its message even when the message itself was outside the cache's window.
-      for (const reply of valid) {
-        const human = reply.kind === "ai" && reply.replyTo ? this.state.log.get(reply.replyTo) : null;
-        if (human && !human.deleted && human.status !== "complete") this.state.log.setStatus(human.id, "complete");
-      }
-      for (const record of finishedElsewhere) {
-        const logged = this.state.log.get(record.id);
-        if (logged && !logged.deleted && logged.status !== record.status) this.state.log.setStatus(record.id, record.status, record.error ?? null);
-      }
-      if (skipped) this.state.meta.set("skippedOnReconcile", Number(this.state.meta.get("skippedOnReconcile") ?? 0) + skipped);
-      this.state.flagVersion = call.flagVersion;
-      this.state.remember("flagVersion", call.flagVersion);
-      this.state.remember("active", true);
-      return merged;
-    });
   }
 }
