@@ -3,28 +3,27 @@
 // here: validate, dedupe by id, change SQLite in one transaction (with the outbox rows
 // for KV), push, answer. KV records and the `cache:<room>` mirror are written after
 // the answer, from the outbox and by alarm, so KV never sits on the write path.
+// This class is the object's surface (RPC methods, socket and alarm handlers) and wires
+// its parts: messages.ts and answers.ts (log operations), flips.ts (do/kv mode),
+// kv-sync.ts (outbox and mirror), sockets.ts, retention-sweep.ts, over room-state.ts.
 import { DurableObject } from "cloudflare:workers";
-import { StatsBatch } from "../control/stats-batch";
 import { PING_FRAME, PONG_FRAME, type ServerFrame } from "../shared/frames";
-import { type CacheMode, type Message } from "../shared/message";
-import { handleClientFrame, type SocketAnswer } from "./socket-frames";
-import { Broadcaster } from "./broadcast";
-import { capRefusal, clientTag, socketClient, socketLimits, type SocketClient } from "./socket-caps";
-import { UNKNOWN_CLIENT, isExempt } from "../limits/client-key";
-import { limitPost } from "../limits/post-limit";
-import { Usage } from "../storage/usage";
-import type { UsageCounts } from "../shared/usage";
+import type { Message } from "../shared/message";
 import type { StreamAck, StreamCall, StreamStats } from "../shared/stream";
-import { LiveStreams } from "./streams";
+import type { UsageCounts } from "../shared/usage";
+import { Usage } from "../storage/usage";
+import { RoomAdmission } from "./admission";
 import { AlarmSchedule } from "./alarms";
+import { Answers } from "./answers";
+import { Broadcaster } from "./broadcast";
+import type { Deleted, NewHumanMessage, NewReply, RoomCall, RoomResult, Stored } from "./calls";
+import { Flips } from "./flips";
 import { KvSync, type OutboxStats } from "./kv-sync";
+import { Messages, type LogOpsDeps } from "./messages";
 import { enforceRetention } from "./retention-sweep";
 import { RoomState } from "./room-state";
-import { Flips } from "./flips";
-import { RoomAdmission } from "./admission";
-import { Messages, type LogOpsDeps } from "./messages";
-import { Answers } from "./answers";
-import { LEFT_DO_MODE, type Deleted, type NewHumanMessage, type NewReply, type RoomCall, type RoomResult, type Stored } from "./calls";
+import { RoomSockets } from "./sockets";
+import { LiveStreams } from "./streams";
 
 export type RoomInspection = {
   room: string;
@@ -41,27 +40,18 @@ export type RoomInspection = {
   streams: StreamStats;
 };
 
-/** Headers the Worker adds when it hands a socket upgrade to the room (its name the room knows: `ctx.id.name`). */
-export const FLAG_VERSION_HEADER = "x-flag-version";
-export const ROOM_MODE_HEADER = "x-room-mode";
-/** The client's key (src/worker/client-key.ts): its sockets and sends are counted by it. */
-export const CLIENT_KEY_HEADER = "x-client-key";
-
 export class Room extends DurableObject<Env> {
   private readonly usage = new Usage();
   private readonly state: RoomState;
   private readonly alarms: AlarmSchedule;
   private readonly kvSync: KvSync;
-  /** This object's own stats batch (see StatsBatch: never shared with the Worker's). */
-  private readonly stats = new StatsBatch();
   private readonly admission: RoomAdmission;
   private readonly pushes: Broadcaster;
   private readonly streams: LiveStreams;
   private readonly flips: Flips;
   private readonly messages: Messages;
   private readonly answers: Answers;
-  /** Each socket's frames are answered in the order sent, though the post limit is awaited. */
-  private readonly socketTurns = new WeakMap<WebSocket, Promise<unknown>>();
+  private readonly sockets: RoomSockets;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -78,6 +68,7 @@ export class Room extends DurableObject<Env> {
     };
     this.messages = new Messages(ops);
     this.answers = new Answers(ops);
+    this.sockets = new RoomSockets({ state, env, usage: this.usage, flips: this.flips, admission: this.admission, messages: this.messages, streams: this.streams });
     ctx.blockConcurrencyWhile(async () => {
       // A read or a socket must not create anything: a never-written room reads as empty.
       if (!state.load()) return;
@@ -172,59 +163,12 @@ export class Room extends DurableObject<Env> {
 
   // ---- WebSockets (hibernation API) ----
 
-  override async fetch(request: Request): Promise<Response> {
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return Response.json({ error: "expected a WebSocket upgrade" }, { status: 426 });
-    }
-    const call = { room: this.state.roomName, flagVersion: Number(request.headers.get(FLAG_VERSION_HEADER) ?? -1) };
-    let mode: CacheMode = "kv";
-    if (request.headers.get(ROOM_MODE_HEADER) === "do") mode = (await this.flips.enter(call)) ? "kv" : "do";
-    else this.usage.count("requests"); // (in do mode, enter counts it)
-    const { 0: client, 1: server } = new WebSocketPair();
-    const key = request.headers.get(CLIENT_KEY_HEADER) ?? UNKNOWN_CLIENT;
-    const refusal = capRefusal(this.ctx, key, isExempt(this.env, key), socketLimits(this.env));
-    if (refusal) {
-      // Accepted outside the hibernation API, so it never counts among the room's sockets.
-      server.accept();
-      server.close(refusal.code, refusal.reason);
-      return new Response(null, { status: 101, webSocket: client });
-    }
-    this.ctx.acceptWebSocket(server, [clientTag(key)]);
-    // The call rides along: a never-written room keeps its mode in memory only, and may hibernate.
-    server.serializeAttachment({ key, ...(mode === "do" ? { call } : {}) } satisfies SocketClient);
-    const streams = mode === "do" ? this.streams.list() : [];
-    server.send(JSON.stringify({ type: "hello", room: this.state.roomName, lastSeq: this.state.view.lastPos(), mode, ...(streams.length ? { streams } : {}) } satisfies ServerFrame));
-    return new Response(null, { status: 101, webSocket: client });
+  override fetch(request: Request): Promise<Response> {
+    return this.sockets.accept(request);
   }
 
-  override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
-    this.usage.count("socketMessages");
-    const turn = (this.socketTurns.get(ws) ?? Promise.resolve()).then(() => this.answerFrame(ws, data));
-    this.socketTurns.set(ws, turn.catch(() => undefined));
-    await turn;
-  }
-
-  private async answerFrame(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
-    const client = socketClient(ws);
-    // Woken from hibernation with no tables: the socket's call restores the mode (a read; nothing is written).
-    if (!this.state.schema && client?.call && client.call.flagVersion > this.state.flagVersion) await this.flips.enter(client.call, false, false).catch(() => null);
-    const answer: SocketAnswer = await handleClientFrame(data, {
-      active: () => this.state.active,
-      leftDoMode: LEFT_DO_MODE,
-      known: (id) => this.state.view.get(id),
-      // A socket from before sockets carried their client is not counted (it reconnects soon enough).
-      limit: async () => this.admission.roomFull() ?? (client ? ((await limitPost(this.env, client.key)) ?? (this.admission.isNew() ? await this.admission.limitCreation(client.key) : null)) : null),
-      admit: () => this.flips.admitWrites(this.state.roomName),
-      stop: (id) => this.streams.requestStop(id),
-      store: (input) => {
-        const stored = this.messages.storeHuman(input);
-        if (stored.created) this.stats.record(this.env, (p) => this.ctx.waitUntil(p), { type: "post", mode: "do", kind: "human" });
-        return stored;
-      },
-    });
-    // The answer goes out before the pushes of the change it reports (they wait for the next turn).
-    if (answer.type === "close") ws.close(answer.code, answer.reason);
-    else if (answer.type === "send") ws.send(JSON.stringify(answer.frame));
+  override webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    return this.sockets.message(ws, data);
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -261,5 +205,4 @@ export class Room extends DurableObject<Env> {
   private broadcast(frame: ServerFrame): void {
     this.pushes.push(frame);
   }
-
 }
