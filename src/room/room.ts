@@ -179,7 +179,7 @@ export class Room extends DurableObject<Env> {
     }
   }
 
-  // ---- KV: outbox and mirror ----
+  // ---- the alarm: owed KV writes, the mirror, retention, lapsed stream leases ----
 
   /** Backstop for everything the post-answer flush could not do: due outbox rows, then the mirror. */
   override async alarm(): Promise<void> {
