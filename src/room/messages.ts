@@ -148,6 +148,7 @@ export class Messages {
     return record && record.room === room ? record : null;
   }
 
+  /** A new human message (a post or a socket send); a known id answers the stored one. */
   storeHuman(input: NewHumanMessage): Stored {
     const existing = this.state.view.get(input.id);
     if (existing) return { message: existing, created: false };
