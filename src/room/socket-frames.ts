@@ -5,7 +5,7 @@ import type { ServerFrame } from "../shared/frames";
 import { MAX_FRAME_BYTES } from "../shared/frames";
 import { DELETED_ERROR, type Message } from "../shared/message";
 import { describeZodError, sendFrameSchema, stopFrameSchema } from "../shared/schemas";
-import type { RoomRefusal } from "./room";
+import type { RoomRefusal } from "./calls";
 
 /** `none`: the frame's effect reaches every socket as a push (Stop), so no answer of its own. */
 export type SocketAnswer = { type: "send"; frame: ServerFrame } | { type: "close"; code: number; reason: string } | { type: "none" };

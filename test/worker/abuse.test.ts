@@ -283,7 +283,7 @@ beforeAll(async () => {
   await post(kvRoom, "seed");
   await post(fullRoom, "the only message");
   await runInDurableObject(env.ROOM.getByName(fullRoom), (instance: Room) => {
-    (instance as unknown as { limits: RoomLimits }).limits = { maxMessages: 1, retentionMs: 0 };
+    (instance as unknown as { state: { limits: RoomLimits } }).state.limits = { maxMessages: 1, retentionMs: 0 };
   });
   await Promise.all([settled(doRoom), settled(fullRoom)]);
 });

@@ -6,7 +6,8 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { RETENTION_BATCH, type Room } from "../../src/room/room";
+import type { Room } from "../../src/room/room";
+import { RETENTION_BATCH } from "../../src/room/retention-sweep";
 import { recordExpiry, type RoomLimits } from "../../src/limits/retention";
 import { newMessageId } from "../../src/shared/message";
 import { BOT, connect, frameOf, heal, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
@@ -17,7 +18,7 @@ const DAY_MS = 86_400_000;
 /** Sets one room's limits (the Room keeps them in a field for this). */
 async function setLimits(room: string, limits: RoomLimits): Promise<void> {
   await runInDurableObject(env.ROOM.getByName(room), (instance: Room) => {
-    (instance as unknown as { limits: RoomLimits }).limits = limits;
+    (instance as unknown as { state: { limits: RoomLimits } }).state.limits = limits;
   });
 }
 
@@ -73,7 +74,7 @@ describe("retention (ROOM_RETENTION_DAYS)", () => {
     // Exactly one alarm run each time, with retention on.
     const oneRun = () =>
       runInDurableObject(env.ROOM.getByName(room), async (instance: Room, state) => {
-        (instance as unknown as { limits: RoomLimits }).limits = { maxMessages: 0, retentionMs: DAY_MS };
+        (instance as unknown as { state: { limits: RoomLimits } }).state.limits = { maxMessages: 0, retentionMs: DAY_MS };
         await state.storage.deleteAlarm();
         state.storage.sql.exec("UPDATE messages SET created_at = MIN(created_at, ?)", Date.now() - 2 * DAY_MS);
         await instance.alarm();

@@ -4,7 +4,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { MIGRATIONS } from "../../src/room/migrations";
 import type { Room } from "../../src/room/room";
-import { MIRROR_INTERVAL_MS } from "../../src/room/room";
+import { MIRROR_INTERVAL_MS } from "../../src/room/kv-sync";
 import type { Message } from "../../src/shared/message";
 import { ids, post, setRoomMode, uniqueRoom } from "./helpers";
 import { outboxDrained } from "./probes";

@@ -10,16 +10,16 @@ import { newMessageId, type Message } from "../../src/shared/message";
 import { BOT, call, connect, frameOf, getFlags, list, post, postJson, setFlags, setRoomMode, uniqueRoom } from "./helpers";
 
 /** The room's parts a fault can be injected into (private in the class, reached here on purpose). */
-type RoomInternals = { kv: KVNamespace; log: { insert: (m: Message) => unknown }; changed: (frames: unknown[]) => void };
+type RoomInternals = { state: { kv: KVNamespace; log: { insert: (m: Message) => unknown } }; changed: (frames: unknown[]) => void };
 
 /** Makes the room's next `part` call throw, once. */
 async function failOnce(room: string, part: "insert" | "changed"): Promise<void> {
   await runInDurableObject(env.ROOM.getByName(room), (instance: Room) => {
     const internals = instance as unknown as RoomInternals;
     if (part === "insert") {
-      const original = internals.log.insert;
-      internals.log.insert = () => {
-        internals.log.insert = original;
+      const original = internals.state.log.insert;
+      internals.state.log.insert = () => {
+        internals.state.log.insert = original;
         throw new Error("injected: insert failed before commit");
       };
     } else {
@@ -36,8 +36,8 @@ async function failRecordPuts(room: string, puts: number): Promise<{ failed: () 
   let failed = 0;
   await runInDurableObject(env.ROOM.getByName(room), (instance: Room) => {
     const internals = instance as unknown as RoomInternals;
-    const real = internals.kv;
-    internals.kv = new Proxy(real, {
+    const real = internals.state.kv;
+    internals.state.kv = new Proxy(real, {
       get(target, prop) {
         if (prop !== "put") return Reflect.get(target, prop).bind(target);
         return async (key: string, value: string) => {
@@ -276,9 +276,9 @@ describe("reconcile (kv → do) cannot brick a room", () => {
     await env.CHAT_KV.put(`cache:${room}`, JSON.stringify([good]));
     await runInDurableObject(env.ROOM.getByName(room), (instance: Room) => {
       const internals = instance as unknown as RoomInternals;
-      const real = internals.kv;
+      const real = internals.state.kv;
       let failures = 1;
-      internals.kv = new Proxy(real, {
+      internals.state.kv = new Proxy(real, {
         get(target, prop) {
           if (prop !== "get") return Reflect.get(target, prop).bind(target);
           return (...args: Parameters<KVNamespace["get"]>) => {

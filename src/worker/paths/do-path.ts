@@ -1,6 +1,7 @@
 // The serialized path: every change is one RPC to the room's Durable Object, which
 // validates, dedupes and stores it; the Worker reads and writes no KV for it.
-import type { Room, RoomCall, RoomResult } from "../../room/room";
+import type { Room } from "../../room/room";
+import type { RoomCall, RoomResult } from "../../room/calls";
 import { newMessageId } from "../../shared/message";
 import { StatusError } from "../http";
 import type { StreamCall } from "../../shared/stream";

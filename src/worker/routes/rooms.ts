@@ -7,7 +7,7 @@ import { roomSchema } from "../../shared/schemas";
 import { loadFlags } from "../flag-cache";
 import { StatusError, json, parseWith } from "../http";
 import { ROOM_PREFIX } from "../../shared/keys";
-import { CLIENT_KEY_HEADER, FLAG_VERSION_HEADER, ROOM_MODE_HEADER } from "../../room/room";
+import { CLIENT_KEY_HEADER, FLAG_VERSION_HEADER, ROOM_MODE_HEADER } from "../../room/sockets";
 import { requestClientKey } from "../../limits/client-key";
 import { requireAllowedOrigin } from "../origin";
 

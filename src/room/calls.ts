@@ -1,0 +1,28 @@
+// What the Room's RPC methods take and answer, and the refusals its parts share. The
+// Worker's do path reads the same types.
+import type { Refusal } from "../shared/leases";
+import { DELETED_ERROR, type CacheMode, type Message } from "../shared/message";
+
+/** Who is calling and under which flag version; a newer version triggers a reconcile. */
+export type RoomCall = { room: string; flagVersion: number };
+
+/**
+ * A refusal; `mode: "kv"` means the room has left do mode and the call belongs on the kv
+ * path; 429 (a limit, with `retryAfter` in seconds) and 507 (the room is full) come from the room's limits.
+ */
+export type RoomRefusal = { status: Refusal["status"] | 429 | 507; error: string; mode?: CacheMode; retryAfter?: number };
+export type RoomResult<T> = { ok: true; value: T } | ({ ok: false } & RoomRefusal);
+
+export type NewHumanMessage = { id: string; text: string; author: string };
+export type NewReply = { id: string; replyTo: string; text: string; author: string; botId: string; stopped?: boolean };
+export type Stored = { message: Message; created: boolean };
+/** `deleted`: false when the message already was a tombstone. */
+export type Deleted = { message: Message; deleted: boolean };
+
+export const LEFT_DO_MODE: RoomRefusal = { status: 409, error: "room is not in do mode; use the kv path", mode: "kv" };
+/** A deleted id is final: whoever brings it back (post, heal, claim, reply) is told so. */
+export const gone = (what = ""): RoomRefusal => ({ status: 410, error: `${what}${DELETED_ERROR}` });
+export const NOT_FOUND: RoomRefusal = { status: 404, error: "message not found in this room" };
+
+export const ok = <T>(value: T): RoomResult<T> => ({ ok: true, value });
+export const refused = (refusal: RoomRefusal): RoomResult<never> => ({ ok: false, ...refusal });

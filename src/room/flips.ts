@@ -1,0 +1,193 @@
+// Which path a room's calls take, from the room's side: a do call enters here, which
+// registers the room with the Control object before its first write and, under a newer
+// flag version, merges `cache:<room>` into the log (kv → do). Leaving do mode flushes
+// everything owed to KV first, so a room is never half-left.
+import { cacheKey, commentKey } from "../shared/keys";
+import type { ServerFrame } from "../shared/frames";
+import type { Message } from "../shared/message";
+import { storedMessageSchema } from "../shared/schemas";
+import type { Usage } from "../storage/usage";
+import { LEFT_DO_MODE, type RoomCall, type RoomRefusal } from "./calls";
+import { MAX_BATCH } from "./kv-writes";
+import type { KvSync } from "./kv-sync";
+import type { RoomState } from "./room-state";
+import type { LiveStreams } from "./streams";
+
+export type FlipDeps = {
+  state: RoomState;
+  kvSync: KvSync;
+  streams: LiveStreams;
+  usage: Usage;
+  env: Env;
+  broadcast(frame: ServerFrame): void;
+};
+
+export class Flips {
+  private readonly state: RoomState;
+  private readonly kvSync: KvSync;
+  private readonly streams: LiveStreams;
+  private readonly usage: Usage;
+  private readonly env: Env;
+  private readonly broadcast: (frame: ServerFrame) => void;
+
+  constructor(deps: FlipDeps) {
+    ({ state: this.state, kvSync: this.kvSync, streams: this.streams, usage: this.usage, env: this.env, broadcast: this.broadcast } = deps);
+  }
+
+  /**
+   * Admits a do-mode call. First use, or first use under a newer flag version: merge
+   * `cache:<room>` into the log (the room may have been in kv mode) and own the mirror.
+   * A room that has left do mode refuses, so the caller reruns the call on the kv path.
+   */
+  async enter(call: RoomCall, writes = false, request = true): Promise<RoomRefusal | null> {
+    // Every RPC call on the message path enters here: one Durable Object request each (a socket frame is counted as a message).
+    if (request) this.usage.count("requests");
+    if (call.flagVersion > this.state.flagVersion) await this.reconcile(call);
+    // A room with tables registers on any call (also one active since before flips were
+    // tracked); a never-written room's reads leave no trace in the Control object.
+    if ((writes || this.state.schema) && !(await this.admitWrites(call.room))) return LEFT_DO_MODE;
+    return this.state.active ? null : LEFT_DO_MODE;
+  }
+
+  /** Before a do room holds anything a flip must flush: listed with the Control object, or out of do mode. */
+  async admitWrites(room: string): Promise<boolean> {
+    if (!this.state.active) return false;
+    if (this.state.registered) return true;
+    if (await this.register(room)) return true;
+    await this.leaveDoMode({ room, flagVersion: this.state.flagVersion });
+    return false;
+  }
+
+  /**
+   * Asks the Control object to list this room among the do rooms a flip must flush,
+   * before it takes a do call. Refused when the flag (or a flip in progress) puts the
+   * room in kv mode: a stale call must not pull a kv room back into do mode.
+   */
+  private async register(room: string, record = true): Promise<boolean> {
+    const { admitted, version } = await this.env.CONTROL.getByName("global").roomEntered(room, record);
+    if (admitted && record) {
+      this.state.registered = true;
+      this.state.remember("registered", true);
+    } else if (!admitted && version > this.state.flagVersion) {
+      this.state.flagVersion = version;
+      this.state.remember("flagVersion", version);
+    }
+    return admitted;
+  }
+
+  private async reconcile(call: RoomCall): Promise<void> {
+    let failure: unknown = null;
+    await this.state.ctx.blockConcurrencyWhile(async () => {
+      if (call.flagVersion <= this.state.flagVersion) return;
+      try {
+        const cached = await this.state.kv.get<unknown[]>(cacheKey(call.room), "json");
+        const entries = Array.isArray(cached) ? cached : [];
+        // A never-written room with nothing to merge only asks whether it may take do calls;
+        // it is listed on its first write.
+        if (!(await this.register(call.room, this.state.schema || entries.length > 0))) return;
+        if (entries.length) this.state.ensureSchema();
+        const finished = this.state.schema ? await this.finishedElsewhere() : [];
+        const merged = this.merge(call, entries, finished);
+        this.state.active = true;
+        this.kvSync.markDirty();
+        // The merge may have changed the log (statuses finished on the kv path) with no later change to write the mirror.
+        await this.kvSync.scheduleMirror();
+        this.broadcast({ type: "mode", mode: "do" });
+        for (const message of merged) this.broadcast({ type: "message", message });
+      } catch (err) {
+        // Thrown outside blockConcurrencyWhile, so one bad read fails this call, not the object.
+        failure = err;
+      }
+    });
+    if (failure) throw failure;
+  }
+
+  /**
+   * Human messages this log still has open that the kv path finished meanwhile (their KV
+   * record says complete or failed): the cache may no longer hold them, their record does.
+   */
+  private async finishedElsewhere(): Promise<Message[]> {
+    const open = this.state.log.unfinishedHumanIds(MAX_BATCH * 5);
+    const finished: Message[] = [];
+    for (let i = 0; i < open.length; i += MAX_BATCH) {
+      const records = await this.state.kv.get<Message>(open.slice(i, i + MAX_BATCH).map(commentKey), "json");
+      for (const record of records.values()) if (record && (record.status === "complete" || record.status === "failed")) finished.push(record);
+    }
+    return finished;
+  }
+
+  /** Adds valid cached entries missing from the log (tombstones as tombstones); invalid ones are skipped and counted. */
+  private merge(call: RoomCall, cached: unknown[], finishedElsewhere: Message[] = []): Message[] {
+    const valid: Message[] = [];
+    let skipped = 0;
+    for (const entry of cached) {
+      const parsed = storedMessageSchema.safeParse(entry);
+      if (parsed.success && parsed.data.room === call.room) valid.push(parsed.data);
+      else skipped++;
+    }
+    return this.state.transaction(() => {
+      this.state.setRoomName(call.room);
+      const merged: Message[] = [];
+      for (const message of valid.sort((a, b) => a.createdAt - b.createdAt)) {
+        // A kv-mode deletion: the log keeps (or becomes) its tombstone; the words never come back.
+        if (message.deleted) {
+          if (!this.state.log.get(message.id)?.deleted) this.state.log.tombstone(message, message.deletedAt ?? Date.now());
+          continue;
+        }
+        const { message: logged, created } = this.state.log.insert(message);
+        // A lease taken on the kv path survives the flip: its bot's answer is still its to give.
+        const leased = created && message.status === "processing" && message.claimedBy && message.leaseUntil;
+        if (leased) this.state.log.setClaim(message.id, message.claimedBy!, message.leaseUntil!);
+        if (created) merged.push(leased ? this.state.log.get(message.id)! : logged);
+        const finished = message.status === "complete" || message.status === "failed";
+        if (!created && !logged.deleted && finished && logged.status !== message.status) this.state.log.setStatus(message.id, message.status, message.error ?? null);
+      }
+      // A merged reply answers its message even when the message itself was outside the cache's window.
+      for (const reply of valid) {
+        const human = reply.kind === "ai" && reply.replyTo ? this.state.log.get(reply.replyTo) : null;
+        if (human && !human.deleted && human.status !== "complete") this.state.log.setStatus(human.id, "complete");
+      }
+      for (const record of finishedElsewhere) {
+        const logged = this.state.log.get(record.id);
+        if (logged && !logged.deleted && logged.status !== record.status) this.state.log.setStatus(record.id, record.status, record.error ?? null);
+      }
+      if (skipped) this.state.meta.set("skippedOnReconcile", Number(this.state.meta.get("skippedOnReconcile") ?? 0) + skipped);
+      this.state.flagVersion = call.flagVersion;
+      this.state.remember("flagVersion", call.flagVersion);
+      this.state.remember("active", true);
+      return merged;
+    });
+  }
+
+  /**
+   * The room is leaving do mode: stop taking do calls, write every owed KV record, then
+   * the mirror (if this room owns it) so kv writers start from a current `cache:<room>`.
+   * If KV refuses, the room takes do calls again and the error goes back to the flip,
+   * which then leaves the flag unchanged: a room is never half-left.
+   */
+  async leaveDoMode(call: RoomCall): Promise<number> {
+    const previous = { flagVersion: this.state.flagVersion, active: this.state.active };
+    this.state.setRoomName(call.room);
+    this.setMode(call.flagVersion, false);
+    if (this.state.schema) this.streams.endAll();
+    try {
+      await this.kvSync.flush(Number.POSITIVE_INFINITY, true);
+      const mirrored = previous.active ? await this.kvSync.writeMirror() : 0;
+      // The flip tells the Control object; a later entry registers the room again.
+      this.state.registered = false;
+      this.state.remember("registered", false);
+      return mirrored;
+    } catch (err) {
+      this.setMode(previous.flagVersion, previous.active);
+      throw err;
+    }
+  }
+
+  private setMode(flagVersion: number, active: boolean): void {
+    this.state.flagVersion = flagVersion;
+    this.state.active = active;
+    this.state.remember("flagVersion", flagVersion);
+    this.state.remember("active", active);
+    this.broadcast({ type: "mode", mode: active ? "do" : "kv" });
+  }
+}
