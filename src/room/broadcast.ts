@@ -1,7 +1,8 @@
 // Pushes to every socket of the room, after the answer to the call that caused them:
-// frames are queued and sent on the next turn of the event loop, in the order queued,
-// so an ack or an RPC answer never waits behind a loop over every socket, and a socket
-// that is slow or gone costs its own send, never the writer's answer.
+// frames are queued, in order, and sent right after a socket frame's answer (the socket
+// path calls flush) or on the next turn of the event loop (an RPC answer), so an answer
+// never waits behind a loop over every socket, and a socket that is slow or gone costs
+// its own send, never the writer's answer.
 import type { ServerFrame } from "../shared/frames";
 
 export class Broadcaster {
@@ -17,7 +18,8 @@ export class Broadcaster {
     setTimeout(() => this.flush(), 0);
   }
 
-  private flush(): void {
+  /** Sends everything queued now (a no-op when nothing is). */
+  flush(): void {
     this.scheduled = false;
     const frames = this.queued;
     this.queued = [];

@@ -79,21 +79,29 @@ export class RoomLog {
     return row ? this.toMessage(row) : null;
   }
 
+  /** The logged messages among `ids`, in one query (the outbox flush reads a batch at a time). */
+  getMany(ids: string[]): Map<string, Message> {
+    const rows = this.sql.exec<Row>(`${SELECT} WHERE m.id IN (SELECT value FROM json_each(?))`, JSON.stringify(ids)).toArray();
+    return new Map(rows.map((row) => [row.id, this.toMessage(row)]));
+  }
+
   /** Inserts unless the id is already logged; returns the logged message either way. */
   insert(message: Message): { message: Message; created: boolean } {
-    const existing = this.get(message.id);
-    if (existing) return { message: existing, created: false };
-    const pos = this.nextPos();
-    const { seq } = this.sql
+    // One statement checks and inserts: no lookup first on the hot path (a known id is the rare case).
+    const pos = this.lastPos() + 1;
+    const inserted = this.sql
       .exec<{ seq: number }>(
-        `INSERT INTO messages (id, kind, author, text, reply_to, status, created_at, error, stopped, pos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+        `INSERT INTO messages (id, kind, author, text, reply_to, status, created_at, error, stopped, pos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO NOTHING RETURNING seq`,
         message.id, message.kind, message.author, message.text, message.replyTo ?? null,
         message.status, message.createdAt, message.error ?? null, message.stopped ? 1 : 0, pos,
       )
-      .one();
+      .toArray()[0];
+    if (!inserted) return { message: this.get(message.id)!, created: false };
+    this.position = pos;
     if (this.size !== null) this.size++;
     // Built from what was written, not read back: one query less on the hot path.
-    const { claimedBy: _by, leaseUntil: _until, ...logged } = { ...toRecord(message), room: this.room(), seq, pos };
+    const { claimedBy: _by, leaseUntil: _until, ...logged } = { ...toRecord(message), room: this.room(), seq: inserted.seq, pos };
     return { message: logged, created: true };
   }
 

@@ -150,16 +150,15 @@ export class Messages {
 
   /** A new human message (a post or a socket send); a known id answers the stored one. */
   storeHuman(input: NewHumanMessage): Stored {
-    const existing = this.state.view.get(input.id);
-    if (existing) return { message: existing, created: false };
     this.state.ensureSchema();
     const now = Date.now();
-    const message = this.state.transaction(() => {
-      const { message } = this.state.log.insert({ ...input, room: this.state.roomName, kind: "human", status: "pending", createdAt: now });
-      this.deps.kvSync.owe(commentKey(message.id), now);
-      return message;
+    // The insert itself refuses a known id: a same-id call that landed during the caller's awaits is answered, not doubled.
+    const stored = this.state.transaction(() => {
+      const stored = this.state.log.insert({ ...input, room: this.state.roomName, kind: "human", status: "pending", createdAt: now });
+      if (stored.created) this.deps.kvSync.owe(commentKey(stored.message.id), now);
+      return stored;
     });
-    this.deps.changed([{ type: "message", message }]);
-    return { message, created: true };
+    if (stored.created) this.deps.changed([{ type: "message", message: stored.message }]);
+    return stored;
   }
 }

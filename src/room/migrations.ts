@@ -6,6 +6,7 @@ import m0004 from "../../migrations/0004_change_position.sql";
 import m0005 from "../../migrations/0005_created_at.sql";
 import m0006 from "../../migrations/0006_tombstones.sql";
 import m0007 from "../../migrations/0007_streams.sql";
+import m0008 from "../../migrations/0008_outbox_lean.sql";
 import type { Migration } from "../storage/migrations";
 
 export const MIGRATIONS: Migration[] = [
@@ -16,4 +17,5 @@ export const MIGRATIONS: Migration[] = [
   { version: 5, name: "created_at", sql: m0005 },
   { version: 6, name: "tombstones", sql: m0006 },
   { version: 7, name: "streams", sql: m0007 },
+  { version: 8, name: "outbox_lean", sql: m0008 },
 ];

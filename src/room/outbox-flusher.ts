@@ -2,7 +2,7 @@
 // time, picking up rows queued meanwhile) and from the alarm; failed puts go back with
 // backoff. Counts what it did (written, lag, failures, conflicts) for the operator.
 import type { Message } from "../shared/message";
-import { roomKey } from "../shared/keys";
+import { COMMENT_PREFIX, roomKey } from "../shared/keys";
 import { MAX_BATCH, writeOwed, type WriteOutcome } from "./kv-writes";
 import { LagSamples, type LagSummary } from "./lag";
 import { retryDelayMs, type Outbox, type OutboxRow } from "./outbox";
@@ -13,7 +13,8 @@ export type FlusherDeps = {
   kv(): KVNamespace;
   room(): string;
   hasSchema(): boolean;
-  find(id: string): Message | null;
+  /** the logged messages among these ids (one query per batch) */
+  findMany(ids: string[]): Map<string, Message>;
   retentionMs(): number;
   transaction<T>(run: () => T): T;
   /** the room's alarm, for rows to retry later */
@@ -37,6 +38,11 @@ export class OutboxFlusher {
     void this.flush(Date.now(), false).catch((err) =>
       console.log(JSON.stringify({ event: "outbox-error", room: this.deps.room(), error: String(err) })),
     );
+  }
+
+  /** A post-answer flush is running: it writes every due row, so the alarm need not wait for it. */
+  busy(): boolean {
+    return this.running !== null;
   }
 
   /** One flush at a time: a second caller waits for the running one, then flushes what is still due. */
@@ -67,14 +73,17 @@ export class OutboxFlusher {
     for (;;) {
       const rows = outbox.due(now, MAX_BATCH);
       if (!rows.length) break;
-      const outcomes = await writeOwed(this.deps.kv(), rows.map((row) => row.key), this.deps.room(), this.deps.find, this.deps.retentionMs());
+      const keys = rows.map((row) => row.key);
+      const logged = this.deps.findMany(keys.filter((key) => key.startsWith(COMMENT_PREFIX)).map((key) => key.slice(COMMENT_PREFIX.length)));
+      const outcomes = await writeOwed(this.deps.kv(), keys, this.deps.room(), (id) => logged.get(id) ?? null, this.deps.retentionMs());
       const doneAt = Date.now();
       // One transaction for the whole batch's bookkeeping: one commit, not one per row.
       const retryAt = transaction(() => {
         let earliest: number | null = null;
+        outbox.doneMany(rows.filter((_, i) => !(outcomes[i] instanceof Error)));
         outcomes.forEach((outcome, i) => {
           const row = rows[i]!;
-          if (!(outcome instanceof Error)) return outbox.done(row);
+          if (!(outcome instanceof Error)) return;
           const nextAt = doneAt + retryDelayMs(row.attempts + 1);
           outbox.retryLater(row, nextAt);
           earliest = Math.min(earliest ?? nextAt, nextAt);

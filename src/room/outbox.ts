@@ -25,9 +25,13 @@ export class Outbox {
       .toArray();
   }
 
-  /** The put of this version landed; a newer re-queue of the key stays. */
-  done(row: OutboxRow): void {
-    this.sql.exec(`DELETE FROM outbox WHERE key = ? AND version = ?`, row.key, row.version);
+  /** The puts of these versions landed, in one statement; newer re-queues of their keys stay. */
+  doneMany(rows: OutboxRow[]): void {
+    if (!rows.length) return;
+    this.sql.exec(
+      `DELETE FROM outbox WHERE rowid IN (SELECT o.rowid FROM outbox o JOIN json_each(?) j ON o.key = j.value ->> 0 AND o.version = j.value ->> 1)`,
+      JSON.stringify(rows.map((row) => [row.key, row.version])),
+    );
   }
 
   /** The put failed: try again later, unless the key was re-queued meanwhile. */

@@ -68,7 +68,7 @@ export class Room extends DurableObject<Env> {
     };
     this.messages = new Messages(ops);
     this.answers = new Answers(ops);
-    this.sockets = new RoomSockets({ state, env, usage: this.usage, flips: this.flips, admission: this.admission, messages: this.messages, streams: this.streams });
+    this.sockets = new RoomSockets({ state, env, usage: this.usage, flips: this.flips, admission: this.admission, messages: this.messages, streams: this.streams, flushPushes: () => this.pushes.flush() });
     ctx.blockConcurrencyWhile(async () => {
       // A read or a socket must not create anything: a never-written room reads as empty.
       if (!state.load()) return;
@@ -186,7 +186,7 @@ export class Room extends DurableObject<Env> {
     this.usage.count("alarms");
     this.alarms.fired();
     if (!this.state.schema) return;
-    await this.kvSync.flush(Date.now(), false);
+    await this.kvSync.flushOnAlarm(Date.now());
     const retentionAt = enforceRetention(this.state, Date.now(), () => this.kvSync.markDirty());
     const leaseCheckAt = this.answers.interruptLapsedStreams(Date.now());
     const next = [...(await this.kvSync.onAlarm()), retentionAt, leaseCheckAt].filter((at): at is number => at !== null);

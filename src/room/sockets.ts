@@ -30,6 +30,7 @@ export type SocketsDeps = {
   admission: RoomAdmission;
   messages: Pick<Messages, "storeHuman">;
   streams: LiveStreams;
+  flushPushes(): void;
 };
 
 export class RoomSockets {
@@ -93,8 +94,10 @@ export class RoomSockets {
         return stored;
       },
     });
-    // The answer goes out before the pushes of the change it reports (they wait for the next turn).
+    // The answer goes out first, then at once the pushes of the change it reports: a
+    // sender waits for neither the loop over every socket nor a later turn.
     if (answer.type === "close") ws.close(answer.code, answer.reason);
     else if (answer.type === "send") ws.send(JSON.stringify(answer.frame));
+    this.deps.flushPushes();
   }
 }
