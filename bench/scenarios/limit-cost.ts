@@ -2,8 +2,9 @@
 // throughput): the same writes against two Workers of the same code, one where loopback is
 // exempt (RATE_LIMIT_EXEMPT, as every other scenario runs) and one where every send pays
 // POST_LIMITER (and ROOM_LIMITER) and the per-client socket cap, with the limits raised so
-// nothing is refused (a Wrangler config written next to wrangler.toml for the run). Runs
-// alternate exempt, limited, limited, exempt, so drift on the machine falls on both sides alike.
+// nothing is refused (a Wrangler config written next to wrangler.toml for the run). Both
+// sides run at the same time, each with the full load, so whatever else the machine does
+// falls on both alike (back-to-back runs on this shared machine differ by ±20 %); two rounds.
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PROJECT_ROOT, startLocalWorker } from "../../scripts/local-worker";
@@ -21,6 +22,9 @@ export type LimitCostOptions = { runTag: string; durationMs: number; senders: nu
 const LIMITS_CONFIG = join(PROJECT_ROOT, ".bench-limits.wrangler.toml");
 /** Far above any rate this machine reaches, so the limiter is asked on every send and never refuses. */
 const NEVER_REACHED = 1_000_000_000;
+
+/** Side-by-side rounds per write path. */
+const ROUNDS = 2;
 
 /** The limiters a write asks: per message, and per new room (every run writes into a fresh room). */
 const WRITE_LIMITERS = ["POST_LIMITER", "ROOM_LIMITER"];
@@ -51,41 +55,56 @@ export async function limitCostBench(exemptUrl: string, adminToken: string, opti
       vars: { RATE_LIMIT_EXEMPT: "", ROOM_MAX_SOCKETS_PER_CLIENT: "1000" },
     });
     const urls = { exempt: exemptUrl, limited: limitedWorker.url };
-    const order = ["exempt", "limited", "limited", "exempt"] as const;
+    const sides = ["exempt", "limited"] as const;
     let run = 0;
     const room = async (which: keyof typeof urls) => {
       const name = `bench-${options.runTag}-limits-${run++}`;
       await new ChatClient(urls[which], { admin: adminToken }).setRoomMode(name, "do");
       return name;
     };
+    type Runs = Record<keyof typeof urls, { perSecond: number; errors: number }[]>;
 
-    const socket: Record<keyof typeof urls, { perSecond: number; errors: number }[]> = { exempt: [], limited: [] };
-    for (const which of order) {
-      const name = await room(which);
-      const { result } = await socketLoad({
-        socketUrl: new ChatClient(urls[which]).socketUrl(name),
-        senders: options.senders,
-        listeners: options.listeners,
-        durationMs: options.durationMs,
-        warmupMs: 1_000,
-        waitMs: 5_000,
+    const socket: Runs = { exempt: [], limited: [] };
+    for (let round = 0; round < ROUNDS; round++) {
+      const rooms = await Promise.all(sides.map(room));
+      const results = await Promise.all(
+        sides.map((which, i) =>
+          socketLoad({
+            socketUrl: new ChatClient(urls[which]).socketUrl(rooms[i]!),
+            senders: options.senders,
+            listeners: options.listeners,
+            durationMs: options.durationMs,
+            warmupMs: 1_000,
+            waitMs: 5_000,
+          }),
+        ),
+      );
+      sides.forEach((which, i) => {
+        const { result } = results[i]!;
+        socket[which].push({ perSecond: result.perSecond, errors: result.errors.total + result.missing });
+        log(`  socket ${which.padEnd(8)} ${result.perSecond.toFixed(0).padStart(5)} msgs/s   ${result.errors.total} errors${result.firstError ? ` (${result.firstError})` : ""}`);
       });
-      socket[which].push({ perSecond: result.perSecond, errors: result.errors.total + result.missing });
-      log(`  socket ${which.padEnd(8)} ${result.perSecond.toFixed(0).padStart(5)} msgs/s   ${result.errors.total} errors${result.firstError ? ` (${result.firstError})` : ""}`);
     }
 
-    const http: Record<keyof typeof urls, { perSecond: number; errors: number }[]> = { exempt: [], limited: [] };
+    const http: Runs = { exempt: [], limited: [] };
     let n = 0;
-    for (const which of order) {
-      const name = await room(which);
-      const write = () =>
-        fetch(`${urls[which]}/api/comments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ room: name, text: `limit cost ${++n}`, author: "bench" }) });
-      const result = await closedLoop(write, { concurrency: options.concurrency, durationMs: options.durationMs, warmupMs: 1_000 });
-      http[which].push({ perSecond: result.perSecond, errors: result.errors });
-      log(`  http   ${which.padEnd(8)} ${result.perSecond.toFixed(0).padStart(5)} writes/s   ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ""}`);
+    for (let round = 0; round < ROUNDS; round++) {
+      const rooms = await Promise.all(sides.map(room));
+      const results = await Promise.all(
+        sides.map((which, i) => {
+          const write = () =>
+            fetch(`${urls[which]}/api/comments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ room: rooms[i], text: `limit cost ${++n}`, author: "bench" }) });
+          return closedLoop(write, { concurrency: options.concurrency, durationMs: options.durationMs, warmupMs: 1_000 });
+        }),
+      );
+      sides.forEach((which, i) => {
+        const result = results[i]!;
+        http[which].push({ perSecond: result.perSecond, errors: result.errors });
+        log(`  http   ${which.padEnd(8)} ${result.perSecond.toFixed(0).padStart(5)} writes/s   ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ""}`);
+      });
     }
 
-    const row = (path: LimitCostRow["path"], what: string, runs: typeof socket): LimitCostRow => {
+    const row = (path: LimitCostRow["path"], what: string, runs: Runs): LimitCostRow => {
       const exempt = side(runs.exempt);
       const limited = side(runs.limited);
       return { path, what, exempt, limited, limitedOverExempt: round(ratio(limited.perSecond, exempt.perSecond), 3) };

@@ -13,7 +13,7 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
                listeners), ours vs a bare reference room (bench/reference); outbox lag
                and every acknowledged message's KV record
   limits       socket and HTTP writes with the post limit and socket checks active vs exempt
-               (a second local Worker of the same code), alternating exempt, limited, limited, exempt
+               (a second local Worker of the same code), both loaded at the same time, two rounds
   visibility   time until another client sees a message: push (do), polling (do, kv)
   requests     server requests per delivered message, 10 idle + 10 active pages per mode
   history      GET recent(200) latency with a short and a long room history (do)
