@@ -78,7 +78,6 @@ export async function postComment(request: IRequest, env: Env, ctx: ExecutionCon
     input.replyTo ? p.reply({ ...input, replyTo: input.replyTo }) : p.post({ ...input, creator }),
   );
   if (result.created) recordStat(env, (p) => ctx.waitUntil(p), { type: "post", mode: path.mode, kind: input.kind });
-  log("post", { id: result.message.id, room, kind: input.kind, mode: path.mode, created: result.created });
   return roomJson(path.mode, result.message, result.created ? 201 : 200);
 }
 
