@@ -45,7 +45,7 @@ async function main(): Promise<number> {
       report.throughput = await throughputBench(worker.url, worker.adminToken, { concurrency: options.concurrency, durationMs: options.durationMs, runTag, serverPid: worker.pid }, log);
     }
     if (want("socket")) {
-      log(`\nSocket writes into one do room, 16 senders each waiting for 10 listeners, ${options.socketMs / 1000} s each (reference room, then ours):`);
+      log(`\nSocket writes into one do room, 16 senders each waiting for 10 listeners, ${options.socketMs / 1000} s each (reference, ours, ours, reference):`);
       report.socket = await socketWritesBench(worker.url, worker.adminToken, {
         runTag,
         senders: 16,

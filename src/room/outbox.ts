@@ -29,7 +29,7 @@ export class Outbox {
   doneMany(rows: OutboxRow[]): void {
     if (!rows.length) return;
     this.sql.exec(
-      `DELETE FROM outbox WHERE rowid IN (SELECT o.rowid FROM outbox o JOIN json_each(?) j ON o.key = j.value ->> 0 AND o.version = j.value ->> 1)`,
+      `DELETE FROM outbox WHERE (key, version) IN (SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?) j)`,
       JSON.stringify(rows.map((row) => [row.key, row.version])),
     );
   }

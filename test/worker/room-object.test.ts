@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { MIGRATIONS } from "../../src/room/migrations";
+import { applyMigrations } from "../../src/storage/migrations";
 import type { Room } from "../../src/room/room";
 import { MIRROR_INTERVAL_MS } from "../../src/room/kv-sync";
 import type { Message } from "../../src/shared/message";
@@ -28,6 +29,28 @@ describe("Room schema", () => {
     });
     expect(schema.versions).toEqual(MIGRATIONS.map(({ version, name }) => ({ version, name })));
     expect(schema.objects).toMatchSnapshot();
+  });
+
+  it("keeps every owed KV write when 0008 rebuilds the outbox without a rowid", async () => {
+    // A never-written room has no tables: build it up to 0007, owe writes, then upgrade.
+    const stub = env.ROOM.getByName(uniqueRoom("outbox-upgrade"));
+    const after = await runInDurableObject(stub, (_: Room, state) => {
+      const sql = state.storage.sql;
+      return state.storage.transactionSync(() => {
+        applyMigrations(sql, MIGRATIONS.filter((m) => m.version <= 7));
+        sql.exec(`INSERT INTO outbox (key, version, queued_at, attempts, next_at) VALUES ('comment:a', 3, 10, 2, 5000), ('room:r', 1, 11, 0, 0)`);
+        applyMigrations(sql, MIGRATIONS);
+        return {
+          rows: sql.exec(`SELECT key, version, queued_at, attempts, next_at FROM outbox ORDER BY key`).toArray(),
+          table: sql.exec<{ sql: string }>(`SELECT sql FROM sqlite_master WHERE name = 'outbox'`).one().sql,
+        };
+      });
+    });
+    expect(after.rows).toEqual([
+      { key: "comment:a", version: 3, queued_at: 10, attempts: 2, next_at: 5000 },
+      { key: "room:r", version: 1, queued_at: 11, attempts: 0, next_at: 0 },
+    ]);
+    expect(after.table).toMatch(/WITHOUT ROWID$/);
   });
 });
 
