@@ -1,7 +1,7 @@
 -- The outbox, leaner: each message adds a row and deletes it once KV took the record, so
 -- every index is paid twice per message. Keyed by `key` alone (WITHOUT ROWID: the primary
 -- key is the table, no second b-tree), and no index on next_at (rows leave as soon as KV
--- takes them, so the table stays small and a scan is cheap). Four rows written a message, not eight.
+-- takes them, so the table stays small and a scan is cheap): one b-tree per row, not three.
 CREATE TABLE outbox_lean (
   key TEXT PRIMARY KEY,
   version INTEGER NOT NULL,
