@@ -1,26 +1,28 @@
 // Pushes to every socket of the room, after the answer to the call that caused them:
-// frames are queued, in order, and sent right after a socket frame's answer (the socket
-// path calls flush) or on the next turn of the event loop (an RPC answer), so an answer
-// never waits behind a loop over every socket, and a socket that is slow or gone costs
-// its own send, never the writer's answer.
+// frames are queued, in order, and sent right after the answer (a socket send's `ack`,
+// an RPC's result: the Room flushes then), or by one fallback timer for pushes no answer
+// carries (streams, alarms). An answer never waits behind a slow or gone socket: each
+// send is buffered by the runtime and costs that socket only.
 import type { ServerFrame } from "../shared/frames";
 
 export class Broadcaster {
   private queued: string[] = [];
-  private scheduled = false;
+  /** The fallback flush on its way. One at most: under load a Durable Object's timers run late, and one per push piled up past workerd's 10,000 active timeouts. */
+  private timer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly sockets: () => WebSocket[]) {}
 
   push(frame: ServerFrame): void {
     this.queued.push(JSON.stringify(frame));
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setTimeout(() => this.flush(), 0);
+    this.timer ??= setTimeout(() => {
+      this.timer = null;
+      this.flush();
+    }, 0);
   }
 
-  /** Sends everything queued now (a no-op when nothing is). */
+  /** Sends everything queued now (nothing when nothing is). */
   flush(): void {
-    this.scheduled = false;
+    if (!this.queued.length) return;
     const frames = this.queued;
     this.queued = [];
     for (const ws of this.sockets()) {

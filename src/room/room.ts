@@ -88,7 +88,7 @@ export class Room extends DurableObject<Env> {
 
   /** A human message: stored once per id; a known id answers the stored message. */
   post(call: RoomCall, input: NewHumanMessage, creator?: string): Promise<RoomResult<Stored>> {
-    return this.messages.post(call, input, creator);
+    return this.answered(this.messages.post(call, input, creator));
   }
 
   get(call: RoomCall, id: string): Promise<RoomResult<Message>> {
@@ -104,16 +104,16 @@ export class Room extends DurableObject<Env> {
   }
 
   heal(call: RoomCall, record: Message): Promise<RoomResult<{ message: Message; readded: boolean }>> {
-    return this.messages.heal(call, record);
+    return this.answered(this.messages.heal(call, record));
   }
 
   deleteMessage(call: RoomCall, id: string): Promise<RoomResult<Deleted>> {
-    return this.messages.deleteMessage(call, id);
+    return this.answered(this.messages.deleteMessage(call, id));
   }
 
   /** kv mode: the tombstone of a message the Worker deleted on the kv path, so a later flip cannot bring it back. */
   keepTombstone(room: string, tombstone: Message): Promise<Deleted> {
-    return this.messages.keepTombstone(room, tombstone);
+    return this.answered(this.messages.keepTombstone(room, tombstone));
   }
 
   pending(call: RoomCall): Promise<RoomResult<Message[]>> {
@@ -121,28 +121,28 @@ export class Room extends DurableObject<Env> {
   }
 
   claim(call: RoomCall, messageId: string, botId: string, leaseMs: number): Promise<RoomResult<Message>> {
-    return this.answers.claim(call, messageId, botId, leaseMs);
+    return this.answered(this.answers.claim(call, messageId, botId, leaseMs));
   }
 
   release(call: RoomCall, messageId: string, botId: string): Promise<RoomResult<Message>> {
-    return this.answers.release(call, messageId, botId);
+    return this.answered(this.answers.release(call, messageId, botId));
   }
 
   fail(call: RoomCall, messageId: string, botId: string, reason: string): Promise<RoomResult<Message>> {
-    return this.answers.fail(call, messageId, botId, reason);
+    return this.answered(this.answers.fail(call, messageId, botId, reason));
   }
 
   stream(call: RoomCall, input: StreamCall): Promise<RoomResult<StreamAck>> {
-    return this.answers.stream(call, input);
+    return this.answered(this.answers.stream(call, input));
   }
 
   reply(call: RoomCall, input: NewReply): Promise<RoomResult<Stored & { human: Message }>> {
-    return this.answers.reply(call, input);
+    return this.answered(this.answers.reply(call, input));
   }
 
   /** A flip to kv: stop taking do calls, write everything owed to KV, then the mirror (flips.ts). */
-  async leaveDoMode(call: RoomCall): Promise<number> {
-    return this.flips.leaveDoMode(call);
+  leaveDoMode(call: RoomCall): Promise<number> {
+    return this.answered(this.flips.leaveDoMode(call));
   }
 
   /** Test and operator visibility: what the room holds, and how its KV writes are doing. */
@@ -194,6 +194,11 @@ export class Room extends DurableObject<Env> {
   }
 
   // ---- internals ----
+
+  /** An RPC's pushes go out as it answers, not on a timer (a busy object's timers run late). */
+  private answered<T>(result: Promise<T>): Promise<T> {
+    return result.finally(() => this.pushes.flush());
+  }
 
   /** After a committed change: push it, then let KV catch up without holding the answer. */
   private changed(frames: ServerFrame[]): void {
