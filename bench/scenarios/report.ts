@@ -128,7 +128,7 @@ function socketTargets(s: SocketWritesResult): TargetCheck[] {
     {
       name: "socket writes vs before",
       target: `socket writes ≥ 3 × ${s.beforePerSecond} msgs/s (before)`,
-      measured: `${fmt(ratios.oursOverBefore, 2)} × (${fmt(ours.perSecond, 0)} msgs/s)`,
+      measured: s.runs ? `${fmt(ratios.oursOverBefore, 2)} × (mean of two runs: ${fmt(mean(s.runs.ours), 0)} msgs/s)` : `${fmt(ratios.oursOverBefore, 2)} × (${fmt(ours.perSecond, 0)} msgs/s)`,
       met: ratios.oursOverBefore === null ? null : ratios.oursOverBefore >= 3,
     },
     {

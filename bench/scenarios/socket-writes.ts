@@ -104,7 +104,7 @@ export async function socketWritesBench(url: string, adminToken: string, options
     runs: { ours: oursRuns.map((x) => round(x, 1)!), reference: referenceRuns.map((x) => round(x, 1)!) },
     ratios: {
       oursOverReference: referenceRuns.length === 2 ? round(ratio(mean(oursRuns), mean(referenceRuns)), 3) : null,
-      oursOverBefore: round(ratio(ours.perSecond, BEFORE_PER_SECOND), 2),
+      oursOverBefore: round(ratio(mean(oursRuns), BEFORE_PER_SECOND), 2),
     },
     outbox,
   };
