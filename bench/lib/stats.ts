@@ -23,6 +23,11 @@ export function summarize(values: readonly number[]): Percentiles {
 }
 
 /** a / b, or null when b is 0 (a ratio of nothing is not 0). */
+/** The arithmetic mean; null for no values. */
+export function mean(values: readonly number[]): number | null {
+  return values.length ? values.reduce((a, x) => a + x, 0) / values.length : null;
+}
+
 export function ratio(a: number, b: number): number | null {
   return b === 0 ? null : a / b;
 }

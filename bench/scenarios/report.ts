@@ -1,5 +1,6 @@
 // The benchmark's JSON document, its tables, and the targets from the issue checked against it.
 import { cpus, platform } from "node:os";
+import { mean } from "../lib/stats";
 import { fmt, markdownTable } from "../lib/table";
 import type { HistoryResult } from "./history";
 import type { BenchOptions } from "./options";
@@ -110,8 +111,6 @@ export function checkTargets(report: Omit<BenchReport, "targets" | "durationSeco
 }
 
 /** Issue 8's targets for socket writes, the outbox and its records. */
-const mean = (xs: number[]): number | null => (xs.length ? xs.reduce((a, x) => a + x, 0) / xs.length : null);
-
 function socketTargets(s: SocketWritesResult): TargetCheck[] {
   const { ours, ratios, outbox } = s;
   const lag = outbox.outbox?.lagMs;

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { PROJECT_ROOT, startLocalWorker } from "../../scripts/local-worker";
 import { ChatClient } from "../lib/api";
 import { socketLoad, type SocketLoadOptions, type SocketLoadResult } from "../lib/socket-load";
-import { ratio, round } from "../lib/stats";
+import { mean, ratio, round } from "../lib/stats";
 import { outboxRecords, type OutboxResult } from "./outbox-records";
 
 /** msgs/s into one room measured before this work (issue 8) */
@@ -91,7 +91,6 @@ export async function socketWritesBench(url: string, adminToken: string, options
   const reference2 = await referenceRun(2);
   const oursRuns = [ours.perSecond, second.result.perSecond];
   const referenceRuns = [reference, reference2].filter((r): r is SocketLoadResult => r !== null).map((r) => r.perSecond);
-  const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
   return {
     senders: options.senders,
     listeners: options.listeners,
@@ -103,8 +102,8 @@ export async function socketWritesBench(url: string, adminToken: string, options
     beforePerSecond: BEFORE_PER_SECOND,
     runs: { ours: oursRuns.map((x) => round(x, 1)!), reference: referenceRuns.map((x) => round(x, 1)!) },
     ratios: {
-      oursOverReference: referenceRuns.length === 2 ? round(ratio(mean(oursRuns), mean(referenceRuns)), 3) : null,
-      oursOverBefore: round(ratio(mean(oursRuns), BEFORE_PER_SECOND), 2),
+      oursOverReference: referenceRuns.length === 2 ? round(ratio(mean(oursRuns)!, mean(referenceRuns)!), 3) : null,
+      oursOverBefore: round(ratio(mean(oursRuns)!, BEFORE_PER_SECOND), 2),
     },
     outbox,
   };
