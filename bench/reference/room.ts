@@ -4,13 +4,17 @@
 // the sender. It speaks the real room's frame protocol (src/shared/frames.ts), so the
 // bench's one load generator drives both, and the ratio ours/reference shows what our
 // guarantees cost over this floor. No flags, no mirror, no claims, no retries.
+// `POST /api/comments` is the HTTP floor: the Worker parses the body and makes one RPC
+// to the room, which does the same insert, answer and KV put.
 import { DurableObject } from "cloudflare:workers";
 import { PING_FRAME, PONG_FRAME, type ClientFrame, type ServerFrame } from "../../src/shared/frames";
-import { MAX_TEXT, MESSAGE_ID_PATTERN, ROOM_PATTERN, type Message } from "../../src/shared/message";
+import { MAX_TEXT, MESSAGE_ID_PATTERN, ROOM_PATTERN, newMessageId, type Message } from "../../src/shared/message";
 
 type ReferenceEnv = { ROOM: DurableObjectNamespace<ReferenceRoom>; RECORDS: KVNamespace };
 
 type Row = { seq: number; id: string; author: string; text: string; created_at: number };
+
+type PostBody = { room?: unknown; id?: unknown; text?: unknown; author?: unknown };
 
 export class ReferenceRoom extends DurableObject<ReferenceEnv> {
   constructor(ctx: DurableObjectState, env: ReferenceEnv) {
@@ -29,6 +33,18 @@ export class ReferenceRoom extends DurableObject<ReferenceEnv> {
     const lastSeq = this.ctx.storage.sql.exec<{ seq: number | null }>(`SELECT MAX(seq) AS seq FROM messages`).one().seq ?? 0;
     send(server, { type: "hello", room, lastSeq, mode: "do" });
     return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** The HTTP floor: insert (or find) the message and answer it; its KV record is put after the answer. */
+  async post(room: string, id: string, text: string, author: string): Promise<{ message: Message; created: boolean }> {
+    const sql = this.ctx.storage.sql;
+    const stored = sql.exec<Row>(`SELECT * FROM messages WHERE id = ?`, id).toArray()[0];
+    if (stored) return { message: toMessage(room, stored), created: false };
+    const row = sql.exec<Row>(`INSERT INTO messages (id, author, text, created_at) VALUES (?, ?, ?, ?) RETURNING *`, id, author, text, Date.now()).one();
+    const message = toMessage(room, row);
+    // Not awaited: the RPC answers once the row is durable (output gate); the put follows.
+    this.env.RECORDS.put(`comment:${id}`, JSON.stringify(message)).catch(() => undefined);
+    return { message, created: true };
   }
 
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
@@ -83,11 +99,31 @@ const toMessage = (room: string, row: Row): Message => ({
   id: row.id, room, kind: "human", author: row.author, text: row.text, status: "pending", createdAt: row.created_at, seq: row.seq,
 });
 
-// The Worker: the health check startLocalWorker polls, and the room's socket.
+async function postComment(request: Request, env: ReferenceEnv): Promise<Response> {
+  let body: PostBody;
+  try {
+    body = (await request.json()) as PostBody;
+  } catch {
+    return Response.json({ error: "body must be JSON" }, { status: 400 });
+  }
+  const { room, text, author = "anonymous" } = body;
+  const id = body.id ?? newMessageId();
+  if (typeof room !== "string" || !ROOM_PATTERN.test(room) || typeof id !== "string" || !MESSAGE_ID_PATTERN.test(id)) {
+    return Response.json({ error: "invalid room or id" }, { status: 400 });
+  }
+  if (typeof text !== "string" || !text.trim() || text.length > MAX_TEXT || typeof author !== "string") {
+    return Response.json({ error: "invalid text or author" }, { status: 400 });
+  }
+  const { message, created } = await env.ROOM.getByName(room).post(room, id, text, author);
+  return Response.json(message, { status: created ? 201 : 200 });
+}
+
+// The Worker: the health check startLocalWorker polls, the HTTP post, and the room's socket.
 export default {
   async fetch(request, env) {
     const { pathname } = new URL(request.url);
     if (pathname === "/api/health") return Response.json({ ok: true });
+    if (pathname === "/api/comments" && request.method === "POST") return postComment(request, env);
     const room = /^\/api\/rooms\/([^/]+)\/ws$/.exec(pathname)?.[1];
     if (!room || !ROOM_PATTERN.test(room)) return Response.json({ error: "not found" }, { status: 404 });
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return Response.json({ error: "expected a WebSocket upgrade" }, { status: 426 });

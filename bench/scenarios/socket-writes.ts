@@ -13,7 +13,7 @@ import { outboxRecords, type OutboxResult } from "./outbox-records";
 
 /** msgs/s into one room measured before this work (issue 8) */
 export const BEFORE_PER_SECOND = 135;
-const REFERENCE_CONFIG = join(PROJECT_ROOT, "bench", "reference", "wrangler.toml");
+export const REFERENCE_CONFIG = join(PROJECT_ROOT, "bench", "reference", "wrangler.toml");
 
 export type SocketWritesResult = {
   senders: number;

@@ -1,18 +1,26 @@
 // Acknowledged writes per second to one room, kv vs do, with `GET /api/health` (a
 // request that touches no storage) measured in the same run as the runtime's ceiling.
-// Two reads are measured as references for where a write's time goes.
+// Two reads are measured as references for where a write's time goes, and the bare
+// reference room's HTTP post (bench/reference: one RPC, one insert, one KV put) as the
+// floor of any design with per-message KV records.
+import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { ChatClient } from "../lib/api";
 import { closedLoop, type LoadResult } from "../lib/load";
 import { treeCpuMs } from "../lib/proc-cpu";
 import { ratio, round } from "../lib/stats";
+import { REFERENCE_CONFIG } from "./socket-writes";
 
 export type ThroughputResult = {
   concurrency: number;
   durationMs: number;
   /** serverCpuMsPerRequest: CPU of wrangler dev and workerd per answered request (Linux), warm-up excluded */
   scenarios: { name: string; what: string; result: LoadResult; serverCpuMsPerRequest: number | null }[];
-  ratios: { doOverNoop: number | null; doOverKv: number | null };
+  /** referenceOverNoop and doOverReference are absent from reports made before the reference row */
+  ratios: { doOverNoop: number | null; doOverKv: number | null; referenceOverNoop?: number | null; doOverReference?: number | null };
+  referenceError?: string;
 };
+
+type Step = { name: string; what: string; call: () => Promise<Response>; serverPid?: number };
 
 export async function throughputBench(
   url: string,
@@ -28,34 +36,60 @@ export async function throughputBench(
   const probe = await admin.post(doRoom, "a message to read back", "bench");
   const json = { "content-type": "application/json" };
   let n = 0;
-  const write = (room: string) => () =>
-    fetch(`${url}/api/comments`, { method: "POST", headers: json, body: JSON.stringify({ room, text: `bench write ${++n}`, author: "bench" }) });
+  const write = (room: string, base = url) => () =>
+    fetch(`${base}/api/comments`, { method: "POST", headers: json, body: JSON.stringify({ room, text: `bench write ${++n}`, author: "bench" }) });
 
-  const plan: { name: string; what: string; call: () => Promise<Response> }[] = [
+  // The reference runs in its own wrangler dev beside ours, idle until its row.
+  let reference: LocalWorker | null = null;
+  let referenceError: string | undefined;
+  try {
+    reference = await startLocalWorker({ config: REFERENCE_CONFIG });
+  } catch (err) {
+    referenceError = (err as Error).message.split("\n")[0];
+    log(`  reference write: could not start the reference Worker: ${referenceError}`);
+  }
+  const plan: Step[] = [
     { name: "no-op", what: "GET /api/health: no storage, the runtime's ceiling", call: () => fetch(`${url}/api/health`) },
     { name: "kv record read", what: "GET /api/comments/:id: one KV read (reference)", call: () => fetch(`${url}/api/comments/${probe.id}`) },
     { name: "do read (limit 1)", what: "GET /api/comments?limit=1 in a do room: flag read + one Room DO call (reference)", call: () => fetch(`${url}/api/comments?room=${doRoom}&limit=1`) },
     { name: "kv write", what: "POST /api/comments, kv room: record put + racy read-modify-write of cache:<room>", call: write(kvRoom) },
     { name: "do write", what: "POST /api/comments, do room: record put + Room DO append", call: write(doRoom) },
+    ...(reference
+      ? [{ name: "reference write", what: "POST to the bare reference room (bench/reference): one RPC, one insert, one KV put; the floor", call: write(`bench-${options.runTag}-ref`, reference.url), serverPid: reference.process.pid }]
+      : []),
   ];
-  const scenarios: ThroughputResult["scenarios"] = [];
-  for (const step of plan) {
-    await closedLoop(step.call, { concurrency: options.concurrency, durationMs: 1_000 });
-    const cpuBefore = treeCpuMs(options.serverPid);
-    const result = await closedLoop(step.call, { concurrency: options.concurrency, durationMs: options.durationMs });
-    const cpuAfter = treeCpuMs(options.serverPid);
-    const cpu = cpuBefore === null || cpuAfter === null || result.ok === 0 ? null : round((cpuAfter - cpuBefore) / result.ok, 2);
-    log(
-      `  ${step.name.padEnd(18)} ${result.perSecond.toFixed(0).padStart(6)} /s   p50 ${result.latencyMs.p50.toFixed(1)} ms   p99 ${result.latencyMs.p99.toFixed(1)} ms` +
-        `${cpu === null ? "" : `   server CPU ${cpu} ms/request`}${result.errors ? `   ${result.errors} errors (${result.firstError})` : ""}`,
-    );
-    scenarios.push({ name: step.name, what: step.what, result, serverCpuMsPerRequest: cpu });
+  try {
+    const scenarios: ThroughputResult["scenarios"] = [];
+    for (const step of plan) scenarios.push(await measureStep(step, options, log));
+    const rate = (name: string) => scenarios.find((s) => s.name === name)?.result.perSecond ?? Number.NaN;
+    return {
+      concurrency: options.concurrency,
+      durationMs: options.durationMs,
+      scenarios,
+      ratios: {
+        doOverNoop: round(ratio(rate("do write"), rate("no-op")), 3),
+        doOverKv: round(ratio(rate("do write"), rate("kv write")), 3),
+        referenceOverNoop: round(ratio(rate("reference write"), rate("no-op")), 3),
+        doOverReference: round(ratio(rate("do write"), rate("reference write")), 3),
+      },
+      ...(referenceError ? { referenceError } : {}),
+    };
+  } finally {
+    await reference?.stop();
   }
-  const rate = (name: string) => scenarios.find((s) => s.name === name)!.result.perSecond;
-  return {
-    concurrency: options.concurrency,
-    durationMs: options.durationMs,
-    scenarios,
-    ratios: { doOverNoop: round(ratio(rate("do write"), rate("no-op")), 3), doOverKv: round(ratio(rate("do write"), rate("kv write")), 3) },
-  };
+}
+
+/** One row: 1 s of warm-up, then the measured run and the server's CPU over it. */
+async function measureStep(step: Step, options: { concurrency: number; durationMs: number; serverPid?: number }, log: (line: string) => void): Promise<ThroughputResult["scenarios"][number]> {
+  await closedLoop(step.call, { concurrency: options.concurrency, durationMs: 1_000 });
+  const pid = step.serverPid ?? options.serverPid;
+  const cpuBefore = treeCpuMs(pid);
+  const result = await closedLoop(step.call, { concurrency: options.concurrency, durationMs: options.durationMs });
+  const cpuAfter = treeCpuMs(pid);
+  const cpu = cpuBefore === null || cpuAfter === null || result.ok === 0 ? null : round((cpuAfter - cpuBefore) / result.ok, 2);
+  log(
+    `  ${step.name.padEnd(18)} ${result.perSecond.toFixed(0).padStart(6)} /s   p50 ${result.latencyMs.p50.toFixed(1)} ms   p99 ${result.latencyMs.p99.toFixed(1)} ms` +
+      `${cpu === null ? "" : `   server CPU ${cpu} ms/request`}${result.errors ? `   ${result.errors} errors (${result.firstError})` : ""}`,
+  );
+  return { name: step.name, what: step.what, result, serverCpuMsPerRequest: cpu };
 }
