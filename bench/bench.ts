@@ -45,12 +45,13 @@ async function main(): Promise<number> {
       report.throughput = await throughputBench(worker.url, worker.adminToken, { concurrency: options.concurrency, durationMs: options.durationMs, runTag, serverPid: worker.pid }, log);
     }
     if (want("socket")) {
-      log(`\nSocket writes into one do room, 16 senders each waiting for 10 listeners, ${options.socketMs / 1000} s each (reference, ours, ours, reference):`);
+      log(`\nSocket writes into one do room, 16 senders each waiting for 10 listeners, ${options.socketMs / 1000} s each, ${options.socketRounds} rounds of reference, ours, ours, reference:`);
       report.socket = await socketWritesBench(worker.url, worker.adminToken, {
         runTag,
         senders: 16,
         listeners: 10,
         durationMs: options.socketMs,
+        rounds: options.socketRounds,
         warmupMs: 1_000,
         serverPid: worker.pid,
       }, log);

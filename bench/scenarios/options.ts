@@ -28,7 +28,8 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   --only a,b             run only these scenarios
   --concurrency N        requests in flight for throughput and seeding (default 16)
   --duration-ms MS       per throughput scenario, after 1 s of warm-up (default 5000)
-  --socket-ms MS         measured length of each socket run, after 1 s of warm-up (default 30000)
+  --socket-ms MS         measured length of each socket run, after 1 s of warm-up (default 20000)
+  --socket-rounds N      rounds of reference, ours, ours, reference socket runs (default 2)
   --history N,N          room history sizes (default 1000,100000)
   --samples N            requests per room for history and scrollback (default 200)
   --seed auto|http|sqlite
@@ -55,7 +56,8 @@ const schema = z.object({
     .default([...SCENARIOS]),
   concurrency: int("--concurrency", 1, 256).default(16),
   durationMs: int("--duration-ms", 500, 600_000).default(5_000),
-  socketMs: int("--socket-ms", 1_000, 600_000).default(30_000),
+  socketMs: int("--socket-ms", 1_000, 600_000).default(20_000),
+  socketRounds: int("--socket-rounds", 1, 10).default(2),
   history: z
     .string()
     .regex(/^\d+(,\d+)+$/, "--history takes at least two sizes, e.g. 1000,100000")
@@ -87,6 +89,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
     concurrency: { type: "string" },
     "duration-ms": { type: "string" },
     "socket-ms": { type: "string" },
+    "socket-rounds": { type: "string" },
     history: { type: "string" },
     seed: { type: "string" },
     "seed-budget-ms": { type: "string" },
@@ -105,6 +108,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
     concurrency: values.concurrency,
     durationMs: values["duration-ms"],
     socketMs: values["socket-ms"],
+    socketRounds: values["socket-rounds"],
     history: values.history,
     seed: values.seed,
     seedBudgetMs: values["seed-budget-ms"],

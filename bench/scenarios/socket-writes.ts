@@ -25,13 +25,13 @@ export type SocketWritesResult = {
   reference: SocketLoadResult | null;
   referenceError?: string;
   beforePerSecond: number;
-  /** msgs/s of every run, in the order reference, ours, ours, reference; the ratio is of their means */
+  /** msgs/s of every run, rounds of reference, ours, ours, reference; the ratio is of their means */
   runs?: { ours: number[]; reference: number[] };
   ratios: { oursOverReference: number | null; oursOverBefore: number | null };
   outbox: OutboxResult;
 };
 
-export type SocketWritesOptions = { runTag: string; senders: number; listeners: number; durationMs: number; warmupMs: number; serverPid?: number };
+export type SocketWritesOptions = { runTag: string; senders: number; listeners: number; durationMs: number; rounds: number; warmupMs: number; serverPid?: number };
 
 const line = (name: string, r: SocketLoadResult) =>
   `  ${name.padEnd(10)} ${r.perSecond.toFixed(0).padStart(5)} msgs/s   visible p50 ${r.visibleMs.p50.toFixed(1)} ms   p99 ${r.visibleMs.p99.toFixed(1)} ms` +
@@ -78,19 +78,22 @@ export async function socketWritesBench(url: string, adminToken: string, options
     return { room, ...run };
   };
 
-  const reference = await referenceRun(1);
-  const first = await oursRun(1);
-  const { result: ours, ackedIds, room } = first;
-  const outbox = await outboxRecords(url, adminToken, room, ackedIds, { drainWaitMs: 30_000, concurrency: 16 });
-  const lag = outbox.outbox?.lagMs;
-  log(
-    `  outbox     ${outbox.pendingAtRunEnd ?? "?"} pending at the end, drained in ${outbox.drainedInMs ?? "—"} ms, lag p50 ${lag?.p50 ?? "—"} ms p99 ${lag?.p99 ?? "—"} ms` +
-      `   records ${outbox.recordsChecked - outbox.recordsMissing - outbox.recordErrors}/${outbox.recordsChecked} found${outbox.error ? ` (${outbox.error})` : ""}`,
-  );
-  const second = await oursRun(2);
-  const reference2 = await referenceRun(2);
-  const oursRuns = [ours.perSecond, second.result.perSecond];
-  const referenceRuns = [reference, reference2].filter((r): r is SocketLoadResult => r !== null).map((r) => r.perSecond);
+  // Rounds of reference, ours, ours, reference; the outbox is checked after ours' first run.
+  const referenceResults: (SocketLoadResult | null)[] = [];
+  const oursResults: SocketLoadResult[] = [];
+  let outbox: OutboxResult | null = null;
+  for (let r = 1; r <= options.rounds; r++) {
+    referenceResults.push(await referenceRun(2 * r - 1));
+    const first = await oursRun(2 * r - 1);
+    oursResults.push(first.result);
+    outbox ??= await checkOutbox(url, adminToken, first.room, first.ackedIds, log);
+    oursResults.push((await oursRun(2 * r)).result);
+    referenceResults.push(await referenceRun(2 * r));
+  }
+  const ours = oursResults[0]!;
+  const reference = referenceResults[0] ?? null;
+  const oursRuns = oursResults.map((x) => x.perSecond);
+  const referenceRuns = referenceResults.filter((x): x is SocketLoadResult => x !== null).map((x) => x.perSecond);
   return {
     senders: options.senders,
     listeners: options.listeners,
@@ -102,9 +105,20 @@ export async function socketWritesBench(url: string, adminToken: string, options
     beforePerSecond: BEFORE_PER_SECOND,
     runs: { ours: oursRuns.map((x) => round(x, 1)!), reference: referenceRuns.map((x) => round(x, 1)!) },
     ratios: {
-      oursOverReference: referenceRuns.length === 2 ? round(ratio(mean(oursRuns)!, mean(referenceRuns)!), 3) : null,
+      oursOverReference: referenceRuns.length === referenceResults.length ? round(ratio(mean(oursRuns)!, mean(referenceRuns)!), 3) : null,
       oursOverBefore: round(ratio(mean(oursRuns)!, BEFORE_PER_SECOND), 2),
     },
-    outbox,
+    outbox: outbox!,
   };
+}
+
+/** Record lag under the run's load, then every acknowledged id read back from KV once the outbox drained. */
+async function checkOutbox(url: string, adminToken: string, room: string, ackedIds: string[], log: (line: string) => void): Promise<OutboxResult> {
+  const outbox = await outboxRecords(url, adminToken, room, ackedIds, { drainWaitMs: 30_000, concurrency: 16 });
+  const lag = outbox.outbox?.lagMs;
+  log(
+    `  outbox     ${outbox.pendingAtRunEnd ?? "?"} pending at the end, drained in ${outbox.drainedInMs ?? "—"} ms, lag p50 ${lag?.p50 ?? "—"} ms p99 ${lag?.p99 ?? "—"} ms` +
+      `   records ${outbox.recordsChecked - outbox.recordsMissing - outbox.recordErrors}/${outbox.recordsChecked} found${outbox.error ? ` (${outbox.error})` : ""}`,
+  );
+  return outbox;
 }

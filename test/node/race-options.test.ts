@@ -36,13 +36,14 @@ describe("npm run race options", () => {
 });
 
 describe("npm run bench options", () => {
-  it("defaults to every scenario, 16 in flight for 5 s, 30 s of socket writes, 1k and 100k of history read 200 times, cost with 10 and 50 pages, 30 streamed replies, JSON in docs/", () => {
+  it("defaults to every scenario, 16 in flight for 5 s, two rounds of 20 s socket writes, 1k and 100k of history read 200 times, cost with 10 and 50 pages, 30 streamed replies, JSON in docs/", () => {
     expect(parseBenchOptions([])).toMatchObject({
       json: "docs/bench-latest.json",
       only: ["throughput", "socket", "limits", "visibility", "requests", "history", "scrollback", "cost", "streaming"],
       concurrency: 16,
       durationMs: 5_000,
-      socketMs: 30_000,
+      socketMs: 20_000,
+      socketRounds: 2,
       history: [1_000, 100_000],
       samples: 200,
       seed: "auto",
@@ -61,6 +62,7 @@ describe("npm run bench options", () => {
     [["--cost-pages", "10,"], "--cost-pages takes page counts, e.g. 10,50"],
     [["--cost-pages", "0"], "--cost-pages must be at least 1"],
     [["--socket-ms", "10"], "--socket-ms must be at least 1000"],
+    [["--socket-rounds", "0"], "--socket-rounds must be at least 1"],
     [["--history", "1000"], "--history takes at least two sizes, e.g. 1000,100000"],
     [["--seed", "magic"], "--seed must be auto, http or sqlite"],
   ])("rejects %j", (args, message) => {
