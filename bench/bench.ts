@@ -58,7 +58,7 @@ async function main(): Promise<number> {
     }
     if (want("limits")) {
       log(`\nThe post limit and socket checks, active vs exempt, ${options.limitMs / 1000} s per run, both Workers loaded at once, two rounds:`);
-      report.limits = await limitCostBench(worker.url, worker.adminToken, { runTag, durationMs: options.limitMs, senders: 16, listeners: 10, concurrency: options.concurrency }, log);
+      report.limits = await limitCostBench(worker.url, worker.adminToken, { runTag, durationMs: options.limitMs, senders: 16, listeners: 10, concurrency: options.concurrency, exemptPid: worker.pid }, log);
     }
     if (want("visibility")) {
       log("\nTime until another client sees a message:");

@@ -5,12 +5,13 @@
 // bench's one load generator drives both, and the ratio ours/reference shows what our
 // guarantees cost over this floor. No flags, no mirror, no claims, no retries.
 // `POST /api/comments` is the HTTP floor: the Worker parses the body and makes one RPC
-// to the room, which does the same insert, answer and KV put.
+// to the room, which does the same insert, answer and KV put. `POST /api/limit` is one
+// call of a rate-limiting binding alone, to show what the binding costs by itself.
 import { DurableObject } from "cloudflare:workers";
 import { PING_FRAME, PONG_FRAME, type ClientFrame, type ServerFrame } from "../../src/shared/frames";
 import { MAX_TEXT, MESSAGE_ID_PATTERN, ROOM_PATTERN, newMessageId, type Message } from "../../src/shared/message";
 
-type ReferenceEnv = { ROOM: DurableObjectNamespace<ReferenceRoom>; RECORDS: KVNamespace };
+type ReferenceEnv = { ROOM: DurableObjectNamespace<ReferenceRoom>; RECORDS: KVNamespace; LIMITER: RateLimit };
 
 type Row = { seq: number; id: string; author: string; text: string; created_at: number };
 
@@ -118,12 +119,14 @@ async function postComment(request: Request, env: ReferenceEnv): Promise<Respons
   return Response.json(message, { status: created ? 201 : 200 });
 }
 
-// The Worker: the health check startLocalWorker polls, the HTTP post, and the room's socket.
+// The Worker: the health check startLocalWorker polls, the HTTP post, the limiter probe, and the room's socket.
 export default {
   async fetch(request, env) {
     const { pathname } = new URL(request.url);
     if (pathname === "/api/health") return Response.json({ ok: true });
     if (pathname === "/api/comments" && request.method === "POST") return postComment(request, env);
+    // One rate-limiter call and nothing else: what the binding costs by itself (the limits scenario).
+    if (pathname === "/api/limit" && request.method === "POST") return Response.json(await env.LIMITER.limit({ key: "bench" }));
     const room = /^\/api\/rooms\/([^/]+)\/ws$/.exec(pathname)?.[1];
     if (!room || !ROOM_PATTERN.test(room)) return Response.json({ error: "not found" }, { status: 404 });
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return Response.json({ error: "expected a WebSocket upgrade" }, { status: 426 });

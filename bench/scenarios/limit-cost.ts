@@ -10,14 +10,24 @@ import { join } from "node:path";
 import { PROJECT_ROOT, startLocalWorker } from "../../scripts/local-worker";
 import { ChatClient } from "../lib/api";
 import { closedLoop } from "../lib/load";
+import { treeCpuMs } from "../lib/proc-cpu";
 import { socketLoad } from "../lib/socket-load";
-import { ratio, round } from "../lib/stats";
+import { mean, ratio, round } from "../lib/stats";
+import { REFERENCE_CONFIG } from "./socket-writes";
 
-export type LimitCostSide = { runs: number[]; perSecond: number; errors: number };
+/** cpuMsPerMessage: wrangler's and workerd's CPU per acknowledged write, mean of the runs (absent from older reports) */
+export type LimitCostSide = { runs: number[]; perSecond: number; errors: number; cpuMsPerMessage?: number | null };
 export type LimitCostRow = { path: "socket" | "http"; what: string; exempt: LimitCostSide; limited: LimitCostSide; limitedOverExempt: number | null };
-export type LimitCostResult = { durationMs: number; rows: LimitCostRow[] };
+/**
+ * limiterCall: server CPU of one call of the local (Miniflare) rate-limiting binding, alone: the
+ * bare reference Worker's POST /api/limit minus its GET /api/health, per request (absent from older reports).
+ */
+export type LimiterCallCost = { healthCpuMs: number | null; limitCpuMs: number | null; cpuMsPerCall: number | null; error?: string };
+export type LimitCostResult = { durationMs: number; rows: LimitCostRow[]; limiterCall?: LimiterCallCost };
 
-export type LimitCostOptions = { runTag: string; durationMs: number; senders: number; listeners: number; concurrency: number };
+export type LimitCostOptions = { runTag: string; durationMs: number; senders: number; listeners: number; concurrency: number; exemptPid?: number };
+
+type Run = { perSecond: number; errors: number; cpuMsPerMessage: number | null };
 
 const LIMITS_CONFIG = join(PROJECT_ROOT, ".bench-limits.wrangler.toml");
 /** Far above any rate this machine reaches, so the limiter is asked on every send and never refuses. */
@@ -38,11 +48,51 @@ export function limitsConfig(toml: string): string {
   }, toml);
 }
 
-const side = (runs: { perSecond: number; errors: number }[]): LimitCostSide => ({
-  runs: runs.map((r) => round(r.perSecond, 1)!),
-  perSecond: round(runs.reduce((a, r) => a + r.perSecond, 0) / runs.length, 1)!,
-  errors: runs.reduce((a, r) => a + r.errors, 0),
-});
+const side = (runs: Run[]): LimitCostSide => {
+  const cpu = runs.map((r) => r.cpuMsPerMessage);
+  return {
+    runs: runs.map((r) => round(r.perSecond, 1)!),
+    perSecond: round(runs.reduce((a, r) => a + r.perSecond, 0) / runs.length, 1)!,
+    errors: runs.reduce((a, r) => a + r.errors, 0),
+    cpuMsPerMessage: cpu.every((x) => x !== null) ? round(mean(cpu as number[]), 2) : null,
+  };
+};
+
+/** CPU ms of `pid`'s process tree per answered call over `work`. */
+async function cpuPer<T extends { ok: number }>(pid: number | undefined, work: () => Promise<T>): Promise<{ result: T; cpuMs: number | null }> {
+  const before = treeCpuMs(pid);
+  const result = await work();
+  const after = treeCpuMs(pid);
+  return { result, cpuMs: before === null || after === null || result.ok === 0 ? null : round((after - before) / result.ok, 2) };
+}
+
+/**
+ * What one call of the local rate-limiting binding costs by itself: the bare reference
+ * Worker answers GET /api/health (nothing) and POST /api/limit (one LIMITER.limit(), nothing else).
+ */
+async function limiterCallCost(concurrency: number, log: (line: string) => void): Promise<LimiterCallCost> {
+  let worker: Awaited<ReturnType<typeof startLocalWorker>> | null = null;
+  try {
+    worker = await startLocalWorker({ config: REFERENCE_CONFIG });
+    const pid = worker.process.pid;
+    const measure = async (call: () => Promise<Response>) => {
+      await closedLoop(call, { concurrency, durationMs: 1_000 });
+      return (await cpuPer(pid, () => closedLoop(call, { concurrency, durationMs: 3_000 }))).cpuMs;
+    };
+    const base = worker.url;
+    const healthCpuMs = await measure(() => fetch(`${base}/api/health`));
+    const limitCpuMs = await measure(() => fetch(`${base}/api/limit`, { method: "POST" }));
+    const cpuMsPerCall = healthCpuMs === null || limitCpuMs === null ? null : round(limitCpuMs - healthCpuMs, 2);
+    log(`  one emulated limit() call: ${cpuMsPerCall ?? "—"} ms server CPU (reference Worker: POST /api/limit ${limitCpuMs ?? "—"} ms, GET /api/health ${healthCpuMs ?? "—"} ms per request)`);
+    return { healthCpuMs, limitCpuMs, cpuMsPerCall };
+  } catch (err) {
+    const error = (err as Error).message.split("\n")[0]!;
+    log(`  one emulated limit() call: not measured (${error})`);
+    return { healthCpuMs: null, limitCpuMs: null, cpuMsPerCall: null, error };
+  } finally {
+    await worker?.stop();
+  }
+}
 
 export async function limitCostBench(exemptUrl: string, adminToken: string, options: LimitCostOptions, log: (line: string) => void): Promise<LimitCostResult> {
   writeFileSync(LIMITS_CONFIG, limitsConfig(readFileSync(join(PROJECT_ROOT, "wrangler.toml"), "utf8")));
@@ -55,6 +105,7 @@ export async function limitCostBench(exemptUrl: string, adminToken: string, opti
       vars: { RATE_LIMIT_EXEMPT: "", ROOM_MAX_SOCKETS_PER_CLIENT: "1000" },
     });
     const urls = { exempt: exemptUrl, limited: limitedWorker.url };
+    const pids = { exempt: options.exemptPid, limited: limitedWorker.process.pid };
     const sides = ["exempt", "limited"] as const;
     let run = 0;
     const room = async (which: keyof typeof urls) => {
@@ -62,7 +113,7 @@ export async function limitCostBench(exemptUrl: string, adminToken: string, opti
       await new ChatClient(urls[which], { admin: adminToken }).setRoomMode(name, "do");
       return name;
     };
-    type Runs = Record<keyof typeof urls, { perSecond: number; errors: number }[]>;
+    type Runs = Record<keyof typeof urls, Run[]>;
 
     const socket: Runs = { exempt: [], limited: [] };
     for (let round = 0; round < ROUNDS; round++) {
@@ -76,13 +127,14 @@ export async function limitCostBench(exemptUrl: string, adminToken: string, opti
             durationMs: options.durationMs,
             warmupMs: 1_000,
             waitMs: 5_000,
+            serverPid: pids[which],
           }),
         ),
       );
       sides.forEach((which, i) => {
         const { result } = results[i]!;
-        socket[which].push({ perSecond: result.perSecond, errors: result.errors.total + result.missing });
-        log(`  socket ${which.padEnd(8)} ${result.perSecond.toFixed(0).padStart(5)} msgs/s   ${result.errors.total} errors${result.firstError ? ` (${result.firstError})` : ""}`);
+        socket[which].push({ perSecond: result.perSecond, errors: result.errors.total + result.missing, cpuMsPerMessage: result.serverCpuMsPerMessage });
+        log(`  socket ${which.padEnd(8)} ${result.perSecond.toFixed(0).padStart(5)} msgs/s   server CPU ${result.serverCpuMsPerMessage ?? "—"} ms/msg   ${result.errors.total} errors${result.firstError ? ` (${result.firstError})` : ""}`);
       });
     }
 
@@ -90,17 +142,14 @@ export async function limitCostBench(exemptUrl: string, adminToken: string, opti
     let n = 0;
     for (let round = 0; round < ROUNDS; round++) {
       const rooms = await Promise.all(sides.map(room));
-      const results = await Promise.all(
-        sides.map((which, i) => {
-          const write = () =>
-            fetch(`${urls[which]}/api/comments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ room: rooms[i], text: `limit cost ${++n}`, author: "bench" }) });
-          return closedLoop(write, { concurrency: options.concurrency, durationMs: options.durationMs, warmupMs: 1_000 });
-        }),
-      );
+      const writes = sides.map((which, i) => () =>
+        fetch(`${urls[which]}/api/comments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ room: rooms[i], text: `limit cost ${++n}`, author: "bench" }) }));
+      await Promise.all(writes.map((write) => closedLoop(write, { concurrency: options.concurrency, durationMs: 1_000 })));
+      const results = await Promise.all(sides.map((which, i) => cpuPer(pids[which], () => closedLoop(writes[i]!, { concurrency: options.concurrency, durationMs: options.durationMs }))));
       sides.forEach((which, i) => {
-        const result = results[i]!;
-        http[which].push({ perSecond: result.perSecond, errors: result.errors });
-        log(`  http   ${which.padEnd(8)} ${result.perSecond.toFixed(0).padStart(5)} writes/s   ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ""}`);
+        const { result, cpuMs } = results[i]!;
+        http[which].push({ perSecond: result.perSecond, errors: result.errors, cpuMsPerMessage: cpuMs });
+        log(`  http   ${which.padEnd(8)} ${result.perSecond.toFixed(0).padStart(5)} writes/s   server CPU ${cpuMs ?? "—"} ms/write   ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ""}`);
       });
     }
 
@@ -115,6 +164,7 @@ export async function limitCostBench(exemptUrl: string, adminToken: string, opti
         row("socket", `socket sends into one do room, ${options.senders} senders × ${options.listeners} listeners`, socket),
         row("http", `POST /api/comments into one do room, ${options.concurrency} in flight`, http),
       ],
+      limiterCall: await limiterCallCost(options.concurrency, log),
     };
   } finally {
     await limitedWorker?.stop();

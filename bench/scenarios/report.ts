@@ -11,7 +11,7 @@ import type { StreamingResult } from "./streaming";
 import type { ThroughputResult } from "./throughput";
 import type { VisibilityResult } from "./visibility";
 import type { CostResult } from "./cost";
-import type { LimitCostResult } from "./limit-cost";
+import type { LimitCostResult, LimitCostRow } from "./limit-cost";
 
 export type TargetCheck = { name: string; target: string; measured: string; met: boolean | null };
 
@@ -54,7 +54,7 @@ export function checkTargets(report: Omit<BenchReport, "targets" | "durationSeco
     checks.push({
       name: `limit cost (${row.path})`,
       target: `${row.path} writes with the post limit and socket checks ≥ 0.95 × exempt`,
-      measured: `${fmt(r, 3)} × (${fmt(row.limited.perSecond, 0)} vs ${fmt(row.exempt.perSecond, 0)} /s)`,
+      measured: `${fmt(r, 3)} × (${fmt(row.limited.perSecond, 0)} vs ${fmt(row.exempt.perSecond, 0)} /s)${limitCpuNote(row, report.limits?.limiterCall)}`,
       met: r === null ? null : r >= 0.95,
     });
   }
@@ -111,6 +111,23 @@ export function checkTargets(report: Omit<BenchReport, "targets" | "durationSeco
   return checks;
 }
 
+/** "; +X ms CPU/msg, one emulated limit() call Y ms" when the report has both (newer reports). */
+function limitCpuNote(row: LimitCostRow, call: LimitCostResult["limiterCall"]): string {
+  const { exempt, limited } = row;
+  if (exempt.cpuMsPerMessage == null || limited.cpuMsPerMessage == null || !call || call.cpuMsPerCall === null) return "";
+  return `; limited − exempt ${fmt(limited.cpuMsPerMessage - exempt.cpuMsPerMessage, 2)} ms CPU/msg, one emulated limit() call ${fmt(call.cpuMsPerCall, 2)} ms`;
+}
+
+/**
+ * Local workerd runs the Worker, every Durable Object and the KV emulation on one thread, so
+ * a message costing S ms of server CPU caps a room at about 1000 / S msgs/s whatever the cores.
+ */
+function threadCeiling(r: SocketWritesResult["reference"]): string {
+  const cpu = r?.serverCpuMsPerMessage;
+  if (!cpu) return "";
+  return `; the reference room's ${fmt(cpu, 2)} ms of server CPU per message caps one workerd thread at about ${fmt(1000 / cpu, 0)} msgs/s`;
+}
+
 /** Issue 8's targets for socket writes, the outbox and its records. */
 function socketTargets(s: SocketWritesResult): TargetCheck[] {
   const { ours, ratios, outbox } = s;
@@ -128,7 +145,7 @@ function socketTargets(s: SocketWritesResult): TargetCheck[] {
     {
       name: "socket writes vs before",
       target: `socket writes ≥ 3 × ${s.beforePerSecond} msgs/s (before)`,
-      measured: s.runs ? `${fmt(ratios.oursOverBefore, 2)} × (mean of ${s.runs.ours.length} runs: ${fmt(mean(s.runs.ours), 0)} msgs/s)` : `${fmt(ratios.oursOverBefore, 2)} × (${fmt(ours.perSecond, 0)} msgs/s)`,
+      measured: (s.runs ? `${fmt(ratios.oursOverBefore, 2)} × (mean of ${s.runs.ours.length} runs: ${fmt(mean(s.runs.ours), 0)} msgs/s)` : `${fmt(ratios.oursOverBefore, 2)} × (${fmt(ours.perSecond, 0)} msgs/s)`) + threadCeiling(s.reference),
       met: ratios.oursOverBefore === null ? null : ratios.oursOverBefore >= 3,
     },
     {
@@ -295,13 +312,27 @@ function socketTable(s: SocketWritesResult): string {
 }
 
 function limitsTable(l: LimitCostResult): string {
+  const cpu = (x: { cpuMsPerMessage?: number | null }) => fmt(x.cpuMsPerMessage, 2);
+  const call = l.limiterCall;
   return (
     `**The post limit and socket checks** (the same writes against a Worker where loopback is exempt and one where every send pays POST_LIMITER, with its limit raised so nothing is refused, and the per-client socket cap; both Workers loaded at the same time, each with the full load, so the machine's drift falls on both alike; ${l.durationMs / 1000} s per run after 1 s warm-up, two rounds)\n\n` +
     markdownTable(
-      ["writes", "exempt /s (runs)", "limited /s (runs)", "limited / exempt", "errors (exempt, limited)"],
-      l.rows.map((r) => [r.what, `${fmt(r.exempt.perSecond, 0)} (${r.exempt.runs.map((x) => fmt(x, 0)).join(", ")})`, `${fmt(r.limited.perSecond, 0)} (${r.limited.runs.map((x) => fmt(x, 0)).join(", ")})`, fmt(r.limitedOverExempt, 3), `${r.exempt.errors}, ${r.limited.errors}`]),
-      ["left", "right", "right", "right", "right"],
-    )
+      ["writes", "exempt /s (runs)", "limited /s (runs)", "limited / exempt", "server CPU ms/msg (exempt, limited)", "errors (exempt, limited)"],
+      l.rows.map((r) => [
+        r.what,
+        `${fmt(r.exempt.perSecond, 0)} (${r.exempt.runs.map((x) => fmt(x, 0)).join(", ")})`,
+        `${fmt(r.limited.perSecond, 0)} (${r.limited.runs.map((x) => fmt(x, 0)).join(", ")})`,
+        fmt(r.limitedOverExempt, 3),
+        `${cpu(r.exempt)}, ${cpu(r.limited)}`,
+        `${r.exempt.errors}, ${r.limited.errors}`,
+      ]),
+      ["left", "right", "right", "right", "right", "right"],
+    ) +
+    (call
+      ? `\n\nOne call of the local rate-limiting binding by itself: ${fmt(call.cpuMsPerCall, 2)} ms server CPU ` +
+        `(the reference Worker's POST /api/limit ${fmt(call.limitCpuMs, 2)} ms minus its GET /api/health ${fmt(call.healthCpuMs, 2)} ms per request${call.error ? `; ${call.error}` : ""}). ` +
+        `A limited write makes one such call; compare it with the limited − exempt CPU per message above.`
+      : "")
   );
 }
 
