@@ -188,10 +188,15 @@ export function benchTables(report: BenchReport): string[] {
   if (report.throughput) {
     const t = report.throughput;
     tables.push(
-      `**Writes to one room** (${t.concurrency} in flight, ${t.durationMs / 1000} s each after 1 s warm-up)\n\n` +
+      `**Writes to one room** (${t.concurrency} in flight, ${t.durationMs / 1000} s each after 1 s warm-up` +
+        `${t.scenarios.some((s) => s.runs) ? "; the do and reference writes run reference, ours, ours, reference: their requests/s is the mean (each run), the other columns their first run" : ""})\n\n` +
         markdownTable(
           ["scenario", "requests/s", "p50 ms", "p99 ms", "errors", "server CPU ms/request", "what it does"],
-          t.scenarios.map((s) => [s.name, fmt(s.result.perSecond, 0), ms(s.result.latencyMs.p50), ms(s.result.latencyMs.p99), String(s.result.errors), fmt(s.serverCpuMsPerRequest, 2), s.what]),
+          t.scenarios.map((s) => [
+            s.name,
+            s.runs ? `${fmt(mean(s.runs), 0)} (${s.runs.map((x) => fmt(x, 0)).join(", ")})` : fmt(s.result.perSecond, 0),
+            ms(s.result.latencyMs.p50), ms(s.result.latencyMs.p99), String(s.result.errors), fmt(s.serverCpuMsPerRequest, 2), s.what,
+          ]),
           ["left", "right", "right", "right", "right", "right", "left"],
         ) +
         `\n\ndo / no-op = ${fmt(t.ratios.doOverNoop, 3)}, do / kv = ${fmt(t.ratios.doOverKv, 3)}` +
