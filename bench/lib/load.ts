@@ -1,5 +1,6 @@
 // A closed-loop load: `concurrency` requests always in flight for a fixed time.
 // Only answered-with-2xx calls count; latencies are per call, in ms.
+import { withCpuPerCall } from "./proc-cpu";
 import { summarize, type Percentiles } from "./stats";
 
 export type LoadResult = { ok: number; errors: number; seconds: number; perSecond: number; latencyMs: Percentiles; firstError?: string };
@@ -54,4 +55,10 @@ export async function mapLimit<T>(items: readonly T[], concurrency: number, task
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+}
+
+/** One measured load: 1 s of warm-up, then `durationMs` with the server's CPU per answered call (see withCpuPerCall). */
+export async function measuredLoad(call: () => Promise<Response>, options: { concurrency: number; durationMs: number; serverPid?: number }): Promise<{ result: LoadResult; cpuMsPerCall: number | null }> {
+  await closedLoop(call, { concurrency: options.concurrency, durationMs: 1_000 });
+  return withCpuPerCall(options.serverPid, () => closedLoop(call, { concurrency: options.concurrency, durationMs: options.durationMs }));
 }

@@ -2,6 +2,7 @@
 // can report how much server CPU each request costs: on a small machine that, not
 // the storage design, is what caps requests per second.
 import { readFileSync, readdirSync } from "node:fs";
+import { round } from "./stats";
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
 const TICKS_PER_SECOND = 100;
@@ -41,4 +42,12 @@ export function treeCpuMs(rootPid: number | undefined): number | null {
     stack.push(...(children.get(s.pid) ?? []));
   }
   return (ticks * 1000) / TICKS_PER_SECOND;
+}
+
+/** Runs `work`, then charges the CPU `pid`'s process tree used meanwhile to its answered calls: ms per call (null without /proc or answers). */
+export async function withCpuPerCall<T extends { ok: number }>(pid: number | undefined, work: () => Promise<T>): Promise<{ result: T; cpuMsPerCall: number | null }> {
+  const before = treeCpuMs(pid);
+  const result = await work();
+  const after = treeCpuMs(pid);
+  return { result, cpuMsPerCall: before === null || after === null || result.ok === 0 ? null : round((after - before) / result.ok, 2) };
 }

@@ -9,8 +9,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PROJECT_ROOT, startLocalWorker } from "../../scripts/local-worker";
 import { ChatClient } from "../lib/api";
-import { closedLoop } from "../lib/load";
-import { treeCpuMs } from "../lib/proc-cpu";
+import { measuredLoad } from "../lib/load";
 import { socketLoad } from "../lib/socket-load";
 import { mean, ratio, round } from "../lib/stats";
 import { REFERENCE_CONFIG } from "./socket-writes";
@@ -58,14 +57,6 @@ const side = (runs: Run[]): LimitCostSide => {
   };
 };
 
-/** CPU ms of `pid`'s process tree per answered call over `work`. */
-async function cpuPer<T extends { ok: number }>(pid: number | undefined, work: () => Promise<T>): Promise<{ result: T; cpuMs: number | null }> {
-  const before = treeCpuMs(pid);
-  const result = await work();
-  const after = treeCpuMs(pid);
-  return { result, cpuMs: before === null || after === null || result.ok === 0 ? null : round((after - before) / result.ok, 2) };
-}
-
 /**
  * What one call of the local rate-limiting binding costs by itself: the bare reference
  * Worker answers GET /api/health (nothing) and POST /api/limit (one LIMITER.limit(), nothing else).
@@ -75,10 +66,7 @@ async function limiterCallCost(concurrency: number, log: (line: string) => void)
   try {
     worker = await startLocalWorker({ config: REFERENCE_CONFIG });
     const pid = worker.process.pid;
-    const measure = async (call: () => Promise<Response>) => {
-      await closedLoop(call, { concurrency, durationMs: 1_000 });
-      return (await cpuPer(pid, () => closedLoop(call, { concurrency, durationMs: 3_000 }))).cpuMs;
-    };
+    const measure = async (call: () => Promise<Response>) => (await measuredLoad(call, { concurrency, durationMs: 3_000, serverPid: pid })).cpuMsPerCall;
     const base = worker.url;
     const healthCpuMs = await measure(() => fetch(`${base}/api/health`));
     const limitCpuMs = await measure(() => fetch(`${base}/api/limit`, { method: "POST" }));
@@ -144,10 +132,10 @@ export async function limitCostBench(exemptUrl: string, adminToken: string, opti
       const rooms = await Promise.all(sides.map(room));
       const writes = sides.map((which, i) => () =>
         fetch(`${urls[which]}/api/comments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ room: rooms[i], text: `limit cost ${++n}`, author: "bench" }) }));
-      await Promise.all(writes.map((write) => closedLoop(write, { concurrency: options.concurrency, durationMs: 1_000 })));
-      const results = await Promise.all(sides.map((which, i) => cpuPer(pids[which], () => closedLoop(writes[i]!, { concurrency: options.concurrency, durationMs: options.durationMs }))));
+      // Both sides warm up together, then are measured together.
+      const results = await Promise.all(sides.map((which, i) => measuredLoad(writes[i]!, { concurrency: options.concurrency, durationMs: options.durationMs, serverPid: pids[which] })));
       sides.forEach((which, i) => {
-        const { result, cpuMs } = results[i]!;
+        const { result, cpuMsPerCall: cpuMs } = results[i]!;
         http[which].push({ perSecond: result.perSecond, errors: result.errors, cpuMsPerMessage: cpuMs });
         log(`  http   ${which.padEnd(8)} ${result.perSecond.toFixed(0).padStart(5)} writes/s   server CPU ${cpuMs ?? "—"} ms/write   ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ""}`);
       });

@@ -5,16 +5,17 @@
 // floor of any design with per-message KV records.
 import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { ChatClient } from "../lib/api";
-import { closedLoop, type LoadResult } from "../lib/load";
-import { treeCpuMs } from "../lib/proc-cpu";
+import { measuredLoad, type LoadResult } from "../lib/load";
 import { mean, ratio, round } from "../lib/stats";
 import { REFERENCE_CONFIG } from "./socket-writes";
 
 export type ThroughputResult = {
   concurrency: number;
   durationMs: number;
-  /** serverCpuMsPerRequest: CPU of wrangler dev and workerd per answered request (Linux), warm-up excluded */
-  /** runs: requests/s of every run of a row measured more than once (the do and reference writes); result is its first */
+  /**
+   * serverCpuMsPerRequest: CPU of wrangler dev and workerd per answered request (Linux), warm-up excluded;
+   * runs: requests/s of every run of a row measured more than once (the do and reference writes), whose result is its first
+   */
   scenarios: { name: string; what: string; result: LoadResult; serverCpuMsPerRequest: number | null; runs?: number[] }[];
   /** referenceOverNoop and doOverReference are absent from reports made before the reference row */
   ratios: { doOverNoop: number | null; doOverKv: number | null; referenceOverNoop?: number | null; doOverReference?: number | null };
@@ -63,10 +64,16 @@ export async function throughputBench(
     const scenarios: ThroughputResult["scenarios"] = [];
     for (const step of plan) scenarios.push(await measureStep(step, options, log));
     // As the socket scenario: reference, ours, ours, reference, compared by their means.
-    const order = referenceWrite ? [referenceWrite, doWrite, doWrite, referenceWrite] : [doWrite];
-    const measured = new Map<Step, Row[]>();
-    for (const step of order) measured.set(step, [...(measured.get(step) ?? []), await measureStep(step, options, log)]);
-    for (const rows of [doWrite, referenceWrite].map((step) => (step ? measured.get(step) : undefined))) if (rows) scenarios.push(oneRow(rows));
+    const doRuns: Row[] = [];
+    const referenceRuns: Row[] = [];
+    if (referenceWrite) referenceRuns.push(await measureStep(referenceWrite, options, log));
+    doRuns.push(await measureStep(doWrite, options, log));
+    if (referenceWrite) {
+      doRuns.push(await measureStep(doWrite, options, log));
+      referenceRuns.push(await measureStep(referenceWrite, options, log));
+    }
+    scenarios.push(oneRow(doRuns));
+    if (referenceRuns.length) scenarios.push(oneRow(referenceRuns));
     const rate = (name: string) => {
       const row = scenarios.find((s) => s.name === name);
       return (row?.runs ? mean(row.runs) : row?.result.perSecond) ?? Number.NaN;
@@ -97,12 +104,7 @@ function oneRow([first, ...more]: Row[]): Row {
 
 /** One row: 1 s of warm-up, then the measured run and the server's CPU over it. */
 async function measureStep(step: Step, options: { concurrency: number; durationMs: number; serverPid?: number }, log: (line: string) => void): Promise<Row> {
-  await closedLoop(step.call, { concurrency: options.concurrency, durationMs: 1_000 });
-  const pid = step.serverPid ?? options.serverPid;
-  const cpuBefore = treeCpuMs(pid);
-  const result = await closedLoop(step.call, { concurrency: options.concurrency, durationMs: options.durationMs });
-  const cpuAfter = treeCpuMs(pid);
-  const cpu = cpuBefore === null || cpuAfter === null || result.ok === 0 ? null : round((cpuAfter - cpuBefore) / result.ok, 2);
+  const { result, cpuMsPerCall: cpu } = await measuredLoad(step.call, { ...options, serverPid: step.serverPid ?? options.serverPid });
   log(
     `  ${step.name.padEnd(18)} ${result.perSecond.toFixed(0).padStart(6)} /s   p50 ${result.latencyMs.p50.toFixed(1)} ms   p99 ${result.latencyMs.p99.toFixed(1)} ms` +
       `${cpu === null ? "" : `   server CPU ${cpu} ms/request`}${result.errors ? `   ${result.errors} errors (${result.firstError})` : ""}`,
