@@ -51,7 +51,7 @@ const side = (runs: Run[]): LimitCostSide => {
   const cpu = runs.map((r) => r.cpuMsPerMessage);
   return {
     runs: runs.map((r) => round(r.perSecond, 1)!),
-    perSecond: round(runs.reduce((a, r) => a + r.perSecond, 0) / runs.length, 1)!,
+    perSecond: round(mean(runs.map((r) => r.perSecond)), 1)!,
     errors: runs.reduce((a, r) => a + r.errors, 0),
     cpuMsPerMessage: cpu.every((x) => x !== null) ? round(mean(cpu as number[]), 2) : null,
   };

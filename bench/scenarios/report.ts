@@ -177,6 +177,12 @@ function socketTargets(s: SocketWritesResult): TargetCheck[] {
 
 const ms = (v: number) => fmt(v, 1);
 
+/** Rates of repeated runs, whole numbers: "330, 318". */
+const perRun = (runs: number[]): string => runs.map((x) => fmt(x, 0)).join(", ");
+
+/** A rate measured over several runs: "mean (run, run)". */
+const meanWithRuns = (meanRate: number | null, runs: number[]): string => `${fmt(meanRate, 0)} (${perRun(runs)})`;
+
 /** "runs" for reports made before rounds (one round), else "2 rounds of runs". */
 const roundsOf = (s: SocketWritesResult): string => {
   const rounds = (s.runs?.ours.length ?? 2) / 2;
@@ -194,7 +200,7 @@ export function benchTables(report: BenchReport): string[] {
           ["scenario", "requests/s", "p50 ms", "p99 ms", "errors", "server CPU ms/request", "what it does"],
           t.scenarios.map((s) => [
             s.name,
-            s.runs ? `${fmt(mean(s.runs), 0)} (${s.runs.map((x) => fmt(x, 0)).join(", ")})` : fmt(s.result.perSecond, 0),
+            s.runs ? meanWithRuns(mean(s.runs), s.runs) : fmt(s.result.perSecond, 0),
             ms(s.result.latencyMs.p50), ms(s.result.latencyMs.p99), String(s.result.errors), fmt(s.serverCpuMsPerRequest, 2), s.what,
           ]),
           ["left", "right", "right", "right", "right", "right", "left"],
@@ -307,7 +313,7 @@ function socketTable(s: SocketWritesResult): string {
       [row("ours", s.ours), row("reference (bench/reference)", s.reference)],
       ["left", "left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
     ) +
-    `\n\nmsgs/s per run: ours ${s.runs?.ours.map((x) => fmt(x, 0)).join(", ") ?? "—"}, reference ${s.runs?.reference.map((x) => fmt(x, 0)).join(", ") ?? "—"}; ours / reference (of the means) = ${fmt(s.ratios.oursOverReference, 3)}, ours / ${s.beforePerSecond} msgs/s (before) = ${fmt(s.ratios.oursOverBefore, 2)}; target p99 ≤ 50 ms` +
+    `\n\nmsgs/s per run: ours ${s.runs ? perRun(s.runs.ours) : "—"}, reference ${s.runs ? perRun(s.runs.reference) : "—"}; ours / reference (of the means) = ${fmt(s.ratios.oursOverReference, 3)}, ours / ${s.beforePerSecond} msgs/s (before) = ${fmt(s.ratios.oursOverBefore, 2)}; target p99 ≤ 50 ms` +
     `\n\nOutbox (ours, ${outbox.roomCount ?? "?"} messages in the room, ${outbox.outbox?.flushed ?? "?"} records flushed): ${outbox.pendingAtRunEnd ?? "?"} records pending when the run ended, drained in ${outbox.drainedInMs === null ? "— (not within 30 s)" : `${outbox.drainedInMs} ms`}; ` +
     `record lag p50 ${fmt(lag?.p50, 0)} ms, p99 ${fmt(lag?.p99, 0)} ms, max ${fmt(lag?.max, 0)} ms; ` +
     `KV records found ${outbox.recordsChecked - outbox.recordsMissing - outbox.recordErrors}/${outbox.recordsChecked} (${outbox.recordsMissing} missing)` +
@@ -325,8 +331,8 @@ function limitsTable(l: LimitCostResult): string {
       ["writes", "exempt /s (runs)", "limited /s (runs)", "limited / exempt", "server CPU ms/msg (exempt, limited)", "errors (exempt, limited)"],
       l.rows.map((r) => [
         r.what,
-        `${fmt(r.exempt.perSecond, 0)} (${r.exempt.runs.map((x) => fmt(x, 0)).join(", ")})`,
-        `${fmt(r.limited.perSecond, 0)} (${r.limited.runs.map((x) => fmt(x, 0)).join(", ")})`,
+        meanWithRuns(r.exempt.perSecond, r.exempt.runs),
+        meanWithRuns(r.limited.perSecond, r.limited.runs),
         fmt(r.limitedOverExempt, 3),
         `${cpu(r.exempt)}, ${cpu(r.limited)}`,
         `${r.exempt.errors}, ${r.limited.errors}`,

@@ -78,21 +78,20 @@ export class OutboxFlusher {
       const outcomes = await writeOwed(this.deps.kv(), keys, this.deps.room(), (id) => logged.get(id) ?? null, this.deps.retentionMs());
       const doneAt = Date.now();
       // One transaction for the whole batch's bookkeeping: one commit, not one per row.
+      const failedRows = rows.filter((_, i) => outcomes[i] instanceof Error);
       const retryAt = transaction(() => {
-        let earliest: number | null = null;
         outbox.doneMany(rows.filter((_, i) => !(outcomes[i] instanceof Error)));
-        outcomes.forEach((outcome, i) => {
-          const row = rows[i]!;
-          if (!(outcome instanceof Error)) return;
+        let earliest: number | null = null;
+        for (const row of failedRows) {
           const nextAt = doneAt + retryDelayMs(row.attempts + 1);
           outbox.retryLater(row, nextAt);
           earliest = Math.min(earliest ?? nextAt, nextAt);
-        });
+        }
         return earliest;
       });
       outcomes.forEach((outcome, i) => this.count(rows[i]!, outcome, doneAt));
       if (retryAt !== null) await this.deps.retryAt(retryAt);
-      failed += outcomes.filter((outcome) => outcome instanceof Error).length;
+      failed += failedRows.length;
       // A failed row is due again at once when `now` is Infinity: stop rather than spin.
       if (strict && failed) break;
     }
