@@ -1,5 +1,6 @@
 // `npm run bench`: throughput, socket writes (ours vs a bare reference room), time to
-// visible, requests per message, read and scroll-back latency with a long history, against a local
+// visible, requests per message, read and scroll-back latency with a long history, cost,
+// streaming, and the fan-in of many rooms into the shared objects, against a local
 // Worker on 127.0.0.1. Bounded in time; prints tables and writes JSON
 // (docs/bench-latest.json by default).
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -10,6 +11,7 @@ import { historyBench, seedHistories } from "./scenarios/history";
 import { BENCH_USAGE, parseBenchOptions } from "./scenarios/options";
 import { benchTables, checkTargets, costTable, machine, type BenchReport } from "./scenarios/report";
 import { costBench } from "./scenarios/cost";
+import { fanInBench } from "./scenarios/fan-in";
 import { limitCostBench } from "./scenarios/limit-cost";
 import { requestsBench } from "./scenarios/requests";
 import { scrollBackBench } from "./scenarios/scroll-back";
@@ -91,6 +93,11 @@ async function main(): Promise<number> {
         { runTag, replies: options.streamReplies, listeners: 5, tokens: 40, tokenDelayMs: 25, botToken: worker.botToken, adminToken: worker.adminToken },
         log,
       );
+    }
+    // Last: it ends with a flip of the default to kv.
+    if (want("fan-in")) {
+      log(`\nFan-in: ${options.fanInRooms} rooms at one message a second for ${options.fanInMs / 1000} s, then ${options.fanInRooms * 2} rooms, then a flip of the default:`);
+      report.fanIn = await fanInBench(worker.url, worker.adminToken, { runTag, rooms: options.fanInRooms, perRoomMs: 1_000, durationMs: options.fanInMs }, log);
     }
   } finally {
     await worker.dispose();

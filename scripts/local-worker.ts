@@ -62,7 +62,8 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
   const persistTo = options.persistTo ?? mkdtempSync(join(tmpdir(), "lossless-chat-"));
   const adminToken = options.adminToken ?? "local-admin-token";
   const botToken = options.botToken ?? "local-bot-token";
-  const vars = { ADMIN_TOKEN: adminToken, BOT_TOKEN: botToken, RATE_LIMIT_EXEMPT: LOOPBACK, ...options.vars };
+  // Stats go to the local store: Analytics Engine has no local simulator to read back from.
+  const vars = { ADMIN_TOKEN: adminToken, BOT_TOKEN: botToken, RATE_LIMIT_EXEMPT: LOOPBACK, STATS_STORE: "local", ...options.vars };
   const args = [
     WRANGLER, "dev",
     ...(options.config ? ["-c", options.config] : []),

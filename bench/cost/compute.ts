@@ -12,6 +12,8 @@ export type CostCounts = {
   kvWrites: number;
   kvLists: number;
   kvDeletes: number;
+  /** stats events: Analytics Engine data points */
+  statsPoints: number;
   alarms: number;
 };
 
@@ -26,6 +28,7 @@ const PRICED: Record<Exclude<keyof CostCounts, "alarms">, keyof typeof PRICES> =
   kvWrites: "kvWrite",
   kvLists: "kvList",
   kvDeletes: "kvDelete",
+  statsPoints: "analyticsPoint",
 };
 
 export type CostPerMillion = {

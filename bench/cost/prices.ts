@@ -47,6 +47,13 @@ export const PRICES = {
   kvRead: { usdPerMillion: 0.5, unit: "KV read", source: KV, readOn: READ_ON, note: "a bulk read is counted per key (the facts sheet does not say; per key is the higher reading)" },
   kvWrite: { usdPerMillion: 5.0, unit: "KV write", source: KV, readOn: READ_ON },
   kvList: { usdPerMillion: 5.0, unit: "KV list", source: KV, readOn: READ_ON },
+  analyticsPoint: {
+    usdPerMillion: 0.25,
+    unit: "Analytics Engine data point (a stats event)",
+    source: "https://developers.cloudflare.com/analytics/analytics-engine/pricing/",
+    readOn: "2026-12",
+    note: "10 M a month included; counted from the local store that stands in for it",
+  },
   kvDelete: { usdPerMillion: null, unit: "KV delete", source: KV, readOn: READ_ON, note: "no price in the facts sheet; neither path deletes keys" },
 } as const satisfies Record<string, Price>;
 

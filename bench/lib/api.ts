@@ -1,6 +1,7 @@
 // The HTTP calls the lab and the benchmarks make, typed with the shared response
 // types, and counted per kind so a run can report requests per delivered message.
-import type { CommentsResponse, FlagsResponse, HealResponse, StatsResponse } from "../../src/shared/api";
+import type { CommentsResponse, FlagsResponse, FlipProgress, HealResponse, StatsResponse } from "../../src/shared/api";
+import type { Flags } from "../../src/shared/flags";
 import type { UsageCounts } from "../../src/shared/usage";
 import type { CacheMode, Message } from "../../src/shared/message";
 import { HttpError, requestJson, type ApiResult } from "../../src/client/http";
@@ -115,6 +116,12 @@ export class ChatClient {
       const { defaultMode, doPercent, rooms } = await this.flags();
       await this.call("admin", "PUT", "/api/admin/flags", { defaultMode, doPercent, rooms: { ...rooms, [room]: mode } }, this.requireToken("admin"));
     });
+  }
+
+  /** One PUT of the whole flag: 202 means a flip is under way and the same PUT continues it. */
+  async putFlagsStep(flags: Flags): Promise<{ status: number; body: FlagsResponse & FlipProgress }> {
+    const { status, body } = await this.call<FlagsResponse & FlipProgress>("admin", "PUT", "/api/admin/flags", flags, this.requireToken("admin"));
+    return { status, body };
   }
 
   /** Removes the lab's rooms from the flag again, leaving everything else as it was. */

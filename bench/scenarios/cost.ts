@@ -3,8 +3,8 @@
 // mode, the page's polling in kv mode), every operation counted, then priced
 // (bench/cost/). What the client sees is counted at the client (Worker requests, socket
 // messages); what only the server knows comes from its usage counters (src/storage/usage.ts):
-// the Room's via GET /api/admin/rooms/:room, the Control object's and the Worker's KV
-// operations via GET /api/admin/stats. Modes run one after the other, so the Worker's
+// the Room's via GET /api/admin/rooms/:room; the shared objects' (Control, the registry
+// shards), the Worker's KV operations and the stats data points via GET /api/admin/stats. Modes run one after the other, so the Worker's
 // counts belong to the run. Page loads are left out (steady state); bot replies are not part of it.
 import type { CacheMode } from "../../src/shared/message";
 import { KV_COUNT_NAMES, noKvCounts, type KvCounts, type UsageCounts, type UsageReport } from "../../src/shared/usage";
@@ -24,8 +24,8 @@ export type CostRow = {
   counts: CostCounts;
   perMessage: CostCounts;
   usdPerMillionMessages: CostPerMillion;
-  /** where the server-side counts came from: the Room, the Control object, the Worker's own KV calls */
-  sources: { room: UsageDelta; control: UsageDelta; worker: KvCounts };
+  /** where the server-side counts came from: the Room, the shared objects, the Worker's own KV calls, the stats points */
+  sources: { room: UsageDelta; control: UsageDelta; registry: UsageDelta; worker: KvCounts; statsPoints: number };
   /** a Durable Object's in-memory counters restarted during the run (it was evicted): its counts are short */
   countersRestarted: string[];
 };
@@ -36,14 +36,14 @@ export type CostResult = { messages: number; windowMs: number; pages: number[]; 
 
 export type CostOptions = { runTag: string; messages: number; windowMs: number; pages: number[] };
 
-/** After the tabs stop: the outbox flush, the mirror (≤ 1 s) and the stats batches (250 ms) finish. */
+/** After the tabs stop: the outbox flush, the mirror (≤ 1 s) and the local stats batches (1 s) finish. */
 const SETTLE_MS = 2_000;
 
 type ServerSnapshot = { room: UsageCounts; usage: UsageReport };
 
 async function serverSnapshot(admin: ChatClient, room: string): Promise<ServerSnapshot> {
   const [inspection, stats] = await Promise.all([admin.inspectRoom(room), admin.stats()]);
-  if (!stats.usage) throw new Error("GET /api/admin/stats has no usage: the Worker predates the usage counters");
+  if (!stats.usage?.localStats) throw new Error("GET /api/admin/stats has no usage of the local stats store: run the Worker with STATS_STORE=local");
   return { room: inspection.usage, usage: stats.usage };
 }
 
@@ -68,11 +68,17 @@ function sources(before: ServerSnapshot, after: ServerSnapshot): CostRow["source
   for (const mode of ["kv", "do", "none"] as const) {
     for (const name of KV_COUNT_NAMES) worker[name] += after.usage.worker[mode][name] - before.usage.worker[mode][name];
   }
-  return { room: delta(after.room, before.room), control: delta(after.usage.control, before.usage.control), worker };
+  return {
+    room: delta(after.room, before.room),
+    control: delta(after.usage.control, before.usage.control),
+    registry: delta(after.usage.registry, before.usage.registry),
+    worker,
+    statsPoints: after.usage.localStats!.points - before.usage.localStats!.points,
+  };
 }
 
-function serverCounts({ room, control, worker }: CostRow["sources"]): Omit<CostCounts, "workerRequests" | "socketMessagesIn"> {
-  const both = (key: keyof UsageDelta) => room[key] + control[key];
+function serverCounts({ room, control, registry, worker, statsPoints }: CostRow["sources"]): Omit<CostCounts, "workerRequests" | "socketMessagesIn"> {
+  const both = (key: keyof UsageDelta) => room[key] + control[key] + registry[key];
   return {
     // an alarm run is a request too
     doRequests: both("requests") + room.alarms,
@@ -83,6 +89,7 @@ function serverCounts({ room, control, worker }: CostRow["sources"]): Omit<CostC
     kvWrites: both("kvWrites") + worker.kvWrites,
     kvLists: both("kvLists") + worker.kvLists,
     kvDeletes: both("kvDeletes") + worker.kvDeletes,
+    statsPoints,
     alarms: room.alarms,
   };
 }
@@ -122,6 +129,7 @@ async function runOne(url: string, admin: ChatClient, mode: CacheMode, pages: nu
       // (a kv room's object takes no calls: only the inspection wakes it)
       ...(mode === "do" && after.room.since !== before.room.since ? ["room"] : []),
       ...(after.usage.control.since !== before.usage.control.since ? ["control"] : []),
+      ...(after.usage.registry.since !== before.usage.registry.since ? ["registry"] : []),
     ];
     return {
       mode,
@@ -132,8 +140,8 @@ async function runOne(url: string, admin: ChatClient, mode: CacheMode, pages: nu
       counts,
       perMessage: perMessage(counts, options.messages),
       sources: from,
-      // Awake at most: the Control object (stats) in both modes, and the room in do mode.
-      usdPerMillionMessages: costPerMillion(counts, options.messages, { objects: mode === "do" ? 2 : 1, seconds }),
+      // Awake at most: the room, in do mode (no shared object is called per message).
+      usdPerMillionMessages: costPerMillion(counts, options.messages, { objects: mode === "do" ? 1 : 0, seconds }),
       countersRestarted: restarted,
     };
   } finally {

@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { readFlags, validate } from "../lib/cli";
 
-export const SCENARIOS = ["throughput", "socket", "limits", "visibility", "requests", "history", "scrollback", "cost", "streaming"] as const;
+export const SCENARIOS = ["throughput", "socket", "limits", "visibility", "requests", "history", "scrollback", "cost", "streaming", "fan-in"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export const BENCH_USAGE = `Usage: npm run bench -- [options]
@@ -23,6 +23,9 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
                (client and server usage counters) × bench/cost/prices.ts
   streaming    streamed AI replies (the bot with the Ollama-protocol stub): model's first
                token → text at listening sockets, storage writes and pushes per reply
+  fan-in       N rooms at one message a second each (a flag change naming one room
+               halfway), then 2N rooms, then a flip of the default: calls into the Control
+               object and the registry shards per message, per second, per flip
 
   --json FILE            where to write the results (default docs/bench-latest.json)
   --only a,b             run only these scenarios
@@ -42,6 +45,9 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   --cost-window-ms MS    wall time of each cost run, messages at an even pace (default 60000)
   --cost-pages N,N       open pages of the cost runs (default 10,50)
   --stream-replies N     streamed replies in the streaming scenario (default 30)
+  --fan-in-rooms N       rooms of the fan-in scenario's first window; the second has twice
+                         as many (default 200)
+  --fan-in-ms MS         the first window (the second is half as long; default 60000)
   --help                 this text`;
 
 const int = (name: string, min: number, max: number) =>
@@ -78,6 +84,8 @@ const schema = z.object({
     .pipe(z.array(z.number().int().min(1, "--cost-pages must be at least 1").max(500, "--cost-pages must be at most 500")))
     .default([10, 50]),
   streamReplies: int("--stream-replies", 1, 10_000).default(30),
+  fanInRooms: int("--fan-in-rooms", 2, 2_000).default(200),
+  fanInMs: int("--fan-in-ms", 2_000, 3_600_000).default(60_000),
 });
 
 export type BenchOptions = z.infer<typeof schema>;
@@ -100,6 +108,8 @@ export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
     "cost-window-ms": { type: "string" },
     "cost-pages": { type: "string" },
     "stream-replies": { type: "string" },
+    "fan-in-rooms": { type: "string" },
+    "fan-in-ms": { type: "string" },
   });
   if (values === "help") return "help";
   return validate(schema, {
@@ -119,5 +129,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
     costWindowMs: values["cost-window-ms"],
     costPages: values["cost-pages"],
     streamReplies: values["stream-replies"],
+    fanInRooms: values["fan-in-rooms"],
+    fanInMs: values["fan-in-ms"],
   });
 }

@@ -12,6 +12,8 @@ import type { ThroughputResult } from "./throughput";
 import type { VisibilityResult } from "./visibility";
 import type { CostResult } from "./cost";
 import type { LimitCostResult, LimitCostRow } from "./limit-cost";
+import type { FanInResult, FanInWindow } from "./fan-in";
+import { FLIP_ROOMS_PER_PUT } from "../../src/shared/flags";
 
 export type TargetCheck = { name: string; target: string; measured: string; met: boolean | null };
 
@@ -32,6 +34,8 @@ export type BenchReport = {
   cost?: CostResult;
   /** absent from reports made before streaming existed */
   streaming?: StreamingResult;
+  /** absent from reports written before the fan-in scenario existed */
+  fanIn?: FanInResult;
   /** absent from reports written before scroll-back existed */
   scrollBack?: ScrollBackResult;
   targets: TargetCheck[];
@@ -98,6 +102,7 @@ export function checkTargets(report: Omit<BenchReport, "targets" | "durationSeco
       met: r === null ? null : r <= 1.2,
     });
   }
+  if (report.fanIn) checks.push(...fanInTargets(report.fanIn));
   const doRequests = report.requests?.find((r) => r.mode === "do");
   if (doRequests) {
     const idle = doRequests.idlePagePer30s;
@@ -109,6 +114,38 @@ export function checkTargets(report: Omit<BenchReport, "targets" | "durationSeco
     });
   }
   return checks;
+}
+
+/** Nothing global per message: the fan-in scenario's targets. */
+function fanInTargets(f: FanInResult): TargetCheck[] {
+  const { main, steady, doubled, traffic, perMessage: per, oneRoomChange: change } = f;
+  return [
+    {
+      name: "Control calls per message",
+      target: "Control calls per message ≤ 0.001",
+      measured: `${fmt(per.controlCalls, 5)} over the traffic (${traffic.controlCalls} calls / ${traffic.messages} messages); ` +
+        `${fmt(per.controlCallsWithChange, 5)} over the ${main.rooms}-room window with the flag change's PUT (${main.controlCalls} / ${main.messages})`,
+      met: traffic.messages > 0 && per.controlCalls <= 0.001 && per.controlCallsWithChange <= 0.001,
+    },
+    {
+      name: "Control rows per message",
+      target: "SQLite rows written by Control per message = 0",
+      measured: `${traffic.controlRowsWritten} rows over ${traffic.messages} messages of traffic; the flag change's PUT wrote ${change.controlRowsWritten} (the flag, its audit, the flip's version)`,
+      met: traffic.messages > 0 && traffic.controlRowsWritten === 0,
+    },
+    {
+      name: "busiest shared object vs rooms",
+      target: "the busiest shared object's calls/s does not grow from N to 2N rooms",
+      measured: `${steady.rooms} rooms: ${fmt(steady.busiestPerSecond, 3)}/s (${steady.messages} messages); ${doubled.rooms} rooms: ${fmt(doubled.busiestPerSecond, 3)}/s (${doubled.messages} messages)`,
+      met: steady.messages > 0 && doubled.messages > 0 && doubled.busiestPerSecond <= steady.busiestPerSecond,
+    },
+    {
+      name: "one-room flag change",
+      target: "a flag change naming one room touches that room alone",
+      measured: `${change.flushedRooms} room flushed by its PUT; afterwards ${change.registryCallsByRooms} registry and ${change.controlCallsByRooms} Control calls from the ${main.rooms - 1} other rooms`,
+      met: change.flushedRooms === 1 && change.registryCallsByRooms === 0 && change.controlCallsByRooms === 0,
+    },
+  ];
 }
 
 /** "; +X ms CPU/msg, one emulated limit() call Y ms" when the report has both (newer reports). */
@@ -210,6 +247,7 @@ export function benchTables(report: BenchReport): string[] {
     );
   }
   if (report.socket) tables.push(socketTable(report.socket));
+  if (report.fanIn) tables.push(fanInTable(report.fanIn));
   if (report.limits) tables.push(limitsTable(report.limits));
   if (report.visibility) {
     const v = report.visibility;
@@ -375,5 +413,38 @@ export function costTable(c: CostResult): string {
   return (
     `**Operations per message** (${c.messages} messages over ${c.windowMs / 1000} s per run, posted round-robin by the open pages; "seconds" runs until every page verified its messages; page loads not counted)\n\n${counts}\n\n` +
     `**USD per million messages** (prices from bench/cost/prices.ts, read ${readOn}; above the monthly included amounts)\n\n${money}`
+  );
+}
+
+/** Rooms the projection is made for, each at one message a second. */
+const PROJECTED_ROOMS = 100_000;
+
+export function fanInTable(f: FanInResult): string {
+  const w = (label: string, x: FanInWindow) => [
+    label, String(x.rooms), fmt(x.seconds, 0), String(x.messages), fmt(x.perSecond, 0), String(x.controlCalls), String(x.controlRowsWritten),
+    String(x.registryCalls), String(x.busiestShardCalls), fmt(x.busiestPerSecond, 3), String(x.localStatsCalls),
+  ];
+  const t = f.traffic;
+  const perMsg = (calls: number) => (t.messages ? calls / t.messages : 0);
+  const project = (calls: number) => `${calls} / ${t.messages} × ${PROJECTED_ROOMS.toLocaleString("en")} msgs/s = ${fmt(perMsg(calls) * PROJECTED_ROOMS, 1)} calls/s`;
+  const puts = Math.ceil(PROJECTED_ROOMS / FLIP_ROOMS_PER_PUT);
+  const flip = f.flip;
+  return (
+    `**Fan-in into the shared objects** (${f.options.rooms} rooms, then ${f.options.rooms * 2}, one socket each, one message a second each; ` +
+    `${f.shards} registry shards; the "N rooms" window has a flag change naming one room halfway)\n\n` +
+    markdownTable(
+      ["window", "rooms", "s", "messages", "msgs/s", "Control calls", "Control rows written", "registry calls", "busiest shard calls", "busiest object calls/s", "local stats store calls (stand-in)"],
+      [w("N rooms, before the change", f.steady), w("N rooms, whole window", f.main), w("2N rooms", f.doubled)],
+      ["left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
+    ) +
+    `\n\nThe flag change naming one room: ${f.oneRoomChange.flushedRooms} room flushed; its PUT made ${f.oneRoomChange.controlCalls} Control and ` +
+    `${f.oneRoomChange.registryCalls} registry calls (one to each shard to list the rooms it moves, one to forget the room); the rooms made ` +
+    `${f.oneRoomChange.registryCallsByRooms} registry and ${f.oneRoomChange.controlCallsByRooms} Control calls after it.` +
+    `\n\nThe flip of the default to kv: ${flip.rooms} rooms flushed in ${flip.puts} PUT(s), ${fmt(flip.seconds, 1)} s; ${flip.controlCalls} Control calls, ` +
+    `${flip.registryCalls} registry calls, at most ${flip.busiestShardCalls} into one shard.` +
+    `\n\nProjected to ${PROJECTED_ROOMS.toLocaleString("en")} active rooms at one message a second (calls per message of the traffic windows above, ` +
+    `operator PUTs left out, × messages per second): Control ${project(t.controlCalls)}; the busiest shard ${project(t.busiestShardCalls)}. A flip of ${PROJECTED_ROOMS.toLocaleString("en")} do rooms: ` +
+    `${puts} PUTs of ${FLIP_ROOMS_PER_PUT} rooms; at this run's ${fmt(flip.controlCalls / flip.puts, 1)} Control calls and ${fmt(flip.busiestShardCalls / flip.puts, 1)} calls into the busiest shard per PUT, ` +
+    `${fmt((flip.controlCalls / flip.puts) * puts, 0)} Control calls and ${fmt((flip.busiestShardCalls / flip.puts) * puts, 0)} into one shard in all, spread over the flip.`
   );
 }

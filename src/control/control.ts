@@ -1,30 +1,26 @@
-// The Control Durable Object (one, named "global"): the flag's source of truth with
-// its audit trail, and the per-mode counters. Counters live here, not in KV, because
-// a KV read-modify-write would lose increments exactly like the legacy cache does.
+// The Control Durable Object (one, named "global"): the flag's source of truth with its
+// audit trail, and the operator's deletion audit. Nothing on the message path calls it:
+// stats go to Analytics Engine (stats.ts), the list of do rooms lives in the registry
+// shards (registry.ts), which ask it for the flag once per flag version each.
 import { DurableObject } from "cloudflare:workers";
-import type { DeletionAuditEntry, FlagsResponse, StatsResponse, ModeStats } from "../shared/api";
-import { defaultFlags, resolveMode, type FlagAuditEntry, type Flags, type FlagsDocument } from "../shared/flags";
-import type { CacheMode } from "../shared/message";
+import type { DeletionAuditEntry, FlagsResponse } from "../shared/api";
+import { defaultFlags, resolveMode, type Flags, type FlagsDocument } from "../shared/flags";
 import { FLAGS_KEY } from "../shared/keys";
 import { applyMigrations } from "../storage/migrations";
 import { CONTROL_MIGRATIONS } from "./migrations";
 import { Usage } from "../storage/usage";
-import { KV_COUNT_NAMES, noKvCounts, type KvCounts, type UsageReport, type WorkerUsage } from "../shared/usage";
+import type { UsageCounts } from "../shared/usage";
 
 export const AUDIT_LIMIT = 50;
 /** Deletions the audit keeps (newest): moderation is more frequent than flag changes. */
 export const DELETION_AUDIT_LIMIT = 500;
-const TIMELINE_MINUTES = 120;
 
-export type StatEvent =
-  | { type: "post"; mode: CacheMode; kind: "human" | "ai" }
-  | { type: "heal"; mode: CacheMode; readded: boolean; delayMs: number }
-  /** KV operations one Worker request made (src/worker/index.ts), by its room's mode */
-  | { type: "usage"; mode: keyof WorkerUsage; kv: KvCounts };
+/** A flip under way: the flag it will publish, under the version reserved for it. */
+export type PendingFlip = { flags: Flags; version: number };
 
 export class Control extends DurableObject<Env> {
   private readonly usageCounts = new Usage();
-  /** Every statement counted: the cost bench reads the rows this object writes. */
+  /** Every call and statement counted: the bench reads what this object does per message. */
   private readonly sql: SqlStorage;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -36,7 +32,7 @@ export class Control extends DurableObject<Env> {
   }
 
   async getFlags(): Promise<FlagsResponse> {
-    const row = this.sql.exec<{ doc: string }>(`SELECT doc FROM flags WHERE id = 1`).toArray()[0];
+    this.usageCounts.count("requests");
     const audit = this.sql
       .exec<{ at: number; who: string; before: string; after: string }>(`SELECT * FROM audit ORDER BY at DESC, rowid DESC`)
       .toArray()
@@ -45,7 +41,19 @@ export class Control extends DurableObject<Env> {
       .exec<DeletionAuditEntry>(`SELECT at, who, room, id, kind FROM deletions ORDER BY at DESC, rowid DESC`)
       .toArray()
       .map((r) => ({ ...r }));
-    return { flags: row ? (JSON.parse(row.doc) as FlagsDocument) : defaultFlags(this.env.CACHE_MODE), audit, deletions };
+    return { flags: this.flag(), audit, deletions };
+  }
+
+  private flag(): FlagsDocument {
+    const row = this.sql.exec<{ doc: string }>(`SELECT doc FROM flags WHERE id = 1`).toArray()[0];
+    return row ? (JSON.parse(row.doc) as FlagsDocument) : defaultFlags(this.env.CACHE_MODE);
+  }
+
+  /** What a registry shard admits rooms by: the flag, and the flip under way if any. Reads two rows. */
+  async flagState(): Promise<{ flags: FlagsDocument; pending: PendingFlip | null }> {
+    this.usageCounts.count("requests");
+    const row = this.sql.exec<{ flags: string }>(`SELECT flags FROM pending_flip WHERE id = 1`).toArray()[0];
+    return { flags: this.flag(), pending: row ? { flags: JSON.parse(row.flags) as Flags, version: this.reserved() } : null };
   }
 
   /**
@@ -53,6 +61,7 @@ export class Control extends DurableObject<Env> {
    * DELETE, so a retry after a failed record still leaves its entry, and a repeat none.
    */
   async recordDeletion(entry: DeletionAuditEntry): Promise<void> {
+    this.usageCounts.count("requests");
     this.ctx.storage.transactionSync(() => {
       this.sql.exec(
         `INSERT INTO deletions (room, id, kind, at, who) VALUES (?, ?, ?, ?, ?) ON CONFLICT (room, id) DO NOTHING`,
@@ -64,7 +73,8 @@ export class Control extends DurableObject<Env> {
 
   /** Replaces the flag, audits the change and publishes it to KV `flags` for the Worker to read. */
   async setFlags(next: Flags, who: string): Promise<{ before: FlagsDocument; after: FlagsDocument }> {
-    const { flags: before } = await this.getFlags();
+    this.usageCounts.count("requests");
+    const before = this.flag();
     const now = Date.now();
     const after: FlagsDocument = { ...next, version: Math.max(before.version + 1, this.reserved()), updatedAt: now, updatedBy: who };
     const strip = ({ defaultMode, doPercent, rooms }: Flags): Flags => ({ defaultMode, doPercent, rooms });
@@ -78,7 +88,7 @@ export class Control extends DurableObject<Env> {
     return { before, after };
   }
 
-  // ---- rooms in do mode: what a flip must flush, without listing every room ----
+  // ---- flips ----
 
   /**
    * A fresh flag version for one flip attempt: rooms it flushes are stamped with it, and
@@ -86,7 +96,8 @@ export class Control extends DurableObject<Env> {
    * so a later flag always reaches those rooms as newer.
    */
   async reserveVersion(next: Flags): Promise<number> {
-    const { flags } = await this.getFlags();
+    this.usageCounts.count("requests");
+    const flags = this.flag();
     const version = Math.max(flags.version, this.reserved()) + 1;
     this.ctx.storage.transactionSync(() => {
       this.sql.exec(`INSERT INTO reserved_version (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version`, version);
@@ -96,28 +107,16 @@ export class Control extends DurableObject<Env> {
     return version;
   }
 
-  /**
-   * A room asks to take do calls. Admitted only if the current flag and any flip in
-   * progress both put it in do mode; either way it learns the newest version, so a room
-   * refused here stays out of do mode until a newer flag says otherwise. Serialized with
-   * flips in this object, so no room can slip in between a flip's list and its publish.
-   * `record: false` (a never-written room's read) only asks: nothing is stored for it.
-   */
-  async roomEntered(name: string, record = true): Promise<{ admitted: boolean; version: number }> {
-    this.usageCounts.count("requests");
-    const { flags } = await this.getFlags();
-    const pending = this.sql.exec<{ flags: string }>(`SELECT flags FROM pending_flip WHERE id = 1`).toArray()[0];
-    const admitted = resolveMode(flags, name) === "do" && (!pending || resolveMode(JSON.parse(pending.flags) as Flags, name) === "do");
-    if (admitted && record) this.sql.exec(`INSERT INTO do_rooms (name, since) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, Date.now());
-    return { admitted, version: Math.max(flags.version, this.reserved()) };
-  }
-
   private reserved(): number {
     return this.sql.exec<{ version: number }>(`SELECT version FROM reserved_version WHERE id = 1`).toArray()[0]?.version ?? 0;
   }
 
+  // Rooms listed here registered before the registry shards held the list: a flip still
+  // flushes them, and no room is added here any more.
+
   /** Rooms that have left do mode (flushed and inactive). */
   async roomsLeft(names: string[]): Promise<void> {
+    this.usageCounts.count("requests");
     this.ctx.storage.transactionSync(() => {
       for (const name of names) this.sql.exec(`DELETE FROM do_rooms WHERE name = ?`, name);
     });
@@ -125,6 +124,7 @@ export class Control extends DurableObject<Env> {
 
   /** Up to `limit` rooms in do mode that `next` puts in kv mode, and whether more remain. */
   async roomsLeaving(next: Flags, limit: number): Promise<{ rooms: string[]; more: boolean }> {
+    this.usageCounts.count("requests");
     const rooms: string[] = [];
     let after = "";
     for (;;) {
@@ -139,78 +139,13 @@ export class Control extends DurableObject<Env> {
     }
   }
 
-  /** Applies a batch of events in one transaction (see stats-batch.ts). */
-  async record(events: StatEvent[]): Promise<void> {
-    // With roomEntered, the only calls on the message path (flips and operator reads are not counted).
-    this.usageCounts.count("requests");
-    this.ctx.storage.transactionSync(() => {
-      for (const event of events) this.apply(event);
-    });
+  /** This object's own billed operations since it woke (the bench reads its calls and rows per message). */
+  async usage(): Promise<UsageCounts> {
+    return this.usageCounts.snapshot();
   }
 
-  private apply(event: StatEvent): void {
-    const sql = this.sql;
-    const bump = (name: string, by = 1) =>
-      sql.exec(`INSERT INTO counters (mode, name, value) VALUES (?, ?, ?) ON CONFLICT (mode, name) DO UPDATE SET value = value + excluded.value`, event.mode, name, by);
-    if (event.type === "usage") {
-      for (const name of KV_COUNT_NAMES) if (event.kv[name]) bump(`worker.${name}`, event.kv[name]);
-      return;
-    }
-    if (event.type === "post") {
-      bump("posts");
-      bump(event.kind === "human" ? "humanPosts" : "aiPosts");
-      return;
-    }
-    bump("healsRequested");
-    const minute = Math.floor(Date.now() / 60_000) * 60_000;
-    sql.exec(
-      `INSERT INTO timeline (minute, mode, requested, readded) VALUES (?, ?, 1, ?)
-       ON CONFLICT (minute, mode) DO UPDATE SET requested = requested + 1, readded = readded + excluded.readded`,
-      minute, event.mode, event.readded ? 1 : 0,
-    );
-    sql.exec(`DELETE FROM timeline WHERE minute < ?`, minute - TIMELINE_MINUTES * 60_000);
-    if (!event.readded) return;
-    bump("healsReadded");
-    bump("healDelayTotalMs", Math.max(0, Math.round(event.delayMs)));
-    sql.exec(
-      `INSERT INTO counters (mode, name, value) VALUES (?, 'healDelayMaxMs', ?) ON CONFLICT (mode, name) DO UPDATE SET value = MAX(value, excluded.value)`,
-      event.mode, Math.max(0, Math.round(event.delayMs)),
-    );
-  }
-
-  /** This object's own billed operations since it woke, and the Worker's KV operations (kept in `counters`). */
-  async usage(): Promise<UsageReport> {
-    const worker = { kv: noKvCounts(), do: noKvCounts(), none: noKvCounts() } satisfies WorkerUsage;
-    const rows = this.sql.exec<{ mode: keyof WorkerUsage; name: string; value: number }>(`SELECT mode, name, value FROM counters WHERE name LIKE 'worker.%'`).toArray();
-    for (const { mode, name, value } of rows) {
-      const key = name.slice("worker.".length) as keyof typeof worker.kv;
-      if (worker[mode] && key in worker[mode]) worker[mode][key] = value;
-    }
-    return { control: this.usageCounts.snapshot(), worker };
-  }
-
-  /** The counters; rooms: the do rooms this object lists (kv rooms are not counted: that would list every marker). */
-  async stats(): Promise<StatsResponse> {
-    const doRooms = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM do_rooms`).one().n;
-    const modes = {} as Record<CacheMode, ModeStats>;
-    for (const mode of ["kv", "do"] as const) {
-      const get = (name: string) =>
-        this.sql.exec<{ value: number }>(`SELECT value FROM counters WHERE mode = ? AND name = ?`, mode, name).toArray()[0]?.value ?? 0;
-      const readded = get("healsReadded");
-      modes[mode] = {
-        posts: get("posts"),
-        humanPosts: get("humanPosts"),
-        aiPosts: get("aiPosts"),
-        healsRequested: get("healsRequested"),
-        healsReadded: readded,
-        healDelayMeanMs: readded ? Math.round(get("healDelayTotalMs") / readded) : 0,
-        healDelayMaxMs: get("healDelayMaxMs"),
-        rooms: mode === "do" ? doRooms : null,
-      };
-    }
-    const timeline = this.sql
-      .exec<{ minute: number; mode: CacheMode; requested: number; readded: number }>(`SELECT minute, mode, requested, readded FROM timeline ORDER BY minute`)
-      .toArray();
-    return { modes, timeline };
+  /** Rooms still listed here from before the registry shards. */
+  async legacyRooms(): Promise<number> {
+    return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM do_rooms`).one().n;
   }
 }

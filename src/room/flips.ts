@@ -1,11 +1,14 @@
-// Which path a room's calls take, from the room's side: a do call enters here, which
-// registers the room with the Control object before its first write and, under a newer
-// flag version, merges `cache:<room>` into the log (kv → do). Leaving do mode flushes
-// everything owed to KV first, so a room is never half-left.
+// Which path a room's calls take, from the room's side: a do call enters here. Only a
+// change of this room's own mode reaches beyond it: entering do mode (from kv, or its first
+// write) registers the room with its registry shard and merges `cache:<room>` into the log;
+// a newer flag that leaves the room in do mode changes nothing, and a never-written room's
+// reads and sockets ask nobody. Leaving do mode flushes everything owed to KV first, so a
+// room is never half-left.
 import { cacheKey, commentKey } from "../shared/keys";
 import type { ServerFrame } from "../shared/frames";
 import type { Message } from "../shared/message";
 import { storedMessageSchema } from "../shared/schemas";
+import { registryFor } from "../control/registry";
 import type { Usage } from "../storage/usage";
 import { LEFT_DO_MODE, type RoomCall, type RoomRefusal } from "./calls";
 import { MAX_BATCH } from "./kv-writes";
@@ -42,33 +45,38 @@ export class Flips {
   async enter(call: RoomCall, writes = false, request = true): Promise<RoomRefusal | null> {
     // Every RPC call on the message path enters here: one Durable Object request each (a socket frame is counted as a message).
     if (request) this.usage.count("requests");
-    if (call.flagVersion > this.state.flagVersion) await this.reconcile(call);
+    if (call.flagVersion > this.state.flagVersion) {
+      // Already in do mode: a newer flag that still sends this room's calls here changed
+      // nothing for it. Kept in memory only: after a restart the same check costs nothing again.
+      if (this.state.active) this.state.flagVersion = call.flagVersion;
+      else await this.reconcile(call);
+    }
     // A room with tables registers on any call (also one active since before flips were
-    // tracked); a never-written room's reads leave no trace in the Control object.
+    // tracked); a never-written room's reads leave no trace in any shared object.
     if ((writes || this.state.schema) && !(await this.admitWrites(call.room))) return LEFT_DO_MODE;
     return this.state.active ? null : LEFT_DO_MODE;
   }
 
-  /** Before a do room holds anything a flip must flush: listed with the Control object, or out of do mode. */
+  /** Before a do room holds anything a flip must flush: listed by its registry shard, or out of do mode. */
   async admitWrites(room: string): Promise<boolean> {
     if (!this.state.active) return false;
     if (this.state.registered) return true;
-    if (await this.register(room)) return true;
+    if (await this.register(room, this.state.flagVersion)) return true;
     await this.leaveDoMode({ room, flagVersion: this.state.flagVersion });
     return false;
   }
 
   /**
-   * Asks the Control object to list this room among the do rooms a flip must flush,
-   * before it takes a do call. Refused when the flag (or a flip in progress) puts the
+   * Asks the room's registry shard to list it among the do rooms a flip must flush,
+   * before it holds anything. Refused when the flag (or a flip in progress) puts the
    * room in kv mode: a stale call must not pull a kv room back into do mode.
    */
-  private async register(room: string, record = true): Promise<boolean> {
-    const { admitted, version } = await this.env.CONTROL.getByName("global").roomEntered(room, record);
-    if (admitted && record) {
+  private async register(room: string, flagVersion: number): Promise<boolean> {
+    const { admitted, version } = await registryFor(this.env, room).roomEntered(room, flagVersion);
+    if (admitted) {
       this.state.registered = true;
       this.state.remember("registered", true);
-    } else if (!admitted && version > this.state.flagVersion) {
+    } else if (version > this.state.flagVersion) {
       this.state.flagVersion = version;
       this.state.remember("flagVersion", version);
     }
@@ -82,9 +90,9 @@ export class Flips {
       try {
         const cached = await this.state.kv.get<unknown[]>(cacheKey(call.room), "json");
         const entries = Array.isArray(cached) ? cached : [];
-        // A never-written room with nothing to merge only asks whether it may take do calls;
-        // it is listed on its first write.
-        if (!(await this.register(call.room, this.state.schema || entries.length > 0))) return;
+        // A never-written room with nothing to merge takes do calls at once (its first write
+        // registers it); anything else registers before it changes the log.
+        if ((this.state.schema || entries.length > 0) && !(await this.register(call.room, call.flagVersion))) return;
         if (entries.length) this.state.ensureSchema();
         const finished = this.state.schema ? await this.finishedElsewhere() : [];
         const merged = this.merge(call, entries, finished);
@@ -173,7 +181,7 @@ export class Flips {
     try {
       await this.kvSync.flush(Number.POSITIVE_INFINITY, true);
       const mirrored = previous.active ? await this.kvSync.writeMirror() : 0;
-      // The flip tells the Control object; a later entry registers the room again.
+      // The flip tells the registry; a later entry registers the room again.
       this.state.registered = false;
       this.state.remember("registered", false);
       return mirrored;

@@ -1,7 +1,7 @@
 // A room's sockets (hibernation API): the upgrade (caps, mode, hello), and each client
 // frame answered in the order its socket sent it (rules in socket-frames.ts). Pushes
 // to every socket go through broadcast.ts.
-import { StatsBatch } from "../control/stats-batch";
+import { StatsSink } from "../control/stats";
 import type { ServerFrame } from "../shared/frames";
 import type { CacheMode } from "../shared/message";
 import type { Usage } from "../storage/usage";
@@ -37,8 +37,8 @@ export class RoomSockets {
   private readonly state: RoomState;
   /** Each socket's frames are answered in the order sent, though the post limit is awaited. */
   private readonly socketTurns = new WeakMap<WebSocket, Promise<unknown>>();
-  /** This object's own stats batch (see StatsBatch: never shared with the Worker's). */
-  private readonly stats = new StatsBatch();
+  /** This object's own stats sink (see StatsSink: never shared with the Worker's). */
+  private readonly stats = new StatsSink();
 
   constructor(private readonly deps: SocketsDeps) {
     this.state = deps.state;

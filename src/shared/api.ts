@@ -21,6 +21,11 @@ export type StreamResponse = StreamAck & { mode: CacheMode };
 export type ClaimResponse = { ok: true; message: Message; leaseUntil: number; mode: CacheMode };
 /** `deletions`: operator deletions, newest first (DELETE /api/admin/messages/:id). */
 export type FlagsResponse = { flags: FlagsDocument; audit: FlagAuditEntry[]; deletions: DeletionAuditEntry[] };
+/**
+ * A flip's progress (PUT /api/admin/flags): rooms flushed by this request, rooms leaving do
+ * mode in all when it began, and how many still wait (202: send the same PUT again).
+ */
+export type FlipProgress = { flushed: string[]; total: number; remaining: number };
 /** One operator deletion as the Control object's audit keeps it. */
 export type DeletionAuditEntry = { at: number; who: string; room: string; id: string; kind: "human" | "ai" };
 /** `deleted`: false when the message was already a tombstone (the answer is the same). */
@@ -36,13 +41,15 @@ export type ModeStats = {
   /** mean and max ms from a missed message's creation to its heal */
   healDelayMeanMs: number;
   healDelayMaxMs: number;
-  /** do: rooms that have taken do calls (the Control object's list); kv: null, not counted (that would list every marker) */
+  /** do: rooms in do mode (the registry shards' lists); kv: null, not counted (that would list every marker) */
   rooms: number | null;
 };
 export type StatsResponse = {
   modes: Record<CacheMode, ModeStats>;
   /** heals per minute, newest last, for the operator chart */
   timeline: { minute: number; mode: CacheMode; requested: number; readded: number }[];
-  /** billed operations of the Control object and the Worker (the cost bench reads them) */
+  /** why the figures are empty: the stats store could not be read (e.g. Analytics Engine secrets missing) */
+  unavailable?: string;
+  /** billed operations of the shared objects and the Worker (the bench reads them) */
   usage?: UsageReport;
 };

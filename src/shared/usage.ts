@@ -21,8 +21,18 @@ export type UsageCounts = KvCounts & {
 /** KV operations the Worker made itself (outside any Durable Object), by the mode of the request's room ("none": no room). */
 export type WorkerUsage = Record<CacheMode | "none", KvCounts>;
 
-/** `GET /api/admin/stats` → `usage`: the Control object's own operations and the Worker's KV operations. */
-export type UsageReport = { control: UsageCounts; worker: WorkerUsage };
+/**
+ * `GET /api/admin/stats` → `usage`: what the shared objects did since they woke, and the Worker's
+ * KV operations. `registry`: the shards summed, with each shard's calls and the busiest's. `localStats`: the
+ * local stats store's own, and the data points it holds (STATS_STORE = "local" only; a stand-in for
+ * Analytics Engine, never deployed).
+ */
+export type UsageReport = {
+  control: UsageCounts;
+  registry: UsageCounts & { busiestRequests: number; shardRequests: number[] };
+  worker: WorkerUsage;
+  localStats: (UsageCounts & { points: number }) | null;
+};
 
 export const KV_COUNT_NAMES = ["kvReads", "kvWrites", "kvDeletes", "kvLists"] as const satisfies readonly (keyof KvCounts)[];
 

@@ -63,3 +63,10 @@ function forward<T extends object>(target: T, replaced: Record<string, unknown>)
     },
   });
 }
+
+/** Several objects' counts added up; `since` is the earliest. */
+export function sumUsage(counts: UsageCounts[]): UsageCounts {
+  const total: UsageCounts = { since: Math.min(...counts.map((c) => c.since)), requests: 0, socketMessages: 0, alarms: 0, alarmsSet: 0, sqlRowsRead: 0, sqlRowsWritten: 0, ...noKvCounts() };
+  for (const c of counts) for (const key of Object.keys(total) as (keyof UsageCounts)[]) if (key !== "since") total[key] += c[key];
+  return total;
+}

@@ -30,9 +30,9 @@ let timer: ReturnType<typeof setTimeout> | undefined;
 let roomsCursor: string | undefined;
 let nextRoomsCursor: string | undefined;
 
-const form = new FlagForm(async (next) => {
+const form = new FlagForm(async (next, progress) => {
   if (!credentials) return;
-  showFlags(await putFlags(credentials, next), true);
+  showFlags(await putFlags(credentials, next, progress), true);
   void refresh();
 });
 
@@ -77,6 +77,9 @@ async function refresh(): Promise<void> {
     byId("rooms-first").hidden = !roomsCursor;
     showFlags(flagsResponse);
     renderStats(byId<HTMLTableElement>("stats"), stats);
+    const unavailable = byId("stats-unavailable");
+    unavailable.textContent = stats.unavailable ? `Figures unavailable: ${stats.unavailable}` : "";
+    unavailable.hidden = !stats.unavailable;
     renderHealChart(byId("chart"), stats.timeline);
     renderRooms(byId("rooms"), rooms.rooms, flags ?? flagsResponse.flags, (room, mode) => void flip(room, mode), (room) => void roomMessages.open(room));
     updated.textContent = `Updated ${formatDateTime(Date.now())}`;

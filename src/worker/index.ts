@@ -4,6 +4,8 @@ import { withCountedKv } from "./usage";
 
 export { Room } from "../room/room";
 export { Control } from "../control/control";
+export { RoomRegistry } from "../control/registry";
+export { LocalStats } from "../control/local-stats";
 
 export default {
   fetch: (request, env, ctx) => withCountedKv(env, ctx, (counted) => router.fetch(request, counted, ctx)),

@@ -1,7 +1,7 @@
-// The Worker's own KV operations, counted per request and sent to the Control object with
-// the stats (batched, merged per mode), so the cost bench can price the kv path and the
-// Worker's share of the do path (flag reads, heal reads).
-import { recordStat } from "../control/stats-batch";
+// The Worker's own KV operations, counted per request and recorded with the stats (one data
+// point per request that used KV), so the cost bench can price the kv path and the Worker's
+// share of the do path (flag reads, heal reads).
+import { recordStat } from "../control/stats";
 import { MODE_HEADER } from "../shared/api";
 import type { CacheMode } from "../shared/message";
 import { Usage } from "../storage/usage";

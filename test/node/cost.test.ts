@@ -7,17 +7,18 @@ import { PRICES } from "../../bench/cost/prices";
 import { limitsConfig } from "../../bench/scenarios/limit-cost";
 import { PROJECT_ROOT } from "../../scripts/local-worker";
 
-const none: CostCounts = { workerRequests: 0, doRequests: 0, socketMessagesIn: 0, sqlRowsRead: 0, sqlRowsWritten: 0, kvReads: 0, kvWrites: 0, kvLists: 0, kvDeletes: 0, alarms: 0 };
+const none: CostCounts = { workerRequests: 0, doRequests: 0, socketMessagesIn: 0, sqlRowsRead: 0, sqlRowsWritten: 0, kvReads: 0, kvWrites: 0, kvLists: 0, kvDeletes: 0, statsPoints: 0, alarms: 0 };
 
 describe("cost per million messages", () => {
   it("is operations per message × USD per million operations, socket messages at 20:1", () => {
     // 200 messages: 2 KV writes, 1 Worker request, 20 socket messages and 11 rows written each.
-    const cost = costPerMillion({ ...none, kvWrites: 400, workerRequests: 200, socketMessagesIn: 4_000, sqlRowsWritten: 2_200, alarms: 7 }, 200, { objects: 1, seconds: 0 });
+    const cost = costPerMillion({ ...none, kvWrites: 400, workerRequests: 200, socketMessagesIn: 4_000, sqlRowsWritten: 2_200, statsPoints: 200, alarms: 7 }, 200, { objects: 1, seconds: 0 });
     expect(cost.byItem.kvWrites).toBeCloseTo(2 * PRICES.kvWrite.usdPerMillion);
     expect(cost.byItem.workerRequests).toBeCloseTo(PRICES.workerRequest.usdPerMillion);
     expect(cost.byItem.socketMessagesIn).toBeCloseTo(PRICES.doRequest.usdPerMillion);
     expect(cost.byItem.sqlRowsWritten).toBeCloseTo(11 * PRICES.sqlRowWritten.usdPerMillion);
-    expect(cost.operations).toBeCloseTo(2 * 5 + 0.3 + 0.15 + 11);
+    expect(cost.byItem.statsPoints).toBeCloseTo(PRICES.analyticsPoint.usdPerMillion);
+    expect(cost.operations).toBeCloseTo(2 * 5 + 0.3 + 0.15 + 11 + 0.25);
     expect(cost.unpriced).toEqual([]);
   });
 

@@ -24,7 +24,7 @@ function openTabs(room: string, count: number): Tab[] {
   return opened;
 }
 
-describe("stats batches", () => {
+describe("local stats batches", () => {
   it("keep a do room's sockets open while a kv room beside it is polled", async () => {
     const admin = new ChatClient(worker.url, { admin: worker.adminToken });
     const doRoom = `stats-do-${Date.now()}`;

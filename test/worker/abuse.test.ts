@@ -2,7 +2,7 @@
 // client might send — cross-site simple requests, oversized and endless bodies, foreign
 // origins, floods, prototype-key names, invisible names, bad JSON, missing tokens — and
 // the status and error it must get. Every row also proves it changed nothing: a
-// fingerprint of KV, the flag and its audit, the room list, the Control object's do
+// fingerprint of KV, the flag and its audit, the room list, the registry's do
 // rooms and the rooms' logs is the same after it as before. A second table sends junk
 // frames over a room socket: each closes (or nacks) only its own socket.
 import { env, exports } from "cloudflare:workers";
@@ -12,7 +12,7 @@ import type { Room } from "../../src/room/room";
 import type { RoomLimits } from "../../src/limits/retention";
 import { TOO_MANY_SOCKETS_CLOSE } from "../../src/shared/frames";
 import { newMessageId } from "../../src/shared/message";
-import { ADMIN, BOT, call, connect, frameOf, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
+import { ADMIN, BOT, call, connect, frameOf, list, post, postJson, registeredRooms, setRoomMode, uniqueRoom } from "./helpers";
 import { endlessBody, settled, tables } from "./probes";
 
 const doRoom = uniqueRoom("abuse-do");
@@ -91,9 +91,7 @@ async function fingerprint() {
   const caches = await Promise.all([doRoom, kvRoom, fullRoom].map((room) => env.CHAT_KV.get(`cache:${room}`)));
   const flags = await (await call("/api/admin/flags", { headers: ADMIN })).text();
   const rooms = await (await call("/api/rooms?limit=1000")).text();
-  const doRooms = await runInDurableObject(env.CONTROL.getByName("global"), (_, state) =>
-    state.storage.sql.exec<{ name: string }>("SELECT name FROM do_rooms ORDER BY name").toArray().map((r) => r.name),
-  );
+  const doRooms = await registeredRooms();
   const logs = await Promise.all([doRoom, kvRoom, fullRoom].map(async (room) => j(await list(room))));
   const inspected = await Promise.all([doRoom, fullRoom].map(async (room) => {
     const { count, lastSeq, outbox, streams } = await env.ROOM.getByName(room).inspect();

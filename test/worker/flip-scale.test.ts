@@ -4,9 +4,10 @@
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { Control } from "../../src/control/control";
-import { FLIP_ROOMS_PER_REQUEST } from "../../src/worker/routes/admin";
-import { getFlags, list, post, setFlags, uniqueRoom } from "./helpers";
+import { registryFor, type RoomRegistry } from "../../src/control/registry";
+import type { FlipProgress } from "../../src/shared/api";
+import { FLIP_ROOMS_PER_PUT } from "../../src/shared/flags";
+import { getFlags, list, post, registeredRooms, setFlags, uniqueRoom } from "./helpers";
 
 const ROOMS = 5_000;
 
@@ -15,28 +16,37 @@ describe("a flip of 5,000 do rooms", () => {
     expect((await setFlags({ defaultMode: "do", doPercent: 0, rooms: {} })).status).toBe(200);
     const live = [uniqueRoom("scale-a"), uniqueRoom("scale-b")];
     const posted = await Promise.all(live.map((room) => post(room, `kept in ${room}`)));
-    // The rest are rooms the Control object lists as in do mode (their objects hold nothing yet).
-    await runInDurableObject(env.CONTROL.getByName("global"), (_: Control, state) => {
-      for (let i = 0; i < ROOMS - live.length; i++) state.storage.sql.exec(`INSERT INTO do_rooms (name, since) VALUES (?, 0)`, `scale-${i}`);
-    });
+    // The rest are rooms their registry shards list as in do mode (their objects hold nothing yet).
+    const listed = new Map<string, string[]>();
+    for (let i = 0; i < ROOMS - live.length; i++) {
+      const shard = registryFor(env, `scale-${i}`).id.name!;
+      listed.set(shard, [...(listed.get(shard) ?? []), `scale-${i}`]);
+    }
+    await Promise.all([...listed.values()].map((rooms) => runInDurableObject(registryFor(env, rooms[0]!), (_: RoomRegistry, state) => {
+      for (const room of rooms) state.storage.sql.exec(`INSERT INTO do_rooms (name, since) VALUES (?, 0)`, room);
+    })));
     const versionBefore = (await getFlags()).version;
 
     const statuses: number[] = [];
+    const remaining: number[] = [];
     let flushed = 0;
     for (let step = 0; step < 20; step++) {
       const res = await setFlags({ defaultMode: "kv", doPercent: 0, rooms: {} });
       statuses.push(res.status);
-      flushed += (await res.json<{ flushed: string[] }>()).flushed.length;
+      const progress = await res.json<FlipProgress>();
+      flushed += progress.flushed.length;
+      remaining.push(progress.remaining);
       if (res.status !== 202) break;
       expect((await getFlags()).version).toBe(versionBefore); // not published while rooms remain
     }
-    expect(statuses).toEqual([...Array(Math.ceil(ROOMS / FLIP_ROOMS_PER_REQUEST) - 1).fill(202), 200]);
+    expect(statuses).toEqual([...Array(Math.ceil(ROOMS / FLIP_ROOMS_PER_PUT) - 1).fill(202), 200]);
     expect(flushed).toBe(ROOMS);
+    // The progress the operator page shows: what each step left to do.
+    expect(remaining).toEqual(statuses.map((_, i) => Math.max(0, ROOMS - (i + 1) * FLIP_ROOMS_PER_PUT)));
     const after = await getFlags();
     expect(after.defaultMode).toBe("kv");
     expect(after.version).toBeGreaterThan(versionBefore);
-    const left = await runInDurableObject(env.CONTROL.getByName("global"), (_: Control, state) => state.storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM do_rooms`).one().n);
-    expect(left).toBe(0);
+    expect(await registeredRooms()).toEqual([]);
     for (const [i, room] of live.entries()) expect((await list(room)).map((m) => m.id)).toContain(posted[i]!.id);
   }, 120_000);
 });

@@ -4,10 +4,9 @@
 // and JSON; every 4xx leaves the same state fingerprint as before it. A failure names
 // the seed: FUZZ_SEED=<seed> npx vitest run --project worker test/worker/fuzz.test.ts
 import { env, exports } from "cloudflare:workers";
-import { runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { newMessageId } from "../../src/shared/message";
-import { ADMIN, BOT, post, setRoomMode, uniqueRoom } from "./helpers";
+import { ADMIN, BOT, post, registeredRooms, setRoomMode, uniqueRoom } from "./helpers";
 import { settled } from "./probes";
 
 const REQUESTS = 1000;
@@ -189,9 +188,7 @@ function fuzzRequest(): { method: string; path: string; headers: Record<string, 
 async function fingerprint(): Promise<string> {
   const keys = (await env.CHAT_KV.list()).keys.map((k) => `${k.name}@${k.expiration ?? ""}`);
   const flags = await env.CHAT_KV.get("flags");
-  const doRooms = await runInDurableObject(env.CONTROL.getByName("global"), (_, state) =>
-    state.storage.sql.exec<{ name: string }>("SELECT name FROM do_rooms ORDER BY name").toArray().map((r) => r.name),
-  );
+  const doRooms = await registeredRooms();
   const logs = await Promise.all(rooms.map(async (room) => {
     const { count, lastSeq, streams } = await env.ROOM.getByName(room).inspect();
     return [count, lastSeq, streams.live, await env.CHAT_KV.get(`cache:${room}`)];

@@ -1,5 +1,7 @@
 // Test helpers: requests go through the real Worker entry (exports.default.fetch).
 import { env, exports } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
+import { allShards, registryFor, type RoomRegistry } from "../../src/control/registry";
 import type { Flags } from "../../src/shared/flags";
 import type { ClientFrame, ServerFrame } from "../../src/shared/frames";
 import type { Message } from "../../src/shared/message";
@@ -105,3 +107,18 @@ export async function connect(room: string, headers: Record<string, string> = {}
 
 /** A frame of the given type (a type guard for `next`). */
 export const frameOf = <T extends ServerFrame["type"]>(type: T) => (f: ServerFrame): f is Extract<ServerFrame, { type: T }> => f.type === type;
+
+/** Whether the room's registry shard lists it among the do rooms a flip must flush. */
+export function listedInRegistry(room: string): Promise<boolean> {
+  return runInDurableObject(registryFor(env, room), (_: RoomRegistry, state) =>
+    state.storage.sql.exec("SELECT name FROM do_rooms WHERE name = ?", room).toArray().length > 0,
+  );
+}
+
+/** Every room the registry shards list, in name order. */
+export async function registeredRooms(): Promise<string[]> {
+  const lists = await Promise.all(allShards(env).map((shard) => runInDurableObject(shard, (_: RoomRegistry, state) =>
+    state.storage.sql.exec<{ name: string }>("SELECT name FROM do_rooms").toArray().map((r) => r.name),
+  )));
+  return lists.flat().sort();
+}

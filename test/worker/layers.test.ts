@@ -40,13 +40,13 @@ describe("Control schema by the shared migration runner", () => {
     const stub = env.CONTROL.getByName(`legacy-${uniqueRoom()}`);
     await runInDurableObject(stub, (_: Control, state) => {
       state.storage.sql.exec(`DROP TABLE _migrations`);
-      state.storage.sql.exec(`INSERT INTO counters (mode, name, value) VALUES ('do', 'posts', 7)`);
+      state.storage.sql.exec(`INSERT INTO audit (at, who, before, after) VALUES (7, 'ana', '{}', '{}')`);
     });
     await evictDurableObject(stub);
     const after = await runInDurableObject(env.CONTROL.getByName(stub.id.name!), (_: Control, state) => ({
       versions: state.storage.sql.exec<{ version: number }>(`SELECT version FROM _migrations`).toArray().map((r) => r.version),
     }));
     expect(after.versions).toEqual(CONTROL_MIGRATIONS.map((m) => m.version));
-    expect((await env.CONTROL.getByName(stub.id.name!).stats()).modes.do.posts).toBe(7);
+    expect((await env.CONTROL.getByName(stub.id.name!).getFlags()).audit.map((a) => a.who)).toEqual(["ana"]);
   });
 });

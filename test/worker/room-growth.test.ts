@@ -1,21 +1,14 @@
 // Bounded growth of rooms (issue 10, item 4): a read or a socket of a never-used room
-// writes nothing anywhere (no tables, no KV keys, no entry in the Control object's do
+// writes nothing anywhere (no tables, no KV keys, no entry in the registry's do
 // list); the first message creates the room, counted per client key (ROOM_LIMITER);
 // GET /api/rooms pages with a cursor; the stats count rooms without listing markers.
 import { env } from "cloudflare:workers";
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { RoomsResponse, StatsResponse } from "../../src/shared/api";
 import { newMessageId, type Message } from "../../src/shared/message";
-import { ADMIN, BOT, call, connect, frameOf, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
+import { ADMIN, BOT, call, connect, frameOf, list, listedInRegistry, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
 import { tables } from "./probes";
-
-/** Whether the Control object lists the room among the do rooms a flip must flush. */
-function listedInControl(room: string): Promise<boolean> {
-  return runInDurableObject(env.CONTROL.getByName("global"), (_, state) =>
-    state.storage.sql.exec("SELECT name FROM do_rooms WHERE name = ?", room).toArray().length > 0,
-  );
-}
 
 async function kvKeysOf(room: string): Promise<string[]> {
   const [markers, caches] = await Promise.all([env.CHAT_KV.list({ prefix: `room:${room}` }), env.CHAT_KV.list({ prefix: `cache:${room}` })]);
@@ -43,17 +36,17 @@ describe("a never-used room", () => {
 
       expect(await tables(room)).toEqual([]);
       expect(await kvKeysOf(room)).toEqual([]);
-      expect(await listedInControl(room)).toBe(false);
+      expect(await listedInRegistry(room)).toBe(false);
     });
   }
 
-  it("gets its tables, its marker and its place in the Control list with its first message (HTTP)", async () => {
+  it("gets its tables, its marker and its place in the registry with its first message (HTTP)", async () => {
     const room = uniqueRoom("first-http");
     await setRoomMode(room, "do");
     await list(room);
     const first = await post(room, "hello");
     expect(await tables(room)).toEqual(expect.arrayContaining(["_migrations", "messages", "claims", "outbox", "meta"]));
-    expect(await listedInControl(room)).toBe(true);
+    expect(await listedInRegistry(room)).toBe(true);
     expect((await list(room)).map((m) => m.id)).toEqual([first.id]);
     const deadline = Date.now() + 5000;
     while (!(await env.CHAT_KV.get(`room:${room}`)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
@@ -69,7 +62,7 @@ describe("a never-used room", () => {
     const id = newMessageId();
     socket.send({ type: "send", id, text: "first over the socket" });
     expect(await socket.answer(id)).toMatchObject({ type: "ack", created: true });
-    expect(await listedInControl(room)).toBe(true);
+    expect(await listedInRegistry(room)).toBe(true);
     expect((await list(room)).map((m) => m.id)).toEqual([id]);
     socket.ws.close(1000, "done");
   });
@@ -81,7 +74,7 @@ describe("a never-used room", () => {
     await setRoomMode(room, "do");
     expect((await list(room)).map((m) => m.id)).toEqual([old.id]);
     expect(await tables(room)).toContain("messages");
-    expect(await listedInControl(room)).toBe(true);
+    expect(await listedInRegistry(room)).toBe(true);
   });
 });
 
@@ -123,7 +116,7 @@ describe("GET /api/rooms", () => {
 });
 
 describe("GET /api/admin/stats", () => {
-  it("counts do rooms from the Control object's list and does not count kv rooms (no marker listing)", async () => {
+  it("counts do rooms from the registry shards' lists and does not count kv rooms (no marker listing)", async () => {
     const before = await (await call("/api/admin/stats", { headers: ADMIN })).json<StatsResponse>();
     expect(before.modes.kv.rooms).toBeNull();
     const room = uniqueRoom("counted");
@@ -158,7 +151,7 @@ describe("room creation limit", () => {
     expect(await refused.json()).toEqual({ error: expect.stringContaining("too many new rooms") });
     expect(await list(rooms[ROOM_LIMIT]!)).toEqual([]);
     expect(await tables(rooms[ROOM_LIMIT]!)).toEqual([]);
-    expect(await listedInControl(rooms[ROOM_LIMIT]!)).toBe(false);
+    expect(await listedInRegistry(rooms[ROOM_LIMIT]!)).toBe(false);
 
     // Rooms that exist still take this address's messages; other addresses still create rooms.
     expect((await postJson("/api/comments", { room: rooms[0], text: "existing room" }, { "cf-connecting-ip": ip })).status).toBe(201);

@@ -1,6 +1,6 @@
 // Usage counters (src/storage/usage.ts) as the cost bench reads them: SQLite rows from the
 // cursors, KV operations per key, Durable Object requests, socket messages and alarms in the
-// Room (inspect), the Control object's own operations and the Worker's KV operations (stats).
+// Room (inspect), the shared objects' own operations and the Worker's KV operations (stats).
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
@@ -14,7 +14,7 @@ import { ADMIN, call, connect, frameOf, post, setRoomMode, uniqueRoom } from "./
 const inspect = (room: string) => env.ROOM.getByName(room).inspect();
 const usageReport = async (): Promise<UsageReport> => (await (await call("/api/admin/stats", { headers: ADMIN })).json<StatsResponse>()).usage!;
 
-/** Stats reach the Control object in batches after the answer: wait (bounded) until `done` holds. */
+/** Stats reach the local store in batches after the answer: wait (bounded) until `done` holds. */
 async function usageUntil(done: (u: UsageReport) => boolean): Promise<UsageReport> {
   const deadline = Date.now() + 5_000;
   for (;;) {
@@ -93,18 +93,25 @@ describe("Room usage (inspect)", () => {
   });
 });
 
-describe("Control and Worker usage (GET /api/admin/stats)", () => {
-  it("counts the Worker's KV operations by mode, and the Control object's stats calls and rows", async () => {
+describe("Worker usage and the shared objects (GET /api/admin/stats)", () => {
+  it("counts the Worker's KV operations by mode through the stats store, with no call to Control or the registry per message", async () => {
     const room = uniqueRoom("usage-kv");
+    const doRoom = uniqueRoom("usage-do");
     await setRoomMode(room, "kv");
+    await setRoomMode(doRoom, "do");
     await post(room, "warm: marker and flag read");
+    await post(doRoom, "warm: registers the room");
     const before = await usageUntil((u) => u.worker.kv.kvWrites > 0);
     await post(room, "counted");
+    for (let i = 0; i < 5; i++) await post(doRoom, `do ${i}`);
     const after = await usageUntil((u) => u.worker.kv.kvWrites - before.worker.kv.kvWrites >= 2);
     // A kv post: its record and the read-modify-write of cache:<room>.
     expect(after.worker.kv.kvWrites - before.worker.kv.kvWrites).toBe(2);
     expect(after.worker.kv.kvReads - before.worker.kv.kvReads).toBeGreaterThanOrEqual(2);
-    expect(after.control.requests).toBeGreaterThan(before.control.requests);
-    expect(after.control.sqlRowsWritten).toBeGreaterThan(before.control.sqlRowsWritten);
+    // The stats went to the local store, in batches; neither shared object heard of the posts.
+    expect(after.localStats!.requests).toBeGreaterThan(before.localStats!.requests);
+    expect(after.control.since).toBe(before.control.since);
+    expect(after.control.requests).toBe(before.control.requests);
+    expect(after.registry.requests).toBe(before.registry.requests);
   });
 });

@@ -1,5 +1,5 @@
 // The operator page's calls: every one carries the ADMIN_TOKEN as a bearer token.
-import type { CommentsResponse, DeleteResponse, FlagsResponse, RoomsResponse, StatsResponse } from "../../shared/api";
+import type { CommentsResponse, DeleteResponse, FlagsResponse, FlipProgress, RoomsResponse, StatsResponse } from "../../shared/api";
 import type { Message } from "../../shared/message";
 import type { Flags } from "../../shared/flags";
 import { requestJson } from "../../client/http";
@@ -17,11 +17,17 @@ export async function getFlags(auth: Credentials): Promise<FlagsResponse> {
 /** A flip of more rooms than one request flushes answers 202: the same PUT continues it. */
 const MAX_FLIP_STEPS = 1_000;
 
-/** Replaces the whole flag document (the API has no partial update), continuing a long flip to its end. */
-export async function putFlags(auth: Credentials, flags: Flags): Promise<FlagsResponse> {
+/**
+ * Replaces the whole flag document (the API has no partial update), continuing a long flip to
+ * its end; `progress` hears how many rooms are flushed so far and how many there are.
+ */
+export async function putFlags(auth: Credentials, flags: Flags, progress?: (flushed: number, total: number) => void): Promise<FlagsResponse> {
+  let flushed = 0;
   for (let step = 1; ; step++) {
-    const { status, body } = await requestJson<FlagsResponse>("/api/admin/flags", { method: "PUT", headers: headers(auth), json: flags });
+    const { status, body } = await requestJson<FlagsResponse & FlipProgress>("/api/admin/flags", { method: "PUT", headers: headers(auth), json: flags });
+    flushed += body.flushed?.length ?? 0;
     if (status !== 202 || step >= MAX_FLIP_STEPS) return body;
+    progress?.(flushed, flushed + body.remaining);
   }
 }
 

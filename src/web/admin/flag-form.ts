@@ -16,7 +16,8 @@ export class FlagForm {
   private readonly newMode = byId<HTMLSelectElement>("override-mode");
   private readonly status = byId("flag-status");
 
-  constructor(private readonly onSave: (flags: Flags) => Promise<void>) {
+  /** `onSave` reports a long flip's progress (rooms flushed of all leaving do mode) as it goes. */
+  constructor(private readonly onSave: (flags: Flags, progress: (flushed: number, total: number) => void) => Promise<void>) {
     this.defaultMode.addEventListener("change", () => {
       this.draft.defaultMode = this.defaultMode.value as CacheMode;
       this.changed();
@@ -76,7 +77,8 @@ export class FlagForm {
   private async save(): Promise<void> {
     this.setStatus("Saving…", "info");
     try {
-      await this.onSave(structuredClone(this.draft));
+      await this.onSave(structuredClone(this.draft), (flushed, total) =>
+        this.setStatus(`Flipping: ${flushed} of ${total} rooms flushed to KV…`, "info"));
       this.setStatus("Saved.", "ok");
     } catch (err) {
       this.setStatus(`Not saved: ${err instanceof Error ? err.message : String(err)}`, "error");

@@ -4,7 +4,7 @@ import { el } from "../dom";
 import { formatMs, formatPercent } from "./describe";
 
 const ROWS: { label: string; hint: string; value: (s: ModeStats) => string }[] = [
-  { label: "Rooms", hint: "do: rooms that have taken do calls; kv: not counted (that would mean listing every room)", value: (s) => (s.rooms === null ? "not counted" : String(s.rooms)) },
+  { label: "Rooms", hint: "do: rooms in do mode (the registry shards' lists); kv: not counted (that would mean listing every room)", value: (s) => (s.rooms === null ? "not counted" : String(s.rooms)) },
   { label: "Posts", hint: "messages stored (human / AI)", value: (s) => `${s.posts} (${s.humanPosts} / ${s.aiPosts})` },
   { label: "Heal requests", hint: "clients asked to re-add a message they could not see", value: (s) => String(s.healsRequested) },
   { label: "Misses healed", hint: "heals that found the message really missing and put it back", value: (s) => String(s.healsReadded) },

@@ -2,14 +2,19 @@
 // deleting a message (audited with the flag).
 import type { IRequest } from "itty-router";
 import { z } from "zod";
-import type { DeleteResponse, FlagsResponse, StatsResponse } from "../../shared/api";
+import type { DeleteResponse, FlagsResponse, FlipProgress, StatsResponse } from "../../shared/api";
+import { FLIP_ROOMS_PER_PUT, registryShardOf, type Flags } from "../../shared/flags";
+import { allShards, registryFor } from "../../control/registry";
+import { LOCAL_STATS_NAME, readStats, StatsUnavailable } from "../../control/stats";
+import { noKvCounts } from "../../shared/usage";
+import { sumUsage } from "../../storage/usage";
 import { flagsSchema, messageIdSchema, roomSchema } from "../../shared/schemas";
 import { requireRole } from "../auth";
 import { loadFlags, rememberFlags } from "../flag-cache";
 import { json, log, parseWith, readJson, roomJson } from "../http";
 import { onRoomPath } from "../room-path";
 
-/** The Control object: the flag, its audit, the counters, the rooms in do mode. */
+/** The Control object: the flag with its audit, the deletion audit. */
 const control = (env: Env) => env.CONTROL.getByName("global");
 
 export async function getFlags(request: IRequest, env: Env): Promise<Response> {
@@ -18,41 +23,53 @@ export async function getFlags(request: IRequest, env: Env): Promise<Response> {
   return json(body);
 }
 
-/** Rooms one PUT flushes at most, and how many at once: a flip of thousands of rooms takes several PUTs. */
-export const FLIP_ROOMS_PER_REQUEST = 500;
+/** Rooms leaving do mode flushed at once. */
 const FLIP_CONCURRENCY = 50;
 
 /**
- * Replaces the flag. Rooms that leave do mode (the Control object lists the rooms in do
+ * Replaces the flag. Rooms that leave do mode (the registry shards list the rooms in do
  * mode) are flushed (outbox, then mirror) and stop taking do calls *before* the new flag
  * is published, so no kv writer starts from a stale `cache:<room>` and no do write lands
  * in a room nobody reads. Resumable: with more leaving rooms than one request flushes the
- * answer is 202 and the same PUT continues; if a room cannot be flushed the answer is 500
- * with the rooms done and failed, the flag stays as it was, and the same PUT finishes it.
- * Rooms entering do mode reconcile from `cache:<room>` on their next call.
+ * answer is 202 with the progress, and the same PUT continues; if a room cannot be flushed
+ * the answer is 500 with the rooms done and failed, the flag stays as it was, and the same
+ * PUT finishes it. A PUT costs one call to each shard, whatever the number of rooms. Rooms
+ * entering do mode reconcile from `cache:<room>` on their next call.
  */
 export async function putFlags(request: IRequest, env: Env): Promise<Response> {
   await requireRole(request, env, "admin");
   const next = await readJson(request, flagsSchema);
   const who = operatorOf(request);
-  // Reserve first: from here on no room this flip moves to kv can enter do mode unseen.
+  // Reserve first, then tell every shard: from here on no room this flip moves to kv can enter do mode unseen.
   const flagVersion = await control(env).reserveVersion(next);
-  const { rooms: leaving, more } = await control(env).roomsLeaving(next, FLIP_ROOMS_PER_REQUEST);
+  const { rooms: leaving, total } = await listLeavingRooms(env, next, flagVersion);
   const { flushed, failed } = await flushLeavingRooms(env, leaving, flagVersion);
+  const progress: FlipProgress = { flushed, total, remaining: total - flushed.length };
   if (failed.length) {
     log("flags-partial", { who, flushed: flushed.length, failed });
-    return json({ error: `${failed.length} room(s) could not be flushed; the flag is unchanged; send the same PUT again`, flushed, failed }, 500);
+    return json({ error: `${failed.length} room(s) could not be flushed; the flag is unchanged; send the same PUT again`, ...progress, failed }, 500);
   }
-  if (more) {
-    log("flags-continue", { who, flushed: flushed.length });
-    const body: FlagsResponse & { flushed: string[]; remaining: true } = { ...(await control(env).getFlags()), flushed, remaining: true };
+  if (progress.remaining > 0) {
+    log("flags-continue", { who, flushed: flushed.length, remaining: progress.remaining });
+    const body: FlagsResponse & FlipProgress = { ...(await control(env).getFlags()), ...progress };
     return json(body, 202);
   }
   const { before, after } = await control(env).setFlags(next, who);
   rememberFlags(after);
   log("flags", { who, before, after, flushed: flushed.length });
-  const body: FlagsResponse & { flushed: string[] } = { ...(await control(env).getFlags()), flushed };
+  const body: FlagsResponse & FlipProgress = { ...(await control(env).getFlags()), ...progress };
   return json(body);
+}
+
+/** Up to FLIP_ROOMS_PER_PUT rooms in do mode that `next` moves to kv, from every shard (and the legacy list), and how many in all. */
+async function listLeavingRooms(env: Env, next: Flags, flagVersion: number): Promise<{ rooms: string[]; total: number }> {
+  const [legacy, ...shards] = await Promise.all([
+    control(env).roomsLeaving(next, FLIP_ROOMS_PER_PUT),
+    ...allShards(env).map((shard) => shard.beginFlip(next, flagVersion, FLIP_ROOMS_PER_PUT)),
+  ]);
+  const rooms = [...legacy!.rooms, ...shards.flatMap((s) => s.rooms)].slice(0, FLIP_ROOMS_PER_PUT);
+  const total = shards.reduce((n, s) => n + s.total, 0) + legacy!.rooms.length + (legacy!.more ? 1 : 0);
+  return { rooms, total };
 }
 
 /** Who the audit names: the operator page's `x-operator`, else the address. */
@@ -85,7 +102,7 @@ export async function deleteMessage(request: IRequest, env: Env): Promise<Respon
   return roomJson(path.mode, body);
 }
 
-/** Flushes rooms leaving do mode, FLIP_CONCURRENCY at a time; the Control object forgets each one done. */
+/** Flushes rooms leaving do mode, FLIP_CONCURRENCY at a time; their shards (or the legacy list) forget each one done. */
 async function flushLeavingRooms(env: Env, rooms: string[], flagVersion: number) {
   const flushed: string[] = [];
   const failed: { room: string; error: string }[] = [];
@@ -96,10 +113,20 @@ async function flushLeavingRooms(env: Env, rooms: string[], flagVersion: number)
     results.forEach((result, j) => {
       if (result.status === "rejected") failed.push({ room: batch[j]!, error: String(result.reason) });
     });
-    if (done.length) await control(env).roomsLeft(done);
+    if (done.length) await forgetRooms(env, done);
     flushed.push(...done);
   }
   return { flushed, failed };
+}
+
+/** One call per shard that had rooms in the batch; the legacy list forgets them too (a no-op for rooms it never had). */
+async function forgetRooms(env: Env, rooms: string[]): Promise<void> {
+  const byShard = new Map<number, string[]>();
+  for (const room of rooms) byShard.set(registryShardOf(room), [...(byShard.get(registryShardOf(room)) ?? []), room]);
+  await Promise.all([
+    control(env).roomsLeft(rooms),
+    ...[...byShard.values()].map((names) => registryFor(env, names[0]!).roomsLeft(names)),
+  ]);
 }
 
 /** One room as its Durable Object sees it: log size, path, outbox and record lag. */
@@ -109,9 +136,44 @@ export async function inspectRoom(request: IRequest, env: Env): Promise<Response
   return json(await env.ROOM.getByName(room).inspect());
 }
 
-/** Per-mode counters; rooms are counted from the Control object's do list, never by listing markers. */
+/**
+ * Per-mode figures from the stats store, rooms in do mode from the registry shards, and
+ * what the shared objects have done since they woke (the bench reads it). One call to each
+ * shard: the operator page's cost, never a message's.
+ */
 export async function getStats(request: IRequest, env: Env): Promise<Response> {
   await requireRole(request, env, "admin");
-  const [stats, usage] = await Promise.all([control(env).stats(), control(env).usage()]);
-  return json({ ...stats, usage } satisfies StatsResponse);
+  const [read, controlUsage, legacyRooms, shards, localStats] = await Promise.all([
+    readStats(env).catch((err: unknown) => {
+      if (err instanceof StatsUnavailable) return err;
+      throw err;
+    }),
+    control(env).usage(),
+    control(env).legacyRooms(),
+    Promise.all(allShards(env).map((shard) => shard.report())),
+    env.STATS_STORE === "local" ? env.LOCAL_STATS.getByName(LOCAL_STATS_NAME).calls() : null,
+  ]);
+  const doRooms = legacyRooms + shards.reduce((n, s) => n + s.rooms, 0);
+  const stats = read instanceof StatsUnavailable ? null : read;
+  const body: StatsResponse = {
+    modes: {
+      kv: { ...(stats?.modes.kv ?? NO_STATS), rooms: null },
+      do: { ...(stats?.modes.do ?? NO_STATS), rooms: doRooms },
+    },
+    timeline: stats?.timeline ?? [],
+    ...(read instanceof StatsUnavailable ? { unavailable: read.message } : {}),
+    usage: {
+      control: controlUsage,
+      registry: {
+        ...sumUsage(shards.map((s) => s.usage)),
+        busiestRequests: Math.max(...shards.map((s) => s.usage.requests)),
+        shardRequests: shards.map((s) => s.usage.requests),
+      },
+      worker: stats?.worker ?? { kv: noKvCounts(), do: noKvCounts(), none: noKvCounts() },
+      localStats,
+    },
+  };
+  return json(body);
 }
+
+const NO_STATS = { posts: 0, humanPosts: 0, aiPosts: 0, healsRequested: 0, healsReadded: 0, healDelayMeanMs: 0, healDelayMaxMs: 0 };

@@ -5,7 +5,7 @@ import type { CommentsResponse, HealResponse } from "../../shared/api";
 import { resolveMode } from "../../shared/flags";
 import { CACHE_SIZE, DEFAULT_ROOM, DELETED_ERROR } from "../../shared/message";
 import { healSchema, messageIdSchema, postCommentSchema, roomSchema } from "../../shared/schemas";
-import { recordStat } from "../../control/stats-batch";
+import { recordStat } from "../../control/stats";
 import { requireRole, roleOf } from "../auth";
 import { requestClientKey } from "../../limits/client-key";
 import { limitPost } from "../../limits/post-limit";

@@ -1,0 +1,165 @@
+// Per-mode stats without a shared object on the message path: every event is one Workers
+// Analytics Engine data point, written without a call to anything of ours. The operator page
+// reads them back through Analytics Engine's SQL API. Under `npm start` and in tests
+// (STATS_STORE = "local") the same points also go, in batches, to one LocalStats object,
+// because Analytics Engine has no local simulator to read back from.
+import type { ModeStats, StatsResponse } from "../shared/api";
+import type { CacheMode } from "../shared/message";
+import { KV_COUNT_NAMES, noKvCounts, type KvCounts, type WorkerUsage } from "../shared/usage";
+
+export type StatEvent =
+  | { type: "post"; mode: CacheMode; kind: "human" | "ai" }
+  | { type: "heal"; mode: CacheMode; readded: boolean; delayMs: number }
+  /** KV operations one Worker request made (src/worker/usage.ts), by its room's mode */
+  | { type: "usage"; mode: keyof WorkerUsage; kv: KvCounts };
+
+/**
+ * The columns of a data point, as both stores keep them: blob1 type, blob2 mode, blob3 kind;
+ * double1 events (1), double2 readded (0/1), double3 heal delay ms, double4..7 the KV counts.
+ */
+export type StatPoint = { blobs: [string, string, string]; doubles: number[]; indexes: [string] };
+
+export function toPoint(event: StatEvent): StatPoint {
+  const kv = event.type === "usage" ? event.kv : noKvCounts();
+  const kind = event.type === "post" ? event.kind : "";
+  const readded = event.type === "heal" && event.readded ? 1 : 0;
+  const delayMs = event.type === "heal" ? Math.max(0, Math.round(event.delayMs)) : 0;
+  return {
+    blobs: [event.type, event.mode, kind],
+    doubles: [1, readded, delayMs, ...KV_COUNT_NAMES.map((name) => kv[name])],
+    indexes: [event.mode],
+  };
+}
+
+/** Totals by (type, mode, kind), as both stores' queries answer them. */
+export type StatTotalsRow = {
+  type: string; mode: string; kind: string; events: number; readded: number; delayTotal: number; delayMax: number;
+} & KvCounts;
+export type StatTimelineRow = { minute: number; mode: CacheMode; requested: number; readded: number };
+
+/** Minutes of heals the operator chart shows. */
+export const TIMELINE_MINUTES = 120;
+
+// ---- writing ----
+
+/**
+ * Where one isolate or one Durable Object sends its events. Analytics Engine takes each at
+ * once; the local store gets them in batches (one call every LOCAL_FLUSH_MS at most), held
+ * by the waitUntil of the call that opened the batch: no promise is shared across requests,
+ * which workerd refuses.
+ */
+export class StatsSink {
+  private queued: StatPoint[] = [];
+  private flushDueAt: number | null = null;
+
+  record(env: Env, waitUntil: (promise: Promise<unknown>) => void, event: StatEvent): void {
+    const point = toPoint(event);
+    env.STATS.writeDataPoint(point);
+    if (env.STATS_STORE !== "local") return;
+    this.queued.push(point);
+    // A flush whose owner was cancelled before it ran must not hold the queue forever.
+    if (this.flushDueAt !== null && Date.now() < this.flushDueAt + STALE_FLUSH_MS) return;
+    this.flushDueAt = Date.now() + LOCAL_FLUSH_MS;
+    waitUntil(new Promise<void>((resolve) => setTimeout(resolve, LOCAL_FLUSH_MS)).then(() => this.flush(env)));
+  }
+
+  private async flush(env: Env): Promise<void> {
+    const batch = this.queued;
+    this.queued = [];
+    this.flushDueAt = null;
+    if (!batch.length) return;
+    try {
+      await env.LOCAL_STATS.getByName(LOCAL_STATS_NAME).record(batch);
+    } catch (err) {
+      console.log(JSON.stringify({ event: "stats-error", lost: batch.length, error: String(err) }));
+    }
+  }
+}
+
+export const LOCAL_STATS_NAME = "local";
+/** The local store's batch window: a crash of the local server loses at most this much. */
+export const LOCAL_FLUSH_MS = 1000;
+/** A flush this late did not run (its request was cancelled): the next event opens a new one. */
+const STALE_FLUSH_MS = 10_000;
+
+const workerSink = new StatsSink();
+
+/** Records a stats event from Worker code; a Durable Object keeps a StatsSink of its own. */
+export function recordStat(env: Env, waitUntil: (promise: Promise<unknown>) => void, event: StatEvent): void {
+  workerSink.record(env, waitUntil, event);
+}
+
+// ---- reading ----
+
+/** What the operator page shows of the stats: per-mode figures, the heal timeline, the Worker's KV use. */
+export type StatsRead = Pick<StatsResponse, "timeline"> & { modes: Record<CacheMode, Omit<ModeStats, "rooms">>; worker: WorkerUsage };
+
+/** Reads the totals from the store STATS_STORE names. */
+export async function readStats(env: Env): Promise<StatsRead> {
+  if (env.STATS_STORE === "local") {
+    const { totals, timeline } = await env.LOCAL_STATS.getByName(LOCAL_STATS_NAME).query();
+    return summarize(totals, timeline);
+  }
+  const dataset = env.STATS_DATASET;
+  if (!/^[a-z0-9_]+$/i.test(dataset ?? "")) throw new StatsUnavailable("STATS_DATASET must name the Analytics Engine dataset");
+  const [totals, timeline] = await Promise.all([
+    analyticsSql<StatTotalsRow>(env, totalsSql(dataset)),
+    analyticsSql<StatTimelineRow>(env, timelineSql(dataset)),
+  ]);
+  return summarize(totals, timeline);
+}
+
+export class StatsUnavailable extends Error {}
+
+/** The Analytics Engine query for the totals (data is kept three months: the totals cover that). */
+export const totalsSql = (dataset: string) => `
+  SELECT blob1 AS type, blob2 AS mode, blob3 AS kind,
+    SUM(_sample_interval * double1) AS events, SUM(_sample_interval * double2) AS readded,
+    SUM(_sample_interval * double2 * double3) AS delayTotal, MAX(double2 * double3) AS delayMax,
+    SUM(_sample_interval * double4) AS kvReads, SUM(_sample_interval * double5) AS kvWrites,
+    SUM(_sample_interval * double6) AS kvDeletes, SUM(_sample_interval * double7) AS kvLists
+  FROM ${dataset} GROUP BY type, mode, kind FORMAT JSON`;
+
+export const timelineSql = (dataset: string) => `
+  SELECT toUnixTimestamp(toStartOfInterval(timestamp, INTERVAL '1' MINUTE)) * 1000 AS minute, blob2 AS mode,
+    SUM(_sample_interval) AS requested, SUM(_sample_interval * double2) AS readded
+  FROM ${dataset} WHERE blob1 = 'heal' AND timestamp > NOW() - INTERVAL '${TIMELINE_MINUTES}' MINUTE
+  GROUP BY minute, mode ORDER BY minute FORMAT JSON`;
+
+async function analyticsSql<T>(env: Env, sql: string): Promise<T[]> {
+  if (!env.STATS_ACCOUNT_ID || !env.STATS_API_TOKEN) {
+    throw new StatsUnavailable("stats need the secrets STATS_ACCOUNT_ID and STATS_API_TOKEN (Account Analytics: Read)");
+  }
+  const url = `https://api.cloudflare.com/client/v4/accounts/${encodeURIComponent(env.STATS_ACCOUNT_ID)}/analytics_engine/sql`;
+  const response = await fetch(url, { method: "POST", headers: { authorization: `Bearer ${env.STATS_API_TOKEN}` }, body: sql });
+  if (!response.ok) throw new StatsUnavailable(`Analytics Engine SQL API answered ${response.status}: ${(await response.text()).slice(0, 200)}`);
+  const { data } = await response.json<{ data: Record<string, string | number>[] }>();
+  // Sums of UInt64 columns arrive as strings.
+  return data.map((row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, k === "type" || k === "mode" || k === "kind" ? v : Number(v)])) as T);
+}
+
+/** The operator page's figures from the stores' rows. */
+export function summarize(totals: StatTotalsRow[], timeline: StatTimelineRow[]): StatsRead {
+  const worker: WorkerUsage = { kv: noKvCounts(), do: noKvCounts(), none: noKvCounts() };
+  const modes = {} as StatsRead["modes"];
+  for (const mode of ["kv", "do"] as const) {
+    const rows = totals.filter((row) => row.mode === mode);
+    const sum = (type: string, pick: (row: StatTotalsRow) => number, kind?: string) =>
+      rows.filter((row) => row.type === type && (kind === undefined || row.kind === kind)).reduce((n, row) => n + pick(row), 0);
+    const readded = sum("heal", (r) => r.readded);
+    modes[mode] = {
+      posts: sum("post", (r) => r.events),
+      humanPosts: sum("post", (r) => r.events, "human"),
+      aiPosts: sum("post", (r) => r.events, "ai"),
+      healsRequested: sum("heal", (r) => r.events),
+      healsReadded: readded,
+      healDelayMeanMs: readded ? Math.round(sum("heal", (r) => r.delayTotal) / readded) : 0,
+      healDelayMaxMs: rows.filter((r) => r.type === "heal").reduce((n, r) => Math.max(n, r.delayMax), 0),
+    };
+  }
+  for (const row of totals) {
+    if (row.type !== "usage" || !(row.mode in worker)) continue;
+    for (const name of KV_COUNT_NAMES) worker[row.mode as keyof WorkerUsage][name] += row[name];
+  }
+  return { modes, timeline, worker };
+}
