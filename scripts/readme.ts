@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { definitionsMarkdown, overviewTable, seedTable } from "../bench/race/summary";
 import { raceReportSchema, type RaceReport } from "../bench/race/report-schema";
-import { benchTables, costTable, type BenchReport } from "../bench/scenarios/report";
+import { benchTables, costTable, fanInTable, type BenchReport } from "../bench/scenarios/report";
 import { modeTable, soakSummary } from "../bench/soak/report";
 import { soakReportSchema } from "../bench/soak/report-schema";
 import { markdownTable } from "../bench/lib/table";
@@ -86,9 +86,22 @@ const BLOCKS: Record<string, () => string> = {
   },
   bench: () => {
     const b = bench();
-    return [provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s in all`), ...benchTables(b)].join("\n\n");
+    // The fan-in figures have a block of their own, beside the design they measure.
+    return [provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s in all`), ...benchTables({ ...b, fanIn: undefined })].join("\n\n");
+  },
+  "fan-in": () => {
+    const b = bench();
+    if (!b.fanIn) return "Not measured yet — run `npm run bench` (or `npm run bench -- --only fan-in`).";
+    const targets = markdownTable(
+      ["target", "measured", "met"],
+      b.targets.filter((c) => FAN_IN_TARGETS.includes(c.name)).map((c) => [c.target, c.measured, c.met === null ? "—" : c.met ? "yes" : "**no**"]),
+      ["left", "left", "left"],
+    );
+    return [provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s in all`), fanInTable(b.fanIn), targets].join("\n\n");
   },
 };
+
+const FAN_IN_TARGETS = ["Control calls per message", "Control rows per message", "busiest shared object vs rooms", "one-room flag change"];
 
 const MARKER = /^<!-- figures:([a-z0-9-]+) -->$/;
 

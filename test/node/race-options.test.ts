@@ -36,10 +36,10 @@ describe("npm run race options", () => {
 });
 
 describe("npm run bench options", () => {
-  it("defaults to every scenario, 16 in flight for 5 s, two rounds of 20 s socket writes, 1k and 100k of history read 200 times, cost with 10 and 50 pages, 30 streamed replies, JSON in docs/", () => {
+  it("defaults to every scenario, 16 in flight for 5 s, two rounds of 20 s socket writes, 1k and 100k of history read 200 times, cost with 10 and 50 pages, 30 streamed replies, fan-in of 200 rooms for 60 s, JSON in docs/", () => {
     expect(parseBenchOptions([])).toMatchObject({
       json: "docs/bench-latest.json",
-      only: ["throughput", "socket", "limits", "visibility", "requests", "history", "scrollback", "cost", "streaming"],
+      only: ["throughput", "socket", "limits", "visibility", "requests", "history", "scrollback", "cost", "streaming", "fan-in"],
       concurrency: 16,
       durationMs: 5_000,
       socketMs: 20_000,
@@ -52,11 +52,14 @@ describe("npm run bench options", () => {
       costWindowMs: 60_000,
       costPages: [10, 50],
       streamReplies: 30,
+      fanInRooms: 200,
+      fanInMs: 60_000,
     });
   });
 
   it.each([
-    [["--only", "throughput,speed"], "--only takes throughput, socket, limits, visibility, requests, history, scrollback, cost, streaming"],
+    [["--only", "throughput,speed"], "--only takes throughput, socket, limits, visibility, requests, history, scrollback, cost, streaming, fan-in"],
+    [["--fan-in-rooms", "1"], "--fan-in-rooms must be at least 2"],
     [["--stream-replies", "0"], "--stream-replies must be at least 1"],
     [["--samples", "0"], "--samples must be at least 1"],
     [["--cost-pages", "10,"], "--cost-pages takes page counts, e.g. 10,50"],

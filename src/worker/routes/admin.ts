@@ -42,8 +42,9 @@ export async function putFlags(request: IRequest, env: Env): Promise<Response> {
   const who = operatorOf(request);
   // Reserve first, then tell every shard: from here on no room this flip moves to kv can enter do mode unseen.
   const flagVersion = await control(env).reserveVersion(next);
-  const { rooms: leaving, total } = await listLeavingRooms(env, next, flagVersion);
+  const { rooms: leaving, legacy, total } = await listLeavingRooms(env, next, flagVersion);
   const { flushed, failed } = await flushLeavingRooms(env, leaving, flagVersion);
+  if (flushed.length) await forgetRooms(env, flushed, legacy);
   const progress: FlipProgress = { flushed, total, remaining: total - flushed.length };
   if (failed.length) {
     log("flags-partial", { who, flushed: flushed.length, failed });
@@ -62,14 +63,14 @@ export async function putFlags(request: IRequest, env: Env): Promise<Response> {
 }
 
 /** Up to FLIP_ROOMS_PER_PUT rooms in do mode that `next` moves to kv, from every shard (and the legacy list), and how many in all. */
-async function listLeavingRooms(env: Env, next: Flags, flagVersion: number): Promise<{ rooms: string[]; total: number }> {
+async function listLeavingRooms(env: Env, next: Flags, flagVersion: number): Promise<{ rooms: string[]; legacy: Set<string>; total: number }> {
   const [legacy, ...shards] = await Promise.all([
     control(env).roomsLeaving(next, FLIP_ROOMS_PER_PUT),
     ...allShards(env).map((shard) => shard.beginFlip(next, flagVersion, FLIP_ROOMS_PER_PUT)),
   ]);
   const rooms = [...legacy!.rooms, ...shards.flatMap((s) => s.rooms)].slice(0, FLIP_ROOMS_PER_PUT);
   const total = shards.reduce((n, s) => n + s.total, 0) + legacy!.rooms.length + (legacy!.more ? 1 : 0);
-  return { rooms, total };
+  return { rooms, legacy: new Set(legacy!.rooms), total };
 }
 
 /** Who the audit names: the operator page's `x-operator`, else the address. */
@@ -102,7 +103,7 @@ export async function deleteMessage(request: IRequest, env: Env): Promise<Respon
   return roomJson(path.mode, body);
 }
 
-/** Flushes rooms leaving do mode, FLIP_CONCURRENCY at a time; their shards (or the legacy list) forget each one done. */
+/** Flushes rooms leaving do mode, FLIP_CONCURRENCY at a time. */
 async function flushLeavingRooms(env: Env, rooms: string[], flagVersion: number) {
   const flushed: string[] = [];
   const failed: { room: string; error: string }[] = [];
@@ -113,18 +114,18 @@ async function flushLeavingRooms(env: Env, rooms: string[], flagVersion: number)
     results.forEach((result, j) => {
       if (result.status === "rejected") failed.push({ room: batch[j]!, error: String(result.reason) });
     });
-    if (done.length) await forgetRooms(env, done);
     flushed.push(...done);
   }
   return { flushed, failed };
 }
 
-/** One call per shard that had rooms in the batch; the legacy list forgets them too (a no-op for rooms it never had). */
-async function forgetRooms(env: Env, rooms: string[]): Promise<void> {
+/** Flushed rooms leave the lists: one call per shard that had some, and one to Control for rooms its legacy list had. */
+async function forgetRooms(env: Env, rooms: string[], legacy: Set<string>): Promise<void> {
   const byShard = new Map<number, string[]>();
   for (const room of rooms) byShard.set(registryShardOf(room), [...(byShard.get(registryShardOf(room)) ?? []), room]);
+  const fromLegacy = rooms.filter((room) => legacy.has(room));
   await Promise.all([
-    control(env).roomsLeft(rooms),
+    ...(fromLegacy.length ? [control(env).roomsLeft(fromLegacy)] : []),
     ...[...byShard.values()].map((names) => registryFor(env, names[0]!).roomsLeft(names)),
   ]);
 }
