@@ -36,7 +36,7 @@ export type SendOptions = {
 
 export type SendResult =
   | { acked: true; message: Message; via: "socket" | "http" }
-  /** rejected: the server refused it (4xx), sending again cannot help; else we gave up */
+  /** rejected: the server refused it (4xx) or failed on it MAX_SERVER_ERRORS times (500), sending again cannot help; else we gave up */
   | { acked: false; reason: string; rejected: boolean };
 
 /** One try on one path, as the loop sees it. */
@@ -45,12 +45,19 @@ type Attempt =
   | { kind: "rejected"; reason: string }
   /** the room left do mode (nack 409, mode kv): post over HTTP at once */
   | { kind: "left-do" }
-  | { kind: "retry"; reason: string; retryAfterMs?: number; slowedDown?: boolean };
+  | { kind: "retry"; reason: string; retryAfterMs?: number; slowedDown?: boolean; serverError?: boolean };
 
 const MAX_BACKOFF_MS = 15_000;
+/**
+ * Sends the server answered 500 (a bug on its side, with an error id) before the loop gives
+ * up and shows the error: the same message would meet the same bug; a 503 or no answer is
+ * a passing failure and is sent again without limit.
+ */
+export const MAX_SERVER_ERRORS = 3;
 
 export async function sendUntilAnswered(message: OutgoingMessage, paths: SendPaths, options: SendOptions = {}): Promise<SendResult> {
   let httpOnly = false;
+  let serverErrors = 0;
   for (let failures = 0; ; ) {
     const socket = httpOnly ? null : paths.socket();
     const attempt = socket ? await sendOverSocket(socket, message) : await postOverHttp(paths, message);
@@ -65,6 +72,7 @@ export async function sendUntilAnswered(message: OutgoingMessage, paths: SendPat
         continue;
       case "retry": {
         failures++;
+        if (attempt.serverError && ++serverErrors >= MAX_SERVER_ERRORS) return { acked: false, reason: attempt.reason, rejected: true };
         if (failures >= (options.maxAttempts ?? Infinity) || options.cancelled?.()) return { acked: false, reason: attempt.reason, rejected: false };
         const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (failures - 1));
         const waitMs = attempt.retryAfterMs ?? jitter(backoff / 2, backoff);
@@ -101,5 +109,6 @@ function judgeRefusal(err: unknown): Attempt {
     reason: describeError(err),
     ...(http?.retryAfterMs ? { retryAfterMs: http.retryAfterMs } : {}),
     ...(http?.status === 429 ? { slowedDown: true } : {}),
+    ...(http?.status === 500 ? { serverError: true } : {}),
   };
 }

@@ -1,8 +1,8 @@
 // Per-mode stats without a shared object on the message path: every event is one Workers
 // Analytics Engine data point, written without a call to anything of ours. The operator page
 // reads them back through Analytics Engine's SQL API. Under `npm start` and in tests
-// (STATS_STORE = "local") the same points also go, in batches, to one LocalStats object,
-// because Analytics Engine has no local simulator to read back from.
+// (STATS_STORE = "local") the same points also go, summed and in batches, to one LocalStats
+// object, because Analytics Engine has no local simulator to read back from.
 import type { ModeStats, StatsResponse } from "../shared/api";
 import type { CacheMode } from "../shared/message";
 import { KV_COUNT_NAMES, noKvCounts, type KvCounts, type WorkerUsage } from "../shared/usage";
@@ -42,21 +42,27 @@ export const TIMELINE_MINUTES = 120;
 
 // ---- writing ----
 
+/** Points summed per minute and (type, mode, kind): what the local store keeps. */
+export type StatBucket = {
+  minute: number; type: string; mode: string; kind: string;
+  events: number; readded: number; delayTotal: number; delayMax: number;
+} & KvCounts;
+
 /**
  * Where one isolate or one Durable Object sends its events. Analytics Engine takes each at
- * once; the local store gets them in batches (one call every LOCAL_FLUSH_MS at most), held
- * by the waitUntil of the call that opened the batch: no promise is shared across requests,
- * which workerd refuses.
+ * once; the local store gets them summed, in batches (one call every LOCAL_FLUSH_MS at most),
+ * held by the waitUntil of the call that opened the batch: no promise is shared across
+ * requests, which workerd refuses.
  */
 export class StatsSink {
-  private queued: StatPoint[] = [];
+  private queued = new Map<string, StatBucket>();
   private flushDueAt: number | null = null;
 
   record(env: Env, waitUntil: (promise: Promise<unknown>) => void, event: StatEvent): void {
     const point = toPoint(event);
     env.STATS.writeDataPoint(point);
     if (env.STATS_STORE !== "local") return;
-    this.queued.push(point);
+    addToBucket(this.queued, Date.now(), point);
     // A flush whose owner was cancelled before it ran must not hold the queue forever.
     if (this.flushDueAt !== null && Date.now() < this.flushDueAt + STALE_FLUSH_MS) return;
     this.flushDueAt = Date.now() + LOCAL_FLUSH_MS;
@@ -64,16 +70,32 @@ export class StatsSink {
   }
 
   private async flush(env: Env): Promise<void> {
-    const batch = this.queued;
-    this.queued = [];
+    const batch = [...this.queued.values()];
+    this.queued = new Map();
     this.flushDueAt = null;
     if (!batch.length) return;
     try {
       await env.LOCAL_STATS.getByName(LOCAL_STATS_NAME).record(batch);
     } catch (err) {
-      console.log(JSON.stringify({ event: "stats-error", lost: batch.length, error: String(err) }));
+      console.log(JSON.stringify({ event: "stats-error", lost: batch.reduce((n, b) => n + b.events, 0), error: String(err) }));
     }
   }
+}
+
+function addToBucket(buckets: Map<string, StatBucket>, at: number, { blobs: [type, mode, kind], doubles }: StatPoint): void {
+  const minute = Math.floor(at / 60_000) * 60_000;
+  const key = `${minute}|${type}|${mode}|${kind}`;
+  const [events = 0, readded = 0, delay = 0, kvReads = 0, kvWrites = 0, kvDeletes = 0, kvLists = 0] = doubles;
+  const bucket = buckets.get(key) ?? { minute, type, mode, kind, events: 0, readded: 0, delayTotal: 0, delayMax: 0, ...noKvCounts() };
+  bucket.events += events;
+  bucket.readded += readded;
+  bucket.delayTotal += readded * delay;
+  bucket.delayMax = Math.max(bucket.delayMax, readded * delay);
+  bucket.kvReads += kvReads;
+  bucket.kvWrites += kvWrites;
+  bucket.kvDeletes += kvDeletes;
+  bucket.kvLists += kvLists;
+  buckets.set(key, bucket);
 }
 
 export const LOCAL_STATS_NAME = "local";

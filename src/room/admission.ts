@@ -20,11 +20,18 @@ export class RoomAdmission {
     if (this.creationAllowed.has(creator)) return Promise.resolve(null);
     let check = this.creationChecks.get(creator);
     if (!check) {
-      check = limitNewRoom(this.env, creator).then((limited) => {
-        this.creationChecks.delete(creator);
-        if (!limited) this.creationAllowed.add(creator);
-        return limited;
-      });
+      check = limitNewRoom(this.env, creator).then(
+        (limited) => {
+          this.creationChecks.delete(creator);
+          if (!limited) this.creationAllowed.add(creator);
+          return limited;
+        },
+        (err: unknown) => {
+          // A check that failed decided nothing: the next send asks again.
+          this.creationChecks.delete(creator);
+          throw err;
+        },
+      );
       this.creationChecks.set(creator, check);
     }
     return check;

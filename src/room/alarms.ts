@@ -14,6 +14,14 @@ export class AlarmSchedule {
     return this.at !== null;
   }
 
+  /** What this schedule believes is set, and how to put it back (a rolled-back transaction undoes its setAlarm). */
+  save(): () => void {
+    const at = this.at;
+    return () => {
+      this.at = at;
+    };
+  }
+
   /** The alarm is running: nothing is set until someone asks again. */
   fired(): void {
     this.at = null;
@@ -21,8 +29,15 @@ export class AlarmSchedule {
 
   async schedule(at: number): Promise<void> {
     if (this.at !== null && this.at <= at) return;
+    const before = this.at;
     this.at = at;
     this.usage.count("alarmsSet");
-    await this.storage.setAlarm(at);
+    try {
+      await this.storage.setAlarm(at);
+    } catch (err) {
+      // Not set: a later, earlier-or-equal deadline must not think it is.
+      if (this.at === at) this.at = before;
+      throw err;
+    }
   }
 }

@@ -10,7 +10,7 @@ export type RoomCall = { room: string; flagVersion: number };
  * A refusal; `mode: "kv"` means the room has left do mode and the call belongs on the kv
  * path; 429 (a limit, with `retryAfter` in seconds) and 507 (the room is full) come from the room's limits.
  */
-export type RoomRefusal = { status: Refusal["status"] | 429 | 507; error: string; mode?: CacheMode; retryAfter?: number };
+export type RoomRefusal = { status: Refusal["status"] | 429 | 500 | 503 | 507; error: string; mode?: CacheMode; retryAfter?: number };
 export type RoomResult<T> = { ok: true; value: T } | ({ ok: false } & RoomRefusal);
 
 export type NewHumanMessage = { id: string; text: string; author: string };
@@ -26,3 +26,29 @@ export const NOT_FOUND: RoomRefusal = { status: 404, error: "message not found i
 
 export const ok = <T>(value: T): RoomResult<T> => ({ ok: true, value });
 export const refused = (refusal: RoomRefusal): RoomResult<never> => ({ ok: false, ...refusal });
+
+/** Names of errors made by the code itself: sending the same call again meets the same bug. */
+const BUG_NAMES = new Set(["TypeError", "RangeError", "ReferenceError", "SyntaxError"]);
+
+/**
+ * Whether a thrown error is a bug rather than a passing failure of the platform (an
+ * overloaded or reset object, a storage or KV timeout: those carry `retryable` or
+ * `overloaded`, or are plain errors). A bug is answered 500 with an error id, never
+ * "retry", so a deterministic failure cannot turn into endless resends.
+ */
+export function isBug(err: unknown): boolean {
+  const e = err as { name?: unknown; retryable?: unknown; overloaded?: unknown } | null;
+  return !!e && e.retryable !== true && e.overloaded !== true && typeof e.name === "string" && BUG_NAMES.has(e.name);
+}
+
+/** The answer to a call that threw: 500 with an error id for a bug (logged with it), else 503 "send again". */
+export function failureOf(err: unknown): RoomRefusal & { status: 500 | 503; errorId?: string } {
+  if (isBug(err)) {
+    const errorId = crypto.randomUUID();
+    console.log(JSON.stringify({ event: "room-error", errorId, error: String(err), stack: (err as Error).stack }));
+    return { status: 500, error: `server error ${errorId}: sending again will not help`, errorId };
+  }
+  const { overloaded } = (err ?? {}) as { overloaded?: boolean };
+  console.log(JSON.stringify({ event: "room-unavailable", error: String(err) }));
+  return { status: 503, error: "room temporarily unavailable; retry with the same id", retryAfter: overloaded ? 5 : 1 };
+}

@@ -37,6 +37,15 @@ export class RoomLog {
 
   constructor(private readonly sql: SqlStorage, private readonly room: () => string) {}
 
+  /** What this log keeps in memory, and how to put it back (a rolled-back transaction). */
+  save(): () => void {
+    const { position, size } = this;
+    return () => {
+      this.position = position;
+      this.size = size;
+    };
+  }
+
   /** The position of the room's latest change (0 when nothing happened yet). */
   lastPos(): number {
     this.position ??= this.sql.exec<{ p: number | null }>(`SELECT MAX(pos) AS p FROM messages`).one().p ?? 0;

@@ -53,9 +53,29 @@ export class RoomState {
     return true;
   }
 
+  /**
+   * One SQLite transaction. Memory the run changes (this state's bookkeeping, the log's
+   * cached position and size, and whatever a part registers with `onRollback`) goes back to
+   * what it was if the transaction rolls back, so memory never claims what storage lacks.
+   */
   transaction<T>(run: () => T): T {
-    return this.ctx.storage.transactionSync(run);
+    const { flagVersion, active, marked, registered, roomName } = this;
+    const restores = [this.log.save(), ...this.savers.map((save) => save())];
+    try {
+      return this.ctx.storage.transactionSync(run);
+    } catch (err) {
+      Object.assign(this, { flagVersion, active, marked, registered, roomName });
+      for (const restore of restores) restore();
+      throw err;
+    }
   }
+
+  /** `save` is called as each transaction starts; what it answers runs if that transaction rolls back. */
+  onRollback(save: () => () => void): void {
+    this.savers.push(save);
+  }
+
+  private readonly savers: (() => () => void)[] = [];
 
   /** The log to read: the real one once the room has tables, else an empty one. */
   get view(): LogReader {

@@ -25,6 +25,9 @@ import { RoomState } from "./room-state";
 import { RoomSockets } from "./sockets";
 import { LiveStreams } from "./streams";
 
+/** A failed part of the alarm runs again this much later. */
+const ALARM_RETRY_MS = 5_000;
+
 export type RoomInspection = {
   room: string;
   count: number;
@@ -57,6 +60,7 @@ export class Room extends DurableObject<Env> {
     super(ctx, env);
     const state = (this.state = new RoomState(ctx, env, this.usage));
     this.alarms = new AlarmSchedule(ctx.storage, this.usage);
+    state.onRollback(() => this.alarms.save());
     this.kvSync = new KvSync(state, this.alarms);
     this.pushes = new Broadcaster(() => ctx.getWebSockets());
     this.streams = new LiveStreams(state.sql, (frame) => this.broadcast(frame));
@@ -181,16 +185,37 @@ export class Room extends DurableObject<Env> {
 
   // ---- the alarm: owed KV writes, the mirror, retention, lapsed stream leases ----
 
-  /** Backstop for everything the post-answer flush could not do: due outbox rows, then the mirror. */
+  /**
+   * Backstop for everything the post-answer flush could not do: due outbox rows, the mirror,
+   * retention, lapsed stream leases. Each part runs even if another fails, and the next
+   * alarm is always set for what is still owed (a failed part tries again ALARM_RETRY_MS later).
+   */
   override async alarm(): Promise<void> {
     this.usage.count("alarms");
     this.alarms.fired();
     if (!this.state.schema) return;
-    await this.kvSync.flushOnAlarm(Date.now());
-    const retentionAt = enforceRetention(this.state, Date.now(), () => this.kvSync.markDirty());
-    const leaseCheckAt = this.answers.interruptLapsedStreams(Date.now());
-    const next = [...(await this.kvSync.onAlarm()), retentionAt, leaseCheckAt].filter((at): at is number => at !== null);
+    const errors: unknown[] = [];
+    const part = async <T>(run: () => T | Promise<T>): Promise<T | null> => {
+      try {
+        return await run();
+      } catch (err) {
+        errors.push(err);
+        return null;
+      }
+    };
+    await part(() => this.kvSync.flushOnAlarm(Date.now()));
+    const retentionAt = await part(() => enforceRetention(this.state, Date.now(), (ids) => this.retained(ids)));
+    const leaseCheckAt = await part(() => this.answers.interruptLapsedStreams(Date.now()));
+    const kvAt = (await part(() => this.kvSync.onAlarm())) ?? [];
+    const next = [...kvAt, retentionAt, leaseCheckAt, errors.length ? Date.now() + ALARM_RETRY_MS : null].filter((at): at is number => at !== null);
     if (next.length) await this.alarms.schedule(Math.min(...next));
+    if (errors.length) console.log(JSON.stringify({ event: "alarm-error", room: this.state.roomName, errors: errors.map(String) }));
+  }
+
+  /** Retention deleted these messages: the mirror is owed, and replies being written to them end. */
+  private retained(ids: string[]): void {
+    this.kvSync.markDirty();
+    for (const id of ids) this.streams.endFor(id);
   }
 
   // ---- internals ----

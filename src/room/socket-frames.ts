@@ -5,7 +5,7 @@ import type { ServerFrame } from "../shared/frames";
 import { MAX_FRAME_BYTES } from "../shared/frames";
 import { DELETED_ERROR, type Message } from "../shared/message";
 import { describeZodError, sendFrameSchema, stopFrameSchema } from "../shared/schemas";
-import type { RoomRefusal } from "./calls";
+import { failureOf, type RoomRefusal } from "./calls";
 
 /** `none`: the frame's effect reaches every socket as a push (Stop), so no answer of its own. */
 export type SocketAnswer = { type: "send"; frame: ServerFrame } | { type: "close"; code: number; reason: string } | { type: "none" };
@@ -57,12 +57,18 @@ export async function handleClientFrame(data: string | ArrayBuffer, deps: Socket
   const known = deps.known(input.id);
   if (known?.deleted) return send({ type: "nack", id: input.id, status: 410, error: `id: ${DELETED_ERROR}` });
   if (known) return send({ type: "ack", id: known.id, message: known, created: false });
-  const limited = await deps.limit();
-  if (limited) return send({ type: "nack", id: input.id, ...limited });
-  // The limiter is a call out of the room: it may have left do mode meanwhile.
-  if (!(await deps.admit())) return leftDoMode();
-  const { message, created } = deps.store(input);
-  return send({ type: "ack", id: message.id, message, created });
+  try {
+    const limited = await deps.limit();
+    if (limited) return send({ type: "nack", id: input.id, ...limited });
+    // The limiter is a call out of the room: it may have left do mode meanwhile.
+    if (!(await deps.admit())) return leftDoMode();
+    const { message, created } = deps.store(input);
+    return send({ type: "ack", id: message.id, message, created });
+  } catch (err) {
+    // As over HTTP: a passing failure is "send again" (503), a bug is final (500 with an error id).
+    const { status, error, retryAfter } = failureOf(err);
+    return send({ type: "nack", id: input.id, status, error, ...(retryAfter ? { retryAfter } : {}) });
+  }
 }
 
 /** Stop on a reply being written: anyone in the room may press it; the stream's pushes tell everyone. */

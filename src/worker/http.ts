@@ -27,10 +27,12 @@ export function errorResponse(err: unknown): Response {
     const headers: Record<string, string> = {};
     if (typeof err.retryAfter === "number") headers["retry-after"] = String(err.retryAfter);
     if (typeof err.mode === "string") headers[MODE_HEADER] = err.mode;
-    return json({ error: err.message }, err.status, headers);
+    return json({ error: err.message, ...(typeof err.errorId === "string" ? { errorId: err.errorId } : {}) }, err.status, headers);
   }
-  console.log(JSON.stringify({ event: "error", error: String(err), stack: (err as Error)?.stack }));
-  return json({ error: "internal error" }, 500);
+  // A bug of the Worker: the id ties the answer to its log line.
+  const errorId = crypto.randomUUID();
+  console.log(JSON.stringify({ event: "error", errorId, error: String(err), stack: (err as Error)?.stack }));
+  return json({ error: `internal error ${errorId}`, errorId }, 500);
 }
 
 export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {

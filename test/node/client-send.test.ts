@@ -3,7 +3,7 @@
 // Fake timers stand in for the 5 s answer timeout and the backoff waits.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { HttpError } from "../../src/client/http";
-import { sendUntilAnswered, type OutgoingMessage } from "../../src/client/send-until-answered";
+import { MAX_SERVER_ERRORS, sendUntilAnswered, type OutgoingMessage } from "../../src/client/send-until-answered";
 import { SOCKET_ANSWER_WITHIN_MS, SocketSender } from "../../src/client/socket-send";
 import type { SendFrame, ServerFrame } from "../../src/shared/frames";
 import type { Message } from "../../src/shared/message";
@@ -157,5 +157,26 @@ describe("sendUntilAnswered", () => {
     expect(await result).toEqual({ acked: false, reason: "room unavailable", rejected: false });
     expect(post).toHaveBeenCalledTimes(3);
     expect(post.mock.calls.every(([m]) => m.id === outgoing.id)).toBe(true);
+  });
+
+  it("stops after MAX_SERVER_ERRORS answers of 500 (a bug on the server) and shows its error, over HTTP and the socket", async () => {
+    const post = vi.fn(async (_message: OutgoingMessage): Promise<Message> => {
+      throw new HttpError(500, "server error 1b4e28ba-2fa1-11d2-883f-0016d3cca427: sending again will not help");
+    });
+    const overHttp = sendUntilAnswered(outgoing, { socket: () => null, post }, { maxAttempts: 10 });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(await overHttp).toEqual({ acked: false, reason: expect.stringContaining("1b4e28ba"), rejected: true });
+    expect(post).toHaveBeenCalledTimes(MAX_SERVER_ERRORS);
+
+    const { sender, sent } = fakeSocket();
+    const overSocket = sendUntilAnswered(outgoing, { socket: () => sender, post }, { maxAttempts: 10 });
+    for (let i = 0; i < MAX_SERVER_ERRORS; i++) {
+      await settle();
+      sender.receive(nack({ status: 500, error: "server error abc: sending again will not help" }));
+      // The backoff after the i-th failure is at most 2^i s, well inside the socket's answer timeout.
+      await vi.advanceTimersByTimeAsync(1000 * 2 ** i);
+    }
+    expect(await overSocket).toEqual({ acked: false, reason: "server error abc: sending again will not help", rejected: true });
+    expect(sent).toHaveLength(MAX_SERVER_ERRORS);
   });
 });

@@ -1,7 +1,7 @@
 // The serialized path: every change is one RPC to the room's Durable Object, which
 // validates, dedupes and stores it; the Worker reads and writes no KV for it.
 import type { Room } from "../../room/room";
-import type { RoomCall, RoomResult } from "../../room/calls";
+import { failureOf, type RoomCall, type RoomResult } from "../../room/calls";
 import { newMessageId } from "../../shared/message";
 import { StatusError } from "../http";
 import type { StreamCall } from "../../shared/stream";
@@ -15,14 +15,14 @@ export class RoomLeftDoMode extends StatusError {
 }
 
 /**
- * A room that threw (reset, evicted mid-call, overloaded, a bug) may or may not have
- * committed: the safe answer is "retry with the same id", which the room dedupes.
+ * A room that threw. A passing failure (reset, evicted mid-call, overloaded, a storage
+ * timeout) may or may not have committed: 503, "retry with the same id", which the room
+ * dedupes. A bug (failureOf in calls.ts) is 500 with an error id: the same call would fail again.
  */
 export class RoomUnavailable extends StatusError {
   constructor(cause: unknown) {
-    const { overloaded } = (cause ?? {}) as { overloaded?: boolean };
-    super(503, { error: "room temporarily unavailable; retry with the same id", retryAfter: overloaded ? 5 : 1, mode: "do" });
-    console.log(JSON.stringify({ event: "room-unavailable", error: String(cause) }));
+    const { status, error, retryAfter, errorId } = failureOf(cause);
+    super(status, { error, mode: "do", ...(retryAfter ? { retryAfter } : {}), ...(errorId ? { errorId } : {}) });
   }
 }
 

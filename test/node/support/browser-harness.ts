@@ -19,7 +19,11 @@ export function useBrowserHarness(workerOptions: LocalWorkerOptions = {}): Brows
   const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
-    [worker, browser] = await Promise.all([startLocalWorker(workerOptions), launchChromium()]);
+    // Each kept as soon as it is up: if the other fails, afterAll still stops this one.
+    const [started, launched] = await Promise.allSettled([startLocalWorker(workerOptions), launchChromium()]);
+    if (started.status === "fulfilled") worker = started.value;
+    if (launched.status === "fulfilled") browser = launched.value;
+    for (const result of [started, launched]) if (result.status === "rejected") throw result.reason;
   });
 
   afterAll(async () => {
