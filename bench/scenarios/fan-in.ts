@@ -8,6 +8,7 @@ import { REGISTRY_SHARDS, type Flags } from "../../src/shared/flags";
 import { newMessageId } from "../../src/shared/message";
 import type { UsageReport } from "../../src/shared/usage";
 import { ChatClient } from "../lib/api";
+import { keepSharedObjectsAwake } from "../lib/keep-awake";
 import { round } from "../lib/stats";
 import { now, sleep } from "../lib/time";
 
@@ -157,6 +158,7 @@ export async function fanInBench(url: string, adminToken: string, options: FanIn
   await putUntilDone(admin, base);
   const names = Array.from({ length: options.rooms * 2 }, (_, i) => `bench-${options.runTag}-fan-${i}`);
   const senders: RoomSender[] = [];
+  const stopKeepingAwake = keepSharedObjectsAwake(admin);
   const openRooms = async (rooms: string[]) => {
     for (let i = 0; i < rooms.length; i += 50) senders.push(...(await Promise.all(rooms.slice(i, i + 50).map((room) => RoomSender.open(client, room)))));
     // Each room's first message registers it with its shard: once per room, before the window.
@@ -245,6 +247,7 @@ export async function fanInBench(url: string, adminToken: string, options: FanIn
       errors: { nacks: senders.reduce((n, s) => n + s.nacks, 0), socketDrops: senders.filter((s) => s.dropped).length, ...(firstError ? { firstError } : {}) },
     };
   } finally {
+    stopKeepingAwake();
     for (const sender of senders) sender.close();
   }
 }

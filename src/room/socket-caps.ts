@@ -1,6 +1,7 @@
 // How many sockets a room holds: at most ROOM_MAX_SOCKETS in all and
 // ROOM_MAX_SOCKETS_PER_CLIENT per client key. Each socket is tagged with its client
-// key at accept, so both counts come from the runtime's own socket lists.
+// key at accept, so both counts come from the runtime's own socket lists. And how many
+// frames one socket may send: a token bucket per socket, in the room's memory.
 import { ROOM_FULL_CLOSE, TOO_MANY_SOCKETS_CLOSE } from "../shared/frames";
 
 export type SocketLimits = { perRoom: number; perClient: number };
@@ -35,4 +36,44 @@ export function capRefusal(ctx: DurableObjectState, key: string, exempt: boolean
 export function socketClient(ws: WebSocket): SocketClient | null {
   const attachment = ws.deserializeAttachment() as SocketClient | null;
   return attachment && typeof attachment.key === "string" ? attachment : null;
+}
+
+/**
+ * Frames one socket may send: FRAME_RATE a second on average, FRAME_BURST at once. The burst
+ * is wide because a page that was told to slow down resends every message it queued
+ * meanwhile together (twice the post limit is the most it holds in practice).
+ */
+export const FRAME_RATE = 10;
+export const FRAME_BURST = 60;
+
+export type FrameVerdict = "ok" | "warn" | "close";
+
+/**
+ * Meters every frame a socket sends, whatever its type (sends, stops, pings the runtime
+ * does not answer itself, junk): a page sends a few a minute, a script thousands a second.
+ * In memory only: a room woken from hibernation starts each socket with a full bucket,
+ * which costs nothing and lets through at most one more burst. Exempt client keys (a
+ * lab on loopback) are not metered.
+ */
+export class FrameMeter {
+  private readonly buckets = new WeakMap<WebSocket, { tokens: number; at: number; warned: boolean; exempt: boolean }>();
+
+  /** "ok": answer the frame; "warn": the first time over, drop it and warn; "close": over again. */
+  take(ws: WebSocket, exempt: () => boolean, now: number): FrameVerdict {
+    let bucket = this.buckets.get(ws);
+    if (!bucket) {
+      bucket = { tokens: FRAME_BURST, at: now, warned: false, exempt: exempt() };
+      this.buckets.set(ws, bucket);
+    }
+    if (bucket.exempt) return "ok";
+    bucket.tokens = Math.min(FRAME_BURST, bucket.tokens + ((now - bucket.at) / 1000) * FRAME_RATE);
+    bucket.at = now;
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return "ok";
+    }
+    if (bucket.warned) return "close";
+    bucket.warned = true;
+    return "warn";
+  }
 }

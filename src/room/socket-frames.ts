@@ -28,7 +28,8 @@ const close = (code: number, reason: string): SocketAnswer => ({ type: "close", 
 const send = (frame: ServerFrame): SocketAnswer => ({ type: "send", frame });
 
 export async function handleClientFrame(data: string | ArrayBuffer, deps: SocketDeps): Promise<SocketAnswer> {
-  const size = typeof data === "string" ? data.length : data.byteLength;
+  // In bytes: a string's length counts UTF-16 units, and one unit takes up to three bytes.
+  const size = typeof data !== "string" ? data.byteLength : data.length * 3 <= MAX_FRAME_BYTES ? data.length : new TextEncoder().encode(data).byteLength;
   if (size > MAX_FRAME_BYTES) return close(1009, `frames must be at most ${MAX_FRAME_BYTES} bytes`);
   if (typeof data !== "string") return close(1003, "frames must be JSON text");
   let frame: unknown;

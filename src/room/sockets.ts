@@ -2,7 +2,7 @@
 // frame answered in the order its socket sent it (rules in socket-frames.ts). Pushes
 // to every socket go through broadcast.ts.
 import { StatsSink } from "../control/stats";
-import type { ServerFrame } from "../shared/frames";
+import { TOO_MANY_SOCKETS_CLOSE, type ServerFrame } from "../shared/frames";
 import type { CacheMode } from "../shared/message";
 import type { Usage } from "../storage/usage";
 import { UNKNOWN_CLIENT, isExempt } from "../limits/client-key";
@@ -12,7 +12,7 @@ import { LEFT_DO_MODE } from "./calls";
 import type { Flips } from "./flips";
 import type { Messages } from "./messages";
 import type { RoomState } from "./room-state";
-import { capRefusal, clientTag, socketClient, socketLimits, type SocketClient } from "./socket-caps";
+import { FRAME_BURST, FRAME_RATE, FrameMeter, capRefusal, clientTag, socketClient, socketLimits, type SocketClient } from "./socket-caps";
 import { handleClientFrame, type SocketAnswer } from "./socket-frames";
 import type { LiveStreams } from "./streams";
 
@@ -39,6 +39,7 @@ export class RoomSockets {
   private readonly socketTurns = new WeakMap<WebSocket, Promise<unknown>>();
   /** This object's own stats sink (see StatsSink: never shared with the Worker's). */
   private readonly stats = new StatsSink();
+  private readonly frames = new FrameMeter();
 
   constructor(private readonly deps: SocketsDeps) {
     this.state = deps.state;
@@ -71,6 +72,12 @@ export class RoomSockets {
 
   async message(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     this.deps.usage.count("socketMessages");
+    const verdict = this.frames.take(ws, () => isExempt(this.deps.env, socketClient(ws)?.key ?? UNKNOWN_CLIENT), Date.now());
+    if (verdict === "close") return ws.close(TOO_MANY_SOCKETS_CLOSE, `too many frames: at most ${FRAME_RATE} a second (${FRAME_BURST} at once)`);
+    if (verdict === "warn") {
+      const error = `too many frames: at most ${FRAME_RATE} a second (${FRAME_BURST} at once); this one was dropped, the next closes the socket`;
+      return ws.send(JSON.stringify({ type: "slow-down", error } satisfies ServerFrame));
+    }
     const turn = (this.socketTurns.get(ws) ?? Promise.resolve()).then(() => this.answerFrame(ws, data));
     this.socketTurns.set(ws, turn.catch(() => undefined));
     await turn;

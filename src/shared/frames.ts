@@ -24,7 +24,9 @@ export type ServerFrame =
    * answer; `mode: "kv"` with 409 means the room left do mode: post over HTTP instead.
    */
   | { type: "nack"; id: string; status: number; error: string; mode?: CacheMode; retryAfter?: number }
-  | { type: "pong" };
+  | { type: "pong" }
+  /** this socket sends frames faster than a room takes them: the frame was dropped; once more and the socket is closed (4429) */
+  | { type: "slow-down"; error: string };
 
 export type SendFrame = { type: "send"; id: string; text: string; author?: string };
 

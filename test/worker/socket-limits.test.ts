@@ -6,7 +6,8 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { ROOM_FULL_CLOSE, TOO_MANY_SOCKETS_CLOSE } from "../../src/shared/frames";
+import { MAX_FRAME_BYTES, ROOM_FULL_CLOSE, TOO_MANY_SOCKETS_CLOSE } from "../../src/shared/frames";
+import { FRAME_BURST, FRAME_RATE } from "../../src/room/socket-caps";
 import { newMessageId } from "../../src/shared/message";
 import { call, connect, frameOf, setRoomMode, uniqueRoom } from "./helpers";
 
@@ -61,12 +62,66 @@ describe("socket caps", () => {
     const statuses = [];
     for (let i = 0; i < 41; i++) {
       const id = newMessageId();
+      await underFrameMeter(i);
       socket.send({ type: "send", id, text: `after hibernation ${i}` });
       const answer = await socket.answer(id);
       statuses.push(answer.type === "ack" ? 200 : answer.status);
     }
     expect(statuses).toContain(429);
     for (const s of mine) s.ws.close();
+  });
+});
+
+describe("frames per socket", () => {
+  it("meters every frame type: past the burst one warning, then the socket is closed (4429); others go on", async () => {
+    const room = uniqueRoom("frame-flood");
+    await setRoomMode(room, "do");
+    const flooder = await connect(room, { "cf-connecting-ip": "198.51.100.120" });
+    await flooder.next(frameOf("hello"));
+    // Pings with an extra field reach the room (only the exact ping text is the runtime's to answer).
+    const sent = FRAME_BURST + 20;
+    for (let i = 0; i < sent; i++) flooder.send({ type: "ping", extra: i });
+    expect(await flooder.next(frameOf("slow-down"))).toMatchObject({ error: expect.stringContaining(`at most ${FRAME_RATE} a second`) });
+    expect(await flooder.whenClosed()).toMatchObject({ code: TOO_MANY_SOCKETS_CLOSE });
+    // The burst, plus what the bucket refilled while the frames arrived; never all of them.
+    const pongs = flooder.frames.filter((f) => f.type === "pong").length;
+    expect(pongs).toBeGreaterThanOrEqual(FRAME_BURST);
+    expect(pongs).toBeLessThanOrEqual(sent - 2);
+
+    const other = await connect(room, { "cf-connecting-ip": "198.51.100.121" });
+    await other.next(frameOf("hello"));
+    const id = newMessageId();
+    other.send({ type: "send", id, text: "still answered" });
+    expect(await other.answer(id)).toMatchObject({ type: "ack" });
+    other.ws.close();
+  });
+
+  it("refills at the steady rate: a page sending a frame every 200 ms is never warned", async () => {
+    const room = uniqueRoom("frame-steady");
+    await setRoomMode(room, "do");
+    const page = await connect(room, { "cf-connecting-ip": "198.51.100.122" });
+    await page.next(frameOf("hello"));
+    for (let i = 0; i < FRAME_BURST + 10; i++) {
+      page.send({ type: "ping", n: i });
+      await new Promise((r) => setTimeout(r, 1000 / FRAME_RATE + 100));
+    }
+    const id = newMessageId();
+    page.send({ type: "send", id, text: "after the pings" });
+    expect(await page.answer(id)).toMatchObject({ type: "ack" });
+    expect(page.frames.filter((f) => f.type === "pong")).toHaveLength(FRAME_BURST + 10);
+    expect(page.frames.some((f) => f.type === "slow-down")).toBe(false);
+    page.ws.close();
+  });
+
+  it("measures a frame in bytes: 9,000 three-byte characters are over the 16 KB limit", async () => {
+    const room = uniqueRoom("frame-bytes");
+    await setRoomMode(room, "do");
+    const socket = await connect(room);
+    await socket.next(frameOf("hello"));
+    const text = "€".repeat(9_000);
+    expect(text.length).toBeLessThan(MAX_FRAME_BYTES);
+    socket.send({ type: "send", id: newMessageId(), text });
+    expect(await socket.whenClosed()).toMatchObject({ code: 1009 });
   });
 });
 
@@ -104,3 +159,8 @@ describe("pushes", () => {
     socket.ws.close();
   });
 });
+
+/** Past the frame meter's burst, one frame per 1/FRAME_RATE s: the post limit is what these sends meet. */
+async function underFrameMeter(sent: number): Promise<void> {
+  if (sent >= FRAME_BURST) await new Promise((r) => setTimeout(r, 1000 / FRAME_RATE + 5));
+}
