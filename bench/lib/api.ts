@@ -3,7 +3,7 @@
 import type { CommentsResponse, FlagsResponse, FlipProgress, HealResponse, StatsResponse } from "../../src/shared/api";
 import type { Flags } from "../../src/shared/flags";
 import type { UsageCounts } from "../../src/shared/usage";
-import type { CacheMode, Message } from "../../src/shared/message";
+import type { PathMode, Message } from "../../src/shared/message";
 import { HttpError, requestJson, type ApiResult } from "../../src/client/http";
 import { now } from "./time";
 
@@ -24,8 +24,8 @@ export class RequestCounter {
   }
 }
 
-/** `lastSeq` (do mode): the room's newest change position, the `since` that continues from here. */
-export type Listing = { comments: Message[]; mode: CacheMode; requestedAt: number; receivedAt: number; lastSeq?: number };
+/** `lastPos` (do mode): the room's newest change position, the `since` that continues from here. */
+export type Listing = { comments: Message[]; mode: PathMode; requestedAt: number; receivedAt: number; lastPos?: number };
 
 export type ClientOptions = {
   /**
@@ -65,7 +65,7 @@ export class ChatClient {
   }
 
   /** The same post, with the mode of the path that acknowledged it (the X-Cache-Mode header). */
-  async postAnswered(room: string, text: string, author: string, id?: string): Promise<{ message: Message; mode: CacheMode | null }> {
+  async postAnswered(room: string, text: string, author: string, id?: string): Promise<{ message: Message; mode: PathMode | null }> {
     const { body, mode } = await this.call<Message>("post", "POST", "/api/comments", { room, text, author, ...(id ? { id } : {}) });
     return { message: body, mode };
   }
@@ -74,7 +74,7 @@ export class ChatClient {
     const requestedAt = now();
     const query = `room=${encodeURIComponent(room)}&limit=${limit}${since === undefined ? "" : `&since=${since}`}`;
     const { body } = await this.call<CommentsResponse>("poll", "GET", `/api/comments?${query}`);
-    return { comments: body.comments, mode: body.mode, requestedAt, receivedAt: now(), ...(body.lastSeq === undefined ? {} : { lastSeq: body.lastSeq }) };
+    return { comments: body.comments, mode: body.mode, requestedAt, receivedAt: now(), ...(body.lastPos === undefined ? {} : { lastPos: body.lastPos }) };
   }
 
   async heal(messageId: string): Promise<HealResponse> {
@@ -111,7 +111,7 @@ export class ChatClient {
   }
 
   /** Puts `room` in `mode`, merging into the current flag so other overrides stay. */
-  setRoomMode(room: string, mode: CacheMode): Promise<void> {
+  setRoomMode(room: string, mode: PathMode): Promise<void> {
     return oneFlagEditAtATime(async () => {
       const { defaultMode, doPercent, rooms } = await this.flags();
       await this.call("admin", "PUT", "/api/admin/flags", { defaultMode, doPercent, rooms: { ...rooms, [room]: mode } }, this.requireToken("admin"));

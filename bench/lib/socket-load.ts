@@ -5,7 +5,7 @@
 // is not a clean delivery: nacks, sends never answered, messages a listener never got.
 // Raw sockets, no reconnect: a dropped socket during a run is an error, not a retry.
 import type { ClientFrame, ServerFrame } from "../../src/shared/frames";
-import { newMessageId, type CacheMode } from "../../src/shared/message";
+import { newMessageId, type PathMode } from "../../src/shared/message";
 import { treeCpuMs } from "./proc-cpu";
 import { round, summarize, type Percentiles } from "./stats";
 import { sleep } from "./time";
@@ -27,7 +27,7 @@ export type SocketLoadOptions = {
 
 export type SocketLoadResult = {
   /** the room's path as its hello said */
-  mode: CacheMode | null;
+  mode: PathMode | null;
   sent: number;
   acked: number;
   /** messages visible at every listener per second, in the measured window */
@@ -75,7 +75,7 @@ function readFrame(data: unknown): ServerFrame | null {
 /** One socket that sends and receives frames; opens once the room said hello. */
 class FrameSocket {
   dropped = false;
-  mode: CacheMode | null = null;
+  mode: PathMode | null = null;
   private constructor(private readonly ws: WebSocket) {}
 
   static open(url: string, onFrame: (frame: ServerFrame, at: number) => void, onDrop: (why: string) => void, timeoutMs = 10_000): Promise<FrameSocket> {

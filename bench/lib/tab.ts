@@ -10,7 +10,7 @@
 import { IDLE_POLL_WITH_SOCKET_MS, POLL_MS, RECHECK_MS } from "../../src/shared/cadence";
 import type { ServerFrame } from "../../src/shared/frames";
 import { StreamView, type StreamFrame } from "../../src/shared/stream";
-import { CACHE_SIZE, newMessageId, type CacheMode, type Message } from "../../src/shared/message";
+import { CACHE_SIZE, newMessageId, type PathMode, type Message } from "../../src/shared/message";
 import { CatchUp, missedChanges, positionOf } from "../../src/client/catch-up";
 import { MemoryPendingIds } from "../../src/client/pending-ids";
 import { PollTimer } from "../../src/client/poll-timer";
@@ -51,7 +51,7 @@ export type OwnMessage = {
   /** the path of the acknowledged attempt: the room socket (do mode) or POST /api/comments */
   via?: "socket" | "http";
   /** the mode that acknowledged it: do for a socket ack, else the answer's X-Cache-Mode */
-  mode?: CacheMode;
+  mode?: PathMode;
   /** the first evidence after the acknowledgement (src/client/verifier.ts, FirstCheck) */
   firstCheck?: FirstCheck;
   healCalls: number;
@@ -96,7 +96,7 @@ export class Tab {
   private readonly socket: RoomSocket;
   private readonly socketSends: SocketSender;
   private readonly timer = new PollTimer(() => void this.poll(), now);
-  private mode: CacheMode | null = null;
+  private mode: PathMode | null = null;
   private polling: Promise<void> | null = null;
   private pollAgain = false;
   private stopped = false;
@@ -179,7 +179,7 @@ export class Tab {
     const entry: OwnMessage = { id, createdAt: Date.now(), sentAt: now(), healCalls: 0, healsReadded: 0 };
     this.own.set(id, entry);
     const { room, author } = this.options;
-    let httpMode: CacheMode | null = null;
+    let httpMode: PathMode | null = null;
     const result = await sendUntilAnswered(
       { id, room, text, author },
       {
@@ -219,7 +219,7 @@ export class Tab {
     if (frame.type === "nack") this.options.events?.onNack?.(frame);
     if (this.socketSends.receive(frame)) return;
     // As the page: after a (re)connect, or a jump in change positions, catch up with `since`.
-    if (frame.type === "hello" && this.lastPos > 0 && frame.lastSeq > this.lastPos) void this.catchUp();
+    if (frame.type === "hello" && this.lastPos > 0 && frame.lastPos > this.lastPos) void this.catchUp();
     if (frame.type === "hello") this.streams.reset(frame.streams);
     if (frame.type === "stream") {
       this.streams.apply(frame);
@@ -273,7 +273,7 @@ export class Tab {
       const limit = this.verifier.size ? CACHE_SIZE : PAGE_SIZE;
       const listing = await this.client.list(this.options.room, limit);
       this.polls++;
-      if (listing.lastSeq !== undefined) this.lastPos = Math.max(this.lastPos, listing.lastSeq);
+      if (listing.lastPos !== undefined) this.lastPos = Math.max(this.lastPos, listing.lastPos);
       this.mode = listing.mode;
       this.options.events?.onListing?.(listing);
       // A closed tab makes no more heal calls.

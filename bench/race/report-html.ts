@@ -1,12 +1,12 @@
 // `--report FILE.html`: one self-contained page (inline CSS and SVG, no scripts,
 // no external assets) with the chart and the tables of a lab run.
-import type { CacheMode } from "../../src/shared/message";
+import type { PathMode } from "../../src/shared/message";
 import { barChartSvg, type Series } from "../lib/svg-chart";
 import { htmlTable } from "../lib/table";
 import type { RaceReport, Summary } from "./report-schema";
 import { FIRST_CHECK_DEFINITIONS, overviewTableData, seedTableData } from "./summary";
 
-const COLORS: Record<CacheMode, string> = { kv: "#d9534f", do: "#2b7bb9" };
+const COLORS: Record<PathMode, string> = { kv: "#d9534f", do: "#2b7bb9" };
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
 /** Human messages only: the tabs' posts race each other, the bot's replies go one at a time. */
@@ -17,7 +17,7 @@ function lossPct(s: Summary): number | null {
 /** The two charts: first-check loss % and time to visible, by tab count, kv vs do. */
 export function raceChartsSvg(report: RaceReport): string[] {
   const tabCounts = [...new Set(report.summaries.map((s) => s.tabs))].sort((a, b) => a - b);
-  const pick = (mode: CacheMode, tabs: number) => report.summaries.find((s) => s.mode === mode && s.tabs === tabs);
+  const pick = (mode: PathMode, tabs: number) => report.summaries.find((s) => s.mode === mode && s.tabs === tabs);
   const modes = report.options.modes;
   const groups = tabCounts.map((t) => `${t} tabs`);
 

@@ -1,7 +1,7 @@
 // One lab round: a fresh room in one mode, N tabs that post at the same moment and
 // then behave like the page, the real bot answering, and a final audit of the room.
 import type { FirstCheck } from "../../src/client/verifier";
-import { CACHE_SIZE, type CacheMode, type Message } from "../../src/shared/message";
+import { CACHE_SIZE, type PathMode, type Message } from "../../src/shared/message";
 import { ChatClient } from "../lib/api";
 import { BotFleet } from "../lib/bot-process";
 import { round, summarize } from "../lib/stats";
@@ -16,7 +16,7 @@ export type RoundSettings = {
   url: string;
   adminToken: string;
   botToken?: string;
-  mode: CacheMode;
+  mode: PathMode;
   tabs: number;
   round: number;
   pollMs: number;
@@ -118,7 +118,7 @@ type Audit = { finalList: Message[]; delivered: Set<string>; beyondWindow: Set<s
  */
 async function auditFinalList(
   admin: ChatClient,
-  mode: CacheMode,
+  mode: PathMode,
   finalList: Message[],
   acked: Map<string, number | undefined>,
   seen: VisibilityLog,

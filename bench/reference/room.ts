@@ -32,7 +32,7 @@ export class ReferenceRoom extends DurableObject<ReferenceEnv> {
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server, [room]);
     const lastSeq = this.ctx.storage.sql.exec<{ seq: number | null }>(`SELECT MAX(seq) AS seq FROM messages`).one().seq ?? 0;
-    send(server, { type: "hello", room, lastSeq, mode: "do" });
+    send(server, { type: "hello", room, lastPos: lastSeq, lastSeq, mode: "do" });
     return new Response(null, { status: 101, webSocket: client });
   }
 

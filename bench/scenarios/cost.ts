@@ -6,7 +6,7 @@
 // the Room's via GET /api/admin/rooms/:room; the shared objects' (Control, the registry
 // shards), the Worker's KV operations and the stats data points via GET /api/admin/stats. Modes run one after the other, so the Worker's
 // counts belong to the run. Page loads are left out (steady state); bot replies are not part of it.
-import type { CacheMode } from "../../src/shared/message";
+import type { PathMode } from "../../src/shared/message";
 import { KV_COUNT_NAMES, noKvCounts, type KvCounts, type UsageCounts, type UsageReport } from "../../src/shared/usage";
 import { costPerMillion, perMessage, type CostCounts, type CostPerMillion } from "../cost/compute";
 import { PRICES } from "../cost/prices";
@@ -17,7 +17,7 @@ import { PAGE_CADENCE, Tab } from "../lib/tab";
 import { now, sleep, waitFor } from "../lib/time";
 
 export type CostRow = {
-  mode: CacheMode;
+  mode: PathMode;
   pages: number;
   messages: number;
   delivered: number;
@@ -95,7 +95,7 @@ function serverCounts({ room, control, registry, worker, statsPoints }: CostRow[
   };
 }
 
-async function runOne(url: string, admin: ChatClient, mode: CacheMode, pages: number, options: CostOptions): Promise<CostRow> {
+async function runOne(url: string, admin: ChatClient, mode: PathMode, pages: number, options: CostOptions): Promise<CostRow> {
   const room = `bench-${options.runTag}-cost-${mode}-${pages}`;
   await admin.setRoomMode(room, mode);
   const tabs = Array.from({ length: pages }, (_, i) => new Tab({ client: new ChatClient(url), room, author: `page ${i + 1}`, cadence: PAGE_CADENCE, push: true }));

@@ -89,8 +89,9 @@ export async function limitCostBench(exemptUrl: string, adminToken: string, opti
     limitedWorker = await startLocalWorker({
       config: LIMITS_CONFIG,
       adminToken,
-      // Nobody exempt; the per-client cap counted but above the load's 26 sockets from one address.
-      vars: { RATE_LIMIT_EXEMPT: "", ROOM_MAX_SOCKETS_PER_CLIENT: "1000" },
+      // Nobody exempt; the per-client cap counted but above the load's 26 sockets from one
+      // address, and the frame meter counting but above the closed-loop senders' rate.
+      vars: { RATE_LIMIT_EXEMPT: "", ROOM_MAX_SOCKETS_PER_CLIENT: "1000", SOCKET_FRAME_RATE: "1000000", SOCKET_FRAME_BURST: "1000000" },
     });
     const urls = { exempt: exemptUrl, limited: limitedWorker.url };
     const pids = { exempt: options.exemptPid, limited: limitedWorker.process.pid };

@@ -1,6 +1,6 @@
 // Server requests per delivered message: 10 idle and 10 active pages per mode,
 // simulated with the lab's page-like tab (WebSocket in do mode, the page's cadence).
-import type { CacheMode } from "../../src/shared/message";
+import type { PathMode } from "../../src/shared/message";
 import { ChatClient } from "../lib/api";
 import { round } from "../lib/stats";
 import { PAGE_CADENCE, Tab, type OwnMessage } from "../lib/tab";
@@ -9,7 +9,7 @@ import { jitter, sleep, waitFor, now } from "../lib/time";
 export type PageCounts = { pages: number; post: number; poll: number; heal: number; socketConnects: number; pings: number; pushesReceived: number };
 
 export type RequestsModeResult = {
-  mode: CacheMode;
+  mode: PathMode;
   seconds: number;
   posted: number;
   delivered: number;
@@ -54,7 +54,7 @@ function minus(a: PageCounts, b: PageCounts): PageCounts {
   };
 }
 
-async function runMode(url: string, admin: ChatClient, mode: CacheMode, options: RequestsOptions): Promise<RequestsModeResult> {
+async function runMode(url: string, admin: ChatClient, mode: PathMode, options: RequestsOptions): Promise<RequestsModeResult> {
   const room = `bench-${options.runTag}-requests-${mode}`;
   await admin.setRoomMode(room, mode);
   const make = (name: string) => new Tab({ client: new ChatClient(url), room, author: name, cadence: PAGE_CADENCE, push: true });

@@ -1,6 +1,6 @@
 // Time until another client sees a message: WebSocket push (do), polling on the
 // page's 5–7 s cadence (do and kv). Measured from the moment the POST is sent.
-import { newMessageId, type CacheMode } from "../../src/shared/message";
+import { newMessageId, type PathMode } from "../../src/shared/message";
 import { ChatClient } from "../lib/api";
 import { RoomSocket } from "../lib/live";
 import { summarize, type Percentiles } from "../lib/stats";
@@ -8,7 +8,7 @@ import { jitter, now, sleep } from "../lib/time";
 
 export type VisibilityResult = {
   push: { mode: "do"; messages: number; seen: number; timeToVisibleMs: Percentiles; ackMs: Percentiles };
-  polling: { mode: CacheMode; pollMs: [number, number]; messages: number; seen: number; timeToVisibleMs: Percentiles }[];
+  polling: { mode: PathMode; pollMs: [number, number]; messages: number; seen: number; timeToVisibleMs: Percentiles }[];
 };
 
 export type VisibilityOptions = { runTag: string; pushMessages: number; pollWindowMs: number; postEveryMs: number; pollMs: [number, number] };
@@ -45,7 +45,7 @@ async function pushLatency(url: string, admin: ChatClient, options: VisibilityOp
 }
 
 /** A sender posts steadily; a receiver polls like the page and notes when each message first shows up. */
-async function pollingLatency(url: string, admin: ChatClient, mode: CacheMode, options: VisibilityOptions) {
+async function pollingLatency(url: string, admin: ChatClient, mode: PathMode, options: VisibilityOptions) {
   const room = `bench-${options.runTag}-poll-${mode}`;
   await admin.setRoomMode(room, mode);
   const sender = new ChatClient(url);

@@ -8,7 +8,7 @@
 //  - a human message with two replies counts against do when do acknowledged both, or
 //    acknowledged one while the other already stood in its log; else against kv.
 import type { FirstCheck } from "../../src/client/verifier";
-import { CACHE_SIZE, type CacheMode, type Message } from "../../src/shared/message";
+import { CACHE_SIZE, type PathMode, type Message } from "../../src/shared/message";
 import type { ModeBook } from "./modes";
 import type { RoomContents } from "./read-rooms";
 
@@ -20,7 +20,7 @@ export type AckedMessage = {
   room: string;
   kind: Kind;
   /** the mode that acknowledged it */
-  mode: CacheMode;
+  mode: PathMode;
   createdAt: number;
   ackedAt: number;
   firstCheck?: FirstCheck;
@@ -28,7 +28,7 @@ export type AckedMessage = {
 };
 
 /** An AI reply and the human message it answers, from wherever it was learned. */
-export type ReplyLink = { id: string; replyTo: string; room: string; mode: CacheMode | null; createdAt: number | null };
+export type ReplyLink = { id: string; replyTo: string; room: string; mode: PathMode | null; createdAt: number | null };
 
 export type AuditRow = {
   acknowledged: number;
@@ -47,7 +47,7 @@ export type AuditRow = {
 
 export type LostMessage = { id: string; room: string; kind: Kind; createdAt: number; ackedAt: number; firstCheck: string | null; everSeen: boolean };
 /** `inRoom`: the reply stands in its room at the end (its log, or a kv room's list); `seq`: its place in the log. */
-export type DoubleAnswer = { humanId: string; room: string; replies: { id: string; mode: CacheMode | null; inRoom: boolean; seq: number | null }[] };
+export type DoubleAnswer = { humanId: string; room: string; replies: { id: string; mode: PathMode | null; inRoom: boolean; seq: number | null }[] };
 
 export type ModeAudit = { human: AuditRow; ai: AuditRow; lost: LostMessage[]; duplicateIds: string[]; answeredTwice: DoubleAnswer[] };
 
@@ -66,8 +66,8 @@ export type AuditInput = {
 const emptyRow = (): AuditRow => ({ acknowledged: 0, missingWithoutHeal: 0, healed: 0, lostForGood: 0, beyondWindow: 0, duplicates: 0, answeredTwice: 0 });
 const emptyAudit = (): ModeAudit => ({ human: emptyRow(), ai: emptyRow(), lost: [], duplicateIds: [], answeredTwice: [] });
 
-export function audit(input: AuditInput): Record<CacheMode, ModeAudit> {
-  const result: Record<CacheMode, ModeAudit> = { do: emptyAudit(), kv: emptyAudit() };
+export function audit(input: AuditInput): Record<PathMode, ModeAudit> {
+  const result: Record<PathMode, ModeAudit> = { do: emptyAudit(), kv: emptyAudit() };
   const inRoom = countIds(input.rooms);
   const newer = newerCounter(input.acked);
   const ackedById = new Map(input.acked.map((m) => [m.id, m]));
@@ -100,7 +100,7 @@ export function audit(input: AuditInput): Record<CacheMode, ModeAudit> {
   }
 
   for (const double of doubleAnswers(input.replies, messages, input.book)) {
-    const mode: CacheMode = double.replies.every((r) => r.mode === "do") || refusalMissed(double) ? "do" : "kv";
+    const mode: PathMode = double.replies.every((r) => r.mode === "do") || refusalMissed(double) ? "do" : "kv";
     result[mode].human.answeredTwice++;
     result[mode].answeredTwice.push(double);
   }

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { CacheMode } from "../../src/shared/message";
+import type { PathMode } from "../../src/shared/message";
 import { BotLog, BotProcess } from "../lib/bot-process";
 import { now } from "../lib/time";
 import type { FailureTally } from "./failures";
@@ -29,7 +29,7 @@ export type BotSettings = {
 };
 
 /** A reply the Worker acknowledged (2xx to the bot's POST), by the mode that acknowledged it. */
-export type AckedReply = { id: string; replyTo: string; room: string; mode: CacheMode | null; at: number };
+export type AckedReply = { id: string; replyTo: string; room: string; mode: PathMode | null; at: number };
 
 export type BotKill = {
   at: number;

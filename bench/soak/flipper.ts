@@ -4,13 +4,13 @@
 // was killed under it) may or may not have taken effect: the book is then re-read from
 // the flag before the next flip.
 import { resolveMode } from "../../src/shared/flags";
-import type { CacheMode } from "../../src/shared/message";
+import type { PathMode } from "../../src/shared/message";
 import type { ChatClient } from "../lib/api";
 import { now, sleep } from "../lib/time";
 import type { ModeBook } from "./modes";
 import type { SoakServer } from "./server";
 
-export type FlipRecord = { at: number; room: string; to: CacheMode; tookMs: number };
+export type FlipRecord = { at: number; room: string; to: PathMode; tookMs: number };
 
 export class Flipper {
   readonly flips: FlipRecord[] = [];
@@ -64,7 +64,7 @@ export class Flipper {
 
   private async flipOne(): Promise<void> {
     const room = this.pick();
-    const to: CacheMode = this.book.current(room) === "do" ? "kv" : "do";
+    const to: PathMode = this.book.current(room) === "do" ? "kv" : "do";
     const started = now();
     this.inFlight = true;
     for (const resolve of this.flipWaiters.splice(0)) resolve();

@@ -2,16 +2,16 @@
 // Messages carry the mode that acknowledged them (socket ack or X-Cache-Mode); this book
 // is for what has no such answer (a 5xx, a missing answer) and for the kv audit, which
 // needs to know when a room's kv phase ended.
-import type { CacheMode } from "../../src/shared/message";
+import type { PathMode } from "../../src/shared/message";
 import { now } from "../lib/time";
 
-type Change = { at: number; mode: CacheMode };
+type Change = { at: number; mode: PathMode };
 
 export class ModeBook {
   private readonly timelines = new Map<string, Change[]>();
 
   /** `room` is in `mode` from `at` on (a flip counts from when its PUT was answered). */
-  set(room: string, mode: CacheMode, at = now()): void {
+  set(room: string, mode: PathMode, at = now()): void {
     const timeline = this.timelines.get(room) ?? [];
     if (timeline.at(-1)?.mode === mode) return;
     timeline.push({ at, mode });
@@ -22,18 +22,18 @@ export class ModeBook {
     return [...this.timelines.keys()];
   }
 
-  current(room: string): CacheMode {
+  current(room: string): PathMode {
     return this.timeline(room).at(-1)!.mode;
   }
 
   /** The mode at `at` (before the first setting: the first mode). */
-  modeAt(room: string, at: number): CacheMode {
+  modeAt(room: string, at: number): PathMode {
     const timeline = this.timeline(room);
     return (timeline.findLast((change) => change.at <= at) ?? timeline[0]!).mode;
   }
 
   /** The rooms now in `mode`. */
-  inMode(mode: CacheMode): string[] {
+  inMode(mode: PathMode): string[] {
     return this.rooms.filter((room) => this.current(room) === mode);
   }
 

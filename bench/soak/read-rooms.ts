@@ -3,7 +3,7 @@
 // that list is kept as the page sees it, then the room is flipped to do (the audit flip)
 // and its log read as well: the log keeps every message the room acknowledged while in
 // do mode, and the flip merges the kv list into it.
-import { CACHE_SIZE, type CacheMode, type Message } from "../../src/shared/message";
+import { CACHE_SIZE, type PathMode, type Message } from "../../src/shared/message";
 import type { ChatClient } from "../lib/api";
 import { now } from "../lib/time";
 import type { ModeBook } from "./modes";
@@ -11,7 +11,7 @@ import type { ModeBook } from "./modes";
 export type RoomContents = {
   room: string;
   /** the mode the room was in when the audit began (what its list answered) */
-  finalMode: CacheMode;
+  finalMode: PathMode;
   /** kv rooms: the list a page saw at the end */
   kvList: Message[] | null;
   /** the room's whole log (kv rooms: after the audit flip) */

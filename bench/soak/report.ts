@@ -1,5 +1,5 @@
 // The soak's tables (one per mode) and the do-mode verdict.
-import type { CacheMode } from "../../src/shared/message";
+import type { PathMode } from "../../src/shared/message";
 import { markdownTable } from "../lib/table";
 import type { ModeAudit } from "./audit";
 import type { FailureCounts, Side } from "./failures";
@@ -25,12 +25,12 @@ const COLUMNS: [keyof Row, string][] = [
   ["noAnswer", "no answer"],
 ];
 
-const TITLES: Record<CacheMode, string> = {
+const TITLES: Record<PathMode, string> = {
   do: "do rooms (serialized: the room's Durable Object)",
   kv: "kv rooms (legacy: read-modify-write of one KV value)",
 };
 
-export function modeTable(mode: CacheMode, report: ModeReport): string {
+export function modeTable(mode: PathMode, report: ModeReport): string {
   const line = (label: string, row: Row) => [label, ...COLUMNS.map(([key]) => (row[key] === null ? "—" : row[key].toLocaleString("en-US")))];
   const table = markdownTable(
     ["messages", ...COLUMNS.map(([, title]) => title)],

@@ -1,7 +1,7 @@
 // One soak: start the Worker, the writers and the bots; post for the run's length while
 // the chaos plan kills the Worker and the bots and the flipper moves rooms between kv
 // and do; let verification settle; stop everyone; read every room; audit; report.
-import type { CacheMode, Message } from "../../src/shared/message";
+import type { PathMode, Message } from "../../src/shared/message";
 import { ChatClient } from "../lib/api";
 import { cadenceFor } from "../lib/tab";
 import { now, sleep, waitFor } from "../lib/time";
@@ -42,7 +42,7 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void,
     const admin = new ChatClient(server.url, { admin: server.adminToken });
     // Every other room starts in do mode: half and half.
     for (const [i, room] of rooms.entries()) {
-      const mode: CacheMode = i % 2 === 0 ? "do" : "kv";
+      const mode: PathMode = i % 2 === 0 ? "do" : "kv";
       await admin.setRoomMode(room, mode);
       book.set(room, mode);
     }

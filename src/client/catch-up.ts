@@ -1,9 +1,9 @@
 // What a room socket missed: every change after the newest position this client has
 // seen, fetched page by page with `GET /api/comments?since=`. One copy for the page
 // and the lab's tabs, so the lab measures the page's catch-up.
-import { CACHE_SIZE, type CacheMode, type Message } from "../shared/message";
+import { CACHE_SIZE, type PathMode, type Message } from "../shared/message";
 
-export type ChangesPage = { comments: Message[]; mode: CacheMode };
+export type ChangesPage = { comments: Message[]; mode: PathMode };
 
 /** A change's position in its room (do mode): `pos`, else `seq`. */
 export const positionOf = (message: Message): number | undefined => message.pos ?? message.seq;

@@ -2,7 +2,7 @@
 // bot, the lab): JSON bodies, bearer tokens, `{error}` on failure, Retry-After, and
 // the room's mode from the X-Cache-Mode header.
 import { MODE_HEADER } from "../shared/api";
-import type { CacheMode } from "../shared/message";
+import type { PathMode } from "../shared/message";
 
 export class HttpError extends Error {
   constructor(
@@ -28,7 +28,7 @@ export class HttpError extends Error {
   }
 }
 
-export type ApiResult<T> = { body: T; status: number; mode: CacheMode | null };
+export type ApiResult<T> = { body: T; status: number; mode: PathMode | null };
 
 export type RequestOptions = Omit<RequestInit, "body"> & {
   /** sent as the JSON body */

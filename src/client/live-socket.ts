@@ -5,7 +5,7 @@
 // WebSocket), so the lab measures what the page does.
 import { MAX_BACKOFF_MS, PING_EVERY_MS, REFUSED_RETRY_MS, jitter } from "../shared/cadence";
 import { PING_FRAME, REFUSED_SOCKET_CLOSES, type ClientFrame, type ServerFrame } from "../shared/frames";
-import type { CacheMode } from "../shared/message";
+import type { PathMode } from "../shared/message";
 
 export type LiveEvents = {
   /** `receivedAt`: wall-clock ms (sub-ms), comparable with the Worker's createdAt */
@@ -32,7 +32,7 @@ export class LiveSocket {
   private openWaiters: (() => void)[] = [];
   open = false;
   /** The room's mode as the server last stated it (hello, mode, or a nack naming it); null before. */
-  mode: CacheMode | null = null;
+  mode: PathMode | null = null;
   /** Why the room refused our last socket (it is over its caps); null once a socket opens. */
   refused: string | null = null;
 

@@ -4,12 +4,12 @@
 // (STATS_STORE = "local") the same points also go, summed and in batches, to one LocalStats
 // object, because Analytics Engine has no local simulator to read back from.
 import type { ModeStats, StatsResponse } from "../shared/api";
-import type { CacheMode } from "../shared/message";
+import type { PathMode } from "../shared/message";
 import { KV_COUNT_NAMES, noKvCounts, type KvCounts, type WorkerUsage } from "../shared/usage";
 
 export type StatEvent =
-  | { type: "post"; mode: CacheMode; kind: "human" | "ai" }
-  | { type: "heal"; mode: CacheMode; readded: boolean; delayMs: number }
+  | { type: "post"; mode: PathMode; kind: "human" | "ai" }
+  | { type: "heal"; mode: PathMode; readded: boolean; delayMs: number }
   /** KV operations one Worker request made (src/worker/usage.ts), by its room's mode */
   | { type: "usage"; mode: keyof WorkerUsage; kv: KvCounts };
 
@@ -35,7 +35,7 @@ export function toPoint(event: StatEvent): StatPoint {
 export type StatTotalsRow = {
   type: string; mode: string; kind: string; events: number; readded: number; delayTotal: number; delayMax: number;
 } & KvCounts;
-export type StatTimelineRow = { minute: number; mode: CacheMode; requested: number; readded: number };
+export type StatTimelineRow = { minute: number; mode: PathMode; requested: number; readded: number };
 
 /** Minutes of heals the operator chart shows. */
 export const TIMELINE_MINUTES = 120;
@@ -114,7 +114,7 @@ export function recordStat(env: Env, waitUntil: (promise: Promise<unknown>) => v
 // ---- reading ----
 
 /** What the operator page shows of the stats: per-mode figures, the heal timeline, the Worker's KV use. */
-export type StatsRead = Pick<StatsResponse, "timeline"> & { modes: Record<CacheMode, Omit<ModeStats, "rooms">>; worker: WorkerUsage };
+export type StatsRead = Pick<StatsResponse, "timeline"> & { modes: Record<PathMode, Omit<ModeStats, "rooms">>; worker: WorkerUsage };
 
 /** Reads the totals from the store STATS_STORE names. */
 export async function readStats(env: Env): Promise<StatsRead> {

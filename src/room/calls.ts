@@ -1,7 +1,7 @@
 // What the Room's RPC methods take and answer, and the refusals its parts share. The
 // Worker's do path reads the same types.
 import type { Refusal } from "../shared/leases";
-import { DELETED_ERROR, type CacheMode, type Message } from "../shared/message";
+import { DELETED_ERROR, type PathMode, type Message } from "../shared/message";
 
 /** Who is calling and under which flag version; a newer version triggers a reconcile. */
 export type RoomCall = { room: string; flagVersion: number };
@@ -10,7 +10,7 @@ export type RoomCall = { room: string; flagVersion: number };
  * A refusal; `mode: "kv"` means the room has left do mode and the call belongs on the kv
  * path; 429 (a limit, with `retryAfter` in seconds) and 507 (the room is full) come from the room's limits.
  */
-export type RoomRefusal = { status: Refusal["status"] | 429 | 500 | 503 | 507; error: string; mode?: CacheMode; retryAfter?: number };
+export type RoomRefusal = { status: Refusal["status"] | 429 | 500 | 503 | 507; error: string; mode?: PathMode; retryAfter?: number };
 export type RoomResult<T> = { ok: true; value: T } | ({ ok: false } & RoomRefusal);
 
 export type NewHumanMessage = { id: string; text: string; author: string };

@@ -55,20 +55,20 @@ export class Messages {
     return message ? ok(message) : refused(NOT_FOUND);
   }
 
-  async list(call: RoomCall, limit: number, since?: number): Promise<RoomResult<{ comments: Message[]; lastSeq: number }>> {
+  async list(call: RoomCall, limit: number, since?: number): Promise<RoomResult<{ comments: Message[]; lastPos: number }>> {
     const refusal = await this.deps.flips.enter(call);
     if (refusal) return refused(refusal);
     const comments = since === undefined ? this.state.view.recent(limit) : this.state.view.after(since, limit);
-    // `lastSeq` is the room's change position: the `since` that continues from here.
-    return ok({ comments, lastSeq: this.state.view.lastPos() });
+    // The room's change position: the `since` that continues from here.
+    return ok({ comments, lastPos: this.state.view.lastPos() });
   }
 
   /** Scroll-back: the page of messages logged before `before` (a `seq`), oldest first; `more` when older ones remain. */
-  async listBefore(call: RoomCall, before: number, limit: number): Promise<RoomResult<{ comments: Message[]; lastSeq: number; more: boolean }>> {
+  async listBefore(call: RoomCall, before: number, limit: number): Promise<RoomResult<{ comments: Message[]; lastPos: number; more: boolean }>> {
     const refusal = await this.deps.flips.enter(call);
     if (refusal) return refused(refusal);
     const { messages, more } = this.state.view.before(before, limit);
-    return ok({ comments: messages, lastSeq: this.state.view.lastPos(), more });
+    return ok({ comments: messages, lastPos: this.state.view.lastPos(), more });
   }
 
   /** Re-adds a message from its KV record; re-adding an AI reply also completes its human message. */

@@ -99,11 +99,11 @@ export class Room extends DurableObject<Env> {
     return this.messages.get(call, id);
   }
 
-  list(call: RoomCall, limit: number, since?: number): Promise<RoomResult<{ comments: Message[]; lastSeq: number }>> {
+  list(call: RoomCall, limit: number, since?: number): Promise<RoomResult<{ comments: Message[]; lastPos: number }>> {
     return this.messages.list(call, limit, since);
   }
 
-  listBefore(call: RoomCall, before: number, limit: number): Promise<RoomResult<{ comments: Message[]; lastSeq: number; more: boolean }>> {
+  listBefore(call: RoomCall, before: number, limit: number): Promise<RoomResult<{ comments: Message[]; lastPos: number; more: boolean }>> {
     return this.messages.listBefore(call, before, limit);
   }
 

@@ -39,12 +39,19 @@ export function socketClient(ws: WebSocket): SocketClient | null {
 }
 
 /**
- * Frames one socket may send: FRAME_RATE a second on average, FRAME_BURST at once. The burst
- * is wide because a page that was told to slow down resends every message it queued
- * meanwhile together (twice the post limit is the most it holds in practice).
+ * Frames one socket may send, by default (SOCKET_FRAME_RATE and SOCKET_FRAME_BURST): FRAME_RATE
+ * a second on average, FRAME_BURST at once. The burst is wide because a page that was told to
+ * slow down resends every message it queued meanwhile together (twice the post limit is the
+ * most it holds in practice).
  */
 export const FRAME_RATE = 10;
 export const FRAME_BURST = 60;
+
+export type FrameLimits = { rate: number; burst: number };
+
+export function frameLimits(env: Pick<Env, "SOCKET_FRAME_RATE" | "SOCKET_FRAME_BURST">): FrameLimits {
+  return { rate: positive(env.SOCKET_FRAME_RATE, FRAME_RATE), burst: positive(env.SOCKET_FRAME_BURST, FRAME_BURST) };
+}
 
 export type FrameVerdict = "ok" | "warn" | "close";
 
@@ -58,15 +65,17 @@ export type FrameVerdict = "ok" | "warn" | "close";
 export class FrameMeter {
   private readonly buckets = new WeakMap<WebSocket, { tokens: number; at: number; warned: boolean; exempt: boolean }>();
 
+  constructor(readonly limits: FrameLimits) {}
+
   /** "ok": answer the frame; "warn": the first time over, drop it and warn; "close": over again. */
   take(ws: WebSocket, exempt: () => boolean, now: number): FrameVerdict {
     let bucket = this.buckets.get(ws);
     if (!bucket) {
-      bucket = { tokens: FRAME_BURST, at: now, warned: false, exempt: exempt() };
+      bucket = { tokens: this.limits.burst, at: now, warned: false, exempt: exempt() };
       this.buckets.set(ws, bucket);
     }
     if (bucket.exempt) return "ok";
-    bucket.tokens = Math.min(FRAME_BURST, bucket.tokens + ((now - bucket.at) / 1000) * FRAME_RATE);
+    bucket.tokens = Math.min(this.limits.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.limits.rate);
     bucket.at = now;
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;

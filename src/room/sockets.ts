@@ -3,7 +3,7 @@
 // to every socket go through broadcast.ts.
 import { StatsSink } from "../control/stats";
 import { TOO_MANY_SOCKETS_CLOSE, type ServerFrame } from "../shared/frames";
-import type { CacheMode } from "../shared/message";
+import type { PathMode } from "../shared/message";
 import type { Usage } from "../storage/usage";
 import { UNKNOWN_CLIENT, isExempt } from "../limits/client-key";
 import { limitPost } from "../limits/post-limit";
@@ -12,7 +12,7 @@ import { LEFT_DO_MODE } from "./calls";
 import type { Flips } from "./flips";
 import type { Messages } from "./messages";
 import type { RoomState } from "./room-state";
-import { FRAME_BURST, FRAME_RATE, FrameMeter, capRefusal, clientTag, socketClient, socketLimits, type SocketClient } from "./socket-caps";
+import { FrameMeter, capRefusal, frameLimits, clientTag, socketClient, socketLimits, type SocketClient } from "./socket-caps";
 import { handleClientFrame, type SocketAnswer } from "./socket-frames";
 import type { LiveStreams } from "./streams";
 
@@ -39,10 +39,11 @@ export class RoomSockets {
   private readonly socketTurns = new WeakMap<WebSocket, Promise<unknown>>();
   /** This object's own stats sink (see StatsSink: never shared with the Worker's). */
   private readonly stats = new StatsSink();
-  private readonly frames = new FrameMeter();
+  private readonly frames: FrameMeter;
 
   constructor(private readonly deps: SocketsDeps) {
     this.state = deps.state;
+    this.frames = new FrameMeter(frameLimits(deps.env));
   }
 
   async accept(request: Request): Promise<Response> {
@@ -50,7 +51,7 @@ export class RoomSockets {
       return Response.json({ error: "expected a WebSocket upgrade" }, { status: 426 });
     }
     const call = { room: this.state.roomName, flagVersion: Number(request.headers.get(FLAG_VERSION_HEADER) ?? -1) };
-    let mode: CacheMode = "kv";
+    let mode: PathMode = "kv";
     if (request.headers.get(ROOM_MODE_HEADER) === "do") mode = (await this.deps.flips.enter(call)) ? "kv" : "do";
     else this.deps.usage.count("requests"); // (in do mode, enter counts it)
     const { 0: client, 1: server } = new WebSocketPair();
@@ -66,16 +67,19 @@ export class RoomSockets {
     // The call rides along: a never-written room keeps its mode in memory only, and may hibernate.
     server.serializeAttachment({ key, ...(mode === "do" ? { call } : {}) } satisfies SocketClient);
     const streams = mode === "do" ? this.deps.streams.list() : [];
-    server.send(JSON.stringify({ type: "hello", room: this.state.roomName, lastSeq: this.state.view.lastPos(), mode, ...(streams.length ? { streams } : {}) } satisfies ServerFrame));
+    const lastPos = this.state.view.lastPos();
+    const hello: ServerFrame = { type: "hello", room: this.state.roomName, lastPos, lastSeq: lastPos, mode, ...(streams.length ? { streams } : {}) };
+    server.send(JSON.stringify(hello));
     return new Response(null, { status: 101, webSocket: client });
   }
 
   async message(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     this.deps.usage.count("socketMessages");
     const verdict = this.frames.take(ws, () => isExempt(this.deps.env, socketClient(ws)?.key ?? UNKNOWN_CLIENT), Date.now());
-    if (verdict === "close") return ws.close(TOO_MANY_SOCKETS_CLOSE, `too many frames: at most ${FRAME_RATE} a second (${FRAME_BURST} at once)`);
+    const { rate, burst } = this.frames.limits;
+    if (verdict === "close") return ws.close(TOO_MANY_SOCKETS_CLOSE, `too many frames: at most ${rate} a second (${burst} at once)`);
     if (verdict === "warn") {
-      const error = `too many frames: at most ${FRAME_RATE} a second (${FRAME_BURST} at once); this one was dropped, the next closes the socket`;
+      const error = `too many frames: at most ${rate} a second (${burst} at once); this one was dropped, the next closes the socket`;
       return ws.send(JSON.stringify({ type: "slow-down", error } satisfies ServerFrame));
     }
     const turn = (this.socketTurns.get(ws) ?? Promise.resolve()).then(() => this.answerFrame(ws, data));

@@ -1,5 +1,5 @@
 // Response bodies of the HTTP API, shared by the Worker, the page, the bot and the lab.
-import type { CacheMode, Message } from "./message";
+import type { PathMode, Message } from "./message";
 import type { FlagAuditEntry, FlagsDocument } from "./flags";
 import type { UsageReport } from "./usage";
 import type { StreamAck } from "./stream";
@@ -8,17 +8,19 @@ export const MODE_HEADER = "X-Cache-Mode";
 
 export type ApiError = { error: string };
 /**
- * `lastSeq` (do mode): the room's newest change position, the `since` that continues from here.
+ * `lastPos` (do mode): the room's newest change position (`pos`), the `since` that continues from
+ * here. `lastSeq` is the same number under its old name, kept for one release: never derive a
+ * cursor from messages' `seq` (the log order), which positions run ahead of.
  * `more` (scroll-back, `before=`): whether messages older than this page remain; false at the room's first.
  */
-export type CommentsResponse = { comments: Message[]; mode: CacheMode; lastSeq?: number; more?: boolean };
-export type PendingResponse = { pending: Message[]; mode: CacheMode };
+export type CommentsResponse = { comments: Message[]; mode: PathMode; lastPos?: number; /** @deprecated use lastPos */ lastSeq?: number; more?: boolean };
+export type PendingResponse = { pending: Message[]; mode: PathMode };
 /** One page of rooms in name order; `cursor` (when more remain) fetches the next: GET /api/rooms?cursor=… */
-export type RoomsResponse = { rooms: { name: string; mode: CacheMode }[]; cursor?: string };
-export type HealResponse = { ok: true; readded: boolean; message: Message; mode: CacheMode };
+export type RoomsResponse = { rooms: { name: string; mode: PathMode }[]; cursor?: string };
+export type HealResponse = { ok: true; readded: boolean; message: Message; mode: PathMode };
 /** POST /api/bot/stream: how many characters the room holds of the reply, and whether Stop was pressed. */
-export type StreamResponse = StreamAck & { mode: CacheMode };
-export type ClaimResponse = { ok: true; message: Message; leaseUntil: number; mode: CacheMode };
+export type StreamResponse = StreamAck & { mode: PathMode };
+export type ClaimResponse = { ok: true; message: Message; leaseUntil: number; mode: PathMode };
 /** `deletions`: operator deletions, newest first (DELETE /api/admin/messages/:id). */
 export type FlagsResponse = { flags: FlagsDocument; audit: FlagAuditEntry[]; deletions: DeletionAuditEntry[] };
 /**
@@ -29,7 +31,7 @@ export type FlipProgress = { flushed: string[]; total: number; remaining: number
 /** One operator deletion as the Control object's audit keeps it. */
 export type DeletionAuditEntry = { at: number; who: string; room: string; id: string; kind: "human" | "ai" };
 /** `deleted`: false when the message was already a tombstone (the answer is the same). */
-export type DeleteResponse = { ok: true; deleted: boolean; message: Message; mode: CacheMode };
+export type DeleteResponse = { ok: true; deleted: boolean; message: Message; mode: PathMode };
 
 export type ModeStats = {
   posts: number;
@@ -45,9 +47,9 @@ export type ModeStats = {
   rooms: number | null;
 };
 export type StatsResponse = {
-  modes: Record<CacheMode, ModeStats>;
+  modes: Record<PathMode, ModeStats>;
   /** heals per minute, newest last, for the operator chart */
-  timeline: { minute: number; mode: CacheMode; requested: number; readded: number }[];
+  timeline: { minute: number; mode: PathMode; requested: number; readded: number }[];
   /** why the figures are empty: the stats store could not be read (e.g. Analytics Engine secrets missing) */
   unavailable?: string;
   /** billed operations of the shared objects and the Worker (the bench reads them) */

@@ -1,13 +1,13 @@
 // The operator flag: which path (kv or do) serves each room. Shared so the
 // operator page and the race lab speak the same document as the Worker.
-import type { CacheMode } from "./message";
+import type { PathMode } from "./message";
 
 export type Flags = {
-  defaultMode: CacheMode;
+  defaultMode: PathMode;
   /** rooms whose name hashes below this percentage use do mode */
   doPercent: number;
   /** per-room overrides */
-  rooms: Record<string, CacheMode>;
+  rooms: Record<string, PathMode>;
 };
 
 /** The stored document: the flag plus a version bumped on every change. */
@@ -50,7 +50,7 @@ export function registryShardOf(room: string): number {
 /** Rooms one PUT of the flag flushes at most: a flip of thousands of rooms takes several PUTs (202, then the same PUT). */
 export const FLIP_ROOMS_PER_PUT = 500;
 
-export function resolveMode(flags: Flags, room: string): CacheMode {
+export function resolveMode(flags: Flags, room: string): PathMode {
   // Own properties only: a room called "constructor" must not find Object.prototype's.
   const override = Object.hasOwn(flags.rooms, room) ? flags.rooms[room] : undefined;
   if (override === "kv" || override === "do") return override;

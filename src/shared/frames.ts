@@ -1,6 +1,6 @@
 // WebSocket frames between a room's Durable Object and its clients: one union per
 // direction, imported by the Worker, the page, the bot and the lab.
-import type { CacheMode, Message } from "./message";
+import type { PathMode, Message } from "./message";
 import type { LiveStream, StreamFrame } from "./stream";
 
 export type ServerFrame =
@@ -8,7 +8,7 @@ export type ServerFrame =
    * sent once on connect: the room's newest change position (catch up with `since`), its path,
    * and the AI replies being written right now with their text so far (later `stream` frames continue them)
    */
-  | { type: "hello"; room: string; lastSeq: number; mode: CacheMode; streams?: LiveStream[] }
+  | { type: "hello"; room: string; lastPos: number; /** @deprecated the same as lastPos */ lastSeq: number; mode: PathMode; streams?: LiveStream[] }
   /** an AI reply growing (batched, at most one per stream every STREAM_PUSH_MS), or its state changing */
   | StreamFrame
   /** a new message in the room log */
@@ -16,14 +16,14 @@ export type ServerFrame =
   /** a status change of a message already in the log (claimed, completed, failed, released), or its deletion (`message.deleted`: remove it) */
   | { type: "update"; message: Message }
   /** the room left do mode: stop expecting pushes, poll, and post over HTTP */
-  | { type: "mode"; mode: CacheMode }
+  | { type: "mode"; mode: PathMode }
   /** a `send` was stored (created: false when the id was already in the log) */
   | { type: "ack"; id: string; message: Message; created: boolean }
   /**
    * a `send` was refused, with the status and error text HTTP `POST /api/comments` would
    * answer; `mode: "kv"` with 409 means the room left do mode: post over HTTP instead.
    */
-  | { type: "nack"; id: string; status: number; error: string; mode?: CacheMode; retryAfter?: number }
+  | { type: "nack"; id: string; status: number; error: string; mode?: PathMode; retryAfter?: number }
   | { type: "pong" }
   /** this socket sends frames faster than a room takes them: the frame was dropped; once more and the socket is closed (4429) */
   | { type: "slow-down"; error: string };

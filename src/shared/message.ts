@@ -10,7 +10,8 @@ export const MAX_AUTHOR = 40;
 /** The legacy cache and the DO mirror keep this many newest messages. */
 export const CACHE_SIZE = 200;
 
-export type CacheMode = "kv" | "do";
+/** Which path serves a room: the legacy KV read-modify-write, or the room's Durable Object. */
+export type PathMode = "kv" | "do";
 export type MessageStatus = "pending" | "processing" | "complete" | "failed";
 
 export type Message = {

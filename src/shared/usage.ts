@@ -1,6 +1,6 @@
 // Billable operations a Durable Object or the Worker counted, in the units Cloudflare bills
 // (docs/architecture.md "Usage counters"); the cost bench turns them into money (bench/cost/).
-import type { CacheMode } from "./message";
+import type { PathMode } from "./message";
 
 export type KvCounts = { kvReads: number; kvWrites: number; kvDeletes: number; kvLists: number };
 
@@ -19,7 +19,7 @@ export type UsageCounts = KvCounts & {
 };
 
 /** KV operations the Worker made itself (outside any Durable Object), by the mode of the request's room ("none": no room). */
-export type WorkerUsage = Record<CacheMode | "none", KvCounts>;
+export type WorkerUsage = Record<PathMode | "none", KvCounts>;
 
 /**
  * `GET /api/admin/stats` → `usage`: what the shared objects did since they woke, and the Worker's

@@ -2,7 +2,7 @@
 // figures and heals live, change the flag, delete messages, and read the audit trail.
 import type { FlagsResponse } from "../shared/api";
 import type { Flags } from "../shared/flags";
-import type { CacheMode } from "../shared/message";
+import type { PathMode } from "../shared/message";
 import { byId, formatDateTime } from "./dom";
 import { HttpError, describeError } from "../client/http";
 import { deleteMessage, getFlags, getRoomMessages, getRooms, getStats, putFlags, type Credentials } from "./admin/api";
@@ -51,7 +51,7 @@ function showFlags(response: FlagsResponse, force = false): void {
   renderAudit(byId("audit"), response.audit, response.deletions);
 }
 
-async function flip(room: string, mode: CacheMode): Promise<void> {
+async function flip(room: string, mode: PathMode): Promise<void> {
   if (!credentials) return;
   try {
     // Always from the server's current document: PUT replaces it whole.

@@ -1,5 +1,5 @@
 // The chat page (/, /r/<room>, ?room=): wires the DOM to the ChatApp controller.
-import { MAX_TEXT, type CacheMode } from "../shared/message";
+import { MAX_TEXT, type PathMode } from "../shared/message";
 import { byId, el } from "./dom";
 import { listRooms } from "./chat/api";
 import { ChatApp } from "./chat/app";
@@ -28,7 +28,7 @@ const app = new ChatApp(
   {
     // Stop on a reply being written goes up the room socket (`app` exists by the time anyone clicks).
     list: new MessageListView(byId("messages"), byId("scroller"), byId("history"), (id) => app.stop(id)),
-    showMode(mode: CacheMode | null, how: keyof typeof DELIVERY_TEXT) {
+    showMode(mode: PathMode | null, how: keyof typeof DELIVERY_TEXT) {
       modeBadge.textContent = mode ?? "…";
       modeBadge.className = `mode mode--${mode ?? "unknown"}`;
       modeBadge.title = mode === "do" ? "Serialized path: the room's Durable Object" : mode === "kv" ? "Legacy path: one KV value per room" : "";

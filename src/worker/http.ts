@@ -3,7 +3,7 @@ import { StatusError } from "itty-router";
 import type { z } from "zod";
 import { describeZodError } from "../shared/schemas";
 import { MODE_HEADER } from "../shared/api";
-import type { CacheMode } from "../shared/message";
+import type { PathMode } from "../shared/message";
 import { readCapped, requireJsonContent } from "./body";
 
 export const MAX_BODY_BYTES = 16 * 1024;
@@ -18,7 +18,7 @@ export function json(body: unknown, status = 200, headers: HeadersInit = {}): Re
 }
 
 /** A JSON response for one room, labelled with the path that served it. */
-export function roomJson(mode: CacheMode, body: unknown, status = 200): Response {
+export function roomJson(mode: PathMode, body: unknown, status = 200): Response {
   return json(body, status, { [MODE_HEADER]: mode });
 }
 

@@ -3,7 +3,7 @@
 // share of the do path (flag reads, heal reads).
 import { recordStat } from "../control/stats";
 import { MODE_HEADER } from "../shared/api";
-import type { CacheMode } from "../shared/message";
+import type { PathMode } from "../shared/message";
 import { Usage } from "../storage/usage";
 
 /** Runs `handle` with an env whose KV is counted; reports what it spent once the answer is ready. */
@@ -13,7 +13,7 @@ export async function withCountedKv(env: Env, ctx: ExecutionContext, handle: (en
   const kv = usage.kv();
   if (kv.kvReads || kv.kvWrites || kv.kvDeletes || kv.kvLists) {
     const mode = response.headers.get(MODE_HEADER);
-    recordStat(env, (p) => ctx.waitUntil(p), { type: "usage", mode: mode === "kv" || mode === "do" ? (mode satisfies CacheMode) : "none", kv });
+    recordStat(env, (p) => ctx.waitUntil(p), { type: "usage", mode: mode === "kv" || mode === "do" ? (mode satisfies PathMode) : "none", kv });
   }
   return response;
 }

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Flags } from "../../src/shared/flags";
-import type { CacheMode, Message } from "../../src/shared/message";
+import type { PathMode, Message } from "../../src/shared/message";
 import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import {
   api,
@@ -47,7 +47,7 @@ afterEach(async () => {
   await Promise.all(contexts.splice(0).map((c) => c.close()));
 });
 
-async function setRoomMode(room: string, mode: CacheMode): Promise<void> {
+async function setRoomMode(room: string, mode: PathMode): Promise<void> {
   flags.rooms[room] = mode;
   await putFlags(worker, flags);
 }
@@ -175,7 +175,7 @@ describe("chat page", () => {
 
     expect((await listRoom(worker, "heal-room")).comments.map((m) => m.id)).toContain(id);
     expect(await pendingIds(page)).toEqual([]);
-    const stats = await api<{ modes: Record<CacheMode, { healsReadded: number }> }>(worker, "/api/admin/stats", { token: worker.adminToken });
+    const stats = await api<{ modes: Record<PathMode, { healsReadded: number }> }>(worker, "/api/admin/stats", { token: worker.adminToken });
     expect(stats.body.modes.kv.healsReadded).toBeGreaterThanOrEqual(1);
   });
 

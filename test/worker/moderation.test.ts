@@ -6,7 +6,7 @@ import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { DeleteResponse, FlagsResponse } from "../../src/shared/api";
 import type { ServerFrame } from "../../src/shared/frames";
-import type { CacheMode, Message } from "../../src/shared/message";
+import type { PathMode, Message } from "../../src/shared/message";
 import { buildTurns } from "../../bot/prompt";
 import { MemoryPendingIds } from "../../src/client/pending-ids";
 import { Verifier } from "../../src/client/verifier";
@@ -31,7 +31,7 @@ const cached = async (room: string) => ids((await env.CHAT_KV.get<Message[]>(`ca
 const deletions = async () => (await (await call("/api/admin/flags", { headers: ADMIN })).json<FlagsResponse>()).deletions;
 
 /** do mode: the outbox and the mirror are written by the room after its answer; the alarm does both now. */
-async function settle(room: string, mode: CacheMode): Promise<void> {
+async function settle(room: string, mode: PathMode): Promise<void> {
   if (mode === "do") await runDurableObjectAlarm(env.ROOM.getByName(room));
 }
 

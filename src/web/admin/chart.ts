@@ -3,11 +3,11 @@
 // Each minute has a bar per mode: its light part counts heal requests, its dark
 // part the misses really healed (readded).
 import type { StatsResponse } from "../../shared/api";
-import type { CacheMode } from "../../shared/message";
+import type { PathMode } from "../../shared/message";
 import { el, svg } from "../dom";
 
 const MINUTES = 30;
-const MODES: CacheMode[] = ["kv", "do"];
+const MODES: PathMode[] = ["kv", "do"];
 const WIDTH = 640;
 const HEIGHT = 280;
 const PAD = { left: 44, right: 10, top: 14, bottom: 34 };

@@ -1,6 +1,6 @@
 // Words for flag documents: why a room has its mode, and what an audit entry changed.
 import { roomBucket, type Flags } from "../../shared/flags";
-import type { CacheMode } from "../../shared/message";
+import type { PathMode } from "../../shared/message";
 
 export function modeReason(flags: Flags, room: string): string {
   if (Object.hasOwn(flags.rooms, room)) return "override";
@@ -14,7 +14,7 @@ export function diffFlags(before: Flags, after: Flags): string[] {
   if (before.defaultMode !== after.defaultMode) changes.push(`default mode ${before.defaultMode} → ${after.defaultMode}`);
   if (before.doPercent !== after.doPercent) changes.push(`do percent ${before.doPercent} → ${after.doPercent}`);
   const rooms = [...new Set([...Object.keys(before.rooms), ...Object.keys(after.rooms)])].sort();
-  const show = (mode: CacheMode | undefined) => mode ?? "no override";
+  const show = (mode: PathMode | undefined) => mode ?? "no override";
   for (const room of rooms) {
     if (before.rooms[room] !== after.rooms[room]) changes.push(`room ${room}: ${show(before.rooms[room])} → ${show(after.rooms[room])}`);
   }

@@ -1,7 +1,7 @@
 // The flag editor: default mode, do percent and per-room overrides, edited as a
 // draft and saved as one whole document (PUT replaces it).
 import type { Flags } from "../../shared/flags";
-import type { CacheMode } from "../../shared/message";
+import type { PathMode } from "../../shared/message";
 import { byId, el } from "../dom";
 import { normalizeRoom } from "../chat/location";
 import { diffFlags } from "./describe";
@@ -19,7 +19,7 @@ export class FlagForm {
   /** `onSave` reports a long flip's progress (rooms flushed of all leaving do mode) as it goes. */
   constructor(private readonly onSave: (flags: Flags, progress: (flushed: number, total: number) => void) => Promise<void>) {
     this.defaultMode.addEventListener("change", () => {
-      this.draft.defaultMode = this.defaultMode.value as CacheMode;
+      this.draft.defaultMode = this.defaultMode.value as PathMode;
       this.changed();
     });
     this.doPercent.addEventListener("input", () => {
@@ -57,7 +57,7 @@ export class FlagForm {
   }
 
   /** A quick flip from the rooms table also lands in the draft, so a later save keeps it. */
-  setRoom(room: string, mode: CacheMode): void {
+  setRoom(room: string, mode: PathMode): void {
     this.draft.rooms[room] = mode;
     this.saved.rooms[room] = mode;
     this.changed();
@@ -69,7 +69,7 @@ export class FlagForm {
       this.setStatus("Room names use a-z, 0-9 and dashes (up to 64).", "error");
       return;
     }
-    this.draft.rooms[room] = this.newMode.value as CacheMode;
+    this.draft.rooms[room] = this.newMode.value as PathMode;
     this.newRoom.value = "";
     this.changed();
   }
@@ -110,7 +110,7 @@ export class FlagForm {
         );
         select.value = this.draft.rooms[room]!;
         select.addEventListener("change", () => {
-          this.draft.rooms[room] = select.value as CacheMode;
+          this.draft.rooms[room] = select.value as PathMode;
           this.changed();
         });
         const remove = el("button", { class: "btn btn--ghost btn--small", text: "Remove", attrs: { type: "button", "aria-label": `Remove override for ${room}` } });

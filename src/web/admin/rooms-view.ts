@@ -1,16 +1,16 @@
 // The rooms that have messages, each with its mode, why it has it, a one-click flip,
 // and a button that opens its newest messages (to delete one).
 import type { Flags } from "../../shared/flags";
-import type { CacheMode } from "../../shared/message";
+import type { PathMode } from "../../shared/message";
 import { el } from "../dom";
 import { roomPath } from "../chat/location";
 import { modeReason } from "./describe";
 
 export function renderRooms(
   target: HTMLElement,
-  rooms: { name: string; mode: CacheMode }[],
+  rooms: { name: string; mode: PathMode }[],
   flags: Flags,
-  onFlip: (room: string, mode: CacheMode) => void,
+  onFlip: (room: string, mode: PathMode) => void,
   onOpen: (room: string) => void,
 ): void {
   // Unchanged data keeps the same buttons, so a refresh never steals keyboard focus.
@@ -25,7 +25,7 @@ export function renderRooms(
     ...[...rooms]
       .sort((a, b) => a.name.localeCompare(b.name))
       .map(({ name, mode }) => {
-        const other: CacheMode = mode === "kv" ? "do" : "kv";
+        const other: PathMode = mode === "kv" ? "do" : "kv";
         const flip = el("button", {
           class: "btn btn--small",
           text: `Switch to ${other}`,

@@ -1,6 +1,6 @@
 // The chat page's controller: loads the room, keeps it current (push in do mode,
 // polling otherwise), sends messages and verifies every acknowledged one.
-import { CACHE_SIZE, newMessageId, type CacheMode, type Message } from "../../shared/message";
+import { CACHE_SIZE, newMessageId, type PathMode, type Message } from "../../shared/message";
 import type { ServerFrame } from "../../shared/frames";
 import { StreamView } from "../../shared/stream";
 import { CatchUp, missedChanges, positionOf } from "../../client/catch-up";
@@ -24,7 +24,7 @@ export const SLOW_DOWN_NOTICE = "Sending too fast — slowing down… your messa
 
 export type ChatUi = {
   list: MessageListView;
-  showMode(mode: CacheMode | null, delivery: "live" | "polling" | "connecting"): void;
+  showMode(mode: PathMode | null, delivery: "live" | "polling" | "connecting"): void;
   /** a problem reaching the server, or null when it is over */
   showNotice(text: string | null): void;
   /** the server refused a message: show why, and give its text back */
@@ -44,7 +44,7 @@ export class ChatApp {
   private readonly live: LiveSocket;
   private readonly socketSends: SocketSender;
   private readonly history: ScrollBack;
-  private mode: CacheMode | null = null;
+  private mode: PathMode | null = null;
   private readonly polls = new PollTimer(() => void this.refresh());
   private refreshing = false;
   private refreshAgain = false;
@@ -78,7 +78,7 @@ export class ChatApp {
         const { body, mode } = await listComments(room, { limit: CACHE_SIZE, since });
         return { comments: body.comments, mode: mode ?? body.mode };
       },
-      () => this.store.lastSeq,
+      () => this.store.lastPos,
       (page) => {
         this.setMode(page.mode);
         this.store.merge(page.comments);
@@ -248,7 +248,7 @@ export class ChatApp {
   /** After a reconnect or a gap in positions: fetch what the socket missed (src/client/catch-up.ts). */
   private async catchUp(): Promise<void> {
     // Nothing with a position yet (the room was in kv mode): a full poll is the catch-up.
-    if (this.store.lastSeq === 0) return this.refresh();
+    if (this.store.lastPos === 0) return this.refresh();
     try {
       await this.catchUps.run();
     } catch (err) {
@@ -265,7 +265,7 @@ export class ChatApp {
         // The replies being written right now, whole: what this page held before is replaced.
         this.streams.reset(frame.streams);
         this.render();
-        if (frame.lastSeq > this.store.lastSeq) void this.catchUp();
+        if (frame.lastPos > this.store.lastPos) void this.catchUp();
         return;
       case "stream":
         if (this.streams.apply(frame)) this.render();
@@ -273,7 +273,7 @@ export class ChatApp {
       case "message":
       case "update": {
         // Every change takes the next position: a jump means we missed one (a message or a status change).
-        const gap = missedChanges(positionOf(frame.message), this.store.lastSeq);
+        const gap = missedChanges(positionOf(frame.message), this.store.lastPos);
         this.store.merge([frame.message]);
         this.streams.settle(frame.message);
         this.forgetDeleted([frame.message]);
@@ -293,10 +293,14 @@ export class ChatApp {
         return;
       case "pong":
         return;
+      case "slow-down":
+        // This page sent frames faster than the room meters them: the dropped one is resent by its own loop.
+        console.warn(`[socket] ${frame.error}`);
+        return;
     }
   }
 
-  private setMode(mode: CacheMode): void {
+  private setMode(mode: PathMode): void {
     if (mode === this.mode) return;
     this.mode = mode;
     // Pushes exist only in do mode; kv rooms are polled.

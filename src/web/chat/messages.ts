@@ -6,7 +6,7 @@ const FINISHED = new Set(["complete", "failed"]);
 export class MessageStore {
   private readonly byId = new Map<string, Message>();
   /** Newest change position seen (do mode: `pos`), the `since` of the next catch-up. */
-  lastSeq = 0;
+  lastPos = 0;
 
   has(id: string): boolean {
     return this.byId.has(id);
@@ -18,14 +18,14 @@ export class MessageStore {
 
   /**
    * Adds or updates messages; returns true when anything visible changed. `older`: a
-   * scroll-back page, which must not move `lastSeq` (an old message's recent change would
+   * scroll-back page, which must not move `lastPos` (an old message's recent change would
    * hide a gap the catch-up still has to fill).
    */
   merge(messages: Iterable<Message>, older = false): boolean {
     let changed = false;
     for (const message of messages) {
-      const position = message.pos ?? message.seq;
-      if (position !== undefined && !older) this.lastSeq = Math.max(this.lastSeq, position);
+      // Only `pos` is a cursor: `seq` is the log order, which positions run ahead of.
+      if (message.pos !== undefined && !older) this.lastPos = Math.max(this.lastPos, message.pos);
       const known = this.byId.get(message.id);
       // An operator deleted it (a pushed or caught-up tombstone): it leaves the page.
       if (message.deleted) {

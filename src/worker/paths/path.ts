@@ -1,6 +1,6 @@
 // One room's storage path. The Worker picks kv (legacy, racy) or do (serialized)
 // per request from the flag; handlers only ever talk to this interface.
-import type { CacheMode, Message } from "../../shared/message";
+import type { PathMode, Message } from "../../shared/message";
 import type { StreamAck, StreamCall } from "../../shared/stream";
 
 /** `since`: forward from a change position (catch-up); `before`: backward from a `seq` (scroll-back, do rooms only). */
@@ -13,7 +13,7 @@ export type Stored = { message: Message; created: boolean };
 export type Deleted = { message: Message; deleted: boolean };
 
 export interface RoomPath {
-  readonly mode: CacheMode;
+  readonly mode: PathMode;
   /** Stores a human message; a known id answers the stored message (created: false). */
   post(input: HumanInput): Promise<Stored>;
   /** Adds an AI reply and completes the human message it answers; one reply per message. */
@@ -21,7 +21,7 @@ export interface RoomPath {
   /** One message of this room. */
   get(id: string): Promise<Message>;
   /** `more` (scroll-back pages): whether messages older than this page remain. */
-  list(query: ListQuery): Promise<{ comments: Message[]; lastSeq?: number; more?: boolean }>;
+  list(query: ListQuery): Promise<{ comments: Message[]; lastPos?: number; more?: boolean }>;
   /** Re-adds a message whose KV record exists; `readded` is false when it was already there. */
   heal(record: Message): Promise<{ message: Message; readded: boolean }>;
   /** Human messages waiting for a reply, including those whose bot lease ran out. */

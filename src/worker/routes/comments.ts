@@ -32,7 +32,7 @@ export async function listComments(request: IRequest, env: Env): Promise<Respons
   const body: CommentsResponse = {
     comments: value.comments,
     mode: path.mode,
-    ...(value.lastSeq !== undefined ? { lastSeq: value.lastSeq } : {}),
+    ...(value.lastPos !== undefined ? { lastPos: value.lastPos, lastSeq: value.lastPos } : {}),
     ...(value.more !== undefined ? { more: value.more } : {}),
   };
   return roomJson(path.mode, body);
