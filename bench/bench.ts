@@ -40,76 +40,110 @@ async function main(): Promise<number> {
     target: "local wrangler dev on 127.0.0.1",
     options,
   };
+  const failed: { scenario: string; error: string }[] = [];
+  /** A scenario that throws is reported and the others still run and are written. */
+  const run = async (scenario: string, body: () => Promise<void>) => {
+    try {
+      await body();
+    } catch (err) {
+      log(`  ${scenario} FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      failed.push({ scenario, error: String(err) });
+    }
+  };
   try {
     const want = (name: (typeof options.only)[number]) => options.only.includes(name);
     if (want("throughput")) {
-      log(`\nWrites to one room, ${options.concurrency} in flight, ${options.durationMs / 1000} s each:`);
-      report.throughput = await throughputBench(worker.url, worker.adminToken, { concurrency: options.concurrency, durationMs: options.durationMs, runTag, serverPid: worker.pid }, log);
+      await run("throughput", async () => {
+        log(`\nWrites to one room, ${options.concurrency} in flight, ${options.durationMs / 1000} s each:`);
+        report.throughput = await throughputBench(worker.url, worker.adminToken, { concurrency: options.concurrency, durationMs: options.durationMs, runTag, serverPid: worker.pid }, log);
+      });
     }
     if (want("socket")) {
-      log(`\nSocket writes into one do room, 16 senders each waiting for 10 listeners, ${options.socketMs / 1000} s each, ${options.socketRounds} rounds of reference, ours, ours, reference:`);
-      report.socket = await socketWritesBench(worker.url, worker.adminToken, {
-        runTag,
-        senders: 16,
-        listeners: 10,
-        durationMs: options.socketMs,
-        rounds: options.socketRounds,
-        warmupMs: 1_000,
-        serverPid: worker.pid,
-      }, log);
+      await run("socket", async () => {
+        log(`\nSocket writes into one do room, 16 senders each waiting for 10 listeners, ${options.socketMs / 1000} s each, ${options.socketRounds} rounds of reference, ours, ours, reference:`);
+        report.socket = await socketWritesBench(worker.url, worker.adminToken, {
+          runTag,
+          senders: 16,
+          listeners: 10,
+          durationMs: options.socketMs,
+          rounds: options.socketRounds,
+          warmupMs: 1_000,
+          serverPid: worker.pid,
+        }, log);
+      });
     }
     if (want("limits")) {
-      log(`\nThe post limit and socket checks, active vs exempt, ${options.limitMs / 1000} s per run, both Workers loaded at once, two rounds:`);
-      report.limits = await limitCostBench(worker.url, worker.adminToken, { runTag, durationMs: options.limitMs, senders: 16, listeners: 10, concurrency: options.concurrency, exemptPid: worker.pid }, log);
+      await run("limits", async () => {
+        log(`\nThe post limit and socket checks, active vs exempt, ${options.limitMs / 1000} s per run, both Workers loaded at once, two rounds:`);
+        report.limits = await limitCostBench(worker.url, worker.adminToken, { runTag, durationMs: options.limitMs, senders: 16, listeners: 10, concurrency: options.concurrency, exemptPid: worker.pid }, log);
+      });
     }
     if (want("visibility")) {
-      log("\nTime until another client sees a message:");
-      report.visibility = await visibilityBench(worker.url, worker.adminToken, { runTag, pushMessages: 200, pollWindowMs: 15_000, postEveryMs: 250, pollMs: [5_000, 7_000] }, log);
+      await run("visibility", async () => {
+        log("\nTime until another client sees a message:");
+        report.visibility = await visibilityBench(worker.url, worker.adminToken, { runTag, pushMessages: 200, pollWindowMs: 15_000, postEveryMs: 250, pollMs: [5_000, 7_000] }, log);
+      });
     }
     if (want("requests")) {
-      log(`\nRequests per delivered message, 10 idle + 10 active pages per mode, ${options.windowMs / 1000} s:`);
-      report.requests = await requestsBench(worker.url, worker.adminToken, { runTag, idlePages: 10, activePages: 10, windowMs: options.windowMs, postEveryMs: [8_000, 12_000] }, log);
+      await run("requests", async () => {
+        log(`\nRequests per delivered message, 10 idle + 10 active pages per mode, ${options.windowMs / 1000} s:`);
+        report.requests = await requestsBench(worker.url, worker.adminToken, { runTag, idlePages: 10, activePages: 10, windowMs: options.windowMs, postEveryMs: [8_000, 12_000] }, log);
+      });
     }
     if (want("history") || want("scrollback")) {
-      log(`\nRooms with ${options.history.join(" and ")} messages of history:`);
-      const seeded = await seedHistories(worker, { runTag, sizes: options.history, seed: options.seed, httpBudgetMs: options.seedBudgetMs, concurrency: options.concurrency }, log);
-      if (want("history")) {
-        log("GET recent(200):");
-        report.history = await historyBench(worker, seeded, options.samples, log);
-      }
-      if (want("scrollback")) {
-        log("Scroll-back pages (before=<seq>, 50 a page) anywhere in the log:");
-        report.scrollBack = await scrollBackBench(worker, seeded, { samples: options.samples, pageSize: 50 }, log);
-      }
+      await run("history/scrollback", async () => {
+        log(`\nRooms with ${options.history.join(" and ")} messages of history:`);
+        const seeded = await seedHistories(worker, { runTag, sizes: options.history, seed: options.seed, httpBudgetMs: options.seedBudgetMs, concurrency: options.concurrency }, log);
+        if (want("history")) {
+          log("GET recent(200):");
+          report.history = await historyBench(worker, seeded, options.samples, log);
+        }
+        if (want("scrollback")) {
+          log("Scroll-back pages (before=<seq>, 50 a page) anywhere in the log:");
+          report.scrollBack = await scrollBackBench(worker, seeded, { samples: options.samples, pageSize: 50 }, log);
+        }
+      });
     }
     if (want("cost")) {
-      log(`\nCost per million messages: ${options.costMessages} messages over ${options.costWindowMs / 1000} s per mode, with ${options.costPages.join(" and ")} open pages:`);
-      report.cost = await costBench(worker.url, worker.adminToken, { runTag, messages: options.costMessages, windowMs: options.costWindowMs, pages: options.costPages }, log);
+      await run("cost", async () => {
+        log(`\nCost per million messages: ${options.costMessages} messages over ${options.costWindowMs / 1000} s per mode, with ${options.costPages.join(" and ")} open pages:`);
+        report.cost = await costBench(worker.url, worker.adminToken, { runTag, messages: options.costMessages, windowMs: options.costWindowMs, pages: options.costPages }, log);
+      });
     }
     if (want("streaming")) {
-      log(`\nStreamed AI replies into one do room (${options.streamReplies} replies, 5 listening sockets):`);
-      report.streaming = await streamingBench(
-        worker.url,
-        { runTag, replies: options.streamReplies, listeners: 5, tokens: 40, tokenDelayMs: 25, botToken: worker.botToken, adminToken: worker.adminToken },
-        log,
-      );
+      await run("streaming", async () => {
+        log(`\nStreamed AI replies into one do room (${options.streamReplies} replies, 5 listening sockets):`);
+        report.streaming = await streamingBench(
+          worker.url,
+          { runTag, replies: options.streamReplies, listeners: 5, tokens: 40, tokenDelayMs: 25, botToken: worker.botToken, adminToken: worker.adminToken },
+          log,
+        );
+      });
     }
     // Last: it ends with a flip of the default to kv.
     if (want("fan-in")) {
-      log(`\nFan-in: ${options.fanInRooms} rooms at one message a second for ${options.fanInMs / 1000} s, then ${options.fanInRooms * 2} rooms, then a flip of the default:`);
-      report.fanIn = await fanInBench(worker.url, worker.adminToken, { runTag, rooms: options.fanInRooms, perRoomMs: 1_000, durationMs: options.fanInMs }, log);
+      await run("fan-in", async () => {
+        log(`\nFan-in: ${options.fanInRooms} rooms at one message a second for ${options.fanInMs / 1000} s, then ${options.fanInRooms * 2} rooms, then a flip of the default:`);
+        report.fanIn = await fanInBench(worker.url, worker.adminToken, { runTag, rooms: options.fanInRooms, perRoomMs: 1_000, durationMs: options.fanInMs }, log);
+      });
     }
   } finally {
     await worker.dispose();
   }
-  const full: BenchReport = { ...report, durationSeconds: Math.round((performance.now() - started) / 1000), targets: checkTargets(report) };
+  const full: BenchReport = {
+    ...report,
+    durationSeconds: Math.round((performance.now() - started) / 1000),
+    targets: checkTargets(report),
+    ...(failed.length ? { failed } : {}),
+  };
   log("");
   for (const table of benchTables(full)) log(`${table}\n`);
   if (full.cost) log(`${costTable(full.cost)}\n`);
   mkdirSync(dirname(options.json), { recursive: true });
   writeFileSync(options.json, `${JSON.stringify(full, null, 2)}\n`);
   log(`Wrote ${options.json} (${full.durationSeconds} s in all)`);
-  return 0;
+  if (failed.length) log(`Scenarios that failed: ${failed.map((f) => f.scenario).join(", ")}`);
+  return failed.length ? 1 : 0;
 }
 
 main().then(

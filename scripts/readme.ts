@@ -87,7 +87,8 @@ const BLOCKS: Record<string, () => string> = {
   bench: () => {
     const b = bench();
     // The fan-in figures have a block of their own, beside the design they measure.
-    return [provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s in all`), ...benchTables({ ...b, fanIn: undefined })].join("\n\n");
+    const failed = b.failed?.length ? [`**Scenarios that failed in this run:** ${b.failed.map((f) => `${f.scenario} (${f.error})`).join("; ")}`] : [];
+    return [provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s in all`), ...failed, ...benchTables({ ...b, fanIn: undefined })].join("\n\n");
   },
   "fan-in": () => {
     const b = bench();

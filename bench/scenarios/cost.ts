@@ -59,9 +59,11 @@ function clientCounts(tabs: Tab[]) {
   );
 }
 
+/** What an object counted between two snapshots; one that restarted meanwhile (evicted while idle) counts from its restart. */
 function delta(after: UsageCounts, before: UsageCounts): UsageDelta {
   const { since: _since, ...counts } = after;
-  return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v - before[k as keyof UsageCounts]])) as UsageDelta;
+  const restarted = after.since !== before.since;
+  return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, restarted ? v : v - before[k as keyof UsageCounts]])) as UsageDelta;
 }
 
 function sources(before: ServerSnapshot, after: ServerSnapshot): CostRow["sources"] {

@@ -36,6 +36,8 @@ export type BenchReport = {
   streaming?: StreamingResult;
   /** absent from reports written before the fan-in scenario existed */
   fanIn?: FanInResult;
+  /** scenarios that threw (the others' results are still here) */
+  failed?: { scenario: string; error: string }[];
   /** absent from reports written before scroll-back existed */
   scrollBack?: ScrollBackResult;
   targets: TargetCheck[];
@@ -437,6 +439,9 @@ export function fanInTable(f: FanInResult): string {
       [w("N rooms, before the change", f.steady), w("N rooms, whole window", f.main), w("2N rooms", f.doubled)],
       ["left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
     ) +
+    (f.main.controlRestarted || f.doubled.controlRestarted
+      ? `\n\nThe Control object was evicted while idle during a window; its calls there count from its restart (an idle object had taken none).`
+      : "") +
     `\n\nThe flag change naming one room: ${f.oneRoomChange.flushedRooms} room flushed; its PUT made ${f.oneRoomChange.controlCalls} Control and ` +
     `${f.oneRoomChange.registryCalls} registry calls (one to each shard to list the rooms it moves, one to forget the room); the rooms made ` +
     `${f.oneRoomChange.registryCallsByRooms} registry and ${f.oneRoomChange.controlCallsByRooms} Control calls after it.` +

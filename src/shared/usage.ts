@@ -29,7 +29,7 @@ export type WorkerUsage = Record<PathMode | "none", KvCounts>;
  */
 export type UsageReport = {
   control: UsageCounts;
-  registry: UsageCounts & { busiestRequests: number; shardRequests: number[] };
+  registry: UsageCounts & { busiestRequests: number; shardRequests: number[]; shardSince: number[] };
   worker: WorkerUsage;
   localStats: (UsageCounts & { points: number }) | null;
 };

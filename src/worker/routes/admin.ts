@@ -169,6 +169,7 @@ export async function getStats(request: IRequest, env: Env): Promise<Response> {
         ...sumUsage(shards.map((s) => s.usage)),
         busiestRequests: Math.max(...shards.map((s) => s.usage.requests)),
         shardRequests: shards.map((s) => s.usage.requests),
+        shardSince: shards.map((s) => s.usage.since),
       },
       worker: stats?.worker ?? { kv: noKvCounts(), do: noKvCounts(), none: noKvCounts() },
       localStats,
