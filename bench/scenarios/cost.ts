@@ -11,7 +11,6 @@ import { KV_COUNT_NAMES, noKvCounts, type KvCounts, type UsageCounts, type Usage
 import { costPerMillion, perMessage, type CostCounts, type CostPerMillion } from "../cost/compute";
 import { PRICES } from "../cost/prices";
 import { ChatClient } from "../lib/api";
-import { keepSharedObjectsAwake } from "../lib/keep-awake";
 import { round } from "../lib/stats";
 import { PAGE_CADENCE, Tab } from "../lib/tab";
 import { now, sleep, waitFor } from "../lib/time";
@@ -101,7 +100,6 @@ async function runOne(url: string, admin: ChatClient, mode: PathMode, pages: num
   const room = `bench-${options.runTag}-cost-${mode}-${pages}`;
   await admin.setRoomMode(room, mode);
   const tabs = Array.from({ length: pages }, (_, i) => new Tab({ client: new ChatClient(url), room, author: `page ${i + 1}`, cadence: PAGE_CADENCE, push: true }));
-  const stopKeepingAwake = keepSharedObjectsAwake(admin);
   try {
     await Promise.all(tabs.map((tab) => tab.open({ randomPhase: true })));
     await sleep(SETTLE_MS);
@@ -149,7 +147,6 @@ async function runOne(url: string, admin: ChatClient, mode: PathMode, pages: num
       countersRestarted: restarted,
     };
   } finally {
-    stopKeepingAwake();
     for (const tab of tabs) tab.stop();
   }
 }

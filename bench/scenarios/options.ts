@@ -24,8 +24,8 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   streaming    streamed AI replies (the bot with the Ollama-protocol stub): model's first
                token → text at listening sockets, storage writes and pushes per reply
   fan-in       N rooms at one message a second each (a flag change naming one room
-               halfway), then 2N rooms, then a flip of the default: calls into the Control
-               object and the registry shards per message, per second, per flip
+               halfway), then 2N rooms at half the rate, then a flip of the default: calls
+               into the Control object and the registry shards per message, per second, per flip
 
   --json FILE            where to write the results (default docs/bench-latest.json)
   --only a,b             run only these scenarios

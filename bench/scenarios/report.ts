@@ -432,7 +432,7 @@ export function fanInTable(f: FanInResult): string {
   const puts = Math.ceil(PROJECTED_ROOMS / FLIP_ROOMS_PER_PUT);
   const flip = f.flip;
   return (
-    `**Fan-in into the shared objects** (${f.options.rooms} rooms, then ${f.options.rooms * 2}, one socket each, one message a second each; ` +
+    `**Fan-in into the shared objects** (${f.options.rooms} rooms at one message a second each, then ${f.options.rooms * 2} at one every two seconds; one socket each; ` +
     `${f.shards} registry shards; the "N rooms" window has a flag change naming one room halfway)\n\n` +
     markdownTable(
       ["window", "rooms", "s", "messages", "msgs/s", "Control calls", "Control rows written", "registry calls", "busiest shard calls", "busiest object calls/s", "local stats store calls (stand-in)"],
