@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { definitionsMarkdown, overviewTable, seedTable } from "../bench/race/summary";
 import { raceReportSchema, type RaceReport } from "../bench/race/report-schema";
-import { benchTables, costTable, fanInTable, type BenchReport } from "../bench/scenarios/report";
+import { benchTables, costTable, fanInTable, fanInTargets, type BenchReport } from "../bench/scenarios/report";
 import { modeTable, soakSummary } from "../bench/soak/report";
 import { soakReportSchema } from "../bench/soak/report-schema";
 import { markdownTable } from "../bench/lib/table";
@@ -48,7 +48,7 @@ const BLOCKS: Record<string, () => string> = {
     );
     const targets = markdownTable(
       ["benchmark target", "measured", "met"],
-      b.targets.map((c) => [c.target, c.measured, c.met === null ? "—" : c.met ? "yes" : "**no**"]),
+      b.targets.filter((c) => !FAN_IN_TARGETS.includes(c.name)).map((c) => [c.target, c.measured, c.met === null ? "—" : c.met ? "yes" : "**no**"]),
       ["left", "left", "left"],
     );
     return [
@@ -88,14 +88,14 @@ const BLOCKS: Record<string, () => string> = {
     const b = bench();
     // The fan-in figures have a block of their own, beside the design they measure.
     const failed = b.failed?.length ? [`**Scenarios that failed in this run:** ${b.failed.map((f) => `${f.scenario} (${f.error})`).join("; ")}`] : [];
-    return [provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s in all`), ...failed, ...benchTables({ ...b, fanIn: undefined })].join("\n\n");
+    return [provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s in all`), ...failed, ...benchTables({ ...b, fanIn: undefined, targets: b.targets.filter((c) => !FAN_IN_TARGETS.includes(c.name)) })].join("\n\n");
   },
   "fan-in": () => {
     const b = bench();
     if (!b.fanIn) return "Not measured yet — run `npm run bench` (or `npm run bench -- --only fan-in`).";
     const targets = markdownTable(
       ["target", "measured", "met"],
-      b.targets.filter((c) => FAN_IN_TARGETS.includes(c.name)).map((c) => [c.target, c.measured, c.met === null ? "—" : c.met ? "yes" : "**no**"]),
+      fanInTargets(b.fanIn).map((c) => [c.target, c.measured, c.met === null ? "—" : c.met ? "yes" : "**no**"]),
       ["left", "left", "left"],
     );
     return [provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s in all`), fanInTable(b.fanIn), targets].join("\n\n");

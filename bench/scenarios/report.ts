@@ -118,16 +118,21 @@ export function checkTargets(report: Omit<BenchReport, "targets" | "durationSeco
   return checks;
 }
 
-/** Nothing global per message: the fan-in scenario's targets. */
-function fanInTargets(f: FanInResult): TargetCheck[] {
+/**
+ * Nothing global per message: the fan-in scenario's targets. The N-room window's calls are its
+ * parts' (before, the flag change, after): an object evicted while idle restarts its counters,
+ * so a count taken end to end over the whole window can lose the flag change's calls.
+ */
+export function fanInTargets(f: FanInResult): TargetCheck[] {
   const { main, steady, doubled, traffic, perMessage: per, oneRoomChange: change } = f;
+  const withChange = traffic.controlCalls - doubled.controlCalls + change.controlCalls;
   return [
     {
       name: "Control calls per message",
       target: "Control calls per message ≤ 0.001",
       measured: `${fmt(per.controlCalls, 5)} over the traffic (${traffic.controlCalls} calls / ${traffic.messages} messages); ` +
-        `${fmt(per.controlCallsWithChange, 5)} over the ${main.rooms}-room window with the flag change's PUT (${main.controlCalls} / ${main.messages})`,
-      met: traffic.messages > 0 && per.controlCalls <= 0.001 && per.controlCallsWithChange <= 0.001,
+        `${fmt(withChange / main.messages, 5)} over the ${main.rooms}-room window with the flag change's PUT (${withChange} / ${main.messages})`,
+      met: traffic.messages > 0 && per.controlCalls <= 0.001 && withChange / main.messages <= 0.001,
     },
     {
       name: "Control rows per message",
@@ -436,10 +441,10 @@ export function fanInTable(f: FanInResult): string {
     `${f.shards} registry shards; the "N rooms" window has a flag change naming one room halfway)\n\n` +
     markdownTable(
       ["window", "rooms", "s", "messages", "msgs/s", "Control calls", "Control rows written", "registry calls", "busiest shard calls", "busiest object calls/s", "local stats store calls (stand-in)"],
-      [w("N rooms, before the change", f.steady), w("N rooms, whole window", f.main), w("2N rooms", f.doubled)],
+      [w("N rooms, before the flag change", f.steady), w("2N rooms", f.doubled)],
       ["left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
     ) +
-    (f.main.controlRestarted || f.doubled.controlRestarted
+    (f.steady.controlRestarted || f.doubled.controlRestarted
       ? `\n\nThe Control object was evicted while idle during a window; its calls there count from its restart (an idle object had taken none).`
       : "") +
     `\n\nThe flag change naming one room: ${f.oneRoomChange.flushedRooms} room flushed; its PUT made ${f.oneRoomChange.controlCalls} Control and ` +

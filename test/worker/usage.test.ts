@@ -8,6 +8,7 @@ import type { Room } from "../../src/room/room";
 import type { StatsResponse } from "../../src/shared/api";
 import type { UsageCounts, UsageReport } from "../../src/shared/usage";
 import { Usage } from "../../src/storage/usage";
+import { LOCAL_FLUSH_MS } from "../../src/control/stats";
 import { newMessageId } from "../../src/shared/message";
 import { ADMIN, call, connect, frameOf, post, setRoomMode, uniqueRoom } from "./helpers";
 
@@ -16,7 +17,7 @@ const usageReport = async (): Promise<UsageReport> => (await (await call("/api/a
 
 /** Stats reach the local store in batches after the answer: wait (bounded) until `done` holds. */
 async function usageUntil(done: (u: UsageReport) => boolean): Promise<UsageReport> {
-  const deadline = Date.now() + 5_000;
+  const deadline = Date.now() + 3 * LOCAL_FLUSH_MS;
   for (;;) {
     const usage = await usageReport();
     if (done(usage) || Date.now() > deadline) return usage;
