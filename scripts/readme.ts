@@ -12,7 +12,12 @@ import { soakReportSchema } from "../bench/soak/report-schema";
 import { markdownTable } from "../bench/lib/table";
 import { PROJECT_ROOT } from "./local-worker";
 
-const SECTIONS = ["intro", "core", "web", "bot", "race-bench", "layout"];
+/** Each page and the sections it joins: the README is what a newcomer reads first, the rest is reference. */
+const PAGES: { file: string; sections: string[] }[] = [
+  { file: "README.md", sections: ["intro", "ops"] },
+  { file: "docs/guide.md", sections: ["core", "web", "bot"] },
+  { file: "docs/lab.md", sections: ["race-bench", "layout"] },
+];
 
 const read = (path: string) => readFileSync(join(PROJECT_ROOT, path), "utf8");
 const race = (path: string): RaceReport => raceReportSchema.parse(JSON.parse(read(path)));
@@ -106,8 +111,15 @@ const FAN_IN_TARGETS = ["Control calls per message", "Control rows per message",
 
 const MARKER = /^<!-- figures:([a-z0-9-]+) -->$/;
 
-export function renderReadme(): string {
-  const sections = SECTIONS.map((name) =>
+/** A page under docs/ keeps the sections' root-relative links working: `docs/x` → `x`, `src/x` → `../src/x`. */
+function relink(markdown: string, file: string): string {
+  if (!file.startsWith("docs/")) return markdown;
+  return markdown.replace(/(\]\(|src=")(?!https?:|#|mailto:)([^)"]+)/g, (_, open: string, target: string) =>
+    `${open}${target.startsWith("docs/") ? target.slice("docs/".length) : `../${target}`}`);
+}
+
+export function renderPage(sections: string[]): string {
+  const rendered = sections.map((name) =>
     read(`docs/sections/${name}.md`)
       .trimEnd()
       .split("\n")
@@ -120,17 +132,20 @@ export function renderReadme(): string {
       })
       .join("\n"),
   );
-  return `${sections.join("\n\n")}\n`;
+  return `${rendered.join("\n\n")}\n`;
 }
 
-const rendered = renderReadme();
-if (process.argv.includes("--check")) {
-  if (read("README.md") !== rendered) {
-    console.error("README.md is not what docs/sections and docs/*.json render: run `npm run readme`.");
-    process.exit(1);
+const check = process.argv.includes("--check");
+let stale = false;
+for (const { file, sections } of PAGES) {
+  const rendered = relink(renderPage(sections), file);
+  if (!check) {
+    writeFileSync(join(PROJECT_ROOT, file), rendered);
+    console.log(`Wrote ${file}`);
+  } else if (read(file) !== rendered) {
+    console.error(`${file} is not what docs/sections and docs/*.json render: run \`npm run readme\`.`);
+    stale = true;
   }
-  console.log("README.md matches docs/sections and the result files in docs/.");
-} else {
-  writeFileSync(join(PROJECT_ROOT, "README.md"), rendered);
-  console.log("Wrote README.md");
 }
+if (check && stale) process.exit(1);
+if (check) console.log(`${PAGES.map((p) => p.file).join(", ")} match docs/sections and the result files in docs/.`);
