@@ -39,11 +39,12 @@ export type BotConfig = {
 /** What startBot() accepts: anything left out takes its default. */
 export type BotOptions = Partial<BotConfig>;
 
-type Setting = { key: keyof BotConfig; env: string; flag: string; help: string; fallback: string };
+/** A setting without a flag is read from the environment only: a secret on the command line shows in `ps`. */
+type Setting = { key: keyof BotConfig; env: string; flag?: string; help: string; fallback: string };
 
 export const SETTINGS: readonly Setting[] = [
   { key: "apiUrl", env: "CHAT_API_URL", flag: "api-url", fallback: "http://127.0.0.1:8787", help: "the Worker's base URL" },
-  { key: "token", env: "BOT_TOKEN", flag: "token", fallback: "BOT_TOKEN from .dev.vars", help: "bearer token for the bot API" },
+  { key: "token", env: "BOT_TOKEN", fallback: "BOT_TOKEN from .dev.vars", help: "bearer token for the bot API" },
   { key: "rooms", env: "BOT_ROOMS", flag: "rooms", fallback: "lobby", help: "comma-separated rooms to answer; * = every room the Worker knows" },
   { key: "botId", env: "BOT_ID", flag: "bot-id", fallback: "<hostname>-<pid>", help: "this bot's name in claims and replies" },
   { key: "ollamaHost", env: "OLLAMA_HOST", flag: "ollama-host", fallback: "http://127.0.0.1:11434", help: "Ollama server" },
@@ -57,7 +58,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: "think", env: "BOT_THINK", flag: "think", fallback: "off", help: "thinking models: off = answer without thinking; on, low, medium or high = think first and post the thinking above the answer" },
 ];
 
-const SWITCHES = [
+export const SWITCHES = [
   { key: "offline", env: "BOT_OFFLINE", flag: "offline", help: "use the built-in offline responder, never Ollama" },
   { key: "requireOllama", env: "BOT_REQUIRE_OLLAMA", flag: "require-ollama", help: "exit non-zero if Ollama is unreachable instead of going offline" },
   { key: "pull", env: "BOT_PULL", flag: "pull", help: "pull the model if the Ollama server does not have it (progress lines in the log)" },
@@ -154,7 +155,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): { help
       allowPositionals: false,
       options: {
         help: { type: "boolean", short: "h" },
-        ...Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: "string" as const }])),
+        ...Object.fromEntries(SETTINGS.filter((s) => s.flag).map((s) => [s.flag, { type: "string" as const }])),
         ...Object.fromEntries(SWITCHES.map((s) => [s.flag, { type: "boolean" as const }])),
       },
     });
@@ -166,7 +167,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): { help
 
   const raw: Record<string, unknown> = {};
   for (const s of SETTINGS) {
-    const value = (values[s.flag] as string | undefined) ?? env[s.env];
+    const value = (s.flag ? (values[s.flag] as string | undefined) : undefined) ?? env[s.env];
     if (value === undefined || value === "") continue;
     raw[s.key] = s.key === "rooms" ? parseRooms(value) : s.key === "think" ? parseThink(value) : value;
   }
@@ -185,9 +186,10 @@ export function usage(): string {
     "Each setting is an environment variable or a flag; the flag wins.",
     "",
   ];
-  const width = Math.max(...SETTINGS.map((s) => `--${s.flag} <value>`.length), ...SWITCHES.map((s) => `--${s.flag}`.length)) + 2;
+  const left = (s: Setting) => (s.flag ? `--${s.flag} <value>` : "(environment only)");
+  const width = Math.max(...SETTINGS.map((s) => left(s).length), ...SWITCHES.map((s) => `--${s.flag}`.length)) + 2;
   for (const s of SETTINGS) {
-    lines.push(`  ${`--${s.flag} <value>`.padEnd(width)}${s.env}: ${s.help} (default: ${s.fallback})`);
+    lines.push(`  ${left(s).padEnd(width)}${s.env}: ${s.help} (default: ${s.fallback})`);
   }
   for (const s of SWITCHES) {
     lines.push(`  ${`--${s.flag}`.padEnd(width)}${s.env}=1: ${s.help}`);

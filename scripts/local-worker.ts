@@ -1,7 +1,7 @@
 // Starts a real `wrangler dev` (workerd, local KV and Durable Objects) on a free
 // loopback port. Used by `npm start`, the Node-side tests, the race lab and the benchmarks.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -64,6 +64,10 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
   const botToken = options.botToken ?? "local-bot-token";
   // Stats go to the local store: Analytics Engine has no local simulator to read back from.
   const vars = { ADMIN_TOKEN: adminToken, BOT_TOKEN: botToken, RATE_LIMIT_EXEMPT: LOOPBACK, STATS_STORE: "local", ...options.vars };
+  // Tokens go through a private env file, never the command line, where `ps` would show them.
+  const varsDir = mkdtempSync(join(tmpdir(), "lossless-chat-vars-"));
+  const envFile = join(varsDir, ".env");
+  writeFileSync(envFile, Object.entries(vars).map(([key, value]) => `${key}=${JSON.stringify(value)}\n`).join(""), { mode: 0o600 });
   const args = [
     WRANGLER, "dev",
     ...(options.config ? ["-c", options.config] : []),
@@ -75,7 +79,7 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
     // Warnings and errors unless asked: request lines (the bot polls every 3 s) would
     // bury the URL and the bot's own lines.
     "--log-level", options.logLevel ?? "warn",
-    ...Object.entries(vars).flatMap(([key, value]) => ["--var", `${key}:${value}`]),
+    "--env-file", envFile,
   ];
   const child = spawn(process.execPath, args, {
     cwd: PROJECT_ROOT,
@@ -113,6 +117,7 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
     killGroup("SIGKILL");
     await groupGone(child.pid);
     process.off("exit", onExit);
+    rmSync(varsDir, { recursive: true, force: true });
     if (ownsState) rmSync(persistTo, { recursive: true, force: true });
   };
 

@@ -1,15 +1,16 @@
 // The post limit: human messages per client key, HTTP posts and socket sends counted
 // together by one rate-limiting binding (POST_LIMITER). The Worker applies it to
 // POST /api/comments, the room to socket sends (it cannot see the Worker's requests).
+import { RATE_LIMITS } from "../shared/rate-limits";
 import { isExempt } from "./client-key";
 
-/** POST_LIMITER's period in wrangler.toml (10 or 60): windows roll over on multiples of it. */
-export const POST_LIMIT_PERIOD_S = 10;
+/** POST_LIMITER's period: windows roll over on multiples of it. */
+export const POST_LIMIT_PERIOD_S = RATE_LIMITS.POST_LIMITER.period;
 
 export type PostLimited = { status: 429; error: string; retryAfter: number };
 
 /** Seconds until the limiter's current window ends (windows are aligned to the wall clock); at least 1. */
-export function secondsToNextWindow(now: number, periodS = POST_LIMIT_PERIOD_S): number {
+export function secondsToNextWindow(now: number, periodS: number = POST_LIMIT_PERIOD_S): number {
   return Math.max(1, Math.ceil(periodS - (now / 1000) % periodS));
 }
 

@@ -2,10 +2,10 @@
 // goes through ROOM_LIMITER, so one address cannot spray messages over thousands of
 // new rooms (each a Durable Object, a marker, a list entry). Exempt keys and tokens as
 // for the post limit.
+import { RATE_LIMITS } from "../shared/rate-limits";
 import { limitKey, type PostLimited } from "./post-limit";
 
-/** ROOM_LIMITER's period in wrangler.toml (10 or 60). */
-export const ROOM_LIMIT_PERIOD_S = 60;
+export const ROOM_LIMIT_PERIOD_S = RATE_LIMITS.ROOM_LIMITER.period;
 
 /** Counts one new room against `key`: null when it may be created, else the 429 to answer. */
 export async function limitNewRoom(env: Pick<Env, "ROOM_LIMITER" | "RATE_LIMIT_EXEMPT">, key: string): Promise<PostLimited | null> {
