@@ -1,8 +1,11 @@
-// `npm run readme`: README.md is docs/sections/*.md joined in reading order, with every
+// `npm run readme`: README.md and the pages in docs/ are docs/sections/*.md, with every
 // measured figure rendered from the committed result file that holds it. A section asks
-// for a block with a line `<!-- figures:NAME -->`; nothing measured is typed by hand.
-// `npm test` runs this with --check and fails when the README is not what it renders.
+// for a block with a line `<!-- figures:NAME -->`; nothing measured is typed by hand. The
+// race lab's HTML report is rendered from its JSON too, and its chart PNG carries the
+// report's hash. `npm test` runs this with --check and fails when any of them is stale.
 import { readFileSync, writeFileSync } from "node:fs";
+import { sha256, sourceHashOf } from "../bench/lib/png-source";
+import { renderRaceReport } from "../bench/race/report-html";
 import { join } from "node:path";
 import { definitionsMarkdown, overviewTable, seedTable } from "../bench/race/summary";
 import { raceReportSchema, type RaceReport } from "../bench/race/report-schema";
@@ -12,12 +15,20 @@ import { soakReportSchema } from "../bench/soak/report-schema";
 import { markdownTable } from "../bench/lib/table";
 import { PROJECT_ROOT } from "./local-worker";
 
-/** Each page and the sections it joins: the README is what a newcomer reads first, the rest is reference. */
-const PAGES: { file: string; sections: string[] }[] = [
-  { file: "README.md", sections: ["intro", "ops"] },
-  { file: "docs/guide.md", sections: ["core", "web", "bot"] },
-  { file: "docs/lab.md", sections: ["race-bench", "layout"] },
+/** Each page and the sections it joins: the README is what a newcomer reads first, the rest by purpose. */
+export const PAGES: { file: string; sections: string[] }[] = [
+  { file: "README.md", sections: ["intro", "deploy"] },
+  { file: "docs/architecture.md", sections: ["architecture"] },
+  { file: "docs/api.md", sections: ["api"] },
+  { file: "docs/operations.md", sections: ["operations"] },
+  { file: "docs/pages.md", sections: ["pages"] },
+  { file: "docs/bot.md", sections: ["bot"] },
+  { file: "docs/lab.md", sections: ["lab"] },
+  { file: "docs/benchmarks.md", sections: ["benchmarks"] },
 ];
+
+/** The race lab's HTML report is rendered from this result file; the chart PNG is taken from the report. */
+const RACE_REPORT = { json: "docs/race-latest.json", html: "docs/race-report.html", png: "docs/race-chart.png" };
 
 const read = (path: string) => readFileSync(join(PROJECT_ROOT, path), "utf8");
 const race = (path: string): RaceReport => raceReportSchema.parse(JSON.parse(read(path)));
@@ -31,7 +42,7 @@ const provenance = (command: string, generatedAt: string, file: string, outcome:
 const raceOutcome = (r: RaceReport) => (r.ok ? "exit 0" : "**exit 1** (a round failed, see below)");
 
 const BLOCKS: Record<string, () => string> = {
-  /** The README's opening figures: the 29-tab race, human messages, and the bench targets. */
+  /** The README's opening figures: the 29-tab race, human messages, and how many bench targets were met. */
   headline: () => {
     const r = race("docs/race-29.json");
     const b = bench();
@@ -51,11 +62,10 @@ const BLOCKS: Record<string, () => string> = {
       ],
       ["left", "right", "right"],
     );
-    const targets = markdownTable(
-      ["benchmark target", "measured", "met"],
-      b.targets.filter((c) => !FAN_IN_TARGETS.includes(c.name)).map((c) => [c.target, c.measured, c.met === null ? "—" : c.met ? "yes" : "**no**"]),
-      ["left", "left", "left"],
-    );
+    const judged = b.targets.filter((c) => c.met !== null);
+    const missed = judged.filter((c) => !c.met).map((c) => c.target);
+    const targets = `Benchmarks: **${judged.length - missed.length} of ${judged.length}** targets met${
+      missed.length ? `; not met: ${missed.join("; ")}` : ""}. Every target, figure and reason: [docs/benchmarks.md](docs/benchmarks.md).`;
     return [
       provenance(r.command, r.generatedAt, "docs/race-29.json", raceOutcome(r)),
       table,
@@ -137,6 +147,18 @@ export function renderPage(sections: string[]): string {
 
 const check = process.argv.includes("--check");
 let stale = false;
+const html = renderRaceReport(race(RACE_REPORT.json));
+if (!check) {
+  writeFileSync(join(PROJECT_ROOT, RACE_REPORT.html), html);
+  console.log(`Wrote ${RACE_REPORT.html}`);
+} else if (read(RACE_REPORT.html) !== html) {
+  console.error(`${RACE_REPORT.html} is not what ${RACE_REPORT.json} renders: run \`npm run readme\`.`);
+  stale = true;
+}
+if (sourceHashOf(readFileSync(join(PROJECT_ROOT, RACE_REPORT.png))) !== sha256(html)) {
+  console.error(`${RACE_REPORT.png} was not taken from the current ${RACE_REPORT.html}: run \`npx tsx bench/chart-png.ts\`.`);
+  stale = true;
+}
 for (const { file, sections } of PAGES) {
   const rendered = relink(renderPage(sections), file);
   if (!check) {
@@ -148,4 +170,4 @@ for (const { file, sections } of PAGES) {
   }
 }
 if (check && stale) process.exit(1);
-if (check) console.log(`${PAGES.map((p) => p.file).join(", ")} match docs/sections and the result files in docs/.`);
+if (check) console.log(`${[...PAGES.map((p) => p.file), RACE_REPORT.html, RACE_REPORT.png].join(", ")} match docs/sections and the result files in docs/.`);

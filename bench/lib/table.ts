@@ -1,4 +1,4 @@
-// Markdown tables: readable in a terminal and pasteable into the README as they are.
+// Markdown tables: readable in a terminal and pasteable into the docs as they are.
 
 export type Align = "left" | "right";
 

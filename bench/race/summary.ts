@@ -5,7 +5,7 @@ import { fmt, markdownTable, pct, type Align } from "../lib/table";
 import { percentiles } from "./round";
 import type { RoundResult, Side, Summary } from "./report-schema";
 
-/** What the lab's counts mean; printed with its tables, shown in the HTML report and the README. */
+/** What the lab's counts mean; printed with its tables, shown in the HTML report and docs/lab.md. */
 export const FIRST_CHECK_DEFINITIONS = [
   "**Missing on first check**: an acknowledged message absent from the first poll (`GET /api/comments`) its sender requested after the acknowledgement, although that poll's window covered it.",
   "**In the first poll**: present in that poll. **First seen by push**: the room's socket pushed it before any such poll (do mode), so no poll judged it. **Out of window**: older than that poll's full 200-message window (pushed out by newer messages, not lost).",

@@ -1,4 +1,4 @@
-// The soak's JSON report (--json): one schema, so the writer, the README and the
+// The soak's JSON report (--json): one schema, so the writer, the docs and the
 // smoke test agree on every field.
 import { z } from "zod";
 

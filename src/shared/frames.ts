@@ -35,6 +35,17 @@ export type StopFrame = { type: "stop"; id: string };
 
 export type ClientFrame = { type: "ping" } | SendFrame | StopFrame;
 
+/** Every frame type by direction, at run time (docs/api.md must name each); the compiler keeps them complete. */
+export const SERVER_FRAME_TYPES = everyType<ServerFrame["type"]>()([
+  "hello", "stream", "message", "update", "mode", "ack", "nack", "pong", "slow-down",
+]);
+export const CLIENT_FRAME_TYPES = everyType<ClientFrame["type"]>()(["ping", "send", "stop"]);
+
+/** Accepts a list only when it holds every member of the union T. */
+function everyType<T extends string>() {
+  return <const L extends readonly T[]>(list: L & ([Exclude<T, L[number]>] extends [never] ? unknown : never)) => list;
+}
+
 /** The largest frame a client may send: the same 16 KB as an HTTP body. */
 export const MAX_FRAME_BYTES = 16 * 1024;
 

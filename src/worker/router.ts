@@ -1,4 +1,5 @@
-// The HTTP API (README "HTTP API", docs/architecture.md). Each path lists its methods, then `all` answers 405.
+// The HTTP API (docs/api.md; a test checks every route here is documented there).
+// Each path lists its methods, then `all` answers 405.
 import { Router, type IRequest } from "itty-router";
 import { StatusError, errorResponse, json } from "./http";
 import { deleteMessage, getFlags, getStats, inspectRoom, putFlags } from "./routes/admin";

@@ -14,7 +14,9 @@ const read = (path: string) => readFileSync(join(PROJECT_ROOT, path), "utf8");
 describe("wrangler.toml and the code", () => {
   it("declares exactly the rate limits the code computes Retry-After from", () => {
     const config = unstable_readConfig({ config: join(PROJECT_ROOT, "wrangler.toml") });
-    const declared = Object.fromEntries(config.ratelimits.map((r: { name: string; simple: unknown }) => [r.name, r.simple]));
+    const declared = Object.fromEntries(
+      config.ratelimits.map((r: { name: string; simple: unknown }) => [r.name, r.simple]),
+    );
     expect(declared).toEqual(RATE_LIMITS);
     const ids = config.ratelimits.map((r: { namespace_id: string }) => r.namespace_id);
     expect(new Set(ids).size).toBe(ids.length);
@@ -62,10 +64,11 @@ describe("a local worker's tokens", () => {
   });
 
   it("reach the Worker but no process's command line", async () => {
-    const flags = (token: string) => fetch(`${worker.url}/api/admin/flags`, { headers: { authorization: `Bearer ${token}` } });
+    const as = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+    const flags = (token: string) => fetch(`${worker.url}/api/admin/flags`, as(token));
     expect((await flags(adminToken)).status).toBe(200);
     expect((await flags("wrong")).status).toBe(401);
-    const pending = await fetch(`${worker.url}/api/bot/pending?room=lobby`, { headers: { authorization: `Bearer ${botToken}` } });
+    const pending = await fetch(`${worker.url}/api/bot/pending?room=lobby`, as(botToken));
     expect(pending.status).toBe(200);
 
     const commandLines = readdirSync("/proc")
