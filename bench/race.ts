@@ -1,5 +1,5 @@
 // `npm run race`: the race lab. N tabs post into one room at the same moment, in kv
-// and in do mode, then behave like the page; the real bot answers; the seed's table
+// and in do mode, then behave like the page; the real bot answers; the first version's table
 // shows what reached the cache at first check, what was healed, what was delivered.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";

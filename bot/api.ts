@@ -49,7 +49,7 @@ export class ChatApi {
     return body.pending;
   }
 
-  /** The room's recent messages, oldest first. Accepts the seed's bare array as well as `{comments}`. */
+  /** The room's recent messages, oldest first. Accepts the first version's bare array as well as `{comments}`. */
   async recent(room: string, limit: number): Promise<Message[]> {
     const { body } = await this.call<CommentsResponse | Message[]>("GET", `/api/comments?room=${encodeURIComponent(room)}&limit=${limit}`);
     return Array.isArray(body) ? body : body.comments;

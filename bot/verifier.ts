@@ -1,13 +1,13 @@
 // The bot's self-heal layer: the shared verifier (src/client/verifier.ts) over the
 // bot's state file, checking every acknowledged AI reply against its room's recent
-// list on each poll, with the seed's log lines (the race lab reads them, see
+// list on each poll, with the first version's log lines (the race lab reads them, see
 // bench/lib/bot-process.ts).
 import { Verifier } from "../src/client/verifier";
 import type { ChatApi } from "./api";
 import type { Logger } from "./config";
 import type { PendingReply, PendingStore } from "./state";
 
-/** The seed's heal check reads this many recent messages (the cache's whole size). */
+/** The first version's heal check reads this many recent messages (the cache's whole size). */
 const VERIFY_LIMIT = 200;
 
 export class ReplyVerifier {
@@ -15,7 +15,7 @@ export class ReplyVerifier {
   private hadPending: boolean;
 
   /**
-   * @param settleMs a reply is first checked one poll after its acknowledgement, as in the seed,
+   * @param settleMs a reply is first checked one poll after its acknowledgement, as in the first version,
    *   so writes already in flight when it was stored have landed before it counts as found.
    */
   constructor(private readonly api: ChatApi, private readonly store: PendingStore, private readonly log: Logger, settleMs = 0) {

@@ -1,5 +1,5 @@
 // The real bot (bot/main.ts) as a child process, configured through its environment.
-// The lab learns what the bot did from its log lines, which keep the seed's wording:
+// The lab learns what the bot did from its log lines, which keep the first version's wording:
 //   [Bot] Answered <human id> in #<room> with <ai id>
 //   [Self-Heal] Added AI response to pending: <ai id>       (the server acknowledged it)
 //   [Self-Heal] ✅ AI response found in cache: <ai id>       (a check saw it)

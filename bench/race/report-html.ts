@@ -92,7 +92,7 @@ ${raceChartsSvg(report).join("\n")}
 <h2>Overview</h2>
 ${htmlTable(overview.header, overview.rows, overview.align)}
 ${failureHtml}
-<h2>The seed's table, per mode and tab count</h2>
+<h2>The first version's table, per mode and tab count</h2>
 <div class="tables">
 ${seed.join("\n")}
 </div>

@@ -6,7 +6,7 @@ const percentilesSchema = z.object({ count: z.number().int(), p50: z.number().nu
 export type TimePercentiles = z.infer<typeof percentilesSchema>;
 
 /**
- * One side of the seed's table: human messages or AI replies. The first-check counts
+ * One side of the first version's table: human messages or AI replies. The first-check counts
  * follow the definitions in summary.ts (FIRST_CHECK_DEFINITIONS). Result files written
  * before those definitions lack the fields marked "new" and carry inCacheOnFirstCheck
  * (a poll or a push, window included); the renderers show "—" for what a file lacks.

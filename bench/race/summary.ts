@@ -1,4 +1,4 @@
-// Adds up a lab's rounds per mode and tab count, and prints the seed's table with the
+// Adds up a lab's rounds per mode and tab count, and prints the first version's table with the
 // definitions of its counts.
 import { round } from "../lib/stats";
 import { fmt, markdownTable, pct, type Align } from "../lib/table";
@@ -91,7 +91,7 @@ export type TableData = { title?: string; header: string[]; rows: string[][]; al
 
 const known = (n: number | undefined) => (n === undefined ? "—" : String(n));
 
-/** The seed's table for one mode and tab count: human messages and AI replies side by side. */
+/** The first version's table for one mode and tab count: human messages and AI replies side by side. */
 export function seedTableData(s: Summary): TableData {
   const ai = s.ai;
   const col = (h: string | number, a: string | number | null | undefined) => [String(h), ai ? String(a) : "—"];

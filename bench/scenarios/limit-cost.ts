@@ -1,4 +1,4 @@
-// What the post rate limit and the socket checks cost (issue 10: ≤ 5 % of write
+// What the post rate limit and the socket checks cost (target: ≤ 5 % of write
 // throughput): the same writes against two Workers of the same code, one where loopback is
 // exempt (RATE_LIMIT_EXEMPT, as every other scenario runs) and one where every send pays
 // POST_LIMITER (and ROOM_LIMITER) and the per-client socket cap, with the limits raised so

@@ -172,7 +172,7 @@ function threadCeiling(r: SocketWritesResult["reference"]): string {
   return `; the reference room's ${fmt(cpu, 2)} ms of server CPU per message caps one workerd thread at about ${fmt(1000 / cpu, 0)} msgs/s`;
 }
 
-/** Issue 8's targets for socket writes, the outbox and its records. */
+/** The targets for socket writes, the outbox and its records. */
 function socketTargets(s: SocketWritesResult): TargetCheck[] {
   const { ours, ratios, outbox } = s;
   const lag = outbox.outbox?.lagMs;
@@ -394,7 +394,7 @@ function limitsTable(l: LimitCostResult): string {
 
 const usd = (v: number) => `$${v.toFixed(2)}`;
 
-/** Cost per million messages (issue 12): counted operations per message, then priced. */
+/** Cost per million messages: counted operations per message, then priced. */
 export function costTable(c: CostResult): string {
   const counts = markdownTable(
     ["mode", "open pages", "delivered", "seconds", "Worker requests", "DO requests", "WebSocket msgs in", "SQLite rows written", "SQLite rows read", "KV reads", "KV writes", "alarms"],

@@ -28,7 +28,7 @@ export const router = Router<IRequest, Args>({
   .all("/api/rooms", methodNotAllowed)
   .get("/api/rooms/:room/ws", roomSocket)
   .all("/api/rooms/:room/ws", methodNotAllowed)
-  // The heal's public name; the seed's path stays as its alias (the verification layer calls it).
+  // The heal's public name; the first version's path stays as its alias (the verification layer calls it).
   .post("/api/heal", healComment)
   .all("/api/heal", methodNotAllowed)
   .post("/api/admin/add-to-cache", healComment)

@@ -1,7 +1,7 @@
-// The verification layer against the seed's failure. kv mode is a racy read-modify-write
+// The verification layer against the first version's failure. kv mode is a racy read-modify-write
 // of one KV value: people posting at once overwrite each other, and a writer that read the
 // list before the bot's reply was stored and writes after it removes the reply, silently.
-// The bot must notice (in the seed's words), heal, and keep checking until all are present.
+// The bot must notice (in the first version's words), heal, and keep checking until all are present.
 // do mode under the same traffic: nothing to heal.
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -98,7 +98,7 @@ async function startHealer(room: string, ollama: OllamaStub, logs: LogCapture, p
 }
 
 describe("bot self-heal", () => {
-  it("kv mode: replies missing from the cache are healed, in the seed's words, until all are present", async () => {
+  it("kv mode: replies missing from the cache are healed, in the first version's words, until all are present", async () => {
     const room = "race-kv";
     const gates = new Gates();
     const ollama = await startOllamaStub();
@@ -111,7 +111,7 @@ describe("bot self-heal", () => {
       const humans = await crowd(room);
       await settle(room, humans, bot, logs);
 
-      // 2. A guaranteed loss, exactly the seed's lost update: a writer reads the list while the
+      // 2. A guaranteed loss, exactly the first version's lost update: a writer reads the list while the
       //    bot is still generating, and writes it back after the reply was acknowledged.
       gates.hold("last question");
       const question = await client.post(room, "last question");

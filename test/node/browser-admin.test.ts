@@ -8,7 +8,7 @@ import type { FlagsResponse } from "../../src/shared/api";
 import { api, listRoom, messageRow, postMessage, putFlags } from "./support/browser";
 import { useBrowserHarness } from "./support/browser-harness";
 
-// An operator migrating from the seed's KV design: every room starts on the kv path.
+// An operator migrating from the first version's KV design: every room starts on the kv path.
 const harness = useBrowserHarness({ vars: { CACHE_MODE: "kv" } });
 
 async function openPage(path: string) {

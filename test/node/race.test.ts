@@ -69,7 +69,7 @@ describe("npm run race", () => {
     expect(kv.human.healsReadded).toBeLessThanOrEqual(kv.human.healCalls);
 
     // 29 read-modify-writes of one KV key released in the same tick: every read lands
-    // before the first write completes, so the legacy path loses (the seed's failure).
+    // before the first write completes, so the legacy path loses (the first version's failure).
     expect(lostOnFirstCheck(kv)).toBeGreaterThanOrEqual(1);
 
     // The HTML report: the chart inline, nothing fetched from elsewhere.

@@ -1,4 +1,4 @@
-// The abuse table (issue 10, Proof): each row is a request an attacker or a broken
+// The abuse table : each row is a request an attacker or a broken
 // client might send — cross-site simple requests, oversized and endless bodies, foreign
 // origins, floods, prototype-key names, invisible names, bad JSON, missing tokens — and
 // the status and error it must get. Every row also proves it changed nothing: a

@@ -45,7 +45,7 @@ describe("the change position", () => {
     socket.ws.close();
   });
 
-  it("answers the heal under its public name, POST /api/heal, as under the seed's path", async () => {
+  it("answers the heal under its public name, POST /api/heal, as under the first version's path", async () => {
     const room = uniqueRoom("heal-name");
     await setRoomMode(room, "kv");
     const message = await post(room, "healed by name");

@@ -1,4 +1,4 @@
-// Fuzz (issue 10, Proof): 1,000 random requests — bodies, query strings, path
+// Fuzz: 1,000 random requests — bodies, query strings, path
 // segments, headers and tokens drawn from a seeded PRNG, biased toward the fields the
 // API knows — against every route and method. Every answer is 2xx or 4xx (never 5xx)
 // and JSON; every 4xx leaves the same state fingerprint as before it. A failure names

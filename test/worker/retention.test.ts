@@ -1,4 +1,4 @@
-// Retention and the room cap (issue 10, item 5): the room's alarm deletes messages older
+// Retention and the room cap: the room's alarm deletes messages older
 // than ROOM_RETENTION_DAYS (in batches, with their claims, keeping one a bot is answering),
 // KV records expire with them, and a room at ROOM_MAX_MESSAGES refuses new human messages
 // with 507 while keeping every message it acknowledged. The suite runs with retention off

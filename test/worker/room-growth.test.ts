@@ -1,4 +1,4 @@
-// Bounded growth of rooms (issue 10, item 4): a read or a socket of a never-used room
+// Bounded growth of rooms: a read or a socket of a never-used room
 // writes nothing anywhere (no tables, no KV keys, no entry in the registry's do
 // list); the first message creates the room, counted per client key (ROOM_LIMITER);
 // GET /api/rooms pages with a cursor; the stats count rooms without listing markers.

@@ -1,4 +1,4 @@
-// The legacy path, kept faithful to the seed on purpose: every change is a
+// The legacy path, kept faithful to the first version on purpose: every change is a
 // read-modify-write of one KV value, `cache:<room>`, after the message's own KV
 // record. Concurrent writers overwrite each other (last write wins, no error); the
 // verification layer heals the losses. Do not add locks or retries here: the race
@@ -34,7 +34,7 @@ export class KvPath implements RoomPath {
     await this.kv.put(cacheKey(this.room), JSON.stringify(list.slice(-CACHE_SIZE)));
   }
 
-  /** The stored record for a known id: the seed's idempotency, refused if the id is another room's. */
+  /** The stored record for a known id: the first version's idempotency, refused if the id is another room's. */
   private async known(id: string): Promise<Message | null> {
     const stored = await readRecord(this.kv, id);
     if (stored && stored.room !== this.room) refuseWith({ status: 409, error: "id: already used by a message in another room" });
@@ -60,7 +60,7 @@ export class KvPath implements RoomPath {
     return { message, created: true };
   }
 
-  /** The seed's order: the message's record (the heal source), the room marker, then the cached list. */
+  /** The first version's order: the message's record (the heal source), the room marker, then the cached list. */
   private async recordThenRead(message: Message): Promise<{ list: Message[]; existing: Message | undefined }> {
     await writeRecord(this.kv, message, this.retentionMs);
     await markRoom(this.kv, this.room);
@@ -119,7 +119,7 @@ export class KvPath implements RoomPath {
     return (await this.read()).filter((m) => isClaimable(m, now));
   }
 
-  /** The seed's claim: a read-modify-write of the cached entry, so two bots can both win. */
+  /** The first version's claim: a read-modify-write of the cached entry, so two bots can both win. */
   async claim(messageId: string, botId: string, leaseMs: number) {
     const now = Date.now();
     return this.update(messageId, (m) => {
@@ -145,7 +145,7 @@ export class KvPath implements RoomPath {
     return failed;
   }
 
-  /** kv rooms keep the seed's behaviour: no streaming, "AI is thinking…" until the reply lands. */
+  /** kv rooms keep the first version's behaviour: no streaming, "AI is thinking…" until the reply lands. */
   async stream(): Promise<never> {
     throw new StatusError(409, { error: "kv rooms do not stream replies; post the finished reply", mode: "kv" });
   }

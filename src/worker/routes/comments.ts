@@ -55,7 +55,7 @@ export async function getComment(request: IRequest, env: Env): Promise<Response>
 
 /**
  * Stores a human message or (bot token) an AI reply on the room's path: in do mode one
- * call to the room, which dedupes by id; in kv mode the seed's record-then-cache write.
+ * call to the room, which dedupes by id; in kv mode the first version's record-then-cache write.
  * The same id again answers the stored message with 200 and writes nothing.
  */
 export async function postComment(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
@@ -81,7 +81,7 @@ export async function postComment(request: IRequest, env: Env, ctx: ExecutionCon
   return roomJson(path.mode, result.message, result.created ? 201 : 200);
 }
 
-/** For callers that do not name the room (the seed's clients): the room from the message's KV record. */
+/** For callers that do not name the room (the first version's clients): the room from the message's KV record. */
 export async function roomOfMessage(env: Env, id: string, notFound = "message not found"): Promise<string> {
   const record = await readRecord(env.CHAT_KV, id);
   if (!record) throw new StatusError(404, notFound);
