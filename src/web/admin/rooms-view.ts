@@ -26,11 +26,14 @@ export function renderRooms(
       .sort((a, b) => a.name.localeCompare(b.name))
       .map(({ name, mode }) => {
         const other: PathMode = mode === "kv" ? "do" : "kv";
-        const flip = el("button", {
-          class: "btn btn--small",
-          text: `Switch to ${other}`,
-          attrs: { type: "button", "aria-label": `Switch ${name} to ${other}` },
-        });
+        // Read aloud as "Switch <room> to <mode>"; shown as "Switch to <mode>" beside the room's name.
+        const flip = el(
+          "button",
+          { class: "btn btn--small", attrs: { type: "button" } },
+          "Switch ",
+          el("span", { class: "visually-hidden", text: `${name} ` }),
+          `to ${other}`,
+        );
         flip.addEventListener("click", () => {
           flip.disabled = true;
           onFlip(name, other);

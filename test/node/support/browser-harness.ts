@@ -1,6 +1,6 @@
 // What every browser test file sets up: one `wrangler dev` and one Chromium for the
 // file, and fresh browser profiles (own localStorage) closed after each test.
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser, BrowserContext, BrowserContextOptions, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll } from "vitest";
 import { startLocalWorker, type LocalWorker, type LocalWorkerOptions } from "../../../scripts/local-worker";
 import { launchChromium, watchPage } from "./browser";
@@ -8,8 +8,8 @@ import { launchChromium, watchPage } from "./browser";
 export type BrowserHarness = {
   readonly worker: LocalWorker;
   readonly browser: Browser;
-  /** A page in a fresh profile, its errors and dialogs watched; not navigated yet. */
-  newPage(): Promise<{ page: Page; seen: ReturnType<typeof watchPage> }>;
+  /** A page in a fresh profile (e.g. `{ colorScheme: "dark" }`), its errors and dialogs watched; not navigated yet. */
+  newPage(options?: BrowserContextOptions): Promise<{ page: Page; seen: ReturnType<typeof watchPage> }>;
 };
 
 /** Registers the file's hooks; the worker and browser are there once beforeAll ran. */
@@ -44,8 +44,8 @@ export function useBrowserHarness(workerOptions: LocalWorkerOptions = {}): Brows
       if (!browser) throw new Error("the browser starts in beforeAll");
       return browser;
     },
-    async newPage() {
-      const context = await this.browser.newContext();
+    async newPage(options) {
+      const context = await this.browser.newContext(options);
       contexts.push(context);
       const page = await context.newPage();
       return { page, seen: watchPage(page) };
