@@ -3,7 +3,7 @@
 import type { PostLimited } from "../limits/post-limit";
 import { limitNewRoom } from "../limits/room-limit";
 import type { RoomRefusal } from "./calls";
-import type { RoomState } from "./room-state";
+import type { RoomState } from "./log";
 
 export class RoomAdmission {
   /** ROOM_LIMITER checks in flight, and clients already allowed to create this room (see limitCreation). */

@@ -8,7 +8,7 @@ import type { Message } from "../shared/message";
 import type { StreamAck, StreamCall } from "../shared/stream";
 import { NOT_FOUND, gone, ok, refused, type NewReply, type RoomCall, type RoomRefusal, type RoomResult, type Stored } from "./calls";
 import type { LogOpsDeps } from "./messages";
-import type { RoomState } from "./room-state";
+import type { RoomState } from "./log";
 
 export class Answers {
   private readonly state: RoomState;

@@ -13,7 +13,7 @@ import type { Usage } from "../storage/usage";
 import { LEFT_DO_MODE, type RoomCall, type RoomRefusal } from "./calls";
 import { MAX_BATCH } from "./kv-writes";
 import type { KvSync } from "./kv-sync";
-import type { RoomState } from "./room-state";
+import type { RoomState } from "./log";
 import type { LiveStreams } from "./streams";
 
 export type FlipDeps = {

@@ -5,7 +5,7 @@ import { cacheKey, roomKey } from "../shared/keys";
 import { CACHE_SIZE } from "../shared/message";
 import type { AlarmSchedule } from "./alarms";
 import { OutboxFlusher, type FlushStats } from "./outbox-flusher";
-import type { RoomState } from "./room-state";
+import type { RoomState } from "./log";
 
 export const MIRROR_INTERVAL_MS = 1000;
 

@@ -9,7 +9,7 @@ import type { RoomAdmission } from "./admission";
 import { LEFT_DO_MODE, NOT_FOUND, gone, ok, refused, type Deleted, type NewHumanMessage, type RoomCall, type RoomResult, type Stored } from "./calls";
 import type { Flips } from "./flips";
 import type { KvSync } from "./kv-sync";
-import type { RoomState } from "./room-state";
+import type { RoomState } from "./log";
 import type { LiveStreams } from "./streams";
 
 /** What the log operations (here and answers.ts) use of the room. */

@@ -5,7 +5,7 @@ import type { Message } from "../shared/message";
 import { COMMENT_PREFIX, roomKey } from "../shared/keys";
 import { MAX_BATCH, writeOwed, type WriteOutcome } from "./kv-writes";
 import { LagSamples, type LagSummary } from "./lag";
-import { retryDelayMs, type Outbox, type OutboxRow } from "./outbox";
+import { retryDelayMs, type Outbox, type OutboxRow } from "./log";
 
 export type FlusherDeps = {
   outbox: Outbox;

@@ -1,7 +1,7 @@
 // Retention, run by the room's alarm: messages older than ROOM_RETENTION_DAYS are
 // deleted (with their claims) a batch at a time, oldest first.
 import { MIRROR_INTERVAL_MS } from "./kv-sync";
-import type { RoomState } from "./room-state";
+import type { RoomState } from "./log";
 
 /** Messages retention deletes per alarm run at most: a long backlog goes a batch a second. */
 export const RETENTION_BATCH = 500;

@@ -21,7 +21,7 @@ import { Flips } from "./flips";
 import { KvSync, type OutboxStats } from "./kv-sync";
 import { Messages, type LogOpsDeps } from "./messages";
 import { enforceRetention } from "./retention-sweep";
-import { RoomState } from "./room-state";
+import { RoomState } from "./log";
 import { RoomSockets } from "./sockets";
 import { LiveStreams } from "./streams";
 

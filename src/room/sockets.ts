@@ -11,7 +11,7 @@ import type { RoomAdmission } from "./admission";
 import { LEFT_DO_MODE } from "./calls";
 import type { Flips } from "./flips";
 import type { Messages } from "./messages";
-import type { RoomState } from "./room-state";
+import type { RoomState } from "./log";
 import { FrameMeter, capRefusal, frameLimits, clientTag, socketClient, socketLimits, type SocketClient } from "./socket-caps";
 import { handleClientFrame, type SocketAnswer } from "./socket-frames";
 import type { LiveStreams } from "./streams";

@@ -6,7 +6,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { AlarmSchedule } from "../../src/room/alarms";
 import type { Room } from "../../src/room/room";
-import type { RoomState } from "../../src/room/room-state";
+import type { RoomState } from "../../src/room/log";
 import type { RoomLimits } from "../../src/limits/retention";
 import { newMessageId, type Message } from "../../src/shared/message";
 import { BOT, connect, frameOf, post, postJson, setRoomMode, uniqueRoom } from "./helpers";

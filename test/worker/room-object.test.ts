@@ -2,7 +2,7 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { MIGRATIONS } from "../../src/room/migrations";
+import { MIGRATIONS } from "../../src/room/log";
 import { applyMigrations } from "../../src/storage/migrations";
 import type { Room } from "../../src/room/room";
 import { MIRROR_INTERVAL_MS } from "../../src/room/kv-sync";
