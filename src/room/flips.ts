@@ -11,8 +11,8 @@ import { storedMessageSchema } from "../shared/schemas";
 import { registryFor } from "../control/registry";
 import type { Usage } from "../storage/usage";
 import { LEFT_DO_MODE, type RoomCall, type RoomRefusal } from "./calls";
-import { MAX_BATCH } from "./kv-writes";
-import type { KvSync } from "./kv-sync";
+import { MAX_BATCH } from "./outbox";
+import type { KvSync } from "./outbox";
 import type { RoomState } from "./log";
 import type { LiveStreams } from "./streams";
 

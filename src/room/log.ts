@@ -316,9 +316,6 @@ export class Meta {
 // A row joins the transaction of the change it reports; outbox.ts writes it to KV after the answer.
 export type OutboxRow = { key: string; version: number; queued_at: number; attempts: number };
 
-/** Backoff after a failed put: 1 s, 2 s, 4 s … at most a minute. */
-export const retryDelayMs = (attempts: number): number => Math.min(60_000, 1000 * 2 ** Math.max(0, attempts - 1));
-
 export class Outbox {
   constructor(private readonly sql: SqlStorage) {}
 

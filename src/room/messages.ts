@@ -8,7 +8,7 @@ import type { AlarmSchedule } from "./alarms";
 import type { RoomAdmission } from "./admission";
 import { LEFT_DO_MODE, NOT_FOUND, gone, ok, refused, type Deleted, type NewHumanMessage, type RoomCall, type RoomResult, type Stored } from "./calls";
 import type { Flips } from "./flips";
-import type { KvSync } from "./kv-sync";
+import type { KvSync } from "./outbox";
 import type { RoomState } from "./log";
 import type { LiveStreams } from "./streams";
 

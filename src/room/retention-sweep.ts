@@ -1,6 +1,6 @@
 // Retention, run by the room's alarm: messages older than ROOM_RETENTION_DAYS are
 // deleted (with their claims) a batch at a time, oldest first.
-import { MIRROR_INTERVAL_MS } from "./kv-sync";
+import { MIRROR_INTERVAL_MS } from "./outbox";
 import type { RoomState } from "./log";
 
 /** Messages retention deletes per alarm run at most: a long backlog goes a batch a second. */

@@ -18,7 +18,7 @@ import { Answers } from "./answers";
 import { Broadcaster } from "./broadcast";
 import type { Deleted, NewHumanMessage, NewReply, RoomCall, RoomResult, Stored } from "./calls";
 import { Flips } from "./flips";
-import { KvSync, type OutboxStats } from "./kv-sync";
+import { KvSync, type OutboxStats } from "./outbox";
 import { Messages, type LogOpsDeps } from "./messages";
 import { enforceRetention } from "./retention-sweep";
 import { RoomState } from "./log";
