@@ -4,7 +4,7 @@
 import { commentKey } from "../shared/keys";
 import type { ServerFrame } from "../shared/frames";
 import type { Message } from "../shared/message";
-import type { AlarmSchedule } from "./alarms";
+import type { AlarmSchedule } from "./room";
 import type { RoomAdmission } from "./admission";
 import { LEFT_DO_MODE, NOT_FOUND, gone, ok, refused, type Deleted, type NewHumanMessage, type RoomCall, type RoomResult, type Stored } from "./calls";
 import type { Flips } from "./flips";

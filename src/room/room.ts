@@ -13,14 +13,11 @@ import type { StreamAck, StreamCall, StreamStats } from "../shared/stream";
 import type { UsageCounts } from "../shared/usage";
 import { Usage } from "../storage/usage";
 import { RoomAdmission } from "./admission";
-import { AlarmSchedule } from "./alarms";
 import { Answers } from "./answers";
-import { Broadcaster } from "./broadcast";
 import type { Deleted, NewHumanMessage, NewReply, RoomCall, RoomResult, Stored } from "./calls";
 import { Flips } from "./flips";
-import { KvSync, type OutboxStats } from "./outbox";
+import { KvSync, MIRROR_INTERVAL_MS, type OutboxStats } from "./outbox";
 import { Messages, type LogOpsDeps } from "./messages";
-import { enforceRetention } from "./retention-sweep";
 import { RoomState } from "./log";
 import { RoomSockets } from "./sockets";
 import { LiveStreams } from "./streams";
@@ -80,7 +77,7 @@ export class Room extends DurableObject<Env> {
       // After a restart the last mirror may be older than the log: write one soon.
       if (state.active) this.kvSync.markDirty();
       const alarmSet = await this.alarms.load();
-      // Owed writes, or (rooms from before retention) messages retention must look at.
+      // Owed writes, or messages retention must look at, and no alarm set to do it.
       const retentionDue = state.limits.retentionMs > 0 && state.log.oldestCreatedAt() !== null;
       if (!alarmSet && (state.outbox.pending() > 0 || retentionDue)) await this.alarms.schedule(Date.now());
     });
@@ -234,5 +231,117 @@ export class Room extends DurableObject<Env> {
 
   private broadcast(frame: ServerFrame): void {
     this.pushes.push(frame);
+  }
+}
+
+// ---- the alarm schedule ----
+
+// The room's one Durable Object alarm. Every deadline (owed KV writes, the mirror,
+// retention, a stream's lease) asks for it; the earliest asked for stands, and the alarm
+// run sets the next.
+export class AlarmSchedule {
+  private at: number | null = null;
+
+  constructor(private readonly storage: DurableObjectStorage, private readonly usage: Usage) {}
+
+  /** On wake: the alarm already set, if any. */
+  async load(): Promise<boolean> {
+    this.at = await this.storage.getAlarm();
+    return this.at !== null;
+  }
+
+  /** What this schedule believes is set, and how to put it back (a rolled-back transaction undoes its setAlarm). */
+  save(): () => void {
+    const at = this.at;
+    return () => {
+      this.at = at;
+    };
+  }
+
+  /** The alarm is running: nothing is set until someone asks again. */
+  fired(): void {
+    this.at = null;
+  }
+
+  async schedule(at: number): Promise<void> {
+    if (this.at !== null && this.at <= at) return;
+    const before = this.at;
+    this.at = at;
+    this.usage.count("alarmsSet");
+    try {
+      await this.storage.setAlarm(at);
+    } catch (err) {
+      // Not set: a later, earlier-or-equal deadline must not think it is.
+      if (this.at === at) this.at = before;
+      throw err;
+    }
+  }
+}
+
+// ---- retention ----
+
+// Retention, run by the room's alarm: messages older than ROOM_RETENTION_DAYS are
+// deleted (with their claims) a batch at a time, oldest first.
+/** Messages retention deletes per alarm run at most: a long backlog goes a batch a second. */
+export const RETENTION_BATCH = 500;
+/** When everything past the retention is kept for now (leased, or the latest change), look again this late. */
+const RETENTION_RECHECK_MS = 3_600_000;
+
+/**
+ * Deletes one batch; answers when to look again (null: retention off, or nothing logged).
+ * `deleted` hears which went.
+ */
+export function enforceRetention(state: RoomState, now: number, deleted: (ids: string[]) => void): number | null {
+  const { retentionMs } = state.limits;
+  if (!retentionMs) return null;
+  const ids = state.log.expired(now - retentionMs, now, RETENTION_BATCH);
+  if (ids.length) {
+    state.transaction(() => state.log.remove(ids));
+    deleted(ids);
+    console.log(JSON.stringify({ event: "retention", room: state.roomName, deleted: ids.length }));
+  }
+  if (ids.length === RETENTION_BATCH) return now + MIRROR_INTERVAL_MS;
+  const oldest = state.log.oldestCreatedAt();
+  if (oldest === null) return null;
+  return oldest + retentionMs > now ? oldest + retentionMs : now + RETENTION_RECHECK_MS;
+}
+
+// ---- pushes ----
+
+// Pushes to every socket of the room, after the answer to the call that caused them:
+// frames are queued, in order, and sent right after the answer (a socket send's `ack`,
+// an RPC's result: the Room flushes then), or by one fallback timer for pushes no answer
+// carries (streams, alarms). An answer never waits behind a slow or gone socket: each
+// send is buffered by the runtime and costs that socket only.
+export class Broadcaster {
+  private queued: string[] = [];
+  /**
+   * The fallback flush on its way. One at most: under load a Durable Object's timers run
+   * late, and one per push would pile up past workerd's 10,000 active timeouts.
+   */
+  private timer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(private readonly sockets: () => WebSocket[]) {}
+
+  push(frame: ServerFrame): void {
+    this.queued.push(JSON.stringify(frame));
+    this.timer ??= setTimeout(() => {
+      this.timer = null;
+      this.flush();
+    }, 0);
+  }
+
+  /** Sends everything queued now (nothing when nothing is). */
+  flush(): void {
+    if (!this.queued.length) return;
+    const frames = this.queued;
+    this.queued = [];
+    for (const ws of this.sockets()) {
+      try {
+        for (const data of frames) ws.send(data);
+      } catch {
+        // a closing socket; its close handler cleans up
+      }
+    }
   }
 }

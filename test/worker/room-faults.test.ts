@@ -4,8 +4,7 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { AlarmSchedule } from "../../src/room/alarms";
-import type { Room } from "../../src/room/room";
+import type { AlarmSchedule, Room } from "../../src/room/room";
 import type { RoomState } from "../../src/room/log";
 import type { RoomLimits } from "../../src/limits/retention";
 import { newMessageId, type Message } from "../../src/shared/message";
