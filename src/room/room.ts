@@ -4,21 +4,21 @@
 // for KV), push, answer. KV records and the `cache:<room>` mirror are written after
 // the answer, from the outbox and by alarm, so KV never sits on the write path.
 // This class is the object's surface (RPC methods, socket and alarm handlers) and wires
-// its parts: messages.ts and answers.ts (log operations), flips.ts (do/kv mode),
-// kv-sync.ts (outbox and mirror), sockets.ts, retention-sweep.ts, over room-state.ts.
+// its parts: operations.ts (the log operations: validate, write, owe KV, push), flips.ts
+// (do/kv mode), outbox.ts (KV after the answer), sockets.ts and streams.ts, over the
+// SQL and shared state in log.ts. Below the class: the alarm schedule, retention and
+// the pushes, which only the object itself drives.
 import { DurableObject } from "cloudflare:workers";
 import { PING_FRAME, PONG_FRAME, type ServerFrame } from "../shared/frames";
 import type { Message } from "../shared/message";
 import type { StreamAck, StreamCall, StreamStats } from "../shared/stream";
 import type { UsageCounts } from "../shared/usage";
 import { Usage } from "../storage/usage";
-import { RoomAdmission } from "./admission";
-import { Answers } from "./answers";
 import type { Deleted, NewHumanMessage, NewReply, RoomCall, RoomResult, Stored } from "./calls";
 import { Flips } from "./flips";
-import { KvSync, MIRROR_INTERVAL_MS, type OutboxStats } from "./outbox";
-import { Messages, type LogOpsDeps } from "./messages";
 import { RoomState } from "./log";
+import { LogOperations } from "./operations";
+import { KvSync, MIRROR_INTERVAL_MS, type OutboxStats } from "./outbox";
 import { RoomSockets } from "./sockets";
 import { LiveStreams } from "./streams";
 
@@ -45,12 +45,10 @@ export class Room extends DurableObject<Env> {
   private readonly state: RoomState;
   private readonly alarms: AlarmSchedule;
   private readonly kvSync: KvSync;
-  private readonly admission: RoomAdmission;
   private readonly pushes: Broadcaster;
   private readonly streams: LiveStreams;
   private readonly flips: Flips;
-  private readonly messages: Messages;
-  private readonly answers: Answers;
+  private readonly ops: LogOperations;
   private readonly sockets: RoomSockets;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -60,16 +58,14 @@ export class Room extends DurableObject<Env> {
     state.onRollback(() => this.alarms.save());
     this.kvSync = new KvSync(state, this.alarms);
     this.pushes = new Broadcaster(() => ctx.getWebSockets());
-    this.streams = new LiveStreams(state.sql, (frame) => this.broadcast(frame));
-    this.flips = new Flips({ state, kvSync: this.kvSync, streams: this.streams, usage: this.usage, env, broadcast: (frame) => this.broadcast(frame) });
-    this.admission = new RoomAdmission(state, env);
-    const ops: LogOpsDeps = {
-      state, flips: this.flips, kvSync: this.kvSync, streams: this.streams, admission: this.admission, alarms: this.alarms, env,
-      changed: (frames) => this.changed(frames),
-    };
-    this.messages = new Messages(ops);
-    this.answers = new Answers(ops);
-    this.sockets = new RoomSockets({ state, env, usage: this.usage, flips: this.flips, admission: this.admission, messages: this.messages, streams: this.streams, flushPushes: () => this.pushes.flush() });
+    this.streams = new LiveStreams(state.sql, (frame) => this.pushes.push(frame));
+    this.flips = new Flips({
+      state, kvSync: this.kvSync, streams: this.streams, usage: this.usage, env, broadcast: (frame) => this.pushes.push(frame),
+    });
+    this.ops = new LogOperations(state, this.flips, this.kvSync, this.streams, this.alarms, this.pushes, env);
+    this.sockets = new RoomSockets({
+      state, env, usage: this.usage, flips: this.flips, ops: this.ops, streams: this.streams, flushPushes: () => this.pushes.flush(),
+    });
     ctx.blockConcurrencyWhile(async () => {
       // A read or a socket must not create anything: a never-written room reads as empty.
       if (!state.load()) return;
@@ -85,60 +81,64 @@ export class Room extends DurableObject<Env> {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
   }
 
-  // ---- RPC methods called by the Worker (do mode; messages.ts and answers.ts) ----
+  // ---- RPC methods called by the Worker (do mode; each one is a log operation, operations.ts) ----
 
   /** A human message: stored once per id; a known id answers the stored message. */
   post(call: RoomCall, input: NewHumanMessage, creator?: string): Promise<RoomResult<Stored>> {
-    return this.answered(this.messages.post(call, input, creator));
+    return this.answered(this.ops.post(call, input, creator));
   }
 
   get(call: RoomCall, id: string): Promise<RoomResult<Message>> {
-    return this.messages.get(call, id);
+    return this.ops.get(call, id);
   }
 
   list(call: RoomCall, limit: number, since?: number): Promise<RoomResult<{ comments: Message[]; lastPos: number }>> {
-    return this.messages.list(call, limit, since);
+    return this.ops.list(call, limit, since);
   }
 
-  listBefore(call: RoomCall, before: number, limit: number): Promise<RoomResult<{ comments: Message[]; lastPos: number; more: boolean }>> {
-    return this.messages.listBefore(call, before, limit);
+  listBefore(
+    call: RoomCall,
+    before: number,
+    limit: number,
+  ): Promise<RoomResult<{ comments: Message[]; lastPos: number; more: boolean }>> {
+    return this.ops.listBefore(call, before, limit);
   }
 
   heal(call: RoomCall, record: Message): Promise<RoomResult<{ message: Message; readded: boolean }>> {
-    return this.answered(this.messages.heal(call, record));
+    return this.answered(this.ops.heal(call, record));
   }
 
   deleteMessage(call: RoomCall, id: string): Promise<RoomResult<Deleted>> {
-    return this.answered(this.messages.deleteMessage(call, id));
+    return this.answered(this.ops.deleteMessage(call, id));
   }
 
   /** kv mode: the tombstone of a message the Worker deleted on the kv path, so a later flip cannot bring it back. */
   keepTombstone(room: string, tombstone: Message): Promise<Deleted> {
-    return this.answered(this.messages.keepTombstone(room, tombstone));
+    return this.answered(this.ops.keepTombstone(room, tombstone));
   }
 
   pending(call: RoomCall): Promise<RoomResult<Message[]>> {
-    return this.answers.pending(call);
+    return this.ops.pending(call);
   }
 
   claim(call: RoomCall, messageId: string, botId: string, leaseMs: number): Promise<RoomResult<Message>> {
-    return this.answered(this.answers.claim(call, messageId, botId, leaseMs));
+    return this.answered(this.ops.claim(call, messageId, botId, leaseMs));
   }
 
   release(call: RoomCall, messageId: string, botId: string): Promise<RoomResult<Message>> {
-    return this.answered(this.answers.release(call, messageId, botId));
+    return this.answered(this.ops.release(call, messageId, botId));
   }
 
   fail(call: RoomCall, messageId: string, botId: string, reason: string): Promise<RoomResult<Message>> {
-    return this.answered(this.answers.fail(call, messageId, botId, reason));
+    return this.answered(this.ops.fail(call, messageId, botId, reason));
   }
 
   stream(call: RoomCall, input: StreamCall): Promise<RoomResult<StreamAck>> {
-    return this.answered(this.answers.stream(call, input));
+    return this.answered(this.ops.stream(call, input));
   }
 
   reply(call: RoomCall, input: NewReply): Promise<RoomResult<Stored & { human: Message }>> {
-    return this.answered(this.answers.reply(call, input));
+    return this.answered(this.ops.reply(call, input));
   }
 
   /** A flip to kv: stop taking do calls, write everything owed to KV, then the mirror (flips.ts). */
@@ -202,11 +202,14 @@ export class Room extends DurableObject<Env> {
     };
     await part(() => this.kvSync.flushOnAlarm(Date.now()));
     const retentionAt = await part(() => enforceRetention(this.state, Date.now(), (ids) => this.retained(ids)));
-    const leaseCheckAt = await part(() => this.answers.interruptLapsedStreams(Date.now()));
+    const leaseCheckAt = await part(() => this.ops.interruptLapsedStreams(Date.now()));
     const kvAt = (await part(() => this.kvSync.onAlarm())) ?? [];
-    const next = [...kvAt, retentionAt, leaseCheckAt, errors.length ? Date.now() + ALARM_RETRY_MS : null].filter((at): at is number => at !== null);
+    const retryAt = errors.length ? Date.now() + ALARM_RETRY_MS : null;
+    const next = [...kvAt, retentionAt, leaseCheckAt, retryAt].filter((at): at is number => at !== null);
     if (next.length) await this.alarms.schedule(Math.min(...next));
-    if (errors.length) console.log(JSON.stringify({ event: "alarm-error", room: this.state.roomName, errors: errors.map(String) }));
+    if (errors.length) {
+      console.log(JSON.stringify({ event: "alarm-error", room: this.state.roomName, errors: errors.map(String) }));
+    }
   }
 
   /** Retention deleted these messages: the mirror is owed, and replies being written to them end. */
@@ -220,17 +223,6 @@ export class Room extends DurableObject<Env> {
   /** An RPC's pushes go out as it answers, not on a timer (a busy object's timers run late). */
   private answered<T>(result: Promise<T>): Promise<T> {
     return result.finally(() => this.pushes.flush());
-  }
-
-  /** After a committed change: push it, then let KV catch up without holding the answer. */
-  private changed(frames: ServerFrame[]): void {
-    if (!frames.length) return;
-    for (const frame of frames) this.broadcast(frame);
-    this.kvSync.changed();
-  }
-
-  private broadcast(frame: ServerFrame): void {
-    this.pushes.push(frame);
   }
 }
 

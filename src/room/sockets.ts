@@ -7,10 +7,9 @@ import type { PathMode } from "../shared/message";
 import type { Usage } from "../storage/usage";
 import { UNKNOWN_CLIENT, isExempt } from "../limits/client-key";
 import { limitPost } from "../limits/post-limit";
-import type { RoomAdmission } from "./admission";
 import { LEFT_DO_MODE } from "./calls";
 import type { Flips } from "./flips";
-import type { Messages } from "./messages";
+import type { LogOperations } from "./operations";
 import type { RoomState } from "./log";
 import { FrameMeter, capRefusal, frameLimits, clientTag, socketClient, socketLimits, type SocketClient } from "./socket-caps";
 import { handleClientFrame, type SocketAnswer } from "./socket-frames";
@@ -27,8 +26,7 @@ export type SocketsDeps = {
   env: Env;
   usage: Usage;
   flips: Pick<Flips, "enter" | "admitWrites">;
-  admission: RoomAdmission;
-  messages: Pick<Messages, "storeHuman">;
+  ops: Pick<LogOperations, "storeHuman" | "roomFull" | "isNew" | "limitCreation">;
   streams: LiveStreams;
   flushPushes(): void;
 };
@@ -96,11 +94,11 @@ export class RoomSockets {
       leftDoMode: LEFT_DO_MODE,
       known: (id) => this.state.view.get(id),
       // A socket from before sockets carried their client is not counted (it reconnects soon enough).
-      limit: async () => this.deps.admission.roomFull() ?? (client ? ((await limitPost(this.deps.env, client.key)) ?? (this.deps.admission.isNew() ? await this.deps.admission.limitCreation(client.key) : null)) : null),
+      limit: async () => this.deps.ops.roomFull() ?? (client ? ((await limitPost(this.deps.env, client.key)) ?? (this.deps.ops.isNew() ? await this.deps.ops.limitCreation(client.key) : null)) : null),
       admit: () => this.deps.flips.admitWrites(this.state.roomName),
       stop: (id) => this.deps.streams.requestStop(id),
       store: (input) => {
-        const stored = this.deps.messages.storeHuman(input);
+        const stored = this.deps.ops.storeHuman(input);
         if (stored.created) this.stats.record(this.deps.env, (p) => this.state.ctx.waitUntil(p), { type: "post", mode: "do", kind: "human" });
         return stored;
       },
