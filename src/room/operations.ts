@@ -90,7 +90,11 @@ export class LogOperations {
     return message ? ok(message) : refused(NOT_FOUND);
   }
 
-  async list(call: RoomCall, limit: number, since?: number): Promise<RoomResult<{ comments: Message[]; lastPos: number }>> {
+  async list(
+    call: RoomCall,
+    limit: number,
+    since?: number,
+  ): Promise<RoomResult<{ comments: Message[]; lastPos: number }>> {
     const refusal = await this.flips.enter(call);
     if (refusal) return refused(refusal);
     const comments = since === undefined ? this.state.view.recent(limit) : this.state.view.after(since, limit);
@@ -267,7 +271,9 @@ export class LogOperations {
     const { human, now } = found;
     const same = this.state.view.get(input.id);
     if (same?.deleted) return refused(gone("id: "));
-    if (same && same.replyTo !== human.id) return refused({ status: 409, error: "id: already used by another message" });
+    if (same && same.replyTo !== human.id) {
+      return refused({ status: 409, error: "id: already used by another message" });
+    }
     // A reply already in the log (e.g. merged from the kv path) answers the message, whatever its status says.
     const earlier = same ? null : this.state.view.replyTo(human.id);
     if (earlier) {

@@ -59,9 +59,7 @@ export class Room extends DurableObject<Env> {
     this.kvSync = new KvSync(state, this.alarms);
     this.pushes = new Broadcaster(() => ctx.getWebSockets());
     this.streams = new LiveStreams(state.sql, (frame) => this.pushes.push(frame));
-    this.flips = new Flips({
-      state, kvSync: this.kvSync, streams: this.streams, usage: this.usage, env, broadcast: (frame) => this.pushes.push(frame),
-    });
+    this.flips = new Flips(state, this.kvSync, this.streams, this.pushes, this.usage, env);
     this.ops = new LogOperations(state, this.flips, this.kvSync, this.streams, this.alarms, this.pushes, env);
     this.sockets = new RoomSockets({
       state, env, usage: this.usage, flips: this.flips, ops: this.ops, streams: this.streams, flushPushes: () => this.pushes.flush(),
