@@ -61,9 +61,7 @@ export class Room extends DurableObject<Env> {
     this.streams = new LiveStreams(state.sql, (frame) => this.pushes.push(frame));
     this.flips = new Flips(state, this.kvSync, this.streams, this.pushes, this.usage, env);
     this.ops = new LogOperations(state, this.flips, this.kvSync, this.streams, this.alarms, this.pushes, env);
-    this.sockets = new RoomSockets({
-      state, env, usage: this.usage, flips: this.flips, ops: this.ops, streams: this.streams, flushPushes: () => this.pushes.flush(),
-    });
+    this.sockets = new RoomSockets(state, this.ops, this.flips, this.streams, this.pushes, this.usage, env);
     ctx.blockConcurrencyWhile(async () => {
       // A read or a socket must not create anything: a never-written room reads as empty.
       if (!state.load()) return;
