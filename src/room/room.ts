@@ -1,13 +1,13 @@
 // The Room Durable Object: one per room, single-threaded, the only authority for a
 // `do` room. A post, socket send, reply, claim, release, failure or heal is one call
-// here: validate, dedupe by id, change SQLite in one transaction (with the outbox rows
-// for KV), push, answer. KV records and the `cache:<room>` mirror are written after
-// the answer, from the outbox and by alarm, so KV never sits on the write path.
+// here, handed to its log operation (operations.ts): validate, dedupe by id, change
+// SQLite in one transaction (with the outbox rows for KV), push, answer. KV records and
+// the `cache:<room>` mirror are written after the answer, from the outbox and by alarm
+// (outbox.ts), so KV never sits on the write path.
 // This class is the object's surface (RPC methods, socket and alarm handlers) and wires
-// its parts: operations.ts (the log operations: validate, write, owe KV, push), flips.ts
-// (do/kv mode), outbox.ts (KV after the answer), sockets.ts and streams.ts, over the
-// SQL and shared state in log.ts. Below the class: the alarm schedule, retention and
-// the pushes, which only the object itself drives.
+// its parts: flips.ts (do/kv mode), sockets.ts and streams.ts, over the SQL and shared
+// state in log.ts. Below the class, the object's own machinery: the alarm schedule, the
+// retention sweep and the Broadcaster that every part pushes through.
 import { DurableObject } from "cloudflare:workers";
 import { PING_FRAME, PONG_FRAME, type ServerFrame } from "../shared/frames";
 import type { Message } from "../shared/message";
