@@ -10,7 +10,12 @@ export type RoomCall = { room: string; flagVersion: number };
  * A refusal; `mode: "kv"` means the room has left do mode and the call belongs on the kv
  * path; 429 (a limit, with `retryAfter` in seconds) and 507 (the room is full) come from the room's limits.
  */
-export type RoomRefusal = { status: Refusal["status"] | 429 | 500 | 503 | 507; error: string; mode?: PathMode; retryAfter?: number };
+export type RoomRefusal = {
+  status: Refusal["status"] | 429 | 500 | 503 | 507;
+  error: string;
+  mode?: PathMode;
+  retryAfter?: number;
+};
 export type RoomResult<T> = { ok: true; value: T } | ({ ok: false } & RoomRefusal);
 
 export type NewHumanMessage = { id: string; text: string; author: string };

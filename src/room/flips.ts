@@ -5,37 +5,26 @@
 // reads and sockets ask nobody. Leaving do mode flushes everything owed to KV first, so a
 // room is never half-left.
 import { cacheKey, commentKey } from "../shared/keys";
-import type { ServerFrame } from "../shared/frames";
 import type { Message } from "../shared/message";
 import { storedMessageSchema } from "../shared/schemas";
 import { registryFor } from "../control/registry";
 import type { Usage } from "../storage/usage";
 import { LEFT_DO_MODE, type RoomCall, type RoomRefusal } from "./calls";
-import { MAX_BATCH } from "./kv-writes";
-import type { KvSync } from "./kv-sync";
-import type { RoomState } from "./room-state";
+import { MAX_BATCH } from "./outbox";
+import type { KvSync } from "./outbox";
+import type { RoomState } from "./log";
+import type { Broadcaster } from "./room";
 import type { LiveStreams } from "./streams";
 
-export type FlipDeps = {
-  state: RoomState;
-  kvSync: KvSync;
-  streams: LiveStreams;
-  usage: Usage;
-  env: Env;
-  broadcast(frame: ServerFrame): void;
-};
-
 export class Flips {
-  private readonly state: RoomState;
-  private readonly kvSync: KvSync;
-  private readonly streams: LiveStreams;
-  private readonly usage: Usage;
-  private readonly env: Env;
-  private readonly broadcast: (frame: ServerFrame) => void;
-
-  constructor(deps: FlipDeps) {
-    ({ state: this.state, kvSync: this.kvSync, streams: this.streams, usage: this.usage, env: this.env, broadcast: this.broadcast } = deps);
-  }
+  constructor(
+    private readonly state: RoomState,
+    private readonly kvSync: KvSync,
+    private readonly streams: LiveStreams,
+    private readonly pushes: Broadcaster,
+    private readonly usage: Usage,
+    private readonly env: Env,
+  ) {}
 
   /**
    * Admits a do-mode call. First use, or first use under a newer flag version: merge
@@ -43,7 +32,8 @@ export class Flips {
    * A room that has left do mode refuses, so the caller reruns the call on the kv path.
    */
   async enter(call: RoomCall, writes = false, request = true): Promise<RoomRefusal | null> {
-    // Every RPC call on the message path enters here: one Durable Object request each (a socket frame is counted as a message).
+    // Every RPC call on the message path enters here: one Durable Object request each (a
+    // socket frame is counted as a message).
     if (request) this.usage.count("requests");
     if (call.flagVersion > this.state.flagVersion) {
       // Already in do mode: a newer flag that still sends this room's calls here changed
@@ -51,8 +41,8 @@ export class Flips {
       if (this.state.active) this.state.flagVersion = call.flagVersion;
       else await this.reconcile(call);
     }
-    // A room with tables registers on any call (also one active since before flips were
-    // tracked); a never-written room's reads leave no trace in any shared object.
+    // A room with tables registers on any call (also an active one its shard does not list
+    // yet); a never-written room's reads leave no trace in any shared object.
     if ((writes || this.state.schema) && !(await this.admitWrites(call.room))) return LEFT_DO_MODE;
     return this.state.active ? null : LEFT_DO_MODE;
   }
@@ -98,10 +88,11 @@ export class Flips {
         const merged = this.merge(call, entries, finished);
         this.state.active = true;
         this.kvSync.markDirty();
-        // The merge may have changed the log (statuses finished on the kv path) with no later change to write the mirror.
+        // The merge may have changed the log (statuses finished on the kv path) with no later
+        // change to write the mirror.
         await this.kvSync.scheduleMirror();
-        this.broadcast({ type: "mode", mode: "do" });
-        for (const message of merged) this.broadcast({ type: "message", message });
+        this.pushes.push({ type: "mode", mode: "do" });
+        for (const message of merged) this.pushes.push({ type: "message", message });
       } catch (err) {
         // Thrown outside blockConcurrencyWhile, so one bad read fails this call, not the object.
         failure = err;
@@ -119,12 +110,17 @@ export class Flips {
     const finished: Message[] = [];
     for (let i = 0; i < open.length; i += MAX_BATCH) {
       const records = await this.state.kv.get<Message>(open.slice(i, i + MAX_BATCH).map(commentKey), "json");
-      for (const record of records.values()) if (record && (record.status === "complete" || record.status === "failed")) finished.push(record);
+      for (const record of records.values()) {
+        if (record && (record.status === "complete" || record.status === "failed")) finished.push(record);
+      }
     }
     return finished;
   }
 
-  /** Adds valid cached entries missing from the log (tombstones as tombstones); invalid ones are skipped and counted. */
+  /**
+   * Adds valid cached entries missing from the log (tombstones as tombstones); invalid ones
+   * are skipped and counted.
+   */
   private merge(call: RoomCall, cached: unknown[], finishedElsewhere: Message[] = []): Message[] {
     const valid: Message[] = [];
     let skipped = 0;
@@ -139,7 +135,9 @@ export class Flips {
       for (const message of valid.sort((a, b) => a.createdAt - b.createdAt)) {
         // A kv-mode deletion: the log keeps (or becomes) its tombstone; the words never come back.
         if (message.deleted) {
-          if (!this.state.log.get(message.id)?.deleted) this.state.log.tombstone(message, message.deletedAt ?? Date.now());
+          if (!this.state.log.get(message.id)?.deleted) {
+            this.state.log.tombstone(message, message.deletedAt ?? Date.now());
+          }
           continue;
         }
         const { message: logged, created } = this.state.log.insert(message);
@@ -148,7 +146,9 @@ export class Flips {
         if (leased) this.state.log.setClaim(message.id, message.claimedBy!, message.leaseUntil!);
         if (created) merged.push(leased ? this.state.log.get(message.id)! : logged);
         const finished = message.status === "complete" || message.status === "failed";
-        if (!created && !logged.deleted && finished && logged.status !== message.status) this.state.log.setStatus(message.id, message.status, message.error ?? null);
+        if (!created && !logged.deleted && finished && logged.status !== message.status) {
+          this.state.log.setStatus(message.id, message.status, message.error ?? null);
+        }
       }
       // A merged reply answers its message even when the message itself was outside the cache's window.
       for (const reply of valid) {
@@ -157,9 +157,13 @@ export class Flips {
       }
       for (const record of finishedElsewhere) {
         const logged = this.state.log.get(record.id);
-        if (logged && !logged.deleted && logged.status !== record.status) this.state.log.setStatus(record.id, record.status, record.error ?? null);
+        if (logged && !logged.deleted && logged.status !== record.status) {
+          this.state.log.setStatus(record.id, record.status, record.error ?? null);
+        }
       }
-      if (skipped) this.state.meta.set("skippedOnReconcile", Number(this.state.meta.get("skippedOnReconcile") ?? 0) + skipped);
+      if (skipped) {
+        this.state.meta.set("skippedOnReconcile", Number(this.state.meta.get("skippedOnReconcile") ?? 0) + skipped);
+      }
       this.state.flagVersion = call.flagVersion;
       this.state.remember("flagVersion", call.flagVersion);
       this.state.remember("active", true);
@@ -196,6 +200,6 @@ export class Flips {
     this.state.active = active;
     this.state.remember("flagVersion", flagVersion);
     this.state.remember("active", active);
-    this.broadcast({ type: "mode", mode: active ? "do" : "kv" });
+    this.pushes.push({ type: "mode", mode: active ? "do" : "kv" });
   }
 }

@@ -1,7 +1,35 @@
-// SQL of the room log: rows in, Messages out. Synchronous, so every method that
-// changes more than one row is atomic inside the Durable Object.
+// All SQL of a room, and the state its parts share. Synchronous, so every method that
+// changes more than one row (and an outbox row with the change it reports) is atomic
+// inside the Durable Object.
 import { isClaimable } from "../shared/leases";
 import { toRecord, type Message, type MessageStatus } from "../shared/message";
+import { applyMigrations, hasSchema, type Migration } from "../storage/migrations";
+import type { Usage } from "../storage/usage";
+import { roomLimits, type RoomLimits } from "../limits/retention";
+import m0001 from "../../migrations/0001_messages.sql";
+import m0002 from "../../migrations/0002_claims.sql";
+import m0003 from "../../migrations/0003_outbox.sql";
+import m0004 from "../../migrations/0004_change_position.sql";
+import m0005 from "../../migrations/0005_created_at.sql";
+import m0006 from "../../migrations/0006_tombstones.sql";
+import m0007 from "../../migrations/0007_streams.sql";
+import m0008 from "../../migrations/0008_outbox_lean.sql";
+
+// ---- the schema ----
+
+// The Room's schema: migrations/NNNN_name.sql, applied by the shared runner (src/storage/migrations.ts).
+export const MIGRATIONS: Migration[] = [
+  { version: 1, name: "messages", sql: m0001 },
+  { version: 2, name: "claims", sql: m0002 },
+  { version: 3, name: "outbox", sql: m0003 },
+  { version: 4, name: "change_position", sql: m0004 },
+  { version: 5, name: "created_at", sql: m0005 },
+  { version: 6, name: "tombstones", sql: m0006 },
+  { version: 7, name: "streams", sql: m0007 },
+  { version: 8, name: "outbox_lean", sql: m0008 },
+];
+
+// ---- the log: rows in, Messages out ----
 
 type Row = {
   seq: number;
@@ -20,8 +48,8 @@ type Row = {
   deleted_at: number | null;
 };
 
-const SELECT = `SELECT m.seq, m.pos, m.id, m.kind, m.author, m.text, m.reply_to, m.status, m.created_at, m.error, m.stopped,
-  c.bot_id, c.lease_until, m.deleted_at FROM messages m LEFT JOIN claims c ON c.message_id = m.id`;
+const SELECT = `SELECT m.seq, m.pos, m.id, m.kind, m.author, m.text, m.reply_to, m.status, m.created_at, m.error,
+  m.stopped, c.bot_id, c.lease_until, m.deleted_at FROM messages m LEFT JOIN claims c ON c.message_id = m.id`;
 
 /** Rows lists show: a tombstone (an operator deletion) is left out. */
 const SHOWN = `m.deleted_at IS NULL`;
@@ -90,7 +118,9 @@ export class RoomLog {
 
   /** The logged messages among `ids`, in one query (the outbox flush reads a batch at a time). */
   getMany(ids: string[]): Map<string, Message> {
-    const rows = this.sql.exec<Row>(`${SELECT} WHERE m.id IN (SELECT value FROM json_each(?))`, JSON.stringify(ids)).toArray();
+    const rows = this.sql
+      .exec<Row>(`${SELECT} WHERE m.id IN (SELECT value FROM json_each(?))`, JSON.stringify(ids))
+      .toArray();
     return new Map(rows.map((row) => [row.id, this.toMessage(row)]));
   }
 
@@ -100,7 +130,8 @@ export class RoomLog {
     const pos = this.lastPos() + 1;
     const inserted = this.sql
       .exec<{ seq: number }>(
-        `INSERT INTO messages (id, kind, author, text, reply_to, status, created_at, error, stopped, pos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO messages (id, kind, author, text, reply_to, status, created_at, error, stopped, pos)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO NOTHING RETURNING seq`,
         message.id, message.kind, message.author, message.text, message.replyTo ?? null,
         message.status, message.createdAt, message.error ?? null, message.stopped ? 1 : 0, pos,
@@ -110,7 +141,8 @@ export class RoomLog {
     this.position = pos;
     if (this.size !== null) this.size++;
     // Built from what was written, not read back: one query less on the hot path.
-    const { claimedBy: _by, leaseUntil: _until, ...logged } = { ...toRecord(message), room: this.room(), seq: inserted.seq, pos };
+    const written = { ...toRecord(message), room: this.room(), seq: inserted.seq, pos };
+    const { claimedBy: _by, leaseUntil: _until, ...logged } = written;
     return { message: logged, created: true };
   }
 
@@ -158,7 +190,9 @@ export class RoomLog {
   before(seq: number, limit: number): { messages: Message[]; more: boolean } {
     const rows = this.sql.exec<Row>(PAGE_BEFORE_SQL, seq, limit).toArray();
     const oldest = rows.at(-1)?.seq;
-    const more = oldest !== undefined && this.sql.exec(`SELECT 1 FROM messages m WHERE m.seq < ? AND ${SHOWN} LIMIT 1`, oldest).toArray().length > 0;
+    const more =
+      oldest !== undefined &&
+      this.sql.exec(`SELECT 1 FROM messages m WHERE m.seq < ? AND ${SHOWN} LIMIT 1`, oldest).toArray().length > 0;
     return { messages: rows.reverse().map((row) => this.toMessage(row)), more };
   }
 
@@ -176,7 +210,11 @@ export class RoomLog {
   /** Ids of human messages still pending or processing, oldest first. */
   unfinishedHumanIds(limit: number): string[] {
     return this.sql
-      .exec<{ id: string }>(`SELECT id FROM messages m WHERE kind = 'human' AND status IN ('pending', 'processing') AND ${SHOWN} ORDER BY seq LIMIT ?`, limit)
+      .exec<{ id: string }>(
+        `SELECT id FROM messages m WHERE kind = 'human' AND status IN ('pending', 'processing') AND ${SHOWN}
+         ORDER BY seq LIMIT ?`,
+        limit,
+      )
       .toArray()
       .map((row) => row.id);
   }
@@ -185,7 +223,10 @@ export class RoomLog {
   claimable(now: number): Message[] {
     // The query only narrows to candidates (the index on kind, status); isClaimable decides.
     return this.sql
-      .exec<Row>(`${SELECT} WHERE m.kind = 'human' AND m.status IN ('pending', 'processing') AND ${SHOWN} ORDER BY m.seq LIMIT 1000`)
+      .exec<Row>(
+        `${SELECT} WHERE m.kind = 'human' AND m.status IN ('pending', 'processing') AND ${SHOWN}
+         ORDER BY m.seq LIMIT 1000`,
+      )
       .toArray()
       .map((row) => this.toMessage(row))
       .filter((message) => isClaimable(message, now))
@@ -220,7 +261,8 @@ export class RoomLog {
     return this.sql
       .exec<{ id: string }>(
         `SELECT m.id FROM messages m LEFT JOIN claims c ON c.message_id = m.id
-         WHERE m.created_at < ? AND m.pos < (SELECT MAX(pos) FROM messages) AND NOT (m.status = 'processing' AND COALESCE(c.lease_until, 0) > ?)
+         WHERE m.created_at < ? AND m.pos < (SELECT MAX(pos) FROM messages)
+           AND NOT (m.status = 'processing' AND COALESCE(c.lease_until, 0) > ?)
          ORDER BY m.created_at LIMIT ?`,
         cutoff, now, limit,
       )
@@ -239,7 +281,10 @@ export class RoomLog {
 }
 
 /** The reads of a log; a room that has never been written (no tables yet) reads EMPTY_LOG. */
-export type LogReader = Pick<RoomLog, "get" | "recent" | "before" | "after" | "claimable" | "replyTo" | "lastPos" | "lastSeq" | "count" | "oldestCreatedAt">;
+export type LogReader = Pick<
+  RoomLog,
+  "get" | "recent" | "before" | "after" | "claimable" | "replyTo" | "lastPos" | "lastSeq" | "count" | "oldestCreatedAt"
+>;
 export const EMPTY_LOG: LogReader = {
   get: () => null,
   recent: () => [],
@@ -259,6 +304,171 @@ export class Meta {
     return this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0]?.value ?? null;
   }
   set(key: string, value: string | number | boolean): void {
-    this.sql.exec(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, String(value));
+    this.sql.exec(
+      `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      key, String(value),
+    );
+  }
+}
+
+// ---- the outbox: KV keys the room still owes a write ----
+
+// A row joins the transaction of the change it reports; outbox.ts writes it to KV after the answer.
+export type OutboxRow = { key: string; version: number; queued_at: number; attempts: number };
+
+export class Outbox {
+  constructor(private readonly sql: SqlStorage) {}
+
+  /** Queues (or re-queues, due now) a write of `key`. */
+  enqueue(key: string, now: number): void {
+    this.sql.exec(
+      `INSERT INTO outbox (key, version, queued_at) VALUES (?, 1, ?)
+       ON CONFLICT (key) DO UPDATE SET version = version + 1, attempts = 0, next_at = 0`,
+      key, now,
+    );
+  }
+
+  /** Rows due at `now` (every row when `now` is Infinity), oldest first. */
+  due(now: number, limit: number): OutboxRow[] {
+    const until = Number.isFinite(now) ? now : Number.MAX_SAFE_INTEGER;
+    return this.sql
+      .exec<OutboxRow>(
+        `SELECT key, version, queued_at, attempts FROM outbox WHERE next_at <= ? ORDER BY queued_at LIMIT ?`,
+        until, limit,
+      )
+      .toArray();
+  }
+
+  /** The puts of these versions landed, in one statement; newer re-queues of their keys stay. */
+  doneMany(rows: OutboxRow[]): void {
+    if (!rows.length) return;
+    this.sql.exec(
+      `DELETE FROM outbox WHERE (key, version) IN (SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?) j)`,
+      JSON.stringify(rows.map((row) => [row.key, row.version])),
+    );
+  }
+
+  /** The put failed: try again later, unless the key was re-queued meanwhile. */
+  retryLater(row: OutboxRow, nextAt: number): void {
+    this.sql.exec(
+      `UPDATE outbox SET attempts = attempts + 1, next_at = ? WHERE key = ? AND version = ?`,
+      nextAt, row.key, row.version,
+    );
+  }
+
+  pending(): number {
+    return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM outbox`).one().n;
+  }
+
+  /** When the earliest row is due, or null when nothing is owed. */
+  nextDue(): number | null {
+    return this.sql.exec<{ at: number | null }>(`SELECT MIN(next_at) AS at FROM outbox`).one().at;
+  }
+}
+
+// ---- the room's state ----
+
+// What every part of a room shares: its storage (the log, bookkeeping rows, the outbox),
+// the KV it writes, its limits, and the bookkeeping kept in memory (loaded once on wake)
+// so the hot path reads no bookkeeping rows. A room gets its tables on its first write;
+// until then it keeps this state in memory only.
+export class RoomState {
+  readonly sql: SqlStorage;
+  readonly log: RoomLog;
+  readonly meta: Meta;
+  readonly outbox: Outbox;
+  /** KV as this room writes it; a field so fault-injection tests can swap in a failing one. */
+  kv: KVNamespace;
+  /** ROOM_MAX_MESSAGES and ROOM_RETENTION_DAYS; a field so tests can set them for one room. */
+  limits: RoomLimits;
+  /** Whether the tables exist. */
+  schema = false;
+  /** `getByName` ids carry the name into the object (also on alarms and after eviction). */
+  roomName: string;
+  flagVersion = -1;
+  active = false;
+  /** The room's `room:<name>` record is owed or written. */
+  marked = false;
+  /** The Control object lists this room among the do rooms a flip must flush. */
+  registered = false;
+
+  constructor(readonly ctx: DurableObjectState, env: Env, usage: Usage) {
+    // Every SQLite statement and KV call of the room is counted (the cost bench reads it via inspect).
+    this.sql = usage.countingSql(ctx.storage.sql);
+    this.kv = usage.countingKv(env.CHAT_KV);
+    this.limits = roomLimits(env);
+    this.roomName = ctx.id.name ?? "";
+    this.meta = new Meta(this.sql);
+    this.log = new RoomLog(this.sql, () => this.roomName);
+    this.outbox = new Outbox(this.sql);
+  }
+
+  /**
+   * On wake: migrate and read the bookkeeping; false for a never-written room (a read or a
+   * socket must not create anything).
+   */
+  load(): boolean {
+    this.schema = hasSchema(this.sql);
+    if (!this.schema) return false;
+    this.transaction(() => applyMigrations(this.sql, MIGRATIONS));
+    this.roomName ||= this.meta.get("room") ?? "";
+    this.flagVersion = Number(this.meta.get("flagVersion") ?? -1);
+    this.active = this.flagVersion >= 0 && this.meta.get("active") !== "false";
+    this.marked = this.meta.get("marked") === "true";
+    this.registered = this.meta.get("registered") === "true";
+    return true;
+  }
+
+  /**
+   * One SQLite transaction. Memory the run changes (this state's bookkeeping, the log's
+   * cached position and size, and whatever a part registers with `onRollback`) goes back to
+   * what it was if the transaction rolls back, so memory never claims what storage lacks.
+   */
+  transaction<T>(run: () => T): T {
+    const { flagVersion, active, marked, registered, roomName } = this;
+    const restores = [this.log.save(), ...this.savers.map((save) => save())];
+    try {
+      return this.ctx.storage.transactionSync(run);
+    } catch (err) {
+      Object.assign(this, { flagVersion, active, marked, registered, roomName });
+      for (const restore of restores) restore();
+      throw err;
+    }
+  }
+
+  /** `save` is called as each transaction starts; what it answers runs if that transaction rolls back. */
+  onRollback(save: () => () => void): void {
+    this.savers.push(save);
+  }
+
+  private readonly savers: (() => () => void)[] = [];
+
+  /** The log to read: the real one once the room has tables, else an empty one. */
+  get view(): LogReader {
+    return this.schema ? this.log : EMPTY_LOG;
+  }
+
+  /** Keeps a bookkeeping value; a room without tables keeps it in memory until its first write. */
+  remember(key: string, value: string | number | boolean): void {
+    if (this.schema) this.meta.set(key, value);
+  }
+
+  setRoomName(room: string): void {
+    if (!room || this.roomName === room) return;
+    this.roomName = room;
+    this.remember("room", room);
+  }
+
+  /** The first write gives the room its tables, and stores what it kept in memory until then. */
+  ensureSchema(): void {
+    if (this.schema) return;
+    this.transaction(() => {
+      applyMigrations(this.sql, MIGRATIONS);
+      if (this.roomName) this.meta.set("room", this.roomName);
+      this.meta.set("flagVersion", this.flagVersion);
+      this.meta.set("active", this.active);
+      this.meta.set("registered", this.registered);
+    });
+    this.schema = true;
   }
 }

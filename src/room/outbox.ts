@@ -1,50 +1,287 @@
-// SQL of the room's outbox: KV keys the room still owes a write. Synchronous, so a
-// row can join the transaction of the change it reports.
-export type OutboxRow = { key: string; version: number; queued_at: number; attempts: number };
+// How a do room's changes reach KV after the answer: each change queues its records in
+// the outbox (in the change's transaction), the flusher writes them right after the
+// answer, and the `cache:<room>` mirror is rewritten at most once a second, by alarm.
+import { cacheKey, COMMENT_PREFIX, ROOM_PREFIX, roomKey } from "../shared/keys";
+import { CACHE_SIZE, toRecord, type Message } from "../shared/message";
+import { recordExpiry } from "../limits/retention";
+import type { OutboxRow, RoomState } from "./log";
+import type { AlarmSchedule } from "./room";
+
+export const MIRROR_INTERVAL_MS = 1000;
+
+export type OutboxStats = { pending: number } & FlushStats;
+
+export class KvSync {
+  mirroredAt = 0;
+  private mirrorDirty = false;
+  private readonly flusher: OutboxFlusher;
+
+  constructor(private readonly state: RoomState, private readonly alarms: AlarmSchedule) {
+    this.flusher = new OutboxFlusher(state, alarms);
+  }
+
+  /** Queues a KV write; the caller is inside the transaction of the change it reports. */
+  owe(key: string, now: number): void {
+    const { state } = this;
+    state.outbox.enqueue(key, now);
+    // The backstop alarm commits with the row, so a crash before the post-answer flush still ends in a write.
+    void this.alarms.schedule(Math.max(now, this.mirroredAt) + MIRROR_INTERVAL_MS);
+    if (!state.marked) {
+      state.outbox.enqueue(roomKey(state.roomName), now);
+      state.remember("marked", true);
+      state.marked = true;
+    }
+  }
+
+  /** After a committed change: let KV catch up without holding the answer. */
+  changed(): void {
+    if (this.state.active) {
+      this.mirrorDirty = true;
+      void this.scheduleMirror();
+    }
+    this.flusher.kick();
+  }
+
+  /** The log changed outside a call (a restart, retention, a reconcile): the mirror is owed. */
+  markDirty(): void {
+    this.mirrorDirty = true;
+  }
+
+  /** The alarm for the next mirror, a second after the last one. */
+  scheduleMirror(): Promise<void> {
+    return this.alarms.schedule(Math.max(Date.now(), this.mirroredAt + MIRROR_INTERVAL_MS));
+  }
+
+  /** The alarm's backstop flush: skipped while a post-answer flush runs (it takes every due row itself). */
+  async flushOnAlarm(now: number): Promise<void> {
+    if (!this.flusher.busy()) await this.flusher.flush(now, false);
+  }
+
+  flush(now: number, strict: boolean): Promise<void> {
+    return this.flusher.flush(now, strict);
+  }
+
+  /** The alarm's part: the mirror if owed; answers when the outbox and the mirror want the alarm next. */
+  async onAlarm(): Promise<(number | null)[]> {
+    // Every alarm is set at least a second after the last mirror, so this keeps KV's one write a second per key.
+    if (this.state.active && this.mirrorDirty) await this.writeMirror();
+    const now = Date.now();
+    const due = this.state.outbox.nextDue();
+    return [
+      // Rows due now are being flushed by the post-answer loop; check back on them in a while.
+      due === null ? null : Math.max(due, now + MIRROR_INTERVAL_MS),
+      this.state.active && this.mirrorDirty ? Math.max(now, this.mirroredAt + MIRROR_INTERVAL_MS) : null,
+    ];
+  }
+
+  async writeMirror(): Promise<number> {
+    const { state } = this;
+    // A never-written room owns no mirror: whatever `cache:<room>` holds stays as it is.
+    if (!state.roomName || !state.schema) return 0;
+    // Stamped before the put so a change during it schedules the next mirror a second later.
+    this.mirroredAt = Date.now();
+    this.mirrorDirty = false;
+    const recent = state.view.recent(CACHE_SIZE);
+    try {
+      await state.kv.put(cacheKey(state.roomName), JSON.stringify(recent));
+    } catch (err) {
+      this.mirrorDirty = true;
+      throw err;
+    }
+    return recent.length;
+  }
+
+  stats(): OutboxStats {
+    return { pending: this.state.schema ? this.state.outbox.pending() : 0, ...this.flusher.stats() };
+  }
+}
+
+// ---- the flusher ----
+
+// Writes what the room's outbox owes to KV: right after each answer (one flush at a
+// time, picking up rows queued meanwhile) and from the alarm; failed puts go back with
+// backoff. Counts what it did (written, lag, failures, conflicts) for the operator.
+export type FlushStats = { flushed: number; failures: number; conflicts: number; lagMs: LagSummary };
 
 /** Backoff after a failed put: 1 s, 2 s, 4 s … at most a minute. */
-export const retryDelayMs = (attempts: number): number => Math.min(60_000, 1000 * 2 ** Math.max(0, attempts - 1));
+const retryDelayMs = (attempts: number): number => Math.min(60_000, 1000 * 2 ** Math.max(0, attempts - 1));
 
-export class Outbox {
-  constructor(private readonly sql: SqlStorage) {}
+class OutboxFlusher {
+  private running: Promise<void> | null = null;
+  private readonly lag = new LagSamples();
+  private flushed = 0;
+  private failures = 0;
+  private conflicts = 0;
 
-  /** Queues (or re-queues, due now) a write of `key`. */
-  enqueue(key: string, now: number): void {
-    this.sql.exec(
-      `INSERT INTO outbox (key, version, queued_at) VALUES (?, 1, ?)
-       ON CONFLICT (key) DO UPDATE SET version = version + 1, attempts = 0, next_at = 0`,
-      key, now,
+  constructor(private readonly state: RoomState, private readonly alarms: AlarmSchedule) {}
+
+  /** Starts the post-answer flush unless one is running (it picks up new rows itself). */
+  kick(): void {
+    if (this.running) return;
+    void this.flush(Date.now(), false).catch((err) =>
+      console.log(JSON.stringify({ event: "outbox-error", room: this.state.roomName, error: String(err) })),
     );
   }
 
-  /** Rows due at `now` (every row when `now` is Infinity), oldest first. */
-  due(now: number, limit: number): OutboxRow[] {
-    const until = Number.isFinite(now) ? now : Number.MAX_SAFE_INTEGER;
-    return this.sql
-      .exec<OutboxRow>(`SELECT key, version, queued_at, attempts FROM outbox WHERE next_at <= ? ORDER BY queued_at LIMIT ?`, until, limit)
-      .toArray();
+  /** A post-answer flush is running: it writes every due row, so the alarm need not wait for it. */
+  busy(): boolean {
+    return this.running !== null;
   }
 
-  /** The puts of these versions landed, in one statement; newer re-queues of their keys stay. */
-  doneMany(rows: OutboxRow[]): void {
-    if (!rows.length) return;
-    this.sql.exec(
-      `DELETE FROM outbox WHERE (key, version) IN (SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?) j)`,
-      JSON.stringify(rows.map((row) => [row.key, row.version])),
+  /** One flush at a time: a second caller waits for the running one, then flushes what is still due. */
+  async flush(now: number, strict: boolean): Promise<void> {
+    while (this.running) await this.running.catch(() => undefined);
+    const run = this.flushDue(now, strict);
+    const mine = run.then(
+      () => undefined,
+      () => undefined,
     );
+    this.running = mine;
+    try {
+      await run;
+    } finally {
+      if (this.running === mine) this.running = null;
+    }
   }
 
-  /** The put failed: try again later, unless the key was re-queued meanwhile. */
-  retryLater(row: OutboxRow, nextAt: number): void {
-    this.sql.exec(`UPDATE outbox SET attempts = attempts + 1, next_at = ? WHERE key = ? AND version = ?`, nextAt, row.key, row.version);
+  stats(): FlushStats {
+    return { flushed: this.flushed, failures: this.failures, conflicts: this.conflicts, lagMs: this.lag.summary() };
   }
 
-  pending(): number {
-    return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM outbox`).one().n;
+  /** Writes due outbox rows until none is left; with `strict`, throws if any put failed. */
+  private async flushDue(now: number, strict: boolean): Promise<void> {
+    const { state } = this;
+    const { outbox } = state;
+    if (!state.schema) return;
+    let failed = 0;
+    for (;;) {
+      const rows = outbox.due(now, MAX_BATCH);
+      if (!rows.length) break;
+      const keys = rows.map((row) => row.key);
+      const ids = keys.filter((key) => key.startsWith(COMMENT_PREFIX)).map((key) => key.slice(COMMENT_PREFIX.length));
+      const logged = state.log.getMany(ids);
+      const find = (id: string) => logged.get(id) ?? null;
+      // The room's KV is read on every batch: fault-injection tests swap it.
+      const outcomes = await writeOwed(state.kv, keys, state.roomName, find, state.limits.retentionMs);
+      const doneAt = Date.now();
+      // One transaction for the whole batch's bookkeeping: one commit, not one per row.
+      const failedRows = rows.filter((_, i) => outcomes[i] instanceof Error);
+      const retryAt = state.transaction(() => {
+        outbox.doneMany(rows.filter((_, i) => !(outcomes[i] instanceof Error)));
+        let earliest: number | null = null;
+        for (const row of failedRows) {
+          const nextAt = doneAt + retryDelayMs(row.attempts + 1);
+          outbox.retryLater(row, nextAt);
+          earliest = Math.min(earliest ?? nextAt, nextAt);
+        }
+        return earliest;
+      });
+      outcomes.forEach((outcome, i) => this.count(rows[i]!, outcome, doneAt));
+      if (retryAt !== null) await this.alarms.schedule(retryAt);
+      failed += failedRows.length;
+      // A failed row is due again at once when `now` is Infinity: stop rather than spin.
+      if (strict && failed) break;
+    }
+    if (strict && failed) {
+      throw new Error(`${failed} KV record(s) of room ${state.roomName} could not be written yet; retrying by alarm`);
+    }
   }
 
-  /** When the earliest row is due, or null when nothing is owed. */
-  nextDue(): number | null {
-    return this.sql.exec<{ at: number | null }>(`SELECT MIN(next_at) AS at FROM outbox`).one().at;
+  private count(row: OutboxRow, outcome: WriteOutcome | Error, doneAt: number): void {
+    const room = this.state.roomName;
+    if (outcome instanceof Error) {
+      this.failures++;
+      const attempts = row.attempts + 1;
+      console.log(JSON.stringify({ event: "outbox-retry", room, key: row.key, attempts, error: String(outcome) }));
+    } else if (outcome === "conflict") {
+      this.conflicts++;
+      console.log(JSON.stringify({ event: "record-conflict", room, key: row.key, kept: "the other room's record" }));
+    } else if (outcome === "written" && row.key !== roomKey(room)) {
+      this.flushed++;
+      this.lag.add(doneAt - row.queued_at);
+    }
+  }
+}
+
+// ---- what an outbox key means as a KV write ----
+
+// What outbox keys mean as KV writes: a message's record, or the room's marker. A
+// record that already belongs to another room is never replaced (client-chosen ids
+// may collide across rooms; each room only ever vouches for its own messages). One
+// bulk read per batch checks ownership, so the check costs one KV call, not one per key.
+type WriteOutcome = "written" | "conflict" | "gone";
+
+/** KV's bulk get takes at most this many keys. */
+export const MAX_BATCH = 100;
+/** Puts of one batch sent at once. */
+const PUTS_IN_FLIGHT = 10;
+
+/**
+ * Writes each key; answers, per key, what happened or the error to retry on. Records expire
+ * with their message (`retentionMs`).
+ */
+async function writeOwed(
+  kv: KVNamespace,
+  keys: string[],
+  room: string,
+  find: (id: string) => Message | null,
+  retentionMs = 0,
+): Promise<(WriteOutcome | Error)[]> {
+  const records = keys.filter((key) => key.startsWith(COMMENT_PREFIX));
+  let stored: Map<string, Message | null>;
+  try {
+    stored = records.length ? await kv.get<Message>(records, "json") : new Map();
+  } catch (err) {
+    return keys.map(() => asError(err));
+  }
+  const write = async (key: string): Promise<WriteOutcome | Error> => {
+    try {
+      if (key.startsWith(ROOM_PREFIX)) {
+        if ((await kv.get(key)) === null) await kv.put(key, JSON.stringify({ createdAt: Date.now() }));
+        return "written";
+      }
+      const message = find(key.slice(COMMENT_PREFIX.length));
+      if (!message) return "gone";
+      const existing = stored.get(key);
+      if (existing && existing.room !== room) return "conflict";
+      await kv.put(key, JSON.stringify(toRecord(message)), recordExpiry(message.createdAt, retentionMs));
+      return "written";
+    } catch (err) {
+      return asError(err);
+    }
+  };
+  // A few puts at a time: a backlog of a hundred must not flood KV (locally, the process the room shares with it).
+  const outcomes: (WriteOutcome | Error)[] = [];
+  for (let i = 0; i < keys.length; i += PUTS_IN_FLIGHT) {
+    outcomes.push(...(await Promise.all(keys.slice(i, i + PUTS_IN_FLIGHT).map(write))));
+  }
+  return outcomes;
+}
+
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+
+// ---- lag ----
+
+// How long KV records trail their messages: the newest samples of (put done − queued),
+// kept in memory for the operator and the bench (a restart starts them afresh).
+const KEEP = 20_000;
+
+export type LagSummary = { p50: number; p99: number; max: number; samples: number };
+
+class LagSamples {
+  // A ring: adding is O(1) however many samples are kept.
+  private readonly samples: number[] = [];
+  private next = 0;
+
+  add(ms: number): void {
+    if (this.samples.length < KEEP) this.samples.push(ms);
+    else this.samples[this.next] = ms;
+    this.next = (this.next + 1) % KEEP;
+  }
+
+  summary(): LagSummary {
+    const sorted = [...this.samples].sort((a, b) => a - b);
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+    return { p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? 0, samples: sorted.length };
   }
 }

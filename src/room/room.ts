@@ -1,27 +1,24 @@
 // The Room Durable Object: one per room, single-threaded, the only authority for a
 // `do` room. A post, socket send, reply, claim, release, failure or heal is one call
-// here: validate, dedupe by id, change SQLite in one transaction (with the outbox rows
-// for KV), push, answer. KV records and the `cache:<room>` mirror are written after
-// the answer, from the outbox and by alarm, so KV never sits on the write path.
+// here, handed to its log operation (operations.ts): validate, dedupe by id, change
+// SQLite in one transaction (with the outbox rows for KV), push, answer. KV records and
+// the `cache:<room>` mirror are written after the answer, from the outbox and by alarm
+// (outbox.ts), so KV never sits on the write path.
 // This class is the object's surface (RPC methods, socket and alarm handlers) and wires
-// its parts: messages.ts and answers.ts (log operations), flips.ts (do/kv mode),
-// kv-sync.ts (outbox and mirror), sockets.ts, retention-sweep.ts, over room-state.ts.
+// its parts: flips.ts (do/kv mode), sockets.ts and streams.ts, over the SQL and shared
+// state in log.ts. Below the class, the object's own machinery: the alarm schedule, the
+// retention sweep and the Broadcaster that every part pushes through.
 import { DurableObject } from "cloudflare:workers";
 import { PING_FRAME, PONG_FRAME, type ServerFrame } from "../shared/frames";
 import type { Message } from "../shared/message";
 import type { StreamAck, StreamCall, StreamStats } from "../shared/stream";
 import type { UsageCounts } from "../shared/usage";
 import { Usage } from "../storage/usage";
-import { RoomAdmission } from "./admission";
-import { AlarmSchedule } from "./alarms";
-import { Answers } from "./answers";
-import { Broadcaster } from "./broadcast";
 import type { Deleted, NewHumanMessage, NewReply, RoomCall, RoomResult, Stored } from "./calls";
 import { Flips } from "./flips";
-import { KvSync, type OutboxStats } from "./kv-sync";
-import { Messages, type LogOpsDeps } from "./messages";
-import { enforceRetention } from "./retention-sweep";
-import { RoomState } from "./room-state";
+import { RoomState } from "./log";
+import { LogOperations } from "./operations";
+import { KvSync, MIRROR_INTERVAL_MS, type OutboxStats } from "./outbox";
 import { RoomSockets } from "./sockets";
 import { LiveStreams } from "./streams";
 
@@ -48,12 +45,10 @@ export class Room extends DurableObject<Env> {
   private readonly state: RoomState;
   private readonly alarms: AlarmSchedule;
   private readonly kvSync: KvSync;
-  private readonly admission: RoomAdmission;
   private readonly pushes: Broadcaster;
   private readonly streams: LiveStreams;
   private readonly flips: Flips;
-  private readonly messages: Messages;
-  private readonly answers: Answers;
+  private readonly ops: LogOperations;
   private readonly sockets: RoomSockets;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -63,16 +58,10 @@ export class Room extends DurableObject<Env> {
     state.onRollback(() => this.alarms.save());
     this.kvSync = new KvSync(state, this.alarms);
     this.pushes = new Broadcaster(() => ctx.getWebSockets());
-    this.streams = new LiveStreams(state.sql, (frame) => this.broadcast(frame));
-    this.flips = new Flips({ state, kvSync: this.kvSync, streams: this.streams, usage: this.usage, env, broadcast: (frame) => this.broadcast(frame) });
-    this.admission = new RoomAdmission(state, env);
-    const ops: LogOpsDeps = {
-      state, flips: this.flips, kvSync: this.kvSync, streams: this.streams, admission: this.admission, alarms: this.alarms, env,
-      changed: (frames) => this.changed(frames),
-    };
-    this.messages = new Messages(ops);
-    this.answers = new Answers(ops);
-    this.sockets = new RoomSockets({ state, env, usage: this.usage, flips: this.flips, admission: this.admission, messages: this.messages, streams: this.streams, flushPushes: () => this.pushes.flush() });
+    this.streams = new LiveStreams(state.sql, (frame) => this.pushes.push(frame));
+    this.flips = new Flips(state, this.kvSync, this.streams, this.pushes, this.usage, env);
+    this.ops = new LogOperations(state, this.flips, this.kvSync, this.streams, this.alarms, this.pushes, env);
+    this.sockets = new RoomSockets(state, this.ops, this.flips, this.streams, this.pushes, this.usage, env);
     ctx.blockConcurrencyWhile(async () => {
       // A read or a socket must not create anything: a never-written room reads as empty.
       if (!state.load()) return;
@@ -80,7 +69,7 @@ export class Room extends DurableObject<Env> {
       // After a restart the last mirror may be older than the log: write one soon.
       if (state.active) this.kvSync.markDirty();
       const alarmSet = await this.alarms.load();
-      // Owed writes, or (rooms from before retention) messages retention must look at.
+      // Owed writes, or messages retention must look at, and no alarm set to do it.
       const retentionDue = state.limits.retentionMs > 0 && state.log.oldestCreatedAt() !== null;
       if (!alarmSet && (state.outbox.pending() > 0 || retentionDue)) await this.alarms.schedule(Date.now());
     });
@@ -88,60 +77,64 @@ export class Room extends DurableObject<Env> {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
   }
 
-  // ---- RPC methods called by the Worker (do mode; messages.ts and answers.ts) ----
+  // ---- RPC methods called by the Worker (do mode; each one is a log operation, operations.ts) ----
 
   /** A human message: stored once per id; a known id answers the stored message. */
   post(call: RoomCall, input: NewHumanMessage, creator?: string): Promise<RoomResult<Stored>> {
-    return this.answered(this.messages.post(call, input, creator));
+    return this.answered(this.ops.post(call, input, creator));
   }
 
   get(call: RoomCall, id: string): Promise<RoomResult<Message>> {
-    return this.messages.get(call, id);
+    return this.ops.get(call, id);
   }
 
   list(call: RoomCall, limit: number, since?: number): Promise<RoomResult<{ comments: Message[]; lastPos: number }>> {
-    return this.messages.list(call, limit, since);
+    return this.ops.list(call, limit, since);
   }
 
-  listBefore(call: RoomCall, before: number, limit: number): Promise<RoomResult<{ comments: Message[]; lastPos: number; more: boolean }>> {
-    return this.messages.listBefore(call, before, limit);
+  listBefore(
+    call: RoomCall,
+    before: number,
+    limit: number,
+  ): Promise<RoomResult<{ comments: Message[]; lastPos: number; more: boolean }>> {
+    return this.ops.listBefore(call, before, limit);
   }
 
   heal(call: RoomCall, record: Message): Promise<RoomResult<{ message: Message; readded: boolean }>> {
-    return this.answered(this.messages.heal(call, record));
+    return this.answered(this.ops.heal(call, record));
   }
 
   deleteMessage(call: RoomCall, id: string): Promise<RoomResult<Deleted>> {
-    return this.answered(this.messages.deleteMessage(call, id));
+    return this.answered(this.ops.deleteMessage(call, id));
   }
 
   /** kv mode: the tombstone of a message the Worker deleted on the kv path, so a later flip cannot bring it back. */
   keepTombstone(room: string, tombstone: Message): Promise<Deleted> {
-    return this.answered(this.messages.keepTombstone(room, tombstone));
+    return this.answered(this.ops.keepTombstone(room, tombstone));
   }
 
   pending(call: RoomCall): Promise<RoomResult<Message[]>> {
-    return this.answers.pending(call);
+    return this.ops.pending(call);
   }
 
   claim(call: RoomCall, messageId: string, botId: string, leaseMs: number): Promise<RoomResult<Message>> {
-    return this.answered(this.answers.claim(call, messageId, botId, leaseMs));
+    return this.answered(this.ops.claim(call, messageId, botId, leaseMs));
   }
 
   release(call: RoomCall, messageId: string, botId: string): Promise<RoomResult<Message>> {
-    return this.answered(this.answers.release(call, messageId, botId));
+    return this.answered(this.ops.release(call, messageId, botId));
   }
 
   fail(call: RoomCall, messageId: string, botId: string, reason: string): Promise<RoomResult<Message>> {
-    return this.answered(this.answers.fail(call, messageId, botId, reason));
+    return this.answered(this.ops.fail(call, messageId, botId, reason));
   }
 
   stream(call: RoomCall, input: StreamCall): Promise<RoomResult<StreamAck>> {
-    return this.answered(this.answers.stream(call, input));
+    return this.answered(this.ops.stream(call, input));
   }
 
   reply(call: RoomCall, input: NewReply): Promise<RoomResult<Stored & { human: Message }>> {
-    return this.answered(this.answers.reply(call, input));
+    return this.answered(this.ops.reply(call, input));
   }
 
   /** A flip to kv: stop taking do calls, write everything owed to KV, then the mirror (flips.ts). */
@@ -205,11 +198,14 @@ export class Room extends DurableObject<Env> {
     };
     await part(() => this.kvSync.flushOnAlarm(Date.now()));
     const retentionAt = await part(() => enforceRetention(this.state, Date.now(), (ids) => this.retained(ids)));
-    const leaseCheckAt = await part(() => this.answers.interruptLapsedStreams(Date.now()));
+    const leaseCheckAt = await part(() => this.ops.interruptLapsedStreams(Date.now()));
     const kvAt = (await part(() => this.kvSync.onAlarm())) ?? [];
-    const next = [...kvAt, retentionAt, leaseCheckAt, errors.length ? Date.now() + ALARM_RETRY_MS : null].filter((at): at is number => at !== null);
+    const retryAt = errors.length ? Date.now() + ALARM_RETRY_MS : null;
+    const next = [...kvAt, retentionAt, leaseCheckAt, retryAt].filter((at): at is number => at !== null);
     if (next.length) await this.alarms.schedule(Math.min(...next));
-    if (errors.length) console.log(JSON.stringify({ event: "alarm-error", room: this.state.roomName, errors: errors.map(String) }));
+    if (errors.length) {
+      console.log(JSON.stringify({ event: "alarm-error", room: this.state.roomName, errors: errors.map(String) }));
+    }
   }
 
   /** Retention deleted these messages: the mirror is owed, and replies being written to them end. */
@@ -224,15 +220,116 @@ export class Room extends DurableObject<Env> {
   private answered<T>(result: Promise<T>): Promise<T> {
     return result.finally(() => this.pushes.flush());
   }
+}
 
-  /** After a committed change: push it, then let KV catch up without holding the answer. */
-  private changed(frames: ServerFrame[]): void {
-    if (!frames.length) return;
-    for (const frame of frames) this.broadcast(frame);
-    this.kvSync.changed();
+// ---- the alarm schedule ----
+
+// The room's one Durable Object alarm. Every deadline (owed KV writes, the mirror,
+// retention, a stream's lease) asks for it; the earliest asked for stands, and the alarm
+// run sets the next.
+export class AlarmSchedule {
+  private at: number | null = null;
+
+  constructor(private readonly storage: DurableObjectStorage, private readonly usage: Usage) {}
+
+  /** On wake: the alarm already set, if any. */
+  async load(): Promise<boolean> {
+    this.at = await this.storage.getAlarm();
+    return this.at !== null;
   }
 
-  private broadcast(frame: ServerFrame): void {
-    this.pushes.push(frame);
+  /** What this schedule believes is set, and how to put it back (a rolled-back transaction undoes its setAlarm). */
+  save(): () => void {
+    const at = this.at;
+    return () => {
+      this.at = at;
+    };
+  }
+
+  /** The alarm is running: nothing is set until someone asks again. */
+  fired(): void {
+    this.at = null;
+  }
+
+  async schedule(at: number): Promise<void> {
+    if (this.at !== null && this.at <= at) return;
+    const before = this.at;
+    this.at = at;
+    this.usage.count("alarmsSet");
+    try {
+      await this.storage.setAlarm(at);
+    } catch (err) {
+      // Not set: a later, earlier-or-equal deadline must not think it is.
+      if (this.at === at) this.at = before;
+      throw err;
+    }
+  }
+}
+
+// ---- retention ----
+
+// Retention, run by the room's alarm: messages older than ROOM_RETENTION_DAYS are
+// deleted (with their claims) a batch at a time, oldest first.
+/** Messages retention deletes per alarm run at most: a long backlog goes a batch a second. */
+export const RETENTION_BATCH = 500;
+/** When everything past the retention is kept for now (leased, or the latest change), look again this late. */
+const RETENTION_RECHECK_MS = 3_600_000;
+
+/**
+ * Deletes one batch; answers when to look again (null: retention off, or nothing logged).
+ * `deleted` hears which went.
+ */
+export function enforceRetention(state: RoomState, now: number, deleted: (ids: string[]) => void): number | null {
+  const { retentionMs } = state.limits;
+  if (!retentionMs) return null;
+  const ids = state.log.expired(now - retentionMs, now, RETENTION_BATCH);
+  if (ids.length) {
+    state.transaction(() => state.log.remove(ids));
+    deleted(ids);
+    console.log(JSON.stringify({ event: "retention", room: state.roomName, deleted: ids.length }));
+  }
+  if (ids.length === RETENTION_BATCH) return now + MIRROR_INTERVAL_MS;
+  const oldest = state.log.oldestCreatedAt();
+  if (oldest === null) return null;
+  return oldest + retentionMs > now ? oldest + retentionMs : now + RETENTION_RECHECK_MS;
+}
+
+// ---- pushes ----
+
+// Pushes to every socket of the room, after the answer to the call that caused them:
+// frames are queued, in order, and sent right after the answer (a socket send's `ack`,
+// an RPC's result: the Room flushes then), or by one fallback timer for pushes no answer
+// carries (streams, alarms). An answer never waits behind a slow or gone socket: each
+// send is buffered by the runtime and costs that socket only.
+export class Broadcaster {
+  private queued: string[] = [];
+  /**
+   * The fallback flush on its way. One at most: under load a Durable Object's timers run
+   * late, and one per push would pile up past workerd's 10,000 active timeouts.
+   */
+  private timer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(private readonly sockets: () => WebSocket[]) {}
+
+  push(frame: ServerFrame): void {
+    this.queued.push(JSON.stringify(frame));
+    this.timer ??= setTimeout(() => {
+      this.timer = null;
+      this.flush();
+    }, 0);
+  }
+
+  /** Sends everything queued now (nothing when nothing is). */
+  flush(): void {
+    if (!this.queued.length) return;
+    const frames = this.queued;
+    this.queued = [];
+    for (const ws of this.sockets()) {
+      try {
+        for (const data of frames) ws.send(data);
+      } catch {
+        // a closing socket; its close handler cleans up
+      }
+    }
   }
 }

@@ -4,7 +4,10 @@
 // STREAM_PERSIST_MS, so a restarted room, or a viewer joining late, loses at most that
 // last second: the bot resends from what the room answers it holds.
 import { MAX_TEXT } from "../shared/message";
-import { STREAM_PERSIST_MS, STREAM_PUSH_MS, type LiveStream, type StreamAck, type StreamCall, type StreamFrame, type StreamState, type StreamStats } from "../shared/stream";
+import {
+  STREAM_PERSIST_MS, STREAM_PUSH_MS,
+  type LiveStream, type StreamAck, type StreamCall, type StreamFrame, type StreamState, type StreamStats,
+} from "../shared/stream";
 
 type Held = LiveStream & {
   botId: string;
@@ -41,19 +44,33 @@ export class LiveStreams {
   /** On wake: the streams storage holds (at most a second behind what the bot sent). */
   load(): void {
     for (const row of this.sql.exec<Row>(`SELECT id, reply_to, bot_id, author, text, state FROM streams`).toArray()) {
-      const stream = { id: row.id, replyTo: row.reply_to, botId: row.bot_id, author: row.author, text: row.text, state: row.state };
+      const stream = {
+        id: row.id, replyTo: row.reply_to, botId: row.bot_id, author: row.author, text: row.text, state: row.state,
+      };
       // Every socket of the room learns this text through its hello or the next push, so pushing starts here.
-      this.held.set(row.id, { ...stream, pushed: row.text.length, pushedState: row.state, lastPushAt: 0, dirty: false, persistedAt: Date.now(), timer: undefined, timerAt: Number.POSITIVE_INFINITY });
+      this.held.set(row.id, {
+        ...stream, pushed: row.text.length, pushedState: row.state, lastPushAt: 0,
+        dirty: false, persistedAt: Date.now(), timer: undefined, timerAt: Number.POSITIVE_INFINITY,
+      });
     }
   }
 
-  /** The bot's text from `offset` on. A call starting past what the room holds changes nothing: the answer says where to resend from. */
+  /**
+   * The bot's text from `offset` on. A call starting past what the room holds changes nothing:
+   * the answer says where to resend from.
+   */
   write(call: StreamCall): StreamAck {
     // A new stream for a message replaces any other (a bot that lost its lease, interrupted).
-    for (const other of this.held.values()) if (other.replyTo === call.replyTo && other.id !== call.id) this.end(other.id);
+    for (const other of this.held.values()) {
+      if (other.replyTo === call.replyTo && other.id !== call.id) this.end(other.id);
+    }
     let stream = this.held.get(call.id);
     if (!stream) {
-      stream = { id: call.id, replyTo: call.replyTo, botId: call.botId, author: call.author, text: "", state: "streaming", pushed: 0, pushedState: null, lastPushAt: 0, dirty: true, persistedAt: 0, timer: undefined, timerAt: Number.POSITIVE_INFINITY };
+      stream = {
+        id: call.id, replyTo: call.replyTo, botId: call.botId, author: call.author, text: "", state: "streaming",
+        pushed: 0, pushedState: null, lastPushAt: 0, dirty: true, persistedAt: 0,
+        timer: undefined, timerAt: Number.POSITIVE_INFINITY,
+      };
       this.held.set(call.id, stream);
     }
     if (call.offset <= stream.text.length) {
@@ -113,7 +130,10 @@ export class LiveStreams {
     for (const id of [...this.held.keys()]) this.end(id);
   }
 
-  /** The reply landed (its `message` frame tells viewers): its streams are forgotten, nothing more is pushed for them. */
+  /**
+   * The reply landed (its `message` frame tells viewers): its streams are forgotten, nothing
+   * more is pushed for them.
+   */
   dropFor(replyTo: string): void {
     for (const stream of [...this.held.values()]) {
       if (stream.replyTo !== replyTo) continue;
@@ -125,7 +145,9 @@ export class LiveStreams {
 
   /** What a socket gets in its hello: every stream with its whole text so far. */
   list(): LiveStream[] {
-    return [...this.held.values()].map(({ id, replyTo, author, text, state }) => ({ id, replyTo, author, text, state }));
+    return [...this.held.values()].map(({ id, replyTo, author, text, state }) => ({
+      id, replyTo, author, text, state,
+    }));
   }
 
   stats(): StreamStats {
@@ -139,7 +161,10 @@ export class LiveStreams {
     this.held.delete(id);
     this.sql.exec(`DELETE FROM streams WHERE id = ?`, id);
     this.pushes++;
-    this.push({ type: "stream", id, replyTo: stream.replyTo, author: stream.author, offset: stream.text.length, delta: "", state: "ended" });
+    this.push({
+      type: "stream", id, replyTo: stream.replyTo, author: stream.author,
+      offset: stream.text.length, delta: "", state: "ended",
+    });
   }
 
   private setState(stream: Held, state: StreamState): void {
@@ -181,9 +206,13 @@ export class LiveStreams {
       stream.dirty = false;
       stream.persistedAt = now;
     }
-    if ((stream.pushed < stream.text.length || stream.pushedState !== stream.state) && now >= stream.lastPushAt + STREAM_PUSH_MS) {
+    const unpushed = stream.pushed < stream.text.length || stream.pushedState !== stream.state;
+    if (unpushed && now >= stream.lastPushAt + STREAM_PUSH_MS) {
       this.pushes++;
-      this.push({ type: "stream", id: stream.id, replyTo: stream.replyTo, author: stream.author, offset: stream.pushed, delta: stream.text.slice(stream.pushed), state: stream.state });
+      this.push({
+        type: "stream", id: stream.id, replyTo: stream.replyTo, author: stream.author,
+        offset: stream.pushed, delta: stream.text.slice(stream.pushed), state: stream.state,
+      });
       stream.pushed = stream.text.length;
       stream.pushedState = stream.state;
       stream.lastPushAt = now;

@@ -1,5 +1,5 @@
 // The kv path's per-message KV records and room markers (in do mode the Room's
-// outbox writes them instead, src/room/kv-writes.ts).
+// outbox writes them instead, src/room/outbox.ts).
 import { commentKey, roomKey } from "../shared/keys";
 import { toRecord, type Message } from "../shared/message";
 import { recordExpiry } from "../limits/retention";

@@ -4,7 +4,7 @@
 // aligned to the wall clock, so each test sends 2 × limit + 1 from one address: even
 // a run that straddles a window boundary puts more than the limit into one window.
 import { describe, expect, it } from "vitest";
-import { FRAME_BURST, FRAME_RATE } from "../../src/room/socket-caps";
+import { FRAME_BURST, FRAME_RATE } from "../../src/room/sockets";
 import { ADMIN, BOT, connect, list, postJson, setRoomMode, uniqueRoom } from "./helpers";
 import { newMessageId } from "../../src/shared/message";
 

@@ -6,8 +6,7 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { Room } from "../../src/room/room";
-import { RETENTION_BATCH } from "../../src/room/retention-sweep";
+import { RETENTION_BATCH, type Room } from "../../src/room/room";
 import { recordExpiry, type RoomLimits } from "../../src/limits/retention";
 import { newMessageId } from "../../src/shared/message";
 import { BOT, connect, frameOf, heal, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";

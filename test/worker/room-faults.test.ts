@@ -4,9 +4,8 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { AlarmSchedule } from "../../src/room/alarms";
-import type { Room } from "../../src/room/room";
-import type { RoomState } from "../../src/room/room-state";
+import type { AlarmSchedule, Room } from "../../src/room/room";
+import type { RoomState } from "../../src/room/log";
 import type { RoomLimits } from "../../src/limits/retention";
 import { newMessageId, type Message } from "../../src/shared/message";
 import { BOT, connect, frameOf, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
@@ -17,8 +16,7 @@ const DAY_MS = 86_400_000;
 type Internals = {
   state: RoomState;
   alarms: AlarmSchedule;
-  admission: { env: Env };
-  messages: { post: (...args: unknown[]) => unknown; storeHuman: (...args: unknown[]) => unknown };
+  ops: { env: Env; post: (...args: unknown[]) => unknown; storeHuman: (...args: unknown[]) => unknown };
 };
 const internals = (instance: Room) => instance as unknown as Internals;
 
@@ -31,10 +29,10 @@ describe("a do room under injected faults", () => {
     const room = uniqueRoom("creation-throws");
     await setRoomMode(room, "do");
     await runInDurableObject(env.ROOM.getByName(room), (instance: Room) => {
-      const admission = internals(instance).admission;
+      const ops = internals(instance).ops;
       let calls = 0;
       const limiter = { limit: async () => (calls++ === 0 ? Promise.reject(new Error("limiter unreachable")) : { success: true }) };
-      admission.env = { ...admission.env, ROOM_LIMITER: limiter as unknown as RateLimit };
+      ops.env = { ...ops.env, ROOM_LIMITER: limiter as unknown as RateLimit };
     });
     const body = { room, id: newMessageId(), text: "creates the room" };
     const from = { "cf-connecting-ip": "198.51.100.90" };
@@ -120,9 +118,9 @@ describe("a do room under injected faults", () => {
     await post(room, "the room works");
     const inject = (error: Error) =>
       runInDurableObject(env.ROOM.getByName(room), (instance: Room) => {
-        const messages = internals(instance).messages;
-        messages.post = () => Promise.reject(error);
-        messages.storeHuman = () => {
+        const ops = internals(instance).ops;
+        ops.post = () => Promise.reject(error);
+        ops.storeHuman = () => {
           throw error;
         };
       });

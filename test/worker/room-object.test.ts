@@ -2,10 +2,10 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { MIGRATIONS } from "../../src/room/migrations";
+import { MIGRATIONS } from "../../src/room/log";
 import { applyMigrations } from "../../src/storage/migrations";
 import type { Room } from "../../src/room/room";
-import { MIRROR_INTERVAL_MS } from "../../src/room/kv-sync";
+import { MIRROR_INTERVAL_MS } from "../../src/room/outbox";
 import type { Message } from "../../src/shared/message";
 import { ids, post, setRoomMode, uniqueRoom } from "./helpers";
 import { outboxDrained } from "./probes";

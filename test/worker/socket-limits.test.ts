@@ -7,7 +7,7 @@ import { env } from "cloudflare:workers";
 import { evictDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { MAX_FRAME_BYTES, ROOM_FULL_CLOSE, TOO_MANY_SOCKETS_CLOSE } from "../../src/shared/frames";
-import { FRAME_BURST, FRAME_RATE } from "../../src/room/socket-caps";
+import { FRAME_BURST, FRAME_RATE } from "../../src/room/sockets";
 import { newMessageId } from "../../src/shared/message";
 import { call, connect, frameOf, setRoomMode, uniqueRoom } from "./helpers";
 

@@ -10,7 +10,10 @@ import { newMessageId, type Message } from "../../src/shared/message";
 import { BOT, call, connect, frameOf, getFlags, list, post, postJson, setFlags, setRoomMode, uniqueRoom } from "./helpers";
 
 /** The room's parts a fault can be injected into (private in the class, reached here on purpose). */
-type RoomInternals = { state: { kv: KVNamespace; log: { insert: (m: Message) => unknown } }; changed: (frames: unknown[]) => void };
+type RoomInternals = {
+  state: { kv: KVNamespace; log: { insert: (m: Message) => unknown } };
+  ops: { changed: (frames: unknown[]) => void };
+};
 
 /** Makes the room's next `part` call throw, once. */
 async function failOnce(room: string, part: "insert" | "changed"): Promise<void> {
@@ -23,8 +26,8 @@ async function failOnce(room: string, part: "insert" | "changed"): Promise<void>
         throw new Error("injected: insert failed before commit");
       };
     } else {
-      internals.changed = () => {
-        delete (internals as Partial<RoomInternals>).changed; // the prototype's method again
+      internals.ops.changed = () => {
+        delete (internals.ops as Partial<RoomInternals["ops"]>).changed; // the prototype's method again
         throw new Error("injected: answer lost after commit");
       };
     }
