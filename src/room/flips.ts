@@ -13,7 +13,7 @@ import { LEFT_DO_MODE, type RoomCall, type RoomRefusal } from "./calls";
 import { MAX_BATCH } from "./outbox";
 import type { KvSync } from "./outbox";
 import type { RoomState } from "./log";
-import type { Broadcaster } from "./room";
+import type { Broadcaster } from "./effects";
 import type { LiveStreams } from "./streams";
 
 export class Flips {

@@ -18,7 +18,7 @@ import {
 import type { Flips } from "./flips";
 import type { RoomState } from "./log";
 import type { KvSync } from "./outbox";
-import type { AlarmSchedule, Broadcaster } from "./room";
+import type { AlarmSchedule, Broadcaster } from "./effects";
 import type { LiveStreams } from "./streams";
 
 export class LogOperations {

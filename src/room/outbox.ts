@@ -5,7 +5,7 @@ import { cacheKey, COMMENT_PREFIX, ROOM_PREFIX, roomKey } from "../shared/keys";
 import { CACHE_SIZE, toRecord, type Message } from "../shared/message";
 import { recordExpiry } from "../limits/retention";
 import type { OutboxRow, RoomState } from "./log";
-import type { AlarmSchedule } from "./room";
+import type { AlarmSchedule } from "./effects";
 
 export const MIRROR_INTERVAL_MS = 1000;
 

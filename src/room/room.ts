@@ -6,15 +6,16 @@
 // (outbox.ts), so KV never sits on the write path.
 // This class is the object's surface (RPC methods, socket and alarm handlers) and wires
 // its parts: flips.ts (do/kv mode), sockets.ts and streams.ts, over the SQL and shared
-// state in log.ts. Below the class, the object's own machinery: the alarm schedule, the
-// retention sweep and the Broadcaster that every part pushes through.
+// state in log.ts; every part asks for the alarm and pushes through effects.ts. Below the
+// class: the retention sweep the alarm runs.
 import { DurableObject } from "cloudflare:workers";
-import { PING_FRAME, PONG_FRAME, type ServerFrame } from "../shared/frames";
+import { PING_FRAME, PONG_FRAME } from "../shared/frames";
 import type { Message } from "../shared/message";
 import type { StreamAck, StreamCall, StreamStats } from "../shared/stream";
 import type { UsageCounts } from "../shared/usage";
 import { Usage } from "../storage/usage";
 import type { Deleted, NewHumanMessage, NewReply, RoomCall, RoomResult, Stored } from "./calls";
+import { AlarmSchedule, Broadcaster } from "./effects";
 import { Flips } from "./flips";
 import { RoomState } from "./log";
 import { LogOperations } from "./operations";
@@ -222,50 +223,6 @@ export class Room extends DurableObject<Env> {
   }
 }
 
-// ---- the alarm schedule ----
-
-// The room's one Durable Object alarm. Every deadline (owed KV writes, the mirror,
-// retention, a stream's lease) asks for it; the earliest asked for stands, and the alarm
-// run sets the next.
-export class AlarmSchedule {
-  private at: number | null = null;
-
-  constructor(private readonly storage: DurableObjectStorage, private readonly usage: Usage) {}
-
-  /** On wake: the alarm already set, if any. */
-  async load(): Promise<boolean> {
-    this.at = await this.storage.getAlarm();
-    return this.at !== null;
-  }
-
-  /** What this schedule believes is set, and how to put it back (a rolled-back transaction undoes its setAlarm). */
-  save(): () => void {
-    const at = this.at;
-    return () => {
-      this.at = at;
-    };
-  }
-
-  /** The alarm is running: nothing is set until someone asks again. */
-  fired(): void {
-    this.at = null;
-  }
-
-  async schedule(at: number): Promise<void> {
-    if (this.at !== null && this.at <= at) return;
-    const before = this.at;
-    this.at = at;
-    this.usage.count("alarmsSet");
-    try {
-      await this.storage.setAlarm(at);
-    } catch (err) {
-      // Not set: a later, earlier-or-equal deadline must not think it is.
-      if (this.at === at) this.at = before;
-      throw err;
-    }
-  }
-}
-
 // ---- retention ----
 
 // Retention, run by the room's alarm: messages older than ROOM_RETENTION_DAYS are
@@ -292,44 +249,4 @@ export function enforceRetention(state: RoomState, now: number, deleted: (ids: s
   const oldest = state.log.oldestCreatedAt();
   if (oldest === null) return null;
   return oldest + retentionMs > now ? oldest + retentionMs : now + RETENTION_RECHECK_MS;
-}
-
-// ---- pushes ----
-
-// Pushes to every socket of the room, after the answer to the call that caused them:
-// frames are queued, in order, and sent right after the answer (a socket send's `ack`,
-// an RPC's result: the Room flushes then), or by one fallback timer for pushes no answer
-// carries (streams, alarms). An answer never waits behind a slow or gone socket: each
-// send is buffered by the runtime and costs that socket only.
-export class Broadcaster {
-  private queued: string[] = [];
-  /**
-   * The fallback flush on its way. One at most: under load a Durable Object's timers run
-   * late, and one per push would pile up past workerd's 10,000 active timeouts.
-   */
-  private timer: ReturnType<typeof setTimeout> | null = null;
-
-  constructor(private readonly sockets: () => WebSocket[]) {}
-
-  push(frame: ServerFrame): void {
-    this.queued.push(JSON.stringify(frame));
-    this.timer ??= setTimeout(() => {
-      this.timer = null;
-      this.flush();
-    }, 0);
-  }
-
-  /** Sends everything queued now (nothing when nothing is). */
-  flush(): void {
-    if (!this.queued.length) return;
-    const frames = this.queued;
-    this.queued = [];
-    for (const ws of this.sockets()) {
-      try {
-        for (const data of frames) ws.send(data);
-      } catch {
-        // a closing socket; its close handler cleans up
-      }
-    }
-  }
 }

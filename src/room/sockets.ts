@@ -15,7 +15,7 @@ import { LEFT_DO_MODE, failureOf, type NewHumanMessage, type RoomRefusal, type S
 import type { Flips } from "./flips";
 import type { RoomState } from "./log";
 import type { LogOperations } from "./operations";
-import type { Broadcaster } from "./room";
+import type { Broadcaster } from "./effects";
 import type { LiveStreams } from "./streams";
 
 /** Headers the Worker adds when it hands a socket upgrade to the room (its name the room knows: `ctx.id.name`). */

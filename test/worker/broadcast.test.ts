@@ -1,6 +1,6 @@
 // The room's pushes: flushed by the answer that caused them, with one fallback timer.
 import { describe, expect, it } from "vitest";
-import { Broadcaster } from "../../src/room/room";
+import { Broadcaster } from "../../src/room/effects";
 
 const recorder = () => {
   const sent: string[] = [];

@@ -4,7 +4,8 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { AlarmSchedule, Room } from "../../src/room/room";
+import type { AlarmSchedule } from "../../src/room/effects";
+import type { Room } from "../../src/room/room";
 import type { RoomState } from "../../src/room/log";
 import type { RoomLimits } from "../../src/limits/retention";
 import { newMessageId, type Message } from "../../src/shared/message";
