@@ -44,8 +44,10 @@ export class ChatApi {
     return names;
   }
 
-  async pending(room: string): Promise<Message[]> {
-    const { body } = await this.call<PendingResponse>("GET", `/api/bot/pending?room=${encodeURIComponent(room)}`);
+  /** `botId` tells the room who is waiting for work (its presence shows the bot). */
+  async pending(room: string, botId: string): Promise<Message[]> {
+    const query = `room=${encodeURIComponent(room)}&botId=${encodeURIComponent(botId)}`;
+    const { body } = await this.call<PendingResponse>("GET", `/api/bot/pending?${query}`);
     return body.pending;
   }
 

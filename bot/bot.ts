@@ -122,7 +122,7 @@ class Bot {
   private async answerNext(): Promise<boolean> {
     const rooms = this.config.rooms === "*" ? await this.api.rooms() : this.config.rooms;
     const waiting: Message[] = [];
-    for (const room of rooms) waiting.push(...(await this.api.pending(room)));
+    for (const room of rooms) waiting.push(...(await this.api.pending(room, this.config.botId)));
     waiting.sort((a, b) => a.createdAt - b.createdAt);
     const now = Date.now();
     for (const message of waiting) {

@@ -9,7 +9,7 @@
 // state in log.ts; every part asks for the alarm and pushes through effects.ts. Below the
 // class: the retention sweep the alarm runs.
 import { DurableObject } from "cloudflare:workers";
-import { PING_FRAME, PONG_FRAME } from "../shared/frames";
+import { PING_FRAME, PONG_FRAME, type BotState } from "../shared/frames";
 import type { Message } from "../shared/message";
 import type { StreamAck, StreamCall, StreamStats } from "../shared/stream";
 import type { UsageCounts } from "../shared/usage";
@@ -114,28 +114,29 @@ export class Room extends DurableObject<Env> {
     return this.answered(this.ops.keepTombstone(room, tombstone));
   }
 
-  pending(call: RoomCall): Promise<RoomResult<Message[]>> {
-    return this.ops.pending(call);
+  /** `botId`: who asks (bots that do not say are "bot"); the room's presence shows it waiting for work. */
+  pending(call: RoomCall, botId = "bot"): Promise<RoomResult<Message[]>> {
+    return this.botCall(botId, "idle", this.ops.pending(call));
   }
 
   claim(call: RoomCall, messageId: string, botId: string, leaseMs: number): Promise<RoomResult<Message>> {
-    return this.answered(this.ops.claim(call, messageId, botId, leaseMs));
+    return this.answered(this.botCall(botId, "thinking", this.ops.claim(call, messageId, botId, leaseMs)));
   }
 
   release(call: RoomCall, messageId: string, botId: string): Promise<RoomResult<Message>> {
-    return this.answered(this.ops.release(call, messageId, botId));
+    return this.answered(this.botCall(botId, "idle", this.ops.release(call, messageId, botId)));
   }
 
   fail(call: RoomCall, messageId: string, botId: string, reason: string): Promise<RoomResult<Message>> {
-    return this.answered(this.ops.fail(call, messageId, botId, reason));
+    return this.answered(this.botCall(botId, "idle", this.ops.fail(call, messageId, botId, reason)));
   }
 
   stream(call: RoomCall, input: StreamCall): Promise<RoomResult<StreamAck>> {
-    return this.answered(this.ops.stream(call, input));
+    return this.answered(this.botCall(input.botId, "writing", this.ops.stream(call, input)));
   }
 
   reply(call: RoomCall, input: NewReply): Promise<RoomResult<Stored & { human: Message }>> {
-    return this.answered(this.ops.reply(call, input));
+    return this.answered(this.botCall(input.botId, "idle", this.ops.reply(call, input)));
   }
 
   /** A flip to kv: stop taking do calls, write everything owed to KV, then the mirror (flips.ts). */
@@ -175,6 +176,11 @@ export class Room extends DurableObject<Env> {
     } catch {
       // already closed
     }
+    this.sockets.presence.changed();
+  }
+
+  override async webSocketError(): Promise<void> {
+    this.sockets.presence.changed();
   }
 
   // ---- the alarm: owed KV writes, the mirror, retention, lapsed stream leases ----
@@ -220,6 +226,13 @@ export class Room extends DurableObject<Env> {
   /** An RPC's pushes go out as it answers, not on a timer (a busy object's timers run late). */
   private answered<T>(result: Promise<T>): Promise<T> {
     return result.finally(() => this.pushes.flush());
+  }
+
+  /** A bot call that the room took (in do mode) tells presence what that bot is doing now. */
+  private async botCall<T>(botId: string, state: BotState, result: Promise<RoomResult<T>>): Promise<RoomResult<T>> {
+    const answer = await result;
+    if (answer.ok) this.sockets.presence.botSeen(botId, state, Date.now());
+    return answer;
   }
 }
 

@@ -3,11 +3,14 @@
 // room's Broadcaster (room.ts). A socket send is a post: its write is the log operation's
 // (operations.ts storeHuman).
 import { StatsSink } from "../control/stats";
+import { BOT_AWAY_MS, SOCKET_SILENT_MS, TYPING_EVERY_MS } from "../shared/cadence";
 import {
-  MAX_FRAME_BYTES, ROOM_FULL_CLOSE, TOO_MANY_SOCKETS_CLOSE, type ServerFrame,
+  MAX_FRAME_BYTES, ROOM_FULL_CLOSE, TOO_MANY_SOCKETS_CLOSE, type BotState, type Presence, type ServerFrame,
 } from "../shared/frames";
 import { DELETED_ERROR, type PathMode } from "../shared/message";
-import { describeZodError, sendFrameSchema, stopFrameSchema } from "../shared/schemas";
+import {
+  describeZodError, presenceFrameSchema, sendFrameSchema, stopFrameSchema, typingFrameSchema,
+} from "../shared/schemas";
 import type { Usage } from "../storage/usage";
 import { UNKNOWN_CLIENT, isExempt } from "../limits/client-key";
 import { limitPost } from "../limits/post-limit";
@@ -39,6 +42,7 @@ export class RoomSockets {
   /** This object's own stats sink (see StatsSink: never shared with the Worker's). */
   private readonly stats = new StatsSink();
   private readonly frames: FrameMeter;
+  readonly presence: RoomPresence;
 
   constructor(
     private readonly state: RoomState,
@@ -50,6 +54,7 @@ export class RoomSockets {
     private readonly env: Env,
   ) {
     this.frames = new FrameMeter(frameLimits(env));
+    this.presence = new RoomPresence(state.ctx, pushes);
   }
 
   async accept(request: Request): Promise<Response> {
@@ -71,13 +76,16 @@ export class RoomSockets {
     }
     this.state.ctx.acceptWebSocket(server, [clientTag(key)]);
     // The call rides along: a never-written room keeps its mode in memory only, and may hibernate.
-    server.serializeAttachment({ key, ...(mode === "do" ? { call } : {}) } satisfies SocketClient);
+    const now = Date.now();
+    server.serializeAttachment({ key, at: now, ...(mode === "do" ? { call } : {}) } satisfies SocketClient);
     const streams = mode === "do" ? this.streams.list() : [];
     const lastPos = this.state.view.lastPos();
     const hello: ServerFrame = {
       type: "hello", room: this.state.roomName, lastPos, lastSeq: lastPos, mode, ...(streams.length ? { streams } : {}),
+      presence: this.presence.snapshot(now),
     };
     server.send(JSON.stringify(hello));
+    this.presence.changed();
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -106,7 +114,7 @@ export class RoomSockets {
     if (!this.state.schema && client?.call && client.call.flagVersion > this.state.flagVersion) {
       await this.flips.enter(client.call, false, false).catch(() => null);
     }
-    const answer = await this.answer(data, client);
+    const answer = await this.answer(ws, data, client);
     // The answer goes out first, then at once the pushes of the change it reports: a
     // sender waits for neither the loop over every socket nor a later turn.
     if (answer.type === "close") ws.close(answer.code, answer.reason);
@@ -117,7 +125,7 @@ export class RoomSockets {
   // ---- what the room answers to a frame a client sent over its socket ----
   // The rules read in one place: size and shape, ping, stop, and a send, which is a post.
 
-  private async answer(data: string | ArrayBuffer, client: SocketClient | null): Promise<SocketAnswer> {
+  private async answer(ws: WebSocket, data: string | ArrayBuffer, client: SocketClient | null): Promise<SocketAnswer> {
     // In bytes: a string's length counts UTF-16 units, and one unit takes up to three bytes.
     const size =
       typeof data !== "string"
@@ -137,6 +145,7 @@ export class RoomSockets {
     // A ping spelled differently from PING_FRAME (which the runtime answers) still gets its pong.
     if (type === "ping") return send({ type: "pong" });
     if (type === "stop") return this.stopStream(frame);
+    if (type === "presence" || type === "typing") return this.presenceFrame(ws, frame);
     if (type !== "send") return close(1008, "unknown frame type");
     const id = (frame as { id?: unknown }).id;
     const parsed = sendFrameSchema.safeParse(frame);
@@ -187,6 +196,19 @@ export class RoomSockets {
     return stored;
   }
 
+  /** A name for presence, or "typing": never stored, answered with pushes to the others only. */
+  private presenceFrame(ws: WebSocket, frame: unknown): SocketAnswer {
+    const typing = typingFrameSchema.safeParse(frame);
+    if (typing.success) {
+      this.presence.typing(ws, Date.now());
+      return { type: "none" };
+    }
+    const parsed = presenceFrameSchema.safeParse(frame);
+    if (!parsed.success) return close(1008, `presence: ${describeZodError(parsed.error)}`);
+    this.presence.named(ws, parsed.data.name, Date.now());
+    return { type: "none" };
+  }
+
   /** Stop on a reply being written: anyone in the room may press it; the stream's pushes tell everyone. */
   private stopStream(frame: unknown): SocketAnswer {
     const parsed = stopFrameSchema.safeParse(frame);
@@ -208,8 +230,11 @@ export class RoomSockets {
 // frames one socket may send: a token bucket per socket, in the room's memory.
 type SocketLimits = { perRoom: number; perClient: number };
 
-/** What the room remembers of a socket across hibernation (serializeAttachment); `call`: how a do socket entered. */
-type SocketClient = { key: string; call?: { room: string; flagVersion: number } };
+/**
+ * What the room remembers of a socket across hibernation (serializeAttachment, no storage):
+ * `call`, how a do socket entered; `name`, who it is in presence; `at`, when it last said so.
+ */
+type SocketClient = { key: string; call?: { room: string; flagVersion: number }; name?: string; at?: number };
 
 const positive = (value: string | undefined, fallback: number): number => {
   const n = Number(value);
@@ -292,5 +317,89 @@ class FrameMeter {
     if (bucket.warned) return "close";
     bucket.warned = true;
     return "warn";
+  }
+}
+
+// ---- presence ----
+
+/** Joins, leaves and names within this long go out as one presence frame. */
+const PRESENCE_PUSH_MS = 250;
+
+/**
+ * Who is in the room, from the runtime's own socket list and each socket's attachment, so it
+ * survives hibernation and costs no SQLite rows. Bots have no socket: the room notes in memory
+ * when each last asked for work (a restarted room learns again at the next poll).
+ */
+export class RoomPresence {
+  private readonly bots = new Map<string, { seenAt: number; state: BotState; announcedAt: number }>();
+  private readonly typed = new WeakMap<WebSocket, number>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(private readonly ctx: DurableObjectState, private readonly pushes: Broadcaster) {}
+
+  /** Someone came, went or renamed: one presence push for everything within PRESENCE_PUSH_MS. */
+  changed(): void {
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.pushes.push({ type: "presence", ...this.snapshot(Date.now()) });
+      this.pushes.flush();
+    }, PRESENCE_PUSH_MS);
+  }
+
+  snapshot(now: number): Presence {
+    const people = new Map<string, number>();
+    let count = 0;
+    for (const ws of this.ctx.getWebSockets()) {
+      if (ws.readyState !== WebSocket.OPEN) continue;
+      const client = socketClient(ws);
+      const pinged = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+      // Gone without a close (a dropped network): neither its pings nor its frames arrive any more.
+      if (now - Math.max(pinged, client?.at ?? now) > SOCKET_SILENT_MS) {
+        ws.close(1001, "no ping within the timeout");
+        continue;
+      }
+      count++;
+      const name = client?.name ?? "anonymous";
+      people.set(name, (people.get(name) ?? 0) + 1);
+    }
+    const bots = [...this.bots]
+      .filter(([, bot]) => now - bot.seenAt < BOT_AWAY_MS)
+      .map(([id, bot]) => ({ id, state: bot.state, seenAgoMs: now - bot.seenAt }));
+    return { count, people: [...people].map(([name, sockets]) => ({ name, sockets })), bots };
+  }
+
+  named(ws: WebSocket, name: string, now: number): void {
+    const client = socketClient(ws);
+    if (!client) return;
+    const renamed = client.name !== name;
+    ws.serializeAttachment({ ...client, name, at: now } satisfies SocketClient);
+    if (renamed) this.changed();
+  }
+
+  /** Tells the others; a socket typing again within TYPING_EVERY_MS is not repeated. */
+  typing(ws: WebSocket, now: number): void {
+    if (now - (this.typed.get(ws) ?? 0) < TYPING_EVERY_MS) return;
+    this.typed.set(ws, now);
+    const name = socketClient(ws)?.name ?? "anonymous";
+    const frame = JSON.stringify({ type: "typing", name } satisfies ServerFrame);
+    for (const other of this.ctx.getWebSockets()) {
+      if (other === ws || other.readyState !== WebSocket.OPEN) continue;
+      try {
+        other.send(frame);
+      } catch {
+        // closing meanwhile
+      }
+    }
+  }
+
+  /**
+   * A bot called the room. Pages age a bot's `seenAgoMs` themselves, so a state change, a new
+   * bot, or half of BOT_AWAY_MS since the last announcement pushes presence; polls between do not.
+   */
+  botSeen(id: string, state: BotState, now: number): void {
+    const bot = this.bots.get(id);
+    const announce = !bot || bot.state !== state || now - bot.announcedAt >= BOT_AWAY_MS / 2;
+    this.bots.set(id, { seenAt: now, state, announcedAt: announce ? now : bot.announcedAt });
+    if (announce) this.changed();
   }
 }

@@ -8,7 +8,21 @@ export type ServerFrame =
    * sent once on connect: the room's newest change position (catch up with `since`), its path,
    * and the AI replies being written right now with their text so far (later `stream` frames continue them)
    */
-  | { type: "hello"; room: string; lastPos: number; /** @deprecated the same as lastPos */ lastSeq: number; mode: PathMode; streams?: LiveStream[] }
+  | {
+      type: "hello";
+      room: string;
+      lastPos: number;
+      /** @deprecated the same as lastPos */
+      lastSeq: number;
+      mode: PathMode;
+      streams?: LiveStream[];
+      /** who is here (do rooms) */
+      presence?: Presence;
+    }
+  /** who is here now, after people came, went or named themselves, or a bot's state changed (coalesced) */
+  | ({ type: "presence" } & Presence)
+  /** someone in the room is typing (never stored; at most one per socket every TYPING_EVERY_MS) */
+  | { type: "typing"; name: string }
   /** an AI reply growing (batched, at most one per stream every STREAM_PUSH_MS), or its state changing */
   | StreamFrame
   /** a new message in the room log */
@@ -33,13 +47,29 @@ export type SendFrame = { type: "send"; id: string; text: string; author?: strin
 /** ask the bot writing reply `id` to stop; it posts the reply with the text so far, marked stopped */
 export type StopFrame = { type: "stop"; id: string };
 
-export type ClientFrame = { type: "ping" } | SendFrame | StopFrame;
+/** the name this socket's person goes by in the room's presence (the composer's name) */
+export type PresenceFrame = { type: "presence"; name: string };
+
+export type ClientFrame = { type: "ping" } | SendFrame | StopFrame | PresenceFrame | { type: "typing" };
+
+/** What a bot is doing in a room: waiting for work, holding a claim, or streaming a reply. */
+export type BotState = "idle" | "thinking" | "writing";
+
+/**
+ * Who is in a room now: `count` open sockets; `people` by name (unnamed sockets go by
+ * "anonymous"); the bots that asked the room for work within BOT_AWAY_MS, with how long ago.
+ */
+export type Presence = {
+  count: number;
+  people: { name: string; sockets: number }[];
+  bots: { id: string; state: BotState; seenAgoMs: number }[];
+};
 
 /** Every frame type by direction, at run time (docs/api.md must name each); the compiler keeps them complete. */
 export const SERVER_FRAME_TYPES = everyType<ServerFrame["type"]>()([
-  "hello", "stream", "message", "update", "mode", "ack", "nack", "pong", "slow-down",
+  "hello", "stream", "message", "update", "mode", "ack", "nack", "pong", "slow-down", "presence", "typing",
 ]);
-export const CLIENT_FRAME_TYPES = everyType<ClientFrame["type"]>()(["ping", "send", "stop"]);
+export const CLIENT_FRAME_TYPES = everyType<ClientFrame["type"]>()(["ping", "send", "stop", "presence", "typing"]);
 
 /** Accepts a list only when it holds every member of the union T. */
 function everyType<T extends string>() {

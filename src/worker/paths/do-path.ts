@@ -66,8 +66,8 @@ export class DoPath implements RoomPath {
   async heal(record: Parameters<RoomPath["heal"]>[0]) {
     return unwrap(this.room.heal(this.call, record));
   }
-  async pending() {
-    return unwrap(this.room.pending(this.call));
+  async pending(botId?: string) {
+    return unwrap(this.room.pending(this.call, botId));
   }
   async claim(messageId: string, botId: string, leaseMs: number) {
     return unwrap(this.room.claim(this.call, messageId, botId, leaseMs));

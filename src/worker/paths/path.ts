@@ -25,7 +25,8 @@ export interface RoomPath {
   /** Re-adds a message whose KV record exists; `readded` is false when it was already there. */
   heal(record: Message): Promise<{ message: Message; readded: boolean }>;
   /** Human messages waiting for a reply, including those whose bot lease ran out. */
-  pending(): Promise<Message[]>;
+  /** `botId`: who asks, for the room's presence (do rooms). */
+  pending(botId?: string): Promise<Message[]>;
   claim(messageId: string, botId: string, leaseMs: number): Promise<Message>;
   release(messageId: string, botId: string): Promise<Message>;
   fail(messageId: string, botId: string, reason: string): Promise<Message>;

@@ -12,12 +12,13 @@ import { log, parseWith, readJson, roomJson } from "../http";
 import type { RoomPath } from "../paths/path";
 import { roomOfMessage } from "./comments";
 
-const pendingQuerySchema = z.object({ room: roomSchema.default(DEFAULT_ROOM) });
+/** `botId` names the asking bot in the room's presence (optional: older bots do not send it). */
+const pendingQuerySchema = z.object({ room: roomSchema.default(DEFAULT_ROOM), botId: z.string().min(1).max(100).optional() });
 
 export async function listPending(request: IRequest, env: Env): Promise<Response> {
   await requireRole(request, env, "bot");
-  const { room } = parseWith(pendingQuerySchema, request.query);
-  const { path, value } = await onRoomPath(env, await loadFlags(env), room, (p) => p.pending());
+  const { room, botId } = parseWith(pendingQuerySchema, request.query);
+  const { path, value } = await onRoomPath(env, await loadFlags(env), room, (p) => p.pending(botId));
   const body: PendingResponse = { pending: value, mode: path.mode };
   return roomJson(path.mode, body);
 }
