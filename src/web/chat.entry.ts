@@ -1,4 +1,5 @@
 // The chat page (/, /r/<room>, ?room=): wires the DOM to the ChatApp controller.
+import type { Presence } from "../shared/frames";
 import { MAX_TEXT, type PathMode } from "../shared/message";
 import { byId, el } from "./dom";
 import { listRooms } from "./chat/api";
@@ -20,6 +21,21 @@ const composerError = byId("composer-error");
 const messageBox = byId<HTMLTextAreaElement>("message");
 const nameInput = byId<HTMLInputElement>("name");
 const counter = byId("counter");
+const presenceLine = byId("presence");
+const noBot = byId("no-bot");
+const typingLine = byId("typing");
+
+const BOT_STATE_TEXT = { idle: "waiting for questions", thinking: "thinking…", writing: "writing…" } as const;
+
+/** "ana, ben (2 tabs)": a name with several sockets says so. */
+const personText = ({ name, sockets }: Presence["people"][number]) => (sockets > 1 ? `${name} (${sockets} tabs)` : name);
+
+/** "Ana is typing…", "Ana and Ben are typing…", "Ana, Ben and 2 more are typing…" */
+function typingText(names: string[]): string {
+  if (names.length === 1) return `${names[0]} is typing…`;
+  if (names.length <= 3) return `${names.slice(0, -1).join(", ")} and ${names.at(-1)} are typing…`;
+  return `${names.slice(0, 2).join(", ")} and ${names.length - 2} more are typing…`;
+}
 
 const DELIVERY_TEXT = { live: "live", polling: "polling", connecting: "connecting…" } as const;
 
@@ -38,6 +54,17 @@ const app = new ChatApp(
     showNotice(text: string | null) {
       notice.textContent = text ?? "";
       notice.hidden = text === null;
+    },
+    showPresence(presence: Presence | null) {
+      presenceLine.hidden = presence === null;
+      noBot.hidden = presence === null || presence.bots.length > 0;
+      if (!presence) return;
+      const people = `${presence.count} here: ${presence.people.map(personText).join(", ")}`;
+      const bots = presence.bots.map((bot) => `${bot.id} ${BOT_STATE_TEXT[bot.state]}`).join(", ");
+      presenceLine.textContent = bots ? `${people} · bots: ${bots}` : people;
+    },
+    showTyping(names: string[]) {
+      typingLine.textContent = names.length ? typingText(names) : "";
     },
     showRejected(text: string, reason: string) {
       composerError.textContent = `Not sent: ${reason}`;
@@ -58,10 +85,12 @@ if (invalid) {
 // ---- composer ----
 
 nameInput.value = localStorage.getItem(NAME_KEY) ?? "";
+app.setName(nameInput.value.trim() || undefined);
 nameInput.addEventListener("change", () => {
   const name = nameInput.value.trim();
   if (name) localStorage.setItem(NAME_KEY, name);
   else localStorage.removeItem(NAME_KEY);
+  app.setName(name || undefined);
 });
 
 function updateCounter(): void {
@@ -99,6 +128,7 @@ messageBox.addEventListener("keydown", (event) => {
 messageBox.addEventListener("input", () => {
   composerError.hidden = true;
   updateCounter();
+  if (messageBox.value.trim()) app.typing();
 });
 
 // ---- room switcher ----

@@ -1,7 +1,8 @@
 // The chat page's controller: loads the room, keeps it current (push in do mode,
 // polling otherwise), sends messages and verifies every acknowledged one.
 import { CACHE_SIZE, newMessageId, type PathMode, type Message } from "../../shared/message";
-import type { ServerFrame } from "../../shared/frames";
+import { BOT_AWAY_MS, TYPING_EVERY_MS, TYPING_SHOWN_MS } from "../../shared/cadence";
+import type { Presence, ServerFrame } from "../../shared/frames";
 import { StreamView } from "../../shared/stream";
 import { CatchUp, missedChanges, positionOf } from "../../client/catch-up";
 import { describeError } from "../../client/http";
@@ -29,6 +30,10 @@ export type ChatUi = {
   showNotice(text: string | null): void;
   /** the server refused a message: show why, and give its text back */
   showRejected(text: string, reason: string): void;
+  /** who is here (null: not known, e.g. a kv room or no socket); bots already aged */
+  showPresence(presence: Presence | null): void;
+  /** the names typing now (empty: nobody) */
+  showTyping(names: string[]): void;
 };
 
 export class ChatApp {
@@ -48,6 +53,12 @@ export class ChatApp {
   private readonly polls = new PollTimer(() => void this.refresh());
   private refreshing = false;
   private refreshAgain = false;
+  /** The room's last word on who is here, and when it came (bots are aged from then). */
+  private presence: { value: Presence; at: number } | null = null;
+  /** Who is typing, until when. */
+  private readonly typers = new Map<string, number>();
+  private name: string | undefined;
+  private typedAt = 0;
 
   constructor(
     readonly room: string,
@@ -98,6 +109,7 @@ export class ChatApp {
           }
         }
         this.showMode();
+        this.showPresence();
         // Open: the socket is the path now (hello brings any catch-up), so the poll goes to
         // the idle cadence; closed: poll no later than the polling cadence.
         if (open) this.scheduleNext();
@@ -118,6 +130,8 @@ export class ChatApp {
   start(): void {
     this.render();
     this.showMode();
+    // Ages the bots and the typing names between the room's frames.
+    setInterval(() => this.showPresence(), 1_000);
     void this.refresh();
     // Back online: check now instead of waiting out the backoff or the poll interval.
     window.addEventListener("online", () => {
@@ -174,6 +188,20 @@ export class ChatApp {
       this.pollNoLaterThanCadence();
     }
     this.clearNotice();
+  }
+
+  /** The composer's name, for the room's presence (sent now if the socket is open, else on its hello). */
+  setName(name: string | undefined): void {
+    this.name = name;
+    if (name && this.live.open) this.live.send({ type: "presence", name });
+  }
+
+  /** A key in the composer: tells the room at most every TYPING_EVERY_MS (do rooms, socket open). */
+  typing(): void {
+    const now = Date.now();
+    if (!this.live.open || now - this.typedAt < TYPING_EVERY_MS) return;
+    this.typedAt = now;
+    this.live.send({ type: "typing" });
   }
 
   /** Stop pressed on a reply being written: the room tells the bot, and every page sees "stopping…". */
@@ -265,6 +293,9 @@ export class ChatApp {
         // The replies being written right now, whole: what this page held before is replaced.
         this.streams.reset(frame.streams);
         this.render();
+        this.presence = frame.presence ? { value: frame.presence, at: Date.now() } : null;
+        this.showPresence();
+        if (this.name) this.live.send({ type: "presence", name: this.name });
         if (frame.lastPos > this.store.lastPos) void this.catchUp();
         return;
       case "stream":
@@ -277,6 +308,8 @@ export class ChatApp {
         this.store.merge([frame.message]);
         this.streams.settle(frame.message);
         this.forgetDeleted([frame.message]);
+        // Their message landed: they are no longer typing it.
+        if (frame.type === "message" && this.typers.delete(frame.message.author)) this.showPresence();
         // Our last pending id just arrived: back to the rare poll at once.
         if (this.verifier.seen([frame.message.id], "push") && this.verifier.size === 0) this.scheduleNext();
         this.render();
@@ -290,6 +323,14 @@ export class ChatApp {
       case "ack":
       case "nack":
         this.socketSends.receive(frame);
+        return;
+      case "presence":
+        this.presence = { value: frame, at: Date.now() };
+        this.showPresence();
+        return;
+      case "typing":
+        this.typers.set(frame.name, Date.now() + TYPING_SHOWN_MS);
+        this.showPresence();
         return;
       case "pong":
         return;
@@ -312,6 +353,23 @@ export class ChatApp {
     // Only a do room's log reaches back further than the newest messages.
     this.ui.list.keepPosition(() => this.ui.list.showHistory(mode === "do" ? this.history.current : null, this.room));
     this.showMode();
+  }
+
+  /** Presence as the room last said, bots aged since, and who is typing now; nothing without a socket. */
+  private showPresence(): void {
+    const now = Date.now();
+    for (const [name, until] of this.typers) if (until <= now) this.typers.delete(name);
+    if (!this.presence || !this.live.open || this.mode !== "do") {
+      this.ui.showPresence(null);
+      this.ui.showTyping([]);
+      return;
+    }
+    const { value, at } = this.presence;
+    const bots = value.bots
+      .map((bot) => ({ ...bot, seenAgoMs: bot.seenAgoMs + (now - at) }))
+      .filter((bot) => bot.seenAgoMs < BOT_AWAY_MS);
+    this.ui.showPresence({ ...value, bots });
+    this.ui.showTyping([...this.typers.keys()]);
   }
 
   private showMode(): void {
