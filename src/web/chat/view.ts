@@ -1,9 +1,10 @@
 // Renders the message list. Rows are keyed by id and rebuilt only when what they
-// show changed; every piece of user text goes in through text nodes.
+// show changed; people's text goes in through text nodes, AI replies through markdown.ts.
 import type { Message } from "../../shared/message";
 import type { StreamState } from "../../shared/stream";
 import { el, formatDateTime, formatTime } from "../dom";
 import type { HistoryState } from "./history";
+import { renderMarkdown } from "./markdown";
 
 /** Where one of our own messages stands, as its row shows it. */
 export type OwnState = "sending" | "retrying" | "waiting" | "sent" | "verified" | "healing" | "unconfirmed" | "deleted";
@@ -159,11 +160,22 @@ function renderRow({ message, own, stream, beingAnswered }: Row, onStop: (id: st
       message.stopped ? el("span", { class: "tag tag--stopped", text: "stopped", attrs: { title: "Stop was pressed: this is what the bot had written until then" } }) : null,
       stream === "streaming" ? stopButton(message.id, onStop) : null,
     ),
-    el("p", { class: "msg__text", text: message.text }, stream === "streaming" || stream === "stopping" ? el("span", { class: "msg__cursor", attrs: { "aria-hidden": "true" } }) : null),
+    messageText(message, stream === "streaming" || stream === "stopping"),
     stream && STREAM_NOTE[stream] ? el("p", { class: `msg__status msg__status--${stream}`, text: STREAM_NOTE[stream] }) : null,
     // The reply being written below says more than "thinking".
     beingAnswered ? null : statusLine(message),
   );
+}
+
+/**
+ * People's messages are plain text, as typed; AI replies are Markdown (markdown.ts), which
+ * models write and people do not expect to be interpreted. While a reply streams, the cursor
+ * follows its last line.
+ */
+function messageText(message: Message, writing: boolean): HTMLElement {
+  const cursor = writing ? el("span", { class: "msg__cursor", attrs: { "aria-hidden": "true" } }) : null;
+  if (message.kind !== "ai") return el("p", { class: "msg__text", text: message.text }, cursor);
+  return el("div", { class: "msg__text msg__text--md" }, renderMarkdown(message.text), cursor);
 }
 
 function stopButton(id: string, onStop: (id: string) => void): HTMLButtonElement {
