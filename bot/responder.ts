@@ -4,7 +4,7 @@ import { Ollama } from "ollama";
 import { MAX_AUTHOR, MAX_TEXT } from "../src/shared/message";
 import { checkModel, isModelMissing, pullHint, pullModel, type ModelCheck } from "./ollama-model";
 import { cleanName, cleanText } from "../src/shared/text-hygiene";
-import type { ChatTurn } from "./prompt";
+import { spokenText, type ChatTurn } from "./prompt";
 import { clip, replyText, splitThinking, textSoFar, thinkParameter, type ThinkSetting } from "./thinking";
 
 export interface Responder {
@@ -99,8 +99,7 @@ export class OfflineResponder implements Responder {
 
   async reply(turns: ChatTurn[], signal: AbortSignal): Promise<string> {
     signal.throwIfAborted();
-    const last = turns.at(-1)?.content ?? "";
-    const said = last.replace(/^[^:]*:\s*/, "");
+    const said = spokenText(turns.at(-1));
     return clip(`[offline auto-reply: no language model is connected] I got your message: "${clip(said, 300)}"`, MAX_TEXT);
   }
 }

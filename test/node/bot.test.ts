@@ -103,8 +103,8 @@ describe("bot (do mode)", () => {
     expect(ollama.chats).toHaveLength(3);
     expect(ollama.chats[2]!.messages.slice(1)).toEqual([
       { role: "assistant", content: "stub reply to: tester: first message" },
-      { role: "user", content: "tester: second message" },
-      { role: "user", content: "tester: third message" },
+      { role: "user", content: JSON.stringify({ speaker: "tester", text: "second message" }) },
+      { role: "user", content: JSON.stringify({ speaker: "tester", text: "third message" }) },
     ]);
     expect(ollama.chats[2]!.messages[0]).toMatchObject({ role: "system", content: expect.stringContaining("#ctx") });
   });

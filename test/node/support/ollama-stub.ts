@@ -56,9 +56,12 @@ export type OllamaStub = {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** "stub reply to: <speaker>: <text>" for the last person's turn (the bot sends it as JSON data). */
 export function defaultStubReply(request: StubChatRequest): string {
   const last = [...request.messages].reverse().find((m) => m.role === "user");
-  return `stub reply to: ${last?.content ?? "(nothing)"}`;
+  if (!last) return "stub reply to: (nothing)";
+  const turn = JSON.parse(last.content) as { speaker: string; text: string };
+  return `stub reply to: ${turn.speaker}: ${turn.text}`;
 }
 
 export async function startOllamaStub(options: OllamaStubOptions = {}): Promise<OllamaStub> {
