@@ -11,7 +11,8 @@ import { MessageListView } from "./chat/view";
 const NAME_KEY = "displayName";
 
 const { room, invalid } = roomFromLocation(location);
-document.title = `#${room} · lossless-chat`;
+const TITLE = `#${room} · lossless-chat`;
+document.title = TITLE;
 byId("room-title").textContent = `#${room}`;
 
 const modeBadge = byId("mode");
@@ -24,6 +25,7 @@ const counter = byId("counter");
 const presenceLine = byId("presence");
 const noBot = byId("no-bot");
 const typingLine = byId("typing");
+const jump = byId<HTMLButtonElement>("jump");
 
 const BOT_STATE_TEXT = { idle: "waiting for questions", thinking: "thinking…", writing: "writing…" } as const;
 
@@ -62,6 +64,12 @@ const app = new ChatApp(
       const people = `${presence.count} here: ${presence.people.map(personText).join(", ")}`;
       const bots = presence.bots.map((bot) => `${bot.id} ${BOT_STATE_TEXT[bot.state]}`).join(", ");
       presenceLine.textContent = bots ? `${people} · bots: ${bots}` : people;
+    },
+    showUnseen(count: number, { hidden, atBottom }: { hidden: boolean; atBottom: boolean }) {
+      // In the background the tab title counts what came; on the page, the jump button does.
+      document.title = hidden && count > 0 ? `(${count}) ${TITLE}` : TITLE;
+      jump.hidden = atBottom;
+      jump.textContent = count > 0 ? `${count} new ↓` : "Latest ↓";
     },
     showTyping(names: string[]) {
       typingLine.textContent = names.length ? typingText(names) : "";
@@ -156,6 +164,8 @@ listRooms()
   .catch(() => {
     // The list only helps typing; the switcher works without it.
   });
+
+jump.addEventListener("click", () => app.jumpToLatest());
 
 app.start();
 messageBox.focus();

@@ -15,6 +15,7 @@ import { ScrollBack } from "./history";
 import { roomSocket, type LiveSocket } from "./live";
 import { MessageStore } from "./messages";
 import { PENDING_KEY, PendingStore, type PendingEntry } from "./pending";
+import { ReadingPlace } from "./reading";
 import { sendAndReport } from "./sender";
 import type { MessageListView, OwnState, Row } from "./view";
 
@@ -34,6 +35,8 @@ export type ChatUi = {
   showPresence(presence: Presence | null): void;
   /** the names typing now (empty: nobody) */
   showTyping(names: string[]): void;
+  /** messages from others the reader has not seen; `hidden`: the tab is in the background */
+  showUnseen(count: number, where: { hidden: boolean; atBottom: boolean }): void;
 };
 
 export class ChatApp {
@@ -59,6 +62,7 @@ export class ChatApp {
   private readonly typers = new Map<string, number>();
   private name: string | undefined;
   private typedAt = 0;
+  private readonly reading: ReadingPlace;
 
   constructor(
     readonly room: string,
@@ -124,6 +128,8 @@ export class ChatApp {
     this.socketSends = new SocketSender(this.live);
     this.history = new ScrollBack(room, this.store, (state) => this.ui.list.keepPosition(() => this.ui.list.showHistory(state, room)));
     this.ui.list.onNearTop(() => void this.loadOlder());
+    this.reading = new ReadingPlace(room);
+    this.ui.list.onScroll(() => this.noteReading());
     for (const entry of this.pending.forRoom(room)) this.rememberPending(entry);
   }
 
@@ -132,6 +138,11 @@ export class ChatApp {
     this.showMode();
     // Ages the bots and the typing names between the room's frames.
     setInterval(() => this.showPresence(), 1_000);
+    // Back to the tab: what came meanwhile gets the "new messages" divider.
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden) this.reading.returned();
+      this.render();
+    });
     void this.refresh();
     // Back online: check now instead of waiting out the backoff or the poll interval.
     window.addEventListener("online", () => {
@@ -145,6 +156,7 @@ export class ChatApp {
   }
 
   send(text: string, author: string | undefined): void {
+    this.reading.wrote();
     const message: Message = {
       id: newMessageId(),
       room: this.room,
@@ -188,6 +200,12 @@ export class ChatApp {
       this.pollNoLaterThanCadence();
     }
     this.clearNotice();
+  }
+
+  /** The jump-to-latest button: the newest messages, which then count as seen. */
+  jumpToLatest(): void {
+    this.ui.list.scrollToEnd();
+    this.noteReading();
   }
 
   /** The composer's name, for the room's presence (sent now if the socket is open, else on its hello). */
@@ -442,7 +460,18 @@ export class ChatApp {
     }
     rows.push(...streamRows);
     rows.sort((a, b) => a.message.createdAt - b.message.createdAt);
-    this.ui.list.render(rows);
+    const listed = rows.filter((row) => !row.stream).map((row) => row.message);
+    this.ui.list.render(rows, this.reading.dividerBefore(listed, this.isOwn));
+    this.noteReading(listed);
+  }
+
+  private readonly isOwn = (message: Message): boolean => this.own.has(message.id);
+
+  /** Seen is what a visible page shows at the bottom; the rest counts for the title and the jump button. */
+  private noteReading(listed = this.store.sorted()): void {
+    const atBottom = this.ui.list.atBottom();
+    if (!document.hidden && atBottom) this.reading.sawUpTo(listed);
+    this.ui.showUnseen(this.reading.unseen(listed, this.isOwn), { hidden: document.hidden, atBottom });
   }
 
   /** Replies being written, each just after the message it answers; never one whose reply is already listed. */

@@ -45,6 +45,9 @@ const OWN_HINT: Record<OwnState, string> = {
 export class MessageListView {
   private readonly rows = new Map<string, { node: HTMLLIElement; signature: string }>();
   private readonly empty = el("li", { class: "messages__empty", text: "No messages yet. Say hello!" });
+  /** Above the first message the reader has not seen since coming back. */
+  private readonly divider = el("li", { class: "messages__divider", attrs: { role: "separator", "aria-label": "New messages" } },
+    el("span", { text: "New messages" }));
 
   /** Scrolled within this many pixels of the top, the list asks for older messages. */
   static readonly NEAR_TOP_PX = 120;
@@ -99,8 +102,18 @@ export class MessageListView {
     this.marker.className = `history history--${state.kind}`;
   }
 
-  render(rows: Row[]): void {
-    const atBottom = this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < 48;
+  /** Scrolled to (or near) the newest message. */
+  atBottom(): boolean {
+    return this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < 48;
+  }
+
+  onScroll(handler: () => void): void {
+    this.scroller.addEventListener("scroll", handler, { passive: true });
+  }
+
+  /** `dividerBefore`: the id of the first message the reader has not seen, or null for no divider. */
+  render(rows: Row[], dividerBefore: string | null = null): void {
+    const atBottom = this.atBottom();
     const nodes: HTMLLIElement[] = [];
     const keep = new Set<string>();
     for (const row of rows) {
@@ -111,6 +124,7 @@ export class MessageListView {
         entry = { node: renderRow(row, this.onStop), signature };
         this.rows.set(row.message.id, entry);
       }
+      if (row.message.id === dividerBefore) nodes.push(this.divider);
       nodes.push(entry.node);
     }
     for (const id of this.rows.keys()) if (!keep.has(id)) this.rows.delete(id);
