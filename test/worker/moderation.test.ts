@@ -208,7 +208,7 @@ describe("deletion in kv mode (no pushes: pages, lab tabs and the bot only poll)
     const pending = await (await call(`/api/bot/pending?room=${room}`, { headers: BOT })).json<{ pending: Message[] }>();
     expect(ids(pending.pending)).toEqual([human.id]);
     const turns = buildTurns(await list(room), human, 10);
-    expect(turns.slice(1)).toEqual([{ role: "user", content: "ada: a fair question" }]);
+    expect(turns.slice(1)).toEqual([{ role: "user", content: JSON.stringify({ speaker: "ada", text: "a fair question" }) }]);
   });
 });
 

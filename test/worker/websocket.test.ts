@@ -13,7 +13,10 @@ describe("WebSocket push", () => {
     const earlier = await post(room, "before connecting");
     const client = await connect(room);
     expect(client.mode).toBe("do");
-    expect(await client.next(frameOf("hello"))).toEqual({ type: "hello", room, lastPos: earlier.pos, lastSeq: earlier.pos, mode: "do" });
+    expect(await client.next(frameOf("hello"))).toEqual({
+      type: "hello", room, lastPos: earlier.pos, lastSeq: earlier.pos, mode: "do",
+      presence: { count: 1, people: [{ name: "anonymous", sockets: 1 }], bots: [] },
+    });
     const sent = await post(room, "hello over the socket");
     const frame = await client.next((f): f is Extract<ServerFrame, { type: "message" }> => f.type === "message" && f.message.id === sent.id);
     expect(frame).toMatchObject({ type: "message", message: { text: "hello over the socket", seq: earlier.seq! + 1 } });

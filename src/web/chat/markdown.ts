@@ -21,6 +21,7 @@ const ELEMENTS = new Set([
   "p", "br", "em", "strong", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li", "hr",
   "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "a",
 ]);
+const BLOCK_CONTAINERS = new Set(["ul", "ol", "blockquote", "table", "thead", "tbody", "tr"]);
 const SAFE_LINK = /^(https?:|mailto:)/i;
 const LANGUAGE = /^language-[\w+#.-]{1,30}$/;
 
@@ -35,6 +36,9 @@ export function renderMarkdown(text: string): DocumentFragment {
 /** Copies a parsed node into `parent` when allowed; a disallowed element gives only its text. */
 function copyAllowed(node: Node, parent: Node): void {
   if (node.nodeType === Node.TEXT_NODE) {
+    // The newlines markdown-it puts between blocks are layout, not text: the reply's text stays its own.
+    const between = !(parent instanceof HTMLElement) || BLOCK_CONTAINERS.has(parent.tagName.toLowerCase());
+    if (between && !node.textContent?.trim()) return;
     parent.appendChild(document.createTextNode(node.textContent ?? ""));
     return;
   }
