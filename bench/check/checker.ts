@@ -111,7 +111,11 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
     else outcomes.failMode ??= op.mode;
     sendOutcomes.set(op.id, outcomes);
   }
-  const ackMode = (id: string): Mode | null => acked.get(id)?.mode ?? null;
+  // An acknowledgement that named no mode counts as kv: it cannot be held to do's promise.
+  const ackMode = (id: string): Mode | null => {
+    const op = acked.get(id);
+    return op ? (op.mode ?? "kv") : null;
+  };
   const readMode = (id: string, read: Observation): Mode => (read.mode === "kv" ? "kv" : ackMode(id) ?? "do");
   for (const op of acked.values()) tallies.modes[op.mode ?? "kv"].acknowledged++;
 
