@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { SOAK_USAGE, parseSoakOptions } from "./soak/options";
-import { modeTable, soakSummary } from "./soak/report";
+import { historyLines, modeTable, soakSummary } from "./soak/report";
 import { runSoak } from "./soak/run";
 import { UsageError } from "./lib/target";
 
@@ -25,6 +25,7 @@ async function main(): Promise<number> {
   log(`${modeTable("do", report.modes.do)}\n`);
   log(`${modeTable("kv", report.modes.kv)}\n`);
   log(soakSummary(report));
+  for (const line of historyLines(report.history)) log(line);
   for (const note of report.notes) log(`Note: ${note}`);
   if (options.json) {
     mkdirSync(dirname(options.json), { recursive: true });

@@ -8,6 +8,7 @@
 // re-added something; 100–120 s while the do-mode socket is open and nothing is
 // unverified) through the page's timer (src/client/poll-timer.ts).
 import { IDLE_POLL_WITH_SOCKET_MS, POLL_MS, RECHECK_MS } from "../../src/shared/cadence";
+import type { HealResponse } from "../../src/shared/api";
 import type { ServerFrame } from "../../src/shared/frames";
 import { StreamView, type StreamFrame } from "../../src/shared/stream";
 import { CACHE_SIZE, newMessageId, type PathMode, type Message } from "../../src/shared/message";
@@ -17,9 +18,15 @@ import { PollTimer } from "../../src/client/poll-timer";
 import { sendUntilAnswered } from "../../src/client/send-until-answered";
 import { SocketSender, type NackFrame } from "../../src/client/socket-send";
 import { Verifier, type FirstCheck, type VerifiedBy } from "../../src/client/verifier";
-import { ChatClient, type Listing } from "./api";
+import type { HistoryRecorder } from "../check/recorder";
+import { ChatClient, HttpError, type Listing } from "./api";
 import { RoomSocket } from "./live";
 import { jitter, now } from "./time";
+
+/** A refusal for good (a 4xx but 408 and 429): not applied. A 5xx, even a final one, leaves it unknown. */
+export function isFinalRefusal(status: number): boolean {
+  return status < 500 && new HttpError(status, "").isRejection;
+}
 
 /** The page loads this many messages when it has nothing to verify. */
 export const PAGE_SIZE = 50;
@@ -85,6 +92,8 @@ export type TabOptions = {
   events?: TabEvents;
   /** failed sends before post() gives up (default 5: a lab round has a deadline); Infinity: never, as the page */
   maxSendAttempts?: number;
+  /** records every send and heal as an operation of a checked history (bench/check), as `process` */
+  history?: { recorder: HistoryRecorder; process: string };
 };
 
 export class Tab {
@@ -102,6 +111,8 @@ export class Tab {
   private stopped = false;
   /** Newest change position seen (do mode), the `since` of the next catch-up. */
   private lastPos = 0;
+  /** The last refusal of each send in flight (HTTP error or nack): what its outcome was, if it fails. */
+  private readonly refusals = new Map<string, { status: number; mode: PathMode | null }>();
   polls = 0;
   pollErrors = 0;
 
@@ -119,7 +130,7 @@ export class Tab {
     this.socketSends = new SocketSender(this.socket);
     const record = (id: string) => this.own.get(id);
     this.verifier = new Verifier(new MemoryPendingIds(), {
-      heal: (entry) => this.client.heal(entry.id),
+      heal: (entry) => this.heal(entry.id),
       now,
       events: {
         onFirstCheck: (entry, result) => (record(entry.id)!.firstCheck ??= result),
@@ -178,6 +189,24 @@ export class Tab {
     const id = newMessageId();
     const entry: OwnMessage = { id, createdAt: Date.now(), sentAt: now(), healCalls: 0, healsReadded: 0 };
     this.own.set(id, entry);
+    const { room, author, history } = this.options;
+    const process = history?.process ?? "";
+    const op = history?.recorder.invoke({ type: "send", process, room, id, kind: "human", mode: this.mode });
+    try {
+      await this.send(entry, text);
+    } finally {
+      const refusal = this.refusals.get(id);
+      this.refusals.delete(id);
+      // Jepsen's outcomes: a final 4xx is fail (not applied); no answer, a 5xx or giving up is info.
+      if (entry.ackedAt !== undefined) op?.complete("ok", { mode: entry.mode ?? null });
+      else if (refusal && isFinalRefusal(refusal.status)) op?.complete("fail", refusal);
+      else op?.complete("info", refusal ?? {});
+    }
+    return entry;
+  }
+
+  private async send(entry: OwnMessage, text: string): Promise<void> {
+    const { id } = entry;
     const { room, author } = this.options;
     let httpMode: PathMode | null = null;
     const result = await sendUntilAnswered(
@@ -185,9 +214,14 @@ export class Tab {
       {
         socket: () => (this.socket.acceptsSends ? this.socketSends : null),
         post: async (message) => {
-          const answer = await this.client.postAnswered(message.room, message.text, author, message.id);
-          httpMode = answer.mode;
-          return answer.message;
+          try {
+            const answer = await this.client.postAnswered(message.room, message.text, author, message.id);
+            httpMode = answer.mode;
+            return answer.message;
+          } catch (err) {
+            this.refusals.set(id, { status: err instanceof HttpError ? err.status : 0, mode: this.mode });
+            throw err;
+          }
         },
       },
       // Unlike the page, a lab tab gives up by default: a lab round has a deadline.
@@ -195,7 +229,7 @@ export class Tab {
     );
     if (!result.acked) {
       entry.error = result.reason;
-      return entry;
+      return;
     }
     entry.ackedAt = now();
     entry.createdAt = result.message.createdAt;
@@ -206,7 +240,21 @@ export class Tab {
     // false: pushed (or listed) before the send was even acknowledged, already verified.
     // An ack never pushes the next poll back (the page's rule).
     if (this.verifier.add({ id, room, createdAt: entry.createdAt, ackedAt: entry.ackedAt })) this.timer.noLaterThan(this.nextDelay(false));
-    return entry;
+  }
+
+  /** POST /api/admin/add-to-cache, recorded as a heal operation when the tab keeps a history. */
+  private async heal(id: string): Promise<HealResponse> {
+    const { history, room } = this.options;
+    const op = history?.recorder.invoke({ type: "heal", process: history.process, room, id, mode: this.mode });
+    try {
+      const answer = await this.client.heal(id);
+      op?.complete("ok", { mode: answer.mode, readded: answer.readded });
+      return answer;
+    } catch (err) {
+      const status = err instanceof HttpError ? err.status : 0;
+      op?.complete(isFinalRefusal(status) ? "fail" : "info", { status });
+      throw err;
+    }
   }
 
   private checksEnded(id: string, by: NonNullable<OwnMessage["verifiedBy"]>): void {
@@ -216,7 +264,10 @@ export class Tab {
   }
 
   private onFrame(frame: ServerFrame, receivedAt: number): void {
-    if (frame.type === "nack") this.options.events?.onNack?.(frame);
+    if (frame.type === "nack") {
+      this.options.events?.onNack?.(frame);
+      if (this.own.has(frame.id)) this.refusals.set(frame.id, { status: frame.status, mode: frame.mode ?? "do" });
+    }
     if (this.socketSends.receive(frame)) return;
     // As the page: after a (re)connect, or a jump in change positions, catch up with `since`.
     if (frame.type === "hello" && this.lastPos > 0 && frame.lastPos > this.lastPos) void this.catchUp();

@@ -7,7 +7,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PathMode } from "../../src/shared/message";
+import type { HistoryRecorder, Invoked } from "../check/recorder";
 import { BotLog, BotProcess } from "../lib/bot-process";
+import { isFinalRefusal } from "../lib/tab";
 import { now } from "../lib/time";
 import type { FailureTally } from "./failures";
 
@@ -17,6 +19,8 @@ const GENERATING = /^\[Soak\] generating (\S+)/;
 const REPLY_ACKED = /^\[Soak\] reply (\S+) to (\S+) in (\S+) acknowledged: \d+ mode=(\S+)/;
 const SERVER_ERROR = /^\[Soak\] (\d+): \S+ \S+ room=(\S+) mode=(\S+)/;
 const NO_ANSWER = /^\[Soak\] no answer: \S+ \S+ room=(\S+)/;
+const REPLY_SENDING = /^\[Soak\] sending reply (\S+) to (\S+) in (\S+)/;
+const REPLY_ANSWERED = /^\[Soak\] reply (\S+) answered (\d+) mode=(\S+)/;
 
 export type BotSettings = {
   url: string;
@@ -26,6 +30,8 @@ export type BotSettings = {
   pollMs: number;
   generationMs: number;
   failures: FailureTally;
+  /** records every reply post as an operation of the run's history */
+  recorder?: HistoryRecorder;
 };
 
 /** A reply the Worker acknowledged (2xx to the bot's POST), by the mode that acknowledged it. */
@@ -63,6 +69,8 @@ export class SoakBots {
   /** An interrupted run leaves no state files behind (the bots' own exit hooks have killed them by then). */
   private readonly removeState = () => rmSync(this.stateDir, { recursive: true, force: true });
   private next = 0;
+  /** reply posts on their way, by reply id (a post cut off by a kill stays unknown: info) */
+  private readonly sending = new Map<string, Invoked>();
 
   constructor(private readonly settings: BotSettings) {
     process.once("exit", this.removeState);
@@ -153,12 +161,26 @@ export class SoakBots {
   private onLine(slot: Slot, line: string): void {
     if (!line.startsWith("[Soak]")) return;
     let match: RegExpExecArray | null;
-    if ((match = GENERATING.exec(line))) {
+    if ((match = REPLY_SENDING.exec(line))) {
+      const [, id, replyTo, room] = match as unknown as [string, string, string, string];
+      const op = this.settings.recorder?.invoke({ type: "send", process: slot.botId, room, id, kind: "ai", replyTo });
+      if (op) this.sending.set(id, op);
+    } else if ((match = REPLY_ANSWERED.exec(line))) {
+      const [, id, status, mode] = match as unknown as [string, string, string, string];
+      const code = Number(status);
+      // A final 4xx (e.g. the message already answered) is fail; no answer or a 5xx is unknown.
+      const outcome = isFinalRefusal(code) ? "fail" : "info";
+      this.sending.get(id)?.complete(outcome, { status: code, mode: mode === "do" || mode === "kv" ? mode : null });
+      this.sending.delete(id);
+    } else if ((match = GENERATING.exec(line))) {
       slot.generating = { id: match[1]!, at: now() };
       slot.onGenerating?.();
     } else if ((match = REPLY_ACKED.exec(line))) {
       const [, id, replyTo, room, mode] = match as unknown as [string, string, string, string, string];
-      if (!this.acked.has(id)) this.acked.set(id, { id, replyTo, room, mode: mode === "do" || mode === "kv" ? mode : null, at: now() });
+      const known = mode === "do" || mode === "kv" ? mode : null;
+      if (!this.acked.has(id)) this.acked.set(id, { id, replyTo, room, mode: known, at: now() });
+      this.sending.get(id)?.complete("ok", { mode: known });
+      this.sending.delete(id);
     } else if ((match = SERVER_ERROR.exec(line))) {
       const mode = match[3];
       this.settings.failures.add("bots", match[2]!, Number(match[1]), mode === "do" || mode === "kv" ? mode : null);

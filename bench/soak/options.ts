@@ -24,10 +24,16 @@ generation. Then every acknowledged message is audited, by the mode that acknowl
   --settle-s S           after the chaos, wait at most this long for every acknowledged message to be verified (default 90)
   --json FILE            write the results as JSON (default docs/soak-latest.json)
   --no-json              do not write them
+  --history FILE         also write the raw history (every send, heal and read) as JSON, for bench/check
   --help                 this text
 
+Readers poll every room and listen on its socket; the run's history (sends, heals, reads)
+is checked as Jepsen checks a queue: lost writes, duplicates, aborted reads, phantoms,
+order anomalies, status regressions and double answers, per mode.
+
 Exits 1 if a do-mode figure that must be 0 is not: an acknowledged message missing on its
-first check, healed, lost, duplicated, or a human message answered twice.`;
+first check, healed, lost, duplicated, a human message answered twice, or any do anomaly
+the history check found.`;
 
 const int = (name: string, min: number, max: number) =>
   z.coerce.number({ error: `${name} must be a number` }).int(`${name} must be a whole number`).min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`);
@@ -46,6 +52,7 @@ const schema = z.object({
   pollMs: int("--poll-ms", 50, 60_000).default(5_000),
   settleS: int("--settle-s", 0, 3_600).default(90),
   json: z.string().min(1).nullable().default("docs/soak-latest.json"),
+  history: z.string().min(1).nullable().default(null),
 });
 
 export type SoakOptions = z.infer<typeof schema>;
@@ -68,6 +75,7 @@ export function parseSoakOptions(argv: string[]): SoakOptions | "help" {
       "settle-s": { type: "string" },
       json: { type: "string" },
       "no-json": { type: "boolean" },
+      history: { type: "string" },
     },
   );
   if (values === "help") return "help";
@@ -85,6 +93,7 @@ export function parseSoakOptions(argv: string[]): SoakOptions | "help" {
     pollMs: values["poll-ms"],
     settleS: values["settle-s"],
     json: values["no-json"] ? null : values.json,
+    history: values.history,
   });
   if (options.writers < options.rooms) throw new UsageError("--writers must be at least --rooms (every room needs a writer)");
   if (options.posts < options.writers) throw new UsageError("--posts must be at least --writers (every writer posts)");

@@ -1,6 +1,7 @@
 // The soak's JSON report (--json): one schema, so the writer, the docs and the
 // smoke test agree on every field.
 import { z } from "zod";
+import { ANOMALY_KINDS } from "../check/checker";
 
 const count = z.number().int().min(0);
 const mode = z.enum(["kv", "do"]);
@@ -55,6 +56,28 @@ export const modeReportSchema = z.object({
 });
 export type ModeReport = z.infer<typeof modeReportSchema>;
 
+const anomalySchema = z.object({
+  room: z.string(),
+  ids: z.array(z.string()),
+  reader: z.string().optional(),
+  at: z.number().optional(),
+  detail: z.string(),
+});
+
+/** The history checker's verdict on one mode (bench/check/checker.ts): each anomaly kind, counted, with examples. */
+const historyModeSchema = z.object({
+  acknowledged: count,
+  total: count,
+  anomalies: z.record(z.enum(ANOMALY_KINDS), z.object({ count, examples: z.array(anomalySchema) })),
+});
+
+export const historyCheckSchema = z.object({
+  ops: z.object({ sends: count, ok: count, fail: count, info: count, heals: count, readded: count }),
+  observations: count,
+  readers: count,
+  modes: z.object({ do: historyModeSchema, kv: historyModeSchema }),
+});
+
 export const soakReportSchema = z.object({
   kind: z.literal("soak"),
   command: z.string(),
@@ -106,6 +129,8 @@ export const soakReportSchema = z.object({
   }),
   settle: z.object({ seconds: z.number(), complete: z.boolean(), unverifiedHuman: count, unverifiedAi: count }),
   modes: z.object({ do: modeReportSchema, kv: modeReportSchema }),
+  /** the recorded history, checked as Jepsen checks a queue (reports written before it have none) */
+  history: historyCheckSchema.optional(),
   rooms: z.array(z.object({ room: z.string(), finalMode: mode, flips: count, logSize: count, kvListSize: count.nullable() })),
   /** why the run failed (do figures that must be 0) */
   failures: z.array(z.string()),

@@ -1,5 +1,6 @@
 // The soak's tables (one per mode) and the do-mode verdict.
 import type { PathMode } from "../../src/shared/message";
+import { ANOMALY_KINDS, anomalyLine, type ModeCheck } from "../check/checker";
 import { markdownTable } from "../lib/table";
 import type { ModeAudit } from "./audit";
 import type { FailureCounts, Side } from "./failures";
@@ -53,6 +54,29 @@ export function doFailures(report: ModeReport): string[] {
     failures.push(`${all.answeredTwice} human message(s) answered twice by a do room: ${examples.join("; ")}`);
   }
   return failures;
+}
+
+/** The history checker's do anomalies, each kind with a few examples: any one fails the run. */
+export function historyFailures(check: ModeCheck): string[] {
+  return ANOMALY_KINDS.filter((kind) => check.anomalies[kind].count > 0).map((kind) => {
+    const { count, examples } = check.anomalies[kind];
+    const shown = examples.slice(0, 3).map((a) => `${a.ids.join("/")} (#${a.room}, ${a.reader ?? "-"}: ${a.detail})`);
+    return `history check: ${count} do ${kind}: ${shown.join("; ")}`;
+  });
+}
+
+/** The history checker's counts, one line per mode; kv's are the legacy path's own behaviour. */
+export function historyLines(history: SoakReport["history"]): string[] {
+  if (!history) return [];
+  const { ops } = history;
+  const n = (value: number) => value.toLocaleString("en-US");
+  return [
+    `History check: ${n(ops.sends)} sends (${n(ops.ok)} ok, ${n(ops.fail)} fail, ${n(ops.info)} info), ` +
+      `${n(ops.heals)} heals (${n(ops.readded)} re-added), ` +
+      `${n(history.observations)} reads by ${history.readers} readers`,
+    `  ${anomalyLine("do", history.modes.do)}`,
+    `  ${anomalyLine("kv", history.modes.kv)}: the legacy path's behaviour`,
+  ];
 }
 
 /** One line: what the soak did (posts, kills, flips, time). */

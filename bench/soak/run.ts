@@ -1,7 +1,10 @@
 // One soak: start the Worker, the writers and the bots; post for the run's length while
 // the chaos plan kills the Worker and the bots and the flipper moves rooms between kv
 // and do; let verification settle; stop everyone; read every room; audit; report.
+import { writeFileSync } from "node:fs";
 import type { PathMode, Message } from "../../src/shared/message";
+import { checkHistory, type CheckReport } from "../check/checker";
+import { HistoryRecorder } from "../check/recorder";
 import { ChatClient } from "../lib/api";
 import { cadenceFor } from "../lib/tab";
 import { now, sleep, waitFor } from "../lib/time";
@@ -13,7 +16,8 @@ import { Flipper } from "./flipper";
 import { ModeBook } from "./modes";
 import type { SoakOptions } from "./options";
 import { readRooms, type RoomContents } from "./read-rooms";
-import { doFailures, modeReport } from "./report";
+import { SoakReaders } from "./readers";
+import { doFailures, historyFailures, modeReport } from "./report";
 import type { SoakReport } from "./report-schema";
 import { SoakServer } from "./server";
 import { Writers } from "./writers";
@@ -23,6 +27,8 @@ const LAST_ANSWERS_MS = 60_000;
 /** Beyond its planned length, the posting phase stops anyway after this (a very slow machine). */
 const OVERRUN_MS = 120_000;
 const PROGRESS_EVERY_MS = 30_000;
+/** The readers poll every room this often (jittered up to 1.4×): a few seconds, as the page. */
+const READER_POLL_MS = 3_000;
 
 export async function runSoak(options: SoakOptions, log: (line: string) => void, command: string): Promise<SoakReport> {
   const started = now();
@@ -38,6 +44,9 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void,
   let writers: Writers | null = null;
   let bots: SoakBots | null = null;
   let flipper: Flipper | null = null;
+  let readers: SoakReaders | null = null;
+  // Every send, heal and read of the run, for the history checker.
+  const recorder = new HistoryRecorder(now);
   try {
     const admin = new ChatClient(server.url, { admin: server.adminToken });
     // Every other room starts in do mode: half and half.
@@ -46,10 +55,18 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void,
       await admin.setRoomMode(room, mode);
       book.set(room, mode);
     }
-    writers = new Writers({ url: server.url, rooms, writers: options.writers, posts: options.posts, durationMs, cadence: cadenceFor(options.pollMs), failures });
+    writers = new Writers({
+      url: server.url, rooms, writers: options.writers, posts: options.posts, durationMs,
+      cadence: cadenceFor(options.pollMs), failures, recorder,
+    });
     await writers.open();
+    readers = new SoakReaders({ url: server.url, rooms, recorder, pollMs: READER_POLL_MS });
+    readers.start();
     if (options.bots > 0) {
-      bots = new SoakBots({ url: server.url, botToken: server.botToken, rooms, count: options.bots, pollMs: Math.min(3_000, options.pollMs), generationMs: options.generationMs, failures });
+      bots = new SoakBots({
+        url: server.url, botToken: server.botToken, rooms, count: options.bots, pollMs: Math.min(3_000, options.pollMs),
+        generationMs: options.generationMs, failures, recorder,
+      });
     }
     flipper = options.flipEveryS > 0 ? new Flipper(admin, book, server, options.flipEveryS * 1000) : null;
 
@@ -91,10 +108,22 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void,
     // A bot that died during the settle is recorded (its restart is stopped at once).
     bots?.restartCrashed();
     await bots?.stop();
+    await readers.finish();
     const contents = await readRooms(admin, book);
+    recordAudit(recorder, contents);
+    const history = recorder.history();
+    const checked = checkHistory(history);
+    if (options.history) {
+      writeFileSync(options.history, JSON.stringify(history));
+      const n = (x: number) => x.toLocaleString("en-US");
+      const sizes = `${n(history.ops.length)} ops, ${n(history.observations.length)} reads`;
+      log(`Wrote the history (${sizes}) to ${options.history}`);
+    }
 
-    return buildReport({ options, command, started, phaseStart, settle, book, failures, writers, bots, flipper, server, contents });
+    const finished = { options, command, started, phaseStart, settle, book, failures, writers, bots, flipper, server };
+    return buildReport({ ...finished, contents, checked });
   } finally {
+    readers?.stop();
     writers?.stop();
     await flipper?.stop();
     await bots?.stop();
@@ -115,7 +144,16 @@ type Finished = {
   flipper: Flipper | null;
   server: SoakServer;
   contents: RoomContents[];
+  checked: CheckReport;
 };
+
+/** The audit's reads are the last observations: a kv room's final list, every room's whole log in change order. */
+function recordAudit(recorder: HistoryRecorder, contents: RoomContents[]): void {
+  for (const room of contents) {
+    if (room.kvList) recorder.observe("audit", room.room, room.kvList, { mode: "kv", kind: "list" });
+    recorder.observe("audit", room.room, room.log, { mode: "do", kind: "changes", complete: true });
+  }
+}
 
 function buildReport(run: Finished): SoakReport {
   const { book, writers, bots, contents } = run;
@@ -145,7 +183,7 @@ function buildReport(run: Finished): SoakReport {
   const at = (t: number) => round1((t - run.phaseStart) / 1000);
   const flips = run.flipper?.flips ?? [];
   const notes = [...chaosNotes(run), ...doubleAnswerNotes(audited.kv.answeredTwice)];
-  const failures = doFailures(modes.do);
+  const failures = [...doFailures(modes.do), ...historyFailures(run.checked.modes.do)];
   return {
     kind: "soak",
     command: run.command,
@@ -183,6 +221,7 @@ function buildReport(run: Finished): SoakReport {
     },
     settle: run.settle,
     modes,
+    history: run.checked,
     rooms: contents.map((room) => ({
       room: room.room,
       finalMode: room.finalMode,
@@ -203,9 +242,9 @@ function repliesTo(humanId: string, replies: ReplyLink[], inRooms: Map<string, M
   return ids.size;
 }
 
-/** The options as they shape the run (where the JSON went is not a result). */
+/** The options as they shape the run (where the JSON and the history went is not a result). */
 function withoutJson(options: SoakOptions): SoakReport["options"] {
-  const { json: _json, ...rest } = options;
+  const { json: _json, history: _history, ...rest } = options;
   return rest;
 }
 

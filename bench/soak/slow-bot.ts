@@ -3,7 +3,8 @@
 //  - generation takes SOAK_GENERATION_MS (the offline responder answers at once, so a
 //    kill would almost never land mid-generation): "[Soak] generating <human id>";
 //  - every answer to a reply post, and every 5xx or missing answer, is printed with the
-//    room's mode from X-Cache-Mode, so the soak knows which path acknowledged each reply.
+//    room's mode from X-Cache-Mode, so the soak knows which path acknowledged each reply;
+//    a reply post is printed before it goes out, so the soak's history has its invocation.
 // Nothing else changes: the bot's own loop, lease, retries, state file and self-heal run.
 import { OfflineResponder } from "../../bot/responder";
 import { MODE_HEADER } from "../../src/shared/api";
@@ -32,19 +33,23 @@ const realFetch = globalThis.fetch;
 globalThis.fetch = async (input, init) => {
   const sent = describe(input, init);
   const room = String(sent.body.room ?? "-");
+  const replyPost = sent.path === "/api/comments" && sent.method === "POST" && sent.body.kind === "ai";
+  // Written to a pipe synchronously: in the soak's hands before the request leaves.
+  if (replyPost) console.log(`[Soak] sending reply ${String(sent.body.id)} to ${String(sent.body.replyTo)} in ${room}`);
   let response: Response;
   try {
     response = await realFetch(input, init);
   } catch (err) {
     console.log(`[Soak] no answer: ${sent.method} ${sent.path} room=${room}`);
+    if (replyPost) console.log(`[Soak] reply ${String(sent.body.id)} answered 0 mode=-`);
     throw err;
   }
   const mode = response.headers.get(MODE_HEADER) ?? "-";
   if (response.status >= 500) console.log(`[Soak] ${response.status}: ${sent.method} ${sent.path} room=${room} mode=${mode}`);
   if (sent.path === "/api/bot/claim" && response.ok) claimed = String(sent.body.messageId);
-  if (sent.path === "/api/comments" && sent.method === "POST" && sent.body.kind === "ai" && response.ok) {
+  if (replyPost && response.ok) {
     console.log(`[Soak] reply ${String(sent.body.id)} to ${String(sent.body.replyTo)} in ${room} acknowledged: ${response.status} mode=${mode}`);
-  }
+  } else if (replyPost) console.log(`[Soak] reply ${String(sent.body.id)} answered ${response.status} mode=${mode}`);
   return response;
 };
 

@@ -2,6 +2,7 @@
 // kept until seen, polls, heals), spread over the rooms, each posting its share of the
 // messages at a steady pace. A tab resends with the same id until the Worker answers,
 // as the page does (no attempt limit): through 5xx, 503s and a killed Worker.
+import type { HistoryRecorder } from "../check/recorder";
 import { ChatClient } from "../lib/api";
 import { Tab, type Cadence, type OwnMessage } from "../lib/tab";
 import { now, sleep } from "../lib/time";
@@ -18,6 +19,8 @@ export type WriterSettings = {
   durationMs: number;
   cadence: Cadence;
   failures: FailureTally;
+  /** records every send and heal as an operation of the run's history */
+  recorder?: HistoryRecorder;
 };
 
 export type PostedMessage = OwnMessage & { room: string; writer: number };
@@ -31,7 +34,7 @@ export class Writers {
   private readonly stopper = new AbortController();
 
   constructor(private readonly settings: WriterSettings) {
-    const { writers, posts, rooms, url, cadence, failures } = settings;
+    const { writers, posts, rooms, url, cadence, failures, recorder } = settings;
     // The page's socket client as it runs in a browser (see browser-like-websocket.ts).
     installBrowserLikeWebSocket();
     this.writers = Array.from({ length: writers }, (_, index) => {
@@ -49,6 +52,7 @@ export class Writers {
         push: true,
         maxSendAttempts: Number.POSITIVE_INFINITY,
         events: { ...this.seen.events, onNack: (nack) => failures.add("writers", room, nack.status, nack.mode) },
+        ...(recorder ? { history: { recorder, process: `writer-${index + 1}` } } : {}),
       });
       // Shares as even as they go: the first `posts % writers` writers post one more.
       const quota = Math.floor(posts / writers) + (index < posts % writers ? 1 : 0);

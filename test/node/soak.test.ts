@@ -36,5 +36,15 @@ describe("npm run soak", () => {
     expect(doAll).toMatchObject({ missingWithoutHeal: 0, healed: 0, lostForGood: 0, duplicates: 0, answeredTwice: 0 });
     // Every post was acknowledged by one mode or the other.
     expect(report.modes.do.human.acknowledged + report.modes.kv.human.acknowledged).toBe(report.posts.acknowledged);
+
+    // The history checker ran over every send and the readers' reads, and found nothing in do mode.
+    const history = report.history!;
+    expect(history).toBeDefined();
+    expect(history.ops.sends).toBeGreaterThanOrEqual(report.posts.attempted);
+    expect(history.observations).toBeGreaterThan(0);
+    expect(history.readers).toBeGreaterThanOrEqual(2 * report.options.rooms);
+    expect(history.modes.do.acknowledged).toBeGreaterThan(0);
+    expect(history.modes.do.total, JSON.stringify(history.modes.do.anomalies)).toBe(0);
+    expect(run.output).toMatch(/History check: .*\n {2}do: 0 anomalies/);
   });
 });
