@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { definitionsMarkdown, overviewTable, seedTable } from "../bench/race/summary";
 import { raceReportSchema, type RaceReport } from "../bench/race/report-schema";
 import { benchTables, costTable, fanInTable, fanInTargets, type BenchReport } from "../bench/scenarios/report";
-import { modeTable, soakSummary } from "../bench/soak/report";
+import { historyLines, historyTable, modeTable, soakSummary } from "../bench/soak/report";
 import { soakReportSchema } from "../bench/soak/report-schema";
 import { markdownTable } from "../bench/lib/table";
 import { PROJECT_ROOT } from "./local-worker";
@@ -89,7 +89,8 @@ const BLOCKS: Record<string, () => string> = {
     const r = soakReportSchema.parse(JSON.parse(read("docs/soak-latest.json")));
     const outcome = r.ok ? "exit 0" : "**exit 1** (a do figure that must be 0 was not)";
     const failures = r.failures.map((f) => `- FAILED: ${f}`).join("\n");
-    return [provenance(r.command, r.generatedAt, "docs/soak-latest.json", outcome), soakSummary(r), modeTable("do", r.modes.do), modeTable("kv", r.modes.kv), failures]
+    const history = r.history ? [historyLines(r.history)[0]!, historyTable(r.history)] : [];
+    return [provenance(r.command, r.generatedAt, "docs/soak-latest.json", outcome), soakSummary(r), modeTable("do", r.modes.do), modeTable("kv", r.modes.kv), ...history, failures]
       .filter(Boolean)
       .join("\n\n");
   },

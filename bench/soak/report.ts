@@ -79,6 +79,25 @@ export function historyLines(history: SoakReport["history"]): string[] {
   ];
 }
 
+const ANOMALY_HEADINGS: Record<(typeof ANOMALY_KINDS)[number], string> = {
+  lostWrites: "lost writes", duplicates: "duplicates", abortedReads: "aborted reads", phantoms: "phantoms",
+  orderAnomalies: "order", statusRegressions: "status regressions", doubleAnswers: "double answers",
+};
+
+/** The history checker's verdict as a table: one row per mode, one column per anomaly kind. */
+export function historyTable(history: NonNullable<SoakReport["history"]>): string {
+  const n = (value: number) => value.toLocaleString("en-US");
+  const row = (mode: PathMode) => {
+    const check = history.modes[mode];
+    return [mode, n(check.acknowledged), ...ANOMALY_KINDS.map((kind) => n(check.anomalies[kind].count))];
+  };
+  return markdownTable(
+    ["history check", "acknowledged", ...ANOMALY_KINDS.map((kind) => ANOMALY_HEADINGS[kind])],
+    [row("do"), row("kv")],
+    ["left", ...ANOMALY_KINDS.map(() => "right" as const), "right"],
+  );
+}
+
 /** One line: what the soak did (posts, kills, flips, time). */
 export function soakSummary({ chaos, posts, durationSeconds }: Pick<SoakReport, "chaos" | "posts" | "durationSeconds">): string {
   const n = (value: number) => value.toLocaleString("en-US");
