@@ -17,6 +17,9 @@ import type { Broadcaster } from "./effects";
 import type { LiveStreams } from "./streams";
 
 export class Flips {
+  /** A flip to kv in progress: calls wait for it, so their rerun on kv starts from the fresh mirror. */
+  private leaving: Promise<number> | null = null;
+
   constructor(
     private readonly state: RoomState,
     private readonly kvSync: KvSync,
@@ -35,6 +38,7 @@ export class Flips {
     // Every RPC call on the message path enters here: one Durable Object request each (a
     // socket frame is counted as a message).
     if (request) this.usage.count("requests");
+    await this.leftOrStayed();
     if (call.flagVersion > this.state.flagVersion) {
       // Already in do mode: a newer flag that still sends this room's calls here changed
       // nothing for it. Kept in memory only: after a restart the same check costs nothing again.
@@ -49,6 +53,7 @@ export class Flips {
 
   /** Before a do room holds anything a flip must flush: listed by its registry shard, or out of do mode. */
   async admitWrites(room: string): Promise<boolean> {
+    await this.leftOrStayed();
     if (!this.state.active) return false;
     if (this.state.registered) return true;
     if (await this.register(room, this.state.flagVersion)) return true;
@@ -178,6 +183,25 @@ export class Flips {
    * which then leaves the flag unchanged: a room is never half-left.
    */
   async leaveDoMode(call: RoomCall): Promise<number> {
+    const leaving = this.leave(call);
+    this.leaving = leaving;
+    try {
+      return await leaving;
+    } finally {
+      if (this.leaving === leaving) this.leaving = null;
+    }
+  }
+
+  /**
+   * A call that arrives while the room is leaving would be refused at once and rerun on kv,
+   * where it would read `cache:<room>` before the mirror is written, and the mirror would then
+   * overwrite it. So it waits until the room has left (or, if KV refused, stayed).
+   */
+  private async leftOrStayed(): Promise<void> {
+    while (this.leaving) await this.leaving.catch(() => undefined);
+  }
+
+  private async leave(call: RoomCall): Promise<number> {
     const previous = { flagVersion: this.state.flagVersion, active: this.state.active };
     this.state.setRoomName(call.room);
     this.setMode(call.flagVersion, false);

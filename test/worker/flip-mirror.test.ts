@@ -1,0 +1,63 @@
+// A flip to kv and the calls that reach the room meanwhile: each waits inside the room until
+// its records and mirror are in KV, then is refused and reruns on the kv path from that fresh
+// mirror. Refused at once instead, its kv write would read the old `cache:<room>` and the
+// mirror would then overwrite it, losing an acknowledged message from the list.
+import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { RoomState } from "../../src/room/log";
+import type { Room } from "../../src/room/room";
+import { cacheKey } from "../../src/shared/keys";
+import type { Message } from "../../src/shared/message";
+import { getFlags, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
+import { outboxDrained } from "./probes";
+
+const stateOf = (instance: Room) => (instance as unknown as { state: RoomState }).state;
+
+describe("a call reaching a room while it leaves do mode", () => {
+  it("waits for the mirror, then lands on the kv path in the list it wrote", async () => {
+    const room = uniqueRoom("leaving");
+    await setRoomMode(room, "do");
+    const before = [await post(room, "one"), await post(room, "two")];
+    await outboxDrained(room);
+
+    // The mirror's put is held at a gate until the test opens it.
+    let mirrorReached!: () => void;
+    const reached = new Promise<void>((resolve) => (mirrorReached = resolve));
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    await runInDurableObject(env.ROOM.getByName(room), (instance: Room) => {
+      const state = stateOf(instance);
+      const kv = state.kv;
+      state.kv = new Proxy(kv, {
+        get(target, name, receiver) {
+          if (name !== "put") return Reflect.get(target, name, receiver);
+          return async (key: string, ...rest: unknown[]) => {
+            if (key === cacheKey(room)) {
+              mirrorReached();
+              await gate;
+            }
+            return (target.put as (...args: unknown[]) => Promise<void>)(key, ...rest);
+          };
+        },
+      });
+    });
+
+    const { version } = await getFlags();
+    const leaving = env.ROOM.getByName(room).leaveDoMode({ room, flagVersion: version + 1 });
+    await reached;
+    // The flag still says do: this post reaches the leaving room, which must hold it.
+    const posting = postJson("/api/comments", { room, text: "during the flip", author: "ana" });
+    const early = await Promise.race([posting.then(() => "answered"), new Promise((r) => setTimeout(r, 300, "held"))]);
+    openGate();
+    await leaving;
+    const answer = await posting;
+    expect(answer.status).toBe(201);
+    expect(answer.headers.get("x-cache-mode")).toBe("kv");
+    expect(early).toBe("held");
+
+    const cached = (await env.CHAT_KV.get<Message[]>(cacheKey(room), "json")) ?? [];
+    const stored = await answer.json<Message>();
+    expect(cached.map((m) => m.id)).toEqual([...before.map((m) => m.id), stored.id]);
+  });
+});
