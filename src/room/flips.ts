@@ -5,7 +5,7 @@
 // reads and sockets ask nobody. Leaving do mode flushes everything owed to KV first, so a
 // room is never half-left.
 import { cacheKey, commentKey } from "../shared/keys";
-import type { Message } from "../shared/message";
+import { CACHE_SIZE, type Message } from "../shared/message";
 import { storedMessageSchema } from "../shared/schemas";
 import { registryFor } from "../control/registry";
 import type { Usage } from "../storage/usage";
@@ -13,7 +13,7 @@ import { LEFT_DO_MODE, type RoomCall, type RoomRefusal } from "./calls";
 import { MAX_BATCH } from "./outbox";
 import type { KvSync } from "./outbox";
 import type { RoomState } from "./log";
-import type { Broadcaster } from "./effects";
+import type { AlarmSchedule, Broadcaster } from "./effects";
 import type { LiveStreams } from "./streams";
 
 export class Flips {
@@ -25,6 +25,7 @@ export class Flips {
     private readonly kvSync: KvSync,
     private readonly streams: LiveStreams,
     private readonly pushes: Broadcaster,
+    private readonly alarms: AlarmSchedule,
     private readonly usage: Usage,
     private readonly env: Env,
   ) {}
@@ -209,6 +210,7 @@ export class Flips {
     try {
       await this.kvSync.flush(Number.POSITIVE_INFINITY, true);
       const mirrored = previous.active ? await this.kvSync.writeMirror() : 0;
+      if (previous.active && mirrored > 0) await this.guardMirror(Date.now());
       // The flip tells the registry; a later entry registers the room again.
       this.state.registered = false;
       this.state.remember("registered", false);
@@ -226,4 +228,48 @@ export class Flips {
     this.state.remember("active", active);
     this.pushes.push({ type: "mode", mode: active ? "do" : "kv" });
   }
+
+  // ---- guarding the mirror after a flip to kv ----
+
+  /**
+   * After the flip, KV reads at other locations may still return `cache:<room>` from before
+   * the mirror for up to a minute; a kv writer starting from one would drop the room's last
+   * messages from the list. So the room looks again at these times after leaving, by alarm.
+   */
+  static readonly SWEEPS_AFTER_MS = [2_000, 10_000, 30_000, 65_000];
+
+  private async guardMirror(now: number): Promise<void> {
+    const due = Flips.SWEEPS_AFTER_MS.map((after) => now + after);
+    this.state.remember("sweepsDue", JSON.stringify(due));
+    await this.alarms.schedule(due[0]!);
+  }
+
+  /**
+   * An alarm part: when a sweep is due, re-adds to `cache:<room>` the room's newest messages a
+   * stale kv writer dropped (those newer than the list's oldest entry once the list is full:
+   * older ones were pushed out by newer messages, not lost), the way a heal re-adds one. The
+   * next sweep's time, or null when none is left.
+   */
+  async sweep(now: number): Promise<number | null> {
+    if (this.state.active) return null;
+    const due = JSON.parse(this.state.meta.get("sweepsDue") ?? "[]") as number[];
+    if (!due.length) return null;
+    if (due[0]! > now) return due[0]!;
+    const rest = due.filter((at) => at > now);
+    const key = cacheKey(this.state.roomName);
+    const cached = (await this.state.kv.get<Message[]>(key, "json")) ?? [];
+    const listed = new Set(cached.map((m) => m.id));
+    const floor = cached.length >= CACHE_SIZE ? Math.min(...cached.map((m) => m.createdAt)) : -Infinity;
+    const missing = this.state.view.recent(CACHE_SIZE).filter((m) => !listed.has(m.id) && m.createdAt >= floor);
+    if (missing.length) {
+      const list = [...cached, ...missing].sort((a, b) => a.createdAt - b.createdAt).slice(-CACHE_SIZE);
+      await this.state.kv.put(key, JSON.stringify(list));
+      this.sweepReadded += missing.length;
+    }
+    this.state.remember("sweepsDue", JSON.stringify(rest));
+    return rest[0] ?? null;
+  }
+
+  /** Messages the sweeps re-added since the room woke (the operator's room view shows it). */
+  sweepReadded = 0;
 }

@@ -34,6 +34,8 @@ export type RoomInspection = {
   flagVersion: number;
   mirroredAt: number;
   skippedOnReconcile: number;
+  /** messages re-added to `cache:<room>` by the sweeps after a flip to kv, since the room woke */
+  sweepReadded: number;
   outbox: OutboxStats;
   /** billed operations since the object woke (src/storage/usage.ts) */
   usage: UsageCounts;
@@ -60,7 +62,7 @@ export class Room extends DurableObject<Env> {
     this.kvSync = new KvSync(state, this.alarms);
     this.pushes = new Broadcaster(() => ctx.getWebSockets());
     this.streams = new LiveStreams(state.sql, (frame) => this.pushes.push(frame));
-    this.flips = new Flips(state, this.kvSync, this.streams, this.pushes, this.usage, env);
+    this.flips = new Flips(state, this.kvSync, this.streams, this.pushes, this.alarms, this.usage, env);
     this.ops = new LogOperations(state, this.flips, this.kvSync, this.streams, this.alarms, this.pushes, env);
     this.sockets = new RoomSockets(state, this.ops, this.flips, this.streams, this.pushes, this.usage, env);
     ctx.blockConcurrencyWhile(async () => {
@@ -153,6 +155,7 @@ export class Room extends DurableObject<Env> {
       active: this.state.active,
       flagVersion: this.state.flagVersion,
       mirroredAt: this.kvSync.mirroredAt,
+      sweepReadded: this.flips.sweepReadded,
       skippedOnReconcile: this.state.schema ? Number(this.state.meta.get("skippedOnReconcile") ?? 0) : 0,
       outbox: this.kvSync.stats(),
       usage: this.usage.snapshot(),
@@ -207,8 +210,9 @@ export class Room extends DurableObject<Env> {
     const retentionAt = await part(() => enforceRetention(this.state, Date.now(), (ids) => this.retained(ids)));
     const leaseCheckAt = await part(() => this.ops.interruptLapsedStreams(Date.now()));
     const kvAt = (await part(() => this.kvSync.onAlarm())) ?? [];
+    const sweepAt = await part(() => this.flips.sweep(Date.now()));
     const retryAt = errors.length ? Date.now() + ALARM_RETRY_MS : null;
-    const next = [...kvAt, retentionAt, leaseCheckAt, retryAt].filter((at): at is number => at !== null);
+    const next = [...kvAt, retentionAt, leaseCheckAt, sweepAt, retryAt].filter((at): at is number => at !== null);
     if (next.length) await this.alarms.schedule(Math.min(...next));
     if (errors.length) {
       console.log(JSON.stringify({ event: "alarm-error", room: this.state.roomName, errors: errors.map(String) }));
