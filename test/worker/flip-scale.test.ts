@@ -7,6 +7,8 @@ import { describe, expect, it } from "vitest";
 import { registryFor, type RoomRegistry } from "../../src/control/registry";
 import type { FlipProgress } from "../../src/shared/api";
 import { FLIP_ROOMS_PER_PUT } from "../../src/shared/flags";
+import { cacheKey, commentKey } from "../../src/shared/keys";
+import type { Message } from "../../src/shared/message";
 import { getFlags, list, post, registeredRooms, setFlags, uniqueRoom } from "./helpers";
 
 const ROOMS = 5_000;
@@ -48,5 +50,33 @@ describe("a flip of 5,000 do rooms", () => {
     expect(after.version).toBeGreaterThan(versionBefore);
     expect(await registeredRooms()).toEqual([]);
     for (const [i, room] of live.entries()) expect((await list(room)).map((m) => m.id)).toContain(posted[i]!.id);
+  }, 120_000);
+});
+
+describe("a flip of 200 do rooms that hold messages", () => {
+  it("leaves every room's records and list in KV, for the kv path to read", async () => {
+    const REAL_ROOMS = 200;
+    expect((await setFlags({ defaultMode: "do", doPercent: 0, rooms: {} })).status).toBe(200);
+    const rooms = Array.from({ length: REAL_ROOMS }, (_, i) => uniqueRoom(`real-${i}`));
+    const posted = new Map<string, Message[]>();
+    for (let i = 0; i < rooms.length; i += 20) {
+      await Promise.all(rooms.slice(i, i + 20).map(async (room) => {
+        posted.set(room, [await post(room, `first in ${room}`), await post(room, `second in ${room}`)]);
+      }));
+    }
+    expect(await registeredRooms()).toEqual(expect.arrayContaining(rooms));
+
+    const res = await setFlags({ defaultMode: "kv", doPercent: 0, rooms: {} });
+    expect(res.status).toBe(200);
+    expect((await res.json<FlipProgress>()).flushed).toHaveLength(REAL_ROOMS);
+    for (const room of rooms) {
+      const messages = posted.get(room)!;
+      const cached = (await env.CHAT_KV.get<Message[]>(cacheKey(room), "json")) ?? [];
+      expect(cached.map((m) => m.id), room).toEqual(messages.map((m) => m.id));
+      const records = await env.CHAT_KV.get<Message>(messages.map((m) => commentKey(m.id)), "json");
+      expect([...records.values()].map((r) => r?.room), room).toEqual([room, room]);
+      // The kv path now serves the room from that list.
+      expect((await list(room)).map((m) => m.text), room).toEqual([`first in ${room}`, `second in ${room}`]);
+    }
   }, 120_000);
 });
