@@ -141,13 +141,14 @@ describe("bot self-heal", () => {
       }
       // One bot answers each message once, even where kv mode shows an answered message as pending again.
       for (const [human, replies] of repliesByHuman(messages)) expect(replies, `replies to ${human}`).toHaveLength(1);
-      // Stats land in the store in batches (locally every few seconds): wait, bounded, for the heals.
-      const expected = missed(logs).length > 0 ? 1 : 0;
+      // The operator page counts the heals that re-added (the loss above was one). Stats land in
+      // the store in batches, locally every few seconds: wait for it, bounded.
+      expect(missed(logs).length).toBeGreaterThan(0);
       let readded = 0;
-      for (const deadline = Date.now() + 20_000; Date.now() < deadline && readded < expected; await new Promise((r) => setTimeout(r, 500))) {
+      for (const deadline = Date.now() + 20_000; Date.now() < deadline && readded < 1; await new Promise((r) => setTimeout(r, 500))) {
         readded = (await client.stats()).modes.kv.healsReadded;
       }
-      expect(readded).toBeGreaterThanOrEqual(expected);
+      expect(readded).toBeGreaterThanOrEqual(1);
     } finally {
       await bot.stop();
       await ollama.stop();

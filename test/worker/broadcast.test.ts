@@ -11,11 +11,22 @@ const recorder = () => {
 describe("Broadcaster", () => {
   it("sends on flush, in order, and keeps one fallback timer however many answers flush (workerd allows 10,000 active timeouts)", () => {
     const { sent, broadcaster } = recorder();
-    // One turn, no timer can run in between: as a busy room, where timers run late.
-    for (let i = 0; i < 12_000; i++) {
-      broadcaster.push({ type: "nack", id: `m${i}`, status: 429, error: "x" });
-      broadcaster.flush();
+    const realSetTimeout = globalThis.setTimeout;
+    let timers = 0;
+    globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
+      timers++;
+      return realSetTimeout(...args);
+    }) as typeof setTimeout;
+    try {
+      // One turn, no timer can run in between: as a busy room, where timers run late.
+      for (let i = 0; i < 12_000; i++) {
+        broadcaster.push({ type: "nack", id: `m${i}`, status: 429, error: "x" });
+        broadcaster.flush();
+      }
+    } finally {
+      globalThis.setTimeout = realSetTimeout;
     }
+    expect(timers).toBe(1);
     expect(sent).toHaveLength(12_000);
     expect(JSON.parse(sent.at(-1)!)).toMatchObject({ id: "m11999" });
   });
