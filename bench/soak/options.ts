@@ -11,9 +11,9 @@ on the same state, rooms flip between kv and do, and the bots are killed mid-
 generation. Then every acknowledged message is audited, by the mode that acknowledged it.
 
   --minutes M            how long the posting (and the chaos) lasts (default 9: under 10 minutes in all)
-  --writers W            page-like tabs posting, spread over the rooms (default 100)
-  --rooms R              rooms, an even number: half start in do mode, half in kv (default 10)
-  --posts N              messages posted in all (default 10000)
+  --writers W            page-like tabs posting, spread over the rooms (default 200)
+  --rooms R              rooms, an even number: half start in do mode, half in kv (default 20)
+  --posts N              messages posted in all (default 20000)
   --server-kills K       times the Worker is killed and restarted (default 4)
   --bot-kills K          times a bot is killed mid-generation and restarted (default 4)
   --flip-every-s S       seconds between flips of one room kv↔do; 0: no flips (default 5)
@@ -40,9 +40,9 @@ const int = (name: string, min: number, max: number) =>
 
 const schema = z.object({
   minutes: z.coerce.number({ error: "--minutes must be a number" }).min(0.25, "--minutes must be at least 0.25").max(120, "--minutes must be at most 120").default(9),
-  writers: int("--writers", 2, 1_000).default(100),
-  rooms: int("--rooms", 2, 200).refine((n) => n % 2 === 0, "--rooms must be even (half do, half kv)").default(10),
-  posts: int("--posts", 2, 1_000_000).default(10_000),
+  writers: int("--writers", 2, 1_000).default(200),
+  rooms: int("--rooms", 2, 200).refine((n) => n % 2 === 0, "--rooms must be even (half do, half kv)").default(20),
+  posts: int("--posts", 2, 1_000_000).default(20_000),
   serverKills: int("--server-kills", 0, 100).default(4),
   botKills: int("--bot-kills", 0, 100).default(4),
   flipEveryS: z.coerce.number({ error: "--flip-every-s must be a number" }).min(0, "--flip-every-s must be 0 or more").max(3_600).default(5),
