@@ -66,6 +66,8 @@ export const roundSchema = z.object({
   healCallsPerDelivered: z.number().nullable(),
   /** HTTP requests the tabs made, WebSocket frames pushed to them */
   requests: z.object({ post: z.number().int(), poll: z.number().int(), heal: z.number().int(), pushesReceived: z.number().int() }),
+  /** the round's history (every send, heal and read) checked as Jepsen checks a queue (bench/check) */
+  historyCheck: z.object({ anomalies: z.number().int(), summary: z.string() }).optional(),
   /** why this round counts as failed; empty when every acknowledged message was delivered once */
   failures: z.array(z.string()),
   /** worth knowing, not a failure (e.g. kv messages pushed out of the 200-message cache) */
@@ -75,7 +77,10 @@ export type RoundResult = z.infer<typeof roundSchema>;
 
 /** All rounds of one mode and tab count, added up. */
 export const summarySchema = roundSchema
-  .omit({ round: true, room: true, durationMs: true, deadlineMs: true, deadlineHit: true, failures: true, notes: true, timeToVisibleSamplesMs: true })
+  .omit({
+    round: true, room: true, durationMs: true, deadlineMs: true, deadlineHit: true, failures: true, notes: true,
+    timeToVisibleSamplesMs: true, historyCheck: true,
+  })
   .extend({ rounds: z.number().int(), firstCheckLossPct: z.number().nullable(), failedRounds: z.number().int() });
 export type Summary = z.infer<typeof summarySchema>;
 

@@ -2,10 +2,13 @@
 // then behave like the page, the real bot answering, and a final audit of the room.
 import type { FirstCheck } from "../../src/client/verifier";
 import { CACHE_SIZE, type PathMode, type Message } from "../../src/shared/message";
+import { anomalyLine, checkHistory } from "../check/checker";
+import { HistoryRecorder } from "../check/recorder";
+import { historyFailures } from "../soak/report";
 import { ChatClient } from "../lib/api";
 import { BotFleet } from "../lib/bot-process";
 import { round, summarize } from "../lib/stats";
-import { Tab, cadenceFor, type OwnMessage } from "../lib/tab";
+import { Tab, cadenceFor, type OwnMessage, type TabEvents } from "../lib/tab";
 import { now, sleep, waitFor } from "../lib/time";
 import type { RoundResult, Side, TimePercentiles } from "./report-schema";
 import { VisibilityLog } from "./visibility";
@@ -43,10 +46,15 @@ export async function runRound(settings: RoundSettings): Promise<RoundResult> {
   await admin.setRoomMode(room, settings.mode);
 
   const seen = new VisibilityLog();
-  const tabs = Array.from(
-    { length: settings.tabs },
-    (_, i) => new Tab({ client: new ChatClient(settings.url), room, author: `tab ${i + 1}`, cadence: cadenceFor(settings.pollMs), push: settings.push, events: seen.events }),
-  );
+  // Every send, heal and read of the round, checked at the end as the soak's are.
+  const recorder = new HistoryRecorder();
+  const tabs = Array.from({ length: settings.tabs }, (_, i) => {
+    const name = `tab ${i + 1}`;
+    return new Tab({
+      client: new ChatClient(settings.url), room, author: name, cadence: cadenceFor(settings.pollMs), push: settings.push,
+      events: recorded(seen.events, recorder, name, room), history: { recorder, process: name },
+    });
+  });
   let bot: BotFleet | null = null;
   const started = now();
   const deadline = started + settings.deadlineMs;
@@ -90,12 +98,18 @@ export async function runRound(settings: RoundSettings): Promise<RoundResult> {
     await bot?.stop();
     const final = await admin.list(room, CACHE_SIZE);
     seen.onListing(final);
+    recorder.observe("audit", room, final.comments, { mode: final.mode, kind: "list", complete: final.comments.length < CACHE_SIZE });
+    // The bot runs as its own process: its acknowledged replies enter the history from its log.
+    for (const reply of bot?.replies.values() ?? []) {
+      const invocation = { type: "send" as const, process: "bot", room, id: reply.id, kind: "ai" as const, mode: settings.mode };
+      recorder.invoke({ ...invocation, ...(reply.replyTo ? { replyTo: reply.replyTo } : {}) }).complete("ok", { mode: settings.mode });
+    }
     const ackedIds = new Map<string, number | undefined>([
       ...acked.map((m): [string, number] => [m.id, m.createdAt]),
       ...[...(bot ? bot.replies.keys() : [])].map((id): [string, number | undefined] => [id, seen.createdAt.get(id)]),
     ]);
     const audit = await auditFinalList(admin, settings.mode, final.comments, ackedIds, seen);
-    const result = buildResult(settings, room, posted, bot, seen, audit, durationMs, !finished, tabs);
+    const result = withHistoryCheck(buildResult(settings, room, posted, bot, seen, audit, durationMs, !finished, tabs), recorder);
     logRound(settings, result);
     return result;
   } finally {
@@ -104,6 +118,36 @@ export async function runRound(settings: RoundSettings): Promise<RoundResult> {
     // Let closing sockets settle before the next round starts its own.
     await sleep(100);
   }
+}
+
+/** Tab events that also record each read in the round's history. */
+function recorded(events: TabEvents, recorder: HistoryRecorder, reader: string, room: string): TabEvents {
+  return {
+    onListing: (listing) => {
+      events.onListing?.(listing);
+      // A list shows the room as of some moment after it was asked for: a push received while it
+      // was on its way may be newer. Ordered by its request, it is stale only if asked for after.
+      recorder.observe(reader, room, listing.comments, { mode: listing.mode, kind: "list", at: listing.requestedAt });
+    },
+    onPush: (message, receivedAt) => {
+      events.onPush?.(message, receivedAt);
+      recorder.observe(reader, room, [message], { mode: "do", kind: "push", at: receivedAt });
+    },
+  };
+}
+
+/** The checker's verdict on the round: a do anomaly fails it; kv's are the legacy path's behaviour. */
+function withHistoryCheck(result: RoundResult, recorder: HistoryRecorder): RoundResult {
+  const check = checkHistory(recorder.history()).modes[result.mode];
+  const summary = anomalyLine(result.mode, check);
+  const failures = result.mode === "do" ? historyFailures(check) : [];
+  const notes = result.mode === "kv" && check.total ? [`history check, the legacy path's behaviour: ${summary}`] : [];
+  return {
+    ...result,
+    historyCheck: { anomalies: check.total, summary },
+    failures: [...result.failures, ...failures],
+    notes: [...result.notes, ...notes],
+  };
 }
 
 /** Where each acknowledged message stands at the end: in the room's list, beyond its 200-message window, or lost. */
