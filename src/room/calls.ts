@@ -11,14 +11,25 @@ export type RoomCall = { room: string; flagVersion: number };
  * path; 429 (a limit, with `retryAfter` in seconds) and 507 (the room is full) come from the room's limits.
  */
 export type RoomRefusal = {
-  status: Refusal["status"] | 429 | 500 | 503 | 507;
+  status: Refusal["status"] | 403 | 429 | 500 | 503 | 507;
   error: string;
   mode?: PathMode;
   retryAfter?: number;
 };
 export type RoomResult<T> = { ok: true; value: T } | ({ ok: false } & RoomRefusal);
 
-export type NewHumanMessage = { id: string; text: string; author: string };
+/** `editKeyHash`: the hash (hashKey) of the secret its author may edit it with later. */
+export type NewHumanMessage = { id: string; text: string; author: string; editKeyHash?: string };
+/** An edit: `version` is the one the new text becomes (the current one + 1), so a resend is idempotent. */
+export type EditInput = { id: string; text: string; version: number; editKeyHash: string };
+/** `reactorHash`: who reacts, as the hash of the page's own random key. */
+export type ReactInput = { id: string; emoji: string; reactorHash: string; on: boolean };
+
+/** Keys reach the room only as their SHA-256: a copy of its storage can edit nothing. */
+export async function hashKey(key: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key));
+  return btoa(String.fromCharCode(...new Uint8Array(digest))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
 export type NewReply = { id: string; replyTo: string; text: string; author: string; botId: string; stopped?: boolean };
 export type Stored = { message: Message; created: boolean };
 /** `deleted`: false when the message already was a tombstone. */

@@ -14,6 +14,7 @@ import m0005 from "../../migrations/0005_created_at.sql";
 import m0006 from "../../migrations/0006_tombstones.sql";
 import m0007 from "../../migrations/0007_streams.sql";
 import m0008 from "../../migrations/0008_outbox_lean.sql";
+import m0009 from "../../migrations/0009_edits_reactions.sql";
 
 // ---- the schema ----
 
@@ -27,6 +28,7 @@ export const MIGRATIONS: Migration[] = [
   { version: 6, name: "tombstones", sql: m0006 },
   { version: 7, name: "streams", sql: m0007 },
   { version: 8, name: "outbox_lean", sql: m0008 },
+  { version: 9, name: "edits_reactions", sql: m0009 },
 ];
 
 // ---- the log: rows in, Messages out ----
@@ -46,10 +48,14 @@ type Row = {
   bot_id: string | null;
   lease_until: number | null;
   deleted_at: number | null;
+  version: number;
+  edited_at: number | null;
+  reactions: string | null;
 };
 
 const SELECT = `SELECT m.seq, m.pos, m.id, m.kind, m.author, m.text, m.reply_to, m.status, m.created_at, m.error,
-  m.stopped, c.bot_id, c.lease_until, m.deleted_at FROM messages m LEFT JOIN claims c ON c.message_id = m.id`;
+  m.stopped, c.bot_id, c.lease_until, m.deleted_at, m.version, m.edited_at, m.reactions
+  FROM messages m LEFT JOIN claims c ON c.message_id = m.id`;
 
 /** Rows lists show: a tombstone (an operator deletion) is left out. */
 const SHOWN = `m.deleted_at IS NULL`;
@@ -100,6 +106,11 @@ export class RoomLog {
     if (row.reply_to) message.replyTo = row.reply_to;
     if (row.error) message.error = row.error;
     if (row.stopped) message.stopped = true;
+    if (row.version > 1) {
+      message.version = row.version;
+      if (row.edited_at !== null) message.editedAt = row.edited_at;
+    }
+    if (row.reactions && row.reactions !== "{}") message.reactions = JSON.parse(row.reactions) as Message["reactions"];
     if (row.deleted_at !== null) {
       message.deleted = true;
       message.deletedAt = row.deleted_at;
@@ -125,16 +136,16 @@ export class RoomLog {
   }
 
   /** Inserts unless the id is already logged; returns the logged message either way. */
-  insert(message: Message): { message: Message; created: boolean } {
+  insert(message: Message, editKeyHash: string | null = null): { message: Message; created: boolean } {
     // One statement checks and inserts: no lookup first on the hot path (a known id is the rare case).
     const pos = this.lastPos() + 1;
     const inserted = this.sql
       .exec<{ seq: number }>(
-        `INSERT INTO messages (id, kind, author, text, reply_to, status, created_at, error, stopped, pos)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO messages (id, kind, author, text, reply_to, status, created_at, error, stopped, pos, edit_key_hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO NOTHING RETURNING seq`,
         message.id, message.kind, message.author, message.text, message.replyTo ?? null,
-        message.status, message.createdAt, message.error ?? null, message.stopped ? 1 : 0, pos,
+        message.status, message.createdAt, message.error ?? null, message.stopped ? 1 : 0, pos, editKeyHash,
       )
       .toArray()[0];
     if (!inserted) return { message: this.get(message.id)!, created: false };
@@ -173,6 +184,54 @@ export class RoomLog {
     );
     this.sql.exec(`DELETE FROM claims WHERE message_id = ?`, message.id);
     return this.get(message.id)!;
+  }
+
+  /** The hash of the key its author may edit it with (null: nobody may). */
+  editKeyHash(id: string): string | null {
+    return this.sql.exec<{ h: string | null }>(`SELECT edit_key_hash AS h FROM messages WHERE id = ?`, id).toArray()[0]?.h ?? null;
+  }
+
+  /** A new text: the old one is kept as its version, the message takes the next version and position. */
+  edit(current: Message, text: string, now: number): void {
+    const version = current.version ?? 1;
+    this.sql.exec(
+      `INSERT INTO message_versions (id, version, text, replaced_at) VALUES (?, ?, ?, ?)`,
+      current.id, version, current.text, now,
+    );
+    this.sql.exec(
+      `UPDATE messages SET text = ?, version = ?, edited_at = ?, pos = ? WHERE id = ?`,
+      text, version + 1, now, this.nextPos(), current.id,
+    );
+  }
+
+  /** Every earlier text of a message, oldest first. */
+  versions(id: string): { version: number; text: string; replacedAt: number }[] {
+    return this.sql
+      .exec<{ version: number; text: string; replaced_at: number }>(
+        `SELECT version, text, replaced_at FROM message_versions WHERE id = ? ORDER BY version`, id,
+      )
+      .toArray()
+      .map((row) => ({ version: row.version, text: row.text, replacedAt: row.replaced_at }));
+  }
+
+  /**
+   * Adds (or takes back) one reactor's emoji: true when that changed anything, and then the
+   * message's counts and position move too (two rows); the same toggle again writes nothing.
+   */
+  react(message: Message, emoji: string, reactor: string, on: boolean): boolean {
+    const changed = on
+      ? this.sql.exec(
+          `INSERT INTO reactions (message_id, emoji, reactor) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+          message.id, emoji, reactor,
+        ).rowsWritten > 0
+      : this.sql.exec(`DELETE FROM reactions WHERE message_id = ? AND emoji = ? AND reactor = ?`, message.id, emoji, reactor)
+          .rowsWritten > 0;
+    if (!changed) return false;
+    const counts: Record<string, number> = { ...(message.reactions ?? {}) };
+    counts[emoji] = (counts[emoji] ?? 0) + (on ? 1 : -1);
+    if (counts[emoji]! <= 0) delete counts[emoji];
+    this.sql.exec(`UPDATE messages SET reactions = ?, pos = ? WHERE id = ?`, JSON.stringify(counts), this.nextPos(), message.id);
+    return true;
   }
 
   /** The newest `limit` messages, oldest first; tombstones are left out. */

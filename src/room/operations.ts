@@ -7,13 +7,14 @@ import type { ServerFrame } from "../shared/frames";
 import {
   refuseClaim, refuseFail, refuseRelease, refuseReply, unclaimedGraceMs, type Refusal,
 } from "../shared/leases";
-import type { Message } from "../shared/message";
+import type { Message, MessageVersion } from "../shared/message";
 import type { StreamAck, StreamCall } from "../shared/stream";
 import type { PostLimited } from "../limits/post-limit";
 import { limitNewRoom } from "../limits/room-limit";
 import {
   LEFT_DO_MODE, NOT_FOUND, gone, ok, refused,
-  type Deleted, type NewHumanMessage, type NewReply, type RoomCall, type RoomRefusal, type RoomResult, type Stored,
+  type Deleted, type EditInput, type NewHumanMessage, type NewReply, type ReactInput, type RoomCall, type RoomRefusal,
+  type RoomResult, type Stored,
 } from "./calls";
 import type { Flips } from "./flips";
 import type { RoomState } from "./log";
@@ -61,9 +62,11 @@ export class LogOperations {
     // The insert itself refuses a known id: a same-id call that landed during the caller's
     // awaits is answered, not doubled.
     const stored = this.state.transaction(() => {
-      const stored = this.state.log.insert({
-        ...input, room: this.state.roomName, kind: "human", status: "pending", createdAt: now,
-      });
+      const { editKeyHash, ...message } = input;
+      const stored = this.state.log.insert(
+        { ...message, room: this.state.roomName, kind: "human", status: "pending", createdAt: now },
+        editKeyHash ?? null,
+      );
       if (stored.created) this.kvSync.owe(commentKey(stored.message.id), now);
       return stored;
     });
@@ -161,6 +164,68 @@ export class LogOperations {
     // Only a deletion that writes registers the room; the KV read may have seen it leave do mode.
     if (!(await this.flips.admitWrites(call.room))) return refused(LEFT_DO_MODE);
     return ok(this.tombstone(source, Date.now()));
+  }
+
+  // ---- edits and reactions ----
+  // Changes like any other: the next position, pushed as `update`, in `since` catch-up.
+
+  /**
+   * The author's new text, with the key the post was given: the old text is kept as a version,
+   * the KV record is rewritten through the outbox. Idempotent by (id, version): the same edit
+   * again answers the message as it stands; a different text for a version already taken is 409.
+   */
+  async edit(call: RoomCall, input: EditInput): Promise<RoomResult<Message>> {
+    const refusal = await this.flips.enter(call);
+    if (refusal) return refused(refusal);
+    const current = this.state.view.get(input.id);
+    if (!current) return refused(NOT_FOUND);
+    if (current.deleted) return refused(gone());
+    const keyHash = current.kind === "human" ? this.state.log.editKeyHash(input.id) : null;
+    if (!keyHash || keyHash !== input.editKeyHash) {
+      return refused({ status: 403, error: "editKey: only its author (with the key its post was given) may edit this message" });
+    }
+    const version = current.version ?? 1;
+    if (input.version <= version) {
+      const text = input.version === version ? current.text : this.state.log.versions(input.id)[input.version - 1]?.text;
+      return text === input.text ? ok(current) : refused(versionTaken(input.version, version));
+    }
+    if (input.version !== version + 1) return refused(versionTaken(input.version, version));
+    if (!(await this.flips.admitWrites(call.room))) return refused(LEFT_DO_MODE);
+    const now = Date.now();
+    const edited = this.state.transaction(() => {
+      this.state.log.edit(current, input.text, now);
+      this.kvSync.owe(commentKey(input.id), now);
+      return this.state.log.get(input.id)!;
+    });
+    this.changed([{ type: "update", message: edited }]);
+    return ok(edited);
+  }
+
+  /** Every earlier text of a message (operators and readers alike: an edit never hides what was said). */
+  async versions(call: RoomCall, id: string): Promise<RoomResult<{ message: Message; versions: MessageVersion[] }>> {
+    const refusal = await this.flips.enter(call);
+    if (refusal) return refused(refusal);
+    const message = this.state.view.get(id);
+    if (!message) return refused(NOT_FOUND);
+    if (message.deleted) return refused(gone());
+    return ok({ message, versions: message.version ? this.state.log.versions(id) : [] });
+  }
+
+  /** One reactor's emoji on or off: idempotent per (message, reactor, emoji); counts pushed as `update`. */
+  async react(call: RoomCall, input: ReactInput): Promise<RoomResult<Message>> {
+    const refusal = await this.flips.enter(call);
+    if (refusal) return refused(refusal);
+    const message = this.state.view.get(input.id);
+    if (!message) return refused(NOT_FOUND);
+    if (message.deleted) return refused(gone());
+    if (!(await this.flips.admitWrites(call.room))) return refused(LEFT_DO_MODE);
+    const changed = this.state.transaction(() => this.state.log.react(message, input.emoji, input.reactorHash, input.on));
+    if (!changed) return ok(message);
+    const reacted = this.state.log.get(input.id)!;
+    // Counts are not part of the KV record: only the mirror shows them, at most once a second.
+    this.kvSync.markDirty();
+    this.changed([{ type: "update", message: reacted }]);
+    return ok(reacted);
   }
 
   /**
@@ -411,3 +476,8 @@ export class LogOperations {
     return { status: 507, error: `room is full: it holds ${maxMessages} messages, the most a room keeps${later}` };
   }
 }
+
+const versionTaken = (asked: number, current: number): RoomRefusal => ({
+  status: 409,
+  error: `version: the message is at version ${current}; send version ${current + 1} with the text it should have`,
+});

@@ -10,11 +10,11 @@
 // class: the retention sweep the alarm runs.
 import { DurableObject } from "cloudflare:workers";
 import { PING_FRAME, PONG_FRAME, type BotState } from "../shared/frames";
-import type { Message } from "../shared/message";
+import type { Message, MessageVersion } from "../shared/message";
 import type { StreamAck, StreamCall, StreamStats } from "../shared/stream";
 import type { UsageCounts } from "../shared/usage";
 import { Usage } from "../storage/usage";
-import type { Deleted, NewHumanMessage, NewReply, RoomCall, RoomResult, Stored } from "./calls";
+import type { Deleted, EditInput, NewHumanMessage, NewReply, ReactInput, RoomCall, RoomResult, Stored } from "./calls";
 import { AlarmSchedule, Broadcaster } from "./effects";
 import { Flips } from "./flips";
 import { RoomState } from "./log";
@@ -109,6 +109,18 @@ export class Room extends DurableObject<Env> {
 
   deleteMessage(call: RoomCall, id: string): Promise<RoomResult<Deleted>> {
     return this.answered(this.ops.deleteMessage(call, id));
+  }
+
+  edit(call: RoomCall, input: EditInput): Promise<RoomResult<Message>> {
+    return this.answered(this.ops.edit(call, input));
+  }
+
+  versions(call: RoomCall, id: string): Promise<RoomResult<{ message: Message; versions: MessageVersion[] }>> {
+    return this.ops.versions(call, id);
+  }
+
+  react(call: RoomCall, input: ReactInput): Promise<RoomResult<Message>> {
+    return this.answered(this.ops.react(call, input));
   }
 
   /** kv mode: the tombstone of a message the Worker deleted on the kv path, so a later flip cannot bring it back. */

@@ -14,7 +14,7 @@ import {
 import type { Usage } from "../storage/usage";
 import { UNKNOWN_CLIENT, isExempt } from "../limits/client-key";
 import { limitPost } from "../limits/post-limit";
-import { LEFT_DO_MODE, failureOf, type NewHumanMessage, type RoomRefusal, type Stored } from "./calls";
+import { LEFT_DO_MODE, failureOf, hashKey, type NewHumanMessage, type RoomRefusal, type Stored } from "./calls";
 import type { Flips } from "./flips";
 import type { RoomState } from "./log";
 import type { LogOperations } from "./operations";
@@ -153,7 +153,11 @@ export class RoomSockets {
       if (typeof id !== "string") return close(1008, "a send frame needs an id");
       return send({ type: "nack", id, status: 400, error: describeZodError(parsed.error) });
     }
-    const input = { id: parsed.data.id, text: parsed.data.text, author: parsed.data.author ?? "anonymous" };
+    const { editKey } = parsed.data;
+    const input = {
+      id: parsed.data.id, text: parsed.data.text, author: parsed.data.author ?? "anonymous",
+      ...(editKey ? { editKeyHash: await hashKey(editKey) } : {}),
+    };
     const leftDoMode = (): SocketAnswer => {
       const { status, error, mode } = LEFT_DO_MODE;
       return send({ type: "nack", id: input.id, status, error, ...(mode ? { mode } : {}) });

@@ -42,7 +42,8 @@ export type ServerFrame =
   /** this socket sends frames faster than a room takes them: the frame was dropped; once more and the socket is closed (4429) */
   | { type: "slow-down"; error: string };
 
-export type SendFrame = { type: "send"; id: string; text: string; author?: string };
+/** `editKey`: the secret the author will edit this message with (see POST /api/comments). */
+export type SendFrame = { type: "send"; id: string; text: string; author?: string; editKey?: string };
 
 /** ask the bot writing reply `id` to stop; it posts the reply with the text so far, marked stopped */
 export type StopFrame = { type: "stop"; id: string };

@@ -38,7 +38,22 @@ export type Message = {
   /** an operator deleted it: a tombstone keeps the id (and kind, replyTo, times), text and author are empty */
   deleted?: true;
   deletedAt?: number;
+  /** human, do rooms: edited by its author (absent: version 1, never edited) */
+  version?: number;
+  editedAt?: number;
+  /** do rooms: how many people reacted with each emoji (absent: none) */
+  reactions?: Partial<Record<Reaction, number>>;
 };
+
+/**
+ * The emoji a message can be given. A fixed few: counts stay comparable and small, every page
+ * renders them the same way, and no one can attach an arbitrary (or invisible) string.
+ */
+export const REACTIONS = ["👍", "❤️", "😂", "😮", "🙏", "🎉"] as const;
+export type Reaction = (typeof REACTIONS)[number];
+
+/** One earlier text of an edited message: `version` was replaced at `replacedAt`. */
+export type MessageVersion = { version: number; text: string; replacedAt: number };
 
 /** Why a deleted id is refused (410) wherever it comes back: a heal, a post reusing it, a claim, a reply. */
 export const DELETED_ERROR = "message was deleted by an operator";
@@ -60,6 +75,6 @@ export function newMessageId(now = Date.now()): string {
 
 /** The KV record of a message (`comment:<id>`): what any path can heal from; no log position, no lease. */
 export function toRecord(message: Message): Message {
-  const { seq: _seq, pos: _pos, claimedBy: _by, leaseUntil: _until, ...record } = message;
+  const { seq: _seq, pos: _pos, claimedBy: _by, leaseUntil: _until, reactions: _reactions, ...record } = message;
   return record;
 }

@@ -1,7 +1,7 @@
 // Input validation (zod) for the Worker. Kept apart from the types so the page
 // and the bot can import message.ts without bundling zod.
 import { z } from "zod";
-import { MAX_AUTHOR, MAX_TEXT, MESSAGE_ID_PATTERN, ROOM_PATTERN } from "./message";
+import { MAX_AUTHOR, MAX_TEXT, MESSAGE_ID_PATTERN, REACTIONS, ROOM_PATTERN } from "./message";
 import type { Flags } from "./flags";
 import { cleanName, cleanText } from "./text-hygiene";
 
@@ -23,6 +23,27 @@ export const authorSchema = z
   .transform(cleanName)
   .pipe(z.string().min(1, emptyAfterCleaning("author")).max(MAX_AUTHOR, `author must be at most ${MAX_AUTHOR} characters`));
 
+/** A client's own random secret (an edit key, a reactor key): long enough not to be guessed. */
+function keySchema(name: string) {
+  return z.string().regex(/^[A-Za-z0-9_-]{22,128}$/, `${name} must be 22 to 128 letters, digits, - or _`);
+}
+
+/** POST /api/comments/:id/edit: the author's new text, as the message's next version. */
+export const editSchema = z.strictObject({
+  room: roomSchema,
+  text: textSchema,
+  version: z.number().int("version must be a whole number").min(2, "version must be at least 2 (the first edit)"),
+  editKey: keySchema("editKey"),
+});
+
+/** POST /api/comments/:id/reactions: one emoji of the fixed set, on or off, for one reactor. */
+export const reactSchema = z.strictObject({
+  room: roomSchema,
+  emoji: z.enum(REACTIONS, { error: `emoji must be one of ${REACTIONS.join(" ")}` }),
+  on: z.boolean(),
+  reactorKey: keySchema("reactorKey"),
+});
+
 /** POST /api/comments: a human message, or (with the bot token) an AI reply. */
 export const postCommentSchema = z.strictObject({
   /** default: the replied message's room for an AI reply, else DEFAULT_ROOM */
@@ -35,6 +56,8 @@ export const postCommentSchema = z.strictObject({
   botId: z.string().min(1).max(100).optional(),
   /** ai only: the bot stopped writing because someone pressed Stop */
   stopped: z.boolean().optional(),
+  /** human, do rooms: the secret its author will edit it with (the page keeps it; the room a hash) */
+  editKey: keySchema("editKey").optional(),
 });
 export type PostCommentInput = z.input<typeof postCommentSchema>;
 
@@ -73,6 +96,7 @@ export const sendFrameSchema = z.strictObject({
   id: messageIdSchema,
   text: textSchema,
   author: authorSchema.optional(),
+  editKey: keySchema("editKey").optional(),
 });
 
 /** A socket `stop` frame: stop the reply being written with this id. */

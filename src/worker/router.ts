@@ -4,7 +4,9 @@ import { Router, type IRequest } from "itty-router";
 import { StatusError, errorResponse, json } from "./http";
 import { deleteMessage, getFlags, getStats, inspectRoom, putFlags } from "./routes/admin";
 import { claimMessage, failMessage, listPending, releaseMessage, streamReply } from "./routes/bot";
-import { getComment, healComment, listComments, postComment } from "./routes/comments";
+import {
+  commentVersions, editComment, getComment, healComment, listComments, postComment, reactToComment,
+} from "./routes/comments";
 import { listRooms, roomSocket } from "./routes/rooms";
 import { withPageHeaders } from "./page";
 
@@ -24,6 +26,12 @@ export const router = Router<IRequest, Args>({
   .all("/api/comments", methodNotAllowed)
   .get("/api/comments/:id", getComment)
   .all("/api/comments/:id", methodNotAllowed)
+  .post("/api/comments/:id/edit", editComment)
+  .all("/api/comments/:id/edit", methodNotAllowed)
+  .get("/api/comments/:id/versions", commentVersions)
+  .all("/api/comments/:id/versions", methodNotAllowed)
+  .post("/api/comments/:id/reactions", reactToComment)
+  .all("/api/comments/:id/reactions", methodNotAllowed)
   .get("/api/rooms", listRooms)
   .all("/api/rooms", methodNotAllowed)
   .get("/api/rooms/:room/ws", roomSocket)

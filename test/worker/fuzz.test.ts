@@ -190,8 +190,8 @@ function fuzzRequest(): { method: string; path: string; headers: Record<string, 
 
 /**
  * What a refused request could have changed: every KV key with its value and expiry, the
- * do-room list, and each fuzz room's storage row by row: every message's status, position,
- * text and deletion, every claim, every owed KV write, the streams and the bookkeeping.
+ * registry's do-room list, and each fuzz room's storage row by row: every message's status,
+ * position, text and deletion, every claim, every owed KV write, the streams and the bookkeeping.
  */
 async function fingerprint(): Promise<string> {
   const keys = await Promise.all((await env.CHAT_KV.list()).keys.map(async (k) =>
@@ -239,9 +239,12 @@ describe("fuzz", () => {
         continue;
       }
       // A 2xx may write (now or through the room's outbox and mirror): settle, then take the new state as the reference.
+      // Every room with messages is read too: a flag change applies to a room at its next call, which
+      // must not be a later refused request's.
       const id = (answered as { id?: unknown } | null)?.id;
       if (typeof id === "string") knownIds.push(id);
-      for (const room of rooms) await settled(room);
+      const markers = (await env.CHAT_KV.list({ prefix: "room:" })).keys.map((k) => k.name.slice("room:".length));
+      for (const room of new Set([...rooms, ...markers])) await settled(room);
       before = await fingerprint();
     }
     console.log(JSON.stringify({ fuzz: { seed: SEED, requests: REQUESTS, statuses } }));

@@ -1,11 +1,11 @@
 // The serialized path: every change is one RPC to the room's Durable Object, which
 // validates, dedupes and stores it; the Worker reads and writes no KV for it.
 import type { Room } from "../../room/room";
-import { failureOf, type RoomCall, type RoomResult } from "../../room/calls";
+import { failureOf, hashKey, type RoomCall, type RoomResult } from "../../room/calls";
 import { newMessageId } from "../../shared/message";
 import { StatusError } from "../http";
 import type { StreamCall } from "../../shared/stream";
-import type { HumanInput, ListQuery, ReplyInput, RoomPath } from "./path";
+import type { EditInput, HumanInput, ListQuery, ReactInput, ReplyInput, RoomPath } from "./path";
 
 /** The room has left do mode (a stale flag sent us here): rerun the call on the kv path. */
 export class RoomLeftDoMode extends StatusError {
@@ -49,7 +49,18 @@ export class DoPath implements RoomPath {
   }
 
   async post(input: HumanInput) {
-    return unwrap(this.room.post(this.call, { id: input.id ?? newMessageId(), text: input.text, author: input.author ?? "anonymous" }, input.creator));
+    const message = { id: input.id ?? newMessageId(), text: input.text, author: input.author ?? "anonymous" };
+    const editKeyHash = input.editKey ? await hashKey(input.editKey) : undefined;
+    return unwrap(this.room.post(this.call, { ...message, ...(editKeyHash ? { editKeyHash } : {}) }, input.creator));
+  }
+  async edit({ editKey, ...input }: EditInput) {
+    return unwrap(this.room.edit(this.call, { ...input, editKeyHash: await hashKey(editKey) }));
+  }
+  async versions(id: string) {
+    return unwrap(this.room.versions(this.call, id));
+  }
+  async react({ reactorKey, ...input }: ReactInput) {
+    return unwrap(this.room.react(this.call, { ...input, reactorHash: await hashKey(reactorKey) }));
   }
   async reply(input: ReplyInput) {
     const author = input.author ?? "bot";

@@ -150,6 +150,17 @@ export class KvPath implements RoomPath {
     throw new StatusError(409, { error: "kv rooms do not stream replies; post the finished reply", mode: "kv" });
   }
 
+  /** kv rooms keep the first version's features: no edits, no reactions. */
+  async edit(): Promise<never> {
+    throw new StatusError(409, { error: "kv rooms do not take edits: the room's path is the first version's", mode: "kv" });
+  }
+  async versions(): Promise<never> {
+    throw new StatusError(409, { error: "kv rooms keep no versions: the room's path is the first version's", mode: "kv" });
+  }
+  async react(): Promise<never> {
+    throw new StatusError(409, { error: "kv rooms do not take reactions: the room's path is the first version's", mode: "kv" });
+  }
+
   /**
    * Operator deletion on the kv path: the room's log keeps the tombstone first (a later flip
    * to do merges `cache:<room>` into it and must not bring the message back), then the

@@ -1,12 +1,14 @@
 // One room's storage path. The Worker picks kv (legacy, racy) or do (serialized)
 // per request from the flag; handlers only ever talk to this interface.
-import type { PathMode, Message } from "../../shared/message";
+import type { PathMode, Message, MessageVersion } from "../../shared/message";
 import type { StreamAck, StreamCall } from "../../shared/stream";
 
 /** `since`: forward from a change position (catch-up); `before`: backward from a `seq` (scroll-back, do rooms only). */
 export type ListQuery = { limit: number; since?: number; before?: number };
 /** `creator`: the client key a new room counts against (ROOM_LIMITER); absent for bot and operator tokens. */
-export type HumanInput = { id?: string; text: string; author?: string; creator?: string };
+export type HumanInput = { id?: string; text: string; author?: string; creator?: string; editKey?: string };
+export type EditInput = { id: string; text: string; version: number; editKey: string };
+export type ReactInput = { id: string; emoji: string; on: boolean; reactorKey: string };
 export type ReplyInput = { id?: string; replyTo: string; text: string; author?: string; botId?: string; stopped?: boolean };
 export type Stored = { message: Message; created: boolean };
 /** `deleted`: false when the message already was a tombstone. */
@@ -34,4 +36,10 @@ export interface RoomPath {
   stream(input: StreamCall): Promise<StreamAck>;
   /** Operator deletion: a tombstone in the room's log and KV record, gone from lists; idempotent. */
   delete(id: string): Promise<Deleted>;
+  /** The author's new text, as the next version (do rooms; kv rooms refuse with 409). */
+  edit(input: EditInput): Promise<Message>;
+  /** Every earlier text of a message (do rooms). */
+  versions(id: string): Promise<{ message: Message; versions: MessageVersion[] }>;
+  /** One reactor's emoji on or off (do rooms). */
+  react(input: ReactInput): Promise<Message>;
 }

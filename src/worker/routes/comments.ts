@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { CommentsResponse, HealResponse } from "../../shared/api";
 import { resolveMode } from "../../shared/flags";
 import { CACHE_SIZE, DEFAULT_ROOM, DELETED_ERROR } from "../../shared/message";
-import { healSchema, messageIdSchema, postCommentSchema, roomSchema } from "../../shared/schemas";
+import { editSchema, healSchema, messageIdSchema, postCommentSchema, reactSchema, roomSchema } from "../../shared/schemas";
 import { recordStat } from "../../control/stats";
 import { requireRole, roleOf } from "../auth";
 import { requestClientKey } from "../../limits/client-key";
@@ -102,4 +102,37 @@ export async function healComment(request: IRequest, env: Env, ctx: ExecutionCon
   log("heal", { id: messageId, room: record.room, mode: path.mode, readded: value.readded });
   const body: HealResponse = { ok: true, readded: value.readded, message: value.message, mode: path.mode };
   return roomJson(path.mode, body);
+}
+
+/** People (not token holders) count edits and reactions against the post limit: each is a write. */
+async function limitPerson(request: IRequest, env: Env): Promise<void> {
+  if (await roleOf(request, env)) return;
+  const limited = await limitPost(env, requestClientKey(request));
+  if (limited) throw new StatusError(429, limited);
+}
+
+/** The author's new text for their message, as its next version (do rooms). */
+export async function editComment(request: IRequest, env: Env): Promise<Response> {
+  const id = parseWith(messageIdSchema, request.params.id);
+  const { room, ...input } = await readJson(request, editSchema);
+  await limitPerson(request, env);
+  const { path, value } = await onRoomPath(env, await loadFlags(env), room, (p) => p.edit({ id, ...input }));
+  return roomJson(path.mode, value);
+}
+
+/** Every earlier text of a message, with the message as it stands (do rooms). */
+export async function commentVersions(request: IRequest, env: Env): Promise<Response> {
+  const id = parseWith(messageIdSchema, request.params.id);
+  const { room } = parseWith(z.object({ room: roomSchema }), request.query);
+  const { path, value } = await onRoomPath(env, await loadFlags(env), room, (p) => p.versions(id));
+  return roomJson(path.mode, value);
+}
+
+/** One reactor's emoji on or off (do rooms): the message with its counts. */
+export async function reactToComment(request: IRequest, env: Env): Promise<Response> {
+  const id = parseWith(messageIdSchema, request.params.id);
+  const { room, ...input } = await readJson(request, reactSchema);
+  await limitPerson(request, env);
+  const { path, value } = await onRoomPath(env, await loadFlags(env), room, (p) => p.react({ id, ...input }));
+  return roomJson(path.mode, value);
 }
