@@ -1,13 +1,11 @@
 // Edits and reactions in a do room: changes like any other (next position, pushed as `update`,
 // in `since` catch-up), idempotent, refused after deletion, and cheap in SQLite rows.
 import { env } from "cloudflare:workers";
-import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { Room } from "../../src/room/room";
 import { commentKey } from "../../src/shared/keys";
 import type { Message, MessageVersion } from "../../src/shared/message";
 import { ADMIN, call, connect, postJson, setRoomMode, uniqueRoom } from "./helpers";
-import { outboxDrained } from "./probes";
+import { outboxDrained, rowsWritten } from "./probes";
 
 const KEY = "an-edit-key-of-the-author-0001";
 const OTHER_KEY = "somebody-else-entirely-00002";
@@ -22,8 +20,6 @@ const edit = (room: string, id: string, text: string, version: number, editKey =
   postJson(`/api/comments/${id}/edit`, { room, text, version, editKey });
 const react = (room: string, id: string, emoji: string, on: boolean, reactorKey: string) =>
   postJson(`/api/comments/${id}/reactions`, { room, emoji, on, reactorKey });
-const rowsWritten = (room: string) =>
-  runInDurableObject(env.ROOM.getByName(room), async (instance: Room) => (await instance.inspect()).usage.sqlRowsWritten);
 
 describe("edits", () => {
   it("take the next version and position, are pushed, caught up, kept as history and written to KV", async () => {

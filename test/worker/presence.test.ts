@@ -7,13 +7,12 @@ import { SOCKET_SILENT_MS } from "../../src/shared/cadence";
 import type { Presence, ServerFrame } from "../../src/shared/frames";
 import type { Room } from "../../src/room/room";
 import { BOT, call, connect, frameOf, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
+import { rowsWritten } from "./probes";
 
 type PresenceFrame = Extract<ServerFrame, { type: "presence" }>;
 const presenceWhere = (match: (p: Presence) => boolean) => (f: ServerFrame): f is PresenceFrame =>
   f.type === "presence" && match(f);
 const names = (p: Presence) => p.people.map((person) => person.name).sort();
-const rowsWritten = (room: string) =>
-  runInDurableObject(env.ROOM.getByName(room), async (instance: Room) => (await instance.inspect()).usage.sqlRowsWritten);
 
 describe("presence", () => {
   it("shows who is here by name, coalesced, and who left", async () => {

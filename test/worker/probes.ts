@@ -7,6 +7,11 @@ import { cacheKey } from "../../src/shared/keys";
 import { list } from "./helpers";
 import { CACHE_SIZE, type Message } from "../../src/shared/message";
 
+/** SQLite rows the room has written since it woke (its usage counters). */
+export function rowsWritten(room: string): Promise<number> {
+  return runInDurableObject(env.ROOM.getByName(room), async (instance: Room) => (await instance.inspect()).usage.sqlRowsWritten);
+}
+
 /** The room object's own tables (the runtime's internal ones left out): none until its first write. */
 export function tables(room: string): Promise<string[]> {
   return runInDurableObject(env.ROOM.getByName(room), (_: Room, state) =>
