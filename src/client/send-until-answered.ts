@@ -8,7 +8,8 @@ import type { Message } from "../shared/message";
 import { HttpError, describeError } from "./http";
 import type { SocketSender } from "./socket-send";
 
-export type OutgoingMessage = { id: string; room: string; text: string; author?: string };
+/** `editKey`: the secret the author will edit the message with (do rooms keep its hash). */
+export type OutgoingMessage = { id: string; room: string; text: string; author?: string; editKey?: string };
 
 export type SendPaths = {
   /** The room socket's sender when the room takes sends over it now; null: post over HTTP. */
@@ -84,7 +85,8 @@ export async function sendUntilAnswered(message: OutgoingMessage, paths: SendPat
 }
 
 async function sendOverSocket(socket: SocketSender, message: OutgoingMessage): Promise<Attempt> {
-  const answer = await socket.send({ type: "send", id: message.id, text: message.text, ...(message.author ? { author: message.author } : {}) });
+  const { id, text, author, editKey } = message;
+  const answer = await socket.send({ type: "send", id, text, ...(author ? { author } : {}), ...(editKey ? { editKey } : {}) });
   if (answer.type === "ack") return { kind: "acked", message: answer.message };
   if (answer.type === "no-answer") return { kind: "retry", reason: answer.reason };
   if (answer.status === 409 && answer.mode === "kv") return { kind: "left-do" };

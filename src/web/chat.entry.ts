@@ -44,8 +44,16 @@ const DELIVERY_TEXT = { live: "live", polling: "polling", connecting: "connectin
 const app = new ChatApp(
   room,
   {
-    // Stop on a reply being written goes up the room socket (`app` exists by the time anyone clicks).
-    list: new MessageListView(byId("messages"), byId("scroller"), byId("history"), (id) => app.stop(id)),
+    // The rows' buttons (Stop, Edit, reactions) call the controller (`app` exists by the time anyone clicks).
+    list: new MessageListView(byId("messages"), byId("scroller"), byId("history"), {
+      stop: (id) => app.actions.stop(id),
+      startEdit: (id) => app.actions.startEdit(id),
+      draft: (id, text) => app.actions.draft(id, text),
+      saveEdit: (id) => app.actions.saveEdit(id),
+      cancelEdit: (id) => app.actions.cancelEdit(id),
+      toggleHistory: (id) => app.actions.toggleHistory(id),
+      react: (id, emoji) => app.actions.react(id, emoji),
+    }),
     showMode(mode: PathMode | null, how: keyof typeof DELIVERY_TEXT) {
       modeBadge.textContent = mode ?? "…";
       modeBadge.className = `mode mode--${mode ?? "unknown"}`;

@@ -1,6 +1,6 @@
 // The chat page's calls to the Worker API.
 import type { CommentsResponse, HealResponse, RoomsResponse } from "../../shared/api";
-import type { Message } from "../../shared/message";
+import type { Message, MessageVersion, Reaction } from "../../shared/message";
 import { requestJson } from "../../client/http";
 import type { OutgoingMessage } from "../../client/send-until-answered";
 
@@ -22,4 +22,18 @@ export function healMessage(messageId: string) {
 
 export function listRooms() {
   return requestJson<RoomsResponse>("/api/rooms");
+}
+
+export function editMessage(room: string, id: string, edit: { text: string; version: number; editKey: string }) {
+  return requestJson<Message>(`/api/comments/${id}/edit`, { method: "POST", json: { room, ...edit } });
+}
+
+export function messageVersions(room: string, id: string) {
+  return requestJson<{ message: Message; versions: MessageVersion[] }>(
+    `/api/comments/${id}/versions?${new URLSearchParams({ room })}`,
+  );
+}
+
+export function reactTo(room: string, id: string, reaction: { emoji: Reaction; on: boolean; reactorKey: string }) {
+  return requestJson<Message>(`/api/comments/${id}/reactions`, { method: "POST", json: { room, ...reaction } });
 }

@@ -1,6 +1,6 @@
 // The chat page's controller: loads the room, keeps it current (push in do mode,
 // polling otherwise), sends messages and verifies every acknowledged one.
-import { CACHE_SIZE, newMessageId, type PathMode, type Message } from "../../shared/message";
+import { CACHE_SIZE, newMessageId, type PathMode, type Message, type Reaction } from "../../shared/message";
 import { BOT_AWAY_MS, TYPING_EVERY_MS, TYPING_SHOWN_MS } from "../../shared/cadence";
 import type { Presence, ServerFrame } from "../../shared/frames";
 import { StreamView } from "../../shared/stream";
@@ -9,7 +9,9 @@ import { describeError } from "../../client/http";
 import { PollTimer } from "../../client/poll-timer";
 import { SocketSender } from "../../client/socket-send";
 import { Verifier } from "../../client/verifier";
-import { healMessage, listComments } from "./api";
+import { editMessage, healMessage, listComments, messageVersions, reactTo } from "./api";
+import type { RowActions, RowExtras } from "./message-actions";
+import { OwnKeys } from "./own-keys";
 import { Cadence } from "./cadence";
 import { ScrollBack } from "./history";
 import { roomSocket, type LiveSocket } from "./live";
@@ -63,6 +65,12 @@ export class ChatApp {
   private name: string | undefined;
   private typedAt = 0;
   private readonly reading: ReadingPlace;
+  private readonly keys = new OwnKeys();
+  /** Messages being edited, with the text so far, and why a save was refused. */
+  private readonly drafts = new Map<string, string>();
+  private readonly editErrors = new Map<string, string>();
+  /** Earlier versions shown under edited messages. */
+  private readonly histories = new Map<string, RowExtras["history"]>();
 
   constructor(
     readonly room: string,
@@ -170,8 +178,9 @@ export class ChatApp {
     this.own.set(message.id, "sending");
     this.render();
     this.ui.list.scrollToEnd();
+    const editKey = this.keys.newEditKey(message.id);
     void sendAndReport(
-      { id: message.id, room: this.room, text, ...(author ? { author } : {}) },
+      { id: message.id, room: this.room, text, editKey, ...(author ? { author } : {}) },
       () => (this.live.acceptsSends ? this.socketSends : null),
       {
         onRetry: (id, reason, slowedDown) => {
@@ -200,6 +209,82 @@ export class ChatApp {
       this.pollNoLaterThanCadence();
     }
     this.clearNotice();
+  }
+
+  /** What the message rows do: Stop, edits, history, reactions (do rooms). */
+  readonly actions: RowActions = {
+    stop: (id) => this.stop(id),
+    startEdit: (id) => {
+      this.drafts.set(id, this.store.get(id)?.text ?? "");
+      this.render();
+    },
+    draft: (id, text) => void this.drafts.set(id, text),
+    cancelEdit: (id) => {
+      this.drafts.delete(id);
+      this.editErrors.delete(id);
+      this.render();
+    },
+    saveEdit: (id) => void this.saveEdit(id),
+    toggleHistory: (id) => void this.toggleHistory(id),
+    react: (id, emoji) => void this.react(id, emoji),
+  };
+
+  private async saveEdit(id: string): Promise<void> {
+    const current = this.store.get(id);
+    const text = this.drafts.get(id)?.trim() ?? "";
+    const editKey = this.keys.editKey(id);
+    if (!current || !editKey) return;
+    if (!text || text === current.text) return this.actions.cancelEdit(id);
+    try {
+      const { body } = await editMessage(this.room, id, { text, version: (current.version ?? 1) + 1, editKey });
+      this.drafts.delete(id);
+      this.editErrors.delete(id);
+      this.histories.delete(id);
+      this.store.merge([body]);
+    } catch (err) {
+      this.editErrors.set(id, `Not saved: ${describeError(err)}`);
+    }
+    this.render();
+  }
+
+  private async toggleHistory(id: string): Promise<void> {
+    if (this.histories.has(id)) {
+      this.histories.delete(id);
+      return this.render();
+    }
+    this.histories.set(id, "loading");
+    this.render();
+    try {
+      this.histories.set(id, (await messageVersions(this.room, id)).body.versions);
+    } catch (err) {
+      this.histories.set(id, { error: describeError(err) });
+    }
+    this.render();
+  }
+
+  private async react(id: string, emoji: Reaction): Promise<void> {
+    const on = !this.keys.reactions(id).includes(emoji);
+    try {
+      const { body } = await reactTo(this.room, id, { emoji, on, reactorKey: this.keys.reactorKey() });
+      this.keys.setReaction(id, emoji, on);
+      this.store.merge([body]);
+      this.render();
+    } catch (err) {
+      this.ui.showNotice(`Reaction not saved (${describeError(err)})`);
+    }
+  }
+
+  /** The row's edit and reaction state (do rooms; kv rooms keep the first version's features). */
+  private extrasOf(message: Message): RowExtras | undefined {
+    if (this.mode !== "do") return undefined;
+    return {
+      interactive: true,
+      editable: message.kind === "human" && this.keys.editKey(message.id) !== null,
+      mine: this.keys.reactions(message.id),
+      draft: this.drafts.get(message.id) ?? null,
+      editError: this.editErrors.get(message.id) ?? null,
+      history: this.histories.get(message.id) ?? null,
+    };
   }
 
   /** The jump-to-latest button: the newest messages, which then count as seen. */
@@ -453,7 +538,9 @@ export class ChatApp {
   private render(): void {
     const streamRows = this.streamRows();
     const answering = new Set(streamRows.map((row) => row.message.replyTo));
-    const rows: Row[] = this.store.sorted().map((message) => ({ message, own: this.own.get(message.id), beingAnswered: answering.has(message.id) }));
+    const rows: Row[] = this.store.sorted().map((message) => ({
+      message, own: this.own.get(message.id), beingAnswered: answering.has(message.id), extras: this.extrasOf(message),
+    }));
     // Our own messages the room's list does not show (yet): sending, or pending verification.
     for (const message of this.ownCopies.values()) {
       if (!this.store.has(message.id)) rows.push({ message, own: this.own.get(message.id) ?? "sent" });

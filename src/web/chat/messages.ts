@@ -34,6 +34,8 @@ export class MessageStore {
       }
       // A poll answered before a pushed update must not undo it: finished stays finished.
       if (known && FINISHED.has(known.status) && !FINISHED.has(message.status)) continue;
+      // Nor an older state of it (an edit, a reaction): a change position only grows.
+      if (known?.pos !== undefined && message.pos !== undefined && message.pos < known.pos) continue;
       if (known && sameView(known, message)) continue;
       this.byId.set(message.id, message);
       changed = true;
@@ -55,5 +57,8 @@ export class MessageStore {
 }
 
 function sameView(a: Message, b: Message): boolean {
-  return a.status === b.status && a.error === b.error && a.text === b.text && a.author === b.author && a.seq === b.seq && a.stopped === b.stopped;
+  return (
+    a.status === b.status && a.error === b.error && a.text === b.text && a.author === b.author && a.seq === b.seq &&
+    a.stopped === b.stopped && a.version === b.version && JSON.stringify(a.reactions) === JSON.stringify(b.reactions)
+  );
 }

@@ -5,6 +5,7 @@ import type { StreamState } from "../../shared/stream";
 import { el, formatDateTime, formatTime } from "../dom";
 import type { HistoryState } from "./history";
 import { renderMarkdown } from "./markdown";
+import { editButton, editForm, editedTag, historyList, reactionBar, type RowActions, type RowExtras } from "./message-actions";
 
 /** Where one of our own messages stands, as its row shows it. */
 export type OwnState = "sending" | "retrying" | "waiting" | "sent" | "verified" | "healing" | "unconfirmed" | "deleted";
@@ -13,7 +14,7 @@ export type OwnState = "sending" | "retrying" | "waiting" | "sent" | "verified" 
  * A message as the list shows it: from the server, or the page's own copy not yet seen there,
  * or (`stream`) an AI reply still being written.
  */
-export type Row = { message: Message; own?: OwnState; stream?: StreamState; beingAnswered?: boolean };
+export type Row = { message: Message; own?: OwnState; stream?: StreamState; beingAnswered?: boolean; extras?: RowExtras };
 
 const STREAM_NOTE: Partial<Record<StreamState, string>> = {
   stopping: "stopping…",
@@ -57,8 +58,8 @@ export class MessageListView {
     private readonly scroller: HTMLElement,
     /** above the list: "Loading older messages…", "Start of the room", or why older ones did not load */
     private readonly marker: HTMLElement,
-    /** Stop pressed on a reply being written (its id) */
-    private readonly onStop: (id: string) => void = () => {},
+    /** Stop, edits, history and reactions, handled by the controller */
+    private readonly actions: RowActions,
   ) {}
 
   /** Calls `load` whenever the reader scrolls near the top. */
@@ -118,10 +119,14 @@ export class MessageListView {
     const keep = new Set<string>();
     for (const row of rows) {
       keep.add(row.message.id);
-      const signature = JSON.stringify([row.message.status, row.message.error, row.message.text, row.message.author, row.message.stopped, row.own, row.stream, row.beingAnswered]);
+      const { message } = row;
+      const signature = JSON.stringify([
+        message.status, message.error, message.text, message.author, message.stopped, message.version, message.reactions,
+        row.own, row.stream, row.beingAnswered, row.extras && { ...row.extras, draft: row.extras.draft !== null },
+      ]);
       let entry = this.rows.get(row.message.id);
       if (!entry || entry.signature !== signature) {
-        entry = { node: renderRow(row, this.onStop), signature };
+        entry = { node: renderRow(row, this.actions), signature };
         this.rows.set(row.message.id, entry);
       }
       if (row.message.id === dividerBefore) nodes.push(this.divider);
@@ -156,7 +161,7 @@ export class MessageListView {
   }
 }
 
-function renderRow({ message, own, stream, beingAnswered }: Row, onStop: (id: string) => void): HTMLLIElement {
+function renderRow({ message, own, stream, beingAnswered, extras }: Row, actions: RowActions): HTMLLIElement {
   const ai = message.kind === "ai";
   const classes = ["msg", ai ? "msg--ai" : "msg--human"];
   if (own) classes.push("msg--own");
@@ -172,9 +177,13 @@ function renderRow({ message, own, stream, beingAnswered }: Row, onStop: (id: st
       el("time", { class: "msg__time", text: formatTime(message.createdAt), attrs: { datetime: new Date(message.createdAt).toISOString(), title: formatDateTime(message.createdAt) } }),
       own ? el("span", { class: `msg__state state--${own}`, text: OWN_LABEL[own], attrs: { title: OWN_HINT[own] } }) : null,
       message.stopped ? el("span", { class: "tag tag--stopped", text: "stopped", attrs: { title: "Stop was pressed: this is what the bot had written until then" } }) : null,
-      stream === "streaming" ? stopButton(message.id, onStop) : null,
+      stream === "streaming" ? stopButton(message.id, actions.stop) : null,
+      extras ? editedTag(message, extras, actions) : null,
+      extras ? editButton(message, extras, actions) : null,
     ),
-    messageText(message, stream === "streaming" || stream === "stopping"),
+    extras?.draft != null ? editForm(message, extras, actions) : messageText(message, stream === "streaming" || stream === "stopping"),
+    extras ? historyList(extras) : null,
+    extras ? reactionBar(message, extras, actions) : null,
     stream && STREAM_NOTE[stream] ? el("p", { class: `msg__status msg__status--${stream}`, text: STREAM_NOTE[stream] }) : null,
     // The reply being written below says more than "thinking".
     beingAnswered ? null : statusLine(message),
