@@ -9,7 +9,7 @@
 // state in log.ts; every part asks for the alarm and pushes through effects.ts. Below the
 // class: the retention sweep the alarm runs.
 import { DurableObject } from "cloudflare:workers";
-import { PING_FRAME, PONG_FRAME, type BotState } from "../shared/frames";
+import { PING_FRAME, PONG_FRAME, type BotState, type Presence } from "../shared/frames";
 import type { Message, MessageVersion } from "../shared/message";
 import type { StreamAck, StreamCall, StreamStats } from "../shared/stream";
 import type { UsageCounts } from "../shared/usage";
@@ -91,8 +91,14 @@ export class Room extends DurableObject<Env> {
     return this.ops.get(call, id);
   }
 
-  list(call: RoomCall, limit: number, since?: number): Promise<RoomResult<{ comments: Message[]; lastPos: number }>> {
-    return this.ops.list(call, limit, since);
+  /** A list carries who is here: a page that polls (no socket) shows the count from its poll. */
+  async list(
+    call: RoomCall,
+    limit: number,
+    since?: number,
+  ): Promise<RoomResult<{ comments: Message[]; lastPos: number; presence: Presence }>> {
+    const result = await this.ops.list(call, limit, since);
+    return result.ok ? { ...result, value: { ...result.value, presence: this.sockets.presence.snapshot(Date.now()) } } : result;
   }
 
   listBefore(

@@ -3,6 +3,7 @@ import type { PathMode, Message } from "./message";
 import type { FlagAuditEntry, FlagsDocument } from "./flags";
 import type { UsageReport } from "./usage";
 import type { StreamAck } from "./stream";
+import type { Presence } from "./frames";
 
 export const MODE_HEADER = "X-Cache-Mode";
 
@@ -13,7 +14,16 @@ export type ApiError = { error: string };
  * cursor from messages' `seq` (the log order), which positions run ahead of.
  * `more` (scroll-back, `before=`): whether messages older than this page remain; false at the room's first.
  */
-export type CommentsResponse = { comments: Message[]; mode: PathMode; lastPos?: number; /** @deprecated use lastPos */ lastSeq?: number; more?: boolean };
+export type CommentsResponse = {
+  comments: Message[];
+  mode: PathMode;
+  lastPos?: number;
+  /** @deprecated use lastPos */
+  lastSeq?: number;
+  more?: boolean;
+  /** do rooms: who is here (the room's sockets and bots), for pages that poll */
+  presence?: Presence;
+};
 export type PendingResponse = { pending: Message[]; mode: PathMode };
 /** One page of rooms in name order; `cursor` (when more remain) fetches the next: GET /api/rooms?cursor=… */
 export type RoomsResponse = { rooms: { name: string; mode: PathMode }[]; cursor?: string };

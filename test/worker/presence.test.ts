@@ -29,6 +29,11 @@ describe("presence", () => {
     expect(both.people).toEqual(expect.arrayContaining([{ name: "ana", sockets: 1 }, { name: "ben", sockets: 1 }]));
     await ben.next(presenceWhere((p) => names(p).join() === "ana,ben"));
 
+    // A page that polls gets the same from the list it reads.
+    const listed = await (await call(`/api/comments?room=${room}`)).json<{ presence: Presence }>();
+    expect(listed.presence.count).toBe(2);
+    expect(names(listed.presence)).toEqual(["ana", "ben"]);
+
     ben.ws.close(1000, "bye");
     const after = await ana.next(presenceWhere((p) => p.count === 1));
     expect(names(after)).toEqual(["ana"]);

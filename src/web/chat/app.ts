@@ -326,6 +326,8 @@ export class ChatApp {
       const requestedAt = Date.now();
       const { body, mode } = await listComments(this.room, { limit });
       this.setMode(mode ?? body.mode);
+      // A page without its socket learns who is here from its polls.
+      if (body.presence) this.presence = { value: body.presence, at: Date.now() };
       this.store.merge(body.comments);
       // A kv list keeps deleted messages as tombstones: our own copies of them go too.
       this.forgetDeleted(body.comments);
@@ -462,7 +464,7 @@ export class ChatApp {
   private showPresence(): void {
     const now = Date.now();
     for (const [name, until] of this.typers) if (until <= now) this.typers.delete(name);
-    if (!this.presence || !this.live.open || this.mode !== "do") {
+    if (!this.presence || this.mode !== "do") {
       this.ui.showPresence(null);
       this.ui.showTyping([]);
       return;

@@ -2,6 +2,7 @@
 // per request from the flag; handlers only ever talk to this interface.
 import type { PathMode, Message, MessageVersion } from "../../shared/message";
 import type { StreamAck, StreamCall } from "../../shared/stream";
+import type { Presence } from "../../shared/frames";
 
 /** `since`: forward from a change position (catch-up); `before`: backward from a `seq` (scroll-back, do rooms only). */
 export type ListQuery = { limit: number; since?: number; before?: number };
@@ -23,7 +24,7 @@ export interface RoomPath {
   /** One message of this room. */
   get(id: string): Promise<Message>;
   /** `more` (scroll-back pages): whether messages older than this page remain. */
-  list(query: ListQuery): Promise<{ comments: Message[]; lastPos?: number; more?: boolean }>;
+  list(query: ListQuery): Promise<{ comments: Message[]; lastPos?: number; more?: boolean; presence?: Presence }>;
   /** Re-adds a message whose KV record exists; `readded` is false when it was already there. */
   heal(record: Message): Promise<{ message: Message; readded: boolean }>;
   /** Human messages waiting for a reply, including those whose bot lease ran out. */

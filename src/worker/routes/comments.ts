@@ -34,6 +34,7 @@ export async function listComments(request: IRequest, env: Env): Promise<Respons
     mode: path.mode,
     ...(value.lastPos !== undefined ? { lastPos: value.lastPos, lastSeq: value.lastPos } : {}),
     ...(value.more !== undefined ? { more: value.more } : {}),
+    ...(value.presence ? { presence: value.presence } : {}),
   };
   return roomJson(path.mode, body);
 }
