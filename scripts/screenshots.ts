@@ -1,9 +1,11 @@
-// Screenshots of the chat page and the operator page, desktop and phone width,
-// for the README: docs/chat-desktop.png, docs/chat-phone.png, docs/admin-desktop.png,
-// docs/admin-phone.png, and scroll-back at the start of a long room (docs/chat-scroll-back.png).
+// Screenshots of the chat page and the operator page, desktop and phone width, for
+// docs/pages.md: docs/chat-desktop.png, docs/chat-phone.png, docs/admin-desktop.png,
+// docs/admin-phone.png, scroll-back at the start of a long room (docs/chat-scroll-back.png),
+// and people in a room (presence, typing, an edit with its history, reactions, a formatted
+// answer): docs/chat-people.png, and the same in the dark theme at phone width, docs/chat-dark-phone.png.
 // Starts its own wrangler dev, seeds a conversation (with a bot reply, a reply being written
 // and a failed one), a long room, and a real kv race for the heal chart.
-// `npm run screenshots -- scroll-back` takes only the named ones (chat, admin, scroll-back).
+// `npm run screenshots -- scroll-back` takes only the named ones (chat, admin, scroll-back, people).
 import { join } from "node:path";
 import type { Browser, BrowserContextOptions } from "playwright-core";
 import { newMessageId, type Message } from "../src/shared/message";
@@ -30,6 +32,13 @@ async function seedConversation(worker: LocalWorker, room: string): Promise<void
     text: "Yes! Every message in this room now goes through its Durable Object, so writes are serialized and none can be lost.\nThe page still verifies each one, just in case.",
   });
   await postMessage(worker, room, "Zero heals on the operator page since the flip, nice work", "Grace");
+  const how = await postMessage(worker, room, "@bot how do I count messages per room in SQL?", "Linus");
+  await bot(worker, "/api/bot/claim", { messageId: how.id, botId: "bot-1" });
+  await bot(worker, "/api/comments", {
+    kind: "ai", replyTo: how.id, botId: "bot-1", author: "llama-bot",
+    text: "Group by the room:\n\n```sql\nSELECT room, COUNT(*) AS messages\nFROM messages\nGROUP BY room;\n```\n\n" +
+      "| room | messages |\n|---|---:|\n| lobby | 1,204 |\n| history | 120 |",
+  });
   const failed = await postMessage(worker, room, "@bot summarize the last 10,000 messages please", "Linus");
   await bot(worker, "/api/bot/claim", { messageId: failed.id, botId: "bot-1" });
   await bot(worker, "/api/bot/fail", { messageId: failed.id, botId: "bot-1", reason: "model timed out after 120 s" });
@@ -108,6 +117,40 @@ async function shootAdmin(browser: Browser, worker: LocalWorker, options: Browse
   await context.close();
 }
 
+/** Two people in the lobby: one edits a message and opens its history, the other reacts and types. */
+async function shootPeople(browser: Browser, worker: LocalWorker, options: BrowserContextOptions, file: string): Promise<void> {
+  const person = async (name: string) => {
+    const context = await browser.newContext(options);
+    await context.addInitScript((n) => localStorage.setItem("displayName", n), name);
+    const page = await context.newPage();
+    await page.goto(`${worker.url}/r/lobby`);
+    await page.locator("#delivery", { hasText: "live" }).waitFor();
+    return { context, page };
+  };
+  const margaret = await person("Margaret");
+  const grace = await person("Grace");
+  const typo = `Releasing 2.0 tonihgt (${file})`;
+  await margaret.page.getByRole("textbox", { name: "Message" }).fill(typo);
+  await margaret.page.keyboard.press("Enter");
+  const fixed = `Releasing 2.0 tonight (${file})`;
+  await messageRow(margaret.page, typo).getByRole("button", { name: "Edit your message" }).click();
+  await margaret.page.getByRole("textbox", { name: "Edit your message" }).fill(fixed);
+  await margaret.page.keyboard.press("Enter");
+  const row = messageRow(margaret.page, fixed);
+  await row.getByRole("button", { name: "edited" }).click();
+  await row.getByRole("list", { name: "Earlier versions" }).waitFor();
+  for (const emoji of ["🎉", "👍"]) await messageRow(grace.page, fixed).getByRole("button", { name: `${emoji} 0` }).click();
+  await row.getByRole("button", { name: "🎉 1" }).waitFor();
+  // The bot asks the room for work, so presence shows it.
+  await api(worker, "/api/bot/pending?room=lobby&botId=llama-bot", { token: worker.botToken });
+  await margaret.page.locator("#presence", { hasText: "llama-bot" }).waitFor();
+  await grace.page.getByRole("textbox", { name: "Message" }).pressSequentially("Changelog is rea");
+  await margaret.page.locator("#typing", { hasText: "Grace is typing…" }).waitFor();
+  await margaret.page.screenshot({ path: join(DOCS, file), animations: "disabled" });
+  await margaret.context.close();
+  await grace.context.close();
+}
+
 async function main(): Promise<void> {
   const only = process.argv.slice(2);
   const want = (name: string) => only.length === 0 || only.includes(name);
@@ -129,6 +172,10 @@ async function main(): Promise<void> {
       await shootAdmin(browser, worker, PHONE, "admin-phone.png");
     }
     if (want("scroll-back")) await shootScrollBack(browser, worker, "history", "chat-scroll-back.png");
+    if (want("people")) {
+      await shootPeople(browser, worker, DESKTOP, "chat-people.png");
+      await shootPeople(browser, worker, { ...PHONE, colorScheme: "dark" }, "chat-dark-phone.png");
+    }
     console.log(`Saved screenshots to ${DOCS}`);
   } finally {
     await browser?.close();
