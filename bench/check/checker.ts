@@ -6,6 +6,7 @@
 // acknowledged takes the mode of the read that showed it. An anomaly a read shows
 // (duplicate, order, status, position) counts against do only when a do-answered read
 // showed it: a kv-answered read is the legacy path speaking, whoever acknowledged the message.
+import { CACHE_SIZE } from "../../src/shared/message";
 import type { History, Mode, Observation, Observed, SendOp, Status } from "./history";
 
 export const ANOMALY_KINDS = [
@@ -134,6 +135,10 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
   const kvPairs = new Map<string, Set<string>>();
   /** room → the ids of its latest whole-log read, and when it was made */
   const wholeLog = new Map<string, { at: number; ids: Set<string> }>();
+  /** room → its kv lists: when, which ids, and the oldest createdAt a full list still shows */
+  const kvLists = new Map<string, { at: number; ids: Set<string>; floor: number }[]>();
+  /** id → when the server stamped it, as any read showed */
+  const createdAtOf = new Map<string, number>();
   /** human id → reply id → where it stands */
   const replies = new Map<string, Map<string, ReplyLink>>();
   const readers = new Set<string>();
@@ -169,6 +174,15 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
       roomPositions.set(key, Math.max(before ?? 0, read.lastPos));
     }
     if (read.complete) wholeLog.set(room, { at: read.at, ids: new Set(read.messages.map((m) => m.id)) });
+    for (const m of read.messages) if (m.createdAt !== undefined) createdAtOf.set(m.id, m.createdAt);
+    if (read.mode === "kv" && read.kind === "list") {
+      // A full list is the newest CACHE_SIZE: older messages were pushed out, not lost.
+      const stamps = read.messages.flatMap((m) => (m.createdAt === undefined ? [] : [m.createdAt]));
+      const floor = read.messages.length >= CACHE_SIZE ? Math.min(...stamps) : -Infinity;
+      const lists = kvLists.get(room) ?? [];
+      lists.push({ at: read.at, ids: new Set(read.messages.map((m) => m.id)), floor });
+      kvLists.set(room, lists);
+    }
 
     const inThisRead = new Set<string>();
     let previous: Observed | null = null;
@@ -271,6 +285,17 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
     if (log && op.completeAt !== null && log.at >= op.completeAt && !log.ids.has(op.id)) {
       const detail = "missing from the room's whole log, read after it was acknowledged";
       tallies.add(mode, "lostWrites", op.id, { ...where, at: log.at, detail });
+      continue;
+    }
+    // After a flip to kv the room's list must still hold it: a kv list read after the
+    // acknowledgement that lacks it, within its window, lost it (the mirror, or a stale writer).
+    const created = createdAtOf.get(op.id);
+    const completeAt = op.completeAt;
+    if (created === undefined || completeAt === null) continue;
+    const lacking = (kvLists.get(op.room) ?? []).find((l) => l.at >= completeAt && !l.ids.has(op.id) && created >= l.floor);
+    if (lacking) {
+      const detail = "missing from a kv list of its room read after it was acknowledged (within the list's window)";
+      tallies.add(mode, "lostWrites", op.id, { ...where, at: lacking.at, detail });
     }
   }
 

@@ -56,6 +56,8 @@ export const observedSchema = z.object({
   seq: z.number().optional(),
   /** do: the room's change position of the message's latest change */
   pos: z.number().optional(),
+  /** when the server stamped it: where a full kv list's window ends */
+  createdAt: z.number().optional(),
 });
 
 /**

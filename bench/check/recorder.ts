@@ -28,6 +28,7 @@ export type ReadMessage = {
   replyTo?: string;
   seq?: number;
   pos?: number;
+  createdAt?: number;
 };
 
 export type ObservationMeta = Pick<Observation, "mode" | "kind"> &
@@ -93,6 +94,7 @@ export class HistoryRecorder {
     if (m.replyTo !== undefined) seen.replyTo = this.intern(m.replyTo);
     if (m.seq !== undefined) seen.seq = m.seq;
     if (m.pos !== undefined) seen.pos = m.pos;
+    if (m.createdAt !== undefined) seen.createdAt = m.createdAt;
     return seen;
   }
 
