@@ -17,11 +17,18 @@ export default defineConfig({
               // "unknown" client key: exempt, so only the tests of the limits meet them, with
               // addresses of their own. A small room cap keeps its test to a few sockets. Retention
               // off, so a room's alarm stops once KV is written (the retention tests set it per room).
-              bindings: { ADMIN_TOKEN: "test-admin-token", BOT_TOKEN: "test-bot-token", RATE_LIMIT_EXEMPT: "unknown", ROOM_MAX_SOCKETS: "30", ALLOWED_ORIGINS: "https://friend.example", ROOM_RETENTION_DAYS: "0",
+              bindings: {
+                ADMIN_TOKEN: "test-admin-token",
+                BOT_TOKEN: "test-bot-token",
+                RATE_LIMIT_EXEMPT: "unknown",
+                ROOM_MAX_SOCKETS: "30",
+                ALLOWED_ORIGINS: "https://friend.example",
+                ROOM_RETENTION_DAYS: "0",
                 // Stats to the local store (src/control/local-stats.ts), which the tests read back.
                 STATS_STORE: "local",
                 // The fuzz test's seed, to replay a failure: FUZZ_SEED=<seed> npx vitest run --project worker test/worker/fuzz.test.ts
-                FUZZ_SEED: process.env.FUZZ_SEED ?? "" },
+                FUZZ_SEED: process.env.FUZZ_SEED ?? "",
+              },
             },
           }),
         ],

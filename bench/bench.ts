@@ -55,45 +55,91 @@ async function main(): Promise<number> {
     if (want("throughput")) {
       await run("throughput", async () => {
         log(`\nWrites to one room, ${options.concurrency} in flight, ${options.durationMs / 1000} s each:`);
-        report.throughput = await throughputBench(worker.url, worker.adminToken, { concurrency: options.concurrency, durationMs: options.durationMs, runTag, serverPid: worker.pid }, log);
+        report.throughput = await throughputBench(
+          worker.url,
+          worker.adminToken,
+          { concurrency: options.concurrency, durationMs: options.durationMs, runTag, serverPid: worker.pid },
+          log,
+        );
       });
     }
     if (want("socket")) {
       await run("socket", async () => {
-        log(`\nSocket writes into one do room, 16 senders each waiting for 10 listeners, ${options.socketMs / 1000} s each, ${options.socketRounds} rounds of reference, ours, ours, reference:`);
-        report.socket = await socketWritesBench(worker.url, worker.adminToken, {
-          runTag,
-          senders: 16,
-          listeners: 10,
-          durationMs: options.socketMs,
-          rounds: options.socketRounds,
-          warmupMs: 1_000,
-          serverPid: worker.pid,
-        }, log);
+        log(
+          `\nSocket writes into one do room, 16 senders each waiting for 10 listeners, ${options.socketMs / 1000} s each, ${options.socketRounds} rounds of reference, ours, ours, reference:`,
+        );
+        report.socket = await socketWritesBench(
+          worker.url,
+          worker.adminToken,
+          {
+            runTag,
+            senders: 16,
+            listeners: 10,
+            durationMs: options.socketMs,
+            rounds: options.socketRounds,
+            warmupMs: 1_000,
+            serverPid: worker.pid,
+          },
+          log,
+        );
       });
     }
     if (want("limits")) {
       await run("limits", async () => {
-        log(`\nThe post limit and socket checks, active vs exempt, ${options.limitMs / 1000} s per run, both Workers loaded at once, two rounds:`);
-        report.limits = await limitCostBench(worker.url, worker.adminToken, { runTag, durationMs: options.limitMs, senders: 16, listeners: 10, concurrency: options.concurrency, exemptPid: worker.pid }, log);
+        log(
+          `\nThe post limit and socket checks, active vs exempt, ${options.limitMs / 1000} s per run, both Workers loaded at once, two rounds:`,
+        );
+        report.limits = await limitCostBench(
+          worker.url,
+          worker.adminToken,
+          {
+            runTag,
+            durationMs: options.limitMs,
+            senders: 16,
+            listeners: 10,
+            concurrency: options.concurrency,
+            exemptPid: worker.pid,
+          },
+          log,
+        );
       });
     }
     if (want("visibility")) {
       await run("visibility", async () => {
         log("\nTime until another client sees a message:");
-        report.visibility = await visibilityBench(worker.url, worker.adminToken, { runTag, pushMessages: 200, pollWindowMs: 15_000, postEveryMs: 250, pollMs: [5_000, 7_000] }, log);
+        report.visibility = await visibilityBench(
+          worker.url,
+          worker.adminToken,
+          { runTag, pushMessages: 200, pollWindowMs: 15_000, postEveryMs: 250, pollMs: [5_000, 7_000] },
+          log,
+        );
       });
     }
     if (want("requests")) {
       await run("requests", async () => {
         log(`\nRequests per delivered message, 10 idle + 10 active pages per mode, ${options.windowMs / 1000} s:`);
-        report.requests = await requestsBench(worker.url, worker.adminToken, { runTag, idlePages: 10, activePages: 10, windowMs: options.windowMs, postEveryMs: [8_000, 12_000] }, log);
+        report.requests = await requestsBench(
+          worker.url,
+          worker.adminToken,
+          { runTag, idlePages: 10, activePages: 10, windowMs: options.windowMs, postEveryMs: [8_000, 12_000] },
+          log,
+        );
       });
     }
     if (want("history") || want("scrollback")) {
       await run("history/scrollback", async () => {
         log(`\nRooms with ${options.history.join(" and ")} messages of history:`);
-        const seeded = await seedHistories(worker, { runTag, sizes: options.history, seed: options.seed, httpBudgetMs: options.seedBudgetMs, concurrency: options.concurrency }, log);
+        const seeded = await seedHistories(
+          worker,
+          {
+            runTag,
+            sizes: options.history,
+            seed: options.seed,
+            httpBudgetMs: options.seedBudgetMs,
+            concurrency: options.concurrency,
+          },
+          log,
+        );
         if (want("history")) {
           log("GET recent(200):");
           report.history = await historyBench(worker, seeded, options.samples, log);
@@ -106,8 +152,15 @@ async function main(): Promise<number> {
     }
     if (want("cost")) {
       await run("cost", async () => {
-        log(`\nCost per million messages: ${options.costMessages} messages over ${options.costWindowMs / 1000} s per mode, with ${options.costPages.join(" and ")} open pages:`);
-        report.cost = await costBench(worker.url, worker.adminToken, { runTag, messages: options.costMessages, windowMs: options.costWindowMs, pages: options.costPages }, log);
+        log(
+          `\nCost per million messages: ${options.costMessages} messages over ${options.costWindowMs / 1000} s per mode, with ${options.costPages.join(" and ")} open pages:`,
+        );
+        report.cost = await costBench(
+          worker.url,
+          worker.adminToken,
+          { runTag, messages: options.costMessages, windowMs: options.costWindowMs, pages: options.costPages },
+          log,
+        );
       });
     }
     if (want("streaming")) {
@@ -115,7 +168,15 @@ async function main(): Promise<number> {
         log(`\nStreamed AI replies into one do room (${options.streamReplies} replies, 5 listening sockets):`);
         report.streaming = await streamingBench(
           worker.url,
-          { runTag, replies: options.streamReplies, listeners: 5, tokens: 40, tokenDelayMs: 25, botToken: worker.botToken, adminToken: worker.adminToken },
+          {
+            runTag,
+            replies: options.streamReplies,
+            listeners: 5,
+            tokens: 40,
+            tokenDelayMs: 25,
+            botToken: worker.botToken,
+            adminToken: worker.adminToken,
+          },
           log,
         );
       });
@@ -123,8 +184,15 @@ async function main(): Promise<number> {
     // Last: it ends with a flip of the default to kv.
     if (want("fan-in")) {
       await run("fan-in", async () => {
-        log(`\nFan-in: ${options.fanInRooms} rooms at one message a second for ${options.fanInMs / 1000} s, then ${options.fanInRooms * 2} rooms, then a flip of the default:`);
-        report.fanIn = await fanInBench(worker.url, worker.adminToken, { runTag, rooms: options.fanInRooms, perRoomMs: 1_000, durationMs: options.fanInMs }, log);
+        log(
+          `\nFan-in: ${options.fanInRooms} rooms at one message a second for ${options.fanInMs / 1000} s, then ${options.fanInRooms * 2} rooms, then a flip of the default:`,
+        );
+        report.fanIn = await fanInBench(
+          worker.url,
+          worker.adminToken,
+          { runTag, rooms: options.fanInRooms, perRoomMs: 1_000, durationMs: options.fanInMs },
+          log,
+        );
       });
     }
   } finally {

@@ -12,7 +12,10 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 async function main(): Promise<void> {
   const report = resolve(PROJECT_ROOT, process.argv[2] ?? "docs/race-report.html");
   const out = resolve(PROJECT_ROOT, process.argv[3] ?? "docs/race-chart.png");
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu"],
+  });
   try {
     const page = await browser.newPage({ viewport: { width: 1120, height: 800 }, deviceScaleFactor: 2 });
     await page.goto(pathToFileURL(report).href);

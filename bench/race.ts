@@ -41,10 +41,16 @@ async function main(): Promise<number> {
       write(options.report, renderRaceReport(report));
       log(`Wrote ${options.report}`);
     }
-    for (const r of report.rounds.filter((x) => x.notes.length)) log(`\nNote on ${r.mode} ${r.tabs} tabs round ${r.round}: ${r.notes.join("; ")}`);
+    for (const r of report.rounds.filter((x) => x.notes.length))
+      log(`\nNote on ${r.mode} ${r.tabs} tabs round ${r.round}: ${r.notes.join("; ")}`);
     const failures = report.rounds.filter((r) => r.failures.length);
-    for (const r of failures) log(`\nFAILED ${r.mode} ${r.tabs} tabs round ${r.round} (${r.room}):\n  - ${r.failures.join("\n  - ")}`);
-    log(report.ok ? "\nEvery acknowledged message was delivered exactly once." : "\nSome rounds failed (see above): an acknowledged message not delivered exactly once, an unanswered message, or a round past its deadline.");
+    for (const r of failures)
+      log(`\nFAILED ${r.mode} ${r.tabs} tabs round ${r.round} (${r.room}):\n  - ${r.failures.join("\n  - ")}`);
+    log(
+      report.ok
+        ? "\nEvery acknowledged message was delivered exactly once."
+        : "\nSome rounds failed (see above): an acknowledged message not delivered exactly once, an unanswered message, or a round past its deadline.",
+    );
     return report.ok ? 0 : 1;
   } finally {
     await target.stop();

@@ -33,7 +33,11 @@ async function main(): Promise<number> {
     log(`Wrote ${options.json}`);
   }
   for (const failure of report.failures) log(`FAILED: ${failure}`);
-  log(report.ok ? "do rooms: every acknowledged message in its room exactly once, none answered twice." : "do rooms: see FAILED above.");
+  log(
+    report.ok
+      ? "do rooms: every acknowledged message in its room exactly once, none answered twice."
+      : "do rooms: see FAILED above.",
+  );
   return report.ok ? 0 : 1;
 }
 

@@ -1,5 +1,12 @@
 // HTTP client for the Worker's API, typed with the shared response types.
-import type { ClaimResponse, CommentsResponse, HealResponse, PendingResponse, RoomsResponse, StreamResponse } from "../src/shared/api";
+import type {
+  ClaimResponse,
+  CommentsResponse,
+  HealResponse,
+  PendingResponse,
+  RoomsResponse,
+  StreamResponse,
+} from "../src/shared/api";
 import type { StreamCall } from "../src/shared/stream";
 import type { Message } from "../src/shared/message";
 import { HttpError, requestJson } from "../src/client/http";
@@ -9,18 +16,35 @@ const REQUEST_TIMEOUT_MS = 15_000;
 export { HttpError };
 
 /** `room` is the replied message's: in do mode the room itself finds the message, no KV lookup. */
-export type ReplyInput = { id: string; room: string; replyTo: string; text: string; author: string; botId: string; stopped?: boolean };
+export type ReplyInput = {
+  id: string;
+  room: string;
+  replyTo: string;
+  text: string;
+  author: string;
+  botId: string;
+  stopped?: boolean;
+};
 /** The message a bot call is about, and its room. */
 export type MessageRef = { id: string; room: string };
 
 export class ChatApi {
   /** @param onAnswer called whenever the Worker answers at all (not 5xx), to notice it is back */
-  constructor(private readonly baseUrl: string, private readonly token: string, private readonly onAnswer: () => void = () => {}) {}
+  constructor(
+    private readonly baseUrl: string,
+    private readonly token: string,
+    private readonly onAnswer: () => void = () => {},
+  ) {}
 
   /** The shared client (src/client/http.ts), with the call named in every error for the bot's log. */
   private async call<T>(method: "GET" | "POST", path: string, json?: unknown): Promise<{ status: number; body: T }> {
     try {
-      const { status, body } = await requestJson<T>(`${this.baseUrl}${path}`, { method, json, token: this.token, timeoutMs: REQUEST_TIMEOUT_MS });
+      const { status, body } = await requestJson<T>(`${this.baseUrl}${path}`, {
+        method,
+        json,
+        token: this.token,
+        timeoutMs: REQUEST_TIMEOUT_MS,
+      });
       this.onAnswer();
       return { status, body };
     } catch (err) {
@@ -53,13 +77,18 @@ export class ChatApi {
 
   /** The room's recent messages, oldest first. Accepts the first version's bare array as well as `{comments}`. */
   async recent(room: string, limit: number): Promise<Message[]> {
-    const { body } = await this.call<CommentsResponse | Message[]>("GET", `/api/comments?room=${encodeURIComponent(room)}&limit=${limit}`);
+    const { body } = await this.call<CommentsResponse | Message[]>(
+      "GET",
+      `/api/comments?room=${encodeURIComponent(room)}&limit=${limit}`,
+    );
     return Array.isArray(body) ? body : body.comments;
   }
 
   /** Takes or renews (same botId) the lease on a human message; 409 if someone else holds it. */
   async claim(message: MessageRef, botId: string): Promise<ClaimResponse> {
-    return (await this.call<ClaimResponse>("POST", "/api/bot/claim", { messageId: message.id, room: message.room, botId })).body;
+    return (
+      await this.call<ClaimResponse>("POST", "/api/bot/claim", { messageId: message.id, room: message.room, botId })
+    ).body;
   }
 
   async release(message: MessageRef, botId: string): Promise<void> {
@@ -67,7 +96,12 @@ export class ChatApi {
   }
 
   async fail(message: MessageRef, botId: string, reason: string): Promise<void> {
-    await this.call("POST", "/api/bot/fail", { messageId: message.id, room: message.room, botId, reason: reason.slice(0, 500) });
+    await this.call("POST", "/api/bot/fail", {
+      messageId: message.id,
+      room: message.room,
+      botId,
+      reason: reason.slice(0, 500),
+    });
   }
 
   /** Posts an AI reply. The client-chosen id makes a retried post return the stored reply (200), never a second one. */

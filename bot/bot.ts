@@ -64,7 +64,11 @@ class Bot {
   private readonly answered = new Set<string>();
   private workerFailures = 0;
 
-  constructor(private readonly config: BotConfig, private readonly responder: Responder, private readonly store: PendingStore) {
+  constructor(
+    private readonly config: BotConfig,
+    private readonly responder: Responder,
+    private readonly store: PendingStore,
+  ) {
     this.api = new ChatApi(config.apiUrl, config.token, () => this.workerBack());
     this.verifier = new ReplyVerifier(this.api, store, config.log, config.pollMs);
     for (const entry of store.list()) this.remember(entry.replyTo);
@@ -80,9 +84,13 @@ class Bot {
 
   async run(): Promise<void> {
     const rooms = this.config.rooms === "*" ? "every room" : this.config.rooms.map((r) => `#${r}`).join(", ");
-    this.log(`[Bot] ${this.config.botId} answering ${rooms} at ${this.config.apiUrl} with ${this.responder.description}; polling every ${this.config.pollMs} ms`);
+    this.log(
+      `[Bot] ${this.config.botId} answering ${rooms} at ${this.config.apiUrl} with ${this.responder.description}; polling every ${this.config.pollMs} ms`,
+    );
     if (this.store.size > 0) {
-      this.log(`[Self-Heal] Resuming verification of ${this.store.size} pending AI response(s) from ${this.store.file}`);
+      this.log(
+        `[Self-Heal] Resuming verification of ${this.store.size} pending AI response(s) from ${this.store.file}`,
+      );
     }
     while (!this.stopping) {
       let worked = false;
@@ -96,7 +104,9 @@ class Bot {
           continue;
         }
         if (err instanceof HttpError && err.status === 401) {
-          throw new FatalBotError(`[Bot] The Worker at ${this.config.apiUrl} refused BOT_TOKEN (401): set BOT_TOKEN to the Worker's secret (locally: BOT_TOKEN in .dev.vars)`);
+          throw new FatalBotError(
+            `[Bot] The Worker at ${this.config.apiUrl} refused BOT_TOKEN (401): set BOT_TOKEN to the Worker's secret (locally: BOT_TOKEN in .dev.vars)`,
+          );
         }
         this.log(`[Bot] Unexpected error, continuing: ${(err as Error).message}`);
       }
@@ -141,25 +151,48 @@ class Bot {
     const timeout = AbortSignal.timeout(this.config.timeoutMs);
     // The reply's id is chosen now: the room shows the stream under the id the reply will have.
     const id = newMessageId();
-    const stream = new ReplyStream(this.api, { id, room: human.room, replyTo: human.id, botId: this.config.botId, author: this.responder.author }, (line) => this.log(line));
-    const signal = AbortSignal.any([this.stopController.signal, lease.lost, timeout, stream.stopRequested, stream.deleted]);
+    const stream = new ReplyStream(
+      this.api,
+      { id, room: human.room, replyTo: human.id, botId: this.config.botId, author: this.responder.author },
+      (line) => this.log(line),
+    );
+    const signal = AbortSignal.any([
+      this.stopController.signal,
+      lease.lost,
+      timeout,
+      stream.stopRequested,
+      stream.deleted,
+    ]);
     let text: string;
     let stopped = false;
     try {
       // The whole recent list: messages newer than `human` are dropped, the context is cut from what is left.
       const history = await this.api.recent(human.room, CACHE_SIZE);
-      text = await this.responder.reply(buildTurns(history, human, this.config.contextSize, this.config.systemPrompt), signal, (soFar) => stream.update(soFar));
+      text = await this.responder.reply(
+        buildTurns(history, human, this.config.contextSize, this.config.systemPrompt),
+        signal,
+        (soFar) => stream.update(soFar),
+      );
     } catch (err) {
       await stream.finish();
       if (stream.deleted.aborted) return this.deletedMeanwhile(lease, (stream.deleted.reason as Error).message);
-      if (!stream.stopRequested.aborted || this.stopping || lease.lost.aborted) return this.notAnswered(lease, err, timeout);
+      if (!stream.stopRequested.aborted || this.stopping || lease.lost.aborted)
+        return this.notAnswered(lease, err, timeout);
       // Stop pressed: the reply is what was written until then, marked stopped.
       stopped = true;
       text = clip(cleanText(stream.written) || STOPPED_EMPTY, MAX_TEXT);
     }
     await stream.finish();
 
-    const reply: ReplyInput = { id, room: human.room, replyTo: human.id, text, author: this.responder.author, botId: this.config.botId, ...(stopped ? { stopped } : {}) };
+    const reply: ReplyInput = {
+      id,
+      room: human.room,
+      replyTo: human.id,
+      text,
+      author: this.responder.author,
+      botId: this.config.botId,
+      ...(stopped ? { stopped } : {}),
+    };
     await lease.quiesce();
     if (lease.lost.aborted) {
       this.log(`[Bot] ${(lease.lost.reason as Error).message}; leaving it to the new holder`);
@@ -170,8 +203,16 @@ class Bot {
       lease.stop();
       this.remember(human.id);
       this.failures.delete(human.id);
-      this.log(`[Bot] Answered ${human.id} in #${human.room} with ${message.id}${stopped ? " (stopped by a viewer)" : ""}`);
-      this.verifier.add({ id: message.id, room: message.room, replyTo: human.id, createdAt: message.createdAt, ackedAt: Date.now() });
+      this.log(
+        `[Bot] Answered ${human.id} in #${human.room} with ${message.id}${stopped ? " (stopped by a viewer)" : ""}`,
+      );
+      this.verifier.add({
+        id: message.id,
+        room: message.room,
+        replyTo: human.id,
+        createdAt: message.createdAt,
+        ackedAt: Date.now(),
+      });
     } catch (err) {
       if (err instanceof HttpError && err.status === 409) {
         // Someone else answered first (do mode allows one reply per message): not an error.
@@ -247,7 +288,9 @@ class Bot {
     const delay = this.backoff(count, MAX_RETRY_BACKOFF_MS);
     this.failures.set(id, { count, retryAt: Date.now() + delay });
     await lease.release();
-    this.log(`[Bot] Reply to ${id} failed (attempt ${count}/${this.config.maxAttempts}): ${reason}; released, retrying in ${delay} ms`);
+    this.log(
+      `[Bot] Reply to ${id} failed (attempt ${count}/${this.config.maxAttempts}): ${reason}; released, retrying in ${delay} ms`,
+    );
   }
 
   private remember(humanId: string): void {

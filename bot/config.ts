@@ -43,38 +43,116 @@ export type BotOptions = Partial<BotConfig>;
 type Setting = { key: keyof BotConfig; env: string; flag?: string; help: string; fallback: string };
 
 export const SETTINGS: readonly Setting[] = [
-  { key: "apiUrl", env: "CHAT_API_URL", flag: "api-url", fallback: "http://127.0.0.1:8787", help: "the Worker's base URL" },
+  {
+    key: "apiUrl",
+    env: "CHAT_API_URL",
+    flag: "api-url",
+    fallback: "http://127.0.0.1:8787",
+    help: "the Worker's base URL",
+  },
   { key: "token", env: "BOT_TOKEN", fallback: "BOT_TOKEN from .dev.vars", help: "bearer token for the bot API" },
-  { key: "rooms", env: "BOT_ROOMS", flag: "rooms", fallback: "lobby", help: "comma-separated rooms to answer; * = every room the Worker knows" },
-  { key: "botId", env: "BOT_ID", flag: "bot-id", fallback: "<hostname>-<pid>", help: "this bot's name in claims and replies" },
-  { key: "ollamaHost", env: "OLLAMA_HOST", flag: "ollama-host", fallback: "http://127.0.0.1:11434", help: "Ollama server" },
+  {
+    key: "rooms",
+    env: "BOT_ROOMS",
+    flag: "rooms",
+    fallback: "lobby",
+    help: "comma-separated rooms to answer; * = every room the Worker knows",
+  },
+  {
+    key: "botId",
+    env: "BOT_ID",
+    flag: "bot-id",
+    fallback: "<hostname>-<pid>",
+    help: "this bot's name in claims and replies",
+  },
+  {
+    key: "ollamaHost",
+    env: "OLLAMA_HOST",
+    flag: "ollama-host",
+    fallback: "http://127.0.0.1:11434",
+    help: "Ollama server",
+  },
   { key: "model", env: "OLLAMA_MODEL", flag: "model", fallback: "llama3.2", help: "Ollama model" },
-  { key: "pollMs", env: "BOT_POLL_MS", flag: "poll-ms", fallback: "3000", help: "poll interval (ms); also the base of retry backoff" },
-  { key: "contextSize", env: "BOT_CONTEXT", flag: "context", fallback: "20", help: "last N room messages sent to the model (1..200)" },
+  {
+    key: "pollMs",
+    env: "BOT_POLL_MS",
+    flag: "poll-ms",
+    fallback: "3000",
+    help: "poll interval (ms); also the base of retry backoff",
+  },
+  {
+    key: "contextSize",
+    env: "BOT_CONTEXT",
+    flag: "context",
+    fallback: "20",
+    help: "last N room messages sent to the model (1..200)",
+  },
   { key: "timeoutMs", env: "BOT_TIMEOUT_MS", flag: "timeout-ms", fallback: "120000", help: "generation timeout (ms)" },
-  { key: "maxAttempts", env: "BOT_MAX_ATTEMPTS", flag: "max-attempts", fallback: "3", help: "failed generations before a message is marked failed" },
-  { key: "stateFile", env: "BOT_STATE_FILE", flag: "state-file", fallback: ".bot-state.json (.bot-state-<BOT_ID>.json if BOT_ID is set)", help: "where the pending-verification list is kept" },
-  { key: "systemPrompt", env: "BOT_SYSTEM_PROMPT", flag: "system-prompt", fallback: "a short chat-assistant prompt", help: "system prompt for the model" },
-  { key: "think", env: "BOT_THINK", flag: "think", fallback: "off", help: "thinking models: off = answer without thinking; on, low, medium or high = think first and post the thinking above the answer" },
+  {
+    key: "maxAttempts",
+    env: "BOT_MAX_ATTEMPTS",
+    flag: "max-attempts",
+    fallback: "3",
+    help: "failed generations before a message is marked failed",
+  },
+  {
+    key: "stateFile",
+    env: "BOT_STATE_FILE",
+    flag: "state-file",
+    fallback: ".bot-state.json (.bot-state-<BOT_ID>.json if BOT_ID is set)",
+    help: "where the pending-verification list is kept",
+  },
+  {
+    key: "systemPrompt",
+    env: "BOT_SYSTEM_PROMPT",
+    flag: "system-prompt",
+    fallback: "a short chat-assistant prompt",
+    help: "system prompt for the model",
+  },
+  {
+    key: "think",
+    env: "BOT_THINK",
+    flag: "think",
+    fallback: "off",
+    help: "thinking models: off = answer without thinking; on, low, medium or high = think first and post the thinking above the answer",
+  },
 ];
 
 export const SWITCHES = [
   { key: "offline", env: "BOT_OFFLINE", flag: "offline", help: "use the built-in offline responder, never Ollama" },
-  { key: "requireOllama", env: "BOT_REQUIRE_OLLAMA", flag: "require-ollama", help: "exit non-zero if Ollama is unreachable instead of going offline" },
-  { key: "pull", env: "BOT_PULL", flag: "pull", help: "pull the model if the Ollama server does not have it (progress lines in the log)" },
+  {
+    key: "requireOllama",
+    env: "BOT_REQUIRE_OLLAMA",
+    flag: "require-ollama",
+    help: "exit non-zero if Ollama is unreachable instead of going offline",
+  },
+  {
+    key: "pull",
+    env: "BOT_PULL",
+    flag: "pull",
+    help: "pull the model if the Ollama server does not have it (progress lines in the log)",
+  },
 ] as const;
 
 export class ConfigError extends Error {}
 
 const positiveInt = (name: string, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number({ error: `${name} must be a number` }).int(`${name} must be a whole number`).min(1, `${name} must be at least 1`).max(max, `${name} must be at most ${max}`);
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .int(`${name} must be a whole number`)
+    .min(1, `${name} must be at least 1`)
+    .max(max, `${name} must be at most ${max}`);
 
 const configSchema = z.object({
   apiUrl: z.url({ error: "CHAT_API_URL must be a URL" }).transform((u) => u.replace(/\/+$/, "")),
-  token: z.string({ error: "BOT_TOKEN is missing: set it, or run from the project after `npm start` wrote .dev.vars" }).min(1, "BOT_TOKEN must not be empty"),
+  token: z
+    .string({ error: "BOT_TOKEN is missing: set it, or run from the project after `npm start` wrote .dev.vars" })
+    .min(1, "BOT_TOKEN must not be empty"),
   rooms: z.union([
     z.literal("*"),
-    z.array(z.string().regex(ROOM_PATTERN, "BOT_ROOMS: room names must match [a-z0-9][a-z0-9-]{0,63}")).min(1, "BOT_ROOMS must name at least one room"),
+    z
+      .array(z.string().regex(ROOM_PATTERN, "BOT_ROOMS: room names must match [a-z0-9][a-z0-9-]{0,63}"))
+      .min(1, "BOT_ROOMS must name at least one room"),
   ]),
   botId: z.string().min(1).max(100, "BOT_ID must be at most 100 characters"),
   ollamaHost: z.string().min(1),
@@ -95,7 +173,10 @@ const configSchema = z.object({
 function parseRooms(value: string): string[] | "*" {
   const trimmed = value.trim();
   if (trimmed === "*") return "*";
-  return trimmed.split(",").map((r) => r.trim()).filter(Boolean);
+  return trimmed
+    .split(",")
+    .map((r) => r.trim())
+    .filter(Boolean);
 }
 
 /** BOT_THINK also takes the usual switch spellings: 1/true/yes = on, 0/false/no = off. */
@@ -124,7 +205,9 @@ export function resolveConfig(options: BotOptions = {}): BotConfig {
     timeoutMs: options.timeoutMs ?? 120_000,
     maxAttempts: options.maxAttempts ?? 3,
     // The default must not depend on the pid, or a restarted bot would not find its list.
-    stateFile: options.stateFile ?? join(PROJECT_ROOT, botIdGiven ? `.bot-state-${safeFileName(botId)}.json` : ".bot-state.json"),
+    stateFile:
+      options.stateFile ??
+      join(PROJECT_ROOT, botIdGiven ? `.bot-state-${safeFileName(botId)}.json` : ".bot-state.json"),
     systemPrompt: options.systemPrompt,
     think: options.think ?? "off",
     pull: options.pull ?? false,
@@ -137,7 +220,8 @@ export function resolveConfig(options: BotOptions = {}): BotConfig {
     const issue = result.error.issues[0];
     throw new ConfigError(issue ? issue.message : "invalid configuration");
   }
-  if (result.data.offline && result.data.requireOllama) throw new ConfigError("--offline and --require-ollama contradict each other");
+  if (result.data.offline && result.data.requireOllama)
+    throw new ConfigError("--offline and --require-ollama contradict each other");
   return result.data as BotConfig;
 }
 
@@ -146,7 +230,10 @@ function safeFileName(value: string): string {
 }
 
 /** Reads the environment and argv; flags override variables. `help: true` means print usage. */
-export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { help: false; options: BotOptions } {
+export function parseCommandLine(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+): { help: true } | { help: false; options: BotOptions } {
   let parsed;
   try {
     parsed = parseArgs({

@@ -25,7 +25,12 @@ export function pullHint(model: string): string {
 }
 
 /** Pulls `model`, logging each stage and every further 10% of each layer. Throws with Ollama's reason on failure. */
-export async function pullModel(client: Ollama, model: string, log: (line: string) => void, signal?: AbortSignal): Promise<void> {
+export async function pullModel(
+  client: Ollama,
+  model: string,
+  log: (line: string) => void,
+  signal?: AbortSignal,
+): Promise<void> {
   log(`[Bot] Pulling ${model} (BOT_PULL=1)…`);
   const stream = await client.pull({ model, stream: true });
   const stop = () => stream.abort();
@@ -34,7 +39,9 @@ export async function pullModel(client: Ollama, model: string, log: (line: strin
   try {
     for await (const part of stream) {
       // A layer reports its bytes many times a second: one line per stage and per 10% is enough.
-      const size = part.total ? ` ${Math.floor((10 * (part.completed ?? 0)) / part.total) * 10}% of ${megabytes(part.total)}` : "";
+      const size = part.total
+        ? ` ${Math.floor((10 * (part.completed ?? 0)) / part.total) * 10}% of ${megabytes(part.total)}`
+        : "";
       const line = `[Bot] Pull ${model}: ${part.status}${size}`;
       if (line === last) continue;
       last = line;

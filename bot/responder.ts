@@ -21,7 +21,8 @@ export const OFFLINE_AUTHOR = "bot (offline)";
 
 /** fetch bound to an extra signal, so a timeout also aborts a request still waiting for headers. */
 function fetchWith(signal: AbortSignal): typeof fetch {
-  return (input, init) => fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal });
+  return (input, init) =>
+    fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal });
 }
 
 export type OllamaOptions = {
@@ -38,9 +39,18 @@ export class OllamaResponder implements Responder {
   readonly author: string;
   readonly description: string;
 
-  constructor(private readonly host: string, private readonly model: string, private readonly options: OllamaOptions) {
+  constructor(
+    private readonly host: string,
+    private readonly model: string,
+    private readonly options: OllamaOptions,
+  ) {
     this.author = clip(cleanName(`bot (${model})`), MAX_AUTHOR);
-    const thinking = options.think === "off" ? "thinking off" : options.canThink ? `thinking ${options.think}, shown in replies` : "thinking asked for, but the model cannot think";
+    const thinking =
+      options.think === "off"
+        ? "thinking off"
+        : options.canThink
+          ? `thinking ${options.think}, shown in replies`
+          : "thinking asked for, but the model cannot think";
     this.description = `Ollama model ${model} at ${host} (${thinking})`;
   }
 
@@ -53,7 +63,8 @@ export class OllamaResponder implements Responder {
     } catch (err) {
       if (signal.aborted || !isModelMissing(err)) throw err;
       // Not crashing: without BOT_PULL the message is retried later (and marked failed, saying how to fix it).
-      if (!this.options.pull) throw new Error(`Ollama at ${this.host} does not have the model "${this.model}": ${pullHint(this.model)}`);
+      if (!this.options.pull)
+        throw new Error(`Ollama at ${this.host} does not have the model "${this.model}": ${pullHint(this.model)}`);
       await pullModel(client, this.model, this.options.log, signal);
       generated = await this.generate(client, turns, signal, onText);
     }
@@ -63,10 +74,19 @@ export class OllamaResponder implements Responder {
     // Cleaned as the Worker will clean it: a reply of only invisible characters fails here, not as a 400.
     const answer = cleanText(raw);
     if (!answer) throw new Error(`Ollama model ${this.model} returned an empty reply`);
-    return replyText(answer, [generated.thinking.trim(), thinking].filter(Boolean).join("\n\n"), this.options.think !== "off");
+    return replyText(
+      answer,
+      [generated.thinking.trim(), thinking].filter(Boolean).join("\n\n"),
+      this.options.think !== "off",
+    );
   }
 
-  private async generate(client: Ollama, turns: ChatTurn[], signal: AbortSignal, onText?: (textSoFar: string) => void): Promise<{ content: string; thinking: string }> {
+  private async generate(
+    client: Ollama,
+    turns: ChatTurn[],
+    signal: AbortSignal,
+    onText?: (textSoFar: string) => void,
+  ): Promise<{ content: string; thinking: string }> {
     const think = thinkParameter(this.options.think, this.options.canThink);
     const stream = await client.chat({ model: this.model, messages: turns, stream: true, think });
     const stop = () => stream.abort();
@@ -100,14 +120,19 @@ export class OfflineResponder implements Responder {
   async reply(turns: ChatTurn[], signal: AbortSignal): Promise<string> {
     signal.throwIfAborted();
     const said = spokenText(turns.at(-1));
-    return clip(`[offline auto-reply: no language model is connected] I got your message: "${clip(said, 300)}"`, MAX_TEXT);
+    return clip(
+      `[offline auto-reply: no language model is connected] I got your message: "${clip(said, 300)}"`,
+      MAX_TEXT,
+    );
   }
 }
 
 /** Offline until Ollama can answer; `fix` says how to make it answer. */
-export type Probe = { ok: true; version: string; canThink: boolean } | { ok: false; reason: string; fix: string; serverUp: boolean };
+export type Probe =
+  { ok: true; version: string; canThink: boolean } | { ok: false; reason: string; fix: string; serverUp: boolean };
 
-const INSTALL_FIX = (model: string) => `install Ollama (https://ollama.com/download) and run \`ollama pull ${model}\`, or set OLLAMA_HOST to a server that has it`;
+const INSTALL_FIX = (model: string) =>
+  `install Ollama (https://ollama.com/download) and run \`ollama pull ${model}\`, or set OLLAMA_HOST to a server that has it`;
 
 /** Is an Ollama server answering at `host`, does it have `model`, and can the model think? */
 export async function probeOllama(host: string, model: string, timeoutMs = 3000): Promise<Probe> {
@@ -117,21 +142,44 @@ export async function probeOllama(host: string, model: string, timeoutMs = 3000)
     version = (await client.version()).version;
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    return { ok: false, reason: `no Ollama server answers at ${host} (${cause})`, fix: INSTALL_FIX(model), serverUp: false };
+    return {
+      ok: false,
+      reason: `no Ollama server answers at ${host} (${cause})`,
+      fix: INSTALL_FIX(model),
+      serverUp: false,
+    };
   }
   let check: ModelCheck;
   try {
     check = await checkModel(client, model);
   } catch (err) {
-    return { ok: false, reason: `Ollama at ${host} did not describe the model "${model}" (${(err as Error).message})`, fix: INSTALL_FIX(model), serverUp: true };
+    return {
+      ok: false,
+      reason: `Ollama at ${host} did not describe the model "${model}" (${(err as Error).message})`,
+      fix: INSTALL_FIX(model),
+      serverUp: true,
+    };
   }
-  if (!check.present) return { ok: false, reason: `Ollama ${version} at ${host} does not have the model "${model}"`, fix: pullHint(model), serverUp: true };
+  if (!check.present)
+    return {
+      ok: false,
+      reason: `Ollama ${version} at ${host} does not have the model "${model}"`,
+      fix: pullHint(model),
+      serverUp: true,
+    };
   return { ok: true, version, canThink: check.canThink };
 }
 
 export class OllamaUnavailableError extends Error {}
 
-export type ResponderOptions = { ollamaHost: string; model: string; offline: boolean; requireOllama: boolean; think: ThinkSetting; pull: boolean };
+export type ResponderOptions = {
+  ollamaHost: string;
+  model: string;
+  offline: boolean;
+  requireOllama: boolean;
+  think: ThinkSetting;
+  pull: boolean;
+};
 
 /**
  * Picks the responder at start: Ollama if it answers and has the model (pulled first with
@@ -140,13 +188,18 @@ export type ResponderOptions = { ollamaHost: string; model: string; offline: boo
  */
 export async function chooseResponder(options: ResponderOptions, log: (line: string) => void): Promise<Responder> {
   if (options.offline) {
-    log("[Bot] --offline: answering with the built-in offline responder (replies marked \"bot (offline)\")");
+    log('[Bot] --offline: answering with the built-in offline responder (replies marked "bot (offline)")');
     return new OfflineResponder();
   }
   const probe = await probeWithPull(options, log);
   if (probe.ok) return useOllama(options, probe, log);
-  if (options.requireOllama) throw new OllamaUnavailableError(`[Bot] Ollama unavailable: ${probe.reason}. To fix: ${probe.fix}. Exiting (--require-ollama).`);
-  log(`[Bot] Ollama unavailable: ${probe.reason}. To fix: ${probe.fix}. Until then the offline responder answers (replies marked "${OFFLINE_AUTHOR}"); Ollama is asked again before each reply.`);
+  if (options.requireOllama)
+    throw new OllamaUnavailableError(
+      `[Bot] Ollama unavailable: ${probe.reason}. To fix: ${probe.fix}. Exiting (--require-ollama).`,
+    );
+  log(
+    `[Bot] Ollama unavailable: ${probe.reason}. To fix: ${probe.fix}. Until then the offline responder answers (replies marked "${OFFLINE_AUTHOR}"); Ollama is asked again before each reply.`,
+  );
   return new FallbackResponder(async () => {
     const again = await probeOllama(options.ollamaHost, options.model, 1000);
     return again.ok ? useOllama(options, again, log) : null;
@@ -160,15 +213,32 @@ async function probeWithPull(options: ResponderOptions, log: (line: string) => v
     await pullModel(new Ollama({ host: options.ollamaHost }), options.model, log);
   } catch (err) {
     const reason = `pulling "${options.model}" on Ollama at ${options.ollamaHost} failed (${(err as Error).message})`;
-    return { ok: false, reason, fix: `check the model name (https://ollama.com/library) and that the Ollama machine reaches the registry, then run \`ollama pull ${options.model}\` there`, serverUp: true };
+    return {
+      ok: false,
+      reason,
+      fix: `check the model name (https://ollama.com/library) and that the Ollama machine reaches the registry, then run \`ollama pull ${options.model}\` there`,
+      serverUp: true,
+    };
   }
   return probeOllama(options.ollamaHost, options.model);
 }
 
-function useOllama(options: ResponderOptions, probe: Extract<Probe, { ok: true }>, log: (line: string) => void): OllamaResponder {
+function useOllama(
+  options: ResponderOptions,
+  probe: Extract<Probe, { ok: true }>,
+  log: (line: string) => void,
+): OllamaResponder {
   log(`[Bot] Using Ollama ${probe.version} at ${options.ollamaHost}, model ${options.model}`);
-  if (options.think !== "off" && !probe.canThink) log(`[Bot] BOT_THINK=${options.think}: the model ${options.model} cannot think (Ollama does not list "thinking" among its capabilities); asking without thinking`);
-  return new OllamaResponder(options.ollamaHost, options.model, { think: options.think, canThink: probe.canThink, pull: options.pull, log });
+  if (options.think !== "off" && !probe.canThink)
+    log(
+      `[Bot] BOT_THINK=${options.think}: the model ${options.model} cannot think (Ollama does not list "thinking" among its capabilities); asking without thinking`,
+    );
+  return new OllamaResponder(options.ollamaHost, options.model, {
+    think: options.think,
+    canThink: probe.canThink,
+    pull: options.pull,
+    log,
+  });
 }
 
 /**
@@ -187,7 +257,9 @@ export class FallbackResponder implements Responder {
     return this.current.author;
   }
   get description(): string {
-    return this.current.kind === "ollama" ? this.current.description : `${this.current.description}, until Ollama can answer`;
+    return this.current.kind === "ollama"
+      ? this.current.description
+      : `${this.current.description}, until Ollama can answer`;
   }
 
   async reply(turns: ChatTurn[], signal: AbortSignal, onText?: (textSoFar: string) => void): Promise<string> {

@@ -39,7 +39,8 @@ export class PendingStore implements PendingIds<PendingReply> {
     }
     const parsed = fileSchema.safeParse(data);
     if (!parsed.success) throw new StateFileError(`state file ${file} has an unexpected shape; fix or remove it`);
-    for (const { addedAt, createdAt, ...entry } of parsed.data.pending) store.entries.set(entry.id, { ...entry, ackedAt: addedAt, createdAt: createdAt ?? addedAt });
+    for (const { addedAt, createdAt, ...entry } of parsed.data.pending)
+      store.entries.set(entry.id, { ...entry, ackedAt: addedAt, createdAt: createdAt ?? addedAt });
     return store;
   }
 

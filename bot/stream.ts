@@ -20,7 +20,11 @@ export class ReplyStream {
   private readonly stop = new AbortController();
   private readonly gone = new AbortController();
 
-  constructor(private readonly api: ChatApi, private readonly target: StreamTarget, private readonly log: (line: string) => void) {
+  constructor(
+    private readonly api: ChatApi,
+    private readonly target: StreamTarget,
+    private readonly log: (line: string) => void,
+  ) {
     this.heartbeat = setInterval(() => this.send(), STREAM_HEARTBEAT_MS);
   }
 
@@ -75,7 +79,8 @@ export class ReplyStream {
 
   private answered(ack: StreamAck): void {
     this.have = ack.have;
-    if (ack.stop && !this.stop.signal.aborted) this.stop.abort(new Error(`reply ${this.target.id} stopped by a viewer`));
+    if (ack.stop && !this.stop.signal.aborted)
+      this.stop.abort(new Error(`reply ${this.target.id} stopped by a viewer`));
   }
 
   private refused(err: unknown): void {
@@ -83,8 +88,13 @@ export class ReplyStream {
     if (err instanceof HttpError && err.unavailable) return;
     this.off = true;
     clearInterval(this.heartbeat);
-    if (err instanceof HttpError && err.status === 410) return this.gone.abort(new Error(`the room dropped reply ${this.target.id}: ${err.message}`));
+    if (err instanceof HttpError && err.status === 410)
+      return this.gone.abort(new Error(`the room dropped reply ${this.target.id}: ${err.message}`));
     const kv = err instanceof HttpError && err.status === 409 && /kv rooms/.test(err.message);
-    this.log(kv ? `[Bot] #${this.target.room} is a kv room: no streaming, the reply is posted when it is whole` : `[Bot] Streaming reply ${this.target.id} stopped: ${(err as Error).message}`);
+    this.log(
+      kv
+        ? `[Bot] #${this.target.room} is a kv room: no streaming, the reply is posted when it is whole`
+        : `[Bot] Streaming reply ${this.target.id} stopped: ${(err as Error).message}`,
+    );
   }
 }

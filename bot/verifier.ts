@@ -18,20 +18,38 @@ export class ReplyVerifier {
    * @param settleMs a reply is first checked one poll after its acknowledgement, as in the first version,
    *   so writes already in flight when it was stored have landed before it counts as found.
    */
-  constructor(private readonly api: ChatApi, private readonly store: PendingStore, private readonly log: Logger, settleMs = 0) {
+  constructor(
+    private readonly api: ChatApi,
+    private readonly store: PendingStore,
+    private readonly log: Logger,
+    settleMs = 0,
+  ) {
     this.hadPending = store.size > 0;
     this.verifier = new Verifier(store, {
       heal: (entry) => api.heal(entry.id),
       settleMs,
       events: {
-        onVerified: (entry, by) => log(`[Self-Heal] ✅ AI response found in cache: ${entry.id}${by === "heal" ? " (the heal found it already there)" : ""}`),
-        onOutOfWindow: (entry) => log(`[Self-Heal] AI response ${entry.id} is older than the newest ${VERIFY_LIMIT} messages of #${entry.room}; no longer checked`),
+        onVerified: (entry, by) =>
+          log(
+            `[Self-Heal] ✅ AI response found in cache: ${entry.id}${by === "heal" ? " (the heal found it already there)" : ""}`,
+          ),
+        onOutOfWindow: (entry) =>
+          log(
+            `[Self-Heal] AI response ${entry.id} is older than the newest ${VERIFY_LIMIT} messages of #${entry.room}; no longer checked`,
+          ),
         onHeal: (entry) => log(`[Self-Heal] AI response missing, triggering heal: ${entry.id}`),
-        onReadded: (entry, answer) => log(`[Self-Heal] Heal re-added ${entry.id} to the ${answer.mode} cache of #${entry.room}`),
-        onHealFailed: (entry, reason, waitMs) => log(`[Self-Heal] Heal of ${entry.id} failed (${reason}); retrying in ${waitMs} ms`),
-        onHealsPaused: (waitMs) => log(`[Self-Heal] Heal rate-limited; pausing heals for ${Math.round(waitMs / 1000)}s`),
+        onReadded: (entry, answer) =>
+          log(`[Self-Heal] Heal re-added ${entry.id} to the ${answer.mode} cache of #${entry.room}`),
+        onHealFailed: (entry, reason, waitMs) =>
+          log(`[Self-Heal] Heal of ${entry.id} failed (${reason}); retrying in ${waitMs} ms`),
+        onHealsPaused: (waitMs) =>
+          log(`[Self-Heal] Heal rate-limited; pausing heals for ${Math.round(waitMs / 1000)}s`),
         onGaveUp: (entry, reason, status) =>
-          log(status === 410 ? `[Self-Heal] AI response ${entry.id} was deleted by an operator; no longer checked` : `[Self-Heal] Heal of ${entry.id} refused (${reason}); no longer checked`),
+          log(
+            status === 410
+              ? `[Self-Heal] AI response ${entry.id} was deleted by an operator; no longer checked`
+              : `[Self-Heal] Heal of ${entry.id} refused (${reason}); no longer checked`,
+          ),
       },
     });
   }

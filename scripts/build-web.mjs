@@ -34,7 +34,8 @@ try {
     });
     // The page must stay small and validator-free: zod belongs to the Worker.
     const zod = Object.keys(result.metafile.inputs).find((path) => path.includes("node_modules/zod"));
-    if (zod) throw new Error(`the page bundle pulled in zod (${zod}); import only types and zod-free modules from src/shared`);
+    if (zod)
+      throw new Error(`the page bundle pulled in zod (${zod}); import only types and zod-free modules from src/shared`);
   }
   for (const file of readdirSync(src)) {
     if (/\.(html|css|svg|ico|png)$/.test(file)) cpSync(join(src, file), join(staging, file));

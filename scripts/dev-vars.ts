@@ -11,7 +11,11 @@ export const DEV_VARS = join(fileURLToPath(new URL("..", import.meta.url)), ".de
 export function ensureDevVars(path = DEV_VARS): Record<string, string> {
   if (!existsSync(path)) {
     const token = () => randomBytes(24).toString("base64url");
-    writeFileSync(path, `# Local secrets for wrangler dev (git-ignored).\nADMIN_TOKEN=${token()}\nBOT_TOKEN=${token()}\n`, { mode: 0o600 });
+    writeFileSync(
+      path,
+      `# Local secrets for wrangler dev (git-ignored).\nADMIN_TOKEN=${token()}\nBOT_TOKEN=${token()}\n`,
+      { mode: 0o600 },
+    );
     console.log(`Wrote local secrets ADMIN_TOKEN and BOT_TOKEN to ${path}`);
   }
   return parseDevVars(readFileSync(path, "utf8"));

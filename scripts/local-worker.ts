@@ -63,23 +63,42 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
   const adminToken = options.adminToken ?? "local-admin-token";
   const botToken = options.botToken ?? "local-bot-token";
   // Stats go to the local store: Analytics Engine has no local simulator to read back from.
-  const vars = { ADMIN_TOKEN: adminToken, BOT_TOKEN: botToken, RATE_LIMIT_EXEMPT: LOOPBACK, STATS_STORE: "local", ...options.vars };
+  const vars = {
+    ADMIN_TOKEN: adminToken,
+    BOT_TOKEN: botToken,
+    RATE_LIMIT_EXEMPT: LOOPBACK,
+    STATS_STORE: "local",
+    ...options.vars,
+  };
   // Tokens go through a private env file, never the command line, where `ps` would show them.
   const varsDir = mkdtempSync(join(tmpdir(), "lossless-chat-vars-"));
   const envFile = join(varsDir, ".env");
-  writeFileSync(envFile, Object.entries(vars).map(([key, value]) => `${key}=${JSON.stringify(value)}\n`).join(""), { mode: 0o600 });
+  writeFileSync(
+    envFile,
+    Object.entries(vars)
+      .map(([key, value]) => `${key}=${JSON.stringify(value)}\n`)
+      .join(""),
+    { mode: 0o600 },
+  );
   const args = [
-    WRANGLER, "dev",
+    WRANGLER,
+    "dev",
     ...(options.config ? ["-c", options.config] : []),
-    "--ip", "127.0.0.1",
-    "--port", String(port),
-    "--inspector-port", String(inspectorPort),
-    "--persist-to", persistTo,
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--inspector-port",
+    String(inspectorPort),
+    "--persist-to",
+    persistTo,
     "--show-interactive-dev-session=false",
     // Warnings and errors unless asked: request lines (the bot polls every 3 s) would
     // bury the URL and the bot's own lines.
-    "--log-level", options.logLevel ?? "warn",
-    "--env-file", envFile,
+    "--log-level",
+    options.logLevel ?? "warn",
+    "--env-file",
+    envFile,
   ];
   const child = spawn(process.execPath, args, {
     cwd: PROJECT_ROOT,
@@ -87,7 +106,12 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
     // Its own process group, so stop() (and our exit) ends wrangler and workerd together.
     detached: true,
     // Offline machine: skip the Request.cf download (it only fails and warns).
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: process.env.CI ?? "1" },
+    env: {
+      ...process.env,
+      WRANGLER_SEND_METRICS: "false",
+      CLOUDFLARE_CF_FETCH_ENABLED: "false",
+      CI: process.env.CI ?? "1",
+    },
   });
   let output = "";
   child.stdout?.on("data", (chunk) => (output = (output + chunk).slice(-20_000)));

@@ -43,7 +43,7 @@ const raceOutcome = (r: RaceReport) => (r.ok ? "exit 0" : "**exit 1** (a round f
 
 const BLOCKS: Record<string, () => string> = {
   /** The README's opening figures: the 29-tab race, human messages, and how many bench targets were met. */
-  headline: () => {
+  "headline": () => {
     const r = race("docs/race-29.json");
     const b = bench();
     const side = (mode: "kv" | "do") => r.summaries.find((s) => s.mode === mode)!.human;
@@ -53,11 +53,19 @@ const BLOCKS: Record<string, () => string> = {
     const table = markdownTable(
       [`${r.options.tabs[0]} concurrent tabs, human messages`, "kv (legacy)", "do (Durable Object)"],
       [
-        ["missing on first check", `${kv.missingOnFirstCheck} of ${kv.acknowledged}`, `${dd.missingOnFirstCheck} of ${dd.acknowledged}`],
+        [
+          "missing on first check",
+          `${kv.missingOnFirstCheck} of ${kv.acknowledged}`,
+          `${dd.missingOnFirstCheck} of ${dd.acknowledged}`,
+        ],
         ["first seen by push", known(kv.firstSeenByPush), known(dd.firstSeenByPush)],
         ["heal calls", String(kv.healCalls), String(dd.healCalls)],
         ["heals that re-added", known(kv.healsReadded), known(dd.healsReadded)],
-        ["finally delivered", `${kv.finallyDelivered} of ${kv.acknowledged}`, `${dd.finallyDelivered} of ${dd.acknowledged}`],
+        [
+          "finally delivered",
+          `${kv.finallyDelivered} of ${kv.acknowledged}`,
+          `${dd.finallyDelivered} of ${dd.acknowledged}`,
+        ],
         ["time to visible p50 / max", t(kv), t(dd)],
       ],
       ["left", "right", "right"],
@@ -65,7 +73,8 @@ const BLOCKS: Record<string, () => string> = {
     const judged = b.targets.filter((c) => c.met !== null);
     const missed = judged.filter((c) => !c.met).map((c) => c.target);
     const targets = `Benchmarks: **${judged.length - missed.length} of ${judged.length}** targets met${
-      missed.length ? `; not met: ${missed.join("; ")}` : ""}. Every target, figure and reason: [docs/benchmarks.md](docs/benchmarks.md).`;
+      missed.length ? `; not met: ${missed.join("; ")}` : ""
+    }. Every target, figure and reason: [docs/benchmarks.md](docs/benchmarks.md).`;
     return [
       provenance(r.command, r.generatedAt, "docs/race-29.json", raceOutcome(r)),
       table,
@@ -75,36 +84,62 @@ const BLOCKS: Record<string, () => string> = {
   },
   "race-29": () => {
     const r = race("docs/race-29.json");
-    return [provenance(r.command, r.generatedAt, "docs/race-29.json", raceOutcome(r)), ...r.summaries.map(seedTable), definitionsMarkdown()].join("\n\n");
+    return [
+      provenance(r.command, r.generatedAt, "docs/race-29.json", raceOutcome(r)),
+      ...r.summaries.map(seedTable),
+      definitionsMarkdown(),
+    ].join("\n\n");
   },
   "race-tabs": () => {
     const r = race("docs/race-latest.json");
-    return [provenance(r.command, r.generatedAt, "docs/race-latest.json", raceOutcome(r)), overviewTable(r.summaries)].join("\n\n");
+    return [
+      provenance(r.command, r.generatedAt, "docs/race-latest.json", raceOutcome(r)),
+      overviewTable(r.summaries),
+    ].join("\n\n");
   },
   "race-bots": () => {
     const r = race("docs/race-bots3.json");
-    return [provenance(r.command, r.generatedAt, "docs/race-bots3.json", raceOutcome(r)), overviewTable(r.summaries)].join("\n\n");
+    return [
+      provenance(r.command, r.generatedAt, "docs/race-bots3.json", raceOutcome(r)),
+      overviewTable(r.summaries),
+    ].join("\n\n");
   },
-  soak: () => {
+  "soak": () => {
     const r = soakReportSchema.parse(JSON.parse(read("docs/soak-latest.json")));
     const outcome = r.ok ? "exit 0" : "**exit 1** (a do figure that must be 0 was not)";
     const failures = r.failures.map((f) => `- FAILED: ${f}`).join("\n");
     const history = r.history ? [historyLines(r.history)[0]!, historyTable(r.history)] : [];
-    return [provenance(r.command, r.generatedAt, "docs/soak-latest.json", outcome), soakSummary(r), modeTable("do", r.modes.do), modeTable("kv", r.modes.kv), ...history, failures]
+    return [
+      provenance(r.command, r.generatedAt, "docs/soak-latest.json", outcome),
+      soakSummary(r),
+      modeTable("do", r.modes.do),
+      modeTable("kv", r.modes.kv),
+      ...history,
+      failures,
+    ]
       .filter(Boolean)
       .join("\n\n");
   },
   /** Cost per million messages; until a full bench run has written it, says so. */
-  cost: () => {
+  "cost": () => {
     const b = bench();
     if (!b.cost) return "Not measured yet — run `npm run bench` (or `npm run bench -- --only cost`).";
-    return [provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s in all`), costTable(b.cost)].join("\n\n");
+    return [
+      provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s in all`),
+      costTable(b.cost),
+    ].join("\n\n");
   },
-  bench: () => {
+  "bench": () => {
     const b = bench();
     // The fan-in figures have a block of their own, beside the design they measure.
-    const failed = b.failed?.length ? [`**Scenarios that failed in this run:** ${b.failed.map((f) => `${f.scenario} (${f.error})`).join("; ")}`] : [];
-    return [provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s in all`), ...failed, ...benchTables({ ...b, fanIn: undefined, targets: b.targets.filter((c) => !FAN_IN_TARGETS.includes(c.name)) })].join("\n\n");
+    const failed = b.failed?.length
+      ? [`**Scenarios that failed in this run:** ${b.failed.map((f) => `${f.scenario} (${f.error})`).join("; ")}`]
+      : [];
+    return [
+      provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s in all`),
+      ...failed,
+      ...benchTables({ ...b, fanIn: undefined, targets: b.targets.filter((c) => !FAN_IN_TARGETS.includes(c.name)) }),
+    ].join("\n\n");
   },
   "fan-in": () => {
     const b = bench();
@@ -114,19 +149,31 @@ const BLOCKS: Record<string, () => string> = {
       fanInTargets(b.fanIn).map((c) => [c.target, c.measured, c.met === null ? "—" : c.met ? "yes" : "**no**"]),
       ["left", "left", "left"],
     );
-    return [provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s in all`), fanInTable(b.fanIn), targets].join("\n\n");
+    return [
+      provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s in all`),
+      fanInTable(b.fanIn),
+      targets,
+    ].join("\n\n");
   },
 };
 
-const FAN_IN_TARGETS = ["Control calls per message", "Control rows per message", "busiest shared object vs rooms", "one-room flag change"];
+const FAN_IN_TARGETS = [
+  "Control calls per message",
+  "Control rows per message",
+  "busiest shared object vs rooms",
+  "one-room flag change",
+];
 
 const MARKER = /^<!-- figures:([a-z0-9-]+) -->$/;
 
 /** A page under docs/ keeps the sections' root-relative links working: `docs/x` → `x`, `src/x` → `../src/x`. */
 function relink(markdown: string, file: string): string {
   if (!file.startsWith("docs/")) return markdown;
-  return markdown.replace(/(\]\(|src=")(?!https?:|#|mailto:)([^)"]+)/g, (_, open: string, target: string) =>
-    `${open}${target.startsWith("docs/") ? target.slice("docs/".length) : `../${target}`}`);
+  return markdown.replace(
+    /(\]\(|src=")(?!https?:|#|mailto:)([^)"]+)/g,
+    (_, open: string, target: string) =>
+      `${open}${target.startsWith("docs/") ? target.slice("docs/".length) : `../${target}`}`,
+  );
 }
 
 export function renderPage(sections: string[]): string {
@@ -157,7 +204,9 @@ if (!check) {
   stale = true;
 }
 if (sourceHashOf(readFileSync(join(PROJECT_ROOT, RACE_REPORT.png))) !== sha256(html)) {
-  console.error(`${RACE_REPORT.png} was not taken from the current ${RACE_REPORT.html}: run \`npx tsx bench/chart-png.ts\`.`);
+  console.error(
+    `${RACE_REPORT.png} was not taken from the current ${RACE_REPORT.html}: run \`npx tsx bench/chart-png.ts\`.`,
+  );
   stale = true;
 }
 for (const { file, sections } of PAGES) {
@@ -171,4 +220,7 @@ for (const { file, sections } of PAGES) {
   }
 }
 if (check && stale) process.exit(1);
-if (check) console.log(`${[...PAGES.map((p) => p.file), RACE_REPORT.html, RACE_REPORT.png].join(", ")} match docs/sections and the result files in docs/.`);
+if (check)
+  console.log(
+    `${[...PAGES.map((p) => p.file), RACE_REPORT.html, RACE_REPORT.png].join(", ")} match docs/sections and the result files in docs/.`,
+  );

@@ -14,7 +14,12 @@ import { api, launchChromium, listRoom, messageRow, postMessage, putFlags } from
 
 const DOCS = join(PROJECT_ROOT, "docs");
 const DESKTOP: BrowserContextOptions = { viewport: { width: 1280, height: 820 } };
-const PHONE: BrowserContextOptions = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
+const PHONE: BrowserContextOptions = {
+  viewport: { width: 390, height: 844 },
+  deviceScaleFactor: 2,
+  isMobile: true,
+  hasTouch: true,
+};
 
 async function bot(worker: LocalWorker, path: string, body: unknown): Promise<void> {
   const { status, body: answer } = await api(worker, path, { method: "POST", body, token: worker.botToken });
@@ -35,8 +40,12 @@ async function seedConversation(worker: LocalWorker, room: string): Promise<void
   const how = await postMessage(worker, room, "@bot how do I count messages per room in SQL?", "Linus");
   await bot(worker, "/api/bot/claim", { messageId: how.id, botId: "bot-1" });
   await bot(worker, "/api/comments", {
-    kind: "ai", replyTo: how.id, botId: "bot-1", author: "llama-bot",
-    text: "Group by the room:\n\n```sql\nSELECT room, COUNT(*) AS messages\nFROM messages\nGROUP BY room;\n```\n\n" +
+    kind: "ai",
+    replyTo: how.id,
+    botId: "bot-1",
+    author: "llama-bot",
+    text:
+      "Group by the room:\n\n```sql\nSELECT room, COUNT(*) AS messages\nFROM messages\nGROUP BY room;\n```\n\n" +
       "| room | messages |\n|---|---:|\n| lobby | 1,204 |\n| history | 120 |",
   });
   const failed = await postMessage(worker, room, "@bot summarize the last 10,000 messages please", "Linus");
@@ -46,23 +55,37 @@ async function seedConversation(worker: LocalWorker, room: string): Promise<void
   await bot(worker, "/api/bot/claim", { messageId: thinking.id, botId: "bot-1" });
   // A reply mid-stream: the bot has written this much so far (its lease keeps it "streaming").
   await bot(worker, "/api/bot/stream", {
-    room, id: newMessageId(), replyTo: thinking.id, botId: "bot-1", author: "llama-bot", offset: 0,
-    delta: "It keeps the id of every message you send until it sees that message in the room's list. If one is missing, the page asks the server to",
+    room,
+    id: newMessageId(),
+    replyTo: thinking.id,
+    botId: "bot-1",
+    author: "llama-bot",
+    offset: 0,
+    delta:
+      "It keeps the id of every message you send until it sees that message in the room's list. If one is missing, the page asks the server to",
   });
 }
 
 /** A real legacy-path race: concurrent posts to one kv room lose some; heal the lost ones like a client would. */
 async function seedKvRace(worker: LocalWorker, room: string): Promise<void> {
   for (let round = 0; round < 3; round++) {
-    const posted: Message[] = await Promise.all(Array.from({ length: 12 }, (_, i) => postMessage(worker, room, `race ${round}-${i}`, "lab")));
+    const posted: Message[] = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => postMessage(worker, room, `race ${round}-${i}`, "lab")),
+    );
     const seen = new Set((await listRoom(worker, room)).comments.map((m) => m.id));
     for (const message of posted) {
-      if (!seen.has(message.id)) await api(worker, "/api/admin/add-to-cache", { method: "POST", body: { messageId: message.id } });
+      if (!seen.has(message.id))
+        await api(worker, "/api/admin/add-to-cache", { method: "POST", body: { messageId: message.id } });
     }
   }
 }
 
-async function shootChat(browser: Browser, worker: LocalWorker, options: BrowserContextOptions, file: string): Promise<void> {
+async function shootChat(
+  browser: Browser,
+  worker: LocalWorker,
+  options: BrowserContextOptions,
+  file: string,
+): Promise<void> {
   const context = await browser.newContext(options);
   await context.addInitScript(() => localStorage.setItem("displayName", "Margaret"));
   const page = await context.newPage();
@@ -89,7 +112,9 @@ async function shootScrollBack(browser: Browser, worker: LocalWorker, room: stri
     const shown = await page.locator("#messages > li.msg").count();
     await page.evaluate(() => (document.getElementById("scroller")!.scrollTop = 0));
     await page.waitForFunction(
-      ([count, start]) => document.querySelectorAll("#messages > li.msg").length > count || document.getElementById("history")!.textContent === start,
+      ([count, start]) =>
+        document.querySelectorAll("#messages > li.msg").length > count ||
+        document.getElementById("history")!.textContent === start,
       [shown, `Start of #${room}`] as const,
     );
   }
@@ -101,10 +126,16 @@ async function shootScrollBack(browser: Browser, worker: LocalWorker, room: stri
 async function seedLongRoom(worker: LocalWorker, room: string, count: number): Promise<void> {
   const people = ["Ada", "Grace", "Linus", "Margaret"];
   await postMessage(worker, room, "Welcome to #history — the first message of this room.", "Ada");
-  for (let i = 1; i < count; i++) await postMessage(worker, room, `Message ${i} of the long thread`, people[i % people.length]);
+  for (let i = 1; i < count; i++)
+    await postMessage(worker, room, `Message ${i} of the long thread`, people[i % people.length]);
 }
 
-async function shootAdmin(browser: Browser, worker: LocalWorker, options: BrowserContextOptions, file: string): Promise<void> {
+async function shootAdmin(
+  browser: Browser,
+  worker: LocalWorker,
+  options: BrowserContextOptions,
+  file: string,
+): Promise<void> {
   const context = await browser.newContext(options);
   const page = await context.newPage();
   await page.goto(`${worker.url}/admin`);
@@ -118,7 +149,12 @@ async function shootAdmin(browser: Browser, worker: LocalWorker, options: Browse
 }
 
 /** Two people in the lobby: one edits a message and opens its history, the other reacts and types. */
-async function shootPeople(browser: Browser, worker: LocalWorker, options: BrowserContextOptions, file: string): Promise<void> {
+async function shootPeople(
+  browser: Browser,
+  worker: LocalWorker,
+  options: BrowserContextOptions,
+  file: string,
+): Promise<void> {
   const person = async (name: string) => {
     const context = await browser.newContext(options);
     await context.addInitScript((n) => localStorage.setItem("displayName", n), name);
@@ -139,7 +175,10 @@ async function shootPeople(browser: Browser, worker: LocalWorker, options: Brows
   const row = messageRow(margaret.page, fixed);
   await row.getByRole("button", { name: "edited" }).click();
   await row.getByRole("list", { name: "Earlier versions" }).waitFor();
-  for (const emoji of ["🎉", "👍"]) await messageRow(grace.page, fixed).getByRole("button", { name: `${emoji} 0` }).click();
+  for (const emoji of ["🎉", "👍"])
+    await messageRow(grace.page, fixed)
+      .getByRole("button", { name: `${emoji} 0` })
+      .click();
   await row.getByRole("button", { name: "🎉 1" }).waitFor();
   // The bot asks the room for work, so presence shows it.
   await api(worker, "/api/bot/pending?room=lobby&botId=llama-bot", { token: worker.botToken });
@@ -161,7 +200,11 @@ async function main(): Promise<void> {
     await seedConversation(worker, "lobby");
     if (want("scroll-back")) await seedLongRoom(worker, "history", 120);
     await seedKvRace(worker, "race-lab");
-    await putFlags(worker, { defaultMode: "kv", doPercent: 25, rooms: { lobby: "do", history: "do", "race-lab": "kv" } });
+    await putFlags(worker, {
+      defaultMode: "kv",
+      doPercent: 25,
+      rooms: { "lobby": "do", "history": "do", "race-lab": "kv" },
+    });
     browser = await launchChromium();
     if (want("chat")) {
       await shootChat(browser, worker, DESKTOP, "chat-desktop.png");

@@ -12,16 +12,26 @@ async function main(): Promise<void> {
   // --verbose is ours (a request line per request); every other flag is the bot's.
   const args = process.argv.slice(2);
   const verbose = args.includes("--verbose");
-  const parsed = parseCommandLine(args.filter((arg) => arg !== "--verbose"), process.env);
+  const parsed = parseCommandLine(
+    args.filter((arg) => arg !== "--verbose"),
+    process.env,
+  );
   if (parsed.help) {
-    console.log(`npm start [-- --verbose] [-- bot flags]: the Worker on http://127.0.0.1:${process.env.PORT ?? 8787} and the bot.\n--verbose prints a line per request.\n\n${usage()}`);
+    console.log(
+      `npm start [-- --verbose] [-- bot flags]: the Worker on http://127.0.0.1:${process.env.PORT ?? 8787} and the bot.\n--verbose prints a line per request.\n\n${usage()}`,
+    );
     return;
   }
   const vars = ensureDevVars();
   const port = Number(process.env.PORT ?? 8787);
   // Bad bot settings stop us before the Worker starts, not after.
   // Locally the bot answers every room the page can open, unless BOT_ROOMS/--rooms says otherwise.
-  const botOptions = { rooms: "*" as const, ...parsed.options, apiUrl: `http://127.0.0.1:${port}`, token: vars.BOT_TOKEN };
+  const botOptions = {
+    rooms: "*" as const,
+    ...parsed.options,
+    apiUrl: `http://127.0.0.1:${port}`,
+    token: vars.BOT_TOKEN,
+  };
   resolveConfig(botOptions);
   const worker = await startLocalWorker({
     port,

@@ -117,7 +117,7 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
     const op = acked.get(id);
     return op ? (op.mode ?? "kv") : null;
   };
-  const readMode = (id: string, read: Observation): Mode => (read.mode === "kv" ? "kv" : ackMode(id) ?? "do");
+  const readMode = (id: string, read: Observation): Mode => (read.mode === "kv" ? "kv" : (ackMode(id) ?? "do"));
   for (const op of acked.values()) tallies.modes[op.mode ?? "kv"].acknowledged++;
 
   // Observations, in the order they were made.
@@ -168,7 +168,9 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
       const before = roomPositions.get(key);
       if (before !== undefined && read.lastPos < before) {
         tallies.add(read.mode, "orderAnomalies", `room-pos\u0000${key}\u0000${read.at}`, {
-          ...where, ids: [], detail: `the room's change position went back from ${before} to ${read.lastPos}`,
+          ...where,
+          ids: [],
+          detail: `the room's change position went back from ${before} to ${read.lastPos}`,
         });
       }
       roomPositions.set(key, Math.max(before ?? 0, read.lastPos));
@@ -292,7 +294,9 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
     const created = createdAtOf.get(op.id);
     const completeAt = op.completeAt;
     if (created === undefined || completeAt === null) continue;
-    const lacking = (kvLists.get(op.room) ?? []).find((l) => l.at >= completeAt && !l.ids.has(op.id) && created >= l.floor);
+    const lacking = (kvLists.get(op.room) ?? []).find(
+      (l) => l.at >= completeAt && !l.ids.has(op.id) && created >= l.floor,
+    );
     if (lacking) {
       const detail = "missing from a kv list of its room read after it was acknowledged (within the list's window)";
       tallies.add(mode, "lostWrites", op.id, { ...where, at: lacking.at, detail });

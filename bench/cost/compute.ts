@@ -46,7 +46,11 @@ export function perMessage(counts: CostCounts, messages: number): CostCounts {
   return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, messages ? v / messages : 0])) as CostCounts;
 }
 
-export function costPerMillion(counts: CostCounts, messages: number, awake: { objects: number; seconds: number }): CostPerMillion {
+export function costPerMillion(
+  counts: CostCounts,
+  messages: number,
+  awake: { objects: number; seconds: number },
+): CostPerMillion {
   const per = perMessage(counts, messages);
   const unpriced: string[] = [];
   const byItem = Object.fromEntries(

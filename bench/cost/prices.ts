@@ -18,8 +18,20 @@ const DURABLE_OBJECTS = "https://developers.cloudflare.com/durable-objects/platf
 const KV = "https://developers.cloudflare.com/kv/platform/pricing/";
 
 export const PRICES = {
-  workerRequest: { usdPerMillion: 0.3, unit: "Worker request", source: WORKERS, readOn: READ_ON, note: "10 M a month included" },
-  workerCpuMs: { usdPerMillion: 0.02, unit: "Worker CPU ms", source: WORKERS, readOn: READ_ON, note: "not counted: local CPU time says nothing about the edge's" },
+  workerRequest: {
+    usdPerMillion: 0.3,
+    unit: "Worker request",
+    source: WORKERS,
+    readOn: READ_ON,
+    note: "10 M a month included",
+  },
+  workerCpuMs: {
+    usdPerMillion: 0.02,
+    unit: "Worker CPU ms",
+    source: WORKERS,
+    readOn: READ_ON,
+    note: "not counted: local CPU time says nothing about the edge's",
+  },
   doRequest: {
     usdPerMillion: 0.15,
     unit: "Durable Object request (HTTP, RPC, alarm)",
@@ -28,7 +40,13 @@ export const PRICES = {
     note: "1 M a month included; outgoing WebSocket messages are free",
   },
   /** Incoming WebSocket messages bill as requests at 20:1. */
-  socketMessageIn: { usdPerMillion: 0.15 / 20, unit: "incoming WebSocket message", source: DURABLE_OBJECTS, readOn: READ_ON, note: "20 messages = 1 request; pings the runtime answers itself are counted here too (the facts sheet does not say whether they bill: the higher reading)" },
+  socketMessageIn: {
+    usdPerMillion: 0.15 / 20,
+    unit: "incoming WebSocket message",
+    source: DURABLE_OBJECTS,
+    readOn: READ_ON,
+    note: "20 messages = 1 request; pings the runtime answers itself are counted here too (the facts sheet does not say whether they bill: the higher reading)",
+  },
   doDurationGbS: {
     usdPerMillion: 12.5,
     unit: "GB-s of Durable Object duration (billed at 128 MB, not while hibernated)",
@@ -44,7 +62,13 @@ export const PRICES = {
     readOn: READ_ON,
     note: "each index on a written column adds a row (D1's rule); setAlarm bills as one row written",
   },
-  kvRead: { usdPerMillion: 0.5, unit: "KV read", source: KV, readOn: READ_ON, note: "a bulk read is counted per key (the facts sheet does not say; per key is the higher reading)" },
+  kvRead: {
+    usdPerMillion: 0.5,
+    unit: "KV read",
+    source: KV,
+    readOn: READ_ON,
+    note: "a bulk read is counted per key (the facts sheet does not say; per key is the higher reading)",
+  },
   kvWrite: { usdPerMillion: 5.0, unit: "KV write", source: KV, readOn: READ_ON },
   kvList: { usdPerMillion: 5.0, unit: "KV list", source: KV, readOn: READ_ON },
   analyticsPoint: {
@@ -54,7 +78,13 @@ export const PRICES = {
     readOn: "2026-12",
     note: "10 M a month included; counted from the local store that stands in for it",
   },
-  kvDelete: { usdPerMillion: null, unit: "KV delete", source: KV, readOn: READ_ON, note: "no price in the facts sheet; neither path deletes keys" },
+  kvDelete: {
+    usdPerMillion: null,
+    unit: "KV delete",
+    source: KV,
+    readOn: READ_ON,
+    note: "no price in the facts sheet; neither path deletes keys",
+  },
 } as const satisfies Record<string, Price>;
 
 /** Durable Objects bill duration at this memory size. */

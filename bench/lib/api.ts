@@ -25,7 +25,13 @@ export class RequestCounter {
 }
 
 /** `lastPos` (do mode): the room's newest change position, the `since` that continues from here. */
-export type Listing = { comments: Message[]; mode: PathMode; requestedAt: number; receivedAt: number; lastPos?: number };
+export type Listing = {
+  comments: Message[];
+  mode: PathMode;
+  requestedAt: number;
+  receivedAt: number;
+  lastPos?: number;
+};
 
 export type ClientOptions = {
   /**
@@ -45,10 +51,22 @@ export class ChatClient {
     private readonly options: ClientOptions = {},
   ) {}
 
-  private async call<T>(kind: RequestKind, method: string, path: string, json?: unknown, token?: string): Promise<ApiResult<T>> {
+  private async call<T>(
+    kind: RequestKind,
+    method: string,
+    path: string,
+    json?: unknown,
+    token?: string,
+  ): Promise<ApiResult<T>> {
     this.counter.add(kind);
     try {
-      const result = await requestJson<T>(`${this.baseUrl}${path}`, { method, json, token, timeoutMs: REQUEST_TIMEOUT_MS, headers: this.options.headers });
+      const result = await requestJson<T>(`${this.baseUrl}${path}`, {
+        method,
+        json,
+        token,
+        timeoutMs: REQUEST_TIMEOUT_MS,
+        headers: this.options.headers,
+      });
       // Every answer of the API has a JSON body. A 2xx without one was cut off (the Worker
       // died while sending it): no answer, so a post is sent again with its id.
       if (result.body === null) throw new HttpError(0, `no answer (the ${result.status} answer was cut off)`);
@@ -65,8 +83,18 @@ export class ChatClient {
   }
 
   /** The same post, with the mode of the path that acknowledged it (the X-Cache-Mode header). */
-  async postAnswered(room: string, text: string, author: string, id?: string): Promise<{ message: Message; mode: PathMode | null }> {
-    const { body, mode } = await this.call<Message>("post", "POST", "/api/comments", { room, text, author, ...(id ? { id } : {}) });
+  async postAnswered(
+    room: string,
+    text: string,
+    author: string,
+    id?: string,
+  ): Promise<{ message: Message; mode: PathMode | null }> {
+    const { body, mode } = await this.call<Message>("post", "POST", "/api/comments", {
+      room,
+      text,
+      author,
+      ...(id ? { id } : {}),
+    });
     return { message: body, mode };
   }
 
@@ -74,7 +102,13 @@ export class ChatClient {
     const requestedAt = now();
     const query = `room=${encodeURIComponent(room)}&limit=${limit}${since === undefined ? "" : `&since=${since}`}`;
     const { body } = await this.call<CommentsResponse>("poll", "GET", `/api/comments?${query}`);
-    return { comments: body.comments, mode: body.mode, requestedAt, receivedAt: now(), ...(body.lastPos === undefined ? {} : { lastPos: body.lastPos }) };
+    return {
+      comments: body.comments,
+      mode: body.mode,
+      requestedAt,
+      receivedAt: now(),
+      ...(body.lastPos === undefined ? {} : { lastPos: body.lastPos }),
+    };
   }
 
   async heal(messageId: string): Promise<HealResponse> {
@@ -97,30 +131,52 @@ export class ChatClient {
 
   /** The operator flag as it stands. */
   async flags(): Promise<FlagsResponse["flags"]> {
-    return (await this.call<FlagsResponse>("admin", "GET", "/api/admin/flags", undefined, this.requireToken("admin"))).body.flags;
+    return (await this.call<FlagsResponse>("admin", "GET", "/api/admin/flags", undefined, this.requireToken("admin")))
+      .body.flags;
   }
 
   /** What the room's Durable Object reports about itself (GET /api/admin/rooms/:room); here only its usage counters are typed. */
   async inspectRoom(room: string): Promise<{ room: string; usage: UsageCounts }> {
-    return (await this.call<{ room: string; usage: UsageCounts }>("admin", "GET", `/api/admin/rooms/${encodeURIComponent(room)}`, undefined, this.requireToken("admin"))).body;
+    return (
+      await this.call<{ room: string; usage: UsageCounts }>(
+        "admin",
+        "GET",
+        `/api/admin/rooms/${encodeURIComponent(room)}`,
+        undefined,
+        this.requireToken("admin"),
+      )
+    ).body;
   }
 
   /** The per-mode counters and the usage report (GET /api/admin/stats). */
   async stats(): Promise<StatsResponse> {
-    return (await this.call<StatsResponse>("admin", "GET", "/api/admin/stats", undefined, this.requireToken("admin"))).body;
+    return (await this.call<StatsResponse>("admin", "GET", "/api/admin/stats", undefined, this.requireToken("admin")))
+      .body;
   }
 
   /** Puts `room` in `mode`, merging into the current flag so other overrides stay. */
   setRoomMode(room: string, mode: PathMode): Promise<void> {
     return oneFlagEditAtATime(async () => {
       const { defaultMode, doPercent, rooms } = await this.flags();
-      await this.call("admin", "PUT", "/api/admin/flags", { defaultMode, doPercent, rooms: { ...rooms, [room]: mode } }, this.requireToken("admin"));
+      await this.call(
+        "admin",
+        "PUT",
+        "/api/admin/flags",
+        { defaultMode, doPercent, rooms: { ...rooms, [room]: mode } },
+        this.requireToken("admin"),
+      );
     });
   }
 
   /** One PUT of the whole flag: 202 means a flip is under way and the same PUT continues it. */
   async putFlagsStep(flags: Flags): Promise<{ status: number; body: FlagsResponse & FlipProgress }> {
-    const { status, body } = await this.call<FlagsResponse & FlipProgress>("admin", "PUT", "/api/admin/flags", flags, this.requireToken("admin"));
+    const { status, body } = await this.call<FlagsResponse & FlipProgress>(
+      "admin",
+      "PUT",
+      "/api/admin/flags",
+      flags,
+      this.requireToken("admin"),
+    );
     return { status, body };
   }
 
@@ -129,7 +185,13 @@ export class ChatClient {
     return oneFlagEditAtATime(async () => {
       const { defaultMode, doPercent, rooms } = await this.flags();
       const kept = Object.fromEntries(Object.entries(rooms).filter(([name]) => !names.includes(name)));
-      await this.call("admin", "PUT", "/api/admin/flags", { defaultMode, doPercent, rooms: kept }, this.requireToken("admin"));
+      await this.call(
+        "admin",
+        "PUT",
+        "/api/admin/flags",
+        { defaultMode, doPercent, rooms: kept },
+        this.requireToken("admin"),
+      );
     });
   }
 

@@ -226,7 +226,10 @@ export class BotProcess {
     if (this.exitCode === null) {
       this.stopRequested = true;
       this.child.kill("SIGTERM");
-      const timer = setTimeout(() => (this.options.ownProcessGroup ? this.signalGroup("SIGKILL") : this.child.kill("SIGKILL")), 10_000);
+      const timer = setTimeout(
+        () => (this.options.ownProcessGroup ? this.signalGroup("SIGKILL") : this.child.kill("SIGKILL")),
+        10_000,
+      );
       await this.exited;
       clearTimeout(timer);
     }
@@ -260,7 +263,10 @@ export class BotFleet {
   readonly bots: BotProcess[];
 
   constructor(count: number, options: BotProcessOptions) {
-    this.bots = Array.from({ length: count }, (_, i) => new BotProcess({ ...options, botId: count === 1 ? options.botId : `${options.botId}-${i + 1}` }));
+    this.bots = Array.from(
+      { length: count },
+      (_, i) => new BotProcess({ ...options, botId: count === 1 ? options.botId : `${options.botId}-${i + 1}` }),
+    );
   }
 
   get replies(): Map<string, BotReplyRecord> {
@@ -269,7 +275,8 @@ export class BotFleet {
 
   get answers(): Map<string, string[]> {
     const merged = new Map<string, string[]>();
-    for (const bot of this.bots) for (const [human, ids] of bot.answers) merged.set(human, [...(merged.get(human) ?? []), ...ids]);
+    for (const bot of this.bots)
+      for (const [human, ids] of bot.answers) merged.set(human, [...(merged.get(human) ?? []), ...ids]);
     return merged;
   }
 
@@ -283,7 +290,9 @@ export class BotFleet {
 
   /** The bots that exited by themselves, with their code and last lines. */
   get crashed(): { botId: string; exitCode: number | null; tail: string }[] {
-    return this.bots.filter((bot) => bot.exitedEarly).map((bot) => ({ botId: bot.options.botId, exitCode: bot.exitCode, tail: bot.tail() }));
+    return this.bots
+      .filter((bot) => bot.exitedEarly)
+      .map((bot) => ({ botId: bot.options.botId, exitCode: bot.exitCode, tail: bot.tail() }));
   }
 
   async stop(): Promise<void> {

@@ -7,7 +7,11 @@ import { UsageError } from "./target";
 export type FlagValues = Record<string, string | boolean | undefined>;
 
 /** The flags given (`--help`/`-h` is added), or "help". */
-export function readFlags(argv: string[], options: NonNullable<ParseArgsConfig["options"]>, allowNegative = false): FlagValues | "help" {
+export function readFlags(
+  argv: string[],
+  options: NonNullable<ParseArgsConfig["options"]>,
+  allowNegative = false,
+): FlagValues | "help" {
   let values: FlagValues;
   try {
     values = parseArgs({

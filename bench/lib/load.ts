@@ -3,9 +3,19 @@
 import { withCpuPerCall } from "./proc-cpu";
 import { summarize, type Percentiles } from "./stats";
 
-export type LoadResult = { ok: number; errors: number; seconds: number; perSecond: number; latencyMs: Percentiles; firstError?: string };
+export type LoadResult = {
+  ok: number;
+  errors: number;
+  seconds: number;
+  perSecond: number;
+  latencyMs: Percentiles;
+  firstError?: string;
+};
 
-export async function closedLoop(call: () => Promise<Response>, options: { concurrency: number; durationMs: number; warmupMs?: number }): Promise<LoadResult> {
+export async function closedLoop(
+  call: () => Promise<Response>,
+  options: { concurrency: number; durationMs: number; warmupMs?: number },
+): Promise<LoadResult> {
   const run = async (durationMs: number, record: boolean) => {
     const latencies: number[] = [];
     let errors = 0;
@@ -46,7 +56,11 @@ export async function closedLoop(call: () => Promise<Response>, options: { concu
 }
 
 /** Runs `task` for every item with at most `concurrency` in flight. */
-export async function mapLimit<T>(items: readonly T[], concurrency: number, task: (item: T, index: number) => Promise<void>): Promise<void> {
+export async function mapLimit<T>(
+  items: readonly T[],
+  concurrency: number,
+  task: (item: T, index: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < items.length) {
@@ -58,7 +72,12 @@ export async function mapLimit<T>(items: readonly T[], concurrency: number, task
 }
 
 /** One measured load: 1 s of warm-up, then `durationMs` with the server's CPU per answered call (see withCpuPerCall). */
-export async function measuredLoad(call: () => Promise<Response>, options: { concurrency: number; durationMs: number; serverPid?: number }): Promise<{ result: LoadResult; cpuMsPerCall: number | null }> {
+export async function measuredLoad(
+  call: () => Promise<Response>,
+  options: { concurrency: number; durationMs: number; serverPid?: number },
+): Promise<{ result: LoadResult; cpuMsPerCall: number | null }> {
   await closedLoop(call, { concurrency: options.concurrency, durationMs: 1_000 });
-  return withCpuPerCall(options.serverPid, () => closedLoop(call, { concurrency: options.concurrency, durationMs: options.durationMs }));
+  return withCpuPerCall(options.serverPid, () =>
+    closedLoop(call, { concurrency: options.concurrency, durationMs: options.durationMs }),
+  );
 }

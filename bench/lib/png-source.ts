@@ -22,7 +22,7 @@ export function withSourceHash(png: Buffer, hash: string): Buffer {
 
 /** The source hash a PNG carries, or undefined. */
 export function sourceHashOf(png: Buffer): string | undefined {
-  for (let at = SIGNATURE_BYTES; at + 12 <= png.length; ) {
+  for (let at = SIGNATURE_BYTES; at + 12 <= png.length;) {
     const length = png.readUInt32BE(at);
     const type = png.toString("latin1", at + 4, at + 8);
     if (type === "tEXt") {

@@ -45,9 +45,15 @@ export function treeCpuMs(rootPid: number | undefined): number | null {
 }
 
 /** Runs `work`, then charges the CPU `pid`'s process tree used meanwhile to its answered calls: ms per call (null without /proc or answers). */
-export async function withCpuPerCall<T extends { ok: number }>(pid: number | undefined, work: () => Promise<T>): Promise<{ result: T; cpuMsPerCall: number | null }> {
+export async function withCpuPerCall<T extends { ok: number }>(
+  pid: number | undefined,
+  work: () => Promise<T>,
+): Promise<{ result: T; cpuMsPerCall: number | null }> {
   const before = treeCpuMs(pid);
   const result = await work();
   const after = treeCpuMs(pid);
-  return { result, cpuMsPerCall: before === null || after === null || result.ok === 0 ? null : round((after - before) / result.ok, 2) };
+  return {
+    result,
+    cpuMsPerCall: before === null || after === null || result.ok === 0 ? null : round((after - before) / result.ok, 2),
+  };
 }

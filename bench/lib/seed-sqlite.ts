@@ -23,14 +23,18 @@ export function roomDatabaseFile(persistTo: string, room: string): string {
       const db = new (sqlite().DatabaseSync)(path, { readOnly: true });
       try {
         const hasMeta = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get();
-        const row = hasMeta ? (db.prepare(`SELECT value FROM meta WHERE key = 'room'`).get() as { value?: string } | undefined) : undefined;
+        const row = hasMeta
+          ? (db.prepare(`SELECT value FROM meta WHERE key = 'room'`).get() as { value?: string } | undefined)
+          : undefined;
         if (row?.value === room) return path;
       } finally {
         db.close();
       }
     }
   }
-  throw new Error(`no Room Durable Object file for room ${room} under ${doDir}: post to the room (in do mode) before seeding`);
+  throw new Error(
+    `no Room Durable Object file for room ${room} under ${doDir}: post to the room (in do mode) before seeding`,
+  );
 }
 
 /** Appends `count` finished messages (human, AI reply, human, …) to the room's log. Returns the new last seq. */
@@ -46,10 +50,24 @@ export function appendHistory(file: string, count: number, endAt = Date.now()): 
       const createdAt = endAt - (count - i) * 1_000;
       const id = newMessageId(createdAt);
       if (i % 2 === 0) {
-        insert.run(id, "human", `person ${i % 17}`, `history message ${i}: what do you think about message ${i - 2}?`, null, createdAt);
+        insert.run(
+          id,
+          "human",
+          `person ${i % 17}`,
+          `history message ${i}: what do you think about message ${i - 2}?`,
+          null,
+          createdAt,
+        );
         lastHuman = id;
       } else {
-        insert.run(id, "ai", "bot (offline)", `reply ${i}: a short answer to the question above.`, lastHuman, createdAt);
+        insert.run(
+          id,
+          "ai",
+          "bot (offline)",
+          `reply ${i}: a short answer to the question above.`,
+          lastHuman,
+          createdAt,
+        );
       }
     }
     // Each appended message is also the room's newest change (migrations/0004_change_position.sql).

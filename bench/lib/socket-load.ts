@@ -47,7 +47,14 @@ export type SocketLoadResult = {
   clientCpuMsPerMessage: number;
   /** acked messages some listener never received (after a grace period) */
   missing: number;
-  errors: { nacks: number; nackStatuses: Record<string, number>; timeouts: number; unacked: number; socketDrops: number; total: number };
+  errors: {
+    nacks: number;
+    nackStatuses: Record<string, number>;
+    timeouts: number;
+    unacked: number;
+    socketDrops: number;
+    total: number;
+  };
   firstError?: string;
 };
 
@@ -78,7 +85,12 @@ class FrameSocket {
   mode: PathMode | null = null;
   private constructor(private readonly ws: WebSocket) {}
 
-  static open(url: string, onFrame: (frame: ServerFrame, at: number) => void, onDrop: (why: string) => void, timeoutMs = 10_000): Promise<FrameSocket> {
+  static open(
+    url: string,
+    onFrame: (frame: ServerFrame, at: number) => void,
+    onDrop: (why: string) => void,
+    timeoutMs = 10_000,
+  ): Promise<FrameSocket> {
     return new Promise((resolve, reject) => {
       const socket = new FrameSocket(new WebSocket(url));
       const timer = setTimeout(() => fail(`no hello within ${timeoutMs} ms`), timeoutMs);
@@ -120,12 +132,21 @@ class FrameSocket {
   }
 }
 
-export async function socketLoad(options: SocketLoadOptions): Promise<{ result: SocketLoadResult; ackedIds: string[] }> {
+export async function socketLoad(
+  options: SocketLoadOptions,
+): Promise<{ result: SocketLoadResult; ackedIds: string[] }> {
   const tracks = new Map<string, Track>();
   /** when a message had reached its last listener */
   const visibleAt = new Map<string, number>();
   const perListener: number[][] = Array.from({ length: options.listeners }, () => []);
-  const errors: SocketLoadResult["errors"] = { nacks: 0, nackStatuses: {}, timeouts: 0, unacked: 0, socketDrops: 0, total: 0 };
+  const errors: SocketLoadResult["errors"] = {
+    nacks: 0,
+    nackStatuses: {},
+    timeouts: 0,
+    unacked: 0,
+    socketDrops: 0,
+    total: 0,
+  };
   let firstError: string | undefined;
   const noteError = (why: string) => (firstError ??= why);
   const onDrop = (why: string) => {
@@ -175,7 +196,12 @@ export async function socketLoad(options: SocketLoadOptions): Promise<{ result: 
     for (let n = 0; performance.now() < end && !socket.dropped; n++) {
       const id = newMessageId();
       const sentAt = performance.now();
-      const track: Track = { sentAt, measured: sentAt >= measureFrom, seenBy: new Uint8Array(options.listeners), seen: 0 };
+      const track: Track = {
+        sentAt,
+        measured: sentAt >= measureFrom,
+        seenBy: new Uint8Array(options.listeners),
+        seen: 0,
+      };
       tracks.set(id, track);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const settled = await new Promise<boolean>((resolve) => {
@@ -194,8 +220,9 @@ export async function socketLoad(options: SocketLoadOptions): Promise<{ result: 
   await Promise.all(senders.map(sendLoop));
 
   // Late acks and deliveries still count for the checks (bounded wait).
-  const settledAll = () => [...tracks.values()].every((t) => t.nacked || (t.ackedAt !== undefined && t.seen === options.listeners));
-  for (const deadline = performance.now() + 5_000; !settledAll() && performance.now() < deadline; ) await sleep(100);
+  const settledAll = () =>
+    [...tracks.values()].every((t) => t.nacked || (t.ackedAt !== undefined && t.seen === options.listeners));
+  for (const deadline = performance.now() + 5_000; !settledAll() && performance.now() < deadline;) await sleep(100);
   for (const socket of sockets) socket.close();
 
   const all = [...tracks.entries()];
@@ -208,7 +235,8 @@ export async function socketLoad(options: SocketLoadOptions): Promise<{ result: 
   const completedInWindow = [...visibleAt.values()].filter((at) => at >= measureFrom && at <= end).length;
   const seconds = options.durationMs / 1000;
   const used = await cpu;
-  const perMessage = (cpuMs: number | null) => (cpuMs === null || completedInWindow === 0 ? null : round(cpuMs / completedInWindow, 2));
+  const perMessage = (cpuMs: number | null) =>
+    cpuMs === null || completedInWindow === 0 ? null : round(cpuMs / completedInWindow, 2);
   const result: SocketLoadResult = {
     mode: listeners[0]?.mode ?? null,
     sent: all.length,
@@ -238,12 +266,19 @@ async function openAll(opening: Promise<FrameSocket>[]): Promise<FrameSocket[]> 
 }
 
 /** CPU used from `fromMs` to `fromMs + durationMs` from now: by the server's process tree, and by this process. */
-async function cpuWindow(serverPid: number | undefined, fromMs: number, durationMs: number): Promise<{ server: number | null; client: number }> {
+async function cpuWindow(
+  serverPid: number | undefined,
+  fromMs: number,
+  durationMs: number,
+): Promise<{ server: number | null; client: number }> {
   await sleep(fromMs);
   const server = treeCpuMs(serverPid);
   const client = process.cpuUsage();
   await sleep(durationMs);
   const serverAfter = treeCpuMs(serverPid);
   const clientUsed = process.cpuUsage(client);
-  return { server: server === null || serverAfter === null ? null : serverAfter - server, client: (clientUsed.user + clientUsed.system) / 1000 };
+  return {
+    server: server === null || serverAfter === null ? null : serverAfter - server,
+    client: (clientUsed.user + clientUsed.system) / 1000,
+  };
 }

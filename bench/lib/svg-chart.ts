@@ -3,7 +3,14 @@
 
 export type Bar = { value: number | null; whiskerTo?: number | null; tickAt?: number | null; label?: string };
 export type Series = { name: string; color: string; bars: Bar[] };
-export type BarChart = { title: string; yLabel: string; groups: string[]; series: Series[]; yMax?: number; format?: (v: number) => string };
+export type BarChart = {
+  title: string;
+  yLabel: string;
+  groups: string[];
+  series: Series[];
+  yMax?: number;
+  format?: (v: number) => string;
+};
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
@@ -27,27 +34,41 @@ export function barChartSvg(chart: BarChart, width = 520, height = 300): string 
   const barW = Math.min(46, (groupW * 0.7) / Math.max(1, chart.series.length));
   const parts: string[] = [];
 
-  parts.push(`<text x="${width / 2}" y="18" text-anchor="middle" font-size="14" font-weight="600">${esc(chart.title)}</text>`);
+  parts.push(
+    `<text x="${width / 2}" y="18" text-anchor="middle" font-size="14" font-weight="600">${esc(chart.title)}</text>`,
+  );
   for (let i = 0; i <= 4; i++) {
     const v = (yMax * i) / 4;
     parts.push(`<line x1="${margin.left}" x2="${width - margin.right}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`);
-    parts.push(`<text x="${margin.left - 6}" y="${y(v) + 4}" text-anchor="end" font-size="11">${esc(format(v))}</text>`);
+    parts.push(
+      `<text x="${margin.left - 6}" y="${y(v) + 4}" text-anchor="end" font-size="11">${esc(format(v))}</text>`,
+    );
   }
-  parts.push(`<text transform="translate(14 ${margin.top + plotH / 2}) rotate(-90)" text-anchor="middle" font-size="12">${esc(chart.yLabel)}</text>`);
+  parts.push(
+    `<text transform="translate(14 ${margin.top + plotH / 2}) rotate(-90)" text-anchor="middle" font-size="12">${esc(chart.yLabel)}</text>`,
+  );
 
   chart.groups.forEach((group, g) => {
     const center = margin.left + groupW * (g + 0.5);
-    parts.push(`<text x="${center}" y="${margin.top + plotH + 16}" text-anchor="middle" font-size="12">${esc(group)}</text>`);
+    parts.push(
+      `<text x="${center}" y="${margin.top + plotH + 16}" text-anchor="middle" font-size="12">${esc(group)}</text>`,
+    );
     chart.series.forEach((series, s) => {
       const bar = series.bars[g];
       if (!bar || bar.value === null) return;
       const x = center - (chart.series.length * barW) / 2 + s * barW;
       const top = y(bar.value);
-      parts.push(`<rect x="${x + 2}" y="${top}" width="${barW - 4}" height="${Math.max(0.5, margin.top + plotH - top)}" fill="${series.color}"><title>${esc(`${series.name}, ${group}: ${format(bar.value)}`)}</title></rect>`);
+      parts.push(
+        `<rect x="${x + 2}" y="${top}" width="${barW - 4}" height="${Math.max(0.5, margin.top + plotH - top)}" fill="${series.color}"><title>${esc(`${series.name}, ${group}: ${format(bar.value)}`)}</title></rect>`,
+      );
       const mid = x + barW / 2;
       if (bar.whiskerTo != null && bar.whiskerTo > bar.value) {
-        parts.push(`<line x1="${mid}" x2="${mid}" y1="${top}" y2="${y(bar.whiskerTo)}" stroke="#333" stroke-width="1.5"/>`);
-        parts.push(`<line x1="${mid - 6}" x2="${mid + 6}" y1="${y(bar.whiskerTo)}" y2="${y(bar.whiskerTo)}" stroke="#333" stroke-width="1.5"/>`);
+        parts.push(
+          `<line x1="${mid}" x2="${mid}" y1="${top}" y2="${y(bar.whiskerTo)}" stroke="#333" stroke-width="1.5"/>`,
+        );
+        parts.push(
+          `<line x1="${mid - 6}" x2="${mid + 6}" y1="${y(bar.whiskerTo)}" y2="${y(bar.whiskerTo)}" stroke="#333" stroke-width="1.5"/>`,
+        );
       }
       if (bar.tickAt != null) parts.push(`<circle cx="${mid}" cy="${y(bar.tickAt)}" r="2.5" fill="#333"/>`);
       // The label sits above whatever is drawn highest (bar, whisker or dot).
@@ -56,7 +77,9 @@ export function barChartSvg(chart: BarChart, width = 520, height = 300): string 
       parts.push(`<text x="${mid}" y="${highest - 6}" text-anchor="middle" font-size="10">${esc(label)}</text>`);
     });
   });
-  parts.push(`<line x1="${margin.left}" x2="${width - margin.right}" y1="${margin.top + plotH}" y2="${margin.top + plotH}" stroke="#333"/>`);
+  parts.push(
+    `<line x1="${margin.left}" x2="${width - margin.right}" y1="${margin.top + plotH}" y2="${margin.top + plotH}" stroke="#333"/>`,
+  );
 
   // Legend under the axis.
   chart.series.forEach((series, s) => {

@@ -40,12 +40,20 @@ export type Cadence = {
   recheck: [number, number];
 };
 
-export const PAGE_CADENCE: Cadence = { fast: [...POLL_MS], idleWithSocket: [...IDLE_POLL_WITH_SOCKET_MS], recheck: [...RECHECK_MS] };
+export const PAGE_CADENCE: Cadence = {
+  fast: [...POLL_MS],
+  idleWithSocket: [...IDLE_POLL_WITH_SOCKET_MS],
+  recheck: [...RECHECK_MS],
+};
 
 /** The page's `?poll=<ms>` override: every interval becomes [ms, 1.4 ms), recheck at most that. */
 export function cadenceFor(pollMs: number): Cadence {
   if (pollMs === POLL_MS[0]) return PAGE_CADENCE;
-  return { fast: [pollMs, pollMs * 1.4], idleWithSocket: [pollMs, pollMs * 1.4], recheck: [Math.min(pollMs, 1_500), Math.min(pollMs, 2_500)] };
+  return {
+    fast: [pollMs, pollMs * 1.4],
+    idleWithSocket: [pollMs, pollMs * 1.4],
+    recheck: [Math.min(pollMs, 1_500), Math.min(pollMs, 2_500)],
+  };
 }
 
 /** What happened to one message this tab posted. Times are wall-clock ms (time.ts now()). */
@@ -146,7 +154,10 @@ export class Tab {
       () => this.lastPos,
       (listing) => {
         for (const message of listing.comments) this.lastPos = Math.max(this.lastPos, positionOf(message) ?? 0);
-        this.verifier.seen(listing.comments.map((m) => m.id), "poll");
+        this.verifier.seen(
+          listing.comments.map((m) => m.id),
+          "poll",
+        );
       },
     );
   }
@@ -239,7 +250,8 @@ export class Tab {
     if (mode) entry.mode = mode;
     // false: pushed (or listed) before the send was even acknowledged, already verified.
     // An ack never pushes the next poll back (the page's rule).
-    if (this.verifier.add({ id, room, createdAt: entry.createdAt, ackedAt: entry.ackedAt })) this.timer.noLaterThan(this.nextDelay(false));
+    if (this.verifier.add({ id, room, createdAt: entry.createdAt, ackedAt: entry.ackedAt }))
+      this.timer.noLaterThan(this.nextDelay(false));
   }
 
   /** POST /api/admin/add-to-cache, recorded as a heal operation when the tab keeps a history. */
@@ -328,7 +340,8 @@ export class Tab {
       this.mode = listing.mode;
       this.options.events?.onListing?.(listing);
       // A closed tab makes no more heal calls.
-      if (!this.stopped) recheck = await this.verifier.check(this.options.room, listing.comments, listing.requestedAt, limit);
+      if (!this.stopped)
+        recheck = await this.verifier.check(this.options.room, listing.comments, listing.requestedAt, limit);
       // Pushes exist only in do mode; kv rooms are polled.
       if (this.mode === "do" && this.options.push && !this.stopped) this.socket.start();
       else if (this.mode === "kv") this.socket.stop();

@@ -25,7 +25,8 @@ const escapeHtml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;")
 
 /** The same table as HTML, for the self-contained reports. */
 export function htmlTable(header: string[], rows: string[][], align: Align[] = []): string {
-  const cell = (tag: "th" | "td", text: string, col: number) => `<${tag}${align[col] === "right" ? ' class="num"' : ""}>${escapeHtml(text)}</${tag}>`;
+  const cell = (tag: "th" | "td", text: string, col: number) =>
+    `<${tag}${align[col] === "right" ? ' class="num"' : ""}>${escapeHtml(text)}</${tag}>`;
   const head = `<tr>${header.map((h, i) => cell("th", h, i)).join("")}</tr>`;
   const body = rows.map((row) => `<tr>${row.map((c, i) => cell("td", c, i)).join("")}</tr>`).join("\n");
   return `<table>\n<thead>${head}</thead>\n<tbody>\n${body}\n</tbody>\n</table>`;

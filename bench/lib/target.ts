@@ -21,12 +21,24 @@ export async function openTarget(options: TargetOptions, log: (line: string) => 
       throw new UsageError(`${url} does not answer: ${err.message}`);
     });
     if (!res.ok) throw new UsageError(`${url}/api/health answered ${res.status}`);
-    return { url, adminToken: options.adminToken, botToken: options.botToken, local: false, stop: async () => undefined };
+    return {
+      url,
+      adminToken: options.adminToken,
+      botToken: options.botToken,
+      local: false,
+      stop: async () => undefined,
+    };
   }
   log("Starting a local Worker (wrangler dev on a free 127.0.0.1 port)…");
   const worker = await startLocalWorker(options.worker);
   log(`Local Worker at ${worker.url}`);
-  return { url: worker.url, adminToken: worker.adminToken, botToken: worker.botToken, local: true, stop: () => worker.stop() };
+  return {
+    url: worker.url,
+    adminToken: worker.adminToken,
+    botToken: worker.botToken,
+    local: true,
+    stop: () => worker.stop(),
+  };
 }
 
 /** Bad options: printed as one line with exit code 2. */

@@ -6,7 +6,12 @@ import type { RaceReport, RoundResult } from "./report-schema";
 import { roomName, runRound } from "./round";
 import { summarizeRounds } from "./summary";
 
-export async function runLab(options: RaceOptions, target: Target, log: (line: string) => void, command = "npm run race"): Promise<RaceReport> {
+export async function runLab(
+  options: RaceOptions,
+  target: Target,
+  log: (line: string) => void,
+  command = "npm run race",
+): Promise<RaceReport> {
   const runTag = Date.now().toString(36);
   const rounds: RoundResult[] = [];
   const rooms: string[] = [];
@@ -37,7 +42,8 @@ export async function runLab(options: RaceOptions, target: Target, log: (line: s
     }
   } finally {
     // A shared Worker keeps its flag tidy; a local one is thrown away anyway.
-    if (!target.local && rooms.length) await new ChatClient(target.url, { admin: target.adminToken }).forgetRooms(rooms).catch(() => undefined);
+    if (!target.local && rooms.length)
+      await new ChatClient(target.url, { admin: target.adminToken }).forgetRooms(rooms).catch(() => undefined);
   }
   return {
     kind: "race",

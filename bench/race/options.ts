@@ -29,7 +29,11 @@ const intList = z
   .transform((s) => s.split(",").map(Number))
   .pipe(z.array(z.number().int().min(1, "--tabs must be at least 1").max(1000, "--tabs must be at most 1000")));
 const int = (name: string, min: number, max: number) =>
-  z.coerce.number({ error: `${name} must be a number` }).int(`${name} must be a whole number`).min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`);
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .int(`${name} must be a whole number`)
+    .min(min, `${name} must be at least ${min}`)
+    .max(max, `${name} must be at most ${max}`);
 
 const schema = z.object({
   tabs: intList.default([29]),
@@ -44,11 +48,17 @@ const schema = z.object({
   adminToken: z.string().min(1).optional(),
   botToken: z.string().min(1).optional(),
   json: z.string().min(1).optional(),
-  report: z.string().regex(/\.html?$/i, "--report must name an .html file").optional(),
+  report: z
+    .string()
+    .regex(/\.html?$/i, "--report must name an .html file")
+    .optional(),
 });
 
 /** deadlineMs null: each round gets defaultDeadlineMs for its tab count. */
-export type RaceOptions = Omit<z.infer<typeof schema>, "mode" | "deadlineMs"> & { modes: ("kv" | "do")[]; deadlineMs: number | null };
+export type RaceOptions = Omit<z.infer<typeof schema>, "mode" | "deadlineMs"> & {
+  modes: ("kv" | "do")[];
+  deadlineMs: number | null;
+};
 
 /**
  * Long enough for a post, a missed check, a heal, the bot's reply and its own check
@@ -62,19 +72,19 @@ export function parseRaceOptions(argv: string[], env: NodeJS.ProcessEnv): RaceOp
   const values = readFlags(
     argv,
     {
-    tabs: { type: "string" },
-    mode: { type: "string" },
-    rounds: { type: "string" },
-    "poll-ms": { type: "string" },
-    bot: { type: "string" },
-    bots: { type: "string" },
-    push: { type: "boolean" },
-    "deadline-ms": { type: "string" },
-    url: { type: "string" },
-    "admin-token": { type: "string" },
-    "bot-token": { type: "string" },
-    json: { type: "string" },
-    report: { type: "string" },
+      "tabs": { type: "string" },
+      "mode": { type: "string" },
+      "rounds": { type: "string" },
+      "poll-ms": { type: "string" },
+      "bot": { type: "string" },
+      "bots": { type: "string" },
+      "push": { type: "boolean" },
+      "deadline-ms": { type: "string" },
+      "url": { type: "string" },
+      "admin-token": { type: "string" },
+      "bot-token": { type: "string" },
+      "json": { type: "string" },
+      "report": { type: "string" },
     },
     true,
   );
@@ -95,8 +105,10 @@ export function parseRaceOptions(argv: string[], env: NodeJS.ProcessEnv): RaceOp
     json: values.json,
     report: values.report,
   });
-  if (rest.url && !rest.adminToken) throw new UsageError("--url needs the admin token: pass --admin-token or set ADMIN_TOKEN");
-  if (rest.url && rest.bot !== "none" && !rest.botToken) throw new UsageError("--url with a bot needs the bot token: pass --bot-token or set BOT_TOKEN (or use --bot none)");
+  if (rest.url && !rest.adminToken)
+    throw new UsageError("--url needs the admin token: pass --admin-token or set ADMIN_TOKEN");
+  if (rest.url && rest.bot !== "none" && !rest.botToken)
+    throw new UsageError("--url with a bot needs the bot token: pass --bot-token or set BOT_TOKEN (or use --bot none)");
   return {
     ...rest,
     modes: mode === "both" ? ["kv", "do"] : [mode],

@@ -42,8 +42,21 @@ export function raceChartsSvg(report: RaceReport): string[] {
   }));
   const lossMax = Math.max(0, ...loss.flatMap((s) => s.bars.map((b) => b.value ?? 0)));
   return [
-    barChartSvg({ title: "Missing on first check, human messages", yLabel: "% of acknowledged messages", groups, series: loss, yMax: lossMax > 0 ? undefined : 10, format: (v) => `${Math.round(v)}%` }),
-    barChartSvg({ title: "Time to visible, human messages: p50, p95 whisker, max dot", yLabel: "seconds after the Worker stored it", groups, series: time, format: (v) => v.toFixed(1) }),
+    barChartSvg({
+      title: "Missing on first check, human messages",
+      yLabel: "% of acknowledged messages",
+      groups,
+      series: loss,
+      yMax: lossMax > 0 ? undefined : 10,
+      format: (v) => `${Math.round(v)}%`,
+    }),
+    barChartSvg({
+      title: "Time to visible, human messages: p50, p95 whisker, max dot",
+      yLabel: "seconds after the Worker stored it",
+      groups,
+      series: time,
+      format: (v) => v.toFixed(1),
+    }),
   ];
 }
 
@@ -85,7 +98,12 @@ Tabs ${o.tabs.join(", ")}; ${o.rounds} round(s) per mode and tab count, each in 
 <p class="meta">Every tab posts at the same moment, then behaves like the page: it polls, checks its acknowledged ids against the room's list, and heals the missing ones.
 The bot (bot/main.ts, a real process) answers every message and checks its own replies the same way.
 Time to visible runs from the Worker's timestamp on the message (createdAt) until some tab received it (poll or push).</p>
-<ul class="meta">${FIRST_CHECK_DEFINITIONS.map((line) => `<li>${esc(line).replace(/\*\*(.+?)\*\*/g, "<b>$1</b>").replace(/`(.+?)`/g, "<code>$1</code>")}</li>`).join("")}</ul>
+<ul class="meta">${FIRST_CHECK_DEFINITIONS.map(
+    (line) =>
+      `<li>${esc(line)
+        .replace(/\*\*(.+?)\*\*/g, "<b>$1</b>")
+        .replace(/`(.+?)`/g, "<code>$1</code>")}</li>`,
+  ).join("")}</ul>
 <div class="charts">
 ${raceChartsSvg(report).join("\n")}
 </div>

@@ -2,7 +2,12 @@
 // and the tests agree on every field.
 import { z } from "zod";
 
-const percentilesSchema = z.object({ count: z.number().int(), p50: z.number().nullable(), p95: z.number().nullable(), max: z.number().nullable() });
+const percentilesSchema = z.object({
+  count: z.number().int(),
+  p50: z.number().nullable(),
+  p95: z.number().nullable(),
+  max: z.number().nullable(),
+});
 export type TimePercentiles = z.infer<typeof percentilesSchema>;
 
 /**
@@ -65,7 +70,12 @@ export const roundSchema = z.object({
   }),
   healCallsPerDelivered: z.number().nullable(),
   /** HTTP requests the tabs made, WebSocket frames pushed to them */
-  requests: z.object({ post: z.number().int(), poll: z.number().int(), heal: z.number().int(), pushesReceived: z.number().int() }),
+  requests: z.object({
+    post: z.number().int(),
+    poll: z.number().int(),
+    heal: z.number().int(),
+    pushesReceived: z.number().int(),
+  }),
   /** the round's history (every send, heal and read) checked as Jepsen checks a queue (bench/check) */
   historyCheck: z.object({ anomalies: z.number().int(), summary: z.string() }).optional(),
   /** why this round counts as failed; empty when every acknowledged message was delivered once */
@@ -78,8 +88,15 @@ export type RoundResult = z.infer<typeof roundSchema>;
 /** All rounds of one mode and tab count, added up. */
 export const summarySchema = roundSchema
   .omit({
-    round: true, room: true, durationMs: true, deadlineMs: true, deadlineHit: true, failures: true, notes: true,
-    timeToVisibleSamplesMs: true, historyCheck: true,
+    round: true,
+    room: true,
+    durationMs: true,
+    deadlineMs: true,
+    deadlineHit: true,
+    failures: true,
+    notes: true,
+    timeToVisibleSamplesMs: true,
+    historyCheck: true,
   })
   .extend({ rounds: z.number().int(), firstCheckLossPct: z.number().nullable(), failedRounds: z.number().int() });
 export type Summary = z.infer<typeof summarySchema>;

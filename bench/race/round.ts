@@ -51,8 +51,13 @@ export async function runRound(settings: RoundSettings): Promise<RoundResult> {
   const tabs = Array.from({ length: settings.tabs }, (_, i) => {
     const name = `tab ${i + 1}`;
     return new Tab({
-      client: new ChatClient(settings.url), room, author: name, cadence: cadenceFor(settings.pollMs), push: settings.push,
-      events: recorded(seen.events, recorder, name, room), history: { recorder, process: name },
+      client: new ChatClient(settings.url),
+      room,
+      author: name,
+      cadence: cadenceFor(settings.pollMs),
+      push: settings.push,
+      events: recorded(seen.events, recorder, name, room),
+      history: { recorder, process: name },
     });
   });
   let bot: BotFleet | null = null;
@@ -60,7 +65,8 @@ export async function runRound(settings: RoundSettings): Promise<RoundResult> {
   const deadline = started + settings.deadlineMs;
   try {
     if (settings.bot !== "none") {
-      if (!settings.botToken) throw new Error("the bot token is needed for --bot offline|ollama: pass --bot-token or set BOT_TOKEN");
+      if (!settings.botToken)
+        throw new Error("the bot token is needed for --bot offline|ollama: pass --bot-token or set BOT_TOKEN");
       bot = new BotFleet(settings.bots, {
         url: settings.url,
         botToken: settings.botToken,
@@ -76,7 +82,11 @@ export async function runRound(settings: RoundSettings): Promise<RoundResult> {
     await Promise.all(tabs.map((tab) => tab.open({ randomPhase: true })));
 
     // The barrier: every tab's POST leaves in the same tick.
-    const posted = await Promise.all(tabs.map((tab, i) => tab.post(`race ${settings.mode}, ${settings.tabs} tabs, round ${settings.round}: hello from tab ${i + 1}`)));
+    const posted = await Promise.all(
+      tabs.map((tab, i) =>
+        tab.post(`race ${settings.mode}, ${settings.tabs} tabs, round ${settings.round}: hello from tab ${i + 1}`),
+      ),
+    );
     const acked = posted.filter((m) => m.ackedAt !== undefined);
 
     const settled = () => {
@@ -86,7 +96,9 @@ export async function runRound(settings: RoundSettings): Promise<RoundResult> {
       const answers = bot.answers;
       const gaveUp = bot.gaveUp;
       // A kv room keeps only the newest 200: a message pushed out of it never reaches the bot's pending list.
-      const unanswered = acked.some((m) => !answers.has(m.id) && !gaveUp.has(m.id) && !(settings.mode === "kv" && m.verifiedBy === "out-of-window"));
+      const unanswered = acked.some(
+        (m) => !answers.has(m.id) && !gaveUp.has(m.id) && !(settings.mode === "kv" && m.verifiedBy === "out-of-window"),
+      );
       const unseenReplies = [...bot.replies.keys()].some((id) => !seen.firstSeen.has(id));
       return !unanswered && bot.unverified === 0 && !unseenReplies;
     };
@@ -98,18 +110,34 @@ export async function runRound(settings: RoundSettings): Promise<RoundResult> {
     await bot?.stop();
     const final = await admin.list(room, CACHE_SIZE);
     seen.onListing(final);
-    recorder.observe("audit", room, final.comments, { mode: final.mode, kind: "list", complete: final.comments.length < CACHE_SIZE });
+    recorder.observe("audit", room, final.comments, {
+      mode: final.mode,
+      kind: "list",
+      complete: final.comments.length < CACHE_SIZE,
+    });
     // The bot runs as its own process: its acknowledged replies enter the history from its log.
     for (const reply of bot?.replies.values() ?? []) {
-      const invocation = { type: "send" as const, process: "bot", room, id: reply.id, kind: "ai" as const, mode: settings.mode };
-      recorder.invoke({ ...invocation, ...(reply.replyTo ? { replyTo: reply.replyTo } : {}) }).complete("ok", { mode: settings.mode });
+      const invocation = {
+        type: "send" as const,
+        process: "bot",
+        room,
+        id: reply.id,
+        kind: "ai" as const,
+        mode: settings.mode,
+      };
+      recorder
+        .invoke({ ...invocation, ...(reply.replyTo ? { replyTo: reply.replyTo } : {}) })
+        .complete("ok", { mode: settings.mode });
     }
     const ackedIds = new Map<string, number | undefined>([
       ...acked.map((m): [string, number] => [m.id, m.createdAt]),
       ...[...(bot ? bot.replies.keys() : [])].map((id): [string, number | undefined] => [id, seen.createdAt.get(id)]),
     ]);
     const audit = await auditFinalList(admin, settings.mode, final.comments, ackedIds, seen);
-    const result = withHistoryCheck(buildResult(settings, room, posted, bot, seen, audit, durationMs, !finished, tabs), recorder);
+    const result = withHistoryCheck(
+      buildResult(settings, room, posted, bot, seen, audit, durationMs, !finished, tabs),
+      recorder,
+    );
     logRound(settings, result);
     return result;
   } finally {
@@ -207,7 +235,12 @@ function buildResult(
   }
   const human = side({
     posted: posted.length,
-    acked: acked.map((m) => ({ id: m.id, firstCheck: m.firstCheck, healCalls: m.healCalls, healsReadded: m.healsReadded })),
+    acked: acked.map((m) => ({
+      id: m.id,
+      firstCheck: m.firstCheck,
+      healCalls: m.healCalls,
+      healsReadded: m.healsReadded,
+    })),
     audit,
     seen,
     times: humanTimes,
@@ -227,7 +260,12 @@ function buildResult(
     }
     ai = side({
       posted: replies.length,
-      acked: replies.map((r) => ({ id: r.id, firstCheck: r.firstCheck, healCalls: r.healCalls, healsReadded: r.healsReadded })),
+      acked: replies.map((r) => ({
+        id: r.id,
+        firstCheck: r.firstCheck,
+        healCalls: r.healCalls,
+        healsReadded: r.healsReadded,
+      })),
       audit,
       seen,
       times: aiTimes,
@@ -236,33 +274,51 @@ function buildResult(
     const repliesPerHuman = new Map<string, Set<string>>();
     for (const [humanId, ids] of bot.answers) repliesPerHuman.set(humanId, new Set(ids));
     for (const m of seen.aiReplies.values()) {
-      if (m.replyTo && ownRecords.has(m.replyTo)) repliesPerHuman.set(m.replyTo, new Set([...(repliesPerHuman.get(m.replyTo) ?? []), m.id]));
+      if (m.replyTo && ownRecords.has(m.replyTo))
+        repliesPerHuman.set(m.replyTo, new Set([...(repliesPerHuman.get(m.replyTo) ?? []), m.id]));
     }
     doubleAnswers = [...repliesPerHuman.values()].filter((ids) => ids.size > 1).length;
     const unreported = [...seen.aiReplies.keys()].filter((id) => !replyMap.has(id));
-    if (unreported.length) failures.push(`${unreported.length} AI repl${unreported.length === 1 ? "y" : "ies"} in the room that the bot's log never reported: ${unreported.slice(0, 3).join(", ")}`);
+    if (unreported.length)
+      failures.push(
+        `${unreported.length} AI repl${unreported.length === 1 ? "y" : "ies"} in the room that the bot's log never reported: ${unreported.slice(0, 3).join(", ")}`,
+      );
     const answers = bot.answers;
     const gaveUp = bot.gaveUp;
     const unanswered = acked.filter((m) => !answers.has(m.id) && !gaveUp.has(m.id));
     // kv: the bot finds work in the 200-message cache only; what was pushed out of it is a kv limit, reported apart.
-    const outOfReach = unanswered.filter((m) => settings.mode === "kv" && audit.beyondWindow.has(m.id) && audit.delivered.has(m.id));
-    if (unanswered.length > outOfReach.length) failures.push(`${unanswered.length - outOfReach.length} human message(s) never answered by the bot`);
-    if (outOfReach.length) notes.push(`${outOfReach.length} human message(s) unanswered: pushed out of the kv cache (newest 200) before the bot got to them`);
+    const outOfReach = unanswered.filter(
+      (m) => settings.mode === "kv" && audit.beyondWindow.has(m.id) && audit.delivered.has(m.id),
+    );
+    if (unanswered.length > outOfReach.length)
+      failures.push(`${unanswered.length - outOfReach.length} human message(s) never answered by the bot`);
+    if (outOfReach.length)
+      notes.push(
+        `${outOfReach.length} human message(s) unanswered: pushed out of the kv cache (newest 200) before the bot got to them`,
+      );
     if (gaveUp.size) failures.push(`the bot gave up on ${gaveUp.size} message(s)`);
     for (const c of bot.crashed) failures.push(`bot ${c.botId} exited early with ${c.exitCode}:\n${c.tail}`);
   }
 
   const duplicates = { ids: seen.duplicateIds.size, doubleAnswers, total: seen.duplicateIds.size + doubleAnswers };
   const failedPosts = posted.length - acked.length;
-  if (failedPosts) failures.push(`${failedPosts} post(s) never acknowledged: ${posted.find((m) => m.error)?.error ?? ""}`);
-  const lost = (s: Side) => `${s.undelivered.length}${s.seenThenLost ? ` (${s.seenThenLost} had been seen, then overwritten)` : ""}`;
+  if (failedPosts)
+    failures.push(`${failedPosts} post(s) never acknowledged: ${posted.find((m) => m.error)?.error ?? ""}`);
+  const lost = (s: Side) =>
+    `${s.undelivered.length}${s.seenThenLost ? ` (${s.seenThenLost} had been seen, then overwritten)` : ""}`;
   if (human.undelivered.length) failures.push(`${lost(human)} acknowledged human message(s) never delivered`);
-  if (ai?.undelivered.length) failures.push(`${lost(ai)} acknowledged AI repl${ai.undelivered.length === 1 ? "y" : "ies"} never delivered`);
-  if (duplicates.total) failures.push(`${duplicates.ids} duplicated id(s), ${duplicates.doubleAnswers} message(s) answered twice`);
+  if (ai?.undelivered.length)
+    failures.push(`${lost(ai)} acknowledged AI repl${ai.undelivered.length === 1 ? "y" : "ies"} never delivered`);
+  if (duplicates.total)
+    failures.push(`${duplicates.ids} duplicated id(s), ${duplicates.doubleAnswers} message(s) answered twice`);
   if (deadlineHit) failures.push(`not settled within the ${Math.round(settings.deadlineMs / 1000)} s deadline`);
 
   const counts = tabs.reduce(
-    (sum, tab) => ({ post: sum.post + tab.client.counter.counts.post + tab.socketCounts.sends, poll: sum.poll + tab.client.counter.counts.poll, heal: sum.heal + tab.client.counter.counts.heal }),
+    (sum, tab) => ({
+      post: sum.post + tab.client.counter.counts.post + tab.socketCounts.sends,
+      poll: sum.poll + tab.client.counter.counts.poll,
+      heal: sum.heal + tab.client.counter.counts.heal,
+    }),
     { post: 0, poll: 0, heal: 0 },
   );
   const delivered = human.finallyDelivered + (ai?.finallyDelivered ?? 0);

@@ -21,7 +21,9 @@ function sumKnown(sides: Side[], pick: (s: Side) => number | undefined): number 
 
 function addSides(sides: Side[], samples: number[]): Side {
   const sum = (pick: (s: Side) => number) => sides.reduce((a, s) => a + pick(s), 0);
-  const optional = (key: "inFirstPoll" | "firstSeenByPush" | "outOfWindowOnFirstCheck" | "inCacheOnFirstCheck" | "healsReadded") => {
+  const optional = (
+    key: "inFirstPoll" | "firstSeenByPush" | "outOfWindowOnFirstCheck" | "inCacheOnFirstCheck" | "healsReadded",
+  ) => {
     const value = sumKnown(sides, (s) => s[key]);
     return value === undefined ? {} : { [key]: value };
   };
@@ -54,8 +56,16 @@ export function summarizeRounds(rounds: RoundResult[]): Summary[] {
     const first = group[0]!;
     const humanSamples = group.flatMap((r) => r.timeToVisibleSamplesMs.human);
     const aiSamples = group.flatMap((r) => r.timeToVisibleSamplesMs.ai);
-    const human = addSides(group.map((r) => r.human), humanSamples);
-    const ai = first.ai ? addSides(group.map((r) => r.ai!), aiSamples) : null;
+    const human = addSides(
+      group.map((r) => r.human),
+      humanSamples,
+    );
+    const ai = first.ai
+      ? addSides(
+          group.map((r) => r.ai!),
+          aiSamples,
+        )
+      : null;
     const acknowledged = human.acknowledged + (ai?.acknowledged ?? 0);
     const missing = human.missingOnFirstCheck + (ai?.missingOnFirstCheck ?? 0);
     const delivered = human.finallyDelivered + (ai?.finallyDelivered ?? 0);
@@ -107,7 +117,11 @@ export function seedTableData(s: Summary): TableData {
     ["out of window on first check", ...both((side) => known(side.outOfWindowOnFirstCheck))],
   ];
   // A result file from before these definitions: its one "found" count, under its own name.
-  if (s.human.inFirstPoll === undefined) rows.push(["in cache on first check (older file: poll or push)", ...both((side) => known(side.inCacheOnFirstCheck))]);
+  if (s.human.inFirstPoll === undefined)
+    rows.push([
+      "in cache on first check (older file: poll or push)",
+      ...both((side) => known(side.inCacheOnFirstCheck)),
+    ]);
   rows.push(
     ["needed a heal", ...col(s.human.healed, ai?.healed)],
     ["heal calls", ...col(s.human.healCalls, ai?.healCalls)],
@@ -118,9 +132,16 @@ export function seedTableData(s: Summary): TableData {
     ["heal calls per delivered message", ...both(perDelivered)],
   );
   if (s.human.undelivered.length || ai?.undelivered.length) {
-    rows.push(["never delivered (of which seen, then overwritten)", ...col(`${s.human.undelivered.length} (${s.human.seenThenLost})`, ai && `${ai.undelivered.length} (${ai.seenThenLost})`)]);
+    rows.push([
+      "never delivered (of which seen, then overwritten)",
+      ...col(
+        `${s.human.undelivered.length} (${s.human.seenThenLost})`,
+        ai && `${ai.undelivered.length} (${ai.seenThenLost})`,
+      ),
+    ]);
   }
-  if (s.human.beyondWindow || ai?.beyondWindow) rows.push(["of which older than the final 200-message window", ...col(s.human.beyondWindow, ai?.beyondWindow)]);
+  if (s.human.beyondWindow || ai?.beyondWindow)
+    rows.push(["of which older than the final 200-message window", ...col(s.human.beyondWindow, ai?.beyondWindow)]);
   const title = `${s.mode} mode, ${s.tabs} tabs (${s.rounds} round${s.rounds === 1 ? "" : "s"}, bot: ${s.bot})`;
   return { title, header: ["", "human", "AI replies"], rows, align: ["left", "right", "right"] };
 }
@@ -134,7 +155,10 @@ export function seedTable(s: Summary): string {
 export function overviewTableData(summaries: Summary[]): TableData {
   const rows = summaries.map((s) => {
     const sides = s.ai ? [s.human, s.ai] : [s.human];
-    const missing = (side: Side | null) => (side ? `${side.missingOnFirstCheck} of ${side.acknowledged} (${pct(side.missingOnFirstCheck, side.acknowledged)})` : "—");
+    const missing = (side: Side | null) =>
+      side
+        ? `${side.missingOnFirstCheck} of ${side.acknowledged} (${pct(side.missingOnFirstCheck, side.acknowledged)})`
+        : "—";
     const delivered = sides.reduce((a, side) => a + side.finallyDelivered, 0);
     const acknowledged = sides.reduce((a, side) => a + side.acknowledged, 0);
     return [
@@ -152,7 +176,19 @@ export function overviewTableData(summaries: Summary[]): TableData {
     ];
   });
   return {
-    header: ["mode", "tabs", "human: missing on first check", "human: first seen by push", "AI: missing on first check", "heal calls", "heals that re-added", "finally delivered", "time to visible p50 / p95 / max", "duplicates", "result"],
+    header: [
+      "mode",
+      "tabs",
+      "human: missing on first check",
+      "human: first seen by push",
+      "AI: missing on first check",
+      "heal calls",
+      "heals that re-added",
+      "finally delivered",
+      "time to visible p50 / p95 / max",
+      "duplicates",
+      "result",
+    ],
     rows,
     align: ["left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "left"],
   };

@@ -20,7 +20,8 @@ type PostBody = { room?: unknown; id?: unknown; text?: unknown; author?: unknown
 export class ReferenceRoom extends DurableObject<ReferenceEnv> {
   constructor(ctx: DurableObjectState, env: ReferenceEnv) {
     super(ctx, env);
-    ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+    ctx.storage.sql
+      .exec(`CREATE TABLE IF NOT EXISTS messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
       author TEXT NOT NULL, text TEXT NOT NULL, created_at INTEGER NOT NULL)`);
     // As the real room: pings are answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
@@ -31,7 +32,8 @@ export class ReferenceRoom extends DurableObject<ReferenceEnv> {
     // The room name rides on the socket so a woken (hibernated) object still knows it.
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server, [room]);
-    const lastSeq = this.ctx.storage.sql.exec<{ seq: number | null }>(`SELECT MAX(seq) AS seq FROM messages`).one().seq ?? 0;
+    const lastSeq =
+      this.ctx.storage.sql.exec<{ seq: number | null }>(`SELECT MAX(seq) AS seq FROM messages`).one().seq ?? 0;
     send(server, { type: "hello", room, lastPos: lastSeq, lastSeq, mode: "do" });
     return new Response(null, { status: 101, webSocket: client });
   }
@@ -41,7 +43,15 @@ export class ReferenceRoom extends DurableObject<ReferenceEnv> {
     const sql = this.ctx.storage.sql;
     const stored = sql.exec<Row>(`SELECT * FROM messages WHERE id = ?`, id).toArray()[0];
     if (stored) return { message: toMessage(room, stored), created: false };
-    const row = sql.exec<Row>(`INSERT INTO messages (id, author, text, created_at) VALUES (?, ?, ?, ?) RETURNING *`, id, author, text, Date.now()).one();
+    const row = sql
+      .exec<Row>(
+        `INSERT INTO messages (id, author, text, created_at) VALUES (?, ?, ?, ?) RETURNING *`,
+        id,
+        author,
+        text,
+        Date.now(),
+      )
+      .one();
     const message = toMessage(room, row);
     // Not awaited: the RPC answers once the row is durable (output gate); the put follows.
     this.env.RECORDS.put(`comment:${id}`, JSON.stringify(message)).catch(() => undefined);
@@ -66,7 +76,13 @@ export class ReferenceRoom extends DurableObject<ReferenceEnv> {
     const stored = sql.exec<Row>(`SELECT * FROM messages WHERE id = ?`, id).toArray()[0];
     if (stored) return send(ws, { type: "ack", id, message: toMessage(room, stored), created: false });
     const row = sql
-      .exec<Row>(`INSERT INTO messages (id, author, text, created_at) VALUES (?, ?, ?, ?) RETURNING *`, id, author, text, Date.now())
+      .exec<Row>(
+        `INSERT INTO messages (id, author, text, created_at) VALUES (?, ?, ?, ?) RETURNING *`,
+        id,
+        author,
+        text,
+        Date.now(),
+      )
       .one();
     const message = toMessage(room, row);
     // The output gate holds these frames until the row is durable: nothing is pushed or
@@ -97,7 +113,14 @@ export class ReferenceRoom extends DurableObject<ReferenceEnv> {
 const send = (ws: WebSocket, frame: ServerFrame): void => ws.send(JSON.stringify(frame));
 
 const toMessage = (room: string, row: Row): Message => ({
-  id: row.id, room, kind: "human", author: row.author, text: row.text, status: "pending", createdAt: row.created_at, seq: row.seq,
+  id: row.id,
+  room,
+  kind: "human",
+  author: row.author,
+  text: row.text,
+  status: "pending",
+  createdAt: row.created_at,
+  seq: row.seq,
 });
 
 async function postComment(request: Request, env: ReferenceEnv): Promise<Response> {
@@ -126,10 +149,12 @@ export default {
     if (pathname === "/api/health") return Response.json({ ok: true });
     if (pathname === "/api/comments" && request.method === "POST") return postComment(request, env);
     // One rate-limiter call and nothing else: what the binding costs by itself (the limits scenario).
-    if (pathname === "/api/limit" && request.method === "POST") return Response.json(await env.LIMITER.limit({ key: "bench" }));
+    if (pathname === "/api/limit" && request.method === "POST")
+      return Response.json(await env.LIMITER.limit({ key: "bench" }));
     const room = /^\/api\/rooms\/([^/]+)\/ws$/.exec(pathname)?.[1];
     if (!room || !ROOM_PATTERN.test(room)) return Response.json({ error: "not found" }, { status: 404 });
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return Response.json({ error: "expected a WebSocket upgrade" }, { status: 426 });
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket")
+      return Response.json({ error: "expected a WebSocket upgrade" }, { status: 426 });
     return env.ROOM.getByName(room).fetch(request);
   },
 } satisfies ExportedHandler<ReferenceEnv>;

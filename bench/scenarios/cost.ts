@@ -32,7 +32,13 @@ export type CostRow = {
 
 type UsageDelta = Omit<UsageCounts, "since">;
 
-export type CostResult = { messages: number; windowMs: number; pages: number[]; prices: typeof PRICES; rows: CostRow[] };
+export type CostResult = {
+  messages: number;
+  windowMs: number;
+  pages: number[];
+  prices: typeof PRICES;
+  rows: CostRow[];
+};
 
 export type CostOptions = { runTag: string; messages: number; windowMs: number; pages: number[] };
 
@@ -43,7 +49,10 @@ type ServerSnapshot = { room: UsageCounts; usage: UsageReport };
 
 async function serverSnapshot(admin: ChatClient, room: string): Promise<ServerSnapshot> {
   const [inspection, stats] = await Promise.all([admin.inspectRoom(room), admin.stats()]);
-  if (!stats.usage?.localStats) throw new Error("GET /api/admin/stats has no usage of the local stats store: run the Worker with STATS_STORE=local");
+  if (!stats.usage?.localStats)
+    throw new Error(
+      "GET /api/admin/stats has no usage of the local stats store: run the Worker with STATS_STORE=local",
+    );
   return { room: inspection.usage, usage: stats.usage };
 }
 
@@ -62,7 +71,9 @@ function clientCounts(tabs: Tab[]) {
 function delta(after: UsageCounts, before: UsageCounts): UsageDelta {
   const { since: _since, ...counts } = after;
   const restarted = after.since !== before.since;
-  return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, restarted ? v : v - before[k as keyof UsageCounts]])) as UsageDelta;
+  return Object.fromEntries(
+    Object.entries(counts).map(([k, v]) => [k, restarted ? v : v - before[k as keyof UsageCounts]]),
+  ) as UsageDelta;
 }
 
 function sources(before: ServerSnapshot, after: ServerSnapshot): CostRow["sources"] {
@@ -79,7 +90,13 @@ function sources(before: ServerSnapshot, after: ServerSnapshot): CostRow["source
   };
 }
 
-function serverCounts({ room, control, registry, worker, statsPoints }: CostRow["sources"]): Omit<CostCounts, "workerRequests" | "socketMessagesIn"> {
+function serverCounts({
+  room,
+  control,
+  registry,
+  worker,
+  statsPoints,
+}: CostRow["sources"]): Omit<CostCounts, "workerRequests" | "socketMessagesIn"> {
   const both = (key: keyof UsageDelta) => room[key] + control[key] + registry[key];
   return {
     // an alarm run is a request too
@@ -96,10 +113,20 @@ function serverCounts({ room, control, registry, worker, statsPoints }: CostRow[
   };
 }
 
-async function runOne(url: string, admin: ChatClient, mode: PathMode, pages: number, options: CostOptions): Promise<CostRow> {
+async function runOne(
+  url: string,
+  admin: ChatClient,
+  mode: PathMode,
+  pages: number,
+  options: CostOptions,
+): Promise<CostRow> {
   const room = `bench-${options.runTag}-cost-${mode}-${pages}`;
   await admin.setRoomMode(room, mode);
-  const tabs = Array.from({ length: pages }, (_, i) => new Tab({ client: new ChatClient(url), room, author: `page ${i + 1}`, cadence: PAGE_CADENCE, push: true }));
+  const tabs = Array.from(
+    { length: pages },
+    (_, i) =>
+      new Tab({ client: new ChatClient(url), room, author: `page ${i + 1}`, cadence: PAGE_CADENCE, push: true }),
+  );
   try {
     await Promise.all(tabs.map((tab) => tab.open({ randomPhase: true })));
     await sleep(SETTLE_MS);
@@ -151,7 +178,12 @@ async function runOne(url: string, admin: ChatClient, mode: PathMode, pages: num
   }
 }
 
-export async function costBench(url: string, adminToken: string, options: CostOptions, log: (line: string) => void): Promise<CostResult> {
+export async function costBench(
+  url: string,
+  adminToken: string,
+  options: CostOptions,
+  log: (line: string) => void,
+): Promise<CostResult> {
   const admin = new ChatClient(url, { admin: adminToken });
   const rows: CostRow[] = [];
   for (const pages of options.pages) {

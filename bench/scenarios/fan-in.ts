@@ -46,13 +46,38 @@ export type FanInResult = {
   /** 2N rooms */
   doubled: FanInWindow;
   /** the flag change naming one room: calls it caused (its PUT included), and how many rooms called a shared object after it */
-  oneRoomChange: { controlCalls: number; controlRowsWritten: number; registryCalls: number; controlCallsByRooms: number; registryCallsByRooms: number; flushedRooms: number };
+  oneRoomChange: {
+    controlCalls: number;
+    controlRowsWritten: number;
+    registryCalls: number;
+    controlCallsByRooms: number;
+    registryCallsByRooms: number;
+    flushedRooms: number;
+  };
   /** the flip of the default to kv at the end */
-  flip: { rooms: number; puts: number; seconds: number; controlCalls: number; registryCalls: number; busiestShardCalls: number };
+  flip: {
+    rooms: number;
+    puts: number;
+    seconds: number;
+    controlCalls: number;
+    registryCalls: number;
+    busiestShardCalls: number;
+  };
   /** message traffic only (both N-room windows around the flag change's PUT, and the 2N window), summed */
-  traffic: { messages: number; controlCalls: number; controlRowsWritten: number; registryCalls: number; busiestShardCalls: number };
+  traffic: {
+    messages: number;
+    controlCalls: number;
+    controlRowsWritten: number;
+    registryCalls: number;
+    busiestShardCalls: number;
+  };
   /** per message: over the traffic alone, and over the whole N-room window with the flag change's PUT */
-  perMessage: { controlCalls: number; controlRowsWritten: number; controlCallsWithChange: number; controlRowsWithChange: number };
+  perMessage: {
+    controlCalls: number;
+    controlRowsWritten: number;
+    controlCallsWithChange: number;
+    controlRowsWithChange: number;
+  };
   errors: { nacks: number; socketDrops: number; firstError?: string };
 };
 
@@ -65,7 +90,10 @@ class RoomSender {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
 
-  private constructor(readonly room: string, private readonly ws: WebSocket) {
+  private constructor(
+    readonly room: string,
+    private readonly ws: WebSocket,
+  ) {
     ws.addEventListener("message", (event) => {
       const frame = JSON.parse(String(event.data)) as ServerFrame;
       if (frame.type === "ack") this.acked++;
@@ -135,7 +163,11 @@ const took = (after: { since: number; requests: number }, before: { since: numbe
 function callsPerShard(a: Snapshot, b: Snapshot): number[] {
   const [before, after] = [a.usage.registry, b.usage.registry];
   return after.shardRequests.map((requests, i) =>
-    took({ since: after.shardSince[i]!, requests }, { since: before.shardSince[i]!, requests: before.shardRequests[i]! }));
+    took(
+      { since: after.shardSince[i]!, requests },
+      { since: before.shardSince[i]!, requests: before.shardRequests[i]! },
+    ),
+  );
 }
 
 function window(rooms: number, a: Snapshot, b: Snapshot): FanInWindow {
@@ -150,7 +182,9 @@ function window(rooms: number, a: Snapshot, b: Snapshot): FanInWindow {
     messages,
     perSecond: round(messages / seconds, 1)!,
     controlCalls,
-    controlRowsWritten: controlRestarted ? b.usage.control.sqlRowsWritten : b.usage.control.sqlRowsWritten - a.usage.control.sqlRowsWritten,
+    controlRowsWritten: controlRestarted
+      ? b.usage.control.sqlRowsWritten
+      : b.usage.control.sqlRowsWritten - a.usage.control.sqlRowsWritten,
     registryCalls: shardCalls.reduce((n, c) => n + c, 0),
     busiestShardCalls: Math.max(...shardCalls),
     busiestPerSecond: round(Math.max(controlCalls, ...shardCalls) / seconds, 3)!,
@@ -197,7 +231,12 @@ async function putUntilDone(admin: ChatClient, flags: Flags): Promise<{ puts: nu
   throw new Error("the flip did not finish in 1,000 PUTs");
 }
 
-export async function fanInBench(url: string, adminToken: string, options: FanInOptions, log: (line: string) => void): Promise<FanInResult> {
+export async function fanInBench(
+  url: string,
+  adminToken: string,
+  options: FanInOptions,
+  log: (line: string) => void,
+): Promise<FanInResult> {
   const admin = new ChatClient(url, { admin: adminToken });
   const client = new ChatClient(url);
   const base: Flags = { defaultMode: "do", doPercent: 0, rooms: {} };
@@ -205,7 +244,8 @@ export async function fanInBench(url: string, adminToken: string, options: FanIn
   const names = Array.from({ length: options.rooms * 2 }, (_, i) => `bench-${options.runTag}-fan-${i}`);
   const senders: RoomSender[] = [];
   const openRooms = async (rooms: string[]) => {
-    for (let i = 0; i < rooms.length; i += 50) senders.push(...(await Promise.all(rooms.slice(i, i + 50).map((room) => RoomSender.open(client, room)))));
+    for (let i = 0; i < rooms.length; i += 50)
+      senders.push(...(await Promise.all(rooms.slice(i, i + 50).map((room) => RoomSender.open(client, room)))));
     // Each room's first message registers it with its shard: once per room, before the window.
     for (const sender of senders.slice(-rooms.length)) sender.send("first message");
     await sleep(2_000);
@@ -228,7 +268,9 @@ export async function fanInBench(url: string, adminToken: string, options: FanIn
     const change = window(options.rooms, beforeChange, afterPut);
     const afterChange = window(options.rooms, afterPut, end);
     const main = joined([steady, change, afterChange]);
-    log(`  ${options.rooms} rooms, ${main.seconds} s: ${main.messages} messages (${main.perSecond}/s); Control calls ${main.controlCalls}, registry calls ${main.registryCalls}`);
+    log(
+      `  ${options.rooms} rooms, ${main.seconds} s: ${main.messages} messages (${main.perSecond}/s); Control calls ${main.controlCalls}, registry calls ${main.registryCalls}`,
+    );
 
     // Twice the rooms at half the rate each: the same messages a second, so the one local
     // workerd thread (which carries a few hundred a second) is not what is measured.
@@ -241,7 +283,9 @@ export async function fanInBench(url: string, adminToken: string, options: FanIn
     await sleep(options.durationMs / 2);
     const doubledEnd = await snapshot(admin, senders);
     const doubled = window(options.rooms * 2, doubledStart, doubledEnd);
-    log(`  ${doubled.rooms} rooms, ${doubled.seconds} s: ${doubled.messages} messages (${doubled.perSecond}/s); Control calls ${doubled.controlCalls}, registry calls ${doubled.registryCalls}`);
+    log(
+      `  ${doubled.rooms} rooms, ${doubled.seconds} s: ${doubled.messages} messages (${doubled.perSecond}/s); Control calls ${doubled.controlCalls}, registry calls ${doubled.registryCalls}`,
+    );
 
     for (const sender of senders) sender.pause();
     await sleep(1_000);
@@ -258,7 +302,9 @@ export async function fanInBench(url: string, adminToken: string, options: FanIn
       registryCalls: shardCalls.reduce((n, c) => n + c, 0),
       busiestShardCalls: Math.max(...shardCalls),
     };
-    log(`  flip of the default to kv: ${flip.rooms} rooms flushed in ${flip.puts} PUT(s), ${flip.seconds} s; Control calls ${flip.controlCalls}, registry calls ${flip.registryCalls}`);
+    log(
+      `  flip of the default to kv: ${flip.rooms} rooms flushed in ${flip.puts} PUT(s), ${flip.seconds} s; Control calls ${flip.controlCalls}, registry calls ${flip.registryCalls}`,
+    );
     const firstError = senders.find((s) => s.firstError)?.firstError;
     const windows = [steady, afterChange, doubled];
     const sum = (pick: (w: FanInWindow) => number) => windows.reduce((n, w) => n + pick(w), 0);
@@ -292,7 +338,11 @@ export async function fanInBench(url: string, adminToken: string, options: FanIn
         controlCallsWithChange: per(main.controlCalls, main.messages),
         controlRowsWithChange: per(main.controlRowsWritten, main.messages),
       },
-      errors: { nacks: senders.reduce((n, s) => n + s.nacks, 0), socketDrops: senders.filter((s) => s.dropped).length, ...(firstError ? { firstError } : {}) },
+      errors: {
+        nacks: senders.reduce((n, s) => n + s.nacks, 0),
+        socketDrops: senders.filter((s) => s.dropped).length,
+        ...(firstError ? { firstError } : {}),
+      },
     };
   } finally {
     for (const sender of senders) sender.close();

@@ -28,13 +28,23 @@ export type HistoryResult = {
   samples: number;
 };
 
-export type HistoryOptions = { runTag: string; sizes: number[]; seed: "auto" | SeedRoute; httpBudgetMs: number; concurrency: number };
+export type HistoryOptions = {
+  runTag: string;
+  sizes: number[];
+  seed: "auto" | SeedRoute;
+  httpBudgetMs: number;
+  concurrency: number;
+};
 
 async function seedHttp(client: ChatClient, room: string, count: number, concurrency: number): Promise<number> {
   const started = performance.now();
-  await mapLimit(Array.from({ length: count }, (_, i) => i), concurrency, async (i) => {
-    await client.post(room, `history message ${i}`, `person ${i % 17}`);
-  });
+  await mapLimit(
+    Array.from({ length: count }, (_, i) => i),
+    concurrency,
+    async (i) => {
+      await client.post(room, `history message ${i}`, `person ${i % 17}`);
+    },
+  );
   return (performance.now() - started) / 1000;
 }
 
@@ -49,7 +59,11 @@ export type SeededHistories = {
  * Seeds one do room per size: through the API while that fits the budget, else straight into
  * the stopped Room DO's SQLite; then restarts the Worker so every room is read alike.
  */
-export async function seedHistories(worker: BenchWorker, options: HistoryOptions, log: (line: string) => void): Promise<SeededHistories> {
+export async function seedHistories(
+  worker: BenchWorker,
+  options: HistoryOptions,
+  log: (line: string) => void,
+): Promise<SeededHistories> {
   const sizes = [...options.sizes].sort((a, b) => a - b);
   const admin = new ChatClient(worker.url, { admin: worker.adminToken });
   const rooms: Omit<HistoryRoom, "lastSeq" | "getLatencyMs">[] = [];
@@ -60,18 +74,28 @@ export async function seedHistories(worker: BenchWorker, options: HistoryOptions
     const room = `bench-${options.runTag}-history-${size}`;
     await admin.setRoomMode(room, "do");
     const projectedSeconds = httpRate ? size / httpRate : 0;
-    const viaHttp = options.seed === "http" || (options.seed === "auto" && (httpRate === 0 || projectedSeconds * 1000 <= options.httpBudgetMs));
+    const viaHttp =
+      options.seed === "http" ||
+      (options.seed === "auto" && (httpRate === 0 || projectedSeconds * 1000 <= options.httpBudgetMs));
     if (viaHttp) {
       const seconds = await seedHttp(admin, room, size, options.concurrency);
       httpRate = httpRate || size / seconds;
-      rooms.push({ messages: size, room, seed: { route: "http", seconds: round(seconds, 1)!, perSecond: round(size / seconds, 0)! } });
-      log(`  seeded ${size} messages through the API in ${seconds.toFixed(1)} s (${(size / seconds).toFixed(0)}/s, ${options.concurrency} in flight)`);
+      rooms.push({
+        messages: size,
+        room,
+        seed: { route: "http", seconds: round(seconds, 1)!, perSecond: round(size / seconds, 0)! },
+      });
+      log(
+        `  seeded ${size} messages through the API in ${seconds.toFixed(1)} s (${(size / seconds).toFixed(0)}/s, ${options.concurrency} in flight)`,
+      );
     } else {
       // One real post creates the room's Durable Object (schema, meta); the rest go straight to its SQLite.
       await admin.post(room, "history starts here", "bench");
       direct.push({ room, count: size - 1 });
       rooms.push({ messages: size, room, seed: { route: "sqlite", seconds: 0, perSecond: 0 } });
-      log(`  ${size} messages through the API would take ~${Math.round(projectedSeconds)} s at ${httpRate.toFixed(0)}/s: writing them into the Room DO's SQLite instead`);
+      log(
+        `  ${size} messages through the API would take ~${Math.round(projectedSeconds)} s at ${httpRate.toFixed(0)}/s: writing them into the Room DO's SQLite instead`,
+      );
     }
   }
 
@@ -90,7 +114,12 @@ export async function seedHistories(worker: BenchWorker, options: HistoryOptions
 }
 
 /** `GET /api/comments?limit=200` latency in each seeded room, alternating rooms. */
-export async function historyBench(worker: BenchWorker, seeded: SeededHistories, samples: number, log: (line: string) => void): Promise<HistoryResult> {
+export async function historyBench(
+  worker: BenchWorker,
+  seeded: SeededHistories,
+  samples: number,
+  log: (line: string) => void,
+): Promise<HistoryResult> {
   const { rooms, sizes, httpRate } = seeded;
 
   const latencies = new Map<string, number[]>(rooms.map((r) => [r.room, []]));
@@ -101,7 +130,8 @@ export async function historyBench(worker: BenchWorker, seeded: SeededHistories,
     const body = (await res.json()) as { comments: unknown[]; lastSeq?: number };
     const ms = performance.now() - started;
     const expected = Math.min(200, r.messages);
-    if (!res.ok || body.comments.length !== expected) throw new Error(`${r.room} answered ${res.status} with ${body.comments?.length} messages, expected ${expected}`);
+    if (!res.ok || body.comments.length !== expected)
+      throw new Error(`${r.room} answered ${res.status} with ${body.comments?.length} messages, expected ${expected}`);
     lastSeq.set(r.room, body.lastSeq ?? 0);
     return ms;
   };
@@ -109,18 +139,29 @@ export async function historyBench(worker: BenchWorker, seeded: SeededHistories,
   for (let i = 0; i < 20; i++) for (const r of rooms) await get(r);
   for (let i = 0; i < samples; i++) for (const r of rooms) latencies.get(r.room)!.push(await get(r));
 
-  const results: HistoryRoom[] = rooms.map((r) => ({ ...r, lastSeq: lastSeq.get(r.room) ?? 0, getLatencyMs: summarize(latencies.get(r.room)!) }));
+  const results: HistoryRoom[] = rooms.map((r) => ({
+    ...r,
+    lastSeq: lastSeq.get(r.room) ?? 0,
+    getLatencyMs: summarize(latencies.get(r.room)!),
+  }));
   for (const r of results) {
-    log(`  GET recent(200), ${String(r.messages).padStart(6)} messages (lastSeq ${r.lastSeq}): p50 ${r.getLatencyMs.p50.toFixed(1)} ms   p99 ${r.getLatencyMs.p99.toFixed(1)} ms`);
+    log(
+      `  GET recent(200), ${String(r.messages).padStart(6)} messages (lastSeq ${r.lastSeq}): p50 ${r.getLatencyMs.p50.toFixed(1)} ms   p99 ${r.getLatencyMs.p99.toFixed(1)} ms`,
+    );
   }
-  const projected = Object.fromEntries(sizes.map((size) => [String(size), httpRate ? round(size / httpRate, 0) : null]));
+  const projected = Object.fromEntries(
+    sizes.map((size) => [String(size), httpRate ? round(size / httpRate, 0) : null]),
+  );
   const small = results[0]!;
   const big = results[results.length - 1]!;
   return {
     rooms: results,
     httpSeedPerSecond: round(httpRate, 0) ?? 0,
     projectedHttpSeconds: projected,
-    ratio: { p50: round(ratio(big.getLatencyMs.p50, small.getLatencyMs.p50), 3), p99: round(ratio(big.getLatencyMs.p99, small.getLatencyMs.p99), 3) },
+    ratio: {
+      p50: round(ratio(big.getLatencyMs.p50, small.getLatencyMs.p50), 3),
+      p99: round(ratio(big.getLatencyMs.p99, small.getLatencyMs.p99), 3),
+    },
     samples,
   };
 }

@@ -16,15 +16,33 @@ import { REFERENCE_CONFIG } from "./socket-writes";
 
 /** cpuMsPerMessage: wrangler's and workerd's CPU per acknowledged write, mean of the runs (absent from older reports) */
 export type LimitCostSide = { runs: number[]; perSecond: number; errors: number; cpuMsPerMessage?: number | null };
-export type LimitCostRow = { path: "socket" | "http"; what: string; exempt: LimitCostSide; limited: LimitCostSide; limitedOverExempt: number | null };
+export type LimitCostRow = {
+  path: "socket" | "http";
+  what: string;
+  exempt: LimitCostSide;
+  limited: LimitCostSide;
+  limitedOverExempt: number | null;
+};
 /**
  * limiterCall: server CPU of one call of the local (Miniflare) rate-limiting binding, alone: the
  * bare reference Worker's POST /api/limit minus its GET /api/health, per request (absent from older reports).
  */
-export type LimiterCallCost = { healthCpuMs: number | null; limitCpuMs: number | null; cpuMsPerCall: number | null; error?: string };
+export type LimiterCallCost = {
+  healthCpuMs: number | null;
+  limitCpuMs: number | null;
+  cpuMsPerCall: number | null;
+  error?: string;
+};
 export type LimitCostResult = { durationMs: number; rows: LimitCostRow[]; limiterCall?: LimiterCallCost };
 
-export type LimitCostOptions = { runTag: string; durationMs: number; senders: number; listeners: number; concurrency: number; exemptPid?: number };
+export type LimitCostOptions = {
+  runTag: string;
+  durationMs: number;
+  senders: number;
+  listeners: number;
+  concurrency: number;
+  exemptPid?: number;
+};
 
 type Run = { perSecond: number; errors: number; cpuMsPerMessage: number | null };
 
@@ -41,7 +59,10 @@ const WRITE_LIMITERS = ["POST_LIMITER", "ROOM_LIMITER"];
 /** wrangler.toml with the write limiters' limits raised (their periods stay). */
 export function limitsConfig(toml: string): string {
   return WRITE_LIMITERS.reduce((text, name) => {
-    const raised = text.replace(new RegExp(`(name = "${name}"[^\\[]*?simple = \\{ limit = )\\d+`), `$1${NEVER_REACHED}`);
+    const raised = text.replace(
+      new RegExp(`(name = "${name}"[^\\[]*?simple = \\{ limit = )\\d+`),
+      `$1${NEVER_REACHED}`,
+    );
     if (raised === text) throw new Error(`wrangler.toml: ${name}'s \`simple = { limit = N, … }\` not found`);
     return raised;
   }, toml);
@@ -66,12 +87,15 @@ async function limiterCallCost(concurrency: number, log: (line: string) => void)
   try {
     worker = await startLocalWorker({ config: REFERENCE_CONFIG });
     const pid = worker.process.pid;
-    const measure = async (call: () => Promise<Response>) => (await measuredLoad(call, { concurrency, durationMs: 3_000, serverPid: pid })).cpuMsPerCall;
+    const measure = async (call: () => Promise<Response>) =>
+      (await measuredLoad(call, { concurrency, durationMs: 3_000, serverPid: pid })).cpuMsPerCall;
     const base = worker.url;
     const healthCpuMs = await measure(() => fetch(`${base}/api/health`));
     const limitCpuMs = await measure(() => fetch(`${base}/api/limit`, { method: "POST" }));
     const cpuMsPerCall = healthCpuMs === null || limitCpuMs === null ? null : round(limitCpuMs - healthCpuMs, 2);
-    log(`  one emulated limit() call: ${cpuMsPerCall ?? "—"} ms server CPU (reference Worker: POST /api/limit ${limitCpuMs ?? "—"} ms, GET /api/health ${healthCpuMs ?? "—"} ms per request)`);
+    log(
+      `  one emulated limit() call: ${cpuMsPerCall ?? "—"} ms server CPU (reference Worker: POST /api/limit ${limitCpuMs ?? "—"} ms, GET /api/health ${healthCpuMs ?? "—"} ms per request)`,
+    );
     return { healthCpuMs, limitCpuMs, cpuMsPerCall };
   } catch (err) {
     const error = (err as Error).message.split("\n")[0]!;
@@ -82,7 +106,12 @@ async function limiterCallCost(concurrency: number, log: (line: string) => void)
   }
 }
 
-export async function limitCostBench(exemptUrl: string, adminToken: string, options: LimitCostOptions, log: (line: string) => void): Promise<LimitCostResult> {
+export async function limitCostBench(
+  exemptUrl: string,
+  adminToken: string,
+  options: LimitCostOptions,
+  log: (line: string) => void,
+): Promise<LimitCostResult> {
   writeFileSync(LIMITS_CONFIG, limitsConfig(readFileSync(join(PROJECT_ROOT, "wrangler.toml"), "utf8")));
   let limitedWorker: Awaited<ReturnType<typeof startLocalWorker>> | null = null;
   try {
@@ -91,7 +120,12 @@ export async function limitCostBench(exemptUrl: string, adminToken: string, opti
       adminToken,
       // Nobody exempt; the per-client cap counted but above the load's 26 sockets from one
       // address, and the frame meter counting but above the closed-loop senders' rate.
-      vars: { RATE_LIMIT_EXEMPT: "", ROOM_MAX_SOCKETS_PER_CLIENT: "1000", SOCKET_FRAME_RATE: "1000000", SOCKET_FRAME_BURST: "1000000" },
+      vars: {
+        RATE_LIMIT_EXEMPT: "",
+        ROOM_MAX_SOCKETS_PER_CLIENT: "1000",
+        SOCKET_FRAME_RATE: "1000000",
+        SOCKET_FRAME_BURST: "1000000",
+      },
     });
     const urls = { exempt: exemptUrl, limited: limitedWorker.url };
     const pids = { exempt: options.exemptPid, limited: limitedWorker.process.pid };
@@ -122,8 +156,14 @@ export async function limitCostBench(exemptUrl: string, adminToken: string, opti
       );
       sides.forEach((which, i) => {
         const { result } = results[i]!;
-        socket[which].push({ perSecond: result.perSecond, errors: result.errors.total + result.missing, cpuMsPerMessage: result.serverCpuMsPerMessage });
-        log(`  socket ${which.padEnd(8)} ${result.perSecond.toFixed(0).padStart(5)} msgs/s   server CPU ${result.serverCpuMsPerMessage ?? "—"} ms/msg   ${result.errors.total} errors${result.firstError ? ` (${result.firstError})` : ""}`);
+        socket[which].push({
+          perSecond: result.perSecond,
+          errors: result.errors.total + result.missing,
+          cpuMsPerMessage: result.serverCpuMsPerMessage,
+        });
+        log(
+          `  socket ${which.padEnd(8)} ${result.perSecond.toFixed(0).padStart(5)} msgs/s   server CPU ${result.serverCpuMsPerMessage ?? "—"} ms/msg   ${result.errors.total} errors${result.firstError ? ` (${result.firstError})` : ""}`,
+        );
       });
     }
 
@@ -131,14 +171,30 @@ export async function limitCostBench(exemptUrl: string, adminToken: string, opti
     let n = 0;
     for (let round = 0; round < ROUNDS; round++) {
       const rooms = await Promise.all(sides.map(room));
-      const writes = sides.map((which, i) => () =>
-        fetch(`${urls[which]}/api/comments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ room: rooms[i], text: `limit cost ${++n}`, author: "bench" }) }));
+      const writes = sides.map(
+        (which, i) => () =>
+          fetch(`${urls[which]}/api/comments`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ room: rooms[i], text: `limit cost ${++n}`, author: "bench" }),
+          }),
+      );
       // Both sides warm up together, then are measured together.
-      const results = await Promise.all(sides.map((which, i) => measuredLoad(writes[i]!, { concurrency: options.concurrency, durationMs: options.durationMs, serverPid: pids[which] })));
+      const results = await Promise.all(
+        sides.map((which, i) =>
+          measuredLoad(writes[i]!, {
+            concurrency: options.concurrency,
+            durationMs: options.durationMs,
+            serverPid: pids[which],
+          }),
+        ),
+      );
       sides.forEach((which, i) => {
         const { result, cpuMsPerCall: cpuMs } = results[i]!;
         http[which].push({ perSecond: result.perSecond, errors: result.errors, cpuMsPerMessage: cpuMs });
-        log(`  http   ${which.padEnd(8)} ${result.perSecond.toFixed(0).padStart(5)} writes/s   server CPU ${cpuMs ?? "—"} ms/write   ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ""}`);
+        log(
+          `  http   ${which.padEnd(8)} ${result.perSecond.toFixed(0).padStart(5)} writes/s   server CPU ${cpuMs ?? "—"} ms/write   ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ""}`,
+        );
       });
     }
 
@@ -150,7 +206,11 @@ export async function limitCostBench(exemptUrl: string, adminToken: string, opti
     return {
       durationMs: options.durationMs,
       rows: [
-        row("socket", `socket sends into one do room, ${options.senders} senders × ${options.listeners} listeners`, socket),
+        row(
+          "socket",
+          `socket sends into one do room, ${options.senders} senders × ${options.listeners} listeners`,
+          socket,
+        ),
         row("http", `POST /api/comments into one do room, ${options.concurrency} in flight`, http),
       ],
       limiterCall: await limiterCallCost(options.concurrency, log),

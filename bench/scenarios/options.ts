@@ -2,7 +2,18 @@
 import { z } from "zod";
 import { readFlags, validate } from "../lib/cli";
 
-export const SCENARIOS = ["throughput", "socket", "limits", "visibility", "requests", "history", "scrollback", "cost", "streaming", "fan-in"] as const;
+export const SCENARIOS = [
+  "throughput",
+  "socket",
+  "limits",
+  "visibility",
+  "requests",
+  "history",
+  "scrollback",
+  "cost",
+  "streaming",
+  "fan-in",
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export const BENCH_USAGE = `Usage: npm run bench -- [options]
@@ -51,7 +62,11 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   --help                 this text`;
 
 const int = (name: string, min: number, max: number) =>
-  z.coerce.number({ error: `${name} must be a number` }).int(`${name} must be a whole number`).min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`);
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .int(`${name} must be a whole number`)
+    .min(min, `${name} must be at least ${min}`)
+    .max(max, `${name} must be at most ${max}`);
 
 const schema = z.object({
   json: z.string().min(1).default("docs/bench-latest.json"),
@@ -81,7 +96,9 @@ const schema = z.object({
     .string()
     .regex(/^\d+(,\d+)*$/, "--cost-pages takes page counts, e.g. 10,50")
     .transform((s) => s.split(",").map(Number))
-    .pipe(z.array(z.number().int().min(1, "--cost-pages must be at least 1").max(500, "--cost-pages must be at most 500")))
+    .pipe(
+      z.array(z.number().int().min(1, "--cost-pages must be at least 1").max(500, "--cost-pages must be at most 500")),
+    )
     .default([10, 50]),
   streamReplies: int("--stream-replies", 1, 10_000).default(30),
   fanInRooms: int("--fan-in-rooms", 2, 2_000).default(200),
@@ -92,16 +109,16 @@ export type BenchOptions = z.infer<typeof schema>;
 
 export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
   const values = readFlags(argv, {
-    json: { type: "string" },
-    only: { type: "string" },
-    concurrency: { type: "string" },
+    "json": { type: "string" },
+    "only": { type: "string" },
+    "concurrency": { type: "string" },
     "duration-ms": { type: "string" },
     "socket-ms": { type: "string" },
     "socket-rounds": { type: "string" },
-    history: { type: "string" },
-    seed: { type: "string" },
+    "history": { type: "string" },
+    "seed": { type: "string" },
     "seed-budget-ms": { type: "string" },
-    samples: { type: "string" },
+    "samples": { type: "string" },
     "window-ms": { type: "string" },
     "limit-ms": { type: "string" },
     "cost-messages": { type: "string" },

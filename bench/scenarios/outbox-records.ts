@@ -7,7 +7,12 @@ import { mapLimit } from "../lib/load";
 import { sleep } from "../lib/time";
 import { requestJson } from "../../src/client/http";
 
-type OutboxState = { pending: number; flushed: number; failures: number; lagMs: { p50: number; p99: number; max: number; samples: number } };
+type OutboxState = {
+  pending: number;
+  flushed: number;
+  failures: number;
+  lagMs: { p50: number; p99: number; max: number; samples: number };
+};
 type RoomAdmin = { room: string; count: number; lastSeq: number; active: boolean; outbox: OutboxState };
 
 export type OutboxResult = {
@@ -28,10 +33,19 @@ export type OutboxResult = {
 
 export type OutboxOptions = { drainWaitMs: number; concurrency: number };
 
-export async function outboxRecords(url: string, adminToken: string, room: string, ackedIds: string[], options: OutboxOptions): Promise<OutboxResult> {
+export async function outboxRecords(
+  url: string,
+  adminToken: string,
+  room: string,
+  ackedIds: string[],
+  options: OutboxOptions,
+): Promise<OutboxResult> {
   let roomCount: number | null = null;
   const inspect = async () => {
-    const { body } = await requestJson<RoomAdmin>(`${url}/api/admin/rooms/${encodeURIComponent(room)}`, { token: adminToken, timeoutMs: 10_000 });
+    const { body } = await requestJson<RoomAdmin>(`${url}/api/admin/rooms/${encodeURIComponent(room)}`, {
+      token: adminToken,
+      timeoutMs: 10_000,
+    });
     roomCount = body.count;
     return body.outbox;
   };
@@ -65,5 +79,14 @@ export async function outboxRecords(url: string, adminToken: string, room: strin
       error ??= `GET /api/comments/${id}: ${(err as Error).message}`;
     }
   });
-  return { roomCount, pendingAtRunEnd, drainedInMs, outbox, recordsChecked: ackedIds.length, recordsMissing: missing, recordErrors: failed, ...(error ? { error } : {}) };
+  return {
+    roomCount,
+    pendingAtRunEnd,
+    drainedInMs,
+    outbox,
+    recordsChecked: ackedIds.length,
+    recordsMissing: missing,
+    recordErrors: failed,
+    ...(error ? { error } : {}),
+  };
 }

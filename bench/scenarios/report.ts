@@ -51,8 +51,16 @@ export function checkTargets(report: Omit<BenchReport, "targets" | "durationSeco
   const checks: TargetCheck[] = [];
   if (report.throughput) {
     const { doOverNoop: r, doOverKv, referenceOverNoop, doOverReference } = report.throughput.ratios;
-    const floor = referenceOverNoop === undefined ? "" : `; the bare reference room's post ${fmt(referenceOverNoop, 3)} ×, do/reference ${fmt(doOverReference, 3)}`;
-    checks.push({ name: "do writes vs no-op", target: "HTTP do write ≥ 0.6 × no-op requests/s", measured: `${fmt(r, 3)} × (do/kv ${fmt(doOverKv, 2)}${floor})`, met: r === null ? null : r >= 0.6 });
+    const floor =
+      referenceOverNoop === undefined
+        ? ""
+        : `; the bare reference room's post ${fmt(referenceOverNoop, 3)} ×, do/reference ${fmt(doOverReference, 3)}`;
+    checks.push({
+      name: "do writes vs no-op",
+      target: "HTTP do write ≥ 0.6 × no-op requests/s",
+      measured: `${fmt(r, 3)} × (do/kv ${fmt(doOverKv, 2)}${floor})`,
+      met: r === null ? null : r >= 0.6,
+    });
   }
   if (report.socket) checks.push(...socketTargets(report.socket));
   for (const row of report.limits?.rows ?? []) {
@@ -66,7 +74,12 @@ export function checkTargets(report: Omit<BenchReport, "targets" | "durationSeco
   }
   if (report.visibility) {
     const p99 = report.visibility.push.timeToVisibleMs.p99;
-    checks.push({ name: "push latency", target: "push p99 ≤ 50 ms on loopback", measured: `p99 ${fmt(p99)} ms`, met: Number.isFinite(p99) ? p99 <= 50 : null });
+    checks.push({
+      name: "push latency",
+      target: "push p99 ≤ 50 ms on loopback",
+      measured: `p99 ${fmt(p99)} ms`,
+      met: Number.isFinite(p99) ? p99 <= 50 : null,
+    });
   }
   if (report.history) {
     const r = report.history.ratio.p50;
@@ -130,7 +143,8 @@ export function fanInTargets(f: FanInResult): TargetCheck[] {
     {
       name: "Control calls per message",
       target: "Control calls per message ≤ 0.001",
-      measured: `${fmt(per.controlCalls, 5)} over the traffic (${traffic.controlCalls} calls / ${traffic.messages} messages); ` +
+      measured:
+        `${fmt(per.controlCalls, 5)} over the traffic (${traffic.controlCalls} calls / ${traffic.messages} messages); ` +
         `${fmt(withChange / main.messages, 5)} over the ${main.rooms}-room window with the flag change's PUT (${withChange} / ${main.messages})`,
       met: traffic.messages > 0 && per.controlCalls <= 0.001 && withChange / main.messages <= 0.001,
     },
@@ -158,7 +172,8 @@ export function fanInTargets(f: FanInResult): TargetCheck[] {
 /** "; +X ms CPU/msg, one emulated limit() call Y ms" when the report has both (newer reports). */
 function limitCpuNote(row: LimitCostRow, call: LimitCostResult["limiterCall"]): string {
   const { exempt, limited } = row;
-  if (exempt.cpuMsPerMessage == null || limited.cpuMsPerMessage == null || !call || call.cpuMsPerCall === null) return "";
+  if (exempt.cpuMsPerMessage == null || limited.cpuMsPerMessage == null || !call || call.cpuMsPerCall === null)
+    return "";
   return `; limited − exempt ${fmt(limited.cpuMsPerMessage - exempt.cpuMsPerMessage, 2)} ms CPU/msg, one emulated limit() call ${fmt(call.cpuMsPerCall, 2)} ms`;
 }
 
@@ -189,7 +204,10 @@ function socketTargets(s: SocketWritesResult): TargetCheck[] {
     {
       name: "socket writes vs before",
       target: `socket writes ≥ 3 × ${s.beforePerSecond} msgs/s (before)`,
-      measured: (s.runs ? `${fmt(ratios.oursOverBefore, 2)} × (mean of ${s.runs.ours.length} runs: ${fmt(mean(s.runs.ours), 0)} msgs/s)` : `${fmt(ratios.oursOverBefore, 2)} × (${fmt(ours.perSecond, 0)} msgs/s)`) + threadCeiling(s.reference),
+      measured:
+        (s.runs
+          ? `${fmt(ratios.oursOverBefore, 2)} × (mean of ${s.runs.ours.length} runs: ${fmt(mean(s.runs.ours), 0)} msgs/s)`
+          : `${fmt(ratios.oursOverBefore, 2)} × (${fmt(ours.perSecond, 0)} msgs/s)`) + threadCeiling(s.reference),
       met: ratios.oursOverBefore === null ? null : ratios.oursOverBefore >= 3,
     },
     {
@@ -207,14 +225,20 @@ function socketTargets(s: SocketWritesResult): TargetCheck[] {
     {
       name: "outbox record lag",
       target: "outbox record lag p99 ≤ 2 s",
-      measured: lag ? `p99 ${fmt(lag.p99, 0)} ms (p50 ${fmt(lag.p50, 0)} ms, max ${fmt(lag.max, 0)} ms, ${lag.samples} records)` : `— (${outbox.error ?? "no answer"})`,
+      measured: lag
+        ? `p99 ${fmt(lag.p99, 0)} ms (p50 ${fmt(lag.p50, 0)} ms, max ${fmt(lag.max, 0)} ms, ${lag.samples} records)`
+        : `— (${outbox.error ?? "no answer"})`,
       met: lag && Number.isFinite(lag.p99) ? lag.p99 <= 2_000 : null,
     },
     {
       name: "records after the outbox drained",
       target: "0 acknowledged messages without a KV record once the outbox drained",
       measured: `${outbox.recordsMissing} missing, ${outbox.recordErrors} unreadable of ${outbox.recordsChecked}${outbox.drainedInMs === null ? "; the outbox did not drain within 30 s" : ""}`,
-      met: outbox.recordsChecked > 0 && outbox.drainedInMs !== null && outbox.recordsMissing === 0 && outbox.recordErrors === 0,
+      met:
+        outbox.recordsChecked > 0 &&
+        outbox.drainedInMs !== null &&
+        outbox.recordsMissing === 0 &&
+        outbox.recordErrors === 0,
     },
   ];
 }
@@ -245,12 +269,18 @@ export function benchTables(report: BenchReport): string[] {
           t.scenarios.map((s) => [
             s.name,
             s.runs ? meanWithRuns(mean(s.runs), s.runs) : fmt(s.result.perSecond, 0),
-            ms(s.result.latencyMs.p50), ms(s.result.latencyMs.p99), String(s.result.errors), fmt(s.serverCpuMsPerRequest, 2), s.what,
+            ms(s.result.latencyMs.p50),
+            ms(s.result.latencyMs.p99),
+            String(s.result.errors),
+            fmt(s.serverCpuMsPerRequest, 2),
+            s.what,
           ]),
           ["left", "right", "right", "right", "right", "right", "left"],
         ) +
         `\n\ndo / no-op = ${fmt(t.ratios.doOverNoop, 3)}, do / kv = ${fmt(t.ratios.doOverKv, 3)}` +
-        (t.ratios.referenceOverNoop === undefined ? "" : `, reference / no-op = ${fmt(t.ratios.referenceOverNoop, 3)}, do / reference = ${fmt(t.ratios.doOverReference, 3)}`),
+        (t.ratios.referenceOverNoop === undefined
+          ? ""
+          : `, reference / no-op = ${fmt(t.ratios.referenceOverNoop, 3)}, do / reference = ${fmt(t.ratios.doOverReference, 3)}`),
     );
   }
   if (report.socket) tables.push(socketTable(report.socket));
@@ -259,12 +289,33 @@ export function benchTables(report: BenchReport): string[] {
   if (report.visibility) {
     const v = report.visibility;
     const rows = [
-      ["WebSocket push", "do", `${v.push.seen}/${v.push.messages}`, ms(v.push.timeToVisibleMs.p50), ms(v.push.timeToVisibleMs.p99), ms(v.push.timeToVisibleMs.max)],
-      ...v.polling.map((p) => [`polling ${p.pollMs[0] / 1000}–${p.pollMs[1] / 1000} s`, p.mode, `${p.seen}/${p.messages}`, fmt(p.timeToVisibleMs.p50, 0), fmt(p.timeToVisibleMs.p99, 0), fmt(p.timeToVisibleMs.max, 0)]),
+      [
+        "WebSocket push",
+        "do",
+        `${v.push.seen}/${v.push.messages}`,
+        ms(v.push.timeToVisibleMs.p50),
+        ms(v.push.timeToVisibleMs.p99),
+        ms(v.push.timeToVisibleMs.max),
+      ],
+      ...v.polling.map((p) => [
+        `polling ${p.pollMs[0] / 1000}–${p.pollMs[1] / 1000} s`,
+        p.mode,
+        `${p.seen}/${p.messages}`,
+        fmt(p.timeToVisibleMs.p50, 0),
+        fmt(p.timeToVisibleMs.p99, 0),
+        fmt(p.timeToVisibleMs.max, 0),
+      ]),
     ];
     tables.push(
       `**Time until another client sees a message** (from the POST being sent)\n\n` +
-        markdownTable(["delivery", "mode", "seen", "p50 ms", "p99 ms", "max ms"], rows, ["left", "left", "right", "right", "right", "right"]) +
+        markdownTable(["delivery", "mode", "seen", "p50 ms", "p99 ms", "max ms"], rows, [
+          "left",
+          "left",
+          "right",
+          "right",
+          "right",
+          "right",
+        ]) +
         `\n\nPOST acknowledged (push run): p50 ${ms(v.push.ackMs.p50)} ms, p99 ${ms(v.push.ackMs.p99)} ms`,
     );
   }
@@ -272,7 +323,16 @@ export function benchTables(report: BenchReport): string[] {
     const rows = report.requests.flatMap((r) =>
       (["idle", "active"] as const).map((kind) => {
         const c = r[kind];
-        return [r.mode, `${c.pages} ${kind}`, String(c.post), String(c.poll), String(c.heal), String(c.socketConnects), String(c.pings), String(c.pushesReceived)];
+        return [
+          r.mode,
+          `${c.pages} ${kind}`,
+          String(c.post),
+          String(c.poll),
+          String(c.heal),
+          String(c.socketConnects),
+          String(c.pings),
+          String(c.pushesReceived),
+        ];
       }),
     );
     const perMode = report.requests.map((r) => [
@@ -286,10 +346,31 @@ export function benchTables(report: BenchReport): string[] {
     ]);
     tables.push(
       `**Server requests per delivered message** (page-like tabs: WebSocket in do mode, 5–7 s polls, 100–120 s with the socket open)\n\n` +
-        markdownTable(["mode", "pages", "posts (POST or socket send)", "polls", "heals", "socket connects", "pings", "pushes received"], rows, ["left", "left", "right", "right", "right", "right", "right", "right"]) +
+        markdownTable(
+          [
+            "mode",
+            "pages",
+            "posts (POST or socket send)",
+            "polls",
+            "heals",
+            "socket connects",
+            "pings",
+            "pushes received",
+          ],
+          rows,
+          ["left", "left", "right", "right", "right", "right", "right", "right"],
+        ) +
         "\n\n" +
         markdownTable(
-          ["mode", "delivered", "seconds", "requests per delivered (polls+heals+connects+pings)", "including the posts", "pushes per delivered", "idle page: requests per 30 s"],
+          [
+            "mode",
+            "delivered",
+            "seconds",
+            "requests per delivered (polls+heals+connects+pings)",
+            "including the posts",
+            "pushes per delivered",
+            "idle page: requests per 30 s",
+          ],
           perMode,
           ["left", "right", "right", "right", "right", "right", "right"],
         ),
@@ -301,10 +382,22 @@ export function benchTables(report: BenchReport): string[] {
       `**GET recent(200) with room history** (do mode, ${h.samples} sequential requests per room, alternating)\n\n` +
         markdownTable(
           ["history", "seeded via", "seed time", "seed rate", "lastSeq", "p50 ms", "p99 ms"],
-          h.rooms.map((r) => [String(r.messages), r.seed.route === "http" ? "the API" : "Room DO SQLite (Worker stopped)", `${r.seed.seconds} s`, `${r.seed.perSecond}/s`, String(r.lastSeq), ms(r.getLatencyMs.p50), ms(r.getLatencyMs.p99)]),
+          h.rooms.map((r) => [
+            String(r.messages),
+            r.seed.route === "http" ? "the API" : "Room DO SQLite (Worker stopped)",
+            `${r.seed.seconds} s`,
+            `${r.seed.perSecond}/s`,
+            String(r.lastSeq),
+            ms(r.getLatencyMs.p50),
+            ms(r.getLatencyMs.p99),
+          ]),
           ["right", "left", "right", "right", "right", "right", "right"],
         ) +
-        `\n\nAPI seeding rate ${h.httpSeedPerSecond}/s; through the API the histories would take ${Object.entries(h.projectedHttpSeconds).map(([n, s]) => `${n}: ~${s ?? "?"} s`).join(", ")}.`,
+        `\n\nAPI seeding rate ${h.httpSeedPerSecond}/s; through the API the histories would take ${Object.entries(
+          h.projectedHttpSeconds,
+        )
+          .map(([n, s]) => `${n}: ~${s ?? "?"} s`)
+          .join(", ")}.`,
     );
   }
   if (report.streaming) {
@@ -312,8 +405,28 @@ export function benchTables(report: BenchReport): string[] {
     tables.push(
       `**Streamed AI replies** (do room, the bot with the Ollama-protocol stub: ${s.tokensPerReply} tokens ${s.tokenDelayMs} ms apart, ${s.replies} replies, ${s.listeners} listening sockets)\n\n` +
         markdownTable(
-          ["first token → socket p50 ms", "p99 ms", "max ms", "storage writes per reply", "pushes per reply", "frames per reply per listener", "mismatches", "gaps"],
-          [[ms(s.firstTokenToSocketMs.p50), ms(s.firstTokenToSocketMs.p99), ms(s.firstTokenToSocketMs.max), fmt(s.storageWritesPerReply, 1), fmt(s.pushesPerReply, 1), fmt(s.framesPerReplyPerListener, 1), String(s.mismatches), String(s.gaps)]],
+          [
+            "first token → socket p50 ms",
+            "p99 ms",
+            "max ms",
+            "storage writes per reply",
+            "pushes per reply",
+            "frames per reply per listener",
+            "mismatches",
+            "gaps",
+          ],
+          [
+            [
+              ms(s.firstTokenToSocketMs.p50),
+              ms(s.firstTokenToSocketMs.p99),
+              ms(s.firstTokenToSocketMs.max),
+              fmt(s.storageWritesPerReply, 1),
+              fmt(s.pushesPerReply, 1),
+              fmt(s.framesPerReplyPerListener, 1),
+              String(s.mismatches),
+              String(s.gaps),
+            ],
+          ],
           ["right", "right", "right", "right", "right", "right", "right", "right"],
         ),
     );
@@ -324,7 +437,13 @@ export function benchTables(report: BenchReport): string[] {
       `**Scroll-back pages** (\`before=<seq>&limit=${s.pageSize}\` at positions spread over the whole log, do mode, ${s.samples} sequential requests per room, alternating)\n\n` +
         markdownTable(
           ["history", "p50 ms", "p95 ms", "p99 ms", "max ms"],
-          s.rooms.map((r) => [String(r.messages), ms(r.pageLatencyMs.p50), ms(r.pageLatencyMs.p95), ms(r.pageLatencyMs.p99), ms(r.pageLatencyMs.max)]),
+          s.rooms.map((r) => [
+            String(r.messages),
+            ms(r.pageLatencyMs.p50),
+            ms(r.pageLatencyMs.p95),
+            ms(r.pageLatencyMs.p99),
+            ms(r.pageLatencyMs.max),
+          ]),
           ["right", "right", "right", "right", "right"],
         ) +
         `\n\n${s.rooms.at(-1)?.messages} over ${s.rooms[0]?.messages} messages: p50 ${fmt(s.ratio.p50, 2)} ×, p99 ${fmt(s.ratio.p99, 2)} ×.`,
@@ -345,8 +464,18 @@ function socketTable(s: SocketWritesResult): string {
   const row = (name: string, r: SocketWritesResult["ours"] | null) =>
     r
       ? [
-          name, r.mode ?? "—", fmt(r.perSecond, 0), ms(r.visibleMs.p50), ms(r.visibleMs.p99), ms(Math.max(...r.perListenerP99Ms.filter(Number.isFinite))), ms(r.ackMs.p99),
-          `${r.acked}/${r.sent}`, String(r.missing), String(r.errors.total), fmt(r.serverCpuMsPerMessage, 2), fmt(r.clientCpuMsPerMessage, 2),
+          name,
+          r.mode ?? "—",
+          fmt(r.perSecond, 0),
+          ms(r.visibleMs.p50),
+          ms(r.visibleMs.p99),
+          ms(Math.max(...r.perListenerP99Ms.filter(Number.isFinite))),
+          ms(r.ackMs.p99),
+          `${r.acked}/${r.sent}`,
+          String(r.missing),
+          String(r.errors.total),
+          fmt(r.serverCpuMsPerMessage, 2),
+          fmt(r.clientCpuMsPerMessage, 2),
         ]
       : [name, "—", "—", "—", "—", "—", "—", "—", "—", s.referenceError ?? "did not run", "—", "—"];
   const { outbox } = s;
@@ -354,7 +483,20 @@ function socketTable(s: SocketWritesResult): string {
   return (
     `**Socket writes into one room** (${s.senders} closed-loop senders, each waiting until its message reached all ${s.listeners} listeners; ${s.durationMs / 1000} s after ${s.warmupMs / 1000} s warm-up; ${roundsOf(s)} reference, ours, ours, reference, the table shows each side's first)\n\n` +
     markdownTable(
-      ["room", "mode", "msgs/s", "visible p50 ms", "visible p99 ms", "worst listener p99 ms", "ack p99 ms", "acked/sent", "missing", "errors", "server CPU ms/msg", "load gen. CPU ms/msg"],
+      [
+        "room",
+        "mode",
+        "msgs/s",
+        "visible p50 ms",
+        "visible p99 ms",
+        "worst listener p99 ms",
+        "ack p99 ms",
+        "acked/sent",
+        "missing",
+        "errors",
+        "server CPU ms/msg",
+        "load gen. CPU ms/msg",
+      ],
       [row("ours", s.ours), row("reference (bench/reference)", s.reference)],
       ["left", "left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
     ) +
@@ -373,7 +515,14 @@ function limitsTable(l: LimitCostResult): string {
   return (
     `**The post limit and socket checks** (the same writes against a Worker where loopback is exempt and one where every send pays POST_LIMITER, with its limit raised so nothing is refused, and the per-client socket cap; both Workers loaded at the same time, each with the full load, so the machine's drift falls on both alike; ${l.durationMs / 1000} s per run after 1 s warm-up, two rounds)\n\n` +
     markdownTable(
-      ["writes", "exempt /s (runs)", "limited /s (runs)", "limited / exempt", "server CPU ms/msg (exempt, limited)", "errors (exempt, limited)"],
+      [
+        "writes",
+        "exempt /s (runs)",
+        "limited /s (runs)",
+        "limited / exempt",
+        "server CPU ms/msg (exempt, limited)",
+        "errors (exempt, limited)",
+      ],
       l.rows.map((r) => [
         r.what,
         meanWithRuns(r.exempt.perSecond, r.exempt.runs),
@@ -397,21 +546,67 @@ const usd = (v: number) => `$${v.toFixed(2)}`;
 /** Cost per million messages: counted operations per message, then priced. */
 export function costTable(c: CostResult): string {
   const counts = markdownTable(
-    ["mode", "open pages", "delivered", "seconds", "Worker requests", "DO requests", "WebSocket msgs in", "SQLite rows written", "SQLite rows read", "KV reads", "KV writes", "alarms"],
+    [
+      "mode",
+      "open pages",
+      "delivered",
+      "seconds",
+      "Worker requests",
+      "DO requests",
+      "WebSocket msgs in",
+      "SQLite rows written",
+      "SQLite rows read",
+      "KV reads",
+      "KV writes",
+      "alarms",
+    ],
     c.rows.map((r) => {
       const p = r.perMessage;
-      return [r.mode, String(r.pages), `${r.delivered}/${r.messages}`, fmt(r.seconds, 0), fmt(p.workerRequests, 2), fmt(p.doRequests, 2), fmt(p.socketMessagesIn, 2), fmt(p.sqlRowsWritten, 2), fmt(p.sqlRowsRead, 1), fmt(p.kvReads, 2), fmt(p.kvWrites, 2), fmt(p.alarms, 2)];
+      return [
+        r.mode,
+        String(r.pages),
+        `${r.delivered}/${r.messages}`,
+        fmt(r.seconds, 0),
+        fmt(p.workerRequests, 2),
+        fmt(p.doRequests, 2),
+        fmt(p.socketMessagesIn, 2),
+        fmt(p.sqlRowsWritten, 2),
+        fmt(p.sqlRowsRead, 1),
+        fmt(p.kvReads, 2),
+        fmt(p.kvWrites, 2),
+        fmt(p.alarms, 2),
+      ];
     }),
     ["left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
   );
   const money = markdownTable(
-    ["mode", "open pages", "Worker requests", "DO requests", "WebSocket msgs", "SQLite rows", "KV", "per million messages", "+ duration, at most"],
+    [
+      "mode",
+      "open pages",
+      "Worker requests",
+      "DO requests",
+      "WebSocket msgs",
+      "SQLite rows",
+      "KV",
+      "per million messages",
+      "+ duration, at most",
+    ],
     c.rows.map((r) => {
       const b = r.usdPerMillionMessages.byItem;
-      const note = [...r.usdPerMillionMessages.unpriced.map((u) => `${u} not priced`), ...r.countersRestarted.map((o) => `${o} counters restarted: short`)];
+      const note = [
+        ...r.usdPerMillionMessages.unpriced.map((u) => `${u} not priced`),
+        ...r.countersRestarted.map((o) => `${o} counters restarted: short`),
+      ];
       return [
-        r.mode, String(r.pages), usd(b.workerRequests), usd(b.doRequests), usd(b.socketMessagesIn), usd(b.sqlRowsWritten + b.sqlRowsRead),
-        usd(b.kvReads + b.kvWrites + b.kvLists + b.kvDeletes), `**${usd(r.usdPerMillionMessages.operations)}**${note.length ? ` (${note.join("; ")})` : ""}`, usd(r.usdPerMillionMessages.durationAtMost),
+        r.mode,
+        String(r.pages),
+        usd(b.workerRequests),
+        usd(b.doRequests),
+        usd(b.socketMessagesIn),
+        usd(b.sqlRowsWritten + b.sqlRowsRead),
+        usd(b.kvReads + b.kvWrites + b.kvLists + b.kvDeletes),
+        `**${usd(r.usdPerMillionMessages.operations)}**${note.length ? ` (${note.join("; ")})` : ""}`,
+        usd(r.usdPerMillionMessages.durationAtMost),
       ];
     }),
     ["left", "right", "right", "right", "right", "right", "right", "right", "right"],
@@ -428,19 +623,41 @@ const PROJECTED_ROOMS = 100_000;
 
 export function fanInTable(f: FanInResult): string {
   const w = (label: string, x: FanInWindow) => [
-    label, String(x.rooms), fmt(x.seconds, 0), String(x.messages), fmt(x.perSecond, 0), String(x.controlCalls), String(x.controlRowsWritten),
-    String(x.registryCalls), String(x.busiestShardCalls), fmt(x.busiestPerSecond, 3), String(x.localStatsCalls),
+    label,
+    String(x.rooms),
+    fmt(x.seconds, 0),
+    String(x.messages),
+    fmt(x.perSecond, 0),
+    String(x.controlCalls),
+    String(x.controlRowsWritten),
+    String(x.registryCalls),
+    String(x.busiestShardCalls),
+    fmt(x.busiestPerSecond, 3),
+    String(x.localStatsCalls),
   ];
   const t = f.traffic;
   const perMsg = (calls: number) => (t.messages ? calls / t.messages : 0);
-  const project = (calls: number) => `${calls} / ${t.messages} × ${PROJECTED_ROOMS.toLocaleString("en")} msgs/s = ${fmt(perMsg(calls) * PROJECTED_ROOMS, 1)} calls/s`;
+  const project = (calls: number) =>
+    `${calls} / ${t.messages} × ${PROJECTED_ROOMS.toLocaleString("en")} msgs/s = ${fmt(perMsg(calls) * PROJECTED_ROOMS, 1)} calls/s`;
   const puts = Math.ceil(PROJECTED_ROOMS / FLIP_ROOMS_PER_PUT);
   const flip = f.flip;
   return (
     `**Fan-in into the shared objects** (${f.options.rooms} rooms at one message a second each, then ${f.options.rooms * 2} at one every two seconds; one socket each; ` +
     `${f.shards} registry shards; the "N rooms" window has a flag change naming one room halfway)\n\n` +
     markdownTable(
-      ["window", "rooms", "s", "messages", "msgs/s", "Control calls", "Control rows written", "registry calls", "busiest shard calls", "busiest object calls/s", "local stats store calls (stand-in)"],
+      [
+        "window",
+        "rooms",
+        "s",
+        "messages",
+        "msgs/s",
+        "Control calls",
+        "Control rows written",
+        "registry calls",
+        "busiest shard calls",
+        "busiest object calls/s",
+        "local stats store calls (stand-in)",
+      ],
       [w("N rooms, before the flag change", f.steady), w("2N rooms", f.doubled)],
       ["left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
     ) +

@@ -6,7 +6,15 @@ import { round } from "../lib/stats";
 import { PAGE_CADENCE, Tab, type OwnMessage } from "../lib/tab";
 import { jitter, sleep, waitFor, now } from "../lib/time";
 
-export type PageCounts = { pages: number; post: number; poll: number; heal: number; socketConnects: number; pings: number; pushesReceived: number };
+export type PageCounts = {
+  pages: number;
+  post: number;
+  poll: number;
+  heal: number;
+  socketConnects: number;
+  pings: number;
+  pushesReceived: number;
+};
 
 export type RequestsModeResult = {
   mode: PathMode;
@@ -24,7 +32,13 @@ export type RequestsModeResult = {
   idlePagePer30s: { http: number; withPings: number };
 };
 
-export type RequestsOptions = { runTag: string; idlePages: number; activePages: number; windowMs: number; postEveryMs: [number, number] };
+export type RequestsOptions = {
+  runTag: string;
+  idlePages: number;
+  activePages: number;
+  windowMs: number;
+  postEveryMs: [number, number];
+};
 
 function snapshot(tabs: Tab[]): PageCounts {
   return tabs.reduce<PageCounts>(
@@ -54,10 +68,16 @@ function minus(a: PageCounts, b: PageCounts): PageCounts {
   };
 }
 
-async function runMode(url: string, admin: ChatClient, mode: PathMode, options: RequestsOptions): Promise<RequestsModeResult> {
+async function runMode(
+  url: string,
+  admin: ChatClient,
+  mode: PathMode,
+  options: RequestsOptions,
+): Promise<RequestsModeResult> {
   const room = `bench-${options.runTag}-requests-${mode}`;
   await admin.setRoomMode(room, mode);
-  const make = (name: string) => new Tab({ client: new ChatClient(url), room, author: name, cadence: PAGE_CADENCE, push: true });
+  const make = (name: string) =>
+    new Tab({ client: new ChatClient(url), room, author: name, cadence: PAGE_CADENCE, push: true });
   const idle = Array.from({ length: options.idlePages }, (_, i) => make(`idle ${i + 1}`));
   const active = Array.from({ length: options.activePages }, (_, i) => make(`active ${i + 1}`));
   const all = [...idle, ...active];
@@ -98,14 +118,22 @@ async function runMode(url: string, admin: ChatClient, mode: PathMode, options: 
       overheadPerDelivered: per(overhead(idleCounts) + overhead(activeCounts)),
       allPerDelivered: per(overhead(idleCounts) + overhead(activeCounts) + idleCounts.post + activeCounts.post),
       pushesPerDelivered: per(idleCounts.pushesReceived + activeCounts.pushesReceived),
-      idlePagePer30s: { http: round(idleHttp * idleScale, 2)!, withPings: round((idleHttp + idleCounts.pings) * idleScale, 2)! },
+      idlePagePer30s: {
+        http: round(idleHttp * idleScale, 2)!,
+        withPings: round((idleHttp + idleCounts.pings) * idleScale, 2)!,
+      },
     };
   } finally {
     for (const tab of all) tab.stop();
   }
 }
 
-export async function requestsBench(url: string, adminToken: string, options: RequestsOptions, log: (line: string) => void): Promise<RequestsModeResult[]> {
+export async function requestsBench(
+  url: string,
+  adminToken: string,
+  options: RequestsOptions,
+  log: (line: string) => void,
+): Promise<RequestsModeResult[]> {
   const admin = new ChatClient(url, { admin: adminToken });
   // Both modes at once (separate rooms): the load is a few requests a second.
   const results = await Promise.all((["kv", "do"] as const).map((mode) => runMode(url, admin, mode, options)));

@@ -27,7 +27,12 @@ function positions(seed: number): () => number {
   };
 }
 
-export async function scrollBackBench(worker: BenchWorker, seeded: SeededHistories, options: { samples: number; pageSize: number }, log: (line: string) => void): Promise<ScrollBackResult> {
+export async function scrollBackBench(
+  worker: BenchWorker,
+  seeded: SeededHistories,
+  options: { samples: number; pageSize: number },
+  log: (line: string) => void,
+): Promise<ScrollBackResult> {
   const { pageSize, samples } = options;
   const next = new Map(seeded.rooms.map((r) => [r.room, positions(r.messages)]));
   const latencies = new Map<string, number[]>(seeded.rooms.map((r) => [r.room, []]));
@@ -40,7 +45,9 @@ export async function scrollBackBench(worker: BenchWorker, seeded: SeededHistori
     const ms = performance.now() - started;
     const last = body.comments?.at(-1)?.seq;
     if (!res.ok || body.comments.length !== pageSize || last !== before - 1 || body.more !== true) {
-      throw new Error(`${r.room} before=${before} answered ${res.status}: ${body.comments?.length} messages ending at seq ${last}, more ${body.more}`);
+      throw new Error(
+        `${r.room} before=${before} answered ${res.status}: ${body.comments?.length} messages ending at seq ${last}, more ${body.more}`,
+      );
     }
     return ms;
   };
@@ -48,9 +55,15 @@ export async function scrollBackBench(worker: BenchWorker, seeded: SeededHistori
   for (let i = 0; i < 20; i++) for (const r of seeded.rooms) await page(r);
   for (let i = 0; i < samples; i++) for (const r of seeded.rooms) latencies.get(r.room)!.push(await page(r));
 
-  const rooms = seeded.rooms.map((r) => ({ messages: r.messages, room: r.room, pageLatencyMs: summarize(latencies.get(r.room)!) }));
+  const rooms = seeded.rooms.map((r) => ({
+    messages: r.messages,
+    room: r.room,
+    pageLatencyMs: summarize(latencies.get(r.room)!),
+  }));
   for (const r of rooms) {
-    log(`  scroll-back page of ${pageSize}, ${String(r.messages).padStart(6)} messages: p50 ${r.pageLatencyMs.p50.toFixed(1)} ms   p99 ${r.pageLatencyMs.p99.toFixed(1)} ms`);
+    log(
+      `  scroll-back page of ${pageSize}, ${String(r.messages).padStart(6)} messages: p50 ${r.pageLatencyMs.p50.toFixed(1)} ms   p99 ${r.pageLatencyMs.p99.toFixed(1)} ms`,
+    );
   }
   const small = rooms[0]!;
   const big = rooms[rooms.length - 1]!;
@@ -58,8 +71,13 @@ export async function scrollBackBench(worker: BenchWorker, seeded: SeededHistori
     pageSize,
     samples,
     rooms,
-    ratio: { p50: round(ratio(big.pageLatencyMs.p50, small.pageLatencyMs.p50), 3), p99: round(ratio(big.pageLatencyMs.p99, small.pageLatencyMs.p99), 3) },
+    ratio: {
+      p50: round(ratio(big.pageLatencyMs.p50, small.pageLatencyMs.p50), 3),
+      p99: round(ratio(big.pageLatencyMs.p99, small.pageLatencyMs.p99), 3),
+    },
   };
-  log(`  ${big.messages} over ${small.messages} messages: p50 ${result.ratio.p50 ?? "—"} ×, p99 ${result.ratio.p99 ?? "—"} × (target ≤ 1.2 ×)`);
+  log(
+    `  ${big.messages} over ${small.messages} messages: p50 ${result.ratio.p50 ?? "—"} ×, p99 ${result.ratio.p99 ?? "—"} × (target ≤ 1.2 ×)`,
+  );
   return result;
 }

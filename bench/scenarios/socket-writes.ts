@@ -31,14 +31,27 @@ export type SocketWritesResult = {
   outbox: OutboxResult;
 };
 
-export type SocketWritesOptions = { runTag: string; senders: number; listeners: number; durationMs: number; rounds: number; warmupMs: number; serverPid?: number };
+export type SocketWritesOptions = {
+  runTag: string;
+  senders: number;
+  listeners: number;
+  durationMs: number;
+  rounds: number;
+  warmupMs: number;
+  serverPid?: number;
+};
 
 const line = (name: string, r: SocketLoadResult) =>
   `  ${name.padEnd(10)} ${r.perSecond.toFixed(0).padStart(5)} msgs/s   visible p50 ${r.visibleMs.p50.toFixed(1)} ms   p99 ${r.visibleMs.p99.toFixed(1)} ms` +
   `   ${r.acked}/${r.sent} acked   ${r.missing} missing   ${r.errors.total} errors` +
   `   CPU ms/message: server ${r.serverCpuMsPerMessage ?? "—"}, load generator ${r.clientCpuMsPerMessage}${r.firstError ? `   (${r.firstError})` : ""}`;
 
-export async function socketWritesBench(url: string, adminToken: string, options: SocketWritesOptions, log: (line: string) => void): Promise<SocketWritesResult> {
+export async function socketWritesBench(
+  url: string,
+  adminToken: string,
+  options: SocketWritesOptions,
+  log: (line: string) => void,
+): Promise<SocketWritesResult> {
   const load = (socketUrl: string, serverPid: number | undefined): SocketLoadOptions => ({
     socketUrl,
     senders: options.senders,
@@ -105,7 +118,10 @@ export async function socketWritesBench(url: string, adminToken: string, options
     beforePerSecond: BEFORE_PER_SECOND,
     runs: { ours: oursRuns.map((x) => round(x, 1)!), reference: referenceRuns.map((x) => round(x, 1)!) },
     ratios: {
-      oursOverReference: referenceRuns.length === referenceResults.length ? round(ratio(mean(oursRuns)!, mean(referenceRuns)!), 3) : null,
+      oursOverReference:
+        referenceRuns.length === referenceResults.length
+          ? round(ratio(mean(oursRuns)!, mean(referenceRuns)!), 3)
+          : null,
       oursOverBefore: round(ratio(mean(oursRuns)!, BEFORE_PER_SECOND), 2),
     },
     outbox: outbox!,
@@ -113,7 +129,13 @@ export async function socketWritesBench(url: string, adminToken: string, options
 }
 
 /** Record lag under the run's load, then every acknowledged id read back from KV once the outbox drained. */
-async function checkOutbox(url: string, adminToken: string, room: string, ackedIds: string[], log: (line: string) => void): Promise<OutboxResult> {
+async function checkOutbox(
+  url: string,
+  adminToken: string,
+  room: string,
+  ackedIds: string[],
+  log: (line: string) => void,
+): Promise<OutboxResult> {
   const outbox = await outboxRecords(url, adminToken, room, ackedIds, { drainWaitMs: 30_000, concurrency: 16 });
   const lag = outbox.outbox?.lagMs;
   log(

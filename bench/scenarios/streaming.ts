@@ -34,20 +34,40 @@ export type StreamingResult = {
   gaps: number;
 };
 
-export type StreamingOptions = { runTag: string; replies: number; listeners: number; tokens: number; tokenDelayMs: number; botToken: string; adminToken: string };
+export type StreamingOptions = {
+  runTag: string;
+  replies: number;
+  listeners: number;
+  tokens: number;
+  tokenDelayMs: number;
+  botToken: string;
+  adminToken: string;
+};
 
 async function roomStreams(url: string, adminToken: string, room: string): Promise<StreamStats> {
-  const { body } = await requestJson<{ streams: StreamStats }>(`${url}/api/admin/rooms/${encodeURIComponent(room)}`, { token: adminToken, timeoutMs: 10_000 });
+  const { body } = await requestJson<{ streams: StreamStats }>(`${url}/api/admin/rooms/${encodeURIComponent(room)}`, {
+    token: adminToken,
+    timeoutMs: 10_000,
+  });
   return body.streams;
 }
 
-export async function streamingBench(url: string, options: StreamingOptions, log: (line: string) => void): Promise<StreamingResult> {
+export async function streamingBench(
+  url: string,
+  options: StreamingOptions,
+  log: (line: string) => void,
+): Promise<StreamingResult> {
   const room = `bench-${options.runTag}-stream`;
   const admin = new ChatClient(url, { admin: options.adminToken });
   await admin.setRoomMode(room, "do");
   const words = Array.from({ length: options.tokens }, (_, i) => `word${i}`).join(" ");
   const stub = await startOllamaStub({ reply: () => words, tokenDelayMs: options.tokenDelayMs });
-  const listeners = Array.from({ length: options.listeners }, () => ({ view: new StreamView(), frames: 0, firstText: new Map<string, number>(), finalText: new Map<string, string>() }));
+  const listeners = Array.from({ length: options.listeners }, () => ({
+    view: new StreamView(),
+    frames: 0,
+    firstText: new Map<string, number>(),
+    finalText: new Map<string, string>(),
+  }));
   const sockets = listeners.map(
     (listener) =>
       new RoomSocket(new ChatClient(url).socketUrl(room), (frame, receivedAt) => {
@@ -66,9 +86,19 @@ export async function streamingBench(url: string, options: StreamingOptions, log
   await client.post(room, "wake the room", "bench", newMessageId());
   for (const socket of sockets) socket.start();
   const stateDir = mkdtempSync(join(tmpdir(), "lossless-chat-stream-bench-"));
-  const bot = await startBot({ apiUrl: url, token: options.botToken, rooms: [room], botId: `bench-streamer-${options.runTag}`, ollamaHost: stub.url, pollMs: 100, stateFile: join(stateDir, "bot-state.json"), log: () => undefined });
+  const bot = await startBot({
+    apiUrl: url,
+    token: options.botToken,
+    rooms: [room],
+    botId: `bench-streamer-${options.runTag}`,
+    ollamaHost: stub.url,
+    pollMs: 100,
+    stateFile: join(stateDir, "bot-state.json"),
+    log: () => undefined,
+  });
   try {
-    for (const socket of sockets) if (!(await socket.opened(10_000))) throw new Error("a listener's WebSocket did not open");
+    for (const socket of sockets)
+      if (!(await socket.opened(10_000))) throw new Error("a listener's WebSocket did not open");
     const before = await roomStreams(url, options.adminToken, room);
     const humans: string[] = [];
     let mismatches = 0;
@@ -111,7 +141,9 @@ export async function streamingBench(url: string, options: StreamingOptions, log
       mismatches,
       gaps: listeners.reduce((sum, l) => sum + l.view.gaps, 0),
     };
-    log(`  ${replies} replies of ${options.tokens} tokens (${options.tokenDelayMs} ms apart), ${options.listeners} listeners: first token → socket p50 ${result.firstTokenToSocketMs.p50.toFixed(1)} ms, p99 ${result.firstTokenToSocketMs.p99.toFixed(1)} ms; ${result.storageWritesPerReply.toFixed(1)} storage writes and ${result.pushesPerReply.toFixed(1)} pushes per reply`);
+    log(
+      `  ${replies} replies of ${options.tokens} tokens (${options.tokenDelayMs} ms apart), ${options.listeners} listeners: first token → socket p50 ${result.firstTokenToSocketMs.p50.toFixed(1)} ms, p99 ${result.firstTokenToSocketMs.p99.toFixed(1)} ms; ${result.storageWritesPerReply.toFixed(1)} storage writes and ${result.pushesPerReply.toFixed(1)} pushes per reply`,
+    );
     return result;
   } finally {
     for (const socket of sockets) socket.stop();

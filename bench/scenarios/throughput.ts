@@ -16,9 +16,20 @@ export type ThroughputResult = {
    * serverCpuMsPerRequest: CPU of wrangler dev and workerd per answered request (Linux), warm-up excluded;
    * runs: requests/s of every run of a row measured more than once (the do and reference writes), whose result is its first
    */
-  scenarios: { name: string; what: string; result: LoadResult; serverCpuMsPerRequest: number | null; runs?: number[] }[];
+  scenarios: {
+    name: string;
+    what: string;
+    result: LoadResult;
+    serverCpuMsPerRequest: number | null;
+    runs?: number[];
+  }[];
   /** referenceOverNoop and doOverReference are absent from reports made before the reference row */
-  ratios: { doOverNoop: number | null; doOverKv: number | null; referenceOverNoop?: number | null; doOverReference?: number | null };
+  ratios: {
+    doOverNoop: number | null;
+    doOverKv: number | null;
+    referenceOverNoop?: number | null;
+    doOverReference?: number | null;
+  };
   referenceError?: string;
 };
 
@@ -38,8 +49,14 @@ export async function throughputBench(
   const probe = await admin.post(doRoom, "a message to read back", "bench");
   const json = { "content-type": "application/json" };
   let n = 0;
-  const write = (room: string, base = url) => () =>
-    fetch(`${base}/api/comments`, { method: "POST", headers: json, body: JSON.stringify({ room, text: `bench write ${++n}`, author: "bench" }) });
+  const write =
+    (room: string, base = url) =>
+    () =>
+      fetch(`${base}/api/comments`, {
+        method: "POST",
+        headers: json,
+        body: JSON.stringify({ room, text: `bench write ${++n}`, author: "bench" }),
+      });
 
   // The reference runs in its own wrangler dev beside ours, idle until its row.
   let reference: LocalWorker | null = null;
@@ -51,14 +68,39 @@ export async function throughputBench(
     log(`  reference write: could not start the reference Worker: ${referenceError}`);
   }
   const plan: Step[] = [
-    { name: "no-op", what: "GET /api/health: no storage, the runtime's ceiling", call: () => fetch(`${url}/api/health`) },
-    { name: "kv record read", what: "GET /api/comments/:id: one KV read (reference)", call: () => fetch(`${url}/api/comments/${probe.id}`) },
-    { name: "do read (limit 1)", what: "GET /api/comments?limit=1 in a do room: flag read + one Room DO call (reference)", call: () => fetch(`${url}/api/comments?room=${doRoom}&limit=1`) },
-    { name: "kv write", what: "POST /api/comments, kv room: record put + racy read-modify-write of cache:<room>", call: write(kvRoom) },
+    {
+      name: "no-op",
+      what: "GET /api/health: no storage, the runtime's ceiling",
+      call: () => fetch(`${url}/api/health`),
+    },
+    {
+      name: "kv record read",
+      what: "GET /api/comments/:id: one KV read (reference)",
+      call: () => fetch(`${url}/api/comments/${probe.id}`),
+    },
+    {
+      name: "do read (limit 1)",
+      what: "GET /api/comments?limit=1 in a do room: flag read + one Room DO call (reference)",
+      call: () => fetch(`${url}/api/comments?room=${doRoom}&limit=1`),
+    },
+    {
+      name: "kv write",
+      what: "POST /api/comments, kv room: record put + racy read-modify-write of cache:<room>",
+      call: write(kvRoom),
+    },
   ];
-  const doWrite: Step = { name: "do write", what: "POST /api/comments, do room: record put + Room DO append", call: write(doRoom) };
+  const doWrite: Step = {
+    name: "do write",
+    what: "POST /api/comments, do room: record put + Room DO append",
+    call: write(doRoom),
+  };
   const referenceWrite: Step | null = reference
-    ? { name: "reference write", what: "POST to the bare reference room (bench/reference): one RPC, one insert, one KV put; the floor", call: write(`bench-${options.runTag}-ref`, reference.url), serverPid: reference.process.pid }
+    ? {
+        name: "reference write",
+        what: "POST to the bare reference room (bench/reference): one RPC, one insert, one KV put; the floor",
+        call: write(`bench-${options.runTag}-ref`, reference.url),
+        serverPid: reference.process.pid,
+      }
     : null;
   try {
     const scenarios: ThroughputResult["scenarios"] = [];
@@ -103,8 +145,15 @@ function oneRow([first, ...more]: Row[]): Row {
 }
 
 /** One row: 1 s of warm-up, then the measured run and the server's CPU over it. */
-async function measureStep(step: Step, options: { concurrency: number; durationMs: number; serverPid?: number }, log: (line: string) => void): Promise<Row> {
-  const { result, cpuMsPerCall: cpu } = await measuredLoad(step.call, { ...options, serverPid: step.serverPid ?? options.serverPid });
+async function measureStep(
+  step: Step,
+  options: { concurrency: number; durationMs: number; serverPid?: number },
+  log: (line: string) => void,
+): Promise<Row> {
+  const { result, cpuMsPerCall: cpu } = await measuredLoad(step.call, {
+    ...options,
+    serverPid: step.serverPid ?? options.serverPid,
+  });
   log(
     `  ${step.name.padEnd(18)} ${result.perSecond.toFixed(0).padStart(6)} /s   p50 ${result.latencyMs.p50.toFixed(1)} ms   p99 ${result.latencyMs.p99.toFixed(1)} ms` +
       `${cpu === null ? "" : `   server CPU ${cpu} ms/request`}${result.errors ? `   ${result.errors} errors (${result.firstError})` : ""}`,

@@ -11,7 +11,13 @@ export type VisibilityResult = {
   polling: { mode: PathMode; pollMs: [number, number]; messages: number; seen: number; timeToVisibleMs: Percentiles }[];
 };
 
-export type VisibilityOptions = { runTag: string; pushMessages: number; pollWindowMs: number; postEveryMs: number; pollMs: [number, number] };
+export type VisibilityOptions = {
+  runTag: string;
+  pushMessages: number;
+  pollWindowMs: number;
+  postEveryMs: number;
+  pollMs: [number, number];
+};
 
 async function pushLatency(url: string, admin: ChatClient, options: VisibilityOptions) {
   const room = `bench-${options.runTag}-push`;
@@ -41,7 +47,13 @@ async function pushLatency(url: string, admin: ChatClient, options: VisibilityOp
   } finally {
     socket.stop();
   }
-  return { mode: "do" as const, messages: options.pushMessages, seen: visible.length, timeToVisibleMs: summarize(visible), ackMs: summarize(acks) };
+  return {
+    mode: "do" as const,
+    messages: options.pushMessages,
+    seen: visible.length,
+    timeToVisibleMs: summarize(visible),
+    ackMs: summarize(acks),
+  };
 }
 
 /** A sender posts steadily; a receiver polls like the page and notes when each message first shows up. */
@@ -78,17 +90,32 @@ async function pollingLatency(url: string, admin: ChatClient, mode: PathMode, op
   sending = false;
   stoppedAt = now();
   await receiving;
-  return { mode, pollMs: options.pollMs, messages: sentAt.size, seen: visible.size, timeToVisibleMs: summarize([...visible.values()]) };
+  return {
+    mode,
+    pollMs: options.pollMs,
+    messages: sentAt.size,
+    seen: visible.size,
+    timeToVisibleMs: summarize([...visible.values()]),
+  };
 }
 
-export async function visibilityBench(url: string, adminToken: string, options: VisibilityOptions, log: (line: string) => void): Promise<VisibilityResult> {
+export async function visibilityBench(
+  url: string,
+  adminToken: string,
+  options: VisibilityOptions,
+  log: (line: string) => void,
+): Promise<VisibilityResult> {
   const admin = new ChatClient(url, { admin: adminToken });
   const push = await pushLatency(url, admin, options);
-  log(`  push (do)          ${push.seen}/${push.messages} seen   p50 ${push.timeToVisibleMs.p50.toFixed(1)} ms   p99 ${push.timeToVisibleMs.p99.toFixed(1)} ms`);
+  log(
+    `  push (do)          ${push.seen}/${push.messages} seen   p50 ${push.timeToVisibleMs.p50.toFixed(1)} ms   p99 ${push.timeToVisibleMs.p99.toFixed(1)} ms`,
+  );
   // Both polling runs at once: they are light (a few posts a second) and each takes a few poll intervals.
   const polling = await Promise.all((["do", "kv"] as const).map((mode) => pollingLatency(url, admin, mode, options)));
   for (const p of polling) {
-    log(`  polling (${p.mode})       ${p.seen}/${p.messages} seen   p50 ${p.timeToVisibleMs.p50.toFixed(0)} ms   p99 ${p.timeToVisibleMs.p99.toFixed(0)} ms`);
+    log(
+      `  polling (${p.mode})       ${p.seen}/${p.messages} seen   p50 ${p.timeToVisibleMs.p50.toFixed(0)} ms   p99 ${p.timeToVisibleMs.p99.toFixed(0)} ms`,
+    );
   }
   return { push, polling };
 }

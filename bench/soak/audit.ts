@@ -45,11 +45,29 @@ export type AuditRow = {
   answeredTwice: number;
 };
 
-export type LostMessage = { id: string; room: string; kind: Kind; createdAt: number; ackedAt: number; firstCheck: string | null; everSeen: boolean };
+export type LostMessage = {
+  id: string;
+  room: string;
+  kind: Kind;
+  createdAt: number;
+  ackedAt: number;
+  firstCheck: string | null;
+  everSeen: boolean;
+};
 /** `inRoom`: the reply stands in its room at the end (its log, or a kv room's list); `seq`: its place in the log. */
-export type DoubleAnswer = { humanId: string; room: string; replies: { id: string; mode: PathMode | null; inRoom: boolean; seq: number | null }[] };
+export type DoubleAnswer = {
+  humanId: string;
+  room: string;
+  replies: { id: string; mode: PathMode | null; inRoom: boolean; seq: number | null }[];
+};
 
-export type ModeAudit = { human: AuditRow; ai: AuditRow; lost: LostMessage[]; duplicateIds: string[]; answeredTwice: DoubleAnswer[] };
+export type ModeAudit = {
+  human: AuditRow;
+  ai: AuditRow;
+  lost: LostMessage[];
+  duplicateIds: string[];
+  answeredTwice: DoubleAnswer[];
+};
 
 export type AuditInput = {
   acked: AckedMessage[];
@@ -63,8 +81,22 @@ export type AuditInput = {
   replies: ReplyLink[];
 };
 
-const emptyRow = (): AuditRow => ({ acknowledged: 0, missingWithoutHeal: 0, healed: 0, lostForGood: 0, beyondWindow: 0, duplicates: 0, answeredTwice: 0 });
-const emptyAudit = (): ModeAudit => ({ human: emptyRow(), ai: emptyRow(), lost: [], duplicateIds: [], answeredTwice: [] });
+const emptyRow = (): AuditRow => ({
+  acknowledged: 0,
+  missingWithoutHeal: 0,
+  healed: 0,
+  lostForGood: 0,
+  beyondWindow: 0,
+  duplicates: 0,
+  answeredTwice: 0,
+});
+const emptyAudit = (): ModeAudit => ({
+  human: emptyRow(),
+  ai: emptyRow(),
+  lost: [],
+  duplicateIds: [],
+  answeredTwice: [],
+});
 
 export function audit(input: AuditInput): Record<PathMode, ModeAudit> {
   const result: Record<PathMode, ModeAudit> = { do: emptyAudit(), kv: emptyAudit() };
@@ -80,13 +112,22 @@ export function audit(input: AuditInput): Record<PathMode, ModeAudit> {
     if (m.healsReadded > 0) row.healed++;
     if ((inRoom.get(m.id) ?? 0) > 0) continue;
     const everSeen = input.seen(m.id);
-    const couldScrollOut = m.mode === "kv" && newer(m.room, m.createdAt, input.book.kvPhaseEnd(m.room, m.ackedAt)) >= CACHE_SIZE;
+    const couldScrollOut =
+      m.mode === "kv" && newer(m.room, m.createdAt, input.book.kvPhaseEnd(m.room, m.ackedAt)) >= CACHE_SIZE;
     if (couldScrollOut && everSeen) {
       row.beyondWindow++;
       continue;
     }
     row.lostForGood++;
-    side.lost.push({ id: m.id, room: m.room, kind: m.kind, createdAt: m.createdAt, ackedAt: m.ackedAt, firstCheck: m.firstCheck ?? null, everSeen });
+    side.lost.push({
+      id: m.id,
+      room: m.room,
+      kind: m.kind,
+      createdAt: m.createdAt,
+      ackedAt: m.ackedAt,
+      firstCheck: m.firstCheck ?? null,
+      everSeen,
+    });
   }
 
   const duplicates = new Set([...input.duplicatesSeen, ...duplicatedInReads(input.rooms)]);
@@ -114,7 +155,10 @@ export function audit(input: AuditInput): Record<PathMode, ModeAudit> {
  * whose other reply the do room never held, or got only later (a heal), counts against kv.
  */
 function refusalMissed(double: DoubleAnswer): boolean {
-  return double.replies.some((r) => r.mode === "do" && r.seq !== null && double.replies.some((other) => other.seq !== null && other.seq < r.seq!));
+  return double.replies.some(
+    (r) =>
+      r.mode === "do" && r.seq !== null && double.replies.some((other) => other.seq !== null && other.seq < r.seq!),
+  );
 }
 
 /** How many times each id stands in the rooms at the end (a kv room's list and its log hold the same id once each). */
@@ -179,13 +223,25 @@ function doubleAnswers(replies: ReplyLink[], messages: Map<string, Message>, boo
   };
   for (const link of replies) add(link);
   for (const m of messages.values()) {
-    if (m.kind === "ai" && m.replyTo) add({ id: m.id, replyTo: m.replyTo, room: m.room, mode: book.modeAt(m.room, m.createdAt), createdAt: m.createdAt });
+    if (m.kind === "ai" && m.replyTo)
+      add({
+        id: m.id,
+        replyTo: m.replyTo,
+        room: m.room,
+        mode: book.modeAt(m.room, m.createdAt),
+        createdAt: m.createdAt,
+      });
   }
   return [...byHuman]
     .filter(([, links]) => links.size > 1)
     .map(([humanId, links]) => ({
       humanId,
       room: [...links.values()][0]!.room,
-      replies: [...links.values()].map(({ id, mode }) => ({ id, mode, inRoom: messages.has(id), seq: messages.get(id)?.seq ?? null })),
+      replies: [...links.values()].map(({ id, mode }) => ({
+        id,
+        mode,
+        inRoom: messages.has(id),
+        seq: messages.get(id)?.seq ?? null,
+      })),
     }));
 }

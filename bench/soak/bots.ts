@@ -76,7 +76,13 @@ export class SoakBots {
     process.once("exit", this.removeState);
     this.slots = Array.from({ length: settings.count }, (_, i) => {
       const botId = `soak-bot-${i + 1}`;
-      const slot: Slot = { botId, stateFile: join(this.stateDir, `${botId}.json`), process: null!, generating: null, onGenerating: null };
+      const slot: Slot = {
+        botId,
+        stateFile: join(this.stateDir, `${botId}.json`),
+        process: null!,
+        generating: null,
+        onGenerating: null,
+      };
       slot.process = this.spawn(slot);
       return slot;
     });

@@ -15,13 +15,20 @@ export type ChaosEvent = { at: number; kind: "server" | "bot"; midFlip?: boolean
  */
 function spread(count: number, durationMs: number, from: number, to: number): number[] {
   const spacing = ((to - from) * durationMs) / Math.max(1, count);
-  return Array.from({ length: count }, (_, i) => from * durationMs + (i + 0.5) * spacing + (Math.random() - 0.5) * (spacing / 2));
+  return Array.from(
+    { length: count },
+    (_, i) => from * durationMs + (i + 0.5) * spacing + (Math.random() - 0.5) * (spacing / 2),
+  );
 }
 
 /** Server kills over 10–85 % of the phase, bot kills over 15–90 %: interleaved, none in the first seconds. */
 export function planChaos(durationMs: number, serverKills: number, botKills: number): ChaosEvent[] {
   return [
-    ...spread(serverKills, durationMs, 0.1, 0.85).map((at, i): ChaosEvent => ({ at, kind: "server", midFlip: i % 2 === 1 })),
+    ...spread(serverKills, durationMs, 0.1, 0.85).map((at, i): ChaosEvent => ({
+      at,
+      kind: "server",
+      midFlip: i % 2 === 1,
+    })),
     ...spread(botKills, durationMs, 0.15, 0.9).map((at): ChaosEvent => ({ at, kind: "bot" })),
   ].sort((a, b) => a.at - b.at);
 }
@@ -46,11 +53,15 @@ export async function runChaos(
       }
       const kill = await targets.server.crashAndRestart(targets.flipper?.inFlight ?? false);
       const during = kill.duringFlip ? ", a flip's calls in flight" : "";
-      log(`  ${clock(kill.at)}: Worker killed (SIGKILL to its process group${during}), up again after ${(kill.downMs / 1000).toFixed(1)} s on the same port and state`);
+      log(
+        `  ${clock(kill.at)}: Worker killed (SIGKILL to its process group${during}), up again after ${(kill.downMs / 1000).toFixed(1)} s on the same port and state`,
+      );
     } else if (targets.bots) {
       await targets.server.whenUp();
       const kill = await targets.bots.killMidGeneration(30_000);
-      const where = kill.midGeneration ? `${kill.intoGenerationMs} ms into generating a reply to ${kill.generatingFor}` : "not generating (none started within 30 s)";
+      const where = kill.midGeneration
+        ? `${kill.intoGenerationMs} ms into generating a reply to ${kill.generatingFor}`
+        : "not generating (none started within 30 s)";
       log(`  ${clock(kill.at)}: ${kill.botId} killed (SIGKILL) ${where}; restarted`);
     }
   }

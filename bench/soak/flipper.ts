@@ -59,7 +59,11 @@ export class Flipper {
       }
     }
     // The last PUT may have been cut off by a kill: leave the book as the flag says.
-    if (this.unsure) await this.server.whenUp().then(() => this.resync()).catch(() => undefined);
+    if (this.unsure)
+      await this.server
+        .whenUp()
+        .then(() => this.resync())
+        .catch(() => undefined);
   }
 
   private async flipOne(): Promise<void> {
@@ -81,7 +85,12 @@ export class Flipper {
   private pick(): string {
     const doRooms = this.book.inMode("do");
     const kvRooms = this.book.inMode("kv");
-    const from = doRooms.length === kvRooms.length ? [...doRooms, ...kvRooms] : doRooms.length > kvRooms.length ? doRooms : kvRooms;
+    const from =
+      doRooms.length === kvRooms.length
+        ? [...doRooms, ...kvRooms]
+        : doRooms.length > kvRooms.length
+          ? doRooms
+          : kvRooms;
     return from[Math.floor(Math.random() * from.length)]!;
   }
 

@@ -36,16 +36,30 @@ first check, healed, lost, duplicated, a human message answered twice, or any do
 the history check found.`;
 
 const int = (name: string, min: number, max: number) =>
-  z.coerce.number({ error: `${name} must be a number` }).int(`${name} must be a whole number`).min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`);
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .int(`${name} must be a whole number`)
+    .min(min, `${name} must be at least ${min}`)
+    .max(max, `${name} must be at most ${max}`);
 
 const schema = z.object({
-  minutes: z.coerce.number({ error: "--minutes must be a number" }).min(0.25, "--minutes must be at least 0.25").max(120, "--minutes must be at most 120").default(9),
+  minutes: z.coerce
+    .number({ error: "--minutes must be a number" })
+    .min(0.25, "--minutes must be at least 0.25")
+    .max(120, "--minutes must be at most 120")
+    .default(9),
   writers: int("--writers", 2, 1_000).default(200),
-  rooms: int("--rooms", 2, 200).refine((n) => n % 2 === 0, "--rooms must be even (half do, half kv)").default(20),
+  rooms: int("--rooms", 2, 200)
+    .refine((n) => n % 2 === 0, "--rooms must be even (half do, half kv)")
+    .default(20),
   posts: int("--posts", 2, 1_000_000).default(20_000),
   serverKills: int("--server-kills", 0, 100).default(4),
   botKills: int("--bot-kills", 0, 100).default(4),
-  flipEveryS: z.coerce.number({ error: "--flip-every-s must be a number" }).min(0, "--flip-every-s must be 0 or more").max(3_600).default(5),
+  flipEveryS: z.coerce
+    .number({ error: "--flip-every-s must be a number" })
+    .min(0, "--flip-every-s must be 0 or more")
+    .max(3_600)
+    .default(5),
   bots: int("--bots", 0, 10).default(2),
   generationMs: int("--generation-ms", 1, 60_000).default(100),
   claimLeaseS: int("--claim-lease-s", 5, 3_600).default(20),
@@ -58,26 +72,23 @@ const schema = z.object({
 export type SoakOptions = z.infer<typeof schema>;
 
 export function parseSoakOptions(argv: string[]): SoakOptions | "help" {
-  const values = readFlags(
-    argv,
-    {
-      minutes: { type: "string" },
-      writers: { type: "string" },
-      rooms: { type: "string" },
-      posts: { type: "string" },
-      "server-kills": { type: "string" },
-      "bot-kills": { type: "string" },
-      "flip-every-s": { type: "string" },
-      bots: { type: "string" },
-      "generation-ms": { type: "string" },
-      "claim-lease-s": { type: "string" },
-      "poll-ms": { type: "string" },
-      "settle-s": { type: "string" },
-      json: { type: "string" },
-      "no-json": { type: "boolean" },
-      history: { type: "string" },
-    },
-  );
+  const values = readFlags(argv, {
+    "minutes": { type: "string" },
+    "writers": { type: "string" },
+    "rooms": { type: "string" },
+    "posts": { type: "string" },
+    "server-kills": { type: "string" },
+    "bot-kills": { type: "string" },
+    "flip-every-s": { type: "string" },
+    "bots": { type: "string" },
+    "generation-ms": { type: "string" },
+    "claim-lease-s": { type: "string" },
+    "poll-ms": { type: "string" },
+    "settle-s": { type: "string" },
+    "json": { type: "string" },
+    "no-json": { type: "boolean" },
+    "history": { type: "string" },
+  });
   if (values === "help") return "help";
   const options = validate(schema, {
     minutes: values.minutes,
@@ -95,8 +106,10 @@ export function parseSoakOptions(argv: string[]): SoakOptions | "help" {
     json: values["no-json"] ? null : values.json,
     history: values.history,
   });
-  if (options.writers < options.rooms) throw new UsageError("--writers must be at least --rooms (every room needs a writer)");
+  if (options.writers < options.rooms)
+    throw new UsageError("--writers must be at least --rooms (every room needs a writer)");
   if (options.posts < options.writers) throw new UsageError("--posts must be at least --writers (every writer posts)");
-  if (options.botKills > 0 && options.bots === 0) throw new UsageError("--bot-kills needs a bot: pass --bots 1 or more, or --bot-kills 0");
+  if (options.botKills > 0 && options.bots === 0)
+    throw new UsageError("--bot-kills needs a bot: pass --bots 1 or more, or --bot-kills 0");
   return options;
 }

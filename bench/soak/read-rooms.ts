@@ -31,7 +31,13 @@ export async function readRooms(admin: ChatClient, book: ModeBook): Promise<Room
       auditFlipAt = now();
       book.set(room, "do", auditFlipAt);
     }
-    contents.push({ room, finalMode: first.mode, kvList: first.mode === "kv" ? first.comments : null, log: await readWholeLog(admin, room), auditFlipAt });
+    contents.push({
+      room,
+      finalMode: first.mode,
+      kvList: first.mode === "kv" ? first.comments : null,
+      log: await readWholeLog(admin, room),
+      auditFlipAt,
+    });
   }
   return contents;
 }
@@ -39,7 +45,7 @@ export async function readRooms(admin: ChatClient, book: ModeBook): Promise<Room
 /** Every message of a do room, oldest change first, CACHE_SIZE a page. */
 export async function readWholeLog(client: ChatClient, room: string): Promise<Message[]> {
   const messages: Message[] = [];
-  for (let since = 0; ; ) {
+  for (let since = 0; ;) {
     const page = await client.list(room, CACHE_SIZE, since);
     if (page.mode !== "do") throw new Error(`room ${room} answered in ${page.mode} mode while its log was read`);
     messages.push(...page.comments);

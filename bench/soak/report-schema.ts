@@ -50,7 +50,9 @@ export const modeReportSchema = z.object({
       humanId: z.string(),
       room: z.string(),
       /** inRoom: the reply stands in its room at the end; seq: its place in the room's log (order of arrival) */
-      replies: z.array(z.object({ id: z.string(), mode: mode.nullable(), inRoom: z.boolean(), seq: z.number().nullable() })),
+      replies: z.array(
+        z.object({ id: z.string(), mode: mode.nullable(), inRoom: z.boolean(), seq: z.number().nullable() }),
+      ),
     }),
   ),
 });
@@ -131,7 +133,9 @@ export const soakReportSchema = z.object({
   modes: z.object({ do: modeReportSchema, kv: modeReportSchema }),
   /** the recorded history, checked as Jepsen checks a queue (reports written before it have none) */
   history: historyCheckSchema.optional(),
-  rooms: z.array(z.object({ room: z.string(), finalMode: mode, flips: count, logSize: count, kvListSize: count.nullable() })),
+  rooms: z.array(
+    z.object({ room: z.string(), finalMode: mode, flips: count, logSize: count, kvListSize: count.nullable() }),
+  ),
   /** why the run failed (do figures that must be 0) */
   failures: z.array(z.string()),
   notes: z.array(z.string()),

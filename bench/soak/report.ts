@@ -7,10 +7,21 @@ import type { FailureCounts, Side } from "./failures";
 import type { ModeReport, Row, SoakReport } from "./report-schema";
 
 export function modeReport(audit: ModeAudit, failures: Record<Side, FailureCounts>): ModeReport {
-  const human: Row = { ...audit.human, serverErrors: failures.writers.serverErrors, noAnswer: failures.writers.noAnswer };
+  const human: Row = {
+    ...audit.human,
+    serverErrors: failures.writers.serverErrors,
+    noAnswer: failures.writers.noAnswer,
+  };
   // A double answer is a fact about the human message: counted on its row only.
-  const ai: Row = { ...audit.ai, answeredTwice: null, serverErrors: failures.bots.serverErrors, noAnswer: failures.bots.noAnswer };
-  const all = Object.fromEntries(Object.keys(human).map((key) => [key, (human[key as keyof Row] ?? 0) + (ai[key as keyof Row] ?? 0)])) as Row;
+  const ai: Row = {
+    ...audit.ai,
+    answeredTwice: null,
+    serverErrors: failures.bots.serverErrors,
+    noAnswer: failures.bots.noAnswer,
+  };
+  const all = Object.fromEntries(
+    Object.keys(human).map((key) => [key, (human[key as keyof Row] ?? 0) + (ai[key as keyof Row] ?? 0)]),
+  ) as Row;
   return { human, ai, all, lost: audit.lost, duplicateIds: audit.duplicateIds, answeredTwice: audit.answeredTwice };
 }
 
@@ -32,7 +43,10 @@ const TITLES: Record<PathMode, string> = {
 };
 
 export function modeTable(mode: PathMode, report: ModeReport): string {
-  const line = (label: string, row: Row) => [label, ...COLUMNS.map(([key]) => (row[key] === null ? "—" : row[key].toLocaleString("en-US")))];
+  const line = (label: string, row: Row) => [
+    label,
+    ...COLUMNS.map(([key]) => (row[key] === null ? "—" : row[key].toLocaleString("en-US"))),
+  ];
   const table = markdownTable(
     ["messages", ...COLUMNS.map(([, title]) => title)],
     [line("human", report.human), line("AI replies", report.ai), line("all", report.all)],
@@ -45,12 +59,25 @@ export function modeTable(mode: PathMode, report: ModeReport): string {
 export function doFailures(report: ModeReport): string[] {
   const failures: string[] = [];
   const { all } = report;
-  if (all.missingWithoutHeal) failures.push(`${all.missingWithoutHeal} do-acknowledged message(s) missing on their sender's first check`);
+  if (all.missingWithoutHeal)
+    failures.push(`${all.missingWithoutHeal} do-acknowledged message(s) missing on their sender's first check`);
   if (all.healed) failures.push(`${all.healed} do-acknowledged message(s) put back by a heal`);
-  if (all.lostForGood) failures.push(`${all.lostForGood} do-acknowledged message(s) not in their room's log: ${report.lost.slice(0, 5).map((m) => `${m.id} (#${m.room})`).join(", ")}`);
-  if (all.duplicates) failures.push(`${all.duplicates} id(s) shown twice: ${report.duplicateIds.slice(0, 5).join(", ")}`);
+  if (all.lostForGood)
+    failures.push(
+      `${all.lostForGood} do-acknowledged message(s) not in their room's log: ${report.lost
+        .slice(0, 5)
+        .map((m) => `${m.id} (#${m.room})`)
+        .join(", ")}`,
+    );
+  if (all.duplicates)
+    failures.push(`${all.duplicates} id(s) shown twice: ${report.duplicateIds.slice(0, 5).join(", ")}`);
   if (all.answeredTwice) {
-    const examples = report.answeredTwice.slice(0, 3).map((d) => `${d.humanId} (#${d.room}: ${d.replies.map((r) => `${r.id} ${r.mode ?? "?"} seq ${r.seq ?? "-"}`).join(", ")})`);
+    const examples = report.answeredTwice
+      .slice(0, 3)
+      .map(
+        (d) =>
+          `${d.humanId} (#${d.room}: ${d.replies.map((r) => `${r.id} ${r.mode ?? "?"} seq ${r.seq ?? "-"}`).join(", ")})`,
+      );
     failures.push(`${all.answeredTwice} human message(s) answered twice by a do room: ${examples.join("; ")}`);
   }
   return failures;
@@ -80,8 +107,13 @@ export function historyLines(history: SoakReport["history"]): string[] {
 }
 
 const ANOMALY_HEADINGS: Record<(typeof ANOMALY_KINDS)[number], string> = {
-  lostWrites: "lost writes", duplicates: "duplicates", abortedReads: "aborted reads", phantoms: "phantoms",
-  orderAnomalies: "order", statusRegressions: "status regressions", doubleAnswers: "double answers",
+  lostWrites: "lost writes",
+  duplicates: "duplicates",
+  abortedReads: "aborted reads",
+  phantoms: "phantoms",
+  orderAnomalies: "order",
+  statusRegressions: "status regressions",
+  doubleAnswers: "double answers",
 };
 
 /** The history checker's verdict as a table: one row per mode, one column per anomaly kind. */
@@ -99,7 +131,11 @@ export function historyTable(history: NonNullable<SoakReport["history"]>): strin
 }
 
 /** One line: what the soak did (posts, kills, flips, time). */
-export function soakSummary({ chaos, posts, durationSeconds }: Pick<SoakReport, "chaos" | "posts" | "durationSeconds">): string {
+export function soakSummary({
+  chaos,
+  posts,
+  durationSeconds,
+}: Pick<SoakReport, "chaos" | "posts" | "durationSeconds">): string {
   const n = (value: number) => value.toLocaleString("en-US");
   return (
     `${n(posts.acknowledged)} of ${n(posts.attempted)} posts acknowledged (${n(posts.viaSocket)} over sockets), ${n(posts.aiReplies)} AI replies; ` +

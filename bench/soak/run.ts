@@ -56,31 +56,54 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void,
       book.set(room, mode);
     }
     writers = new Writers({
-      url: server.url, rooms, writers: options.writers, posts: options.posts, durationMs,
-      cadence: cadenceFor(options.pollMs), failures, recorder,
+      url: server.url,
+      rooms,
+      writers: options.writers,
+      posts: options.posts,
+      durationMs,
+      cadence: cadenceFor(options.pollMs),
+      failures,
+      recorder,
     });
     await writers.open();
     readers = new SoakReaders({ url: server.url, rooms, recorder, pollMs: READER_POLL_MS });
     readers.start();
     if (options.bots > 0) {
       bots = new SoakBots({
-        url: server.url, botToken: server.botToken, rooms, count: options.bots, pollMs: Math.min(3_000, options.pollMs),
-        generationMs: options.generationMs, failures, recorder,
+        url: server.url,
+        botToken: server.botToken,
+        rooms,
+        count: options.bots,
+        pollMs: Math.min(3_000, options.pollMs),
+        generationMs: options.generationMs,
+        failures,
+        recorder,
       });
     }
     flipper = options.flipEveryS > 0 ? new Flipper(admin, book, server, options.flipEveryS * 1000) : null;
 
-    log(`Posting ${options.posts.toLocaleString("en-US")} messages from ${options.writers} writers into ${options.rooms} rooms over ${options.minutes} min, with chaos:`);
+    log(
+      `Posting ${options.posts.toLocaleString("en-US")} messages from ${options.writers} writers into ${options.rooms} rooms over ${options.minutes} min, with chaos:`,
+    );
     const phaseStart = now();
     const chaosStopper = new AbortController();
     flipper?.start();
     // A Worker that cannot be started again ends the run: posting stops, the error is thrown below.
     let chaosError: unknown = null;
-    const chaos = runChaos(planChaos(durationMs, options.serverKills, options.botKills), phaseStart, { server, bots, flipper }, chaosStopper.signal, log).catch((err: unknown) => {
+    const chaos = runChaos(
+      planChaos(durationMs, options.serverKills, options.botKills),
+      phaseStart,
+      { server, bots, flipper },
+      chaosStopper.signal,
+      log,
+    ).catch((err: unknown) => {
       chaosError = err;
       writers!.stopPosting();
     });
-    const progress = setInterval(() => log(`  ${progressLine(phaseStart, writers!, bots, flipper, server)}`), PROGRESS_EVERY_MS);
+    const progress = setInterval(
+      () => log(`  ${progressLine(phaseStart, writers!, bots, flipper, server)}`),
+      PROGRESS_EVERY_MS,
+    );
     const posting = writers.post();
     try {
       const finished = await Promise.race([posting.then(() => true), sleep(durationMs + OVERRUN_MS).then(() => false)]);
@@ -98,12 +121,24 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void,
 
     // Everyone comes back up and checks what they are waiting for, as pages and bots would.
     await server.whenUp();
-    for (const crash of bots?.restartCrashed() ?? []) log(`  ${crash.botId} had exited by itself (${crash.exitCode}); restarted`);
+    for (const crash of bots?.restartCrashed() ?? [])
+      log(`  ${crash.botId} had exited by itself (${crash.exitCode}); restarted`);
     const settleStart = now();
     const unverifiedAi = () => bots?.unverifiedBefore(settleStart) ?? 0;
-    const complete = await waitFor(() => writers!.unverified === 0 && unverifiedAi() === 0, settleStart + options.settleS * 1000, 250);
-    const settle = { seconds: round1((now() - settleStart) / 1000), complete, unverifiedHuman: writers.unverified, unverifiedAi: unverifiedAi() };
-    log(`Settled in ${settle.seconds} s${complete ? "" : ` (not complete: ${settle.unverifiedHuman} human, ${settle.unverifiedAi} AI still unverified)`}; stopping writers and bots, reading every room…`);
+    const complete = await waitFor(
+      () => writers!.unverified === 0 && unverifiedAi() === 0,
+      settleStart + options.settleS * 1000,
+      250,
+    );
+    const settle = {
+      seconds: round1((now() - settleStart) / 1000),
+      complete,
+      unverifiedHuman: writers.unverified,
+      unverifiedAi: unverifiedAi(),
+    };
+    log(
+      `Settled in ${settle.seconds} s${complete ? "" : ` (not complete: ${settle.unverifiedHuman} human, ${settle.unverifiedAi} AI still unverified)`}; stopping writers and bots, reading every room…`,
+    );
     writers.stop();
     // A bot that died during the settle is recorded (its restart is stopped at once).
     bots?.restartCrashed();
@@ -161,20 +196,45 @@ function buildReport(run: Finished): SoakReport {
   const inRooms = new Map(contents.flatMap((room) => [...(room.kvList ?? []), ...room.log]).map((m) => [m.id, m]));
   const acked: AckedMessage[] = posted
     .filter((m) => m.ackedAt !== undefined)
-    .map((m) => ({ id: m.id, room: m.room, kind: "human", mode: m.mode ?? book.modeAt(m.room, m.ackedAt!), createdAt: m.createdAt, ackedAt: m.ackedAt!, firstCheck: m.firstCheck, healsReadded: m.healsReadded }));
+    .map((m) => ({
+      id: m.id,
+      room: m.room,
+      kind: "human",
+      mode: m.mode ?? book.modeAt(m.room, m.ackedAt!),
+      createdAt: m.createdAt,
+      ackedAt: m.ackedAt!,
+      firstCheck: m.firstCheck,
+      healsReadded: m.healsReadded,
+    }));
   const replies: ReplyLink[] = [];
   for (const reply of bots?.acked.values() ?? []) {
     const record = bots!.log.replies.get(reply.id);
     const mode = reply.mode ?? book.modeAt(reply.room, reply.at);
     const createdAt = inRooms.get(reply.id)?.createdAt ?? writers.seen.createdAt.get(reply.id) ?? reply.at;
-    acked.push({ id: reply.id, room: reply.room, kind: "ai", mode, createdAt, ackedAt: reply.at, firstCheck: record?.firstCheck, healsReadded: record?.healsReadded ?? 0 });
+    acked.push({
+      id: reply.id,
+      room: reply.room,
+      kind: "ai",
+      mode,
+      createdAt,
+      ackedAt: reply.at,
+      firstCheck: record?.firstCheck,
+      healsReadded: record?.healsReadded ?? 0,
+    });
     replies.push({ id: reply.id, replyTo: reply.replyTo, room: reply.room, mode, createdAt });
   }
   const seenByBot = (id: string) => {
     const record = bots?.log.replies.get(id);
     return record !== undefined && record.verifiedAt !== undefined && !record.agedOut;
   };
-  const audited = audit({ acked, rooms: contents, book, seen: (id) => writers.sawMessage(id) || seenByBot(id), duplicatesSeen: writers.seen.duplicateIds, replies });
+  const audited = audit({
+    acked,
+    rooms: contents,
+    book,
+    seen: (id) => writers.sawMessage(id) || seenByBot(id),
+    duplicatesSeen: writers.seen.duplicateIds,
+    replies,
+  });
   const modes = {
     do: modeReport(audited.do, { writers: run.failures.counts.writers.do, bots: run.failures.counts.bots.do }),
     kv: modeReport(audited.kv, { writers: run.failures.counts.writers.kv, bots: run.failures.counts.bots.kv }),
@@ -191,7 +251,11 @@ function buildReport(run: Finished): SoakReport {
     durationSeconds: round1((now() - run.started) / 1000),
     options: withoutJson(run.options),
     chaos: {
-      serverKills: run.server.kills.map((k) => ({ atS: at(k.at), downS: round1(k.downMs / 1000), duringFlip: k.duringFlip })),
+      serverKills: run.server.kills.map((k) => ({
+        atS: at(k.at),
+        downS: round1(k.downMs / 1000),
+        duringFlip: k.duringFlip,
+      })),
       botKills: (bots?.kills ?? []).map((k) => ({
         atS: at(k.at),
         botId: k.botId,
@@ -265,17 +329,27 @@ function doubleAnswerNotes(doubles: DoubleAnswer[]): string[] {
 function chaosNotes(run: Finished): string[] {
   const notes: string[] = [];
   const { options, bots } = run;
-  if (run.server.kills.length < options.serverKills) notes.push(`the Worker was killed ${run.server.kills.length} time(s), not ${options.serverKills}`);
+  if (run.server.kills.length < options.serverKills)
+    notes.push(`the Worker was killed ${run.server.kills.length} time(s), not ${options.serverKills}`);
   const kills = bots?.kills ?? [];
   if (kills.length < options.botKills) notes.push(`bots were killed ${kills.length} time(s), not ${options.botKills}`);
   const notMid = kills.filter((k) => !k.midGeneration).length;
   if (notMid) notes.push(`${notMid} bot kill(s) did not land mid-generation`);
   if (bots?.crashes.length) notes.push(`bots exited by themselves ${bots.crashes.length} time(s) (restarted)`);
-  if (!run.settle.complete) notes.push(`verification had not settled after ${options.settleS} s: ${run.settle.unverifiedHuman} human and ${run.settle.unverifiedAi} AI messages still unverified by their senders`);
+  if (!run.settle.complete)
+    notes.push(
+      `verification had not settled after ${options.settleS} s: ${run.settle.unverifiedHuman} human and ${run.settle.unverifiedAi} AI messages still unverified by their senders`,
+    );
   return notes;
 }
 
-function progressLine(phaseStart: number, writers: Writers, bots: SoakBots | null, flipper: Flipper | null, server: SoakServer): string {
+function progressLine(
+  phaseStart: number,
+  writers: Writers,
+  bots: SoakBots | null,
+  flipper: Flipper | null,
+  server: SoakServer,
+): string {
   const posted = writers.messages;
   const acked = posted.filter((m) => m.ackedAt !== undefined).length;
   return (

@@ -45,10 +45,13 @@ globalThis.fetch = async (input, init) => {
     throw err;
   }
   const mode = response.headers.get(MODE_HEADER) ?? "-";
-  if (response.status >= 500) console.log(`[Soak] ${response.status}: ${sent.method} ${sent.path} room=${room} mode=${mode}`);
+  if (response.status >= 500)
+    console.log(`[Soak] ${response.status}: ${sent.method} ${sent.path} room=${room} mode=${mode}`);
   if (sent.path === "/api/bot/claim" && response.ok) claimed = String(sent.body.messageId);
   if (replyPost && response.ok) {
-    console.log(`[Soak] reply ${String(sent.body.id)} to ${String(sent.body.replyTo)} in ${room} acknowledged: ${response.status} mode=${mode}`);
+    console.log(
+      `[Soak] reply ${String(sent.body.id)} to ${String(sent.body.replyTo)} in ${room} acknowledged: ${response.status} mode=${mode}`,
+    );
   } else if (replyPost) console.log(`[Soak] reply ${String(sent.body.id)} answered ${response.status} mode=${mode}`);
   return response;
 };

@@ -82,7 +82,9 @@ export class Writers {
   }
 
   get messages(): PostedMessage[] {
-    return this.writers.flatMap((w) => [...w.tab.own.values()].map((m) => ({ ...m, room: w.room, writer: w.index + 1 })));
+    return this.writers.flatMap((w) =>
+      [...w.tab.own.values()].map((m) => ({ ...m, room: w.room, writer: w.index + 1 })),
+    );
   }
 
   /** Requests the tabs made: posts (HTTP and socket sends), polls, heals. */

@@ -19,7 +19,9 @@ export class HttpError extends Error {
   /** The request itself is wrong: sending it again cannot help. */
   get isRejection(): boolean {
     // 507: the room is full (ROOM_MAX_MESSAGES); sending again would not help for a long while.
-    return (this.status >= 400 && this.status < 500 && this.status !== 408 && this.status !== 429) || this.status === 507;
+    return (
+      (this.status >= 400 && this.status < 500 && this.status !== 408 && this.status !== 429) || this.status === 507
+    );
   }
 
   /** The server is down or broken: worth retrying later. */
@@ -72,7 +74,8 @@ export async function requestJson<T>(url: string, options: RequestOptions = {}):
     // not JSON: an error answer's text is reported below; a success must be JSON
   }
   // Every success of this API is a JSON body: anything else is an answer cut off on the way.
-  if (response.ok && (body === null || typeof body !== "object")) throw new HttpError(0, "answer cut off (no JSON body)");
+  if (response.ok && (body === null || typeof body !== "object"))
+    throw new HttpError(0, "answer cut off (no JSON body)");
   if (!response.ok) {
     const reason = (body as { error?: unknown } | null)?.error;
     const retryAfter = Number(response.headers.get("retry-after"));

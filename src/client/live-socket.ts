@@ -36,7 +36,10 @@ export class LiveSocket {
   /** Why the room refused our last socket (it is over its caps); null once a socket opens. */
   refused: string | null = null;
 
-  constructor(private readonly url: string, private readonly events: LiveEvents) {}
+  constructor(
+    private readonly url: string,
+    private readonly events: LiveEvents,
+  ) {}
 
   /** Keeps a socket open until stop(); idempotent. */
   start(): void {
@@ -100,7 +103,8 @@ export class LiveSocket {
       }
       this.events.onTraffic?.("frame");
       if (frame.type === "pong") clearTimeout(this.pongTimer);
-      if ((frame.type === "hello" || frame.type === "mode" || frame.type === "nack") && frame.mode) this.mode = frame.mode;
+      if ((frame.type === "hello" || frame.type === "mode" || frame.type === "nack") && frame.mode)
+        this.mode = frame.mode;
       if (frame.type === "hello") {
         this.attempts = 0;
         this.refused = null;
@@ -133,10 +137,13 @@ export class LiveSocket {
 
   private scheduleReconnect(delayMs?: number): void {
     const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.attempts++);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      if (this.wanted) this.connect();
-    }, delayMs ?? jitter(backoff / 2, backoff));
+    this.reconnectTimer = setTimeout(
+      () => {
+        this.reconnectTimer = undefined;
+        if (this.wanted) this.connect();
+      },
+      delayMs ?? jitter(backoff / 2, backoff),
+    );
   }
 
   private startPings(): void {

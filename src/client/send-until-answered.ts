@@ -56,10 +56,14 @@ const MAX_BACKOFF_MS = 15_000;
  */
 export const MAX_SERVER_ERRORS = 3;
 
-export async function sendUntilAnswered(message: OutgoingMessage, paths: SendPaths, options: SendOptions = {}): Promise<SendResult> {
+export async function sendUntilAnswered(
+  message: OutgoingMessage,
+  paths: SendPaths,
+  options: SendOptions = {},
+): Promise<SendResult> {
   let httpOnly = false;
   let serverErrors = 0;
-  for (let failures = 0; ; ) {
+  for (let failures = 0; ;) {
     const socket = httpOnly ? null : paths.socket();
     const attempt = socket ? await sendOverSocket(socket, message) : await postOverHttp(paths, message);
     httpOnly = false;
@@ -73,8 +77,10 @@ export async function sendUntilAnswered(message: OutgoingMessage, paths: SendPat
         continue;
       case "retry": {
         failures++;
-        if (attempt.serverError && ++serverErrors >= MAX_SERVER_ERRORS) return { acked: false, reason: attempt.reason, rejected: true };
-        if (failures >= (options.maxAttempts ?? Infinity) || options.cancelled?.()) return { acked: false, reason: attempt.reason, rejected: false };
+        if (attempt.serverError && ++serverErrors >= MAX_SERVER_ERRORS)
+          return { acked: false, reason: attempt.reason, rejected: true };
+        if (failures >= (options.maxAttempts ?? Infinity) || options.cancelled?.())
+          return { acked: false, reason: attempt.reason, rejected: false };
         const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (failures - 1));
         const waitMs = attempt.retryAfterMs ?? jitter(backoff / 2, backoff);
         options.onRetry?.(attempt.reason, { slowedDown: attempt.slowedDown ?? false, waitMs });
@@ -86,12 +92,20 @@ export async function sendUntilAnswered(message: OutgoingMessage, paths: SendPat
 
 async function sendOverSocket(socket: SocketSender, message: OutgoingMessage): Promise<Attempt> {
   const { id, text, author, editKey } = message;
-  const answer = await socket.send({ type: "send", id, text, ...(author ? { author } : {}), ...(editKey ? { editKey } : {}) });
+  const answer = await socket.send({
+    type: "send",
+    id,
+    text,
+    ...(author ? { author } : {}),
+    ...(editKey ? { editKey } : {}),
+  });
   if (answer.type === "ack") return { kind: "acked", message: answer.message };
   if (answer.type === "no-answer") return { kind: "retry", reason: answer.reason };
   if (answer.status === 409 && answer.mode === "kv") return { kind: "left-do" };
   // The same status and error text HTTP would answer: judged by the same rules.
-  return judgeRefusal(new HttpError(answer.status, answer.error, answer.retryAfter ? answer.retryAfter * 1000 : undefined));
+  return judgeRefusal(
+    new HttpError(answer.status, answer.error, answer.retryAfter ? answer.retryAfter * 1000 : undefined),
+  );
 }
 
 async function postOverHttp(paths: SendPaths, message: OutgoingMessage): Promise<Attempt> {

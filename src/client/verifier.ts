@@ -93,7 +93,14 @@ export class Verifier<E extends PendingId = PendingId> {
   /** Rooms with an id that a list requested now would count for (see settleMs). */
   dueRooms(): string[] {
     const due = this.now() - (this.options.settleMs ?? 0);
-    return [...new Set(this.store.list().filter((entry) => entry.ackedAt <= due).map((entry) => entry.room))];
+    return [
+      ...new Set(
+        this.store
+          .list()
+          .filter((entry) => entry.ackedAt <= due)
+          .map((entry) => entry.room),
+      ),
+    ];
   }
 
   /** An acknowledged message: pending, unless a push or list already showed it (then false). */
@@ -157,7 +164,12 @@ export class Verifier<E extends PendingId = PendingId> {
 
   private async heal(entry: E): Promise<boolean> {
     const now = this.now();
-    if (this.healing.has(entry.id) || now < this.healsPausedUntil || now < (this.healBackoff.get(entry.id)?.nextAt ?? 0)) return false;
+    if (
+      this.healing.has(entry.id) ||
+      now < this.healsPausedUntil ||
+      now < (this.healBackoff.get(entry.id)?.nextAt ?? 0)
+    )
+      return false;
     this.healing.add(entry.id);
     this.events.onHeal?.(entry);
     try {

@@ -34,9 +34,16 @@ export class Control extends DurableObject<Env> {
   async getFlags(): Promise<FlagsResponse> {
     this.usageCounts.count("requests");
     const audit = this.sql
-      .exec<{ at: number; who: string; before: string; after: string }>(`SELECT * FROM audit ORDER BY at DESC, rowid DESC`)
+      .exec<{ at: number; who: string; before: string; after: string }>(
+        `SELECT * FROM audit ORDER BY at DESC, rowid DESC`,
+      )
       .toArray()
-      .map((r) => ({ at: r.at, who: r.who, before: JSON.parse(r.before) as Flags, after: JSON.parse(r.after) as Flags }));
+      .map((r) => ({
+        at: r.at,
+        who: r.who,
+        before: JSON.parse(r.before) as Flags,
+        after: JSON.parse(r.after) as Flags,
+      }));
     const deletions = this.sql
       .exec<DeletionAuditEntry>(`SELECT at, who, room, id, kind FROM deletions ORDER BY at DESC, rowid DESC`)
       .toArray()
@@ -53,7 +60,10 @@ export class Control extends DurableObject<Env> {
   async flagState(): Promise<{ flags: FlagsDocument; pending: PendingFlip | null }> {
     this.usageCounts.count("requests");
     const row = this.sql.exec<{ flags: string }>(`SELECT flags FROM pending_flip WHERE id = 1`).toArray()[0];
-    return { flags: this.flag(), pending: row ? { flags: JSON.parse(row.flags) as Flags, version: this.reserved() } : null };
+    return {
+      flags: this.flag(),
+      pending: row ? { flags: JSON.parse(row.flags) as Flags, version: this.reserved() } : null,
+    };
   }
 
   /**
@@ -65,9 +75,16 @@ export class Control extends DurableObject<Env> {
     this.ctx.storage.transactionSync(() => {
       this.sql.exec(
         `INSERT INTO deletions (room, id, kind, at, who) VALUES (?, ?, ?, ?, ?) ON CONFLICT (room, id) DO NOTHING`,
-        entry.room, entry.id, entry.kind, entry.at, entry.who,
+        entry.room,
+        entry.id,
+        entry.kind,
+        entry.at,
+        entry.who,
       );
-      this.sql.exec(`DELETE FROM deletions WHERE rowid NOT IN (SELECT rowid FROM deletions ORDER BY at DESC, rowid DESC LIMIT ?)`, DELETION_AUDIT_LIMIT);
+      this.sql.exec(
+        `DELETE FROM deletions WHERE rowid NOT IN (SELECT rowid FROM deletions ORDER BY at DESC, rowid DESC LIMIT ?)`,
+        DELETION_AUDIT_LIMIT,
+      );
     });
   }
 
@@ -76,13 +93,27 @@ export class Control extends DurableObject<Env> {
     this.usageCounts.count("requests");
     const before = this.flag();
     const now = Date.now();
-    const after: FlagsDocument = { ...next, version: Math.max(before.version + 1, this.reserved()), updatedAt: now, updatedBy: who };
+    const after: FlagsDocument = {
+      ...next,
+      version: Math.max(before.version + 1, this.reserved()),
+      updatedAt: now,
+      updatedBy: who,
+    };
     const strip = ({ defaultMode, doPercent, rooms }: Flags): Flags => ({ defaultMode, doPercent, rooms });
     this.ctx.storage.transactionSync(() => {
       this.sql.exec(`INSERT OR REPLACE INTO flags (id, doc) VALUES (1, ?)`, JSON.stringify(after));
       this.sql.exec(`DELETE FROM pending_flip`);
-      this.sql.exec(`INSERT INTO audit (at, who, before, after) VALUES (?, ?, ?, ?)`, now, who, JSON.stringify(strip(before)), JSON.stringify(strip(after)));
-      this.sql.exec(`DELETE FROM audit WHERE rowid NOT IN (SELECT rowid FROM audit ORDER BY at DESC, rowid DESC LIMIT ?)`, AUDIT_LIMIT);
+      this.sql.exec(
+        `INSERT INTO audit (at, who, before, after) VALUES (?, ?, ?, ?)`,
+        now,
+        who,
+        JSON.stringify(strip(before)),
+        JSON.stringify(strip(after)),
+      );
+      this.sql.exec(
+        `DELETE FROM audit WHERE rowid NOT IN (SELECT rowid FROM audit ORDER BY at DESC, rowid DESC LIMIT ?)`,
+        AUDIT_LIMIT,
+      );
     });
     await this.env.CHAT_KV.put(FLAGS_KEY, JSON.stringify(after));
     return { before, after };
@@ -100,15 +131,23 @@ export class Control extends DurableObject<Env> {
     const flags = this.flag();
     const version = Math.max(flags.version, this.reserved()) + 1;
     this.ctx.storage.transactionSync(() => {
-      this.sql.exec(`INSERT INTO reserved_version (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version`, version);
+      this.sql.exec(
+        `INSERT INTO reserved_version (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version`,
+        version,
+      );
       // While this flip runs, a room it would move to kv may not enter do mode (roomEntered).
-      this.sql.exec(`INSERT INTO pending_flip (id, flags) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET flags = excluded.flags`, JSON.stringify(next));
+      this.sql.exec(
+        `INSERT INTO pending_flip (id, flags) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET flags = excluded.flags`,
+        JSON.stringify(next),
+      );
     });
     return version;
   }
 
   private reserved(): number {
-    return this.sql.exec<{ version: number }>(`SELECT version FROM reserved_version WHERE id = 1`).toArray()[0]?.version ?? 0;
+    return (
+      this.sql.exec<{ version: number }>(`SELECT version FROM reserved_version WHERE id = 1`).toArray()[0]?.version ?? 0
+    );
   }
 
   // Rooms listed here registered before the registry shards held the list: a flip still
@@ -128,7 +167,9 @@ export class Control extends DurableObject<Env> {
     const rooms: string[] = [];
     let after = "";
     for (;;) {
-      const page = this.sql.exec<{ name: string }>(`SELECT name FROM do_rooms WHERE name > ? ORDER BY name LIMIT 1000`, after).toArray();
+      const page = this.sql
+        .exec<{ name: string }>(`SELECT name FROM do_rooms WHERE name > ? ORDER BY name LIMIT 1000`, after)
+        .toArray();
       for (const { name } of page) {
         if (resolveMode(next, name) !== "kv") continue;
         if (rooms.length === limit) return { rooms, more: true };

@@ -34,7 +34,18 @@ export class LocalStats extends DurableObject<Env> {
              delay_max = MAX(delay_max, excluded.delay_max), kv_reads = kv_reads + excluded.kv_reads,
              kv_writes = kv_writes + excluded.kv_writes, kv_deletes = kv_deletes + excluded.kv_deletes,
              kv_lists = kv_lists + excluded.kv_lists`,
-          b.minute, b.type, b.mode, b.kind, b.events, b.readded, b.delayTotal, b.delayMax, b.kvReads, b.kvWrites, b.kvDeletes, b.kvLists,
+          b.minute,
+          b.type,
+          b.mode,
+          b.kind,
+          b.events,
+          b.readded,
+          b.delayTotal,
+          b.delayMax,
+          b.kvReads,
+          b.kvWrites,
+          b.kvDeletes,
+          b.kvLists,
         );
       }
       this.sql.exec(`DELETE FROM buckets WHERE minute < ?`, Date.now() - KEEP_MS);

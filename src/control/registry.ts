@@ -19,7 +19,8 @@ import type { PendingFlip } from "./control";
 
 export const shardName = (shard: number) => `shard-${shard}`;
 export const registryFor = (env: Env, room: string) => env.REGISTRY.getByName(shardName(registryShardOf(room)));
-export const allShards = (env: Env) => Array.from({ length: REGISTRY_SHARDS }, (_, i) => env.REGISTRY.getByName(shardName(i)));
+export const allShards = (env: Env) =>
+  Array.from({ length: REGISTRY_SHARDS }, (_, i) => env.REGISTRY.getByName(shardName(i)));
 
 export type Admission = { admitted: boolean; version: number };
 /** One shard's part of a flip: up to `limit` of its rooms that `next` moves to kv, and how many there are in all. */
@@ -36,7 +37,9 @@ export class RoomRegistry extends DurableObject<Env> {
     const sql = (this.sql = this.usage.countingSql(ctx.storage.sql));
     ctx.blockConcurrencyWhile(async () => {
       ctx.storage.transactionSync(() => applyMigrations(sql, [{ version: 1, name: "registry", sql: r0001 }]));
-      const row = sql.exec<{ flags: string; pending: string | null }>(`SELECT flags, pending FROM flag_state WHERE id = 1`).toArray()[0];
+      const row = sql
+        .exec<{ flags: string; pending: string | null }>(`SELECT flags, pending FROM flag_state WHERE id = 1`)
+        .toArray()[0];
       if (row) {
         this.flags = JSON.parse(row.flags) as FlagsDocument;
         this.pending = row.pending ? (JSON.parse(row.pending) as PendingFlip) : null;
@@ -54,8 +57,10 @@ export class RoomRegistry extends DurableObject<Env> {
     this.usage.count("requests");
     if (!this.flags || version > this.flags.version) await this.refresh();
     const flags = this.flags!;
-    const admitted = resolveMode(flags, name) === "do" && (!this.pending || resolveMode(this.pending.flags, name) === "do");
-    if (admitted) this.sql.exec(`INSERT INTO do_rooms (name, since) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, Date.now());
+    const admitted =
+      resolveMode(flags, name) === "do" && (!this.pending || resolveMode(this.pending.flags, name) === "do");
+    if (admitted)
+      this.sql.exec(`INSERT INTO do_rooms (name, since) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, Date.now());
     return { admitted, version: Math.max(flags.version, this.pending?.version ?? 0) };
   }
 
@@ -103,7 +108,10 @@ export class RoomRegistry extends DurableObject<Env> {
    */
   private merge(flags: FlagsDocument, pending: PendingFlip | null): void {
     const newest = this.flags && this.flags.version > flags.version ? this.flags : flags;
-    const flip = [this.pending, pending].reduce<PendingFlip | null>((a, b) => (b && (!a || b.version > a.version) ? b : a), null);
+    const flip = [this.pending, pending].reduce<PendingFlip | null>(
+      (a, b) => (b && (!a || b.version > a.version) ? b : a),
+      null,
+    );
     const open = flip && flip.version > newest.version ? flip : null;
     const changed = newest !== this.flags || open?.version !== this.pending?.version;
     this.flags = newest;
@@ -111,7 +119,8 @@ export class RoomRegistry extends DurableObject<Env> {
     if (!changed) return;
     this.sql.exec(
       `INSERT INTO flag_state (id, flags, pending) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET flags = excluded.flags, pending = excluded.pending`,
-      JSON.stringify(newest), open ? JSON.stringify(open) : null,
+      JSON.stringify(newest),
+      open ? JSON.stringify(open) : null,
     );
   }
 }

@@ -33,7 +33,13 @@ export function toPoint(event: StatEvent): StatPoint {
 
 /** Totals by (type, mode, kind), as both stores' queries answer them. */
 export type StatTotalsRow = {
-  type: string; mode: string; kind: string; events: number; readded: number; delayTotal: number; delayMax: number;
+  type: string;
+  mode: string;
+  kind: string;
+  events: number;
+  readded: number;
+  delayTotal: number;
+  delayMax: number;
 } & KvCounts;
 export type StatTimelineRow = { minute: number; mode: PathMode; requested: number; readded: number };
 
@@ -44,8 +50,14 @@ export const TIMELINE_MINUTES = 120;
 
 /** Points summed per minute and (type, mode, kind): what the local store keeps. */
 export type StatBucket = {
-  minute: number; type: string; mode: string; kind: string;
-  events: number; readded: number; delayTotal: number; delayMax: number;
+  minute: number;
+  type: string;
+  mode: string;
+  kind: string;
+  events: number;
+  readded: number;
+  delayTotal: number;
+  delayMax: number;
 } & KvCounts;
 
 /**
@@ -77,16 +89,32 @@ export class StatsSink {
     try {
       await env.LOCAL_STATS.getByName(LOCAL_STATS_NAME).record(batch);
     } catch (err) {
-      console.log(JSON.stringify({ event: "stats-error", lost: batch.reduce((n, b) => n + b.events, 0), error: String(err) }));
+      console.log(
+        JSON.stringify({ event: "stats-error", lost: batch.reduce((n, b) => n + b.events, 0), error: String(err) }),
+      );
     }
   }
 }
 
-function addToBucket(buckets: Map<string, StatBucket>, at: number, { blobs: [type, mode, kind], doubles }: StatPoint): void {
+function addToBucket(
+  buckets: Map<string, StatBucket>,
+  at: number,
+  { blobs: [type, mode, kind], doubles }: StatPoint,
+): void {
   const minute = Math.floor(at / 60_000) * 60_000;
   const key = `${minute}|${type}|${mode}|${kind}`;
   const [events = 0, readded = 0, delay = 0, kvReads = 0, kvWrites = 0, kvDeletes = 0, kvLists = 0] = doubles;
-  const bucket = buckets.get(key) ?? { minute, type, mode, kind, events: 0, readded: 0, delayTotal: 0, delayMax: 0, ...noKvCounts() };
+  const bucket = buckets.get(key) ?? {
+    minute,
+    type,
+    mode,
+    kind,
+    events: 0,
+    readded: 0,
+    delayTotal: 0,
+    delayMax: 0,
+    ...noKvCounts(),
+  };
   bucket.events += events;
   bucket.readded += readded;
   bucket.delayTotal += readded * delay;
@@ -114,7 +142,10 @@ export function recordStat(env: Env, waitUntil: (promise: Promise<unknown>) => v
 // ---- reading ----
 
 /** What the operator page shows of the stats: per-mode figures, the heal timeline, the Worker's KV use. */
-export type StatsRead = Pick<StatsResponse, "timeline"> & { modes: Record<PathMode, Omit<ModeStats, "rooms">>; worker: WorkerUsage };
+export type StatsRead = Pick<StatsResponse, "timeline"> & {
+  modes: Record<PathMode, Omit<ModeStats, "rooms">>;
+  worker: WorkerUsage;
+};
 
 /** Reads the totals from the store STATS_STORE names. */
 export async function readStats(env: Env): Promise<StatsRead> {
@@ -123,7 +154,8 @@ export async function readStats(env: Env): Promise<StatsRead> {
     return summarize(totals, timeline);
   }
   const dataset = env.STATS_DATASET;
-  if (!/^[a-z0-9_]+$/i.test(dataset ?? "")) throw new StatsUnavailable("STATS_DATASET must name the Analytics Engine dataset");
+  if (!/^[a-z0-9_]+$/i.test(dataset ?? ""))
+    throw new StatsUnavailable("STATS_DATASET must name the Analytics Engine dataset");
   const [totals, timeline] = await Promise.all([
     analyticsSql<StatTotalsRow>(env, totalsSql(dataset)),
     analyticsSql<StatTimelineRow>(env, timelineSql(dataset)),
@@ -153,11 +185,23 @@ async function analyticsSql<T>(env: Env, sql: string): Promise<T[]> {
     throw new StatsUnavailable("stats need the secrets STATS_ACCOUNT_ID and STATS_API_TOKEN (Account Analytics: Read)");
   }
   const url = `https://api.cloudflare.com/client/v4/accounts/${encodeURIComponent(env.STATS_ACCOUNT_ID)}/analytics_engine/sql`;
-  const response = await fetch(url, { method: "POST", headers: { authorization: `Bearer ${env.STATS_API_TOKEN}` }, body: sql });
-  if (!response.ok) throw new StatsUnavailable(`Analytics Engine SQL API answered ${response.status}: ${(await response.text()).slice(0, 200)}`);
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { authorization: `Bearer ${env.STATS_API_TOKEN}` },
+    body: sql,
+  });
+  if (!response.ok)
+    throw new StatsUnavailable(
+      `Analytics Engine SQL API answered ${response.status}: ${(await response.text()).slice(0, 200)}`,
+    );
   const { data } = await response.json<{ data: Record<string, string | number>[] }>();
   // Sums of UInt64 columns arrive as strings.
-  return data.map((row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, k === "type" || k === "mode" || k === "kind" ? v : Number(v)])) as T);
+  return data.map(
+    (row) =>
+      Object.fromEntries(
+        Object.entries(row).map(([k, v]) => [k, k === "type" || k === "mode" || k === "kind" ? v : Number(v)]),
+      ) as T,
+  );
 }
 
 /** The operator page's figures from the stores' rows. */
@@ -167,7 +211,9 @@ export function summarize(totals: StatTotalsRow[], timeline: StatTimelineRow[]):
   for (const mode of ["kv", "do"] as const) {
     const rows = totals.filter((row) => row.mode === mode);
     const sum = (type: string, pick: (row: StatTotalsRow) => number, kind?: string) =>
-      rows.filter((row) => row.type === type && (kind === undefined || row.kind === kind)).reduce((n, row) => n + pick(row), 0);
+      rows
+        .filter((row) => row.type === type && (kind === undefined || row.kind === kind))
+        .reduce((n, row) => n + pick(row), 0);
     const readded = sum("heal", (r) => r.readded);
     modes[mode] = {
       posts: sum("post", (r) => r.events),

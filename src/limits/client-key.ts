@@ -35,7 +35,8 @@ function ipv6Prefix(address: string): string | null {
 const exemptKeys = commaSet(clientKey);
 
 /** RATE_LIMIT_EXEMPT: addresses or keys exempt from the post limit and the per-client socket cap. */
-export const isExempt = (env: Pick<Env, "RATE_LIMIT_EXEMPT">, key: string): boolean => exemptKeys(env.RATE_LIMIT_EXEMPT).has(key);
+export const isExempt = (env: Pick<Env, "RATE_LIMIT_EXEMPT">, key: string): boolean =>
+  exemptKeys(env.RATE_LIMIT_EXEMPT).has(key);
 
 /** The key of the client that sent this request. */
 export const requestClientKey = (request: Request): string => clientKey(request.headers.get("cf-connecting-ip"));

@@ -5,7 +5,10 @@ export function commaSet(normalize: (entry: string) => string): (value: string |
   let last: { value: string; set: Set<string> } | null = null;
   return (value = "") => {
     if (last?.value !== value) {
-      const entries = value.split(",").map((entry) => entry.trim()).filter(Boolean);
+      const entries = value
+        .split(",")
+        .map((entry) => entry.trim())
+        .filter(Boolean);
       last = { value, set: new Set(entries.map(normalize)) };
     }
     return last.set;

@@ -11,12 +11,21 @@ export type PostLimited = { status: 429; error: string; retryAfter: number };
 
 /** Seconds until the limiter's current window ends (windows are aligned to the wall clock); at least 1. */
 export function secondsToNextWindow(now: number, periodS: number = POST_LIMIT_PERIOD_S): number {
-  return Math.max(1, Math.ceil(periodS - (now / 1000) % periodS));
+  return Math.max(1, Math.ceil(periodS - ((now / 1000) % periodS)));
 }
 
 /** Counts one message against `key`: null when it may go ahead, else the 429 to answer. */
-export async function limitPost(env: Pick<Env, "POST_LIMITER" | "RATE_LIMIT_EXEMPT">, key: string): Promise<PostLimited | null> {
-  return limitKey(env, env.POST_LIMITER, key, POST_LIMIT_PERIOD_S, (s) => `sending too fast: too many messages from your address; send again in ${s} s`);
+export async function limitPost(
+  env: Pick<Env, "POST_LIMITER" | "RATE_LIMIT_EXEMPT">,
+  key: string,
+): Promise<PostLimited | null> {
+  return limitKey(
+    env,
+    env.POST_LIMITER,
+    key,
+    POST_LIMIT_PERIOD_S,
+    (s) => `sending too fast: too many messages from your address; send again in ${s} s`,
+  );
 }
 
 /** One count against `key` on `limiter` (exempt keys are not counted): null, or the 429 with its Retry-After. */

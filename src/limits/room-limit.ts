@@ -8,6 +8,15 @@ import { limitKey, type PostLimited } from "./post-limit";
 export const ROOM_LIMIT_PERIOD_S = RATE_LIMITS.ROOM_LIMITER.period;
 
 /** Counts one new room against `key`: null when it may be created, else the 429 to answer. */
-export async function limitNewRoom(env: Pick<Env, "ROOM_LIMITER" | "RATE_LIMIT_EXEMPT">, key: string): Promise<PostLimited | null> {
-  return limitKey(env, env.ROOM_LIMITER, key, ROOM_LIMIT_PERIOD_S, (s) => `too many new rooms from your address; post in an existing room, or create this one in ${s} s`);
+export async function limitNewRoom(
+  env: Pick<Env, "ROOM_LIMITER" | "RATE_LIMIT_EXEMPT">,
+  key: string,
+): Promise<PostLimited | null> {
+  return limitKey(
+    env,
+    env.ROOM_LIMITER,
+    key,
+    ROOM_LIMIT_PERIOD_S,
+    (s) => `too many new rooms from your address; post in an existing room, or create this one in ${s} s`,
+  );
 }

@@ -9,7 +9,10 @@ import type { Usage } from "../storage/usage";
 export class AlarmSchedule {
   private at: number | null = null;
 
-  constructor(private readonly storage: DurableObjectStorage, private readonly usage: Usage) {}
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    private readonly usage: Usage,
+  ) {}
 
   /** On wake: the alarm already set, if any. */
   async load(): Promise<boolean> {

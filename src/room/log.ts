@@ -69,7 +69,10 @@ export class RoomLog {
   /** How many messages the log holds, counted once on first use, then kept (the cap is checked on every post). */
   private size: number | null = null;
 
-  constructor(private readonly sql: SqlStorage, private readonly room: () => string) {}
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly room: () => string,
+  ) {}
 
   /** What this log keeps in memory, and how to put it back (a rolled-back transaction). */
   save(): () => void {
@@ -144,8 +147,17 @@ export class RoomLog {
         `INSERT INTO messages (id, kind, author, text, reply_to, status, created_at, error, stopped, pos, edit_key_hash)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO NOTHING RETURNING seq`,
-        message.id, message.kind, message.author, message.text, message.replyTo ?? null,
-        message.status, message.createdAt, message.error ?? null, message.stopped ? 1 : 0, pos, editKeyHash,
+        message.id,
+        message.kind,
+        message.author,
+        message.text,
+        message.replyTo ?? null,
+        message.status,
+        message.createdAt,
+        message.error ?? null,
+        message.stopped ? 1 : 0,
+        pos,
+        editKeyHash,
       )
       .toArray()[0];
     if (!inserted) return { message: this.get(message.id)!, created: false };
@@ -166,7 +178,9 @@ export class RoomLog {
     this.sql.exec(
       `INSERT INTO claims (message_id, bot_id, lease_until) VALUES (?, ?, ?)
        ON CONFLICT (message_id) DO UPDATE SET bot_id = excluded.bot_id, lease_until = excluded.lease_until`,
-      id, botId, leaseUntil,
+      id,
+      botId,
+      leaseUntil,
     );
     this.sql.exec(`UPDATE messages SET status = 'processing', pos = ? WHERE id = ?`, this.nextPos(), id);
   }
@@ -180,7 +194,9 @@ export class RoomLog {
     const inserted = !this.get(message.id) && this.insert(message).created;
     this.sql.exec(
       `UPDATE messages SET text = '', author = '', deleted_at = ?, pos = ? WHERE id = ?`,
-      deletedAt, inserted ? this.lastPos() : this.nextPos(), message.id,
+      deletedAt,
+      inserted ? this.lastPos() : this.nextPos(),
+      message.id,
     );
     this.sql.exec(`DELETE FROM claims WHERE message_id = ?`, message.id);
     return this.get(message.id)!;
@@ -188,7 +204,10 @@ export class RoomLog {
 
   /** The hash of the key its author may edit it with (null: nobody may). */
   editKeyHash(id: string): string | null {
-    return this.sql.exec<{ h: string | null }>(`SELECT edit_key_hash AS h FROM messages WHERE id = ?`, id).toArray()[0]?.h ?? null;
+    return (
+      this.sql.exec<{ h: string | null }>(`SELECT edit_key_hash AS h FROM messages WHERE id = ?`, id).toArray()[0]?.h ??
+      null
+    );
   }
 
   /** A new text: the old one is kept as its version, the message takes the next version and position. */
@@ -196,11 +215,18 @@ export class RoomLog {
     const version = current.version ?? 1;
     this.sql.exec(
       `INSERT INTO message_versions (id, version, text, replaced_at) VALUES (?, ?, ?, ?)`,
-      current.id, version, current.text, now,
+      current.id,
+      version,
+      current.text,
+      now,
     );
     this.sql.exec(
       `UPDATE messages SET text = ?, version = ?, edited_at = ?, pos = ? WHERE id = ?`,
-      text, version + 1, now, this.nextPos(), current.id,
+      text,
+      version + 1,
+      now,
+      this.nextPos(),
+      current.id,
     );
   }
 
@@ -208,7 +234,8 @@ export class RoomLog {
   versions(id: string): { version: number; text: string; replacedAt: number }[] {
     return this.sql
       .exec<{ version: number; text: string; replaced_at: number }>(
-        `SELECT version, text, replaced_at FROM message_versions WHERE id = ? ORDER BY version`, id,
+        `SELECT version, text, replaced_at FROM message_versions WHERE id = ? ORDER BY version`,
+        id,
       )
       .toArray()
       .map((row) => ({ version: row.version, text: row.text, replacedAt: row.replaced_at }));
@@ -222,15 +249,26 @@ export class RoomLog {
     const changed = on
       ? this.sql.exec(
           `INSERT INTO reactions (message_id, emoji, reactor) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-          message.id, emoji, reactor,
+          message.id,
+          emoji,
+          reactor,
         ).rowsWritten > 0
-      : this.sql.exec(`DELETE FROM reactions WHERE message_id = ? AND emoji = ? AND reactor = ?`, message.id, emoji, reactor)
-          .rowsWritten > 0;
+      : this.sql.exec(
+          `DELETE FROM reactions WHERE message_id = ? AND emoji = ? AND reactor = ?`,
+          message.id,
+          emoji,
+          reactor,
+        ).rowsWritten > 0;
     if (!changed) return false;
     const counts: Record<string, number> = { ...(message.reactions ?? {}) };
     counts[emoji] = (counts[emoji] ?? 0) + (on ? 1 : -1);
     if (counts[emoji]! <= 0) delete counts[emoji];
-    this.sql.exec(`UPDATE messages SET reactions = ?, pos = ? WHERE id = ?`, JSON.stringify(counts), this.nextPos(), message.id);
+    this.sql.exec(
+      `UPDATE messages SET reactions = ?, pos = ? WHERE id = ?`,
+      JSON.stringify(counts),
+      this.nextPos(),
+      message.id,
+    );
     return true;
   }
 
@@ -323,7 +361,9 @@ export class RoomLog {
          WHERE m.created_at < ? AND m.pos < (SELECT MAX(pos) FROM messages)
            AND NOT (m.status = 'processing' AND COALESCE(c.lease_until, 0) > ?)
          ORDER BY m.created_at LIMIT ?`,
-        cutoff, now, limit,
+        cutoff,
+        now,
+        limit,
       )
       .toArray()
       .map((row) => row.id);
@@ -365,7 +405,8 @@ export class Meta {
   set(key: string, value: string | number | boolean): void {
     this.sql.exec(
       `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-      key, String(value),
+      key,
+      String(value),
     );
   }
 }
@@ -383,7 +424,8 @@ export class Outbox {
     this.sql.exec(
       `INSERT INTO outbox (key, version, queued_at) VALUES (?, 1, ?)
        ON CONFLICT (key) DO UPDATE SET version = version + 1, attempts = 0, next_at = 0`,
-      key, now,
+      key,
+      now,
     );
   }
 
@@ -393,7 +435,8 @@ export class Outbox {
     return this.sql
       .exec<OutboxRow>(
         `SELECT key, version, queued_at, attempts FROM outbox WHERE next_at <= ? ORDER BY queued_at LIMIT ?`,
-        until, limit,
+        until,
+        limit,
       )
       .toArray();
   }
@@ -411,7 +454,9 @@ export class Outbox {
   retryLater(row: OutboxRow, nextAt: number): void {
     this.sql.exec(
       `UPDATE outbox SET attempts = attempts + 1, next_at = ? WHERE key = ? AND version = ?`,
-      nextAt, row.key, row.version,
+      nextAt,
+      row.key,
+      row.version,
     );
   }
 
@@ -451,7 +496,11 @@ export class RoomState {
   /** The Control object lists this room among the do rooms a flip must flush. */
   registered = false;
 
-  constructor(readonly ctx: DurableObjectState, env: Env, usage: Usage) {
+  constructor(
+    readonly ctx: DurableObjectState,
+    env: Env,
+    usage: Usage,
+  ) {
     // Every SQLite statement and KV call of the room is counted (the cost bench reads it via inspect).
     this.sql = usage.countingSql(ctx.storage.sql);
     this.kv = usage.countingKv(env.CHAT_KV);

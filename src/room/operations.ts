@@ -4,17 +4,26 @@
 // (outbox.ts), so KV never sits on the write path.
 import { commentKey } from "../shared/keys";
 import type { ServerFrame } from "../shared/frames";
-import {
-  refuseClaim, refuseFail, refuseRelease, refuseReply, unclaimedGraceMs, type Refusal,
-} from "../shared/leases";
+import { refuseClaim, refuseFail, refuseRelease, refuseReply, unclaimedGraceMs, type Refusal } from "../shared/leases";
 import type { Message, MessageVersion } from "../shared/message";
 import type { StreamAck, StreamCall } from "../shared/stream";
 import type { PostLimited } from "../limits/post-limit";
 import { limitNewRoom } from "../limits/room-limit";
 import {
-  LEFT_DO_MODE, NOT_FOUND, gone, ok, refused,
-  type Deleted, type EditInput, type NewHumanMessage, type NewReply, type ReactInput, type RoomCall, type RoomRefusal,
-  type RoomResult, type Stored,
+  LEFT_DO_MODE,
+  NOT_FOUND,
+  gone,
+  ok,
+  refused,
+  type Deleted,
+  type EditInput,
+  type NewHumanMessage,
+  type NewReply,
+  type ReactInput,
+  type RoomCall,
+  type RoomRefusal,
+  type RoomResult,
+  type Stored,
 } from "./calls";
 import type { Flips } from "./flips";
 import type { RoomState } from "./log";
@@ -182,11 +191,15 @@ export class LogOperations {
     if (current.deleted) return refused(gone());
     const keyHash = current.kind === "human" ? this.state.log.editKeyHash(input.id) : null;
     if (!keyHash || keyHash !== input.editKeyHash) {
-      return refused({ status: 403, error: "editKey: only its author (with the key its post was given) may edit this message" });
+      return refused({
+        status: 403,
+        error: "editKey: only its author (with the key its post was given) may edit this message",
+      });
     }
     const version = current.version ?? 1;
     if (input.version <= version) {
-      const text = input.version === version ? current.text : this.state.log.versions(input.id)[input.version - 1]?.text;
+      const text =
+        input.version === version ? current.text : this.state.log.versions(input.id)[input.version - 1]?.text;
       return text === input.text ? ok(current) : refused(versionTaken(input.version, version));
     }
     if (input.version !== version + 1) return refused(versionTaken(input.version, version));
@@ -219,7 +232,9 @@ export class LogOperations {
     if (!message) return refused(NOT_FOUND);
     if (message.deleted) return refused(gone());
     if (!(await this.flips.admitWrites(call.room))) return refused(LEFT_DO_MODE);
-    const changed = this.state.transaction(() => this.state.log.react(message, input.emoji, input.reactorHash, input.on));
+    const changed = this.state.transaction(() =>
+      this.state.log.react(message, input.emoji, input.reactorHash, input.on),
+    );
     if (!changed) return ok(message);
     const reacted = this.state.log.get(input.id)!;
     // Counts are not part of the KV record: only the mirror shows them, at most once a second.
@@ -273,7 +288,8 @@ export class LogOperations {
   /** Atomic lease (rules in shared/leases.ts). */
   async claim(call: RoomCall, messageId: string, botId: string, leaseMs: number): Promise<RoomResult<Message>> {
     return this.changeStatus(
-      call, messageId,
+      call,
+      messageId,
       (message, now) => refuseClaim(message, botId, now),
       (id, now) => this.state.log.setClaim(id, botId, now + leaseMs),
       false,
@@ -282,7 +298,8 @@ export class LogOperations {
 
   async release(call: RoomCall, messageId: string, botId: string): Promise<RoomResult<Message>> {
     const released = await this.changeStatus(
-      call, messageId,
+      call,
+      messageId,
       (message) => refuseRelease(message, botId),
       (id) => this.state.log.setStatus(id, "pending"),
       false,
@@ -293,7 +310,8 @@ export class LogOperations {
 
   async fail(call: RoomCall, messageId: string, botId: string, reason: string): Promise<RoomResult<Message>> {
     const failed = await this.changeStatus(
-      call, messageId,
+      call,
+      messageId,
       (message, now) => refuseFail(message, botId, now, unclaimedGraceMs(this.env.UNCLAIMED_GRACE_MS)),
       (id) => this.state.log.setStatus(id, "failed", reason),
       true,
@@ -351,8 +369,15 @@ export class LogOperations {
     const frames: ServerFrame[] = [];
     const stored = this.state.transaction(() => {
       const { message, created } = this.state.log.insert({
-        id: input.id, room: this.state.roomName, kind: "ai", author: input.author, text: input.text,
-        replyTo: human.id, status: "complete", createdAt: now, ...(input.stopped ? { stopped: true } : {}),
+        id: input.id,
+        room: this.state.roomName,
+        kind: "ai",
+        author: input.author,
+        text: input.text,
+        replyTo: human.id,
+        status: "complete",
+        createdAt: now,
+        ...(input.stopped ? { stopped: true } : {}),
       });
       if (created) {
         this.kvSync.owe(commentKey(message.id), now);

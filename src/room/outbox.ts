@@ -16,7 +16,10 @@ export class KvSync {
   private mirrorDirty = false;
   private readonly flusher: OutboxFlusher;
 
-  constructor(private readonly state: RoomState, private readonly alarms: AlarmSchedule) {
+  constructor(
+    private readonly state: RoomState,
+    private readonly alarms: AlarmSchedule,
+  ) {
     this.flusher = new OutboxFlusher(state, alarms);
   }
 
@@ -113,7 +116,10 @@ class OutboxFlusher {
   private failures = 0;
   private conflicts = 0;
 
-  constructor(private readonly state: RoomState, private readonly alarms: AlarmSchedule) {}
+  constructor(
+    private readonly state: RoomState,
+    private readonly alarms: AlarmSchedule,
+  ) {}
 
   /** Starts the post-answer flush unless one is running (it picks up new rows itself). */
   kick(): void {

@@ -98,7 +98,9 @@ export class Room extends DurableObject<Env> {
     since?: number,
   ): Promise<RoomResult<{ comments: Message[]; lastPos: number; presence: Presence }>> {
     const result = await this.ops.list(call, limit, since);
-    return result.ok ? { ...result, value: { ...result.value, presence: this.sockets.presence.snapshot(Date.now()) } } : result;
+    return result.ok
+      ? { ...result, value: { ...result.value, presence: this.sockets.presence.snapshot(Date.now()) } }
+      : result;
   }
 
   listBefore(

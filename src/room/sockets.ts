@@ -5,11 +5,20 @@
 import { StatsSink } from "../control/stats";
 import { BOT_AWAY_MS, SOCKET_SILENT_MS, TYPING_EVERY_MS } from "../shared/cadence";
 import {
-  MAX_FRAME_BYTES, ROOM_FULL_CLOSE, TOO_MANY_SOCKETS_CLOSE, type BotState, type Presence, type ServerFrame,
+  MAX_FRAME_BYTES,
+  ROOM_FULL_CLOSE,
+  TOO_MANY_SOCKETS_CLOSE,
+  type BotState,
+  type Presence,
+  type ServerFrame,
 } from "../shared/frames";
 import { DELETED_ERROR, type PathMode } from "../shared/message";
 import {
-  describeZodError, presenceFrameSchema, sendFrameSchema, stopFrameSchema, typingFrameSchema,
+  describeZodError,
+  presenceFrameSchema,
+  sendFrameSchema,
+  stopFrameSchema,
+  typingFrameSchema,
 } from "../shared/schemas";
 import type { Usage } from "../storage/usage";
 import { UNKNOWN_CLIENT, isExempt } from "../limits/client-key";
@@ -29,9 +38,7 @@ export const CLIENT_KEY_HEADER = "x-client-key";
 
 /** `none`: the frame's effect reaches every socket as a push (Stop), so no answer of its own. */
 type SocketAnswer =
-  | { type: "send"; frame: ServerFrame }
-  | { type: "close"; code: number; reason: string }
-  | { type: "none" };
+  { type: "send"; frame: ServerFrame } | { type: "close"; code: number; reason: string } | { type: "none" };
 
 const close = (code: number, reason: string): SocketAnswer => ({ type: "close", code, reason });
 const send = (frame: ServerFrame): SocketAnswer => ({ type: "send", frame });
@@ -81,7 +88,12 @@ export class RoomSockets {
     const streams = mode === "do" ? this.streams.list() : [];
     const lastPos = this.state.view.lastPos();
     const hello: ServerFrame = {
-      type: "hello", room: this.state.roomName, lastPos, lastSeq: lastPos, mode, ...(streams.length ? { streams } : {}),
+      type: "hello",
+      room: this.state.roomName,
+      lastPos,
+      lastSeq: lastPos,
+      mode,
+      ...(streams.length ? { streams } : {}),
       presence: this.presence.snapshot(now),
     };
     server.send(JSON.stringify(hello));
@@ -104,7 +116,10 @@ export class RoomSockets {
       return ws.send(JSON.stringify({ type: "slow-down", error } satisfies ServerFrame));
     }
     const turn = (this.socketTurns.get(ws) ?? Promise.resolve()).then(() => this.answerFrame(ws, data));
-    this.socketTurns.set(ws, turn.catch(() => undefined));
+    this.socketTurns.set(
+      ws,
+      turn.catch(() => undefined),
+    );
     await turn;
   }
 
@@ -155,7 +170,9 @@ export class RoomSockets {
     }
     const { editKey } = parsed.data;
     const input = {
-      id: parsed.data.id, text: parsed.data.text, author: parsed.data.author ?? "anonymous",
+      id: parsed.data.id,
+      text: parsed.data.text,
+      author: parsed.data.author ?? "anonymous",
       ...(editKey ? { editKeyHash: await hashKey(editKey) } : {}),
     };
     const leftDoMode = (): SocketAnswer => {
@@ -339,7 +356,10 @@ export class RoomPresence {
   private readonly typed = new WeakMap<WebSocket, number>();
   private timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(private readonly ctx: DurableObjectState, private readonly pushes: Broadcaster) {}
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly pushes: Broadcaster,
+  ) {}
 
   /** Someone came, went or renamed: one presence push for everything within PRESENCE_PUSH_MS. */
   changed(): void {

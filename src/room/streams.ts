@@ -5,8 +5,14 @@
 // last second: the bot resends from what the room answers it holds.
 import { MAX_TEXT } from "../shared/message";
 import {
-  STREAM_PERSIST_MS, STREAM_PUSH_MS,
-  type LiveStream, type StreamAck, type StreamCall, type StreamFrame, type StreamState, type StreamStats,
+  STREAM_PERSIST_MS,
+  STREAM_PUSH_MS,
+  type LiveStream,
+  type StreamAck,
+  type StreamCall,
+  type StreamFrame,
+  type StreamState,
+  type StreamStats,
 } from "../shared/stream";
 
 type Held = LiveStream & {
@@ -45,12 +51,23 @@ export class LiveStreams {
   load(): void {
     for (const row of this.sql.exec<Row>(`SELECT id, reply_to, bot_id, author, text, state FROM streams`).toArray()) {
       const stream = {
-        id: row.id, replyTo: row.reply_to, botId: row.bot_id, author: row.author, text: row.text, state: row.state,
+        id: row.id,
+        replyTo: row.reply_to,
+        botId: row.bot_id,
+        author: row.author,
+        text: row.text,
+        state: row.state,
       };
       // Every socket of the room learns this text through its hello or the next push, so pushing starts here.
       this.held.set(row.id, {
-        ...stream, pushed: row.text.length, pushedState: row.state, lastPushAt: 0,
-        dirty: false, persistedAt: Date.now(), timer: undefined, timerAt: Number.POSITIVE_INFINITY,
+        ...stream,
+        pushed: row.text.length,
+        pushedState: row.state,
+        lastPushAt: 0,
+        dirty: false,
+        persistedAt: Date.now(),
+        timer: undefined,
+        timerAt: Number.POSITIVE_INFINITY,
       });
     }
   }
@@ -67,9 +84,19 @@ export class LiveStreams {
     let stream = this.held.get(call.id);
     if (!stream) {
       stream = {
-        id: call.id, replyTo: call.replyTo, botId: call.botId, author: call.author, text: "", state: "streaming",
-        pushed: 0, pushedState: null, lastPushAt: 0, dirty: true, persistedAt: 0,
-        timer: undefined, timerAt: Number.POSITIVE_INFINITY,
+        id: call.id,
+        replyTo: call.replyTo,
+        botId: call.botId,
+        author: call.author,
+        text: "",
+        state: "streaming",
+        pushed: 0,
+        pushedState: null,
+        lastPushAt: 0,
+        dirty: true,
+        persistedAt: 0,
+        timer: undefined,
+        timerAt: Number.POSITIVE_INFINITY,
       };
       this.held.set(call.id, stream);
     }
@@ -146,7 +173,11 @@ export class LiveStreams {
   /** What a socket gets in its hello: every stream with its whole text so far. */
   list(): LiveStream[] {
     return [...this.held.values()].map(({ id, replyTo, author, text, state }) => ({
-      id, replyTo, author, text, state,
+      id,
+      replyTo,
+      author,
+      text,
+      state,
     }));
   }
 
@@ -162,8 +193,13 @@ export class LiveStreams {
     this.sql.exec(`DELETE FROM streams WHERE id = ?`, id);
     this.pushes++;
     this.push({
-      type: "stream", id, replyTo: stream.replyTo, author: stream.author,
-      offset: stream.text.length, delta: "", state: "ended",
+      type: "stream",
+      id,
+      replyTo: stream.replyTo,
+      author: stream.author,
+      offset: stream.text.length,
+      delta: "",
+      state: "ended",
     });
   }
 
@@ -200,7 +236,12 @@ export class LiveStreams {
       this.sql.exec(
         `INSERT INTO streams (id, reply_to, bot_id, author, text, state) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET text = excluded.text, state = excluded.state, bot_id = excluded.bot_id`,
-        stream.id, stream.replyTo, stream.botId, stream.author, stream.text, stream.state,
+        stream.id,
+        stream.replyTo,
+        stream.botId,
+        stream.author,
+        stream.text,
+        stream.state,
       );
       this.writes++;
       stream.dirty = false;
@@ -210,8 +251,13 @@ export class LiveStreams {
     if (unpushed && now >= stream.lastPushAt + STREAM_PUSH_MS) {
       this.pushes++;
       this.push({
-        type: "stream", id: stream.id, replyTo: stream.replyTo, author: stream.author,
-        offset: stream.pushed, delta: stream.text.slice(stream.pushed), state: stream.state,
+        type: "stream",
+        id: stream.id,
+        replyTo: stream.replyTo,
+        author: stream.author,
+        offset: stream.pushed,
+        delta: stream.text.slice(stream.pushed),
+        state: stream.state,
       });
       stream.pushed = stream.text.length;
       stream.pushedState = stream.state;

@@ -60,5 +60,12 @@ export function resolveMode(flags: Flags, room: string): PathMode {
 
 /** The flag before any operator change: every room on `CACHE_MODE` (kv unless it says do). */
 export function defaultFlags(cacheMode: string | undefined): FlagsDocument {
-  return { defaultMode: cacheMode === "do" ? "do" : "kv", doPercent: 0, rooms: {}, version: 0, updatedAt: 0, updatedBy: "default" };
+  return {
+    defaultMode: cacheMode === "do" ? "do" : "kv",
+    doPercent: 0,
+    rooms: {},
+    version: 0,
+    updatedAt: 0,
+    updatedBy: "default",
+  };
 }

@@ -68,7 +68,17 @@ export type Presence = {
 
 /** Every frame type by direction, at run time (docs/api.md must name each); the compiler keeps them complete. */
 export const SERVER_FRAME_TYPES = everyType<ServerFrame["type"]>()([
-  "hello", "stream", "message", "update", "mode", "ack", "nack", "pong", "slow-down", "presence", "typing",
+  "hello",
+  "stream",
+  "message",
+  "update",
+  "mode",
+  "ack",
+  "nack",
+  "pong",
+  "slow-down",
+  "presence",
+  "typing",
 ]);
 export const CLIENT_FRAME_TYPES = everyType<ClientFrame["type"]>()(["ping", "send", "stop", "presence", "typing"]);
 

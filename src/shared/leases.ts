@@ -13,27 +13,31 @@ export function heldByOther(message: Message, botId: string, now: number): boole
 /** A claim succeeds for a pending message, an expired lease, or a renewal by the holder. */
 export function refuseClaim(message: Message, botId: string, now: number): Refusal | null {
   if (message.kind !== "human") return { status: 400, error: "only human messages can be claimed" };
-  if (message.status === "complete" || message.status === "failed") return { status: 409, error: `message is already ${message.status}` };
+  if (message.status === "complete" || message.status === "failed")
+    return { status: 409, error: `message is already ${message.status}` };
   if (heldByOther(message, botId, now)) return { status: 409, error: `message is claimed by ${message.claimedBy}` };
   return null;
 }
 
 export function refuseRelease(message: Message, botId: string): Refusal | null {
-  if (message.status !== "processing" || message.claimedBy !== botId) return { status: 409, error: "message is not claimed by this bot" };
+  if (message.status !== "processing" || message.claimedBy !== botId)
+    return { status: 409, error: "message is not claimed by this bot" };
   return null;
 }
 
 /** Only the holder of a live claim may finish a message, or any bot once it has waited unclaimed for `graceMs`. */
 function refuseFinish(message: Message, botId: string, now: number, graceMs: number, what: string): Refusal | null {
   if (heldByOther(message, botId, now)) return { status: 409, error: `message is claimed by ${message.claimedBy}` };
-  const holdsLiveClaim = message.status === "processing" && message.claimedBy === botId && (message.leaseUntil ?? 0) > now;
+  const holdsLiveClaim =
+    message.status === "processing" && message.claimedBy === botId && (message.leaseUntil ?? 0) > now;
   if (holdsLiveClaim || now - message.createdAt >= graceMs) return null;
   return { status: 409, error: `claim the message before ${what}` };
 }
 
 export function refuseFail(message: Message, botId: string, now: number, graceMs: number): Refusal | null {
   if (message.kind !== "human") return { status: 400, error: "only human messages can fail" };
-  if (message.status === "complete" || message.status === "failed") return { status: 409, error: `message is already ${message.status}` };
+  if (message.status === "complete" || message.status === "failed")
+    return { status: 409, error: `message is already ${message.status}` };
   return refuseFinish(message, botId, now, graceMs, "marking it failed");
 }
 
@@ -44,7 +48,8 @@ export function refuseReply(message: Message, botId: string, now: number, graceM
 }
 
 /** UNCLAIMED_GRACE_MS, with its documented default when unset or not a number. */
-export const unclaimedGraceMs = (value: string | undefined): number => (value && Number.isFinite(Number(value)) ? Number(value) : 600_000);
+export const unclaimedGraceMs = (value: string | undefined): number =>
+  value && Number.isFinite(Number(value)) ? Number(value) : 600_000;
 
 /** A claimable human message: pending, or processing with an expired lease. The one copy of this rule. */
 export function isClaimable(message: Message, now: number): boolean {

@@ -11,7 +11,8 @@ export const modeSchema = z.enum(["kv", "do"]);
 export const statusSchema = z.enum(["pending", "processing", "complete", "failed"]);
 
 /** Said when a name or text is empty once cleaned: it may have held only invisible characters. */
-const emptyAfterCleaning = (field: string) => `${field} must not be empty (control and invisible characters are removed)`;
+const emptyAfterCleaning = (field: string) =>
+  `${field} must not be empty (control and invisible characters are removed)`;
 
 /** Text and names are cleaned (text-hygiene.ts) before the length rules: the limits count what is shown. */
 export const textSchema = z
@@ -21,7 +22,9 @@ export const textSchema = z
 export const authorSchema = z
   .string()
   .transform(cleanName)
-  .pipe(z.string().min(1, emptyAfterCleaning("author")).max(MAX_AUTHOR, `author must be at most ${MAX_AUTHOR} characters`));
+  .pipe(
+    z.string().min(1, emptyAfterCleaning("author")).max(MAX_AUTHOR, `author must be at most ${MAX_AUTHOR} characters`),
+  );
 
 /** A client's own random secret (an edit key, a reactor key): long enough not to be guessed. */
 function keySchema(name: string) {
@@ -80,7 +83,10 @@ const ROOM_NAMES_RULE = "room names must match [a-z0-9][a-z0-9-]{0,63}";
  * pass as `{}` and a flag change would wipe every override: refuse it as the bad room name it is.
  */
 const roomModesSchema = z
-  .custom<unknown>((value) => typeof value !== "object" || value === null || !Object.hasOwn(value, "__proto__"), `${ROOM_NAMES_RULE} (got __proto__)`)
+  .custom<unknown>(
+    (value) => typeof value !== "object" || value === null || !Object.hasOwn(value, "__proto__"),
+    `${ROOM_NAMES_RULE} (got __proto__)`,
+  )
   .pipe(z.record(z.string().regex(ROOM_PATTERN, ROOM_NAMES_RULE), modeSchema));
 
 export const flagsSchema: z.ZodType<Flags> = z.strictObject({
@@ -88,7 +94,6 @@ export const flagsSchema: z.ZodType<Flags> = z.strictObject({
   doPercent: z.number().int().min(0).max(100),
   rooms: roomModesSchema,
 });
-
 
 /** A socket `send` frame: the same rules and error texts as a human POST /api/comments. */
 export const sendFrameSchema = z.strictObject({

@@ -17,7 +17,15 @@ export type LiveStream = { id: string; replyTo: string; author: string; text: st
  * Room → client: `delta` replaces the text from `offset` on (offset = characters held before it).
  * The text only grows, so a delta that overlaps what a client already holds repeats nothing.
  */
-export type StreamFrame = { type: "stream"; id: string; replyTo: string; author: string; offset: number; delta: string; state: StreamState };
+export type StreamFrame = {
+  type: "stream";
+  id: string;
+  replyTo: string;
+  author: string;
+  offset: number;
+  delta: string;
+  state: StreamState;
+};
 
 /** Bot → room (POST /api/bot/stream): the text from `offset` on. */
 export type StreamCall = { id: string; replyTo: string; botId: string; author: string; offset: number; delta: string };
@@ -69,7 +77,8 @@ export class StreamView {
       return held !== undefined;
     }
     // Another stream for the same message is replaced by this one.
-    for (const other of this.byId.values()) if (other.replyTo === frame.replyTo && other.id !== frame.id) this.byId.delete(other.id);
+    for (const other of this.byId.values())
+      if (other.replyTo === frame.replyTo && other.id !== frame.id) this.byId.delete(other.id);
     this.byId.set(frame.id, { id: frame.id, replyTo: frame.replyTo, author: frame.author, text, state: frame.state });
     return true;
   }
@@ -79,7 +88,10 @@ export class StreamView {
     let changed = false;
     for (const stream of this.byId.values()) {
       const answered = message.kind === "ai" && (message.id === stream.id || message.replyTo === stream.replyTo);
-      const failed = message.kind === "human" && message.id === stream.replyTo && (message.status === "failed" || message.status === "complete" || message.deleted === true);
+      const failed =
+        message.kind === "human" &&
+        message.id === stream.replyTo &&
+        (message.status === "failed" || message.status === "complete" || message.deleted === true);
       if (answered || failed) changed = this.byId.delete(stream.id) || changed;
     }
     return changed;

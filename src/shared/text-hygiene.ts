@@ -15,9 +15,11 @@ const ZERO_WIDTH = /[\u200b\u200c\u2060\ufeff]/g;
  * A zero-width joiner, except inside an emoji sequence (👩‍💻, 🏳️‍🌈): there it draws one
  * glyph, not an invisible mark, and removing it would split the emoji.
  */
-const STRAY_JOINER = /(?<![\p{Extended_Pictographic}\p{Emoji_Modifier}\ufe0f])\u200d|\u200d(?!\p{Extended_Pictographic})/gu;
+const STRAY_JOINER =
+  /(?<![\p{Extended_Pictographic}\p{Emoji_Modifier}\ufe0f])\u200d|\u200d(?!\p{Extended_Pictographic})/gu;
 
-const stripInvisible = (value: string): string => value.replace(BIDI, "").replace(ZERO_WIDTH, "").replace(STRAY_JOINER, "");
+const stripInvisible = (value: string): string =>
+  value.replace(BIDI, "").replace(ZERO_WIDTH, "").replace(STRAY_JOINER, "");
 
 /** An author name: no controls at all (a name is one line), no invisible marks, trimmed. */
 export function cleanName(value: string): string {

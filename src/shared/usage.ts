@@ -34,6 +34,11 @@ export type UsageReport = {
   localStats: (UsageCounts & { points: number }) | null;
 };
 
-export const KV_COUNT_NAMES = ["kvReads", "kvWrites", "kvDeletes", "kvLists"] as const satisfies readonly (keyof KvCounts)[];
+export const KV_COUNT_NAMES = [
+  "kvReads",
+  "kvWrites",
+  "kvDeletes",
+  "kvLists",
+] as const satisfies readonly (keyof KvCounts)[];
 
 export const noKvCounts = (): KvCounts => ({ kvReads: 0, kvWrites: 0, kvDeletes: 0, kvLists: 0 });

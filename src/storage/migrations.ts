@@ -10,13 +10,20 @@ export function hasSchema(sql: SqlStorage): boolean {
 
 /** Applies the migrations newer than the recorded version; answers the version now in force. Call inside a transaction. */
 export function applyMigrations(sql: SqlStorage, migrations: readonly Migration[]): number {
-  sql.exec(`CREATE TABLE IF NOT EXISTS _migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
+  sql.exec(
+    `CREATE TABLE IF NOT EXISTS _migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`,
+  );
   const row = sql.exec<{ v: number | null }>(`SELECT MAX(version) AS v FROM _migrations`).one();
   let current = row.v ?? 0;
   for (const migration of migrations) {
     if (migration.version <= current) continue;
     sql.exec(migration.sql);
-    sql.exec(`INSERT INTO _migrations (version, name, applied_at) VALUES (?, ?, ?)`, migration.version, migration.name, Date.now());
+    sql.exec(
+      `INSERT INTO _migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+      migration.version,
+      migration.name,
+      Date.now(),
+    );
     current = migration.version;
   }
   return current;

@@ -4,7 +4,16 @@
 import { noKvCounts, type KvCounts, type UsageCounts } from "../shared/usage";
 
 export class Usage {
-  private readonly counts: UsageCounts = { since: Date.now(), requests: 0, socketMessages: 0, alarms: 0, alarmsSet: 0, sqlRowsRead: 0, sqlRowsWritten: 0, ...noKvCounts() };
+  private readonly counts: UsageCounts = {
+    since: Date.now(),
+    requests: 0,
+    socketMessages: 0,
+    alarms: 0,
+    alarmsSet: 0,
+    sqlRowsRead: 0,
+    sqlRowsWritten: 0,
+    ...noKvCounts(),
+  };
   /** The latest cursor: its rows are added when the next statement runs (by then it has been read), or in a snapshot. */
   private open: SqlStorageCursor<Record<string, SqlStorageValue>> | null = null;
 
@@ -14,7 +23,11 @@ export class Usage {
 
   snapshot(): UsageCounts {
     const { sqlRowsRead, sqlRowsWritten } = this.counts;
-    return { ...this.counts, sqlRowsRead: sqlRowsRead + (this.open?.rowsRead ?? 0), sqlRowsWritten: sqlRowsWritten + (this.open?.rowsWritten ?? 0) };
+    return {
+      ...this.counts,
+      sqlRowsRead: sqlRowsRead + (this.open?.rowsRead ?? 0),
+      sqlRowsWritten: sqlRowsWritten + (this.open?.rowsWritten ?? 0),
+    };
   }
 
   kv(): KvCounts {
@@ -45,7 +58,10 @@ export class Usage {
     const reads = (key: unknown) => (this.counts.kvReads += Array.isArray(key) ? key.length : 1);
     return forward(kv, {
       get: (key: unknown, ...rest: unknown[]) => (reads(key), (kv.get as (...a: unknown[]) => unknown)(key, ...rest)),
-      getWithMetadata: (key: unknown, ...rest: unknown[]) => (reads(key), (kv.getWithMetadata as (...a: unknown[]) => unknown)(key, ...rest)),
+      getWithMetadata: (key: unknown, ...rest: unknown[]) => (
+        reads(key),
+        (kv.getWithMetadata as (...a: unknown[]) => unknown)(key, ...rest)
+      ),
       put: (...args: Parameters<KVNamespace["put"]>) => (this.counts.kvWrites++, kv.put(...args)),
       delete: (key: string) => (this.counts.kvDeletes++, kv.delete(key)),
       list: (...args: Parameters<KVNamespace["list"]>) => (this.counts.kvLists++, kv.list(...args)),
@@ -66,7 +82,17 @@ function forward<T extends object>(target: T, replaced: Record<string, unknown>)
 
 /** Several objects' counts added up; `since` is the earliest. */
 export function sumUsage(counts: UsageCounts[]): UsageCounts {
-  const total: UsageCounts = { since: Math.min(...counts.map((c) => c.since)), requests: 0, socketMessages: 0, alarms: 0, alarmsSet: 0, sqlRowsRead: 0, sqlRowsWritten: 0, ...noKvCounts() };
-  for (const c of counts) for (const key of Object.keys(total) as (keyof UsageCounts)[]) if (key !== "since") total[key] += c[key];
+  const total: UsageCounts = {
+    since: Math.min(...counts.map((c) => c.since)),
+    requests: 0,
+    socketMessages: 0,
+    alarms: 0,
+    alarmsSet: 0,
+    sqlRowsRead: 0,
+    sqlRowsWritten: 0,
+    ...noKvCounts(),
+  };
+  for (const c of counts)
+    for (const key of Object.keys(total) as (keyof UsageCounts)[]) if (key !== "since") total[key] += c[key];
   return total;
 }

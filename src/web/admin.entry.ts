@@ -56,7 +56,11 @@ async function flip(room: string, mode: PathMode): Promise<void> {
   try {
     // Always from the server's current document: PUT replaces it whole.
     const current = (await getFlags(credentials)).flags;
-    const next: Flags = { defaultMode: current.defaultMode, doPercent: current.doPercent, rooms: { ...current.rooms, [room]: mode } };
+    const next: Flags = {
+      defaultMode: current.defaultMode,
+      doPercent: current.doPercent,
+      rooms: { ...current.rooms, [room]: mode },
+    };
     const response = await putFlags(credentials, next);
     form.setRoom(room, mode);
     showFlags(response);
@@ -71,7 +75,11 @@ async function refresh(): Promise<void> {
   clearTimeout(timer);
   if (!credentials) return;
   try {
-    const [flagsResponse, stats, rooms] = await Promise.all([getFlags(credentials), getStats(credentials), getRooms(roomsCursor)]);
+    const [flagsResponse, stats, rooms] = await Promise.all([
+      getFlags(credentials),
+      getStats(credentials),
+      getRooms(roomsCursor),
+    ]);
     nextRoomsCursor = rooms.cursor;
     byId("rooms-next").hidden = !rooms.cursor;
     byId("rooms-first").hidden = !roomsCursor;
@@ -81,7 +89,13 @@ async function refresh(): Promise<void> {
     unavailable.textContent = stats.unavailable ? `Figures unavailable: ${stats.unavailable}` : "";
     unavailable.hidden = !stats.unavailable;
     renderHealChart(byId("chart"), stats.timeline);
-    renderRooms(byId("rooms"), rooms.rooms, flags ?? flagsResponse.flags, (room, mode) => void flip(room, mode), (room) => void roomMessages.open(room));
+    renderRooms(
+      byId("rooms"),
+      rooms.rooms,
+      flags ?? flagsResponse.flags,
+      (room, mode) => void flip(room, mode),
+      (room) => void roomMessages.open(room),
+    );
     updated.textContent = `Updated ${formatDateTime(Date.now())}`;
     problem.hidden = true;
   } catch (err) {

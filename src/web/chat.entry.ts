@@ -30,7 +30,8 @@ const jump = byId<HTMLButtonElement>("jump");
 const BOT_STATE_TEXT = { idle: "waiting for questions", thinking: "thinking…", writing: "writing…" } as const;
 
 /** "ana, ben (2 tabs)": a name with several sockets says so. */
-const personText = ({ name, sockets }: Presence["people"][number]) => (sockets > 1 ? `${name} (${sockets} tabs)` : name);
+const personText = ({ name, sockets }: Presence["people"][number]) =>
+  sockets > 1 ? `${name} (${sockets} tabs)` : name;
 
 /** "Ana is typing…", "Ana and Ben are typing…", "Ana, Ben and 2 more are typing…" */
 function typingText(names: string[]): string {
@@ -57,7 +58,12 @@ const app = new ChatApp(
     showMode(mode: PathMode | null, how: keyof typeof DELIVERY_TEXT) {
       modeBadge.textContent = mode ?? "…";
       modeBadge.className = `mode mode--${mode ?? "unknown"}`;
-      modeBadge.title = mode === "do" ? "Serialized path: the room's Durable Object" : mode === "kv" ? "Legacy path: one KV value per room" : "";
+      modeBadge.title =
+        mode === "do"
+          ? "Serialized path: the room's Durable Object"
+          : mode === "kv"
+            ? "Legacy path: one KV value per room"
+            : "";
       delivery.textContent = DELIVERY_TEXT[how];
       delivery.className = `delivery delivery--${how}`;
     },

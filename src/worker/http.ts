@@ -27,7 +27,11 @@ export function errorResponse(err: unknown): Response {
     const headers: Record<string, string> = {};
     if (typeof err.retryAfter === "number") headers["retry-after"] = String(err.retryAfter);
     if (typeof err.mode === "string") headers[MODE_HEADER] = err.mode;
-    return json({ error: err.message, ...(typeof err.errorId === "string" ? { errorId: err.errorId } : {}) }, err.status, headers);
+    return json(
+      { error: err.message, ...(typeof err.errorId === "string" ? { errorId: err.errorId } : {}) },
+      err.status,
+      headers,
+    );
   }
   // A bug of the Worker: the id ties the answer to its log line.
   const errorId = crypto.randomUUID();

@@ -14,5 +14,8 @@ export function requireAllowedOrigin(request: Request, env: Pick<Env, "ALLOWED_O
   const normalized = origin.trim().toLowerCase();
   if (normalized === new URL(request.url).origin.toLowerCase()) return;
   if (allowedOrigins(env.ALLOWED_ORIGINS).has(normalized)) return;
-  throw new StatusError(403, `origin ${origin.slice(0, 200)} may not open room sockets (allowed: this site and ALLOWED_ORIGINS)`);
+  throw new StatusError(
+    403,
+    `origin ${origin.slice(0, 200)} may not open room sockets (allowed: this site and ALLOWED_ORIGINS)`,
+  );
 }

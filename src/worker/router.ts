@@ -5,7 +5,13 @@ import { StatusError, errorResponse, json } from "./http";
 import { deleteMessage, getFlags, getStats, inspectRoom, putFlags } from "./routes/admin";
 import { claimMessage, failMessage, listPending, releaseMessage, streamReply } from "./routes/bot";
 import {
-  commentVersions, editComment, getComment, healComment, listComments, postComment, reactToComment,
+  commentVersions,
+  editComment,
+  getComment,
+  healComment,
+  listComments,
+  postComment,
+  reactToComment,
 } from "./routes/comments";
 import { listRooms, roomSocket } from "./routes/rooms";
 import { withPageHeaders } from "./page";

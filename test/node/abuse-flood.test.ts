@@ -28,7 +28,11 @@ afterAll(async () => {
 });
 
 const postFrom = (address: string, room: string, text: string) =>
-  requestFrom(address, `${worker.url}/api/comments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ room, text }) });
+  requestFrom(address, `${worker.url}/api/comments`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ room, text }),
+  });
 
 async function listRoom(room: string): Promise<Message[]> {
   const res = await requestFrom(NEIGHBOUR, `${worker.url}/api/comments?room=${room}&limit=200`);
@@ -65,7 +69,11 @@ describe("one address flooding a room", () => {
       const res = await postFrom(FLOODER, room, `flood ${i}`);
       flood.push(res.status);
       if (res.status === 201) stored.push((JSON.parse(res.body) as Message).id);
-      if (res.status === 429) refused ??= { retryAfter: res.headers["retry-after"] as string | undefined, error: (JSON.parse(res.body) as { error: string }).error };
+      if (res.status === 429)
+        refused ??= {
+          retryAfter: res.headers["retry-after"] as string | undefined,
+          error: (JSON.parse(res.body) as { error: string }).error,
+        };
       if (i % 4 === 0) {
         const mine = await postFrom(NEIGHBOUR, room, `neighbour ${i}`);
         neighbour.push(mine.status);
@@ -93,14 +101,28 @@ describe("50 sockets from one address", () => {
     for (let i = 0; i < 50; i++) {
       const socket = await socketFrom(FLOODER, room);
       // Its hello or its close, whichever the room sends: one at a time, so the order is the room's.
-      outcomes.push(await Promise.race([socket.next(isHello).then(() => "open", () => "closed"), socket.closed.then(() => "closed")]));
+      outcomes.push(
+        await Promise.race([
+          socket.next(isHello).then(
+            () => "open",
+            () => "closed",
+          ),
+          socket.closed.then(() => "closed"),
+        ]),
+      );
       opened.push(socket);
     }
-    expect(outcomes).toEqual([...Array(PER_CLIENT_SOCKETS).fill("open"), ...Array(50 - PER_CLIENT_SOCKETS).fill("closed")]);
+    expect(outcomes).toEqual([
+      ...Array(PER_CLIENT_SOCKETS).fill("open"),
+      ...Array(50 - PER_CLIENT_SOCKETS).fill("closed"),
+    ]);
     const first = opened.slice(0, PER_CLIENT_SOCKETS);
     const rest = opened.slice(PER_CLIENT_SOCKETS);
     for (const socket of rest) {
-      expect(await socket.closed).toEqual({ code: TOO_MANY_SOCKETS_CLOSE, reason: expect.stringContaining("too many sockets from your address") });
+      expect(await socket.closed).toEqual({
+        code: TOO_MANY_SOCKETS_CLOSE,
+        reason: expect.stringContaining("too many sockets from your address"),
+      });
       expect(socket.frames).toEqual([]);
     }
     // The first 20: open, answering pings, and receiving the room's messages.
@@ -124,7 +146,11 @@ describe("a junk frame", () => {
     const room = "junk-room";
     const junk = await socketFrom(FLOODER, room);
     const big = await socketFrom(FLOODER, room);
-    const bystanders = [await socketFrom(NEIGHBOUR, room), await socketFrom(NEIGHBOUR, room), await socketFrom(FLOODER, room)];
+    const bystanders = [
+      await socketFrom(NEIGHBOUR, room),
+      await socketFrom(NEIGHBOUR, room),
+      await socketFrom(FLOODER, room),
+    ];
     for (const socket of [junk, big, ...bystanders]) await socket.next(isHello);
 
     junk.sendText("this is not a frame");

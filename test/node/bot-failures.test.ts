@@ -37,25 +37,48 @@ function requireWorker(): LocalWorker {
 
 async function bot(options: BotOptions, logs = new LogCapture()) {
   const w = requireWorker();
-  const handle = await startBot({ apiUrl: w.url, token: w.botToken, pollMs: 100, stateFile: tempStateFile(), log: logs.log, ...options });
+  const handle = await startBot({
+    apiUrl: w.url,
+    token: w.botToken,
+    pollMs: 100,
+    stateFile: tempStateFile(),
+    log: logs.log,
+    ...options,
+  });
   bots.push(handle);
   return { bot: handle, logs };
 }
 
 async function settled(id: string) {
   return waitFor(`message ${id} to be complete or failed`, async () => {
-    const record = (await client.comments("lobby").then((list) => list.find((m) => m.id === id))) ?? (await client.record(id));
+    const record =
+      (await client.comments("lobby").then((list) => list.find((m) => m.id === id))) ?? (await client.record(id));
     return (record.status === "complete" || record.status === "failed") && record;
   });
 }
 
 /** A reply an earlier bot run posted, holding the claim (only a claim holder may answer). */
-async function earlierReply(human: Message, text: string, room?: string): Promise<{ id: string; room: string; createdAt: number }> {
+async function earlierReply(
+  human: Message,
+  text: string,
+  room?: string,
+): Promise<{ id: string; room: string; createdAt: number }> {
   const w = requireWorker();
   const botCall = (path: string, body: unknown) =>
-    fetch(`${w.url}${path}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${w.botToken}` }, body: JSON.stringify(body) });
+    fetch(`${w.url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "authorization": `Bearer ${w.botToken}` },
+      body: JSON.stringify(body),
+    });
   await botCall("/api/bot/claim", { messageId: human.id, ...(room ? { room } : {}), botId: "earlier-run" });
-  const res = await botCall("/api/comments", { kind: "ai", ...(room ? { room } : {}), replyTo: human.id, text, author: "bot", botId: "earlier-run" });
+  const res = await botCall("/api/comments", {
+    kind: "ai",
+    ...(room ? { room } : {}),
+    replyTo: human.id,
+    text,
+    author: "bot",
+    botId: "earlier-run",
+  });
   expect(res.status).toBe(201);
   return (await res.json()) as { id: string; room: string; createdAt: number };
 }
@@ -79,7 +102,14 @@ describe("bot failure behaviour", () => {
     const port = await freePort();
     const ollama = await stub();
     const logs = new LogCapture();
-    const early = await startBot({ apiUrl: `http://127.0.0.1:${port}`, token: "local-bot-token", pollMs: 100, ollamaHost: ollama.url, stateFile: tempStateFile(), log: logs.log });
+    const early = await startBot({
+      apiUrl: `http://127.0.0.1:${port}`,
+      token: "local-bot-token",
+      pollMs: 100,
+      ollamaHost: ollama.url,
+      stateFile: tempStateFile(),
+      log: logs.log,
+    });
     bots.push(early);
     await logs.waitFor(/\[Bot\] Worker unavailable \(.*ECONNREFUSED.*\); retrying in \d+ ms/);
 
@@ -118,15 +148,35 @@ describe("bot failure behaviour", () => {
   });
 
   it("--require-ollama exits non-zero with the fix instead of going offline", async () => {
-    const run = runMain(["--require-ollama"], { CHAT_API_URL: requireWorker().url, BOT_TOKEN: requireWorker().botToken, OLLAMA_HOST: `http://127.0.0.1:${await freePort()}` });
+    const run = runMain(["--require-ollama"], {
+      CHAT_API_URL: requireWorker().url,
+      BOT_TOKEN: requireWorker().botToken,
+      OLLAMA_HOST: `http://127.0.0.1:${await freePort()}`,
+    });
     expect(await run.exited).toBe(1);
-    expect(run.output()).toMatch(/\[Bot\] Ollama unavailable: no Ollama server answers .*ollama pull llama3\.2.*Exiting \(--require-ollama\)/);
+    expect(run.output()).toMatch(
+      /\[Bot\] Ollama unavailable: no Ollama server answers .*ollama pull llama3\.2.*Exiting \(--require-ollama\)/,
+    );
   });
 
   it("--help lists every setting; a bad setting exits 2 with one line", async () => {
     const help = runMain(["--help"], {});
     expect(await help.exited).toBe(0);
-    for (const name of ["CHAT_API_URL", "BOT_TOKEN", "BOT_ROOMS", "BOT_ID", "OLLAMA_HOST", "OLLAMA_MODEL", "BOT_POLL_MS", "BOT_CONTEXT", "BOT_TIMEOUT_MS", "BOT_STATE_FILE", "BOT_SYSTEM_PROMPT", "--offline", "--require-ollama"]) {
+    for (const name of [
+      "CHAT_API_URL",
+      "BOT_TOKEN",
+      "BOT_ROOMS",
+      "BOT_ID",
+      "OLLAMA_HOST",
+      "OLLAMA_MODEL",
+      "BOT_POLL_MS",
+      "BOT_CONTEXT",
+      "BOT_TIMEOUT_MS",
+      "BOT_STATE_FILE",
+      "BOT_SYSTEM_PROMPT",
+      "--offline",
+      "--require-ollama",
+    ]) {
       expect(help.output()).toContain(name);
     }
     // A token is given so the result does not depend on whether .dev.vars exists (a clean clone has none).
@@ -142,7 +192,11 @@ describe("bot failure behaviour", () => {
     const human = await client.post("lobby", "try again please");
     expect((await settled(human.id)).status).toBe("complete");
     expect(ollama.chats).toHaveLength(2);
-    expect(logs.matching(`[Bot] Reply to ${human.id} failed (attempt 1/3): generation failed: stub failure (HTTP 500); released, retrying in 100 ms`)).toHaveLength(1);
+    expect(
+      logs.matching(
+        `[Bot] Reply to ${human.id} failed (attempt 1/3): generation failed: stub failure (HTTP 500); released, retrying in 100 ms`,
+      ),
+    ).toHaveLength(1);
   });
 
   it("marks the message failed with the reason after a bounded number of Ollama errors", async () => {
@@ -176,7 +230,13 @@ describe("bot failure behaviour", () => {
     // A reply the previous run posted and the server acknowledged, but that run never verified.
     const reply = await earlierReply(human, "an earlier answer");
     const stateFile = tempStateFile();
-    writeFileSync(stateFile, JSON.stringify({ version: 1, pending: [{ id: reply.id, room: reply.room, replyTo: human.id, addedAt: Date.now() }] }));
+    writeFileSync(
+      stateFile,
+      JSON.stringify({
+        version: 1,
+        pending: [{ id: reply.id, room: reply.room, replyTo: human.id, addedAt: Date.now() }],
+      }),
+    );
 
     const { logs } = await bot({ offline: true, stateFile });
     await logs.waitFor("[Self-Heal] All pending AI responses verified");
@@ -192,11 +252,21 @@ describe("bot failure behaviour", () => {
     const reply = await earlierReply(human, "an old answer");
     for (let i = 0; i < 200; i++) await client.post("busy-kv", `later message ${i}`); // one at a time: kv mode loses concurrent posts
     const stateFile = tempStateFile();
-    writeFileSync(stateFile, JSON.stringify({ version: 1, pending: [{ id: reply.id, room: "busy-kv", replyTo: human.id, addedAt: reply.createdAt }] }));
+    writeFileSync(
+      stateFile,
+      JSON.stringify({
+        version: 1,
+        pending: [{ id: reply.id, room: "busy-kv", replyTo: human.id, addedAt: reply.createdAt }],
+      }),
+    );
 
     const { logs } = await bot({ offline: true, rooms: ["quiet"], stateFile });
     await logs.waitFor("[Self-Heal] All pending AI responses verified");
-    expect(logs.has(`[Self-Heal] AI response ${reply.id} is older than the newest 200 messages of #busy-kv; no longer checked`)).toBe(true);
+    expect(
+      logs.has(
+        `[Self-Heal] AI response ${reply.id} is older than the newest 200 messages of #busy-kv; no longer checked`,
+      ),
+    ).toBe(true);
     expect(logs.has("[Self-Heal] AI response missing")).toBe(false);
   });
 
@@ -206,7 +276,13 @@ describe("bot failure behaviour", () => {
     const reply = await earlierReply(human, "a rude answer", "moderated");
     expect((await client.deleteMessage("moderated", reply.id)).deleted).toBe(true);
     const stateFile = tempStateFile();
-    writeFileSync(stateFile, JSON.stringify({ version: 1, pending: [{ id: reply.id, room: "moderated", replyTo: human.id, addedAt: reply.createdAt }] }));
+    writeFileSync(
+      stateFile,
+      JSON.stringify({
+        version: 1,
+        pending: [{ id: reply.id, room: "moderated", replyTo: human.id, addedAt: reply.createdAt }],
+      }),
+    );
 
     const { logs } = await bot({ offline: true, rooms: ["quiet"], stateFile });
     await logs.waitFor("[Self-Heal] All pending AI responses verified");
@@ -241,7 +317,13 @@ describe("bot failure behaviour", () => {
     ollama.behaviour = "hang";
     const stateFile = tempStateFile();
     const w = requireWorker();
-    const run = runMain([], { CHAT_API_URL: w.url, BOT_TOKEN: w.botToken, BOT_ID: "sigterm-bot", OLLAMA_HOST: ollama.url, BOT_STATE_FILE: stateFile });
+    const run = runMain([], {
+      CHAT_API_URL: w.url,
+      BOT_TOKEN: w.botToken,
+      BOT_ID: "sigterm-bot",
+      OLLAMA_HOST: ollama.url,
+      BOT_STATE_FILE: stateFile,
+    });
     const human = await client.post("lobby", "hold on to this");
     await waitFor("the bot to claim and start generating", async () => {
       const record = (await client.comments("lobby")).find((m) => m.id === human.id);

@@ -39,7 +39,16 @@ async function stub(options: OllamaStubOptions = {}): Promise<OllamaStub> {
 async function bot(ollama: OllamaStub, options: BotOptions = {}) {
   const logs = new LogCapture();
   const room = `ollama-${(rooms++).toString(36)}`;
-  const handle = await startBot({ apiUrl: worker.url, token: worker.botToken, pollMs: 100, stateFile: tempStateFile(), log: logs.log, ollamaHost: ollama.url, rooms: [room], ...options });
+  const handle = await startBot({
+    apiUrl: worker.url,
+    token: worker.botToken,
+    pollMs: 100,
+    stateFile: tempStateFile(),
+    log: logs.log,
+    ollamaHost: ollama.url,
+    rooms: [room],
+    ...options,
+  });
   bots.push(handle);
   return { bot: handle, logs, room };
 }
@@ -84,7 +93,11 @@ describe("bot and thinking models", () => {
   it("BOT_THINK=high with a model that cannot think: says so and asks without thinking (no 400)", async () => {
     const ollama = await stub();
     const { logs, room } = await bot(ollama, { think: "high" });
-    expect(logs.has('[Bot] BOT_THINK=high: the model llama3.2 cannot think (Ollama does not list "thinking" among its capabilities); asking without thinking')).toBe(true);
+    expect(
+      logs.has(
+        '[Bot] BOT_THINK=high: the model llama3.2 cannot think (Ollama does not list "thinking" among its capabilities); asking without thinking',
+      ),
+    ).toBe(true);
     const { reply } = await ask(room, "plain answer");
     expect(reply?.text).toBe("stub reply to: tester: plain answer");
     expect(ollama.chats.map((c) => c.think)).toEqual([false]);
@@ -102,8 +115,14 @@ describe("bot and a model that is not pulled", () => {
     expect(pullLines).toContain("[Bot] Pull llama3.2: pulling manifest");
     // One line per 10% of the layer, not one per progress report (the stub sends 41).
     const layer = pullLines.filter((l) => l.startsWith("[Bot] Pull llama3.2: pulling 74701a8c35f6"));
-    expect(layer).toEqual(Array.from({ length: 11 }, (_, i) => `[Bot] Pull llama3.2: pulling 74701a8c35f6 ${i * 10}% of 1.3 GB`));
-    expect(pullLines.slice(-3)).toEqual(["[Bot] Pull llama3.2: removing any unused layers", "[Bot] Pull llama3.2: success", "[Bot] Pulled llama3.2"]);
+    expect(layer).toEqual(
+      Array.from({ length: 11 }, (_, i) => `[Bot] Pull llama3.2: pulling 74701a8c35f6 ${i * 10}% of 1.3 GB`),
+    );
+    expect(pullLines.slice(-3)).toEqual([
+      "[Bot] Pull llama3.2: removing any unused layers",
+      "[Bot] Pull llama3.2: success",
+      "[Bot] Pulled llama3.2",
+    ]);
     const { reply } = await ask(room, "after the pull");
     expect(reply?.author).toBe("bot (llama3.2)");
   });
@@ -114,7 +133,9 @@ describe("bot and a model that is not pulled", () => {
     expect(b.responder.kind).toBe("offline");
     const notice = logs.matching("[Bot] Ollama unavailable")[0];
     expect(notice).toContain(`Ollama 0.0.0-stub at ${ollama.url} does not have the model "llama3.2"`);
-    expect(notice).toContain("run `ollama pull llama3.2` on the Ollama machine, or start the bot with BOT_PULL=1 (--pull) to pull it");
+    expect(notice).toContain(
+      "run `ollama pull llama3.2` on the Ollama machine, or start the bot with BOT_PULL=1 (--pull) to pull it",
+    );
 
     const before = await ask(room, "anyone home?");
     expect(before.reply?.author).toBe("bot (offline)");
@@ -131,7 +152,9 @@ describe("bot and a model that is not pulled", () => {
     const ollama = await stub({ pulled: false, pullable: false });
     const { bot: b, logs, room } = await bot(ollama, { pull: true });
     expect(b.responder.kind).toBe("offline");
-    expect(logs.matching("[Bot] Ollama unavailable")[0]).toContain(`pulling "llama3.2" on Ollama at ${ollama.url} failed (pull model manifest: file does not exist)`);
+    expect(logs.matching("[Bot] Ollama unavailable")[0]).toContain(
+      `pulling "llama3.2" on Ollama at ${ollama.url} failed (pull model manifest: file does not exist)`,
+    );
     const { reply } = await ask(room, "still there?");
     expect(reply?.author).toBe("bot (offline)");
   });
@@ -149,7 +172,9 @@ describe("bot and a model that is not pulled", () => {
     plain.pulled = false;
     const { human } = await ask(other, "model vanished again");
     expect(human.status).toBe("failed");
-    expect(human.error).toContain(`Ollama at ${plain.url} does not have the model "llama3.2": run \`ollama pull llama3.2\``);
+    expect(human.error).toContain(
+      `Ollama at ${plain.url} does not have the model "llama3.2": run \`ollama pull llama3.2\``,
+    );
     expect(plain.pulls).toEqual([]);
   });
 });
@@ -164,6 +189,8 @@ describe("bot settings for thinking and pulling", () => {
     expect(parse([], {})).toMatchObject({ think: "off", pull: false });
     expect(parse([], { BOT_THINK: "1", BOT_PULL: "1" })).toMatchObject({ think: "on", pull: true });
     expect(parse(["--think", "medium", "--pull"], { BOT_THINK: "0" })).toMatchObject({ think: "medium", pull: true });
-    expect(() => parse([], { BOT_THINK: "maybe" })).toThrow(new ConfigError("BOT_THINK must be one of off, on, low, medium, high"));
+    expect(() => parse([], { BOT_THINK: "maybe" })).toThrow(
+      new ConfigError("BOT_THINK must be one of off, on, low, medium, high"),
+    );
   });
 });

@@ -9,7 +9,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PROJECT_ROOT, freePort, startLocalWorker, type LocalWorker, type LocalWorkerOptions } from "../../scripts/local-worker";
+import {
+  PROJECT_ROOT,
+  freePort,
+  startLocalWorker,
+  type LocalWorker,
+  type LocalWorkerOptions,
+} from "../../scripts/local-worker";
 import { startBot, type BotHandle } from "../../bot";
 import type { Message } from "../../src/shared/message";
 import { startOllamaStub, type OllamaStub, type StubChatRequest } from "./support/ollama-stub";
@@ -59,7 +65,9 @@ class Gates {
 async function crowd(room: string): Promise<string[]> {
   const ids: string[] = [];
   for (let wave = 0; wave < WAVES; wave++) {
-    const posted = await Promise.all(Array.from({ length: POSTS_PER_WAVE }, (_, i) => client.post(room, `crowd ${wave}.${i}`, `person-${i}`)));
+    const posted = await Promise.all(
+      Array.from({ length: POSTS_PER_WAVE }, (_, i) => client.post(room, `crowd ${wave}.${i}`, `person-${i}`)),
+    );
     ids.push(...posted.map((m) => m.id));
   }
   return ids;
@@ -71,30 +79,63 @@ async function crowd(room: string): Promise<string[]> {
  */
 async function settle(room: string, humans: string[], bot: BotHandle, logs: LogCapture): Promise<Message[]> {
   let messages: Message[] = [];
-  await waitFor(`every post in #${room} present and answered, every reply verified`, async () => {
-    messages = await client.comments(room);
-    const present = new Set(messages.map((m) => m.id));
-    for (const id of humans) if (!present.has(id)) await client.heal(id);
-    const answered = repliesByHuman(messages);
-    return humans.every((id) => present.has(id) && answered.has(id)) && bot.pendingVerification() === 0 && logs.lines.at(-1) === "[Self-Heal] All pending AI responses verified";
-  }, 90_000, 200);
+  await waitFor(
+    `every post in #${room} present and answered, every reply verified`,
+    async () => {
+      messages = await client.comments(room);
+      const present = new Set(messages.map((m) => m.id));
+      for (const id of humans) if (!present.has(id)) await client.heal(id);
+      const answered = repliesByHuman(messages);
+      return (
+        humans.every((id) => present.has(id) && answered.has(id)) &&
+        bot.pendingVerification() === 0 &&
+        logs.lines.at(-1) === "[Self-Heal] All pending AI responses verified"
+      );
+    },
+    90_000,
+    200,
+  );
   return messages;
 }
 
-const ack = (logs: LogCapture) => logs.matching("[Self-Heal] Added AI response to pending:").map((l) => l.split(": ").at(-1)!);
-const missed = (logs: LogCapture) => [...new Set(logs.matching("[Self-Heal] AI response missing, triggering heal:").map((l) => l.split(": ").at(-1)!))];
+const ack = (logs: LogCapture) =>
+  logs.matching("[Self-Heal] Added AI response to pending:").map((l) => l.split(": ").at(-1)!);
+const missed = (logs: LogCapture) => [
+  ...new Set(logs.matching("[Self-Heal] AI response missing, triggering heal:").map((l) => l.split(": ").at(-1)!)),
+];
 
 /** Writes one KV key of the stopped Worker's local state with wrangler, as a second writer would. */
 async function putKv(key: string, value: string): Promise<void> {
   await promisify(execFile)(
     process.execPath,
-    [join(PROJECT_ROOT, "node_modules", "wrangler", "bin", "wrangler.js"), "kv", "key", "put", key, value, "--binding", "CHAT_KV", "--local", "--persist-to", stateDir],
+    [
+      join(PROJECT_ROOT, "node_modules", "wrangler", "bin", "wrangler.js"),
+      "kv",
+      "key",
+      "put",
+      key,
+      value,
+      "--binding",
+      "CHAT_KV",
+      "--local",
+      "--persist-to",
+      stateDir,
+    ],
     { cwd: PROJECT_ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" } },
   );
 }
 
 async function startHealer(room: string, ollama: OllamaStub, logs: LogCapture, pollMs: number): Promise<BotHandle> {
-  return startBot({ apiUrl: worker.url, token: worker.botToken, rooms: [room], botId: `healer-${room}`, pollMs, ollamaHost: ollama.url, stateFile: tempStateFile(), log: logs.log });
+  return startBot({
+    apiUrl: worker.url,
+    token: worker.botToken,
+    rooms: [room],
+    botId: `healer-${room}`,
+    pollMs,
+    ollamaHost: ollama.url,
+    stateFile: tempStateFile(),
+    log: logs.log,
+  });
 }
 
 describe("bot self-heal", () => {
@@ -116,7 +157,9 @@ describe("bot self-heal", () => {
       gates.hold("last question");
       const question = await client.post(room, "last question");
       humans.push(question.id);
-      await waitFor("the bot to generate", () => ollama.chats.some((c) => c.messages.at(-1)?.content.includes("last question")));
+      await waitFor("the bot to generate", () =>
+        ollama.chats.some((c) => c.messages.at(-1)?.content.includes("last question")),
+      );
       const staleRead = await client.comments(room);
       gates.release("last question");
       const answered = await logs.waitFor(new RegExp(`^\\[Bot\\] Answered ${question.id} `));
@@ -145,7 +188,11 @@ describe("bot self-heal", () => {
       // the store in batches, locally every few seconds: wait for it, bounded.
       expect(missed(logs).length).toBeGreaterThan(0);
       let readded = 0;
-      for (const deadline = Date.now() + 20_000; Date.now() < deadline && readded < 1; await new Promise((r) => setTimeout(r, 500))) {
+      for (
+        const deadline = Date.now() + 20_000;
+        Date.now() < deadline && readded < 1;
+        await new Promise((r) => setTimeout(r, 500))
+      ) {
         readded = (await client.stats()).modes.kv.healsReadded;
       }
       expect(readded).toBeGreaterThanOrEqual(1);

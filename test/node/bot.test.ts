@@ -36,8 +36,18 @@ async function stub(options: Parameters<typeof startOllamaStub>[0] = {}): Promis
   return s;
 }
 
-async function bot(options: BotOptions & { ollamaHost: string }, logs = new LogCapture()): Promise<{ bot: BotHandle; logs: LogCapture }> {
-  const handle = await startBot({ apiUrl: worker.url, token: worker.botToken, pollMs: 100, stateFile: tempStateFile(), log: logs.log, ...options });
+async function bot(
+  options: BotOptions & { ollamaHost: string },
+  logs = new LogCapture(),
+): Promise<{ bot: BotHandle; logs: LogCapture }> {
+  const handle = await startBot({
+    apiUrl: worker.url,
+    token: worker.botToken,
+    pollMs: 100,
+    stateFile: tempStateFile(),
+    log: logs.log,
+    ...options,
+  });
   bots.push(handle);
   return { bot: handle, logs };
 }
@@ -59,7 +69,8 @@ describe("bot (do mode)", () => {
 
     const posted = { alpha: [] as string[], beta: [] as string[] };
     for (let i = 0; i < 10; i++) {
-      for (const room of ["alpha", "beta"] as const) posted[room].push((await client.post(room, `${room} question ${i}`)).id);
+      for (const room of ["alpha", "beta"] as const)
+        posted[room].push((await client.post(room, `${room} question ${i}`)).id);
     }
 
     for (const room of ["alpha", "beta"] as const) {
@@ -78,10 +89,15 @@ describe("bot (do mode)", () => {
       }
     }
     expect(ollama.chats).toHaveLength(20);
-    expect(ollama.chats.every((c) => c.stream === true && c.model === "llama3.2" && c.messages[0]?.role === "system")).toBe(true);
+    expect(
+      ollama.chats.every((c) => c.stream === true && c.model === "llama3.2" && c.messages[0]?.role === "system"),
+    ).toBe(true);
 
     // Every acknowledged reply is verified; in do mode none is ever missing.
-    await waitFor("verification of all replies", () => b.pendingVerification() === 0 && logs.has("[Self-Heal] All pending AI responses verified"));
+    await waitFor(
+      "verification of all replies",
+      () => b.pendingVerification() === 0 && logs.has("[Self-Heal] All pending AI responses verified"),
+    );
     expect(logs.matching("[Self-Heal] Added AI response to pending:")).toHaveLength(20);
     expect(logs.matching("[Self-Heal] ✅ AI response found in cache:")).toHaveLength(20);
     expect(logs.matching("[Self-Heal] AI response missing")).toEqual([]);
@@ -113,7 +129,9 @@ describe("bot (do mode)", () => {
     const ollama = await stub({ delayMs: 150 });
     const one = await bot({ ollamaHost: ollama.url, rooms: ["duo"], botId: "duo-one" });
     const two = await bot({ ollamaHost: ollama.url, rooms: ["duo"], botId: "duo-two" });
-    const ids = await Promise.all(Array.from({ length: 12 }, (_, i) => client.post("duo", `duo question ${i}`).then((m) => m.id)));
+    const ids = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => client.post("duo", `duo question ${i}`).then((m) => m.id)),
+    );
 
     const messages = await allAnswered("duo", ids);
     const byHuman = repliesByHuman(messages);
@@ -156,8 +174,11 @@ describe("bot (do mode)", () => {
     await allAnswered("freeze", [human.id]);
     frozen.kill("SIGCONT");
     // Woken, the frozen bot finds its lease gone (renewal refused) or its reply refused with 409.
-    const output = await waitFor("the frozen bot to give the message up", () =>
-      /lease on .* lost|was answered by another bot/.test(childOutput.get(frozen)?.() ?? "") && childOutput.get(frozen)?.(),
+    const output = await waitFor(
+      "the frozen bot to give the message up",
+      () =>
+        /lease on .* lost|was answered by another bot/.test(childOutput.get(frozen)?.() ?? "") &&
+        childOutput.get(frozen)?.(),
     );
     expect(output).not.toMatch(/\[Bot\] Answered /);
     const replies = repliesByHuman(await client.comments("freeze")).get(human.id) ?? [];

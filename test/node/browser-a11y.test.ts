@@ -30,12 +30,31 @@ beforeAll(async () => {
   await putFlags(worker, { defaultMode: "do", doPercent: 0, rooms: {} });
   const question = await postMessage(worker, ROOM, "What is a Durable Object?", "ana");
   const auth = { token: worker.botToken };
-  await api(worker, "/api/bot/claim", { method: "POST", body: { messageId: question.id, room: ROOM, botId: "a11y-bot" }, ...auth });
-  const reply = { kind: "ai", room: ROOM, replyTo: question.id, text: "One object per room.", author: "bot", botId: "a11y-bot" };
+  await api(worker, "/api/bot/claim", {
+    method: "POST",
+    body: { messageId: question.id, room: ROOM, botId: "a11y-bot" },
+    ...auth,
+  });
+  const reply = {
+    kind: "ai",
+    room: ROOM,
+    replyTo: question.id,
+    text: "One object per room.",
+    author: "bot",
+    botId: "a11y-bot",
+  };
   await api<Message>(worker, "/api/comments", { method: "POST", body: reply, ...auth });
   const failed = await postMessage(worker, ROOM, "A question nobody answers", "ben");
-  await api(worker, "/api/bot/claim", { method: "POST", body: { messageId: failed.id, room: ROOM, botId: "a11y-bot" }, ...auth });
-  await api(worker, "/api/bot/fail", { method: "POST", body: { messageId: failed.id, room: ROOM, botId: "a11y-bot", reason: "model down" }, ...auth });
+  await api(worker, "/api/bot/claim", {
+    method: "POST",
+    body: { messageId: failed.id, room: ROOM, botId: "a11y-bot" },
+    ...auth,
+  });
+  await api(worker, "/api/bot/fail", {
+    method: "POST",
+    body: { messageId: failed.id, room: ROOM, botId: "a11y-bot", reason: "model down" },
+    ...auth,
+  });
 });
 
 describe.each(["light", "dark"] as const)("in the %s theme", (colorScheme) => {

@@ -23,7 +23,8 @@ async function signIn(page: Page, token = harness.worker.adminToken): Promise<vo
   await page.getByRole("button", { name: "Sign in" }).click();
 }
 
-const figure = (page: Page, label: string, mode: "kv" | "do") => page.locator(`#stats tr[data-figure="${label}"] td[data-mode="${mode}"]`);
+const figure = (page: Page, label: string, mode: "kv" | "do") =>
+  page.locator(`#stats tr[data-figure="${label}"] td[data-mode="${mode}"]`);
 
 describe("operator page", () => {
   it("refuses a wrong token and keeps a good one for the tab only", async () => {
@@ -49,10 +50,15 @@ describe("operator page", () => {
 
     // A real heal request on a kv room (the message is there, so nothing is re-added).
     const message = await postMessage(harness.worker, "stats-room", "count me");
-    const heal = await api<{ readded: boolean }>(harness.worker, "/api/admin/add-to-cache", { method: "POST", body: { messageId: message.id } });
+    const heal = await api<{ readded: boolean }>(harness.worker, "/api/admin/add-to-cache", {
+      method: "POST",
+      body: { messageId: message.id },
+    });
     expect(heal.status).toBe(200);
 
-    await figure(page, "Heal requests", "kv").filter({ hasText: String(before + 1) }).waitFor({ timeout: 15_000 });
+    await figure(page, "Heal requests", "kv")
+      .filter({ hasText: String(before + 1) })
+      .waitFor({ timeout: 15_000 });
     expect(Number(await figure(page, "Heal requests", "do").textContent())).toBe(0);
     await page.locator("#chart svg rect.chart__bar--kv").first().waitFor();
     expect(seen.errors).toEqual([]);
@@ -86,7 +92,11 @@ describe("operator page", () => {
     const admin = await openPage("/admin");
     await signIn(admin.page);
     await admin.page.getByRole("button", { name: "Switch flip-room to do" }).click();
-    await admin.page.locator("#audit li.audit-entry").first().filter({ hasText: "room flip-room: no override → do" }).waitFor();
+    await admin.page
+      .locator("#audit li.audit-entry")
+      .first()
+      .filter({ hasText: "room flip-room: no override → do" })
+      .waitFor();
     await admin.page.locator('#rooms li[data-room="flip-room"] .mode', { hasText: "do" }).waitFor();
 
     await chat.page.locator("#mode", { hasText: "do" }).waitFor({ timeout: 15_000 });
@@ -132,7 +142,11 @@ describe("operator page", () => {
     await messageRow(chat.page, "buy cheap spam now").waitFor({ state: "detached", timeout: 5_000 });
     expect(await messageRow(chat.page, "a friendly message").count()).toBe(1);
     await admin.page.locator(`#room-messages li[data-id="${spam.id}"]`).waitFor({ state: "detached" });
-    await admin.page.locator("#audit li.audit-entry--deletion").filter({ hasText: `deleted human message ${spam.id} in #${room}` }).filter({ hasText: "test-operator" }).waitFor();
+    await admin.page
+      .locator("#audit li.audit-entry--deletion")
+      .filter({ hasText: `deleted human message ${spam.id} in #${room}` })
+      .filter({ hasText: "test-operator" })
+      .waitFor();
     expect((await listRoom(harness.worker, room)).comments.map((m) => m.id)).toEqual([keep.id]);
     expect(chat.seen.errors).toEqual([]);
     expect(admin.seen.errors).toEqual([]);

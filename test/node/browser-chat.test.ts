@@ -56,7 +56,10 @@ async function setRoomMode(room: string, mode: PathMode): Promise<void> {
  * A fresh browser profile (own localStorage) showing `path`, with its errors and dialogs
  * watched; `beforeLoad` sees the page first (a socket is only reported when it opens).
  */
-async function openPage(path: string, beforeLoad?: (page: Page) => unknown): Promise<{ page: Page; context: BrowserContext; seen: ReturnType<typeof watchPage> }> {
+async function openPage(
+  path: string,
+  beforeLoad?: (page: Page) => unknown,
+): Promise<{ page: Page; context: BrowserContext; seen: ReturnType<typeof watchPage> }> {
   const context = await browser.newContext();
   contexts.push(context);
   const page = await context.newPage();
@@ -140,7 +143,9 @@ describe("chat page", () => {
     // a little later than its timer: 30 s leaves room for that; pushing back gives none.)
     for (let i = 1; i <= 10; i++) {
       await send(page, `busy ${i}`);
-      await ownState(page, `busy ${i}`).filter({ hasText: /^(sent|verified)$/ }).waitFor();
+      await ownState(page, `busy ${i}`)
+        .filter({ hasText: /^(sent|verified)$/ })
+        .waitFor();
       await page.clock.runFor(3_000);
     }
 
@@ -158,14 +163,20 @@ describe("chat page", () => {
     await page.locator("#mode", { hasText: "kv" }).waitFor();
 
     await send(page, "please do not lose me");
-    await ownState(page, "please do not lose me").filter({ hasText: /^sent$/ }).waitFor();
+    await ownState(page, "please do not lose me")
+      .filter({ hasText: /^sent$/ })
+      .waitFor();
     const [id] = await pendingIds(page);
     expect(id).toBeTruthy();
 
     // A losing concurrent writer: cache:<room> rewritten from a list that lacks the message.
     const before = await listRoom(worker, "heal-room");
     expect(before.comments.map((m) => m.id)).toContain(id);
-    overwriteRoomCache(persistTo, "heal-room", before.comments.filter((m) => m.id !== id));
+    overwriteRoomCache(
+      persistTo,
+      "heal-room",
+      before.comments.filter((m) => m.id !== id),
+    );
     expect((await listRoom(worker, "heal-room")).comments.map((m) => m.id)).not.toContain(id);
 
     // Coming back online makes the page check now: it finds the id missing and heals it.
@@ -177,8 +188,14 @@ describe("chat page", () => {
     expect(await pendingIds(page)).toEqual([]);
     // Stats land in the store in batches (locally every few seconds): wait, bounded, for the heal.
     let readded = 0;
-    for (const deadline = Date.now() + 20_000; Date.now() < deadline && readded < 1; await new Promise((r) => setTimeout(r, 500))) {
-      const stats = await api<{ modes: Record<PathMode, { healsReadded: number }> }>(worker, "/api/admin/stats", { token: worker.adminToken });
+    for (
+      const deadline = Date.now() + 20_000;
+      Date.now() < deadline && readded < 1;
+      await new Promise((r) => setTimeout(r, 500))
+    ) {
+      const stats = await api<{ modes: Record<PathMode, { healsReadded: number }> }>(worker, "/api/admin/stats", {
+        token: worker.adminToken,
+      });
       readded = stats.body.modes.kv.healsReadded;
     }
     expect(readded).toBeGreaterThanOrEqual(1);
@@ -189,10 +206,16 @@ describe("chat page", () => {
     const { page } = await openPage("/r/reload-room?poll=600000");
     await page.locator("#mode", { hasText: "kv" }).waitFor();
     await send(page, "survive the reload");
-    await ownState(page, "survive the reload").filter({ hasText: /^sent$/ }).waitFor();
+    await ownState(page, "survive the reload")
+      .filter({ hasText: /^sent$/ })
+      .waitFor();
     const [id] = await pendingIds(page);
     const listed = await listRoom(worker, "reload-room");
-    overwriteRoomCache(persistTo, "reload-room", listed.comments.filter((m) => m.id !== id));
+    overwriteRoomCache(
+      persistTo,
+      "reload-room",
+      listed.comments.filter((m) => m.id !== id),
+    );
 
     await page.reload();
     // After the reload only localStorage knows the message: the page shows it and heals it.
@@ -211,16 +234,26 @@ describe("chat page", () => {
     await page.locator("#mode", { hasText: "kv" }).waitFor();
     await messageRow(page, "someone else's spam").waitFor();
     await send(page, "mine, deleted before it is verified");
-    await ownState(page, "mine, deleted before it is verified").filter({ hasText: /^sent$/ }).waitFor();
+    await ownState(page, "mine, deleted before it is verified")
+      .filter({ hasText: /^sent$/ })
+      .waitFor();
     const [mine] = await pendingIds(page);
     const heals: string[] = [];
-    page.on("request", (req) => void (new URL(req.url()).pathname === "/api/admin/add-to-cache" && heals.push(req.url())));
+    page.on(
+      "request",
+      (req) => void (new URL(req.url()).pathname === "/api/admin/add-to-cache" && heals.push(req.url())),
+    );
     for (const id of [spam.id, mine]) {
-      const removed = await api<{ deleted: boolean }>(worker, `/api/admin/messages/${id}?room=kv-delete-room`, { method: "DELETE", token: worker.adminToken });
+      const removed = await api<{ deleted: boolean }>(worker, `/api/admin/messages/${id}?room=kv-delete-room`, {
+        method: "DELETE",
+        token: worker.adminToken,
+      });
       expect([removed.status, removed.body.deleted]).toEqual([200, true]);
     }
 
-    const polled = page.waitForResponse((res) => new URL(res.url()).pathname === "/api/comments" && res.request().method() === "GET");
+    const polled = page.waitForResponse(
+      (res) => new URL(res.url()).pathname === "/api/comments" && res.request().method() === "GET",
+    );
     await context.setOffline(true);
     await context.setOffline(false);
     const { comments } = (await (await polled).json()) as { comments: Message[] };
@@ -238,13 +271,22 @@ describe("chat page", () => {
     const { page, context } = await openPage("/r/deleted-room?poll=600000");
     await page.locator("#mode", { hasText: "kv" }).waitFor();
     await send(page, "an operator will delete this");
-    await ownState(page, "an operator will delete this").filter({ hasText: /^sent$/ }).waitFor();
+    await ownState(page, "an operator will delete this")
+      .filter({ hasText: /^sent$/ })
+      .waitFor();
     const [id] = await pendingIds(page);
     const before = await listRoom(worker, "deleted-room");
-    const removed = await api<{ deleted: boolean }>(worker, `/api/admin/messages/${id}?room=deleted-room`, { method: "DELETE", token: worker.adminToken });
+    const removed = await api<{ deleted: boolean }>(worker, `/api/admin/messages/${id}?room=deleted-room`, {
+      method: "DELETE",
+      token: worker.adminToken,
+    });
     expect([removed.status, removed.body.deleted]).toEqual([200, true]);
     // A losing concurrent writer that read the list before the message: its tombstone is gone from cache:<room>.
-    overwriteRoomCache(persistTo, "deleted-room", before.comments.filter((m) => m.id !== id));
+    overwriteRoomCache(
+      persistTo,
+      "deleted-room",
+      before.comments.filter((m) => m.id !== id),
+    );
 
     // The next check finds the id missing and asks for a heal, which answers 410: final.
     const healed = page.waitForResponse((res) => res.url().endsWith("/api/admin/add-to-cache"));

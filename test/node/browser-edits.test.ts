@@ -87,13 +87,33 @@ describe("edits and reactions on the page", () => {
     // A reply being written: Stop is reachable by keyboard too.
     const question = await postMessage(harness.worker, room, "answer slowly");
     const bot = { token: harness.worker.botToken };
-    expect((await api(harness.worker, "/api/bot/claim", { method: "POST", body: { messageId: question.id, room, botId: "kb-bot" }, ...bot })).status).toBe(200);
-    const reply = { room, id: newMessageId(), replyTo: question.id, botId: "kb-bot", author: "bot", offset: 0, delta: "Thinking it through" };
+    expect(
+      (
+        await api(harness.worker, "/api/bot/claim", {
+          method: "POST",
+          body: { messageId: question.id, room, botId: "kb-bot" },
+          ...bot,
+        })
+      ).status,
+    ).toBe(200);
+    const reply = {
+      room,
+      id: newMessageId(),
+      replyTo: question.id,
+      botId: "kb-bot",
+      author: "bot",
+      offset: 0,
+      delta: "Thinking it through",
+    };
     expect((await api(harness.worker, "/api/bot/stream", { method: "POST", body: reply, ...bot })).status).toBe(200);
     await page.getByRole("button", { name: "Stop this reply" }).waitFor();
     await tabTo(page, /^Stop this reply$/);
     await page.keyboard.press("Enter");
-    const stopped = await api<{ stop: boolean }>(harness.worker, "/api/bot/stream", { method: "POST", body: { ...reply, offset: reply.delta.length, delta: "" }, ...bot });
+    const stopped = await api<{ stop: boolean }>(harness.worker, "/api/bot/stream", {
+      method: "POST",
+      body: { ...reply, offset: reply.delta.length, delta: "" },
+      ...bot,
+    });
     expect(stopped.body.stop).toBe(true);
     const messages = (await api<{ comments: Message[] }>(harness.worker, `/api/comments?room=${room}`)).body.comments;
     expect(messages.find((m) => m.text === "typed with keys, then saved")?.reactions).toEqual({ "🎉": 1 });

@@ -10,7 +10,16 @@ import { describe, expect, it } from "vitest";
 import type { Flags } from "../../src/shared/flags";
 import type { ServerFrame } from "../../src/shared/frames";
 import { TOO_MANY_SOCKETS_CLOSE } from "../../src/shared/frames";
-import { ROOM_SOCKET_URL, api, listRoom, ownState, parseFrame, putFlags, sendFromPage, watchSends } from "./support/browser";
+import {
+  ROOM_SOCKET_URL,
+  api,
+  listRoom,
+  ownState,
+  parseFrame,
+  putFlags,
+  sendFromPage,
+  watchSends,
+} from "./support/browser";
 import { useBrowserHarness } from "./support/browser-harness";
 
 /** POST_LIMITER's limit in wrangler.toml. */
@@ -42,14 +51,20 @@ function burst(page: Page, prefix: string, count: number): Promise<void> {
   );
 }
 
-const ownRows = (page: Page, prefix: string) => page.locator("#messages li.msg--own", { has: page.locator(".msg__text", { hasText: prefix }) });
+const ownRows = (page: Page, prefix: string) =>
+  page.locator("#messages li.msg--own", { has: page.locator(".msg__text", { hasText: prefix }) });
 
 /** Waits until every own row shows one of `states` (the page's own labels). */
 const allIn = (page: Page, prefix: string, states: string[]) =>
   page.waitForFunction(
     ({ prefix, count, states }) => {
-      const rows = Array.from(document.querySelectorAll("#messages li.msg--own")).filter((row) => row.querySelector(".msg__text")?.textContent?.startsWith(prefix));
-      return rows.length === count && rows.every((row) => states.some((state) => row.querySelector(`.msg__state.state--${state}`)));
+      const rows = Array.from(document.querySelectorAll("#messages li.msg--own")).filter((row) =>
+        row.querySelector(".msg__text")?.textContent?.startsWith(prefix),
+      );
+      return (
+        rows.length === count &&
+        rows.every((row) => states.some((state) => row.querySelector(`.msg__state.state--${state}`)))
+      );
     },
     { prefix, count: BURST, states },
     { timeout: 60_000 },
@@ -68,10 +83,12 @@ describe("sending too fast", () => {
     const room = "slow-socket-room";
     const { page, seen } = await freshPage(room, "do");
     const nacks: Extract<ServerFrame, { type: "nack" }>[] = [];
-    page.on("websocket", (ws) => ws.on("framereceived", ({ payload }) => {
-      const frame = parseFrame<ServerFrame>(payload);
-      if (frame?.type === "nack") nacks.push(frame);
-    }));
+    page.on("websocket", (ws) =>
+      ws.on("framereceived", ({ payload }) => {
+        const frame = parseFrame<ServerFrame>(payload);
+        if (frame?.type === "nack") nacks.push(frame);
+      }),
+    );
     await page.goto(`${harness.worker.url}/r/${room}?poll=600000`);
     await page.locator("#delivery", { hasText: "live" }).waitFor();
 
@@ -92,7 +109,8 @@ describe("sending too fast", () => {
     const { page, seen } = await freshPage(room, "kv");
     const limited: string[] = [];
     page.on("response", (response) => {
-      if (response.status() === 429 && new URL(response.url()).pathname === "/api/comments") limited.push(response.headers()["retry-after"] ?? "");
+      if (response.status() === 429 && new URL(response.url()).pathname === "/api/comments")
+        limited.push(response.headers()["retry-after"] ?? "");
     });
     await page.goto(`${harness.worker.url}/r/${room}?poll=600000`);
     await page.locator("#delivery", { hasText: "polling" }).waitFor();
@@ -105,9 +123,13 @@ describe("sending too fast", () => {
     expect(limited.length).toBeGreaterThan(0);
     for (const retryAfter of limited) expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
     // Every message has its KV record, stored once under the id the page chose.
-    const ids = await ownRows(page, "http burst").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-id")!));
+    const ids = await ownRows(page, "http burst").evaluateAll((rows) =>
+      rows.map((row) => row.getAttribute("data-id")!),
+    );
     expect(new Set(ids).size).toBe(BURST);
-    const texts = await Promise.all(ids.map(async (id) => (await api<{ text: string }>(harness.worker, `/api/comments/${id}`)).body.text));
+    const texts = await Promise.all(
+      ids.map(async (id) => (await api<{ text: string }>(harness.worker, `/api/comments/${id}`)).body.text),
+    );
     expect(texts.sort()).toEqual(Array.from({ length: BURST }, (_, i) => `http burst ${i}`).sort());
     expect(seen.errors.filter((e) => !e.includes("429"))).toEqual([]);
   });
@@ -121,7 +143,10 @@ describe("a room that refuses the page's socket", () => {
     // The room's answer past its per-client cap: accepted, then closed with 4429 and a reason.
     await page.routeWebSocket(ROOM_SOCKET_URL, (ws) => {
       attempts++;
-      void ws.close({ code: TOO_MANY_SOCKETS_CLOSE, reason: "too many sockets from your address in this room (20); poll instead" });
+      void ws.close({
+        code: TOO_MANY_SOCKETS_CLOSE,
+        reason: "too many sockets from your address in this room (20); poll instead",
+      });
     });
     const sends = watchSends(page);
     await page.goto(`${harness.worker.url}/r/${room}?poll=1000`);

@@ -14,7 +14,11 @@ const BOT_ID = "md-bot";
 async function askAndClaim(room: string, text: string): Promise<Message> {
   const question = await postMessage(harness.worker, room, text, "ana");
   const claim = { messageId: question.id, room, botId: BOT_ID };
-  const claimed = await api(harness.worker, "/api/bot/claim", { method: "POST", body: claim, token: harness.worker.botToken });
+  const claimed = await api(harness.worker, "/api/bot/claim", {
+    method: "POST",
+    body: claim,
+    token: harness.worker.botToken,
+  });
   expect(claimed.status).toBe(200);
   return question;
 }
@@ -27,24 +31,56 @@ async function reply(room: string, question: Message, text: string, id?: string)
 
 async function stream(room: string, question: Message, id: string, text: string): Promise<void> {
   const body = { room, id, replyTo: question.id, botId: BOT_ID, author: "bot", offset: 0, delta: text };
-  const streamed = await api(harness.worker, "/api/bot/stream", { method: "POST", body, token: harness.worker.botToken });
+  const streamed = await api(harness.worker, "/api/bot/stream", {
+    method: "POST",
+    body,
+    token: harness.worker.botToken,
+  });
   expect(streamed.status).toBe(200);
 }
 
 const ALLOWED = new Set([
-  "P", "BR", "EM", "STRONG", "DEL", "S", "CODE", "PRE", "BLOCKQUOTE", "UL", "OL", "LI", "HR",
-  "H1", "H2", "H3", "H4", "H5", "H6", "TABLE", "THEAD", "TBODY", "TR", "TH", "TD", "A",
+  "P",
+  "BR",
+  "EM",
+  "STRONG",
+  "DEL",
+  "S",
+  "CODE",
+  "PRE",
+  "BLOCKQUOTE",
+  "UL",
+  "OL",
+  "LI",
+  "HR",
+  "H1",
+  "H2",
+  "H3",
+  "H4",
+  "H5",
+  "H6",
+  "TABLE",
+  "THEAD",
+  "TBODY",
+  "TR",
+  "TH",
+  "TD",
+  "A",
   // the page's own: the table's scroller, the code block with its copy button, the cursor
-  "DIV", "BUTTON", "SPAN",
+  "DIV",
+  "BUTTON",
+  "SPAN",
 ]);
 
 /** Every element and attribute inside the page's formatted replies. */
 const formatted = (page: Page) =>
   page.locator(".msg__text--md").evaluateAll((nodes) =>
-    nodes.flatMap((node) => Array.from(node.querySelectorAll("*")).map((e) => ({
-      tag: e.tagName,
-      attributes: Array.from(e.attributes).map((a) => `${a.name}=${a.value}`),
-    }))),
+    nodes.flatMap((node) =>
+      Array.from(node.querySelectorAll("*")).map((e) => ({
+        tag: e.tagName,
+        attributes: Array.from(e.attributes).map((a) => `${a.name}=${a.value}`),
+      })),
+    ),
   );
 
 describe("AI replies as Markdown", () => {
@@ -83,11 +119,15 @@ describe("AI replies as Markdown", () => {
     await putFlags(harness.worker, { defaultMode: "do", doPercent: 0, rooms: {} });
     // A few payloads per reply, so every reply fits in the page's first screenful of messages.
     const replies: string[] = [];
-    for (let i = 0; i < INJECTIONS.length; i += PER_REPLY) replies.push(INJECTIONS.slice(i, i + PER_REPLY).join("\n\n"));
+    for (let i = 0; i < INJECTIONS.length; i += PER_REPLY)
+      replies.push(INJECTIONS.slice(i, i + PER_REPLY).join("\n\n"));
     for (const [i, text] of replies.entries()) await reply(room, await askAndClaim(room, `q${i}`), text);
     const { page, seen } = await harness.newPage();
     await page.goto(`${harness.worker.url}/r/${room}`);
-    await page.locator(".msg__text--md").nth(replies.length - 1).waitFor();
+    await page
+      .locator(".msg__text--md")
+      .nth(replies.length - 1)
+      .waitFor();
     expect(await page.locator(".msg__text--md").count()).toBe(replies.length);
 
     const elements = await formatted(page);
@@ -107,24 +147,24 @@ describe("AI replies as Markdown", () => {
 const PER_REPLY = 4;
 const INJECTIONS = [
   "<script>window.pwned = true; alert(1)</script>",
-  "<img src=x onerror=\"window.pwned=true\">",
+  '<img src=x onerror="window.pwned=true">',
   "<svg onload=alert(1)>",
-  "<iframe src=\"javascript:alert(1)\"></iframe>",
-  "<iframe srcdoc=\"<script>alert(1)</script>\"></iframe>",
+  '<iframe src="javascript:alert(1)"></iframe>',
+  '<iframe srcdoc="<script>alert(1)</script>"></iframe>',
   "<style>body{display:none}</style>",
-  "<a href=\"javascript:alert(1)\">click</a>",
-  "<div style=\"position:fixed;inset:0\">overlay</div>",
-  "<object data=\"javascript:alert(1)\"></object>",
-  "<embed src=\"javascript:alert(1)\">",
-  "<form action=\"https://evil.example\"><button>go</button></form>",
+  '<a href="javascript:alert(1)">click</a>',
+  '<div style="position:fixed;inset:0">overlay</div>',
+  '<object data="javascript:alert(1)"></object>',
+  '<embed src="javascript:alert(1)">',
+  '<form action="https://evil.example"><button>go</button></form>',
   "<input autofocus onfocus=alert(1)>",
   "<details open ontoggle=alert(1)>",
   "<body onload=alert(1)>",
-  "<meta http-equiv=\"refresh\" content=\"0;url=https://evil.example\">",
+  '<meta http-equiv="refresh" content="0;url=https://evil.example">',
   "<link rel=stylesheet href=https://evil.example/x.css>",
-  "<base href=\"https://evil.example/\">",
+  '<base href="https://evil.example/">',
   "<math><mtext><img src=x onerror=alert(1)></mtext></math>",
-  "<noscript><p title=\"</noscript><img src=x onerror=alert(1)>\">",
+  '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
   "<template><img src=x onerror=alert(1)></template>",
   "[click](javascript:alert(1))",
   "[click](JAVASCRIPT:alert(1))",
@@ -137,17 +177,17 @@ const INJECTIONS = [
   "[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
   "[click](file:///etc/passwd)",
   "![img](javascript:alert(1))",
-  "![img](https://example.com/x.png \"onerror=alert(1)\")",
+  '![img](https://example.com/x.png "onerror=alert(1)")',
   "![img](data:image/svg+xml,<svg onload=alert(1)>)",
   "<javascript:alert(1)>",
   "<https://example.com/ok>",
   "[ref][x]\n\n[x]: javascript:alert(1)",
-  "[ref][y]\n\n[y]: https://example.com \"title\" onclick=alert(1)",
-  "[a](https://example.com\" onclick=\"alert(1))",
+  '[ref][y]\n\n[y]: https://example.com "title" onclick=alert(1)',
+  '[a](https://example.com" onclick="alert(1))',
   "[a](<javascript:alert(1)>)",
   "`<script>alert(1)</script>`",
   "```html\n<script>alert(1)</script>\n```",
-  "```\" onmouseover=\"alert(1)\n<b>x</b>\n```",
+  '```" onmouseover="alert(1)\n<b>x</b>\n```',
   "```javascript onerror=alert(1)\nx\n```",
   "| a | b |\n|---|---|\n| <img src=x onerror=alert(1)> | [x](javascript:alert(1)) |",
   "> <script>alert(1)</script>",

@@ -39,7 +39,9 @@ describe("presence on the chat page", () => {
     await ana.locator("#messages li.msg", { hasText: "hello from ben" }).waitFor();
     await ana.locator("#typing", { hasText: /^$/ }).waitFor();
 
-    const polled = await api(harness.worker, `/api/bot/pending?room=${room}&botId=page-bot`, { token: harness.worker.botToken });
+    const polled = await api(harness.worker, `/api/bot/pending?room=${room}&botId=page-bot`, {
+      token: harness.worker.botToken,
+    });
     expect(polled.status).toBe(200);
     await ana.locator("#no-bot").waitFor({ state: "hidden" });
     await presence(ana).filter({ hasText: "page-bot waiting for questions" }).waitFor();

@@ -17,7 +17,11 @@ describe("chat page scroll-back", () => {
     await putFlags(worker, { defaultMode: "kv", doPercent: 0, rooms: { [ROOM]: "do" } });
     const first = await postMessage(worker, ROOM, "the very first message");
     const rest: Message[] = [];
-    await mapLimit(Array.from({ length: COUNT - 1 }, (_, i) => i + 1), 8, async (i) => void rest.push(await postMessage(worker, ROOM, `message ${i}`)));
+    await mapLimit(
+      Array.from({ length: COUNT - 1 }, (_, i) => i + 1),
+      8,
+      async (i) => void rest.push(await postMessage(worker, ROOM, `message ${i}`)),
+    );
     expect(new Set([first, ...rest].map((m) => m.id)).size).toBe(COUNT);
 
     const { page, seen } = await harness.newPage();
@@ -42,8 +46,13 @@ describe("chat page scroll-back", () => {
         const row = document.querySelector<HTMLElement>("#messages > li.msg")!;
         return { id: row.dataset.id!, top: row.getBoundingClientRect().top };
       });
-      await expect.poll(async () => (await rows.count()) > before || (await marker.textContent()) === `Start of #${ROOM}`).toBe(true);
-      const top = await page.evaluate((id) => document.querySelector<HTMLElement>(`[data-id="${id}"]`)!.getBoundingClientRect().top, anchor.id);
+      await expect
+        .poll(async () => (await rows.count()) > before || (await marker.textContent()) === `Start of #${ROOM}`)
+        .toBe(true);
+      const top = await page.evaluate(
+        (id) => document.querySelector<HTMLElement>(`[data-id="${id}"]`)!.getBoundingClientRect().top,
+        anchor.id,
+      );
       expect(Math.abs(top - anchor.top)).toBeLessThanOrEqual(1);
     }
 

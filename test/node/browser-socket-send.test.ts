@@ -8,7 +8,17 @@ import type { Page, WebSocketRoute } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import type { SendFrame, ServerFrame } from "../../src/shared/frames";
 import type { Flags } from "../../src/shared/flags";
-import { ROOM_SOCKET_URL, listRoom, messageRow, ownState, parseFrame, pendingIds, putFlags, sendFromPage, watchSends } from "./support/browser";
+import {
+  ROOM_SOCKET_URL,
+  listRoom,
+  messageRow,
+  ownState,
+  parseFrame,
+  pendingIds,
+  putFlags,
+  sendFromPage,
+  watchSends,
+} from "./support/browser";
 import { useBrowserHarness } from "./support/browser-harness";
 
 type AckFrame = Extract<ServerFrame, { type: "ack" }>;
@@ -146,7 +156,9 @@ describe("writes over the room socket", () => {
     await setRoomMode(room, "kv");
 
     await sendFromPage(page, "sent after the flip");
-    await ownState(page, "sent after the flip").filter({ hasText: /^sent$/ }).waitFor();
+    await ownState(page, "sent after the flip")
+      .filter({ hasText: /^sent$/ })
+      .waitFor();
     const id = sent[0]!.id;
     expect(sent).toHaveLength(1);
     expect(nacks).toMatchObject([{ id, status: 409, mode: "kv" }]);
@@ -156,7 +168,9 @@ describe("writes over the room socket", () => {
 
     // The nack told the page the room's mode: the next message goes straight to HTTP.
     await sendFromPage(page, "and straight to HTTP");
-    await ownState(page, "and straight to HTTP").filter({ hasText: /^sent$/ }).waitFor();
+    await ownState(page, "and straight to HTTP")
+      .filter({ hasText: /^sent$/ })
+      .waitFor();
     expect(sent).toHaveLength(1);
     expect(posted).toHaveLength(2);
 

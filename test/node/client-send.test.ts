@@ -9,9 +9,22 @@ import type { SendFrame, ServerFrame } from "../../src/shared/frames";
 import type { Message } from "../../src/shared/message";
 
 const outgoing: OutgoingMessage = { id: "1761938419272-bkf6kq2ca", room: "unit-room", text: "hello", author: "ada" };
-const stored: Message = { ...outgoing, author: "ada", kind: "human", status: "pending", createdAt: 1761938419300, seq: 1 };
+const stored: Message = {
+  ...outgoing,
+  author: "ada",
+  kind: "human",
+  status: "pending",
+  createdAt: 1761938419300,
+  seq: 1,
+};
 const ack = (id = outgoing.id): ServerFrame => ({ type: "ack", id, message: { ...stored, id }, created: true });
-const nack = (fields: Partial<Extract<ServerFrame, { type: "nack" }>>): ServerFrame => ({ type: "nack", id: outgoing.id, status: 400, error: "refused", ...fields });
+const nack = (fields: Partial<Extract<ServerFrame, { type: "nack" }>>): ServerFrame => ({
+  type: "nack",
+  id: outgoing.id,
+  status: 400,
+  error: "refused",
+  ...fields,
+});
 
 /** A socket whose frames the test answers by hand. */
 function fakeSocket(open = true) {
@@ -61,7 +74,10 @@ describe("SocketSender", () => {
     expect(sender.receive(ack("b"))).toBe(true);
 
     link.open = false;
-    expect(await sender.send({ type: "send", id: "c", text: "three" })).toEqual({ type: "no-answer", reason: "the socket is not open" });
+    expect(await sender.send({ type: "send", id: "c", text: "three" })).toEqual({
+      type: "no-answer",
+      reason: "the socket is not open",
+    });
   });
 });
 
@@ -78,7 +94,11 @@ describe("sendUntilAnswered", () => {
 
   it("posts over HTTP when there is no socket to send on", async () => {
     const post = vi.fn(async () => stored);
-    expect(await sendUntilAnswered(outgoing, { socket: () => null, post })).toEqual({ acked: true, message: stored, via: "http" });
+    expect(await sendUntilAnswered(outgoing, { socket: () => null, post })).toEqual({
+      acked: true,
+      message: stored,
+      via: "http",
+    });
     expect(post).toHaveBeenCalledWith(outgoing);
   });
 
@@ -122,7 +142,10 @@ describe("sendUntilAnswered", () => {
 
   it("waits out an HTTP 429's Retry-After, reported as slowing down, then posts the same id again", async () => {
     const onRetry = vi.fn();
-    const post = vi.fn().mockRejectedValueOnce(new HttpError(429, "sending too fast", 3_000)).mockResolvedValue(stored);
+    const post = vi
+      .fn()
+      .mockRejectedValueOnce(new HttpError(429, "sending too fast", 3_000))
+      .mockResolvedValue(stored);
     const result = sendUntilAnswered(outgoing, { socket: () => null, post }, { onRetry });
     await settle();
     expect(onRetry).toHaveBeenCalledWith("sending too fast", { slowedDown: true, waitMs: 3_000 });
@@ -176,7 +199,11 @@ describe("sendUntilAnswered", () => {
       // The backoff after the i-th failure is at most 2^i s, well inside the socket's answer timeout.
       await vi.advanceTimersByTimeAsync(1000 * 2 ** i);
     }
-    expect(await overSocket).toEqual({ acked: false, reason: "server error abc: sending again will not help", rejected: true });
+    expect(await overSocket).toEqual({
+      acked: false,
+      reason: "server error abc: sending again will not help",
+      rejected: true,
+    });
     expect(sent).toHaveLength(MAX_SERVER_ERRORS);
   });
 });

@@ -7,12 +7,36 @@ import { PRICES } from "../../bench/cost/prices";
 import { limitsConfig } from "../../bench/scenarios/limit-cost";
 import { PROJECT_ROOT } from "../../scripts/local-worker";
 
-const none: CostCounts = { workerRequests: 0, doRequests: 0, socketMessagesIn: 0, sqlRowsRead: 0, sqlRowsWritten: 0, kvReads: 0, kvWrites: 0, kvLists: 0, kvDeletes: 0, statsPoints: 0, alarms: 0 };
+const none: CostCounts = {
+  workerRequests: 0,
+  doRequests: 0,
+  socketMessagesIn: 0,
+  sqlRowsRead: 0,
+  sqlRowsWritten: 0,
+  kvReads: 0,
+  kvWrites: 0,
+  kvLists: 0,
+  kvDeletes: 0,
+  statsPoints: 0,
+  alarms: 0,
+};
 
 describe("cost per million messages", () => {
   it("is operations per message × USD per million operations, socket messages at 20:1", () => {
     // 200 messages: 2 KV writes, 1 Worker request, 20 socket messages and 11 rows written each.
-    const cost = costPerMillion({ ...none, kvWrites: 400, workerRequests: 200, socketMessagesIn: 4_000, sqlRowsWritten: 2_200, statsPoints: 200, alarms: 7 }, 200, { objects: 1, seconds: 0 });
+    const cost = costPerMillion(
+      {
+        ...none,
+        kvWrites: 400,
+        workerRequests: 200,
+        socketMessagesIn: 4_000,
+        sqlRowsWritten: 2_200,
+        statsPoints: 200,
+        alarms: 7,
+      },
+      200,
+      { objects: 1, seconds: 0 },
+    );
     expect(cost.byItem.kvWrites).toBeCloseTo(2 * PRICES.kvWrite.usdPerMillion);
     expect(cost.byItem.workerRequests).toBeCloseTo(PRICES.workerRequest.usdPerMillion);
     expect(cost.byItem.socketMessagesIn).toBeCloseTo(PRICES.doRequest.usdPerMillion);
@@ -33,11 +57,17 @@ describe("cost per million messages", () => {
 describe("the limits Worker's config", () => {
   it("raises POST_LIMITER's and ROOM_LIMITER's limits, keeps their periods and leaves the heal limit alone", () => {
     const toml = readFileSync(join(PROJECT_ROOT, "wrangler.toml"), "utf8");
-    const limits = (text: string) => [...text.matchAll(/name = "(\w+)"[^[]*?simple = \{ limit = (\d+), period = (\d+) \}/g)].map((m) => [m[1], Number(m[2]), Number(m[3])]);
+    const limits = (text: string) =>
+      [...text.matchAll(/name = "(\w+)"[^[]*?simple = \{ limit = (\d+), period = (\d+) \}/g)].map((m) => [
+        m[1],
+        Number(m[2]),
+        Number(m[3]),
+      ]);
     const before = limits(toml);
     const after = limits(limitsConfig(toml));
     expect(after.map(([name, , period]) => [name, period])).toEqual(before.map(([name, , period]) => [name, period]));
-    for (const [name, limit] of after) expect(limit).toBe(name === "HEAL_LIMITER" ? before.find(([n]) => n === name)![1] : 1_000_000_000);
+    for (const [name, limit] of after)
+      expect(limit).toBe(name === "HEAL_LIMITER" ? before.find(([n]) => n === name)![1] : 1_000_000_000);
     expect(() => limitsConfig(toml.replace(/name = "ROOM_LIMITER"/, 'name = "OTHER"'))).toThrow(/ROOM_LIMITER/);
   });
 });

@@ -26,7 +26,10 @@ class PageClient {
   store = new MessageStore();
   private socket: LiveSocket | null = null;
 
-  constructor(readonly room: string, readonly reactorKey: string) {}
+  constructor(
+    readonly room: string,
+    readonly reactorKey: string,
+  ) {}
 
   async open(): Promise<void> {
     this.store = new MessageStore();
@@ -59,14 +62,22 @@ describe("edits and reactions from ten pages at once", () => {
   it("end equal on every page and in the room's log, a reloaded page too", async () => {
     const room = "edits-concurrent";
     await putFlags(worker, { defaultMode: "do", doPercent: 0, rooms: {} });
-    const pages = Array.from({ length: PAGES }, (_, i) => new PageClient(room, `reactor-of-page-${String(i).padStart(8, "0")}`));
+    const pages = Array.from(
+      { length: PAGES },
+      (_, i) => new PageClient(room, `reactor-of-page-${String(i).padStart(8, "0")}`),
+    );
     await Promise.all(pages.map((page) => page.open()));
-    const own = await Promise.all(pages.map(async (_, i) => {
-      const editKey = `edit-key-of-page-${String(i).padStart(10, "0")}`;
-      const { status, body } = await api<Message>(worker, "/api/comments", { method: "POST", body: { room, text: `page ${i}`, editKey } });
-      expect(status).toBe(201);
-      return { id: body.id, editKey, version: 1 };
-    }));
+    const own = await Promise.all(
+      pages.map(async (_, i) => {
+        const editKey = `edit-key-of-page-${String(i).padStart(10, "0")}`;
+        const { status, body } = await api<Message>(worker, "/api/comments", {
+          method: "POST",
+          body: { room, text: `page ${i}`, editKey },
+        });
+        expect(status).toBe(201);
+        return { id: body.id, editKey, version: 1 };
+      }),
+    );
     const ids = own.map((o) => o.id);
 
     // Each page: reactions on random messages (toggling what it gave), or an edit of its own message.
@@ -74,29 +85,31 @@ describe("edits and reactions from ten pages at once", () => {
     const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
     const mine = pages.map(() => new Set<string>());
     const statuses: number[] = [];
-    await Promise.all(pages.map(async (page, p) => {
-      for (let op = 0; op < OPS_PER_PAGE; op++) {
-        if (p === 3 && op === OPS_PER_PAGE / 2) {
-          page.close();
-          await page.open();
+    await Promise.all(
+      pages.map(async (page, p) => {
+        for (let op = 0; op < OPS_PER_PAGE; op++) {
+          if (p === 3 && op === OPS_PER_PAGE / 2) {
+            page.close();
+            await page.open();
+          }
+          if (random(4) === 0) {
+            const o = own[p]!;
+            o.version++;
+            const body = { room, text: `page ${p}, edit ${o.version}`, version: o.version, editKey: o.editKey };
+            statuses.push((await api(worker, `/api/comments/${o.id}/edit`, { method: "POST", body })).status);
+          } else {
+            const id = ids[random(ids.length)]!;
+            const emoji: Reaction = REACTIONS[random(REACTIONS.length)]!;
+            const key = `${id} ${emoji}`;
+            const on = !mine[p]!.has(key);
+            const body = { room, emoji, on, reactorKey: page.reactorKey };
+            statuses.push((await api(worker, `/api/comments/${id}/reactions`, { method: "POST", body })).status);
+            if (on) mine[p]!.add(key);
+            else mine[p]!.delete(key);
+          }
         }
-        if (random(4) === 0) {
-          const o = own[p]!;
-          o.version++;
-          const body = { room, text: `page ${p}, edit ${o.version}`, version: o.version, editKey: o.editKey };
-          statuses.push((await api(worker, `/api/comments/${o.id}/edit`, { method: "POST", body })).status);
-        } else {
-          const id = ids[random(ids.length)]!;
-          const emoji: Reaction = REACTIONS[random(REACTIONS.length)]!;
-          const key = `${id} ${emoji}`;
-          const on = !mine[p]!.has(key);
-          const body = { room, emoji, on, reactorKey: page.reactorKey };
-          statuses.push((await api(worker, `/api/comments/${id}/reactions`, { method: "POST", body })).status);
-          if (on) mine[p]!.add(key);
-          else mine[p]!.delete(key);
-        }
-      }
-    }));
+      }),
+    );
     expect(statuses).toHaveLength(PAGES * OPS_PER_PAGE);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
 
@@ -121,7 +134,8 @@ describe("edits and reactions from ten pages at once", () => {
     }
 
     // Every page, the reloaded one too, converges on the log by its pushes (bounded wait).
-    const equal = (page: PageClient) => ids.every((id) => JSON.stringify(view(page.store.get(id))) === JSON.stringify(view(logged.get(id))));
+    const equal = (page: PageClient) =>
+      ids.every((id) => JSON.stringify(view(page.store.get(id))) === JSON.stringify(view(logged.get(id))));
     const deadline = Date.now() + 15_000;
     while (!pages.every(equal) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect(pages.map(equal)).toEqual(pages.map(() => true));

@@ -20,8 +20,13 @@ class Script {
 
   send(id: string, mode: Mode | null, outcome: Outcome, extra: SendExtra = {}): this {
     const op = this.rec.invoke({
-      type: "send", process: "w1", room: extra.room ?? "r", id, kind: extra.replyTo ? "ai" : "human",
-      ...(extra.replyTo ? { replyTo: extra.replyTo } : {}), mode,
+      type: "send",
+      process: "w1",
+      room: extra.room ?? "r",
+      id,
+      kind: extra.replyTo ? "ai" : "human",
+      ...(extra.replyTo ? { replyTo: extra.replyTo } : {}),
+      mode,
     });
     this.tick();
     op.complete(outcome, { mode, ...(extra.status ? { status: extra.status } : {}) });
@@ -74,16 +79,23 @@ function expectOnly(report: CheckReport, mode: Mode, kind: AnomalyKind, count = 
 function answeredTwiceInDoLog(human: Mode, first: Mode, second: Mode): Script {
   const s = new Script().send("h", human, "ok");
   s.send("r1", first, "ok", { replyTo: "h" }).send("r2", second, "ok", { replyTo: "h" });
-  return s.read("p1", [
-    m("h", { seq: 1, pos: 4, status: "complete" }),
-    m("r1", { kind: "ai", replyTo: "h", seq: 2, pos: 2 }),
-    m("r2", { kind: "ai", replyTo: "h", seq: 3, pos: 3 }),
-  ], doList);
+  return s.read(
+    "p1",
+    [
+      m("h", { seq: 1, pos: 4, status: "complete" }),
+      m("r1", { kind: "ai", replyTo: "h", seq: 2, pos: 2 }),
+      m("r2", { kind: "ai", replyTo: "h", seq: 3, pos: 3 }),
+    ],
+    doList,
+  );
 }
 
 describe("checkHistory: one anomaly each", () => {
   it("a do-acknowledged send no reader ever saw is a do lost write", () => {
-    const s = new Script().send("a", "do", "ok").send("b", "do", "ok").read("p1", [m("b", { seq: 2, pos: 2 })], doList);
+    const s = new Script()
+      .send("a", "do", "ok")
+      .send("b", "do", "ok")
+      .read("p1", [m("b", { seq: 2, pos: 2 })], doList);
     const report = s.check();
     expectOnly(report, "do", "lostWrites");
     expect(report.modes.do.anomalies.lostWrites.examples[0]!.ids).toEqual(["a"]);
@@ -91,7 +103,10 @@ describe("checkHistory: one anomaly each", () => {
   });
 
   it("a kv-acknowledged send no reader ever saw is a kv lost write", () => {
-    const s = new Script().send("a", "kv", "ok").send("b", "kv", "ok").read("p1", [m("b")], kvList);
+    const s = new Script()
+      .send("a", "kv", "ok")
+      .send("b", "kv", "ok")
+      .read("p1", [m("b")], kvList);
     expectOnly(s.check(), "kv", "lostWrites");
   });
 
@@ -208,10 +223,11 @@ describe("checkHistory: one anomaly each", () => {
   it("a refused second reply is the room doing its job, not a double answer", () => {
     const s = new Script().send("h", "do", "ok");
     s.send("r1", "do", "ok", { replyTo: "h" }).send("r2", "do", "fail", { replyTo: "h", status: 409 });
-    s.read("p1", [
-      m("h", { seq: 1, pos: 3, status: "complete" }),
-      m("r1", { kind: "ai", replyTo: "h", seq: 2, pos: 2 }),
-    ], doList);
+    s.read(
+      "p1",
+      [m("h", { seq: 1, pos: 3, status: "complete" }), m("r1", { kind: "ai", replyTo: "h", seq: 2, pos: 2 })],
+      doList,
+    );
     expect(nonZero(s.check())).toEqual({});
   });
 
@@ -253,7 +269,9 @@ describe("checkHistory: a clean history", () => {
     s.read("s1", [m("ai1", { kind: "ai", replyTo: "b", seq: 4, pos: 6 })], { mode: "do", kind: "push" });
     s.read("s1", [m("b", { seq: 1, pos: 7, status: "complete" })], { mode: "do", kind: "push" });
     const all = (bStatus: Status, bPos: number) => [
-      m("b", { seq: 1, pos: bPos, status: bStatus }), m("a", { seq: 2, pos: 2 }), m("c", { seq: 3, pos: 3 }),
+      m("b", { seq: 1, pos: bPos, status: bStatus }),
+      m("a", { seq: 2, pos: 2 }),
+      m("c", { seq: 3, pos: 3 }),
       m("ai1", { kind: "ai", replyTo: "b", seq: 4, pos: 6 }),
     ];
     s.read("p1", all("complete", 7), { ...doList, lastPos: 7 });
@@ -265,19 +283,32 @@ describe("checkHistory: a clean history", () => {
     s.send("k2", "kv", "ok");
     s.read("p1", [m("a"), m("c"), m("k1"), m("k2")], kvList);
     // A kv message lost by the race and healed is the legacy design, not a do loss.
-    s.send("k3", "kv", "ok").read("p1", [m("a"), m("c"), m("k1"), m("k2")], kvList).heal("k3", true, "kv");
+    s.send("k3", "kv", "ok")
+      .read("p1", [m("a"), m("c"), m("k1"), m("k2")], kvList)
+      .heal("k3", true, "kv");
     s.read("p1", [m("a"), m("c"), m("k1"), m("k2"), m("k3")], kvList);
     // Window: a kv message shown once and scrolled out later is not lost.
-    s.send("k4", "kv", "ok").read("p2", [m("k2"), m("k3"), m("k4")], kvList).read("p2", [m("k3")], kvList);
+    s.send("k4", "kv", "ok")
+      .read("p2", [m("k2"), m("k3"), m("k4")], kvList)
+      .read("p2", [m("k3")], kvList);
     // Another room, in kv the whole time, read by its own reader.
     s.send("x1", "kv", "ok", { room: "x" }).read("px", [m("x1")], kvList, "x");
     // The end: every reader once more, and the whole log in change order.
     const end = [
-      m("a", { seq: 2, pos: 2 }), m("c", { seq: 3, pos: 3 }), m("ai1", { kind: "ai", replyTo: "b", seq: 4, pos: 6 }),
-      m("b", { seq: 1, pos: 7, status: "complete" }), m("k1", { seq: 5, pos: 8 }), m("k2", { seq: 6, pos: 9 }),
-      m("k3", { seq: 7, pos: 10 }), m("k4", { seq: 8, pos: 11 }),
+      m("a", { seq: 2, pos: 2 }),
+      m("c", { seq: 3, pos: 3 }),
+      m("ai1", { kind: "ai", replyTo: "b", seq: 4, pos: 6 }),
+      m("b", { seq: 1, pos: 7, status: "complete" }),
+      m("k1", { seq: 5, pos: 8 }),
+      m("k2", { seq: 6, pos: 9 }),
+      m("k3", { seq: 7, pos: 10 }),
+      m("k4", { seq: 8, pos: 11 }),
     ];
-    s.read("p1", [...end].sort((x, y) => x.seq! - y.seq!), { ...doList, lastPos: 11 });
+    s.read(
+      "p1",
+      [...end].sort((x, y) => x.seq! - y.seq!),
+      { ...doList, lastPos: 11 },
+    );
     s.read("audit", end, { mode: "do", kind: "changes", complete: true, lastPos: 11 });
 
     const report = s.check();

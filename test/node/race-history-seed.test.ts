@@ -19,14 +19,17 @@ describe("bench history seeding through the Room DO's SQLite", () => {
     const first = await admin.post("seeded", "history starts here", "bench");
     await admin.post("other", "a neighbour", "bench");
 
-    expect(() => roomDatabaseFile(worker.persistTo, "never-used")).toThrow(/no Room Durable Object file for room never-used/);
+    expect(() => roomDatabaseFile(worker.persistTo, "never-used")).toThrow(
+      /no Room Durable Object file for room never-used/,
+    );
     let lastSeq = 0;
     await worker.restart(() => {
       lastSeq = appendHistory(roomDatabaseFile(worker.persistTo, "seeded"), 999);
     });
     expect(lastSeq).toBe(1000);
 
-    const list = async (room: string) => (await (await fetch(`${worker.url}/api/comments?room=${room}&limit=200`)).json()) as CommentsResponse;
+    const list = async (room: string) =>
+      (await (await fetch(`${worker.url}/api/comments?room=${room}&limit=200`)).json()) as CommentsResponse;
     const seeded = await list("seeded");
     expect(seeded.mode).toBe("do");
     expect(seeded.lastSeq).toBe(1000);

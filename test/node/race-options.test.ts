@@ -7,7 +7,15 @@ import { percentile } from "../../bench/lib/stats";
 describe("npm run race options", () => {
   it("defaults to 29 tabs, both modes, the page's 5–7 s poll and the offline bot", () => {
     const options = parseRaceOptions([], {});
-    expect(options).toMatchObject({ tabs: [29], modes: ["kv", "do"], rounds: 1, pollMs: 5_000, bot: "offline", bots: 1, push: true });
+    expect(options).toMatchObject({
+      tabs: [29],
+      modes: ["kv", "do"],
+      rounds: 1,
+      pollMs: 5_000,
+      bot: "offline",
+      bots: 1,
+      push: true,
+    });
     if (options === "help") throw new Error("unexpected help");
     // Each round's deadline then follows its tab count.
     expect(options.deadlineMs).toBeNull();
@@ -16,8 +24,18 @@ describe("npm run race options", () => {
   });
 
   it("takes a list of tab counts, one mode, --no-push and tokens from the environment with --url", () => {
-    const options = parseRaceOptions(["--tabs", "8,29,100", "--mode", "do", "--no-push", "--url", "http://127.0.0.1:9/"], { ADMIN_TOKEN: "a", BOT_TOKEN: "b" });
-    expect(options).toMatchObject({ tabs: [8, 29, 100], modes: ["do"], push: false, url: "http://127.0.0.1:9/", adminToken: "a", botToken: "b" });
+    const options = parseRaceOptions(
+      ["--tabs", "8,29,100", "--mode", "do", "--no-push", "--url", "http://127.0.0.1:9/"],
+      { ADMIN_TOKEN: "a", BOT_TOKEN: "b" },
+    );
+    expect(options).toMatchObject({
+      tabs: [8, 29, 100],
+      modes: ["do"],
+      push: false,
+      url: "http://127.0.0.1:9/",
+      adminToken: "a",
+      botToken: "b",
+    });
   });
 
   it.each([
@@ -39,7 +57,18 @@ describe("npm run bench options", () => {
   it("defaults to every scenario, 16 in flight for 5 s, two rounds of 20 s socket writes, 1k and 100k of history read 200 times, cost with 10 and 50 pages, 30 streamed replies, fan-in of 200 rooms for 60 s, JSON in docs/", () => {
     expect(parseBenchOptions([])).toMatchObject({
       json: "docs/bench-latest.json",
-      only: ["throughput", "socket", "limits", "visibility", "requests", "history", "scrollback", "cost", "streaming", "fan-in"],
+      only: [
+        "throughput",
+        "socket",
+        "limits",
+        "visibility",
+        "requests",
+        "history",
+        "scrollback",
+        "cost",
+        "streaming",
+        "fan-in",
+      ],
       concurrency: 16,
       durationMs: 5_000,
       socketMs: 20_000,
@@ -58,7 +87,10 @@ describe("npm run bench options", () => {
   });
 
   it.each([
-    [["--only", "throughput,speed"], "--only takes throughput, socket, limits, visibility, requests, history, scrollback, cost, streaming, fan-in"],
+    [
+      ["--only", "throughput,speed"],
+      "--only takes throughput, socket, limits, visibility, requests, history, scrollback, cost, streaming, fan-in",
+    ],
     [["--fan-in-rooms", "1"], "--fan-in-rooms must be at least 2"],
     [["--stream-replies", "0"], "--stream-replies must be at least 1"],
     [["--samples", "0"], "--samples must be at least 1"],

@@ -13,10 +13,15 @@ const dir = mkdtempSync(join(tmpdir(), "race-test-"));
 
 function race(args: string[]): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [TSX_CLI, "bench/race.ts", ...args], { cwd: PROJECT_ROOT, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
-      resolve({ code, output: `${stdout}${stderr}` });
-    });
+    execFile(
+      process.execPath,
+      [TSX_CLI, "bench/race.ts", ...args],
+      { cwd: PROJECT_ROOT, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+        resolve({ code, output: `${stdout}${stderr}` });
+      },
+    );
   });
 }
 
@@ -50,11 +55,31 @@ describe("npm run race", () => {
     expect(report.rounds).toHaveLength(2);
 
     const doMode = summary(report, "do");
-    expect(doMode.human).toMatchObject({ posted: 29, acknowledged: 29, missingOnFirstCheck: 0, outOfWindowOnFirstCheck: 0, healed: 0, healCalls: 0, healsReadded: 0, finallyDelivered: 29, undelivered: [] });
+    expect(doMode.human).toMatchObject({
+      posted: 29,
+      acknowledged: 29,
+      missingOnFirstCheck: 0,
+      outOfWindowOnFirstCheck: 0,
+      healed: 0,
+      healCalls: 0,
+      healsReadded: 0,
+      finallyDelivered: 29,
+      undelivered: [],
+    });
     // Every message was judged once: by the first poll after its acknowledgement, or by a push before it.
     expect(doMode.human.inFirstPoll! + doMode.human.firstSeenByPush!).toBe(29);
     // The real bot answered every message, and its own checks (it has no socket) found every reply in its first poll.
-    expect(doMode.ai).toMatchObject({ acknowledged: 29, missingOnFirstCheck: 0, inFirstPoll: 29, firstSeenByPush: 0, healed: 0, healCalls: 0, healsReadded: 0, finallyDelivered: 29, undelivered: [] });
+    expect(doMode.ai).toMatchObject({
+      acknowledged: 29,
+      missingOnFirstCheck: 0,
+      inFirstPoll: 29,
+      firstSeenByPush: 0,
+      healed: 0,
+      healCalls: 0,
+      healsReadded: 0,
+      finallyDelivered: 29,
+      undelivered: [],
+    });
     expect(doMode.duplicates.total).toBe(0);
     expect(doMode.healCallsPerDelivered).toBe(0);
     expect(doMode.firstCheckLossPct).toBe(0);

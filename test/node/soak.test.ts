@@ -17,11 +17,37 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe("npm run soak", () => {
   it("keeps every do-acknowledged message through a Worker kill, flips and a bot kill", async () => {
     const json = join(dir, "soak.json");
-    const args = ["--minutes", "0.3", "--writers", "8", "--rooms", "2", "--posts", "120", "--server-kills", "1", "--bot-kills", "1", "--bots", "1", "--flip-every-s", "4", "--settle-s", "15", "--json", json];
+    const args = [
+      "--minutes",
+      "0.3",
+      "--writers",
+      "8",
+      "--rooms",
+      "2",
+      "--posts",
+      "120",
+      "--server-kills",
+      "1",
+      "--bot-kills",
+      "1",
+      "--bots",
+      "1",
+      "--flip-every-s",
+      "4",
+      "--settle-s",
+      "15",
+      "--json",
+      json,
+    ];
     const run = await new Promise<{ code: number; output: string }>((resolve) => {
-      execFile(process.execPath, [TSX_CLI, "bench/soak.ts", ...args], { cwd: PROJECT_ROOT, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, output: `${stdout}${stderr}` });
-      });
+      execFile(
+        process.execPath,
+        [TSX_CLI, "bench/soak.ts", ...args],
+        { cwd: PROJECT_ROOT, maxBuffer: 16 * 1024 * 1024 },
+        (err, stdout, stderr) => {
+          resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, output: `${stdout}${stderr}` });
+        },
+      );
     });
     expect(run.code, run.output).toBe(0);
     expect(run.output).toContain("do rooms (serialized");

@@ -19,7 +19,11 @@ afterAll(async () => {
 });
 
 function openTabs(room: string, count: number): Tab[] {
-  const opened = Array.from({ length: count }, (_, i) => new Tab({ client: new ChatClient(worker.url), room, author: `tab ${i}`, cadence: PAGE_CADENCE, push: true }));
+  const opened = Array.from(
+    { length: count },
+    (_, i) =>
+      new Tab({ client: new ChatClient(worker.url), room, author: `tab ${i}`, cadence: PAGE_CADENCE, push: true }),
+  );
   tabs.push(...opened);
   return opened;
 }

@@ -26,7 +26,10 @@ afterEach(async () => {
 });
 
 /** A stub writing REPLY a token every 20 ms; with `holdAt`, it stops before that token until `release()`. */
-async function stub(holdAt?: number, options: OllamaStubOptions = {}): Promise<{ ollama: OllamaStub; release: () => void }> {
+async function stub(
+  holdAt?: number,
+  options: OllamaStubOptions = {},
+): Promise<{ ollama: OllamaStub; release: () => void }> {
   const ollama = await startOllamaStub({ reply: () => REPLY, tokenDelayMs: 20, ...options });
   stubs.push(ollama);
   let release = () => {};
@@ -38,7 +41,18 @@ async function stub(holdAt?: number, options: OllamaStubOptions = {}): Promise<{
 
 async function bot(ollama: OllamaStub, room: string, botId: string, logs = new LogCapture()): Promise<LogCapture> {
   const w = harness.worker;
-  bots.push(await startBot({ apiUrl: w.url, token: w.botToken, pollMs: 100, stateFile: tempStateFile(), log: logs.log, ollamaHost: ollama.url, rooms: [room], botId }));
+  bots.push(
+    await startBot({
+      apiUrl: w.url,
+      token: w.botToken,
+      pollMs: 100,
+      stateFile: tempStateFile(),
+      log: logs.log,
+      ollamaHost: ollama.url,
+      rooms: [room],
+      botId,
+    }),
+  );
   return logs;
 }
 
@@ -91,7 +105,9 @@ describe("streaming replies in the page", () => {
       const w = window as unknown as { mostAiRows: number };
       const list = document.getElementById("messages")!;
       w.mostAiRows = list.querySelectorAll("li.msg--ai").length;
-      new MutationObserver(() => (w.mostAiRows = Math.max(w.mostAiRows, list.querySelectorAll("li.msg--ai").length))).observe(list, { childList: true, subtree: true });
+      new MutationObserver(
+        () => (w.mostAiRows = Math.max(w.mostAiRows, list.querySelectorAll("li.msg--ai").length)),
+      ).observe(list, { childList: true, subtree: true });
     });
     release();
 
@@ -116,7 +132,9 @@ describe("streaming replies in the page", () => {
       const w = window as unknown as { shown: string[] };
       w.shown = [];
       new MutationObserver(() => {
-        document.querySelectorAll("#messages li.msg--streaming .msg__text").forEach((text) => w.shown.push(text.textContent ?? ""));
+        document
+          .querySelectorAll("#messages li.msg--streaming .msg__text")
+          .forEach((text) => w.shown.push(text.textContent ?? ""));
       }).observe(document.getElementById("messages")!, { childList: true, subtree: true, characterData: true });
     });
     await sendFromPage(page, "think quietly");
@@ -134,13 +152,22 @@ describe("streaming replies in the page", () => {
     const { ollama, release } = await stub(4);
     await bot(ollama, room, "lab-streamer");
     const frames: string[] = [];
-    const tab = new Tab({ client: new ChatClient(harness.worker.url), room, author: "lab", cadence: PAGE_CADENCE, push: true, events: { onStream: (frame) => frames.push(frame.state) } });
+    const tab = new Tab({
+      client: new ChatClient(harness.worker.url),
+      room,
+      author: "lab",
+      cadence: PAGE_CADENCE,
+      push: true,
+      events: { onStream: (frame) => frames.push(frame.state) },
+    });
     try {
       await tab.open();
       expect(tab.socketOpen).toBe(true);
       const page = await openRoom(room);
       await sendFromPage(page, "count for the lab");
-      const held = await waitFor("the tab to hold the text so far", () => tab.streams.list().find((s) => s.text === "one two three four"));
+      const held = await waitFor("the tab to hold the text so far", () =>
+        tab.streams.list().find((s) => s.text === "one two three four"),
+      );
       expect(held.state).toBe("streaming");
       release();
       await aiRows(page).filter({ hasText: REPLY }).and(page.locator(":not(.msg--streaming)")).waitFor();
@@ -208,6 +235,9 @@ describe("streaming replies in the page", () => {
     expect(await streaming(page).count()).toBe(0);
     release();
     await aiRows(page).filter({ hasText: REPLY }).waitFor();
-    await waitFor("the human message to show no status line", async () => (await page.locator(".msg__status--thinking").count()) === 0);
+    await waitFor(
+      "the human message to show no status line",
+      async () => (await page.locator(".msg__status--thinking").count()) === 0,
+    );
   });
 });

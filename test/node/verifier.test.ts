@@ -38,7 +38,13 @@ beforeAll(async () => {
       if ("retryAfter" in answer && answer.retryAfter) headers["retry-after"] = String(answer.retryAfter);
       res.writeHead(answer.status, headers);
       const ok = answer.status === 200 && "readded" in answer;
-      res.end(JSON.stringify(ok ? { ok: true, readded: answer.readded, message: message(messageId, 0), mode: "kv" } : { error: `scripted ${answer.status}` }));
+      res.end(
+        JSON.stringify(
+          ok
+            ? { ok: true, readded: answer.readded, message: message(messageId, 0), mode: "kv" }
+            : { error: `scripted ${answer.status}` },
+        ),
+      );
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -55,9 +61,19 @@ beforeEach(() => {
 });
 
 const ROOM = "unit-room";
-const message = (id: string, createdAt: number, room = ROOM): Message => ({ id, room, kind: "human", author: "ada", text: id, status: "pending", createdAt });
+const message = (id: string, createdAt: number, room = ROOM): Message => ({
+  id,
+  room,
+  kind: "human",
+  author: "ada",
+  text: id,
+  status: "pending",
+  createdAt,
+});
 const entry = (id: string, createdAt = 1_000, ackedAt = 1_000): PendingId => ({ id, room: ROOM, createdAt, ackedAt });
-const heal = async (e: PendingId) => (await requestJson<HealResponse>(`${baseUrl}/api/admin/add-to-cache`, { method: "POST", json: { messageId: e.id } })).body;
+const heal = async (e: PendingId) =>
+  (await requestJson<HealResponse>(`${baseUrl}/api/admin/add-to-cache`, { method: "POST", json: { messageId: e.id } }))
+    .body;
 
 /** A verifier on an injected clock, recording every event. */
 function setup(options: { settleMs?: number; store?: MemoryPendingIds } = {}) {
@@ -186,7 +202,10 @@ describe("heal", () => {
   it("caps the backoff", async () => {
     const { verifier, clock, log } = setup();
     verifier.add(entry("a"));
-    script.set("a", Array.from({ length: 9 }, () => ({ status: 502 })));
+    script.set(
+      "a",
+      Array.from({ length: 9 }, () => ({ status: 502 })),
+    );
     for (let i = 0; i < 9; i++) {
       await verifier.check(ROOM, [], clock.now, 50);
       clock.now += MAX_HEAL_BACKOFF_MS;
@@ -260,7 +279,10 @@ describe("persistence hook", () => {
     const reply: PendingReply = { id, room: ROOM, replyTo, createdAt: 1_000, ackedAt: 2_000 };
     const first = new Verifier(BotPendingStore.load(file), { heal, now: () => 10_000 });
     first.add(reply);
-    expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ version: 1, pending: [{ id, room: ROOM, replyTo, createdAt: 1_000, addedAt: 2_000 }] });
+    expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({
+      version: 1,
+      pending: [{ id, room: ROOM, replyTo, createdAt: 1_000, addedAt: 2_000 }],
+    });
 
     // A restart: a new store read from the file, a new verifier.
     const store = BotPendingStore.load(file);

@@ -33,7 +33,11 @@ describe("docs/api.md", () => {
     const named = (direction: string) =>
       frames.filter((h) => h.startsWith(`### ${direction}`)).flatMap((h) => codeSpans(h, /^[a-z-]+$/));
     // `pong` is the runtime's answer to `ping`, named in the ping heading.
-    expect(named("client → room").filter((t) => t !== "pong").sort()).toEqual([...CLIENT_FRAME_TYPES].sort());
+    expect(
+      named("client → room")
+        .filter((t) => t !== "pong")
+        .sort(),
+    ).toEqual([...CLIENT_FRAME_TYPES].sort());
     expect([...named("room → client"), "pong"].sort()).toEqual([...SERVER_FRAME_TYPES].sort());
     expect(headings("##")).toContain("## Socket frames");
   });

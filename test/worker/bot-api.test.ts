@@ -10,7 +10,8 @@ import { BOT, call, list, post, postJson, setRoomMode, uniqueRoom } from "./help
 const claim = (messageId: string, botId: string) => postJson("/api/bot/claim", { messageId, botId }, BOT);
 const reply = (replyTo: string, botId: string, text = "an answer", id?: string) =>
   postJson("/api/comments", { kind: "ai", replyTo, botId, text, author: "bot", ...(id ? { id } : {}) }, BOT);
-const pending = async (room: string) => (await (await call(`/api/bot/pending?room=${room}`, { headers: BOT })).json<{ pending: Message[] }>()).pending;
+const pending = async (room: string) =>
+  (await (await call(`/api/bot/pending?room=${room}`, { headers: BOT })).json<{ pending: Message[] }>()).pending;
 
 describe.each(["kv", "do"] as const)("bot flow in %s mode", (mode) => {
   it("lists pending messages, claims, replies and completes the human message", async () => {
@@ -57,7 +58,11 @@ describe.each(["kv", "do"] as const)("bot flow in %s mode", (mode) => {
     const room = uniqueRoom(`wrong-room-${mode}`);
     await setRoomMode(room, mode);
     const human = await post(room, "here");
-    const res = await postJson("/api/comments", { kind: "ai", replyTo: human.id, room: "elsewhere", botId: "bot-a", text: "there" }, BOT);
+    const res = await postJson(
+      "/api/comments",
+      { kind: "ai", replyTo: human.id, room: "elsewhere", botId: "bot-a", text: "there" },
+      BOT,
+    );
     // The named room is the one asked (in do mode, without any KV lookup): it has no such message.
     expect(res.status).toBe(404);
     expect((await res.json<{ error: string }>()).error).toContain("replyTo: message not found");
@@ -69,7 +74,11 @@ describe.each(["kv", "do"] as const)("bot flow in %s mode", (mode) => {
     await setRoomMode(room, mode);
     const human = await post(room, "unanswerable");
     await claim(human.id, "bot-a");
-    const res = await postJson("/api/bot/fail", { messageId: human.id, botId: "bot-a", reason: "model timed out 3 times" }, BOT);
+    const res = await postJson(
+      "/api/bot/fail",
+      { messageId: human.id, botId: "bot-a", reason: "model timed out 3 times" },
+      BOT,
+    );
     expect(res.status).toBe(200);
     const shown = (await list(room)).find((m) => m.id === human.id)!;
     expect(shown).toMatchObject({ status: "failed", error: "model timed out 3 times" });
@@ -96,13 +105,16 @@ describe("change positions in do mode", () => {
     await setRoomMode(room, "do");
     const [answered, failing] = [await post(room, "to answer"), await post(room, "to fail")];
     const since = failing.pos!;
-    const changed = async () => (await (await call(`/api/comments?room=${room}&since=${since}`)).json<{ comments: Message[]; lastSeq: number }>());
+    const changed = async () =>
+      await (await call(`/api/comments?room=${room}&since=${since}`)).json<{ comments: Message[]; lastSeq: number }>();
     expect((await changed()).comments).toEqual([]);
     await postJson("/api/bot/claim", { messageId: answered.id, room, botId: "bot-a" }, BOT);
     expect((await changed()).comments.map((m) => [m.id, m.status])).toEqual([[answered.id, "processing"]]);
     await postJson("/api/bot/claim", { messageId: failing.id, room, botId: "bot-a" }, BOT);
     await postJson("/api/bot/fail", { messageId: failing.id, room, botId: "bot-a", reason: "gave up" }, BOT);
-    const reply = await (await postJson("/api/comments", { kind: "ai", room, replyTo: answered.id, botId: "bot-a", text: "done" }, BOT)).json<Message>();
+    const reply = await (
+      await postJson("/api/comments", { kind: "ai", room, replyTo: answered.id, botId: "bot-a", text: "done" }, BOT)
+    ).json<Message>();
     const after = await changed();
     // Current state of everything changed after `since`, in change order, each once.
     expect(after.comments.map((m) => [m.id, m.status])).toEqual([
@@ -121,9 +133,17 @@ describe("bot leases in do mode", () => {
     const human = await post(room, "nobody came");
     // The room's own clock and log decide: age the message past the grace.
     await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) => {
-      state.storage.sql.exec("UPDATE messages SET created_at = ? WHERE id = ?", Date.now() - Number(env.UNCLAIMED_GRACE_MS) - 1, human.id);
+      state.storage.sql.exec(
+        "UPDATE messages SET created_at = ? WHERE id = ?",
+        Date.now() - Number(env.UNCLAIMED_GRACE_MS) - 1,
+        human.id,
+      );
     });
-    const res = await postJson("/api/bot/fail", { messageId: human.id, room, botId: "sweeper", reason: "unanswered" }, BOT);
+    const res = await postJson(
+      "/api/bot/fail",
+      { messageId: human.id, room, botId: "sweeper", reason: "unanswered" },
+      BOT,
+    );
     expect(res.status).toBe(200);
     expect((await res.json<{ message: Message }>()).message).toMatchObject({ status: "failed", error: "unanswered" });
   });
@@ -174,20 +194,25 @@ describe("bot leases in do mode", () => {
 describe("idempotent heal and stats", () => {
   it("re-adds once, then reports already present; stats count requested vs re-added per mode", async () => {
     await batchesLanded();
-    const statsBefore = await (await call("/api/admin/stats", { headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` } })).json<{ modes: Record<string, { healsRequested: number; healsReadded: number; posts: number }> }>();
+    const statsBefore = await (
+      await call("/api/admin/stats", { headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` } })
+    ).json<{ modes: Record<string, { healsRequested: number; healsReadded: number; posts: number }> }>();
     const room = uniqueRoom("heal-idem");
     await setRoomMode(room, "kv");
     const message = await post(room, "drop me");
     await env.CHAT_KV.put(`cache:${room}`, "[]"); // as a lost race would leave it
-    const heal = () => postJson("/api/admin/add-to-cache", { messageId: message.id }, { "cf-connecting-ip": "192.0.2.10" });
+    const heal = () =>
+      postJson("/api/admin/add-to-cache", { messageId: message.id }, { "cf-connecting-ip": "192.0.2.10" });
     expect((await (await heal()).json<{ readded: boolean }>()).readded).toBe(true);
     expect((await (await heal()).json<{ readded: boolean }>()).readded).toBe(false);
     expect((await list(room)).map((m) => m.id)).toEqual([message.id]);
 
     // Stats reach the local store in batches after the response: wait (bounded) for the batch.
     let stats = statsBefore;
-    for (const deadline = Date.now() + 3 * LOCAL_FLUSH_MS; Date.now() < deadline; ) {
-      stats = await (await call("/api/admin/stats", { headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` } })).json();
+    for (const deadline = Date.now() + 3 * LOCAL_FLUSH_MS; Date.now() < deadline;) {
+      stats = await (
+        await call("/api/admin/stats", { headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` } })
+      ).json();
       if (stats.modes.kv!.healsRequested >= statsBefore.modes.kv!.healsRequested + 2) break;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -199,13 +224,19 @@ describe("idempotent heal and stats", () => {
   it("does not lose counter increments under 100 concurrent posts", async () => {
     const auth = { authorization: `Bearer ${env.ADMIN_TOKEN}` };
     await batchesLanded();
-    const before = await (await call("/api/admin/stats", { headers: auth })).json<{ modes: { do: { posts: number } } }>();
+    const before = await (
+      await call("/api/admin/stats", { headers: auth })
+    ).json<{ modes: { do: { posts: number } } }>();
     const room = uniqueRoom("count");
     await setRoomMode(room, "do");
     await Promise.all(Array.from({ length: 100 }, (_, i) => post(room, `n${i}`)));
     let posts = 0;
-    for (const deadline = Date.now() + 3 * LOCAL_FLUSH_MS; Date.now() < deadline && posts < before.modes.do.posts + 100; ) {
-      posts = (await (await call("/api/admin/stats", { headers: auth })).json<{ modes: { do: { posts: number } } }>()).modes.do.posts;
+    for (
+      const deadline = Date.now() + 3 * LOCAL_FLUSH_MS;
+      Date.now() < deadline && posts < before.modes.do.posts + 100;
+    ) {
+      posts = (await (await call("/api/admin/stats", { headers: auth })).json<{ modes: { do: { posts: number } } }>())
+        .modes.do.posts;
       if (posts < before.modes.do.posts + 100) await new Promise((r) => setTimeout(r, 100));
     }
     expect(posts - before.modes.do.posts).toBe(100);

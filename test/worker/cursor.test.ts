@@ -18,7 +18,11 @@ describe("the change position", () => {
     await setRoomMode(room, "do");
     const [first, ...rest] = [await post(room, "one"), await post(room, "two"), await post(room, "three")];
     expect((await postJson("/api/bot/claim", { room, messageId: first!.id, botId: "bot-a" }, BOT)).status).toBe(200);
-    const reply = await postJson("/api/comments", { room, kind: "ai", replyTo: first!.id, text: "an answer", author: "bot", botId: "bot-a" }, BOT);
+    const reply = await postJson(
+      "/api/comments",
+      { room, kind: "ai", replyTo: first!.id, text: "an answer", author: "bot", botId: "bot-a" },
+      BOT,
+    );
     expect(reply.status).toBe(201);
 
     const latest = new Map<string, Message>();
@@ -33,7 +37,9 @@ describe("the change position", () => {
       since = Math.max(since, ...body.comments.map((m) => m.pos!));
     }
     expect(since).toBe(lastPos);
-    expect([...latest.keys()].sort()).toEqual([first!.id, ...rest.map((m) => m.id), (await reply.json<Message>()).id].sort());
+    expect([...latest.keys()].sort()).toEqual(
+      [first!.id, ...rest.map((m) => m.id), (await reply.json<Message>()).id].sort(),
+    );
     expect(latest.get(first!.id)!.status).toBe("complete");
     // Positions ran ahead of the log order: a cursor taken from seq would start too early or skip.
     const maxSeq = Math.max(...[...latest.values()].map((m) => m.seq!));

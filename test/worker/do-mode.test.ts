@@ -36,7 +36,9 @@ describe("do mode (Room Durable Object)", () => {
       expect(posted.every((m) => unique.has(m.id))).toBe(true);
       expectContiguousSeq(seen);
 
-      const heals = await Promise.all(posted.slice(0, 29).map((m) => heal(m.id).then((r) => r.json<{ readded: boolean }>())));
+      const heals = await Promise.all(
+        posted.slice(0, 29).map((m) => heal(m.id).then((r) => r.json<{ readded: boolean }>())),
+      );
       expect(heals.filter((h) => h.readded)).toHaveLength(0);
     });
   }

@@ -34,10 +34,14 @@ describe("edits", () => {
     const edited = await res.json<Message>();
     expect(edited).toMatchObject({ id: original.id, text: "hello", version: 2, editedAt: expect.any(Number) });
     expect(edited.pos).toBeGreaterThan(original.pos!);
-    const pushed = await socket.next((f): f is Extract<typeof f, { type: "update" }> => f.type === "update" && f.message.version === 2);
+    const pushed = await socket.next(
+      (f): f is Extract<typeof f, { type: "update" }> => f.type === "update" && f.message.version === 2,
+    );
     expect(pushed.message.text).toBe("hello");
 
-    const caughtUp = await (await call(`/api/comments?room=${room}&since=${original.pos}`)).json<{ comments: Message[] }>();
+    const caughtUp = await (
+      await call(`/api/comments?room=${room}&since=${original.pos}`)
+    ).json<{ comments: Message[] }>();
     expect(caughtUp.comments.map((m) => [m.id, m.text])).toEqual([[original.id, "hello"]]);
 
     // The same edit again is answered as it stands; another text for a taken version is 409.
@@ -46,10 +50,14 @@ describe("edits", () => {
     expect((await edit(room, original.id, "skipping", 4)).status).toBe(409);
     expect((await edit(room, original.id, "hello!", 3)).status).toBe(200);
 
-    const history = await (await call(`/api/comments/${original.id}/versions?room=${room}`))
-      .json<{ message: Message; versions: MessageVersion[] }>();
+    const history = await (
+      await call(`/api/comments/${original.id}/versions?room=${room}`)
+    ).json<{ message: Message; versions: MessageVersion[] }>();
     expect(history.message.text).toBe("hello!");
-    expect(history.versions.map((v) => [v.version, v.text])).toEqual([[1, "helo"], [2, "hello"]]);
+    expect(history.versions.map((v) => [v.version, v.text])).toEqual([
+      [1, "helo"],
+      [2, "hello"],
+    ]);
 
     await outboxDrained(room);
     const record = await env.CHAT_KV.get<Message>(commentKey(original.id), "json");
@@ -65,9 +73,13 @@ describe("edits", () => {
     const keyless = await (await postJson("/api/comments", { room, text: "no key" })).json<Message>();
     expect((await edit(room, keyless.id, "hijacked", 2, KEY)).status).toBe(403);
     expect((await edit(room, mine.id, "", 2)).status).toBe(400);
-    expect((await call(`/api/admin/messages/${mine.id}?room=${room}`, { method: "DELETE", headers: ADMIN })).status).toBe(200);
+    expect(
+      (await call(`/api/admin/messages/${mine.id}?room=${room}`, { method: "DELETE", headers: ADMIN })).status,
+    ).toBe(200);
     expect((await edit(room, mine.id, "after deletion", 2)).status).toBe(410);
-    const history = await (await call(`/api/comments/${keyless.id}/versions?room=${room}`)).json<{ versions: MessageVersion[] }>();
+    const history = await (
+      await call(`/api/comments/${keyless.id}/versions?room=${room}`)
+    ).json<{ versions: MessageVersion[] }>();
     expect(history.versions).toEqual([]);
   });
 

@@ -6,12 +6,16 @@ import type { StatsResponse } from "../../src/shared/api";
 import type { UsageReport } from "../../src/shared/usage";
 import { ADMIN, call, connect, frameOf, list, listedInRegistry, post, postJson, setFlags, uniqueRoom } from "./helpers";
 
-const stats = async (): Promise<StatsResponse> => (await call("/api/admin/stats", { headers: ADMIN })).json<StatsResponse>();
+const stats = async (): Promise<StatsResponse> =>
+  (await call("/api/admin/stats", { headers: ADMIN })).json<StatsResponse>();
 
 /** Calls the shared objects took between two reports of the same objects (none restarted meanwhile). */
 function sharedCalls(before: UsageReport, after: UsageReport): { control: number; registry: number } {
   expect(after.control.since).toBe(before.control.since);
-  return { control: after.control.requests - before.control.requests, registry: after.registry.requests - before.registry.requests };
+  return {
+    control: after.control.requests - before.control.requests,
+    registry: after.registry.requests - before.registry.requests,
+  };
 }
 
 async function setRooms(rooms: Record<string, "kv" | "do">): Promise<void> {
@@ -42,9 +46,11 @@ describe("calls into shared objects", () => {
     // Its shard learns the new flag from Control once; the room registers once.
     expect(sharedCalls(back, (await stats()).usage!)).toEqual({ control: 1, registry: 1 });
     expect(await listedInRegistry(moved!)).toBe(true);
-    expect((await list(moved!)).map((m) => m.text)).toEqual(
-      ["registers the room", "after the first change", "back in do mode"],
-    );
+    expect((await list(moved!)).map((m) => m.text)).toEqual([
+      "registers the room",
+      "after the first change",
+      "back in do mode",
+    ]);
   });
 
   it("reads and sockets of never-written rooms call neither Control nor the registry", async () => {

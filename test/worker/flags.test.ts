@@ -49,10 +49,17 @@ describe("flag API", () => {
     const res = await call("/api/admin/flags", {
       method: "PUT",
       headers: { ...ADMIN, "x-operator": "alice", "content-type": "application/json" },
-      body: JSON.stringify({ defaultMode: before.defaultMode, doPercent: before.doPercent, rooms: { ...before.rooms, [room]: "do" } }),
+      body: JSON.stringify({
+        defaultMode: before.defaultMode,
+        doPercent: before.doPercent,
+        rooms: { ...before.rooms, [room]: "do" },
+      }),
     });
     expect(res.status).toBe(200);
-    const body = await res.json<{ flags: { version: number }; audit: { who: string; at: number; before: Flags; after: Flags }[] }>();
+    const body = await res.json<{
+      flags: { version: number };
+      audit: { who: string; at: number; before: Flags; after: Flags }[];
+    }>();
     expect(body.flags.version).toBe(before.version + 1);
     expect(body.audit[0]!.who).toBe("alice");
     expect(body.audit[0]!.before.rooms[room]).toBeUndefined();
@@ -85,7 +92,11 @@ describe("flag API", () => {
     [{ defaultMode: "kv", doPercent: 0, rooms: {}, extra: true }, "extra"],
   ])("rejects %j with 400 naming %s, changing nothing", async (doc, field) => {
     const before = await getFlags();
-    const res = await call("/api/admin/flags", { method: "PUT", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify(doc) });
+    const res = await call("/api/admin/flags", {
+      method: "PUT",
+      headers: { ...ADMIN, "content-type": "application/json" },
+      body: JSON.stringify(doc),
+    });
     expect(res.status).toBe(400);
     expect((await res.json<{ error: string }>()).error).toContain(field);
     expect((await getFlags()).version).toBe(before.version);

@@ -70,23 +70,33 @@ describe("after a flip to kv", () => {
     await outboxDrained(room);
     const { version } = await getFlags();
     expect(await env.ROOM.getByName(room).leaveDoMode({ room, flagVersion: version + 1 })).toBe(3);
-    const due = await runInDurableObject(env.ROOM.getByName(room), (instance: Room) =>
-      JSON.parse(stateOf(instance).meta.get("sweepsDue") ?? "[]") as number[]);
+    const due = await runInDurableObject(
+      env.ROOM.getByName(room),
+      (instance: Room) => JSON.parse(stateOf(instance).meta.get("sweepsDue") ?? "[]") as number[],
+    );
     expect(due).toHaveLength(4);
 
     // A kv writer elsewhere read `cache:<room>` from before the last two do messages (KV's
     // propagation delay), appended its own message and wrote the list back.
-    const kvMessage: Message = { id: `${Date.now()}-kvwriter`, room, kind: "human", author: "ben", text: "from kv",
-      status: "pending", createdAt: Date.now() };
+    const kvMessage: Message = {
+      id: `${Date.now()}-kvwriter`,
+      room,
+      kind: "human",
+      author: "ben",
+      text: "from kv",
+      status: "pending",
+      createdAt: Date.now(),
+    };
     await env.CHAT_KV.put(cacheKey(room), JSON.stringify([logged[0], kvMessage]));
 
-    const sweepNow = () => runInDurableObject(env.ROOM.getByName(room), async (instance: Room) => {
-      const state = stateOf(instance);
-      const pending = JSON.parse(state.meta.get("sweepsDue") ?? "[]") as number[];
-      state.remember("sweepsDue", JSON.stringify([Date.now() - 1, ...pending.slice(1)]));
-      await instance.alarm();
-      return (await instance.inspect()).sweepReadded;
-    });
+    const sweepNow = () =>
+      runInDurableObject(env.ROOM.getByName(room), async (instance: Room) => {
+        const state = stateOf(instance);
+        const pending = JSON.parse(state.meta.get("sweepsDue") ?? "[]") as number[];
+        state.remember("sweepsDue", JSON.stringify([Date.now() - 1, ...pending.slice(1)]));
+        await instance.alarm();
+        return (await instance.inspect()).sweepReadded;
+      });
     expect(await sweepNow()).toBe(2);
     const cached = (await env.CHAT_KV.get<Message[]>(cacheKey(room), "json")) ?? [];
     expect(cached.map((m) => m.id)).toEqual([...logged.map((m) => m.id), kvMessage.id]);

@@ -24,9 +24,13 @@ describe("a flip of 5,000 do rooms", () => {
       const shard = registryFor(env, `scale-${i}`).id.name!;
       listed.set(shard, [...(listed.get(shard) ?? []), `scale-${i}`]);
     }
-    await Promise.all([...listed.values()].map((rooms) => runInDurableObject(registryFor(env, rooms[0]!), (_: RoomRegistry, state) => {
-      for (const room of rooms) state.storage.sql.exec(`INSERT INTO do_rooms (name, since) VALUES (?, 0)`, room);
-    })));
+    await Promise.all(
+      [...listed.values()].map((rooms) =>
+        runInDurableObject(registryFor(env, rooms[0]!), (_: RoomRegistry, state) => {
+          for (const room of rooms) state.storage.sql.exec(`INSERT INTO do_rooms (name, since) VALUES (?, 0)`, room);
+        }),
+      ),
+    );
     const versionBefore = (await getFlags()).version;
 
     const statuses: number[] = [];
@@ -60,9 +64,11 @@ describe("a flip of 200 do rooms that hold messages", () => {
     const rooms = Array.from({ length: REAL_ROOMS }, (_, i) => uniqueRoom(`real-${i}`));
     const posted = new Map<string, Message[]>();
     for (let i = 0; i < rooms.length; i += 20) {
-      await Promise.all(rooms.slice(i, i + 20).map(async (room) => {
-        posted.set(room, [await post(room, `first in ${room}`), await post(room, `second in ${room}`)]);
-      }));
+      await Promise.all(
+        rooms.slice(i, i + 20).map(async (room) => {
+          posted.set(room, [await post(room, `first in ${room}`), await post(room, `second in ${room}`)]);
+        }),
+      );
     }
     expect(await registeredRooms()).toEqual(expect.arrayContaining(rooms));
 
@@ -72,11 +78,23 @@ describe("a flip of 200 do rooms that hold messages", () => {
     for (const room of rooms) {
       const messages = posted.get(room)!;
       const cached = (await env.CHAT_KV.get<Message[]>(cacheKey(room), "json")) ?? [];
-      expect(cached.map((m) => m.id), room).toEqual(messages.map((m) => m.id));
-      const records = await env.CHAT_KV.get<Message>(messages.map((m) => commentKey(m.id)), "json");
-      expect([...records.values()].map((r) => r?.room), room).toEqual([room, room]);
+      expect(
+        cached.map((m) => m.id),
+        room,
+      ).toEqual(messages.map((m) => m.id));
+      const records = await env.CHAT_KV.get<Message>(
+        messages.map((m) => commentKey(m.id)),
+        "json",
+      );
+      expect(
+        [...records.values()].map((r) => r?.room),
+        room,
+      ).toEqual([room, room]);
       // The kv path now serves the room from that list.
-      expect((await list(room)).map((m) => m.text), room).toEqual([`first in ${room}`, `second in ${room}`]);
+      expect(
+        (await list(room)).map((m) => m.text),
+        room,
+      ).toEqual([`first in ${room}`, `second in ${room}`]);
     }
   }, 120_000);
 });

@@ -21,7 +21,11 @@ export function call(path: string, init: RequestInit = {}): Promise<Response> {
 }
 
 export function postJson(path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  return call(path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+  return call(path, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
 }
 
 export async function post(room: string, text: string, extra: Record<string, unknown> = {}): Promise<Message> {
@@ -46,7 +50,11 @@ export async function getFlags(): Promise<Flags & { version: number }> {
 }
 
 export async function setFlags(flags: Flags): Promise<Response> {
-  return call("/api/admin/flags", { method: "PUT", headers: { ...ADMIN, "content-type": "application/json" }, body: JSON.stringify(flags) });
+  return call("/api/admin/flags", {
+    method: "PUT",
+    headers: { ...ADMIN, "content-type": "application/json" },
+    body: JSON.stringify(flags),
+  });
 }
 
 /** Sets one room's mode, keeping every other override. */
@@ -93,32 +101,48 @@ export async function connect(room: string, headers: Record<string, string> = {}
   const send = (frame: ClientFrame | Record<string, unknown>) => ws.send(JSON.stringify(frame));
   /** The ack or nack answering the send of `id`. */
   const answer = (id: string) =>
-    next((f): f is Extract<ServerFrame, { type: "ack" | "nack" }> => (f.type === "ack" || f.type === "nack") && f.id === id);
+    next(
+      (f): f is Extract<ServerFrame, { type: "ack" | "nack" }> =>
+        (f.type === "ack" || f.type === "nack") && f.id === id,
+    );
   /** Resolves with the close code and reason once the room closed the socket. */
   const whenClosed = async () => {
-    while (!closed) await new Promise<void>((resolve, reject) => {
-      waiters.push(resolve);
-      setTimeout(() => reject(new Error("socket not closed")), 5000);
-    });
+    while (!closed)
+      await new Promise<void>((resolve, reject) => {
+        waiters.push(resolve);
+        setTimeout(() => reject(new Error("socket not closed")), 5000);
+      });
     return closed;
   };
   return { ws, frames, next, send, answer, whenClosed, mode: res.headers.get("X-Cache-Mode") };
 }
 
 /** A frame of the given type (a type guard for `next`). */
-export const frameOf = <T extends ServerFrame["type"]>(type: T) => (f: ServerFrame): f is Extract<ServerFrame, { type: T }> => f.type === type;
+export const frameOf =
+  <T extends ServerFrame["type"]>(type: T) =>
+  (f: ServerFrame): f is Extract<ServerFrame, { type: T }> =>
+    f.type === type;
 
 /** Whether the room's registry shard lists it among the do rooms a flip must flush. */
 export function listedInRegistry(room: string): Promise<boolean> {
-  return runInDurableObject(registryFor(env, room), (_: RoomRegistry, state) =>
-    state.storage.sql.exec("SELECT name FROM do_rooms WHERE name = ?", room).toArray().length > 0,
+  return runInDurableObject(
+    registryFor(env, room),
+    (_: RoomRegistry, state) =>
+      state.storage.sql.exec("SELECT name FROM do_rooms WHERE name = ?", room).toArray().length > 0,
   );
 }
 
 /** Every room the registry shards list, in name order. */
 export async function registeredRooms(): Promise<string[]> {
-  const lists = await Promise.all(allShards(env).map((shard) => runInDurableObject(shard, (_: RoomRegistry, state) =>
-    state.storage.sql.exec<{ name: string }>("SELECT name FROM do_rooms").toArray().map((r) => r.name),
-  )));
+  const lists = await Promise.all(
+    allShards(env).map((shard) =>
+      runInDurableObject(shard, (_: RoomRegistry, state) =>
+        state.storage.sql
+          .exec<{ name: string }>("SELECT name FROM do_rooms")
+          .toArray()
+          .map((r) => r.name),
+      ),
+    ),
+  );
   return lists.flat().sort();
 }

@@ -31,7 +31,9 @@ describe("Control schema by the shared migration runner", () => {
   it("records every Control migration once", async () => {
     await getFlags();
     const versions = await runInDurableObject(env.CONTROL.getByName("global"), (_: Control, state) =>
-      state.storage.sql.exec<{ version: number; name: string }>(`SELECT version, name FROM _migrations ORDER BY version`).toArray(),
+      state.storage.sql
+        .exec<{ version: number; name: string }>(`SELECT version, name FROM _migrations ORDER BY version`)
+        .toArray(),
     );
     expect(versions).toEqual(CONTROL_MIGRATIONS.map(({ version, name }) => ({ version, name })));
   });
@@ -44,7 +46,10 @@ describe("Control schema by the shared migration runner", () => {
     });
     await evictDurableObject(stub);
     const after = await runInDurableObject(env.CONTROL.getByName(stub.id.name!), (_: Control, state) => ({
-      versions: state.storage.sql.exec<{ version: number }>(`SELECT version FROM _migrations`).toArray().map((r) => r.version),
+      versions: state.storage.sql
+        .exec<{ version: number }>(`SELECT version FROM _migrations`)
+        .toArray()
+        .map((r) => r.version),
     }));
     expect(after.versions).toEqual(CONTROL_MIGRATIONS.map((m) => m.version));
     expect((await env.CONTROL.getByName(stub.id.name!).getFlags()).audit.map((a) => a.who)).toEqual(["ana"]);

@@ -12,7 +12,20 @@ import { MemoryPendingIds } from "../../src/client/pending-ids";
 import { Verifier } from "../../src/client/verifier";
 import { toTombstone } from "../../src/shared/message";
 import { MessageStore } from "../../src/web/chat/messages";
-import { ADMIN, BOT, call, connect, frameOf, heal, ids, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
+import {
+  ADMIN,
+  BOT,
+  call,
+  connect,
+  frameOf,
+  heal,
+  ids,
+  list,
+  post,
+  postJson,
+  setRoomMode,
+  uniqueRoom,
+} from "./helpers";
 
 const ADMIN_AS = { ...ADMIN, "x-operator": "mod-alice" };
 
@@ -28,7 +41,8 @@ async function removed(room: string, id: string): Promise<DeleteResponse> {
 
 const record = (id: string) => env.CHAT_KV.get<Message>(`comment:${id}`, "json");
 const cached = async (room: string) => ids((await env.CHAT_KV.get<Message[]>(`cache:${room}`, "json")) ?? []);
-const deletions = async () => (await (await call("/api/admin/flags", { headers: ADMIN })).json<FlagsResponse>()).deletions;
+const deletions = async () =>
+  (await (await call("/api/admin/flags", { headers: ADMIN })).json<FlagsResponse>()).deletions;
 
 /** do mode: the outbox and the mirror are written by the room after its answer; the alarm does both now. */
 async function settle(room: string, mode: PathMode): Promise<void> {
@@ -48,7 +62,12 @@ describe.each(["do", "kv"] as const)("DELETE /api/admin/messages/:id in %s mode"
     expect(res.status).toBe(200);
     expect(res.headers.get("X-Cache-Mode")).toBe(mode);
     const body = await res.json<DeleteResponse>();
-    expect(body).toMatchObject({ ok: true, deleted: true, mode, message: { id: gone.id, room, kind: "human", text: "", author: "", deleted: true } });
+    expect(body).toMatchObject({
+      ok: true,
+      deleted: true,
+      mode,
+      message: { id: gone.id, room, kind: "human", text: "", author: "", deleted: true },
+    });
     expect(body.message.deletedAt).toBeGreaterThanOrEqual(gone.createdAt);
 
     // do: lists leave it out (pushes and catch-ups carry the tombstone); kv: cache:<room> and
@@ -67,7 +86,10 @@ describe.each(["do", "kv"] as const)("DELETE /api/admin/messages/:id in %s mode"
 
     // Again: the same tombstone, 200, nothing more changes and the audit keeps one entry.
     const again = await removed(room, gone.id);
-    expect(again).toMatchObject({ deleted: false, message: { id: gone.id, deleted: true, deletedAt: body.message.deletedAt } });
+    expect(again).toMatchObject({
+      deleted: false,
+      message: { id: gone.id, deleted: true, deletedAt: body.message.deletedAt },
+    });
     const audited = (await deletions()).filter((d) => d.id === gone.id);
     expect(audited).toEqual([{ room, id: gone.id, kind: "human", who: "mod-alice", at: body.message.deletedAt }]);
   });
@@ -87,7 +109,11 @@ describe.each(["do", "kv"] as const)("DELETE /api/admin/messages/:id in %s mode"
     expect(await repost.json()).toEqual({ error: "id: message was deleted by an operator" });
     const claim = await postJson("/api/bot/claim", { room, messageId: gone.id, botId: "bot-1" }, BOT);
     expect(claim.status).toBe(410);
-    const reply = await postJson("/api/comments", { room, kind: "ai", replyTo: gone.id, text: "answer", botId: "bot-1" }, BOT);
+    const reply = await postJson(
+      "/api/comments",
+      { room, kind: "ai", replyTo: gone.id, text: "answer", botId: "bot-1" },
+      BOT,
+    );
     expect(reply.status).toBe(410);
     expect(await reply.json()).toEqual({ error: "replyTo: message was deleted by an operator" });
     expect((await call(`/api/comments/${gone.id}?room=${room}`)).status).toBe(410);
@@ -107,7 +133,11 @@ describe.each(["do", "kv"] as const)("DELETE /api/admin/messages/:id in %s mode"
     await setRoomMode(room, mode);
     const human = await post(room, "question");
     expect((await postJson("/api/bot/claim", { room, messageId: human.id, botId: "bot-1" }, BOT)).status).toBe(200);
-    const answer = await postJson("/api/comments", { room, kind: "ai", replyTo: human.id, text: "bad answer", botId: "bot-1" }, BOT);
+    const answer = await postJson(
+      "/api/comments",
+      { room, kind: "ai", replyTo: human.id, text: "bad answer", botId: "bot-1" },
+      BOT,
+    );
     const ai = await answer.json<Message>();
     expect(answer.status).toBe(201);
     expect((await removed(room, ai.id)).message).toMatchObject({ kind: "ai", replyTo: human.id, deleted: true });
@@ -126,7 +156,9 @@ describe("deletion in do mode", () => {
     const client = await connect(room);
     await client.next(frameOf("hello"));
     const { message } = await removed(room, gone.id);
-    const update = await client.next((f): f is Extract<ServerFrame, { type: "update" }> => f.type === "update" && f.message.id === gone.id);
+    const update = await client.next(
+      (f): f is Extract<ServerFrame, { type: "update" }> => f.type === "update" && f.message.id === gone.id,
+    );
     expect(update.message).toEqual(message);
     expect(update.message.pos).toBeGreaterThan(gone.pos!);
 
@@ -134,7 +166,12 @@ describe("deletion in do mode", () => {
     expect((await since.json<{ comments: Message[] }>()).comments).toEqual([message]);
 
     client.send({ type: "send", id: gone.id, text: "again over the socket" });
-    expect(await client.answer(gone.id)).toEqual({ type: "nack", id: gone.id, status: 410, error: "id: message was deleted by an operator" });
+    expect(await client.answer(gone.id)).toEqual({
+      type: "nack",
+      id: gone.id,
+      status: 410,
+      error: "id: message was deleted by an operator",
+    });
     client.ws.close();
   });
 
@@ -143,7 +180,15 @@ describe("deletion in do mode", () => {
     await setRoomMode(room, "do");
     await post(room, "the room exists");
     // A message the kv path acknowledged and lost (its record is all that is left).
-    const lost: Message = { id: `${Date.now()}-lostrecord`, room, kind: "human", author: "x", text: "lost on kv", status: "pending", createdAt: Date.now() };
+    const lost: Message = {
+      id: `${Date.now()}-lostrecord`,
+      room,
+      kind: "human",
+      author: "x",
+      text: "lost on kv",
+      status: "pending",
+      createdAt: Date.now(),
+    };
     await env.CHAT_KV.put(`comment:${lost.id}`, JSON.stringify(lost));
     expect((await removed(room, lost.id)).message).toMatchObject({ id: lost.id, deleted: true });
     expect((await heal(lost.id)).status).toBe(410);
@@ -168,7 +213,10 @@ describe("deletion in kv mode (no pushes: pages, lab tabs and the bot only poll)
         heals.push(entry.id);
         throw new Error("no heal expected");
       },
-      events: { onGaveUp: (entry, _reason, status) => ended.push([entry.id, status]), onVerified: (entry) => verified.push(entry.id) },
+      events: {
+        onGaveUp: (entry, _reason, status) => ended.push([entry.id, status]),
+        onVerified: (entry) => verified.push(entry.id),
+      },
     });
     verifier.add({ id: mine.id, room, createdAt: mine.createdAt, ackedAt: Date.now() - 1 });
 
@@ -205,10 +253,14 @@ describe("deletion in kv mode (no pushes: pages, lab tabs and the bot only poll)
     const gone = await post(room, "words nobody should see again", { author: "spammer" });
     const human = await post(room, "a fair question", { author: "ada" });
     await removed(room, gone.id);
-    const pending = await (await call(`/api/bot/pending?room=${room}`, { headers: BOT })).json<{ pending: Message[] }>();
+    const pending = await (
+      await call(`/api/bot/pending?room=${room}`, { headers: BOT })
+    ).json<{ pending: Message[] }>();
     expect(ids(pending.pending)).toEqual([human.id]);
     const turns = buildTurns(await list(room), human, 10);
-    expect(turns.slice(1)).toEqual([{ role: "user", content: JSON.stringify({ speaker: "ada", text: "a fair question" }) }]);
+    expect(turns.slice(1)).toEqual([
+      { role: "user", content: JSON.stringify({ speaker: "ada", text: "a fair question" }) },
+    ]);
   });
 });
 
@@ -235,7 +287,15 @@ describe("deletion across flips", () => {
     const logged = await post(room, "in the log, live");
     await setRoomMode(room, "kv");
     // Injected: cache:<room> holds tombstones the log was never told about.
-    const unlogged: Message = { id: `${Date.now()}-unlogged1`, room, kind: "human", author: "x", text: "never logged", status: "pending", createdAt: Date.now() };
+    const unlogged: Message = {
+      id: `${Date.now()}-unlogged1`,
+      room,
+      kind: "human",
+      author: "x",
+      text: "never logged",
+      status: "pending",
+      createdAt: Date.now(),
+    };
     const stones = [toTombstone(logged, Date.now()), toTombstone(unlogged, Date.now())];
     await env.CHAT_KV.put(`cache:${room}`, JSON.stringify(stones));
     await setRoomMode(room, "do");
@@ -246,7 +306,6 @@ describe("deletion across flips", () => {
     const direct = await call(`/api/comments/${logged.id}?room=${room}`);
     expect(direct.status).toBe(410);
   });
-
 
   it("kv → do after a kv-mode delete: a racy writer's stale cache:<room> does not bring it back", async () => {
     const room = uniqueRoom("del-flip");

@@ -30,7 +30,11 @@ describe("post limit over HTTP", () => {
     expect(await limited!.json()).toEqual({ error: expect.stringContaining("sending too fast") });
     expect(await list(room)).toHaveLength(statuses.filter((s) => s === 201).length);
 
-    const other = await postJson("/api/comments", { room, text: "another person" }, { "cf-connecting-ip": "192.0.2.11" });
+    const other = await postJson(
+      "/api/comments",
+      { room, text: "another person" },
+      { "cf-connecting-ip": "192.0.2.11" },
+    );
     expect(other.status).toBe(201);
   });
 
@@ -39,19 +43,34 @@ describe("post limit over HTTP", () => {
     const statuses: number[] = [];
     // Every post from a different address of one /64.
     for (let i = 0; i < BURST; i++) {
-      const res = await postJson("/api/comments", { room, text: `v6 ${i}` }, { "cf-connecting-ip": `2001:db8:77:1::${(i + 1).toString(16)}` });
+      const res = await postJson(
+        "/api/comments",
+        { room, text: `v6 ${i}` },
+        { "cf-connecting-ip": `2001:db8:77:1::${(i + 1).toString(16)}` },
+      );
       statuses.push(res.status);
     }
     expect(statuses).toContain(429);
-    const elsewhere = await postJson("/api/comments", { room, text: "next /64" }, { "cf-connecting-ip": "2001:db8:77:2::1" });
+    const elsewhere = await postJson(
+      "/api/comments",
+      { room, text: "next /64" },
+      { "cf-connecting-ip": "2001:db8:77:2::1" },
+    );
     expect(elsewhere.status).toBe(201);
   });
 
   it("does not limit bot or operator tokens", async () => {
     const room = uniqueRoom("limit-token");
-    for (const [who, headers] of [["bot", BOT], ["admin", ADMIN]] as const) {
+    for (const [who, headers] of [
+      ["bot", BOT],
+      ["admin", ADMIN],
+    ] as const) {
       for (let i = 0; i < BURST; i++) {
-        const res = await postJson("/api/comments", { room, text: `${who} ${i}` }, { ...headers, "cf-connecting-ip": "192.0.2.20" });
+        const res = await postJson(
+          "/api/comments",
+          { room, text: `${who} ${i}` },
+          { ...headers, "cf-connecting-ip": "192.0.2.20" },
+        );
         expect(res.status).toBe(201);
       }
     }

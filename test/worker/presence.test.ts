@@ -10,8 +10,10 @@ import { BOT, call, connect, frameOf, post, postJson, setRoomMode, uniqueRoom } 
 import { rowsWritten } from "./probes";
 
 type PresenceFrame = Extract<ServerFrame, { type: "presence" }>;
-const presenceWhere = (match: (p: Presence) => boolean) => (f: ServerFrame): f is PresenceFrame =>
-  f.type === "presence" && match(f);
+const presenceWhere =
+  (match: (p: Presence) => boolean) =>
+  (f: ServerFrame): f is PresenceFrame =>
+    f.type === "presence" && match(f);
 const names = (p: Presence) => p.people.map((person) => person.name).sort();
 
 describe("presence", () => {
@@ -26,7 +28,12 @@ describe("presence", () => {
     const ben = await connect(room);
     ben.send({ type: "presence", name: "ben" });
     const both = await ana.next(presenceWhere((p) => p.count === 2 && names(p).join() === "ana,ben"));
-    expect(both.people).toEqual(expect.arrayContaining([{ name: "ana", sockets: 1 }, { name: "ben", sockets: 1 }]));
+    expect(both.people).toEqual(
+      expect.arrayContaining([
+        { name: "ana", sockets: 1 },
+        { name: "ben", sockets: 1 },
+      ]),
+    );
     await ben.next(presenceWhere((p) => names(p).join() === "ana,ben"));
 
     // A page that polls gets the same from the list it reads.

@@ -9,7 +9,10 @@ import { CACHE_SIZE, type Message } from "../../src/shared/message";
 
 /** SQLite rows the room has written since it woke (its usage counters). */
 export function rowsWritten(room: string): Promise<number> {
-  return runInDurableObject(env.ROOM.getByName(room), async (instance: Room) => (await instance.inspect()).usage.sqlRowsWritten);
+  return runInDurableObject(
+    env.ROOM.getByName(room),
+    async (instance: Room) => (await instance.inspect()).usage.sqlRowsWritten,
+  );
 }
 
 /** The room object's own tables (the runtime's internal ones left out): none until its first write. */
@@ -40,10 +43,14 @@ export async function outboxDrained(room: string): Promise<void> {
 export async function settled(room: string): Promise<void> {
   await outboxDrained(room);
   // The change position too: a renewed claim, or a flip's merge, changes neither id nor status, and its mirror write comes later.
-  const shown = (messages: Message[] | null) => (messages ?? []).map((m) => `${m.id}:${m.status}:${m.pos ?? ""}`).join();
+  const shown = (messages: Message[] | null) =>
+    (messages ?? []).map((m) => `${m.id}:${m.status}:${m.pos ?? ""}`).join();
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const [log, mirror] = await Promise.all([list(room, CACHE_SIZE), env.CHAT_KV.get<Message[]>(cacheKey(room), "json")]);
+    const [log, mirror] = await Promise.all([
+      list(room, CACHE_SIZE),
+      env.CHAT_KV.get<Message[]>(cacheKey(room), "json"),
+    ]);
     if (shown(log) === shown(mirror)) return;
     if (Date.now() > deadline) throw new Error(`mirror of ${room} never caught up: ${shown(log)} vs ${shown(mirror)}`);
     await new Promise((r) => setTimeout(r, 20));

@@ -21,20 +21,28 @@ async function setLimits(room: string, limits: RoomLimits): Promise<void> {
   });
 }
 
-const claim = (room: string, messageId: string, botId: string) => postJson("/api/bot/claim", { room, messageId, botId }, BOT);
+const claim = (room: string, messageId: string, botId: string) =>
+  postJson("/api/bot/claim", { room, messageId, botId }, BOT);
 
 describe("retention (ROOM_RETENTION_DAYS)", () => {
   it("deletes messages past the retention by alarm, with their claims, keeps one a bot is answering, and KV records carry the expiry", async () => {
     const room = uniqueRoom("retention");
     await setRoomMode(room, "do");
     await setLimits(room, { maxMessages: 0, retentionMs: DAY_MS });
-    const [old, expiredLease, leased, fresh] = [await post(room, "old"), await post(room, "old, lease ran out"), await post(room, "old, being answered"), await post(room, "fresh")];
+    const [old, expiredLease, leased, fresh] = [
+      await post(room, "old"),
+      await post(room, "old, lease ran out"),
+      await post(room, "old, being answered"),
+      await post(room, "fresh"),
+    ];
     expect((await claim(room, expiredLease.id, "bot-a")).status).toBe(200);
     expect((await claim(room, leased.id, "bot-b")).status).toBe(200);
     await outboxDrained(room);
 
     // Every record expires a day after its message was created.
-    const records = (await env.CHAT_KV.list({ prefix: "comment:" })).keys.filter((k) => [old, expiredLease, leased, fresh].some((m) => k.name === `comment:${m.id}`));
+    const records = (await env.CHAT_KV.list({ prefix: "comment:" })).keys.filter((k) =>
+      [old, expiredLease, leased, fresh].some((m) => k.name === `comment:${m.id}`),
+    );
     expect(records).toHaveLength(4);
     for (const record of records) {
       const message = [old, expiredLease, leased, fresh].find((m) => record.name === `comment:${m.id}`)!;
@@ -44,7 +52,8 @@ describe("retention (ROOM_RETENTION_DAYS)", () => {
     // Three messages two days old; one lease long run out.
     await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) => {
       const sql = state.storage.sql;
-      for (const id of [old.id, expiredLease.id, leased.id]) sql.exec("UPDATE messages SET created_at = created_at - ? WHERE id = ?", 2 * DAY_MS, id);
+      for (const id of [old.id, expiredLease.id, leased.id])
+        sql.exec("UPDATE messages SET created_at = created_at - ? WHERE id = ?", 2 * DAY_MS, id);
       sql.exec("UPDATE claims SET lease_until = ? WHERE message_id = ?", Date.now() - 1, expiredLease.id);
     });
     expect(await runDurableObjectAlarm(env.ROOM.getByName(room))).toBe(true);
@@ -52,11 +61,16 @@ describe("retention (ROOM_RETENTION_DAYS)", () => {
     const kept = await list(room);
     expect(kept.map((m) => m.id).sort()).toEqual([leased.id, fresh.id].sort());
     const claims = await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) =>
-      state.storage.sql.exec<{ message_id: string }>("SELECT message_id FROM claims").toArray().map((r) => r.message_id),
+      state.storage.sql
+        .exec<{ message_id: string }>("SELECT message_id FROM claims")
+        .toArray()
+        .map((r) => r.message_id),
     );
     expect(claims).toEqual([leased.id]);
     // The next look is scheduled (the fresh message's expiry, or an hour on for the leased one).
-    expect(await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) => state.storage.getAlarm())).not.toBeNull();
+    expect(
+      await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) => state.storage.getAlarm()),
+    ).not.toBeNull();
     // The mirror no longer shows what was deleted.
     const mirrored = (await env.CHAT_KV.get<{ id: string }[]>(`cache:${room}`, "json")) ?? [];
     expect(mirrored.map((m) => m.id)).not.toContain(old.id);
@@ -73,7 +87,10 @@ describe("retention (ROOM_RETENTION_DAYS)", () => {
     // Exactly one alarm run each time, with retention on.
     const oneRun = () =>
       runInDurableObject(env.ROOM.getByName(room), async (instance: Room, state) => {
-        (instance as unknown as { state: { limits: RoomLimits } }).state.limits = { maxMessages: 0, retentionMs: DAY_MS };
+        (instance as unknown as { state: { limits: RoomLimits } }).state.limits = {
+          maxMessages: 0,
+          retentionMs: DAY_MS,
+        };
         await state.storage.deleteAlarm();
         state.storage.sql.exec("UPDATE messages SET created_at = MIN(created_at, ?)", Date.now() - 2 * DAY_MS);
         await instance.alarm();
@@ -109,14 +126,22 @@ describe("room cap (ROOM_MAX_MESSAGES)", () => {
     await socket.next(frameOf("hello"));
     const id = newMessageId();
     socket.send({ type: "send", id, text: "four over the socket" });
-    expect(await socket.answer(id)).toMatchObject({ type: "nack", status: 507, error: expect.stringContaining("room is full") });
+    expect(await socket.answer(id)).toMatchObject({
+      type: "nack",
+      status: 507,
+      error: expect.stringContaining("room is full"),
+    });
     socket.ws.close(1000, "done");
 
     // A resend of an acknowledged id is still answered; a reply to an acknowledged message still lands.
     const again = await postJson("/api/comments", { room, text: "one", id: stored[0]!.id });
     expect(again.status).toBe(200);
     expect((await claim(room, stored[1]!.id, "bot")).status).toBe(200);
-    const reply = await postJson("/api/comments", { kind: "ai", room, replyTo: stored[1]!.id, text: "answer", botId: "bot" }, BOT);
+    const reply = await postJson(
+      "/api/comments",
+      { kind: "ai", room, replyTo: stored[1]!.id, text: "answer", botId: "bot" },
+      BOT,
+    );
     expect(reply.status).toBe(201);
     expect((await heal(stored[2]!.id)).status).toBe(200);
 

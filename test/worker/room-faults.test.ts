@@ -22,7 +22,13 @@ type Internals = {
 const internals = (instance: Room) => instance as unknown as Internals;
 
 const human = (room: string, text: string): Message => ({
-  id: newMessageId(), room, kind: "human", author: "ana", text, status: "pending", createdAt: Date.now(),
+  id: newMessageId(),
+  room,
+  kind: "human",
+  author: "ana",
+  text,
+  status: "pending",
+  createdAt: Date.now(),
 });
 
 describe("a do room under injected faults", () => {
@@ -32,7 +38,9 @@ describe("a do room under injected faults", () => {
     await runInDurableObject(env.ROOM.getByName(room), (instance: Room) => {
       const ops = internals(instance).ops;
       let calls = 0;
-      const limiter = { limit: async () => (calls++ === 0 ? Promise.reject(new Error("limiter unreachable")) : { success: true }) };
+      const limiter = {
+        limit: async () => (calls++ === 0 ? Promise.reject(new Error("limiter unreachable")) : { success: true }),
+      };
       ops.env = { ...ops.env, ROOM_LIMITER: limiter as unknown as RateLimit };
     });
     const body = { room, id: newMessageId(), text: "creates the room" };
@@ -93,7 +101,15 @@ describe("a do room under injected faults", () => {
     await setRoomMode(room, "do");
     const question = await post(room, "an old question");
     expect((await postJson("/api/bot/claim", { room, messageId: question.id, botId: "bot-a" }, BOT)).status).toBe(200);
-    const stream = { room, author: "bot (test)", id: newMessageId(), replyTo: question.id, botId: "bot-a", offset: 0, delta: "half an ans" };
+    const stream = {
+      room,
+      author: "bot (test)",
+      id: newMessageId(),
+      replyTo: question.id,
+      botId: "bot-a",
+      offset: 0,
+      delta: "half an ans",
+    };
     expect((await postJson("/api/bot/stream", stream, BOT)).status).toBe(200);
     await post(room, "newer");
     await outboxDrained(room);

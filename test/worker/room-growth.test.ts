@@ -7,11 +7,26 @@ import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { RoomsResponse, StatsResponse } from "../../src/shared/api";
 import { newMessageId, type Message } from "../../src/shared/message";
-import { ADMIN, BOT, call, connect, frameOf, list, listedInRegistry, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
+import {
+  ADMIN,
+  BOT,
+  call,
+  connect,
+  frameOf,
+  list,
+  listedInRegistry,
+  post,
+  postJson,
+  setRoomMode,
+  uniqueRoom,
+} from "./helpers";
 import { tables } from "./probes";
 
 async function kvKeysOf(room: string): Promise<string[]> {
-  const [markers, caches] = await Promise.all([env.CHAT_KV.list({ prefix: `room:${room}` }), env.CHAT_KV.list({ prefix: `cache:${room}` })]);
+  const [markers, caches] = await Promise.all([
+    env.CHAT_KV.list({ prefix: `room:${room}` }),
+    env.CHAT_KV.list({ prefix: `cache:${room}` }),
+  ]);
   return [...markers.keys, ...caches.keys].map((k) => k.name);
 }
 
@@ -49,7 +64,8 @@ describe("a never-used room", () => {
     expect(await listedInRegistry(room)).toBe(true);
     expect((await list(room)).map((m) => m.id)).toEqual([first.id]);
     const deadline = Date.now() + 5000;
-    while (!(await env.CHAT_KV.get(`room:${room}`)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while (!(await env.CHAT_KV.get(`room:${room}`)) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
     expect(await env.CHAT_KV.get(`room:${room}`)).not.toBeNull();
   });
 
@@ -141,9 +157,15 @@ describe("room creation limit", () => {
     const ip = "198.51.100.70";
     const rooms = Array.from({ length: ROOM_LIMIT + 1 }, () => uniqueRoom("created"));
     for (const room of rooms.slice(0, ROOM_LIMIT)) {
-      expect((await postJson("/api/comments", { room, text: "new room" }, { "cf-connecting-ip": ip })).status).toBe(201);
+      expect((await postJson("/api/comments", { room, text: "new room" }, { "cf-connecting-ip": ip })).status).toBe(
+        201,
+      );
     }
-    const refused = await postJson("/api/comments", { room: rooms[ROOM_LIMIT], text: "one room too many" }, { "cf-connecting-ip": ip });
+    const refused = await postJson(
+      "/api/comments",
+      { room: rooms[ROOM_LIMIT], text: "one room too many" },
+      { "cf-connecting-ip": ip },
+    );
     expect(refused.status).toBe(429);
     const retryAfter = Number(refused.headers.get("retry-after"));
     expect(retryAfter).toBeGreaterThanOrEqual(1);
@@ -154,28 +176,49 @@ describe("room creation limit", () => {
     expect(await listedInRegistry(rooms[ROOM_LIMIT]!)).toBe(false);
 
     // Rooms that exist still take this address's messages; other addresses still create rooms.
-    expect((await postJson("/api/comments", { room: rooms[0], text: "existing room" }, { "cf-connecting-ip": ip })).status).toBe(201);
-    expect((await postJson("/api/comments", { room: rooms[ROOM_LIMIT], text: "someone else" }, { "cf-connecting-ip": "198.51.100.71" })).status).toBe(201);
+    expect(
+      (await postJson("/api/comments", { room: rooms[0], text: "existing room" }, { "cf-connecting-ip": ip })).status,
+    ).toBe(201);
+    expect(
+      (
+        await postJson(
+          "/api/comments",
+          { room: rooms[ROOM_LIMIT], text: "someone else" },
+          { "cf-connecting-ip": "198.51.100.71" },
+        )
+      ).status,
+    ).toBe(201);
 
     const socketRoom = uniqueRoom("created-socket");
     const socket = await connect(socketRoom, { "cf-connecting-ip": ip });
     await socket.next(frameOf("hello"));
     const id = newMessageId();
     socket.send({ type: "send", id, text: "new room over the socket" });
-    expect(await socket.answer(id)).toMatchObject({ type: "nack", status: 429, error: expect.stringContaining("too many new rooms"), retryAfter: expect.any(Number) });
+    expect(await socket.answer(id)).toMatchObject({
+      type: "nack",
+      status: 429,
+      error: expect.stringContaining("too many new rooms"),
+      retryAfter: expect.any(Number),
+    });
     expect(await tables(socketRoom)).toEqual([]);
     socket.ws.close(1000, "done");
 
     const kvRoom = uniqueRoom("created-kv");
     await setRoomMode(kvRoom, "kv");
-    const kvRefused = await postJson("/api/comments", { room: kvRoom, text: "new kv room" }, { "cf-connecting-ip": ip });
+    const kvRefused = await postJson(
+      "/api/comments",
+      { room: kvRoom, text: "new kv room" },
+      { "cf-connecting-ip": ip },
+    );
     expect(kvRefused.status).toBe(429);
     expect(kvRefused.headers.get("retry-after")).not.toBeNull();
     expect(await env.CHAT_KV.get(`room:${kvRoom}`)).toBeNull();
 
     // Tokens are not limited.
     const botRoom = uniqueRoom("created-bot");
-    expect((await postJson("/api/comments", { room: botRoom, text: "bot" }, { ...BOT, "cf-connecting-ip": ip })).status).toBe(201);
+    expect(
+      (await postJson("/api/comments", { room: botRoom, text: "bot" }, { ...BOT, "cf-connecting-ip": ip })).status,
+    ).toBe(201);
     const stored: Message[] = await list(botRoom);
     expect(stored).toHaveLength(1);
   });
@@ -188,14 +231,32 @@ describe("room creation limit", () => {
     // They interleave in the room at the limiter's await: before the fix each counted as a creation.
     // 8 + 10 posts stay under POST_LIMITER's 20 per 10 s, so every 429 below is the room limit.
     const burst = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => postJson("/api/comments", { room, text: `burst ${i}` }, { "cf-connecting-ip": ip })),
+      Array.from({ length: 8 }, (_, i) =>
+        postJson("/api/comments", { room, text: `burst ${i}` }, { "cf-connecting-ip": ip }),
+      ),
     );
     expect(burst.map((r) => r.status)).toEqual(Array(8).fill(201));
     expect(await list(room)).toHaveLength(8);
     for (let i = 1; i < ROOM_LIMIT; i++) {
-      expect([i, (await postJson("/api/comments", { room: uniqueRoom("after-burst"), text: "new room" }, { "cf-connecting-ip": ip })).status]).toEqual([i, 201]);
+      expect([
+        i,
+        (
+          await postJson(
+            "/api/comments",
+            { room: uniqueRoom("after-burst"), text: "new room" },
+            { "cf-connecting-ip": ip },
+          )
+        ).status,
+      ]).toEqual([i, 201]);
     }
-    const refused = await postJson("/api/comments", { room: uniqueRoom("after-burst"), text: "one too many" }, { "cf-connecting-ip": ip });
-    expect([refused.status, await refused.json()]).toEqual([429, { error: expect.stringContaining("too many new rooms") }]);
+    const refused = await postJson(
+      "/api/comments",
+      { room: uniqueRoom("after-burst"), text: "one too many" },
+      { "cf-connecting-ip": ip },
+    );
+    expect([refused.status, await refused.json()]).toEqual([
+      429,
+      { error: expect.stringContaining("too many new rooms") },
+    ]);
   });
 });

@@ -19,7 +19,9 @@ describe("Room schema", () => {
     const schema = await runInDurableObject(stub, (_: Room, state) => {
       const sql = state.storage.sql;
       return {
-        versions: sql.exec<{ version: number; name: string }>("SELECT version, name FROM _migrations ORDER BY version").toArray(),
+        versions: sql
+          .exec<{ version: number; name: string }>("SELECT version, name FROM _migrations ORDER BY version")
+          .toArray(),
         objects: sql
           .exec<{ type: string; name: string; sql: string }>(
             "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY type, name",
@@ -37,8 +39,13 @@ describe("Room schema", () => {
     const after = await runInDurableObject(stub, (_: Room, state) => {
       const sql = state.storage.sql;
       return state.storage.transactionSync(() => {
-        applyMigrations(sql, MIGRATIONS.filter((m) => m.version <= 7));
-        sql.exec(`INSERT INTO outbox (key, version, queued_at, attempts, next_at) VALUES ('comment:a', 3, 10, 2, 5000), ('room:r', 1, 11, 0, 0)`);
+        applyMigrations(
+          sql,
+          MIGRATIONS.filter((m) => m.version <= 7),
+        );
+        sql.exec(
+          `INSERT INTO outbox (key, version, queued_at, attempts, next_at) VALUES ('comment:a', 3, 10, 2, 5000), ('room:r', 1, 11, 0, 0)`,
+        );
         applyMigrations(sql, MIGRATIONS);
         return {
           rows: sql.exec(`SELECT key, version, queued_at, attempts, next_at FROM outbox ORDER BY key`).toArray(),

@@ -8,13 +8,20 @@ import type { CommentsResponse } from "../../src/shared/api";
 import type { Message } from "../../src/shared/message";
 import { BOT, call, ids, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
 
-async function page(room: string, query: string): Promise<{ status: number; mode: string | null; body: CommentsResponse & { error?: string } }> {
+async function page(
+  room: string,
+  query: string,
+): Promise<{ status: number; mode: string | null; body: CommentsResponse & { error?: string } }> {
   const res = await call(`/api/comments?room=${room}&${query}`);
   return { status: res.status, mode: res.headers.get("X-Cache-Mode"), body: await res.json() };
 }
 
 /** Pages back from the newest page until the room says nothing older remains. */
-async function scrollToStart(room: string, limit: number, between: (page: Message[]) => Promise<void> = async () => {}): Promise<Message[][]> {
+async function scrollToStart(
+  room: string,
+  limit: number,
+  between: (page: Message[]) => Promise<void> = async () => {},
+): Promise<Message[][]> {
   const pages: Message[][] = [];
   let { body } = await page(room, `limit=${limit}`);
   pages.push(body.comments);
@@ -83,7 +90,9 @@ describe("scroll-back (do rooms)", () => {
     const answer = await page(room, "before=10");
     expect(answer.status).toBe(200);
     expect(answer.body).toMatchObject({ comments: [], more: false, mode: "do" });
-    const tables = await runInDurableObject(env.ROOM.getByName(room), (_room, state) => state.storage.sql.exec(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'messages'`).toArray());
+    const tables = await runInDurableObject(env.ROOM.getByName(room), (_room, state) =>
+      state.storage.sql.exec(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'messages'`).toArray(),
+    );
     expect(tables).toEqual([]);
   });
 
@@ -98,7 +107,9 @@ describe("scroll-back (do rooms)", () => {
         .map((row) => row.detail),
     );
     expect(plan.some((d) => /SEARCH m USING INTEGER PRIMARY KEY \(rowid<\?\)/.test(d))).toBe(true);
-    expect(plan.some((d) => /SEARCH c USING (COVERING )?INDEX sqlite_autoindex_claims_1 \(message_id=\?\)/.test(d))).toBe(true);
+    expect(
+      plan.some((d) => /SEARCH c USING (COVERING )?INDEX sqlite_autoindex_claims_1 \(message_id=\?\)/.test(d)),
+    ).toBe(true);
     expect(plan.some((d) => /^SCAN m\b/.test(d) || /TEMP B-TREE/.test(d))).toBe(false);
   });
 });
@@ -133,6 +144,8 @@ describe("scroll-back: refusals", () => {
     const answer = await page(room, "before=5&limit=10");
     expect(answer.status).toBe(400);
     expect(answer.mode).toBe("kv");
-    expect(answer.body.error).toBe("before: scroll-back needs a do room; in kv mode a room keeps only its newest 200 messages");
+    expect(answer.body.error).toBe(
+      "before: scroll-back needs a do room; in kv mode a room keeps only its newest 200 messages",
+    );
   });
 });

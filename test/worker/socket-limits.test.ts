@@ -30,7 +30,10 @@ describe("socket caps", () => {
     await setRoomMode(room, "do");
     const mine = await openMany(room, PER_CLIENT, "198.51.100.40");
     const extra = await connect(room, { "cf-connecting-ip": "198.51.100.40" });
-    expect(await extra.whenClosed()).toEqual({ code: TOO_MANY_SOCKETS_CLOSE, reason: expect.stringContaining("too many sockets from your address") });
+    expect(await extra.whenClosed()).toEqual({
+      code: TOO_MANY_SOCKETS_CLOSE,
+      reason: expect.stringContaining("too many sockets from your address"),
+    });
     expect(extra.frames).toEqual([]);
 
     const other = await connect(room, { "cf-connecting-ip": "198.51.100.41" });
@@ -43,9 +46,15 @@ describe("socket caps", () => {
 
   it("refuses any socket past the room's cap (4503)", async () => {
     const room = uniqueRoom("cap-room");
-    const open = [...(await openMany(room, ROOM_CAP / 2, "198.51.100.50")), ...(await openMany(room, ROOM_CAP / 2, "198.51.100.51"))];
+    const open = [
+      ...(await openMany(room, ROOM_CAP / 2, "198.51.100.50")),
+      ...(await openMany(room, ROOM_CAP / 2, "198.51.100.51")),
+    ];
     const extra = await connect(room, { "cf-connecting-ip": "198.51.100.52" });
-    expect(await extra.whenClosed()).toEqual({ code: ROOM_FULL_CLOSE, reason: expect.stringContaining("room is full") });
+    expect(await extra.whenClosed()).toEqual({
+      code: ROOM_FULL_CLOSE,
+      reason: expect.stringContaining("room is full"),
+    });
     for (const s of open) s.ws.close();
   });
 
@@ -81,7 +90,9 @@ describe("frames per socket", () => {
     // Pings with an extra field reach the room (only the exact ping text is the runtime's to answer).
     const sent = FRAME_BURST + 20;
     for (let i = 0; i < sent; i++) flooder.send({ type: "ping", extra: i });
-    expect(await flooder.next(frameOf("slow-down"))).toMatchObject({ error: expect.stringContaining(`at most ${FRAME_RATE} a second`) });
+    expect(await flooder.next(frameOf("slow-down"))).toMatchObject({
+      error: expect.stringContaining(`at most ${FRAME_RATE} a second`),
+    });
     expect(await flooder.whenClosed()).toMatchObject({ code: TOO_MANY_SOCKETS_CLOSE });
     // The burst, plus what the bucket refilled while the frames arrived; never all of them.
     const pongs = flooder.frames.filter((f) => f.type === "pong").length;
@@ -128,10 +139,14 @@ describe("frames per socket", () => {
 describe("socket origins", () => {
   it("refuses a page of another origin with 403 before the upgrade", async () => {
     const room = uniqueRoom("origin");
-    const res = await call(`/api/rooms/${room}/ws`, { headers: { upgrade: "websocket", origin: "https://evil.example" } });
+    const res = await call(`/api/rooms/${room}/ws`, {
+      headers: { upgrade: "websocket", origin: "https://evil.example" },
+    });
     expect(res.status).toBe(403);
     expect(res.webSocket).toBeNull();
-    expect(await res.json()).toEqual({ error: expect.stringContaining("origin https://evil.example may not open room sockets") });
+    expect(await res.json()).toEqual({
+      error: expect.stringContaining("origin https://evil.example may not open room sockets"),
+    });
   });
 
   it("allows its own origin, ALLOWED_ORIGINS and clients without an Origin", async () => {
@@ -154,7 +169,9 @@ describe("pushes", () => {
     const id = newMessageId();
     socket.send({ type: "send", id, text: "ack first" });
     await socket.next((f): f is Extract<typeof f, { type: "message" }> => f.type === "message" && f.message.id === id);
-    const order = socket.frames.filter((f) => (f.type === "ack" && f.id === id) || (f.type === "message" && f.message.id === id)).map((f) => f.type);
+    const order = socket.frames
+      .filter((f) => (f.type === "ack" && f.id === id) || (f.type === "message" && f.message.id === id))
+      .map((f) => f.type);
     expect(order).toEqual(["ack", "message"]);
     socket.ws.close();
   });

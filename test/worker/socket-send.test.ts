@@ -6,7 +6,10 @@ import type { ServerFrame } from "../../src/shared/frames";
 import { newMessageId } from "../../src/shared/message";
 import { call, connect, frameOf, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
 
-const messageFrame = (id: string) => (f: ServerFrame): f is Extract<ServerFrame, { type: "message" }> => f.type === "message" && f.message.id === id;
+const messageFrame =
+  (id: string) =>
+  (f: ServerFrame): f is Extract<ServerFrame, { type: "message" }> =>
+    f.type === "message" && f.message.id === id;
 
 describe("socket send", () => {
   it("acks the sender, pushes to every socket, and stores the message as HTTP would", async () => {
@@ -17,7 +20,12 @@ describe("socket send", () => {
     const id = newMessageId();
     sender.send({ type: "send", id, text: "  over the socket  ", author: "ada" });
     const ack = await sender.answer(id);
-    expect(ack).toMatchObject({ type: "ack", id, created: true, message: { id, room, text: "over the socket", author: "ada", kind: "human", status: "pending" } });
+    expect(ack).toMatchObject({
+      type: "ack",
+      id,
+      created: true,
+      message: { id, room, text: "over the socket", author: "ada", kind: "human", status: "pending" },
+    });
     expect((await listener.next(messageFrame(id))).message.seq).toBe(ack.type === "ack" ? ack.message.seq : -1);
     expect((await list(room)).map((m) => m.id)).toEqual([id]);
     const fromRoom = await call(`/api/comments/${id}?room=${room}`);
@@ -43,7 +51,12 @@ describe("socket send", () => {
     const nack = await client.answer(id);
     const { type: _type, ...body } = { type: "send", ...frame };
     const http = await postJson("/api/comments", { room, id, ...body });
-    expect(nack).toEqual({ type: "nack", id, status: http.status, error: (await http.json<{ error: string }>()).error });
+    expect(nack).toEqual({
+      type: "nack",
+      id,
+      status: http.status,
+      error: (await http.json<{ error: string }>()).error,
+    });
     expect(http.status).toBe(400);
     expect(await list(room)).toEqual([]);
     client.ws.close();
@@ -54,10 +67,17 @@ describe("socket send", () => {
     await setRoomMode(room, "do");
     const client = await connect(room);
     client.send({ type: "send", id: "not-an-id", text: "hi" });
-    expect(await client.answer("not-an-id")).toMatchObject({ type: "nack", status: 400, error: "id: id must look like <epoch ms>-<base36>" });
+    expect(await client.answer("not-an-id")).toMatchObject({
+      type: "nack",
+      status: 400,
+      error: "id: id must look like <epoch ms>-<base36>",
+    });
     client.ws.send("{not json");
     expect(await client.whenClosed()).toMatchObject({ code: 1008 });
-    for (const [data, code] of [[JSON.stringify({ type: "shout" }), 1008], [JSON.stringify({ type: "send", id: newMessageId(), text: "x".repeat(17_000) }), 1009]] as const) {
+    for (const [data, code] of [
+      [JSON.stringify({ type: "shout" }), 1008],
+      [JSON.stringify({ type: "send", id: newMessageId(), text: "x".repeat(17_000) }), 1009],
+    ] as const) {
       const other = await connect(room);
       other.ws.send(data);
       expect(await other.whenClosed()).toMatchObject({ code });
@@ -113,7 +133,10 @@ describe("socket send", () => {
     const flags = (await env.CHAT_KV.get<{ version: number }>("flags", "json"))!;
     await setRoomMode(room, "kv");
     // A Worker elsewhere still holding the old flag calls the room directly:
-    const stale = await env.ROOM.getByName(room).post({ room, flagVersion: flags.version }, { id: newMessageId(), text: "stale", author: "x" });
+    const stale = await env.ROOM.getByName(room).post(
+      { room, flagVersion: flags.version },
+      { id: newMessageId(), text: "stale", author: "x" },
+    );
     expect(stale).toMatchObject({ ok: false, status: 409, mode: "kv" });
     expect((await list(room)).map((m) => m.text)).not.toContain("stale");
   });

@@ -5,7 +5,8 @@ import type { StatsResponse } from "../../src/shared/api";
 import { LOCAL_FLUSH_MS } from "../../src/control/stats";
 import { ADMIN, call, getFlags, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
 
-const stats = async (): Promise<StatsResponse> => (await call("/api/admin/stats", { headers: ADMIN })).json<StatsResponse>();
+const stats = async (): Promise<StatsResponse> =>
+  (await call("/api/admin/stats", { headers: ADMIN })).json<StatsResponse>();
 const figures = (s: StatsResponse) => JSON.stringify(s.modes);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -18,7 +18,11 @@ async function claim(room: string, messageId: string, botId: string): Promise<vo
   expect(res.status).toBe(200);
 }
 
-function stream(room: string, body: { id: string; replyTo: string; botId: string; offset: number; delta: string }, headers: Record<string, string> = BOT) {
+function stream(
+  room: string,
+  body: { id: string; replyTo: string; botId: string; offset: number; delta: string },
+  headers: Record<string, string> = BOT,
+) {
   return postJson("/api/bot/stream", { room, author: "bot (test)", ...body }, headers);
 }
 
@@ -30,8 +34,19 @@ async function streamed(room: string, body: Parameters<typeof stream>[1]): Promi
   return { have, stop };
 }
 
-async function reply(room: string, id: string, replyTo: string, botId: string, text: string, extra: Record<string, unknown> = {}): Promise<Message> {
-  const res = await postJson("/api/comments", { room, kind: "ai", id, replyTo, botId, text, author: "bot (test)", ...extra }, BOT);
+async function reply(
+  room: string,
+  id: string,
+  replyTo: string,
+  botId: string,
+  text: string,
+  extra: Record<string, unknown> = {},
+): Promise<Message> {
+  const res = await postJson(
+    "/api/comments",
+    { room, kind: "ai", id, replyTo, botId, text, author: "bot (test)", ...extra },
+    BOT,
+  );
   expect(res.status, await res.clone().text()).toBe(201);
   return res.json();
 }
@@ -58,7 +73,10 @@ function viewOf(socket: Socket): StreamView {
   return view;
 }
 
-const streamFrame = (id: string, match: (f: StreamFrame) => boolean = () => true) => (f: ServerFrame): f is StreamFrame => f.type === "stream" && f.id === id && match(f);
+const streamFrame =
+  (id: string, match: (f: StreamFrame) => boolean = () => true) =>
+  (f: ServerFrame): f is StreamFrame =>
+    f.type === "stream" && f.id === id && match(f);
 
 async function inspect(room: string): Promise<RoomInspection> {
   return (await call(`/api/admin/rooms/${room}`, { headers: ADMIN })).json();
@@ -70,9 +88,15 @@ describe("streaming replies", () => {
     expect((await a.next(frameOf("hello"))).streams).toBeUndefined();
     const id = newMessageId();
 
-    expect(await streamed(room, { id, replyTo: human.id, botId: "b1", offset: 0, delta: "Hello " })).toEqual({ have: 6, stop: false });
+    expect(await streamed(room, { id, replyTo: human.id, botId: "b1", offset: 0, delta: "Hello " })).toEqual({
+      have: 6,
+      stop: false,
+    });
     await a.next(streamFrame(id, (f) => f.offset === 0));
-    expect(await streamed(room, { id, replyTo: human.id, botId: "b1", offset: 6, delta: "world" })).toEqual({ have: 11, stop: false });
+    expect(await streamed(room, { id, replyTo: human.id, botId: "b1", offset: 6, delta: "world" })).toEqual({
+      have: 11,
+      stop: false,
+    });
     await a.next(streamFrame(id, (f) => f.offset === 6));
     expect(viewOf(a).get(id)?.text).toBe("Hello world");
 
@@ -88,7 +112,8 @@ describe("streaming replies", () => {
     const sent = "Hello world!";
     let { have } = await streamed(room, { id, replyTo: human.id, botId: "b1", offset: 11, delta: "!" });
     expect(have === held!.text.length || have === sent.length).toBe(true);
-    if (have < sent.length) have = (await streamed(room, { id, replyTo: human.id, botId: "b1", offset: have, delta: sent.slice(have) })).have;
+    if (have < sent.length)
+      have = (await streamed(room, { id, replyTo: human.id, botId: "b1", offset: have, delta: sent.slice(have) })).have;
     expect(have).toBe(sent.length);
     await a.next(streamFrame(id, (f) => f.delta.endsWith("!")));
     await b.next(streamFrame(id, (f) => f.delta.endsWith("!")));
@@ -100,14 +125,18 @@ describe("streaming replies", () => {
 
     const final = await reply(room, id, human.id, "b1", "Hello world! The end.");
     for (const socket of [a, b]) {
-      await socket.next((f): f is Extract<ServerFrame, { type: "message" }> => f.type === "message" && f.message.id === id);
+      await socket.next(
+        (f): f is Extract<ServerFrame, { type: "message" }> => f.type === "message" && f.message.id === id,
+      );
       expect(viewOf(socket).list()).toEqual([]);
     }
     expect((await list(room)).filter((m) => m.kind === "ai")).toEqual([final]);
     const c = await connect(room);
     expect((await c.next(frameOf("hello"))).streams).toBeUndefined();
     // Nothing more is pushed for the finished stream.
-    expect(await stream(room, { id, replyTo: human.id, botId: "b1", offset: 12, delta: " more" }).then((r) => r.status)).toBe(409);
+    expect(
+      await stream(room, { id, replyTo: human.id, botId: "b1", offset: 12, delta: " more" }).then((r) => r.status),
+    ).toBe(409);
     for (const socket of [a, b, c]) socket.ws.close();
   });
 
@@ -151,16 +180,24 @@ describe("streaming replies", () => {
     await socket.next(streamFrame(dead, (f) => f.state === "interrupted"));
     expect(viewOf(socket).get(dead)).toMatchObject({ text: "I was say", state: "interrupted" });
     // The dead bot cannot stream on (its lease is gone); the next bot claims and streams.
-    expect((await stream(room, { id: dead, replyTo: human.id, botId: "dies", offset: 9, delta: "ing" })).status).toBe(409);
+    expect((await stream(room, { id: dead, replyTo: human.id, botId: "dies", offset: 9, delta: "ing" })).status).toBe(
+      409,
+    );
     await claim(room, human.id, "next");
     const fresh = newMessageId();
     await streamed(room, { id: fresh, replyTo: human.id, botId: "next", offset: 0, delta: "Here " });
     await socket.next(streamFrame(dead, (f) => f.state === "ended"));
     await socket.next(streamFrame(fresh));
-    expect(viewOf(socket).list().map((s) => s.id)).toEqual([fresh]);
+    expect(
+      viewOf(socket)
+        .list()
+        .map((s) => s.id),
+    ).toEqual([fresh]);
 
     await reply(room, fresh, human.id, "next", "Here I am.");
-    await socket.next((f): f is Extract<ServerFrame, { type: "message" }> => f.type === "message" && f.message.id === fresh);
+    await socket.next(
+      (f): f is Extract<ServerFrame, { type: "message" }> => f.type === "message" && f.message.id === fresh,
+    );
     expect(viewOf(socket).list()).toEqual([]);
     expect((await list(room)).filter((m) => m.kind === "ai").map((m) => m.id)).toEqual([fresh]);
     socket.ws.close();
@@ -172,10 +209,16 @@ describe("streaming replies", () => {
     await streamed(room, { id, replyTo: human.id, botId: "stoppable", offset: 0, delta: "On and on" });
 
     socket.send({ type: "stop", id: newMessageId() });
-    expect(await socket.next(frameOf("nack"))).toMatchObject({ status: 404, error: "no reply with this id is being written" });
+    expect(await socket.next(frameOf("nack"))).toMatchObject({
+      status: 404,
+      error: "no reply with this id is being written",
+    });
     socket.send({ type: "stop", id });
     await socket.next(streamFrame(id, (f) => f.state === "stopping"));
-    expect(await streamed(room, { id, replyTo: human.id, botId: "stoppable", offset: 9, delta: " and" })).toEqual({ have: 13, stop: true });
+    expect(await streamed(room, { id, replyTo: human.id, botId: "stoppable", offset: 9, delta: " and" })).toEqual({
+      have: 13,
+      stop: true,
+    });
 
     const stopped = await reply(room, id, human.id, "stoppable", "On and on and", { stopped: true });
     expect(stopped).toMatchObject({ id, text: "On and on and", stopped: true });
@@ -189,7 +232,9 @@ describe("streaming replies", () => {
     await streamed(room, { id, replyTo: human.id, botId: "flipper", offset: 0, delta: "Half a" });
     await setRoomMode(room, "kv");
     await socket.next(streamFrame(id, (f) => f.state === "ended"));
-    expect((await stream(room, { id, replyTo: human.id, botId: "flipper", offset: 6, delta: " reply" })).status).toBe(409);
+    expect((await stream(room, { id, replyTo: human.id, botId: "flipper", offset: 6, delta: " reply" })).status).toBe(
+      409,
+    );
     await setRoomMode(room, "do");
     const later = await connect(room);
     expect((await later.next(frameOf("hello"))).streams).toBeUndefined();
@@ -204,7 +249,9 @@ describe("streaming replies", () => {
     const deleted = await call(`/api/admin/messages/${human.id}?room=${room}`, { method: "DELETE", headers: ADMIN });
     expect(deleted.status).toBe(200);
     await socket.next(streamFrame(id, (f) => f.state === "ended"));
-    const tombstone = await socket.next((f): f is Extract<ServerFrame, { type: "update" }> => f.type === "update" && f.message.id === human.id);
+    const tombstone = await socket.next(
+      (f): f is Extract<ServerFrame, { type: "update" }> => f.type === "update" && f.message.id === human.id,
+    );
     expect(tombstone.message.deleted).toBe(true);
     expect(viewOf(socket).list()).toEqual([]);
     expect((await inspect(room)).streams.live).toBe(0);
@@ -213,8 +260,14 @@ describe("streaming replies", () => {
     expect(next.status).toBe(410);
     expect((await next.json<{ error: string }>()).error).toContain("replyTo: ");
     // A new stream for the deleted message is refused the same way, and starts nothing.
-    expect((await stream(room, { id: newMessageId(), replyTo: human.id, botId: "answerer", offset: 0, delta: "x" })).status).toBe(410);
-    const replied = await postJson("/api/comments", { room, kind: "ai", id, replyTo: human.id, botId: "answerer", text: "An answer", author: "bot (test)" }, BOT);
+    expect(
+      (await stream(room, { id: newMessageId(), replyTo: human.id, botId: "answerer", offset: 0, delta: "x" })).status,
+    ).toBe(410);
+    const replied = await postJson(
+      "/api/comments",
+      { room, kind: "ai", id, replyTo: human.id, botId: "answerer", text: "An answer", author: "bot (test)" },
+      BOT,
+    );
     expect(replied.status).toBe(410);
     expect((await inspect(room)).streams.live).toBe(0);
     const later = await connect(room);
@@ -228,7 +281,13 @@ describe("streaming replies", () => {
     await setRoomMode(kvRoom, "kv");
     const kvHuman = await post(kvRoom, "kv question");
     await claim(kvRoom, kvHuman.id, "kv-bot");
-    const kv = await stream(kvRoom, { id: newMessageId(), replyTo: kvHuman.id, botId: "kv-bot", offset: 0, delta: "x" });
+    const kv = await stream(kvRoom, {
+      id: newMessageId(),
+      replyTo: kvHuman.id,
+      botId: "kv-bot",
+      offset: 0,
+      delta: "x",
+    });
     expect(kv.status).toBe(409);
     expect(kv.headers.get("X-Cache-Mode")).toBe("kv");
     expect(await kv.json()).toEqual({ error: "kv rooms do not stream replies; post the finished reply" });
@@ -237,7 +296,10 @@ describe("streaming replies", () => {
     await setRoomMode(room, "do");
     const human = await post(room, "question");
     const body = { id: newMessageId(), replyTo: human.id, botId: "b", offset: 0, delta: "x" };
-    expect(await stream(room, body).then(async (r) => [r.status, await r.json()])).toEqual([409, { error: "claim the message before streaming its reply" }]);
+    expect(await stream(room, body).then(async (r) => [r.status, await r.json()])).toEqual([
+      409,
+      { error: "claim the message before streaming its reply" },
+    ]);
     await claim(room, human.id, "b");
     expect((await stream(room, body, {})).status).toBe(401);
     expect((await stream(room, { ...body, offset: -1 })).status).toBe(400);

@@ -4,18 +4,33 @@ import { describe, expect, it } from "vitest";
 import { cleanName, cleanText } from "../../src/shared/text-hygiene";
 import { authorSchema, describeZodError, sendFrameSchema, textSchema } from "../../src/shared/schemas";
 
-const BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069", "\u200e", "\u200f", "\u061c"];
+const BIDI = [
+  "\u202a",
+  "\u202b",
+  "\u202c",
+  "\u202d",
+  "\u202e",
+  "\u2066",
+  "\u2067",
+  "\u2068",
+  "\u2069",
+  "\u200e",
+  "\u200f",
+  "\u061c",
+];
 const ZERO_WIDTH = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"];
 const C0 = Array.from({ length: 0x20 }, (_, i) => String.fromCharCode(i));
 const C1_AND_DEL = Array.from({ length: 0x21 }, (_, i) => String.fromCharCode(0x7f + i));
 
 describe("cleanName", () => {
-  it.each([...BIDI, ...ZERO_WIDTH, ...C0, ...C1_AND_DEL].map((c) => [`U+${c.charCodeAt(0).toString(16).padStart(4, "0")}`, c]))(
-    "removes %s from inside a name",
-    (_, c) => {
-      expect(cleanName(`ad${c}min`)).toBe("admin");
-    },
-  );
+  it.each(
+    [...BIDI, ...ZERO_WIDTH, ...C0, ...C1_AND_DEL].map((c) => [
+      `U+${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+      c,
+    ]),
+  )("removes %s from inside a name", (_, c) => {
+    expect(cleanName(`ad${c}min`)).toBe("admin");
+  });
 
   it("undoes a right-to-left override that would show 'admin' from 'nimda'", () => {
     expect(cleanName("\u202enimda")).toBe("nimda");
@@ -38,7 +53,9 @@ describe("cleanText", () => {
   });
 
   it("removes bidi and zero-width marks but keeps emoji sequences", () => {
-    expect(cleanText("pay \u202eRLO\u202c here\u200b now 👨\u200d👩\u200d👧")).toBe("pay RLO here now 👨\u200d👩\u200d👧");
+    expect(cleanText("pay \u202eRLO\u202c here\u200b now 👨\u200d👩\u200d👧")).toBe(
+      "pay RLO here now 👨\u200d👩\u200d👧",
+    );
   });
 });
 
@@ -46,7 +63,9 @@ describe("schemas apply the cleaner", () => {
   it("refuse a name or text empty once cleaned, with a clear error", () => {
     const name = authorSchema.safeParse("\u200b\u202e\u2066");
     expect(name.success).toBe(false);
-    expect(describeZodError(name.error!)).toBe("author must not be empty (control and invisible characters are removed)");
+    expect(describeZodError(name.error!)).toBe(
+      "author must not be empty (control and invisible characters are removed)",
+    );
     const text = textSchema.safeParse("\u200b\r\n\u0000");
     expect(text.success).toBe(false);
     expect(describeZodError(text.error!)).toBe("text must not be empty (control and invisible characters are removed)");
@@ -58,7 +77,12 @@ describe("schemas apply the cleaner", () => {
   });
 
   it("clean a socket send frame's text and author", () => {
-    const frame = sendFrameSchema.parse({ type: "send", id: "1761938419272-bkf6kq2ca", text: "hi\u202e", author: "bob\u200b" });
+    const frame = sendFrameSchema.parse({
+      type: "send",
+      id: "1761938419272-bkf6kq2ca",
+      text: "hi\u202e",
+      author: "bob\u200b",
+    });
     expect(frame).toMatchObject({ text: "hi", author: "bob" });
   });
 });

@@ -13,7 +13,8 @@ import { newMessageId } from "../../src/shared/message";
 import { ADMIN, call, connect, frameOf, post, setRoomMode, uniqueRoom } from "./helpers";
 
 const inspect = (room: string) => env.ROOM.getByName(room).inspect();
-const usageReport = async (): Promise<UsageReport> => (await (await call("/api/admin/stats", { headers: ADMIN })).json<StatsResponse>()).usage!;
+const usageReport = async (): Promise<UsageReport> =>
+  (await (await call("/api/admin/stats", { headers: ADMIN })).json<StatsResponse>()).usage!;
 
 /** Stats reach the local store in batches after the answer: wait (bounded) until `done` holds. */
 async function usageUntil(done: (u: UsageReport) => boolean): Promise<UsageReport> {
@@ -26,7 +27,11 @@ async function usageUntil(done: (u: UsageReport) => boolean): Promise<UsageRepor
 }
 
 const minus = (a: UsageCounts, b: UsageCounts) =>
-  Object.fromEntries(Object.entries(a).filter(([k]) => k !== "since").map(([k, v]) => [k, (v as number) - (b[k as keyof UsageCounts] as number)])) as Omit<UsageCounts, "since">;
+  Object.fromEntries(
+    Object.entries(a)
+      .filter(([k]) => k !== "since")
+      .map(([k, v]) => [k, (v as number) - (b[k as keyof UsageCounts] as number)]),
+  ) as Omit<UsageCounts, "since">;
 
 describe("Usage wrappers", () => {
   it("counts SQLite rows from each statement's cursor, the last one included", async () => {

@@ -14,11 +14,17 @@ describe("WebSocket push", () => {
     const client = await connect(room);
     expect(client.mode).toBe("do");
     expect(await client.next(frameOf("hello"))).toEqual({
-      type: "hello", room, lastPos: earlier.pos, lastSeq: earlier.pos, mode: "do",
+      type: "hello",
+      room,
+      lastPos: earlier.pos,
+      lastSeq: earlier.pos,
+      mode: "do",
       presence: { count: 1, people: [{ name: "anonymous", sockets: 1 }], bots: [] },
     });
     const sent = await post(room, "hello over the socket");
-    const frame = await client.next((f): f is Extract<ServerFrame, { type: "message" }> => f.type === "message" && f.message.id === sent.id);
+    const frame = await client.next(
+      (f): f is Extract<ServerFrame, { type: "message" }> => f.type === "message" && f.message.id === sent.id,
+    );
     expect(frame).toMatchObject({ type: "message", message: { text: "hello over the socket", seq: earlier.seq! + 1 } });
     client.ws.close();
   });
@@ -33,7 +39,9 @@ describe("WebSocket push", () => {
     client.ws.send(PING_FRAME);
     await client.next(frameOf("pong"));
     const sent = await post(room, "after hibernation");
-    const frame = await client.next((f): f is Extract<ServerFrame, { type: "message" }> => f.type === "message" && f.message.id === sent.id);
+    const frame = await client.next(
+      (f): f is Extract<ServerFrame, { type: "message" }> => f.type === "message" && f.message.id === sent.id,
+    );
     expect(frame.type).toBe("message");
     client.ws.close();
   });

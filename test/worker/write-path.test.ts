@@ -7,7 +7,19 @@ import { describe, expect, it } from "vitest";
 import type { Room } from "../../src/room/room";
 import type { ServerFrame } from "../../src/shared/frames";
 import { newMessageId, type Message } from "../../src/shared/message";
-import { BOT, call, connect, frameOf, getFlags, list, post, postJson, setFlags, setRoomMode, uniqueRoom } from "./helpers";
+import {
+  BOT,
+  call,
+  connect,
+  frameOf,
+  getFlags,
+  list,
+  post,
+  postJson,
+  setFlags,
+  setRoomMode,
+  uniqueRoom,
+} from "./helpers";
 
 /** The room's parts a fault can be injected into (private in the class, reached here on purpose). */
 type RoomInternals = {
@@ -122,32 +134,48 @@ describe("do-mode posts under faults", () => {
 });
 
 describe("AI replies are one atomic step", () => {
-  it.each(["insert", "changed"] as const)("a reply retried after a failure (%s): one reply, human complete, second bot refused", async (part) => {
-    const room = uniqueRoom(`reply-${part}`);
-    await setRoomMode(room, "do");
-    const human = await post(room, "question");
-    expect((await postJson("/api/bot/claim", { messageId: human.id, room, botId: "bot-a" }, BOT)).status).toBe(200);
-    const id = newMessageId();
-    await failOnce(room, part);
-    expect((await reply(room, human.id, "bot-a", id)).status).toBe(503);
-    const retried = await reply(room, human.id, "bot-a", id);
-    expect(retried.status).toBe(part === "insert" ? 201 : 200);
-    const other = await reply(room, human.id, "bot-b", newMessageId());
-    expect(other.status).toBe(409);
-    const messages = await list(room);
-    expect(messages.filter((m) => m.replyTo === human.id).map((m) => m.id)).toEqual([id]);
-    expect(messages.find((m) => m.id === human.id)?.status).toBe("complete");
-    await drained(room);
-    expect((await record(human.id))?.status).toBe("complete");
-  });
+  it.each(["insert", "changed"] as const)(
+    "a reply retried after a failure (%s): one reply, human complete, second bot refused",
+    async (part) => {
+      const room = uniqueRoom(`reply-${part}`);
+      await setRoomMode(room, "do");
+      const human = await post(room, "question");
+      expect((await postJson("/api/bot/claim", { messageId: human.id, room, botId: "bot-a" }, BOT)).status).toBe(200);
+      const id = newMessageId();
+      await failOnce(room, part);
+      expect((await reply(room, human.id, "bot-a", id)).status).toBe(503);
+      const retried = await reply(room, human.id, "bot-a", id);
+      expect(retried.status).toBe(part === "insert" ? 201 : 200);
+      const other = await reply(room, human.id, "bot-b", newMessageId());
+      expect(other.status).toBe(409);
+      const messages = await list(room);
+      expect(messages.filter((m) => m.replyTo === human.id).map((m) => m.id)).toEqual([id]);
+      expect(messages.find((m) => m.id === human.id)?.status).toBe("complete");
+      await drained(room);
+      expect((await record(human.id))?.status).toBe("complete");
+    },
+  );
 
   it("a heal that re-adds a missing AI reply completes its human message", async () => {
     const room = uniqueRoom("heal-reply");
     await setRoomMode(room, "do");
     const human = await post(room, "question");
-    const ai: Message = { id: newMessageId(), room, kind: "ai", author: "bot", text: "an answer the log lost", replyTo: human.id, status: "complete", createdAt: Date.now() };
+    const ai: Message = {
+      id: newMessageId(),
+      room,
+      kind: "ai",
+      author: "bot",
+      text: "an answer the log lost",
+      replyTo: human.id,
+      status: "complete",
+      createdAt: Date.now(),
+    };
     await env.CHAT_KV.put(`comment:${ai.id}`, JSON.stringify(ai)); // the record exists, the log entry does not
-    const healed = await postJson("/api/admin/add-to-cache", { messageId: ai.id }, { "cf-connecting-ip": "192.0.2.45" });
+    const healed = await postJson(
+      "/api/admin/add-to-cache",
+      { messageId: ai.id },
+      { "cf-connecting-ip": "192.0.2.45" },
+    );
     expect((await healed.json<{ readded: boolean }>()).readded).toBe(true);
     const messages = await list(room);
     expect(messages.find((m) => m.id === human.id)?.status).toBe("complete");
@@ -259,7 +287,15 @@ describe("KV records from the outbox", () => {
 describe("reconcile (kv → do) cannot brick a room", () => {
   it("skips and counts cache entries that fail validation, keeps the rest, and pushes what it merged", async () => {
     const room = uniqueRoom("reconcile-bad");
-    const good: Message = { id: newMessageId(), room, kind: "human", author: "ada", text: "from kv", status: "pending", createdAt: Date.now() };
+    const good: Message = {
+      id: newMessageId(),
+      room,
+      kind: "human",
+      author: "ada",
+      text: "from kv",
+      status: "pending",
+      createdAt: Date.now(),
+    };
     await setRoomMode(room, "kv");
     await env.CHAT_KV.put(`cache:${room}`, JSON.stringify([good, { id: "garbage", text: 42 }, null]));
     const watcher = await connect(room); // open while the room is still kv
@@ -267,7 +303,9 @@ describe("reconcile (kv → do) cannot brick a room", () => {
     const messages = await list(room);
     expect(messages.map((m) => m.id)).toEqual([good.id]);
     expect(await watcher.next(frameOf("mode"))).toEqual({ type: "mode", mode: "do" });
-    expect((await watcher.next((f): f is Extract<ServerFrame, { type: "message" }> => f.type === "message")).message.id).toBe(good.id);
+    expect(
+      (await watcher.next((f): f is Extract<ServerFrame, { type: "message" }> => f.type === "message")).message.id,
+    ).toBe(good.id);
     watcher.ws.close();
     expect((await inspect(room)).skippedOnReconcile).toBe(2);
     expect((await post(room, "after the merge")).room).toBe(room);
@@ -275,7 +313,15 @@ describe("reconcile (kv → do) cannot brick a room", () => {
 
   it("a failing KV read during reconcile fails that call only; the next call reconciles", async () => {
     const room = uniqueRoom("reconcile-fail");
-    const good: Message = { id: newMessageId(), room, kind: "human", author: "ada", text: "from kv", status: "pending", createdAt: Date.now() };
+    const good: Message = {
+      id: newMessageId(),
+      room,
+      kind: "human",
+      author: "ada",
+      text: "from kv",
+      status: "pending",
+      createdAt: Date.now(),
+    };
     await env.CHAT_KV.put(`cache:${room}`, JSON.stringify([good]));
     await runInDurableObject(env.ROOM.getByName(room), (instance: Room) => {
       const internals = instance as unknown as RoomInternals;
@@ -328,7 +374,10 @@ describe("restarts and flips around acknowledged writes", () => {
     await setRoomMode(room, "do");
     const first = await post(room, "mirrored at once");
     await runDurableObjectAlarm(stub); // the first mirror: the next may come only a second later
-    const acked = [first, ...(await Promise.all(Array.from({ length: 5 }, (_, i) => post(room, `before eviction ${i}`))))];
+    const acked = [
+      first,
+      ...(await Promise.all(Array.from({ length: 5 }, (_, i) => post(room, `before eviction ${i}`)))),
+    ];
     const alarm = await runInDurableObject(stub, (_: Room, state) => state.storage.getAlarm());
     expect(alarm).toBeGreaterThan(Date.now()); // the mirror of these five is still to come
     await evictDurableObject(stub);
@@ -342,7 +391,11 @@ describe("restarts and flips around acknowledged writes", () => {
   it("two rooms flip back and forth while a bot claims and answers in both: every message once, every question answered once", async () => {
     const rooms = [uniqueRoom("flip-bot-a"), uniqueRoom("flip-bot-b")];
     for (const room of rooms) await setRoomMode(room, "do");
-    const questions = (await Promise.all(rooms.map((room) => Promise.all(Array.from({ length: 8 }, (_, i) => post(room, `question ${i}`)))))).flat();
+    const questions = (
+      await Promise.all(
+        rooms.map((room) => Promise.all(Array.from({ length: 8 }, (_, i) => post(room, `question ${i}`)))),
+      )
+    ).flat();
     // The bot's loop: claim, answer; a flip between the two can cost the claim (a merged
     // cache entry carries no lease), so it claims again, as the real bot would next poll.
     const answer = async (q: Message) => {
@@ -350,7 +403,11 @@ describe("restarts and flips around acknowledged writes", () => {
         await postJson("/api/bot/claim", { messageId: q.id, room: q.room, botId: "bot" }, BOT);
         const replied = await reply(q.room, q.id, "bot", newMessageId());
         if (replied.status === 201) return;
-        if (replied.status === 409 && (await replied.json<{ error: string }>()).error.startsWith("message was already answered")) return;
+        if (
+          replied.status === 409 &&
+          (await replied.json<{ error: string }>()).error.startsWith("message was already answered")
+        )
+          return;
       }
       throw new Error(`${q.id} was never answered`);
     };
@@ -399,7 +456,9 @@ describe("an answer given on the kv path is kept across a flip back to do", () =
     expect((await postJson("/api/bot/claim", { messageId: human.id, room, botId: "bot-b" }, BOT)).status).toBe(409);
     const second = await reply(room, human.id, "bot-b", newMessageId());
     expect(second.status).toBe(409);
-    const log = (await call(`/api/comments?room=${room}&since=0&limit=200`).then((r) => r.json<{ comments: Message[] }>())).comments;
+    const log = (
+      await call(`/api/comments?room=${room}&since=0&limit=200`).then((r) => r.json<{ comments: Message[] }>())
+    ).comments;
     expect(log.filter((m) => m.replyTo === human.id)).toHaveLength(1);
   });
 

@@ -1,5 +1,12 @@
 // The operator page's calls: every one carries the ADMIN_TOKEN as a bearer token.
-import type { CommentsResponse, DeleteResponse, FlagsResponse, FlipProgress, RoomsResponse, StatsResponse } from "../../shared/api";
+import type {
+  CommentsResponse,
+  DeleteResponse,
+  FlagsResponse,
+  FlipProgress,
+  RoomsResponse,
+  StatsResponse,
+} from "../../shared/api";
 import type { Message } from "../../shared/message";
 import type { Flags } from "../../shared/flags";
 import { requestJson } from "../../client/http";
@@ -21,10 +28,18 @@ const MAX_FLIP_STEPS = 1_000;
  * Replaces the whole flag document (the API has no partial update), continuing a long flip to
  * its end; `progress` hears how many rooms are flushed so far and how many there are.
  */
-export async function putFlags(auth: Credentials, flags: Flags, progress?: (flushed: number, total: number) => void): Promise<FlagsResponse> {
+export async function putFlags(
+  auth: Credentials,
+  flags: Flags,
+  progress?: (flushed: number, total: number) => void,
+): Promise<FlagsResponse> {
   let flushed = 0;
   for (let step = 1; ; step++) {
-    const { status, body } = await requestJson<FlagsResponse & FlipProgress>("/api/admin/flags", { method: "PUT", headers: headers(auth), json: flags });
+    const { status, body } = await requestJson<FlagsResponse & FlipProgress>("/api/admin/flags", {
+      method: "PUT",
+      headers: headers(auth),
+      json: flags,
+    });
     flushed += body.flushed?.length ?? 0;
     if (status !== 202 || step >= MAX_FLIP_STEPS) return body;
     progress?.(flushed, flushed + body.remaining);
@@ -39,7 +54,9 @@ export async function getStats(auth: Credentials): Promise<StatsResponse> {
 export const ROOM_MESSAGES_SHOWN = 50;
 
 export async function getRoomMessages(room: string): Promise<Message[]> {
-  const { comments } = (await requestJson<CommentsResponse>(`/api/comments?room=${encodeURIComponent(room)}&limit=${ROOM_MESSAGES_SHOWN}`)).body;
+  const { comments } = (
+    await requestJson<CommentsResponse>(`/api/comments?room=${encodeURIComponent(room)}&limit=${ROOM_MESSAGES_SHOWN}`)
+  ).body;
   // A kv room's list keeps deleted messages as tombstones: nothing left to show or delete.
   return comments.filter((m) => !m.deleted);
 }

@@ -13,10 +13,17 @@ export function renderAudit(target: HTMLElement, audit: FlagAuditEntry[], deleti
       const changes = diffFlags(entry.before, entry.after);
       return { at: entry.at, who: entry.who, kind: "flag", lines: changes.length ? changes : ["no change"] };
     }),
-    ...deletions.map((entry): Entry => ({ at: entry.at, who: entry.who, kind: "deletion", lines: [`deleted ${entry.kind} message ${entry.id} in #${entry.room}`] })),
+    ...deletions.map((entry): Entry => ({
+      at: entry.at,
+      who: entry.who,
+      kind: "deletion",
+      lines: [`deleted ${entry.kind} message ${entry.id} in #${entry.room}`],
+    })),
   ].sort((a, b) => b.at - a.at);
   if (!entries.length) {
-    target.replaceChildren(el("li", { class: "muted", text: "No changes yet: the flag still has its defaults and no message was deleted." }));
+    target.replaceChildren(
+      el("li", { class: "muted", text: "No changes yet: the flag still has its defaults and no message was deleted." }),
+    );
     return;
   }
   target.replaceChildren(

@@ -33,38 +33,73 @@ export function renderHealChart(target: HTMLElement, timeline: StatsResponse["ti
 
   const chart = svg("svg", {
     class: "chart",
-    attrs: { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img", "aria-label": `Heals per minute by mode, last ${MINUTES} minutes` },
+    attrs: {
+      "viewBox": `0 0 ${WIDTH} ${HEIGHT}`,
+      "role": "img",
+      "aria-label": `Heals per minute by mode, last ${MINUTES} minutes`,
+    },
   });
   for (const value of [0, top / 2, top]) {
     chart.append(
       svg("line", { class: "chart__grid", attrs: { x1: PAD.left, x2: WIDTH - PAD.right, y1: y(value), y2: y(value) } }),
-      svg("text", { class: "chart__label", text: formatCount(value), attrs: { x: PAD.left - 8, y: y(value) + 5, "text-anchor": "end" } }),
+      svg("text", {
+        class: "chart__label",
+        text: formatCount(value),
+        attrs: { "x": PAD.left - 8, "y": y(value) + 5, "text-anchor": "end" },
+      }),
     );
   }
-  const ticks: [number, string][] = [[0, `−${MINUTES - 1} min`], [Math.floor(MINUTES / 2), `−${MINUTES - 1 - Math.floor(MINUTES / 2)} min`], [MINUTES - 1, "now"]];
+  const ticks: [number, string][] = [
+    [0, `−${MINUTES - 1} min`],
+    [Math.floor(MINUTES / 2), `−${MINUTES - 1 - Math.floor(MINUTES / 2)} min`],
+    [MINUTES - 1, "now"],
+  ];
   for (const [index, label] of ticks) {
     const anchor = index === 0 ? "start" : index === MINUTES - 1 ? "end" : "middle";
     const x = index === 0 ? PAD.left : index === MINUTES - 1 ? WIDTH - PAD.right : PAD.left + (index + 0.5) * slotWidth;
-    chart.append(svg("text", { class: "chart__label", text: label, attrs: { x, y: HEIGHT - 10, "text-anchor": anchor } }));
+    chart.append(
+      svg("text", { class: "chart__label", text: label, attrs: { x, "y": HEIGHT - 10, "text-anchor": anchor } }),
+    );
   }
   for (let index = 0; index < MINUTES; index++) {
     MODES.forEach((mode, m) => {
       const count = counts.get(`${mode}:${index}`);
       if (!count || count.requested === 0) return;
       const x = PAD.left + index * slotWidth + 1.5 + m * barWidth;
-      const minute = new Date(firstMinute + index * 60_000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-      const tip = svg("title", { text: `${minute} ${mode}: ${count.requested} heal requests, ${count.readded} misses healed` });
+      const minute = new Date(firstMinute + index * 60_000).toLocaleTimeString([], {
+        hour: "2-digit",
+        minute: "2-digit",
+      });
+      const tip = svg("title", {
+        text: `${minute} ${mode}: ${count.requested} heal requests, ${count.readded} misses healed`,
+      });
       chart.append(
-        svg("rect", { class: `chart__bar chart__bar--${mode} chart__bar--requested`, attrs: { x, y: y(count.requested), width: barWidth, height: y(0) - y(count.requested) } }, tip),
+        svg(
+          "rect",
+          {
+            class: `chart__bar chart__bar--${mode} chart__bar--requested`,
+            attrs: { x, y: y(count.requested), width: barWidth, height: y(0) - y(count.requested) },
+          },
+          tip,
+        ),
       );
       if (count.readded > 0) {
         chart.append(
-          svg("rect", { class: `chart__bar chart__bar--${mode} chart__bar--readded`, attrs: { x, y: y(count.readded), width: barWidth, height: y(0) - y(count.readded) } }, tip.cloneNode(true)),
+          svg(
+            "rect",
+            {
+              class: `chart__bar chart__bar--${mode} chart__bar--readded`,
+              attrs: { x, y: y(count.readded), width: barWidth, height: y(0) - y(count.readded) },
+            },
+            tip.cloneNode(true),
+          ),
         );
       }
     });
   }
-  chart.append(svg("line", { class: "chart__axis", attrs: { x1: PAD.left, x2: WIDTH - PAD.right, y1: y(0), y2: y(0) } }));
+  chart.append(
+    svg("line", { class: "chart__axis", attrs: { x1: PAD.left, x2: WIDTH - PAD.right, y1: y(0), y2: y(0) } }),
+  );
 
   const legend = el(
     "ul",

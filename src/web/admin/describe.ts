@@ -11,12 +11,14 @@ export function modeReason(flags: Flags, room: string): string {
 /** Each difference between two flag documents, in words; empty when they are equal. */
 export function diffFlags(before: Flags, after: Flags): string[] {
   const changes: string[] = [];
-  if (before.defaultMode !== after.defaultMode) changes.push(`default mode ${before.defaultMode} → ${after.defaultMode}`);
+  if (before.defaultMode !== after.defaultMode)
+    changes.push(`default mode ${before.defaultMode} → ${after.defaultMode}`);
   if (before.doPercent !== after.doPercent) changes.push(`do percent ${before.doPercent} → ${after.doPercent}`);
   const rooms = [...new Set([...Object.keys(before.rooms), ...Object.keys(after.rooms)])].sort();
   const show = (mode: PathMode | undefined) => mode ?? "no override";
   for (const room of rooms) {
-    if (before.rooms[room] !== after.rooms[room]) changes.push(`room ${room}: ${show(before.rooms[room])} → ${show(after.rooms[room])}`);
+    if (before.rooms[room] !== after.rooms[room])
+      changes.push(`room ${room}: ${show(before.rooms[room])} → ${show(after.rooms[room])}`);
   }
   return changes;
 }

@@ -17,7 +17,9 @@ export class FlagForm {
   private readonly status = byId("flag-status");
 
   /** `onSave` reports a long flip's progress (rooms flushed of all leaving do mode) as it goes. */
-  constructor(private readonly onSave: (flags: Flags, progress: (flushed: number, total: number) => void) => Promise<void>) {
+  constructor(
+    private readonly onSave: (flags: Flags, progress: (flushed: number, total: number) => void) => Promise<void>,
+  ) {
     this.defaultMode.addEventListener("change", () => {
       this.draft.defaultMode = this.defaultMode.value as PathMode;
       this.changed();
@@ -78,7 +80,8 @@ export class FlagForm {
     this.setStatus("Saving…", "info");
     try {
       await this.onSave(structuredClone(this.draft), (flushed, total) =>
-        this.setStatus(`Flipping: ${flushed} of ${total} rooms flushed to KV…`, "info"));
+        this.setStatus(`Flipping: ${flushed} of ${total} rooms flushed to KV…`, "info"),
+      );
       this.setStatus("Saved.", "ok");
     } catch (err) {
       this.setStatus(`Not saved: ${err instanceof Error ? err.message : String(err)}`, "error");
@@ -113,7 +116,11 @@ export class FlagForm {
           this.draft.rooms[room] = select.value as PathMode;
           this.changed();
         });
-        const remove = el("button", { class: "btn btn--ghost btn--small", text: "Remove", attrs: { type: "button", "aria-label": `Remove override for ${room}` } });
+        const remove = el("button", {
+          class: "btn btn--ghost btn--small",
+          text: "Remove",
+          attrs: { "type": "button", "aria-label": `Remove override for ${room}` },
+        });
         remove.addEventListener("click", () => {
           delete this.draft.rooms[room];
           this.changed();

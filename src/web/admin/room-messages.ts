@@ -61,7 +61,7 @@ export class RoomMessages {
     const remove = el("button", {
       class: "btn btn--danger btn--small",
       text: "Delete",
-      attrs: { type: "button", "aria-label": `Delete message ${message.id} by ${message.author}` },
+      attrs: { "type": "button", "aria-label": `Delete message ${message.id} by ${message.author}` },
     });
     remove.addEventListener("click", () => void this.confirmDelete(room, message, remove));
     return el(
@@ -72,7 +72,10 @@ export class RoomMessages {
         { class: "admin-msg__head" },
         el("span", { class: "admin-msg__author", text: message.author }),
         message.kind === "ai" ? el("span", { class: "tag tag--ai", text: "AI" }) : null,
-        el("time", { text: formatDateTime(message.createdAt), attrs: { datetime: new Date(message.createdAt).toISOString() } }),
+        el("time", {
+          text: formatDateTime(message.createdAt),
+          attrs: { datetime: new Date(message.createdAt).toISOString() },
+        }),
       ),
       el("p", { class: "admin-msg__text", text: message.text }),
       remove,
@@ -81,7 +84,12 @@ export class RoomMessages {
 
   private async confirmDelete(room: string, message: Message, button: HTMLButtonElement): Promise<void> {
     const preview = message.text.length > 80 ? `${message.text.slice(0, 80)}…` : message.text;
-    if (!window.confirm(`Delete this message by ${message.author} from #${room}?\n\n“${preview}”\n\nOpen chat pages remove it at once; it cannot be restored.`)) return;
+    if (
+      !window.confirm(
+        `Delete this message by ${message.author} from #${room}?\n\n“${preview}”\n\nOpen chat pages remove it at once; it cannot be restored.`,
+      )
+    )
+      return;
     button.disabled = true;
     try {
       await this.actions.remove(room, message);

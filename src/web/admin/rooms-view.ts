@@ -41,7 +41,7 @@ export function renderRooms(
         const open = el("button", {
           class: "btn btn--ghost btn--small",
           text: "Messages",
-          attrs: { type: "button", "aria-label": `Open the messages of ${name}` },
+          attrs: { "type": "button", "aria-label": `Open the messages of ${name}` },
         });
         open.addEventListener("click", () => onOpen(name));
         return el(

@@ -87,8 +87,10 @@ export class ChatApp {
         onVerified: (entry) => this.setOwn(entry.id, "verified"),
         // Newer messages pushed it out of the list: it was there, nothing was lost.
         onOutOfWindow: (entry) => this.setOwn(entry.id, "verified"),
-        onHealFailed: (entry, reason, waitMs) => console.warn(`[Self-Heal] heal of ${entry.id} failed (${reason}); again in ${Math.round(waitMs / 1000)} s`),
-        onHealsPaused: (waitMs) => console.warn(`[Self-Heal] heals rate-limited; pausing ${Math.round(waitMs / 1000)} s`),
+        onHealFailed: (entry, reason, waitMs) =>
+          console.warn(`[Self-Heal] heal of ${entry.id} failed (${reason}); again in ${Math.round(waitMs / 1000)} s`),
+        onHealsPaused: (waitMs) =>
+          console.warn(`[Self-Heal] heals rate-limited; pausing ${Math.round(waitMs / 1000)} s`),
         onGaveUp: (entry, reason, status) => {
           // 410: an operator deleted it; any other final 4xx: the server cannot confirm it.
           this.setOwn(entry.id, status === 410 ? "deleted" : "unconfirmed");
@@ -106,7 +108,10 @@ export class ChatApp {
         this.setMode(page.mode);
         this.store.merge(page.comments);
         this.forgetDeleted(page.comments);
-        this.verifier.seen(page.comments.map((m) => m.id), "poll");
+        this.verifier.seen(
+          page.comments.map((m) => m.id),
+          "poll",
+        );
       },
     );
     this.live = roomSocket(room, {
@@ -134,7 +139,9 @@ export class ChatApp {
       },
     });
     this.socketSends = new SocketSender(this.live);
-    this.history = new ScrollBack(room, this.store, (state) => this.ui.list.keepPosition(() => this.ui.list.showHistory(state, room)));
+    this.history = new ScrollBack(room, this.store, (state) =>
+      this.ui.list.keepPosition(() => this.ui.list.showHistory(state, room)),
+    );
     this.ui.list.onNearTop(() => void this.loadOlder());
     this.reading = new ReadingPlace(room);
     this.ui.list.onScroll(() => this.noteReading());
@@ -201,7 +208,14 @@ export class ChatApp {
 
   private acknowledged(message: Message): void {
     this.ownCopies.set(message.id, message);
-    const entry = { id: message.id, room: message.room, author: message.author, text: message.text, createdAt: message.createdAt, ackedAt: Date.now() };
+    const entry = {
+      id: message.id,
+      room: message.room,
+      author: message.author,
+      text: message.text,
+      createdAt: message.createdAt,
+      ackedAt: Date.now(),
+    };
     // false: pushed (or listed) before the send was even acknowledged, already verified.
     if (this.verifier.add(entry)) {
       this.setOwn(message.id, "sent");
@@ -534,14 +548,25 @@ export class ChatApp {
   /** A pending id from storage (an earlier visit or another tab): show it until verified. */
   private rememberPending(entry: PendingEntry): void {
     this.own.set(entry.id, "sent");
-    this.ownCopies.set(entry.id, { id: entry.id, room: entry.room, kind: "human", author: entry.author, text: entry.text, status: "pending", createdAt: entry.createdAt });
+    this.ownCopies.set(entry.id, {
+      id: entry.id,
+      room: entry.room,
+      kind: "human",
+      author: entry.author,
+      text: entry.text,
+      status: "pending",
+      createdAt: entry.createdAt,
+    });
   }
 
   private render(): void {
     const streamRows = this.streamRows();
     const answering = new Set(streamRows.map((row) => row.message.replyTo));
     const rows: Row[] = this.store.sorted().map((message) => ({
-      message, own: this.own.get(message.id), beingAnswered: answering.has(message.id), extras: this.extrasOf(message),
+      message,
+      own: this.own.get(message.id),
+      beingAnswered: answering.has(message.id),
+      extras: this.extrasOf(message),
     }));
     // Our own messages the room's list does not show (yet): sending, or pending verification.
     for (const message of this.ownCopies.values()) {
@@ -565,13 +590,24 @@ export class ChatApp {
 
   /** Replies being written, each just after the message it answers; never one whose reply is already listed. */
   private streamRows(): Row[] {
-    const answered = new Set(this.store.sorted().flatMap((m) => (m.kind === "ai" && m.replyTo ? [m.replyTo, m.id] : [])));
+    const answered = new Set(
+      this.store.sorted().flatMap((m) => (m.kind === "ai" && m.replyTo ? [m.replyTo, m.id] : [])),
+    );
     return this.streams
       .list()
       .filter((s) => !answered.has(s.id) && !answered.has(s.replyTo))
       .map((s) => {
         const human = this.store.get(s.replyTo);
-        const message: Message = { id: s.id, room: this.room, kind: "ai", author: s.author, text: s.text, replyTo: s.replyTo, status: "processing", createdAt: (human?.createdAt ?? Date.now()) + 1 };
+        const message: Message = {
+          id: s.id,
+          room: this.room,
+          kind: "ai",
+          author: s.author,
+          text: s.text,
+          replyTo: s.replyTo,
+          status: "processing",
+          createdAt: (human?.createdAt ?? Date.now()) + 1,
+        };
         return { message, stream: s.state };
       });
   }

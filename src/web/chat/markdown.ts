@@ -18,8 +18,32 @@ markdown.core.ruler.push("align_as_class", (state) => {
 });
 
 const ELEMENTS = new Set([
-  "p", "br", "em", "strong", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li", "hr",
-  "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "a",
+  "p",
+  "br",
+  "em",
+  "strong",
+  "del",
+  "s",
+  "code",
+  "pre",
+  "blockquote",
+  "ul",
+  "ol",
+  "li",
+  "hr",
+  "h1",
+  "h2",
+  "h3",
+  "h4",
+  "h5",
+  "h6",
+  "table",
+  "thead",
+  "tbody",
+  "tr",
+  "th",
+  "td",
+  "a",
 ]);
 const BLOCK_CONTAINERS = new Set(["ul", "ol", "blockquote", "table", "thead", "tbody", "tr"]);
 const SAFE_LINK = /^(https?:|mailto:)/i;
@@ -62,7 +86,8 @@ function copySafeAttributes(from: Element, to: HTMLElement, tag: string): void {
     to.setAttribute("target", "_blank");
   }
   if (tag === "code" && LANGUAGE.test(from.getAttribute("class") ?? "")) to.className = from.getAttribute("class")!;
-  if (tag === "ol" && /^\d{1,6}$/.test(from.getAttribute("start") ?? "")) to.setAttribute("start", from.getAttribute("start")!);
+  if (tag === "ol" && /^\d{1,6}$/.test(from.getAttribute("start") ?? ""))
+    to.setAttribute("start", from.getAttribute("start")!);
   if ((tag === "th" || tag === "td") && /^align-(left|right|center)$/.test(from.getAttribute("class") ?? "")) {
     to.className = from.getAttribute("class")!;
   }
@@ -70,7 +95,11 @@ function copySafeAttributes(from: Element, to: HTMLElement, tag: string): void {
 
 /** A fenced block with a button that copies its code. */
 function codeBlock(pre: HTMLElement): HTMLElement {
-  const button = el("button", { class: "code-copy", text: "Copy", attrs: { type: "button", "aria-label": "Copy code" } });
+  const button = el("button", {
+    class: "code-copy",
+    text: "Copy",
+    attrs: { "type": "button", "aria-label": "Copy code" },
+  });
   button.addEventListener("click", () => {
     navigator.clipboard.writeText(pre.textContent ?? "").then(
       () => (button.textContent = "Copied"),

@@ -34,8 +34,9 @@ export function editedTag(message: Message, extras: RowExtras, actions: RowActio
   const open = extras.history !== null;
   const when = message.editedAt ? `edited ${formatDateTime(message.editedAt)}` : "edited";
   const button = el("button", {
-    class: "msg__edited", text: "edited",
-    attrs: { type: "button", "aria-expanded": String(open), title: `${when}: show what it said before` },
+    class: "msg__edited",
+    text: "edited",
+    attrs: { "type": "button", "aria-expanded": String(open), "title": `${when}: show what it said before` },
   });
   button.addEventListener("click", () => actions.toggleHistory(message.id));
   return button;
@@ -43,14 +44,18 @@ export function editedTag(message: Message, extras: RowExtras, actions: RowActio
 
 export function editButton(message: Message, extras: RowExtras, actions: RowActions): HTMLElement | null {
   if (!extras.interactive || !extras.editable || extras.draft !== null || message.deleted) return null;
-  const button = el("button", { class: "msg__action", text: "Edit", attrs: { type: "button", "aria-label": "Edit your message" } });
+  const button = el("button", {
+    class: "msg__action",
+    text: "Edit",
+    attrs: { "type": "button", "aria-label": "Edit your message" },
+  });
   button.addEventListener("click", () => actions.startEdit(message.id));
   return button;
 }
 
 /** The message's text in a box: Enter (or Save) saves, Shift+Enter adds a line, Escape cancels. */
 export function editForm(message: Message, extras: RowExtras, actions: RowActions): HTMLElement {
-  const box = el("textarea", { class: "msg__edit-text", attrs: { rows: "2", "aria-label": "Edit your message" } });
+  const box = el("textarea", { class: "msg__edit-text", attrs: { "rows": "2", "aria-label": "Edit your message" } });
   box.value = extras.draft ?? message.text;
   box.addEventListener("input", () => actions.draft(message.id, box.value));
   box.addEventListener("keydown", (event) => {
@@ -75,7 +80,13 @@ export function editForm(message: Message, extras: RowExtras, actions: RowAction
     "div",
     { class: "msg__edit" },
     box,
-    el("div", { class: "msg__edit-actions" }, save, cancel, el("span", { class: "msg__hint", text: "Enter saves · Escape cancels" })),
+    el(
+      "div",
+      { class: "msg__edit-actions" },
+      save,
+      cancel,
+      el("span", { class: "msg__hint", text: "Enter saves · Escape cancels" }),
+    ),
     extras.editError ? el("p", { class: "msg__edit-error", text: extras.editError, attrs: { role: "alert" } }) : null,
   );
 }
@@ -85,7 +96,8 @@ export function historyList(extras: RowExtras): HTMLElement | null {
   const { history } = extras;
   if (history === null) return null;
   if (history === "loading") return el("p", { class: "msg__history", text: "Loading earlier versions…" });
-  if (!Array.isArray(history)) return el("p", { class: "msg__history", text: `Earlier versions did not load (${history.error})` });
+  if (!Array.isArray(history))
+    return el("p", { class: "msg__history", text: `Earlier versions did not load (${history.error})` });
   return el(
     "ol",
     { class: "msg__history", attrs: { "aria-label": "Earlier versions" } },
@@ -100,14 +112,14 @@ export function reactionBar(message: Message, extras: RowExtras, actions: RowAct
   if (!extras.interactive || message.deleted) return null;
   return el(
     "div",
-    { class: "msg__reactions", attrs: { role: "group", "aria-label": "Reactions" } },
+    { class: "msg__reactions", attrs: { "role": "group", "aria-label": "Reactions" } },
     ...REACTIONS.map((emoji) => {
       const count = message.reactions?.[emoji] ?? 0;
       const pressed = extras.mine.includes(emoji);
       const button = el("button", {
         class: `reaction${count ? " reaction--used" : ""}`,
         text: count ? `${emoji} ${count}` : emoji,
-        attrs: { type: "button", "aria-pressed": String(pressed), "aria-label": `${emoji} ${count}` },
+        attrs: { "type": "button", "aria-pressed": String(pressed), "aria-label": `${emoji} ${count}` },
       });
       button.addEventListener("click", () => actions.react(message.id, emoji));
       return button;

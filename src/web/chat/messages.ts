@@ -46,19 +46,28 @@ export class MessageStore {
   /** The smallest log position (`seq`) held: where the next scroll-back page ends (null: none, e.g. kv). */
   oldestSeq(): number | null {
     let oldest: number | null = null;
-    for (const message of this.byId.values()) if (message.seq !== undefined && (oldest === null || message.seq < oldest)) oldest = message.seq;
+    for (const message of this.byId.values())
+      if (message.seq !== undefined && (oldest === null || message.seq < oldest)) oldest = message.seq;
     return oldest;
   }
 
   /** Oldest first; createdAt orders both modes alike (kv messages have no seq), the log order breaks ties. */
   sorted(): Message[] {
-    return [...this.byId.values()].sort((a, b) => a.createdAt - b.createdAt || (a.seq ?? 0) - (b.seq ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return [...this.byId.values()].sort(
+      (a, b) => a.createdAt - b.createdAt || (a.seq ?? 0) - (b.seq ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+    );
   }
 }
 
 function sameView(a: Message, b: Message): boolean {
   return (
-    a.status === b.status && a.error === b.error && a.text === b.text && a.author === b.author && a.seq === b.seq &&
-    a.stopped === b.stopped && a.version === b.version && JSON.stringify(a.reactions) === JSON.stringify(b.reactions)
+    a.status === b.status &&
+    a.error === b.error &&
+    a.text === b.text &&
+    a.author === b.author &&
+    a.seq === b.seq &&
+    a.stopped === b.stopped &&
+    a.version === b.version &&
+    JSON.stringify(a.reactions) === JSON.stringify(b.reactions)
   );
 }

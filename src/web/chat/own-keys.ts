@@ -13,7 +13,9 @@ const KEEP = 500;
 export function randomKey(): string {
   const bytes = new Uint8Array(24);
   crypto.getRandomValues(bytes);
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_");
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_");
 }
 
 function readJson<T>(key: string, fallback: T): T {
@@ -47,7 +49,9 @@ export class OwnKeys {
   }
 
   reactions(id: string): Reaction[] {
-    return readJson<string[]>(MY_REACTIONS, []).filter((r) => r.startsWith(`${id} `)).map((r) => r.slice(id.length + 1) as Reaction);
+    return readJson<string[]>(MY_REACTIONS, [])
+      .filter((r) => r.startsWith(`${id} `))
+      .map((r) => r.slice(id.length + 1) as Reaction);
   }
 
   setReaction(id: string, emoji: Reaction, on: boolean): void {

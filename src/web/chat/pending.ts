@@ -48,5 +48,10 @@ export class PendingStore implements PendingIds<PendingEntry> {
 function isEntry(value: unknown): value is PendingEntry {
   if (!value || typeof value !== "object") return false;
   const entry = value as Record<string, unknown>;
-  return typeof entry.id === "string" && typeof entry.room === "string" && typeof entry.createdAt === "number" && typeof entry.ackedAt === "number";
+  return (
+    typeof entry.id === "string" &&
+    typeof entry.room === "string" &&
+    typeof entry.createdAt === "number" &&
+    typeof entry.ackedAt === "number"
+  );
 }

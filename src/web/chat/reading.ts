@@ -11,7 +11,10 @@ export class ReadingPlace {
   /** Messages newer than this get the divider above them; null: no divider. */
   private dividerAfter: number | null;
 
-  constructor(private readonly room: string, private readonly storage: Storage = localStorage) {
+  constructor(
+    private readonly room: string,
+    private readonly storage: Storage = localStorage,
+  ) {
     this.seenUpTo = Number(storage.getItem(key(room)) ?? 0);
     // A first visit has nothing to mark; a return marks what came since the last one.
     this.dividerAfter = this.seenUpTo > 0 ? this.seenUpTo : null;

@@ -14,7 +14,11 @@ export type SendEvents = {
 };
 
 /** Sends until answered and reports how it ended. `socket`: the room socket's sender while the room takes sends over it, else null. */
-export async function sendAndReport(message: OutgoingMessage, socket: () => SocketSender | null, events: SendEvents): Promise<void> {
+export async function sendAndReport(
+  message: OutgoingMessage,
+  socket: () => SocketSender | null,
+  events: SendEvents,
+): Promise<void> {
   const result = await sendUntilAnswered(
     message,
     { socket, post: async (outgoing) => (await postComment(outgoing)).body },

@@ -5,7 +5,15 @@ import type { StreamState } from "../../shared/stream";
 import { el, formatDateTime, formatTime } from "../dom";
 import type { HistoryState } from "./history";
 import { renderMarkdown } from "./markdown";
-import { editButton, editForm, editedTag, historyList, reactionBar, type RowActions, type RowExtras } from "./message-actions";
+import {
+  editButton,
+  editForm,
+  editedTag,
+  historyList,
+  reactionBar,
+  type RowActions,
+  type RowExtras,
+} from "./message-actions";
 
 /** Where one of our own messages stands, as its row shows it. */
 export type OwnState = "sending" | "retrying" | "waiting" | "sent" | "verified" | "healing" | "unconfirmed" | "deleted";
@@ -14,7 +22,13 @@ export type OwnState = "sending" | "retrying" | "waiting" | "sent" | "verified" 
  * A message as the list shows it: from the server, or the page's own copy not yet seen there,
  * or (`stream`) an AI reply still being written.
  */
-export type Row = { message: Message; own?: OwnState; stream?: StreamState; beingAnswered?: boolean; extras?: RowExtras };
+export type Row = {
+  message: Message;
+  own?: OwnState;
+  stream?: StreamState;
+  beingAnswered?: boolean;
+  extras?: RowExtras;
+};
 
 const STREAM_NOTE: Partial<Record<StreamState, string>> = {
   stopping: "stopping…",
@@ -47,8 +61,11 @@ export class MessageListView {
   private readonly rows = new Map<string, { node: HTMLLIElement; signature: string }>();
   private readonly empty = el("li", { class: "messages__empty", text: "No messages yet. Say hello!" });
   /** Above the first message the reader has not seen since coming back. */
-  private readonly divider = el("li", { class: "messages__divider", attrs: { role: "separator", "aria-label": "New messages" } },
-    el("span", { text: "New messages" }));
+  private readonly divider = el(
+    "li",
+    { class: "messages__divider", attrs: { "role": "separator", "aria-label": "New messages" } },
+    el("span", { text: "New messages" }),
+  );
 
   /** Scrolled within this many pixels of the top, the list asks for older messages. */
   static readonly NEAR_TOP_PX = 120;
@@ -64,9 +81,13 @@ export class MessageListView {
 
   /** Calls `load` whenever the reader scrolls near the top. */
   onNearTop(load: () => void): void {
-    this.scroller.addEventListener("scroll", () => {
-      if (this.nearTop()) load();
-    }, { passive: true });
+    this.scroller.addEventListener(
+      "scroll",
+      () => {
+        if (this.nearTop()) load();
+      },
+      { passive: true },
+    );
   }
 
   /** Near the top, or the messages do not even fill the box (no scroll event will ever come). */
@@ -96,10 +117,13 @@ export class MessageListView {
     this.marker.hidden = state === null;
     if (!state) return;
     this.marker.textContent =
-      state.kind === "loading" ? "Loading older messages…"
-      : state.kind === "start" ? `Start of #${room}`
-      : state.kind === "failed" ? `Older messages did not load (${state.reason}); scroll up to try again.`
-      : "Scroll up for older messages";
+      state.kind === "loading"
+        ? "Loading older messages…"
+        : state.kind === "start"
+          ? `Start of #${room}`
+          : state.kind === "failed"
+            ? `Older messages did not load (${state.reason}); scroll up to try again.`
+            : "Scroll up for older messages";
     this.marker.className = `history history--${state.kind}`;
   }
 
@@ -121,8 +145,17 @@ export class MessageListView {
       keep.add(row.message.id);
       const { message } = row;
       const signature = JSON.stringify([
-        message.status, message.error, message.text, message.author, message.stopped, message.version, message.reactions,
-        row.own, row.stream, row.beingAnswered, row.extras && { ...row.extras, draft: row.extras.draft !== null },
+        message.status,
+        message.error,
+        message.text,
+        message.author,
+        message.stopped,
+        message.version,
+        message.reactions,
+        row.own,
+        row.stream,
+        row.beingAnswered,
+        row.extras && { ...row.extras, draft: row.extras.draft !== null },
       ]);
       let entry = this.rows.get(row.message.id);
       if (!entry || entry.signature !== signature) {
@@ -174,17 +207,33 @@ function renderRow({ message, own, stream, beingAnswered, extras }: Row, actions
       { class: "msg__meta" },
       el("span", { class: "msg__author", text: message.author }),
       ai ? el("span", { class: "tag tag--ai", text: "AI" }) : null,
-      el("time", { class: "msg__time", text: formatTime(message.createdAt), attrs: { datetime: new Date(message.createdAt).toISOString(), title: formatDateTime(message.createdAt) } }),
-      own ? el("span", { class: `msg__state state--${own}`, text: OWN_LABEL[own], attrs: { title: OWN_HINT[own] } }) : null,
-      message.stopped ? el("span", { class: "tag tag--stopped", text: "stopped", attrs: { title: "Stop was pressed: this is what the bot had written until then" } }) : null,
+      el("time", {
+        class: "msg__time",
+        text: formatTime(message.createdAt),
+        attrs: { datetime: new Date(message.createdAt).toISOString(), title: formatDateTime(message.createdAt) },
+      }),
+      own
+        ? el("span", { class: `msg__state state--${own}`, text: OWN_LABEL[own], attrs: { title: OWN_HINT[own] } })
+        : null,
+      message.stopped
+        ? el("span", {
+            class: "tag tag--stopped",
+            text: "stopped",
+            attrs: { title: "Stop was pressed: this is what the bot had written until then" },
+          })
+        : null,
       stream === "streaming" ? stopButton(message.id, actions.stop) : null,
       extras ? editedTag(message, extras, actions) : null,
       extras ? editButton(message, extras, actions) : null,
     ),
-    extras?.draft != null ? editForm(message, extras, actions) : messageText(message, stream === "streaming" || stream === "stopping"),
+    extras?.draft != null
+      ? editForm(message, extras, actions)
+      : messageText(message, stream === "streaming" || stream === "stopping"),
     extras ? historyList(extras) : null,
     extras ? reactionBar(message, extras, actions) : null,
-    stream && STREAM_NOTE[stream] ? el("p", { class: `msg__status msg__status--${stream}`, text: STREAM_NOTE[stream] }) : null,
+    stream && STREAM_NOTE[stream]
+      ? el("p", { class: `msg__status msg__status--${stream}`, text: STREAM_NOTE[stream] })
+      : null,
     // The reply being written below says more than "thinking".
     beingAnswered ? null : statusLine(message),
   );
@@ -202,7 +251,15 @@ function messageText(message: Message, writing: boolean): HTMLElement {
 }
 
 function stopButton(id: string, onStop: (id: string) => void): HTMLButtonElement {
-  const button = el("button", { class: "msg__stop", text: "Stop", attrs: { type: "button", "aria-label": "Stop this reply", title: "Ask the bot to stop here; the reply keeps what it wrote" } });
+  const button = el("button", {
+    class: "msg__stop",
+    text: "Stop",
+    attrs: {
+      "type": "button",
+      "aria-label": "Stop this reply",
+      "title": "Ask the bot to stop here; the reply keeps what it wrote",
+    },
+  });
   button.addEventListener("click", () => {
     button.disabled = true;
     onStop(id);
@@ -213,9 +270,13 @@ function stopButton(id: string, onStop: (id: string) => void): HTMLButtonElement
 /** What the bot is doing about a human message. */
 function statusLine(message: Message): HTMLElement | null {
   if (message.kind !== "human") return null;
-  if (message.status === "processing") return el("p", { class: "msg__status msg__status--thinking", text: "AI is thinking…" });
+  if (message.status === "processing")
+    return el("p", { class: "msg__status msg__status--thinking", text: "AI is thinking…" });
   if (message.status === "failed") {
-    return el("p", { class: "msg__status msg__status--failed", text: `AI reply failed: ${message.error ?? "no reason given"}` });
+    return el("p", {
+      class: "msg__status msg__status--failed",
+      text: `AI reply failed: ${message.error ?? "no reason given"}`,
+    });
   }
   return null;
 }

@@ -35,7 +35,11 @@ async function unwrap<T>(call: Promise<RoomResult<T>>): Promise<T> {
   }
   if (result.ok) return result.value;
   if (result.mode === "kv") throw new RoomLeftDoMode(result.error);
-  throw new StatusError(result.status, { error: result.error, mode: "do", ...(result.retryAfter ? { retryAfter: result.retryAfter } : {}) });
+  throw new StatusError(result.status, {
+    error: result.error,
+    mode: "do",
+    ...(result.retryAfter ? { retryAfter: result.retryAfter } : {}),
+  });
 }
 
 export class DoPath implements RoomPath {
@@ -64,7 +68,14 @@ export class DoPath implements RoomPath {
   }
   async reply(input: ReplyInput) {
     const author = input.author ?? "bot";
-    const reply = { id: input.id ?? newMessageId(), replyTo: input.replyTo, text: input.text, author, botId: input.botId ?? author, ...(input.stopped ? { stopped: true } : {}) };
+    const reply = {
+      id: input.id ?? newMessageId(),
+      replyTo: input.replyTo,
+      text: input.text,
+      author,
+      botId: input.botId ?? author,
+      ...(input.stopped ? { stopped: true } : {}),
+    };
     return unwrap(this.room.reply(this.call, reply));
   }
   async get(id: string) {

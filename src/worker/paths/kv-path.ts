@@ -19,7 +19,10 @@ export class KvPath implements RoomPath {
     private readonly room: string,
     private readonly graceMs: number,
     /** ROOM_LIMITER for new rooms, ROOM_RETENTION_DAYS for record expiry, ROOM for the tombstones of deletions. */
-    private readonly env: Pick<Env, "ROOM_LIMITER" | "RATE_LIMIT_EXEMPT" | "ROOM_MAX_MESSAGES" | "ROOM_RETENTION_DAYS" | "ROOM">,
+    private readonly env: Pick<
+      Env,
+      "ROOM_LIMITER" | "RATE_LIMIT_EXEMPT" | "ROOM_MAX_MESSAGES" | "ROOM_RETENTION_DAYS" | "ROOM"
+    >,
   ) {}
 
   private get retentionMs(): number {
@@ -37,7 +40,8 @@ export class KvPath implements RoomPath {
   /** The stored record for a known id: the first version's idempotency, refused if the id is another room's. */
   private async known(id: string): Promise<Message | null> {
     const stored = await readRecord(this.kv, id);
-    if (stored && stored.room !== this.room) refuseWith({ status: 409, error: "id: already used by a message in another room" });
+    if (stored && stored.room !== this.room)
+      refuseWith({ status: 409, error: "id: already used by a message in another room" });
     if (stored?.deleted) refuseWith({ status: 410, error: `id: ${DELETED_ERROR}` });
     return stored;
   }
@@ -52,7 +56,15 @@ export class KvPath implements RoomPath {
       const limited = await limitNewRoom(this.env, input.creator);
       if (limited) throw new StatusError(429, { ...limited, mode: "kv" });
     }
-    const message: Message = { id, room: this.room, kind: "human", author: input.author ?? "anonymous", text: input.text, status: "pending", createdAt: Date.now() };
+    const message: Message = {
+      id,
+      room: this.room,
+      kind: "human",
+      author: input.author ?? "anonymous",
+      text: input.text,
+      status: "pending",
+      createdAt: Date.now(),
+    };
     const { list, existing } = await this.recordThenRead(message);
     if (existing) return { message: existing, created: false };
     list.push(message);
@@ -76,12 +88,28 @@ export class KvPath implements RoomPath {
     const id = input.id ?? newMessageId();
     const stored = await this.known(id);
     if (stored) return { message: stored, created: false };
-    const ai: Message = { id, room: this.room, kind: "ai", author: input.author ?? "bot", text: input.text, replyTo: input.replyTo, status: "complete", createdAt: Date.now() };
+    const ai: Message = {
+      id,
+      room: this.room,
+      kind: "ai",
+      author: input.author ?? "bot",
+      text: input.text,
+      replyTo: input.replyTo,
+      status: "complete",
+      createdAt: Date.now(),
+    };
     const { list, existing } = await this.recordThenRead(ai);
     if (existing) return { message: existing, created: false };
     list.push(ai);
     const index = list.findIndex((m) => m.id === ai.replyTo);
-    if (index >= 0) list[index] = { ...list[index]!, status: "complete", claimedBy: undefined, leaseUntil: undefined, error: undefined };
+    if (index >= 0)
+      list[index] = {
+        ...list[index]!,
+        status: "complete",
+        claimedBy: undefined,
+        leaseUntil: undefined,
+        error: undefined,
+      };
     await this.write(list);
     if (index >= 0) await writeRecord(this.kv, list[index]!, this.retentionMs);
     return { message: ai, created: true };
@@ -97,7 +125,11 @@ export class KvPath implements RoomPath {
   /** The cached list as it is, tombstones included (a polling page drops their rows). */
   async list({ limit, before }: ListQuery) {
     // The KV value holds only the newest CACHE_SIZE messages: there is nothing older to page to.
-    if (before !== undefined) refuseWith({ status: 400, error: `before: scroll-back needs a do room; in kv mode a room keeps only its newest ${CACHE_SIZE} messages` });
+    if (before !== undefined)
+      refuseWith({
+        status: 400,
+        error: `before: scroll-back needs a do room; in kv mode a room keeps only its newest ${CACHE_SIZE} messages`,
+      });
     const list = await this.read();
     return { comments: list.slice(-limit) };
   }
@@ -152,13 +184,22 @@ export class KvPath implements RoomPath {
 
   /** kv rooms keep the first version's features: no edits, no reactions. */
   async edit(): Promise<never> {
-    throw new StatusError(409, { error: "kv rooms do not take edits: the room's path is the first version's", mode: "kv" });
+    throw new StatusError(409, {
+      error: "kv rooms do not take edits: the room's path is the first version's",
+      mode: "kv",
+    });
   }
   async versions(): Promise<never> {
-    throw new StatusError(409, { error: "kv rooms keep no versions: the room's path is the first version's", mode: "kv" });
+    throw new StatusError(409, {
+      error: "kv rooms keep no versions: the room's path is the first version's",
+      mode: "kv",
+    });
   }
   async react(): Promise<never> {
-    throw new StatusError(409, { error: "kv rooms do not take reactions: the room's path is the first version's", mode: "kv" });
+    throw new StatusError(409, {
+      error: "kv rooms do not take reactions: the room's path is the first version's",
+      mode: "kv",
+    });
   }
 
   /**

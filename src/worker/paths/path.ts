@@ -10,7 +10,14 @@ export type ListQuery = { limit: number; since?: number; before?: number };
 export type HumanInput = { id?: string; text: string; author?: string; creator?: string; editKey?: string };
 export type EditInput = { id: string; text: string; version: number; editKey: string };
 export type ReactInput = { id: string; emoji: string; on: boolean; reactorKey: string };
-export type ReplyInput = { id?: string; replyTo: string; text: string; author?: string; botId?: string; stopped?: boolean };
+export type ReplyInput = {
+  id?: string;
+  replyTo: string;
+  text: string;
+  author?: string;
+  botId?: string;
+  stopped?: boolean;
+};
 export type Stored = { message: Message; created: boolean };
 /** `deleted`: false when the message already was a tombstone. */
 export type Deleted = { message: Message; deleted: boolean };

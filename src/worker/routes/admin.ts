@@ -48,7 +48,14 @@ export async function putFlags(request: IRequest, env: Env): Promise<Response> {
   const progress: FlipProgress = { flushed, total, remaining: total - flushed.length };
   if (failed.length) {
     log("flags-partial", { who, flushed: flushed.length, failed });
-    return json({ error: `${failed.length} room(s) could not be flushed; the flag is unchanged; send the same PUT again`, ...progress, failed }, 500);
+    return json(
+      {
+        error: `${failed.length} room(s) could not be flushed; the flag is unchanged; send the same PUT again`,
+        ...progress,
+        failed,
+      },
+      500,
+    );
   }
   if (progress.remaining > 0) {
     log("flags-continue", { who, flushed: flushed.length, remaining: progress.remaining });
@@ -63,7 +70,11 @@ export async function putFlags(request: IRequest, env: Env): Promise<Response> {
 }
 
 /** Up to FLIP_ROOMS_PER_PUT rooms in do mode that `next` moves to kv, from every shard (and the legacy list), and how many in all. */
-async function listLeavingRooms(env: Env, next: Flags, flagVersion: number): Promise<{ rooms: string[]; legacy: Set<string>; total: number }> {
+async function listLeavingRooms(
+  env: Env,
+  next: Flags,
+  flagVersion: number,
+): Promise<{ rooms: string[]; legacy: Set<string>; total: number }> {
   const [legacy, ...shards] = await Promise.all([
     control(env).roomsLeaving(next, FLIP_ROOMS_PER_PUT),
     ...allShards(env).map((shard) => shard.beginFlip(next, flagVersion, FLIP_ROOMS_PER_PUT)),
@@ -75,13 +86,18 @@ async function listLeavingRooms(env: Env, next: Flags, flagVersion: number): Pro
 
 /** Who the audit names: the operator page's `x-operator`, else the address. */
 function operatorOf(request: Request): string {
-  return (request.headers.get("x-operator") ?? "").slice(0, 80) || `admin@${request.headers.get("cf-connecting-ip") ?? "local"}`;
+  return (
+    (request.headers.get("x-operator") ?? "").slice(0, 80) ||
+    `admin@${request.headers.get("cf-connecting-ip") ?? "local"}`
+  );
 }
 
 /** The room is required: the room, not an eventually consistent KV record, is the authority for its log. */
 const deleteQuerySchema = z.object({
   room: z
-    .string({ error: (issue) => (issue.input === undefined ? "room is required: ?room=<room>" : "room must be given once") })
+    .string({
+      error: (issue) => (issue.input === undefined ? "room is required: ?room=<room>" : "room must be given once"),
+    })
     .pipe(roomSchema),
 });
 
@@ -97,7 +113,13 @@ export async function deleteMessage(request: IRequest, env: Env): Promise<Respon
   const { path, value } = await onRoomPath(env, await loadFlags(env), room, (p) => p.delete(id));
   const { message, deleted } = value;
   // Recorded on every answer (the Control object keeps the first): a retry after a failure here still audits it.
-  await control(env).recordDeletion({ room, id, kind: message.kind, at: message.deletedAt ?? Date.now(), who: operatorOf(request) });
+  await control(env).recordDeletion({
+    room,
+    id,
+    kind: message.kind,
+    at: message.deletedAt ?? Date.now(),
+    who: operatorOf(request),
+  });
   log("delete", { id, room, kind: message.kind, mode: path.mode, deleted });
   const body: DeleteResponse = { ok: true, deleted, message, mode: path.mode };
   return roomJson(path.mode, body);
@@ -109,7 +131,9 @@ async function flushLeavingRooms(env: Env, rooms: string[], flagVersion: number)
   const failed: { room: string; error: string }[] = [];
   for (let i = 0; i < rooms.length; i += FLIP_CONCURRENCY) {
     const batch = rooms.slice(i, i + FLIP_CONCURRENCY);
-    const results = await Promise.allSettled(batch.map((room) => env.ROOM.getByName(room).leaveDoMode({ room, flagVersion })));
+    const results = await Promise.allSettled(
+      batch.map((room) => env.ROOM.getByName(room).leaveDoMode({ room, flagVersion })),
+    );
     const done = batch.filter((_, j) => results[j]!.status === "fulfilled");
     results.forEach((result, j) => {
       if (result.status === "rejected") failed.push({ room: batch[j]!, error: String(result.reason) });
@@ -178,4 +202,12 @@ export async function getStats(request: IRequest, env: Env): Promise<Response> {
   return json(body);
 }
 
-const NO_STATS = { posts: 0, humanPosts: 0, aiPosts: 0, healsRequested: 0, healsReadded: 0, healDelayMeanMs: 0, healDelayMaxMs: 0 };
+const NO_STATS = {
+  posts: 0,
+  humanPosts: 0,
+  aiPosts: 0,
+  healsRequested: 0,
+  healsReadded: 0,
+  healDelayMeanMs: 0,
+  healDelayMaxMs: 0,
+};

@@ -13,7 +13,10 @@ import type { RoomPath } from "../paths/path";
 import { roomOfMessage } from "./comments";
 
 /** `botId` names the asking bot in the room's presence (optional: older bots do not send it). */
-const pendingQuerySchema = z.object({ room: roomSchema.default(DEFAULT_ROOM), botId: z.string().min(1).max(100).optional() });
+const pendingQuerySchema = z.object({
+  room: roomSchema.default(DEFAULT_ROOM),
+  botId: z.string().min(1).max(100).optional(),
+});
 
 export async function listPending(request: IRequest, env: Env): Promise<Response> {
   await requireRole(request, env, "bot");
@@ -24,7 +27,12 @@ export async function listPending(request: IRequest, env: Env): Promise<Response
 }
 
 /** Runs a bot call on the message's room: the one named, else (older bots) its KV record's. */
-async function onMessageRoom<T>(env: Env, messageId: string, room: string | undefined, run: (path: RoomPath) => Promise<T>) {
+async function onMessageRoom<T>(
+  env: Env,
+  messageId: string,
+  room: string | undefined,
+  run: (path: RoomPath) => Promise<T>,
+) {
   const flags = await loadFlags(env);
   return onRoomPath(env, flags, room ?? (await roomOfMessage(env, messageId)), run);
 }
@@ -33,7 +41,9 @@ export async function claimMessage(request: IRequest, env: Env): Promise<Respons
   await requireRole(request, env, "bot");
   const input = await readJson(request, claimSchema);
   const leaseMs = Number(env.CLAIM_LEASE_MS) || 600_000;
-  const { path, value: message } = await onMessageRoom(env, input.messageId, input.room, (p) => p.claim(input.messageId, input.botId, leaseMs));
+  const { path, value: message } = await onMessageRoom(env, input.messageId, input.room, (p) =>
+    p.claim(input.messageId, input.botId, leaseMs),
+  );
   log("claim", { id: input.messageId, botId: input.botId, mode: path.mode });
   const body: ClaimResponse = { ok: true, message, leaseUntil: message.leaseUntil ?? 0, mode: path.mode };
   return roomJson(path.mode, body);
@@ -42,7 +52,9 @@ export async function claimMessage(request: IRequest, env: Env): Promise<Respons
 export async function releaseMessage(request: IRequest, env: Env): Promise<Response> {
   await requireRole(request, env, "bot");
   const input = await readJson(request, claimSchema);
-  const { path, value: message } = await onMessageRoom(env, input.messageId, input.room, (p) => p.release(input.messageId, input.botId));
+  const { path, value: message } = await onMessageRoom(env, input.messageId, input.room, (p) =>
+    p.release(input.messageId, input.botId),
+  );
   log("release", { id: input.messageId, botId: input.botId, mode: path.mode });
   return roomJson(path.mode, { ok: true, message });
 }
@@ -50,7 +62,9 @@ export async function releaseMessage(request: IRequest, env: Env): Promise<Respo
 export async function failMessage(request: IRequest, env: Env): Promise<Response> {
   await requireRole(request, env, "bot");
   const input = await readJson(request, failSchema);
-  const { path, value: message } = await onMessageRoom(env, input.messageId, input.room, (p) => p.fail(input.messageId, input.botId, input.reason));
+  const { path, value: message } = await onMessageRoom(env, input.messageId, input.room, (p) =>
+    p.fail(input.messageId, input.botId, input.reason),
+  );
   log("fail", { id: input.messageId, botId: input.botId, mode: path.mode, reason: input.reason });
   return roomJson(path.mode, { ok: true, message });
 }

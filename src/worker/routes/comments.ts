@@ -4,7 +4,14 @@ import { z } from "zod";
 import type { CommentsResponse, HealResponse } from "../../shared/api";
 import { resolveMode } from "../../shared/flags";
 import { CACHE_SIZE, DEFAULT_ROOM, DELETED_ERROR } from "../../shared/message";
-import { editSchema, healSchema, messageIdSchema, postCommentSchema, reactSchema, roomSchema } from "../../shared/schemas";
+import {
+  editSchema,
+  healSchema,
+  messageIdSchema,
+  postCommentSchema,
+  reactSchema,
+  roomSchema,
+} from "../../shared/schemas";
 import { recordStat } from "../../control/stats";
 import { requireRole, roleOf } from "../auth";
 import { requestClientKey } from "../../limits/client-key";
@@ -17,18 +24,36 @@ import { readRecord } from "../kv-records";
 const listQuerySchema = z
   .object({
     room: roomSchema.default(DEFAULT_ROOM),
-    limit: z.coerce.number().int("limit must be a whole number").min(1, "limit must be at least 1").max(CACHE_SIZE, `limit must be at most ${CACHE_SIZE}`).default(50),
-    since: z.coerce.number({ error: "since must be a whole number" }).int("since must be a whole number").min(0, "since must be 0 or more").optional(),
+    limit: z.coerce
+      .number()
+      .int("limit must be a whole number")
+      .min(1, "limit must be at least 1")
+      .max(CACHE_SIZE, `limit must be at most ${CACHE_SIZE}`)
+      .default(50),
+    since: z.coerce
+      .number({ error: "since must be a whole number" })
+      .int("since must be a whole number")
+      .min(0, "since must be 0 or more")
+      .optional(),
     /** scroll-back: a message's `seq`; the page holds the messages logged before it */
-    before: z.coerce.number({ error: "before must be a whole number" }).int("before must be a whole number").min(1, "before must be 1 or more").optional(),
+    before: z.coerce
+      .number({ error: "before must be a whole number" })
+      .int("before must be a whole number")
+      .min(1, "before must be 1 or more")
+      .optional(),
   })
-  .refine((q) => q.since === undefined || q.before === undefined, { message: "since and before cannot be combined: since pages forward, before backward", path: ["before"] });
+  .refine((q) => q.since === undefined || q.before === undefined, {
+    message: "since and before cannot be combined: since pages forward, before backward",
+    path: ["before"],
+  });
 
 const getQuerySchema = z.object({ room: roomSchema.optional() });
 
 export async function listComments(request: IRequest, env: Env): Promise<Response> {
   const query = parseWith(listQuerySchema, request.query);
-  const { path, value } = await onRoomPath(env, await loadFlags(env), query.room, (p) => p.list({ limit: query.limit, since: query.since, before: query.before }));
+  const { path, value } = await onRoomPath(env, await loadFlags(env), query.room, (p) =>
+    p.list({ limit: query.limit, since: query.since, before: query.before }),
+  );
   const body: CommentsResponse = {
     comments: value.comments,
     mode: path.mode,
@@ -63,8 +88,10 @@ export async function postComment(request: IRequest, env: Env, ctx: ExecutionCon
   const input = await readJson(request, postCommentSchema);
   if (input.kind === "ai") await requireRole(request, env, "bot");
   if (input.kind === "human" && input.replyTo) throw new StatusError(400, "replyTo: only AI replies answer a message");
-  if (input.kind === "human" && input.stopped !== undefined) throw new StatusError(400, "stopped: only AI replies are stopped");
-  if (input.kind === "ai" && !input.replyTo) throw new StatusError(400, "replyTo: an AI reply must name the message it answers");
+  if (input.kind === "human" && input.stopped !== undefined)
+    throw new StatusError(400, "stopped: only AI replies are stopped");
+  if (input.kind === "ai" && !input.replyTo)
+    throw new StatusError(400, "replyTo: an AI reply must name the message it answers");
   // Bots and operators post with a token and are not limited; everyone else counts per client key
   // (and a new room, its first message, against ROOM_LIMITER: the room's path knows whether it is new).
   let creator: string | undefined;
@@ -74,7 +101,9 @@ export async function postComment(request: IRequest, env: Env, ctx: ExecutionCon
     if (limited) throw new StatusError(429, limited);
   }
   const flags = await loadFlags(env);
-  const room = input.room ?? (input.replyTo ? await roomOfMessage(env, input.replyTo, "replyTo: message not found") : DEFAULT_ROOM);
+  const room =
+    input.room ??
+    (input.replyTo ? await roomOfMessage(env, input.replyTo, "replyTo: message not found") : DEFAULT_ROOM);
   const { path, value: result } = await onRoomPath(env, flags, room, (p) =>
     input.replyTo ? p.reply({ ...input, replyTo: input.replyTo }) : p.post({ ...input, creator }),
   );
@@ -99,7 +128,12 @@ export async function healComment(request: IRequest, env: Env, ctx: ExecutionCon
   if (!record) throw new StatusError(404, "message not found");
   if (record.deleted) throw new StatusError(410, DELETED_ERROR);
   const { path, value } = await onRoomPath(env, await loadFlags(env), record.room, (p) => p.heal(record));
-  recordStat(env, (p) => ctx.waitUntil(p), { type: "heal", mode: path.mode, readded: value.readded, delayMs: Date.now() - record.createdAt });
+  recordStat(env, (p) => ctx.waitUntil(p), {
+    type: "heal",
+    mode: path.mode,
+    readded: value.readded,
+    delayMs: Date.now() - record.createdAt,
+  });
   log("heal", { id: messageId, room: record.room, mode: path.mode, readded: value.readded });
   const body: HealResponse = { ok: true, readded: value.readded, message: value.message, mode: path.mode };
   return roomJson(path.mode, body);

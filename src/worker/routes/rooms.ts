@@ -16,7 +16,12 @@ export const ROOMS_PAGE_DEFAULT = 100;
 export const ROOMS_PAGE_MAX = 1000;
 
 const roomsQuerySchema = z.object({
-  limit: z.coerce.number().int("limit must be a whole number").min(1, "limit must be at least 1").max(ROOMS_PAGE_MAX, `limit must be at most ${ROOMS_PAGE_MAX}`).default(ROOMS_PAGE_DEFAULT),
+  limit: z.coerce
+    .number()
+    .int("limit must be a whole number")
+    .min(1, "limit must be at least 1")
+    .max(ROOMS_PAGE_MAX, `limit must be at most ${ROOMS_PAGE_MAX}`)
+    .default(ROOMS_PAGE_DEFAULT),
   cursor: z.string().min(1, "cursor must not be empty").max(1024, "cursor must be at most 1024 characters").optional(),
 });
 
@@ -36,7 +41,10 @@ async function roomNamesPage(env: Env, limit: number, cursor?: string): Promise<
 export async function listRooms(request: IRequest, env: Env): Promise<Response> {
   const query = parseWith(roomsQuerySchema, request.query);
   const [flags, page] = await Promise.all([loadFlags(env), roomNamesPage(env, query.limit, query.cursor)]);
-  const body: RoomsResponse = { rooms: page.names.map((name) => ({ name, mode: resolveMode(flags, name) })), ...(page.cursor ? { cursor: page.cursor } : {}) };
+  const body: RoomsResponse = {
+    rooms: page.names.map((name) => ({ name, mode: resolveMode(flags, name) })),
+    ...(page.cursor ? { cursor: page.cursor } : {}),
+  };
   return json(body);
 }
 

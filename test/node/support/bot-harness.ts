@@ -8,7 +8,12 @@ import type { Flags } from "../../../src/shared/flags";
 import type { Message } from "../../../src/shared/message";
 
 /** Polls `check` until it returns a value other than undefined/false; fails with `what` after the deadline. */
-export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
@@ -46,7 +51,10 @@ export function tempStateFile(): string {
 
 /** The page's and the operator's side of the API. */
 export class TestClient {
-  constructor(readonly url: string, private readonly adminToken: string) {}
+  constructor(
+    readonly url: string,
+    private readonly adminToken: string,
+  ) {}
 
   private async call<T>(method: string, path: string, body?: unknown, token?: string): Promise<T> {
     const res = await fetch(`${this.url}${path}`, {

@@ -10,7 +10,14 @@ export type BotProcess = { child: ChildProcess; output(): string };
 export function spawnBotProcess(worker: LocalWorker, env: Record<string, string>): BotProcess {
   const child = spawn(process.execPath, ["--import", "tsx", join(PROJECT_ROOT, "bot", "main.ts")], {
     cwd: PROJECT_ROOT,
-    env: { ...process.env, CHAT_API_URL: worker.url, BOT_TOKEN: worker.botToken, BOT_POLL_MS: "100", BOT_STATE_FILE: tempStateFile(), ...env },
+    env: {
+      ...process.env,
+      CHAT_API_URL: worker.url,
+      BOT_TOKEN: worker.botToken,
+      BOT_POLL_MS: "100",
+      BOT_STATE_FILE: tempStateFile(),
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

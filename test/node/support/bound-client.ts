@@ -10,16 +10,30 @@ import type { Socket } from "node:net";
 export type BoundResponse = { status: number; headers: Record<string, string | string[] | undefined>; body: string };
 
 /** One HTTP request from `localAddress`; the whole answer. */
-export function requestFrom(localAddress: string, url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<BoundResponse> {
+export function requestFrom(
+  localAddress: string,
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<BoundResponse> {
   const target = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = request({ host: target.hostname, port: target.port, path: target.pathname + target.search, method: init.method ?? "GET", headers: init.headers, localAddress }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (body += chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      res.on("error", reject);
-    });
+    const req = request(
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname + target.search,
+        method: init.method ?? "GET",
+        headers: init.headers,
+        localAddress,
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (body += chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on("error", reject);
+      },
+    );
     req.on("error", reject);
     req.end(init.body);
   });
@@ -45,16 +59,30 @@ const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 function frame(opcode: number, payload: Buffer): Buffer {
   const mask = randomBytes(4);
   const length = payload.length;
-  const head = length < 126 ? Buffer.from([0x80 | opcode, 0x80 | length])
-    : length < 65_536 ? Buffer.from([0x80 | opcode, 0x80 | 126, length >> 8, length & 0xff])
-    : Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | 127]), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(length)); return b; })()]);
+  const head =
+    length < 126
+      ? Buffer.from([0x80 | opcode, 0x80 | length])
+      : length < 65_536
+        ? Buffer.from([0x80 | opcode, 0x80 | 126, length >> 8, length & 0xff])
+        : Buffer.concat([
+            Buffer.from([0x80 | opcode, 0x80 | 127]),
+            (() => {
+              const b = Buffer.alloc(8);
+              b.writeBigUInt64BE(BigInt(length));
+              return b;
+            })(),
+          ]);
   const body = Buffer.from(payload);
   for (let i = 0; i < body.length; i++) body[i] = body[i]! ^ mask[i % 4]!;
   return Buffer.concat([head, mask, body]);
 }
 
 /** Opens a WebSocket to `url` (ws://) from `localAddress`; rejects with the status if the upgrade is refused. */
-export function openSocketFrom(localAddress: string, url: string, headers: Record<string, string> = {}): Promise<BoundSocket> {
+export function openSocketFrom(
+  localAddress: string,
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<BoundSocket> {
   const target = new URL(url);
   const key = randomBytes(16).toString("base64");
   return new Promise((resolve, reject) => {
@@ -63,7 +91,13 @@ export function openSocketFrom(localAddress: string, url: string, headers: Recor
       port: target.port,
       path: target.pathname + target.search,
       localAddress,
-      headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": key, ...headers },
+      headers: {
+        "connection": "Upgrade",
+        "upgrade": "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": key,
+        ...headers,
+      },
     });
     req.on("error", reject);
     req.on("response", (res) => {
@@ -71,7 +105,9 @@ export function openSocketFrom(localAddress: string, url: string, headers: Recor
       reject(new Error(`upgrade refused with ${res.statusCode}`));
     });
     req.on("upgrade", (res, socket: Socket, head: Buffer) => {
-      const accept = createHash("sha1").update(key + WS_GUID).digest("base64");
+      const accept = createHash("sha1")
+        .update(key + WS_GUID)
+        .digest("base64");
       if (res.headers["sec-websocket-accept"] !== accept) {
         socket.destroy();
         reject(new Error("bad Sec-WebSocket-Accept"));
@@ -150,7 +186,10 @@ function wrap(socket: Socket, head: Buffer): BoundSocket {
       for (;;) {
         const found = frames.find(match);
         if (found !== undefined) return found;
-        if (closedWith) throw new Error(`socket closed (${closedWith.code} ${closedWith.reason}) before a matching frame; got ${frames.join(" ")}`);
+        if (closedWith)
+          throw new Error(
+            `socket closed (${closedWith.code} ${closedWith.reason}) before a matching frame; got ${frames.join(" ")}`,
+          );
         const left = deadline - Date.now();
         if (left <= 0) throw new Error(`no matching frame in 10 s; got ${frames.join(" ")}`);
         await new Promise<void>((resolve) => {

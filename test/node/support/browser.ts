@@ -39,7 +39,11 @@ export function watchPage(page: Page): { errors: string[]; dialogs: string[] } {
   return seen;
 }
 
-export async function api<T>(worker: LocalWorker, path: string, init: { method?: string; body?: unknown; token?: string } = {}): Promise<{ status: number; body: T; mode: string | null }> {
+export async function api<T>(
+  worker: LocalWorker,
+  path: string,
+  init: { method?: string; body?: unknown; token?: string } = {},
+): Promise<{ status: number; body: T; mode: string | null }> {
   const headers: Record<string, string> = {};
   if (init.body !== undefined) headers["content-type"] = "application/json";
   if (init.token) headers.authorization = `Bearer ${init.token}`;
@@ -53,17 +57,27 @@ export async function api<T>(worker: LocalWorker, path: string, init: { method?:
 }
 
 export async function putFlags(worker: LocalWorker, flags: Flags): Promise<void> {
-  const { status, body } = await api(worker, "/api/admin/flags", { method: "PUT", body: flags, token: worker.adminToken });
+  const { status, body } = await api(worker, "/api/admin/flags", {
+    method: "PUT",
+    body: flags,
+    token: worker.adminToken,
+  });
   if (status !== 200) throw new Error(`PUT /api/admin/flags answered ${status}: ${JSON.stringify(body)}`);
 }
 
 export async function postMessage(worker: LocalWorker, room: string, text: string, author = "node"): Promise<Message> {
-  const { status, body } = await api<Message>(worker, "/api/comments", { method: "POST", body: { room, text, author } });
+  const { status, body } = await api<Message>(worker, "/api/comments", {
+    method: "POST",
+    body: { room, text, author },
+  });
   if (status !== 201) throw new Error(`POST /api/comments answered ${status}: ${JSON.stringify(body)}`);
   return body;
 }
 
-export async function listRoom(worker: LocalWorker, room: string): Promise<{ comments: Message[]; mode: string | null }> {
+export async function listRoom(
+  worker: LocalWorker,
+  room: string,
+): Promise<{ comments: Message[]; mode: string | null }> {
   const { body, mode } = await api<{ comments: Message[] }>(worker, `/api/comments?room=${room}&limit=200`);
   return { comments: body.comments, mode };
 }
@@ -84,7 +98,9 @@ export const ownState = (page: Page, text: string) => messageRow(page, text).loc
 
 /** The ids in the page's verification list (localStorage `pendingMessages`). */
 export const pendingIds = (page: Page) =>
-  page.evaluate(() => (JSON.parse(localStorage.getItem("pendingMessages") ?? "[]") as { id: string }[]).map((e) => e.id));
+  page.evaluate(() =>
+    (JSON.parse(localStorage.getItem("pendingMessages") ?? "[]") as { id: string }[]).map((e) => e.id),
+  );
 
 export const ROOM_SOCKET_URL = /\/api\/rooms\/[^/]+\/ws$/;
 
@@ -92,7 +108,8 @@ export const ROOM_SOCKET_URL = /\/api\/rooms\/[^/]+\/ws$/;
 export function watchSends(page: Page): { posted: string[]; frames: SendFrame[] } {
   const seen = { posted: [] as string[], frames: [] as SendFrame[] };
   page.on("request", (request) => {
-    if (request.method() === "POST" && new URL(request.url()).pathname === "/api/comments") seen.posted.push((request.postDataJSON() as { id: string }).id);
+    if (request.method() === "POST" && new URL(request.url()).pathname === "/api/comments")
+      seen.posted.push((request.postDataJSON() as { id: string }).id);
   });
   page.on("websocket", (socket) => {
     socket.on("framesent", ({ payload }) => {
@@ -121,7 +138,19 @@ export function overwriteRoomCache(persistTo: string, room: string, messages: Me
   const wrangler = join(PROJECT_ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
   execFileSync(
     process.execPath,
-    [wrangler, "kv", "key", "put", "--local", "--persist-to", persistTo, "--binding", "CHAT_KV", `cache:${room}`, JSON.stringify(messages)],
+    [
+      wrangler,
+      "kv",
+      "key",
+      "put",
+      "--local",
+      "--persist-to",
+      persistTo,
+      "--binding",
+      "CHAT_KV",
+      `cache:${room}`,
+      JSON.stringify(messages),
+    ],
     { cwd: PROJECT_ROOT, stdio: "pipe", env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" } },
   );
 }

@@ -6,7 +6,12 @@ import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
 export type StubChatMessage = { role: string; content: string };
-export type StubChatRequest = { model: string; messages: StubChatMessage[]; stream?: boolean; think?: boolean | "low" | "medium" | "high" };
+export type StubChatRequest = {
+  model: string;
+  messages: StubChatMessage[];
+  stream?: boolean;
+  think?: boolean | "low" | "medium" | "high";
+};
 
 export type OllamaStubOptions = {
   /** The model /api/tags lists (as "<model>:latest"). */
@@ -97,7 +102,17 @@ export async function startOllamaStub(options: OllamaStubOptions = {}): Promise<
     created_at: new Date().toISOString(),
     message: { role: "assistant", content },
     done,
-    ...(done ? { done_reason: "stop", total_duration: 1, load_duration: 1, prompt_eval_count: 1, prompt_eval_duration: 1, eval_count: 1, eval_duration: 1 } : {}),
+    ...(done
+      ? {
+          done_reason: "stop",
+          total_duration: 1,
+          load_duration: 1,
+          prompt_eval_count: 1,
+          prompt_eval_duration: 1,
+          eval_count: 1,
+          eval_duration: 1,
+        }
+      : {}),
   });
 
   async function chat(res: ServerResponse, body: string): Promise<void> {
@@ -138,7 +153,12 @@ export async function startOllamaStub(options: OllamaStubOptions = {}): Promise<
     res.writeHead(200, { "content-type": "application/x-ndjson" });
     const tokens = (t: string) => t.match(/\S+\s*/g) ?? [t];
     const parts = [
-      ...(thinking ? tokens(thinking).map((token) => ({ ...chunk("", false), message: { role: "assistant", content: "", thinking: token } })) : []),
+      ...(thinking
+        ? tokens(thinking).map((token) => ({
+            ...chunk("", false),
+            message: { role: "assistant", content: "", thinking: token },
+          }))
+        : []),
       ...tokens(text).map((token) => chunk(token, false)),
     ];
     for (const [index, part] of parts.entries()) {
@@ -172,10 +192,16 @@ export async function startOllamaStub(options: OllamaStubOptions = {}): Promise<
     const digest = "sha256:74701a8c35f6c8d9a4b91f3f3497643001d63e0c7a84e085bed452548fa88d45";
     const total = 1_321_082_688;
     for (let step = 0; step <= 40; step++) {
-      send({ status: `pulling ${digest.slice(7, 19)}`, digest, total, ...(step ? { completed: Math.round((total * step) / 40) } : {}) });
+      send({
+        status: `pulling ${digest.slice(7, 19)}`,
+        digest,
+        total,
+        ...(step ? { completed: Math.round((total * step) / 40) } : {}),
+      });
       if (stub.tokenDelayMs) await sleep(stub.tokenDelayMs);
     }
-    for (const status of ["verifying sha256 digest", "writing manifest", "removing any unused layers"]) send({ status });
+    for (const status of ["verifying sha256 digest", "writing manifest", "removing any unused layers"])
+      send({ status });
     stub.pulled = true;
     res.end(`${JSON.stringify({ status: "success" })}\n`);
   }
@@ -189,14 +215,29 @@ export async function startOllamaStub(options: OllamaStubOptions = {}): Promise<
       if (req.method === "GET" && path === "/api/version") return json(res, 200, { version: "0.0.0-stub" });
       if (req.method === "GET" && path === "/api/tags") {
         return json(res, 200, {
-          models: stub.pulled ? [{ name: `${model}:latest`, model: `${model}:latest`, modified_at: new Date(0).toISOString(), size: 1, digest: "stub", details: {} }] : [],
+          models: stub.pulled
+            ? [
+                {
+                  name: `${model}:latest`,
+                  model: `${model}:latest`,
+                  modified_at: new Date(0).toISOString(),
+                  size: 1,
+                  digest: "stub",
+                  details: {},
+                },
+              ]
+            : [],
         });
       }
       if (req.method === "POST" && path === "/api/show") {
         const name = (JSON.parse(body || "{}") as { model?: string; name?: string }).model ?? "";
         if (!isOurs(name)) return json(res, 404, { error: `model '${name}' not found` });
         return json(res, 200, {
-          modelfile: "", parameters: "", template: "{{ .Prompt }}", details: { format: "gguf", family: "stub" }, model_info: {},
+          modelfile: "",
+          parameters: "",
+          template: "{{ .Prompt }}",
+          details: { format: "gguf", family: "stub" },
+          model_info: {},
           capabilities: ["completion", ...(options.thinking !== undefined ? ["thinking"] : [])],
           modified_at: new Date(0).toISOString(),
         });
