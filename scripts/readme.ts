@@ -13,6 +13,7 @@ import { benchTables, costTable, fanInTable, fanInTargets, type BenchReport } fr
 import { historyLines, historyTable, modeTable, soakSummary } from "../bench/soak/report";
 import { soakReportSchema } from "../bench/soak/report-schema";
 import { markdownTable } from "../bench/lib/table";
+import { peopleReportSchema, peopleTable } from "../bench/people-report";
 import { PROJECT_ROOT } from "./local-worker";
 
 /** Each page and the sections it joins: the README is what a newcomer reads first, the rest by purpose. */
@@ -42,6 +43,12 @@ const provenance = (command: string, generatedAt: string, file: string, outcome:
 const raceOutcome = (r: RaceReport) => (r.ok ? "exit 0" : "**exit 1** (a round failed, see below)");
 
 const BLOCKS: Record<string, () => string> = {
+  /** What people in a room cost in rows: presence, typing, reactions, edits. */
+  "people": () => {
+    const r = peopleReportSchema.parse(JSON.parse(read("docs/bench-people.json")));
+    const outcome = `${r.operations} operations of each kind`;
+    return [provenance(r.command, r.generatedAt, "docs/bench-people.json", outcome), peopleTable(r)].join("\n\n");
+  },
   /** The README's opening figures: the 29-tab race, human messages, and how many bench targets were met. */
   "headline": () => {
     const r = race("docs/race-29.json");
