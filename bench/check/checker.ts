@@ -6,7 +6,7 @@
 // acknowledged takes the mode of the read that showed it. An anomaly a read shows
 // (duplicate, order, status, position) counts against do only when a do-answered read
 // showed it: a kv-answered read is the legacy path speaking, whoever acknowledged the message.
-import { CACHE_SIZE } from "../../src/shared/message";
+import { inKvWindow } from "../../src/shared/message";
 import type { History, Mode, Observation, Observed, SendOp, Status } from "./history";
 
 export const ANOMALY_KINDS = [
@@ -135,8 +135,8 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
   const kvPairs = new Map<string, Set<string>>();
   /** room → the ids of its latest whole-log read, and when it was made */
   const wholeLog = new Map<string, { at: number; ids: Set<string> }>();
-  /** room → its kv lists: when, which ids, and the oldest createdAt a full list still shows */
-  const kvLists = new Map<string, { at: number; ids: Set<string>; floor: number }[]>();
+  /** room → its kv lists: when, which ids, and their entries' stamps (null when a stamp is unknown) */
+  const kvLists = new Map<string, { at: number; ids: Set<string>; stamps: { createdAt: number }[] | null }[]>();
   /** id → when the server stamped it, as any read showed */
   const createdAtOf = new Map<string, number>();
   /** human id → reply id → where it stands */
@@ -178,11 +178,11 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
     if (read.complete) wholeLog.set(room, { at: read.at, ids: new Set(read.messages.map((m) => m.id)) });
     for (const m of read.messages) if (m.createdAt !== undefined) createdAtOf.set(m.id, m.createdAt);
     if (read.mode === "kv" && read.kind === "list") {
-      // A full list is the newest CACHE_SIZE: older messages were pushed out, not lost.
-      const stamps = read.messages.flatMap((m) => (m.createdAt === undefined ? [] : [m.createdAt]));
-      const floor = read.messages.length >= CACHE_SIZE ? Math.min(...stamps) : -Infinity;
+      // A message CACHE_SIZE newer ones pushed out of the list was not lost (inKvWindow).
+      const known = read.messages.every((m) => m.createdAt !== undefined);
+      const stamps = known ? read.messages.map((m) => ({ createdAt: m.createdAt! })) : null;
       const lists = kvLists.get(room) ?? [];
-      lists.push({ at: read.at, ids: new Set(read.messages.map((m) => m.id)), floor });
+      lists.push({ at: read.at, ids: new Set(read.messages.map((m) => m.id)), stamps });
       kvLists.set(room, lists);
     }
 
@@ -295,7 +295,7 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
     const completeAt = op.completeAt;
     if (created === undefined || completeAt === null) continue;
     const lacking = (kvLists.get(op.room) ?? []).find(
-      (l) => l.at >= completeAt && !l.ids.has(op.id) && created >= l.floor,
+      (l) => l.at >= completeAt && !l.ids.has(op.id) && l.stamps !== null && inKvWindow(l.stamps, created),
     );
     if (lacking) {
       const detail = "missing from a kv list of its room read after it was acknowledged (within the list's window)";

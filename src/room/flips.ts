@@ -5,7 +5,7 @@
 // reads and sockets ask nobody. Leaving do mode flushes everything owed to KV first, so a
 // room is never half-left.
 import { cacheKey, commentKey } from "../shared/keys";
-import { CACHE_SIZE, type Message } from "../shared/message";
+import { CACHE_SIZE, inKvWindow, type Message } from "../shared/message";
 import { storedMessageSchema } from "../shared/schemas";
 import { registryFor } from "../control/registry";
 import type { Usage } from "../storage/usage";
@@ -259,11 +259,12 @@ export class Flips {
     const key = cacheKey(this.state.roomName);
     const cached = (await this.state.kv.get<Message[]>(key, "json")) ?? [];
     const listed = new Set(cached.map((m) => m.id));
-    const floor = cached.length >= CACHE_SIZE ? Math.min(...cached.map((m) => m.createdAt)) : -Infinity;
-    const missing = this.state.view.recent(CACHE_SIZE).filter((m) => !listed.has(m.id) && m.createdAt >= floor);
+    const missing = this.state.view
+      .recent(CACHE_SIZE)
+      .filter((m) => !listed.has(m.id) && inKvWindow(cached, m.createdAt));
     if (missing.length) {
-      const list = [...cached, ...missing].sort((a, b) => a.createdAt - b.createdAt).slice(-CACHE_SIZE);
-      await this.state.kv.put(key, JSON.stringify(list));
+      // Appended as a heal appends, the list's own order left as its writers made it.
+      await this.state.kv.put(key, JSON.stringify([...cached, ...missing].slice(-CACHE_SIZE)));
       this.sweepReadded += missing.length;
     }
     this.state.remember("sweepsDue", JSON.stringify(rest));

@@ -10,6 +10,17 @@ export const MAX_AUTHOR = 40;
 /** The legacy cache and the DO mirror keep this many newest messages. */
 export const CACHE_SIZE = 200;
 
+/**
+ * Whether a message stamped `createdAt` belongs in a kv list: fewer than CACHE_SIZE of the
+ * list's entries are newer. The list keeps its last CACHE_SIZE appends, in append order (a heal
+ * appends an old message at the end), so its oldest stamp says nothing about what was pushed out.
+ */
+export function inKvWindow(list: readonly { createdAt: number }[], createdAt: number): boolean {
+  let newer = 0;
+  for (const entry of list) if (entry.createdAt > createdAt && ++newer >= CACHE_SIZE) return false;
+  return true;
+}
+
 /** Which path serves a room: the legacy KV read-modify-write, or the room's Durable Object. */
 export type PathMode = "kv" | "do";
 export type MessageStatus = "pending" | "processing" | "complete" | "failed";

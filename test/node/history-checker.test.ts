@@ -144,6 +144,13 @@ describe("checkHistory: one anomaly each", () => {
     for (const entry of full) pushedOut.send(entry.id, "kv", "ok");
     pushedOut.read("p2", full, kvList);
     expect(nonZero(pushedOut.check())).toEqual({});
+    // A healed old message at the end of a full list does not move its window: 199 newer entries
+    // and an old one leave room for "a", so its absence is a loss.
+    const healedOld = [m("old", { createdAt: 0 }), ...full.slice(1)];
+    const lostAgain = new Script().send("a", "do", "ok").read("p1", [m("a", { seq: 1, pos: 1, createdAt: 1 })], doList);
+    for (const entry of healedOld) lostAgain.send(entry.id, "kv", "ok");
+    lostAgain.read("p2", healedOld, kvList);
+    expectOnly(lostAgain.check(), "do", "lostWrites");
   });
 
   it("an id twice in one do list is a do duplicate; a kv list showing it twice is kv's", () => {

@@ -145,6 +145,7 @@ export class ChatApp {
     this.ui.list.onNearTop(() => void this.loadOlder());
     this.reading = new ReadingPlace(room);
     this.ui.list.onScroll(() => this.noteReading());
+    this.ui.list.pinToBottom();
     for (const entry of this.pending.forRoom(room)) this.rememberPending(entry);
   }
 

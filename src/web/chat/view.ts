@@ -127,6 +127,20 @@ export class MessageListView {
     this.marker.className = `history history--${state.kind}`;
   }
 
+  /**
+   * Keeps a reader who was at the newest message there when the list grows or the box shrinks
+   * by themselves (a font loading, a notice appearing above) rather than by a render.
+   */
+  pinToBottom(): void {
+    let atBottom = this.atBottom();
+    this.scroller.addEventListener("scroll", () => (atBottom = this.atBottom()), { passive: true });
+    const keep = new ResizeObserver(() => {
+      if (atBottom) this.scrollToEnd();
+    });
+    keep.observe(this.list);
+    keep.observe(this.scroller);
+  }
+
   /** Scrolled to (or near) the newest message. */
   atBottom(): boolean {
     return this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < 48;
