@@ -66,7 +66,10 @@ export const PAGE_BEFORE_SQL = `${SELECT} WHERE m.seq < ? AND ${SHOWN} ORDER BY 
 export class RoomLog {
   /** The room's newest change position, read once on first use, then kept. */
   private position: number | null = null;
-  /** How many messages the log holds, counted once on first use, then kept (the cap is checked on every post). */
+  /**
+   * How many live messages (not tombstones) the log holds, counted once on first use, then
+   * kept: the cap is checked on every post, and a deletion must free its slot at once.
+   */
   private size: number | null = null;
 
   constructor(
@@ -191,7 +194,10 @@ export class RoomLog {
    * A message the log never had is logged as a tombstone straight away.
    */
   tombstone(message: Message, deletedAt: number): Message {
-    const inserted = !this.get(message.id) && this.insert(message).created;
+    const logged = this.get(message.id);
+    const inserted = !logged && this.insert(message).created;
+    // The row stops counting against the cap (a never-logged one was counted by its insert just now).
+    if (this.size !== null && (inserted || (logged && !logged.deleted))) this.size--;
     this.sql.exec(
       `UPDATE messages SET text = '', author = '', deleted_at = ?, pos = ? WHERE id = ?`,
       deletedAt,
@@ -339,8 +345,9 @@ export class RoomLog {
     return this.sql.exec<{ s: number | null }>(`SELECT MAX(seq) AS s FROM messages`).one().s ?? 0;
   }
 
+  /** Live messages: what ROOM_MAX_MESSAGES caps (tombstones are kept but hold no slot). */
   count(): number {
-    this.size ??= this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM messages`).one().n;
+    this.size ??= this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM messages m WHERE ${SHOWN}`).one().n;
     return this.size;
   }
 
@@ -369,13 +376,20 @@ export class RoomLog {
       .map((row) => row.id);
   }
 
-  /** Deletes messages and their claims (retention); the caller is inside a transaction. */
+  /** Deletes messages with their claims, versions and reactions; the caller is inside a transaction. */
   remove(ids: string[]): void {
+    let live = 0;
     for (const id of ids) {
       this.sql.exec(`DELETE FROM claims WHERE message_id = ?`, id);
-      this.sql.exec(`DELETE FROM messages WHERE id = ?`, id);
+      this.sql.exec(`DELETE FROM message_versions WHERE id = ?`, id);
+      this.sql.exec(`DELETE FROM reactions WHERE message_id = ?`, id);
+      const row = this.sql
+        .exec<{ deleted_at: number | null }>(`DELETE FROM messages WHERE id = ? RETURNING deleted_at`, id)
+        .toArray()[0];
+      if (row && row.deleted_at === null) live++;
     }
-    if (this.size !== null) this.size -= ids.length;
+    // A removed tombstone held no slot.
+    if (this.size !== null) this.size -= live;
   }
 }
 

@@ -28,7 +28,10 @@ const ALARM_RETRY_MS = 5_000;
 
 export type RoomInspection = {
   room: string;
+  /** live messages (tombstones left out): what ROOM_MAX_MESSAGES caps */
   count: number;
+  /** ROOM_MAX_MESSAGES for this room (0: no cap) */
+  maxMessages: number;
   lastSeq: number;
   active: boolean;
   flagVersion: number;
@@ -171,6 +174,7 @@ export class Room extends DurableObject<Env> {
     return {
       room: this.state.roomName,
       count: this.state.view.count(),
+      maxMessages: this.state.limits.maxMessages,
       lastSeq: this.state.view.lastSeq(),
       active: this.state.active,
       flagVersion: this.state.flagVersion,
