@@ -63,6 +63,9 @@ const SHOWN = `m.deleted_at IS NULL`;
 /** One scroll-back page (exported so a test can check its query plan: a rowid range, no scan). */
 export const PAGE_BEFORE_SQL = `${SELECT} WHERE m.seq < ? AND ${SHOWN} ORDER BY m.seq DESC LIMIT ?`;
 
+/** What a removal takes: messages created before `before` (epoch ms), and/or every tombstone. */
+export type Removal = { before?: number; tombstones?: boolean };
+
 export class RoomLog {
   /** The room's newest change position, read once on first use, then kept. */
   private position: number | null = null;
@@ -357,18 +360,27 @@ export class RoomLog {
   }
 
   /**
-   * Up to `limit` ids of messages created before `cutoff`, oldest first, leaving out a
-   * message a bot holds a live lease on (its answer is being written; it goes on a later run)
-   * and the room's latest change, so change positions (MAX(pos)) never go back.
+   * Up to `limit` ids of messages `which` selects (created before `before`, or tombstones),
+   * oldest first, leaving out a message a bot holds a live lease on (its answer is being
+   * written; it goes on a later run) and the room's latest change, so change positions
+   * (MAX(pos)) never go back.
    */
-  expired(cutoff: number, now: number, limit: number): string[] {
+  removable(which: Removal, now: number, limit: number): string[] {
+    const selected: string[] = [];
+    const bindings: number[] = [];
+    if (which.before !== undefined) {
+      selected.push(`m.created_at < ?`);
+      bindings.push(which.before);
+    }
+    if (which.tombstones) selected.push(`m.deleted_at IS NOT NULL`);
+    if (!selected.length) return [];
     return this.sql
       .exec<{ id: string }>(
         `SELECT m.id FROM messages m LEFT JOIN claims c ON c.message_id = m.id
-         WHERE m.created_at < ? AND m.pos < (SELECT MAX(pos) FROM messages)
+         WHERE (${selected.join(" OR ")}) AND m.pos < (SELECT MAX(pos) FROM messages)
            AND NOT (m.status = 'processing' AND COALESCE(c.lease_until, 0) > ?)
          ORDER BY m.created_at LIMIT ?`,
-        cutoff,
+        ...bindings,
         now,
         limit,
       )
