@@ -3,7 +3,7 @@
 // stats go to Analytics Engine (stats.ts), the list of do rooms lives in the registry
 // shards (registry.ts), which ask it for the flag once per flag version each.
 import { DurableObject } from "cloudflare:workers";
-import type { DeletionAuditEntry, FlagsResponse } from "../shared/api";
+import type { DeletionAuditEntry, FlagsResponse, PurgeAuditEntry } from "../shared/api";
 import { defaultFlags, resolveMode, type Flags, type FlagsDocument } from "../shared/flags";
 import { FLAGS_KEY } from "../shared/keys";
 import { applyMigrations } from "../storage/migrations";
@@ -14,6 +14,8 @@ import type { UsageCounts } from "../shared/usage";
 export const AUDIT_LIMIT = 50;
 /** Deletions the audit keeps (newest): moderation is more frequent than flag changes. */
 export const DELETION_AUDIT_LIMIT = 500;
+/** Purges the audit keeps (newest). */
+export const PURGE_AUDIT_LIMIT = AUDIT_LIMIT;
 
 /** A flip under way: the flag it will publish, under the version reserved for it. */
 export type PendingFlip = { flags: Flags; version: number };
@@ -48,7 +50,13 @@ export class Control extends DurableObject<Env> {
       .exec<DeletionAuditEntry>(`SELECT at, who, room, id, kind FROM deletions ORDER BY at DESC, rowid DESC`)
       .toArray()
       .map((r) => ({ ...r }));
-    return { flags: this.flag(), audit, deletions };
+    const purges = this.sql
+      .exec<{ at: number; who: string; room: string; before: number | null; tombstones: number; removed: number }>(
+        `SELECT at, who, room, before, tombstones, removed FROM purges ORDER BY at DESC, rowid DESC`,
+      )
+      .toArray()
+      .map((r) => ({ ...r, tombstones: r.tombstones === 1 }));
+    return { flags: this.flag(), audit, deletions, purges };
   }
 
   private flag(): FlagsDocument {
@@ -84,6 +92,26 @@ export class Control extends DurableObject<Env> {
       this.sql.exec(
         `DELETE FROM deletions WHERE rowid NOT IN (SELECT rowid FROM deletions ORDER BY at DESC, rowid DESC LIMIT ?)`,
         DELETION_AUDIT_LIMIT,
+      );
+    });
+  }
+
+  /** Audits an operator purge: each purge is its own entry (a repeat that removed nothing is recorded too). */
+  async recordPurge(entry: PurgeAuditEntry): Promise<void> {
+    this.usageCounts.count("requests");
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        `INSERT INTO purges (room, at, who, before, tombstones, removed) VALUES (?, ?, ?, ?, ?, ?)`,
+        entry.room,
+        entry.at,
+        entry.who,
+        entry.before,
+        entry.tombstones ? 1 : 0,
+        entry.removed,
+      );
+      this.sql.exec(
+        `DELETE FROM purges WHERE rowid NOT IN (SELECT rowid FROM purges ORDER BY at DESC, rowid DESC LIMIT ?)`,
+        PURGE_AUDIT_LIMIT,
       );
     });
   }

@@ -37,6 +37,7 @@ export type NewReply = { id: string; replyTo: string; text: string; author: stri
 export type Stored = { message: Message; created: boolean };
 /** `deleted`: false when the message already was a tombstone. */
 export type Deleted = { message: Message; deleted: boolean };
+export type { PurgeResponse as Purged } from "../shared/api";
 
 export const LEFT_DO_MODE: RoomRefusal = { status: 409, error: "room is not in do mode; use the kv path", mode: "kv" };
 /** A deleted id is final: whoever brings it back (post, heal, claim, reply) is told so. */

@@ -63,10 +63,16 @@ const SHOWN = `m.deleted_at IS NULL`;
 /** One scroll-back page (exported so a test can check its query plan: a rowid range, no scan). */
 export const PAGE_BEFORE_SQL = `${SELECT} WHERE m.seq < ? AND ${SHOWN} ORDER BY m.seq DESC LIMIT ?`;
 
+/** What a removal takes: messages created before `before` (epoch ms), and/or every tombstone. */
+export type Removal = { before?: number; tombstones?: boolean };
+
 export class RoomLog {
   /** The room's newest change position, read once on first use, then kept. */
   private position: number | null = null;
-  /** How many messages the log holds, counted once on first use, then kept (the cap is checked on every post). */
+  /**
+   * How many live messages (not tombstones) the log holds, counted once on first use, then
+   * kept: the cap is checked on every post, and a deletion must free its slot at once.
+   */
   private size: number | null = null;
 
   constructor(
@@ -191,7 +197,10 @@ export class RoomLog {
    * A message the log never had is logged as a tombstone straight away.
    */
   tombstone(message: Message, deletedAt: number): Message {
-    const inserted = !this.get(message.id) && this.insert(message).created;
+    const logged = this.get(message.id);
+    const inserted = !logged && this.insert(message).created;
+    // The row stops counting against the cap (a never-logged one was counted by its insert just now).
+    if (this.size !== null && (inserted || (logged && !logged.deleted))) this.size--;
     this.sql.exec(
       `UPDATE messages SET text = '', author = '', deleted_at = ?, pos = ? WHERE id = ?`,
       deletedAt,
@@ -339,8 +348,9 @@ export class RoomLog {
     return this.sql.exec<{ s: number | null }>(`SELECT MAX(seq) AS s FROM messages`).one().s ?? 0;
   }
 
+  /** Live messages: what ROOM_MAX_MESSAGES caps (tombstones are kept but hold no slot). */
   count(): number {
-    this.size ??= this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM messages`).one().n;
+    this.size ??= this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM messages m WHERE ${SHOWN}`).one().n;
     return this.size;
   }
 
@@ -350,18 +360,27 @@ export class RoomLog {
   }
 
   /**
-   * Up to `limit` ids of messages created before `cutoff`, oldest first, leaving out a
-   * message a bot holds a live lease on (its answer is being written; it goes on a later run)
-   * and the room's latest change, so change positions (MAX(pos)) never go back.
+   * Up to `limit` ids of messages `which` selects (created before `before`, or tombstones),
+   * oldest first, leaving out a message a bot holds a live lease on (its answer is being
+   * written; it goes on a later run) and the room's latest change, so change positions
+   * (MAX(pos)) never go back.
    */
-  expired(cutoff: number, now: number, limit: number): string[] {
+  removable(which: Removal, now: number, limit: number): string[] {
+    const selected: string[] = [];
+    const bindings: number[] = [];
+    if (which.before !== undefined) {
+      selected.push(`m.created_at < ?`);
+      bindings.push(which.before);
+    }
+    if (which.tombstones) selected.push(`m.deleted_at IS NOT NULL`);
+    if (!selected.length) return [];
     return this.sql
       .exec<{ id: string }>(
         `SELECT m.id FROM messages m LEFT JOIN claims c ON c.message_id = m.id
-         WHERE m.created_at < ? AND m.pos < (SELECT MAX(pos) FROM messages)
+         WHERE (${selected.join(" OR ")}) AND m.pos < (SELECT MAX(pos) FROM messages)
            AND NOT (m.status = 'processing' AND COALESCE(c.lease_until, 0) > ?)
          ORDER BY m.created_at LIMIT ?`,
-        cutoff,
+        ...bindings,
         now,
         limit,
       )
@@ -369,13 +388,20 @@ export class RoomLog {
       .map((row) => row.id);
   }
 
-  /** Deletes messages and their claims (retention); the caller is inside a transaction. */
+  /** Deletes messages with their claims, versions and reactions; the caller is inside a transaction. */
   remove(ids: string[]): void {
+    let live = 0;
     for (const id of ids) {
       this.sql.exec(`DELETE FROM claims WHERE message_id = ?`, id);
-      this.sql.exec(`DELETE FROM messages WHERE id = ?`, id);
+      this.sql.exec(`DELETE FROM message_versions WHERE id = ?`, id);
+      this.sql.exec(`DELETE FROM reactions WHERE message_id = ?`, id);
+      const row = this.sql
+        .exec<{ deleted_at: number | null }>(`DELETE FROM messages WHERE id = ? RETURNING deleted_at`, id)
+        .toArray()[0];
+      if (row && row.deleted_at === null) live++;
     }
-    if (this.size !== null) this.size -= ids.length;
+    // A removed tombstone held no slot.
+    if (this.size !== null) this.size -= live;
   }
 }
 

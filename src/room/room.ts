@@ -14,10 +14,22 @@ import type { Message, MessageVersion } from "../shared/message";
 import type { StreamAck, StreamCall, StreamStats } from "../shared/stream";
 import type { UsageCounts } from "../shared/usage";
 import { Usage } from "../storage/usage";
-import type { Deleted, EditInput, NewHumanMessage, NewReply, ReactInput, RoomCall, RoomResult, Stored } from "./calls";
+import {
+  ok,
+  refused,
+  type Deleted,
+  type EditInput,
+  type NewHumanMessage,
+  type NewReply,
+  type Purged,
+  type ReactInput,
+  type RoomCall,
+  type RoomResult,
+  type Stored,
+} from "./calls";
 import { AlarmSchedule, Broadcaster } from "./effects";
 import { Flips } from "./flips";
-import { RoomState } from "./log";
+import { RoomState, type Removal } from "./log";
 import { LogOperations } from "./operations";
 import { KvSync, MIRROR_INTERVAL_MS, type OutboxStats } from "./outbox";
 import { RoomSockets } from "./sockets";
@@ -28,7 +40,10 @@ const ALARM_RETRY_MS = 5_000;
 
 export type RoomInspection = {
   room: string;
+  /** live messages (tombstones left out): what ROOM_MAX_MESSAGES caps */
   count: number;
+  /** ROOM_MAX_MESSAGES for this room (0: no cap) */
+  maxMessages: number;
   lastSeq: number;
   active: boolean;
   flagVersion: number;
@@ -161,6 +176,18 @@ export class Room extends DurableObject<Env> {
     return this.answered(this.botCall(input.botId, "idle", this.ops.reply(call, input)));
   }
 
+  /**
+   * Operator purge (do mode): removes what `which` selects from the log (purgeLog); answers
+   * how many went and how many live messages remain.
+   */
+  async purge(call: RoomCall, which: Removal): Promise<RoomResult<Purged>> {
+    const refusal = await this.flips.enter(call);
+    if (refusal) return refused(refusal);
+    const removed = this.state.schema ? purgeLog(this.state, which, Date.now(), (ids) => this.retained(ids)) : 0;
+    if (removed) console.log(JSON.stringify({ event: "purge", room: this.state.roomName, removed }));
+    return ok({ removed, count: this.state.view.count() });
+  }
+
   /** A flip to kv: stop taking do calls, write everything owed to KV, then the mirror (flips.ts). */
   leaveDoMode(call: RoomCall): Promise<number> {
     return this.answered(this.flips.leaveDoMode(call));
@@ -171,6 +198,7 @@ export class Room extends DurableObject<Env> {
     return {
       room: this.state.roomName,
       count: this.state.view.count(),
+      maxMessages: this.state.limits.maxMessages,
       lastSeq: this.state.view.lastSeq(),
       active: this.state.active,
       flagVersion: this.state.flagVersion,
@@ -239,7 +267,7 @@ export class Room extends DurableObject<Env> {
     }
   }
 
-  /** Retention deleted these messages: the mirror is owed, and replies being written to them end. */
+  /** Retention or a purge deleted these messages: the mirror is owed, and replies being written to them end. */
   private retained(ids: string[]): void {
     this.kvSync.markDirty();
     for (const id of ids) this.streams.endFor(id);
@@ -269,6 +297,29 @@ export const RETENTION_BATCH = 500;
 /** When everything past the retention is kept for now (leased, or the latest change), look again this late. */
 const RETENTION_RECHECK_MS = 3_600_000;
 
+/** Deletes (in one transaction) up to RETENTION_BATCH messages `which` selects; `deleted` hears which went. */
+function removeBatch(state: RoomState, which: Removal, now: number, deleted: (ids: string[]) => void): string[] {
+  const ids = state.log.removable(which, now, RETENTION_BATCH);
+  if (ids.length) {
+    state.transaction(() => state.log.remove(ids));
+    deleted(ids);
+  }
+  return ids;
+}
+
+/**
+ * An operator purge: everything `which` selects, a batch per transaction, with the same
+ * exceptions as retention (the latest change, a message a bot is answering). Answers how many went.
+ */
+export function purgeLog(state: RoomState, which: Removal, now: number, deleted: (ids: string[]) => void): number {
+  let removed = 0;
+  for (;;) {
+    const ids = removeBatch(state, which, now, deleted);
+    removed += ids.length;
+    if (ids.length < RETENTION_BATCH) return removed;
+  }
+}
+
 /**
  * Deletes one batch; answers when to look again (null: retention off, or nothing logged).
  * `deleted` hears which went.
@@ -276,12 +327,8 @@ const RETENTION_RECHECK_MS = 3_600_000;
 export function enforceRetention(state: RoomState, now: number, deleted: (ids: string[]) => void): number | null {
   const { retentionMs } = state.limits;
   if (!retentionMs) return null;
-  const ids = state.log.expired(now - retentionMs, now, RETENTION_BATCH);
-  if (ids.length) {
-    state.transaction(() => state.log.remove(ids));
-    deleted(ids);
-    console.log(JSON.stringify({ event: "retention", room: state.roomName, deleted: ids.length }));
-  }
+  const ids = removeBatch(state, { before: now - retentionMs }, now, deleted);
+  if (ids.length) console.log(JSON.stringify({ event: "retention", room: state.roomName, deleted: ids.length }));
   if (ids.length === RETENTION_BATCH) return now + MIRROR_INTERVAL_MS;
   const oldest = state.log.oldestCreatedAt();
   if (oldest === null) return null;

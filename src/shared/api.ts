@@ -32,7 +32,12 @@ export type HealResponse = { ok: true; readded: boolean; message: Message; mode:
 export type StreamResponse = StreamAck & { mode: PathMode };
 export type ClaimResponse = { ok: true; message: Message; leaseUntil: number; mode: PathMode };
 /** `deletions`: operator deletions, newest first (DELETE /api/admin/messages/:id). */
-export type FlagsResponse = { flags: FlagsDocument; audit: FlagAuditEntry[]; deletions: DeletionAuditEntry[] };
+export type FlagsResponse = {
+  flags: FlagsDocument;
+  audit: FlagAuditEntry[];
+  deletions: DeletionAuditEntry[];
+  purges: PurgeAuditEntry[];
+};
 /**
  * A flip's progress (PUT /api/admin/flags): rooms flushed by this request, rooms leaving do
  * mode in all when it began, and how many still wait (202: send the same PUT again).
@@ -40,6 +45,17 @@ export type FlagsResponse = { flags: FlagsDocument; audit: FlagAuditEntry[]; del
 export type FlipProgress = { flushed: string[]; total: number; remaining: number };
 /** One operator deletion as the Control object's audit keeps it. */
 export type DeletionAuditEntry = { at: number; who: string; room: string; id: string; kind: "human" | "ai" };
+/** POST /api/admin/rooms/:room/purge: messages removed, and live messages the room still holds. */
+export type PurgeResponse = { removed: number; count: number };
+/** One operator purge: what it was asked to remove (`before`: epoch ms, null when not asked) and how many went. */
+export type PurgeAuditEntry = {
+  at: number;
+  who: string;
+  room: string;
+  before: number | null;
+  tombstones: boolean;
+  removed: number;
+};
 /** `deleted`: false when the message was already a tombstone (the answer is the same). */
 export type DeleteResponse = { ok: true; deleted: boolean; message: Message; mode: PathMode };
 

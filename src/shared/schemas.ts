@@ -65,6 +65,15 @@ export const postCommentSchema = z.strictObject({
 export type PostCommentInput = z.input<typeof postCommentSchema>;
 
 export const healSchema = z.strictObject({ messageId: messageIdSchema });
+/** POST /api/admin/rooms/:room/purge: what to remove; asking for nothing is an error, not a no-op. */
+export const purgeSchema = z
+  .strictObject({
+    before: z.number("before must be epoch ms (a number)").int("before must be whole epoch ms").positive().optional(),
+    tombstones: z.boolean("tombstones must be true or false").optional(),
+  })
+  .refine((body) => body.before !== undefined || body.tombstones === true, {
+    message: "give before (epoch ms) and/or tombstones: true",
+  });
 export type HealInput = z.infer<typeof healSchema>;
 
 export const claimSchema = z.strictObject({

@@ -1,5 +1,6 @@
 // The serialized path: every change is one RPC to the room's Durable Object, which
 // validates, dedupes and stores it; the Worker reads and writes no KV for it.
+import type { Removal } from "../../room/log";
 import type { Room } from "../../room/room";
 import { failureOf, hashKey, type RoomCall, type RoomResult } from "../../room/calls";
 import { newMessageId } from "../../shared/message";
@@ -105,5 +106,8 @@ export class DoPath implements RoomPath {
   }
   async delete(id: string) {
     return unwrap(this.room.deleteMessage(this.call, id));
+  }
+  async purge(which: Removal) {
+    return unwrap(this.room.purge(this.call, which));
   }
 }

@@ -202,6 +202,14 @@ export class KvPath implements RoomPath {
     });
   }
 
+  /** A kv room's list is the KV value (the newest messages only): there is no log to purge. */
+  async purge(): Promise<never> {
+    throw new StatusError(409, {
+      error: "kv rooms have no log to purge: their list is the KV value, capped at its newest messages",
+      mode: "kv",
+    });
+  }
+
   /**
    * Operator deletion on the kv path: the room's log keeps the tombstone first (a later flip
    * to do merges `cache:<room>` into it and must not bring the message back), then the

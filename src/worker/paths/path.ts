@@ -3,6 +3,8 @@
 import type { PathMode, Message, MessageVersion } from "../../shared/message";
 import type { StreamAck, StreamCall } from "../../shared/stream";
 import type { Presence } from "../../shared/frames";
+import type { Removal } from "../../room/log";
+import type { Purged } from "../../room/calls";
 
 /** `since`: forward from a change position (catch-up); `before`: backward from a `seq` (scroll-back, do rooms only). */
 export type ListQuery = { limit: number; since?: number; before?: number };
@@ -44,6 +46,8 @@ export interface RoomPath {
   stream(input: StreamCall): Promise<StreamAck>;
   /** Operator deletion: a tombstone in the room's log and KV record, gone from lists; idempotent. */
   delete(id: string): Promise<Deleted>;
+  /** Operator purge: removes tombstones and/or messages created before a time (do rooms; kv rooms refuse with 409). */
+  purge(which: Removal): Promise<Purged>;
   /** The author's new text, as the next version (do rooms; kv rooms refuse with 409). */
   edit(input: EditInput): Promise<Message>;
   /** Every earlier text of a message (do rooms). */

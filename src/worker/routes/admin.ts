@@ -1,20 +1,20 @@
-// Operator calls (ADMIN_TOKEN): the flag with its audit, the per-mode stats, and
-// deleting a message (audited with the flag).
+// Operator calls (ADMIN_TOKEN): the flag with its audit, the per-mode stats, deleting a
+// message and purging a room (both audited with the flag).
 import type { IRequest } from "itty-router";
 import { z } from "zod";
-import type { DeleteResponse, FlagsResponse, FlipProgress, StatsResponse } from "../../shared/api";
+import type { DeleteResponse, FlagsResponse, FlipProgress, PurgeResponse, StatsResponse } from "../../shared/api";
 import { FLIP_ROOMS_PER_PUT, registryShardOf, type Flags } from "../../shared/flags";
 import { allShards, registryFor } from "../../control/registry";
 import { LOCAL_STATS_NAME, readStats, StatsUnavailable } from "../../control/stats";
 import { noKvCounts } from "../../shared/usage";
 import { sumUsage } from "../../storage/usage";
-import { flagsSchema, messageIdSchema, roomSchema } from "../../shared/schemas";
+import { flagsSchema, messageIdSchema, purgeSchema, roomSchema } from "../../shared/schemas";
 import { requireRole } from "../auth";
 import { loadFlags, rememberFlags } from "../flag-cache";
 import { json, log, parseWith, readJson, roomJson } from "../http";
 import { onRoomPath } from "../room-path";
 
-/** The Control object: the flag with its audit, the deletion audit. */
+/** The Control object: the flag with its audit, the deletion and purge audits. */
 const control = (env: Env) => env.CONTROL.getByName("global");
 
 export async function getFlags(request: IRequest, env: Env): Promise<Response> {
@@ -122,6 +122,32 @@ export async function deleteMessage(request: IRequest, env: Env): Promise<Respon
   });
   log("delete", { id, room, kind: message.kind, mode: path.mode, deleted });
   const body: DeleteResponse = { ok: true, deleted, message, mode: path.mode };
+  return roomJson(path.mode, body);
+}
+
+/**
+ * Purges a do room's log: tombstones (`tombstones: true`) and/or messages created before
+ * `before`, with their claims and streams, never the room's latest change; the mirror is
+ * rewritten. Audited in the Control object. kv rooms answer 409 (their list is the KV value).
+ */
+export async function purgeRoom(request: IRequest, env: Env): Promise<Response> {
+  await requireRole(request, env, "admin");
+  const room = parseWith(roomSchema, request.params.room);
+  const which = await readJson(request, purgeSchema);
+  // KV records stay to expire as retention's do: a tombstone's says deleted (no heal brings it back), and
+  // deleting one record per purged message could take more KV calls than one request may make.
+  const { path, value } = await onRoomPath(env, await loadFlags(env), room, (p) => p.purge(which));
+  const who = operatorOf(request);
+  await control(env).recordPurge({
+    room,
+    at: Date.now(),
+    who,
+    before: which.before ?? null,
+    tombstones: which.tombstones ?? false,
+    removed: value.removed,
+  });
+  log("purge", { room, who, ...which, removed: value.removed, count: value.count });
+  const body: PurgeResponse = value;
   return roomJson(path.mode, body);
 }
 
