@@ -260,7 +260,7 @@ export class Flips {
     const cached = (await this.state.kv.get<Message[]>(key, "json")) ?? [];
     const listed = new Set(cached.map((m) => m.id));
     const missing = this.state.view
-      .recent(CACHE_SIZE)
+      .newest(CACHE_SIZE)
       .filter((m) => !listed.has(m.id) && inKvWindow(cached, m.createdAt));
     if (missing.length) {
       // Appended as a heal appends, the list's own order left as its writers made it.

@@ -288,6 +288,18 @@ export class RoomLog {
   }
 
   /**
+   * The `limit` newest messages by when they were written, oldest first: what the kv path's list
+   * should hold. Not by `seq`: a message merged from a kv list or healed is logged late but old,
+   * and must not take a newer message's place in `cache:<room>`.
+   */
+  newest(limit: number): Message[] {
+    const rows = this.sql
+      .exec<Row>(`${SELECT} WHERE ${SHOWN} ORDER BY m.created_at DESC, m.seq DESC LIMIT ?`, limit)
+      .toArray();
+    return rows.reverse().map((row) => this.toMessage(row));
+  }
+
+  /**
    * Scroll-back: the `limit` messages logged just before `seq`, oldest first, and whether older
    * ones remain. By `seq` (the log order, fixed at insert) and not `pos` (which moves on every
    * status change), so a page never shifts under a reader. A range on the rowid: the cost does
@@ -408,11 +420,22 @@ export class RoomLog {
 /** The reads of a log; a room that has never been written (no tables yet) reads EMPTY_LOG. */
 export type LogReader = Pick<
   RoomLog,
-  "get" | "recent" | "before" | "after" | "claimable" | "replyTo" | "lastPos" | "lastSeq" | "count" | "oldestCreatedAt"
+  | "get"
+  | "recent"
+  | "newest"
+  | "before"
+  | "after"
+  | "claimable"
+  | "replyTo"
+  | "lastPos"
+  | "lastSeq"
+  | "count"
+  | "oldestCreatedAt"
 >;
 export const EMPTY_LOG: LogReader = {
   get: () => null,
   recent: () => [],
+  newest: () => [],
   before: () => ({ messages: [], more: false }),
   after: () => [],
   claimable: () => [],

@@ -84,7 +84,7 @@ export class KvSync {
     // Stamped before the put so a change during it schedules the next mirror a second later.
     this.mirroredAt = Date.now();
     this.mirrorDirty = false;
-    const recent = state.view.recent(CACHE_SIZE);
+    const recent = state.view.newest(CACHE_SIZE);
     try {
       await state.kv.put(cacheKey(state.roomName), JSON.stringify(recent));
     } catch (err) {

@@ -7,7 +7,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { RoomState } from "../../src/room/log";
 import type { Room } from "../../src/room/room";
-import { cacheKey } from "../../src/shared/keys";
+import { cacheKey, commentKey } from "../../src/shared/keys";
 import type { Message } from "../../src/shared/message";
 import { getFlags, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
 import { outboxDrained } from "./probes";
@@ -103,5 +103,31 @@ describe("after a flip to kv", () => {
     expect(cached.map((m) => m.id)).toEqual([logged[0]!.id, kvMessage.id, logged[1]!.id, logged[2]!.id]);
     // Nothing missing any more: the next sweep re-adds nothing.
     expect(await sweepNow()).toBe(2);
+  });
+});
+
+describe("the mirror a flip to kv leaves", () => {
+  it("holds the room's newest messages by time, not a late-logged old one in a newer one's place", async () => {
+    const room = uniqueRoom("mirror-order");
+    await setRoomMode(room, "do");
+    const posted: Message[] = [];
+    for (let i = 0; i < 200; i++) posted.push(await post(room, `message ${i}`));
+    // An old message healed in now: logged last (the highest seq), written long before the rest.
+    const old: Message = {
+      id: `${Date.now() - 3_600_000}-oldheal`,
+      room,
+      kind: "human",
+      author: "ana",
+      text: "old",
+      status: "pending",
+      createdAt: Date.now() - 3_600_000,
+    };
+    await env.CHAT_KV.put(commentKey(old.id), JSON.stringify(old));
+    expect((await postJson("/api/heal", { messageId: old.id })).status).toBe(200);
+    await outboxDrained(room);
+    const { version } = await getFlags();
+    await env.ROOM.getByName(room).leaveDoMode({ room, flagVersion: version + 1 });
+    const cached = (await env.CHAT_KV.get<Message[]>(cacheKey(room), "json")) ?? [];
+    expect(cached.map((m) => m.id)).toEqual(posted.map((m) => m.id));
   });
 });
