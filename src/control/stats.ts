@@ -49,16 +49,7 @@ export const TIMELINE_MINUTES = 120;
 // ---- writing ----
 
 /** Points summed per minute and (type, mode, kind): what the local store keeps. */
-export type StatBucket = {
-  minute: number;
-  type: string;
-  mode: string;
-  kind: string;
-  events: number;
-  readded: number;
-  delayTotal: number;
-  delayMax: number;
-} & KvCounts;
+export type StatBucket = { minute: number } & StatTotalsRow;
 
 /**
  * Where one isolate or one Durable Object sends its events. Analytics Engine takes each at

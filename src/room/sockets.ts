@@ -345,6 +345,12 @@ class FrameMeter {
 
 /** Joins, leaves and names within this long go out as one presence frame. */
 const PRESENCE_PUSH_MS = 250;
+/**
+ * Names a presence lists at most (`count` stays exact). Presence goes to every socket on every
+ * join and with every list: with a room's 2,000 sockets, all their names would make each push
+ * and each poll carry kilobytes per socket.
+ */
+export const PRESENCE_NAMES = 50;
 
 /**
  * Who is in the room, from the runtime's own socket list and each socket's attachment, so it
@@ -389,7 +395,8 @@ export class RoomPresence {
     const bots = [...this.bots]
       .filter(([, bot]) => now - bot.seenAt < BOT_AWAY_MS)
       .map(([id, bot]) => ({ id, state: bot.state, seenAgoMs: now - bot.seenAt }));
-    return { count, people: [...people].map(([name, sockets]) => ({ name, sockets })), bots };
+    const named = [...people].map(([name, sockets]) => ({ name, sockets }));
+    return { count, people: named.slice(0, PRESENCE_NAMES), bots };
   }
 
   named(ws: WebSocket, name: string, now: number): void {

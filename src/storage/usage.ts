@@ -3,9 +3,10 @@
 // included), requests, socket messages and alarms. Wrappers, so the code that spends does not change.
 import { noKvCounts, type KvCounts, type UsageCounts } from "../shared/usage";
 
-export class Usage {
-  private readonly counts: UsageCounts = {
-    since: Date.now(),
+/** Counts of nothing yet, since `since`. */
+function noUsage(since: number): UsageCounts {
+  return {
+    since,
     requests: 0,
     socketMessages: 0,
     alarms: 0,
@@ -14,6 +15,10 @@ export class Usage {
     sqlRowsWritten: 0,
     ...noKvCounts(),
   };
+}
+
+export class Usage {
+  private readonly counts: UsageCounts = noUsage(Date.now());
   /** The latest cursor: its rows are added when the next statement runs (by then it has been read), or in a snapshot. */
   private open: SqlStorageCursor<Record<string, SqlStorageValue>> | null = null;
 
@@ -82,16 +87,7 @@ function forward<T extends object>(target: T, replaced: Record<string, unknown>)
 
 /** Several objects' counts added up; `since` is the earliest. */
 export function sumUsage(counts: UsageCounts[]): UsageCounts {
-  const total: UsageCounts = {
-    since: Math.min(...counts.map((c) => c.since)),
-    requests: 0,
-    socketMessages: 0,
-    alarms: 0,
-    alarmsSet: 0,
-    sqlRowsRead: 0,
-    sqlRowsWritten: 0,
-    ...noKvCounts(),
-  };
+  const total = noUsage(Math.min(...counts.map((c) => c.since)));
   for (const c of counts)
     for (const key of Object.keys(total) as (keyof UsageCounts)[]) if (key !== "since") total[key] += c[key];
   return total;

@@ -94,12 +94,7 @@ export async function postComment(request: IRequest, env: Env, ctx: ExecutionCon
     throw new StatusError(400, "replyTo: an AI reply must name the message it answers");
   // Bots and operators post with a token and are not limited; everyone else counts per client key
   // (and a new room, its first message, against ROOM_LIMITER: the room's path knows whether it is new).
-  let creator: string | undefined;
-  if (input.kind === "human" && !(await roleOf(request, env))) {
-    creator = requestClientKey(request);
-    const limited = await limitPost(env, creator);
-    if (limited) throw new StatusError(429, limited);
-  }
+  const creator = input.kind === "human" ? await limitPerson(request, env) : undefined;
   const flags = await loadFlags(env);
   const room =
     input.room ??
@@ -139,11 +134,16 @@ export async function healComment(request: IRequest, env: Env, ctx: ExecutionCon
   return roomJson(path.mode, body);
 }
 
-/** People (not token holders) count edits and reactions against the post limit: each is a write. */
-async function limitPerson(request: IRequest, env: Env): Promise<void> {
-  if (await roleOf(request, env)) return;
-  const limited = await limitPost(env, requestClientKey(request));
+/**
+ * People (not token holders) count each write (a post, an edit, a reaction) against the post
+ * limit: 429 past it; else their client key, undefined for a token holder.
+ */
+async function limitPerson(request: IRequest, env: Env): Promise<string | undefined> {
+  if (await roleOf(request, env)) return undefined;
+  const key = requestClientKey(request);
+  const limited = await limitPost(env, key);
   if (limited) throw new StatusError(429, limited);
+  return key;
 }
 
 /** The author's new text for their message, as its next version (do rooms). */
