@@ -28,6 +28,20 @@ export async function limitPost(
   );
 }
 
+/** Counts one Stop (over HTTP or a socket) against `key`: a person presses it rarely, a script on every reply. */
+export async function limitStop(
+  env: Pick<Env, "STOP_LIMITER" | "RATE_LIMIT_EXEMPT">,
+  key: string,
+): Promise<PostLimited | null> {
+  return limitKey(
+    env,
+    env.STOP_LIMITER,
+    key,
+    RATE_LIMITS.STOP_LIMITER.period,
+    (s) => `too many Stop requests from your address; try again in ${s} s`,
+  );
+}
+
 /** One count against `key` on `limiter` (exempt keys are not counted): null, or the 429 with its Retry-After. */
 export async function limitKey(
   env: Pick<Env, "RATE_LIMIT_EXEMPT">,

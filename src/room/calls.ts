@@ -18,8 +18,30 @@ export type RoomRefusal = {
 };
 export type RoomResult<T> = { ok: true; value: T } | ({ ok: false } & RoomRefusal);
 
-/** `editKeyHash`: the hash (hashKey) of the secret its author may edit it with later. */
-export type NewHumanMessage = { id: string; text: string; author: string; editKeyHash?: string };
+/**
+ * `editKeyHash`: the hash (hashKey) of the secret its author may edit it with later; `sender`:
+ * who posted it (senderOf), for the bot's turns and per-sender cap; `capped`: whether that cap applies.
+ */
+export type NewHumanMessage = {
+  id: string;
+  text: string;
+  author: string;
+  editKeyHash?: string;
+  sender?: string;
+  capped?: boolean;
+};
+/**
+ * Who asks to stop a reply or regenerate an answer: the asker proves it with the hash of the
+ * human message's edit key; `privileged`: a bot or operator token holder.
+ */
+export type AskerProof = { editKeyHash?: string; privileged?: boolean };
+/** Ask again: `id` is the human message; `requestId` makes a repeated request one regenerate. */
+export type RegenerateInput = AskerProof & { id: string; requestId: string; sender?: string };
+
+/** A sender as the room keeps it: a hash of the client key, never the address itself. */
+export async function senderOf(clientKey: string): Promise<string> {
+  return (await hashKey(`sender:${clientKey}`)).slice(0, 22);
+}
 /** An edit: `version` is the one the new text becomes (the current one + 1), so a resend is idempotent. */
 export type EditInput = { id: string; text: string; version: number; editKeyHash: string };
 /** `reactorHash`: who reacts, as the hash of the page's own random key. */

@@ -15,6 +15,8 @@ import m0006 from "../../migrations/0006_tombstones.sql";
 import m0007 from "../../migrations/0007_streams.sql";
 import m0008 from "../../migrations/0008_outbox_lean.sql";
 import m0009 from "../../migrations/0009_edits_reactions.sql";
+import m0018 from "../../migrations/0018_asks.sql";
+import { roundRobin } from "../shared/fair-queue";
 
 // ---- the schema ----
 
@@ -29,6 +31,7 @@ export const MIGRATIONS: Migration[] = [
   { version: 7, name: "streams", sql: m0007 },
   { version: 8, name: "outbox_lean", sql: m0008 },
   { version: 9, name: "edits_reactions", sql: m0009 },
+  { version: 18, name: "asks", sql: m0018 },
 ];
 
 // ---- the log: rows in, Messages out ----
@@ -145,13 +148,18 @@ export class RoomLog {
   }
 
   /** Inserts unless the id is already logged; returns the logged message either way. */
-  insert(message: Message, editKeyHash: string | null = null): { message: Message; created: boolean } {
+  insert(
+    message: Message,
+    editKeyHash: string | null = null,
+    sender: string | null = null,
+  ): { message: Message; created: boolean } {
     // One statement checks and inserts: no lookup first on the hot path (a known id is the rare case).
     const pos = this.lastPos() + 1;
     const inserted = this.sql
       .exec<{ seq: number }>(
-        `INSERT INTO messages (id, kind, author, text, reply_to, status, created_at, error, stopped, pos, edit_key_hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO messages (id, kind, author, text, reply_to, status, created_at, error, stopped, pos, edit_key_hash,
+           sender)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO NOTHING RETURNING seq`,
         message.id,
         message.kind,
@@ -164,6 +172,7 @@ export class RoomLog {
         message.stopped ? 1 : 0,
         pos,
         editKeyHash,
+        sender,
       )
       .toArray()[0];
     if (!inserted) return { message: this.get(message.id)!, created: false };
@@ -337,18 +346,84 @@ export class RoomLog {
       .map((row) => row.id);
   }
 
-  /** Human messages a bot may claim now, oldest first (the rule itself: shared/leases.ts). */
+  /**
+   * Human messages a bot may claim now, senders in turn (shared/fair-queue.ts): a sender's
+   * turn counts its prompts being answered too, so a flood waits behind everyone's next one.
+   * (The claim rule itself: shared/leases.ts.)
+   */
   claimable(now: number): Message[] {
     // The query only narrows to candidates (the index on kind, status); isClaimable decides.
-    return this.sql
-      .exec<Row>(
-        `${SELECT} WHERE m.kind = 'human' AND m.status IN ('pending', 'processing') AND ${SHOWN}
+    const open = this.sql
+      .exec<Row & { sender_key: string }>(
+        `SELECT COALESCE(m.sender, 'author:' || m.author) AS sender_key, ${SELECT.slice("SELECT ".length)}
+         WHERE m.kind = 'human' AND m.status IN ('pending', 'processing') AND ${SHOWN}
          ORDER BY m.seq LIMIT 1000`,
       )
-      .toArray()
+      .toArray();
+    return roundRobin(open, (row) => row.sender_key)
       .map((row) => this.toMessage(row))
       .filter((message) => isClaimable(message, now))
       .slice(0, 200);
+  }
+
+  /** Prompts of `sender` still waiting for (or getting) an answer: what BOT_QUEUE_PER_SENDER caps. */
+  openPromptsOf(sender: string): number {
+    return this.sql
+      .exec<{ n: number }>(
+        `SELECT COUNT(*) AS n FROM messages m
+         WHERE m.kind = 'human' AND m.status IN ('pending', 'processing') AND ${SHOWN} AND m.sender = ?`,
+        sender,
+      )
+      .one().n;
+  }
+
+  /** Whether any human message waits for (or is getting) an answer: the room marker tells bots. */
+  hasOpenPrompts(): boolean {
+    return (
+      this.sql
+        .exec(
+          `SELECT 1 FROM messages m WHERE m.kind = 'human' AND m.status IN ('pending', 'processing') AND ${SHOWN}
+               LIMIT 1`,
+        )
+        .toArray().length > 0
+    );
+  }
+
+  /** A human message's latest regenerate request id, or an AI reply's reply id (regenerate bookkeeping). */
+  asks(id: string): { regenRequest: string | null; replyId: string | null; sender: string | null } {
+    const row = this.sql
+      .exec<{ regen_request: string | null; reply_id: string | null; sender: string | null }>(
+        `SELECT regen_request, reply_id, sender FROM messages WHERE id = ?`,
+        id,
+      )
+      .toArray()[0];
+    return { regenRequest: row?.regen_request ?? null, replyId: row?.reply_id ?? null, sender: row?.sender ?? null };
+  }
+
+  /** Ask again: the human message is pending again, at the next position, under this request id. */
+  reopen(id: string, requestId: string): void {
+    this.sql.exec(
+      `UPDATE messages SET status = 'pending', error = NULL, regen_request = ?, pos = ? WHERE id = ?`,
+      requestId,
+      this.nextPos(),
+      id,
+    );
+    this.sql.exec(`DELETE FROM claims WHERE message_id = ?`, id);
+  }
+
+  /**
+   * The next answer to a regenerated message becomes the reply's next version: the old text is
+   * kept (message_versions), the reply takes the new text, author, stopped mark and reply id.
+   */
+  newAnswer(reply: Message, input: { text: string; author: string; stopped: boolean; replyId: string }, now: number) {
+    this.edit(reply, input.text, now);
+    this.sql.exec(
+      `UPDATE messages SET author = ?, stopped = ?, reply_id = ? WHERE id = ?`,
+      input.author,
+      input.stopped ? 1 : 0,
+      input.replyId,
+      reply.id,
+    );
   }
 
   replyTo(humanId: string): Message | null {

@@ -9,6 +9,7 @@ import type { Message, MessageVersion } from "../shared/message";
 import type { StreamAck, StreamCall } from "../shared/stream";
 import type { PostLimited } from "../limits/post-limit";
 import { limitNewRoom } from "../limits/room-limit";
+import { notQueued, queuePerSender } from "../shared/fair-queue";
 import {
   LEFT_DO_MODE,
   NOT_FOUND,
@@ -19,7 +20,9 @@ import {
   type EditInput,
   type NewHumanMessage,
   type NewReply,
+  type AskerProof,
   type ReactInput,
+  type RegenerateInput,
   type RoomCall,
   type RoomRefusal,
   type RoomResult,
@@ -71,10 +74,15 @@ export class LogOperations {
     // The insert itself refuses a known id: a same-id call that landed during the caller's
     // awaits is answered, not doubled.
     const stored = this.state.transaction(() => {
-      const { editKeyHash, ...message } = input;
+      const { editKeyHash, sender, capped, ...message } = input;
+      // Past the sender's cap the message still posts (people talk on), but not for the bot.
+      const cap = queuePerSender(this.env.BOT_QUEUE_PER_SENDER);
+      const over = !!(capped && sender && cap > 0 && this.state.log.openPromptsOf(sender) >= cap);
+      const status = over ? { status: "failed" as const, error: notQueued(cap) } : { status: "pending" as const };
       const stored = this.state.log.insert(
-        { ...message, room: this.state.roomName, kind: "human", status: "pending", createdAt: now },
+        { ...message, room: this.state.roomName, kind: "human", ...status, createdAt: now },
         editKeyHash ?? null,
+        sender ?? null,
       );
       if (stored.created) this.kvSync.owe(commentKey(stored.message.id), now);
       return stored;
@@ -357,8 +365,15 @@ export class LogOperations {
     if (same && same.replyTo !== human.id) {
       return refused({ status: 409, error: "id: already used by another message" });
     }
-    // A reply already in the log (e.g. merged from the kv path) answers the message, whatever its status says.
+    // A reply already in the log (e.g. merged from the kv path) answers the message, whatever its status says,
+    // unless its asker asked again: then this reply is the earlier one's next version.
     const earlier = same ? null : this.state.view.replyTo(human.id);
+    if (earlier && this.state.log.asks(earlier.id).replyId === input.id) {
+      return ok({ message: earlier, created: false, human });
+    }
+    if (earlier && human.status !== "complete" && this.state.log.asks(human.id).regenRequest) {
+      return this.newAnswer(human, earlier, input, now);
+    }
     if (earlier) {
       if (human.status !== "complete") this.complete(human.id, now);
       return refused({ status: 409, error: `message was already answered by ${earlier.id}` });
@@ -394,6 +409,101 @@ export class LogOperations {
     });
     this.changed(frames);
     return ok(stored);
+  }
+
+  /** A regenerated message's answer: the earlier reply's next version, and the message complete again. */
+  private newAnswer(
+    human: Message,
+    earlier: Message,
+    input: NewReply,
+    now: number,
+  ): RoomResult<Stored & { human: Message }> {
+    const refusal = refuseReply(human, input.botId, now, unclaimedGraceMs(this.env.UNCLAIMED_GRACE_MS));
+    if (refusal) return refused(refusal);
+    const answered = this.state.transaction(() => {
+      const { text, author } = input;
+      this.state.log.newAnswer(earlier, { text, author, stopped: !!input.stopped, replyId: input.id }, now);
+      this.kvSync.owe(commentKey(earlier.id), now);
+      this.state.log.setStatus(human.id, "complete");
+      this.kvSync.owe(commentKey(human.id), now);
+      // The stream ran under the new reply's id, which never becomes a row: viewers drop it.
+      this.streams.endFor(human.id);
+      return { message: this.state.log.get(earlier.id)!, created: true, human: this.state.log.get(human.id)! };
+    });
+    this.changed([
+      { type: "update", message: answered.message },
+      { type: "update", message: answered.human },
+    ]);
+    return ok(answered);
+  }
+
+  // ---- the asker: Stop and ask again ----
+  // Only who asked (the human message's edit key), a bot or an operator may stop its reply or
+  // ask for another answer; anyone else gets 403 and nothing changes.
+
+  /** Stop on the replies being written to `humanId`; the stream's pushes tell everyone. */
+  async stop(call: RoomCall, humanId: string, proof: AskerProof): Promise<RoomResult<{ stopped: number }>> {
+    const refusal = await this.flips.enter(call);
+    if (refusal) return refused(refusal);
+    const human = this.state.view.get(humanId);
+    if (!human) return refused(NOT_FOUND);
+    if (human.deleted) return refused(gone());
+    return this.stopAsked(humanId, proof);
+  }
+
+  /** Stop, once the room is entered (a socket's frame, or stop): the asker's check, then the streams. */
+  stopAsked(humanId: string, proof: AskerProof): RoomResult<{ stopped: number }> {
+    const notAsker = this.notAsker(humanId, proof, "stop its reply");
+    if (notAsker) return refused(notAsker);
+    const stopped = this.streams.requestStopFor(humanId);
+    if (!stopped) return refused({ status: 404, error: "no reply to this message is being written" });
+    return ok({ stopped });
+  }
+
+  /**
+   * Ask again: a human message whose answer is done, failed or stopped is pending again; the
+   * next reply becomes a new version of the answer (reply). Idempotent by request id.
+   */
+  async regenerate(call: RoomCall, input: RegenerateInput): Promise<RoomResult<Message>> {
+    const refusal = await this.flips.enter(call);
+    if (refusal) return refused(refusal);
+    const human = this.state.view.get(input.id);
+    if (!human) return refused(NOT_FOUND);
+    if (human.deleted) return refused(gone());
+    if (human.kind !== "human") {
+      return refused({ status: 400, error: "id: regenerate the human message the answer replies to" });
+    }
+    const notAsker = this.notAsker(input.id, input, "ask again");
+    if (notAsker) return refused(notAsker);
+    const asks = this.state.log.asks(input.id);
+    if (asks.regenRequest === input.requestId) return ok(human);
+    if (human.status === "pending" || human.status === "processing") {
+      return refused({ status: 409, error: "message is already waiting for an answer" });
+    }
+    const cap = queuePerSender(this.env.BOT_QUEUE_PER_SENDER);
+    if (!input.privileged && asks.sender && cap > 0 && this.state.log.openPromptsOf(asks.sender) >= cap) {
+      return refused({ status: 429, error: notQueued(cap), retryAfter: 60 });
+    }
+    if (!(await this.flips.admitWrites(call.room))) return refused(LEFT_DO_MODE);
+    const now = Date.now();
+    const reopened = this.state.transaction(() => {
+      this.state.log.reopen(input.id, input.requestId);
+      this.kvSync.owe(commentKey(input.id), now);
+      return this.state.log.get(input.id)!;
+    });
+    this.changed([{ type: "update", message: reopened }]);
+    return ok(reopened);
+  }
+
+  /** Null when `proof` shows the asker of `humanId` (or a token holder), else the 403. */
+  private notAsker(humanId: string, proof: AskerProof, what: string): RoomRefusal | null {
+    if (proof.privileged) return null;
+    const keyHash = this.state.log.editKeyHash(humanId);
+    if (keyHash && keyHash === proof.editKeyHash) return null;
+    return {
+      status: 403,
+      error: `editKey: only who asked (with the key the question was posted with), a bot or an operator may ${what}`,
+    };
   }
 
   /** Admits a reply or a stream: the human message it answers, or why there is none to answer here. */

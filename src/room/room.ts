@@ -21,6 +21,8 @@ import {
   type EditInput,
   type NewHumanMessage,
   type NewReply,
+  type AskerProof,
+  type RegenerateInput,
   type Purged,
   type ReactInput,
   type RoomCall,
@@ -144,6 +146,16 @@ export class Room extends DurableObject<Env> {
 
   react(call: RoomCall, input: ReactInput): Promise<RoomResult<Message>> {
     return this.answered(this.ops.react(call, input));
+  }
+
+  /** Stop on the replies being written to a human message: its asker, a bot or an operator only. */
+  stop(call: RoomCall, humanId: string, proof: AskerProof): Promise<RoomResult<{ stopped: number }>> {
+    return this.answered(this.ops.stop(call, humanId, proof));
+  }
+
+  /** Ask again: the human message is pending again; the next reply is its answer's next version. */
+  regenerate(call: RoomCall, input: RegenerateInput): Promise<RoomResult<Message>> {
+    return this.answered(this.ops.regenerate(call, input));
   }
 
   /** kv mode: the tombstone of a message the Worker deleted on the kv path, so a later flip cannot bring it back. */

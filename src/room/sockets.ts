@@ -22,8 +22,16 @@ import {
 } from "../shared/schemas";
 import type { Usage } from "../storage/usage";
 import { UNKNOWN_CLIENT, isExempt } from "../limits/client-key";
-import { limitPost } from "../limits/post-limit";
-import { LEFT_DO_MODE, failureOf, hashKey, type NewHumanMessage, type RoomRefusal, type Stored } from "./calls";
+import { limitPost, limitStop } from "../limits/post-limit";
+import {
+  LEFT_DO_MODE,
+  failureOf,
+  hashKey,
+  senderOf,
+  type NewHumanMessage,
+  type RoomRefusal,
+  type Stored,
+} from "./calls";
 import type { Flips } from "./flips";
 import type { RoomState } from "./log";
 import type { LogOperations } from "./operations";
@@ -159,7 +167,7 @@ export class RoomSockets {
     const type = (frame as { type?: unknown } | null)?.type;
     // A ping spelled differently from PING_FRAME (which the runtime answers) still gets its pong.
     if (type === "ping") return send({ type: "pong" });
-    if (type === "stop") return this.stopStream(frame);
+    if (type === "stop") return this.stopStream(frame, client);
     if (type === "presence" || type === "typing") return this.presenceFrame(ws, frame);
     if (type !== "send") return close(1008, "unknown frame type");
     const id = (frame as { id?: unknown }).id;
@@ -169,11 +177,13 @@ export class RoomSockets {
       return send({ type: "nack", id, status: 400, error: describeZodError(parsed.error) });
     }
     const { editKey } = parsed.data;
+    const key = client?.key ?? UNKNOWN_CLIENT;
     const input = {
       id: parsed.data.id,
       text: parsed.data.text,
       author: parsed.data.author ?? "anonymous",
       ...(editKey ? { editKeyHash: await hashKey(editKey) } : {}),
+      ...(client ? { sender: await senderOf(key), capped: key !== UNKNOWN_CLIENT && !isExempt(this.env, key) } : {}),
     };
     const leftDoMode = (): SocketAnswer => {
       const { status, error, mode } = LEFT_DO_MODE;
@@ -230,16 +240,25 @@ export class RoomSockets {
     return { type: "none" };
   }
 
-  /** Stop on a reply being written: anyone in the room may press it; the stream's pushes tell everyone. */
-  private stopStream(frame: unknown): SocketAnswer {
+  /**
+   * Stop on a reply being written: only its asker (the human message's edit key) may press it
+   * over a socket (bots and operators stop over HTTP); counted per client (STOP_LIMITER); the
+   * stream's pushes tell everyone.
+   */
+  private async stopStream(frame: unknown, client: SocketClient | null): Promise<SocketAnswer> {
     const parsed = stopFrameSchema.safeParse(frame);
     if (!parsed.success) return close(1008, `stop: ${describeZodError(parsed.error)}`);
-    const { id } = parsed.data;
+    const { id, editKey } = parsed.data;
     if (!this.state.active) {
       return send({ type: "nack", id, status: 409, error: "room is not in do mode: nothing is streamed", mode: "kv" });
     }
-    if (this.streams.requestStop(id)) return { type: "none" };
-    return send({ type: "nack", id, status: 404, error: "no reply with this id is being written" });
+    const limited = await limitStop(this.env, client?.key ?? UNKNOWN_CLIENT);
+    if (limited) return send({ type: "nack", id, ...limited });
+    const replyTo = this.streams.replyToOf(id);
+    if (!replyTo) return send({ type: "nack", id, status: 404, error: "no reply with this id is being written" });
+    const result = this.ops.stopAsked(replyTo, editKey ? { editKeyHash: await hashKey(editKey) } : {});
+    if (result.ok) return { type: "none" };
+    return send({ type: "nack", id, status: result.status, error: result.error });
   }
 }
 

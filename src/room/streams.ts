@@ -122,6 +122,18 @@ export class LiveStreams {
     return true;
   }
 
+  /** Stop on every reply being written to `replyTo`: how many were asked to stop. */
+  requestStopFor(replyTo: string): number {
+    let stopped = 0;
+    for (const stream of this.held.values()) if (stream.replyTo === replyTo && this.requestStop(stream.id)) stopped++;
+    return stopped;
+  }
+
+  /** The human message the reply being written as `id` answers (null: no such stream). */
+  replyToOf(id: string): string | null {
+    return this.held.get(id)?.replyTo ?? null;
+  }
+
   /** Streams whose bot no longer holds a live lease are interrupted; answers the earliest lease end still to watch. */
   interruptLapsed(leaseEnd: (stream: LiveStream & { botId: string }) => number | null, now: number): number | null {
     let next: number | null = null;

@@ -45,8 +45,8 @@ export type ServerFrame =
 /** `editKey`: the secret the author will edit this message with (see POST /api/comments). */
 export type SendFrame = { type: "send"; id: string; text: string; author?: string; editKey?: string };
 
-/** ask the bot writing reply `id` to stop; it posts the reply with the text so far, marked stopped */
-export type StopFrame = { type: "stop"; id: string };
+/** ask the bot writing reply `id` to stop (only its asker: `editKey` of the question); it posts the text so far, stopped */
+export type StopFrame = { type: "stop"; id: string; editKey?: string };
 
 /** the name this socket's person goes by in the room's presence (the composer's name) */
 export type PresenceFrame = { type: "presence"; name: string };

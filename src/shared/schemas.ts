@@ -113,8 +113,20 @@ export const sendFrameSchema = z.strictObject({
   editKey: keySchema("editKey").optional(),
 });
 
-/** A socket `stop` frame: stop the reply being written with this id. */
-export const stopFrameSchema = z.strictObject({ type: z.literal("stop"), id: messageIdSchema });
+/** A socket `stop` frame: stop the reply being written with this id; `editKey`: its question's, the asker's proof. */
+export const stopFrameSchema = z.strictObject({
+  type: z.literal("stop"),
+  id: messageIdSchema,
+  editKey: keySchema("editKey").optional(),
+});
+/** POST /api/comments/:id/stop: the asker's edit key (a bot or operator token needs none). */
+export const stopSchema = z.strictObject({ room: roomSchema, editKey: keySchema("editKey").optional() });
+/** POST /api/comments/:id/regenerate: ask again; `requestId` makes a repeat one regenerate. */
+export const regenerateSchema = z.strictObject({
+  room: roomSchema,
+  requestId: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, "requestId must be 8 to 64 letters, digits, - or _"),
+  editKey: keySchema("editKey").optional(),
+});
 export const presenceFrameSchema = z.strictObject({ type: z.literal("presence"), name: authorSchema });
 export const typingFrameSchema = z.strictObject({ type: z.literal("typing") });
 

@@ -45,9 +45,10 @@ const DELIVERY_TEXT = { live: "live", polling: "polling", connecting: "connectin
 const app = new ChatApp(
   room,
   {
-    // The rows' buttons (Stop, Edit, reactions) call the controller (`app` exists by the time anyone clicks).
+    // The rows' buttons (Stop, Regenerate, Edit, reactions) call the controller (`app` exists by the time anyone clicks).
     list: new MessageListView(byId("messages"), byId("scroller"), byId("history"), {
       stop: (id) => app.actions.stop(id),
+      regenerate: (id) => app.actions.regenerate(id),
       startEdit: (id) => app.actions.startEdit(id),
       draft: (id, text) => app.actions.draft(id, text),
       saveEdit: (id) => app.actions.saveEdit(id),

@@ -12,6 +12,8 @@ import {
   listComments,
   postComment,
   reactToComment,
+  regenerateAnswer,
+  stopReply,
 } from "./routes/comments";
 import { listRooms, roomSocket } from "./routes/rooms";
 import { withPageHeaders } from "./page";
@@ -38,6 +40,10 @@ export const router = Router<IRequest, Args>({
   .all("/api/comments/:id/versions", methodNotAllowed)
   .post("/api/comments/:id/reactions", reactToComment)
   .all("/api/comments/:id/reactions", methodNotAllowed)
+  .post("/api/comments/:id/stop", stopReply)
+  .all("/api/comments/:id/stop", methodNotAllowed)
+  .post("/api/comments/:id/regenerate", regenerateAnswer)
+  .all("/api/comments/:id/regenerate", methodNotAllowed)
   .get("/api/rooms", listRooms)
   .all("/api/rooms", methodNotAllowed)
   .get("/api/rooms/:room/ws", roomSocket)

@@ -1,6 +1,6 @@
 // Edits and reactions on the chat page, in real Chromium: the author edits (the other page shows
 // "edited" and the history), reactions count across pages, and all of it works from the keyboard
-// alone — posting, editing (Escape cancels), reacting and stopping a reply being written.
+// alone — posting, editing (Escape cancels), reacting, stopping a reply being written and asking again.
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import { newMessageId, type Message } from "../../src/shared/message";
@@ -56,7 +56,7 @@ describe("edits and reactions on the page", () => {
     await messageRow(ana, "hello world").getByRole("button", { name: "👍 0" }).waitFor();
   });
 
-  it("works from the keyboard alone: post, edit (Escape cancels), react, stop a reply", async () => {
+  it("works from the keyboard alone: post, edit (Escape cancels), react, stop a reply, ask again", async () => {
     const room = "edits-keyboard";
     await putFlags(harness.worker, { defaultMode: "do", doPercent: 0, rooms: {} });
     await postMessage(harness.worker, room, "the room exists");
@@ -84,8 +84,9 @@ describe("edits and reactions on the page", () => {
     await page.keyboard.press("Space");
     await page.getByRole("button", { name: "🎉 1" }).waitFor();
 
-    // A reply being written: Stop is reachable by keyboard too.
-    const question = await postMessage(harness.worker, room, "answer slowly");
+    // A reply being written to this page's question: Stop is reachable by keyboard too.
+    const listed = (await api<{ comments: Message[] }>(harness.worker, `/api/comments?room=${room}`)).body.comments;
+    const question = listed.find((m) => m.text === "typed with keys, then saved")!;
     const bot = { token: harness.worker.botToken };
     expect(
       (
@@ -115,6 +116,20 @@ describe("edits and reactions on the page", () => {
       ...bot,
     });
     expect(stopped.body.stop).toBe(true);
+    const landed = { room, kind: "ai", id: reply.id, replyTo: question.id, botId: "kb-bot", text: reply.delta };
+    const posted = await api(harness.worker, "/api/comments", {
+      method: "POST",
+      body: { ...landed, stopped: true },
+      ...bot,
+    });
+    expect(posted.status).toBe(201);
+
+    // The stopped answer: its asker asks again from the keyboard, and the question is pending again.
+    await tabTo(page, /^Ask the bot for another answer$/);
+    await page.keyboard.press("Enter");
+    await page.getByRole("button", { name: "Ask the bot for another answer" }).waitFor({ state: "detached" });
+    const asked = (await api<Message>(harness.worker, `/api/comments/${question.id}?room=${room}`)).body;
+    expect(asked.status).toBe("pending");
     const messages = (await api<{ comments: Message[] }>(harness.worker, `/api/comments?room=${room}`)).body.comments;
     expect(messages.find((m) => m.text === "typed with keys, then saved")?.reactions).toEqual({ "🎉": 1 });
   });

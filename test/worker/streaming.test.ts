@@ -13,6 +13,9 @@ import { BOT, ADMIN, call, connect, frameOf, getFlags, list, post, postJson, set
 
 type Socket = Awaited<ReturnType<typeof connect>>;
 
+/** The edit key a question was posted with: its asker's proof for Stop. */
+const ASKER_KEY = "asker-key-0123456789abcdef";
+
 async function claim(room: string, messageId: string, botId: string): Promise<void> {
   const res = await postJson("/api/bot/claim", { room, messageId, botId }, BOT);
   expect(res.status).toBe(200);
@@ -203,17 +206,22 @@ describe("streaming replies", () => {
     socket.ws.close();
   });
 
-  it("Stop from a socket reaches the bot in its next answer; the reply keeps its text, marked stopped", async () => {
-    const { room, human, socket } = await claimedRoom("stream-stop", "stoppable");
+  it("Stop from the asker's socket reaches the bot in its next answer; the reply keeps its text, marked stopped", async () => {
+    const room = uniqueRoom("stream-stop");
+    await setRoomMode(room, "do");
+    const human = await post(room, "a question for stoppable", { editKey: ASKER_KEY });
+    await claim(room, human.id, "stoppable");
+    const socket = await connect(room);
+    await socket.next(frameOf("hello"));
     const id = newMessageId();
     await streamed(room, { id, replyTo: human.id, botId: "stoppable", offset: 0, delta: "On and on" });
 
-    socket.send({ type: "stop", id: newMessageId() });
+    socket.send({ type: "stop", id: newMessageId(), editKey: ASKER_KEY });
     expect(await socket.next(frameOf("nack"))).toMatchObject({
       status: 404,
       error: "no reply with this id is being written",
     });
-    socket.send({ type: "stop", id });
+    socket.send({ type: "stop", id, editKey: ASKER_KEY });
     await socket.next(streamFrame(id, (f) => f.state === "stopping"));
     expect(await streamed(room, { id, replyTo: human.id, botId: "stoppable", offset: 9, delta: " and" })).toEqual({
       have: 13,

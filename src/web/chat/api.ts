@@ -37,3 +37,8 @@ export function messageVersions(room: string, id: string) {
 export function reactTo(room: string, id: string, reaction: { emoji: Reaction; on: boolean; reactorKey: string }) {
   return requestJson<Message>(`/api/comments/${id}/reactions`, { method: "POST", json: { room, ...reaction } });
 }
+
+/** Ask again (the asker's edit key): the question is pending again; the next reply is its answer's next version. */
+export function regenerateAnswer(room: string, id: string, ask: { requestId: string; editKey: string }) {
+  return requestJson<Message>(`/api/comments/${id}/regenerate`, { method: "POST", json: { room, ...ask } });
+}

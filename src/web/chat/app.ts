@@ -9,9 +9,9 @@ import { describeError } from "../../client/http";
 import { PollTimer } from "../../client/poll-timer";
 import { SocketSender } from "../../client/socket-send";
 import { Verifier } from "../../client/verifier";
-import { editMessage, healMessage, listComments, messageVersions, reactTo } from "./api";
+import { editMessage, healMessage, listComments, messageVersions, reactTo, regenerateAnswer } from "./api";
 import type { RowActions, RowExtras } from "./message-actions";
-import { OwnKeys } from "./own-keys";
+import { OwnKeys, randomKey } from "./own-keys";
 import { Cadence } from "./cadence";
 import { ScrollBack } from "./history";
 import { roomSocket, type LiveSocket } from "./live";
@@ -229,6 +229,7 @@ export class ChatApp {
   /** What the message rows do: Stop, edits, history, reactions (do rooms). */
   readonly actions: RowActions = {
     stop: (id) => this.stop(id),
+    regenerate: (id) => void this.regenerate(id),
     startEdit: (id) => {
       this.drafts.set(id, this.store.get(id)?.text ?? "");
       this.render();
@@ -260,6 +261,28 @@ export class ChatApp {
       this.editErrors.set(id, `Not saved: ${describeError(err)}`);
     }
     this.render();
+  }
+
+  /** Ask again for the question a row answers (an AI reply) or is (a failed question). */
+  private async regenerate(id: string): Promise<void> {
+    const row = this.store.get(id);
+    const question = row?.kind === "ai" ? row.replyTo : id;
+    const editKey = question ? this.keys.editKey(question) : null;
+    if (!question || !editKey) return;
+    try {
+      const { body } = await regenerateAnswer(this.room, question, { requestId: randomKey(), editKey });
+      this.histories.delete(id);
+      this.store.merge([body]);
+    } catch (err) {
+      this.ui.showNotice(`Could not ask again (${describeError(err)})`);
+    }
+    this.render();
+  }
+
+  /** The question a row answers (AI) or is (human), when this browser asked it. */
+  private askedHere(message: Message): string | null {
+    const question = message.kind === "ai" ? message.replyTo : message.id;
+    return question && this.keys.editKey(question) !== null ? question : null;
   }
 
   private async toggleHistory(id: string): Promise<void> {
@@ -295,11 +318,21 @@ export class ChatApp {
     return {
       interactive: true,
       editable: message.kind === "human" && this.keys.editKey(message.id) !== null,
+      regenerable: this.regenerable(message),
       mine: this.keys.reactions(message.id),
       draft: this.drafts.get(message.id) ?? null,
       editError: this.editErrors.get(message.id) ?? null,
       history: this.histories.get(message.id) ?? null,
     };
+  }
+
+  /** An AI reply whose question is done, or a question that failed, asked from this browser. */
+  private regenerable(message: Message): boolean {
+    const question = this.askedHere(message);
+    if (!question) return false;
+    if (message.kind === "human") return message.status === "failed";
+    const status = this.store.get(question)?.status;
+    return status === "complete" || status === "failed";
   }
 
   /** The jump-to-latest button: the newest messages, which then count as seen. */
@@ -324,7 +357,9 @@ export class ChatApp {
 
   /** Stop pressed on a reply being written: the room tells the bot, and every page sees "stopping…". */
   stop(id: string): void {
-    this.live.send({ type: "stop", id });
+    const question = this.streams.list().find((s) => s.id === id)?.replyTo;
+    const editKey = question ? this.keys.editKey(question) : null;
+    this.live.send({ type: "stop", id, ...(editKey ? { editKey } : {}) });
   }
 
   /** A full poll of this room (and of other rooms that still hold pending ids of ours). */
@@ -594,22 +629,27 @@ export class ChatApp {
     const answered = new Set(
       this.store.sorted().flatMap((m) => (m.kind === "ai" && m.replyTo ? [m.replyTo, m.id] : [])),
     );
-    return this.streams
-      .list()
-      .filter((s) => !answered.has(s.id) && !answered.has(s.replyTo))
-      .map((s) => {
-        const human = this.store.get(s.replyTo);
-        const message: Message = {
-          id: s.id,
-          room: this.room,
-          kind: "ai",
-          author: s.author,
-          text: s.text,
-          replyTo: s.replyTo,
-          status: "processing",
-          createdAt: (human?.createdAt ?? Date.now()) + 1,
-        };
-        return { message, stream: s.state };
-      });
+    return (
+      this.streams
+        .list()
+        // A question asked again shows its new reply being written under the old answer.
+        .filter(
+          (s) => !answered.has(s.id) && !(answered.has(s.replyTo) && this.store.get(s.replyTo)?.status === "complete"),
+        )
+        .map((s) => {
+          const human = this.store.get(s.replyTo);
+          const message: Message = {
+            id: s.id,
+            room: this.room,
+            kind: "ai",
+            author: s.author,
+            text: s.text,
+            replyTo: s.replyTo,
+            status: "processing",
+            createdAt: (human?.createdAt ?? Date.now()) + 1,
+          };
+          return { message, stream: s.state, asked: this.askedHere(message) !== null };
+        })
+    );
   }
 }

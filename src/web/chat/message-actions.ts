@@ -10,6 +10,8 @@ export type RowExtras = {
   interactive: boolean;
   /** ours, and this browser holds its edit key */
   editable: boolean;
+  /** this browser asked the question (holds its edit key) and its answer is done, failed or stopped */
+  regenerable: boolean;
   /** the emoji this browser gave the message */
   mine: Reaction[];
   /** being edited: the text so far */
@@ -20,6 +22,7 @@ export type RowExtras = {
 
 export type RowActions = {
   stop(id: string): void;
+  regenerate(id: string): void;
   startEdit(id: string): void;
   draft(id: string, text: string): void;
   saveEdit(id: string): void;
@@ -50,6 +53,26 @@ export function editButton(message: Message, extras: RowExtras, actions: RowActi
     attrs: { "type": "button", "aria-label": "Edit your message" },
   });
   button.addEventListener("click", () => actions.startEdit(message.id));
+  return button;
+}
+
+/** "Regenerate" on an AI reply (or "Ask again" on a failed question) for the one who asked. */
+export function regenerateButton(message: Message, extras: RowExtras, actions: RowActions): HTMLElement | null {
+  if (!extras.interactive || !extras.regenerable || message.deleted) return null;
+  const ai = message.kind === "ai";
+  const button = el("button", {
+    class: "msg__action",
+    text: ai ? "Regenerate" : "Ask again",
+    attrs: {
+      "type": "button",
+      "aria-label": ai ? "Ask the bot for another answer" : "Ask the bot again",
+      "title": ai ? "The bot answers again; this answer stays in the reply's history" : "Queue this question again",
+    },
+  });
+  button.addEventListener("click", () => {
+    (button as HTMLButtonElement).disabled = true;
+    actions.regenerate(message.id);
+  });
   return button;
 }
 

@@ -7,6 +7,7 @@ import type { HistoryState } from "./history";
 import { renderMarkdown } from "./markdown";
 import {
   editButton,
+  regenerateButton,
   editForm,
   editedTag,
   historyList,
@@ -28,6 +29,8 @@ export type Row = {
   stream?: StreamState;
   beingAnswered?: boolean;
   extras?: RowExtras;
+  /** this browser asked the question this reply answers (it may Stop it, or ask again) */
+  asked?: boolean;
 };
 
 const STREAM_NOTE: Partial<Record<StreamState, string>> = {
@@ -169,6 +172,7 @@ export class MessageListView {
         row.own,
         row.stream,
         row.beingAnswered,
+        row.asked,
         row.extras && { ...row.extras, draft: row.extras.draft !== null },
       ]);
       let entry = this.rows.get(row.message.id);
@@ -208,7 +212,7 @@ export class MessageListView {
   }
 }
 
-function renderRow({ message, own, stream, beingAnswered, extras }: Row, actions: RowActions): HTMLLIElement {
+function renderRow({ message, own, stream, beingAnswered, extras, asked }: Row, actions: RowActions): HTMLLIElement {
   const ai = message.kind === "ai";
   const classes = ["msg", ai ? "msg--ai" : "msg--human"];
   if (own) classes.push("msg--own");
@@ -236,7 +240,8 @@ function renderRow({ message, own, stream, beingAnswered, extras }: Row, actions
             attrs: { title: "Stop was pressed: this is what the bot had written until then" },
           })
         : null,
-      stream === "streaming" ? stopButton(message.id, actions.stop) : null,
+      stream === "streaming" && asked ? stopButton(message.id, actions.stop) : null,
+      extras ? regenerateButton(message, extras, actions) : null,
       extras ? editedTag(message, extras, actions) : null,
       extras ? editButton(message, extras, actions) : null,
     ),

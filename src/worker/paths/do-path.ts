@@ -2,11 +2,20 @@
 // validates, dedupes and stores it; the Worker reads and writes no KV for it.
 import type { Removal } from "../../room/log";
 import type { Room } from "../../room/room";
-import { failureOf, hashKey, type RoomCall, type RoomResult } from "../../room/calls";
+import { failureOf, hashKey, senderOf, type RoomCall, type RoomResult } from "../../room/calls";
 import { newMessageId } from "../../shared/message";
 import { StatusError } from "../http";
 import type { StreamCall } from "../../shared/stream";
-import type { EditInput, HumanInput, ListQuery, ReactInput, ReplyInput, RoomPath } from "./path";
+import type {
+  AskerInput,
+  EditInput,
+  HumanInput,
+  ListQuery,
+  ReactInput,
+  RegenerateInput,
+  ReplyInput,
+  RoomPath,
+} from "./path";
 
 /** The room has left do mode (a stale flag sent us here): rerun the call on the kv path. */
 export class RoomLeftDoMode extends StatusError {
@@ -43,6 +52,11 @@ async function unwrap<T>(call: Promise<RoomResult<T>>): Promise<T> {
   });
 }
 
+/** What the room checks the asker by: the hash of the edit key, never the key. */
+async function proofOf({ editKey, privileged }: AskerInput) {
+  return { privileged, ...(editKey ? { editKeyHash: await hashKey(editKey) } : {}) };
+}
+
 export class DoPath implements RoomPath {
   readonly mode = "do" as const;
   private readonly room: DurableObjectStub<Room>;
@@ -56,7 +70,17 @@ export class DoPath implements RoomPath {
   async post(input: HumanInput) {
     const message = { id: input.id ?? newMessageId(), text: input.text, author: input.author ?? "anonymous" };
     const editKeyHash = input.editKey ? await hashKey(input.editKey) : undefined;
-    return unwrap(this.room.post(this.call, { ...message, ...(editKeyHash ? { editKeyHash } : {}) }, input.creator));
+    // The sender counts for the bot's turns and cap: a person's client key (token holders have none).
+    const sender = input.creator ? { sender: await senderOf(input.creator), capped: !input.capExempt } : {};
+    return unwrap(
+      this.room.post(this.call, { ...message, ...(editKeyHash ? { editKeyHash } : {}), ...sender }, input.creator),
+    );
+  }
+  async stop(humanId: string, asker: AskerInput) {
+    return unwrap(this.room.stop(this.call, humanId, await proofOf(asker)));
+  }
+  async regenerate({ id, requestId, ...asker }: RegenerateInput) {
+    return unwrap(this.room.regenerate(this.call, { id, requestId, ...(await proofOf(asker)) }));
   }
   async edit({ editKey, ...input }: EditInput) {
     return unwrap(this.room.edit(this.call, { ...input, editKeyHash: await hashKey(editKey) }));

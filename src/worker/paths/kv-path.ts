@@ -202,6 +202,16 @@ export class KvPath implements RoomPath {
     });
   }
 
+  async stop(): Promise<never> {
+    throw new StatusError(409, { error: "kv rooms do not stream replies: there is nothing to stop", mode: "kv" });
+  }
+  async regenerate(): Promise<never> {
+    throw new StatusError(409, {
+      error: "kv rooms keep no versions of an answer: regenerate works in do rooms",
+      mode: "kv",
+    });
+  }
+
   /** A kv room's list is the KV value (the newest messages only): there is no log to purge. */
   async purge(): Promise<never> {
     throw new StatusError(409, {

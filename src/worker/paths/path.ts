@@ -9,7 +9,18 @@ import type { Purged } from "../../room/calls";
 /** `since`: forward from a change position (catch-up); `before`: backward from a `seq` (scroll-back, do rooms only). */
 export type ListQuery = { limit: number; since?: number; before?: number };
 /** `creator`: the client key a new room counts against (ROOM_LIMITER); absent for bot and operator tokens. */
-export type HumanInput = { id?: string; text: string; author?: string; creator?: string; editKey?: string };
+/** `capExempt`: the creator's prompts are not capped per sender (an exempt or unknown client key). */
+export type HumanInput = {
+  id?: string;
+  text: string;
+  author?: string;
+  creator?: string;
+  editKey?: string;
+  capExempt?: boolean;
+};
+/** Who asks to stop or regenerate: the asker's edit key, or `privileged` (a bot or operator token). */
+export type AskerInput = { editKey?: string; privileged: boolean };
+export type RegenerateInput = AskerInput & { id: string; requestId: string };
 export type EditInput = { id: string; text: string; version: number; editKey: string };
 export type ReactInput = { id: string; emoji: string; on: boolean; reactorKey: string };
 export type ReplyInput = {
@@ -54,4 +65,8 @@ export interface RoomPath {
   versions(id: string): Promise<{ message: Message; versions: MessageVersion[] }>;
   /** One reactor's emoji on or off (do rooms). */
   react(input: ReactInput): Promise<Message>;
+  /** Stop on the replies being written to a human message (do rooms; only its asker or a token holder). */
+  stop(humanId: string, asker: AskerInput): Promise<{ stopped: number }>;
+  /** Ask again: the human message is pending again, the next reply a new version of its answer (do rooms). */
+  regenerate(input: RegenerateInput): Promise<Message>;
 }

@@ -10,12 +10,14 @@ import {
   messageIdSchema,
   postCommentSchema,
   reactSchema,
+  regenerateSchema,
   roomSchema,
+  stopSchema,
 } from "../../shared/schemas";
 import { recordStat } from "../../control/stats";
 import { requireRole, roleOf } from "../auth";
-import { requestClientKey } from "../../limits/client-key";
-import { limitPost } from "../../limits/post-limit";
+import { UNKNOWN_CLIENT, isExempt, requestClientKey } from "../../limits/client-key";
+import { limitPost, limitStop } from "../../limits/post-limit";
 import { loadFlags } from "../flag-cache";
 import { onRoomPath } from "../room-path";
 import { StatusError, log, parseWith, readJson, roomJson } from "../http";
@@ -100,7 +102,9 @@ export async function postComment(request: IRequest, env: Env, ctx: ExecutionCon
     input.room ??
     (input.replyTo ? await roomOfMessage(env, input.replyTo, "replyTo: message not found") : DEFAULT_ROOM);
   const { path, value: result } = await onRoomPath(env, flags, room, (p) =>
-    input.replyTo ? p.reply({ ...input, replyTo: input.replyTo }) : p.post({ ...input, creator }),
+    input.replyTo
+      ? p.reply({ ...input, replyTo: input.replyTo })
+      : p.post({ ...input, creator, capExempt: !creator || creator === UNKNOWN_CLIENT || isExempt(env, creator) }),
   );
   if (result.created) recordStat(env, (p) => ctx.waitUntil(p), { type: "post", mode: path.mode, kind: input.kind });
   return roomJson(path.mode, result.message, result.created ? 201 : 200);
@@ -169,5 +173,39 @@ export async function reactToComment(request: IRequest, env: Env): Promise<Respo
   const { room, ...input } = await readJson(request, reactSchema);
   await limitPerson(request, env);
   const { path, value } = await onRoomPath(env, await loadFlags(env), room, (p) => p.react({ id, ...input }));
+  return roomJson(path.mode, value);
+}
+
+/**
+ * Stop on the reply being written to a human message (do rooms): its asker (the question's
+ * edit key), a bot or an operator; counted per client (STOP_LIMITER) unless a token holder.
+ */
+export async function stopReply(request: IRequest, env: Env): Promise<Response> {
+  const id = parseWith(messageIdSchema, request.params.id);
+  const { room, editKey } = await readJson(request, stopSchema);
+  const privileged = (await roleOf(request, env)) !== null;
+  if (!privileged) {
+    const limited = await limitStop(env, requestClientKey(request));
+    if (limited) throw new StatusError(429, limited);
+  }
+  const { path, value } = await onRoomPath(env, await loadFlags(env), room, (p) =>
+    p.stop(id, { privileged, ...(editKey ? { editKey } : {}) }),
+  );
+  return roomJson(path.mode, { ok: true, ...value });
+}
+
+/**
+ * Ask again (do rooms): the asker (the question's edit key) or an operator puts a human message
+ * whose answer is done, failed or stopped back in the bot's queue; the next reply is a new
+ * version of the answer. The same requestId again changes nothing.
+ */
+export async function regenerateAnswer(request: IRequest, env: Env): Promise<Response> {
+  const id = parseWith(messageIdSchema, request.params.id);
+  const { room, requestId, editKey } = await readJson(request, regenerateSchema);
+  const privileged = (await roleOf(request, env)) === "admin";
+  if (!privileged) await limitPerson(request, env);
+  const { path, value } = await onRoomPath(env, await loadFlags(env), room, (p) =>
+    p.regenerate({ id, requestId, privileged, ...(editKey ? { editKey } : {}) }),
+  );
   return roomJson(path.mode, value);
 }
