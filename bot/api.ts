@@ -1,5 +1,6 @@
 // HTTP client for the Worker's API, typed with the shared response types.
 import type {
+  BotRoomsResponse,
   ClaimResponse,
   CommentsResponse,
   HealResponse,
@@ -62,6 +63,22 @@ export class ChatApi {
     do {
       const next = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
       const { body } = await this.call<RoomsResponse>("GET", `/api/rooms?limit=1000${next}`);
+      names.push(...body.rooms.map((r) => r.name));
+      cursor = body.cursor;
+    } while (cursor);
+    return names;
+  }
+
+  /**
+   * The rooms that may have work (GET /api/bot/rooms): one listing per page of up to 1000 rooms,
+   * read from the room markers, instead of a pending call per room.
+   */
+  async roomsWithWork(): Promise<string[]> {
+    const names: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const next = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
+      const { body } = await this.call<BotRoomsResponse>("GET", `/api/bot/rooms?limit=1000${next}`);
       names.push(...body.rooms.map((r) => r.name));
       cursor = body.cursor;
     } while (cursor);

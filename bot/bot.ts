@@ -61,7 +61,8 @@ class Bot {
   private readonly stopController = new AbortController();
   private wake: (() => void) | undefined;
   private readonly failures = new Map<string, { count: number; retryAt: number }>();
-  private readonly answered = new Set<string>();
+  /** Answered message ids, with the change position they had when claimed (0: unknown). */
+  private readonly answered = new Map<string, number>();
   private workerFailures = 0;
 
   constructor(
@@ -71,7 +72,7 @@ class Bot {
   ) {
     this.api = new ChatApi(config.apiUrl, config.token, () => this.workerBack());
     this.verifier = new ReplyVerifier(this.api, store, config.log, config.pollMs);
-    for (const entry of store.list()) this.remember(entry.replyTo);
+    for (const entry of store.list()) this.remember(entry.replyTo, 0);
   }
 
   private get stopping(): boolean {
@@ -128,16 +129,24 @@ class Bot {
 
   // ---- answering ----
 
-  /** Claims and answers the oldest waiting message across the bot's rooms; false if there was none. */
+  /**
+   * Claims and answers the next waiting message across the bot's rooms; false if there was none.
+   * Each room lists its messages senders in turn (shared/fair-queue.ts); rooms take turns too:
+   * every room's first, then every room's second... With every room ("*"), the rooms come from
+   * one listing of those that may have work, not a call per room.
+   */
   private async answerNext(): Promise<boolean> {
-    const rooms = this.config.rooms === "*" ? await this.api.rooms() : this.config.rooms;
-    const waiting: Message[] = [];
-    for (const room of rooms) waiting.push(...(await this.api.pending(room, this.config.botId)));
-    waiting.sort((a, b) => a.createdAt - b.createdAt);
+    const rooms = this.config.rooms === "*" ? await this.api.roomsWithWork() : this.config.rooms;
+    const ranked: { message: Message; rank: number }[] = [];
+    for (const room of rooms) {
+      const pending = await this.api.pending(room, this.config.botId);
+      pending.forEach((message, rank) => ranked.push({ message, rank }));
+    }
+    ranked.sort((a, b) => a.rank - b.rank || a.message.createdAt - b.message.createdAt);
     const now = Date.now();
-    for (const message of waiting) {
+    for (const { message } of ranked) {
       if (this.stopping) return false;
-      if (this.answered.has(message.id) || (this.failures.get(message.id)?.retryAt ?? 0) > now) continue;
+      if (this.wasAnswered(message) || (this.failures.get(message.id)?.retryAt ?? 0) > now) continue;
       const lease = await Lease.take(this.api, message, this.config.botId);
       if (!lease) continue; // another bot holds it or answered it
       await this.answer(lease);
@@ -201,7 +210,7 @@ class Bot {
     try {
       const { message } = await this.postReply(reply);
       lease.stop();
-      this.remember(human.id);
+      this.remember(human.id, lease.message.pos);
       this.failures.delete(human.id);
       this.log(
         `[Bot] Answered ${human.id} in #${human.room} with ${message.id}${stopped ? " (stopped by a viewer)" : ""}`,
@@ -217,7 +226,7 @@ class Bot {
       if (err instanceof HttpError && err.status === 409) {
         // Someone else answered first (do mode allows one reply per message): not an error.
         lease.stop();
-        this.remember(human.id);
+        this.remember(human.id, lease.message.pos);
         this.log(`[Bot] ${human.id} was answered by another bot; dropping my reply (${err.message})`);
         return;
       }
@@ -231,7 +240,7 @@ class Bot {
   /** An operator deleted the message (or our reply's id) meanwhile: nothing left to answer. */
   private deletedMeanwhile(lease: Lease, reason: string): void {
     lease.stop();
-    this.remember(lease.message.id);
+    this.remember(lease.message.id, lease.message.pos);
     this.log(`[Bot] ${lease.message.id} was deleted by an operator; dropping my reply (${reason})`);
   }
 
@@ -276,7 +285,7 @@ class Bot {
       this.failures.delete(id);
       try {
         await this.api.fail(lease.message, this.config.botId, `${reason} (gave up after ${count} attempts)`);
-        this.remember(id);
+        this.remember(id, lease.message.pos);
         this.log(`[Bot] Gave up on ${id} after ${count} attempts (${reason}); marked failed`);
       } catch (err) {
         await lease.release();
@@ -293,9 +302,19 @@ class Bot {
     );
   }
 
-  private remember(humanId: string): void {
-    this.answered.add(humanId);
-    if (this.answered.size > ANSWERED_MEMORY) this.answered.delete(this.answered.values().next().value!);
+  private remember(humanId: string, pos = 0): void {
+    this.answered.set(humanId, pos);
+    if (this.answered.size > ANSWERED_MEMORY) this.answered.delete(this.answered.keys().next().value!);
+  }
+
+  /**
+   * Answered already: a kv list may show an answered message as pending again. A do room's
+   * message that moved on since (its asker asked again: a later position) waits for a new answer.
+   */
+  private wasAnswered(message: Message): boolean {
+    const pos = this.answered.get(message.id);
+    if (pos === undefined) return false;
+    return message.pos === undefined || message.pos <= pos;
   }
 
   // ---- Worker outages ----

@@ -173,6 +173,8 @@ export class Flips {
       this.state.flagVersion = call.flagVersion;
       this.state.remember("flagVersion", call.flagVersion);
       this.state.remember("active", true);
+      // Merged prompts are work the room marker must tell bots about.
+      this.kvSync.noteWork(Date.now());
       return merged;
     });
   }

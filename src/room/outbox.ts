@@ -4,6 +4,7 @@
 import { cacheKey, COMMENT_PREFIX, ROOM_PREFIX, roomKey } from "../shared/keys";
 import { CACHE_SIZE, toRecord, type Message } from "../shared/message";
 import { recordExpiry } from "../limits/retention";
+import { markerExpiry, markerNeedsRefresh, type RoomMarker } from "../shared/room-marker";
 import type { OutboxRow, RoomState } from "./log";
 import type { AlarmSchedule } from "./effects";
 
@@ -20,7 +21,12 @@ export class KvSync {
     private readonly state: RoomState,
     private readonly alarms: AlarmSchedule,
   ) {
-    this.flusher = new OutboxFlusher(state, alarms);
+    this.flusher = new OutboxFlusher(state, alarms, (now) => this.markerNow(now));
+    // A rolled-back transaction leaves the marker bookkeeping as it was.
+    state.onRollback(() => {
+      const saved = this.marker;
+      return () => (this.marker = saved);
+    });
   }
 
   /** Queues a KV write; the caller is inside the transaction of the change it reports. */
@@ -30,10 +36,43 @@ export class KvSync {
     // The backstop alarm commits with the row, so a crash before the post-answer flush still ends in a write.
     void this.alarms.schedule(Math.max(now, this.mirroredAt) + MIRROR_INTERVAL_MS);
     if (!state.marked) {
-      state.outbox.enqueue(roomKey(state.roomName), now);
       state.remember("marked", true);
       state.marked = true;
     }
+    this.noteWork(now);
+  }
+
+  /**
+   * The room's marker (`room:<name>`) tells bots whether the room has open prompts and expires
+   * unless the room stays active: it is owed again when that changes, or when its expiry comes
+   * within a retention period. The caller is inside a transaction.
+   */
+  noteWork(now: number): void {
+    const { state } = this;
+    // A room without tables holds nothing: its first write owes the marker.
+    if (!state.schema) return;
+    const work = state.log.hasOpenPrompts();
+    const marker = (this.marker ??= {
+      work: state.meta.get("markerWork") === "true",
+      until: Number(state.meta.get("markerUntil") ?? 0),
+      written: state.meta.get("markerWork") !== null,
+    });
+    const stale = markerNeedsRefresh(marker.until, now, state.limits.retentionMs);
+    if (marker.written && marker.work === work && !stale) return;
+    this.marker = { work, until: markerExpiry(now, state.limits.retentionMs) ?? 0, written: true };
+    state.meta.set("markerWork", String(work));
+    state.meta.set("markerUntil", this.marker.until);
+    state.outbox.enqueue(roomKey(state.roomName), now);
+  }
+
+  /** What the marker last owed says, kept in memory (bookkeeping rows are read once). */
+  private marker: { work: boolean; until: number; written: boolean } | undefined;
+
+  /** The marker as it is written now: whether prompts are open, when it expires. */
+  markerNow(now: number): { value: RoomMarker; expiration?: number } {
+    const until = markerExpiry(now, this.state.limits.retentionMs);
+    const work = this.state.schema && this.state.log.hasOpenPrompts();
+    return { value: { work, ...(until ? { until } : {}) }, ...(until ? { expiration: Math.ceil(until / 1000) } : {}) };
   }
 
   /** After a committed change: let KV catch up without holding the answer. */
@@ -119,6 +158,7 @@ class OutboxFlusher {
   constructor(
     private readonly state: RoomState,
     private readonly alarms: AlarmSchedule,
+    private readonly marker: (now: number) => { value: RoomMarker; expiration?: number },
   ) {}
 
   /** Starts the post-answer flush unless one is running (it picks up new rows itself). */
@@ -168,7 +208,7 @@ class OutboxFlusher {
       const logged = state.log.getMany(ids);
       const find = (id: string) => logged.get(id) ?? null;
       // The room's KV is read on every batch: fault-injection tests swap it.
-      const outcomes = await writeOwed(state.kv, keys, state.roomName, find, state.limits.retentionMs);
+      const outcomes = await writeOwed(state.kv, keys, state.roomName, find, state.limits.retentionMs, this.marker);
       const doneAt = Date.now();
       // One transaction for the whole batch's bookkeeping: one commit, not one per row.
       const failedRows = rows.filter((_, i) => outcomes[i] instanceof Error);
@@ -232,6 +272,7 @@ async function writeOwed(
   room: string,
   find: (id: string) => Message | null,
   retentionMs = 0,
+  marker: (now: number) => { value: RoomMarker; expiration?: number } = () => ({ value: {} }),
 ): Promise<(WriteOutcome | Error)[]> {
   const records = keys.filter((key) => key.startsWith(COMMENT_PREFIX));
   let stored: Map<string, Message | null>;
@@ -243,7 +284,10 @@ async function writeOwed(
   const write = async (key: string): Promise<WriteOutcome | Error> => {
     try {
       if (key.startsWith(ROOM_PREFIX)) {
-        if ((await kv.get(key)) === null) await kv.put(key, JSON.stringify({ createdAt: Date.now() }));
+        // The metadata is what GET /api/bot/rooms reads from a listing, without a read per room.
+        const { value, expiration } = marker(Date.now());
+        const createdAt = (await kv.get<{ createdAt?: number }>(key, "json"))?.createdAt ?? Date.now();
+        await kv.put(key, JSON.stringify({ createdAt }), { metadata: value, ...(expiration ? { expiration } : {}) });
         return "written";
       }
       const message = find(key.slice(COMMENT_PREFIX.length));

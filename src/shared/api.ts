@@ -27,6 +27,8 @@ export type CommentsResponse = {
 export type PendingResponse = { pending: Message[]; mode: PathMode };
 /** One page of rooms in name order; `cursor` (when more remain) fetches the next: GET /api/rooms?cursor=… */
 export type RoomsResponse = { rooms: { name: string; mode: PathMode }[]; cursor?: string };
+/** GET /api/bot/rooms: of one page of `scanned` room markers, the rooms that may have work for a bot. */
+export type BotRoomsResponse = RoomsResponse & { scanned: number };
 export type HealResponse = { ok: true; readded: boolean; message: Message; mode: PathMode };
 /** POST /api/bot/stream: how many characters the room holds of the reply, and whether Stop was pressed. */
 export type StreamResponse = StreamAck & { mode: PathMode };

@@ -15,7 +15,7 @@ import {
   regenerateAnswer,
   stopReply,
 } from "./routes/comments";
-import { listRooms, roomSocket } from "./routes/rooms";
+import { listRooms, listRoomsWithWork, roomSocket } from "./routes/rooms";
 import { withPageHeaders } from "./page";
 
 type Args = [Env, ExecutionContext];
@@ -64,6 +64,8 @@ export const router = Router<IRequest, Args>({
   .all("/api/admin/messages/:id", methodNotAllowed)
   .get("/api/admin/stats", getStats)
   .all("/api/admin/stats", methodNotAllowed)
+  .get("/api/bot/rooms", listRoomsWithWork)
+  .all("/api/bot/rooms", methodNotAllowed)
   .get("/api/bot/pending", listPending)
   .all("/api/bot/pending", methodNotAllowed)
   .post("/api/bot/claim", claimMessage)

@@ -75,7 +75,7 @@ export class KvPath implements RoomPath {
   /** The first version's order: the message's record (the heal source), the room marker, then the cached list. */
   private async recordThenRead(message: Message): Promise<{ list: Message[]; existing: Message | undefined }> {
     await writeRecord(this.kv, message, this.retentionMs);
-    await markRoom(this.kv, this.room);
+    await markRoom(this.kv, this.room, this.retentionMs);
     const list = await this.read();
     return { list, existing: list.find((m) => m.id === message.id) };
   }

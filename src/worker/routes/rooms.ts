@@ -1,7 +1,9 @@
 // The room list (from KV `room:<name>` markers, a page at a time) and the live WebSocket.
 import type { IRequest } from "itty-router";
 import { z } from "zod";
-import { MODE_HEADER, type RoomsResponse } from "../../shared/api";
+import { MODE_HEADER, type BotRoomsResponse, type RoomsResponse } from "../../shared/api";
+import type { RoomMarker } from "../../shared/room-marker";
+import { requireRole } from "../auth";
 import { resolveMode } from "../../shared/flags";
 import { roomSchema } from "../../shared/schemas";
 import { loadFlags } from "../flag-cache";
@@ -25,24 +27,50 @@ const roomsQuerySchema = z.object({
   cursor: z.string().min(1, "cursor must not be empty").max(1024, "cursor must be at most 1024 characters").optional(),
 });
 
-/** One page of room names in name order, and the cursor of the next page when more remain. */
-async function roomNamesPage(env: Env, limit: number, cursor?: string): Promise<{ names: string[]; cursor?: string }> {
-  let page: KVNamespaceListResult<unknown, string>;
+/** One page of room markers in name order, and the cursor of the next page when more remain. */
+async function roomMarkersPage(
+  env: Env,
+  limit: number,
+  cursor?: string,
+): Promise<{ markers: { name: string; marker: RoomMarker }[]; cursor?: string }> {
+  let page: KVNamespaceListResult<RoomMarker, string>;
   try {
-    page = await env.CHAT_KV.list({ prefix: ROOM_PREFIX, limit, cursor });
+    page = await env.CHAT_KV.list<RoomMarker>({ prefix: ROOM_PREFIX, limit, cursor });
   } catch (err) {
     if (cursor) throw new StatusError(400, "cursor is not valid: pass the cursor of the previous page as it came");
     throw err;
   }
-  const names = page.keys.map((k) => k.name.slice(ROOM_PREFIX.length));
-  return page.list_complete ? { names } : { names, cursor: page.cursor };
+  const markers = page.keys.map((k) => ({ name: k.name.slice(ROOM_PREFIX.length), marker: k.metadata ?? {} }));
+  return page.list_complete ? { markers } : { markers, cursor: page.cursor };
 }
 
 export async function listRooms(request: IRequest, env: Env): Promise<Response> {
   const query = parseWith(roomsQuerySchema, request.query);
-  const [flags, page] = await Promise.all([loadFlags(env), roomNamesPage(env, query.limit, query.cursor)]);
+  const [flags, page] = await Promise.all([loadFlags(env), roomMarkersPage(env, query.limit, query.cursor)]);
   const body: RoomsResponse = {
-    rooms: page.names.map((name) => ({ name, mode: resolveMode(flags, name) })),
+    rooms: page.markers.map(({ name }) => ({ name, mode: resolveMode(flags, name) })),
+    ...(page.cursor ? { cursor: page.cursor } : {}),
+  };
+  return json(body);
+}
+
+/**
+ * The bot's watch list (bot token): of one page of room markers, the rooms that may have
+ * work: a do room whose marker says it has open prompts (or says nothing yet), and every kv
+ * room (the racy path cannot say). One KV list per page of up to ROOMS_PAGE_MAX rooms, never a
+ * call per room; `scanned` is how many markers the page held.
+ */
+export async function listRoomsWithWork(request: IRequest, env: Env): Promise<Response> {
+  await requireRole(request, env, "bot");
+  const query = parseWith(roomsQuerySchema, request.query);
+  const [flags, page] = await Promise.all([loadFlags(env), roomMarkersPage(env, query.limit, query.cursor)]);
+  const rooms = page.markers
+    .map(({ name, marker }) => ({ name, mode: resolveMode(flags, name), marker }))
+    .filter(({ mode, marker }) => mode === "kv" || marker.work !== false)
+    .map(({ name, mode }) => ({ name, mode }));
+  const body: BotRoomsResponse = {
+    rooms,
+    scanned: page.markers.length,
     ...(page.cursor ? { cursor: page.cursor } : {}),
   };
   return json(body);
