@@ -15,7 +15,7 @@ export type Logger = (line: string) => void;
 export type BotConfig = {
   apiUrl: string;
   token: string;
-  /** Room names, or "*" for every room the Worker knows (GET /api/rooms). */
+  /** Room names, or "*" for every room that may have work (GET /api/bot/rooms: one listing per poll). */
   rooms: string[] | "*";
   botId: string;
   ollamaHost: string;
@@ -56,7 +56,7 @@ export const SETTINGS: readonly Setting[] = [
     env: "BOT_ROOMS",
     flag: "rooms",
     fallback: "lobby",
-    help: "comma-separated rooms to answer; * = every room the Worker knows",
+    help: "comma-separated rooms to answer; * = every room (those with work, from one listing per poll)",
   },
   {
     key: "botId",

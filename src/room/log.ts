@@ -16,7 +16,7 @@ import m0007 from "../../migrations/0007_streams.sql";
 import m0008 from "../../migrations/0008_outbox_lean.sql";
 import m0009 from "../../migrations/0009_edits_reactions.sql";
 import m0018 from "../../migrations/0018_asks.sql";
-import { roundRobin } from "../shared/fair-queue";
+import { inTurns } from "../shared/fair-queue";
 
 // ---- the schema ----
 
@@ -59,6 +59,12 @@ type Row = {
 const SELECT = `SELECT m.seq, m.pos, m.id, m.kind, m.author, m.text, m.reply_to, m.status, m.created_at, m.error,
   m.stopped, c.bot_id, c.lease_until, m.deleted_at, m.version, m.edited_at, m.reactions
   FROM messages m LEFT JOIN claims c ON c.message_id = m.id`;
+
+/** The bot's turns count at least this many of the room's newest prompts (and every one since the oldest open). */
+const RECENT_PROMPTS = 100;
+
+/** Who a prompt counts against in the bot's turns: its sender, or (older rows, token holders) its author's name. */
+const SENDER_KEY = `COALESCE(m.sender, 'author:' || m.author)`;
 
 /** Rows lists show: a tombstone (an operator deletion) is left out. */
 const SHOWN = `m.deleted_at IS NULL`;
@@ -347,21 +353,40 @@ export class RoomLog {
   }
 
   /**
-   * Human messages a bot may claim now, senders in turn (shared/fair-queue.ts): a sender's
-   * turn counts its prompts being answered too, so a flood waits behind everyone's next one.
-   * (The claim rule itself: shared/leases.ts.)
+   * Human messages a bot may claim now, senders in turn (shared/fair-queue.ts): turns count
+   * the room's recent prompts, answered ones too, so a sender just served waits behind one who
+   * was not. (The claim rule itself: shared/leases.ts.)
    */
   claimable(now: number): Message[] {
     // The query only narrows to candidates (the index on kind, status); isClaimable decides.
     const open = this.sql
       .exec<Row & { sender_key: string }>(
-        `SELECT COALESCE(m.sender, 'author:' || m.author) AS sender_key, ${SELECT.slice("SELECT ".length)}
+        `SELECT ${SENDER_KEY} AS sender_key, ${SELECT.slice("SELECT ".length)}
          WHERE m.kind = 'human' AND m.status IN ('pending', 'processing') AND ${SHOWN}
          ORDER BY m.seq LIMIT 1000`,
       )
       .toArray();
-    return roundRobin(open, (row) => row.sender_key)
-      .map((row) => this.toMessage(row))
+    if (!open.length) return [];
+    // A range of the rowid: the room's last RECENT_PROMPTS prompts, or from the oldest open one if older.
+    const lastFew =
+      this.sql
+        .exec<{ seq: number }>(
+          `SELECT m.seq FROM messages m WHERE m.kind = 'human' ORDER BY m.seq DESC LIMIT 1 OFFSET ?`,
+          RECENT_PROMPTS - 1,
+        )
+        .toArray()[0]?.seq ?? 0;
+    const recent = this.sql
+      .exec<{ seq: number; sender: string }>(
+        `SELECT m.seq, ${SENDER_KEY} AS sender FROM messages m
+         WHERE m.seq >= ? AND m.kind = 'human' AND ${SHOWN} ORDER BY m.seq LIMIT 2000`,
+        Math.min(open[0]!.seq, lastFew),
+      )
+      .toArray();
+    return inTurns(
+      open.map((row) => ({ row, seq: row.seq, sender: row.sender_key })),
+      recent,
+    )
+      .map(({ row }) => this.toMessage(row))
       .filter((message) => isClaimable(message, now))
       .slice(0, 200);
   }

@@ -1,7 +1,6 @@
-// The bot's queue order, one copy for the room and the bot: senders take turns. Each
-// sender's oldest open prompt comes first, then each one's second, and so on; within a turn,
-// oldest first. So one sender's flood waits behind everyone else's next prompt instead of
-// ahead of it.
+// The bot's queue order: senders take turns. Each sender's oldest open prompt comes first,
+// then each one's second, and so on; within a turn, oldest first. So one sender's flood waits
+// behind everyone else's next prompt instead of ahead of it.
 
 /** Open prompts (pending or being answered) one sender may have queued for the bot in a room, by default. */
 export const BOT_QUEUE_PER_SENDER = 5;
@@ -26,13 +25,19 @@ export function turnsOf<T>(items: readonly T[], senderOf: (item: T) => string): 
   });
 }
 
-/** `items` (oldest first) in round-robin order by sender. */
-export function roundRobin<T>(items: readonly T[], senderOf: (item: T) => string): T[] {
-  const turns = turnsOf(items, senderOf);
-  return items
-    .map((item, at) => ({ item, at, turn: turns[at]! }))
-    .sort((a, b) => a.turn - b.turn || a.at - b.at)
-    .map(({ item }) => item);
+/**
+ * `open` prompts in round-robin order. Turns are counted over `recent`: the room's recent
+ * prompts, answered or not (oldest first), so a sender just served waits behind one who has
+ * not been; an open prompt beyond `recent` comes last.
+ */
+export function inTurns<T extends { seq: number; sender: string }>(
+  open: readonly T[],
+  recent: readonly { seq: number; sender: string }[],
+): T[] {
+  const turns = turnsOf(recent, (prompt) => prompt.sender);
+  const turnOf = new Map(recent.map((prompt, at) => [prompt.seq, turns[at]!]));
+  const last = Number.MAX_SAFE_INTEGER;
+  return [...open].sort((a, b) => (turnOf.get(a.seq) ?? last) - (turnOf.get(b.seq) ?? last) || a.seq - b.seq);
 }
 
 /** Why a prompt past the cap was not queued (the message still posts: people talk on while the bot is busy). */

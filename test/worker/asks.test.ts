@@ -224,6 +224,16 @@ describe("the bot's queue", () => {
     expect((await postJson("/api/bot/claim", { room, messageId: a1.id, botId: "asks-bot" }, BOT)).status).toBe(200);
     const next = await call(`/api/bot/pending?room=${room}`, { headers: BOT });
     expect((await next.json<{ pending: Message[] }>()).pending.map((m) => m.text)).toEqual(["b1", "a2", "a3", "a4"]);
+    // Answered, a1 still counts: the sender just served waits behind the one who was not.
+    expect((await reply(room, a1, newMessageId(), "answer to a1")).status).toBe(201);
+    const after = await call(`/api/bot/pending?room=${room}`, { headers: BOT });
+    expect((await after.json<{ pending: Message[] }>()).pending.map((m) => m.text)).toEqual(["b1", "a2", "a3", "a4"]);
+    const b1 = queue[1]!;
+    expect((await postJson("/api/bot/claim", { room, messageId: b1.id, botId: "asks-bot" }, BOT)).status).toBe(200);
+    expect((await reply(room, b1, newMessageId(), "answer to b1")).status).toBe(201);
+    expect((await postJson("/api/comments", { room, text: "b2" }, other)).status).toBe(201);
+    const later = await call(`/api/bot/pending?room=${room}`, { headers: BOT });
+    expect((await later.json<{ pending: Message[] }>()).pending.map((m) => m.text)).toEqual(["a2", "b2", "a3", "a4"]);
   });
 
   it("caps a sender's open prompts: past the cap a message still posts, marked not queued; others are not capped", async () => {
