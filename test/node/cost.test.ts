@@ -55,7 +55,7 @@ describe("cost per million messages", () => {
 });
 
 describe("the limits Worker's config", () => {
-  it("raises POST_LIMITER's and ROOM_LIMITER's limits, keeps their periods and leaves the heal limit alone", () => {
+  it("raises POST_LIMITER's and ROOM_LIMITER's limits, keeps their periods and leaves the heal and stop limits alone", () => {
     const toml = readFileSync(join(PROJECT_ROOT, "wrangler.toml"), "utf8");
     const limits = (text: string) =>
       [...text.matchAll(/name = "(\w+)"[^[]*?simple = \{ limit = (\d+), period = (\d+) \}/g)].map((m) => [
@@ -67,7 +67,9 @@ describe("the limits Worker's config", () => {
     const after = limits(limitsConfig(toml));
     expect(after.map(([name, , period]) => [name, period])).toEqual(before.map(([name, , period]) => [name, period]));
     for (const [name, limit] of after)
-      expect(limit).toBe(name === "HEAL_LIMITER" ? before.find(([n]) => n === name)![1] : 1_000_000_000);
+      expect(limit).toBe(
+        name === "HEAL_LIMITER" || name === "STOP_LIMITER" ? before.find(([n]) => n === name)![1] : 1_000_000_000,
+      );
     expect(() => limitsConfig(toml.replace(/name = "ROOM_LIMITER"/, 'name = "OTHER"'))).toThrow(/ROOM_LIMITER/);
   });
 });
