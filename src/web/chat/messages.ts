@@ -32,8 +32,10 @@ export class MessageStore {
         changed = this.byId.delete(message.id) || changed;
         continue;
       }
-      // A poll answered before a pushed update must not undo it: finished stays finished.
-      if (known && FINISHED.has(known.status) && !FINISHED.has(message.status)) continue;
+      // A poll answered before a pushed update must not undo it: finished stays finished, unless
+      // a later change position says it was asked again (regenerate).
+      const later = known?.pos !== undefined && message.pos !== undefined && message.pos > known.pos;
+      if (known && FINISHED.has(known.status) && !FINISHED.has(message.status) && !later) continue;
       // Nor an older state of it (an edit, a reaction): a change position only grows.
       if (known?.pos !== undefined && message.pos !== undefined && message.pos < known.pos) continue;
       if (known && sameView(known, message)) continue;
