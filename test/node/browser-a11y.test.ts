@@ -1,6 +1,6 @@
 // Both pages through axe-core in real Chromium, in the light and the dark theme: no serious or
-// critical violation, with messages of every kind on screen (people's, a bot's reply, a failed
-// one, one of ours still pending) and the operator page signed in with its figures.
+// critical violation, with messages of every kind on screen (people's, a bot's reply to our
+// question with its Regenerate button, a failed one, one of ours still pending) and the operator page signed in with its figures.
 import AxeBuilder from "@axe-core/playwright";
 import type { Page } from "playwright-core";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -10,6 +10,9 @@ import { useBrowserHarness } from "./support/browser-harness";
 
 const harness = useBrowserHarness();
 const ROOM = "a11y";
+/** The page holds this question's edit key, as if it had asked it: its answer shows Regenerate. */
+const ASKER_KEY = "a11y-askers-edit-key-012345";
+let question: Message;
 
 async function violations(page: Page): Promise<string[]> {
   const result = await new AxeBuilder({ page }).analyze();
@@ -28,7 +31,11 @@ const lightness = (rgb: string) => {
 beforeAll(async () => {
   const { worker } = harness;
   await putFlags(worker, { defaultMode: "do", doPercent: 0, rooms: {} });
-  const question = await postMessage(worker, ROOM, "What is a Durable Object?", "ana");
+  const asked = await api<Message>(worker, "/api/comments", {
+    method: "POST",
+    body: { room: ROOM, text: "What is a Durable Object?", author: "ana", editKey: ASKER_KEY },
+  });
+  question = asked.body;
   const auth = { token: worker.botToken };
   await api(worker, "/api/bot/claim", {
     method: "POST",
@@ -60,8 +67,14 @@ beforeAll(async () => {
 describe.each(["light", "dark"] as const)("in the %s theme", (colorScheme) => {
   it("the chat page has no serious or critical axe-core violation", async () => {
     const { page, seen } = await harness.newPage({ colorScheme });
+    await page.addInitScript(
+      ([id, key]) => localStorage.setItem("editKeys", JSON.stringify([[id, key]])),
+      [question.id, ASKER_KEY],
+    );
     await page.goto(`${harness.worker.url}/r/${ROOM}`);
-    await messageRow(page, "One object per room.").waitFor();
+    await messageRow(page, "One object per room.")
+      .getByRole("button", { name: "Regenerate: ask the bot for another answer" })
+      .waitFor();
     await sendFromPage(page, `my own message, ${colorScheme}`);
     await messageRow(page, `my own message, ${colorScheme}`).waitFor();
     expect(await violations(page)).toEqual([]);

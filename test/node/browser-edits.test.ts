@@ -125,9 +125,11 @@ describe("edits and reactions on the page", () => {
     expect(posted.status).toBe(201);
 
     // The stopped answer: its asker asks again from the keyboard, and the question is pending again.
-    await tabTo(page, /^Ask the bot for another answer$/);
+    await tabTo(page, /^Regenerate: ask the bot for another answer$/);
     await page.keyboard.press("Enter");
-    await page.getByRole("button", { name: "Ask the bot for another answer" }).waitFor({ state: "detached" });
+    await page
+      .getByRole("button", { name: "Regenerate: ask the bot for another answer" })
+      .waitFor({ state: "detached" });
     const asked = (await api<Message>(harness.worker, `/api/comments/${question.id}?room=${room}`)).body;
     expect(asked.status).toBe("pending");
     const messages = (await api<{ comments: Message[] }>(harness.worker, `/api/comments?room=${room}`)).body.comments;

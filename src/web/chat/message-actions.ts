@@ -65,7 +65,7 @@ export function regenerateButton(message: Message, extras: RowExtras, actions: R
     text: ai ? "Regenerate" : "Ask again",
     attrs: {
       "type": "button",
-      "aria-label": ai ? "Ask the bot for another answer" : "Ask the bot again",
+      "aria-label": ai ? "Regenerate: ask the bot for another answer" : "Ask again: the bot answers this question",
       "title": ai ? "The bot answers again; this answer stays in the reply's history" : "Queue this question again",
     },
   });
