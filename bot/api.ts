@@ -5,7 +5,6 @@ import type {
   CommentsResponse,
   HealResponse,
   PendingResponse,
-  RoomsResponse,
   StreamResponse,
 } from "../src/shared/api";
 import type { StreamCall } from "../src/shared/stream";
@@ -54,19 +53,6 @@ export class ChatApi {
       const what = err.status === 0 ? `${err.message} from ${this.baseUrl}` : `${err.status} ${err.message}`;
       throw new HttpError(err.status, `${method} ${path}: ${what}`, err.retryAfterMs);
     }
-  }
-
-  /** Every room, a page (of at most 1000) at a time. */
-  async rooms(): Promise<string[]> {
-    const names: string[] = [];
-    let cursor: string | undefined;
-    do {
-      const next = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
-      const { body } = await this.call<RoomsResponse>("GET", `/api/rooms?limit=1000${next}`);
-      names.push(...body.rooms.map((r) => r.name));
-      cursor = body.cursor;
-    } while (cursor);
-    return names;
   }
 
   /**

@@ -1,5 +1,5 @@
-// The bot's loop: poll its rooms, claim the oldest waiting human message, generate
-// a reply, post it with a client-chosen id, then verify (and heal) every acknowledged
+// The bot's loop: poll its rooms, claim the next waiting human message (senders in turn),
+// generate a reply, post it with a client-chosen id, then verify (and heal) every acknowledged
 // reply until it is seen in the room's cache.
 import { CACHE_SIZE, MAX_TEXT, newMessageId, type Message } from "../src/shared/message";
 import { HttpError, ChatApi, type ReplyInput } from "./api";
