@@ -2,11 +2,13 @@
 // address (127.0.0.2, 127.0.0.3) is a client of its own, as `wrangler dev` reports the
 // connection's address in cf-connecting-ip. One address flooding posts meets 429 with
 // Retry-After while another keeps posting in the same room; 50 sockets from one address
-// get 20 open and the rest closed with 4429; a junk frame closes only its own socket.
+// get 20 open and the rest closed with 4429; a junk frame closes only its own socket; a
+// Stop script against another person's streaming reply is refused (403, then 429) and the
+// reply streams to its end.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { PING_FRAME, TOO_MANY_SOCKETS_CLOSE, type ServerFrame } from "../../src/shared/frames";
-import type { Message } from "../../src/shared/message";
+import { newMessageId, type Message } from "../../src/shared/message";
 import { openSocketFrom, requestFrom, type BoundSocket } from "./support/bound-client";
 
 /** wrangler.toml: POST_LIMITER 20 per 10 s, ROOM_MAX_SOCKETS_PER_CLIENT 20. */
@@ -166,5 +168,58 @@ describe("a junk frame", () => {
       expect(socket.isClosed()).toBe(false);
     }
     expect(junk.frames.some(carries(id))).toBe(false);
+  });
+});
+
+describe("a Stop script", () => {
+  it("stops no one else's reply: every stop is refused, then limited, and the reply streams to its end", async () => {
+    const room = "stop-script-room";
+    const asked = await requestFrom(NEIGHBOUR, `${worker.url}/api/comments`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ room, text: "explain tides", editKey: "neighbours-edit-key-0123456789" }),
+    });
+    expect(asked.status).toBe(201);
+    const question = JSON.parse(asked.body) as Message;
+    const asBot = (path: string, body: unknown) =>
+      fetch(`${worker.url}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "authorization": `Bearer ${worker.botToken}` },
+        body: JSON.stringify(body),
+      });
+    expect((await asBot("/api/bot/claim", { room, messageId: question.id, botId: "flood-bot" })).status).toBe(200);
+    const reply = { room, id: newMessageId(), replyTo: question.id, botId: "flood-bot", author: "bot" };
+    const streamed = await asBot("/api/bot/stream", { ...reply, offset: 0, delta: "The moon pulls" });
+    expect(streamed.status).toBe(200);
+
+    // The script reads every stream from its hello and stops it, over the socket and over HTTP.
+    const script = await socketFrom(FLOODER, room);
+    const hello = parsed(await script.next(isHello));
+    if (hello.type !== "hello") throw new Error("expected a hello");
+    expect(hello.streams?.map((s) => s.id)).toEqual([reply.id]);
+    script.sendText(JSON.stringify({ type: "stop", id: reply.id }));
+    const nack = parsed(await script.next((text) => parsed(text).type === "nack"));
+    expect(nack).toMatchObject({ status: 403 });
+    const statuses: number[] = [];
+    let retryAfter: string | undefined;
+    for (let i = 0; i < 25; i++) {
+      const res = await requestFrom(FLOODER, `${worker.url}/api/comments/${question.id}/stop`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ room }),
+      });
+      statuses.push(res.status);
+      if (res.status === 429) retryAfter ??= res.headers["retry-after"] as string | undefined;
+    }
+    expect(new Set(statuses)).toEqual(new Set([403, 429]));
+    expect(Number(retryAfter)).toBeGreaterThan(0);
+
+    // The bot hears no Stop and posts the whole reply.
+    const more = await asBot("/api/bot/stream", { ...reply, offset: 14, delta: " on the sea." });
+    expect(await more.json()).toMatchObject({ have: 26, stop: false });
+    const landed = await asBot("/api/comments", { ...reply, kind: "ai", text: "The moon pulls on the sea." });
+    expect(landed.status).toBe(201);
+    expect(await landed.json()).not.toHaveProperty("stopped");
+    expect(script.frames.some((text) => text.includes('"state":"stopping"'))).toBe(false);
   });
 });
