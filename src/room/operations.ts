@@ -480,6 +480,8 @@ export class LogOperations {
     if (human.status === "pending" || human.status === "processing") {
       return refused({ status: 409, error: "message is already waiting for an answer" });
     }
+    // The next answer would be the deleted one's next version: a tombstone never takes words again.
+    if (this.state.view.replyTo(input.id)?.deleted) return refused(gone("its answer: "));
     const cap = queuePerSender(this.env.BOT_QUEUE_PER_SENDER);
     if (!input.privileged && asks.sender && cap > 0 && this.state.log.openPromptsOf(asks.sender) >= cap) {
       return refused({ status: 429, error: notQueued(cap), retryAfter: 60 });

@@ -187,6 +187,13 @@ describe("regenerate", () => {
     expect((await postJson("/api/bot/claim", { room, messageId: human.id, botId: "asks-bot" }, BOT)).status).toBe(200);
     expect((await reply(room, human, first, "Now it works.")).status).toBe(201);
     expect((await regenerate(room, first, { requestId: "operator-02" }, ADMIN)).status).toBe(400);
+    // An answer an operator deleted is not brought back as a new version.
+    expect((await call(`/api/admin/messages/${first}?room=${room}`, { method: "DELETE", headers: ADMIN })).status).toBe(
+      200,
+    );
+    const deleted = await regenerate(room, human.id, { requestId: "operator-03" }, ADMIN);
+    expect(deleted.status).toBe(410);
+    expect((await getMessage(room, human.id)).status).toBe("complete");
   });
 
   it("refuses bad input with 4xx and changes nothing; kv rooms answer 409", async () => {
