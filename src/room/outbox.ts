@@ -52,21 +52,16 @@ export class KvSync {
     // A room without tables holds nothing: its first write owes the marker.
     if (!state.schema) return;
     const work = state.log.hasOpenPrompts();
-    const marker = (this.marker ??= {
-      work: state.meta.get("markerWork") === "true",
-      until: Number(state.meta.get("markerUntil") ?? 0),
-      written: state.meta.get("markerWork") !== null,
-    });
-    const stale = markerNeedsRefresh(marker.until, now, state.limits.retentionMs);
-    if (marker.written && marker.work === work && !stale) return;
-    this.marker = { work, until: markerExpiry(now, state.limits.retentionMs) ?? 0, written: true };
-    state.meta.set("markerWork", String(work));
-    state.meta.set("markerUntil", this.marker.until);
+    const marker = (this.marker ??= storedMarker(state.meta.get("marker")));
+    const stale = markerNeedsRefresh(marker?.until ?? 0, now, state.limits.retentionMs);
+    if (marker && marker.work === work && !stale) return;
+    this.marker = { work, until: markerExpiry(now, state.limits.retentionMs) ?? 0 };
+    state.meta.set("marker", JSON.stringify(this.marker));
     state.outbox.enqueue(roomKey(state.roomName), now);
   }
 
-  /** What the marker last owed says, kept in memory (bookkeeping rows are read once). */
-  private marker: { work: boolean; until: number; written: boolean } | undefined;
+  /** What the marker last owed says (null: none owed yet), kept in memory (bookkeeping rows are read once). */
+  private marker: { work: boolean; until: number } | null | undefined;
 
   /** The marker as it is written now: whether prompts are open, when it expires. */
   markerNow(now: number): { value: RoomMarker; expiration?: number } {
@@ -136,6 +131,13 @@ export class KvSync {
   stats(): OutboxStats {
     return { pending: this.state.schema ? this.state.outbox.pending() : 0, ...this.flusher.stats() };
   }
+}
+
+/** The marker bookkeeping row: `{work, until}`, or null when this room never owed one with metadata. */
+function storedMarker(row: string | null): { work: boolean; until: number } | null {
+  if (!row) return null;
+  const { work, until } = JSON.parse(row) as { work?: unknown; until?: unknown };
+  return { work: work === true, until: typeof until === "number" ? until : 0 };
 }
 
 // ---- the flusher ----

@@ -4,7 +4,7 @@
 // half retention after the room's last message could be swept, and an active room renews its
 // own as the expiry nears; an idle room's marker is never renewed.
 import { env } from "cloudflare:workers";
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { Room } from "../../src/room/room";
 import type { RoomLimits } from "../../src/limits/retention";
@@ -45,6 +45,13 @@ async function answer(room: string, human: Message): Promise<void> {
   expect((await postJson("/api/bot/claim", { room, messageId: human.id, botId: "watcher" }, BOT)).status).toBe(200);
   const reply = { room, kind: "ai", id: newMessageId(), replyTo: human.id, botId: "watcher", text: "done" };
   expect((await postJson("/api/comments", reply, BOT)).status).toBe(201);
+}
+
+/** The room's own note of the marker it last owed. */
+function markerRow(room: string): Promise<{ work: boolean; until: number }> {
+  return runInDurableObject(env.ROOM.getByName(room), (_: Room, state) =>
+    JSON.parse(state.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'marker'").one().value),
+  );
 }
 
 async function setLimits(room: string, limits: RoomLimits): Promise<void> {
@@ -108,8 +115,12 @@ describe("room markers expire", () => {
     // The clock moves on: the marker was written long ago, its expiry within a retention period.
     const aged = Date.now() + DAY_MS / 2;
     await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) => {
-      state.storage.sql.exec("UPDATE meta SET value = ? WHERE key = 'markerUntil'", String(aged));
+      const marker = JSON.stringify({ work: true, until: aged });
+      state.storage.sql.exec("UPDATE meta SET value = ? WHERE key = 'marker'", marker);
     });
+    // The room reads its bookkeeping again as it wakes, as after any restart.
+    await evictDurableObject(env.ROOM.getByName(room));
+    await setLimits(room, { maxMessages: 0, retentionMs: DAY_MS });
     // An idle room: the retention sweep runs, every message two days old goes, no marker is written.
     await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) => {
       state.storage.sql.exec("UPDATE messages SET created_at = created_at - ?", 2 * DAY_MS);
@@ -117,12 +128,14 @@ describe("room markers expire", () => {
     expect(await runDurableObjectAlarm(env.ROOM.getByName(room))).toBe(true);
     await outboxDrained(room);
     expect((await marker(room)).expiration).toBe(written.expiration);
+    expect(await markerRow(room)).toEqual({ work: true, until: aged });
 
     // Active again: its next change renews the marker a retention and a half ahead.
     const later = await post(room, "back");
     await outboxDrained(room);
     const renewed = await marker(room);
     expect(renewed.expiration!).toBeGreaterThanOrEqual(Math.ceil((later.createdAt + 1.5 * DAY_MS) / 1000));
+    expect((await markerRow(room)).until).toBeGreaterThanOrEqual(later.createdAt + 1.5 * DAY_MS);
     expect(renewed.metadata).toMatchObject({ work: true });
   });
 
