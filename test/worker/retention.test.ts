@@ -10,7 +10,7 @@ import { RETENTION_BATCH, type Room } from "../../src/room/room";
 import { recordExpiry, type RoomLimits } from "../../src/limits/retention";
 import { newMessageId } from "../../src/shared/message";
 import { BOT, connect, frameOf, heal, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
-import { outboxDrained } from "./probes";
+import { backdate, outboxDrained } from "./probes";
 
 const DAY_MS = 86_400_000;
 
@@ -53,8 +53,8 @@ describe("retention (ROOM_RETENTION_DAYS)", () => {
     await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) => {
       const sql = state.storage.sql;
       for (const id of [old.id, expiredLease.id, leased.id])
-        sql.exec("UPDATE messages SET created_at = created_at - ? WHERE id = ?", 2 * DAY_MS, id);
-      sql.exec("UPDATE claims SET lease_until = ? WHERE message_id = ?", Date.now() - 1, expiredLease.id);
+        backdate(sql, "UPDATE messages SET created_at = created_at - ? WHERE id = ?", 2 * DAY_MS, id);
+      sql.exec("UPDATE messages SET lease_until = ? WHERE id = ?", Date.now() - 1, expiredLease.id);
     });
     expect(await runDurableObjectAlarm(env.ROOM.getByName(room))).toBe(true);
 
@@ -62,7 +62,7 @@ describe("retention (ROOM_RETENTION_DAYS)", () => {
     expect(kept.map((m) => m.id).sort()).toEqual([leased.id, fresh.id].sort());
     const claims = await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) =>
       state.storage.sql
-        .exec<{ message_id: string }>("SELECT message_id FROM claims")
+        .exec<{ message_id: string }>("SELECT id AS message_id FROM messages WHERE bot_id IS NOT NULL")
         .toArray()
         .map((r) => r.message_id),
     );
@@ -92,7 +92,7 @@ describe("retention (ROOM_RETENTION_DAYS)", () => {
           retentionMs: DAY_MS,
         };
         await state.storage.deleteAlarm();
-        state.storage.sql.exec("UPDATE messages SET created_at = MIN(created_at, ?)", Date.now() - 2 * DAY_MS);
+        backdate(state.storage.sql, "UPDATE messages SET created_at = MIN(created_at, ?)", Date.now() - 2 * DAY_MS);
         await instance.alarm();
         return { count: (await instance.inspect()).count, next: await state.storage.getAlarm() };
       });
