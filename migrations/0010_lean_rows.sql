@@ -51,8 +51,9 @@ INSERT INTO meta (key, value) VALUES ('cursors', json_object(
 INSERT INTO meta (key, value) SELECT 'seqFloor', seq FROM sqlite_sequence WHERE name = 'messages'
   ON CONFLICT (key) DO UPDATE SET value = excluded.value;
 
-DROP TABLE messages;
+-- claims first: its foreign key on messages (id) would refuse dropping the log under it.
 DROP TABLE claims;
+DROP TABLE messages;
 DROP TABLE message_versions;
 DROP TABLE reactions;
 ALTER TABLE messages_lean RENAME TO messages;
