@@ -4,8 +4,9 @@
 -- No AUTOINCREMENT (its sqlite_sequence row was one more write per message): the room
 -- assigns `seq` itself and never reuses one (meta `seqFloor` keeps a removed newest seq).
 -- `kv_pos`: the position of the latest change that owes the message's KV record; the
--- outbox is a watermark over it (meta `cursors`), plus the `outbox` table for the room
--- marker and retries. `openFrom` (same row): no unfinished human message has a lower seq.
+-- outbox is a watermark over it (carried by each change's row, `kv_done`, and saved in meta
+-- `cursors` by a flip to kv), plus the `outbox` table for the room marker and retries.
+-- `open_from` (likewise): no unfinished human message has a lower seq.
 CREATE TABLE messages_lean (
   seq INTEGER PRIMARY KEY,
   id TEXT NOT NULL UNIQUE,
@@ -26,6 +27,10 @@ CREATE TABLE messages_lean (
   bot_id TEXT,
   lease_until INTEGER,
   kv_pos INTEGER NOT NULL DEFAULT 0,
+  -- The outbox watermark and the open-message scan's start when this row last changed: the
+  -- latest change's row tells a waking room both, so moving them writes no row of its own.
+  kv_done INTEGER NOT NULL DEFAULT 0,
+  open_from INTEGER NOT NULL DEFAULT 0,
   -- Last, so reading the columns lists show never touches them: JSON {emoji: [reactor key hash]}
   -- and JSON [{version, text, replacedAt}] (every earlier text, oldest first).
   reactors TEXT,
@@ -42,7 +47,7 @@ SELECT m.seq, m.id, m.kind, m.author, m.text, m.reply_to, m.status, m.created_at
 FROM messages m LEFT JOIN claims c ON c.message_id = m.id;
 
 -- Every change so far either reached KV or is still a row of `outbox`: the watermark starts at
--- the top. One meta row holds it and `openFrom`, so moving both writes one row.
+-- the top.
 INSERT INTO meta (key, value) VALUES ('cursors', json_object(
     'kvPos', (SELECT COALESCE(MAX(pos), 0) FROM messages),
     'openFrom', (SELECT COALESCE(MIN(seq), (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages))

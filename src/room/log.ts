@@ -105,8 +105,14 @@ export class RoomLog {
   private size: number | null = null;
   /** The newest retention mark (the range new messages join), read on first use. */
   private mark: Mark | null | undefined = undefined;
-  /** No unfinished human message has a lower seq (only an insert adds one, at the top). */
-  private openFrom: number | null = null;
+  /**
+   * What the room must not forget between wakes but need not write on its own: the outbox
+   * watermark (every record change up to `kvDone` reached KV) and `openFrom` (no unfinished human
+   * message has a lower seq; only an insert adds one, at the top). Each change's row carries them
+   * (`kv_done`, `open_from`: no extra row); on wake they are read from the latest change's row,
+   * or from meta `cursors` where a flip to kv saved them.
+   */
+  private saved: { kvDone: number; openFrom: number } | null = null;
 
   constructor(
     private readonly sql: SqlStorage,
@@ -116,10 +122,10 @@ export class RoomLog {
 
   /** What this log keeps in memory, and how to put it back (a rolled-back transaction). */
   save(): () => void {
-    const { position, seqTop, size, mark, openFrom } = this;
-    const markCopy = mark ? { ...mark } : mark;
+    const { position, seqTop, size, mark, saved } = this;
+    const [markCopy, savedCopy] = [mark ? { ...mark } : mark, saved ? { ...saved } : saved];
     return () => {
-      Object.assign(this, { position, seqTop, size, mark: markCopy, openFrom });
+      Object.assign(this, { position, seqTop, size, mark: markCopy, saved: savedCopy });
     };
   }
 
@@ -132,6 +138,29 @@ export class RoomLog {
   private nextPos(): number {
     this.position = this.lastPos() + 1;
     return this.position;
+  }
+
+  /** The outbox watermark and where the open-message scan starts, read on first use (see `saved`). */
+  cursors(): { kvDone: number; openFrom: number } {
+    if (!this.saved) {
+      const meta = readCursors(this.meta);
+      const row = this.sql
+        .exec<{ kv_done: number; open_from: number }>(
+          `SELECT kv_done, open_from FROM messages ORDER BY pos DESC LIMIT 1`,
+        )
+        .toArray()[0];
+      this.saved = {
+        kvDone: Math.max(meta.kvPos, row?.kv_done ?? 0),
+        openFrom: Math.max(meta.openFrom, row?.open_from ?? 0),
+      };
+    }
+    return this.saved;
+  }
+
+  /** The cursors as the bindings a change's row carries them with. */
+  private carried(): [number, number] {
+    const { kvDone, openFrom } = this.cursors();
+    return [kvDone, openFrom];
   }
 
   private toMessage(row: Row): Message {
@@ -195,7 +224,7 @@ export class RoomLog {
     const seq = this.lastSeqGiven() + 1;
     const inserted = this.sql.exec(
       `INSERT INTO messages (seq, id, kind, author, text, reply_to, status, created_at, error, stopped, pos, kv_pos,
-         edit_key_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         edit_key_hash, kv_done, open_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO NOTHING`,
       seq,
       message.id,
@@ -210,6 +239,7 @@ export class RoomLog {
       pos,
       owed ? pos : 0,
       editKeyHash,
+      ...this.carried(),
     ).rowsWritten;
     if (!inserted) return { message: this.get(message.id)!, created: false };
     this.position = pos;
@@ -257,13 +287,15 @@ export class RoomLog {
     const pos = this.nextPos();
     this.sql.exec(
       `UPDATE messages SET status = ?1, error = ?2, pos = ?3, kv_pos = IIF(?4, ?3, kv_pos),
-         bot_id = IIF(?1 = 'processing', bot_id, NULL), lease_until = IIF(?1 = 'processing', lease_until, NULL)
+         bot_id = IIF(?1 = 'processing', bot_id, NULL), lease_until = IIF(?1 = 'processing', lease_until, NULL),
+         kv_done = ?6, open_from = ?7
        WHERE id = ?5`,
       status,
       error,
       pos,
       owed ? 1 : 0,
       id,
+      ...this.carried(),
     );
   }
 
@@ -271,12 +303,13 @@ export class RoomLog {
   setClaim(id: string, botId: string, leaseUntil: number): boolean {
     const pos = this.lastPos() + 1;
     const written = this.sql.exec(
-      `UPDATE messages SET status = 'processing', bot_id = ?, lease_until = ?, pos = ?
-       WHERE id = ? AND NOT (status = 'processing' AND bot_id IS ?1 AND lease_until IS ?2)`,
+      `UPDATE messages SET status = 'processing', bot_id = ?1, lease_until = ?2, pos = ?3, kv_done = ?5, open_from = ?6
+       WHERE id = ?4 AND NOT (status = 'processing' AND bot_id IS ?1 AND lease_until IS ?2)`,
       botId,
       leaseUntil,
       pos,
       id,
+      ...this.carried(),
     ).rowsWritten;
     if (written) this.position = pos;
     return written > 0;
@@ -294,12 +327,13 @@ export class RoomLog {
     if (this.size !== null && (inserted || (logged && !logged.deleted))) this.size--;
     this.sql.exec(
       `UPDATE messages SET text = '', author = '', deleted_at = ?1, pos = ?2, kv_pos = IIF(?3, ?2, kv_pos),
-         bot_id = NULL, lease_until = NULL
+         bot_id = NULL, lease_until = NULL, kv_done = ?5, open_from = ?6
        WHERE id = ?4`,
       deletedAt,
       inserted ? this.lastPos() : this.nextPos(),
       owed ? 1 : 0,
       message.id,
+      ...this.carried(),
     );
     return this.get(message.id)!;
   }
@@ -321,13 +355,16 @@ export class RoomLog {
     const history = [...this.versions(current.id), { version, text: current.text, replacedAt: now }];
     const pos = this.nextPos();
     this.sql.exec(
-      `UPDATE messages SET text = ?, version = ?, edited_at = ?, pos = ?4, kv_pos = ?4, history = ? WHERE id = ?`,
+      `UPDATE messages SET text = ?1, version = ?2, edited_at = ?3, pos = ?4, kv_pos = ?4, history = ?5,
+         kv_done = ?7, open_from = ?8
+       WHERE id = ?6`,
       text,
       version + 1,
       now,
       pos,
       JSON.stringify(history),
       current.id,
+      ...this.carried(),
     );
   }
 
@@ -352,11 +389,12 @@ export class RoomLog {
     if (!reactors[emoji].length) delete reactors[emoji];
     const counts = Object.fromEntries(Object.entries(reactors).map(([e, list]) => [e, list.length]));
     this.sql.exec(
-      `UPDATE messages SET reactors = ?, reactions = ?, pos = ? WHERE id = ?`,
+      `UPDATE messages SET reactors = ?1, reactions = ?2, pos = ?3, kv_done = ?5, open_from = ?6 WHERE id = ?4`,
       JSON.stringify(reactors),
       JSON.stringify(counts),
       this.nextPos(),
       id,
+      ...this.carried(),
     );
     return true;
   }
@@ -419,16 +457,11 @@ export class RoomLog {
    * lowest seq one may have (no index on status: a message would pay for its entry twice).
    */
   private open(limit: number): Message[] {
-    this.openFrom ??= readCursors(this.meta).openFrom;
-    const rows = this.sql.exec<Row>(OPEN_SQL, this.openFrom, limit).toArray();
-    // Kept in memory; written with the outbox watermark (no row of its own).
-    this.openFrom = rows[0]?.seq ?? this.lastSeqGiven() + 1;
+    const cursors = this.cursors();
+    const rows = this.sql.exec<Row>(OPEN_SQL, cursors.openFrom, limit).toArray();
+    // Kept in memory; the next change's row carries it.
+    cursors.openFrom = rows[0]?.seq ?? this.lastSeqGiven() + 1;
     return rows.map((row) => this.toMessage(row));
-  }
-
-  /** Where the scan for unfinished messages starts (written with the outbox watermark). */
-  openSeq(): number | null {
-    return this.openFrom;
   }
 
   /** Ids of human messages still pending or processing, oldest first. */
@@ -631,38 +664,30 @@ export const readCursors = (meta: Meta): Cursors => {
 export type OutboxRow = { key: string; version: number; queued_at: number; attempts: number };
 
 export class Outbox {
-  /** Every record change up to this position has reached KV (read on first use, then kept). */
-  private watermark: number | null = null;
-
   constructor(
     private readonly sql: SqlStorage,
     private readonly meta: Meta,
     private readonly log: RoomLog,
   ) {}
 
-  /** The watermark over change positions. */
+  /** The watermark over change positions: every record change up to it reached KV. */
   kvPos(): number {
-    this.watermark ??= readCursors(this.meta).kvPos;
-    return this.watermark;
+    return this.log.cursors().kvDone;
   }
 
   /**
-   * Moves the watermark; the same row keeps where the open-message scan starts, so neither
-   * costs a row of its own. The caller is in a transaction.
+   * Moves the watermark, in memory: the next change's row carries it. Until then a restart
+   * re-reads those records from KV and writes none that KV already holds as they are.
    */
   advance(to: number): void {
-    if (to <= this.kvPos()) return;
-    const openFrom = this.log.openSeq() ?? readCursors(this.meta).openFrom;
-    this.meta.set(CURSORS, JSON.stringify({ kvPos: to, openFrom }));
-    this.watermark = to;
+    const cursors = this.log.cursors();
+    if (to > cursors.kvDone) cursors.kvDone = to;
   }
 
-  /** What this outbox keeps in memory, and how to put it back (a rolled-back transaction). */
-  save(): () => void {
-    const { watermark } = this;
-    return () => {
-      this.watermark = watermark;
-    };
+  /** Saves the watermark in meta (one row): a flip to kv, after which no change may carry it. */
+  persist(): void {
+    const { kvDone, openFrom } = this.log.cursors();
+    this.meta.set(CURSORS, JSON.stringify({ kvPos: kvDone, openFrom }));
   }
 
   /** Queues (or re-queues, due at `nextAt`) a write of `key` that no message row carries. */
@@ -784,7 +809,7 @@ export class RoomState {
    */
   transaction<T>(run: () => T): T {
     const { flagVersion, active, marked, registered, roomName } = this;
-    const restores = [this.log.save(), this.outbox.save(), ...this.savers.map((save) => save())];
+    const restores = [this.log.save(), ...this.savers.map((save) => save())];
     try {
       return this.ctx.storage.transactionSync(run);
     } catch (err) {
