@@ -3,10 +3,9 @@
 // per-table counters (GET /api/admin/rooms/:room) around each kind of change, once the room's
 // outbox has drained (so the KV bookkeeping a change causes is counted with it). Writes
 // docs/bench-rows.json (or --json FILE), rendered into docs/benchmarks.md.
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
 import type { Message } from "../src/shared/message";
-import { PROJECT_ROOT, startLocalWorker, type LocalWorker } from "../scripts/local-worker";
+import { startLocalWorker, type LocalWorker } from "../scripts/local-worker";
+import { resultArgs, runBench, writeResult } from "./lib/result-file";
 import { api, putFlags } from "../test/node/support/browser";
 import {
   OPERATIONS,
@@ -82,12 +81,7 @@ async function socket(worker: LocalWorker, room: string): Promise<WebSocket> {
 }
 
 async function main(): Promise<void> {
-  const json = process.argv.includes("--json")
-    ? process.argv[process.argv.indexOf("--json") + 1]!
-    : "docs/bench-rows.json";
-  const command = ["npm run bench:rows", ...(process.argv.length > 2 ? ["--", ...process.argv.slice(2)] : [])].join(
-    " ",
-  );
+  const { json, command } = resultArgs("bench:rows", "docs/bench-rows.json");
   const worker = await startLocalWorker();
   const n = OPERATIONS_EACH;
   try {
@@ -171,16 +165,10 @@ async function main(): Promise<void> {
       const total = report.rows[op]!.total;
       if (total > ROWS_TARGETS[op] + 1e-9) console.log(`${op}: ${total} rows, over its target ${ROWS_TARGETS[op]}`);
     }
-    const file = join(PROJECT_ROOT, json);
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`Wrote ${json}`);
+    writeResult(json, report);
   } finally {
     await worker.stop();
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);
