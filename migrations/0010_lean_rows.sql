@@ -1,6 +1,7 @@
 -- The log at fewer SQLite rows written per change: every b-tree entry a write touches is a
 -- billed row. One table holds what a message is (its lease, earlier texts and reactors
--- included), with two indexes besides the rowid (`seq`): the id and the change position.
+-- included), with two indexes every message pays for besides the rowid (`seq`): the id and
+-- the change position (and `reply_to` for AI replies).
 -- No AUTOINCREMENT (its sqlite_sequence row was one more write per message): the room
 -- assigns `seq` itself and never reuses one (meta `seqFloor` keeps a removed newest seq).
 -- `kv_pos`: the position of the latest change that owes the message's KV record; the
