@@ -8,6 +8,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { RETENTION_BATCH, type Room } from "../../src/room/room";
 import { recordExpiry, type RoomLimits } from "../../src/limits/retention";
+import { commentKey } from "../../src/shared/keys";
 import { newMessageId } from "../../src/shared/message";
 import { BOT, connect, frameOf, heal, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
 import { backdate, outboxDrained } from "./probes";
@@ -25,6 +26,25 @@ const claim = (room: string, messageId: string, botId: string) =>
   postJson("/api/bot/claim", { room, messageId, botId }, BOT);
 
 describe("retention (ROOM_RETENTION_DAYS)", () => {
+  it("finds a message healed in late but created long ago (its seq range's mark keeps the oldest creation time)", async () => {
+    const room = uniqueRoom("retention-late");
+    await setRoomMode(room, "do");
+    const fresh = await post(room, "fresh");
+    // A record of this room's, missing from its log and two days old: a heal logs it now, at the newest seq.
+    const createdAt = Date.now() - 2 * DAY_MS;
+    const id = newMessageId(createdAt);
+    const record = { id, room, kind: "human", author: "ana", text: "from the past", status: "complete", createdAt };
+    await env.CHAT_KV.put(commentKey(id), JSON.stringify(record));
+    expect((await heal(id)).status).toBe(200);
+    const newest = await post(room, "newest");
+    expect((await list(room)).map((m) => m.id)).toEqual([fresh.id, id, newest.id]);
+    await outboxDrained(room);
+
+    await setLimits(room, { maxMessages: 0, retentionMs: DAY_MS });
+    expect(await runDurableObjectAlarm(env.ROOM.getByName(room))).toBe(true);
+    expect((await list(room)).map((m) => m.id)).toEqual([fresh.id, newest.id]);
+  });
+
   it("deletes messages past the retention by alarm, with their claims, keeps one a bot is answering, and KV records carry the expiry", async () => {
     const room = uniqueRoom("retention");
     await setRoomMode(room, "do");
