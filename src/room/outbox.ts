@@ -246,7 +246,8 @@ class OutboxFlusher {
 // record that already belongs to another room is never replaced (client-chosen ids
 // may collide across rooms; each room only ever vouches for its own messages). One
 // bulk read per batch checks ownership, so the check costs one KV call, not one per key.
-type WriteOutcome = "written" | "conflict" | "gone";
+/** "unchanged": KV already held the record as it is (re-read after a restart): no put, not counted as flushed. */
+type WriteOutcome = "written" | "unchanged" | "conflict" | "gone";
 
 /** KV's bulk get takes at most this many keys. */
 export const MAX_BATCH = 100;
@@ -283,7 +284,7 @@ async function writeOwed(
       if (existing && existing.room !== room) return "conflict";
       const record = JSON.stringify(toRecord(message));
       // Already there as it is (a record written before a restart, past the saved watermark): no second put.
-      if (existing && JSON.stringify(existing) === record) return "written";
+      if (existing && JSON.stringify(existing) === record) return "unchanged";
       await kv.put(key, record, recordExpiry(message.createdAt, retentionMs));
       return "written";
     } catch (err) {
