@@ -112,7 +112,7 @@ export class RoomLog {
    * (`kv_done`, `open_from`: no extra row); on wake they are read from the latest change's row,
    * or from meta `cursors` where a flip to kv saved them.
    */
-  private saved: { kvDone: number; openFrom: number } | null = null;
+  private saved: Cursors | null = null;
 
   constructor(
     private readonly sql: SqlStorage,
@@ -141,17 +141,20 @@ export class RoomLog {
   }
 
   /** The outbox watermark and where the open-message scan starts, read on first use (see `saved`). */
-  cursors(): { kvDone: number; openFrom: number } {
+  cursors(): Cursors {
     if (!this.saved) {
       const meta = readCursors(this.meta);
       const row = this.sql
-        .exec<{ kv_done: number; open_from: number }>(
-          `SELECT kv_done, open_from FROM messages ORDER BY pos DESC LIMIT 1`,
+        .exec<{ kv_done: number; open_from: number; pos: number }>(
+          `SELECT kv_done, open_from, pos FROM messages ORDER BY pos DESC LIMIT 1`,
         )
         .toArray()[0];
+      const kvDone = Math.max(meta.kvPos, row?.kv_done ?? 0);
       this.saved = {
-        kvDone: Math.max(meta.kvPos, row?.kv_done ?? 0),
+        kvDone,
         openFrom: Math.max(meta.openFrom, row?.open_from ?? 0),
+        // Records owed up to the latest change before this wake may already be in KV.
+        recheckUpTo: Math.max(kvDone, row?.pos ?? 0),
       };
     }
     return this.saved;
@@ -651,11 +654,16 @@ export class Meta {
 
 /** The meta row of the outbox watermark and the open-message scan's start (migrations/0010_lean_rows.sql). */
 const CURSORS = "cursors";
-type Cursors = { kvPos: number; openFrom: number };
-export const readCursors = (meta: Meta): Cursors => {
+type SavedCursors = { kvPos: number; openFrom: number };
+export const readCursors = (meta: Meta): SavedCursors => {
   const value = meta.get(CURSORS);
-  return value ? (JSON.parse(value) as Cursors) : { kvPos: 0, openFrom: 0 };
+  return value ? (JSON.parse(value) as SavedCursors) : { kvPos: 0, openFrom: 0 };
 };
+/**
+ * The outbox watermark, the open-message scan's start, and up to where records owed at wake
+ * may already have reached KV (written after the watermark a change last carried).
+ */
+type Cursors = { kvDone: number; openFrom: number; recheckUpTo: number };
 
 // A message's record is owed by its own row (`kv_pos`, set in the change's transaction); the
 // watermark `kvPos` says every change up to it reached KV, one row written per flushed batch.

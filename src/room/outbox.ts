@@ -194,7 +194,10 @@ class OutboxFlusher {
       const logged = state.log.getMany(ids);
       const find = (id: string) => logged.get(id) ?? null;
       // The room's KV is read on every batch: fault-injection tests swap it.
-      const outcomes = await writeOwed(state.kv, keys, state.roomName, find, state.limits.retentionMs);
+      // Records owed since before this wake may be in KV already: those are compared before a put.
+      const { recheckUpTo } = state.log.cursors();
+      const recheck = new Set(batch.filter((o) => o.at <= recheckUpTo).map((o) => commentKey(o.id)));
+      const outcomes = await writeOwed(state.kv, keys, state.roomName, find, state.limits.retentionMs, recheck);
       const doneAt = Date.now();
       const failedAt = all.map((_, i) => outcomes[i] instanceof Error);
       // One transaction for the whole batch's bookkeeping: one commit, not one per row.
@@ -256,7 +259,7 @@ const PUTS_IN_FLIGHT = 10;
 
 /**
  * Writes each key; answers, per key, what happened or the error to retry on. Records expire
- * with their message (`retentionMs`).
+ * with their message (`retentionMs`). A key in `recheck` is not put when KV holds it as it is.
  */
 async function writeOwed(
   kv: KVNamespace,
@@ -264,6 +267,7 @@ async function writeOwed(
   room: string,
   find: (id: string) => Message | null,
   retentionMs = 0,
+  recheck: ReadonlySet<string> = new Set(),
 ): Promise<(WriteOutcome | Error)[]> {
   const records = keys.filter((key) => key.startsWith(COMMENT_PREFIX));
   let stored: Map<string, Message | null>;
@@ -283,8 +287,8 @@ async function writeOwed(
       const existing = stored.get(key);
       if (existing && existing.room !== room) return "conflict";
       const record = JSON.stringify(toRecord(message));
-      // Already there as it is (a record written before a restart, past the saved watermark): no second put.
-      if (existing && JSON.stringify(existing) === record) return "unchanged";
+      // Written before a restart, past the watermark the room saved, and there as it is: no second put.
+      if (recheck.has(key) && existing && JSON.stringify(existing) === record) return "unchanged";
       await kv.put(key, record, recordExpiry(message.createdAt, retentionMs));
       return "written";
     } catch (err) {
