@@ -2,11 +2,10 @@
 // typing frames, reactions, edits — counted by the room itself (its usage counters, the same
 // ones the cost bench prices), in a do room of a local `wrangler dev`. Writes
 // docs/bench-people.json (or --json FILE), rendered into docs/benchmarks.md.
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
 import type { ServerFrame } from "../src/shared/frames";
 import { REACTIONS, type Message } from "../src/shared/message";
-import { PROJECT_ROOT, startLocalWorker, type LocalWorker } from "../scripts/local-worker";
+import { startLocalWorker, type LocalWorker } from "../scripts/local-worker";
+import { resultArgs, runBench, writeResult } from "./lib/result-file";
 import { api, putFlags } from "../test/node/support/browser";
 import { PEOPLE_TARGETS, type PeopleReport } from "./people-report";
 
@@ -52,12 +51,7 @@ async function measure(worker: LocalWorker, room: string, run: () => Promise<voi
 }
 
 async function main(): Promise<void> {
-  const json = process.argv.includes("--json")
-    ? process.argv[process.argv.indexOf("--json") + 1]!
-    : "docs/bench-people.json";
-  const command = ["npm run bench:people", ...(process.argv.length > 2 ? ["--", ...process.argv.slice(2)] : [])].join(
-    " ",
-  );
+  const { json, command } = resultArgs("bench:people", "docs/bench-people.json");
   const worker = await startLocalWorker();
   try {
     const room = `people-${Date.now().toString(36)}`;
@@ -113,16 +107,10 @@ async function main(): Promise<void> {
         `${kind}: ${rows} rows written per operation (target ≤ ${target}: ${rows <= target ? "met" : "not met"})`,
       );
     }
-    const file = join(PROJECT_ROOT, json);
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`Wrote ${json}`);
+    writeResult(json, report);
   } finally {
     await worker.stop();
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);

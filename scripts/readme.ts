@@ -14,6 +14,7 @@ import { historyLines, historyTable, modeTable, soakSummary } from "../bench/soa
 import { soakReportSchema } from "../bench/soak/report-schema";
 import { markdownTable } from "../bench/lib/table";
 import { peopleReportSchema, peopleTable } from "../bench/people-report";
+import { rowsReportSchema, rowsTable } from "../bench/rows-report";
 import { PROJECT_ROOT } from "./local-worker";
 
 /** Each page and the sections it joins: the README is what a newcomer reads first, the rest by purpose. */
@@ -48,6 +49,12 @@ const BLOCKS: Record<string, () => string> = {
     const r = peopleReportSchema.parse(JSON.parse(read("docs/bench-people.json")));
     const outcome = `${r.operations} operations of each kind`;
     return [provenance(r.command, r.generatedAt, "docs/bench-people.json", outcome), peopleTable(r)].join("\n\n");
+  },
+  /** SQLite rows written per change in a do room, by table and index. */
+  "rows": () => {
+    const r = rowsReportSchema.parse(JSON.parse(read("docs/bench-rows.json")));
+    const outcome = `${r.operations} operations of each kind`;
+    return [provenance(r.command, r.generatedAt, "docs/bench-rows.json", outcome), rowsTable(r)].join("\n\n");
   },
   /** The README's opening figures: the 29-tab race, human messages, and how many bench targets were met. */
   "headline": () => {

@@ -45,6 +45,7 @@ export function appendHistory(file: string, count: number, endAt = Date.now()): 
       `INSERT INTO messages (id, kind, author, text, reply_to, status, created_at, error) VALUES (?, ?, ?, ?, ?, 'complete', ?, NULL)`,
     );
     db.exec("BEGIN");
+    const seqBefore = (db.prepare(`SELECT COALESCE(MAX(seq), 0) AS s FROM messages`).get() as { s: number }).s;
     let lastHuman = "";
     for (let i = 0; i < count; i++) {
       const createdAt = endAt - (count - i) * 1_000;
@@ -72,6 +73,24 @@ export function appendHistory(file: string, count: number, endAt = Date.now()): 
     }
     // Each appended message is also the room's newest change (migrations/0004_change_position.sql).
     db.exec("UPDATE messages SET pos = seq WHERE pos = 0");
+    // Seq ranges for retention and the mirror (migrations/0010_lean_rows.sql): a range starts every 64
+    // appended messages, at the newest creation time logged before it (the rule the mirror reads them by).
+    const rows = db.prepare(`SELECT seq, created_at FROM messages ORDER BY seq`).all() as {
+      seq: number;
+      created_at: number;
+    }[];
+    const mark = db.prepare(
+      `INSERT INTO retention_marks (first_seq, started_at, oldest_created_at) VALUES (?, ?, ?)
+       ON CONFLICT (first_seq) DO NOTHING`,
+    );
+    let newestBefore = 0;
+    rows.forEach((row, i) => {
+      if (row.seq > seqBefore && (row.seq - seqBefore - 1) % 64 === 0) {
+        const range = rows.slice(i, i + 64).map((r) => r.created_at);
+        mark.run(row.seq, newestBefore, Math.min(...range));
+      }
+      newestBefore = Math.max(newestBefore, row.created_at);
+    });
     db.exec("COMMIT");
     return (db.prepare(`SELECT MAX(seq) AS s FROM messages`).get() as { s: number }).s;
   } finally {

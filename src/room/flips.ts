@@ -211,6 +211,8 @@ export class Flips {
     if (this.state.schema) this.streams.endAll();
     try {
       await this.kvSync.flush(Number.POSITIVE_INFINITY, true);
+      // No change will carry the watermark while the room is in kv mode: saved here, so a wake owes nothing.
+      if (this.state.schema) this.state.transaction(() => this.state.outbox.persist());
       const mirrored = previous.active ? await this.kvSync.writeMirror() : 0;
       if (previous.active && mirrored > 0) await this.guardMirror(Date.now());
       // The flip tells the registry; a later entry registers the room again.

@@ -2,7 +2,7 @@
 // changes more than one row (and an outbox row with the change it reports) is atomic
 // inside the Durable Object.
 import { isClaimable } from "../shared/leases";
-import { toRecord, type Message, type MessageStatus } from "../shared/message";
+import { toRecord, type Message, type MessageStatus, type MessageVersion } from "../shared/message";
 import { applyMigrations, hasSchema, type Migration } from "../storage/migrations";
 import type { Usage } from "../storage/usage";
 import { roomLimits, type RoomLimits } from "../limits/retention";
@@ -15,6 +15,7 @@ import m0006 from "../../migrations/0006_tombstones.sql";
 import m0007 from "../../migrations/0007_streams.sql";
 import m0008 from "../../migrations/0008_outbox_lean.sql";
 import m0009 from "../../migrations/0009_edits_reactions.sql";
+import m0010 from "../../migrations/0010_lean_rows.sql";
 import m0018 from "../../migrations/0018_asks.sql";
 import { inTurns } from "../shared/fair-queue";
 
@@ -31,6 +32,7 @@ export const MIGRATIONS: Migration[] = [
   { version: 7, name: "streams", sql: m0007 },
   { version: 8, name: "outbox_lean", sql: m0008 },
   { version: 9, name: "edits_reactions", sql: m0009 },
+  { version: 10, name: "lean_rows", sql: m0010 },
   { version: 18, name: "asks", sql: m0018 },
 ];
 
@@ -56,9 +58,10 @@ type Row = {
   reactions: string | null;
 };
 
+// The lease is in the message's row (migrations/0010_lean_rows.sql): no join, and a claim writes one row.
 const SELECT = `SELECT m.seq, m.pos, m.id, m.kind, m.author, m.text, m.reply_to, m.status, m.created_at, m.error,
-  m.stopped, c.bot_id, c.lease_until, m.deleted_at, m.version, m.edited_at, m.reactions
-  FROM messages m LEFT JOIN claims c ON c.message_id = m.id`;
+  m.stopped, m.bot_id, m.lease_until, m.deleted_at, m.version, m.edited_at, m.reactions
+  FROM messages m`;
 
 /** The bot's turns count at least this many of the room's newest prompts (and every one since the oldest open). */
 const RECENT_PROMPTS = 100;
@@ -69,32 +72,69 @@ const SENDER_KEY = `COALESCE(m.sender, 'author:' || m.author)`;
 /** Rows lists show: a tombstone (an operator deletion) is left out. */
 const SHOWN = `m.deleted_at IS NULL`;
 
-/** One scroll-back page (exported so a test can check its query plan: a rowid range, no scan). */
+// The hot queries, exported so a test can check their plans (test/worker/query-plans.test.ts).
+/** One message by id: the id index. */
+export const GET_SQL = `${SELECT} WHERE m.id = ?`;
+/** The newest page: the rowid from its end. */
+export const RECENT_SQL = `${SELECT} WHERE ${SHOWN} ORDER BY m.seq DESC LIMIT ?`;
+/** One scroll-back page: a rowid range, no scan. */
 export const PAGE_BEFORE_SQL = `${SELECT} WHERE m.seq < ? AND ${SHOWN} ORDER BY m.seq DESC LIMIT ?`;
+/** Catch-up (`since`): a range of the position index. */
+export const AFTER_SQL = `${SELECT} WHERE m.pos > ? ORDER BY m.pos ASC LIMIT ?`;
+/** The mirror's newest by creation time, among the seqs that can hold them (a rowid range; see newest()). */
+export const NEWEST_SQL = `${SELECT} WHERE m.seq >= ? AND ${SHOWN} ORDER BY m.created_at DESC, m.seq DESC LIMIT ?`;
+/** Unfinished human messages from `openFrom` on, with whose turn each is in (the bot's queue): a rowid range. */
+export const OPEN_SQL = `SELECT ${SENDER_KEY} AS sender_key, ${SELECT.slice("SELECT ".length)}
+  WHERE m.seq >= ? AND m.kind = 'human' AND m.status IN ('pending', 'processing') AND ${SHOWN} ORDER BY m.seq LIMIT ?`;
+/** Records owed to KV since the watermark: a range of the position index (kv_pos <= pos). */
+export const OWED_SQL = `SELECT id, kv_pos FROM messages WHERE pos > ?1 AND kv_pos > ?1 ORDER BY pos`;
+/** Retention: the seq range of one mark, past the cutoff. */
+export const EXPIRED_SQL = `SELECT m.id, m.seq FROM messages m
+  WHERE m.seq >= ? AND m.seq < ? AND m.created_at < ? AND m.pos < ?
+    AND NOT (m.status = 'processing' AND COALESCE(m.lease_until, 0) > ?)
+  ORDER BY m.seq LIMIT ?`;
 
 /** What a removal takes: messages created before `before` (epoch ms), and/or every tombstone. */
 export type Removal = { before?: number; tombstones?: boolean };
 
+/** A new retention mark every this many seqs (one row written per that many messages). */
+export const MARK_SPAN = 64;
+
+type Mark = { first: number; oldest: number | null };
+
 export class RoomLog {
   /** The room's newest change position, read once on first use, then kept. */
   private position: number | null = null;
+  /** The newest seq ever given (a removed one included), read once on first use, then kept. */
+  private seqTop: number | null = null;
   /**
    * How many live messages (not tombstones) the log holds, counted once on first use, then
    * kept: the cap is checked on every post, and a deletion must free its slot at once.
    */
   private size: number | null = null;
+  /** The newest retention mark (the range new messages join), read on first use. */
+  private mark: Mark | null | undefined = undefined;
+  /**
+   * What the room must not forget between wakes but need not write on its own: the outbox
+   * watermark (every record change up to `kvDone` reached KV) and `openFrom` (no unfinished human
+   * message has a lower seq; an insert adds one at the top, a regenerate lowers it). Each change's row carries them
+   * (`kv_done`, `open_from`: no extra row); on wake they are read from the latest change's row,
+   * or from meta `cursors` where a flip to kv saved them.
+   */
+  private saved: Cursors | null = null;
 
   constructor(
     private readonly sql: SqlStorage,
     private readonly room: () => string,
+    private readonly meta: Meta,
   ) {}
 
   /** What this log keeps in memory, and how to put it back (a rolled-back transaction). */
   save(): () => void {
-    const { position, size } = this;
+    const { position, seqTop, size, mark, saved } = this;
+    const [markCopy, savedCopy] = [mark ? { ...mark } : mark, saved ? { ...saved } : saved];
     return () => {
-      this.position = position;
-      this.size = size;
+      Object.assign(this, { position, seqTop, size, mark: markCopy, saved: savedCopy });
     };
   }
 
@@ -107,6 +147,37 @@ export class RoomLog {
   private nextPos(): number {
     this.position = this.lastPos() + 1;
     return this.position;
+  }
+
+  /** The outbox watermark and where the open-message scan starts, read on first use (see `saved`). */
+  cursors(): Cursors {
+    if (!this.saved) {
+      const meta = readCursors(this.meta);
+      // The latest few changes: a statement that moved a row without carrying them (it should not) costs nothing.
+      // The watermark only grows; `openFrom` is the latest carried one (a regenerate reopens an older message).
+      const row = this.sql
+        .exec<{ kv_done: number | null; open_from: number | null; pos: number | null }>(
+          `WITH latest AS (SELECT kv_done, open_from, pos FROM messages ORDER BY pos DESC LIMIT 16)
+           SELECT MAX(kv_done) AS kv_done, MAX(pos) AS pos,
+             (SELECT open_from FROM latest WHERE open_from > 0 ORDER BY pos DESC LIMIT 1) AS open_from
+           FROM latest`,
+        )
+        .one();
+      const kvDone = Math.max(meta.kvPos, row.kv_done ?? 0);
+      this.saved = {
+        kvDone,
+        openFrom: row.open_from ?? meta.openFrom,
+        // Records owed up to the latest change before this wake may already be in KV.
+        recheckUpTo: Math.max(kvDone, row.pos ?? 0),
+      };
+    }
+    return this.saved;
+  }
+
+  /** The cursors as the bindings a change's row carries them with. */
+  private carried(): [number, number] {
+    const { kvDone, openFrom } = this.cursors();
+    return [kvDone, openFrom];
   }
 
   private toMessage(row: Row): Message {
@@ -141,7 +212,7 @@ export class RoomLog {
   }
 
   get(id: string): Message | null {
-    const row = this.sql.exec<Row>(`${SELECT} WHERE m.id = ?`, id).toArray()[0];
+    const row = this.sql.exec<Row>(GET_SQL, id).toArray()[0];
     return row ? this.toMessage(row) : null;
   }
 
@@ -153,57 +224,118 @@ export class RoomLog {
     return new Map(rows.map((row) => [row.id, this.toMessage(row)]));
   }
 
-  /** Inserts unless the id is already logged; returns the logged message either way. */
+  /** The newest seq ever given: never reused, even after the message that had it was removed. */
+  private lastSeqGiven(): number {
+    this.seqTop ??= Math.max(this.lastSeq(), Number(this.meta.get("seqFloor") ?? 0));
+    return this.seqTop;
+  }
+
+  /**
+   * Inserts unless the id is already logged; returns the logged message either way. `owed`: its
+   * KV record is owed (the outbox watermark finds it by `kv_pos`). Three rows: the row, its id and
+   * position entries; a known id writes none. `sender`: who posted it, for the bot's turns.
+   */
   insert(
     message: Message,
     editKeyHash: string | null = null,
+    owed = false,
     sender: string | null = null,
   ): { message: Message; created: boolean } {
     // One statement checks and inserts: no lookup first on the hot path (a known id is the rare case).
     const pos = this.lastPos() + 1;
-    const inserted = this.sql
-      .exec<{ seq: number }>(
-        `INSERT INTO messages (id, kind, author, text, reply_to, status, created_at, error, stopped, pos, edit_key_hash,
-           sender)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO NOTHING RETURNING seq`,
-        message.id,
-        message.kind,
-        message.author,
-        message.text,
-        message.replyTo ?? null,
-        message.status,
-        message.createdAt,
-        message.error ?? null,
-        message.stopped ? 1 : 0,
-        pos,
-        editKeyHash,
-        sender,
-      )
-      .toArray()[0];
+    const seq = this.lastSeqGiven() + 1;
+    const inserted = this.sql.exec(
+      `INSERT INTO messages (seq, id, kind, author, text, reply_to, status, created_at, error, stopped, pos, kv_pos,
+         edit_key_hash, sender, kv_done, open_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO NOTHING`,
+      seq,
+      message.id,
+      message.kind,
+      message.author,
+      message.text,
+      message.replyTo ?? null,
+      message.status,
+      message.createdAt,
+      message.error ?? null,
+      message.stopped ? 1 : 0,
+      pos,
+      owed ? pos : 0,
+      editKeyHash,
+      sender,
+      ...this.carried(),
+    ).rowsWritten;
     if (!inserted) return { message: this.get(message.id)!, created: false };
     this.position = pos;
+    this.seqTop = seq;
     if (this.size !== null) this.size++;
+    this.marked(seq, message.createdAt);
     // Built from what was written, not read back: one query less on the hot path.
-    const written = { ...toRecord(message), room: this.room(), seq: inserted.seq, pos };
+    const written = { ...toRecord(message), room: this.room(), seq, pos };
     const { claimedBy: _by, leaseUntil: _until, ...logged } = written;
     return { message: logged, created: true };
   }
 
-  setStatus(id: string, status: MessageStatus, error: string | null = null): void {
-    this.sql.exec(`UPDATE messages SET status = ?, error = ?, pos = ? WHERE id = ?`, status, error, this.nextPos(), id);
-    if (status !== "processing") this.sql.exec(`DELETE FROM claims WHERE message_id = ?`, id);
+  /** Keeps the retention marks true for a message just logged: a row per MARK_SPAN messages, or for an old one. */
+  private marked(seq: number, createdAt: number): void {
+    if (this.mark === undefined) {
+      this.mark =
+        this.sql
+          .exec<{ first: number; oldest: number | null }>(
+            `SELECT first_seq AS first, oldest_created_at AS oldest FROM retention_marks
+             ORDER BY first_seq DESC LIMIT 1`,
+          )
+          .toArray()[0] ?? null;
+    }
+    if (!this.mark || seq - this.mark.first >= MARK_SPAN) {
+      this.sql.exec(
+        `INSERT INTO retention_marks (first_seq, started_at, oldest_created_at) VALUES (?, ?, ?)`,
+        seq,
+        Date.now(),
+        createdAt,
+      );
+      this.mark = { first: seq, oldest: createdAt };
+    } else if (this.mark.oldest === null || createdAt < this.mark.oldest) {
+      // A healed or merged message: logged now, created long ago.
+      this.sql.exec(
+        `UPDATE retention_marks SET oldest_created_at = MIN(COALESCE(oldest_created_at, ?1), ?1) WHERE first_seq = ?2`,
+        createdAt,
+        this.mark.first,
+      );
+      this.mark.oldest = createdAt;
+    }
   }
 
-  setClaim(id: string, botId: string, leaseUntil: number): void {
+  /** A new status at the next position (the lease goes unless it is `processing`): the row and its position entry. */
+  setStatus(id: string, status: MessageStatus, error: string | null = null, owed = false): void {
+    const pos = this.nextPos();
     this.sql.exec(
-      `INSERT INTO claims (message_id, bot_id, lease_until) VALUES (?, ?, ?)
-       ON CONFLICT (message_id) DO UPDATE SET bot_id = excluded.bot_id, lease_until = excluded.lease_until`,
+      `UPDATE messages SET status = ?1, error = ?2, pos = ?3, kv_pos = IIF(?4, ?3, kv_pos),
+         bot_id = IIF(?1 = 'processing', bot_id, NULL), lease_until = IIF(?1 = 'processing', lease_until, NULL),
+         kv_done = ?6, open_from = ?7
+       WHERE id = ?5`,
+      status,
+      error,
+      pos,
+      owed ? 1 : 0,
       id,
+      ...this.carried(),
+    );
+  }
+
+  /** A lease (or its renewal); false, and nothing written, when the holder renews to the same time. */
+  setClaim(id: string, botId: string, leaseUntil: number): boolean {
+    const pos = this.lastPos() + 1;
+    const written = this.sql.exec(
+      `UPDATE messages SET status = 'processing', bot_id = ?1, lease_until = ?2, pos = ?3, kv_done = ?5, open_from = ?6
+       WHERE id = ?4 AND NOT (status = 'processing' AND bot_id IS ?1 AND lease_until IS ?2)`,
       botId,
       leaseUntil,
-    );
-    this.sql.exec(`UPDATE messages SET status = 'processing', pos = ? WHERE id = ?`, this.nextPos(), id);
+      pos,
+      id,
+      ...this.carried(),
+    ).rowsWritten;
+    if (written) this.position = pos;
+    return written > 0;
   }
 
   /**
@@ -211,18 +343,21 @@ export class RoomLog {
    * again) with text and author emptied, the claim dropped, at the room's next position.
    * A message the log never had is logged as a tombstone straight away.
    */
-  tombstone(message: Message, deletedAt: number): Message {
+  tombstone(message: Message, deletedAt: number, owed = false): Message {
     const logged = this.get(message.id);
     const inserted = !logged && this.insert(message).created;
     // The row stops counting against the cap (a never-logged one was counted by its insert just now).
     if (this.size !== null && (inserted || (logged && !logged.deleted))) this.size--;
     this.sql.exec(
-      `UPDATE messages SET text = '', author = '', deleted_at = ?, pos = ? WHERE id = ?`,
+      `UPDATE messages SET text = '', author = '', deleted_at = ?1, pos = ?2, kv_pos = IIF(?3, ?2, kv_pos),
+         bot_id = NULL, lease_until = NULL, kv_done = ?5, open_from = ?6
+       WHERE id = ?4`,
       deletedAt,
       inserted ? this.lastPos() : this.nextPos(),
+      owed ? 1 : 0,
       message.id,
+      ...this.carried(),
     );
-    this.sql.exec(`DELETE FROM claims WHERE message_id = ?`, message.id);
     return this.get(message.id)!;
   }
 
@@ -234,83 +369,83 @@ export class RoomLog {
     );
   }
 
-  /** A new text: the old one is kept as its version, the message takes the next version and position. */
+  /**
+   * A new text: the old one joins the row's history, the message takes the next version and
+   * position, and its KV record is owed. One row and its position entry.
+   */
   edit(current: Message, text: string, now: number): void {
     const version = current.version ?? 1;
+    const history = [...this.versions(current.id), { version, text: current.text, replacedAt: now }];
+    const pos = this.nextPos();
     this.sql.exec(
-      `INSERT INTO message_versions (id, version, text, replaced_at) VALUES (?, ?, ?, ?)`,
-      current.id,
-      version,
-      current.text,
-      now,
-    );
-    this.sql.exec(
-      `UPDATE messages SET text = ?, version = ?, edited_at = ?, pos = ? WHERE id = ?`,
+      `UPDATE messages SET text = ?1, version = ?2, edited_at = ?3, pos = ?4, kv_pos = ?4, history = ?5,
+         kv_done = ?7, open_from = ?8
+       WHERE id = ?6`,
       text,
       version + 1,
       now,
-      this.nextPos(),
+      pos,
+      JSON.stringify(history),
       current.id,
+      ...this.carried(),
     );
   }
 
   /** Every earlier text of a message, oldest first. */
-  versions(id: string): { version: number; text: string; replacedAt: number }[] {
-    return this.sql
-      .exec<{ version: number; text: string; replaced_at: number }>(
-        `SELECT version, text, replaced_at FROM message_versions WHERE id = ? ORDER BY version`,
-        id,
-      )
-      .toArray()
-      .map((row) => ({ version: row.version, text: row.text, replacedAt: row.replaced_at }));
+  versions(id: string): MessageVersion[] {
+    const row = this.sql.exec<{ h: string | null }>(`SELECT history AS h FROM messages WHERE id = ?`, id).toArray()[0];
+    return row?.h ? (JSON.parse(row.h) as MessageVersion[]) : [];
   }
 
   /**
    * Adds (or takes back) one reactor's emoji: true when that changed anything, and then the
-   * message's counts and position move too (two rows); the same toggle again writes nothing.
+   * message's reactors, counts and position move (its row and position entry); the same toggle
+   * again writes nothing.
    */
-  react(message: Message, emoji: string, reactor: string, on: boolean): boolean {
-    const changed = on
-      ? this.sql.exec(
-          `INSERT INTO reactions (message_id, emoji, reactor) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-          message.id,
-          emoji,
-          reactor,
-        ).rowsWritten > 0
-      : this.sql.exec(
-          `DELETE FROM reactions WHERE message_id = ? AND emoji = ? AND reactor = ?`,
-          message.id,
-          emoji,
-          reactor,
-        ).rowsWritten > 0;
-    if (!changed) return false;
-    const counts: Record<string, number> = { ...(message.reactions ?? {}) };
-    counts[emoji] = (counts[emoji] ?? 0) + (on ? 1 : -1);
-    if (counts[emoji]! <= 0) delete counts[emoji];
+  react(id: string, emoji: string, reactor: string, on: boolean): boolean {
+    const row = this.sql.exec<{ r: string | null }>(`SELECT reactors AS r FROM messages WHERE id = ?`, id).toArray()[0];
+    if (!row) return false;
+    const reactors = (row.r ? JSON.parse(row.r) : {}) as Record<string, string[]>;
+    const who = reactors[emoji] ?? [];
+    if (who.includes(reactor) === on) return false;
+    reactors[emoji] = on ? [...who, reactor] : who.filter((r) => r !== reactor);
+    if (!reactors[emoji].length) delete reactors[emoji];
+    const counts = Object.fromEntries(Object.entries(reactors).map(([e, list]) => [e, list.length]));
     this.sql.exec(
-      `UPDATE messages SET reactions = ?, pos = ? WHERE id = ?`,
+      `UPDATE messages SET reactors = ?1, reactions = ?2, pos = ?3, kv_done = ?5, open_from = ?6 WHERE id = ?4`,
+      JSON.stringify(reactors),
       JSON.stringify(counts),
       this.nextPos(),
-      message.id,
+      id,
+      ...this.carried(),
     );
     return true;
   }
 
   /** The newest `limit` messages, oldest first; tombstones are left out. */
   recent(limit: number): Message[] {
-    const rows = this.sql.exec<Row>(`${SELECT} WHERE ${SHOWN} ORDER BY m.seq DESC LIMIT ?`, limit).toArray();
+    const rows = this.sql.exec<Row>(RECENT_SQL, limit).toArray();
     return rows.reverse().map((row) => this.toMessage(row));
   }
 
   /**
    * The `limit` newest messages by when they were written, oldest first: what the kv path's list
    * should hold. Not by `seq`: a message merged from a kv list or healed is logged late but old,
-   * and must not take a newer message's place in `cache:<room>`.
+   * and must not take a newer message's place in `cache:<room>`. Without an index on created_at:
+   * the newest `limit` by seq are all created at or after `c`, so the answer is; and a message
+   * created at or after `c` was logged after the last mark started before `c`.
    */
   newest(limit: number): Message[] {
-    const rows = this.sql
-      .exec<Row>(`${SELECT} WHERE ${SHOWN} ORDER BY m.created_at DESC, m.seq DESC LIMIT ?`, limit)
+    const latest = this.sql
+      .exec<{ c: number }>(`SELECT created_at AS c FROM messages m WHERE ${SHOWN} ORDER BY seq DESC LIMIT ?`, limit)
       .toArray();
+    const c = latest.length < limit ? Number.NEGATIVE_INFINITY : Math.min(...latest.map((row) => row.c));
+    const from = Number.isFinite(c)
+      ? (this.sql
+          .exec<{ s: number | null }>(`SELECT MAX(first_seq) AS s FROM retention_marks WHERE started_at < ?`, c)
+          .one().s ?? 0)
+      : 0;
+    const rows = this.sql.exec<Row>(NEWEST_SQL, from, limit).toArray();
     return rows.reverse().map((row) => this.toMessage(row));
   }
 
@@ -335,21 +470,30 @@ export class RoomLog {
    */
   after(since: number, limit: number): Message[] {
     return this.sql
-      .exec<Row>(`${SELECT} WHERE m.pos > ? ORDER BY m.pos ASC LIMIT ?`, since, limit)
+      .exec<Row>(AFTER_SQL, since, limit)
       .toArray()
       .map((row) => this.toMessage(row));
   }
 
+  /**
+   * Human messages still pending or processing, oldest first, at most `limit`: read from the
+   * lowest seq one may have (no index on status: a message would pay for its entry twice).
+   */
+  private open(limit: number): Message[] {
+    return this.openRows(limit).map((row) => this.toMessage(row));
+  }
+
+  private openRows(limit: number): (Row & { sender_key: string })[] {
+    const cursors = this.cursors();
+    const rows = this.sql.exec<Row & { sender_key: string }>(OPEN_SQL, cursors.openFrom, limit).toArray();
+    // Kept in memory; the next change's row carries it.
+    cursors.openFrom = rows[0]?.seq ?? this.lastSeqGiven() + 1;
+    return rows;
+  }
+
   /** Ids of human messages still pending or processing, oldest first. */
   unfinishedHumanIds(limit: number): string[] {
-    return this.sql
-      .exec<{ id: string }>(
-        `SELECT id FROM messages m WHERE kind = 'human' AND status IN ('pending', 'processing') AND ${SHOWN}
-         ORDER BY seq LIMIT ?`,
-        limit,
-      )
-      .toArray()
-      .map((row) => row.id);
+    return this.open(limit).map((message) => message.id);
   }
 
   /**
@@ -358,14 +502,8 @@ export class RoomLog {
    * was not. (The claim rule itself: shared/leases.ts.)
    */
   claimable(now: number): Message[] {
-    // The query only narrows to candidates (the index on kind, status); isClaimable decides.
-    const open = this.sql
-      .exec<Row & { sender_key: string }>(
-        `SELECT ${SENDER_KEY} AS sender_key, ${SELECT.slice("SELECT ".length)}
-         WHERE m.kind = 'human' AND m.status IN ('pending', 'processing') AND ${SHOWN}
-         ORDER BY m.seq LIMIT 1000`,
-      )
-      .toArray();
+    // The query only narrows to candidates; isClaimable decides.
+    const open = this.openRows(1000);
     if (!open.length) return [];
     // A range of the rowid: the room's last RECENT_PROMPTS prompts, or from the oldest open one if older.
     const lastFew =
@@ -395,8 +533,9 @@ export class RoomLog {
   openPromptsOf(sender: string): number {
     return this.sql
       .exec<{ n: number }>(
-        `SELECT COUNT(*) AS n FROM messages m
-         WHERE m.kind = 'human' AND m.status IN ('pending', 'processing') AND ${SHOWN} AND m.sender = ?`,
+        `SELECT COUNT(*) AS n FROM messages m WHERE m.seq >= ? AND m.kind = 'human'
+           AND m.status IN ('pending', 'processing') AND ${SHOWN} AND m.sender = ?`,
+        this.cursors().openFrom,
         sender,
       )
       .one().n;
@@ -404,14 +543,7 @@ export class RoomLog {
 
   /** Whether any human message waits for (or is getting) an answer: the room marker tells bots. */
   hasOpenPrompts(): boolean {
-    return (
-      this.sql
-        .exec(
-          `SELECT 1 FROM messages m WHERE m.kind = 'human' AND m.status IN ('pending', 'processing') AND ${SHOWN}
-               LIMIT 1`,
-        )
-        .toArray().length > 0
-    );
+    return this.openRows(1).length > 0;
   }
 
   /** A human message's latest regenerate request id, or an AI reply's reply id (regenerate bookkeeping). */
@@ -425,29 +557,49 @@ export class RoomLog {
     return { regenRequest: row?.regen_request ?? null, replyId: row?.reply_id ?? null, sender: row?.sender ?? null };
   }
 
-  /** Ask again: the human message is pending again, at the next position, under this request id. */
-  reopen(id: string, requestId: string): void {
+  /**
+   * Ask again: the human message is pending again (its lease gone), at the next position, under
+   * this request id, and its KV record is owed. One row and its position entry. It is open again
+   * below where the open-message scan may start: the scan starts at it (the row carries that).
+   */
+  reopen(human: Message, requestId: string): void {
+    const cursors = this.cursors();
+    if (human.seq !== undefined && human.seq < cursors.openFrom) cursors.openFrom = human.seq;
+    const pos = this.nextPos();
     this.sql.exec(
-      `UPDATE messages SET status = 'pending', error = NULL, regen_request = ?, pos = ? WHERE id = ?`,
+      `UPDATE messages SET status = 'pending', error = NULL, regen_request = ?1, pos = ?2, kv_pos = ?2,
+         bot_id = NULL, lease_until = NULL, kv_done = ?4, open_from = ?5
+       WHERE id = ?3`,
       requestId,
-      this.nextPos(),
-      id,
+      pos,
+      human.id,
+      ...this.carried(),
     );
-    this.sql.exec(`DELETE FROM claims WHERE message_id = ?`, id);
   }
 
   /**
-   * The next answer to a regenerated message becomes the reply's next version: the old text is
-   * kept (message_versions), the reply takes the new text, author, stopped mark and reply id.
+   * The next answer to a regenerated message becomes the reply's next version, as an edit: the
+   * old text joins the row's history; the reply takes the new text, author, stopped mark and
+   * reply id, and its KV record is owed. One row and its position entry.
    */
   newAnswer(reply: Message, input: { text: string; author: string; stopped: boolean; replyId: string }, now: number) {
-    this.edit(reply, input.text, now);
+    const version = reply.version ?? 1;
+    const history = [...this.versions(reply.id), { version, text: reply.text, replacedAt: now }];
+    const pos = this.nextPos();
     this.sql.exec(
-      `UPDATE messages SET author = ?, stopped = ?, reply_id = ? WHERE id = ?`,
+      `UPDATE messages SET text = ?1, version = ?2, edited_at = ?3, pos = ?4, kv_pos = ?4, history = ?5,
+         author = ?6, stopped = ?7, reply_id = ?8, kv_done = ?10, open_from = ?11
+       WHERE id = ?9`,
+      input.text,
+      version + 1,
+      now,
+      pos,
+      JSON.stringify(history),
       input.author,
       input.stopped ? 1 : 0,
       input.replyId,
       reply.id,
+      ...this.carried(),
     );
   }
 
@@ -466,54 +618,115 @@ export class RoomLog {
     return this.size;
   }
 
-  /** When the oldest message was created (null for an empty log). */
+  /** When the oldest message was created (null for an empty log): from the retention marks. */
   oldestCreatedAt(): number | null {
-    return this.sql.exec<{ at: number | null }>(`SELECT MIN(created_at) AS at FROM messages`).one().at;
+    return this.sql.exec<{ at: number | null }>(`SELECT MIN(oldest_created_at) AS at FROM retention_marks`).one().at;
   }
 
   /**
    * Up to `limit` ids of messages `which` selects (created before `before`, or tombstones),
    * oldest first, leaving out a message a bot holds a live lease on (its answer is being
    * written; it goes on a later run) and the room's latest change, so change positions
-   * (MAX(pos)) never go back.
+   * (MAX(pos)) never go back. By `before` alone: only the seq ranges whose mark says they hold
+   * something that old are read.
    */
   removable(which: Removal, now: number, limit: number): string[] {
-    const selected: string[] = [];
-    const bindings: number[] = [];
-    if (which.before !== undefined) {
-      selected.push(`m.created_at < ?`);
-      bindings.push(which.before);
+    const top = this.lastPos();
+    if (which.tombstones) {
+      // An operator purge: rare, so a scan of the log rather than an index every message pays for.
+      return this.sql
+        .exec<{ id: string }>(
+          `SELECT m.id FROM messages m
+           WHERE (m.deleted_at IS NOT NULL OR m.created_at < ?) AND m.pos < ?
+             AND NOT (m.status = 'processing' AND COALESCE(m.lease_until, 0) > ?)
+           ORDER BY m.seq LIMIT ?`,
+          which.before ?? Number.NEGATIVE_INFINITY,
+          top,
+          now,
+          limit,
+        )
+        .toArray()
+        .map((row) => row.id);
     }
-    if (which.tombstones) selected.push(`m.deleted_at IS NOT NULL`);
-    if (!selected.length) return [];
-    return this.sql
-      .exec<{ id: string }>(
-        `SELECT m.id FROM messages m LEFT JOIN claims c ON c.message_id = m.id
-         WHERE (${selected.join(" OR ")}) AND m.pos < (SELECT MAX(pos) FROM messages)
-           AND NOT (m.status = 'processing' AND COALESCE(c.lease_until, 0) > ?)
-         ORDER BY m.created_at LIMIT ?`,
-        ...bindings,
-        now,
-        limit,
+    if (which.before === undefined) return [];
+    const ranges = this.sql
+      .exec<{ first: number; next: number | null; oldest: number | null }>(
+        `SELECT first_seq AS first, LEAD(first_seq) OVER (ORDER BY first_seq) AS next, oldest_created_at AS oldest
+         FROM retention_marks ORDER BY first_seq`,
       )
       .toArray()
-      .map((row) => row.id);
+      .filter((range) => range.oldest !== null && range.oldest < which.before!);
+    const ids: string[] = [];
+    for (const range of ranges) {
+      if (ids.length >= limit) break;
+      const rows = this.sql
+        .exec<{ id: string }>(
+          EXPIRED_SQL,
+          range.first,
+          range.next ?? Number.MAX_SAFE_INTEGER,
+          which.before,
+          top,
+          now,
+          limit - ids.length,
+        )
+        .toArray();
+      ids.push(...rows.map((row) => row.id));
+    }
+    return ids;
   }
 
-  /** Deletes messages with their claims, versions and reactions; the caller is inside a transaction. */
+  /** Deletes messages (their lease, versions and reactors are in the row); the caller is inside a transaction. */
   remove(ids: string[]): void {
     let live = 0;
+    const seqs: number[] = [];
     for (const id of ids) {
-      this.sql.exec(`DELETE FROM claims WHERE message_id = ?`, id);
-      this.sql.exec(`DELETE FROM message_versions WHERE id = ?`, id);
-      this.sql.exec(`DELETE FROM reactions WHERE message_id = ?`, id);
       const row = this.sql
-        .exec<{ deleted_at: number | null }>(`DELETE FROM messages WHERE id = ? RETURNING deleted_at`, id)
+        .exec<{ deleted_at: number | null; seq: number }>(
+          `DELETE FROM messages WHERE id = ? RETURNING deleted_at, seq`,
+          id,
+        )
         .toArray()[0];
-      if (row && row.deleted_at === null) live++;
+      if (!row) continue;
+      seqs.push(row.seq);
+      if (row.deleted_at === null) live++;
     }
     // A removed tombstone held no slot.
     if (this.size !== null) this.size -= live;
+    if (!seqs.length) return;
+    // The newest seq must never be given again, even if its message is gone.
+    const top = this.lastSeqGiven();
+    if (seqs.includes(top) && this.lastSeq() < top) this.meta.set("seqFloor", top);
+    // Each range that lost messages keeps the oldest created_at it still holds.
+    this.sql.exec(
+      `UPDATE retention_marks AS r SET oldest_created_at = (
+         SELECT MIN(m.created_at) FROM messages m WHERE m.seq >= r.first_seq
+           AND m.seq < COALESCE((SELECT MIN(n.first_seq) FROM retention_marks n WHERE n.first_seq > r.first_seq), ?2))
+       WHERE r.first_seq IN (SELECT DISTINCT (SELECT MAX(k.first_seq) FROM retention_marks k WHERE k.first_seq <= j.value)
+         FROM json_each(?1) j)`,
+      JSON.stringify(seqs),
+      Number.MAX_SAFE_INTEGER,
+    );
+    this.mark = undefined;
+  }
+
+  /**
+   * Messages whose KV record is owed since the watermark `since`, by the position of the change
+   * that owes it, and the room's position as read: once they are written, nothing up to it is owed.
+   */
+  owed(since: number): { owed: { id: string; at: number }[]; upTo: number } {
+    const owed = this.sql
+      .exec<{ id: string; kv_pos: number }>(OWED_SQL, since)
+      .toArray()
+      .map((row) => ({ id: row.id, at: row.kv_pos }))
+      .sort((a, b) => a.at - b.at);
+    return { owed, upTo: this.lastPos() };
+  }
+
+  /** How many records are owed since the watermark. */
+  owedCount(since: number): number {
+    return this.sql
+      .exec<{ n: number }>(`SELECT COUNT(*) AS n FROM messages WHERE pos > ?1 AND kv_pos > ?1`, since)
+      .one().n;
   }
 }
 
@@ -562,23 +775,65 @@ export class Meta {
 
 // ---- the outbox: KV keys the room still owes a write ----
 
-// A row joins the transaction of the change it reports; outbox.ts writes it to KV after the answer.
+/** The meta row of the outbox watermark and the open-message scan's start (migrations/0010_lean_rows.sql). */
+const CURSORS = "cursors";
+type SavedCursors = { kvPos: number; openFrom: number };
+export const readCursors = (meta: Meta): SavedCursors => {
+  const value = meta.get(CURSORS);
+  return value ? (JSON.parse(value) as SavedCursors) : { kvPos: 0, openFrom: 0 };
+};
+/**
+ * The outbox watermark, the open-message scan's start, and up to where records owed at wake
+ * may already have reached KV (written after the watermark a change last carried).
+ */
+type Cursors = { kvDone: number; openFrom: number; recheckUpTo: number };
+
+// A message's record is owed by its own row (`kv_pos`, set in the change's transaction); the
+// watermark `kvPos` says every change up to it reached KV, one row written per flushed batch.
+// The `outbox` table holds the rest: the room's marker, and records whose put failed (retried
+// with backoff, from the watermark on).
 export type OutboxRow = { key: string; version: number; queued_at: number; attempts: number };
 
 export class Outbox {
-  constructor(private readonly sql: SqlStorage) {}
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly meta: Meta,
+    private readonly log: RoomLog,
+  ) {}
 
-  /** Queues (or re-queues, due now) a write of `key`. */
-  enqueue(key: string, now: number): void {
+  /** The watermark over change positions: every record change up to it reached KV. */
+  kvPos(): number {
+    return this.log.cursors().kvDone;
+  }
+
+  /**
+   * Moves the watermark, in memory: the next change's row carries it. Until then a restart
+   * re-reads those records from KV and writes none that KV already holds as they are.
+   */
+  advance(to: number): void {
+    const cursors = this.log.cursors();
+    if (to > cursors.kvDone) cursors.kvDone = to;
+  }
+
+  /** Saves the watermark in meta (one row): a flip to kv, after which no change may carry it. */
+  persist(): void {
+    const { kvDone, openFrom } = this.log.cursors();
+    this.meta.set(CURSORS, JSON.stringify({ kvPos: kvDone, openFrom }));
+  }
+
+  /** Queues (or re-queues, due at `nextAt`) a write of `key` that no message row carries. */
+  enqueue(key: string, now: number, nextAt = 0, attempts = 0): void {
     this.sql.exec(
-      `INSERT INTO outbox (key, version, queued_at) VALUES (?, 1, ?)
-       ON CONFLICT (key) DO UPDATE SET version = version + 1, attempts = 0, next_at = 0`,
+      `INSERT INTO outbox (key, version, queued_at, attempts, next_at) VALUES (?1, 1, ?2, ?3, ?4)
+       ON CONFLICT (key) DO UPDATE SET version = version + 1, attempts = ?3, next_at = ?4`,
       key,
       now,
+      attempts,
+      nextAt,
     );
   }
 
-  /** Rows due at `now` (every row when `now` is Infinity), oldest first. */
+  /** Rows of the table due at `now` (every row when `now` is Infinity), oldest first. */
   due(now: number, limit: number): OutboxRow[] {
     const until = Number.isFinite(now) ? now : Number.MAX_SAFE_INTEGER;
     return this.sql
@@ -609,12 +864,14 @@ export class Outbox {
     );
   }
 
+  /** Writes owed: table rows and records past the watermark. */
   pending(): number {
-    return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM outbox`).one().n;
+    return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM outbox`).one().n + this.log.owedCount(this.kvPos());
   }
 
-  /** When the earliest row is due, or null when nothing is owed. */
+  /** When the earliest write is due, or null when nothing is owed. */
   nextDue(): number | null {
+    if (this.log.owedCount(this.kvPos()) > 0) return 0;
     return this.sql.exec<{ at: number | null }>(`SELECT MIN(next_at) AS at FROM outbox`).one().at;
   }
 }
@@ -656,8 +913,8 @@ export class RoomState {
     this.limits = roomLimits(env);
     this.roomName = ctx.id.name ?? "";
     this.meta = new Meta(this.sql);
-    this.log = new RoomLog(this.sql, () => this.roomName);
-    this.outbox = new Outbox(this.sql);
+    this.log = new RoomLog(this.sql, () => this.roomName, this.meta);
+    this.outbox = new Outbox(this.sql, this.meta, this.log);
   }
 
   /**

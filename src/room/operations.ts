@@ -82,6 +82,7 @@ export class LogOperations {
       const stored = this.state.log.insert(
         { ...message, room: this.state.roomName, kind: "human", ...status, createdAt: now },
         editKeyHash ?? null,
+        true,
         sender ?? null,
       );
       if (stored.created) this.kvSync.owe(commentKey(stored.message.id), now);
@@ -147,7 +148,7 @@ export class LogOperations {
     const now = Date.now();
     const frames: ServerFrame[] = [];
     const message = this.state.transaction(() => {
-      const { message, created } = this.state.log.insert(record);
+      const { message, created } = this.state.log.insert(record, null, true);
       if (created) {
         this.kvSync.owe(commentKey(message.id), now);
         frames.push({ type: "message", message });
@@ -155,7 +156,7 @@ export class LogOperations {
       const human = message.replyTo ? this.state.log.get(message.replyTo) : null;
       if (human) this.streams.dropFor(human.id);
       if (human && human.kind === "human" && !human.deleted && human.status !== "complete") {
-        this.state.log.setStatus(human.id, "complete");
+        this.state.log.setStatus(human.id, "complete", null, true);
         this.kvSync.owe(commentKey(human.id), now);
         frames.push({ type: "update", message: this.state.log.get(human.id)! });
       }
@@ -241,7 +242,7 @@ export class LogOperations {
     if (message.deleted) return refused(gone());
     if (!(await this.flips.admitWrites(call.room))) return refused(LEFT_DO_MODE);
     const changed = this.state.transaction(() =>
-      this.state.log.react(message, input.emoji, input.reactorHash, input.on),
+      this.state.log.react(message.id, input.emoji, input.reactorHash, input.on),
     );
     if (!changed) return ok(message);
     const reacted = this.state.log.get(input.id)!;
@@ -265,7 +266,7 @@ export class LogOperations {
   private tombstone(message: Message, at: number): Deleted {
     this.state.ensureSchema();
     const tombstone = this.state.transaction(() => {
-      const logged = this.state.log.tombstone(message, at);
+      const logged = this.state.log.tombstone(message, at, this.state.active);
       // In kv mode the Worker writes the record itself.
       if (this.state.active) this.kvSync.owe(commentKey(logged.id), at);
       return logged;
@@ -321,7 +322,7 @@ export class LogOperations {
       call,
       messageId,
       (message, now) => refuseFail(message, botId, now, unclaimedGraceMs(this.env.UNCLAIMED_GRACE_MS)),
-      (id) => this.state.log.setStatus(id, "failed", reason),
+      (id) => this.state.log.setStatus(id, "failed", reason, true),
       true,
     );
     if (failed.ok) this.streams.endFor(messageId);
@@ -383,23 +384,27 @@ export class LogOperations {
     if (refusal) return refused(refusal);
     const frames: ServerFrame[] = [];
     const stored = this.state.transaction(() => {
-      const { message, created } = this.state.log.insert({
-        id: input.id,
-        room: this.state.roomName,
-        kind: "ai",
-        author: input.author,
-        text: input.text,
-        replyTo: human.id,
-        status: "complete",
-        createdAt: now,
-        ...(input.stopped ? { stopped: true } : {}),
-      });
+      const { message, created } = this.state.log.insert(
+        {
+          id: input.id,
+          room: this.state.roomName,
+          kind: "ai",
+          author: input.author,
+          text: input.text,
+          replyTo: human.id,
+          status: "complete",
+          createdAt: now,
+          ...(input.stopped ? { stopped: true } : {}),
+        },
+        null,
+        true,
+      );
       if (created) {
         this.kvSync.owe(commentKey(message.id), now);
         frames.push({ type: "message", message });
       }
       if (human.status !== "complete") {
-        this.state.log.setStatus(human.id, "complete");
+        this.state.log.setStatus(human.id, "complete", null, true);
         this.kvSync.owe(commentKey(human.id), now);
       }
       const completed = this.state.log.get(human.id)!;
@@ -424,7 +429,7 @@ export class LogOperations {
       const { text, author } = input;
       this.state.log.newAnswer(earlier, { text, author, stopped: !!input.stopped, replyId: input.id }, now);
       this.kvSync.owe(commentKey(earlier.id), now);
-      this.state.log.setStatus(human.id, "complete");
+      this.state.log.setStatus(human.id, "complete", null, true);
       this.kvSync.owe(commentKey(human.id), now);
       // The stream ran under the new reply's id, which never becomes a row: viewers drop it.
       this.streams.endFor(human.id);
@@ -489,7 +494,7 @@ export class LogOperations {
     if (!(await this.flips.admitWrites(call.room))) return refused(LEFT_DO_MODE);
     const now = Date.now();
     const reopened = this.state.transaction(() => {
-      this.state.log.reopen(input.id, input.requestId);
+      this.state.log.reopen(human, input.requestId);
       this.kvSync.owe(commentKey(input.id), now);
       return this.state.log.get(input.id)!;
     });
@@ -526,7 +531,7 @@ export class LogOperations {
   private complete(humanId: string, now: number): void {
     const completed = this.state.transaction(() => {
       this.streams.dropFor(humanId);
-      this.state.log.setStatus(humanId, "complete");
+      this.state.log.setStatus(humanId, "complete", null, true);
       this.kvSync.owe(commentKey(humanId), now);
       return this.state.log.get(humanId)!;
     });
@@ -537,7 +542,8 @@ export class LogOperations {
     call: RoomCall,
     messageId: string,
     refuse: (message: Message, now: number) => Refusal | null,
-    apply: (id: string, now: number) => void,
+    /** false: nothing changed (a renewal to the same lease), so nothing is written or pushed */
+    apply: (id: string, now: number) => boolean | void,
     recordIt: boolean,
   ): Promise<RoomResult<Message>> {
     const refusal = await this.flips.enter(call);
@@ -549,10 +555,11 @@ export class LogOperations {
     const refusedBy = refuse(message, now);
     if (refusedBy) return refused(refusedBy);
     const changed = this.state.transaction(() => {
-      apply(messageId, now);
+      if (apply(messageId, now) === false) return null;
       if (recordIt) this.kvSync.owe(commentKey(messageId), now);
       return this.state.log.get(messageId)!;
     });
+    if (!changed) return ok(message);
     this.changed([{ type: "update", message: changed }]);
     return ok(changed);
   }

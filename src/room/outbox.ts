@@ -1,7 +1,7 @@
 // How a do room's changes reach KV after the answer: each change queues its records in
 // the outbox (in the change's transaction), the flusher writes them right after the
 // answer, and the `cache:<room>` mirror is rewritten at most once a second, by alarm.
-import { cacheKey, COMMENT_PREFIX, ROOM_PREFIX, roomKey } from "../shared/keys";
+import { cacheKey, COMMENT_PREFIX, commentKey, ROOM_PREFIX, roomKey } from "../shared/keys";
 import { CACHE_SIZE, toRecord, type Message } from "../shared/message";
 import { recordExpiry } from "../limits/retention";
 import { markerExpiry, markerNeedsRefresh, type RoomMarker } from "../shared/room-marker";
@@ -29,12 +29,18 @@ export class KvSync {
     });
   }
 
-  /** Queues a KV write; the caller is inside the transaction of the change it reports. */
+  /**
+   * A KV write is owed; the caller is inside the transaction of the change it reports. A
+   * message's record is carried by its row (the log's `owed` flag sets `kv_pos`): here only the
+   * backstop alarm and the room's marker (owed again when what it says changes).
+   */
   owe(key: string, now: number): void {
     const { state } = this;
-    state.outbox.enqueue(key, now);
-    // The backstop alarm commits with the row, so a crash before the post-answer flush still ends in a write.
-    void this.alarms.schedule(Math.max(now, this.mirroredAt) + MIRROR_INTERVAL_MS);
+    if (key.startsWith(COMMENT_PREFIX)) this.flusher.owedAt(key, now);
+    else state.outbox.enqueue(key, now);
+    // The backstop alarm commits with the change, so a crash before the post-answer flush still ends
+    // in a write; set for when the mirror wants it too, so one alarm serves both.
+    void this.alarms.schedule(Math.max(now, this.mirroredAt + MIRROR_INTERVAL_MS));
     if (!state.marked) {
       state.remember("marked", true);
       state.marked = true;
@@ -156,6 +162,7 @@ class OutboxFlusher {
   private flushed = 0;
   private failures = 0;
   private conflicts = 0;
+  private readonly owedSince = new Map<string, number>();
 
   constructor(
     private readonly state: RoomState,
@@ -196,7 +203,17 @@ class OutboxFlusher {
     return { flushed: this.flushed, failures: this.failures, conflicts: this.conflicts, lagMs: this.lag.summary() };
   }
 
-  /** Writes due outbox rows until none is left; with `strict`, throws if any put failed. */
+  /** When each record was owed (in memory: the lag of a write owed before a restart is not sampled). */
+  owedAt(key: string, now: number): void {
+    if (!this.owedSince.has(key)) this.owedSince.set(key, now);
+  }
+
+  /**
+   * Writes what is owed until nothing due is left: the table's due rows, then the records past
+   * the watermark in batches; after each batch one transaction deletes the table rows written,
+   * moves the watermark past the batch (one row) and queues failed puts for a retry with backoff.
+   * With `strict`, throws if any put failed.
+   */
   private async flushDue(now: number, strict: boolean): Promise<void> {
     const { state } = this;
     const { outbox } = state;
@@ -204,29 +221,50 @@ class OutboxFlusher {
     let failed = 0;
     for (;;) {
       const rows = outbox.due(now, MAX_BATCH);
-      if (!rows.length) break;
-      const keys = rows.map((row) => row.key);
+      const { owed, upTo } = rows.length ? { owed: [], upTo: 0 } : state.log.owed(outbox.kvPos());
+      const batch = owed.slice(0, MAX_BATCH);
+      // Every record owed up to here is in this batch (the rest were owed later).
+      const watermark = batch.length < owed.length ? batch.at(-1)!.at : upTo;
+      const owedRows: OutboxRow[] = batch.map(({ id }) => {
+        const key = commentKey(id);
+        return { key, version: 0, queued_at: this.owedSince.get(key) ?? now, attempts: 0 };
+      });
+      const all = [...rows, ...owedRows];
+      if (!all.length) break;
+      const keys = all.map((row) => row.key);
       const ids = keys.filter((key) => key.startsWith(COMMENT_PREFIX)).map((key) => key.slice(COMMENT_PREFIX.length));
       const logged = state.log.getMany(ids);
       const find = (id: string) => logged.get(id) ?? null;
       // The room's KV is read on every batch: fault-injection tests swap it.
-      const outcomes = await writeOwed(state.kv, keys, state.roomName, find, state.limits.retentionMs, this.marker);
+      // Records owed since before this wake may be in KV already: those are compared before a put.
+      const { recheckUpTo } = state.log.cursors();
+      const recheck = new Set(batch.filter((o) => o.at <= recheckUpTo).map((o) => commentKey(o.id)));
+      const outcomes = await writeOwed(state.kv, keys, state.roomName, find, {
+        retentionMs: state.limits.retentionMs,
+        recheck,
+        marker: this.marker,
+      });
       const doneAt = Date.now();
+      const failedAt = all.map((_, i) => outcomes[i] instanceof Error);
       // One transaction for the whole batch's bookkeeping: one commit, not one per row.
-      const failedRows = rows.filter((_, i) => outcomes[i] instanceof Error);
       const retryAt = state.transaction(() => {
-        outbox.doneMany(rows.filter((_, i) => !(outcomes[i] instanceof Error)));
+        outbox.doneMany(rows.filter((_, i) => !failedAt[i]));
         let earliest: number | null = null;
-        for (const row of failedRows) {
+        all.forEach((row, i) => {
+          if (!failedAt[i]) return;
           const nextAt = doneAt + retryDelayMs(row.attempts + 1);
-          outbox.retryLater(row, nextAt);
+          // A table row keeps its place; a record past the watermark becomes one.
+          if (i < rows.length) outbox.retryLater(row, nextAt);
+          else outbox.enqueue(row.key, row.queued_at, nextAt, 1);
           earliest = Math.min(earliest ?? nextAt, nextAt);
-        }
+        });
+        if (owedRows.length) outbox.advance(watermark);
         return earliest;
       });
-      outcomes.forEach((outcome, i) => this.count(rows[i]!, outcome, doneAt));
+      outcomes.forEach((outcome, i) => this.count(all[i]!, outcome, doneAt));
+      for (const row of owedRows) this.owedSince.delete(row.key);
       if (retryAt !== null) await this.alarms.schedule(retryAt);
-      failed += failedRows.length;
+      failed += failedAt.filter(Boolean).length;
       // A failed row is due again at once when `now` is Infinity: stop rather than spin.
       if (strict && failed) break;
     }
@@ -257,7 +295,8 @@ class OutboxFlusher {
 // record that already belongs to another room is never replaced (client-chosen ids
 // may collide across rooms; each room only ever vouches for its own messages). One
 // bulk read per batch checks ownership, so the check costs one KV call, not one per key.
-type WriteOutcome = "written" | "conflict" | "gone";
+/** "unchanged": KV already held the record as it is (re-read after a restart): no put, not counted as flushed. */
+type WriteOutcome = "written" | "unchanged" | "conflict" | "gone";
 
 /** KV's bulk get takes at most this many keys. */
 export const MAX_BATCH = 100;
@@ -266,15 +305,24 @@ const PUTS_IN_FLIGHT = 10;
 
 /**
  * Writes each key; answers, per key, what happened or the error to retry on. Records expire
- * with their message (`retentionMs`).
+ * with their message (`retentionMs`); the room's marker is written as `marker` says now.
  */
 async function writeOwed(
   kv: KVNamespace,
   keys: string[],
   room: string,
   find: (id: string) => Message | null,
-  retentionMs = 0,
-  marker: (now: number) => { value: RoomMarker; expiration?: number } = () => ({ value: {} }),
+  {
+    retentionMs = 0,
+    recheck = new Set(),
+    marker = () => ({ value: {} }),
+  }: {
+    retentionMs?: number;
+    /** Keys not put when KV holds them as they are. */
+    recheck?: ReadonlySet<string>;
+    /** The room marker as written now. */
+    marker?: (now: number) => { value: RoomMarker; expiration?: number };
+  } = {},
 ): Promise<(WriteOutcome | Error)[]> {
   const records = keys.filter((key) => key.startsWith(COMMENT_PREFIX));
   let stored: Map<string, Message | null>;
@@ -296,7 +344,10 @@ async function writeOwed(
       if (!message) return "gone";
       const existing = stored.get(key);
       if (existing && existing.room !== room) return "conflict";
-      await kv.put(key, JSON.stringify(toRecord(message)), recordExpiry(message.createdAt, retentionMs));
+      const record = JSON.stringify(toRecord(message));
+      // Written before a restart, past the watermark the room saved, and there as it is: no second put.
+      if (recheck.has(key) && existing && JSON.stringify(existing) === record) return "unchanged";
+      await kv.put(key, record, recordExpiry(message.createdAt, retentionMs));
       return "written";
     } catch (err) {
       return asError(err);

@@ -13,7 +13,7 @@ import { PING_FRAME, PONG_FRAME, type BotState, type Presence } from "../shared/
 import type { Message, MessageVersion } from "../shared/message";
 import type { StreamAck, StreamCall, StreamStats } from "../shared/stream";
 import type { UsageCounts } from "../shared/usage";
-import { Usage } from "../storage/usage";
+import { Usage, type TableWrites } from "../storage/usage";
 import {
   ok,
   refused,
@@ -56,6 +56,8 @@ export type RoomInspection = {
   outbox: OutboxStats;
   /** billed operations since the object woke (src/storage/usage.ts) */
   usage: UsageCounts;
+  /** SQLite rows written since the object woke, by the table each statement wrote (index entries included) */
+  rowsWrittenBy: Record<string, TableWrites>;
   /** replies being written now, and the storage writes and pushes streams have cost since the room woke */
   streams: StreamStats;
 };
@@ -219,6 +221,7 @@ export class Room extends DurableObject<Env> {
       skippedOnReconcile: this.state.schema ? Number(this.state.meta.get("skippedOnReconcile") ?? 0) : 0,
       outbox: this.kvSync.stats(),
       usage: this.usage.snapshot(),
+      rowsWrittenBy: this.usage.writesByTable(),
       streams: this.streams.stats(),
     };
   }

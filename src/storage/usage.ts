@@ -17,10 +17,16 @@ function noUsage(since: number): UsageCounts {
   };
 }
 
+/** Rows written by the statements on one table: `rows` counts its index entries too, `statements` the writing ones. */
+export type TableWrites = { rows: number; statements: number };
+
 export class Usage {
   private readonly counts: UsageCounts = noUsage(Date.now());
   /** The latest cursor: its rows are added when the next statement runs (by then it has been read), or in a snapshot. */
   private open: SqlStorageCursor<Record<string, SqlStorageValue>> | null = null;
+  private openQuery = "";
+  /** Rows written, by the table each statement writes (the rows bench splits a change by it). */
+  private readonly byTable = new Map<string, TableWrites>();
 
   count(name: "requests" | "socketMessages" | "alarms" | "alarmsSet"): void {
     this.counts[name]++;
@@ -40,10 +46,30 @@ export class Usage {
     return { kvReads, kvWrites, kvDeletes, kvLists };
   }
 
+  /** Rows written since the object woke, by table (the statement still open included). */
+  writesByTable(): Record<string, TableWrites> {
+    const tables = Object.fromEntries([...this.byTable].map(([table, writes]) => [table, { ...writes }]));
+    const open = this.open?.rowsWritten ?? 0;
+    if (open) {
+      const table = (tables[writtenTable(this.openQuery)] ??= { rows: 0, statements: 0 });
+      table.rows += open;
+      table.statements++;
+    }
+    return tables;
+  }
+
   private settle(): void {
     if (!this.open) return;
-    this.counts.sqlRowsRead += this.open.rowsRead;
-    this.counts.sqlRowsWritten += this.open.rowsWritten;
+    const { rowsRead, rowsWritten } = this.open;
+    this.counts.sqlRowsRead += rowsRead;
+    this.counts.sqlRowsWritten += rowsWritten;
+    if (rowsWritten) {
+      const table = writtenTable(this.openQuery);
+      const writes = this.byTable.get(table) ?? { rows: 0, statements: 0 };
+      writes.rows += rowsWritten;
+      writes.statements++;
+      this.byTable.set(table, writes);
+    }
     this.open = null;
   }
 
@@ -53,6 +79,7 @@ export class Usage {
       this.settle();
       const cursor = sql.exec(query, ...bindings);
       this.open = cursor;
+      this.openQuery = query;
       return cursor;
     };
     return forward(sql, { exec });
@@ -72,6 +99,18 @@ export class Usage {
       list: (...args: Parameters<KVNamespace["list"]>) => (this.counts.kvLists++, kv.list(...args)),
     });
   }
+}
+
+/** The table a writing statement writes (parsed only for statements that wrote, then remembered). */
+const tableOf = new Map<string, string>();
+function writtenTable(query: string): string {
+  let table = tableOf.get(query);
+  if (table === undefined) {
+    table =
+      /\b(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM|REPLACE\s+INTO)\s+(\w+)/i.exec(query)?.[1] ?? "other";
+    tableOf.set(query, table);
+  }
+  return table;
 }
 
 /** `target` with some methods replaced; everything else reaches the original, bound to it. */

@@ -184,7 +184,7 @@ describe("bot leases in do mode", () => {
     expect(await pending(room)).toEqual([]);
     // The room's own clock decides expiry: move the lease into the past as 11 minutes would.
     await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) => {
-      state.storage.sql.exec("UPDATE claims SET lease_until = ? WHERE message_id = ?", Date.now() - 60_000, human.id);
+      state.storage.sql.exec("UPDATE messages SET lease_until = ? WHERE id = ?", Date.now() - 60_000, human.id);
     });
     expect((await pending(room)).map((m) => m.id)).toEqual([human.id]);
     expect((await claim(human.id, "bot-b")).status).toBe(200);

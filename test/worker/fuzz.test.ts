@@ -353,7 +353,7 @@ async function fingerprint(): Promise<string> {
           tables.has(table) ? state.storage.sql.exec(`SELECT * FROM ${table} ORDER BY 1`).toArray() : null;
         return {
           messages: rows("messages"),
-          claims: rows("claims"),
+          marks: rows("retention_marks"),
           outbox: rows("outbox"),
           streams: rows("streams"),
           // The sweeps after a flip run on their own clock: not something a request changed.

@@ -5,6 +5,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { SOCKET_SILENT_MS } from "../../src/shared/cadence";
 import type { Presence, ServerFrame } from "../../src/shared/frames";
+import { PRESENCE_NAMES } from "../../src/room/sockets";
 import type { Room } from "../../src/room/room";
 import { BOT, call, connect, frameOf, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
 import { rowsWritten } from "./probes";
@@ -112,6 +113,30 @@ describe("presence", () => {
     expect(left.count).toBe(1);
     expect((await gone.whenClosed()).code).toBe(1001);
     stays.ws.close();
+  });
+
+  it(`lists at most ${PRESENCE_NAMES} names while the count stays exact`, async () => {
+    const room = uniqueRoom("presence-cap");
+    await setRoomMode(room, "do");
+    await post(room, "hello");
+    const total = PRESENCE_NAMES + 5;
+    // Sockets accepted by the room itself, as its upgrade path does: the test runtime caps how many
+    // sockets one test can open through fetch well below a room's real limit.
+    await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) => {
+      for (let i = 0; i < total; i++) {
+        const { 0: client, 1: server } = new WebSocketPair();
+        state.acceptWebSocket(server, [`client:198.51.100.${i}`]);
+        server.serializeAttachment({ key: `198.51.100.${i}`, at: Date.now(), name: `person-${i}` });
+        client.accept();
+      }
+    });
+    const listed = await (await call(`/api/comments?room=${room}`)).json<{ presence: Presence }>();
+    expect(listed.presence.count).toBe(total);
+    expect(listed.presence.people).toHaveLength(PRESENCE_NAMES);
+    expect(new Set(names(listed.presence)).size).toBe(PRESENCE_NAMES);
+    await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) => {
+      for (const ws of state.getWebSockets()) ws.close(1000, "done");
+    });
   });
 
   it("writes no SQLite row for presence or typing", async () => {

@@ -67,3 +67,17 @@ export function endlessBody(counter = { pulled: 0 }): ReadableStream<Uint8Array>
     },
   });
 }
+
+/**
+ * Runs an UPDATE that makes messages older, and keeps the room's retention marks true to it, as
+ * a heal of an old message would (retention reads only the seq ranges whose mark holds old ones).
+ */
+export function backdate(sql: SqlStorage, update: string, ...bindings: SqlStorageValue[]): void {
+  sql.exec(update, ...bindings);
+  sql.exec(
+    `UPDATE retention_marks AS r SET oldest_created_at = (SELECT MIN(m.created_at) FROM messages m
+       WHERE m.seq >= r.first_seq AND m.seq < COALESCE((SELECT MIN(n.first_seq) FROM retention_marks n
+         WHERE n.first_seq > r.first_seq), ?))`,
+    Number.MAX_SAFE_INTEGER,
+  );
+}

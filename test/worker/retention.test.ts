@@ -8,9 +8,10 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { RETENTION_BATCH, type Room } from "../../src/room/room";
 import { recordExpiry, type RoomLimits } from "../../src/limits/retention";
+import { commentKey } from "../../src/shared/keys";
 import { newMessageId } from "../../src/shared/message";
 import { BOT, connect, frameOf, heal, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
-import { outboxDrained } from "./probes";
+import { backdate, outboxDrained } from "./probes";
 
 const DAY_MS = 86_400_000;
 
@@ -25,6 +26,25 @@ const claim = (room: string, messageId: string, botId: string) =>
   postJson("/api/bot/claim", { room, messageId, botId }, BOT);
 
 describe("retention (ROOM_RETENTION_DAYS)", () => {
+  it("finds a message healed in late but created long ago (its seq range's mark keeps the oldest creation time)", async () => {
+    const room = uniqueRoom("retention-late");
+    await setRoomMode(room, "do");
+    const fresh = await post(room, "fresh");
+    // A record of this room's, missing from its log and two days old: a heal logs it now, at the newest seq.
+    const createdAt = Date.now() - 2 * DAY_MS;
+    const id = newMessageId(createdAt);
+    const record = { id, room, kind: "human", author: "ana", text: "from the past", status: "complete", createdAt };
+    await env.CHAT_KV.put(commentKey(id), JSON.stringify(record));
+    expect((await heal(id)).status).toBe(200);
+    const newest = await post(room, "newest");
+    expect((await list(room)).map((m) => m.id)).toEqual([fresh.id, id, newest.id]);
+    await outboxDrained(room);
+
+    await setLimits(room, { maxMessages: 0, retentionMs: DAY_MS });
+    expect(await runDurableObjectAlarm(env.ROOM.getByName(room))).toBe(true);
+    expect((await list(room)).map((m) => m.id)).toEqual([fresh.id, newest.id]);
+  });
+
   it("deletes messages past the retention by alarm, with their claims, keeps one a bot is answering, and KV records carry the expiry", async () => {
     const room = uniqueRoom("retention");
     await setRoomMode(room, "do");
@@ -53,8 +73,8 @@ describe("retention (ROOM_RETENTION_DAYS)", () => {
     await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) => {
       const sql = state.storage.sql;
       for (const id of [old.id, expiredLease.id, leased.id])
-        sql.exec("UPDATE messages SET created_at = created_at - ? WHERE id = ?", 2 * DAY_MS, id);
-      sql.exec("UPDATE claims SET lease_until = ? WHERE message_id = ?", Date.now() - 1, expiredLease.id);
+        backdate(sql, "UPDATE messages SET created_at = created_at - ? WHERE id = ?", 2 * DAY_MS, id);
+      sql.exec("UPDATE messages SET lease_until = ? WHERE id = ?", Date.now() - 1, expiredLease.id);
     });
     expect(await runDurableObjectAlarm(env.ROOM.getByName(room))).toBe(true);
 
@@ -62,7 +82,7 @@ describe("retention (ROOM_RETENTION_DAYS)", () => {
     expect(kept.map((m) => m.id).sort()).toEqual([leased.id, fresh.id].sort());
     const claims = await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) =>
       state.storage.sql
-        .exec<{ message_id: string }>("SELECT message_id FROM claims")
+        .exec<{ message_id: string }>("SELECT id AS message_id FROM messages WHERE bot_id IS NOT NULL")
         .toArray()
         .map((r) => r.message_id),
     );
@@ -92,7 +112,7 @@ describe("retention (ROOM_RETENTION_DAYS)", () => {
           retentionMs: DAY_MS,
         };
         await state.storage.deleteAlarm();
-        state.storage.sql.exec("UPDATE messages SET created_at = MIN(created_at, ?)", Date.now() - 2 * DAY_MS);
+        backdate(state.storage.sql, "UPDATE messages SET created_at = MIN(created_at, ?)", Date.now() - 2 * DAY_MS);
         await instance.alarm();
         return { count: (await instance.inspect()).count, next: await state.storage.getAlarm() };
       });

@@ -10,7 +10,7 @@ import type { RoomState } from "../../src/room/log";
 import type { RoomLimits } from "../../src/limits/retention";
 import { newMessageId, type Message } from "../../src/shared/message";
 import { BOT, connect, frameOf, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
-import { outboxDrained } from "./probes";
+import { backdate, outboxDrained } from "./probes";
 
 const DAY_MS = 86_400_000;
 
@@ -85,7 +85,7 @@ describe("a do room under injected faults", () => {
     await runInDurableObject(env.ROOM.getByName(room), async (instance: Room, ctx) => {
       const { state } = internals(instance);
       state.limits = { maxMessages: 0, retentionMs: DAY_MS } satisfies RoomLimits;
-      ctx.storage.sql.exec("UPDATE messages SET created_at = created_at - ? WHERE id = ?", 2 * DAY_MS, old.id);
+      backdate(ctx.storage.sql, "UPDATE messages SET created_at = created_at - ? WHERE id = ?", 2 * DAY_MS, old.id);
       // Every KV put fails from here on (the mirror is owed after retention deletes).
       state.kv = { ...state.kv, put: () => Promise.reject(new Error("KV unavailable")) } as KVNamespace;
       await ctx.storage.deleteAlarm();
@@ -115,8 +115,13 @@ describe("a do room under injected faults", () => {
     await outboxDrained(room);
     await runInDurableObject(env.ROOM.getByName(room), (instance: Room, ctx) => {
       internals(instance).state.limits = { maxMessages: 0, retentionMs: DAY_MS };
-      ctx.storage.sql.exec("UPDATE messages SET created_at = created_at - ? WHERE id = ?", 2 * DAY_MS, question.id);
-      ctx.storage.sql.exec("UPDATE claims SET lease_until = ? WHERE message_id = ?", Date.now() - 1, question.id);
+      backdate(
+        ctx.storage.sql,
+        "UPDATE messages SET created_at = created_at - ? WHERE id = ?",
+        2 * DAY_MS,
+        question.id,
+      );
+      ctx.storage.sql.exec("UPDATE messages SET lease_until = ? WHERE id = ?", Date.now() - 1, question.id);
     });
     expect(await runDurableObjectAlarm(env.ROOM.getByName(room))).toBe(true);
     const after = await runInDurableObject(env.ROOM.getByName(room), (_: Room, ctx) => ({

@@ -60,7 +60,9 @@ describe("a never-used room", () => {
     await setRoomMode(room, "do");
     await list(room);
     const first = await post(room, "hello");
-    expect(await tables(room)).toEqual(expect.arrayContaining(["_migrations", "messages", "claims", "outbox", "meta"]));
+    expect(await tables(room)).toEqual(
+      expect.arrayContaining(["_migrations", "messages", "retention_marks", "outbox", "meta"]),
+    );
     expect(await listedInRegistry(room)).toBe(true);
     expect((await list(room)).map((m) => m.id)).toEqual([first.id]);
     const deadline = Date.now() + 5000;

@@ -1,13 +1,14 @@
 // Inside the Room object: the schema its migrations build, and the KV mirror's pace.
 import { env } from "cloudflare:workers";
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { MIGRATIONS } from "../../src/room/log";
+import { MIGRATIONS, type RoomState } from "../../src/room/log";
 import { applyMigrations } from "../../src/storage/migrations";
 import type { Room } from "../../src/room/room";
 import { MIRROR_INTERVAL_MS } from "../../src/room/outbox";
-import type { Message } from "../../src/shared/message";
-import { ids, post, setRoomMode, uniqueRoom } from "./helpers";
+import { commentKey } from "../../src/shared/keys";
+import { newMessageId, type Message } from "../../src/shared/message";
+import { getFlags, ids, post, setRoomMode, uniqueRoom } from "./helpers";
 import { outboxDrained } from "./probes";
 
 describe("Room schema", () => {
@@ -58,6 +59,100 @@ describe("Room schema", () => {
       { key: "room:r", version: 1, queued_at: 11, attempts: 0, next_at: 0 },
     ]);
     expect(after.table).toMatch(/WITHOUT ROWID$/);
+  });
+});
+
+describe("0010: the lean message row", () => {
+  it("keeps every owed KV write, the leases, earlier texts, reactors and the seq counter", async () => {
+    const room = uniqueRoom("lean-upgrade");
+    await setRoomMode(room, "do");
+    const { version } = await getFlags();
+    const stub = env.ROOM.getByName(room);
+    const [owed, claimed, edited, done, removed] = Array.from({ length: 5 }, () => newMessageId());
+    const leaseUntil = Date.now() + 600_000;
+    // A never-written room has no tables: build the schema before 0010 and a log in it, as an older room left it.
+    await runInDurableObject(stub, (_: Room, state) => {
+      const sql = state.storage.sql;
+      state.storage.transactionSync(() => {
+        applyMigrations(
+          sql,
+          MIGRATIONS.filter((m) => m.version <= 9),
+        );
+        const meta = { room, flagVersion: version, active: true, registered: true, marked: true };
+        for (const [key, value] of Object.entries(meta)) {
+          sql.exec("INSERT INTO meta (key, value) VALUES (?, ?)", key, String(value));
+        }
+        const at = Date.now() - 60_000;
+        const rows: [string, string, string, number][] = [
+          [owed!, "complete", "owed to KV", 1],
+          [claimed!, "processing", "being answered", 1],
+          [edited!, "pending", "three", 3],
+          [done!, "complete", "already in KV", 1],
+          [removed!, "complete", "removed since", 1],
+        ];
+        rows.forEach(([id, status, text, v], i) =>
+          sql.exec(
+            `INSERT INTO messages (id, kind, author, text, status, created_at, pos, version, reactions)
+             VALUES (?, 'human', 'ana', ?, ?, ?, ?, ?, ?)`,
+            id,
+            text,
+            status,
+            at + i,
+            i + 1,
+            v,
+            id === edited ? JSON.stringify({ "👍": 2, "🎉": 1 }) : null,
+          ),
+        );
+        // The newest seq is gone: AUTOINCREMENT never gave it again, and neither may the room.
+        sql.exec("DELETE FROM messages WHERE id = ?", removed);
+        sql.exec("INSERT INTO claims (message_id, bot_id, lease_until) VALUES (?, 'bot-a', ?)", claimed, leaseUntil);
+        sql.exec(
+          "INSERT INTO message_versions (id, version, text, replaced_at) VALUES (?, 1, 'one', 1), (?, 2, 'two', 2)",
+          edited,
+          edited,
+        );
+        sql.exec(
+          "INSERT INTO reactions (message_id, emoji, reactor) VALUES (?, '👍', 'r1'), (?, '👍', 'r2'), (?, '🎉', 'r1')",
+          edited,
+          edited,
+          edited,
+        );
+        for (const id of [owed!, edited!]) {
+          sql.exec("INSERT INTO outbox (key, version, queued_at) VALUES (?, 1, ?)", commentKey(id), at);
+        }
+      });
+    });
+
+    // The next wake migrates, finds the writes owed, and its alarm writes them.
+    await evictDurableObject(stub);
+    await runDurableObjectAlarm(stub);
+    await outboxDrained(room);
+    const record = (id: string) => env.CHAT_KV.get<Message>(commentKey(id), "json");
+    expect(await record(owed!)).toMatchObject({ id: owed, text: "owed to KV", status: "complete" });
+    expect(await record(edited!)).toMatchObject({ id: edited, text: "three", version: 3 });
+    // What reached KV before the upgrade is not written again.
+    expect(await record(done!)).toBeNull();
+
+    const after = await runInDurableObject(stub, (instance: Room) => {
+      const { log } = (instance as unknown as { state: RoomState }).state;
+      return {
+        claimed: log.get(claimed!),
+        versions: log.versions(edited!),
+        sameReactor: log.react(edited!, "👍", "r1", true),
+        newReactor: log.react(edited!, "🎉", "r2", true),
+        reactions: log.get(edited!)!.reactions,
+        pending: log.claimable(Date.now()).map((m) => m.id),
+      };
+    });
+    expect(after.claimed).toMatchObject({ status: "processing", claimedBy: "bot-a", leaseUntil });
+    expect(after.versions).toEqual([
+      { version: 1, text: "one", replacedAt: 1 },
+      { version: 2, text: "two", replacedAt: 2 },
+    ]);
+    expect([after.sameReactor, after.newReactor]).toEqual([false, true]);
+    expect(after.reactions).toEqual({ "👍": 2, "🎉": 2 });
+    expect(after.pending).toEqual([edited]);
+    expect((await post(room, "after the upgrade")).seq).toBe(6);
   });
 });
 

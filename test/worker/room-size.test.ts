@@ -12,6 +12,7 @@ import type { RoomLimits } from "../../src/limits/retention";
 import type { FlagsResponse, PurgeResponse } from "../../src/shared/api";
 import { newMessageId, type Message } from "../../src/shared/message";
 import { ADMIN, BOT, call, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
+import { backdate } from "./probes";
 
 const DAY_MS = 86_400_000;
 const ADMIN_AS = { ...ADMIN, "x-operator": "mod-bob" };
@@ -47,7 +48,7 @@ const stored = (room: string) =>
         .toArray()
         .map((r) => r.id),
       lastPos: sql.exec<{ p: number }>("SELECT MAX(pos) AS p FROM messages").one().p,
-      claims: sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM claims").one().n,
+      claims: sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM messages WHERE bot_id IS NOT NULL").one().n,
     };
   });
 
@@ -57,7 +58,7 @@ const purges = async () => (await (await call("/api/admin/flags", { headers: ADM
 const age = (room: string, messages: Message[], days: number) =>
   runInDurableObject(env.ROOM.getByName(room), (_: Room, state) => {
     for (const m of messages) {
-      state.storage.sql.exec("UPDATE messages SET created_at = created_at - ? WHERE id = ?", days * DAY_MS, m.id);
+      backdate(state.storage.sql, "UPDATE messages SET created_at = created_at - ? WHERE id = ?", days * DAY_MS, m.id);
     }
   });
 
@@ -139,7 +140,7 @@ describe("POST /api/admin/rooms/:room/purge", () => {
     ];
     expect((await postJson("/api/bot/claim", { room, messageId: oldClaimed!.id, botId: "bot" }, BOT)).status).toBe(200);
     await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) => {
-      state.storage.sql.exec("UPDATE claims SET lease_until = ? WHERE message_id = ?", Date.now() - 1, oldClaimed!.id);
+      state.storage.sql.exec("UPDATE messages SET lease_until = ? WHERE id = ?", Date.now() - 1, oldClaimed!.id);
     });
     expect((await remove(room, deleted!.id)).status).toBe(200);
     await age(room, [old!, oldClaimed!], 2);
