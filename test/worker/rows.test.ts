@@ -7,8 +7,8 @@ import type { Room } from "../../src/room/room";
 import type { RoomState } from "../../src/room/log";
 import type { TableWrites } from "../../src/storage/usage";
 import { commentKey } from "../../src/shared/keys";
-import type { Message } from "../../src/shared/message";
-import { BOT, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
+import { newMessageId, type Message } from "../../src/shared/message";
+import { BOT, call, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
 import { outboxDrained, rowsWritten } from "./probes";
 
 type Writes = Record<string, TableWrites>;
@@ -52,6 +52,8 @@ describe("rows written per change", () => {
     await setRoomMode(room, "do");
     const human = await post(room, "a question");
     const other = await post(room, "another question");
+    // Left waiting: the room keeps prompts open throughout, so its marker has nothing new to say.
+    await post(room, "a third question");
     // A claim and its renewal: no KV record, the lease is in the row.
     expect(await rowsOf(room, () => claim(room, human.id))).toEqual({ messages: 2 });
     await new Promise((r) => setTimeout(r, 5));
@@ -93,6 +95,48 @@ describe("rows written per change", () => {
   });
 });
 
+describe("the room marker and regenerate", () => {
+  const editKey = "the-askers-edit-key-000000001";
+  const answer = (room: string, humanId: string, id: string, text: string) =>
+    ok(postJson("/api/comments", { kind: "ai", id, replyTo: humanId, botId: "bot-a", text, author: "bot" }, BOT));
+
+  it("a room going idle, and busy again, writes its marker's bookkeeping: one meta row, an outbox row put and done", async () => {
+    const room = uniqueRoom("rows-marker");
+    await setRoomMode(room, "do");
+    const human = await (await ok(postJson("/api/comments", { room, text: "a question", editKey }))).json<Message>();
+    await claim(room, human.id);
+    expect(await rowsOf(room, () => answer(room, human.id, newMessageId(), "yes"))).toEqual({
+      messages: 4 + 2,
+      meta: 1,
+      outbox: 2,
+    });
+    // Ask again: the question's row and position entry, and the marker says prompts wait again.
+    const regenerate = () =>
+      ok(postJson(`/api/comments/${human.id}/regenerate`, { room, requestId: "rows-request-01", editKey }));
+    expect(await rowsOf(room, regenerate)).toEqual({ messages: 2, meta: 1, outbox: 2 });
+  });
+
+  it("regenerate while other prompts wait: the question's row; the new answer: the reply's row and the question's", async () => {
+    const room = uniqueRoom("rows-regenerate");
+    await setRoomMode(room, "do");
+    const human = await (await ok(postJson("/api/comments", { room, text: "a question", editKey }))).json<Message>();
+    await post(room, "left waiting: the marker has nothing new to say");
+    await claim(room, human.id);
+    const first = newMessageId();
+    await answer(room, human.id, first, "first answer");
+    const regenerate = () =>
+      ok(postJson(`/api/comments/${human.id}/regenerate`, { room, requestId: "rows-request-02", editKey }));
+    expect(await rowsOf(room, regenerate)).toEqual({ messages: 2 });
+    await claim(room, human.id);
+    // The earlier answer's next version: its row (text, history, reply id at once) and position entry.
+    expect(await rowsOf(room, () => answer(room, human.id, newMessageId(), "second answer"))).toEqual({
+      messages: 2 + 2,
+    });
+    const reply = await env.CHAT_KV.get<Message>(commentKey(first), "json");
+    expect(reply).toMatchObject({ text: "second answer", version: 2 });
+  });
+});
+
 describe("a write the room did not change writes nothing", () => {
   it("a duplicate post, the same reaction again, the same edit again, a renewal to the same lease: 0 rows", async () => {
     const room = uniqueRoom("rows-nothing");
@@ -124,6 +168,28 @@ describe("a write the room did not change writes nothing", () => {
 });
 
 describe("the watermark a change's row carries", () => {
+  it("a question asked again below where the open-message scan starts is still waiting after a restart", async () => {
+    const room = uniqueRoom("rows-reopen");
+    await setRoomMode(room, "do");
+    const stub = env.ROOM.getByName(room);
+    const editKey = "the-askers-edit-key-000000003";
+    const human = await (await ok(postJson("/api/comments", { room, text: "old question", editKey }))).json<Message>();
+    await claim(room, human.id);
+    await ok(
+      postJson("/api/comments", { kind: "ai", replyTo: human.id, botId: "bot-a", text: "yes", author: "b" }, BOT),
+    );
+    const later = [];
+    for (let i = 0; i < 4; i++) later.push(await post(room, `later ${i}`));
+    const pending = async () =>
+      (await (await call(`/api/bot/pending?room=${room}`, { headers: BOT })).json<{ pending: Message[] }>()).pending;
+    // The bot's read moves the scan's start past the old question; the next change's row carries it.
+    expect((await pending()).map((m) => m.id)).toEqual(later.map((m) => m.id));
+    await claim(room, later[0]!.id);
+    await ok(postJson(`/api/comments/${human.id}/regenerate`, { room, requestId: "rows-request-03", editKey }));
+    await evictDurableObject(stub);
+    expect((await pending()).map((m) => m.id)).toContain(human.id);
+  });
+
   it("after a restart, records written since the last change are read again, not written again", async () => {
     const room = uniqueRoom("rows-restart");
     await setRoomMode(room, "do");
