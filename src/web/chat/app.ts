@@ -302,12 +302,16 @@ export class ChatApp {
 
   private async react(id: string, emoji: Reaction): Promise<void> {
     const on = !this.keys.reactions(id).includes(emoji);
+    // Pressed at once: the room's push of the new count can arrive before this answer does.
+    this.keys.setReaction(id, emoji, on);
+    this.render();
     try {
       const { body } = await reactTo(this.room, id, { emoji, on, reactorKey: this.keys.reactorKey() });
-      this.keys.setReaction(id, emoji, on);
       this.store.merge([body]);
       this.render();
     } catch (err) {
+      this.keys.setReaction(id, emoji, !on);
+      this.render();
       this.ui.showNotice(`Reaction not saved (${describeError(err)})`);
     }
   }
