@@ -34,6 +34,8 @@ import { LogOperations } from "./operations";
 import { KvSync, MIRROR_INTERVAL_MS, type OutboxStats } from "./outbox";
 import { RoomSockets } from "./sockets";
 import { LiveStreams } from "./streams";
+import { RoomBotsConfig } from "./bots";
+import type { RoomBots } from "../shared/bots";
 
 /** A failed part of the alarm runs again this much later. */
 const ALARM_RETRY_MS = 5_000;
@@ -68,6 +70,7 @@ export class Room extends DurableObject<Env> {
   private readonly flips: Flips;
   private readonly ops: LogOperations;
   private readonly sockets: RoomSockets;
+  private readonly bots: RoomBotsConfig;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -80,6 +83,8 @@ export class Room extends DurableObject<Env> {
     this.flips = new Flips(state, this.kvSync, this.streams, this.pushes, this.alarms, this.usage, env);
     this.ops = new LogOperations(state, this.flips, this.kvSync, this.streams, this.alarms, this.pushes, env);
     this.sockets = new RoomSockets(state, this.ops, this.flips, this.streams, this.pushes, this.usage, env);
+    this.bots = new RoomBotsConfig(ctx.storage.kv);
+    this.sockets.presence.serving = () => this.bots.get();
     ctx.blockConcurrencyWhile(async () => {
       // A read or a socket must not create anything: a never-written room reads as empty.
       if (!state.load()) return;
@@ -151,13 +156,32 @@ export class Room extends DurableObject<Env> {
     return this.answered(this.ops.keepTombstone(room, tombstone));
   }
 
-  /** `botId`: who asks (bots that do not say are "bot"); the room's presence shows it waiting for work. */
-  pending(call: RoomCall, botId = "bot"): Promise<RoomResult<Message[]>> {
-    return this.botCall(botId, "idle", this.ops.pending(call));
+  /**
+   * `botId`: who asks (bots that do not say are "bot"); the room's presence shows it waiting for work.
+   * `roster`: the bots serving this room (the Worker's bot book); only messages this bot may take are listed.
+   */
+  async pending(call: RoomCall, botId = "bot", roster: string[] = []): Promise<RoomResult<Message[]>> {
+    const result = await this.botCall(botId, "idle", this.ops.pending(call));
+    if (!result.ok) return result;
+    return { ...result, value: result.value.filter((message) => !this.bots.refuse(message, botId, roster)) };
   }
 
-  claim(call: RoomCall, messageId: string, botId: string, leaseMs: number): Promise<RoomResult<Message>> {
-    return this.answered(this.botCall(botId, "thinking", this.ops.claim(call, messageId, botId, leaseMs)));
+  /** A message addressed to another bot (`@name`, or the room's default) is refused with 409. */
+  claim(
+    call: RoomCall,
+    messageId: string,
+    botId: string,
+    leaseMs: number,
+    roster: string[] = [],
+  ): Promise<RoomResult<Message>> {
+    const addressed = (message: Message) => this.bots.refuse(message, botId, roster);
+    return this.answered(this.botCall(botId, "thinking", this.ops.claim(call, messageId, botId, leaseMs, addressed)));
+  }
+
+  /** The operator changed this room's bots or default (pushed by the Control object). */
+  async configureBots(config: RoomBots): Promise<void> {
+    this.bots.set(config);
+    this.sockets.presence.changed();
   }
 
   release(call: RoomCall, messageId: string, botId: string): Promise<RoomResult<Message>> {

@@ -89,11 +89,11 @@ export class DoPath implements RoomPath {
   async heal(record: Parameters<RoomPath["heal"]>[0]) {
     return unwrap(this.room.heal(this.call, record));
   }
-  async pending(botId?: string) {
-    return unwrap(this.room.pending(this.call, botId));
+  async pending(botId?: string, roster?: string[]) {
+    return unwrap(this.room.pending(this.call, botId, roster));
   }
-  async claim(messageId: string, botId: string, leaseMs: number) {
-    return unwrap(this.room.claim(this.call, messageId, botId, leaseMs));
+  async claim(messageId: string, botId: string, leaseMs: number, roster?: string[]) {
+    return unwrap(this.room.claim(this.call, messageId, botId, leaseMs, roster));
   }
   async release(messageId: string, botId: string) {
     return unwrap(this.room.release(this.call, messageId, botId));
