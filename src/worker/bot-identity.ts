@@ -17,6 +17,8 @@ const MISS_REFRESH_MS = 5_000;
 /** A bot's "seen" point is written at most once a minute per isolate (lastSeen is to the minute). */
 const SEEN_EVERY_MS = 60_000;
 
+const WRONG_TOKEN = "missing or wrong bearer token (BOT_TOKEN or a bot's own token; revoked and rotated ones fail)";
+
 /** The legacy BOT_TOKEN's name when its instance names none. */
 export const LEGACY_BOT = "bot";
 
@@ -90,10 +92,18 @@ export class BotCaller {
  * a registered bot naming another bot is refused (403); a legacy instance may not take a
  * registered bot's name (403).
  */
-export async function botCaller(request: Request, env: Env, claimed?: string): Promise<BotCaller> {
+export async function botCaller(
+  request: Request,
+  env: Env,
+  claimed?: string,
+  legacyNamesItself = false,
+): Promise<BotCaller> {
   const role = await roleOf(request, env);
   const now = Date.now();
   if (role === "admin" || role === "bot") {
+    // Instances of the one legacy principal tell their leases apart by the name they give.
+    if (legacyNamesItself && claimed === undefined)
+      throw new StatusError(400, "botId: required with BOT_TOKEN (a bot's own token names it)");
     const current = await currentBook(env, now);
     const name = claimed ?? LEGACY_BOT;
     if (role === "bot" && current.names.has(name))
@@ -101,7 +111,7 @@ export async function botCaller(request: Request, env: Env, claimed?: string): P
     return new BotCaller(name, null, "all", true, current);
   }
   const token = bearer(request);
-  if (!token) throw new StatusError(401, "missing bearer token (a bot's token, or BOT_TOKEN)");
+  if (!token) throw new StatusError(401, WRONG_TOKEN);
   const hash = await sha256Hex(token);
   let current = await currentBook(env, now);
   let entry = current.byHash.get(hash);
@@ -110,7 +120,7 @@ export async function botCaller(request: Request, env: Env, claimed?: string): P
     current = await loadBook(env, now);
     entry = current.byHash.get(hash);
   }
-  if (!entry) throw new StatusError(401, "wrong bearer token (revoked, rotated or never issued)");
+  if (!entry) throw new StatusError(401, WRONG_TOKEN);
   if (claimed !== undefined && claimed !== entry.name)
     throw new StatusError(403, `botId: this token is bot ${entry.name}, not ${claimed}`);
   return new BotCaller(entry.name, entry.model, entry.rooms, false, current);

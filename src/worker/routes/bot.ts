@@ -56,7 +56,7 @@ async function onMessageRoom<T>(
 
 export async function claimMessage(request: IRequest, env: Env): Promise<Response> {
   const input = await readJson(request, claimSchema);
-  const bot = await botCaller(request, env, input.botId);
+  const bot = await botCaller(request, env, input.botId, true);
   const leaseMs = Number(env.CLAIM_LEASE_MS) || 600_000;
   const { path, value: message } = await onMessageRoom(env, input.messageId, input.room, bot, (p, room) =>
     p.claim(input.messageId, bot.name, leaseMs, bot.roster(room)),
@@ -68,7 +68,7 @@ export async function claimMessage(request: IRequest, env: Env): Promise<Respons
 
 export async function releaseMessage(request: IRequest, env: Env): Promise<Response> {
   const input = await readJson(request, claimSchema);
-  const bot = await botCaller(request, env, input.botId);
+  const bot = await botCaller(request, env, input.botId, true);
   const { path, value: message } = await onMessageRoom(env, input.messageId, input.room, bot, (p) =>
     p.release(input.messageId, bot.name),
   );
@@ -78,7 +78,7 @@ export async function releaseMessage(request: IRequest, env: Env): Promise<Respo
 
 export async function failMessage(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
   const input = await readJson(request, failSchema);
-  const bot = await botCaller(request, env, input.botId);
+  const bot = await botCaller(request, env, input.botId, true);
   const { path, value: message } = await onMessageRoom(env, input.messageId, input.room, bot, (p) =>
     p.fail(input.messageId, bot.name, input.reason),
   );
@@ -94,7 +94,7 @@ export async function failMessage(request: IRequest, env: Env, ctx: ExecutionCon
  */
 export async function streamReply(request: IRequest, env: Env): Promise<Response> {
   const { room, botId, ...input } = await readJson(request, streamCallSchema);
-  const bot = await botCaller(request, env, botId);
+  const bot = await botCaller(request, env, botId, true);
   bot.mustServe(room);
   const { path, value } = await onRoomPath(env, await loadFlags(env), room, (p) =>
     p.stream({ ...input, botId: bot.name }),
