@@ -4,6 +4,7 @@
 import { CACHE_SIZE, MAX_TEXT, newMessageId, type Message } from "../src/shared/message";
 import { HttpError, ChatApi, type ReplyInput } from "./api";
 import { resolveConfig, type BotConfig, type BotOptions } from "./config";
+import type { BotMe, ReplyUsage } from "../src/shared/bots";
 import { Lease } from "./lease";
 import { buildTurns } from "./prompt";
 import { chooseResponder, type Responder } from "./responder";
@@ -38,7 +39,7 @@ export class FatalBotError extends Error {}
 
 /** Starts a bot in this process. Probes Ollama first (falls back to offline unless requireOllama). */
 export async function startBot(options: BotOptions = {}): Promise<BotHandle> {
-  const config = resolveConfig(options);
+  const config = await identify(resolveConfig(options), options);
   const store = PendingStore.load(config.stateFile);
   const responder = await chooseResponder(config, config.log);
   const bot = new Bot(config, responder, store);
@@ -52,6 +53,41 @@ export async function startBot(options: BotOptions = {}): Promise<BotHandle> {
     pendingVerification: () => store.size,
     done,
     stop: () => (stopped ??= bot.stop(done)),
+  };
+}
+
+/**
+ * A registered bot's token names it: its name (the claims' holder and the replies' author), its
+ * model (the Ollama model, unless BOT_MODEL says otherwise) and its rooms (unless BOT_ROOMS names
+ * some). The legacy BOT_TOKEN keeps the configuration as it is.
+ */
+async function identify(config: BotConfig, options: BotOptions): Promise<BotConfig> {
+  const api = new ChatApi(config.apiUrl, config.token);
+  let me: BotMe | undefined;
+  for (let attempt = 1; !me; attempt++) {
+    try {
+      me = await api.me();
+    } catch (err) {
+      if (err instanceof HttpError && err.status === 401)
+        throw new FatalBotError(`[Bot] The Worker at ${config.apiUrl} refused the bot's token (401): ${err.message}`);
+      // An older Worker without /api/bot/me, or one still starting: go on as the legacy bot.
+      if (attempt >= 3 || (err instanceof HttpError && err.status === 404)) {
+        config.log(
+          `[Bot] Could not ask the Worker who this token is (${(err as Error).message}); going on as configured`,
+        );
+        return config;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  if (me.legacy) return config;
+  config.log(`[Bot] The token is bot @${me.name} (model ${me.model ?? "unset"})`);
+  return {
+    ...config,
+    botId: me.name,
+    author: me.name,
+    model: options.model ?? me.model ?? config.model,
+    rooms: options.rooms === undefined && me.rooms !== "all" ? me.rooms : config.rooms,
   };
 }
 
@@ -165,13 +201,15 @@ class Bot {
     ]);
     let text: string;
     let stopped = false;
+    let usage: ReplyUsage | undefined;
     try {
       // The whole recent list: messages newer than `human` are dropped, the context is cut from what is left.
       const history = await this.api.recent(human.room, CACHE_SIZE);
       text = await this.responder.reply(
-        buildTurns(history, human, this.config.contextSize, this.config.systemPrompt),
+        buildTurns(history, human, this.config.contextSize, this.config.systemPrompt, this.config.contextTokens),
         signal,
         (soFar) => stream.update(soFar),
+        (counted) => (usage = counted),
       );
     } catch (err) {
       await stream.finish();
@@ -192,6 +230,7 @@ class Bot {
       author: this.responder.author,
       botId: this.config.botId,
       ...(stopped ? { stopped } : {}),
+      ...(usage ? { usage } : {}),
     };
     await lease.quiesce();
     if (lease.lost.aborted) {
