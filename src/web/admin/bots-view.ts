@@ -15,6 +15,35 @@ export type BotActions = {
 
 const number = (n: number) => Math.round(n).toLocaleString();
 
+/** How long a button waits for its confirming second press. */
+const CONFIRM_MS = 5_000;
+
+/**
+ * A button that acts on its second press within CONFIRM_MS: the first turns it into "Sure?"
+ * (its accessible name says what a second press does), so one slip cannot revoke a bot.
+ */
+function twoStep(button: HTMLButtonElement, confirmLabel: string, run: () => Promise<void>): void {
+  const { textContent: text } = button;
+  const label = button.getAttribute("aria-label") ?? "";
+  let armed: ReturnType<typeof setTimeout> | undefined;
+  const disarm = () => {
+    clearTimeout(armed);
+    armed = undefined;
+    button.textContent = text;
+    button.setAttribute("aria-label", label);
+  };
+  button.addEventListener("click", () => {
+    if (!armed) {
+      button.textContent = "Sure?";
+      button.setAttribute("aria-label", confirmLabel);
+      armed = setTimeout(disarm, CONFIRM_MS);
+      return;
+    }
+    disarm();
+    void run();
+  });
+}
+
 export class BotsView {
   private readonly table = byId<HTMLTableElement>("bots");
   private readonly status = byId("bots-status");
@@ -62,13 +91,13 @@ export class BotsView {
       text: "Rotate",
       attrs: { "type": "button", "aria-label": `Rotate the token of ${bot.name}` },
     });
-    rotate.addEventListener("click", () => void this.rotate(bot.name, rotate));
+    twoStep(rotate, `Confirm: rotate the token of ${bot.name}`, () => this.rotate(bot.name, rotate));
     const revoke = el("button", {
       class: "btn btn--danger btn--small",
       text: "Revoke",
       attrs: { "type": "button", "aria-label": `Revoke ${bot.name}` },
     });
-    revoke.addEventListener("click", () => void this.revoke(bot.name, revoke));
+    twoStep(revoke, `Confirm: revoke ${bot.name}`, () => this.revoke(bot.name, revoke));
     return el(
       "tr",
       { attrs: { "data-bot": bot.name } },
@@ -130,7 +159,6 @@ export class BotsView {
   }
 
   private async rotate(name: string, button: HTMLButtonElement): Promise<void> {
-    if (!confirm(`Rotate the token of @${name}? The bot stops working until it gets the new one.`)) return;
     button.disabled = true;
     try {
       this.showToken(await this.actions.rotate(name), "New token for");
@@ -144,7 +172,6 @@ export class BotsView {
   }
 
   private async revoke(name: string, button: HTMLButtonElement): Promise<void> {
-    if (!confirm(`Revoke @${name}? Its token stops working and it leaves its rooms.`)) return;
     button.disabled = true;
     try {
       await this.actions.revoke(name);
