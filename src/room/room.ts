@@ -36,6 +36,7 @@ import { RoomSockets } from "./sockets";
 import { LiveStreams } from "./streams";
 import { RoomBotsConfig } from "./bots";
 import type { RoomBots } from "../shared/bots";
+import type { Refusal } from "../shared/leases";
 
 /** A failed part of the alarm runs again this much later. */
 const ALARM_RETRY_MS = 5_000;
@@ -188,7 +189,15 @@ export class Room extends DurableObject<Env> {
     return this.answered(this.botCall(botId, "idle", this.ops.release(call, messageId, botId)));
   }
 
-  fail(call: RoomCall, messageId: string, botId: string, reason: string): Promise<RoomResult<Message>> {
+  fail(
+    call: RoomCall,
+    messageId: string,
+    botId: string,
+    reason: string,
+    roster: string[] = [],
+  ): Promise<RoomResult<Message>> {
+    const addressed = this.addressedElsewhere(messageId, botId, roster);
+    if (addressed) return Promise.resolve(refused(addressed));
     return this.answered(this.botCall(botId, "idle", this.ops.fail(call, messageId, botId, reason)));
   }
 
@@ -196,8 +205,21 @@ export class Room extends DurableObject<Env> {
     return this.answered(this.botCall(input.botId, "writing", this.ops.stream(call, input)));
   }
 
-  reply(call: RoomCall, input: NewReply): Promise<RoomResult<Stored & { human: Message }>> {
+  reply(call: RoomCall, input: NewReply, roster: string[] = []): Promise<RoomResult<Stored & { human: Message }>> {
+    const addressed = this.addressedElsewhere(input.replyTo, input.botId, roster);
+    if (addressed) return Promise.resolve(refused(addressed));
     return this.answered(this.botCall(input.botId, "idle", this.ops.reply(call, input)));
+  }
+
+  /**
+   * Answering or failing without a claim (allowed once a message waited UNCLAIMED_GRACE_MS) is
+   * still only for the bot a message is addressed to; a holder of a live claim got it by the rule.
+   */
+  private addressedElsewhere(id: string, botId: string, roster: string[]): Refusal | null {
+    const message = this.state.view.get(id);
+    if (!message || message.kind !== "human" || message.deleted) return null;
+    if (message.status === "processing" && message.claimedBy === botId) return null;
+    return this.bots.refuse(message, botId, roster);
   }
 
   /**

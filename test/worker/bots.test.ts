@@ -5,6 +5,7 @@ import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { Control } from "../../src/control/control";
+import type { Room } from "../../src/room/room";
 import { LOCAL_FLUSH_MS } from "../../src/control/stats";
 import type { BotsResponse, BotTokenResponse } from "../../src/shared/bots";
 import type { Message } from "../../src/shared/message";
@@ -165,6 +166,23 @@ describe("addressing", () => {
       { name: b.name, model: "llama3.2:1b" },
     ]);
     socket.ws.close();
+  });
+
+  it("past UNCLAIMED_GRACE_MS only the addressed bot may answer or fail a message it never claimed", async () => {
+    const room = uniqueRoom("grace");
+    const [a, b] = [await createBot([room]), await createBot([room])];
+    const human = await post(room, `@${a.name} are you there?`);
+    await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) => {
+      state.storage.sql.exec(
+        "UPDATE messages SET created_at = ? WHERE id = ?",
+        Date.now() - Number(env.UNCLAIMED_GRACE_MS) - 1,
+        human.id,
+      );
+    });
+    const failed = await postJson("/api/bot/fail", { messageId: human.id, room, reason: "mine" }, b.auth);
+    expect([failed.status, (await reply(b, human)).status]).toEqual([409, 409]);
+    expect((await get(room, human.id)).status).toBe("pending");
+    expect((await reply(a, human)).status).toBe(201);
   });
 
   it("refuses a default bot that does not serve the room, changing nothing", async () => {

@@ -77,7 +77,7 @@ export class DoPath implements RoomPath {
       botId: input.botId ?? author,
       ...(input.stopped ? { stopped: true } : {}),
     };
-    return unwrap(this.room.reply(this.call, reply));
+    return unwrap(this.room.reply(this.call, reply, input.roster));
   }
   async get(id: string) {
     return unwrap(this.room.get(this.call, id));
@@ -98,8 +98,8 @@ export class DoPath implements RoomPath {
   async release(messageId: string, botId: string) {
     return unwrap(this.room.release(this.call, messageId, botId));
   }
-  async fail(messageId: string, botId: string, reason: string) {
-    return unwrap(this.room.fail(this.call, messageId, botId, reason));
+  async fail(messageId: string, botId: string, reason: string, roster?: string[]) {
+    return unwrap(this.room.fail(this.call, messageId, botId, reason, roster));
   }
   async stream(input: StreamCall) {
     return unwrap(this.room.stream(this.call, input));

@@ -79,8 +79,8 @@ export async function releaseMessage(request: IRequest, env: Env): Promise<Respo
 export async function failMessage(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
   const input = await readJson(request, failSchema);
   const bot = await botCaller(request, env, input.botId, true);
-  const { path, value: message } = await onMessageRoom(env, input.messageId, input.room, bot, (p) =>
-    p.fail(input.messageId, bot.name, input.reason),
+  const { path, value: message } = await onMessageRoom(env, input.messageId, input.room, bot, (p, room) =>
+    p.fail(input.messageId, bot.name, input.reason, bot.roster(room)),
   );
   bot.record(env, (p) => ctx.waitUntil(p), "failed");
   log("fail", { id: input.messageId, botId: bot.name, mode: path.mode, reason: input.reason });

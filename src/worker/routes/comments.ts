@@ -105,7 +105,9 @@ export async function postComment(request: IRequest, env: Env, ctx: ExecutionCon
     (input.replyTo ? await roomOfMessage(env, input.replyTo, "replyTo: message not found") : DEFAULT_ROOM);
   bot?.mustServe(room);
   const { path, value: result } = await onRoomPath(env, flags, room, (p) =>
-    input.replyTo ? p.reply({ ...input, replyTo: input.replyTo }) : p.post({ ...input, creator }),
+    input.replyTo
+      ? p.reply({ ...input, replyTo: input.replyTo, roster: bot?.roster(room) })
+      : p.post({ ...input, creator }),
   );
   if (result.created) recordStat(env, (p) => ctx.waitUntil(p), { type: "post", mode: path.mode, kind: input.kind });
   if (result.created && bot) {
