@@ -284,13 +284,8 @@ export class FallbackResponder implements Responder {
       : `${this.current.description}, until Ollama can answer`;
   }
 
-  async reply(
-    turns: ChatTurn[],
-    signal: AbortSignal,
-    onText?: (textSoFar: string) => void,
-    onUsage?: (usage: ReplyUsage) => void,
-  ): Promise<string> {
+  async reply(...args: Parameters<Responder["reply"]>): Promise<string> {
     if (this.current.kind === "offline") this.current = (await this.connect().catch(() => null)) ?? this.current;
-    return this.current.reply(turns, signal, onText, onUsage);
+    return this.current.reply(...args);
   }
 }
