@@ -89,7 +89,7 @@ export async function postComment(request: IRequest, env: Env, ctx: ExecutionCon
   const input = await readJson(request, postCommentSchema);
   // An AI reply is bound to the bot its token names (the legacy BOT_TOKEN's instances name themselves).
   const bot = input.kind === "ai" ? await botCaller(request, env, input.botId) : undefined;
-  if (bot && !bot.legacy) input.botId = bot.name;
+  if (bot && !bot.legacy) Object.assign(input, { botId: bot.name, author: bot.name });
   if (input.kind === "human" && input.usage) throw new StatusError(400, "usage: only AI replies report tokens");
   if (input.kind === "human" && input.replyTo) throw new StatusError(400, "replyTo: only AI replies answer a message");
   if (input.kind === "human" && input.stopped !== undefined)
