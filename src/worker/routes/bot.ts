@@ -22,7 +22,8 @@ const pendingQuerySchema = z.object({
 
 /** Who the token says the bot is: its name, model and rooms (the bot process asks once at start). */
 export async function botMe(request: IRequest, env: Env): Promise<Response> {
-  const bot = await botCaller(request, env, request.query.botId as string | undefined);
+  const { botId } = parseWith(pendingQuerySchema.pick({ botId: true }), request.query);
+  const bot = await botCaller(request, env, botId);
   const body: BotMe = bot.me();
   return json(body);
 }
