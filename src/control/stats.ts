@@ -34,7 +34,8 @@ export function toPoint(event: StatEvent): StatPoint {
     return {
       blobs: [event.type, event.bot, event.what],
       doubles: [1, 0, 0, ...KV_COUNT_NAMES.map((name) => kv[name]), event.tokensIn ?? 0, event.tokensOut ?? 0],
-      indexes: [event.bot],
+      // An index holds at most 96 bytes; a legacy bot's name may be longer (botId: up to 100 characters).
+      indexes: [event.bot.slice(0, 32)],
     };
   }
   return {
