@@ -68,10 +68,10 @@ async function identify(config: BotConfig, options: BotOptions): Promise<BotConf
     try {
       me = await api.me();
     } catch (err) {
-      if (err instanceof HttpError && err.status === 401)
-        throw new FatalBotError(`[Bot] The Worker at ${config.apiUrl} refused the bot's token (401): ${err.message}`);
-      // An older Worker without /api/bot/me, or one still starting: go on as the legacy bot.
-      if (attempt >= 3 || (err instanceof HttpError && err.status === 404)) {
+      // A wrong token (401) stops the loop at its first call, with the reason; an older Worker
+      // without /api/bot/me (404), or one still starting: go on as configured.
+      const final = err instanceof HttpError && (err.status === 401 || err.status === 404);
+      if (attempt >= 3 || final) {
         config.log(
           `[Bot] Could not ask the Worker who this token is (${(err as Error).message}); going on as configured`,
         );
