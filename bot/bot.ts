@@ -141,7 +141,9 @@ class Bot {
         }
         if (err instanceof HttpError && err.status === 401) {
           throw new FatalBotError(
-            `[Bot] The Worker at ${this.config.apiUrl} refused BOT_TOKEN (401): set BOT_TOKEN to the Worker's secret (locally: BOT_TOKEN in .dev.vars)`,
+            `[Bot] The Worker at ${this.config.apiUrl} refused BOT_TOKEN (401): set BOT_TOKEN to the Worker's secret ` +
+              "(locally: BOT_TOKEN in .dev.vars) or to a bot's token from the operator page (revoked and rotated ones " +
+              "are refused)",
           );
         }
         this.log(`[Bot] Unexpected error, continuing: ${(err as Error).message}`);
