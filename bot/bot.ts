@@ -39,17 +39,29 @@ export class FatalBotError extends Error {}
 
 /** Starts a bot in this process. Probes Ollama first (falls back to offline unless requireOllama). */
 export async function startBot(options: BotOptions = {}): Promise<BotHandle> {
-  const config = await identify(resolveConfig(options), options);
+  const resolved = resolveConfig(options);
+  // A Worker that does not answer yet: the loop asks again before its first poll.
+  const me = await whoAmI(new ChatApi(resolved.apiUrl, resolved.token)).catch((err: unknown) => {
+    if (err instanceof HttpError && err.unavailable) return undefined;
+    throw err;
+  });
+  const config = me === undefined ? resolved : withIdentity(resolved, me, options);
   const store = PendingStore.load(config.stateFile);
   const responder = await chooseResponder(config, config.log);
-  const bot = new Bot(config, responder, store);
+  const bot = new Bot(config, responder, store, me === undefined ? options : null);
   const done = bot.run();
   done.catch(() => undefined); // observed through the handle
   let stopped: Promise<void> | undefined;
   return {
-    botId: config.botId,
-    config,
-    responder,
+    get botId() {
+      return bot.settings.botId;
+    },
+    get config() {
+      return bot.settings;
+    },
+    get responder() {
+      return bot.answerer;
+    },
     pendingVerification: () => store.size,
     done,
     stop: () => (stopped ??= bot.stop(done)),
@@ -57,30 +69,27 @@ export async function startBot(options: BotOptions = {}): Promise<BotHandle> {
 }
 
 /**
+ * Who the token is (GET /api/bot/me): a registered bot, or null for the legacy BOT_TOKEN, a
+ * wrong token (the loop's first call stops the bot with the reason) or an older Worker without
+ * the route. Throws while the Worker does not answer.
+ */
+async function whoAmI(api: ChatApi): Promise<BotMe | null> {
+  try {
+    const me = await api.me();
+    return me.legacy ? null : me;
+  } catch (err) {
+    if (err instanceof HttpError && (err.status === 401 || err.status === 404)) return null;
+    throw err;
+  }
+}
+
+/**
  * A registered bot's token names it: its name (the claims' holder and the replies' author), its
  * model (the Ollama model, unless BOT_MODEL says otherwise) and its rooms (unless BOT_ROOMS names
  * some). The legacy BOT_TOKEN keeps the configuration as it is.
  */
-async function identify(config: BotConfig, options: BotOptions): Promise<BotConfig> {
-  const api = new ChatApi(config.apiUrl, config.token);
-  let me: BotMe | undefined;
-  for (let attempt = 1; !me; attempt++) {
-    try {
-      me = await api.me();
-    } catch (err) {
-      // A wrong token (401) stops the loop at its first call, with the reason; an older Worker
-      // without /api/bot/me (404), or one still starting: go on as configured.
-      const final = err instanceof HttpError && (err.status === 401 || err.status === 404);
-      if (attempt >= 3 || final) {
-        config.log(
-          `[Bot] Could not ask the Worker who this token is (${(err as Error).message}); going on as configured`,
-        );
-        return config;
-      }
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
-  if (me.legacy) return config;
+function withIdentity(config: BotConfig, me: BotMe | null, options: BotOptions): BotConfig {
+  if (!me) return config;
   config.log(`[Bot] The token is bot @${me.name} (model ${me.model ?? "unset"})`);
   return {
     ...config,
@@ -101,13 +110,31 @@ class Bot {
   private workerFailures = 0;
 
   constructor(
-    private readonly config: BotConfig,
-    private readonly responder: Responder,
+    private config: BotConfig,
+    private responder: Responder,
     private readonly store: PendingStore,
+    /** the options to learn the token's identity with, while the Worker has not said it yet */
+    private unidentified: BotOptions | null,
   ) {
     this.api = new ChatApi(config.apiUrl, config.token, () => this.workerBack());
     this.verifier = new ReplyVerifier(this.api, store, config.log, config.pollMs);
     for (const entry of store.list()) this.remember(entry.replyTo);
+  }
+
+  get settings(): BotConfig {
+    return this.config;
+  }
+
+  get answerer(): Responder {
+    return this.responder;
+  }
+
+  /** The Worker answered at last: a registered bot takes its name, model and rooms now. */
+  private async identify(options: BotOptions): Promise<void> {
+    const next = withIdentity(this.config, await whoAmI(this.api), options);
+    this.unidentified = null;
+    if (next.model !== this.config.model) this.responder = await chooseResponder(next, next.log);
+    this.config = next;
   }
 
   private get stopping(): boolean {
@@ -131,6 +158,7 @@ class Bot {
     while (!this.stopping) {
       let worked = false;
       try {
+        if (this.unidentified) await this.identify(this.unidentified);
         await this.verifier.verify();
         worked = await this.answerNext();
       } catch (err) {

@@ -2,6 +2,8 @@
 // a real local Worker and its own Ollama-protocol stub: each answers only the messages that
 // mention it, under its own name, with its own model; the tokens Ollama counted reach the
 // operator's bots list.
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { startBot, type BotHandle } from "../../bot";
@@ -13,6 +15,7 @@ let worker: LocalWorker;
 let client: TestClient;
 const handles: BotHandle[] = [];
 const stubs: OllamaStub[] = [];
+const servers: Server[] = [];
 
 beforeAll(async () => {
   worker = await startLocalWorker({ vars: { CACHE_MODE: "do", CLAIM_LEASE_MS: "3000" } });
@@ -22,6 +25,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(handles.splice(0).map((b) => b.stop()));
   await Promise.all(stubs.splice(0).map((s) => s.stop()));
+  for (const server of servers.splice(0)) server.closeAllConnections();
+  await Promise.all(servers.map((server) => new Promise((r) => server.close(r))));
   await worker?.stop();
 });
 
@@ -88,5 +93,67 @@ describe("two registered bots in one room", () => {
     expect(bots.a).toMatchObject({ model: "alpha", failed: 0, tokensIn: 50, tokensOut: 7 });
     expect(bots.b).toMatchObject({ model: "beta", failed: 0, tokensIn: 60, tokensOut: 6 });
     expect(bots.a.lastSeen).not.toBeNull();
+  });
+});
+
+/** A proxy to the Worker that answers its first `down` requests 503, as a Worker still starting would. */
+async function flakyProxy(down: number): Promise<{ url: string; refused: () => number }> {
+  let refused = 0;
+  const server = createServer(async (req, res) => {
+    if (refused < down) {
+      refused++;
+      res.writeHead(503, { "content-type": "application/json" }).end('{"error":"starting"}');
+      return;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const headers = Object.fromEntries(
+      Object.entries(req.headers).filter((e): e is [string, string] => typeof e[1] === "string" && e[0] !== "host"),
+    );
+    const answer = await fetch(`${worker.url}${req.url}`, {
+      method: req.method,
+      headers,
+      body: chunks.length ? Buffer.concat(chunks) : undefined,
+    });
+    res.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "application/json" });
+    res.end(Buffer.from(await answer.arrayBuffer()));
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, refused: () => refused };
+}
+
+describe("a registered bot started before the Worker answers", () => {
+  it("learns its name, model and rooms once it does, then answers its mentions", async () => {
+    const room = `late-${Date.now().toString(36)}`;
+    const ollama = await startOllamaStub({ model: "gamma" });
+    stubs.push(ollama);
+    const { token } = await admin<BotTokenResponse>("POST", "/api/admin/bots", {
+      name: "cy",
+      model: "gamma",
+      rooms: [room],
+    });
+    const proxy = await flakyProxy(3);
+    const logs = new LogCapture();
+    const handle = await startBot({
+      apiUrl: proxy.url,
+      token,
+      pollMs: 100,
+      stateFile: tempStateFile(),
+      log: logs.log,
+      ollamaHost: ollama.url,
+    });
+    handles.push(handle);
+    await logs.waitFor("[Bot] The token is bot @cy (model gamma)");
+    expect(proxy.refused()).toBe(3);
+    expect(handle.config).toMatchObject({ botId: "cy", model: "gamma", rooms: [room] });
+
+    const asked = await client.post(room, "@cy are you up?");
+    const reply = await waitFor(
+      "cy's reply",
+      async () => repliesByHuman(await client.comments(room)).get(asked.id)?.[0],
+    );
+    expect(reply.author).toBe("cy");
+    expect(ollama.chats.map((c) => c.model)).toEqual(["gamma"]);
   });
 });
