@@ -62,9 +62,10 @@ describe("bot identities", () => {
       await postJson("/api/admin/bots", { name: "x", model: "m", rooms: [room] }, BOT),
       await postJson("/api/admin/bots", { name: "Bad Name", model: "m", rooms: [room] }, ADMIN),
       await postJson("/api/admin/bots", { name: "ok-name", model: "m", rooms: [] }, ADMIN),
+      await postJson("/api/admin/bots", { name: "bot", model: "m", rooms: "all" }, ADMIN),
       await postJson("/api/admin/bots", { name: bot.name, model: "other", rooms: "all" }, ADMIN),
     ];
-    expect(refusals.map((r) => r.status)).toEqual([401, 400, 400, 409]);
+    expect(refusals.map((r) => r.status)).toEqual([401, 400, 400, 400, 409]);
     expect(await listed()).toEqual(before);
   });
 

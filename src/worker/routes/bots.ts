@@ -6,7 +6,7 @@ import type { BotInfo, BotListEntry, BotTokenResponse, BotsResponse } from "../.
 import { botNameSchema, createBotSchema, roomDefaultBotSchema, roomSchema } from "../../shared/schemas";
 import { readBotCounters, StatsUnavailable } from "../../control/stats";
 import { requireRole, sha256Hex } from "../auth";
-import { forgetBotBook } from "../bot-identity";
+import { LEGACY_BOT, forgetBotBook } from "../bot-identity";
 import { json, log, parseWith, readJson, StatusError } from "../http";
 
 const control = (env: Env) => env.CONTROL.getByName("global");
@@ -23,6 +23,7 @@ function newToken(): string {
 export async function createBot(request: IRequest, env: Env): Promise<Response> {
   await requireRole(request, env, "admin");
   const input = await readJson(request, createBotSchema);
+  if (input.name === LEGACY_BOT) throw new StatusError(400, `name: ${LEGACY_BOT} is the legacy BOT_TOKEN's name`);
   const token = newToken();
   const bot: BotInfo = { ...input, createdAt: Date.now(), rotatedAt: null };
   const pushed = await control(env).createBot(bot, await sha256Hex(token));
