@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import type { Control } from "../../src/control/control";
 import type { Room } from "../../src/room/room";
 import { LOCAL_FLUSH_MS } from "../../src/control/stats";
+import type { StatsResponse } from "../../src/shared/api";
 import type { BotsResponse, BotTokenResponse } from "../../src/shared/bots";
 import type { Message } from "../../src/shared/message";
 import { ADMIN, BOT, call, connect, frameOf, list, post, postJson, uniqueRoom } from "./helpers";
@@ -99,6 +100,24 @@ describe("bot identities", () => {
     expect((await claim(a, human, { botId: a.name })).status).toBe(200);
     expect((await reply(a, human)).status).toBe(201);
     expect((await get(room, human.id)).status).toBe("complete");
+  });
+
+  it("bot calls and wrong tokens cost no Control call each (the book is cached per isolate)", async () => {
+    const room = uniqueRoom("cached");
+    const bot = await createBot([room]);
+    const controlRequests = async () =>
+      (await (await call("/api/admin/stats", { headers: ADMIN })).json<StatsResponse>()).usage!.control.requests;
+    await pending(bot, room);
+    await call(`/api/bot/pending?room=${room}`, { headers: bearer("a-guess") });
+    const before = await controlRequests();
+    for (let i = 0; i < 10; i++) {
+      const human = await post(room, `q${i}`);
+      expect((await claim(bot, human)).status).toBe(200);
+      expect((await reply(bot, human)).status).toBe(201);
+      expect((await call(`/api/bot/pending?room=${room}`, { headers: bearer(`guess-${i}`) })).status).toBe(401);
+    }
+    // 40 bot calls: at most the one refresh unknown tokens may cause every 5 s.
+    expect((await controlRequests()) - before).toBeLessThanOrEqual(1);
   });
 
   it("a bot may not work in a room it does not serve (403)", async () => {
