@@ -41,14 +41,18 @@ async function admin<T>(method: string, path: string, body?: unknown): Promise<T
 }
 
 /** A registered bot on its own stub, which counts `prompt` and `reply` tokens for every chat. */
-async function registeredBot(name: string, model: string, room: string, prompt: number, reply: number) {
+/**
+ * A registered bot on its own stub, which counts `prompt` and `reply` tokens for every chat;
+ * `apiUrl`: where the bot finds the Worker (default: the Worker itself).
+ */
+async function registeredBot(name: string, model: string, room: string, prompt = 1, reply = 1, apiUrl?: string) {
   const ollama = await startOllamaStub({ model, counts: () => ({ prompt, reply }) });
   stubs.push(ollama);
   const { token } = await admin<BotTokenResponse>("POST", "/api/admin/bots", { name, model, rooms: [room] });
   const logs = new LogCapture();
   // No model and no rooms given: the token's bot brings both.
   const handle = await startBot({
-    apiUrl: worker.url,
+    apiUrl: apiUrl ?? worker.url,
     token,
     pollMs: 100,
     stateFile: tempStateFile(),
@@ -126,24 +130,8 @@ async function flakyProxy(down: number): Promise<{ url: string; refused: () => n
 describe("a registered bot started before the Worker answers", () => {
   it("learns its name, model and rooms once it does, then answers its mentions", async () => {
     const room = `late-${Date.now().toString(36)}`;
-    const ollama = await startOllamaStub({ model: "gamma" });
-    stubs.push(ollama);
-    const { token } = await admin<BotTokenResponse>("POST", "/api/admin/bots", {
-      name: "cy",
-      model: "gamma",
-      rooms: [room],
-    });
     const proxy = await flakyProxy(3);
-    const logs = new LogCapture();
-    const handle = await startBot({
-      apiUrl: proxy.url,
-      token,
-      pollMs: 100,
-      stateFile: tempStateFile(),
-      log: logs.log,
-      ollamaHost: ollama.url,
-    });
-    handles.push(handle);
+    const { ollama, handle, logs } = await registeredBot("cy", "gamma", room, 1, 1, proxy.url);
     await logs.waitFor("[Bot] The token is bot @cy (model gamma)");
     expect(proxy.refused()).toBe(3);
     expect(handle.config).toMatchObject({ botId: "cy", model: "gamma", rooms: [room] });
