@@ -8,6 +8,7 @@ import type {
   StreamResponse,
 } from "../src/shared/api";
 import type { StreamCall } from "../src/shared/stream";
+import type { BotMe, ReplyUsage } from "../src/shared/bots";
 import type { Message } from "../src/shared/message";
 import { HttpError, requestJson } from "../src/client/http";
 
@@ -24,6 +25,8 @@ export type ReplyInput = {
   author: string;
   botId: string;
   stopped?: boolean;
+  /** the tokens the reply cost, for the operator's bots list */
+  usage?: ReplyUsage;
 };
 /** The message a bot call is about, and its room. */
 export type MessageRef = { id: string; room: string };
@@ -53,6 +56,11 @@ export class ChatApi {
       const what = err.status === 0 ? `${err.message} from ${this.baseUrl}` : `${err.status} ${err.message}`;
       throw new HttpError(err.status, `${method} ${path}: ${what}`, err.retryAfterMs);
     }
+  }
+
+  /** Who the token says this bot is (its name, model and rooms), or that it is the legacy BOT_TOKEN. */
+  async me(): Promise<BotMe> {
+    return (await this.call<BotMe>("GET", "/api/bot/me")).body;
   }
 
   /** Every room, a page (of at most 1000) at a time. */
