@@ -8,6 +8,7 @@ import type {
   StreamResponse,
 } from "../src/shared/api";
 import type { StreamCall } from "../src/shared/stream";
+import type { BotMe, ReplyUsage } from "../src/shared/bots";
 import type { Message } from "../src/shared/message";
 import { HttpError, requestJson } from "../src/client/http";
 
@@ -24,6 +25,8 @@ export type ReplyInput = {
   author: string;
   botId: string;
   stopped?: boolean;
+  /** the tokens the reply cost, for the operator's bots list */
+  usage?: ReplyUsage;
 };
 /** The message a bot call is about, and its room. */
 export type MessageRef = { id: string; room: string };
@@ -55,9 +58,14 @@ export class ChatApi {
     }
   }
 
+  /** Who the token says this bot is (its name, model and rooms), or that it is the legacy BOT_TOKEN. */
+  async me(): Promise<BotMe> {
+    return (await this.call<BotMe>("GET", "/api/bot/me")).body;
+  }
+
   /**
-   * The rooms that may have work (GET /api/bot/rooms): one listing per page of up to 1000 rooms,
-   * read from the room markers, instead of a pending call per room.
+   * The rooms that may have work for this bot (GET /api/bot/rooms): one listing per page of up to
+   * 1000 rooms, read from the room markers, instead of a pending call per room.
    */
   async roomsWithWork(): Promise<string[]> {
     const names: string[] = [];

@@ -4,6 +4,7 @@
 import { CACHE_SIZE, MAX_TEXT, newMessageId, type Message } from "../src/shared/message";
 import { HttpError, ChatApi, type ReplyInput } from "./api";
 import { resolveConfig, type BotConfig, type BotOptions } from "./config";
+import type { BotMe, ReplyUsage } from "../src/shared/bots";
 import { Lease } from "./lease";
 import { buildTurns } from "./prompt";
 import { chooseResponder, type Responder } from "./responder";
@@ -38,20 +39,64 @@ export class FatalBotError extends Error {}
 
 /** Starts a bot in this process. Probes Ollama first (falls back to offline unless requireOllama). */
 export async function startBot(options: BotOptions = {}): Promise<BotHandle> {
-  const config = resolveConfig(options);
+  const resolved = resolveConfig(options);
+  // A Worker that does not answer yet: the loop asks again before its first poll.
+  const me = await whoAmI(new ChatApi(resolved.apiUrl, resolved.token)).catch((err: unknown) => {
+    if (err instanceof HttpError && err.unavailable) return undefined;
+    throw err;
+  });
+  const config = me === undefined ? resolved : withIdentity(resolved, me, options);
   const store = PendingStore.load(config.stateFile);
   const responder = await chooseResponder(config, config.log);
-  const bot = new Bot(config, responder, store);
+  const bot = new Bot(config, responder, store, me === undefined ? options : null);
   const done = bot.run();
   done.catch(() => undefined); // observed through the handle
   let stopped: Promise<void> | undefined;
   return {
-    botId: config.botId,
-    config,
-    responder,
+    get botId() {
+      return bot.settings.botId;
+    },
+    get config() {
+      return bot.settings;
+    },
+    get responder() {
+      return bot.answerer;
+    },
     pendingVerification: () => store.size,
     done,
     stop: () => (stopped ??= bot.stop(done)),
+  };
+}
+
+/**
+ * Who the token is (GET /api/bot/me): a registered bot, or null for the legacy BOT_TOKEN, a
+ * wrong token (the loop's first call stops the bot with the reason) or an older Worker without
+ * the route. Throws while the Worker does not answer.
+ */
+async function whoAmI(api: ChatApi): Promise<BotMe | null> {
+  try {
+    const me = await api.me();
+    return me.legacy ? null : me;
+  } catch (err) {
+    if (err instanceof HttpError && (err.status === 401 || err.status === 404)) return null;
+    throw err;
+  }
+}
+
+/**
+ * A registered bot's token names it: its name (the claims' holder and the replies' author), its
+ * model (the Ollama model, unless BOT_MODEL says otherwise) and its rooms (unless BOT_ROOMS names
+ * some). The legacy BOT_TOKEN keeps the configuration as it is.
+ */
+function withIdentity(config: BotConfig, me: BotMe | null, options: BotOptions): BotConfig {
+  if (!me) return config;
+  config.log(`[Bot] The token is bot @${me.name} (model ${me.model ?? "unset"})`);
+  return {
+    ...config,
+    botId: me.name,
+    author: me.name,
+    model: options.model ?? me.model ?? config.model,
+    rooms: options.rooms === undefined && me.rooms !== "all" ? me.rooms : config.rooms,
   };
 }
 
@@ -66,13 +111,31 @@ class Bot {
   private workerFailures = 0;
 
   constructor(
-    private readonly config: BotConfig,
-    private readonly responder: Responder,
+    private config: BotConfig,
+    private responder: Responder,
     private readonly store: PendingStore,
+    /** the options to learn the token's identity with, while the Worker has not said it yet */
+    private unidentified: BotOptions | null,
   ) {
     this.api = new ChatApi(config.apiUrl, config.token, () => this.workerBack());
     this.verifier = new ReplyVerifier(this.api, store, config.log, config.pollMs);
     for (const entry of store.list()) this.remember(entry.replyTo, 0);
+  }
+
+  get settings(): BotConfig {
+    return this.config;
+  }
+
+  get answerer(): Responder {
+    return this.responder;
+  }
+
+  /** The Worker answered at last: a registered bot takes its name, model and rooms now. */
+  private async identify(options: BotOptions): Promise<void> {
+    const next = withIdentity(this.config, await whoAmI(this.api), options);
+    this.unidentified = null;
+    if (next.model !== this.config.model) this.responder = await chooseResponder(next, next.log);
+    this.config = next;
   }
 
   private get stopping(): boolean {
@@ -96,6 +159,7 @@ class Bot {
     while (!this.stopping) {
       let worked = false;
       try {
+        if (this.unidentified) await this.identify(this.unidentified);
         await this.verifier.verify();
         worked = await this.answerNext();
       } catch (err) {
@@ -106,7 +170,9 @@ class Bot {
         }
         if (err instanceof HttpError && err.status === 401) {
           throw new FatalBotError(
-            `[Bot] The Worker at ${this.config.apiUrl} refused BOT_TOKEN (401): set BOT_TOKEN to the Worker's secret (locally: BOT_TOKEN in .dev.vars)`,
+            `[Bot] The Worker at ${this.config.apiUrl} refused BOT_TOKEN (401): set BOT_TOKEN to the Worker's secret ` +
+              "(locally: BOT_TOKEN in .dev.vars) or to a bot's token from the operator page (revoked and rotated ones " +
+              "are refused)",
           );
         }
         this.log(`[Bot] Unexpected error, continuing: ${(err as Error).message}`);
@@ -174,13 +240,15 @@ class Bot {
     ]);
     let text: string;
     let stopped = false;
+    let usage: ReplyUsage | undefined;
     try {
       // The whole recent list: messages newer than `human` are dropped, the context is cut from what is left.
       const history = await this.api.recent(human.room, CACHE_SIZE);
       text = await this.responder.reply(
-        buildTurns(history, human, this.config.contextSize, this.config.systemPrompt),
+        buildTurns(history, human, this.config.contextSize, this.config.systemPrompt, this.config.contextTokens),
         signal,
         (soFar) => stream.update(soFar),
+        (counted) => (usage = counted),
       );
     } catch (err) {
       await stream.finish();
@@ -201,6 +269,7 @@ class Bot {
       author: this.responder.author,
       botId: this.config.botId,
       ...(stopped ? { stopped } : {}),
+      ...(usage ? { usage } : {}),
     };
     await lease.quiesce();
     if (lease.lost.aborted) {

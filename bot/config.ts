@@ -18,11 +18,15 @@ export type BotConfig = {
   /** Room names, or "*" for every room that may have work (GET /api/bot/rooms: one listing per poll). */
   rooms: string[] | "*";
   botId: string;
+  /** Shown as the reply's author: a registered bot's name (GET /api/bot/me); else the model's label. */
+  author?: string;
   ollamaHost: string;
   model: string;
   pollMs: number;
   /** How many recent room messages are sent to the model. */
   contextSize: number;
+  /** The estimated tokens of context sent to the model at most (about 4 characters a token). */
+  contextTokens: number;
   timeoutMs: number;
   maxAttempts: number;
   stateFile: string;
@@ -86,6 +90,13 @@ export const SETTINGS: readonly Setting[] = [
     flag: "context",
     fallback: "20",
     help: "last N room messages sent to the model (1..200)",
+  },
+  {
+    key: "contextTokens",
+    env: "BOT_CONTEXT_TOKENS",
+    flag: "context-tokens",
+    fallback: "4000",
+    help: "at most about this many tokens of room messages sent to the model (estimated, ~4 characters a token)",
   },
   { key: "timeoutMs", env: "BOT_TIMEOUT_MS", flag: "timeout-ms", fallback: "120000", help: "generation timeout (ms)" },
   {
@@ -155,10 +166,12 @@ const configSchema = z.object({
       .min(1, "BOT_ROOMS must name at least one room"),
   ]),
   botId: z.string().min(1).max(100, "BOT_ID must be at most 100 characters"),
+  author: z.string().min(1).optional(),
   ollamaHost: z.string().min(1),
   model: z.string().min(1),
   pollMs: positiveInt("BOT_POLL_MS"),
   contextSize: positiveInt("BOT_CONTEXT", 200),
+  contextTokens: positiveInt("BOT_CONTEXT_TOKENS", 1_000_000),
   timeoutMs: positiveInt("BOT_TIMEOUT_MS"),
   maxAttempts: positiveInt("BOT_MAX_ATTEMPTS", 100),
   stateFile: z.string().min(1),
@@ -198,10 +211,12 @@ export function resolveConfig(options: BotOptions = {}): BotConfig {
     token: options.token ?? readDevVars().BOT_TOKEN,
     rooms: options.rooms ?? ["lobby"],
     botId,
+    author: options.author,
     ollamaHost: options.ollamaHost ?? "http://127.0.0.1:11434",
     model: options.model ?? "llama3.2",
     pollMs: options.pollMs ?? 3000,
     contextSize: options.contextSize ?? 20,
+    contextTokens: options.contextTokens ?? 4000,
     timeoutMs: options.timeoutMs ?? 120_000,
     maxAttempts: options.maxAttempts ?? 3,
     // The default must not depend on the pid, or a restarted bot would not find its list.

@@ -35,18 +35,33 @@ export function spokenText(turn: ChatTurn | undefined): string {
 }
 
 /**
- * The last `contextSize` messages of the room up to and including `human` (room order,
- * oldest first), so the model answers that message and not a newer one. `human` is
- * added if the room's list does not hold it (e.g. it fell out of a kv-mode cache).
+ * A turn's tokens, estimated without the model's tokenizer: about four characters a token for
+ * English text, plus a few for the turn's framing. Rough, but it bounds a room of long messages.
  */
-export function buildTurns(history: Message[], human: Message, contextSize: number, systemPrompt?: string): ChatTurn[] {
+export const estimateTokens = (turn: ChatTurn): number => Math.ceil(turn.content.length / 4) + 4;
+
+/**
+ * The last `contextSize` messages of the room up to and including `human` (room order,
+ * oldest first), so the model answers that message and not a newer one, cut further from the
+ * oldest end so the turns fit `contextTokens` (estimated; `human`'s own turn always goes).
+ * `human` is added if the room's list does not hold it (e.g. it fell out of a kv-mode cache).
+ */
+export function buildTurns(
+  history: Message[],
+  human: Message,
+  contextSize: number,
+  systemPrompt?: string,
+  contextTokens = Number.POSITIVE_INFINITY,
+): ChatTurn[] {
   const index = history.findIndex((m) => m.id === human.id);
   const before = index >= 0 ? history.slice(0, index) : history.filter((m) => m.createdAt <= human.createdAt);
   // A kv list keeps deleted messages as tombstones (no text): they are no part of the conversation.
   const earlier = before.filter((m) => !m.deleted);
   const context = [...earlier.slice(-(contextSize - 1)), human].slice(-contextSize);
-  return [
-    { role: "system", content: systemPrompt ?? defaultSystemPrompt(human.room) },
-    ...context.map((m): ChatTurn => (m.kind === "ai" ? { role: "assistant", content: m.text } : userTurn(m))),
-  ];
+  const system: ChatTurn = { role: "system", content: systemPrompt ?? defaultSystemPrompt(human.room) };
+  const turns = context.map((m): ChatTurn => (m.kind === "ai" ? { role: "assistant", content: m.text } : userTurn(m)));
+  let budget = contextTokens - estimateTokens(system) - estimateTokens(turns.at(-1)!);
+  let first = turns.length - 1;
+  while (first > 0 && budget - estimateTokens(turns[first - 1]!) >= 0) budget -= estimateTokens(turns[--first]!);
+  return [system, ...turns.slice(first)];
 }

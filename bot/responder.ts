@@ -5,6 +5,7 @@ import { MAX_AUTHOR, MAX_TEXT } from "../src/shared/message";
 import { checkModel, isModelMissing, pullHint, pullModel, type ModelCheck } from "./ollama-model";
 import { cleanName, cleanText } from "../src/shared/text-hygiene";
 import { spokenText, type ChatTurn } from "./prompt";
+import type { ReplyUsage } from "../src/shared/bots";
 import { clip, replyText, splitThinking, textSoFar, thinkParameter, type ThinkSetting } from "./thinking";
 
 export interface Responder {
@@ -13,8 +14,16 @@ export interface Responder {
   readonly author: string;
   /** One line for logs and `npm start`. */
   readonly description: string;
-  /** `onText`: the reply's text so far, after every chunk the model sends (for streaming it to the room). */
-  reply(turns: ChatTurn[], signal: AbortSignal, onText?: (textSoFar: string) => void): Promise<string>;
+  /**
+   * `onText`: the reply's text so far, after every chunk the model sends (for streaming it to the room).
+   * `onUsage`: the tokens the model counted (`prompt_eval_count`, `eval_count`), when it says.
+   */
+  reply(
+    turns: ChatTurn[],
+    signal: AbortSignal,
+    onText?: (textSoFar: string) => void,
+    onUsage?: (usage: ReplyUsage) => void,
+  ): Promise<string>;
 }
 
 export const OFFLINE_AUTHOR = "bot (offline)";
@@ -43,8 +52,9 @@ export class OllamaResponder implements Responder {
     private readonly host: string,
     private readonly model: string,
     private readonly options: OllamaOptions,
+    author?: string,
   ) {
-    this.author = clip(cleanName(`bot (${model})`), MAX_AUTHOR);
+    this.author = clip(cleanName(author ?? `bot (${model})`), MAX_AUTHOR);
     const thinking =
       options.think === "off"
         ? "thinking off"
@@ -54,10 +64,15 @@ export class OllamaResponder implements Responder {
     this.description = `Ollama model ${model} at ${host} (${thinking})`;
   }
 
-  async reply(turns: ChatTurn[], signal: AbortSignal, onText?: (textSoFar: string) => void): Promise<string> {
+  async reply(
+    turns: ChatTurn[],
+    signal: AbortSignal,
+    onText?: (textSoFar: string) => void,
+    onUsage?: (usage: ReplyUsage) => void,
+  ): Promise<string> {
     signal.throwIfAborted();
     const client = new Ollama({ host: this.host, fetch: fetchWith(signal) });
-    let generated: { content: string; thinking: string };
+    let generated: { content: string; thinking: string; usage: ReplyUsage | null };
     try {
       generated = await this.generate(client, turns, signal, onText);
     } catch (err) {
@@ -69,6 +84,7 @@ export class OllamaResponder implements Responder {
       generated = await this.generate(client, turns, signal, onText);
     }
     signal.throwIfAborted();
+    if (generated.usage) onUsage?.(generated.usage);
     // Reasoning in the content (a model Ollama has no thinking parser for) is split off like `message.thinking`.
     const { thinking, answer: raw } = splitThinking(generated.content);
     // Cleaned as the Worker will clean it: a reply of only invisible characters fails here, not as a 400.
@@ -86,13 +102,14 @@ export class OllamaResponder implements Responder {
     turns: ChatTurn[],
     signal: AbortSignal,
     onText?: (textSoFar: string) => void,
-  ): Promise<{ content: string; thinking: string }> {
+  ): Promise<{ content: string; thinking: string; usage: ReplyUsage | null }> {
     const think = thinkParameter(this.options.think, this.options.canThink);
     const stream = await client.chat({ model: this.model, messages: turns, stream: true, think });
     const stop = () => stream.abort();
     signal.addEventListener("abort", stop, { once: true });
     let content = "";
     let thinking = "";
+    let usage: ReplyUsage | null = null;
     try {
       // Tokens arrive one chunk at a time; viewers see them through onText (as the reply will show
       // them: thinking left out unless BOT_THINK), the reply is posted once it is whole.
@@ -101,6 +118,9 @@ export class OllamaResponder implements Responder {
         content += part.message?.content ?? "";
         thinking += part.message?.thinking ?? "";
         if (added) onText?.(textSoFar(content, thinking, this.options.think !== "off"));
+        // The last chunk (done) carries the counts.
+        if (part.done && (part.prompt_eval_count || part.eval_count))
+          usage = { promptTokens: part.prompt_eval_count ?? 0, replyTokens: part.eval_count ?? 0 };
       }
     } catch (err) {
       if (signal.aborted) throw signal.reason;
@@ -108,7 +128,7 @@ export class OllamaResponder implements Responder {
     } finally {
       signal.removeEventListener("abort", stop);
     }
-    return { content, thinking };
+    return { content, thinking, usage };
   }
 }
 
@@ -173,6 +193,8 @@ export async function probeOllama(host: string, model: string, timeoutMs = 3000)
 export class OllamaUnavailableError extends Error {}
 
 export type ResponderOptions = {
+  /** the replies' author (a registered bot's name); else the model's label */
+  author?: string;
   ollamaHost: string;
   model: string;
   offline: boolean;
@@ -233,12 +255,12 @@ function useOllama(
     log(
       `[Bot] BOT_THINK=${options.think}: the model ${options.model} cannot think (Ollama does not list "thinking" among its capabilities); asking without thinking`,
     );
-  return new OllamaResponder(options.ollamaHost, options.model, {
-    think: options.think,
-    canThink: probe.canThink,
-    pull: options.pull,
-    log,
-  });
+  return new OllamaResponder(
+    options.ollamaHost,
+    options.model,
+    { think: options.think, canThink: probe.canThink, pull: options.pull, log },
+    options.author,
+  );
 }
 
 /**
@@ -262,8 +284,8 @@ export class FallbackResponder implements Responder {
       : `${this.current.description}, until Ollama can answer`;
   }
 
-  async reply(turns: ChatTurn[], signal: AbortSignal, onText?: (textSoFar: string) => void): Promise<string> {
+  async reply(...args: Parameters<Responder["reply"]>): Promise<string> {
     if (this.current.kind === "offline") this.current = (await this.connect().catch(() => null)) ?? this.current;
-    return this.current.reply(turns, signal, onText);
+    return this.current.reply(...args);
   }
 }

@@ -5,7 +5,9 @@
 // answer): docs/chat-people.png, and the same in the dark theme at phone width, docs/chat-dark-phone.png.
 // Starts its own wrangler dev, seeds a conversation (with a bot reply, a reply being written
 // and a failed one), a long room, and a real kv race for the heal chart.
-// `npm run screenshots -- scroll-back` takes only the named ones (chat, admin, scroll-back, people).
+// Two registered bots answering in one room, with the composer offering them after @, and the
+// operator's bots list: docs/chat-bots.png, docs/admin-bots.png.
+// `npm run screenshots -- scroll-back` takes only the named ones (chat, admin, scroll-back, people, bots).
 import { join } from "node:path";
 import type { Browser, BrowserContextOptions } from "playwright-core";
 import { newMessageId, type Message } from "../src/shared/message";
@@ -190,20 +192,84 @@ async function shootPeople(
   await grace.context.close();
 }
 
+/** A registered bot answers `text` with its own token: claim, then the reply with the tokens it cost. */
+async function answerAs(worker: LocalWorker, token: string, human: Message, text: string, usage: number[]) {
+  const call = async (path: string, body: unknown) => {
+    const { status, body: answer } = await api(worker, path, { method: "POST", body, token });
+    if (status >= 300) throw new Error(`${path} answered ${status}: ${JSON.stringify(answer)}`);
+  };
+  await call("/api/bot/claim", { messageId: human.id, room: human.room });
+  const [promptTokens, replyTokens] = usage;
+  await call("/api/comments", {
+    kind: "ai",
+    room: human.room,
+    replyTo: human.id,
+    text,
+    usage: { promptTokens, replyTokens },
+  });
+}
+
+/** Two bots in one room: each answers its mention (the default takes the unmentioned), then the pages. */
+async function shootBots(browser: Browser, worker: LocalWorker, room: string): Promise<void> {
+  const create = async (name: string, model: string) => {
+    const { body } = await api<{ token: string }>(worker, "/api/admin/bots", {
+      method: "POST",
+      body: { name, model, rooms: [room] },
+      token: worker.adminToken,
+    });
+    return body.token;
+  };
+  const llama = await create("llama", "llama3.2:1b");
+  const qwen = await create("qwen", "qwen3:4b");
+  await api(worker, `/api/admin/rooms/${room}/bots`, {
+    method: "PUT",
+    body: { defaultBot: "llama" },
+    token: worker.adminToken,
+  });
+  const q1 = await postMessage(worker, room, "@qwen what is a Durable Object, in one line?", "Ada");
+  await answerAs(worker, qwen, q1, "A single-threaded object with its own storage, addressed by name.", [412, 17]);
+  const q2 = await postMessage(worker, room, "And who answers when I mention nobody?", "Grace");
+  await answerAs(worker, llama, q2, "I do: the operator made me this room's default bot.", [388, 14]);
+
+  const context = await browser.newContext(DESKTOP);
+  await context.addInitScript(() => localStorage.setItem("displayName", "Margaret"));
+  const page = await context.newPage();
+  await page.goto(`${worker.url}/r/${room}`);
+  await page.locator("#presence", { hasText: "ask @llama (default), @qwen" }).waitFor();
+  await page.getByRole("textbox", { name: "Message" }).pressSequentially("@");
+  await page.getByRole("option").nth(1).waitFor();
+  await page.screenshot({ path: join(DOCS, "chat-bots.png"), animations: "disabled" });
+  await context.close();
+
+  const admin = await browser.newContext(DESKTOP);
+  const adminPage = await admin.newPage();
+  await adminPage.goto(`${worker.url}/admin`);
+  await adminPage.getByLabel("Admin token").fill(worker.adminToken);
+  await adminPage.getByRole("button", { name: "Sign in" }).click();
+  // The counts reach the stats store in batches: the page refreshes until they show.
+  await adminPage.locator('#bots tr[data-bot="qwen"] td', { hasText: "412" }).waitFor({ timeout: 30_000 });
+  await adminPage.locator(".card--bots").screenshot({ path: join(DOCS, "admin-bots.png") });
+  await admin.close();
+}
+
 async function main(): Promise<void> {
   const only = process.argv.slice(2);
   const want = (name: string) => only.length === 0 || only.includes(name);
   const worker = await startLocalWorker();
   let browser: Browser | undefined;
   try {
-    await putFlags(worker, { defaultMode: "kv", doPercent: 0, rooms: { lobby: "do", history: "do" } });
+    await putFlags(worker, {
+      defaultMode: "kv",
+      doPercent: 0,
+      rooms: { "lobby": "do", "history": "do", "ask-bots": "do" },
+    });
     await seedConversation(worker, "lobby");
     if (want("scroll-back")) await seedLongRoom(worker, "history", 120);
     await seedKvRace(worker, "race-lab");
     await putFlags(worker, {
       defaultMode: "kv",
       doPercent: 25,
-      rooms: { "lobby": "do", "history": "do", "race-lab": "kv" },
+      rooms: { "lobby": "do", "history": "do", "race-lab": "kv", "ask-bots": "do" },
     });
     browser = await launchChromium();
     if (want("chat")) {
@@ -219,6 +285,7 @@ async function main(): Promise<void> {
       await shootPeople(browser, worker, DESKTOP, "chat-people.png");
       await shootPeople(browser, worker, { ...PHONE, colorScheme: "dark" }, "chat-dark-phone.png");
     }
+    if (want("bots")) await shootBots(browser, worker, "ask-bots");
     console.log(`Saved screenshots to ${DOCS}`);
   } finally {
     await browser?.close();

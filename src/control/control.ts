@@ -10,6 +10,11 @@ import { applyMigrations } from "../storage/migrations";
 import { CONTROL_MIGRATIONS } from "./migrations";
 import { Usage } from "../storage/usage";
 import type { UsageCounts } from "../shared/usage";
+import type { BotDirectory, BotInfo } from "../shared/bots";
+import { BotBook } from "./bots";
+
+/** Rooms told about a bot change, and those that could not be told (the same operator action again tells them). */
+export type BotsPushed = { pushed: string[]; failed: string[] };
 
 export const AUDIT_LIMIT = 50;
 /** Deletions the audit keeps (newest): moderation is more frequent than flag changes. */
@@ -24,10 +29,12 @@ export class Control extends DurableObject<Env> {
   private readonly usageCounts = new Usage();
   /** Every call and statement counted: the bench reads what this object does per message. */
   private readonly sql: SqlStorage;
+  private readonly bots: BotBook;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     const sql = (this.sql = this.usageCounts.countingSql(ctx.storage.sql));
+    this.bots = new BotBook(sql);
     ctx.blockConcurrencyWhile(async () => {
       ctx.storage.transactionSync(() => applyMigrations(sql, CONTROL_MIGRATIONS));
     });
@@ -206,6 +213,53 @@ export class Control extends DurableObject<Env> {
       if (page.length < 1000) return { rooms, more: false };
       after = page.at(-1)!.name;
     }
+  }
+
+  // ---- bots (operator actions, rare; the Worker caches the book, rooms get their part pushed) ----
+
+  async botDirectory(): Promise<BotDirectory> {
+    this.usageCounts.count("requests");
+    return this.bots.directory();
+  }
+
+  /** null when the name is taken. */
+  async createBot(bot: Omit<BotInfo, "rotatedAt">, tokenHash: string): Promise<BotsPushed | null> {
+    this.usageCounts.count("requests");
+    const created = this.ctx.storage.transactionSync(() => this.bots.create(bot, tokenHash));
+    return created ? this.pushRoomBots(this.bots.roomsOf(this.bots.get(bot.name)!)) : null;
+  }
+
+  /** False when there is no such bot. The old token stops working at once here (and within the cache TTL elsewhere). */
+  async rotateBot(name: string, tokenHash: string): Promise<boolean> {
+    this.usageCounts.count("requests");
+    return this.ctx.storage.transactionSync(() => this.bots.rotate(name, tokenHash, Date.now()));
+  }
+
+  async revokeBot(name: string): Promise<BotsPushed | null> {
+    this.usageCounts.count("requests");
+    const rooms = this.ctx.storage.transactionSync(() => this.bots.revoke(name));
+    return rooms ? this.pushRoomBots(rooms) : null;
+  }
+
+  /** Sets (or with null clears) a room's default bot; an unknown bot or one not serving the room is an error. */
+  async setRoomDefault(room: string, bot: string | null): Promise<BotsPushed | { error: string }> {
+    this.usageCounts.count("requests");
+    if (bot !== null) {
+      const entry = this.bots.get(bot);
+      if (!entry) return { error: `no bot named ${bot}` };
+      if (entry.rooms !== "all" && !entry.rooms.includes(room)) return { error: `${bot} does not serve ${room}` };
+    }
+    this.ctx.storage.transactionSync(() => this.bots.setDefault(room, bot));
+    return this.pushRoomBots([room]);
+  }
+
+  /** Tells each room its bots and default (a call per room, on operator actions only). */
+  private async pushRoomBots(rooms: string[]): Promise<BotsPushed> {
+    const results = await Promise.allSettled(
+      rooms.map((room) => this.env.ROOM.getByName(room).configureBots(this.bots.roomBots(room))),
+    );
+    const failed = rooms.filter((_, i) => results[i]!.status === "rejected");
+    return { pushed: rooms.filter((room) => !failed.includes(room)), failed };
   }
 
   /** This object's own billed operations since it woke (the bench reads its calls and rows per message). */

@@ -6,16 +6,22 @@
 import type { ModeStats, StatsResponse } from "../shared/api";
 import type { PathMode } from "../shared/message";
 import { KV_COUNT_NAMES, noKvCounts, type KvCounts, type WorkerUsage } from "../shared/usage";
+import type { BotCounters } from "../shared/bots";
 
 export type StatEvent =
   | { type: "post"; mode: PathMode; kind: "human" | "ai" }
   | { type: "heal"; mode: PathMode; readded: boolean; delayMs: number }
   /** KV operations one Worker request made (src/worker/usage.ts), by its room's mode */
-  | { type: "usage"; mode: keyof WorkerUsage; kv: KvCounts };
+  | { type: "usage"; mode: keyof WorkerUsage; kv: KvCounts }
+  /** A bot's work (src/worker/bot-identity.ts): seen (at most once a minute per isolate), a reply, a failure */
+  | { type: "bot"; bot: string; what: BotWork; tokensIn?: number; tokensOut?: number };
+
+export type BotWork = "seen" | "answered" | "failed";
 
 /**
  * The columns of a data point, as both stores keep them: blob1 type, blob2 mode, blob3 kind;
- * double1 events (1), double2 readded (0/1), double3 heal delay ms, double4..7 the KV counts.
+ * double1 events (1), double2 readded (0/1), double3 heal delay ms, double4..7 the KV counts,
+ * double8..9 tokens in and out. A bot point has the bot's name as its mode, what it did as its kind.
  */
 export type StatPoint = { blobs: [string, string, string]; doubles: number[]; indexes: [string] };
 
@@ -24,9 +30,17 @@ export function toPoint(event: StatEvent): StatPoint {
   const kind = event.type === "post" ? event.kind : "";
   const readded = event.type === "heal" && event.readded ? 1 : 0;
   const delayMs = event.type === "heal" ? Math.max(0, Math.round(event.delayMs)) : 0;
+  if (event.type === "bot") {
+    return {
+      blobs: [event.type, event.bot, event.what],
+      doubles: [1, 0, 0, ...KV_COUNT_NAMES.map((name) => kv[name]), event.tokensIn ?? 0, event.tokensOut ?? 0],
+      // An index holds at most 96 bytes; a legacy bot's name may be longer (botId: up to 100 characters).
+      indexes: [event.bot.slice(0, 32)],
+    };
+  }
   return {
     blobs: [event.type, event.mode, kind],
-    doubles: [1, readded, delayMs, ...KV_COUNT_NAMES.map((name) => kv[name])],
+    doubles: [1, readded, delayMs, ...KV_COUNT_NAMES.map((name) => kv[name]), 0, 0],
     indexes: [event.mode],
   };
 }
@@ -40,6 +54,8 @@ export type StatTotalsRow = {
   readded: number;
   delayTotal: number;
   delayMax: number;
+  tokensIn: number;
+  tokensOut: number;
 } & KvCounts;
 export type StatTimelineRow = { minute: number; mode: PathMode; requested: number; readded: number };
 
@@ -95,6 +111,7 @@ function addToBucket(
   const minute = Math.floor(at / 60_000) * 60_000;
   const key = `${minute}|${type}|${mode}|${kind}`;
   const [events = 0, readded = 0, delay = 0, kvReads = 0, kvWrites = 0, kvDeletes = 0, kvLists = 0] = doubles;
+  const [tokensIn = 0, tokensOut = 0] = doubles.slice(7);
   const bucket = buckets.get(key) ?? {
     minute,
     type,
@@ -104,6 +121,8 @@ function addToBucket(
     readded: 0,
     delayTotal: 0,
     delayMax: 0,
+    tokensIn: 0,
+    tokensOut: 0,
     ...noKvCounts(),
   };
   bucket.events += events;
@@ -114,6 +133,8 @@ function addToBucket(
   bucket.kvWrites += kvWrites;
   bucket.kvDeletes += kvDeletes;
   bucket.kvLists += kvLists;
+  bucket.tokensIn += tokensIn;
+  bucket.tokensOut += tokensOut;
   buckets.set(key, bucket);
 }
 
@@ -144,9 +165,7 @@ export async function readStats(env: Env): Promise<StatsRead> {
     const { totals, timeline } = await env.LOCAL_STATS.getByName(LOCAL_STATS_NAME).query();
     return summarize(totals, timeline);
   }
-  const dataset = env.STATS_DATASET;
-  if (!/^[a-z0-9_]+$/i.test(dataset ?? ""))
-    throw new StatsUnavailable("STATS_DATASET must name the Analytics Engine dataset");
+  const dataset = datasetOf(env);
   const [totals, timeline] = await Promise.all([
     analyticsSql<StatTotalsRow>(env, totalsSql(dataset)),
     analyticsSql<StatTimelineRow>(env, timelineSql(dataset)),
@@ -162,8 +181,51 @@ export const totalsSql = (dataset: string) => `
     SUM(_sample_interval * double1) AS events, SUM(_sample_interval * double2) AS readded,
     SUM(_sample_interval * double2 * double3) AS delayTotal, MAX(double2 * double3) AS delayMax,
     SUM(_sample_interval * double4) AS kvReads, SUM(_sample_interval * double5) AS kvWrites,
-    SUM(_sample_interval * double6) AS kvDeletes, SUM(_sample_interval * double7) AS kvLists
+    SUM(_sample_interval * double6) AS kvDeletes, SUM(_sample_interval * double7) AS kvLists,
+    SUM(_sample_interval * double8) AS tokensIn, SUM(_sample_interval * double9) AS tokensOut
   FROM ${dataset} GROUP BY type, mode, kind FORMAT JSON`;
+
+/** Per bot and what it did: counts, tokens, and the last minute it was seen doing it. */
+export const botsSql = (dataset: string) => `
+  SELECT blob2 AS bot, blob3 AS kind, SUM(_sample_interval * double1) AS events,
+    SUM(_sample_interval * double8) AS tokensIn, SUM(_sample_interval * double9) AS tokensOut,
+    toUnixTimestamp(MAX(timestamp)) * 1000 AS lastAt
+  FROM ${dataset} WHERE blob1 = 'bot' GROUP BY bot, kind FORMAT JSON`;
+
+export type BotStatRow = {
+  bot: string;
+  kind: string;
+  events: number;
+  tokensIn: number;
+  tokensOut: number;
+  lastAt: number;
+};
+
+/** Each bot's counters from the store STATS_STORE names (bots with no points are absent). */
+export async function readBotCounters(env: Env): Promise<Map<string, BotCounters>> {
+  const rows =
+    env.STATS_STORE === "local"
+      ? await env.LOCAL_STATS.getByName(LOCAL_STATS_NAME).botTotals()
+      : await analyticsSql<BotStatRow>(env, botsSql(datasetOf(env)));
+  const counters = new Map<string, BotCounters>();
+  for (const row of rows) {
+    const bot = counters.get(row.bot) ?? { lastSeen: null, answered: 0, failed: 0, tokensIn: 0, tokensOut: 0 };
+    bot.lastSeen = Math.max(bot.lastSeen ?? 0, row.lastAt);
+    if (row.kind === "answered") bot.answered += row.events;
+    if (row.kind === "failed") bot.failed += row.events;
+    bot.tokensIn += row.tokensIn;
+    bot.tokensOut += row.tokensOut;
+    counters.set(row.bot, bot);
+  }
+  return counters;
+}
+
+function datasetOf(env: Env): string {
+  const dataset = env.STATS_DATASET;
+  if (!/^[a-z0-9_]+$/i.test(dataset ?? ""))
+    throw new StatsUnavailable("STATS_DATASET must name the Analytics Engine dataset");
+  return dataset;
+}
 
 export const timelineSql = (dataset: string) => `
   SELECT toUnixTimestamp(toStartOfInterval(timestamp, INTERVAL '1' MINUTE)) * 1000 AS minute, blob2 AS mode,

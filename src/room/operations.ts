@@ -295,11 +295,17 @@ export class LogOperations {
   }
 
   /** Atomic lease (rules in shared/leases.ts). */
-  async claim(call: RoomCall, messageId: string, botId: string, leaseMs: number): Promise<RoomResult<Message>> {
+  async claim(
+    call: RoomCall,
+    messageId: string,
+    botId: string,
+    leaseMs: number,
+    addressed?: (message: Message) => Refusal | null,
+  ): Promise<RoomResult<Message>> {
     return this.changeStatus(
       call,
       messageId,
-      (message, now) => refuseClaim(message, botId, now),
+      (message, now) => refuseClaim(message, botId, now) ?? addressed?.(message) ?? null,
       (id, now) => this.state.log.setClaim(id, botId, now + leaseMs),
       false,
     );

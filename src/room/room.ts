@@ -36,6 +36,9 @@ import { LogOperations } from "./operations";
 import { KvSync, MIRROR_INTERVAL_MS, type OutboxStats } from "./outbox";
 import { RoomSockets } from "./sockets";
 import { LiveStreams } from "./streams";
+import { RoomBotsConfig } from "./bots";
+import type { RoomBots } from "../shared/bots";
+import type { Refusal } from "../shared/leases";
 
 /** A failed part of the alarm runs again this much later. */
 const ALARM_RETRY_MS = 5_000;
@@ -72,6 +75,7 @@ export class Room extends DurableObject<Env> {
   private readonly flips: Flips;
   private readonly ops: LogOperations;
   private readonly sockets: RoomSockets;
+  private readonly bots: RoomBotsConfig;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -84,6 +88,8 @@ export class Room extends DurableObject<Env> {
     this.flips = new Flips(state, this.kvSync, this.streams, this.pushes, this.alarms, this.usage, env);
     this.ops = new LogOperations(state, this.flips, this.kvSync, this.streams, this.alarms, this.pushes, env);
     this.sockets = new RoomSockets(state, this.ops, this.flips, this.streams, this.pushes, this.usage, env);
+    this.bots = new RoomBotsConfig(ctx.storage.kv);
+    this.sockets.presence.serving = () => this.bots.get();
     ctx.blockConcurrencyWhile(async () => {
       // A read or a socket must not create anything: a never-written room reads as empty.
       if (!state.load()) return;
@@ -165,20 +171,47 @@ export class Room extends DurableObject<Env> {
     return this.answered(this.ops.keepTombstone(room, tombstone));
   }
 
-  /** `botId`: who asks (bots that do not say are "bot"); the room's presence shows it waiting for work. */
-  pending(call: RoomCall, botId = "bot"): Promise<RoomResult<Message[]>> {
-    return this.botCall(botId, "idle", this.ops.pending(call));
+  /**
+   * `botId`: who asks (bots that do not say are "bot"); the room's presence shows it waiting for work.
+   * `roster`: the bots serving this room (the Worker's bot book); only messages this bot may take are listed.
+   */
+  async pending(call: RoomCall, botId = "bot", roster: string[] = []): Promise<RoomResult<Message[]>> {
+    const result = await this.botCall(botId, "idle", this.ops.pending(call));
+    if (!result.ok) return result;
+    return { ...result, value: result.value.filter((message) => !this.bots.refuse(message, botId, roster)) };
   }
 
-  claim(call: RoomCall, messageId: string, botId: string, leaseMs: number): Promise<RoomResult<Message>> {
-    return this.answered(this.botCall(botId, "thinking", this.ops.claim(call, messageId, botId, leaseMs)));
+  /** A message addressed to another bot (`@name`, or the room's default) is refused with 409. */
+  claim(
+    call: RoomCall,
+    messageId: string,
+    botId: string,
+    leaseMs: number,
+    roster: string[] = [],
+  ): Promise<RoomResult<Message>> {
+    const addressed = (message: Message) => this.bots.refuse(message, botId, roster);
+    return this.answered(this.botCall(botId, "thinking", this.ops.claim(call, messageId, botId, leaseMs, addressed)));
+  }
+
+  /** The operator changed this room's bots or default (pushed by the Control object). */
+  async configureBots(config: RoomBots): Promise<void> {
+    this.bots.set(config);
+    this.sockets.presence.changed();
   }
 
   release(call: RoomCall, messageId: string, botId: string): Promise<RoomResult<Message>> {
     return this.answered(this.botCall(botId, "idle", this.ops.release(call, messageId, botId)));
   }
 
-  fail(call: RoomCall, messageId: string, botId: string, reason: string): Promise<RoomResult<Message>> {
+  fail(
+    call: RoomCall,
+    messageId: string,
+    botId: string,
+    reason: string,
+    roster: string[] = [],
+  ): Promise<RoomResult<Message>> {
+    const addressed = this.addressedElsewhere(messageId, botId, roster);
+    if (addressed) return Promise.resolve(refused(addressed));
     return this.answered(this.botCall(botId, "idle", this.ops.fail(call, messageId, botId, reason)));
   }
 
@@ -186,8 +219,21 @@ export class Room extends DurableObject<Env> {
     return this.answered(this.botCall(input.botId, "writing", this.ops.stream(call, input)));
   }
 
-  reply(call: RoomCall, input: NewReply): Promise<RoomResult<Stored & { human: Message }>> {
+  reply(call: RoomCall, input: NewReply, roster: string[] = []): Promise<RoomResult<Stored & { human: Message }>> {
+    const addressed = this.addressedElsewhere(input.replyTo, input.botId, roster);
+    if (addressed) return Promise.resolve(refused(addressed));
     return this.answered(this.botCall(input.botId, "idle", this.ops.reply(call, input)));
+  }
+
+  /**
+   * Answering or failing without a claim (allowed once a message waited UNCLAIMED_GRACE_MS) is
+   * still only for the bot a message is addressed to; a holder of a live claim got it by the rule.
+   */
+  private addressedElsewhere(id: string, botId: string, roster: string[]): Refusal | null {
+    const message = this.state.view.get(id);
+    if (!message || message.kind !== "human" || message.deleted) return null;
+    if (message.status === "processing" && message.claimedBy === botId) return null;
+    return this.bots.refuse(message, botId, roster);
   }
 
   /**

@@ -20,6 +20,7 @@ import {
   stopFrameSchema,
   typingFrameSchema,
 } from "../shared/schemas";
+import type { RoomBots } from "../shared/bots";
 import type { Usage } from "../storage/usage";
 import { UNKNOWN_CLIENT, isExempt } from "../limits/client-key";
 import { limitPost, limitStop } from "../limits/post-limit";
@@ -380,6 +381,8 @@ export class RoomPresence {
   private readonly bots = new Map<string, { seenAt: number; state: BotState; announcedAt: number }>();
   private readonly typed = new WeakMap<WebSocket, number>();
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** The bots the operator set for this room (room.ts sets it): presence names them, the composer offers them. */
+  serving: () => RoomBots = () => ({ bots: [], defaultBot: null });
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -415,7 +418,12 @@ export class RoomPresence {
       .filter(([, bot]) => now - bot.seenAt < BOT_AWAY_MS)
       .map(([id, bot]) => ({ id, state: bot.state, seenAgoMs: now - bot.seenAt }));
     const named = [...people].map(([name, sockets]) => ({ name, sockets }));
-    return { count, people: named.slice(0, PRESENCE_NAMES), bots };
+    const { bots: configured, defaultBot } = this.serving();
+    const serving = configured.map((bot) => ({
+      ...bot,
+      ...(bot.name === defaultBot ? { default: true as const } : {}),
+    }));
+    return { count, people: named.slice(0, PRESENCE_NAMES), bots, ...(serving.length ? { serving } : {}) };
   }
 
   named(ws: WebSocket, name: string, now: number): void {

@@ -64,6 +64,8 @@ export type Presence = {
   count: number;
   people: { name: string; sockets: number }[];
   bots: { id: string; state: BotState; seenAgoMs: number }[];
+  /** The bots the operator set to serve this room (`default`: unmentioned messages go to it). */
+  serving?: { name: string; model: string; default?: true }[];
 };
 
 /** Every frame type by direction, at run time (docs/api.md must name each); the compiler keeps them complete. */

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { MAX_AUTHOR, MAX_TEXT, MESSAGE_ID_PATTERN, REACTIONS, ROOM_PATTERN } from "./message";
 import type { Flags } from "./flags";
 import { cleanName, cleanText } from "./text-hygiene";
+import { BOT_NAME_PATTERN } from "./bots";
 
 export const roomSchema = z.string().regex(ROOM_PATTERN, "room must match [a-z0-9][a-z0-9-]{0,63}");
 export const messageIdSchema = z.string().regex(MESSAGE_ID_PATTERN, "id must look like <epoch ms>-<base36>");
@@ -61,6 +62,8 @@ export const postCommentSchema = z.strictObject({
   stopped: z.boolean().optional(),
   /** human, do rooms: the secret its author will edit it with (the page keeps it; the room a hash) */
   editKey: keySchema("editKey").optional(),
+  /** ai only: the tokens the reply cost, as the model counted them */
+  usage: z.strictObject({ promptTokens: z.number().int().min(0), replyTokens: z.number().int().min(0) }).optional(),
 });
 export type PostCommentInput = z.input<typeof postCommentSchema>;
 
@@ -76,9 +79,15 @@ export const purgeSchema = z
   });
 export type HealInput = z.infer<typeof healSchema>;
 
+/**
+ * A bot call's `botId`: a registered bot's token already names it (a different name is refused);
+ * the legacy BOT_TOKEN's instances name themselves with it, as before.
+ */
+const botIdSchema = z.string().min(1).max(100).optional();
+
 export const claimSchema = z.strictObject({
   messageId: messageIdSchema,
-  botId: z.string().min(1).max(100),
+  botId: botIdSchema,
   room: roomSchema.optional(),
 });
 export type ClaimInput = z.infer<typeof claimSchema>;
@@ -135,7 +144,7 @@ export const streamCallSchema = z.strictObject({
   room: roomSchema,
   id: messageIdSchema,
   replyTo: messageIdSchema,
-  botId: z.string().min(1).max(100),
+  botId: botIdSchema,
   author: authorSchema,
   offset: z.number().int().min(0).max(MAX_TEXT),
   delta: z.string().max(MAX_TEXT),
@@ -185,3 +194,18 @@ export function describeZodError(error: z.ZodError): string {
   const path = issue.path.join(".");
   return path ? `${path}: ${issue.message}` : issue.message;
 }
+
+export const botNameSchema = z
+  .string()
+  .regex(BOT_NAME_PATTERN, "name must be a lower-case letter, then up to 31 letters, digits or -");
+
+/** POST /api/admin/bots: a new bot; its token is answered once. */
+export const createBotSchema = z.strictObject({
+  name: botNameSchema,
+  /** the Ollama model the bot runs (e.g. llama3.2:1b) */
+  model: z.string().trim().min(1, "model must not be empty").max(100),
+  rooms: z.union([z.literal("all"), z.array(roomSchema).min(1, 'rooms: name at least one room, or "all"').max(100)]),
+});
+
+/** PUT /api/admin/rooms/:room/bots: the room's default bot (null: any bot serving the room). */
+export const roomDefaultBotSchema = z.strictObject({ defaultBot: botNameSchema.nullable() });

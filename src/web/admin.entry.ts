@@ -5,7 +5,21 @@ import type { Flags } from "../shared/flags";
 import type { PathMode } from "../shared/message";
 import { byId, formatDateTime } from "./dom";
 import { HttpError, describeError } from "../client/http";
-import { deleteMessage, getFlags, getRoomMessages, getRooms, getStats, putFlags, type Credentials } from "./admin/api";
+import {
+  createBot,
+  deleteMessage,
+  getBots,
+  getFlags,
+  getRoomMessages,
+  getRooms,
+  getStats,
+  putFlags,
+  revokeBot,
+  rotateBot,
+  setDefaultBot,
+  type Credentials,
+} from "./admin/api";
+import { BotsView } from "./admin/bots-view";
 import { renderAudit } from "./admin/audit-view";
 import { renderHealChart } from "./admin/chart";
 import { FlagForm } from "./admin/flag-form";
@@ -45,6 +59,21 @@ const roomMessages = new RoomMessages({
   onError: (err) => handleError(err),
 });
 
+/** Every bot action needs the operator's token; signed out, it cannot happen (the page is hidden). */
+const signedIn = (): Credentials => {
+  if (!credentials) throw new Error("sign in first");
+  return credentials;
+};
+
+const botsView = new BotsView({
+  create: (bot) => createBot(signedIn(), bot),
+  rotate: (name) => rotateBot(signedIn(), name),
+  revoke: (name) => revokeBot(signedIn(), name),
+  setDefault: (room, bot) => setDefaultBot(signedIn(), room, bot),
+  changed: () => void refresh(),
+  failed: (err) => handleError(err),
+});
+
 function showFlags(response: FlagsResponse, force = false): void {
   flags = response.flags;
   form.show(response.flags, force);
@@ -75,11 +104,13 @@ async function refresh(): Promise<void> {
   clearTimeout(timer);
   if (!credentials) return;
   try {
-    const [flagsResponse, stats, rooms] = await Promise.all([
+    const [flagsResponse, stats, rooms, bots] = await Promise.all([
       getFlags(credentials),
       getStats(credentials),
       getRooms(roomsCursor),
+      getBots(credentials),
     ]);
+    botsView.render(bots);
     nextRoomsCursor = rooms.cursor;
     byId("rooms-next").hidden = !rooms.cursor;
     byId("rooms-first").hidden = !roomsCursor;

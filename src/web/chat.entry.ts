@@ -7,6 +7,7 @@ import { ChatApp } from "./chat/app";
 import { Cadence } from "./chat/cadence";
 import { normalizeRoom, pollOverride, roomFromLocation, roomPath } from "./chat/location";
 import { MessageListView } from "./chat/view";
+import { MentionCompleter } from "./chat/mentions";
 
 const NAME_KEY = "displayName";
 
@@ -20,6 +21,7 @@ const delivery = byId("delivery");
 const notice = byId("notice");
 const composerError = byId("composer-error");
 const messageBox = byId<HTMLTextAreaElement>("message");
+const mentions = new MentionCompleter(messageBox, byId("mentions"), byId("mentions-status"));
 const nameInput = byId<HTMLInputElement>("name");
 const counter = byId("counter");
 const presenceLine = byId("presence");
@@ -73,12 +75,15 @@ const app = new ChatApp(
       notice.hidden = text === null;
     },
     showPresence(presence: Presence | null) {
+      mentions.setBots(presence?.serving ?? []);
       presenceLine.hidden = presence === null;
       noBot.hidden = presence === null || presence.bots.length > 0;
       if (!presence) return;
       const people = `${presence.count} here: ${presence.people.map(personText).join(", ")}`;
       const bots = presence.bots.map((bot) => `${bot.id} ${BOT_STATE_TEXT[bot.state]}`).join(", ");
-      presenceLine.textContent = bots ? `${people} · bots: ${bots}` : people;
+      const serving = (presence.serving ?? []).map((bot) => `@${bot.name}${bot.default ? " (default)" : ""}`);
+      const line = bots ? `${people} · bots: ${bots}` : people;
+      presenceLine.textContent = serving.length ? `${line} · ask ${serving.join(", ")}` : line;
     },
     showUnseen(count: number, { hidden, atBottom }: { hidden: boolean; atBottom: boolean }) {
       // In the background the tab title counts what came; on the page, the jump button does.
@@ -142,6 +147,7 @@ byId<HTMLFormElement>("composer").addEventListener("submit", (event) => {
   submit();
 });
 messageBox.addEventListener("keydown", (event) => {
+  if (mentions.handleKey(event)) return;
   // Enter sends, Shift+Enter is a new line; never while an input method is composing.
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();

@@ -13,7 +13,11 @@ async function sameSecret(given: string, expected: string): Promise<boolean> {
   return crypto.subtle.timingSafeEqual(a, b);
 }
 
-function bearer(request: Request): string | null {
+export async function sha256Hex(value: string): Promise<string> {
+  return [...new Uint8Array(await digest(value))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export function bearer(request: Request): string | null {
   const header = request.headers.get("authorization") ?? "";
   const match = /^Bearer\s+(.+)$/i.exec(header);
   return match?.[1]?.trim() ?? null;

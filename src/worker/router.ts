@@ -3,7 +3,8 @@
 import { Router, type IRequest } from "itty-router";
 import { StatusError, errorResponse, json } from "./http";
 import { deleteMessage, getFlags, getStats, inspectRoom, purgeRoom, putFlags } from "./routes/admin";
-import { claimMessage, failMessage, listPending, releaseMessage, streamReply } from "./routes/bot";
+import { botMe, claimMessage, failMessage, listPending, releaseMessage, streamReply } from "./routes/bot";
+import { createBot, listBots, revokeBot, rotateBot, setRoomBots } from "./routes/bots";
 import {
   commentVersions,
   editComment,
@@ -62,8 +63,19 @@ export const router = Router<IRequest, Args>({
   .all("/api/admin/rooms/:room/purge", methodNotAllowed)
   .delete("/api/admin/messages/:id", deleteMessage)
   .all("/api/admin/messages/:id", methodNotAllowed)
+  .get("/api/admin/bots", listBots)
+  .post("/api/admin/bots", createBot)
+  .all("/api/admin/bots", methodNotAllowed)
+  .post("/api/admin/bots/:name/rotate", rotateBot)
+  .all("/api/admin/bots/:name/rotate", methodNotAllowed)
+  .delete("/api/admin/bots/:name", revokeBot)
+  .all("/api/admin/bots/:name", methodNotAllowed)
+  .put("/api/admin/rooms/:room/bots", setRoomBots)
+  .all("/api/admin/rooms/:room/bots", methodNotAllowed)
   .get("/api/admin/stats", getStats)
   .all("/api/admin/stats", methodNotAllowed)
+  .get("/api/bot/me", botMe)
+  .all("/api/bot/me", methodNotAllowed)
   .get("/api/bot/rooms", listRoomsWithWork)
   .all("/api/bot/rooms", methodNotAllowed)
   .get("/api/bot/pending", listPending)

@@ -51,6 +51,12 @@ beforeAll(async () => {
     botId: "a11y-bot",
   };
   await api<Message>(worker, "/api/comments", { method: "POST", body: reply, ...auth });
+  // A registered bot, so the operator page's bots list has a row with its buttons.
+  await api(worker, "/api/admin/bots", {
+    method: "POST",
+    body: { name: "a11y", model: "llama3.2:1b", rooms: [ROOM] },
+    token: worker.adminToken,
+  });
   const failed = await postMessage(worker, ROOM, "A question nobody answers", "ben");
   await api(worker, "/api/bot/claim", {
     method: "POST",
@@ -91,6 +97,7 @@ describe.each(["light", "dark"] as const)("in the %s theme", (colorScheme) => {
     await page.getByLabel(/Your name/).fill("a11y-operator");
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.locator("#rooms li").first().waitFor();
+    await page.locator("#bots tr[data-bot]").first().waitFor();
     expect(await violations(page)).toEqual([]);
     const light = lightness(await background(page));
     expect(colorScheme === "dark" ? light < 80 : light > 200).toBe(true);

@@ -1,7 +1,7 @@
 // The prompt keeps speakers apart: each person's turn is JSON with the speaker in its own field,
 // so lines inside one message that imitate another speaker, an admin or the system stay inside it.
 import { describe, expect, it } from "vitest";
-import { buildTurns, defaultSystemPrompt, spokenText } from "../../bot/prompt";
+import { buildTurns, defaultSystemPrompt, estimateTokens, spokenText } from "../../bot/prompt";
 import { OfflineResponder } from "../../bot/responder";
 import type { Message } from "../../src/shared/message";
 
@@ -51,5 +51,27 @@ describe("the prompt", () => {
   it("the offline responder quotes what the last person said, not the JSON around it", async () => {
     const text = await new OfflineResponder().reply(turns, new AbortController().signal);
     expect(text).toContain(`I got your message: "And Durable Objects?"`);
+  });
+});
+
+describe("the context budget", () => {
+  const long = (author: string, n: number) => message(author, `${author} says ${"word ".repeat(n)}`);
+  const history = [long("ana", 400), long("ben", 400), long("cy", 400), long("dee", 40)];
+  const question = history.at(-1)!;
+
+  it("cuts the oldest turns so the estimated tokens fit, by count as well", () => {
+    const all = buildTurns(history, question, 20);
+    expect(all).toHaveLength(5);
+    const budget = estimateTokens(all[0]!) + estimateTokens(all[3]!) + estimateTokens(all[4]!) + 10;
+    const cut = buildTurns(history, question, 20, undefined, budget);
+    expect(cut.map((t) => spokenText(t).split(" ")[0])).toEqual(["You", "cy", "dee"]);
+    expect(cut.reduce((n, t) => n + estimateTokens(t), 0)).toBeLessThanOrEqual(budget);
+    expect(buildTurns(history, question, 2, undefined, budget)).toHaveLength(3);
+  });
+
+  it("always sends the message being answered, even over the budget", () => {
+    const turns = buildTurns(history, history[0]!, 20, undefined, 1);
+    expect(turns.map((t) => t.role)).toEqual(["system", "user"]);
+    expect(spokenText(turns[1])).toBe(history[0]!.text);
   });
 });

@@ -960,7 +960,7 @@ const rows: Row[] = [
     method: "GET",
     path: `/api/bot/pending?room=${doRoom}`,
     status: 401,
-    error: "missing or wrong bearer token (BOT_TOKEN)",
+    error: "missing or wrong bearer token (BOT_TOKEN or a bot",
   },
   {
     name: "claim without a token",

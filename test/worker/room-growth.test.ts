@@ -216,13 +216,17 @@ describe("room creation limit", () => {
     expect(kvRefused.headers.get("retry-after")).not.toBeNull();
     expect(await env.CHAT_KV.get(`room:${kvRoom}`)).toBeNull();
 
-    // Tokens are not limited.
+    // The operator's token is not limited; a bot token posting a human message is, like a person.
     const botRoom = uniqueRoom("created-bot");
     expect(
       (await postJson("/api/comments", { room: botRoom, text: "bot" }, { ...BOT, "cf-connecting-ip": ip })).status,
+    ).toBe(429);
+    expect(
+      (await postJson("/api/comments", { room: botRoom, text: "operator" }, { ...ADMIN, "cf-connecting-ip": ip }))
+        .status,
     ).toBe(201);
     const stored: Message[] = await list(botRoom);
-    expect(stored).toHaveLength(1);
+    expect(stored.map((m) => m.text)).toEqual(["operator"]);
   });
 
   it("counts a burst of first sends into one new room as one creation", async () => {

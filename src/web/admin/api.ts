@@ -8,6 +8,7 @@ import type {
   StatsResponse,
 } from "../../shared/api";
 import type { Message } from "../../shared/message";
+import type { BotTokenResponse, BotsResponse } from "../../shared/bots";
 import type { Flags } from "../../shared/flags";
 import { requestJson } from "../../client/http";
 
@@ -73,4 +74,34 @@ export const ROOMS_PER_PAGE = 100;
 export async function getRooms(cursor?: string): Promise<RoomsResponse> {
   const next = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
   return (await requestJson<RoomsResponse>(`/api/rooms?limit=${ROOMS_PER_PAGE}${next}`)).body;
+}
+
+// ---- bots ----
+
+export async function getBots(auth: Credentials): Promise<BotsResponse & { statsError?: string }> {
+  return (await requestJson<BotsResponse & { statsError?: string }>("/api/admin/bots", { headers: headers(auth) }))
+    .body;
+}
+
+/** Creates a bot; the answer holds its token, shown this once. */
+export async function createBot(
+  auth: Credentials,
+  bot: { name: string; model: string; rooms: string[] | "all" },
+): Promise<BotTokenResponse> {
+  return (await requestJson<BotTokenResponse>("/api/admin/bots", { method: "POST", headers: headers(auth), json: bot }))
+    .body;
+}
+
+export async function rotateBot(auth: Credentials, name: string): Promise<BotTokenResponse> {
+  const path = `/api/admin/bots/${encodeURIComponent(name)}/rotate`;
+  return (await requestJson<BotTokenResponse>(path, { method: "POST", headers: headers(auth), json: {} })).body;
+}
+
+export async function revokeBot(auth: Credentials, name: string): Promise<void> {
+  await requestJson(`/api/admin/bots/${encodeURIComponent(name)}`, { method: "DELETE", headers: headers(auth) });
+}
+
+export async function setDefaultBot(auth: Credentials, room: string, defaultBot: string | null): Promise<void> {
+  const path = `/api/admin/rooms/${encodeURIComponent(room)}/bots`;
+  await requestJson(path, { method: "PUT", headers: headers(auth), json: { defaultBot } });
 }

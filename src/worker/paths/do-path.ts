@@ -101,7 +101,7 @@ export class DoPath implements RoomPath {
       botId: input.botId ?? author,
       ...(input.stopped ? { stopped: true } : {}),
     };
-    return unwrap(this.room.reply(this.call, reply));
+    return unwrap(this.room.reply(this.call, reply, input.roster));
   }
   async get(id: string) {
     return unwrap(this.room.get(this.call, id));
@@ -113,17 +113,17 @@ export class DoPath implements RoomPath {
   async heal(record: Parameters<RoomPath["heal"]>[0]) {
     return unwrap(this.room.heal(this.call, record));
   }
-  async pending(botId?: string) {
-    return unwrap(this.room.pending(this.call, botId));
+  async pending(botId?: string, roster?: string[]) {
+    return unwrap(this.room.pending(this.call, botId, roster));
   }
-  async claim(messageId: string, botId: string, leaseMs: number) {
-    return unwrap(this.room.claim(this.call, messageId, botId, leaseMs));
+  async claim(messageId: string, botId: string, leaseMs: number, roster?: string[]) {
+    return unwrap(this.room.claim(this.call, messageId, botId, leaseMs, roster));
   }
   async release(messageId: string, botId: string) {
     return unwrap(this.room.release(this.call, messageId, botId));
   }
-  async fail(messageId: string, botId: string, reason: string) {
-    return unwrap(this.room.fail(this.call, messageId, botId, reason));
+  async fail(messageId: string, botId: string, reason: string, roster?: string[]) {
+    return unwrap(this.room.fail(this.call, messageId, botId, reason, roster));
   }
   async stream(input: StreamCall) {
     return unwrap(this.room.stream(this.call, input));

@@ -30,6 +30,8 @@ export type ReplyInput = {
   author?: string;
   botId?: string;
   stopped?: boolean;
+  /** the bots serving the room (do rooms: an unclaimed message addressed to another bot is refused) */
+  roster?: string[];
 };
 export type Stored = { message: Message; created: boolean };
 /** `deleted`: false when the message already was a tombstone. */
@@ -48,11 +50,14 @@ export interface RoomPath {
   /** Re-adds a message whose KV record exists; `readded` is false when it was already there. */
   heal(record: Message): Promise<{ message: Message; readded: boolean }>;
   /** Human messages waiting for a reply, including those whose bot lease ran out. */
-  /** `botId`: who asks, for the room's presence (do rooms). */
-  pending(botId?: string): Promise<Message[]>;
-  claim(messageId: string, botId: string, leaseMs: number): Promise<Message>;
+  /**
+   * `botId`: who asks, for the room's presence (do rooms). `roster`: the bots serving the room;
+   * do rooms list and let claim only what is addressed to this bot or to none (kv rooms: anything).
+   */
+  pending(botId?: string, roster?: string[]): Promise<Message[]>;
+  claim(messageId: string, botId: string, leaseMs: number, roster?: string[]): Promise<Message>;
   release(messageId: string, botId: string): Promise<Message>;
-  fail(messageId: string, botId: string, reason: string): Promise<Message>;
+  fail(messageId: string, botId: string, reason: string, roster?: string[]): Promise<Message>;
   /** The text of a reply being written (do rooms only; kv rooms refuse with 409 and mode kv). */
   stream(input: StreamCall): Promise<StreamAck>;
   /** Operator deletion: a tombstone in the room's log and KV record, gone from lists; idempotent. */

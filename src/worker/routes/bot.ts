@@ -1,14 +1,16 @@
-// Bot calls (BOT_TOKEN): the pending list, claims with a lease, release, fail. Calls
-// name their room, so in do mode the room itself finds the message (no KV lookup).
+// Bot calls (a bot's token, or the legacy BOT_TOKEN): the pending list, claims with a lease,
+// release, fail, streams. The token names the bot (bot-identity.ts); calls name their room, so
+// in do mode the room itself finds the message (no KV lookup).
 import type { IRequest } from "itty-router";
 import { z } from "zod";
 import type { ClaimResponse, PendingResponse, StreamResponse } from "../../shared/api";
 import { DEFAULT_ROOM } from "../../shared/message";
 import { claimSchema, failSchema, roomSchema, streamCallSchema } from "../../shared/schemas";
-import { requireRole } from "../auth";
+import type { BotMe } from "../../shared/bots";
+import { botCaller, type BotCaller } from "../bot-identity";
 import { loadFlags } from "../flag-cache";
 import { onRoomPath } from "../room-path";
-import { log, parseWith, readJson, roomJson } from "../http";
+import { json, log, parseWith, readJson, roomJson } from "../http";
 import type { RoomPath } from "../paths/path";
 import { roomOfMessage } from "./comments";
 
@@ -18,54 +20,71 @@ const pendingQuerySchema = z.object({
   botId: z.string().min(1).max(100).optional(),
 });
 
-export async function listPending(request: IRequest, env: Env): Promise<Response> {
-  await requireRole(request, env, "bot");
-  const { room, botId } = parseWith(pendingQuerySchema, request.query);
-  const { path, value } = await onRoomPath(env, await loadFlags(env), room, (p) => p.pending(botId));
+/** Who the token says the bot is: its name, model and rooms (the bot process asks once at start). */
+export async function botMe(request: IRequest, env: Env): Promise<Response> {
+  const { botId } = parseWith(pendingQuerySchema.pick({ botId: true }), request.query);
+  const bot = await botCaller(request, env, botId);
+  const body: BotMe = bot.me();
+  return json(body);
+}
+
+export async function listPending(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
+  const query = parseWith(pendingQuerySchema, request.query);
+  const bot = await botCaller(request, env, query.botId);
+  const { room } = query;
+  bot.mustServe(room);
+  bot.record(env, (p) => ctx.waitUntil(p), "seen");
+  const { path, value } = await onRoomPath(env, await loadFlags(env), room, (p) =>
+    p.pending(bot.name, bot.roster(room)),
+  );
   const body: PendingResponse = { pending: value, mode: path.mode };
   return roomJson(path.mode, body);
 }
 
-/** Runs a bot call on the message's room: the one named, else (older bots) its KV record's. */
+/** Runs a bot call on the message's room (one the bot serves): the one named, else (older bots) its KV record's. */
 async function onMessageRoom<T>(
   env: Env,
   messageId: string,
-  room: string | undefined,
-  run: (path: RoomPath) => Promise<T>,
+  named: string | undefined,
+  bot: BotCaller,
+  run: (path: RoomPath, room: string) => Promise<T>,
 ) {
   const flags = await loadFlags(env);
-  return onRoomPath(env, flags, room ?? (await roomOfMessage(env, messageId)), run);
+  const room = named ?? (await roomOfMessage(env, messageId));
+  bot.mustServe(room);
+  return onRoomPath(env, flags, room, (path) => run(path, room));
 }
 
 export async function claimMessage(request: IRequest, env: Env): Promise<Response> {
-  await requireRole(request, env, "bot");
   const input = await readJson(request, claimSchema);
+  const bot = await botCaller(request, env, input.botId, true);
   const leaseMs = Number(env.CLAIM_LEASE_MS) || 600_000;
-  const { path, value: message } = await onMessageRoom(env, input.messageId, input.room, (p) =>
-    p.claim(input.messageId, input.botId, leaseMs),
+  const { path, value: message } = await onMessageRoom(env, input.messageId, input.room, bot, (p, room) =>
+    p.claim(input.messageId, bot.name, leaseMs, bot.roster(room)),
   );
-  log("claim", { id: input.messageId, botId: input.botId, mode: path.mode });
+  log("claim", { id: input.messageId, botId: bot.name, mode: path.mode });
   const body: ClaimResponse = { ok: true, message, leaseUntil: message.leaseUntil ?? 0, mode: path.mode };
   return roomJson(path.mode, body);
 }
 
 export async function releaseMessage(request: IRequest, env: Env): Promise<Response> {
-  await requireRole(request, env, "bot");
   const input = await readJson(request, claimSchema);
-  const { path, value: message } = await onMessageRoom(env, input.messageId, input.room, (p) =>
-    p.release(input.messageId, input.botId),
+  const bot = await botCaller(request, env, input.botId, true);
+  const { path, value: message } = await onMessageRoom(env, input.messageId, input.room, bot, (p) =>
+    p.release(input.messageId, bot.name),
   );
-  log("release", { id: input.messageId, botId: input.botId, mode: path.mode });
+  log("release", { id: input.messageId, botId: bot.name, mode: path.mode });
   return roomJson(path.mode, { ok: true, message });
 }
 
-export async function failMessage(request: IRequest, env: Env): Promise<Response> {
-  await requireRole(request, env, "bot");
+export async function failMessage(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
   const input = await readJson(request, failSchema);
-  const { path, value: message } = await onMessageRoom(env, input.messageId, input.room, (p) =>
-    p.fail(input.messageId, input.botId, input.reason),
+  const bot = await botCaller(request, env, input.botId, true);
+  const { path, value: message } = await onMessageRoom(env, input.messageId, input.room, bot, (p, room) =>
+    p.fail(input.messageId, bot.name, input.reason, bot.roster(room)),
   );
-  log("fail", { id: input.messageId, botId: input.botId, mode: path.mode, reason: input.reason });
+  bot.record(env, (p) => ctx.waitUntil(p), "failed");
+  log("fail", { id: input.messageId, botId: bot.name, mode: path.mode, reason: input.reason });
   return roomJson(path.mode, { ok: true, message });
 }
 
@@ -75,9 +94,12 @@ export async function failMessage(request: IRequest, env: Env): Promise<Response
  * kv rooms answer 409 with mode kv: they do not stream.
  */
 export async function streamReply(request: IRequest, env: Env): Promise<Response> {
-  await requireRole(request, env, "bot");
-  const { room, ...input } = await readJson(request, streamCallSchema);
-  const { path, value } = await onRoomPath(env, await loadFlags(env), room, (p) => p.stream(input));
+  const { room, botId, ...input } = await readJson(request, streamCallSchema);
+  const bot = await botCaller(request, env, botId, true);
+  bot.mustServe(room);
+  const { path, value } = await onRoomPath(env, await loadFlags(env), room, (p) =>
+    p.stream({ ...input, botId: bot.name }),
+  );
   const body: StreamResponse = { ...value, mode: path.mode };
   return roomJson(path.mode, body);
 }

@@ -15,7 +15,8 @@ import {
   stopSchema,
 } from "../../shared/schemas";
 import { recordStat } from "../../control/stats";
-import { requireRole, roleOf } from "../auth";
+import { bearer, roleOf } from "../auth";
+import { botCaller } from "../bot-identity";
 import { UNKNOWN_CLIENT, isExempt, requestClientKey } from "../../limits/client-key";
 import { limitPost, limitStop } from "../../limits/post-limit";
 import { loadFlags } from "../flag-cache";
@@ -88,7 +89,10 @@ export async function getComment(request: IRequest, env: Env): Promise<Response>
  */
 export async function postComment(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
   const input = await readJson(request, postCommentSchema);
-  if (input.kind === "ai") await requireRole(request, env, "bot");
+  // An AI reply is bound to the bot its token names (the legacy BOT_TOKEN's instances name themselves).
+  const bot = input.kind === "ai" ? await botCaller(request, env, input.botId) : undefined;
+  if (bot && !bot.legacy) Object.assign(input, { botId: bot.name, author: bot.name });
+  if (input.kind === "human" && input.usage) throw new StatusError(400, "usage: only AI replies report tokens");
   if (input.kind === "human" && input.replyTo) throw new StatusError(400, "replyTo: only AI replies answer a message");
   if (input.kind === "human" && input.stopped !== undefined)
     throw new StatusError(400, "stopped: only AI replies are stopped");
@@ -101,12 +105,17 @@ export async function postComment(request: IRequest, env: Env, ctx: ExecutionCon
   const room =
     input.room ??
     (input.replyTo ? await roomOfMessage(env, input.replyTo, "replyTo: message not found") : DEFAULT_ROOM);
+  bot?.mustServe(room);
   const { path, value: result } = await onRoomPath(env, flags, room, (p) =>
     input.replyTo
-      ? p.reply({ ...input, replyTo: input.replyTo })
+      ? p.reply({ ...input, replyTo: input.replyTo, roster: bot?.roster(room) })
       : p.post({ ...input, creator, capExempt: !creator || creator === UNKNOWN_CLIENT || isExempt(env, creator) }),
   );
   if (result.created) recordStat(env, (p) => ctx.waitUntil(p), { type: "post", mode: path.mode, kind: input.kind });
+  if (result.created && bot) {
+    const tokens: [number, number] | undefined = input.usage && [input.usage.promptTokens, input.usage.replyTokens];
+    bot.record(env, (p) => ctx.waitUntil(p), "answered", tokens);
+  }
   return roomJson(path.mode, result.message, result.created ? 201 : 200);
 }
 
@@ -139,11 +148,12 @@ export async function healComment(request: IRequest, env: Env, ctx: ExecutionCon
 }
 
 /**
- * People (not token holders) count each write (a post, an edit, a reaction) against the post
- * limit: 429 past it; else their client key, undefined for a token holder.
+ * People count each write (a post, an edit, a reaction) against the post limit: 429 past it;
+ * else their client key, undefined for the operator. A bot token writing as a person counts
+ * too: bots answer with AI replies, never human messages.
  */
 async function limitPerson(request: IRequest, env: Env): Promise<string | undefined> {
-  if (await roleOf(request, env)) return undefined;
+  if ((await roleOf(request, env)) === "admin") return undefined;
   const key = requestClientKey(request);
   const limited = await limitPost(env, key);
   if (limited) throw new StatusError(429, limited);
@@ -183,7 +193,7 @@ export async function reactToComment(request: IRequest, env: Env): Promise<Respo
 export async function stopReply(request: IRequest, env: Env): Promise<Response> {
   const id = parseWith(messageIdSchema, request.params.id);
   const { room, editKey } = await readJson(request, stopSchema);
-  const privileged = (await roleOf(request, env)) !== null;
+  const privileged = await botOrOperator(request, env, room);
   if (!privileged) {
     const limited = await limitStop(env, requestClientKey(request));
     if (limited) throw new StatusError(429, limited);
@@ -192,6 +202,17 @@ export async function stopReply(request: IRequest, env: Env): Promise<Response> 
     p.stop(id, { privileged, ...(editKey ? { editKey } : {}) }),
   );
   return roomJson(path.mode, { ok: true, ...value });
+}
+
+/**
+ * Whether a bearer token proves an operator or a bot serving `room` (a registered bot by its
+ * own token); no token: false; a wrong one: 401, another room's bot: 403.
+ */
+async function botOrOperator(request: IRequest, env: Env, room: string): Promise<boolean> {
+  if (!bearer(request)) return false;
+  if ((await roleOf(request, env)) !== null) return true;
+  (await botCaller(request, env)).mustServe(room);
+  return true;
 }
 
 /**

@@ -3,7 +3,8 @@ import type { IRequest } from "itty-router";
 import { z } from "zod";
 import { MODE_HEADER, type BotRoomsResponse, type RoomsResponse } from "../../shared/api";
 import type { RoomMarker } from "../../shared/room-marker";
-import { requireRole } from "../auth";
+import { botCaller } from "../bot-identity";
+import { servesRoom } from "../../shared/bots";
 import { resolveMode } from "../../shared/flags";
 import { roomSchema } from "../../shared/schemas";
 import { loadFlags } from "../flag-cache";
@@ -61,12 +62,13 @@ export async function listRooms(request: IRequest, env: Env): Promise<Response> 
  * call per room; `scanned` is how many markers the page held.
  */
 export async function listRoomsWithWork(request: IRequest, env: Env): Promise<Response> {
-  await requireRole(request, env, "bot");
+  // Any bot's token (or the operator's); a registered bot sees only the rooms it serves.
+  const bot = await botCaller(request, env);
   const query = parseWith(roomsQuerySchema, request.query);
   const [flags, page] = await Promise.all([loadFlags(env), roomMarkersPage(env, query.limit, query.cursor)]);
   const rooms = page.markers
     .map(({ name, marker }) => ({ name, mode: resolveMode(flags, name), marker }))
-    .filter(({ mode, marker }) => mode === "kv" || marker.work !== false)
+    .filter(({ name, mode, marker }) => servesRoom(bot.rooms, name) && (mode === "kv" || marker.work !== false))
     .map(({ name, mode }) => ({ name, mode }));
   const body: BotRoomsResponse = {
     rooms,

@@ -33,6 +33,8 @@ export type OllamaStubOptions = {
   thinking?: string;
   /** A model Ollama has no thinking parser for: it writes its reasoning into the content as <think>…</think>, whatever `think` says. */
   inlineThinking?: string;
+  /** The counts the final chunk reports as `prompt_eval_count` / `eval_count` (default 1 and 1). */
+  counts?: (request: StubChatRequest) => { prompt: number; reply: number };
 };
 
 export type OllamaStub = {
@@ -97,7 +99,7 @@ export async function startOllamaStub(options: OllamaStubOptions = {}): Promise<
     res.end(JSON.stringify(body));
   };
 
-  const chunk = (content: string, done: boolean) => ({
+  const chunk = (content: string, done: boolean, counts = { prompt: 1, reply: 1 }) => ({
     model,
     created_at: new Date().toISOString(),
     message: { role: "assistant", content },
@@ -107,9 +109,9 @@ export async function startOllamaStub(options: OllamaStubOptions = {}): Promise<
           done_reason: "stop",
           total_duration: 1,
           load_duration: 1,
-          prompt_eval_count: 1,
+          prompt_eval_count: counts.prompt,
           prompt_eval_duration: 1,
-          eval_count: 1,
+          eval_count: counts.reply,
           eval_duration: 1,
         }
       : {}),
@@ -147,7 +149,7 @@ export async function startOllamaStub(options: OllamaStubOptions = {}): Promise<
     const thinking = options.thinking !== undefined && request.think !== false ? options.thinking : "";
     if (request.stream === false) {
       await stub.beforeDone?.(request);
-      const whole = chunk(text, true);
+      const whole = chunk(text, true, options.counts?.(request));
       return json(res, 200, thinking ? { ...whole, message: { ...whole.message, thinking } } : whole);
     }
     res.writeHead(200, { "content-type": "application/x-ndjson" });
@@ -169,7 +171,7 @@ export async function startOllamaStub(options: OllamaStubOptions = {}): Promise<
       if (stub.tokenDelayMs) await sleep(stub.tokenDelayMs);
     }
     await stub.beforeDone?.(request);
-    if (!gone) res.end(`${JSON.stringify(chunk("", true))}\n`);
+    if (!gone) res.end(`${JSON.stringify(chunk("", true, options.counts?.(request)))}\n`);
   }
 
   const isOurs = (name: string | undefined) => stub.pulled && (name === model || name === `${model}:latest`);
