@@ -7,10 +7,11 @@ import { describe, expect, it } from "vitest";
 import type { Control } from "../../src/control/control";
 import type { Room } from "../../src/room/room";
 import { LOCAL_FLUSH_MS } from "../../src/control/stats";
-import type { StatsResponse } from "../../src/shared/api";
+import type { BotRoomsResponse, StatsResponse } from "../../src/shared/api";
 import type { BotsResponse, BotTokenResponse } from "../../src/shared/bots";
 import type { Message } from "../../src/shared/message";
 import { ADMIN, BOT, call, connect, frameOf, list, post, postJson, uniqueRoom } from "./helpers";
+import { outboxDrained } from "./probes";
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 let bots = 0;
@@ -100,6 +101,40 @@ describe("bot identities", () => {
     expect((await claim(a, human, { botId: a.name })).status).toBe(200);
     expect((await reply(a, human)).status).toBe(201);
     expect((await get(room, human.id)).status).toBe("complete");
+  });
+
+  it("a registered bot's own token: the watch list holds only its rooms; it may Stop replies there only", async () => {
+    const [roomA, roomB] = [uniqueRoom("watch-a"), uniqueRoom("watch-b")];
+    const [a, b] = [await createBot([roomA]), await createBot([roomB])];
+    const human = await post(roomA, "a question for a");
+    await post(roomB, "a question for b");
+    await Promise.all([outboxDrained(roomA), outboxDrained(roomB)]);
+    const watched = async (bot: Bot) => {
+      const res = await call("/api/bot/rooms?limit=1000", { headers: bot.auth });
+      expect(res.status).toBe(200);
+      return (await res.json<BotRoomsResponse>()).rooms.map((r) => r.name);
+    };
+    expect(await watched(a)).toContain(roomA);
+    expect(await watched(a)).not.toContain(roomB);
+    expect(await watched(b)).toContain(roomB);
+    expect(await watched(b)).not.toContain(roomA);
+    expect((await call("/api/bot/rooms", { headers: bearer("not-a-token-of-anyone") })).status).toBe(401);
+
+    expect((await claim(a, human)).status).toBe(200);
+    const stream = {
+      room: roomA,
+      id: `${Date.now()}-astream`,
+      replyTo: human.id,
+      author: a.name,
+      offset: 0,
+      delta: "hm",
+    };
+    expect((await postJson("/api/bot/stream", stream, a.auth)).status).toBe(200);
+    const stop = (bot: Bot) => postJson(`/api/comments/${human.id}/stop`, { room: roomA }, bot.auth);
+    expect((await stop(b)).status).toBe(403);
+    const stopped = await stop(a);
+    expect(stopped.status).toBe(200);
+    expect(await stopped.json()).toMatchObject({ stopped: 1 });
   });
 
   it("bot calls and wrong tokens cost no Control call each (the book is cached per isolate)", async () => {
