@@ -26,6 +26,17 @@ export const authorSchema = z
     z.string().min(1, emptyAfterCleaning("author")).max(MAX_AUTHOR, `author must be at most ${MAX_AUTHOR} characters`),
   );
 
+/**
+ * Names people may not take: what the page shows for bots ("bot", "bot (offline)", a model
+ * in brackets) and for staff. Matched after cleaning, in any case and spacing.
+ */
+const RESERVED_NAME = /^(bot|ai|admin|administrator|operator|moderator|system)(\s*\(.*\))?$/i;
+export const isReservedName = (name: string) => RESERVED_NAME.test(name.replace(/\s+/g, " ").trim());
+const RESERVED_NAME_ERROR = "this name is reserved for bots and operators";
+
+/** A person's name: an author name that is not reserved. */
+export const humanNameSchema = authorSchema.refine((name) => !isReservedName(name), RESERVED_NAME_ERROR);
+
 /** A client's own random secret (an edit key, a reactor key): long enough not to be guessed. */
 function keySchema(name: string) {
   return z.string().regex(/^[A-Za-z0-9_-]{22,128}$/, `${name} must be 22 to 128 letters, digits, - or _`);
@@ -48,20 +59,25 @@ export const reactSchema = z.strictObject({
 });
 
 /** POST /api/comments: a human message, or (with the bot token) an AI reply. */
-export const postCommentSchema = z.strictObject({
-  /** default: the replied message's room for an AI reply, else DEFAULT_ROOM */
-  room: roomSchema.optional(),
-  text: textSchema,
-  author: authorSchema.optional(),
-  id: messageIdSchema.optional(),
-  kind: z.enum(["human", "ai"]).default("human"),
-  replyTo: messageIdSchema.optional(),
-  botId: z.string().min(1).max(100).optional(),
-  /** ai only: the bot stopped writing because someone pressed Stop */
-  stopped: z.boolean().optional(),
-  /** human, do rooms: the secret its author will edit it with (the page keeps it; the room a hash) */
-  editKey: keySchema("editKey").optional(),
-});
+export const postCommentSchema = z
+  .strictObject({
+    /** default: the replied message's room for an AI reply, else DEFAULT_ROOM */
+    room: roomSchema.optional(),
+    text: textSchema,
+    author: authorSchema.optional(),
+    id: messageIdSchema.optional(),
+    kind: z.enum(["human", "ai"]).default("human"),
+    replyTo: messageIdSchema.optional(),
+    botId: z.string().min(1).max(100).optional(),
+    /** ai only: the bot stopped writing because someone pressed Stop */
+    stopped: z.boolean().optional(),
+    /** human, do rooms: the secret its author will edit it with (the page keeps it; the room a hash) */
+    editKey: keySchema("editKey").optional(),
+  })
+  .refine((post) => post.kind === "ai" || post.author === undefined || !isReservedName(post.author), {
+    message: RESERVED_NAME_ERROR,
+    path: ["author"],
+  });
 export type PostCommentInput = z.input<typeof postCommentSchema>;
 
 export const healSchema = z.strictObject({ messageId: messageIdSchema });
@@ -109,13 +125,13 @@ export const sendFrameSchema = z.strictObject({
   type: z.literal("send"),
   id: messageIdSchema,
   text: textSchema,
-  author: authorSchema.optional(),
+  author: humanNameSchema.optional(),
   editKey: keySchema("editKey").optional(),
 });
 
 /** A socket `stop` frame: stop the reply being written with this id. */
 export const stopFrameSchema = z.strictObject({ type: z.literal("stop"), id: messageIdSchema });
-export const presenceFrameSchema = z.strictObject({ type: z.literal("presence"), name: authorSchema });
+export const presenceFrameSchema = z.strictObject({ type: z.literal("presence"), name: humanNameSchema });
 export const typingFrameSchema = z.strictObject({ type: z.literal("typing") });
 
 /** POST /api/bot/stream: the text of a reply being written, from `offset` on. */

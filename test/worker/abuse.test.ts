@@ -1255,6 +1255,7 @@ describe("abuse table", () => {
     const res = await exports.default.fetch(requestOf(row));
     expect(res.status).toBe(row.status);
     expect(res.headers.get("content-type")).toContain("application/json");
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
     // No row, and no route, invites another site in.
     expect(res.headers.get("access-control-allow-origin")).toBeNull();
     const body = await res.json<Record<string, unknown>>();

@@ -69,5 +69,6 @@ export async function roomSocket(request: IRequest, env: Env): Promise<Response>
   const upgraded = await env.ROOM.getByName(room).fetch(forwarded);
   const headers = new Headers(upgraded.headers);
   headers.set(MODE_HEADER, mode);
+  headers.set("x-content-type-options", "nosniff");
   return new Response(upgraded.body, { status: upgraded.status, headers, webSocket: upgraded.webSocket });
 }
