@@ -16,6 +16,7 @@ import { recordStat } from "../../control/stats";
 import { requireRole, roleOf } from "../auth";
 import { requestClientKey } from "../../limits/client-key";
 import { limitPost } from "../../limits/post-limit";
+import { limitRead } from "../../limits/read-limit";
 import { loadFlags } from "../flag-cache";
 import { onRoomPath } from "../room-path";
 import { StatusError, log, parseWith, readJson, roomJson } from "../http";
@@ -51,6 +52,7 @@ const getQuerySchema = z.object({ room: roomSchema.optional() });
 
 export async function listComments(request: IRequest, env: Env): Promise<Response> {
   const query = parseWith(listQuerySchema, request.query);
+  await limitRead(request, env);
   const { path, value } = await onRoomPath(env, await loadFlags(env), query.room, (p) =>
     p.list({ limit: query.limit, since: query.since, before: query.before }),
   );
@@ -68,6 +70,7 @@ export async function listComments(request: IRequest, env: Env): Promise<Respons
 export async function getComment(request: IRequest, env: Env): Promise<Response> {
   const id = parseWith(messageIdSchema, request.params.id);
   const { room } = parseWith(getQuerySchema, request.query);
+  await limitRead(request, env);
   const flags = await loadFlags(env);
   if (room) {
     const { path, value } = await onRoomPath(env, flags, room, (p) => p.get(id));
@@ -159,6 +162,7 @@ export async function editComment(request: IRequest, env: Env): Promise<Response
 export async function commentVersions(request: IRequest, env: Env): Promise<Response> {
   const id = parseWith(messageIdSchema, request.params.id);
   const { room } = parseWith(z.object({ room: roomSchema }), request.query);
+  await limitRead(request, env);
   const { path, value } = await onRoomPath(env, await loadFlags(env), room, (p) => p.versions(id));
   return roomJson(path.mode, value);
 }
