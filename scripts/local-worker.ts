@@ -1,6 +1,7 @@
 // Starts a real `wrangler dev` (workerd, local KV and Durable Objects) on a free
 // loopback port. Used by `npm start`, the Node-side tests, the race lab and the benchmarks.
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -60,8 +61,9 @@ export async function startLocalWorker(options: LocalWorkerOptions = {}): Promis
   const inspectorPort = await freePort();
   const ownsState = !options.persistTo;
   const persistTo = options.persistTo ?? mkdtempSync(join(tmpdir(), "lossless-chat-"));
-  const adminToken = options.adminToken ?? "local-admin-token";
-  const botToken = options.botToken ?? "local-bot-token";
+  // Fresh random tokens per run unless given: nothing here is a password anyone could guess.
+  const adminToken = options.adminToken ?? randomBytes(24).toString("base64url");
+  const botToken = options.botToken ?? randomBytes(24).toString("base64url");
   // Stats go to the local store: Analytics Engine has no local simulator to read back from.
   const vars = {
     ADMIN_TOKEN: adminToken,

@@ -1,5 +1,6 @@
 // How the bot fails: no Ollama, a broken or stuck model, a restart with replies still
 // unverified, a Worker that is down, a wrong token, and a clean shutdown on SIGTERM.
+import { randomBytes } from "node:crypto";
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -100,11 +101,12 @@ function runMain(args: string[], env: Record<string, string>) {
 describe("bot failure behaviour", () => {
   it("keeps polling while the Worker is down, then answers once it is up", async () => {
     const port = await freePort();
+    const botToken = randomBytes(24).toString("base64url");
     const ollama = await stub();
     const logs = new LogCapture();
     const early = await startBot({
       apiUrl: `http://127.0.0.1:${port}`,
-      token: "local-bot-token",
+      token: botToken,
       pollMs: 100,
       ollamaHost: ollama.url,
       stateFile: tempStateFile(),
@@ -113,7 +115,7 @@ describe("bot failure behaviour", () => {
     bots.push(early);
     await logs.waitFor(/\[Bot\] Worker unavailable \(.*ECONNREFUSED.*\); retrying in \d+ ms/);
 
-    worker = await startLocalWorker({ port, vars: { CACHE_MODE: "do", CLAIM_LEASE_MS: "3000" } });
+    worker = await startLocalWorker({ port, botToken, vars: { CACHE_MODE: "do", CLAIM_LEASE_MS: "3000" } });
     client = new TestClient(worker.url, worker.adminToken);
     const human = await client.post("lobby", "anyone there?");
     await logs.waitFor(`[Bot] Worker at http://127.0.0.1:${port} is answering again`);
