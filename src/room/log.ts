@@ -573,6 +573,9 @@ export class RoomState {
     this.active = this.flagVersion >= 0 && this.meta.get("active") !== "false";
     this.marked = this.meta.get("marked") === "true";
     this.registered = this.meta.get("registered") === "true";
+    // An operator's cap for this room (PUT /api/admin/rooms/:room/limits) outranks ROOM_MAX_MESSAGES.
+    const cap = this.meta.get("maxMessages");
+    if (cap !== null) this.limits = { ...this.limits, maxMessages: Number(cap) };
     return true;
   }
 

@@ -188,6 +188,18 @@ export class Room extends DurableObject<Env> {
     return ok({ removed, count: this.state.view.count() });
   }
 
+  /**
+   * An operator's cap for this room, kept with its log (and so in force after a restart);
+   * answers the cap before and the live messages the room holds.
+   */
+  async setMaxMessages(maxMessages: number): Promise<{ before: number; count: number }> {
+    const before = this.state.limits.maxMessages;
+    this.state.ensureSchema();
+    this.state.transaction(() => this.state.meta.set("maxMessages", maxMessages));
+    this.state.limits = { ...this.state.limits, maxMessages };
+    return { before, count: this.state.view.count() };
+  }
+
   /** A flip to kv: stop taking do calls, write everything owed to KV, then the mirror (flips.ts). */
   leaveDoMode(call: RoomCall): Promise<number> {
     return this.answered(this.flips.leaveDoMode(call));

@@ -92,6 +92,17 @@ export const purgeSchema = z
   });
 export type HealInput = z.infer<typeof healSchema>;
 
+/** The most messages an operator may let one room hold (ROOM_MAX_MESSAGES is the default). */
+export const MAX_ROOM_CAP = 10_000_000;
+/** PUT /api/admin/rooms/:room/limits: this room's cap, raised (or lowered) from the default. */
+export const limitsSchema = z.strictObject({
+  maxMessages: z
+    .number("maxMessages must be a number")
+    .int("maxMessages must be a whole number")
+    .min(1, "maxMessages must be at least 1")
+    .max(MAX_ROOM_CAP, `maxMessages must be at most ${MAX_ROOM_CAP}`),
+});
+
 export const claimSchema = z.strictObject({
   messageId: messageIdSchema,
   botId: z.string().min(1).max(100),

@@ -5,7 +5,16 @@ import type { Flags } from "../shared/flags";
 import type { PathMode } from "../shared/message";
 import { byId, formatDateTime } from "./dom";
 import { HttpError, describeError } from "../client/http";
-import { deleteMessage, getFlags, getRoomMessages, getRooms, getStats, putFlags, type Credentials } from "./admin/api";
+import {
+  deleteMessage,
+  getFlags,
+  getRoomMessages,
+  getRoomSize,
+  getRooms,
+  getStats,
+  putFlags,
+  type Credentials,
+} from "./admin/api";
 import { renderAudit } from "./admin/audit-view";
 import { renderHealChart } from "./admin/chart";
 import { FlagForm } from "./admin/flag-form";
@@ -38,6 +47,10 @@ const form = new FlagForm(async (next, progress) => {
 
 const roomMessages = new RoomMessages({
   load: getRoomMessages,
+  size: async (room) => {
+    if (!credentials) throw new Error("signed out");
+    return getRoomSize(credentials, room);
+  },
   remove: async (room, message) => {
     if (credentials) await deleteMessage(credentials, room, message.id);
   },
