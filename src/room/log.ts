@@ -613,6 +613,11 @@ export class RoomState {
     if (this.schema) this.meta.set(key, value);
   }
 
+  /** Messages created before this were purged by an operator (`before`); 0: no such purge. */
+  purgedBefore(): number {
+    return this.schema ? Number(this.meta.get("purgedBefore") ?? 0) : 0;
+  }
+
   setRoomName(room: string): void {
     if (!room || this.roomName === room) return;
     this.roomName = room;

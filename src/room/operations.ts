@@ -9,9 +9,11 @@ import type { Message, MessageVersion } from "../shared/message";
 import type { StreamAck, StreamCall } from "../shared/stream";
 import type { PostLimited } from "../limits/post-limit";
 import { limitNewRoom } from "../limits/room-limit";
+import { keptSince } from "../limits/retention";
 import {
   LEFT_DO_MODE,
   NOT_FOUND,
+  PAST_RETENTION,
   gone,
   ok,
   refused,
@@ -134,9 +136,14 @@ export class LogOperations {
     const refusal = await this.flips.enter(call, true);
     if (refusal) return refused(refusal);
     // The record may not say so yet (KV lags the log): the log's tombstone decides.
-    if (record.deleted || this.state.view.get(record.id)?.deleted) return refused(gone());
-    this.state.ensureSchema();
+    const logged = this.state.view.get(record.id);
+    if (record.deleted || logged?.deleted) return refused(gone());
     const now = Date.now();
+    // Retention or a purge deleted it (its record outlives it until KV expires it): gone for good.
+    if (!logged && record.createdAt < keptSince(this.state.limits, now, this.state.purgedBefore())) {
+      return refused(PAST_RETENTION);
+    }
+    this.state.ensureSchema();
     const frames: ServerFrame[] = [];
     const message = this.state.transaction(() => {
       const { message, created } = this.state.log.insert(record);

@@ -184,6 +184,10 @@ export class Room extends DurableObject<Env> {
     const refusal = await this.flips.enter(call);
     if (refusal) return refused(refusal);
     const removed = this.state.schema ? purgeLog(this.state, which, Date.now(), (ids) => this.retained(ids)) : 0;
+    // No heal brings back what the purge removed (a purged message's KV record lives on until it expires).
+    if (this.state.schema && which.before && which.before > this.state.purgedBefore()) {
+      this.state.transaction(() => this.state.meta.set("purgedBefore", which.before!));
+    }
     if (removed) console.log(JSON.stringify({ event: "purge", room: this.state.roomName, removed }));
     return ok({ removed, count: this.state.view.count() });
   }

@@ -7,9 +7,10 @@ import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { RETENTION_BATCH, type Room } from "../../src/room/room";
-import { recordExpiry, type RoomLimits } from "../../src/limits/retention";
-import { newMessageId } from "../../src/shared/message";
-import { BOT, connect, frameOf, heal, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
+import { PAST_RETENTION_ERROR, recordExpiry, type RoomLimits } from "../../src/limits/retention";
+import { commentKey } from "../../src/shared/keys";
+import { newMessageId, type Message } from "../../src/shared/message";
+import { ADMIN, BOT, call, connect, frameOf, heal, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
 import { outboxDrained } from "./probes";
 
 const DAY_MS = 86_400_000;
@@ -151,5 +152,60 @@ describe("room cap (ROOM_MAX_MESSAGES)", () => {
     await outboxDrained(room);
     await runDurableObjectAlarm(env.ROOM.getByName(room));
     expect(await list(room)).toHaveLength(4);
+  });
+});
+
+describe("heals never bring back what retention or a purge deleted", () => {
+  /** The ids the room's log holds, tombstones included, straight from storage. */
+  const logged = (room: string) =>
+    runInDurableObject(env.ROOM.getByName(room), (_: Room, state) =>
+      state.storage.sql
+        .exec<{ id: string }>("SELECT id FROM messages ORDER BY seq")
+        .toArray()
+        .map((r) => r.id),
+    );
+
+  it("refuses (410) a message older than the retention whose KV record outlived it", async () => {
+    const room = uniqueRoom("heal-retention");
+    await setRoomMode(room, "do");
+    await setLimits(room, { maxMessages: 0, retentionMs: DAY_MS });
+    const [old, fresh] = [await post(room, "old"), await post(room, "fresh")];
+    await outboxDrained(room);
+    // Retention was lowered: the message is past it, the alarm deleted it, its record (written
+    // under the longer retention) is still in KV.
+    await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) => {
+      state.storage.sql.exec("UPDATE messages SET created_at = created_at - ? WHERE id = ?", 2 * DAY_MS, old.id);
+    });
+    expect(await runDurableObjectAlarm(env.ROOM.getByName(room))).toBe(true);
+    expect(await logged(room)).toEqual([fresh.id]);
+    const record = await env.CHAT_KV.get<Message>(commentKey(old.id), "json");
+    await env.CHAT_KV.put(commentKey(old.id), JSON.stringify({ ...record!, createdAt: old.createdAt - 2 * DAY_MS }));
+
+    const res = await heal(old.id);
+    expect(res.status).toBe(410);
+    expect((await res.json<{ error: string }>()).error).toBe(PAST_RETENTION_ERROR);
+    expect(await logged(room)).toEqual([fresh.id]);
+    expect((await list(room)).map((m) => m.id)).toEqual([fresh.id]);
+    // A message inside the retention still heals (answered as present).
+    expect((await heal(fresh.id)).status).toBe(200);
+  });
+
+  it("refuses (410) a message an operator purged by time", async () => {
+    const room = uniqueRoom("heal-purged");
+    await setRoomMode(room, "do");
+    const [old, newer] = [await post(room, "old"), await post(room, "newer")];
+    await outboxDrained(room);
+    const purged = await call(`/api/admin/rooms/${room}/purge`, {
+      method: "POST",
+      headers: { ...ADMIN, "content-type": "application/json" },
+      body: JSON.stringify({ before: newer.createdAt }),
+    });
+    expect(await purged.json()).toEqual({ removed: 1, count: 1 });
+    expect(await env.CHAT_KV.get(commentKey(old.id))).not.toBeNull();
+
+    const res = await heal(old.id);
+    expect(res.status).toBe(410);
+    expect((await res.json<{ error: string }>()).error).toBe(PAST_RETENTION_ERROR);
+    expect(await logged(room)).toEqual([newer.id]);
   });
 });

@@ -21,6 +21,7 @@ import { loadFlags } from "../flag-cache";
 import { onRoomPath } from "../room-path";
 import { StatusError, log, parseWith, readJson, roomJson } from "../http";
 import { readRecord } from "../kv-records";
+import { PAST_RETENTION_ERROR, keptSince, roomLimits } from "../../limits/retention";
 
 const listQuerySchema = z
   .object({
@@ -125,6 +126,8 @@ export async function healComment(request: IRequest, env: Env, ctx: ExecutionCon
   const record = await readRecord(env.CHAT_KV, messageId);
   if (!record) throw new StatusError(404, "message not found");
   if (record.deleted) throw new StatusError(410, DELETED_ERROR);
+  // Retention deleted it (KV keeps a record until it expires): final on either path.
+  if (record.createdAt < keptSince(roomLimits(env), Date.now())) throw new StatusError(410, PAST_RETENTION_ERROR);
   const { path, value } = await onRoomPath(env, await loadFlags(env), record.room, (p) => p.heal(record));
   recordStat(env, (p) => ctx.waitUntil(p), {
     type: "heal",
