@@ -13,6 +13,7 @@ import { PING_FRAME, PONG_FRAME, type BotState, type Presence } from "../shared/
 import type { Message, MessageVersion } from "../shared/message";
 import type { StreamAck, StreamCall, StreamStats } from "../shared/stream";
 import type { UsageCounts } from "../shared/usage";
+import type { BotFailure } from "../shared/api";
 import { Usage } from "../storage/usage";
 import {
   ok,
@@ -56,6 +57,8 @@ export type RoomInspection = {
   usage: UsageCounts;
   /** replies being written now, and the storage writes and pushes streams have cost since the room woke */
   streams: StreamStats;
+  /** the newest messages bots gave up on, with the bots' own reasons (viewers see MODEL_UNAVAILABLE) */
+  failures: BotFailure[];
 };
 
 export class Room extends DurableObject<Env> {
@@ -68,6 +71,8 @@ export class Room extends DurableObject<Env> {
   private readonly flips: Flips;
   private readonly ops: LogOperations;
   private readonly sockets: RoomSockets;
+  /** The newest failures bots reported, in their own words (since the room woke). */
+  private failures: RoomInspection["failures"] = [];
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -164,8 +169,17 @@ export class Room extends DurableObject<Env> {
     return this.answered(this.botCall(botId, "idle", this.ops.release(call, messageId, botId)));
   }
 
-  fail(call: RoomCall, messageId: string, botId: string, reason: string): Promise<RoomResult<Message>> {
-    return this.answered(this.botCall(botId, "idle", this.ops.fail(call, messageId, botId, reason)));
+  /** `detail`: the bot's own reason (it may name the model's host), kept for the operator's inspection only. */
+  async fail(
+    call: RoomCall,
+    messageId: string,
+    botId: string,
+    reason: string,
+    detail = reason,
+  ): Promise<RoomResult<Message>> {
+    const answer = await this.answered(this.botCall(botId, "idle", this.ops.fail(call, messageId, botId, reason)));
+    if (answer.ok) this.failures = [{ id: messageId, botId, at: Date.now(), detail }, ...this.failures].slice(0, 20);
+    return answer;
   }
 
   stream(call: RoomCall, input: StreamCall): Promise<RoomResult<StreamAck>> {
@@ -224,6 +238,7 @@ export class Room extends DurableObject<Env> {
       outbox: this.kvSync.stats(),
       usage: this.usage.snapshot(),
       streams: this.streams.stats(),
+      failures: this.failures,
     };
   }
 

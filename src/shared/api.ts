@@ -58,6 +58,8 @@ export type PurgeAuditEntry = {
   tombstones: boolean;
   removed: number;
 };
+/** A message a bot gave up on, with the bot's own reason: operators only (viewers see MODEL_UNAVAILABLE). */
+export type BotFailure = { id: string; botId: string; at: number; detail: string };
 /** A room is near its cap (the operator page says so) from this share of it on. */
 export const NEAR_CAP_SHARE = 0.9;
 export const isNearCap = (count: number, maxMessages: number): boolean =>

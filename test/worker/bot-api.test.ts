@@ -3,9 +3,9 @@ import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { LOCAL_FLUSH_MS } from "../../src/control/stats";
-import type { Room } from "../../src/room/room";
-import type { Message } from "../../src/shared/message";
-import { BOT, call, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
+import type { Room, RoomInspection } from "../../src/room/room";
+import { MODEL_UNAVAILABLE, type Message } from "../../src/shared/message";
+import { ADMIN, BOT, call, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
 
 const claim = (messageId: string, botId: string) => postJson("/api/bot/claim", { messageId, botId }, BOT);
 const reply = (replyTo: string, botId: string, text = "an answer", id?: string) =>
@@ -69,7 +69,7 @@ describe.each(["kv", "do"] as const)("bot flow in %s mode", (mode) => {
     expect((await list(room)).map((m) => m.id)).toEqual([human.id]);
   });
 
-  it("marks a message failed with a visible reason", async () => {
+  it("marks a message failed: viewers see the model is unavailable, operators the bot's reason", async () => {
     const room = uniqueRoom(`fail-${mode}`);
     await setRoomMode(room, mode);
     const human = await post(room, "unanswerable");
@@ -80,8 +80,15 @@ describe.each(["kv", "do"] as const)("bot flow in %s mode", (mode) => {
       BOT,
     );
     expect(res.status).toBe(200);
+    expect(JSON.stringify(await res.json())).not.toContain("timed out");
     const shown = (await list(room)).find((m) => m.id === human.id)!;
-    expect(shown).toMatchObject({ status: "failed", error: "model timed out 3 times" });
+    expect(shown).toMatchObject({ status: "failed", error: MODEL_UNAVAILABLE });
+    if (mode === "do") {
+      const inspected = await (await call(`/api/admin/rooms/${room}`, { headers: ADMIN })).json<RoomInspection>();
+      expect(inspected.failures).toEqual([
+        { id: human.id, botId: "bot-a", at: expect.any(Number), detail: "model timed out 3 times" },
+      ]);
+    }
     expect(await pending(room)).toEqual([]);
   });
 
@@ -145,7 +152,10 @@ describe("bot leases in do mode", () => {
       BOT,
     );
     expect(res.status).toBe(200);
-    expect((await res.json<{ message: Message }>()).message).toMatchObject({ status: "failed", error: "unanswered" });
+    expect((await res.json<{ message: Message }>()).message).toMatchObject({
+      status: "failed",
+      error: MODEL_UNAVAILABLE,
+    });
   });
 
   it("grants exactly one of 20 concurrent claims", async () => {

@@ -3,7 +3,7 @@
 import type { IRequest } from "itty-router";
 import { z } from "zod";
 import type { ClaimResponse, PendingResponse, StreamResponse } from "../../shared/api";
-import { DEFAULT_ROOM } from "../../shared/message";
+import { DEFAULT_ROOM, MODEL_UNAVAILABLE } from "../../shared/message";
 import { claimSchema, failSchema, roomSchema, streamCallSchema } from "../../shared/schemas";
 import { requireRole } from "../auth";
 import { loadFlags } from "../flag-cache";
@@ -63,7 +63,7 @@ export async function failMessage(request: IRequest, env: Env): Promise<Response
   await requireRole(request, env, "bot");
   const input = await readJson(request, failSchema);
   const { path, value: message } = await onMessageRoom(env, input.messageId, input.room, (p) =>
-    p.fail(input.messageId, input.botId, input.reason),
+    p.fail(input.messageId, input.botId, MODEL_UNAVAILABLE, input.reason),
   );
   log("fail", { id: input.messageId, botId: input.botId, mode: path.mode, reason: input.reason });
   return roomJson(path.mode, { ok: true, message });
