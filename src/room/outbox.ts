@@ -1,7 +1,7 @@
 // How a do room's changes reach KV after the answer: each change queues its records in
 // the outbox (in the change's transaction), the flusher writes them right after the
 // answer, and the `cache:<room>` mirror is rewritten at most once a second, by alarm.
-import { cacheKey, COMMENT_PREFIX, ROOM_PREFIX, roomKey } from "../shared/keys";
+import { cacheKey, COMMENT_PREFIX, idOfCommentKey, ROOM_PREFIX, roomKey } from "../shared/keys";
 import { CACHE_SIZE, toRecord, type Message } from "../shared/message";
 import { recordExpiry } from "../limits/retention";
 import type { OutboxRow, RoomState } from "./log";
@@ -164,7 +164,7 @@ class OutboxFlusher {
       const rows = outbox.due(now, MAX_BATCH);
       if (!rows.length) break;
       const keys = rows.map((row) => row.key);
-      const ids = keys.filter((key) => key.startsWith(COMMENT_PREFIX)).map((key) => key.slice(COMMENT_PREFIX.length));
+      const ids = keys.filter((key) => key.startsWith(COMMENT_PREFIX)).map(idOfCommentKey);
       const logged = state.log.getMany(ids);
       const find = (id: string) => logged.get(id) ?? null;
       // The room's KV is read on every batch: fault-injection tests swap it.
@@ -246,7 +246,7 @@ async function writeOwed(
         if ((await kv.get(key)) === null) await kv.put(key, JSON.stringify({ createdAt: Date.now() }));
         return "written";
       }
-      const message = find(key.slice(COMMENT_PREFIX.length));
+      const message = find(idOfCommentKey(key));
       if (!message) return "gone";
       const existing = stored.get(key);
       if (existing && existing.room !== room) return "conflict";

@@ -89,7 +89,7 @@ export function newMessageId(now = Date.now()): string {
   return `${now}-${suffix.slice(0, 9)}`;
 }
 
-/** The KV record of a message (`comment:<id>`): what any path can heal from; no log position, no lease. */
+/** The KV record of a message (`comment:<room>:<id>`): what any path can heal from; no log position, no lease. */
 export function toRecord(message: Message): Message {
   const { seq: _seq, pos: _pos, claimedBy: _by, leaseUntil: _until, reactions: _reactions, ...record } = message;
   return record;

@@ -80,7 +80,8 @@ export const postCommentSchema = z
   });
 export type PostCommentInput = z.input<typeof postCommentSchema>;
 
-export const healSchema = z.strictObject({ messageId: messageIdSchema });
+/** `room`: where the message was posted (its record is kept per room); without it only a legacy record is found. */
+export const healSchema = z.strictObject({ messageId: messageIdSchema, room: roomSchema.optional() });
 /** POST /api/admin/rooms/:room/purge: what to remove; asking for nothing is an error, not a no-op. */
 export const purgeSchema = z
   .strictObject({

@@ -53,7 +53,8 @@ async function bot(options: BotOptions, logs = new LogCapture()) {
 async function settled(id: string) {
   return waitFor(`message ${id} to be complete or failed`, async () => {
     const record =
-      (await client.comments("lobby").then((list) => list.find((m) => m.id === id))) ?? (await client.record(id));
+      (await client.comments("lobby").then((list) => list.find((m) => m.id === id))) ??
+      (await client.record(id, "lobby"));
     return (record.status === "complete" || record.status === "failed") && record;
   });
 }

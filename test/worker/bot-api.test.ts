@@ -35,7 +35,7 @@ describe.each(["kv", "do"] as const)("bot flow in %s mode", (mode) => {
     const messages = await list(room);
     expect(messages.find((m) => m.id === human.id)?.status).toBe("complete");
     expect(messages.find((m) => m.id === ai.id)).toBeDefined();
-    const record = await (await call(`/api/comments/${human.id}`)).json<Message>();
+    const record = await (await call(`/api/comments/${human.id}?room=${room}&record=1`)).json<Message>();
     expect(record.status).toBe("complete");
   });
 
@@ -212,7 +212,7 @@ describe("idempotent heal and stats", () => {
     const message = await post(room, "drop me");
     await env.CHAT_KV.put(`cache:${room}`, "[]"); // as a lost race would leave it
     const heal = () =>
-      postJson("/api/admin/add-to-cache", { messageId: message.id }, { "cf-connecting-ip": "192.0.2.10" });
+      postJson("/api/admin/add-to-cache", { messageId: message.id, room }, { "cf-connecting-ip": "192.0.2.10" });
     expect((await (await heal()).json<{ readded: boolean }>()).readded).toBe(true);
     expect((await (await heal()).json<{ readded: boolean }>()).readded).toBe(false);
     expect((await list(room)).map((m) => m.id)).toEqual([message.id]);

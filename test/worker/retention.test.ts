@@ -42,11 +42,11 @@ describe("retention (ROOM_RETENTION_DAYS)", () => {
 
     // Every record expires a day after its message was created.
     const records = (await env.CHAT_KV.list({ prefix: "comment:" })).keys.filter((k) =>
-      [old, expiredLease, leased, fresh].some((m) => k.name === `comment:${m.id}`),
+      [old, expiredLease, leased, fresh].some((m) => k.name === `comment:${room}:${m.id}`),
     );
     expect(records).toHaveLength(4);
     for (const record of records) {
-      const message = [old, expiredLease, leased, fresh].find((m) => record.name === `comment:${m.id}`)!;
+      const message = [old, expiredLease, leased, fresh].find((m) => record.name === `comment:${room}:${m.id}`)!;
       expect(record.expiration).toBe(Math.ceil((message.createdAt + DAY_MS) / 1000));
     }
 
@@ -144,7 +144,7 @@ describe("room cap (ROOM_MAX_MESSAGES)", () => {
       BOT,
     );
     expect(reply.status).toBe(201);
-    expect((await heal(stored[2]!.id)).status).toBe(200);
+    expect((await heal(stored[2]!.id, room)).status).toBe(200);
 
     const kept = await list(room);
     expect(kept.map((m) => m.id)).toEqual([...stored.map((m) => m.id), (await reply.json<{ id: string }>()).id]);
@@ -178,16 +178,19 @@ describe("heals never bring back what retention or a purge deleted", () => {
     });
     expect(await runDurableObjectAlarm(env.ROOM.getByName(room))).toBe(true);
     expect(await logged(room)).toEqual([fresh.id]);
-    const record = await env.CHAT_KV.get<Message>(commentKey(old.id), "json");
-    await env.CHAT_KV.put(commentKey(old.id), JSON.stringify({ ...record!, createdAt: old.createdAt - 2 * DAY_MS }));
+    const record = await env.CHAT_KV.get<Message>(commentKey(room, old.id), "json");
+    await env.CHAT_KV.put(
+      commentKey(room, old.id),
+      JSON.stringify({ ...record!, createdAt: old.createdAt - 2 * DAY_MS }),
+    );
 
-    const res = await heal(old.id);
+    const res = await heal(old.id, room);
     expect(res.status).toBe(410);
     expect((await res.json<{ error: string }>()).error).toBe(PAST_RETENTION_ERROR);
     expect(await logged(room)).toEqual([fresh.id]);
     expect((await list(room)).map((m) => m.id)).toEqual([fresh.id]);
     // A message inside the retention still heals (answered as present).
-    expect((await heal(fresh.id)).status).toBe(200);
+    expect((await heal(fresh.id, room)).status).toBe(200);
   });
 
   it("refuses (410) a message an operator purged by time", async () => {
@@ -201,9 +204,9 @@ describe("heals never bring back what retention or a purge deleted", () => {
       body: JSON.stringify({ before: newer.createdAt }),
     });
     expect(await purged.json()).toEqual({ removed: 1, count: 1 });
-    expect(await env.CHAT_KV.get(commentKey(old.id))).not.toBeNull();
+    expect(await env.CHAT_KV.get(commentKey(room, old.id))).not.toBeNull();
 
-    const res = await heal(old.id);
+    const res = await heal(old.id, room);
     expect(res.status).toBe(410);
     expect((await res.json<{ error: string }>()).error).toBe(PAST_RETENTION_ERROR);
     expect(await logged(room)).toEqual([newer.id]);

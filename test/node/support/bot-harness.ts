@@ -81,12 +81,13 @@ export class TestClient {
     return (await this.call<CommentsResponse>("GET", `/api/comments?room=${room}&limit=200`)).comments;
   }
 
-  record(id: string): Promise<Message> {
-    return this.call("GET", `/api/comments/${id}`);
+  /** The message's KV record in its room (the heal source). */
+  record(id: string, room: string): Promise<Message> {
+    return this.call("GET", `/api/comments/${id}?room=${room}&record=1`);
   }
 
-  heal(id: string): Promise<HealResponse> {
-    return this.call("POST", "/api/admin/add-to-cache", { messageId: id });
+  heal(id: string, room: string): Promise<HealResponse> {
+    return this.call("POST", "/api/admin/add-to-cache", { messageId: id, room });
   }
 
   setFlags(flags: Flags): Promise<unknown> {
