@@ -7,9 +7,15 @@ import type { Room, RoomInspection } from "../../src/room/room";
 import { MODEL_UNAVAILABLE, type Message } from "../../src/shared/message";
 import { ADMIN, BOT, call, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
 
-const claim = (messageId: string, botId: string) => postJson("/api/bot/claim", { messageId, botId }, BOT);
-const reply = (replyTo: string, botId: string, text = "an answer", id?: string) =>
-  postJson("/api/comments", { kind: "ai", replyTo, botId, text, author: "bot", ...(id ? { id } : {}) }, BOT);
+// Bots name the message's room: records are kept per room, so an id alone finds only a legacy record.
+const claim = (human: Message, botId: string) =>
+  postJson("/api/bot/claim", { messageId: human.id, room: human.room, botId }, BOT);
+const reply = (human: Message, botId: string, text = "an answer", id?: string) =>
+  postJson(
+    "/api/comments",
+    { kind: "ai", room: human.room, replyTo: human.id, botId, text, author: "bot", ...(id ? { id } : {}) },
+    BOT,
+  );
 const pending = async (room: string) =>
   (await (await call(`/api/bot/pending?room=${room}`, { headers: BOT })).json<{ pending: Message[] }>()).pending;
 
@@ -20,7 +26,7 @@ describe.each(["kv", "do"] as const)("bot flow in %s mode", (mode) => {
     const human = await post(room, "question?");
     expect((await pending(room)).map((m) => m.id)).toEqual([human.id]);
 
-    const claimed = await claim(human.id, "bot-a");
+    const claimed = await claim(human, "bot-a");
     expect(claimed.status).toBe(200);
     expect(claimed.headers.get("X-Cache-Mode")).toBe(mode);
     const body = await claimed.json<{ message: Message; leaseUntil: number }>();
@@ -28,7 +34,7 @@ describe.each(["kv", "do"] as const)("bot flow in %s mode", (mode) => {
     expect(body.leaseUntil).toBeGreaterThan(Date.now());
     expect(await pending(room)).toEqual([]);
 
-    const answer = await reply(human.id, "bot-a");
+    const answer = await reply(human, "bot-a");
     expect(answer.status).toBe(201);
     const ai = await answer.json<Message>();
     expect(ai).toMatchObject({ kind: "ai", replyTo: human.id, room, status: "complete" });
@@ -43,15 +49,15 @@ describe.each(["kv", "do"] as const)("bot flow in %s mode", (mode) => {
     const room = uniqueRoom(`lease-${mode}`);
     await setRoomMode(room, mode);
     const human = await post(room, "who answers?");
-    expect((await claim(human.id, "bot-a")).status).toBe(200);
-    const taken = await claim(human.id, "bot-b");
+    expect((await claim(human, "bot-a")).status).toBe(200);
+    const taken = await claim(human, "bot-b");
     expect(taken.status).toBe(409);
     expect(taken.headers.get("X-Cache-Mode")).toBe(mode);
     expect((await taken.json<{ error: string }>()).error).toContain("claimed by bot-a");
-    expect((await claim(human.id, "bot-a")).status).toBe(200);
-    expect((await postJson("/api/bot/release", { messageId: human.id, botId: "bot-a" }, BOT)).status).toBe(200);
+    expect((await claim(human, "bot-a")).status).toBe(200);
+    expect((await postJson("/api/bot/release", { messageId: human.id, room, botId: "bot-a" }, BOT)).status).toBe(200);
     expect((await pending(room)).map((m) => m.id)).toEqual([human.id]);
-    expect((await claim(human.id, "bot-b")).status).toBe(200);
+    expect((await claim(human, "bot-b")).status).toBe(200);
   });
 
   it("refuses a reply that names another room than the message's, changing nothing", async () => {
@@ -73,10 +79,10 @@ describe.each(["kv", "do"] as const)("bot flow in %s mode", (mode) => {
     const room = uniqueRoom(`fail-${mode}`);
     await setRoomMode(room, mode);
     const human = await post(room, "unanswerable");
-    await claim(human.id, "bot-a");
+    await claim(human, "bot-a");
     const res = await postJson(
       "/api/bot/fail",
-      { messageId: human.id, botId: "bot-a", reason: "model timed out 3 times" },
+      { messageId: human.id, room, botId: "bot-a", reason: "model timed out 3 times" },
       BOT,
     );
     expect(res.status).toBe(200);
@@ -100,7 +106,7 @@ describe.each(["kv", "do"] as const)("bot flow in %s mode", (mode) => {
     const unclaimed = await fail("bot-b");
     expect(unclaimed.status).toBe(409);
     expect((await unclaimed.json<{ error: string }>()).error).toBe("claim the message before marking it failed");
-    await claim(human.id, "bot-a");
+    await claim(human, "bot-a");
     expect((await fail("bot-b")).status).toBe(409);
     expect((await list(room)).find((m) => m.id === human.id)?.status).toBe("processing");
   });
@@ -162,7 +168,7 @@ describe("bot leases in do mode", () => {
     const room = uniqueRoom("claim-race");
     await setRoomMode(room, "do");
     const human = await post(room, "race me");
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => claim(human.id, `bot-${i}`)));
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => claim(human, `bot-${i}`)));
     expect(results.filter((r) => r.status === 200)).toHaveLength(1);
     expect(results.filter((r) => r.status === 409)).toHaveLength(19);
   });
@@ -172,15 +178,15 @@ describe("bot leases in do mode", () => {
     await setRoomMode(room, "do");
     const human = await post(room, "only once");
     const id = `${Date.now()}-reply01`;
-    const unclaimed = await reply(human.id, "bot-a", "first", id);
+    const unclaimed = await reply(human, "bot-a", "first", id);
     expect(unclaimed.status).toBe(409);
     expect((await unclaimed.json<{ error: string }>()).error).toBe("claim the message before answering it");
-    expect((await claim(human.id, "bot-a")).status).toBe(200);
-    const first = await reply(human.id, "bot-a", "first", id);
+    expect((await claim(human, "bot-a")).status).toBe(200);
+    const first = await reply(human, "bot-a", "first", id);
     expect(first.status).toBe(201);
-    const retried = await reply(human.id, "bot-a", "first", id);
+    const retried = await reply(human, "bot-a", "first", id);
     expect(retried.status).toBe(200);
-    const second = await reply(human.id, "bot-b", "second");
+    const second = await reply(human, "bot-b", "second");
     expect(second.status).toBe(409);
     expect((await second.json<{ error: string }>()).error).toContain(`already answered by ${id}`);
     expect((await list(room)).filter((m) => m.kind === "ai")).toHaveLength(1);
@@ -190,14 +196,14 @@ describe("bot leases in do mode", () => {
     const room = uniqueRoom("expiry");
     await setRoomMode(room, "do");
     const human = await post(room, "slow bot");
-    expect((await claim(human.id, "crashed-bot")).status).toBe(200);
+    expect((await claim(human, "crashed-bot")).status).toBe(200);
     expect(await pending(room)).toEqual([]);
     // The room's own clock decides expiry: move the lease into the past as 11 minutes would.
     await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) => {
       state.storage.sql.exec("UPDATE claims SET lease_until = ? WHERE message_id = ?", Date.now() - 60_000, human.id);
     });
     expect((await pending(room)).map((m) => m.id)).toEqual([human.id]);
-    expect((await claim(human.id, "bot-b")).status).toBe(200);
+    expect((await claim(human, "bot-b")).status).toBe(200);
   });
 });
 

@@ -242,6 +242,7 @@ describe("client-chosen ids never cross rooms", () => {
       list: await list(owner),
     }).toEqual(ownerBefore);
     // Room A's later writes of its record (its reply completes it) meet no conflict.
+    await postJson("/api/bot/claim", { messageId: first.id, room: owner, botId: "bot-a" }, BOT);
     const reply = await postJson(
       "/api/comments",
       { room: owner, kind: "ai", replyTo: first.id, text: "an answer", botId: "bot-a" },
