@@ -63,7 +63,7 @@ async function settled(id: string) {
 async function earlierReply(
   human: Message,
   text: string,
-  room?: string,
+  room = human.room,
 ): Promise<{ id: string; room: string; createdAt: number }> {
   const w = requireWorker();
   const botCall = (path: string, body: unknown) =>
@@ -72,10 +72,10 @@ async function earlierReply(
       headers: { "content-type": "application/json", "authorization": `Bearer ${w.botToken}` },
       body: JSON.stringify(body),
     });
-  await botCall("/api/bot/claim", { messageId: human.id, ...(room ? { room } : {}), botId: "earlier-run" });
+  await botCall("/api/bot/claim", { messageId: human.id, room, botId: "earlier-run" });
   const res = await botCall("/api/comments", {
     kind: "ai",
-    ...(room ? { room } : {}),
+    room,
     replyTo: human.id,
     text,
     author: "bot",

@@ -52,7 +52,7 @@ describe("operator page", () => {
     const message = await postMessage(harness.worker, "stats-room", "count me");
     const heal = await api<{ readded: boolean }>(harness.worker, "/api/admin/add-to-cache", {
       method: "POST",
-      body: { messageId: message.id },
+      body: { messageId: message.id, room: "stats-room" },
     });
     expect(heal.status).toBe(200);
 

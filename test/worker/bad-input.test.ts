@@ -430,7 +430,7 @@ describe("heal rate limit", () => {
     for (let i = 0; i < 2 * HEAL_LIMIT + 1 && !limited; i++) {
       const res = await postJson(
         "/api/admin/add-to-cache",
-        { messageId: message.id },
+        { messageId: message.id, room: target },
         { "cf-connecting-ip": "198.51.100.7" },
       );
       if (res.status === 429) limited = res;
@@ -441,7 +441,7 @@ describe("heal rate limit", () => {
     expect((await limited!.json<{ error: string }>()).error).toContain("too many heal requests");
     const other = await postJson(
       "/api/admin/add-to-cache",
-      { messageId: message.id },
+      { messageId: message.id, room: target },
       { "cf-connecting-ip": "198.51.100.8" },
     );
     expect(other.status).toBe(200);
