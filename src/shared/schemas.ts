@@ -143,7 +143,7 @@ export const sendFrameSchema = z.strictObject({
 
 /** A socket `stop` frame: stop the reply being written with this id. */
 export const stopFrameSchema = z.strictObject({ type: z.literal("stop"), id: messageIdSchema });
-export const presenceFrameSchema = z.strictObject({ type: z.literal("presence"), name: humanNameSchema });
+export const presenceFrameSchema = z.strictObject({ type: z.literal("presence"), name: authorSchema });
 export const typingFrameSchema = z.strictObject({ type: z.literal("typing") });
 
 /** POST /api/bot/stream: the text of a reply being written, from `offset` on. */
