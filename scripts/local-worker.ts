@@ -56,14 +56,19 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Tokens of workers started without any: random, nothing anyone could guess, and the same for
+ * every worker this process starts, so a worker restarted on the same state keeps its clients.
+ */
+const DEFAULT_TOKENS = { admin: randomBytes(24).toString("base64url"), bot: randomBytes(24).toString("base64url") };
+
 export async function startLocalWorker(options: LocalWorkerOptions = {}): Promise<LocalWorker> {
   const port = options.port ?? (await freePort());
   const inspectorPort = await freePort();
   const ownsState = !options.persistTo;
   const persistTo = options.persistTo ?? mkdtempSync(join(tmpdir(), "lossless-chat-"));
-  // Fresh random tokens per run unless given: nothing here is a password anyone could guess.
-  const adminToken = options.adminToken ?? randomBytes(24).toString("base64url");
-  const botToken = options.botToken ?? randomBytes(24).toString("base64url");
+  const adminToken = options.adminToken ?? DEFAULT_TOKENS.admin;
+  const botToken = options.botToken ?? DEFAULT_TOKENS.bot;
   // Stats go to the local store: Analytics Engine has no local simulator to read back from.
   const vars = {
     ADMIN_TOKEN: adminToken,
