@@ -19,10 +19,10 @@ import { PROJECT_ROOT } from "./local-worker";
 
 /** Each page and the sections it joins: the README is what a newcomer reads first, the rest by purpose. */
 export const PAGES: { file: string; sections: string[] }[] = [
-  { file: "README.md", sections: ["intro", "deploy"] },
+  { file: "README.md", sections: ["intro", "deploy", "threats"] },
   { file: "docs/architecture.md", sections: ["architecture"] },
   { file: "docs/api.md", sections: ["api"] },
-  { file: "docs/operations.md", sections: ["operations"] },
+  { file: "docs/operations.md", sections: ["operations", "threats"] },
   { file: "docs/pages.md", sections: ["pages"] },
   { file: "docs/bot.md", sections: ["bot"] },
   { file: "docs/lab.md", sections: ["lab"] },

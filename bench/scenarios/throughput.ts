@@ -75,8 +75,8 @@ export async function throughputBench(
     },
     {
       name: "kv record read",
-      what: "GET /api/comments/:id: one KV read (reference)",
-      call: () => fetch(`${url}/api/comments/${probe.id}`),
+      what: "GET /api/comments/:id?record=1: one KV read (reference)",
+      call: () => fetch(`${url}/api/comments/${probe.id}?room=${doRoom}&record=1`),
     },
     {
       name: "do read (limit 1)",

@@ -3,15 +3,18 @@
 // its KV records, pushed to the sockets, and answered; KV catches up after the answer
 // (outbox.ts), so KV never sits on the write path.
 import { commentKey } from "../shared/keys";
+import { readRecord } from "../storage/records";
 import type { ServerFrame } from "../shared/frames";
 import { refuseClaim, refuseFail, refuseRelease, refuseReply, unclaimedGraceMs, type Refusal } from "../shared/leases";
 import type { Message, MessageVersion } from "../shared/message";
 import type { StreamAck, StreamCall } from "../shared/stream";
 import type { PostLimited } from "../limits/post-limit";
 import { limitNewRoom } from "../limits/room-limit";
+import { keptSince } from "../limits/retention";
 import {
   LEFT_DO_MODE,
   NOT_FOUND,
+  PAST_RETENTION,
   gone,
   ok,
   refused,
@@ -77,7 +80,7 @@ export class LogOperations {
         editKeyHash ?? null,
         true,
       );
-      if (stored.created) this.kvSync.owe(commentKey(stored.message.id), now);
+      if (stored.created) this.kvSync.owe(this.recordKey(stored.message.id), now);
       return stored;
     });
     if (stored.created) this.changed([{ type: "message", message: stored.message }]);
@@ -135,21 +138,26 @@ export class LogOperations {
     const refusal = await this.flips.enter(call, true);
     if (refusal) return refused(refusal);
     // The record may not say so yet (KV lags the log): the log's tombstone decides.
-    if (record.deleted || this.state.view.get(record.id)?.deleted) return refused(gone());
-    this.state.ensureSchema();
+    const logged = this.state.view.get(record.id);
+    if (record.deleted || logged?.deleted) return refused(gone());
     const now = Date.now();
+    // Retention or a purge deleted it (its record outlives it until KV expires it): gone for good.
+    if (!logged && record.createdAt < keptSince(this.state.limits, now, this.state.purgedBefore())) {
+      return refused(PAST_RETENTION);
+    }
+    this.state.ensureSchema();
     const frames: ServerFrame[] = [];
     const message = this.state.transaction(() => {
       const { message, created } = this.state.log.insert(record, null, true);
       if (created) {
-        this.kvSync.owe(commentKey(message.id), now);
+        this.kvSync.owe(this.recordKey(message.id), now);
         frames.push({ type: "message", message });
       }
       const human = message.replyTo ? this.state.log.get(message.replyTo) : null;
       if (human) this.streams.dropFor(human.id);
       if (human && human.kind === "human" && !human.deleted && human.status !== "complete") {
         this.state.log.setStatus(human.id, "complete", null, true);
-        this.kvSync.owe(commentKey(human.id), now);
+        this.kvSync.owe(this.recordKey(human.id), now);
         frames.push({ type: "update", message: this.state.log.get(human.id)! });
       }
       return { message, readded: created };
@@ -208,7 +216,7 @@ export class LogOperations {
     const now = Date.now();
     const edited = this.state.transaction(() => {
       this.state.log.edit(current, input.text, now);
-      this.kvSync.owe(commentKey(input.id), now);
+      this.kvSync.owe(this.recordKey(input.id), now);
       return this.state.log.get(input.id)!;
     });
     this.changed([{ type: "update", message: edited }]);
@@ -260,7 +268,7 @@ export class LogOperations {
     const tombstone = this.state.transaction(() => {
       const logged = this.state.log.tombstone(message, at, this.state.active);
       // In kv mode the Worker writes the record itself.
-      if (this.state.active) this.kvSync.owe(commentKey(logged.id), at);
+      if (this.state.active) this.kvSync.owe(this.recordKey(logged.id), at);
       return logged;
     });
     // A reply being written to a deleted message is dropped: viewers see it end, the bot's next call gets 410.
@@ -270,9 +278,13 @@ export class LogOperations {
   }
 
   /** A message's KV record, if it belongs to this room. */
-  private async recordOf(id: string, room: string): Promise<Message | null> {
-    const record = await this.state.kv.get<Message>(commentKey(id), "json");
-    return record && record.room === room ? record : null;
+  private recordOf(id: string, room: string): Promise<Message | null> {
+    return readRecord(this.state.kv, room, id);
+  }
+
+  /** The key of this room's record of a message. */
+  private recordKey(id: string): string {
+    return commentKey(this.state.roomName, id);
   }
 
   // ---- the bot side ----
@@ -391,12 +403,12 @@ export class LogOperations {
         true,
       );
       if (created) {
-        this.kvSync.owe(commentKey(message.id), now);
+        this.kvSync.owe(this.recordKey(message.id), now);
         frames.push({ type: "message", message });
       }
       if (human.status !== "complete") {
         this.state.log.setStatus(human.id, "complete", null, true);
-        this.kvSync.owe(commentKey(human.id), now);
+        this.kvSync.owe(this.recordKey(human.id), now);
       }
       const completed = this.state.log.get(human.id)!;
       if (human.status !== "complete") frames.push({ type: "update", message: completed });
@@ -426,7 +438,7 @@ export class LogOperations {
     const completed = this.state.transaction(() => {
       this.streams.dropFor(humanId);
       this.state.log.setStatus(humanId, "complete", null, true);
-      this.kvSync.owe(commentKey(humanId), now);
+      this.kvSync.owe(this.recordKey(humanId), now);
       return this.state.log.get(humanId)!;
     });
     this.changed([{ type: "update", message: completed }]);
@@ -450,7 +462,7 @@ export class LogOperations {
     if (refusedBy) return refused(refusedBy);
     const changed = this.state.transaction(() => {
       if (apply(messageId, now) === false) return null;
-      if (recordIt) this.kvSync.owe(commentKey(messageId), now);
+      if (recordIt) this.kvSync.owe(this.recordKey(messageId), now);
       return this.state.log.get(messageId)!;
     });
     if (!changed) return ok(message);

@@ -68,7 +68,13 @@ describe("rows written per change", () => {
     await claim(room, human.id);
     // The reply's row with its id, position and reply_to entries, and the question's status change.
     const reply = () =>
-      ok(postJson("/api/comments", { kind: "ai", replyTo: human.id, botId: "bot-a", text: "yes", author: "bot" }, BOT));
+      ok(
+        postJson(
+          "/api/comments",
+          { room, kind: "ai", replyTo: human.id, botId: "bot-a", text: "yes", author: "bot" },
+          BOT,
+        ),
+      );
     expect(await rowsOf(room, reply)).toEqual({ messages: 4 + 2 });
   });
 
@@ -146,6 +152,6 @@ describe("the watermark a change's row carries", () => {
     expect(usage.kvReads).toBeGreaterThanOrEqual(1);
     expect(usage.kvWrites).toBeLessThanOrEqual(1);
     for (const m of posted)
-      expect(await env.CHAT_KV.get<Message>(commentKey(m.id), "json")).toMatchObject({ id: m.id });
+      expect(await env.CHAT_KV.get<Message>(commentKey(room, m.id), "json")).toMatchObject({ id: m.id });
   });
 });
