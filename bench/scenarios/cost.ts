@@ -67,8 +67,11 @@ export type CostOptions = {
   pages: number[];
 };
 
-/** After the tabs stop: the outbox flush, the mirror (≤ 1 s) and the local stats batches (1 s) finish. */
-const SETTLE_MS = 2_000;
+/**
+ * After a window: the outbox flush, the mirror (≤ 1 s) and the local stats batches (1 s) that
+ * carry the Worker's KV counts finish, so they are counted in their own window.
+ */
+const SETTLE_MS = 3_000;
 
 type ServerSnapshot = { room: UsageCounts; usage: UsageReport };
 
@@ -204,7 +207,8 @@ async function writeWindows(
   try {
     for (const ratePerMinute of options.writeRates) {
       const every = 60_000 / ratePerMinute;
-      const messages = Math.max(3, Math.round(options.writeMs / every));
+      // At least six: a slow rate's few messages would carry the window's small noise each.
+      const messages = Math.max(6, Math.round(options.writeMs / every));
       let delivered = 0;
       const window = await counted(admin, room, mode, [tab!], async () => {
         const started = now();

@@ -52,9 +52,9 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   --concurrency N        requests in flight for throughput and seeding (default 16)
   --duration-ms MS       per throughput scenario, after 1 s of warm-up (default 5000)
   --http-rounds N        rounds of reference, ours, ours, reference HTTP writes (default 2)
-  --socket-ms MS         measured length of each socket run, after 1 s of warm-up (default 15000)
+  --socket-ms MS         measured length of each socket run, after 1 s of warm-up (default 12000)
   --socket-rounds N      rounds of reference, ours, ours, reference socket runs (default 2)
-  --open-loop-ms MS      measured length of each open-loop run, after 2 s of warm-up (default 10000)
+  --open-loop-ms MS      measured length of each open-loop run, after 2 s of warm-up (default 8000)
   --history N,N          room history sizes (default 1000,100000)
   --samples N            requests per room for history and scrollback (default 200)
   --seed auto|http|sqlite
@@ -65,7 +65,7 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   --limit-ms MS          measured length of each limits run, after 1 s of warm-up (default 10000)
   --cost-idle-ms MS      length of the idle window, pages open and nobody writing (default 60000)
   --cost-idle-pages N    pages open in the idle window (default 50)
-  --cost-write-ms MS     length of each measured write rate (default 30000)
+  --cost-write-ms MS     length of each measured write rate (default 20000)
   --quick                a shorter run for development: short windows, one round each; its
                          figures are not the committed ones
   --stream-replies N     streamed replies in the streaming scenario (default 30)
@@ -91,8 +91,8 @@ const schema = z.object({
   concurrency: int("--concurrency", 1, 256).default(16),
   durationMs: int("--duration-ms", 500, 600_000).default(5_000),
   httpRounds: int("--http-rounds", 1, 10).default(2),
-  openLoopMs: int("--open-loop-ms", 1_000, 600_000).default(10_000),
-  socketMs: int("--socket-ms", 1_000, 600_000).default(15_000),
+  openLoopMs: int("--open-loop-ms", 1_000, 600_000).default(8_000),
+  socketMs: int("--socket-ms", 1_000, 600_000).default(12_000),
   socketRounds: int("--socket-rounds", 1, 10).default(2),
   history: z
     .string()
@@ -107,7 +107,7 @@ const schema = z.object({
   limitMs: int("--limit-ms", 1_000, 600_000).default(10_000),
   costIdleMs: int("--cost-idle-ms", 5_000, 3_600_000).default(60_000),
   costIdlePages: int("--cost-idle-pages", 1, 500).default(50),
-  costWriteMs: int("--cost-write-ms", 5_000, 3_600_000).default(30_000),
+  costWriteMs: int("--cost-write-ms", 5_000, 3_600_000).default(20_000),
   streamReplies: int("--stream-replies", 1, 10_000).default(30),
   fanInRooms: int("--fan-in-rooms", 2, 2_000).default(200),
   fanInMs: int("--fan-in-ms", 2_000, 3_600_000).default(60_000),

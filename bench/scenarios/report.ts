@@ -720,6 +720,7 @@ function limitsTable(l: LimitCostResult): string {
 const usd = (v: number) => `$${v.toFixed(2)}`;
 
 const usd4 = (v: number) => `$${v.toFixed(4)}`;
+const usd6 = (v: number) => `$${v.toFixed(6)}`;
 
 /** Operations of one unit (a message, a page-hour) as a short list: "1.00 Worker req, 2.00 KV writes". */
 function opsText(c: CostCounts, scale = 1): string {
@@ -757,8 +758,8 @@ export function costTable(c: CostResult): string {
       m.mode,
       `${m.idle.pages} × ${fmt(m.idle.seconds, 0)}`,
       opsText(m.idle.perPageSecond, 3600) || "none",
-      usd(m.idle.usdPerMillionPageSeconds),
-      usd4(m.idle.usdPerPageHour),
+      usd4(m.idle.usdPerMillionPageSeconds),
+      usd6(m.idle.usdPerPageHour),
     ]),
     ["left", "right", "left", "right", "right"],
   );
@@ -777,8 +778,8 @@ export function costTable(c: CostResult): string {
         String(w.ratePerMinute),
         `${w.delivered}/${w.messages}`,
         fmt(w.seconds, 0),
-        opsText(w.perMessage) +
-          (w.countersRestarted.length ? ` (${w.countersRestarted.join(", ")} counters restarted: short)` : ""),
+        // (Control and the registry wake afresh for the stats read when idle: they take no calls per message)
+        opsText(w.perMessage) + (w.countersRestarted.includes("room") ? " (the room's counters restarted: short)" : ""),
         usd(w.usdPerMillionMessages),
       ]),
     ),
@@ -802,7 +803,7 @@ export function costTable(c: CostResult): string {
         String(r.pages),
         r.mode,
         `${usd(r.messageUsd)} (${r.measuredRate}/min)`,
-        `${r.pages} × 60 / ${r.ratePerMinute} × ${usd(idleOf(r.mode))} = ${usd(r.idleUsd)}`,
+        `${r.pages} × 60 / ${r.ratePerMinute} × ${usd4(idleOf(r.mode))} = ${usd(r.idleUsd)}`,
         `**${usd(r.usdPerMillionMessages)}**`,
         r.mode === "do" && kv ? fmt(r.usdPerMillionMessages / kv.usdPerMillionMessages, 2) : "",
       ];
@@ -873,4 +874,34 @@ export function fanInTable(f: FanInResult): string {
     `${puts} PUTs of ${FLIP_ROOMS_PER_PUT} rooms; at this run's ${fmt(flip.controlCalls / flip.puts, 1)} Control calls and ${fmt(flip.busiestShardCalls / flip.puts, 1)} calls into the busiest shard per PUT, ` +
     `${fmt((flip.controlCalls / flip.puts) * puts, 0)} Control calls and ${fmt((flip.busiestShardCalls / flip.puts) * puts, 0)} into one shard in all, spread over the flip.`
   );
+}
+
+/** The README's one paragraph of bench figures: CPU vs the reference, latency under a steady load, cost at a real rate. */
+export function headlineFigures(b: BenchReport): string {
+  const parts: string[] = [];
+  const socketCpu = b.socket?.ratios.cpu;
+  const httpCpu = b.throughput?.ratios.cpuDoOverReference;
+  if (socketCpu || httpCpu)
+    parts.push(
+      `server CPU ours / the bare reference room: ${[
+        socketCpu
+          ? `socket message ${fmt(socketCpu.ofMeans, 2)} × (runs ${fmt(socketCpu.min, 2)}–${fmt(socketCpu.max, 2)})`
+          : "",
+        httpCpu ? `HTTP post ${fmt(httpCpu.ofMeans, 2)} × (runs ${fmt(httpCpu.min, 2)}–${fmt(httpCpu.max, 2)})` : "",
+      ]
+        .filter(Boolean)
+        .join(", ")}`,
+    );
+  const half = b.openLoop?.loads.find((l) => l.fraction === 0.5);
+  if (half)
+    parts.push(
+      `p99 at half the reference's capacity (${fmt(half.ratePerSecond, 0)} msgs/s offered on schedule) ${fmt(half.ours.latencyMs.p99)} ms, the reference ${fmt(half.reference.latencyMs.p99)} ms`,
+    );
+  const at = (mode: string) => b.cost?.table?.find((r) => r.mode === mode && r.ratePerMinute === 10 && r.pages === 10);
+  const [d, k] = [at("do"), at("kv")];
+  if (d && k)
+    parts.push(
+      `a room at 10 messages a minute with 10 open pages: do $${d.usdPerMillionMessages.toFixed(2)}, kv $${k.usdPerMillionMessages.toFixed(2)} per million messages`,
+    );
+  return parts.length ? `Figures: ${parts.join("; ")}.` : "";
 }
