@@ -6,7 +6,9 @@ import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { ChatClient } from "../lib/api";
 import { openLoopLoad, type OpenLoopResult } from "../lib/open-loop";
 import { socketLoad } from "../lib/socket-load";
+import { treeCpuMs } from "../lib/proc-cpu";
 import { round } from "../lib/stats";
+import { sleep } from "../lib/time";
 import { REFERENCE_CONFIG } from "./socket-writes";
 
 export type OpenLoopLoad = {
@@ -44,6 +46,19 @@ export type OpenLoopBenchOptions = {
 
 const WARMUP_MS = 2_000;
 const GRACE_MS = 5_000;
+
+/**
+ * A room past its capacity still works through its backlog after the run ends: the next run
+ * waits until both servers use less than a fifth of a core (half a second at a time), 15 s at most.
+ */
+async function quiet(pids: (number | undefined)[]): Promise<void> {
+  const used = () => pids.reduce<number>((sum, pid) => sum + (treeCpuMs(pid) ?? 0), 0);
+  for (const deadline = performance.now() + 15_000; performance.now() < deadline;) {
+    const before = used();
+    await sleep(500);
+    if (used() - before < 100) return;
+  }
+}
 
 const ms = (v: number | null) => (v === null ? "—" : v.toFixed(1));
 const line = (side: string, r: OpenLoopResult) =>
@@ -108,6 +123,7 @@ export async function openLoopBench(
       log(`  ${step.name} (${step.ratePerSecond} msgs/s offered):`);
       const results: Partial<Record<"ours" | "reference", OpenLoopResult>> = {};
       for (const side of i % 2 === 0 ? (["reference", "ours"] as const) : (["ours", "reference"] as const)) {
+        await quiet([options.serverPid, reference!.process.pid]);
         results[side] = await run(side);
         log(line(side, results[side]));
       }
