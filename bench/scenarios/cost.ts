@@ -147,9 +147,11 @@ async function counted(admin: ChatClient, room: string, mode: PathMode, tabs: Ta
   const clientBefore = clientCounts(tabs);
   const started = now();
   await work();
+  // The window runs on, pages open, until the server has counted the work's last operations:
+  // client and server counts then cover the same time.
+  await sleep(SETTLE_MS);
   const clientAfter = clientCounts(tabs);
   const seconds = (now() - started) / 1000;
-  await sleep(SETTLE_MS);
   const after = await serverSnapshot(admin, room);
   const from = sources(before, after);
   const counts: CostCounts = {
