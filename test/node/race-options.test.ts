@@ -54,7 +54,7 @@ describe("npm run race options", () => {
 });
 
 describe("npm run bench options", () => {
-  it("defaults to every scenario, 16 in flight for 5 s in two rounds, two rounds of 12 s socket writes, 8 s open-loop runs, 1k and 100k of history read 200 times, cost from 50 idle pages for 60 s and 20 s write rates, 30 streamed replies, fan-in of 200 rooms for 60 s, JSON in docs/", () => {
+  it("defaults to every scenario, 16 in flight for 5 s in two rounds, two rounds of 12 s socket writes, 8 s open-loop runs, 1k and 100k of history read 200 times, cost from 50 idle pages for 60 s and 20 s write rates, 30 streamed replies, fan-in of 100 rooms for 60 s, JSON in docs/", () => {
     expect(parseBenchOptions([])).toMatchObject({
       json: "docs/bench-latest.json",
       only: [
@@ -84,7 +84,7 @@ describe("npm run bench options", () => {
       costIdlePages: 50,
       costWriteMs: 20_000,
       streamReplies: 30,
-      fanInRooms: 200,
+      fanInRooms: 100,
       fanInMs: 60_000,
       quick: false,
     });
