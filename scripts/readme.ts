@@ -9,7 +9,14 @@ import { renderRaceReport } from "../bench/race/report-html";
 import { join } from "node:path";
 import { definitionsMarkdown, overviewTable, seedTable } from "../bench/race/summary";
 import { raceReportSchema, type RaceReport } from "../bench/race/report-schema";
-import { benchTables, costTable, fanInTable, fanInTargets, type BenchReport } from "../bench/scenarios/report";
+import {
+  benchTables,
+  costTable,
+  fanInTable,
+  fanInTargets,
+  headlineFigures,
+  type BenchReport,
+} from "../bench/scenarios/report";
 import { historyLines, historyTable, modeTable, soakSummary } from "../bench/soak/report";
 import { soakReportSchema } from "../bench/soak/report-schema";
 import { markdownTable } from "../bench/lib/table";
@@ -93,8 +100,11 @@ const BLOCKS: Record<string, () => string> = {
       provenance(r.command, r.generatedAt, "docs/race-29.json", raceOutcome(r)),
       table,
       provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s`),
+      headlineFigures(b),
       targets,
-    ].join("\n\n");
+    ]
+      .filter(Boolean)
+      .join("\n\n");
   },
   "race-29": () => {
     const r = race("docs/race-29.json");
