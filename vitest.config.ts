@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { defineConfig } from "vitest/config";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 
@@ -18,8 +19,9 @@ export default defineConfig({
               // addresses of their own. A small room cap keeps its test to a few sockets. Retention
               // off, so a room's alarm stops once KV is written (the retention tests set it per room).
               bindings: {
-                ADMIN_TOKEN: "test-admin-token",
-                BOT_TOKEN: "test-bot-token",
+                // Random per run: the tests read them from env, and no token anywhere is guessable.
+                ADMIN_TOKEN: randomBytes(24).toString("base64url"),
+                BOT_TOKEN: randomBytes(24).toString("base64url"),
                 RATE_LIMIT_EXEMPT: "unknown",
                 ROOM_MAX_SOCKETS: "30",
                 ALLOWED_ORIGINS: "https://friend.example",

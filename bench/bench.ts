@@ -1,6 +1,7 @@
-// `npm run bench`: throughput, socket writes (ours vs a bare reference room), time to
-// visible, requests per message, read and scroll-back latency with a long history, cost,
-// streaming, and the fan-in of many rooms into the shared objects, against a local
+// `npm run bench`: throughput, socket writes (ours vs a bare reference room), latency under
+// a steady offered load, time to visible, requests per message, read and scroll-back latency
+// with a long history, cost at real rates, streaming, and the fan-in of many rooms into the
+// shared objects, against a local
 // Worker on 127.0.0.1. Bounded in time; prints tables and writes JSON
 // (docs/bench-latest.json by default).
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -13,12 +14,19 @@ import { benchTables, checkTargets, costTable, machine, type BenchReport } from 
 import { costBench } from "./scenarios/cost";
 import { fanInBench } from "./scenarios/fan-in";
 import { limitCostBench } from "./scenarios/limit-cost";
+import { openLoopBench } from "./scenarios/open-loop";
 import { requestsBench } from "./scenarios/requests";
 import { scrollBackBench } from "./scenarios/scroll-back";
 import { socketWritesBench } from "./scenarios/socket-writes";
 import { streamingBench } from "./scenarios/streaming";
 import { throughputBench } from "./scenarios/throughput";
 import { visibilityBench } from "./scenarios/visibility";
+
+/**
+ * Messages a minute at which one message's operations are measured: at 10 a minute messages are
+ * 6 s apart, past every coalescing window of the room, so 1 a minute costs the same per message.
+ */
+const COST_WRITE_RATES = [10, 100, 1_000];
 
 async function main(): Promise<number> {
   const options = parseBenchOptions(process.argv.slice(2));
@@ -58,7 +66,13 @@ async function main(): Promise<number> {
         report.throughput = await throughputBench(
           worker.url,
           worker.adminToken,
-          { concurrency: options.concurrency, durationMs: options.durationMs, runTag, serverPid: worker.pid },
+          {
+            concurrency: options.concurrency,
+            durationMs: options.durationMs,
+            rounds: options.httpRounds,
+            runTag,
+            serverPid: worker.pid,
+          },
           log,
         );
       });
@@ -78,6 +92,29 @@ async function main(): Promise<number> {
             durationMs: options.socketMs,
             rounds: options.socketRounds,
             warmupMs: 1_000,
+            serverPid: worker.pid,
+          },
+          log,
+        );
+      });
+    }
+    if (want("openloop")) {
+      await run("openloop", async () => {
+        log(
+          `\nOpen-loop latency: the reference room's capacity, then 25, 50, 75 % of it and 200 msgs/s offered on schedule to both rooms (16 senders, 10 listeners, ${options.openLoopMs / 1000} s each):`,
+        );
+        report.openLoop = await openLoopBench(
+          worker.url,
+          worker.adminToken,
+          {
+            runTag,
+            senders: 16,
+            listeners: 10,
+            fractions: [0.25, 0.5, 0.75],
+            fixedRates: [200],
+            durationMs: options.openLoopMs,
+            capacityMs: options.quick ? 4_000 : 10_000,
+            earlierCapacityRuns: report.socket?.runs?.reference ?? [],
             serverPid: worker.pid,
           },
           log,
@@ -153,12 +190,20 @@ async function main(): Promise<number> {
     if (want("cost")) {
       await run("cost", async () => {
         log(
-          `\nCost per million messages: ${options.costMessages} messages over ${options.costWindowMs / 1000} s per mode, with ${options.costPages.join(" and ")} open pages:`,
+          `\nCost at real rates: per mode ${options.costIdlePages} pages idle for ${options.costIdleMs / 1000} s, then one page writing at ${COST_WRITE_RATES.join(", ")} messages/min, ${options.costWriteMs / 1000} s each:`,
         );
         report.cost = await costBench(
           worker.url,
           worker.adminToken,
-          { runTag, messages: options.costMessages, windowMs: options.costWindowMs, pages: options.costPages },
+          {
+            runTag,
+            idleMs: options.costIdleMs,
+            idlePages: options.costIdlePages,
+            writeMs: options.costWriteMs,
+            writeRates: COST_WRITE_RATES,
+            rates: [1, 10, 100, 1_000],
+            pages: [10, 50],
+          },
           log,
         );
       });

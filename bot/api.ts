@@ -126,7 +126,8 @@ export class ChatApi {
     return (await this.call<StreamResponse>("POST", "/api/bot/stream", input)).body;
   }
 
-  async heal(messageId: string): Promise<HealResponse> {
-    return (await this.call<HealResponse>("POST", "/api/admin/add-to-cache", { messageId })).body;
+  /** `room`: where the message was posted (records are kept per room). */
+  async heal(messageId: string, room: string): Promise<HealResponse> {
+    return (await this.call<HealResponse>("POST", "/api/admin/add-to-cache", { messageId, room })).body;
   }
 }

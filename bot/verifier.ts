@@ -26,7 +26,7 @@ export class ReplyVerifier {
   ) {
     this.hadPending = store.size > 0;
     this.verifier = new Verifier(store, {
-      heal: (entry) => api.heal(entry.id),
+      heal: (entry) => api.heal(entry.id, entry.room),
       settleMs,
       events: {
         onVerified: (entry, by) =>

@@ -1,6 +1,7 @@
 // Starts a real `wrangler dev` (workerd, local KV and Durable Objects) on a free
 // loopback port. Used by `npm start`, the Node-side tests, the race lab and the benchmarks.
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -55,13 +56,19 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Tokens of workers started without any: random, nothing anyone could guess, and the same for
+ * every worker this process starts, so a worker restarted on the same state keeps its clients.
+ */
+const DEFAULT_TOKENS = { admin: randomBytes(24).toString("base64url"), bot: randomBytes(24).toString("base64url") };
+
 export async function startLocalWorker(options: LocalWorkerOptions = {}): Promise<LocalWorker> {
   const port = options.port ?? (await freePort());
   const inspectorPort = await freePort();
   const ownsState = !options.persistTo;
   const persistTo = options.persistTo ?? mkdtempSync(join(tmpdir(), "lossless-chat-"));
-  const adminToken = options.adminToken ?? "local-admin-token";
-  const botToken = options.botToken ?? "local-bot-token";
+  const adminToken = options.adminToken ?? DEFAULT_TOKENS.admin;
+  const botToken = options.botToken ?? DEFAULT_TOKENS.bot;
   // Stats go to the local store: Analytics Engine has no local simulator to read back from.
   const vars = {
     ADMIN_TOKEN: adminToken,

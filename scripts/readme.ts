@@ -3,13 +3,20 @@
 // for a block with a line `<!-- figures:NAME -->`; nothing measured is typed by hand. The
 // race lab's HTML report is rendered from its JSON too, and its chart PNG carries the
 // report's hash. `npm test` runs this with --check and fails when any of them is stale.
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { sha256, sourceHashOf } from "../bench/lib/png-source";
 import { renderRaceReport } from "../bench/race/report-html";
 import { join } from "node:path";
 import { definitionsMarkdown, overviewTable, seedTable } from "../bench/race/summary";
 import { raceReportSchema, type RaceReport } from "../bench/race/report-schema";
-import { benchTables, costTable, fanInTable, fanInTargets, type BenchReport } from "../bench/scenarios/report";
+import {
+  benchTables,
+  costTable,
+  fanInTable,
+  fanInTargets,
+  headlineFigures,
+  type BenchReport,
+} from "../bench/scenarios/report";
 import { historyLines, historyTable, modeTable, soakSummary } from "../bench/soak/report";
 import { soakReportSchema } from "../bench/soak/report-schema";
 import { markdownTable } from "../bench/lib/table";
@@ -19,10 +26,10 @@ import { PROJECT_ROOT } from "./local-worker";
 
 /** Each page and the sections it joins: the README is what a newcomer reads first, the rest by purpose. */
 export const PAGES: { file: string; sections: string[] }[] = [
-  { file: "README.md", sections: ["intro", "deploy"] },
+  { file: "README.md", sections: ["intro", "deploy", "threats"] },
   { file: "docs/architecture.md", sections: ["architecture"] },
   { file: "docs/api.md", sections: ["api"] },
-  { file: "docs/operations.md", sections: ["operations"] },
+  { file: "docs/operations.md", sections: ["operations", "threats"] },
   { file: "docs/pages.md", sections: ["pages"] },
   { file: "docs/bot.md", sections: ["bot"] },
   { file: "docs/lab.md", sections: ["lab"] },
@@ -35,6 +42,17 @@ const RACE_REPORT = { json: "docs/race-latest.json", html: "docs/race-report.htm
 const read = (path: string) => readFileSync(join(PROJECT_ROOT, path), "utf8");
 const race = (path: string): RaceReport => raceReportSchema.parse(JSON.parse(read(path)));
 const bench = (): BenchReport => JSON.parse(read("docs/bench-latest.json")) as BenchReport;
+/** Fan-in runs 100+ rooms at once: on a loaded machine it is run alone, into a file of its own. */
+const FAN_IN_ALONE = "npm run bench -- --only fan-in --json docs/bench-fan-in.json";
+/** The newest fan-in figures: the full run's, or those of the scenario run alone. */
+function fanInReport(): { report: BenchReport; file: string } | null {
+  const found = ["docs/bench-latest.json", "docs/bench-fan-in.json"]
+    .filter((file) => existsSync(join(PROJECT_ROOT, file)))
+    .map((file) => ({ report: JSON.parse(read(file)) as BenchReport, file }))
+    .filter(({ report }) => report.fanIn);
+  found.sort((a, b) => Date.parse(b.report.generatedAt) - Date.parse(a.report.generatedAt));
+  return found[0] ?? null;
+}
 const day = (iso: string) => iso.slice(0, 10);
 
 /** The line above every block: the command that made it, when, and its result file. */
@@ -93,8 +111,11 @@ const BLOCKS: Record<string, () => string> = {
       provenance(r.command, r.generatedAt, "docs/race-29.json", raceOutcome(r)),
       table,
       provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s`),
+      headlineFigures(b),
       targets,
-    ].join("\n\n");
+    ]
+      .filter(Boolean)
+      .join("\n\n");
   },
   "race-29": () => {
     const r = race("docs/race-29.json");
@@ -156,16 +177,18 @@ const BLOCKS: Record<string, () => string> = {
     ].join("\n\n");
   },
   "fan-in": () => {
-    const b = bench();
-    if (!b.fanIn) return "Not measured yet — run `npm run bench` (or `npm run bench -- --only fan-in`).";
+    const found = fanInReport();
+    if (!found) return `Not measured yet — run \`npm run bench\` (or \`${FAN_IN_ALONE}\`).`;
+    const { report: b, file } = found;
+    const fanIn = b.fanIn!;
     const targets = markdownTable(
       ["target", "measured", "met"],
-      fanInTargets(b.fanIn).map((c) => [c.target, c.measured, c.met === null ? "—" : c.met ? "yes" : "**no**"]),
+      fanInTargets(fanIn).map((c) => [c.target, c.measured, c.met === null ? "—" : c.met ? "yes" : "**no**"]),
       ["left", "left", "left"],
     );
     return [
-      provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s in all`),
-      fanInTable(b.fanIn),
+      provenance(b.command, b.generatedAt, file, `${b.durationSeconds} s in all`),
+      fanInTable(fanIn),
       targets,
     ].join("\n\n");
   },

@@ -111,14 +111,15 @@ export class ChatClient {
     };
   }
 
-  async heal(messageId: string): Promise<HealResponse> {
-    return (await this.call<HealResponse>("heal", "POST", "/api/admin/add-to-cache", { messageId })).body;
+  async heal(messageId: string, room: string): Promise<HealResponse> {
+    return (await this.call<HealResponse>("heal", "POST", "/api/admin/add-to-cache", { messageId, room })).body;
   }
 
-  /** One message's KV record (the heal source); null if it does not exist. */
-  async record(id: string): Promise<Message | null> {
+  /** One message's KV record in its room (the heal source); null if it does not exist. */
+  async record(id: string, room: string): Promise<Message | null> {
+    const query = new URLSearchParams({ room, record: "1" });
     try {
-      return (await this.call<Message>("read", "GET", `/api/comments/${encodeURIComponent(id)}`)).body;
+      return (await this.call<Message>("read", "GET", `/api/comments/${encodeURIComponent(id)}?${query}`)).body;
     } catch (err) {
       if (err instanceof HttpError && err.status === 404) return null;
       throw err;

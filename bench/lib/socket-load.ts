@@ -80,7 +80,7 @@ function readFrame(data: unknown): ServerFrame | null {
 }
 
 /** One socket that sends and receives frames; opens once the room said hello. */
-class FrameSocket {
+export class FrameSocket {
   dropped = false;
   mode: PathMode | null = null;
   private constructor(private readonly ws: WebSocket) {}
@@ -256,7 +256,7 @@ export async function socketLoad(
 }
 
 /** All sockets open, or none: the ones that did open are closed again before the error. */
-async function openAll(opening: Promise<FrameSocket>[]): Promise<FrameSocket[]> {
+export async function openAll(opening: Promise<FrameSocket>[]): Promise<FrameSocket[]> {
   const settled = await Promise.allSettled(opening);
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
   const opened = settled.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
@@ -266,7 +266,7 @@ async function openAll(opening: Promise<FrameSocket>[]): Promise<FrameSocket[]> 
 }
 
 /** CPU used from `fromMs` to `fromMs + durationMs` from now: by the server's process tree, and by this process. */
-async function cpuWindow(
+export async function cpuWindow(
   serverPid: number | undefined,
   fromMs: number,
   durationMs: number,

@@ -259,7 +259,7 @@ export class Tab {
     const { history, room } = this.options;
     const op = history?.recorder.invoke({ type: "heal", process: history.process, room, id, mode: this.mode });
     try {
-      const answer = await this.client.heal(id);
+      const answer = await this.client.heal(id, room);
       op?.complete("ok", { mode: answer.mode, readded: answer.readded });
       return answer;
     } catch (err) {

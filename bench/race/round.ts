@@ -133,7 +133,7 @@ export async function runRound(settings: RoundSettings): Promise<RoundResult> {
       ...acked.map((m): [string, number] => [m.id, m.createdAt]),
       ...[...(bot ? bot.replies.keys() : [])].map((id): [string, number | undefined] => [id, seen.createdAt.get(id)]),
     ]);
-    const audit = await auditFinalList(admin, settings.mode, final.comments, ackedIds, seen);
+    const audit = await auditFinalList(admin, room, settings.mode, final.comments, ackedIds, seen);
     const result = withHistoryCheck(
       buildResult(settings, room, posted, bot, seen, audit, durationMs, !finished, tabs),
       recorder,
@@ -190,6 +190,7 @@ type Audit = { finalList: Message[]; delivered: Set<string>; beyondWindow: Set<s
  */
 async function auditFinalList(
   admin: ChatClient,
+  room: string,
   mode: PathMode,
   finalList: Message[],
   acked: Map<string, number | undefined>,
@@ -202,7 +203,7 @@ async function auditFinalList(
   for (const [id, createdAt] of acked) {
     if (delivered.has(id) || !full) continue;
     if (mode === "do") {
-      if (!(await admin.heal(id)).readded) {
+      if (!(await admin.heal(id, room)).readded) {
         beyondWindow.add(id);
         delivered.add(id);
       }

@@ -1,6 +1,6 @@
 // The bare reference room: what any design with per-message KV records must do per
 // message, and nothing more. Per `send` it inserts one SQLite row, puts one KV record
-// (`comment:<id>` → JSON), broadcasts the message to every socket of the room and acks
+// (`comment:<room>:<id>` → JSON), broadcasts the message to every socket of the room and acks
 // the sender. It speaks the real room's frame protocol (src/shared/frames.ts), so the
 // bench's one load generator drives both, and the ratio ours/reference shows what our
 // guarantees cost over this floor. No flags, no mirror, no claims, no retries.
@@ -54,7 +54,7 @@ export class ReferenceRoom extends DurableObject<ReferenceEnv> {
       .one();
     const message = toMessage(room, row);
     // Not awaited: the RPC answers once the row is durable (output gate); the put follows.
-    this.env.RECORDS.put(`comment:${id}`, JSON.stringify(message)).catch(() => undefined);
+    this.env.RECORDS.put(`comment:${message.room}:${id}`, JSON.stringify(message)).catch(() => undefined);
     return { message, created: true };
   }
 
@@ -98,7 +98,7 @@ export class ReferenceRoom extends DurableObject<ReferenceEnv> {
     send(ws, { type: "ack", id, message, created: true });
     // The KV record, one put per message. Awaited after the ack: KV I/O opens the input
     // gate, so other sends proceed meanwhile; this is the cheapest honest order.
-    await this.env.RECORDS.put(`comment:${id}`, JSON.stringify(message));
+    await this.env.RECORDS.put(`comment:${message.room}:${id}`, JSON.stringify(message));
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {

@@ -1,6 +1,7 @@
-// Cost per million messages, per mode, for a room with 10 and with 50 open pages: N
-// messages posted at an even pace by page-like tabs (WebSocket and socket sends in do
-// mode, the page's polling in kv mode), every operation counted, then priced
+// Cost per million messages at real rates, per mode (bench/cost/rates.ts): the operations of
+// open pages when nobody writes (page-like tabs: WebSocket in do mode, the page's polling in
+// kv mode), counted per page-second, and the operations of a message at two or three rates
+// (one page writing, its own idle share taken out), every operation counted, then priced
 // (bench/cost/). What the client sees is counted at the client (Worker requests, socket
 // messages); what only the server knows comes from its usage counters (src/storage/usage.ts):
 // the Room's via GET /api/admin/rooms/:room; the shared objects' (Control, the registry
@@ -8,42 +9,69 @@
 // counts belong to the run. Page loads are left out (steady state); bot replies are not part of it.
 import type { PathMode } from "../../src/shared/message";
 import { KV_COUNT_NAMES, noKvCounts, type KvCounts, type UsageCounts, type UsageReport } from "../../src/shared/usage";
-import { costPerMillion, perMessage, type CostCounts, type CostPerMillion } from "../cost/compute";
+import { perMessage, type CostCounts } from "../cost/compute";
 import { PRICES } from "../cost/prices";
+import { costAtRates, perMessageBeyondIdle, usdPerMillion, usdPerPageHour, type CostRateRow } from "../cost/rates";
 import { ChatClient } from "../lib/api";
 import { round } from "../lib/stats";
 import { PAGE_CADENCE, Tab } from "../lib/tab";
 import { now, sleep, waitFor } from "../lib/time";
 
-export type CostRow = {
-  mode: PathMode;
+type UsageDelta = Omit<UsageCounts, "since">;
+
+/** What one window counted. */
+export type CostWindow = {
   pages: number;
-  messages: number;
-  delivered: number;
   seconds: number;
   counts: CostCounts;
-  perMessage: CostCounts;
-  usdPerMillionMessages: CostPerMillion;
   /** where the server-side counts came from: the Room, the shared objects, the Worker's own KV calls, the stats points */
   sources: { room: UsageDelta; control: UsageDelta; registry: UsageDelta; worker: KvCounts; statsPoints: number };
-  /** a Durable Object's in-memory counters restarted during the run (it was evicted): its counts are short */
+  /** a Durable Object's in-memory counters restarted during the window (it was evicted): its counts are short */
   countersRestarted: string[];
 };
 
-type UsageDelta = Omit<UsageCounts, "since">;
-
-export type CostResult = {
+/** One page writing at `ratePerMinute`: perMessage is beyond the page's own idle share. */
+export type CostWrites = CostWindow & {
+  ratePerMinute: number;
   messages: number;
-  windowMs: number;
-  pages: number[];
-  prices: typeof PRICES;
-  rows: CostRow[];
+  delivered: number;
+  perMessage: CostCounts;
+  usdPerMillionMessages: number;
 };
 
-export type CostOptions = { runTag: string; messages: number; windowMs: number; pages: number[] };
+export type CostMode = {
+  mode: PathMode;
+  idle: CostWindow & { perPageSecond: CostCounts; usdPerMillionPageSeconds: number; usdPerPageHour: number };
+  writes: CostWrites[];
+};
 
-/** After the tabs stop: the outbox flush, the mirror (≤ 1 s) and the local stats batches (1 s) finish. */
-const SETTLE_MS = 2_000;
+export type CostResult = {
+  idleMs: number;
+  writeMs: number;
+  /** the rates the table is computed for, messages a minute per room, and its open pages */
+  rates: number[];
+  pages: number[];
+  prices: typeof PRICES;
+  modes: CostMode[];
+  table: CostRateRow[];
+};
+
+export type CostOptions = {
+  runTag: string;
+  idleMs: number;
+  idlePages: number;
+  writeMs: number;
+  /** measured write rates, messages a minute */
+  writeRates: number[];
+  rates: number[];
+  pages: number[];
+};
+
+/**
+ * After a window: the outbox flush, the mirror (≤ 1 s) and the local stats batches (1 s) that
+ * carry the Worker's KV counts finish, so they are counted in their own window.
+ */
+const SETTLE_MS = 3_000;
 
 type ServerSnapshot = { room: UsageCounts; usage: UsageReport };
 
@@ -76,7 +104,7 @@ function delta(after: UsageCounts, before: UsageCounts): UsageDelta {
   ) as UsageDelta;
 }
 
-function sources(before: ServerSnapshot, after: ServerSnapshot): CostRow["sources"] {
+function sources(before: ServerSnapshot, after: ServerSnapshot): CostWindow["sources"] {
   const worker = noKvCounts();
   for (const mode of ["kv", "do", "none"] as const) {
     for (const name of KV_COUNT_NAMES) worker[name] += after.usage.worker[mode][name] - before.usage.worker[mode][name];
@@ -96,7 +124,7 @@ function serverCounts({
   registry,
   worker,
   statsPoints,
-}: CostRow["sources"]): Omit<CostCounts, "workerRequests" | "socketMessagesIn"> {
+}: CostWindow["sources"]): Omit<CostCounts, "workerRequests" | "socketMessagesIn"> {
   const both = (key: keyof UsageDelta) => room[key] + control[key] + registry[key];
   return {
     // an alarm run is a request too
@@ -113,69 +141,104 @@ function serverCounts({
   };
 }
 
-async function runOne(
-  url: string,
-  admin: ChatClient,
-  mode: PathMode,
-  pages: number,
-  options: CostOptions,
-): Promise<CostRow> {
-  const room = `bench-${options.runTag}-cost-${mode}-${pages}`;
-  await admin.setRoomMode(room, mode);
+/** Counts everything `tabs` and the server do while `work` runs (the tabs stay open). */
+async function counted(admin: ChatClient, room: string, mode: PathMode, tabs: Tab[], work: () => Promise<void>) {
+  const before = await serverSnapshot(admin, room);
+  const clientBefore = clientCounts(tabs);
+  const started = now();
+  await work();
+  // The window runs on, pages open, until the server has counted the work's last operations:
+  // client and server counts then cover the same time.
+  await sleep(SETTLE_MS);
+  const clientAfter = clientCounts(tabs);
+  const seconds = (now() - started) / 1000;
+  const after = await serverSnapshot(admin, room);
+  const from = sources(before, after);
+  const counts: CostCounts = {
+    workerRequests: clientAfter.workerRequests - clientBefore.workerRequests,
+    socketMessagesIn: clientAfter.socketMessagesIn - clientBefore.socketMessagesIn,
+    ...serverCounts(from),
+  };
+  const countersRestarted = [
+    // (a kv room's object takes no calls: only the inspection wakes it)
+    ...(mode === "do" && after.room.since !== before.room.since ? ["room"] : []),
+    ...(after.usage.control.since !== before.usage.control.since ? ["control"] : []),
+    ...(after.usage.registry.since !== before.usage.registry.since ? ["registry"] : []),
+  ];
+  return { pages: tabs.length, seconds: round(seconds, 1)!, counts, sources: from, countersRestarted };
+}
+
+async function openTabs(url: string, room: string, pages: number, name: string): Promise<Tab[]> {
   const tabs = Array.from(
     { length: pages },
     (_, i) =>
-      new Tab({ client: new ChatClient(url), room, author: `page ${i + 1}`, cadence: PAGE_CADENCE, push: true }),
+      new Tab({ client: new ChatClient(url), room, author: `${name} ${i + 1}`, cadence: PAGE_CADENCE, push: true }),
   );
+  await Promise.all(tabs.map((tab) => tab.open({ randomPhase: true })));
+  await sleep(SETTLE_MS);
+  return tabs;
+}
+
+/** `pages` open pages, nobody writing, for the idle window: operations per page-second. */
+async function idleWindow(url: string, admin: ChatClient, mode: PathMode, options: CostOptions) {
+  const room = `bench-${options.runTag}-cost-idle-${mode}`;
+  await admin.setRoomMode(room, mode);
+  const tabs = await openTabs(url, room, options.idlePages, "idle page");
   try {
-    await Promise.all(tabs.map((tab) => tab.open({ randomPhase: true })));
-    await sleep(SETTLE_MS);
-    const before = await serverSnapshot(admin, room);
-    const clientBefore = clientCounts(tabs);
-    const started = now();
-    const every = options.windowMs / options.messages;
-    const sent = await Promise.all(
-      Array.from({ length: options.messages }, async (_, n) => {
-        await sleep(started + n * every - now());
-        return tabs[n % pages]!.post(`cost message ${n + 1}`);
-      }),
-    );
-    // Polling goes on for the whole window in both modes; then the last messages are verified.
-    await sleep(started + options.windowMs - now());
-    await waitFor(() => tabs.every((tab) => tab.unverified === 0), now() + 2 * PAGE_CADENCE.fast[1], 100);
-    for (const tab of tabs) tab.stop();
-    const clientAfter = clientCounts(tabs);
-    const seconds = (now() - started) / 1000;
-    await sleep(SETTLE_MS);
-    const after = await serverSnapshot(admin, room);
-    const from = sources(before, after);
-    const counts: CostCounts = {
-      workerRequests: clientAfter.workerRequests - clientBefore.workerRequests,
-      socketMessagesIn: clientAfter.socketMessagesIn - clientBefore.socketMessagesIn,
-      ...serverCounts(from),
-    };
-    const restarted = [
-      // (a kv room's object takes no calls: only the inspection wakes it)
-      ...(mode === "do" && after.room.since !== before.room.since ? ["room"] : []),
-      ...(after.usage.control.since !== before.usage.control.since ? ["control"] : []),
-      ...(after.usage.registry.since !== before.usage.registry.since ? ["registry"] : []),
-    ];
-    return {
-      mode,
-      pages,
-      messages: options.messages,
-      delivered: sent.filter((m) => m.verifiedAt !== undefined).length,
-      seconds: round(seconds, 1)!,
-      counts,
-      perMessage: perMessage(counts, options.messages),
-      sources: from,
-      // Awake at most: the room, in do mode (no shared object is called per message).
-      usdPerMillionMessages: costPerMillion(counts, options.messages, { objects: mode === "do" ? 1 : 0, seconds }),
-      countersRestarted: restarted,
-    };
+    const window = await counted(admin, room, mode, tabs, () => sleep(options.idleMs));
+    const perPageSecond = perMessage(window.counts, window.pages * window.seconds);
+    const usd = usdPerMillion(perPageSecond);
+    return { ...window, perPageSecond, usdPerMillionPageSeconds: usd, usdPerPageHour: usdPerPageHour(usd) };
   } finally {
     for (const tab of tabs) tab.stop();
   }
+}
+
+/** One page writing at each measured rate in turn, in one room: operations per message beyond its idle share. */
+async function writeWindows(
+  url: string,
+  admin: ChatClient,
+  mode: PathMode,
+  idle: CostMode["idle"],
+  options: CostOptions,
+): Promise<CostWrites[]> {
+  const room = `bench-${options.runTag}-cost-writes-${mode}`;
+  await admin.setRoomMode(room, mode);
+  const [tab] = await openTabs(url, room, 1, "writer");
+  const results: CostWrites[] = [];
+  try {
+    for (const ratePerMinute of options.writeRates) {
+      const every = 60_000 / ratePerMinute;
+      // At least six: a slow rate's few messages would carry the window's small noise each.
+      const messages = Math.max(6, Math.round(options.writeMs / every));
+      let delivered = 0;
+      const window = await counted(admin, room, mode, [tab!], async () => {
+        const started = now();
+        const sent = await Promise.all(
+          Array.from({ length: messages }, async (_, n) => {
+            await sleep(started + n * every - now());
+            return tab!.post(`cost message ${ratePerMinute}/min ${n + 1}`);
+          }),
+        );
+        // Each message gets its whole interval, then the last ones are verified.
+        await sleep(started + messages * every - now());
+        await waitFor(() => tab!.unverified === 0, now() + 2 * PAGE_CADENCE.fast[1], 100);
+        delivered = sent.filter((m) => m.verifiedAt !== undefined).length;
+      });
+      const per = perMessageBeyondIdle(window.counts, idle.perPageSecond, window.seconds, messages);
+      results.push({
+        ...window,
+        ratePerMinute,
+        messages,
+        delivered,
+        perMessage: per,
+        usdPerMillionMessages: usdPerMillion(per),
+      });
+    }
+  } finally {
+    tab?.stop();
+  }
+  return results;
 }
 
 export async function costBench(
@@ -185,19 +248,46 @@ export async function costBench(
   log: (line: string) => void,
 ): Promise<CostResult> {
   const admin = new ChatClient(url, { admin: adminToken });
-  const rows: CostRow[] = [];
-  for (const pages of options.pages) {
-    for (const mode of ["kv", "do"] as const) {
-      const row = await runOne(url, admin, mode, pages, options);
-      const c = row.perMessage;
+  const modes: CostMode[] = [];
+  // One mode after the other, so the Worker's and the shared objects' counts belong to it.
+  for (const mode of ["kv", "do"] as const) {
+    const idle = await idleWindow(url, admin, mode, options);
+    const c = idle.perPageSecond;
+    log(
+      `  ${mode} idle, ${idle.pages} pages, ${idle.seconds} s: per page-hour ${(c.workerRequests * 3600).toFixed(1)} Worker req, ` +
+        `${(c.doRequests * 3600).toFixed(1)} DO req, ${(c.socketMessagesIn * 3600).toFixed(1)} WS msgs in, ${(c.kvReads * 3600).toFixed(1)} KV reads ` +
+        `→ $${idle.usdPerPageHour.toFixed(6)} per page-hour${idle.countersRestarted.length ? `; counters restarted: ${idle.countersRestarted.join(", ")}` : ""}`,
+    );
+    const writes = await writeWindows(url, admin, mode, idle, options);
+    for (const w of writes) {
+      const p = w.perMessage;
       log(
-        `  ${mode} ${String(pages).padStart(3)} pages: ${row.delivered}/${row.messages} delivered in ${row.seconds} s; per message ${c.workerRequests.toFixed(2)} Worker req, ` +
-          `${c.doRequests.toFixed(2)} DO req, ${c.socketMessagesIn.toFixed(2)} WS msgs in, ${c.sqlRowsWritten.toFixed(2)} rows written, ` +
-          `${c.kvReads.toFixed(2)} KV reads, ${c.kvWrites.toFixed(2)} KV writes → $${row.usdPerMillionMessages.operations.toFixed(2)} per million messages ` +
-          `(+ at most $${row.usdPerMillionMessages.durationAtMost.toFixed(2)} duration)${row.countersRestarted.length ? `; counters restarted: ${row.countersRestarted.join(", ")}` : ""}`,
+        `  ${mode} ${String(w.ratePerMinute).padStart(4)}/min: ${w.delivered}/${w.messages} delivered in ${w.seconds} s; per message ${p.workerRequests.toFixed(2)} Worker req, ` +
+          `${p.doRequests.toFixed(2)} DO req, ${p.socketMessagesIn.toFixed(2)} WS msgs in, ${p.sqlRowsWritten.toFixed(2)} rows written, ` +
+          `${p.kvReads.toFixed(2)} KV reads, ${p.kvWrites.toFixed(2)} KV writes → $${w.usdPerMillionMessages.toFixed(2)} per million messages` +
+          `${w.countersRestarted.length ? `; counters restarted: ${w.countersRestarted.join(", ")}` : ""}`,
       );
-      rows.push(row);
     }
+    modes.push({ mode, idle, writes });
   }
-  return { messages: options.messages, windowMs: options.windowMs, pages: options.pages, prices: PRICES, rows };
+  const table = modes.flatMap((m) =>
+    costAtRates(
+      {
+        mode: m.mode,
+        idleUsdPerMillionPageSeconds: m.idle.usdPerMillionPageSeconds,
+        messageUsdByRate: Object.fromEntries(m.writes.map((w) => [w.ratePerMinute, w.usdPerMillionMessages])),
+      },
+      options.rates,
+      options.pages,
+    ),
+  );
+  return {
+    idleMs: options.idleMs,
+    writeMs: options.writeMs,
+    rates: options.rates,
+    pages: options.pages,
+    prices: PRICES,
+    modes,
+    table,
+  };
 }

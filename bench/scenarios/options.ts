@@ -5,6 +5,7 @@ import { readFlags, validate } from "../lib/cli";
 export const SCENARIOS = [
   "throughput",
   "socket",
+  "openloop",
   "limits",
   "visibility",
   "requests",
@@ -19,10 +20,16 @@ export type ScenarioName = (typeof SCENARIOS)[number];
 export const BENCH_USAGE = `Usage: npm run bench -- [options]
 
 Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
-  throughput   acknowledged writes/s per room, kv vs do, against GET /api/health (no-op)
+  throughput   acknowledged writes/s per room, kv vs do, against GET /api/health (no-op); do
+               vs the reference room's post in rounds, requests/s and server CPU per request
   socket       messages/s over WebSockets into one do room (16 closed-loop senders, 10
                listeners), ours vs a bare reference room (bench/reference); outbox lag
-               and every acknowledged message's KV record
+               and every acknowledged message's KV record; msgs/s and server CPU per message
+               ours / reference with the spread of neighbouring runs
+  openloop     latency under a steady offered load: the reference room's capacity first, then
+               25, 50 and 75 % of it and 200 msgs/s offered on schedule (16 sender sockets, 10
+               listeners) to ours and the reference; p50, p99, p99.9 from scheduled send to
+               every listener
   limits       socket and HTTP writes with the post limit and socket checks active vs exempt
                (a second local Worker of the same code), both loaded at the same time, two rounds
   visibility   time until another client sees a message: push (do), polling (do, kv)
@@ -30,8 +37,10 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   history      GET recent(200) latency with a short and a long room history (do)
   scrollback   scroll-back page latency (before=<seq>, 50 a page, anywhere in the log) in
                the same two rooms
-  cost         USD per million messages per mode, 10 and 50 open pages: operations counted
-               (client and server usage counters) × bench/cost/prices.ts
+  cost         USD per million messages per mode at 1, 10, 100 and 1,000 messages/min per room
+               with 10 and 50 open pages, and per open page-hour with nobody writing: operations
+               counted per open page-second (pages idle) and per message (one page writing at
+               measured rates), × bench/cost/prices.ts
   streaming    streamed AI replies (the bot with the Ollama-protocol stub): model's first
                token → text at listening sockets, storage writes and pushes per reply
   fan-in       N rooms at one message a second each (a flag change naming one room
@@ -42,8 +51,10 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   --only a,b             run only these scenarios
   --concurrency N        requests in flight for throughput and seeding (default 16)
   --duration-ms MS       per throughput scenario, after 1 s of warm-up (default 5000)
-  --socket-ms MS         measured length of each socket run, after 1 s of warm-up (default 20000)
+  --http-rounds N        rounds of reference, ours, ours, reference HTTP writes (default 2)
+  --socket-ms MS         measured length of each socket run, after 1 s of warm-up (default 12000)
   --socket-rounds N      rounds of reference, ours, ours, reference socket runs (default 2)
+  --open-loop-ms MS      measured length of each open-loop run, after 2 s of warm-up (default 8000)
   --history N,N          room history sizes (default 1000,100000)
   --samples N            requests per room for history and scrollback (default 200)
   --seed auto|http|sqlite
@@ -52,12 +63,15 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   --seed-budget-ms MS    (default 60000)
   --window-ms MS         length of the requests scenario (default 60000)
   --limit-ms MS          measured length of each limits run, after 1 s of warm-up (default 10000)
-  --cost-messages N      messages per cost run (default 300)
-  --cost-window-ms MS    wall time of each cost run, messages at an even pace (default 60000)
-  --cost-pages N,N       open pages of the cost runs (default 10,50)
+  --cost-idle-ms MS      length of the idle window, pages open and nobody writing (default 60000)
+  --cost-idle-pages N    pages open in the idle window (default 50)
+  --cost-write-ms MS     length of each measured write rate (default 20000)
+  --quick                a shorter run for development: short windows, one round each; its
+                         figures are not the committed ones
   --stream-replies N     streamed replies in the streaming scenario (default 30)
   --fan-in-rooms N       rooms of the fan-in scenario's first window; the second has twice
-                         as many (default 200)
+                         as many (default 100: a hundred messages a second, which one
+                         workerd thread on a loaded 2-core machine still carries)
   --fan-in-ms MS         the first window (the second is half as long; default 60000)
   --help                 this text`;
 
@@ -77,7 +91,9 @@ const schema = z.object({
     .default([...SCENARIOS]),
   concurrency: int("--concurrency", 1, 256).default(16),
   durationMs: int("--duration-ms", 500, 600_000).default(5_000),
-  socketMs: int("--socket-ms", 1_000, 600_000).default(20_000),
+  httpRounds: int("--http-rounds", 1, 10).default(2),
+  openLoopMs: int("--open-loop-ms", 1_000, 600_000).default(8_000),
+  socketMs: int("--socket-ms", 1_000, 600_000).default(12_000),
   socketRounds: int("--socket-rounds", 1, 10).default(2),
   history: z
     .string()
@@ -90,22 +106,36 @@ const schema = z.object({
   samples: int("--samples", 1, 100_000).default(200),
   windowMs: int("--window-ms", 5_000, 3_600_000).default(60_000),
   limitMs: int("--limit-ms", 1_000, 600_000).default(10_000),
-  costMessages: int("--cost-messages", 1, 100_000).default(300),
-  costWindowMs: int("--cost-window-ms", 1_000, 3_600_000).default(60_000),
-  costPages: z
-    .string()
-    .regex(/^\d+(,\d+)*$/, "--cost-pages takes page counts, e.g. 10,50")
-    .transform((s) => s.split(",").map(Number))
-    .pipe(
-      z.array(z.number().int().min(1, "--cost-pages must be at least 1").max(500, "--cost-pages must be at most 500")),
-    )
-    .default([10, 50]),
+  costIdleMs: int("--cost-idle-ms", 5_000, 3_600_000).default(60_000),
+  costIdlePages: int("--cost-idle-pages", 1, 500).default(50),
+  costWriteMs: int("--cost-write-ms", 5_000, 3_600_000).default(20_000),
   streamReplies: int("--stream-replies", 1, 10_000).default(30),
-  fanInRooms: int("--fan-in-rooms", 2, 2_000).default(200),
+  fanInRooms: int("--fan-in-rooms", 2, 2_000).default(100),
   fanInMs: int("--fan-in-ms", 2_000, 3_600_000).default(60_000),
+  quick: z.boolean().default(false),
 });
 
 export type BenchOptions = z.infer<typeof schema>;
+
+/** --quick: minutes instead of a quarter of an hour, for development; written apart from the committed results. */
+const QUICK = {
+  "json": ".tmp/bench-quick.json",
+  "duration-ms": "2000",
+  "http-rounds": "1",
+  "socket-ms": "5000",
+  "socket-rounds": "1",
+  "open-loop-ms": "4000",
+  "history": "1000,5000",
+  "seed-budget-ms": "20000",
+  "samples": "50",
+  "window-ms": "10000",
+  "limit-ms": "3000",
+  "cost-idle-ms": "20000",
+  "cost-write-ms": "10000",
+  "stream-replies": "5",
+  "fan-in-rooms": "20",
+  "fan-in-ms": "10000",
+} as const;
 
 export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
   const values = readFlags(argv, {
@@ -115,38 +145,46 @@ export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
     "duration-ms": { type: "string" },
     "socket-ms": { type: "string" },
     "socket-rounds": { type: "string" },
+    "http-rounds": { type: "string" },
+    "open-loop-ms": { type: "string" },
     "history": { type: "string" },
     "seed": { type: "string" },
     "seed-budget-ms": { type: "string" },
     "samples": { type: "string" },
     "window-ms": { type: "string" },
     "limit-ms": { type: "string" },
-    "cost-messages": { type: "string" },
-    "cost-window-ms": { type: "string" },
-    "cost-pages": { type: "string" },
+    "cost-idle-ms": { type: "string" },
+    "cost-idle-pages": { type: "string" },
+    "cost-write-ms": { type: "string" },
+    "quick": { type: "boolean" },
     "stream-replies": { type: "string" },
     "fan-in-rooms": { type: "string" },
     "fan-in-ms": { type: "string" },
   });
   if (values === "help") return "help";
+  // --quick: the shorter value of every option not given (a flag given still wins)
+  const q = (name: keyof typeof QUICK) => values[name] ?? (values.quick ? QUICK[name] : undefined);
   return validate(schema, {
-    json: values.json,
+    json: q("json"),
     only: values.only,
     concurrency: values.concurrency,
-    durationMs: values["duration-ms"],
-    socketMs: values["socket-ms"],
-    socketRounds: values["socket-rounds"],
-    history: values.history,
+    durationMs: q("duration-ms"),
+    socketMs: q("socket-ms"),
+    socketRounds: q("socket-rounds"),
+    httpRounds: q("http-rounds"),
+    openLoopMs: q("open-loop-ms"),
+    history: q("history"),
     seed: values.seed,
-    seedBudgetMs: values["seed-budget-ms"],
-    samples: values.samples,
-    windowMs: values["window-ms"],
-    limitMs: values["limit-ms"],
-    costMessages: values["cost-messages"],
-    costWindowMs: values["cost-window-ms"],
-    costPages: values["cost-pages"],
-    streamReplies: values["stream-replies"],
-    fanInRooms: values["fan-in-rooms"],
-    fanInMs: values["fan-in-ms"],
+    seedBudgetMs: q("seed-budget-ms"),
+    samples: q("samples"),
+    windowMs: q("window-ms"),
+    limitMs: q("limit-ms"),
+    costIdleMs: q("cost-idle-ms"),
+    costIdlePages: values["cost-idle-pages"],
+    costWriteMs: q("cost-write-ms"),
+    streamReplies: q("stream-replies"),
+    fanInRooms: q("fan-in-rooms"),
+    fanInMs: q("fan-in-ms"),
+    quick: values.quick === true,
   });
 }

@@ -67,13 +67,13 @@ export async function outboxRecords(
     error = `GET /api/admin/rooms/${room}: ${err instanceof HttpError ? `${err.status} ${err.message}` : (err as Error).message}`;
   }
 
-  // No room param: the Worker answers the message's KV record itself.
+  // record=1: the Worker answers the message's KV record in this room itself.
   const reader = new ChatClient(url);
   let missing = 0;
   let failed = 0;
   await mapLimit(ackedIds, options.concurrency, async (id) => {
     try {
-      if ((await reader.record(id)) === null) missing++;
+      if ((await reader.record(id, room)) === null) missing++;
     } catch (err) {
       failed++;
       error ??= `GET /api/comments/${id}: ${(err as Error).message}`;

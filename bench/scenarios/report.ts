@@ -1,6 +1,6 @@
 // The benchmark's JSON document, its tables, and the targets from the issue checked against it.
 import { cpus, platform } from "node:os";
-import { mean } from "../lib/stats";
+import { mean, type RatioSpread } from "../lib/stats";
 import { fmt, markdownTable } from "../lib/table";
 import type { HistoryResult } from "./history";
 import type { BenchOptions } from "./options";
@@ -11,6 +11,8 @@ import type { StreamingResult } from "./streaming";
 import type { ThroughputResult } from "./throughput";
 import type { VisibilityResult } from "./visibility";
 import type { CostResult } from "./cost";
+import type { CostCounts } from "../cost/compute";
+import type { OpenLoopBenchResult } from "./open-loop";
 import type { LimitCostResult, LimitCostRow } from "./limit-cost";
 import type { FanInResult, FanInWindow } from "./fan-in";
 import { FLIP_ROOMS_PER_PUT } from "../../src/shared/flags";
@@ -27,6 +29,8 @@ export type BenchReport = {
   durationSeconds: number;
   throughput?: ThroughputResult;
   socket?: SocketWritesResult;
+  /** absent from reports written before the open-loop scenario existed */
+  openLoop?: OpenLoopBenchResult;
   visibility?: VisibilityResult;
   requests?: RequestsModeResult[];
   history?: HistoryResult;
@@ -61,8 +65,21 @@ export function checkTargets(report: Omit<BenchReport, "targets" | "durationSeco
       measured: `${fmt(r, 3)} × (do/kv ${fmt(doOverKv, 2)}${floor})`,
       met: r === null ? null : r >= 0.6,
     });
+    const cpu = report.throughput.ratios.cpuDoOverReference;
+    if (cpu)
+      checks.push(
+        spreadTarget(
+          "HTTP post CPU vs reference",
+          "server CPU per HTTP do post ≤ 1.1 × the reference room's",
+          cpu,
+          "≤",
+          1.1,
+        ),
+      );
   }
   if (report.socket) checks.push(...socketTargets(report.socket));
+  if (report.openLoop) checks.push(...openLoopTargets(report.openLoop));
+  if (report.cost) checks.push(...costTargets(report.cost));
   for (const row of report.limits?.rows ?? []) {
     const r = row.limitedOverExempt;
     checks.push({
@@ -184,7 +201,90 @@ function limitCpuNote(row: LimitCostRow, call: LimitCostResult["limiterCall"]): 
 function threadCeiling(r: SocketWritesResult["reference"]): string {
   const cpu = r?.serverCpuMsPerMessage;
   if (!cpu) return "";
-  return `; the reference room's ${fmt(cpu, 2)} ms of server CPU per message caps one workerd thread at about ${fmt(1000 / cpu, 0)} msgs/s`;
+  return `; the reference room's ${fmt(cpu, 2)} ms of server CPU per message (its first run) caps one workerd thread at about ${fmt(1000 / cpu, 0)} msgs/s`;
+}
+
+/** "0.97 × of the means (0.91–1.02 over 4 pairs)": the ratio and the spread of its paired runs. */
+export function spreadText(r: RatioSpread): string {
+  return `${fmt(r.ofMeans, 3)} × of the means (${fmt(r.min, 3)}–${fmt(r.max, 3)} over ${r.pairs.length} pairs of neighbouring runs)`;
+}
+
+/** A ratio target met only when the whole spread of its pairs clears the bound. */
+export function spreadTarget(name: string, target: string, r: RatioSpread, op: "≤" | "≥", bound: number): TargetCheck {
+  const worst = op === "≤" ? r.max : r.min;
+  return {
+    name,
+    target: `${target} (every pair of runs)`,
+    measured: spreadText(r),
+    met: worst === null ? null : op === "≤" ? worst <= bound : worst >= bound,
+  };
+}
+
+const p99Ok = (v: number | null, bound: number) => v !== null && v <= bound;
+
+/** Latency under a steady load: p99 ≤ 50 ms at 50 and 75 %, ≤ 1.2 × the reference at every load, ≤ 50 ms at 200 msgs/s. */
+export function openLoopTargets(o: OpenLoopBenchResult): TargetCheck[] {
+  const byFraction = (f: number) => o.loads.find((l) => l.fraction === f);
+  const p99 = (l: OpenLoopBenchResult["loads"][number] | undefined, side: "ours" | "reference") =>
+    l ? l[side].latencyMs.p99 : null;
+  const checks: TargetCheck[] = [];
+  const half = [byFraction(0.5), byFraction(0.75)].filter((l) => l !== undefined);
+  if (half.length)
+    checks.push({
+      name: "open-loop p99 at 50 and 75 %",
+      target: "open loop: p99 ≤ 50 ms at 50 % and 75 % of the reference's capacity",
+      measured: half.map((l) => `${l.name}: p99 ${fmt(p99(l, "ours"))} ms`).join("; "),
+      met: half.every((l) => p99Ok(p99(l, "ours"), 50)),
+    });
+  const fractions = o.loads.filter((l) => l.fraction !== null);
+  if (fractions.length)
+    checks.push({
+      name: "open-loop p99 vs reference",
+      target: "open loop: p99 ≤ 1.2 × the reference's p99 at every load",
+      measured: fractions.map((l) => `${l.name}: ${fmt(p99(l, "ours"))} vs ${fmt(p99(l, "reference"))} ms`).join("; "),
+      met: fractions.every((l) => {
+        const [a, b] = [p99(l, "ours"), p99(l, "reference")];
+        return a !== null && b !== null && a <= 1.2 * b;
+      }),
+    });
+  for (const l of o.loads.filter((x) => x.fraction === null))
+    checks.push({
+      name: `open-loop p99 at ${l.name}`,
+      target: `open loop: p99 ≤ 50 ms at ${l.name} (${o.senders} senders, ${o.listeners} listeners)`,
+      measured: `p99 ${fmt(p99(l, "ours"))} ms (reference ${fmt(p99(l, "reference"))} ms)`,
+      met: p99Ok(p99(l, "ours"), 50),
+    });
+  return checks;
+}
+
+/** Cost at real rates: do ≤ kv at every rate, do ≤ 0.25 × kv at ≤ 10 messages/min. */
+export function costTargets(c: CostResult): TargetCheck[] {
+  if (!c.table) return [];
+  const pairs = c.table
+    .filter((r) => r.mode === "do")
+    .flatMap((d) => {
+      const k = c.table.find((r) => r.mode === "kv" && r.pages === d.pages && r.ratePerMinute === d.ratePerMinute);
+      return k
+        ? [{ rate: d.ratePerMinute, pages: d.pages, ratio: d.usdPerMillionMessages / k.usdPerMillionMessages }]
+        : [];
+    });
+  if (!pairs.length) return [];
+  const text = (xs: typeof pairs) => xs.map((x) => `${x.rate}/min × ${x.pages} pages ${fmt(x.ratio, 2)} ×`).join(", ");
+  const low = pairs.filter((x) => x.rate <= 10);
+  return [
+    {
+      name: "cost do vs kv",
+      target: "cost per million messages: do ≤ kv at every rate and page count",
+      measured: `do / kv: ${text(pairs)}`,
+      met: pairs.every((x) => x.ratio <= 1),
+    },
+    {
+      name: "cost do vs kv at low rates",
+      target: "cost per million messages: do ≤ 0.25 × kv at ≤ 10 messages/min",
+      measured: `do / kv: ${text(low)}`,
+      met: low.length > 0 && low.every((x) => x.ratio <= 0.25),
+    },
+  ];
 }
 
 /** The targets for socket writes, the outbox and its records. */
@@ -193,23 +293,31 @@ function socketTargets(s: SocketWritesResult): TargetCheck[] {
   const lag = outbox.outbox?.lagMs;
   const e = ours.errors;
   return [
-    {
-      name: "socket writes vs reference",
-      target: "socket writes ≥ 0.9 × the bare reference room",
-      measured: s.runs
-        ? `${fmt(ratios.oursOverReference, 3)} × (means of ${s.runs.ours.length} runs each: ${fmt(mean(s.runs.ours), 0)} vs ${fmt(mean(s.runs.reference), 0)} msgs/s)`
-        : `${fmt(ratios.oursOverReference, 3)} × (${fmt(ours.perSecond, 0)} vs ${fmt(s.reference?.perSecond, 0)} msgs/s)`,
-      met: ratios.oursOverReference === null ? null : ratios.oursOverReference >= 0.9,
-    },
-    {
-      name: "socket writes vs before",
-      target: `socket writes ≥ 3 × ${s.beforePerSecond} msgs/s (before)`,
-      measured:
-        (s.runs
-          ? `${fmt(ratios.oursOverBefore, 2)} × (mean of ${s.runs.ours.length} runs: ${fmt(mean(s.runs.ours), 0)} msgs/s)`
-          : `${fmt(ratios.oursOverBefore, 2)} × (${fmt(ours.perSecond, 0)} msgs/s)`) + threadCeiling(s.reference),
-      met: ratios.oursOverBefore === null ? null : ratios.oursOverBefore >= 3,
-    },
+    s.ratios.throughput
+      ? spreadTarget(
+          "socket writes vs reference",
+          "socket writes ≥ 0.9 × the bare reference room",
+          s.ratios.throughput,
+          "≥",
+          0.9,
+        )
+      : {
+          name: "socket writes vs reference",
+          target: "socket writes ≥ 0.9 × the bare reference room",
+          measured: `${fmt(ratios.oursOverReference, 3)} × (${fmt(ours.perSecond, 0)} vs ${fmt(s.reference?.perSecond, 0)} msgs/s)`,
+          met: ratios.oursOverReference === null ? null : ratios.oursOverReference >= 0.9,
+        },
+    ...(s.ratios.cpu
+      ? [
+          spreadTarget(
+            "socket CPU vs reference",
+            "server CPU per socket message ≤ 1.0 × the reference room's",
+            s.ratios.cpu,
+            "≤",
+            1.0,
+          ),
+        ]
+      : []),
     {
       name: "socket send to visible",
       target: "socket send → visible at every listener p99 ≤ 50 ms",
@@ -248,6 +356,9 @@ const ms = (v: number) => fmt(v, 1);
 /** Rates of repeated runs, whole numbers: "330, 318". */
 const perRun = (runs: number[]): string => runs.map((x) => fmt(x, 0)).join(", ");
 
+/** CPU ms per message of repeated runs: "3.1, 2.9". */
+const cpuRuns = (runs: (number | null)[]): string => runs.map((x) => fmt(x, 2)).join(", ");
+
 /** A rate measured over several runs: "mean (run, run)". */
 const meanWithRuns = (meanRate: number | null, runs: number[]): string => `${fmt(meanRate, 0)} (${perRun(runs)})`;
 
@@ -280,10 +391,12 @@ export function benchTables(report: BenchReport): string[] {
         `\n\ndo / no-op = ${fmt(t.ratios.doOverNoop, 3)}, do / kv = ${fmt(t.ratios.doOverKv, 3)}` +
         (t.ratios.referenceOverNoop === undefined
           ? ""
-          : `, reference / no-op = ${fmt(t.ratios.referenceOverNoop, 3)}, do / reference = ${fmt(t.ratios.doOverReference, 3)}`),
+          : `, reference / no-op = ${fmt(t.ratios.referenceOverNoop, 3)}, do / reference = ${fmt(t.ratios.doOverReference, 3)}`) +
+        httpSpreads(t),
     );
   }
   if (report.socket) tables.push(socketTable(report.socket));
+  if (report.openLoop) tables.push(openLoopTable(report.openLoop));
   if (report.fanIn) tables.push(fanInTable(report.fanIn));
   if (report.limits) tables.push(limitsTable(report.limits));
   if (report.visibility) {
@@ -460,6 +573,17 @@ export function benchTables(report: BenchReport): string[] {
   return tables;
 }
 
+/** The do and reference writes run by run: requests/s and CPU per request, and their ratios' spreads. */
+function httpSpreads(t: ThroughputResult): string {
+  const row = (name: string) => t.scenarios.find((x) => x.name === name);
+  const [d, r] = [row("do write"), row("reference write")];
+  if (!d?.cpuRuns || !r?.cpuRuns || !t.ratios.cpuDoOverReference || !t.ratios.doOverReferenceSpread) return "";
+  return (
+    `\n\nServer CPU ms/request per run: do write ${cpuRuns(d.cpuRuns)}, reference write ${cpuRuns(r.cpuRuns)}. ` +
+    `do / reference, requests/s: ${spreadText(t.ratios.doOverReferenceSpread)}; server CPU per request: ${spreadText(t.ratios.cpuDoOverReference)}.`
+  );
+}
+
 function socketTable(s: SocketWritesResult): string {
   const row = (name: string, r: SocketWritesResult["ours"] | null) =>
     r
@@ -500,12 +624,64 @@ function socketTable(s: SocketWritesResult): string {
       [row("ours", s.ours), row("reference (bench/reference)", s.reference)],
       ["left", "left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
     ) +
-    `\n\nmsgs/s per run: ours ${s.runs ? perRun(s.runs.ours) : "—"}, reference ${s.runs ? perRun(s.runs.reference) : "—"}; ours / reference (of the means) = ${fmt(s.ratios.oursOverReference, 3)}, ours / ${s.beforePerSecond} msgs/s (before) = ${fmt(s.ratios.oursOverBefore, 2)}; target p99 ≤ 50 ms` +
+    `\n\nmsgs/s per run: ours ${s.runs ? perRun(s.runs.ours) : "—"}, reference ${s.runs ? perRun(s.runs.reference) : "—"}` +
+    (s.runs?.cpuOurs && s.runs.cpuReference
+      ? `; server CPU ms/msg per run: ours ${cpuRuns(s.runs.cpuOurs)}, reference ${cpuRuns(s.runs.cpuReference)}`
+      : "") +
+    `\n\nours / reference, msgs/s: ${s.ratios.throughput ? spreadText(s.ratios.throughput) : `${fmt(s.ratios.oursOverReference, 3)} × of the means`}` +
+    (s.ratios.cpu ? `; server CPU per message: ${spreadText(s.ratios.cpu)}` : "") +
+    `${threadCeiling(s.reference)}.` +
     `\n\nOutbox (ours, ${outbox.roomCount ?? "?"} messages in the room, ${outbox.outbox?.flushed ?? "?"} records flushed): ${outbox.pendingAtRunEnd ?? "?"} records pending when the run ended, drained in ${outbox.drainedInMs === null ? "— (not within 30 s)" : `${outbox.drainedInMs} ms`}; ` +
     `record lag p50 ${fmt(lag?.p50, 0)} ms, p99 ${fmt(lag?.p99, 0)} ms, max ${fmt(lag?.max, 0)} ms; ` +
     `KV records found ${outbox.recordsChecked - outbox.recordsMissing - outbox.recordErrors}/${outbox.recordsChecked} (${outbox.recordsMissing} missing)` +
     (outbox.error ? `\n\n${outbox.error}` : "") +
     (s.ours.firstError ? `\n\nFirst error (ours): ${s.ours.firstError}` : "")
+  );
+}
+
+export function openLoopTable(o: OpenLoopBenchResult): string {
+  const l = (v: number | null) => (v === null ? "—" : v.toFixed(1));
+  const rows = o.loads.flatMap((load) =>
+    (["ours", "reference"] as const).map((side) => {
+      const r = load[side];
+      return [
+        load.name,
+        fmt(load.ratePerSecond, 0),
+        side === "ours" ? "ours (do room)" : "reference",
+        l(r.latencyMs.p50),
+        l(r.latencyMs.p99),
+        l(r.latencyMs.p999),
+        l(r.latencyMs.max),
+        l(r.lastListenerMs.p99),
+        `${r.acked}/${r.scheduled}`,
+        String(r.missing + r.nacks + r.socketDrops),
+        l(r.sendLagMs.p99),
+        fmt(r.serverCpuMsPerMessage, 2),
+      ];
+    }),
+  );
+  return (
+    `**Latency under a steady offered load** (open loop: messages sent on schedule, round-robin over ${o.senders} sender sockets, whatever the answers do; latency from the scheduled send to its arrival at each of ${o.listeners} listeners, a message that never arrived counted slower than all; ` +
+    `${o.durationMs / 1000} s per run after ${o.warmupMs / 1000} s warm-up; the loads are fractions of the reference room's capacity, ${fmt(o.referenceCapacity, 0)} msgs/s: the mean of its closed-loop runs in this run${o.capacityRuns ? ` (${perRun(o.capacityRuns)}; the first, ${o.capacityMs / 1000} s, right before these loads)` : ""}; the order of the two rooms alternates by load)\n\n` +
+    markdownTable(
+      [
+        "load",
+        "offered msgs/s",
+        "room",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+        "last listener p99 ms",
+        "acked/scheduled",
+        "missing, nacks, drops",
+        "send lag p99 ms",
+        "server CPU ms/msg",
+      ],
+      rows,
+      ["left", "right", "left", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
+    ) +
+    `\n\n"send lag" is how late this load generator sent against its schedule (it shares the machine); it is inside the latencies.`
   );
 }
 
@@ -543,78 +719,103 @@ function limitsTable(l: LimitCostResult): string {
 
 const usd = (v: number) => `$${v.toFixed(2)}`;
 
-/** Cost per million messages: counted operations per message, then priced. */
+const usd4 = (v: number) => `$${v.toFixed(4)}`;
+const usd6 = (v: number) => `$${v.toFixed(6)}`;
+
+/** Operations of one unit (a message, a page-hour) as a short list: "1.00 Worker req, 2.00 KV writes". */
+function opsText(c: CostCounts, scale = 1): string {
+  const parts: [keyof CostCounts, string][] = [
+    ["workerRequests", "Worker req"],
+    ["doRequests", "DO req"],
+    ["socketMessagesIn", "WS msgs in"],
+    ["sqlRowsWritten", "rows written"],
+    ["sqlRowsRead", "rows read"],
+    ["kvReads", "KV reads"],
+    ["kvWrites", "KV writes"],
+    ["kvLists", "KV lists"],
+    ["statsPoints", "stats points"],
+    ["alarms", "alarms"],
+  ];
+  return parts
+    .filter(([k]) => c[k] * scale >= 0.005)
+    .map(([k, name]) => `${fmt(c[k] * scale, 2)} ${name}`)
+    .join(", ");
+}
+
+/** Cost at real rates: the measured operations, then the table computed from them with the arithmetic beside it. */
 export function costTable(c: CostResult): string {
-  const counts = markdownTable(
+  if (!c.modes) return "The cost figures were measured in an older shape: run `npm run bench -- --only cost`.";
+  const readOn = [...new Set(Object.values(c.prices).map((p) => p.readOn))].join(", ");
+  const idle = markdownTable(
     [
       "mode",
-      "open pages",
+      "pages × seconds",
+      "operations per open page-hour (nobody writing)",
+      "USD per million page-seconds",
+      "USD per page-hour",
+    ],
+    c.modes.map((m) => [
+      m.mode,
+      `${m.idle.pages} × ${fmt(m.idle.seconds, 0)}`,
+      opsText(m.idle.perPageSecond, 3600) || "none",
+      usd4(m.idle.usdPerMillionPageSeconds),
+      usd6(m.idle.usdPerPageHour),
+    ]),
+    ["left", "right", "left", "right", "right"],
+  );
+  const writes = markdownTable(
+    [
+      "mode",
+      "messages/min",
       "delivered",
       "seconds",
-      "Worker requests",
-      "DO requests",
-      "WebSocket msgs in",
-      "SQLite rows written",
-      "SQLite rows read",
-      "KV reads",
-      "KV writes",
-      "alarms",
+      "operations per message (beyond the page's idle share)",
+      "USD per million messages (M)",
     ],
-    c.rows.map((r) => {
-      const p = r.perMessage;
-      return [
-        r.mode,
-        String(r.pages),
-        `${r.delivered}/${r.messages}`,
-        fmt(r.seconds, 0),
-        fmt(p.workerRequests, 2),
-        fmt(p.doRequests, 2),
-        fmt(p.socketMessagesIn, 2),
-        fmt(p.sqlRowsWritten, 2),
-        fmt(p.sqlRowsRead, 1),
-        fmt(p.kvReads, 2),
-        fmt(p.kvWrites, 2),
-        fmt(p.alarms, 2),
-      ];
-    }),
-    ["left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
+    c.modes.flatMap((m) =>
+      m.writes.map((w) => [
+        m.mode,
+        String(w.ratePerMinute),
+        `${w.delivered}/${w.messages}`,
+        fmt(w.seconds, 0),
+        // (Control and the registry wake afresh for the stats read when idle: they take no calls per message)
+        opsText(w.perMessage) + (w.countersRestarted.includes("room") ? " (the room's counters restarted: short)" : ""),
+        usd(w.usdPerMillionMessages),
+      ]),
+    ),
+    ["left", "right", "right", "right", "left", "right"],
   );
-  const money = markdownTable(
+  const idleOf = (mode: string) => c.modes.find((m) => m.mode === mode)?.idle.usdPerMillionPageSeconds ?? Number.NaN;
+  const table = markdownTable(
     [
-      "mode",
+      "messages/min per room",
       "open pages",
-      "Worker requests",
-      "DO requests",
-      "WebSocket msgs",
-      "SQLite rows",
-      "KV",
-      "per million messages",
-      "+ duration, at most",
+      "mode",
+      "M (measured at)",
+      "P × 60 / r × I",
+      "USD per million messages",
+      "do / kv",
     ],
-    c.rows.map((r) => {
-      const b = r.usdPerMillionMessages.byItem;
-      const note = [
-        ...r.usdPerMillionMessages.unpriced.map((u) => `${u} not priced`),
-        ...r.countersRestarted.map((o) => `${o} counters restarted: short`),
-      ];
+    c.table.map((r) => {
+      const kv = c.table.find((x) => x.mode === "kv" && x.pages === r.pages && x.ratePerMinute === r.ratePerMinute);
       return [
-        r.mode,
+        r.ratePerMinute.toLocaleString("en"),
         String(r.pages),
-        usd(b.workerRequests),
-        usd(b.doRequests),
-        usd(b.socketMessagesIn),
-        usd(b.sqlRowsWritten + b.sqlRowsRead),
-        usd(b.kvReads + b.kvWrites + b.kvLists + b.kvDeletes),
-        `**${usd(r.usdPerMillionMessages.operations)}**${note.length ? ` (${note.join("; ")})` : ""}`,
-        usd(r.usdPerMillionMessages.durationAtMost),
+        r.mode,
+        `${usd(r.messageUsd)} (${r.measuredRate}/min)`,
+        `${r.pages} × 60 / ${r.ratePerMinute} × ${usd4(idleOf(r.mode))} = ${usd(r.idleUsd)}`,
+        `**${usd(r.usdPerMillionMessages)}**`,
+        r.mode === "do" && kv ? fmt(r.usdPerMillionMessages / kv.usdPerMillionMessages, 2) : "",
       ];
     }),
-    ["left", "right", "right", "right", "right", "right", "right", "right", "right"],
+    ["right", "right", "left", "right", "right", "right", "right"],
   );
-  const readOn = [...new Set(Object.values(c.prices).map((p) => p.readOn))].join(", ");
   return (
-    `**Operations per message** (${c.messages} messages over ${c.windowMs / 1000} s per run, posted round-robin by the open pages; "seconds" runs until every page verified its messages; page loads not counted)\n\n${counts}\n\n` +
-    `**USD per million messages** (prices from bench/cost/prices.ts, read ${readOn}; above the monthly included amounts)\n\n${money}`
+    `**Operations of open pages when nobody writes** (${c.modes[0]?.idle.pages ?? "?"} page-like tabs per mode, ${c.idleMs / 1000} s)\n\n${idle}\n\n` +
+    `**Operations per message** (one page writing at each rate for ${c.writeMs / 1000} s, its own idle share taken out)\n\n${writes}\n\n` +
+    `Rows read include the room's own inspection that reads its counters, once per window (priced at a thousandth of a dollar per million, they do not show).\n\n` +
+    `**USD per million messages at real rates** = M + P × 60 / r × I: M is the messages' own cost measured at the nearest rate (at 10 a minute messages are already apart past every coalescing window, so 1 a minute costs the same per message), ` +
+    `P open pages each adding I per million page-seconds, 60 / r page-seconds per message per page at r messages a minute. Prices from bench/cost/prices.ts, read ${readOn}, above the monthly included amounts; Durable Object duration is not in the figures (docs/benchmarks.md says why).\n\n${table}`
   );
 }
 
@@ -674,4 +875,34 @@ export function fanInTable(f: FanInResult): string {
     `${puts} PUTs of ${FLIP_ROOMS_PER_PUT} rooms; at this run's ${fmt(flip.controlCalls / flip.puts, 1)} Control calls and ${fmt(flip.busiestShardCalls / flip.puts, 1)} calls into the busiest shard per PUT, ` +
     `${fmt((flip.controlCalls / flip.puts) * puts, 0)} Control calls and ${fmt((flip.busiestShardCalls / flip.puts) * puts, 0)} into one shard in all, spread over the flip.`
   );
+}
+
+/** The README's one paragraph of bench figures: CPU vs the reference, latency under a steady load, cost at a real rate. */
+export function headlineFigures(b: BenchReport): string {
+  const parts: string[] = [];
+  const socketCpu = b.socket?.ratios.cpu;
+  const httpCpu = b.throughput?.ratios.cpuDoOverReference;
+  if (socketCpu || httpCpu)
+    parts.push(
+      `server CPU ours / the bare reference room: ${[
+        socketCpu
+          ? `socket message ${fmt(socketCpu.ofMeans, 2)} × (runs ${fmt(socketCpu.min, 2)}–${fmt(socketCpu.max, 2)})`
+          : "",
+        httpCpu ? `HTTP post ${fmt(httpCpu.ofMeans, 2)} × (runs ${fmt(httpCpu.min, 2)}–${fmt(httpCpu.max, 2)})` : "",
+      ]
+        .filter(Boolean)
+        .join(", ")}`,
+    );
+  const half = b.openLoop?.loads.find((l) => l.fraction === 0.5);
+  if (half)
+    parts.push(
+      `p99 at half the reference's capacity (${fmt(half.ratePerSecond, 0)} msgs/s offered on schedule) ${fmt(half.ours.latencyMs.p99)} ms, the reference ${fmt(half.reference.latencyMs.p99)} ms`,
+    );
+  const at = (mode: string) => b.cost?.table?.find((r) => r.mode === mode && r.ratePerMinute === 10 && r.pages === 10);
+  const [d, k] = [at("do"), at("kv")];
+  if (d && k)
+    parts.push(
+      `a room at 10 messages a minute with 10 open pages: do $${d.usdPerMillionMessages.toFixed(2)}, kv $${k.usdPerMillionMessages.toFixed(2)} per million messages`,
+    );
+  return parts.length ? `Figures: ${parts.join("; ")}.` : "";
 }

@@ -1,18 +1,16 @@
 // Socket writes into one do room: closed-loop senders over WebSockets, every message
 // waited for at all listeners. The same load runs against the bare reference room
 // (bench/reference, its own wrangler dev and fresh state) in the same run, so
-// ours/reference compares designs on this machine as it is today; the 3 × target's
-// baseline is what one room took over HTTP posts alone. Then the outbox of our room: record
-// lag, and every acknowledged id read back from KV once the outbox drained.
+// ours/reference compares designs on this machine as it is today, in msgs/s and in server
+// CPU per message, each with the spread of its paired runs. Then the outbox of our room:
+// record lag, and every acknowledged id read back from KV once the outbox drained.
 import { join } from "node:path";
 import { PROJECT_ROOT, startLocalWorker } from "../../scripts/local-worker";
 import { ChatClient } from "../lib/api";
 import { socketLoad, type SocketLoadOptions, type SocketLoadResult } from "../lib/socket-load";
-import { mean, ratio, round } from "../lib/stats";
+import { pairedRatios, round, type RatioSpread } from "../lib/stats";
 import { outboxRecords, type OutboxResult } from "./outbox-records";
 
-/** msgs/s one room took over HTTP posts alone: the baseline of the 3 × socket target */
-export const BEFORE_PER_SECOND = 135;
 export const REFERENCE_CONFIG = join(PROJECT_ROOT, "bench", "reference", "wrangler.toml");
 
 export type SocketWritesResult = {
@@ -24,10 +22,13 @@ export type SocketWritesResult = {
   /** null when the reference room could not be started or driven; see referenceError */
   reference: SocketLoadResult | null;
   referenceError?: string;
-  beforePerSecond: number;
-  /** msgs/s of every run, rounds of reference, ours, ours, reference; the ratio is of their means */
-  runs?: { ours: number[]; reference: number[] };
-  ratios: { oursOverReference: number | null; oursOverBefore: number | null };
+  /**
+   * msgs/s of every run, rounds of reference, ours, ours, reference; cpuOurs and cpuReference:
+   * server CPU ms per message of the same runs (absent from older reports)
+   */
+  runs?: { ours: number[]; reference: number[]; cpuOurs?: (number | null)[]; cpuReference?: (number | null)[] };
+  /** ours / reference: msgs/s and server CPU per message, of the means and of each pair of neighbouring runs */
+  ratios: { oursOverReference: number | null; throughput?: RatioSpread; cpu?: RatioSpread };
   outbox: OutboxResult;
 };
 
@@ -105,8 +106,14 @@ export async function socketWritesBench(
   }
   const ours = oursResults[0]!;
   const reference = referenceResults[0] ?? null;
+  const referenceDone = referenceResults.filter((x): x is SocketLoadResult => x !== null);
+  const complete = referenceDone.length === referenceResults.length;
   const oursRuns = oursResults.map((x) => x.perSecond);
-  const referenceRuns = referenceResults.filter((x): x is SocketLoadResult => x !== null).map((x) => x.perSecond);
+  const referenceRuns = referenceDone.map((x) => x.perSecond);
+  const cpuOurs = oursResults.map((x) => x.serverCpuMsPerMessage);
+  const cpuReference = referenceDone.map((x) => x.serverCpuMsPerMessage);
+  const known = (xs: (number | null)[]) => (xs.every((x) => x !== null) ? (xs as number[]) : []);
+  const throughput = pairedRatios(complete ? oursRuns : [], referenceRuns);
   return {
     senders: options.senders,
     listeners: options.listeners,
@@ -115,14 +122,16 @@ export async function socketWritesBench(
     ours,
     reference,
     ...(referenceError ? { referenceError } : {}),
-    beforePerSecond: BEFORE_PER_SECOND,
-    runs: { ours: oursRuns.map((x) => round(x, 1)!), reference: referenceRuns.map((x) => round(x, 1)!) },
+    runs: {
+      ours: oursRuns.map((x) => round(x, 1)!),
+      reference: referenceRuns.map((x) => round(x, 1)!),
+      cpuOurs,
+      cpuReference,
+    },
     ratios: {
-      oursOverReference:
-        referenceRuns.length === referenceResults.length
-          ? round(ratio(mean(oursRuns)!, mean(referenceRuns)!), 3)
-          : null,
-      oursOverBefore: round(ratio(mean(oursRuns)!, BEFORE_PER_SECOND), 2),
+      oursOverReference: throughput.ofMeans,
+      throughput,
+      cpu: pairedRatios(complete ? known(cpuOurs) : [], known(cpuReference)),
     },
     outbox: outbox!,
   };

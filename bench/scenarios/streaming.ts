@@ -4,6 +4,7 @@
 // model's first token → the first text at each listening socket, the room's storage
 // writes and pushes per streamed reply (its own counters), and whether every listener
 // ended with exactly the reply's text (no gap, no repeat).
+import { spokenText } from "../../bot/prompt";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -119,7 +120,9 @@ export async function streamingBench(
     const latencies: number[] = [];
     humans.forEach((id, i) => {
       // The stub's chats run one at a time, so its k-th first token is the k-th chat's; find the chat of question i.
-      const chat = stub.chats.findIndex((c) => c.messages.at(-1)?.content.endsWith(`question ${i}`));
+      const chat = stub.chats.findIndex(
+        (c) => spokenText({ role: "user", content: c.messages.at(-1)?.content ?? "" }) === `question ${i}`,
+      );
       const firstToken = stub.firstTokenAt[chat];
       for (const listener of listeners) {
         const seen = listener.firstText.get(id);

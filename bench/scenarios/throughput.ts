@@ -6,7 +6,7 @@
 import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { ChatClient } from "../lib/api";
 import { measuredLoad, type LoadResult } from "../lib/load";
-import { mean, ratio, round } from "../lib/stats";
+import { mean, pairedRatios, ratio, round, type RatioSpread } from "../lib/stats";
 import { REFERENCE_CONFIG } from "./socket-writes";
 
 export type ThroughputResult = {
@@ -14,7 +14,8 @@ export type ThroughputResult = {
   durationMs: number;
   /**
    * serverCpuMsPerRequest: CPU of wrangler dev and workerd per answered request (Linux), warm-up excluded;
-   * runs: requests/s of every run of a row measured more than once (the do and reference writes), whose result is its first
+   * runs: requests/s of every run of a row measured more than once (the do and reference writes), whose result is its first;
+   * cpuRuns: the server CPU ms per request of the same runs (absent from older reports)
    */
   scenarios: {
     name: string;
@@ -22,6 +23,7 @@ export type ThroughputResult = {
     result: LoadResult;
     serverCpuMsPerRequest: number | null;
     runs?: number[];
+    cpuRuns?: (number | null)[];
   }[];
   /** referenceOverNoop and doOverReference are absent from reports made before the reference row */
   ratios: {
@@ -29,6 +31,9 @@ export type ThroughputResult = {
     doOverKv: number | null;
     referenceOverNoop?: number | null;
     doOverReference?: number | null;
+    /** do / reference write: requests/s and server CPU per request, with the spread of neighbouring runs */
+    doOverReferenceSpread?: RatioSpread;
+    cpuDoOverReference?: RatioSpread;
   };
   referenceError?: string;
 };
@@ -38,7 +43,7 @@ type Step = { name: string; what: string; call: () => Promise<Response>; serverP
 export async function throughputBench(
   url: string,
   adminToken: string,
-  options: { concurrency: number; durationMs: number; runTag: string; serverPid?: number },
+  options: { concurrency: number; durationMs: number; rounds: number; runTag: string; serverPid?: number },
   log: (line: string) => void,
 ): Promise<ThroughputResult> {
   const admin = new ChatClient(url, { admin: adminToken });
@@ -75,8 +80,8 @@ export async function throughputBench(
     },
     {
       name: "kv record read",
-      what: "GET /api/comments/:id: one KV read (reference)",
-      call: () => fetch(`${url}/api/comments/${probe.id}`),
+      what: "GET /api/comments/:id?record=1: one KV read (reference)",
+      call: () => fetch(`${url}/api/comments/${probe.id}?room=${doRoom}&record=1`),
     },
     {
       name: "do read (limit 1)",
@@ -105,14 +110,16 @@ export async function throughputBench(
   try {
     const scenarios: ThroughputResult["scenarios"] = [];
     for (const step of plan) scenarios.push(await measureStep(step, options, log));
-    // As the socket scenario: reference, ours, ours, reference, compared by their means.
+    // As the socket scenario: rounds of reference, ours, ours, reference.
     const doRuns: Row[] = [];
     const referenceRuns: Row[] = [];
-    if (referenceWrite) referenceRuns.push(await measureStep(referenceWrite, options, log));
-    doRuns.push(await measureStep(doWrite, options, log));
-    if (referenceWrite) {
+    for (let round = 0; round < options.rounds; round++) {
+      if (referenceWrite) referenceRuns.push(await measureStep(referenceWrite, options, log));
       doRuns.push(await measureStep(doWrite, options, log));
-      referenceRuns.push(await measureStep(referenceWrite, options, log));
+      if (referenceWrite) {
+        doRuns.push(await measureStep(doWrite, options, log));
+        referenceRuns.push(await measureStep(referenceWrite, options, log));
+      }
     }
     scenarios.push(oneRow(doRuns));
     if (referenceRuns.length) scenarios.push(oneRow(referenceRuns));
@@ -129,6 +136,7 @@ export async function throughputBench(
         doOverKv: round(ratio(rate("do write"), rate("kv write")), 3),
         referenceOverNoop: round(ratio(rate("reference write"), rate("no-op")), 3),
         doOverReference: round(ratio(rate("do write"), rate("reference write")), 3),
+        ...(referenceRuns.length ? spreads(doRuns, referenceRuns) : {}),
       },
       ...(referenceError ? { referenceError } : {}),
     };
@@ -139,9 +147,32 @@ export async function throughputBench(
 
 type Row = ThroughputResult["scenarios"][number];
 
-/** A row measured more than once: its first run, with every run's requests/s. */
+/** A row measured more than once: its first run, with every run's requests/s and server CPU per request. */
 function oneRow([first, ...more]: Row[]): Row {
-  return more.length ? { ...first!, runs: [first!, ...more].map((r) => round(r.result.perSecond, 1)!) } : first!;
+  const all = [first!, ...more];
+  return more.length
+    ? {
+        ...first!,
+        runs: all.map((r) => round(r.result.perSecond, 1)!),
+        cpuRuns: all.map((r) => r.serverCpuMsPerRequest),
+      }
+    : first!;
+}
+
+/** do / reference over neighbouring runs: requests/s, and server CPU per request where every run has it. */
+function spreads(
+  doRuns: Row[],
+  referenceRuns: Row[],
+): Pick<ThroughputResult["ratios"], "doOverReferenceSpread" | "cpuDoOverReference"> {
+  const cpu = (rows: Row[]) => rows.map((r) => r.serverCpuMsPerRequest);
+  const known = (xs: (number | null)[]) => (xs.every((x) => x !== null) ? (xs as number[]) : []);
+  return {
+    doOverReferenceSpread: pairedRatios(
+      doRuns.map((r) => r.result.perSecond),
+      referenceRuns.map((r) => r.result.perSecond),
+    ),
+    cpuDoOverReference: pairedRatios(known(cpu(doRuns)), known(cpu(referenceRuns))),
+  };
 }
 
 /** One row: 1 s of warm-up, then the measured run and the server's CPU over it. */

@@ -3,7 +3,7 @@
 // stats go to Analytics Engine (stats.ts), the list of do rooms lives in the registry
 // shards (registry.ts), which ask it for the flag once per flag version each.
 import { DurableObject } from "cloudflare:workers";
-import type { DeletionAuditEntry, FlagsResponse, PurgeAuditEntry } from "../shared/api";
+import type { DeletionAuditEntry, FlagsResponse, LimitAuditEntry, PurgeAuditEntry } from "../shared/api";
 import { defaultFlags, resolveMode, type Flags, type FlagsDocument } from "../shared/flags";
 import { FLAGS_KEY } from "../shared/keys";
 import { applyMigrations } from "../storage/migrations";
@@ -63,7 +63,11 @@ export class Control extends DurableObject<Env> {
       )
       .toArray()
       .map((r) => ({ ...r, tombstones: r.tombstones === 1 }));
-    return { flags: this.flag(), audit, deletions, purges };
+    const limits = this.sql
+      .exec<LimitAuditEntry>(`SELECT at, who, room, before, after FROM limits ORDER BY at DESC, rowid DESC`)
+      .toArray()
+      .map((r) => ({ ...r }));
+    return { flags: this.flag(), audit, deletions, purges, limits };
   }
 
   private flag(): FlagsDocument {
@@ -119,6 +123,25 @@ export class Control extends DurableObject<Env> {
       this.sql.exec(
         `DELETE FROM purges WHERE rowid NOT IN (SELECT rowid FROM purges ORDER BY at DESC, rowid DESC LIMIT ?)`,
         PURGE_AUDIT_LIMIT,
+      );
+    });
+  }
+
+  /** Audits an operator's change of one room's cap; the newest AUDIT_LIMIT are kept. */
+  async recordLimit(entry: LimitAuditEntry): Promise<void> {
+    this.usageCounts.count("requests");
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        `INSERT INTO limits (room, at, who, before, after) VALUES (?, ?, ?, ?, ?)`,
+        entry.room,
+        entry.at,
+        entry.who,
+        entry.before,
+        entry.after,
+      );
+      this.sql.exec(
+        `DELETE FROM limits WHERE rowid NOT IN (SELECT rowid FROM limits ORDER BY at DESC, rowid DESC LIMIT ?)`,
+        AUDIT_LIMIT,
       );
     });
   }

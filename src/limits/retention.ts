@@ -26,6 +26,17 @@ export function roomLimits(env: Pick<Env, "ROOM_MAX_MESSAGES" | "ROOM_RETENTION_
   };
 }
 
+/** A heal of a message retention (or an operator's purge) already deleted: final, like a deletion. */
+export const PAST_RETENTION_ERROR = "message is past the room's retention: it was deleted and cannot be healed back";
+
+/**
+ * The oldest creation time a room still keeps: messages created before it were (or are about
+ * to be) deleted by retention or by a purge of everything `before` it, and no heal brings them back.
+ */
+export function keptSince(limits: RoomLimits, now: number, purgedBefore = 0): number {
+  return Math.max(limits.retentionMs ? now - limits.retentionMs : 0, purgedBefore);
+}
+
 /** KV put options for a message's record: it expires with the message (never, without retention). */
 export function recordExpiry(createdAt: number, retentionMs: number, now = Date.now()): KVNamespacePutOptions {
   if (!retentionMs) return {};

@@ -2,6 +2,7 @@
 // Worker's do path reads the same types.
 import type { Refusal } from "../shared/leases";
 import { DELETED_ERROR, type PathMode, type Message } from "../shared/message";
+import { PAST_RETENTION_ERROR } from "../limits/retention";
 
 /** Who is calling and under which flag version; a newer version triggers a reconcile. */
 export type RoomCall = { room: string; flagVersion: number };
@@ -64,6 +65,7 @@ export type { PurgeResponse as Purged } from "../shared/api";
 export const LEFT_DO_MODE: RoomRefusal = { status: 409, error: "room is not in do mode; use the kv path", mode: "kv" };
 /** A deleted id is final: whoever brings it back (post, heal, claim, reply) is told so. */
 export const gone = (what = ""): RoomRefusal => ({ status: 410, error: `${what}${DELETED_ERROR}` });
+export const PAST_RETENTION: RoomRefusal = { status: 410, error: PAST_RETENTION_ERROR };
 export const NOT_FOUND: RoomRefusal = { status: 404, error: "message not found in this room" };
 
 export const ok = <T>(value: T): RoomResult<T> => ({ ok: true, value });

@@ -4,7 +4,8 @@
 // a newer flag that leaves the room in do mode changes nothing, and a never-written room's
 // reads and sockets ask nobody. Leaving do mode flushes everything owed to KV first, so a
 // room is never half-left.
-import { cacheKey, commentKey } from "../shared/keys";
+import { cacheKey } from "../shared/keys";
+import { readRecords } from "../storage/records";
 import { CACHE_SIZE, inKvWindow, type Message } from "../shared/message";
 import { storedMessageSchema } from "../shared/schemas";
 import { registryFor } from "../control/registry";
@@ -115,8 +116,8 @@ export class Flips {
     const open = this.state.log.unfinishedHumanIds(MAX_BATCH * 5);
     const finished: Message[] = [];
     for (let i = 0; i < open.length; i += MAX_BATCH) {
-      const records = await this.state.kv.get<Message>(open.slice(i, i + MAX_BATCH).map(commentKey), "json");
-      for (const record of records.values()) {
+      const records = await readRecords(this.state.kv, this.state.roomName, open.slice(i, i + MAX_BATCH));
+      for (const record of records) {
         if (record && (record.status === "complete" || record.status === "failed")) finished.push(record);
       }
     }

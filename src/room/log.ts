@@ -930,6 +930,9 @@ export class RoomState {
     this.active = this.flagVersion >= 0 && this.meta.get("active") !== "false";
     this.marked = this.meta.get("marked") === "true";
     this.registered = this.meta.get("registered") === "true";
+    // An operator's cap for this room (PUT /api/admin/rooms/:room/limits) outranks ROOM_MAX_MESSAGES.
+    const cap = this.meta.get("maxMessages");
+    if (cap !== null) this.limits = { ...this.limits, maxMessages: Number(cap) };
     return true;
   }
 
@@ -965,6 +968,11 @@ export class RoomState {
   /** Keeps a bookkeeping value; a room without tables keeps it in memory until its first write. */
   remember(key: string, value: string | number | boolean): void {
     if (this.schema) this.meta.set(key, value);
+  }
+
+  /** Messages created before this were purged by an operator (`before`); 0: no such purge. */
+  purgedBefore(): number {
+    return this.schema ? Number(this.meta.get("purgedBefore") ?? 0) : 0;
   }
 
   setRoomName(room: string): void {

@@ -3,6 +3,7 @@
 // its KV records, pushed to the sockets, and answered; KV catches up after the answer
 // (outbox.ts), so KV never sits on the write path.
 import { commentKey } from "../shared/keys";
+import { readRecord } from "../storage/records";
 import type { ServerFrame } from "../shared/frames";
 import { refuseClaim, refuseFail, refuseRelease, refuseReply, unclaimedGraceMs, type Refusal } from "../shared/leases";
 import type { Message, MessageVersion } from "../shared/message";
@@ -10,9 +11,11 @@ import type { StreamAck, StreamCall } from "../shared/stream";
 import type { PostLimited } from "../limits/post-limit";
 import { limitNewRoom } from "../limits/room-limit";
 import { notQueued, queuePerSender } from "../shared/fair-queue";
+import { keptSince } from "../limits/retention";
 import {
   LEFT_DO_MODE,
   NOT_FOUND,
+  PAST_RETENTION,
   gone,
   ok,
   refused,
@@ -85,7 +88,7 @@ export class LogOperations {
         true,
         sender ?? null,
       );
-      if (stored.created) this.kvSync.owe(commentKey(stored.message.id), now);
+      if (stored.created) this.kvSync.owe(this.recordKey(stored.message.id), now);
       return stored;
     });
     if (stored.created) this.changed([{ type: "message", message: stored.message }]);
@@ -143,21 +146,26 @@ export class LogOperations {
     const refusal = await this.flips.enter(call, true);
     if (refusal) return refused(refusal);
     // The record may not say so yet (KV lags the log): the log's tombstone decides.
-    if (record.deleted || this.state.view.get(record.id)?.deleted) return refused(gone());
-    this.state.ensureSchema();
+    const logged = this.state.view.get(record.id);
+    if (record.deleted || logged?.deleted) return refused(gone());
     const now = Date.now();
+    // Retention or a purge deleted it (its record outlives it until KV expires it): gone for good.
+    if (!logged && record.createdAt < keptSince(this.state.limits, now, this.state.purgedBefore())) {
+      return refused(PAST_RETENTION);
+    }
+    this.state.ensureSchema();
     const frames: ServerFrame[] = [];
     const message = this.state.transaction(() => {
       const { message, created } = this.state.log.insert(record, null, true);
       if (created) {
-        this.kvSync.owe(commentKey(message.id), now);
+        this.kvSync.owe(this.recordKey(message.id), now);
         frames.push({ type: "message", message });
       }
       const human = message.replyTo ? this.state.log.get(message.replyTo) : null;
       if (human) this.streams.dropFor(human.id);
       if (human && human.kind === "human" && !human.deleted && human.status !== "complete") {
         this.state.log.setStatus(human.id, "complete", null, true);
-        this.kvSync.owe(commentKey(human.id), now);
+        this.kvSync.owe(this.recordKey(human.id), now);
         frames.push({ type: "update", message: this.state.log.get(human.id)! });
       }
       return { message, readded: created };
@@ -216,7 +224,7 @@ export class LogOperations {
     const now = Date.now();
     const edited = this.state.transaction(() => {
       this.state.log.edit(current, input.text, now);
-      this.kvSync.owe(commentKey(input.id), now);
+      this.kvSync.owe(this.recordKey(input.id), now);
       return this.state.log.get(input.id)!;
     });
     this.changed([{ type: "update", message: edited }]);
@@ -268,7 +276,7 @@ export class LogOperations {
     const tombstone = this.state.transaction(() => {
       const logged = this.state.log.tombstone(message, at, this.state.active);
       // In kv mode the Worker writes the record itself.
-      if (this.state.active) this.kvSync.owe(commentKey(logged.id), at);
+      if (this.state.active) this.kvSync.owe(this.recordKey(logged.id), at);
       return logged;
     });
     // A reply being written to a deleted message is dropped: viewers see it end, the bot's next call gets 410.
@@ -278,9 +286,13 @@ export class LogOperations {
   }
 
   /** A message's KV record, if it belongs to this room. */
-  private async recordOf(id: string, room: string): Promise<Message | null> {
-    const record = await this.state.kv.get<Message>(commentKey(id), "json");
-    return record && record.room === room ? record : null;
+  private recordOf(id: string, room: string): Promise<Message | null> {
+    return readRecord(this.state.kv, room, id);
+  }
+
+  /** The key of this room's record of a message. */
+  private recordKey(id: string): string {
+    return commentKey(this.state.roomName, id);
   }
 
   // ---- the bot side ----
@@ -406,12 +418,12 @@ export class LogOperations {
         true,
       );
       if (created) {
-        this.kvSync.owe(commentKey(message.id), now);
+        this.kvSync.owe(this.recordKey(message.id), now);
         frames.push({ type: "message", message });
       }
       if (human.status !== "complete") {
         this.state.log.setStatus(human.id, "complete", null, true);
-        this.kvSync.owe(commentKey(human.id), now);
+        this.kvSync.owe(this.recordKey(human.id), now);
       }
       const completed = this.state.log.get(human.id)!;
       if (human.status !== "complete") frames.push({ type: "update", message: completed });
@@ -434,9 +446,9 @@ export class LogOperations {
     const answered = this.state.transaction(() => {
       const { text, author } = input;
       this.state.log.newAnswer(earlier, { text, author, stopped: !!input.stopped, replyId: input.id }, now);
-      this.kvSync.owe(commentKey(earlier.id), now);
+      this.kvSync.owe(this.recordKey(earlier.id), now);
       this.state.log.setStatus(human.id, "complete", null, true);
-      this.kvSync.owe(commentKey(human.id), now);
+      this.kvSync.owe(this.recordKey(human.id), now);
       // The stream ran under the new reply's id, which never becomes a row: viewers drop it.
       this.streams.endFor(human.id);
       return { message: this.state.log.get(earlier.id)!, created: true, human: this.state.log.get(human.id)! };
@@ -501,7 +513,7 @@ export class LogOperations {
     const now = Date.now();
     const reopened = this.state.transaction(() => {
       this.state.log.reopen(human, input.requestId);
-      this.kvSync.owe(commentKey(input.id), now);
+      this.kvSync.owe(this.recordKey(input.id), now);
       return this.state.log.get(input.id)!;
     });
     this.changed([{ type: "update", message: reopened }]);
@@ -538,7 +550,7 @@ export class LogOperations {
     const completed = this.state.transaction(() => {
       this.streams.dropFor(humanId);
       this.state.log.setStatus(humanId, "complete", null, true);
-      this.kvSync.owe(commentKey(humanId), now);
+      this.kvSync.owe(this.recordKey(humanId), now);
       return this.state.log.get(humanId)!;
     });
     this.changed([{ type: "update", message: completed }]);
@@ -562,7 +574,7 @@ export class LogOperations {
     if (refusedBy) return refused(refusedBy);
     const changed = this.state.transaction(() => {
       if (apply(messageId, now) === false) return null;
-      if (recordIt) this.kvSync.owe(commentKey(messageId), now);
+      if (recordIt) this.kvSync.owe(this.recordKey(messageId), now);
       return this.state.log.get(messageId)!;
     });
     if (!changed) return ok(message);

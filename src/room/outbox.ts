@@ -1,7 +1,7 @@
 // How a do room's changes reach KV after the answer: each change queues its records in
 // the outbox (in the change's transaction), the flusher writes them right after the
 // answer, and the `cache:<room>` mirror is rewritten at most once a second, by alarm.
-import { cacheKey, COMMENT_PREFIX, commentKey, ROOM_PREFIX, roomKey } from "../shared/keys";
+import { cacheKey, COMMENT_PREFIX, commentKey, idOfCommentKey, ROOM_PREFIX, roomKey } from "../shared/keys";
 import { CACHE_SIZE, toRecord, type Message } from "../shared/message";
 import { recordExpiry } from "../limits/retention";
 import { markerExpiry, markerNeedsRefresh, type RoomMarker } from "../shared/room-marker";
@@ -226,19 +226,19 @@ class OutboxFlusher {
       // Every record owed up to here is in this batch (the rest were owed later).
       const watermark = batch.length < owed.length ? batch.at(-1)!.at : upTo;
       const owedRows: OutboxRow[] = batch.map(({ id }) => {
-        const key = commentKey(id);
+        const key = commentKey(state.roomName, id);
         return { key, version: 0, queued_at: this.owedSince.get(key) ?? now, attempts: 0 };
       });
       const all = [...rows, ...owedRows];
       if (!all.length) break;
       const keys = all.map((row) => row.key);
-      const ids = keys.filter((key) => key.startsWith(COMMENT_PREFIX)).map((key) => key.slice(COMMENT_PREFIX.length));
+      const ids = keys.filter((key) => key.startsWith(COMMENT_PREFIX)).map(idOfCommentKey);
       const logged = state.log.getMany(ids);
       const find = (id: string) => logged.get(id) ?? null;
       // The room's KV is read on every batch: fault-injection tests swap it.
       // Records owed since before this wake may be in KV already: those are compared before a put.
       const { recheckUpTo } = state.log.cursors();
-      const recheck = new Set(batch.filter((o) => o.at <= recheckUpTo).map((o) => commentKey(o.id)));
+      const recheck = new Set(batch.filter((o) => o.at <= recheckUpTo).map((o) => commentKey(state.roomName, o.id)));
       const outcomes = await writeOwed(state.kv, keys, state.roomName, find, {
         retentionMs: state.limits.retentionMs,
         recheck,
@@ -324,7 +324,9 @@ async function writeOwed(
     marker?: (now: number) => { value: RoomMarker; expiration?: number };
   } = {},
 ): Promise<(WriteOutcome | Error)[]> {
-  const records = keys.filter((key) => key.startsWith(COMMENT_PREFIX));
+  // A key queued before records were kept per room (`comment:<id>`) is written to the room's own key.
+  const target = (key: string) => (key.startsWith(COMMENT_PREFIX) ? commentKey(room, idOfCommentKey(key)) : key);
+  const records = keys.filter((key) => key.startsWith(COMMENT_PREFIX)).map(target);
   let stored: Map<string, Message | null>;
   try {
     stored = records.length ? await kv.get<Message>(records, "json") : new Map();
@@ -340,14 +342,14 @@ async function writeOwed(
         await kv.put(key, JSON.stringify({ createdAt }), { metadata: value, ...(expiration ? { expiration } : {}) });
         return "written";
       }
-      const message = find(key.slice(COMMENT_PREFIX.length));
+      const message = find(idOfCommentKey(key));
       if (!message) return "gone";
-      const existing = stored.get(key);
+      const existing = stored.get(target(key));
       if (existing && existing.room !== room) return "conflict";
       const record = JSON.stringify(toRecord(message));
       // Written before a restart, past the watermark the room saved, and there as it is: no second put.
-      if (recheck.has(key) && existing && JSON.stringify(existing) === record) return "unchanged";
-      await kv.put(key, record, recordExpiry(message.createdAt, retentionMs));
+      if (recheck.has(target(key)) && existing && JSON.stringify(existing) === record) return "unchanged";
+      await kv.put(target(key), record, recordExpiry(message.createdAt, retentionMs));
       return "written";
     } catch (err) {
       return asError(err);

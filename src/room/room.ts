@@ -13,6 +13,7 @@ import { PING_FRAME, PONG_FRAME, type BotState, type Presence } from "../shared/
 import type { Message, MessageVersion } from "../shared/message";
 import type { StreamAck, StreamCall, StreamStats } from "../shared/stream";
 import type { UsageCounts } from "../shared/usage";
+import type { BotFailure } from "../shared/api";
 import { Usage, type TableWrites } from "../storage/usage";
 import {
   ok,
@@ -63,6 +64,8 @@ export type RoomInspection = {
   rowsWrittenBy: Record<string, TableWrites>;
   /** replies being written now, and the storage writes and pushes streams have cost since the room woke */
   streams: StreamStats;
+  /** the newest messages bots gave up on, with the bots' own reasons (viewers see MODEL_UNAVAILABLE) */
+  failures: BotFailure[];
 };
 
 export class Room extends DurableObject<Env> {
@@ -76,6 +79,8 @@ export class Room extends DurableObject<Env> {
   private readonly ops: LogOperations;
   private readonly sockets: RoomSockets;
   private readonly bots: RoomBotsConfig;
+  /** The newest failures bots reported, in their own words (since the room woke). */
+  private failures: RoomInspection["failures"] = [];
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -203,16 +208,20 @@ export class Room extends DurableObject<Env> {
     return this.answered(this.botCall(botId, "idle", this.ops.release(call, messageId, botId)));
   }
 
-  fail(
+  /** `detail`: the bot's own reason (it may name the model's host), kept for the operator's inspection only. */
+  async fail(
     call: RoomCall,
     messageId: string,
     botId: string,
     reason: string,
+    detail = reason,
     roster: string[] = [],
   ): Promise<RoomResult<Message>> {
     const addressed = this.addressedElsewhere(messageId, botId, roster);
-    if (addressed) return Promise.resolve(refused(addressed));
-    return this.answered(this.botCall(botId, "idle", this.ops.fail(call, messageId, botId, reason)));
+    if (addressed) return refused(addressed);
+    const answer = await this.answered(this.botCall(botId, "idle", this.ops.fail(call, messageId, botId, reason)));
+    if (answer.ok) this.failures = [{ id: messageId, botId, at: Date.now(), detail }, ...this.failures].slice(0, 20);
+    return answer;
   }
 
   stream(call: RoomCall, input: StreamCall): Promise<RoomResult<StreamAck>> {
@@ -244,8 +253,24 @@ export class Room extends DurableObject<Env> {
     const refusal = await this.flips.enter(call);
     if (refusal) return refused(refusal);
     const removed = this.state.schema ? purgeLog(this.state, which, Date.now(), (ids) => this.retained(ids)) : 0;
+    // No heal brings back what the purge removed (a purged message's KV record lives on until it expires).
+    if (this.state.schema && which.before && which.before > this.state.purgedBefore()) {
+      this.state.transaction(() => this.state.meta.set("purgedBefore", which.before!));
+    }
     if (removed) console.log(JSON.stringify({ event: "purge", room: this.state.roomName, removed }));
     return ok({ removed, count: this.state.view.count() });
+  }
+
+  /**
+   * An operator's cap for this room, kept with its log (and so in force after a restart);
+   * answers the cap before and the live messages the room holds.
+   */
+  async setMaxMessages(maxMessages: number): Promise<{ before: number; count: number }> {
+    const before = this.state.limits.maxMessages;
+    this.state.ensureSchema();
+    this.state.transaction(() => this.state.meta.set("maxMessages", maxMessages));
+    this.state.limits = { ...this.state.limits, maxMessages };
+    return { before, count: this.state.view.count() };
   }
 
   /** A flip to kv: stop taking do calls, write everything owed to KV, then the mirror (flips.ts). */
@@ -269,6 +294,7 @@ export class Room extends DurableObject<Env> {
       usage: this.usage.snapshot(),
       rowsWrittenBy: this.usage.writesByTable(),
       streams: this.streams.stats(),
+      failures: this.failures,
     };
   }
 

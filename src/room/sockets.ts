@@ -15,6 +15,7 @@ import {
 import { DELETED_ERROR, type PathMode } from "../shared/message";
 import {
   describeZodError,
+  isReservedName,
   presenceFrameSchema,
   sendFrameSchema,
   stopFrameSchema,
@@ -237,6 +238,8 @@ export class RoomSockets {
     }
     const parsed = presenceFrameSchema.safeParse(frame);
     if (!parsed.success) return close(1008, `presence: ${describeZodError(parsed.error)}`);
+    // A bot's or staff name is not shown for a person: they stay unnamed (the page keeps its socket).
+    if (isReservedName(parsed.data.name)) return { type: "none" };
     this.presence.named(ws, parsed.data.name, Date.now());
     return { type: "none" };
   }

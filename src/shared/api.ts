@@ -39,6 +39,8 @@ export type FlagsResponse = {
   audit: FlagAuditEntry[];
   deletions: DeletionAuditEntry[];
   purges: PurgeAuditEntry[];
+  /** per-room caps operators set, newest first */
+  limits: LimitAuditEntry[];
 };
 /**
  * A flip's progress (PUT /api/admin/flags): rooms flushed by this request, rooms leaving do
@@ -58,6 +60,18 @@ export type PurgeAuditEntry = {
   tombstones: boolean;
   removed: number;
 };
+/** A message a bot gave up on, with the bot's own reason: operators only (viewers see MODEL_UNAVAILABLE). */
+export type BotFailure = { id: string; botId: string; at: number; detail: string };
+/** A room is near its cap (the operator page says so) from this share of it on. */
+export const NEAR_CAP_SHARE = 0.9;
+export const isNearCap = (count: number, maxMessages: number): boolean =>
+  maxMessages > 0 && count >= maxMessages * NEAR_CAP_SHARE;
+/** What the operator page shows of a room's size (GET /api/admin/rooms/:room carries more). */
+export type RoomSize = { count: number; maxMessages: number };
+/** PUT /api/admin/rooms/:room/limits: the room's cap before and after, and the live messages it holds. */
+export type LimitsResponse = { room: string; before: number; maxMessages: number; count: number };
+/** One operator change of a room's cap (ROOM_MAX_MESSAGES for that room). */
+export type LimitAuditEntry = { at: number; who: string; room: string; before: number; after: number };
 /** `deleted`: false when the message was already a tombstone (the answer is the same). */
 export type DeleteResponse = { ok: true; deleted: boolean; message: Message; mode: PathMode };
 

@@ -68,6 +68,11 @@ export type MessageVersion = { version: number; text: string; replacedAt: number
 
 /** Why a deleted id is refused (410) wherever it comes back: a heal, a post reusing it, a claim, a reply. */
 export const DELETED_ERROR = "message was deleted by an operator";
+/**
+ * What everyone in a room sees when the bot gave up on a message: the bot's own reason may
+ * name the model server's host, which only operators see (the room's inspection, the log).
+ */
+export const MODEL_UNAVAILABLE = "the model is unavailable";
 
 /** What stays of a deleted message: the id and its place, never its words or who wrote them. */
 export function toTombstone(message: Message, deletedAt: number): Message {
@@ -84,7 +89,7 @@ export function newMessageId(now = Date.now()): string {
   return `${now}-${suffix.slice(0, 9)}`;
 }
 
-/** The KV record of a message (`comment:<id>`): what any path can heal from; no log position, no lease. */
+/** The KV record of a message (`comment:<room>:<id>`): what any path can heal from; no log position, no lease. */
 export function toRecord(message: Message): Message {
   const { seq: _seq, pos: _pos, claimedBy: _by, leaseUntil: _until, reactions: _reactions, ...record } = message;
   return record;

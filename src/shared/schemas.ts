@@ -27,6 +27,17 @@ export const authorSchema = z
     z.string().min(1, emptyAfterCleaning("author")).max(MAX_AUTHOR, `author must be at most ${MAX_AUTHOR} characters`),
   );
 
+/**
+ * Names people may not take: what the page shows for bots ("bot", "bot (offline)", a model
+ * in brackets) and for staff. Matched after cleaning, in any case and spacing.
+ */
+const RESERVED_NAME = /^(bot|ai|admin|administrator|operator|moderator|system)(\s*\(.*\))?$/i;
+export const isReservedName = (name: string) => RESERVED_NAME.test(name.replace(/\s+/g, " ").trim());
+const RESERVED_NAME_ERROR = "this name is reserved for bots and operators";
+
+/** A person's name: an author name that is not reserved. */
+export const humanNameSchema = authorSchema.refine((name) => !isReservedName(name), RESERVED_NAME_ERROR);
+
 /** A client's own random secret (an edit key, a reactor key): long enough not to be guessed. */
 function keySchema(name: string) {
   return z.string().regex(/^[A-Za-z0-9_-]{22,128}$/, `${name} must be 22 to 128 letters, digits, - or _`);
@@ -49,25 +60,33 @@ export const reactSchema = z.strictObject({
 });
 
 /** POST /api/comments: a human message, or (with the bot token) an AI reply. */
-export const postCommentSchema = z.strictObject({
-  /** default: the replied message's room for an AI reply, else DEFAULT_ROOM */
-  room: roomSchema.optional(),
-  text: textSchema,
-  author: authorSchema.optional(),
-  id: messageIdSchema.optional(),
-  kind: z.enum(["human", "ai"]).default("human"),
-  replyTo: messageIdSchema.optional(),
-  botId: z.string().min(1).max(100).optional(),
-  /** ai only: the bot stopped writing because someone pressed Stop */
-  stopped: z.boolean().optional(),
-  /** human, do rooms: the secret its author will edit it with (the page keeps it; the room a hash) */
-  editKey: keySchema("editKey").optional(),
-  /** ai only: the tokens the reply cost, as the model counted them */
-  usage: z.strictObject({ promptTokens: z.number().int().min(0), replyTokens: z.number().int().min(0) }).optional(),
-});
+export const postCommentSchema = z
+  .strictObject({
+    /** default: the replied message's room for an AI reply, else DEFAULT_ROOM */
+    room: roomSchema.optional(),
+    text: textSchema,
+    author: authorSchema.optional(),
+    id: messageIdSchema.optional(),
+    kind: z.enum(["human", "ai"]).default("human"),
+    replyTo: messageIdSchema.optional(),
+    botId: z.string().min(1).max(100).optional(),
+    /** ai only: the bot stopped writing because someone pressed Stop */
+    stopped: z.boolean().optional(),
+    /** human, do rooms: the secret its author will edit it with (the page keeps it; the room a hash) */
+    editKey: keySchema("editKey").optional(),
+    /** ai only: the tokens the reply cost, as the model counted them */
+    usage: z
+      .strictObject({ promptTokens: z.number().int().min(0), replyTokens: z.number().int().min(0) })
+      .optional(),
+  })
+  .refine((post) => post.kind === "ai" || post.author === undefined || !isReservedName(post.author), {
+    message: RESERVED_NAME_ERROR,
+    path: ["author"],
+  });
 export type PostCommentInput = z.input<typeof postCommentSchema>;
 
-export const healSchema = z.strictObject({ messageId: messageIdSchema });
+/** `room`: where the message was posted (its record is kept per room); without it only a legacy record is found. */
+export const healSchema = z.strictObject({ messageId: messageIdSchema, room: roomSchema.optional() });
 /** POST /api/admin/rooms/:room/purge: what to remove; asking for nothing is an error, not a no-op. */
 export const purgeSchema = z
   .strictObject({
@@ -84,6 +103,17 @@ export type HealInput = z.infer<typeof healSchema>;
  * the legacy BOT_TOKEN's instances name themselves with it, as before.
  */
 const botIdSchema = z.string().min(1).max(100).optional();
+
+/** The most messages an operator may let one room hold (ROOM_MAX_MESSAGES is the default). */
+export const MAX_ROOM_CAP = 10_000_000;
+/** PUT /api/admin/rooms/:room/limits: this room's cap, raised (or lowered) from the default. */
+export const limitsSchema = z.strictObject({
+  maxMessages: z
+    .number("maxMessages must be a number")
+    .int("maxMessages must be a whole number")
+    .min(1, "maxMessages must be at least 1")
+    .max(MAX_ROOM_CAP, `maxMessages must be at most ${MAX_ROOM_CAP}`),
+});
 
 export const claimSchema = z.strictObject({
   messageId: messageIdSchema,
@@ -118,7 +148,7 @@ export const sendFrameSchema = z.strictObject({
   type: z.literal("send"),
   id: messageIdSchema,
   text: textSchema,
-  author: authorSchema.optional(),
+  author: humanNameSchema.optional(),
   editKey: keySchema("editKey").optional(),
 });
 

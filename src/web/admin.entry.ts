@@ -11,6 +11,7 @@ import {
   getBots,
   getFlags,
   getRoomMessages,
+  getRoomSize,
   getRooms,
   getStats,
   putFlags,
@@ -52,6 +53,10 @@ const form = new FlagForm(async (next, progress) => {
 
 const roomMessages = new RoomMessages({
   load: getRoomMessages,
+  size: async (room) => {
+    if (!credentials) throw new Error("signed out");
+    return getRoomSize(credentials, room);
+  },
   remove: async (room, message) => {
     if (credentials) await deleteMessage(credentials, room, message.id);
   },

@@ -14,9 +14,26 @@ export function requireJsonContent(request: Request): void {
 }
 
 /**
+ * An over-long body is read on to its end and dropped (counted, never kept) up to this
+ * much: a body cut off mid-upload makes the proxy in front of the Worker answer 500 or
+ * reset the connection instead of our 413. Past it (an endless upload) it is cancelled.
+ */
+export const DRAIN_BYTES = 16 * 1024 * 1024;
+
+async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, read: number): Promise<void> {
+  let total = read;
+  while (total <= DRAIN_BYTES) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    total += value.byteLength;
+  }
+  await reader.cancel().catch(() => undefined);
+}
+
+/**
  * The body's bytes, at most `max`: a declared Content-Length over it is refused
- * unread, and a body without one (chunked) is read only until it passes the cap,
- * then cancelled, so an endless upload costs at most `max` bytes of memory.
+ * unread, and a body without one (chunked) is read only until it passes the cap;
+ * the rest is dropped as it arrives, so an endless upload costs at most `max` bytes of memory.
  */
 export async function readCapped(request: Request, max: number): Promise<Uint8Array> {
   const tooLarge = () => new StatusError(413, `body must be at most ${max} bytes`);
@@ -30,7 +47,7 @@ export async function readCapped(request: Request, max: number): Promise<Uint8Ar
     if (done) break;
     total += value.byteLength;
     if (total > max) {
-      await reader.cancel().catch(() => undefined);
+      await drain(reader, total);
       throw tooLarge();
     }
     chunks.push(value);

@@ -5,13 +5,15 @@ import { toRecord, type Message } from "../shared/message";
 import { recordExpiry } from "../limits/retention";
 import { markerExpiry, markerNeedsRefresh, type RoomMarker } from "../shared/room-marker";
 
-export async function readRecord(kv: KVNamespace, id: string): Promise<Message | null> {
-  return kv.get<Message>(commentKey(id), "json");
-}
+export { readRecord } from "../storage/records";
 
 /** A record expires with its message under ROOM_RETENTION_DAYS (`retentionMs`; 0: never). */
 export async function writeRecord(kv: KVNamespace, message: Message, retentionMs: number): Promise<void> {
-  await kv.put(commentKey(message.id), JSON.stringify(toRecord(message)), recordExpiry(message.createdAt, retentionMs));
+  await kv.put(
+    commentKey(message.room, message.id),
+    JSON.stringify(toRecord(message)),
+    recordExpiry(message.createdAt, retentionMs),
+  );
 }
 
 // Rooms this isolate already marked, with when their marker expires (0: never); the marker is

@@ -2,7 +2,7 @@
 // Each path lists its methods, then `all` answers 405.
 import { Router, type IRequest } from "itty-router";
 import { StatusError, errorResponse, json } from "./http";
-import { deleteMessage, getFlags, getStats, inspectRoom, purgeRoom, putFlags } from "./routes/admin";
+import { deleteMessage, getFlags, getStats, inspectRoom, purgeRoom, putFlags, setRoomLimits } from "./routes/admin";
 import { botMe, claimMessage, failMessage, listPending, releaseMessage, streamReply } from "./routes/bot";
 import { createBot, listBots, revokeBot, rotateBot, setRoomBots } from "./routes/bots";
 import {
@@ -61,6 +61,8 @@ export const router = Router<IRequest, Args>({
   .all("/api/admin/rooms/:room", methodNotAllowed)
   .post("/api/admin/rooms/:room/purge", purgeRoom)
   .all("/api/admin/rooms/:room/purge", methodNotAllowed)
+  .put("/api/admin/rooms/:room/limits", setRoomLimits)
+  .all("/api/admin/rooms/:room/limits", methodNotAllowed)
   .delete("/api/admin/messages/:id", deleteMessage)
   .all("/api/admin/messages/:id", methodNotAllowed)
   .get("/api/admin/bots", listBots)

@@ -4,15 +4,21 @@
 // Retry-After while another keeps posting in the same room; 50 sockets from one address
 // get 20 open and the rest closed with 4429; a junk frame closes only its own socket; a
 // Stop script against another person's streaming reply is refused (403, then 429) and the
-// reply streams to its end.
+// reply streams to its end. Reads and sockets of random (never-written) room names from many
+// addresses call neither the Control object nor a registry shard, and a real room keeps
+// answering meanwhile.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { PING_FRAME, TOO_MANY_SOCKETS_CLOSE, type ServerFrame } from "../../src/shared/frames";
 import { newMessageId, type Message } from "../../src/shared/message";
+import type { RoomsResponse, StatsResponse } from "../../src/shared/api";
+import { request } from "node:http";
 import { openSocketFrom, requestFrom, type BoundSocket } from "./support/bound-client";
 
 /** wrangler.toml: POST_LIMITER 20 per 10 s, ROOM_MAX_SOCKETS_PER_CLIENT 20. */
 const POST_LIMIT = 20;
+/** READ_LIMITER: 300 reads per 10 s per client key. */
+const READ_LIMIT = 300;
 const PER_CLIENT_SOCKETS = 20;
 const FLOODER = "127.0.0.2";
 const NEIGHBOUR = "127.0.0.3";
@@ -221,5 +227,154 @@ describe("a Stop script", () => {
     expect(landed.status).toBe(201);
     expect(await landed.json()).not.toHaveProperty("stopped");
     expect(script.frames.some((text) => text.includes('"state":"stopping"'))).toBe(false);
+  });
+});
+
+const admin = () => ({ authorization: `Bearer ${worker.adminToken}` });
+
+type ObjectCalls = { requests: number; since: number }[];
+
+/** Calls the Control object and each registry shard took since it woke (an idle object may be evicted and wake afresh). */
+async function sharedObjectCalls(): Promise<ObjectCalls> {
+  const res = await requestFrom(NEIGHBOUR, `${worker.url}/api/admin/stats`, { headers: admin() });
+  const { control, registry } = (JSON.parse(res.body) as StatsResponse).usage!;
+  return [
+    { requests: control.requests, since: control.since },
+    ...registry.shardRequests.map((requests, i) => ({ requests, since: registry.shardSince[i]! })),
+  ];
+}
+
+/** Calls each object took between two readings: all of its count if it woke in between. */
+const callsBetween = (before: ObjectCalls, after: ObjectCalls) =>
+  after.map((now, i) => (now.since === before[i]!.since ? now.requests - before[i]!.requests : now.requests));
+
+const p99 = (ms: number[]) => [...ms].sort((a, b) => a - b)[Math.ceil(ms.length * 0.99) - 1]!;
+
+/** A real room's client: reads and a few posts (under its own address's limits), each timed and its status kept. */
+async function useRealRoom(address: string, room: string, reads: number, posts: number) {
+  const statuses: number[] = [];
+  const ms: number[] = [];
+  for (let i = 0; i < reads + posts; i++) {
+    const started = performance.now();
+    const res =
+      i % Math.ceil((reads + posts) / posts) === 0
+        ? await postFrom(address, room, `real ${i}`)
+        : await requestFrom(address, `${worker.url}/api/comments?room=${room}&limit=50`);
+    ms.push(performance.now() - started);
+    statuses.push(res.status);
+  }
+  return { statuses, ms };
+}
+
+describe("a flood of random room names", () => {
+  it("calls no Control object or registry shard, and a real room's requests all succeed", async () => {
+    const real = "flood-real-room";
+    const REAL = "127.0.0.5";
+    expect((await postFrom(REAL, real, "the real room")).status).toBe(201);
+    const quiet = await useRealRoom(REAL, real, 40, 4);
+    const before = await sharedObjectCalls();
+
+    // 20 addresses (as a set of IPv6 /64s would be), each under the read limit: every read is served.
+    const addresses = Array.from({ length: 20 }, (_, i) => `127.0.1.${i + 1}`);
+    const names: string[] = [];
+    const flood = async (address: string) => {
+      const answers: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        const room = `never-${Math.random().toString(36).slice(2, 12)}`;
+        names.push(room);
+        const res = await requestFrom(address, `${worker.url}/api/comments?room=${room}&limit=1`);
+        answers.push(res.status);
+      }
+      // Sockets of never-written rooms too: each says hello (an empty room) and is closed.
+      for (let i = 0; i < 2; i++) {
+        const socket = await socketFrom(address, `never-${Math.random().toString(36).slice(2, 12)}`);
+        await socket.next(isHello);
+        socket.close();
+      }
+      return answers;
+    };
+    const [flooded, busy] = await Promise.all([
+      Promise.all(addresses.map(flood)),
+      useRealRoom(REAL, real, 40, 4).then(async (first) => {
+        const second = await useRealRoom(REAL, real, 40, 4);
+        return { statuses: [...first.statuses, ...second.statuses], ms: [...first.ms, ...second.ms] };
+      }),
+    ]);
+
+    expect(flooded.flat()).toEqual(Array(addresses.length * 40).fill(200));
+    expect([...quiet.statuses, ...busy.statuses].filter((s) => s !== 200 && s !== 201)).toEqual([]);
+    // Control first, then each registry shard: not one call from the flood.
+    expect(callsBetween(before, await sharedObjectCalls())).toEqual(before.map(() => 0));
+    // Nothing of the flood was written: no room marker names one of its rooms.
+    const rooms = await requestFrom(REAL, `${worker.url}/api/rooms?limit=1000`);
+    const listed = new Set((JSON.parse(rooms.body) as RoomsResponse).rooms.map((r) => r.name));
+    expect(names.filter((n) => listed.has(n))).toEqual([]);
+    // Printed, not asserted: speed belongs in benches.
+    process.stdout.write(
+      `real room p99: ${p99(quiet.ms).toFixed(1)} ms quiet, ${p99(busy.ms).toFixed(1)} ms under a flood of ` +
+        `${flooded.flat().length} reads and ${addresses.length * 2} sockets of never-written rooms\n`,
+    );
+  });
+
+  it("meets 429 from one address past the read limit, while the real room's client is served", async () => {
+    // Twice the limit at once, early in a window: more than the limit lands in one window however slow the machine.
+    const periodMs = 10_000;
+    const left = periodMs - (Date.now() % periodMs);
+    if (left < 8_000) await new Promise((r) => setTimeout(r, left + 100));
+    const answers = await Promise.all(
+      Array.from({ length: 2 * READ_LIMIT }, (_, i) =>
+        requestFrom("127.0.2.1", `${worker.url}/api/comments?room=never-${i}&limit=1`),
+      ),
+    );
+    const statuses = answers.map((res) => res.status);
+    expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
+    const refused = answers.find((res) => res.status === 429)!;
+    expect(JSON.parse(refused.body)).toEqual({ error: expect.stringContaining("reading too fast") });
+    expect(Number(refused.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+    expect(statuses).toContain(429);
+    expect((await requestFrom("127.0.0.5", `${worker.url}/api/comments?room=flood-real-room`)).status).toBe(200);
+  });
+});
+
+/** A chunked POST (no Content-Length) of `bytes` bytes; the status, or "reset" if the connection ended unanswered. */
+function chunkedPost(path: string, bytes: number): Promise<number | "reset"> {
+  const target = new URL(path, worker.url);
+  return new Promise((resolve) => {
+    let answered = false;
+    const req = request(
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname,
+        method: "POST",
+        headers: { "content-type": "application/json", "transfer-encoding": "chunked" },
+      },
+      (res) => {
+        answered = true;
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on("error", () => {
+      if (!answered) resolve("reset");
+    });
+    const chunk = Buffer.alloc(64 * 1024, "x");
+    let sent = 0;
+    const pump = () => {
+      while (!answered && sent < bytes) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return void req.once("drain", pump);
+      }
+      if (!answered) req.end();
+    };
+    pump();
+  });
+}
+
+describe("a 10 MB chunked body", () => {
+  it("gets 413 every time, never a 500", async () => {
+    const answers: (number | "reset")[] = [];
+    for (let i = 0; i < 5; i++) answers.push(await chunkedPost("/api/comments", 10 * 1024 * 1024));
+    expect(answers).toEqual(Array(5).fill(413));
   });
 });

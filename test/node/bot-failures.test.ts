@@ -1,5 +1,6 @@
 // How the bot fails: no Ollama, a broken or stuck model, a restart with replies still
 // unverified, a Worker that is down, a wrong token, and a clean shutdown on SIGTERM.
+import { randomBytes } from "node:crypto";
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -7,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { PROJECT_ROOT, freePort, startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { FatalBotError, startBot, type BotHandle, type BotOptions } from "../../bot";
 import { startOllamaStub, type OllamaStub } from "./support/ollama-stub";
-import type { Message } from "../../src/shared/message";
+import { MODEL_UNAVAILABLE, type Message } from "../../src/shared/message";
 import { LogCapture, TestClient, repliesByHuman, tempStateFile, waitFor } from "./support/bot-harness";
 
 let worker: LocalWorker | undefined;
@@ -52,7 +53,8 @@ async function bot(options: BotOptions, logs = new LogCapture()) {
 async function settled(id: string) {
   return waitFor(`message ${id} to be complete or failed`, async () => {
     const record =
-      (await client.comments("lobby").then((list) => list.find((m) => m.id === id))) ?? (await client.record(id));
+      (await client.comments("lobby").then((list) => list.find((m) => m.id === id))) ??
+      (await client.record(id, "lobby"));
     return (record.status === "complete" || record.status === "failed") && record;
   });
 }
@@ -61,7 +63,7 @@ async function settled(id: string) {
 async function earlierReply(
   human: Message,
   text: string,
-  room?: string,
+  room = human.room,
 ): Promise<{ id: string; room: string; createdAt: number }> {
   const w = requireWorker();
   const botCall = (path: string, body: unknown) =>
@@ -70,10 +72,10 @@ async function earlierReply(
       headers: { "content-type": "application/json", "authorization": `Bearer ${w.botToken}` },
       body: JSON.stringify(body),
     });
-  await botCall("/api/bot/claim", { messageId: human.id, ...(room ? { room } : {}), botId: "earlier-run" });
+  await botCall("/api/bot/claim", { messageId: human.id, room, botId: "earlier-run" });
   const res = await botCall("/api/comments", {
     kind: "ai",
-    ...(room ? { room } : {}),
+    room,
     replyTo: human.id,
     text,
     author: "bot",
@@ -100,11 +102,12 @@ function runMain(args: string[], env: Record<string, string>) {
 describe("bot failure behaviour", () => {
   it("keeps polling while the Worker is down, then answers once it is up", async () => {
     const port = await freePort();
+    const botToken = randomBytes(24).toString("base64url");
     const ollama = await stub();
     const logs = new LogCapture();
     const early = await startBot({
       apiUrl: `http://127.0.0.1:${port}`,
-      token: "local-bot-token",
+      token: botToken,
       pollMs: 100,
       ollamaHost: ollama.url,
       stateFile: tempStateFile(),
@@ -113,7 +116,7 @@ describe("bot failure behaviour", () => {
     bots.push(early);
     await logs.waitFor(/\[Bot\] Worker unavailable \(.*ECONNREFUSED.*\); retrying in \d+ ms/);
 
-    worker = await startLocalWorker({ port, vars: { CACHE_MODE: "do", CLAIM_LEASE_MS: "3000" } });
+    worker = await startLocalWorker({ port, botToken, vars: { CACHE_MODE: "do", CLAIM_LEASE_MS: "3000" } });
     client = new TestClient(worker.url, worker.adminToken);
     const human = await client.post("lobby", "anyone there?");
     await logs.waitFor(`[Bot] Worker at http://127.0.0.1:${port} is answering again`);
@@ -206,8 +209,11 @@ describe("bot failure behaviour", () => {
     const human = await client.post("lobby", "this will not work");
     const record = await settled(human.id);
     expect(record.status).toBe("failed");
-    expect(record.error).toContain("stub: model runner crashed");
-    expect(record.error).toContain("gave up after 3 attempts");
+    // Viewers see no host and no error text; operators see the bot's own reason.
+    expect(record.error).toBe(MODEL_UNAVAILABLE);
+    const detail = await client.failureDetail("lobby", human.id);
+    expect(detail).toContain("stub: model runner crashed");
+    expect(detail).toContain("gave up after 3 attempts");
     expect(ollama.chats).toHaveLength(3);
     expect(logs.matching(/failed \(attempt [12]\/3\).*released, retrying in (100|200) ms/)).toHaveLength(2);
     expect(logs.has(`[Bot] Gave up on ${human.id} after 3 attempts`)).toBe(true);
@@ -221,7 +227,8 @@ describe("bot failure behaviour", () => {
     const human = await client.post("lobby", "are you stuck?");
     const record = await settled(human.id);
     expect(record.status).toBe("failed");
-    expect(record.error).toContain("generation timed out after 300 ms");
+    expect(record.error).toBe(MODEL_UNAVAILABLE);
+    expect(await client.failureDetail("lobby", human.id)).toContain("generation timed out after 300 ms");
     expect(ollama.chats).toHaveLength(2);
   });
 

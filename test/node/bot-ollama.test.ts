@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { startBot, type BotHandle, type BotOptions } from "../../bot";
 import { ConfigError, parseCommandLine, resolveConfig } from "../../bot/config";
-import type { Message } from "../../src/shared/message";
+import { MODEL_UNAVAILABLE, type Message } from "../../src/shared/message";
 import { startOllamaStub, type OllamaStub, type OllamaStubOptions } from "./support/ollama-stub";
 import { LogCapture, TestClient, repliesByHuman, tempStateFile, waitFor } from "./support/bot-harness";
 
@@ -172,7 +172,9 @@ describe("bot and a model that is not pulled", () => {
     plain.pulled = false;
     const { human } = await ask(other, "model vanished again");
     expect(human.status).toBe("failed");
-    expect(human.error).toContain(
+    // The host only for operators; everyone in the room reads that the model is unavailable.
+    expect(human.error).toBe(MODEL_UNAVAILABLE);
+    expect(await client.failureDetail(other, human.id)).toContain(
       `Ollama at ${plain.url} does not have the model "llama3.2": run \`ollama pull llama3.2\``,
     );
     expect(plain.pulls).toEqual([]);

@@ -84,7 +84,7 @@ async function settle(room: string, humans: string[], bot: BotHandle, logs: LogC
     async () => {
       messages = await client.comments(room);
       const present = new Set(messages.map((m) => m.id));
-      for (const id of humans) if (!present.has(id)) await client.heal(id);
+      for (const id of humans) if (!present.has(id)) await client.heal(id, room);
       const answered = repliesByHuman(messages);
       return (
         humans.every((id) => present.has(id) && answered.has(id)) &&

@@ -52,7 +52,7 @@ describe("operator page", () => {
     const message = await postMessage(harness.worker, "stats-room", "count me");
     const heal = await api<{ readded: boolean }>(harness.worker, "/api/admin/add-to-cache", {
       method: "POST",
-      body: { messageId: message.id },
+      body: { messageId: message.id, room: "stats-room" },
     });
     expect(heal.status).toBe(200);
 
@@ -149,6 +149,37 @@ describe("operator page", () => {
       .waitFor();
     expect((await listRoom(harness.worker, room)).comments.map((m) => m.id)).toEqual([keep.id]);
     expect(chat.seen.errors).toEqual([]);
+    expect(admin.seen.errors).toEqual([]);
+    await putFlags(harness.worker, { defaultMode: "kv", doPercent: 0, rooms: {} });
+  });
+
+  it("says a room is near its cap when it is opened, and not once the operator raised the cap", async () => {
+    const room = "near-cap-room";
+    await putFlags(harness.worker, { defaultMode: "kv", doPercent: 0, rooms: { [room]: "do" } });
+    for (const text of ["one", "two", "three"]) await postMessage(harness.worker, room, text);
+    const capped = await api(harness.worker, `/api/admin/rooms/${room}/limits`, {
+      method: "PUT",
+      body: { maxMessages: 3 },
+      token: harness.worker.adminToken,
+    });
+    expect(capped.status).toBe(200);
+
+    const admin = await openPage("/admin");
+    await signIn(admin.page);
+    await admin.page.getByRole("button", { name: `Open the messages of ${room}` }).click({ timeout: 15_000 });
+    const size = admin.page.locator("#room-size");
+    await size.filter({ hasText: `#${room} holds 3 messages of its cap of 3. Near its cap` }).waitFor();
+    expect(await size.getAttribute("data-near-cap")).toBe("true");
+
+    const raised = await api(harness.worker, `/api/admin/rooms/${room}/limits`, {
+      method: "PUT",
+      body: { maxMessages: 1000 },
+      token: harness.worker.adminToken,
+    });
+    expect(raised.status).toBe(200);
+    await admin.page.getByRole("button", { name: "Reload" }).click();
+    await size.filter({ hasText: `#${room} holds 3 messages of its cap of 1,000.` }).waitFor();
+    expect(await size.getAttribute("data-near-cap")).toBe("false");
     expect(admin.seen.errors).toEqual([]);
     await putFlags(harness.worker, { defaultMode: "kv", doPercent: 0, rooms: {} });
   });

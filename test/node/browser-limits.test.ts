@@ -128,7 +128,10 @@ describe("sending too fast", () => {
     );
     expect(new Set(ids).size).toBe(BURST);
     const texts = await Promise.all(
-      ids.map(async (id) => (await api<{ text: string }>(harness.worker, `/api/comments/${id}`)).body.text),
+      ids.map(
+        async (id) =>
+          (await api<{ text: string }>(harness.worker, `/api/comments/${id}?room=${room}&record=1`)).body.text,
+      ),
     );
     expect(texts.sort()).toEqual(Array.from({ length: BURST }, (_, i) => `http burst ${i}`).sort());
     expect(seen.errors.filter((e) => !e.includes("429"))).toEqual([]);

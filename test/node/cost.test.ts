@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { costPerMillion, type CostCounts } from "../../bench/cost/compute";
 import { PRICES } from "../../bench/cost/prices";
+import { costAtRates, nearestRate, perMessageBeyondIdle, usdPerPageHour } from "../../bench/cost/rates";
 import { limitsConfig } from "../../bench/scenarios/limit-cost";
 import { PROJECT_ROOT } from "../../scripts/local-worker";
 
@@ -51,6 +52,44 @@ describe("cost per million messages", () => {
     // 2 × 0.125 GB × 60 s = 15 GB-s for 100 messages → 0.15 GB-s per message × $12.50 per million GB-s
     expect(cost.durationAtMost).toBeCloseTo(0.15 * 12.5);
     expect(cost.unpriced).toEqual(["kvDeletes"]);
+  });
+});
+
+describe("cost at real rates", () => {
+  it("takes the open pages' idle share out of a writing window, per message, never below 0", () => {
+    const counts = { ...none, workerRequests: 130, kvReads: 12, kvWrites: 200 };
+    const perPageSecond = { ...none, workerRequests: 1 / 6, kvReads: 1 / 6 };
+    // 60 page-seconds: 10 polls and 10 KV reads of idle traffic, 100 messages
+    const per = perMessageBeyondIdle(counts, perPageSecond, 60, 100);
+    expect(per.workerRequests).toBeCloseTo(1.2);
+    expect(per.kvReads).toBeCloseTo(0.02);
+    expect(per.kvWrites).toBeCloseTo(2);
+    expect(perMessageBeyondIdle({ ...none, kvReads: 5 }, perPageSecond, 60, 100).kvReads).toBe(0);
+  });
+
+  it("stands a rate for the nearest measured one on a log scale", () => {
+    expect(nearestRate(1, [10, 100, 1000])).toBe(10);
+    expect(nearestRate(30, [10, 100, 1000])).toBe(10);
+    expect(nearestRate(40, [10, 100, 1000])).toBe(100);
+    expect(nearestRate(5000, [10, 100, 1000])).toBe(1000);
+  });
+
+  it("is M + P × 60 / r × I per million messages", () => {
+    const rows = costAtRates(
+      { mode: "kv", idleUsdPerMillionPageSeconds: 0.1, messageUsdByRate: { 10: 12, 1000: 11 } },
+      [1, 1000],
+      [10, 50],
+    );
+    expect(rows.map((r) => [r.pages, r.ratePerMinute, r.measuredRate])).toEqual([
+      [10, 1, 10],
+      [10, 1000, 1000],
+      [50, 1, 10],
+      [50, 1000, 1000],
+    ]);
+    // 10 pages at 1 a minute: 600 page-seconds per message × $0.1 per million page-seconds = $60
+    expect(rows[0]!.usdPerMillionMessages).toBeCloseTo(12 + 60);
+    expect(rows[3]!.usdPerMillionMessages).toBeCloseTo(11 + 50 * 0.06 * 0.1);
+    expect(usdPerPageHour(0.1)).toBeCloseTo(0.00036);
   });
 });
 

@@ -20,7 +20,6 @@ const DEFINITIONS = [
   "[ms, 1.4 ms)", // the lab's --poll-ms interval
   "300 ms polls", // the lab test's poll interval option
   "≤ 50 ms", // a target
-  "3 × 135 messages/s", // a target
   "per 50 ms", // the room's push cadence for streams, as the bot's page puts it
   "retrying in 3000 ms", // an example log line
   "retrying in 6000 ms", // an example log line

@@ -54,12 +54,13 @@ describe("npm run race options", () => {
 });
 
 describe("npm run bench options", () => {
-  it("defaults to every scenario, 16 in flight for 5 s, two rounds of 20 s socket writes, 1k and 100k of history read 200 times, cost with 10 and 50 pages, 30 streamed replies, fan-in of 200 rooms for 60 s, JSON in docs/", () => {
+  it("defaults to every scenario, 16 in flight for 5 s in two rounds, two rounds of 12 s socket writes, 8 s open-loop runs, 1k and 100k of history read 200 times, cost from 50 idle pages for 60 s and 20 s write rates, 30 streamed replies, fan-in of 100 rooms for 60 s, JSON in docs/", () => {
     expect(parseBenchOptions([])).toMatchObject({
       json: "docs/bench-latest.json",
       only: [
         "throughput",
         "socket",
+        "openloop",
         "limits",
         "visibility",
         "requests",
@@ -71,31 +72,44 @@ describe("npm run bench options", () => {
       ],
       concurrency: 16,
       durationMs: 5_000,
-      socketMs: 20_000,
+      httpRounds: 2,
+      socketMs: 12_000,
       socketRounds: 2,
+      openLoopMs: 8_000,
       history: [1_000, 100_000],
       samples: 200,
       seed: "auto",
       limitMs: 10_000,
-      costMessages: 300,
-      costWindowMs: 60_000,
-      costPages: [10, 50],
+      costIdleMs: 60_000,
+      costIdlePages: 50,
+      costWriteMs: 20_000,
       streamReplies: 30,
-      fanInRooms: 200,
+      fanInRooms: 100,
       fanInMs: 60_000,
+      quick: false,
     });
+  });
+
+  it("--quick shortens every window it is not told, writes apart from the committed results, and a flag given wins", () => {
+    const quick = parseBenchOptions(["--quick", "--socket-ms", "7000"]);
+    expect(quick).toMatchObject({ quick: true, json: ".tmp/bench-quick.json", socketMs: 7_000, socketRounds: 1 });
+    if (quick === "help") throw new Error("not help");
+    expect(quick.costIdleMs).toBeLessThan(60_000);
+    expect(quick.openLoopMs).toBeLessThan(8_000);
   });
 
   it.each([
     [
       ["--only", "throughput,speed"],
-      "--only takes throughput, socket, limits, visibility, requests, history, scrollback, cost, streaming, fan-in",
+      "--only takes throughput, socket, openloop, limits, visibility, requests, history, scrollback, cost, streaming, fan-in",
     ],
     [["--fan-in-rooms", "1"], "--fan-in-rooms must be at least 2"],
     [["--stream-replies", "0"], "--stream-replies must be at least 1"],
     [["--samples", "0"], "--samples must be at least 1"],
-    [["--cost-pages", "10,"], "--cost-pages takes page counts, e.g. 10,50"],
-    [["--cost-pages", "0"], "--cost-pages must be at least 1"],
+    [["--cost-idle-pages", "0"], "--cost-idle-pages must be at least 1"],
+    [["--cost-write-ms", "10"], "--cost-write-ms must be at least 5000"],
+    [["--http-rounds", "0"], "--http-rounds must be at least 1"],
+    [["--open-loop-ms", "10"], "--open-loop-ms must be at least 1000"],
     [["--socket-ms", "10"], "--socket-ms must be at least 1000"],
     [["--socket-rounds", "0"], "--socket-rounds must be at least 1"],
     [["--history", "1000"], "--history takes at least two sizes, e.g. 1000,100000"],

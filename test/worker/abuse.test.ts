@@ -9,7 +9,9 @@ import { env, exports } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Room } from "../../src/room/room";
-import type { RoomLimits } from "../../src/limits/retention";
+import { PAST_RETENTION_ERROR, type RoomLimits } from "../../src/limits/retention";
+import { commentKey } from "../../src/shared/keys";
+import { RATE_LIMITS } from "../../src/shared/rate-limits";
 import { TOO_MANY_SOCKETS_CLOSE } from "../../src/shared/frames";
 import { newMessageId } from "../../src/shared/message";
 import {
@@ -72,6 +74,39 @@ function chunked(bytes: number): () => ReadableStream<Uint8Array> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const DAY_MS = 86_400_000;
+
+/** A message of doRoom that retention already deleted, whose KV record outlived it (a lowered retention). */
+const retainedId = `${Date.now() - 2 * DAY_MS}-retained1`;
+async function retentionSwept(): Promise<void> {
+  await runInDurableObject(env.ROOM.getByName(doRoom), (instance: Room) => {
+    (instance as unknown as { state: { limits: RoomLimits } }).state.limits = { maxMessages: 0, retentionMs: DAY_MS };
+  });
+  const record = { id: retainedId, room: doRoom, kind: "human", author: "a", text: "old", status: "pending" };
+  await env.CHAT_KV.put(commentKey(doRoom, retainedId), j({ ...record, createdAt: Date.now() - 2 * DAY_MS }));
+}
+
+/**
+ * Spends one address's read budget (READ_LIMITER) on a never-written room: reads in batches
+ * until the limiter refuses one with enough of its window left for the row's own request. Judged
+ * by the answers, not by how fast this machine sends: a slow run simply spends into a new window.
+ */
+async function spendReads(ip: string): Promise<void> {
+  const { limit, period } = RATE_LIMITS.READ_LIMITER;
+  const batch = 50;
+  for (let sent = 0; sent < limit * 6; sent += batch) {
+    const statuses = await Promise.all(
+      Array.from({ length: batch }, async (_, i) => {
+        const path = `/api/comments?room=abuse-reads&limit=1&n=${sent + i}`;
+        return (await call(path, { headers: { "cf-connecting-ip": ip } })).status;
+      }),
+    );
+    expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
+    const left = period * 1000 - (Date.now() % (period * 1000));
+    if (statuses.includes(429) && left > 2000) return;
+  }
+  throw new Error(`${limit * 6} reads from one address and the read limit never refused one`);
+}
 
 /** The limiters' windows are aligned to the wall clock: start a setup with at least `needMs` of its window left. */
 async function earlyInWindow(periodS: number, needMs: number): Promise<void> {
@@ -137,6 +172,119 @@ const upgrade = (extra: Record<string, string> = {}) => ({ upgrade: "websocket",
 const wrongToken = { authorization: "Bearer not-the-token" };
 
 const rows: Row[] = [
+  // Round two: names people may not take, reads without end, heals past retention, room caps, big bodies.
+  {
+    name: "a person posting as a bot",
+    method: "POST",
+    path: "/api/comments",
+    body: comment({ author: "bot (llama3.2)" }),
+    status: 400,
+    error: "author: this name is reserved for bots and operators",
+  },
+  {
+    name: "a person posting as admin, in capitals and spaces",
+    method: "POST",
+    path: "/api/comments",
+    body: comment({ author: "  ADMIN " }),
+    status: 400,
+    error: "author: this name is reserved",
+  },
+  {
+    name: "a person posting as the operator",
+    method: "POST",
+    path: "/api/comments",
+    body: comment({ author: "operator" }),
+    status: 400,
+    error: "author: this name is reserved",
+  },
+  {
+    name: "reads of never-written rooms past the per-client read limit",
+    method: "GET",
+    path: `/api/comments?room=${freshRoom}`,
+    headers: { "cf-connecting-ip": "198.51.100.90" },
+    setup: () => spendReads("198.51.100.90"),
+    status: 429,
+    error: "reading too fast",
+    retryAfter: { max: 10 },
+  },
+  {
+    name: "a socket upgrade past the per-client read limit",
+    method: "GET",
+    path: `/api/rooms/${freshRoom}/ws`,
+    headers: upgrade({ "cf-connecting-ip": "198.51.100.91" }),
+    setup: () => spendReads("198.51.100.91"),
+    status: 429,
+    error: "reading too fast",
+    retryAfter: { max: 10 },
+  },
+  {
+    name: "a heal of a message retention deleted (its record outlived it)",
+    method: "POST",
+    path: "/api/heal",
+    body: j({ messageId: retainedId, room: doRoom }),
+    setup: retentionSwept,
+    status: 410,
+    error: PAST_RETENTION_ERROR,
+  },
+  {
+    name: "a heal naming only the id of a message whose record is per room",
+    method: "POST",
+    path: "/api/heal",
+    body: j({ messageId: seedId }),
+    status: 404,
+    error: "records are kept per room: name it with room",
+  },
+  {
+    name: "a heal of room A's id named as another room's",
+    method: "POST",
+    path: "/api/heal",
+    body: j({ messageId: seedId, room: kvRoom }),
+    status: 404,
+    error: "message not found in this room",
+  },
+  {
+    name: "a room cap without a token",
+    method: "PUT",
+    path: `/api/admin/rooms/${doRoom}/limits`,
+    body: j({ maxMessages: 10 }),
+    status: 401,
+    error: "ADMIN_TOKEN",
+  },
+  {
+    name: "a room cap with the bot token",
+    method: "PUT",
+    path: `/api/admin/rooms/${doRoom}/limits`,
+    headers: BOT,
+    body: j({ maxMessages: 10 }),
+    status: 401,
+    error: "ADMIN_TOKEN",
+  },
+  {
+    name: "a room cap of zero",
+    method: "PUT",
+    path: `/api/admin/rooms/${doRoom}/limits`,
+    headers: ADMIN,
+    body: j({ maxMessages: 0 }),
+    status: 400,
+    error: "maxMessages must be at least 1",
+  },
+  {
+    name: "a room cap past the most a room may hold",
+    method: "PUT",
+    path: `/api/admin/rooms/${doRoom}/limits`,
+    headers: ADMIN,
+    body: j({ maxMessages: 1e9 }),
+    status: 400,
+    error: "maxMessages must be at most 10000000",
+  },
+  {
+    name: "a 10 MB chunked post",
+    method: "POST",
+    path: "/api/comments",
+    body: chunked(10 * 1024 * 1024),
+    status: 413,
+    error: "body must be at most 16384 bytes",
+  },
   // Item 2: JSON only (cross-site simple requests), bodies read through a 16 KB cap.
   {
     name: "cross-site text/plain post with a JSON body",
@@ -1283,9 +1431,13 @@ beforeAll(async () => {
   ).toBe(200);
   await post(kvRoom, "seed");
   await post(fullRoom, "the only message");
-  await runInDurableObject(env.ROOM.getByName(fullRoom), (instance: Room) => {
-    (instance as unknown as { state: { limits: RoomLimits } }).state.limits = { maxMessages: 1, retentionMs: 0 };
+  // The operator's cap is kept with the room's log: it holds even if the object is evicted between rows.
+  const capped = await call(`/api/admin/rooms/${fullRoom}/limits`, {
+    method: "PUT",
+    headers: { ...ADMIN, "content-type": "application/json" },
+    body: j({ maxMessages: 1 }),
   });
+  expect(capped.status).toBe(200);
   await Promise.all([settled(doRoom), settled(fullRoom)]);
 });
 
@@ -1312,6 +1464,7 @@ describe("abuse table", () => {
     const res = await exports.default.fetch(requestOf(row));
     expect(res.status).toBe(row.status);
     expect(res.headers.get("content-type")).toContain("application/json");
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
     // No row, and no route, invites another site in.
     expect(res.headers.get("access-control-allow-origin")).toBeNull();
     const body = await res.json<Record<string, unknown>>();
@@ -1384,6 +1537,22 @@ const frameRows: FrameRow[] = [
     name: "a frame over 16 KB",
     frame: j({ type: "ping", pad: "x".repeat(16_384) }),
     close: { code: 1009, reason: "frames must be at most 16384 bytes" },
+  },
+  {
+    // 6,000 UTF-16 units, 18,000 bytes: the cap counts bytes.
+    name: "a frame over 16 KB in UTF-8 but not in UTF-16 units",
+    frame: j({ type: "ping", pad: "€".repeat(6_000) }),
+    close: { code: 1009, reason: "frames must be at most 16384 bytes" },
+  },
+  {
+    name: "a send as a bot",
+    frame: send({ author: "bot (offline)" }),
+    nack: { status: 400, error: "author: this name is reserved for bots and operators" },
+  },
+  {
+    name: "a send as admin",
+    frame: send({ author: "Admin" }),
+    nack: { status: 400, error: "author: this name is reserved" },
   },
   {
     name: "a send without an id",
@@ -1499,5 +1668,67 @@ describe("junk socket frames", () => {
       expect(socket.ws.readyState).toBe(WebSocket.OPEN);
     }
     for (const socket of sockets) socket.ws.close(1000, "done");
+  });
+});
+
+describe("attacks answered without taking anything", () => {
+  it("a presence frame naming a bot or staff leaves the person unnamed; the socket stays open", async () => {
+    const room = uniqueRoom("abuse-presence");
+    await setRoomMode(room, "do");
+    const watcher = await connect(room);
+    await watcher.next(frameOf("hello"));
+    const impostor = await connect(room);
+    await impostor.next(frameOf("hello"));
+    impostor.send({ type: "presence", name: "bot (llama3.2)" });
+    impostor.send({ type: "presence", name: "admin" });
+    impostor.send({ type: "presence", name: "ana" });
+    const named = await watcher.next(
+      (f): f is Extract<typeof f, { type: "presence" }> =>
+        f.type === "presence" && f.people.some((p) => p.name === "ana"),
+    );
+    const names = named.people.map((p) => p.name);
+    expect(names).not.toContain("admin");
+    expect(names).not.toContain("bot (llama3.2)");
+    expect(impostor.frames.some((f) => f.type === "nack")).toBe(false);
+    watcher.ws.close(1000, "done");
+    impostor.ws.close(1000, "done");
+  });
+
+  it("room A's id posted into a kv room: room A's record, answers and outbox stay its own", async () => {
+    const before = {
+      record: await env.CHAT_KV.get(commentKey(doRoom, seedId)),
+      get: await (await call(`/api/comments/${seedId}?room=${doRoom}`)).json(),
+      list: await list(doRoom),
+      conflicts: (await env.ROOM.getByName(doRoom).inspect()).outbox.conflicts,
+    };
+    const res = await postJson("/api/comments", { room: kvRoom, id: seedId, text: "taking room A's id" });
+    expect(res.status).toBe(201);
+    await settled(doRoom);
+    expect({
+      record: await env.CHAT_KV.get(commentKey(doRoom, seedId)),
+      get: await (await call(`/api/comments/${seedId}?room=${doRoom}`)).json(),
+      list: await list(doRoom),
+      conflicts: (await env.ROOM.getByName(doRoom).inspect()).outbox.conflicts,
+    }).toEqual(before);
+  });
+
+  it("a bot's failure reason naming the model's host reaches operators only", async () => {
+    const room = uniqueRoom("abuse-host");
+    await setRoomMode(room, "do");
+    const human = await post(room, "anyone?");
+    await postJson("/api/bot/claim", { messageId: human.id, room, botId: "bot-h" }, BOT);
+    const reason = "Ollama at http://10.0.0.7:11434 did not answer";
+    expect((await postJson("/api/bot/fail", { messageId: human.id, room, botId: "bot-h", reason }, BOT)).status).toBe(
+      200,
+    );
+    const seen = j(await list(room)) + j(await (await call(`/api/comments/${human.id}?room=${room}`)).json());
+    expect(seen).not.toContain("10.0.0.7");
+    expect(seen).toContain("the model is unavailable");
+    const inspected = await (
+      await call(`/api/admin/rooms/${room}`, { headers: ADMIN })
+    ).json<{
+      failures: { detail: string }[];
+    }>();
+    expect(inspected.failures.map((f) => f.detail)).toEqual([reason]);
   });
 });

@@ -169,8 +169,8 @@ describe("regenerate", () => {
     await watcher.next((f): f is ServerFrame => f.type === "stream" && f.id === second && f.state === "ended");
     await watcher.next((f): f is ServerFrame => f.type === "update" && f.message.id === first);
     // KV learns both through the outbox.
-    await until(async () => (await env.CHAT_KV.get<Message>(commentKey(first), "json"))?.version === 2);
-    await until(async () => (await env.CHAT_KV.get<Message>(commentKey(human.id), "json"))?.status === "complete");
+    await until(async () => (await env.CHAT_KV.get<Message>(commentKey(room, first), "json"))?.version === 2);
+    await until(async () => (await env.CHAT_KV.get<Message>(commentKey(room, human.id), "json"))?.status === "complete");
     watcher.ws.close();
   });
 

@@ -3,13 +3,19 @@ import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { LOCAL_FLUSH_MS } from "../../src/control/stats";
-import type { Room } from "../../src/room/room";
-import type { Message } from "../../src/shared/message";
-import { BOT, call, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
+import type { Room, RoomInspection } from "../../src/room/room";
+import { MODEL_UNAVAILABLE, type Message } from "../../src/shared/message";
+import { ADMIN, BOT, call, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
 
-const claim = (messageId: string, botId: string) => postJson("/api/bot/claim", { messageId, botId }, BOT);
-const reply = (replyTo: string, botId: string, text = "an answer", id?: string) =>
-  postJson("/api/comments", { kind: "ai", replyTo, botId, text, author: "bot", ...(id ? { id } : {}) }, BOT);
+// Bots name the message's room: records are kept per room, so an id alone finds only a legacy record.
+const claim = (human: Message, botId: string) =>
+  postJson("/api/bot/claim", { messageId: human.id, room: human.room, botId }, BOT);
+const reply = (human: Message, botId: string, text = "an answer", id?: string) =>
+  postJson(
+    "/api/comments",
+    { kind: "ai", room: human.room, replyTo: human.id, botId, text, author: "bot", ...(id ? { id } : {}) },
+    BOT,
+  );
 const pending = async (room: string) =>
   (await (await call(`/api/bot/pending?room=${room}`, { headers: BOT })).json<{ pending: Message[] }>()).pending;
 
@@ -20,7 +26,7 @@ describe.each(["kv", "do"] as const)("bot flow in %s mode", (mode) => {
     const human = await post(room, "question?");
     expect((await pending(room)).map((m) => m.id)).toEqual([human.id]);
 
-    const claimed = await claim(human.id, "bot-a");
+    const claimed = await claim(human, "bot-a");
     expect(claimed.status).toBe(200);
     expect(claimed.headers.get("X-Cache-Mode")).toBe(mode);
     const body = await claimed.json<{ message: Message; leaseUntil: number }>();
@@ -28,14 +34,14 @@ describe.each(["kv", "do"] as const)("bot flow in %s mode", (mode) => {
     expect(body.leaseUntil).toBeGreaterThan(Date.now());
     expect(await pending(room)).toEqual([]);
 
-    const answer = await reply(human.id, "bot-a");
+    const answer = await reply(human, "bot-a");
     expect(answer.status).toBe(201);
     const ai = await answer.json<Message>();
     expect(ai).toMatchObject({ kind: "ai", replyTo: human.id, room, status: "complete" });
     const messages = await list(room);
     expect(messages.find((m) => m.id === human.id)?.status).toBe("complete");
     expect(messages.find((m) => m.id === ai.id)).toBeDefined();
-    const record = await (await call(`/api/comments/${human.id}`)).json<Message>();
+    const record = await (await call(`/api/comments/${human.id}?room=${room}&record=1`)).json<Message>();
     expect(record.status).toBe("complete");
   });
 
@@ -43,15 +49,15 @@ describe.each(["kv", "do"] as const)("bot flow in %s mode", (mode) => {
     const room = uniqueRoom(`lease-${mode}`);
     await setRoomMode(room, mode);
     const human = await post(room, "who answers?");
-    expect((await claim(human.id, "bot-a")).status).toBe(200);
-    const taken = await claim(human.id, "bot-b");
+    expect((await claim(human, "bot-a")).status).toBe(200);
+    const taken = await claim(human, "bot-b");
     expect(taken.status).toBe(409);
     expect(taken.headers.get("X-Cache-Mode")).toBe(mode);
     expect((await taken.json<{ error: string }>()).error).toContain("claimed by bot-a");
-    expect((await claim(human.id, "bot-a")).status).toBe(200);
-    expect((await postJson("/api/bot/release", { messageId: human.id, botId: "bot-a" }, BOT)).status).toBe(200);
+    expect((await claim(human, "bot-a")).status).toBe(200);
+    expect((await postJson("/api/bot/release", { messageId: human.id, room, botId: "bot-a" }, BOT)).status).toBe(200);
     expect((await pending(room)).map((m) => m.id)).toEqual([human.id]);
-    expect((await claim(human.id, "bot-b")).status).toBe(200);
+    expect((await claim(human, "bot-b")).status).toBe(200);
   });
 
   it("refuses a reply that names another room than the message's, changing nothing", async () => {
@@ -69,19 +75,26 @@ describe.each(["kv", "do"] as const)("bot flow in %s mode", (mode) => {
     expect((await list(room)).map((m) => m.id)).toEqual([human.id]);
   });
 
-  it("marks a message failed with a visible reason", async () => {
+  it("marks a message failed: viewers see the model is unavailable, operators the bot's reason", async () => {
     const room = uniqueRoom(`fail-${mode}`);
     await setRoomMode(room, mode);
     const human = await post(room, "unanswerable");
-    await claim(human.id, "bot-a");
+    await claim(human, "bot-a");
     const res = await postJson(
       "/api/bot/fail",
-      { messageId: human.id, botId: "bot-a", reason: "model timed out 3 times" },
+      { messageId: human.id, room, botId: "bot-a", reason: "model timed out 3 times" },
       BOT,
     );
     expect(res.status).toBe(200);
+    expect(JSON.stringify(await res.json())).not.toContain("timed out");
     const shown = (await list(room)).find((m) => m.id === human.id)!;
-    expect(shown).toMatchObject({ status: "failed", error: "model timed out 3 times" });
+    expect(shown).toMatchObject({ status: "failed", error: MODEL_UNAVAILABLE });
+    if (mode === "do") {
+      const inspected = await (await call(`/api/admin/rooms/${room}`, { headers: ADMIN })).json<RoomInspection>();
+      expect(inspected.failures).toEqual([
+        { id: human.id, botId: "bot-a", at: expect.any(Number), detail: "model timed out 3 times" },
+      ]);
+    }
     expect(await pending(room)).toEqual([]);
   });
 
@@ -93,7 +106,7 @@ describe.each(["kv", "do"] as const)("bot flow in %s mode", (mode) => {
     const unclaimed = await fail("bot-b");
     expect(unclaimed.status).toBe(409);
     expect((await unclaimed.json<{ error: string }>()).error).toBe("claim the message before marking it failed");
-    await claim(human.id, "bot-a");
+    await claim(human, "bot-a");
     expect((await fail("bot-b")).status).toBe(409);
     expect((await list(room)).find((m) => m.id === human.id)?.status).toBe("processing");
   });
@@ -145,14 +158,17 @@ describe("bot leases in do mode", () => {
       BOT,
     );
     expect(res.status).toBe(200);
-    expect((await res.json<{ message: Message }>()).message).toMatchObject({ status: "failed", error: "unanswered" });
+    expect((await res.json<{ message: Message }>()).message).toMatchObject({
+      status: "failed",
+      error: MODEL_UNAVAILABLE,
+    });
   });
 
   it("grants exactly one of 20 concurrent claims", async () => {
     const room = uniqueRoom("claim-race");
     await setRoomMode(room, "do");
     const human = await post(room, "race me");
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => claim(human.id, `bot-${i}`)));
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => claim(human, `bot-${i}`)));
     expect(results.filter((r) => r.status === 200)).toHaveLength(1);
     expect(results.filter((r) => r.status === 409)).toHaveLength(19);
   });
@@ -162,15 +178,15 @@ describe("bot leases in do mode", () => {
     await setRoomMode(room, "do");
     const human = await post(room, "only once");
     const id = `${Date.now()}-reply01`;
-    const unclaimed = await reply(human.id, "bot-a", "first", id);
+    const unclaimed = await reply(human, "bot-a", "first", id);
     expect(unclaimed.status).toBe(409);
     expect((await unclaimed.json<{ error: string }>()).error).toBe("claim the message before answering it");
-    expect((await claim(human.id, "bot-a")).status).toBe(200);
-    const first = await reply(human.id, "bot-a", "first", id);
+    expect((await claim(human, "bot-a")).status).toBe(200);
+    const first = await reply(human, "bot-a", "first", id);
     expect(first.status).toBe(201);
-    const retried = await reply(human.id, "bot-a", "first", id);
+    const retried = await reply(human, "bot-a", "first", id);
     expect(retried.status).toBe(200);
-    const second = await reply(human.id, "bot-b", "second");
+    const second = await reply(human, "bot-b", "second");
     expect(second.status).toBe(409);
     expect((await second.json<{ error: string }>()).error).toContain(`already answered by ${id}`);
     expect((await list(room)).filter((m) => m.kind === "ai")).toHaveLength(1);
@@ -180,14 +196,14 @@ describe("bot leases in do mode", () => {
     const room = uniqueRoom("expiry");
     await setRoomMode(room, "do");
     const human = await post(room, "slow bot");
-    expect((await claim(human.id, "crashed-bot")).status).toBe(200);
+    expect((await claim(human, "crashed-bot")).status).toBe(200);
     expect(await pending(room)).toEqual([]);
     // The room's own clock decides expiry: move the lease into the past as 11 minutes would.
     await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) => {
       state.storage.sql.exec("UPDATE messages SET lease_until = ? WHERE id = ?", Date.now() - 60_000, human.id);
     });
     expect((await pending(room)).map((m) => m.id)).toEqual([human.id]);
-    expect((await claim(human.id, "bot-b")).status).toBe(200);
+    expect((await claim(human, "bot-b")).status).toBe(200);
   });
 });
 
@@ -202,7 +218,7 @@ describe("idempotent heal and stats", () => {
     const message = await post(room, "drop me");
     await env.CHAT_KV.put(`cache:${room}`, "[]"); // as a lost race would leave it
     const heal = () =>
-      postJson("/api/admin/add-to-cache", { messageId: message.id }, { "cf-connecting-ip": "192.0.2.10" });
+      postJson("/api/admin/add-to-cache", { messageId: message.id, room }, { "cf-connecting-ip": "192.0.2.10" });
     expect((await (await heal()).json<{ readded: boolean }>()).readded).toBe(true);
     expect((await (await heal()).json<{ readded: boolean }>()).readded).toBe(false);
     expect((await list(room)).map((m) => m.id)).toEqual([message.id]);

@@ -56,7 +56,7 @@ describe("the change position", () => {
     await setRoomMode(room, "kv");
     const message = await post(room, "healed by name");
     for (const path of ["/api/heal", "/api/admin/add-to-cache"]) {
-      const res = await postJson(path, { messageId: message.id }, { "cf-connecting-ip": "203.0.113.77" });
+      const res = await postJson(path, { messageId: message.id, room }, { "cf-connecting-ip": "203.0.113.77" });
       expect(res.status).toBe(200);
       expect(await res.json()).toMatchObject({ ok: true, message: { id: message.id } });
     }

@@ -37,7 +37,7 @@ describe("do mode (Room Durable Object)", () => {
       expectContiguousSeq(seen);
 
       const heals = await Promise.all(
-        posted.slice(0, 29).map((m) => heal(m.id).then((r) => r.json<{ readded: boolean }>())),
+        posted.slice(0, 29).map((m) => heal(m.id, room).then((r) => r.json<{ readded: boolean }>())),
       );
       expect(heals.filter((h) => h.readded)).toHaveLength(0);
     });

@@ -60,7 +60,7 @@ describe("edits", () => {
     ]);
 
     await outboxDrained(room);
-    const record = await env.CHAT_KV.get<Message>(commentKey(original.id), "json");
+    const record = await env.CHAT_KV.get<Message>(commentKey(room, original.id), "json");
     expect(record).toMatchObject({ text: "hello!", version: 3 });
     socket.ws.close();
   });

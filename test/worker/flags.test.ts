@@ -121,7 +121,7 @@ describe("flips under writes", () => {
 
     // The legacy path may have lost writes to its own race; the verification layer heals those.
     const seen = new Set(ids(await list(room)));
-    for (const m of acked.filter((m) => !seen.has(m.id))) expect((await heal(m.id)).status).toBe(200);
+    for (const m of acked.filter((m) => !seen.has(m.id))) expect((await heal(m.id, room)).status).toBe(200);
     const final = new Set(ids(await list(room)));
     expect(acked.filter((m) => !final.has(m.id))).toEqual([]);
   });

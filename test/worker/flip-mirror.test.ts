@@ -122,8 +122,8 @@ describe("the mirror a flip to kv leaves", () => {
       status: "pending",
       createdAt: Date.now() - 3_600_000,
     };
-    await env.CHAT_KV.put(commentKey(old.id), JSON.stringify(old));
-    expect((await postJson("/api/heal", { messageId: old.id })).status).toBe(200);
+    await env.CHAT_KV.put(commentKey(room, old.id), JSON.stringify(old));
+    expect((await postJson("/api/heal", { messageId: old.id, room })).status).toBe(200);
     await outboxDrained(room);
     const { version } = await getFlags();
     await env.ROOM.getByName(room).leaveDoMode({ room, flagVersion: version + 1 });

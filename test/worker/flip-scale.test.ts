@@ -83,7 +83,7 @@ describe("a flip of 200 do rooms that hold messages", () => {
         room,
       ).toEqual(messages.map((m) => m.id));
       const records = await env.CHAT_KV.get<Message>(
-        messages.map((m) => commentKey(m.id)),
+        messages.map((m) => commentKey(room, m.id)),
         "json",
       );
       expect(

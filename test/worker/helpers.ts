@@ -40,8 +40,9 @@ export async function list(room: string, limit = 200): Promise<Message[]> {
   return body.comments;
 }
 
-export async function heal(messageId: string, ip = "203.0.113.1"): Promise<Response> {
-  return postJson("/api/admin/add-to-cache", { messageId }, { "cf-connecting-ip": ip });
+/** `room`: where the message was posted (records are kept per room). */
+export async function heal(messageId: string, room: string, ip = "203.0.113.1"): Promise<Response> {
+  return postJson("/api/admin/add-to-cache", { messageId, room }, { "cf-connecting-ip": ip });
 }
 
 export async function getFlags(): Promise<Flags & { version: number }> {

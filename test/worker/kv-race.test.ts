@@ -11,7 +11,7 @@ describe("kv mode (legacy read-modify-write)", () => {
     const posted = await Promise.all(Array.from({ length: 29 }, (_, i) => post(room, `tab ${i}`)));
     expect(posted).toHaveLength(29);
 
-    const records = await Promise.all(posted.map((m) => env.CHAT_KV.get<Message>(`comment:${m.id}`, "json")));
+    const records = await Promise.all(posted.map((m) => env.CHAT_KV.get<Message>(`comment:${room}:${m.id}`, "json")));
     expect(records.every((r) => r !== null)).toBe(true);
 
     const seen = new Set(ids(await list(room)));
@@ -20,7 +20,7 @@ describe("kv mode (legacy read-modify-write)", () => {
 
     // Healed one at a time, as the verification layer would; each heal is itself a kv RMW.
     for (const m of missing) {
-      const res = await heal(m.id);
+      const res = await heal(m.id, room);
       expect(res.status).toBe(200);
       expect(res.headers.get("X-Cache-Mode")).toBe("kv");
       expect((await res.json<{ readded: boolean }>()).readded).toBe(true);

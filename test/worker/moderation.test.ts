@@ -2,6 +2,7 @@
 // in both modes, gone from lists, the mirror and cache:<room>, its KV record marked
 // deleted, pushed to sockets, audited, and refused (410) wherever it could come back.
 import { env } from "cloudflare:workers";
+import { commentKey } from "../../src/shared/keys";
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { DeleteResponse, FlagsResponse } from "../../src/shared/api";
@@ -39,7 +40,7 @@ async function removed(room: string, id: string): Promise<DeleteResponse> {
   return res.json();
 }
 
-const record = (id: string) => env.CHAT_KV.get<Message>(`comment:${id}`, "json");
+const record = (id: string, room: string) => env.CHAT_KV.get<Message>(commentKey(room, id), "json");
 const cached = async (room: string) => ids((await env.CHAT_KV.get<Message[]>(`cache:${room}`, "json")) ?? []);
 const deletions = async () =>
   (await (await call("/api/admin/flags", { headers: ADMIN })).json<FlagsResponse>()).deletions;
@@ -81,8 +82,8 @@ describe.each(["do", "kv"] as const)("DELETE /api/admin/messages/:id in %s mode"
       expect(shown).toEqual([keep, body.message]);
       expect(await env.CHAT_KV.get(`cache:${room}`, "json")).toEqual([keep, body.message]);
     }
-    expect(await record(gone.id)).toMatchObject({ id: gone.id, room, text: "", author: "", deleted: true });
-    expect(await record(keep.id)).toMatchObject({ text: "stays" });
+    expect(await record(gone.id, room)).toMatchObject({ id: gone.id, room, text: "", author: "", deleted: true });
+    expect(await record(keep.id, room)).toMatchObject({ text: "stays" });
 
     // Again: the same tombstone, 200, nothing more changes and the audit keeps one entry.
     const again = await removed(room, gone.id);
@@ -101,7 +102,7 @@ describe.each(["do", "kv"] as const)("DELETE /api/admin/messages/:id in %s mode"
     await removed(room, gone.id);
     await settle(room, mode);
 
-    const healed = await heal(gone.id);
+    const healed = await heal(gone.id, room);
     expect(healed.status).toBe(410);
     expect(await healed.json()).toEqual({ error: "message was deleted by an operator" });
     const repost = await postJson("/api/comments", { room, id: gone.id, text: "back again" });
@@ -117,7 +118,7 @@ describe.each(["do", "kv"] as const)("DELETE /api/admin/messages/:id in %s mode"
     expect(reply.status).toBe(410);
     expect(await reply.json()).toEqual({ error: "replyTo: message was deleted by an operator" });
     expect((await call(`/api/comments/${gone.id}?room=${room}`)).status).toBe(410);
-    expect((await call(`/api/comments/${gone.id}`)).status).toBe(410);
+    expect((await call(`/api/comments/${gone.id}?room=${room}&record=1`)).status).toBe(410);
 
     // kv: the list holds only the tombstone, still "pending" underneath; the bot's scan skips it.
     const left = await list(room);
@@ -125,7 +126,7 @@ describe.each(["do", "kv"] as const)("DELETE /api/admin/messages/:id in %s mode"
     expect(left.every((m) => m.deleted && m.text === "")).toBe(true);
     const pending = await call(`/api/bot/pending?room=${room}`, { headers: BOT });
     expect((await pending.json<{ pending: Message[] }>()).pending).toEqual([]);
-    expect(await record(gone.id)).toMatchObject({ deleted: true, text: "" });
+    expect(await record(gone.id, room)).toMatchObject({ deleted: true, text: "" });
   });
 
   it("deletes an AI reply; its human message stays answered", async () => {
@@ -189,9 +190,9 @@ describe("deletion in do mode", () => {
       status: "pending",
       createdAt: Date.now(),
     };
-    await env.CHAT_KV.put(`comment:${lost.id}`, JSON.stringify(lost));
+    await env.CHAT_KV.put(commentKey(room, lost.id), JSON.stringify(lost));
     expect((await removed(room, lost.id)).message).toMatchObject({ id: lost.id, deleted: true });
-    expect((await heal(lost.id)).status).toBe(410);
+    expect((await heal(lost.id, room)).status).toBe(410);
     expect(ids(await list(room))).not.toContain(lost.id);
   });
 });
@@ -239,8 +240,8 @@ describe("deletion in kv mode (no pushes: pages, lab tabs and the bot only poll)
     const gone = await post(room, "deleted then revived by a stale record write");
     const { message: tombstone } = await removed(room, gone.id);
     // A reply that read the room before the delete rewrites the message's record (the legacy race).
-    await env.CHAT_KV.put(`comment:${gone.id}`, JSON.stringify({ ...gone, status: "complete" }));
-    const healed = await heal(gone.id);
+    await env.CHAT_KV.put(commentKey(room, gone.id), JSON.stringify({ ...gone, status: "complete" }));
+    const healed = await heal(gone.id, room);
     expect(healed.status).toBe(410);
     expect(await healed.json()).toEqual({ error: "message was deleted by an operator" });
     expect(await env.CHAT_KV.get(`cache:${room}`, "json")).toEqual([tombstone]);
@@ -276,7 +277,7 @@ describe("deletion across flips", () => {
     const since = await (await call(`/api/comments?room=${room}&since=0`)).json<{ comments: Message[] }>();
     expect(since.comments.find((m) => m.id === gone.id)).toMatchObject({ deleted: true, text: "", author: "" });
     expect((await env.ROOM.getByName(room).inspect()).skippedOnReconcile).toBe(0);
-    expect((await heal(gone.id)).status).toBe(410);
+    expect((await heal(gone.id, room)).status).toBe(410);
     await runDurableObjectAlarm(env.ROOM.getByName(room));
     expect(await cached(room)).toEqual([keep.id]);
   });
@@ -320,7 +321,7 @@ describe("deletion across flips", () => {
     await env.CHAT_KV.put(`cache:${room}`, stale!);
     await setRoomMode(room, "do");
     expect(ids(await list(room))).toEqual([keep.id]);
-    expect((await heal(gone.id)).status).toBe(410);
+    expect((await heal(gone.id, room)).status).toBe(410);
   });
 
   it("do → kv → delete → do: the message the log held from before does not come back", async () => {

@@ -7,10 +7,10 @@ import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { RETENTION_BATCH, type Room } from "../../src/room/room";
-import { recordExpiry, type RoomLimits } from "../../src/limits/retention";
+import { PAST_RETENTION_ERROR, recordExpiry, type RoomLimits } from "../../src/limits/retention";
 import { commentKey } from "../../src/shared/keys";
-import { newMessageId } from "../../src/shared/message";
-import { BOT, connect, frameOf, heal, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
+import { newMessageId, type Message } from "../../src/shared/message";
+import { ADMIN, BOT, call, connect, frameOf, heal, list, post, postJson, setRoomMode, uniqueRoom } from "./helpers";
 import { backdate, outboxDrained } from "./probes";
 
 const DAY_MS = 86_400_000;
@@ -34,8 +34,8 @@ describe("retention (ROOM_RETENTION_DAYS)", () => {
     const createdAt = Date.now() - 2 * DAY_MS;
     const id = newMessageId(createdAt);
     const record = { id, room, kind: "human", author: "ana", text: "from the past", status: "complete", createdAt };
-    await env.CHAT_KV.put(commentKey(id), JSON.stringify(record));
-    expect((await heal(id)).status).toBe(200);
+    await env.CHAT_KV.put(commentKey(room, id), JSON.stringify(record));
+    expect((await heal(id, room)).status).toBe(200);
     const newest = await post(room, "newest");
     expect((await list(room)).map((m) => m.id)).toEqual([fresh.id, id, newest.id]);
     await outboxDrained(room);
@@ -61,11 +61,11 @@ describe("retention (ROOM_RETENTION_DAYS)", () => {
 
     // Every record expires a day after its message was created.
     const records = (await env.CHAT_KV.list({ prefix: "comment:" })).keys.filter((k) =>
-      [old, expiredLease, leased, fresh].some((m) => k.name === `comment:${m.id}`),
+      [old, expiredLease, leased, fresh].some((m) => k.name === `comment:${room}:${m.id}`),
     );
     expect(records).toHaveLength(4);
     for (const record of records) {
-      const message = [old, expiredLease, leased, fresh].find((m) => record.name === `comment:${m.id}`)!;
+      const message = [old, expiredLease, leased, fresh].find((m) => record.name === `comment:${room}:${m.id}`)!;
       expect(record.expiration).toBe(Math.ceil((message.createdAt + DAY_MS) / 1000));
     }
 
@@ -163,7 +163,7 @@ describe("room cap (ROOM_MAX_MESSAGES)", () => {
       BOT,
     );
     expect(reply.status).toBe(201);
-    expect((await heal(stored[2]!.id)).status).toBe(200);
+    expect((await heal(stored[2]!.id, room)).status).toBe(200);
 
     const kept = await list(room);
     expect(kept.map((m) => m.id)).toEqual([...stored.map((m) => m.id), (await reply.json<{ id: string }>()).id]);
@@ -171,5 +171,63 @@ describe("room cap (ROOM_MAX_MESSAGES)", () => {
     await outboxDrained(room);
     await runDurableObjectAlarm(env.ROOM.getByName(room));
     expect(await list(room)).toHaveLength(4);
+  });
+});
+
+describe("heals never bring back what retention or a purge deleted", () => {
+  /** The ids the room's log holds, tombstones included, straight from storage. */
+  const logged = (room: string) =>
+    runInDurableObject(env.ROOM.getByName(room), (_: Room, state) =>
+      state.storage.sql
+        .exec<{ id: string }>("SELECT id FROM messages ORDER BY seq")
+        .toArray()
+        .map((r) => r.id),
+    );
+
+  it("refuses (410) a message older than the retention whose KV record outlived it", async () => {
+    const room = uniqueRoom("heal-retention");
+    await setRoomMode(room, "do");
+    await setLimits(room, { maxMessages: 0, retentionMs: DAY_MS });
+    const [old, fresh] = [await post(room, "old"), await post(room, "fresh")];
+    await outboxDrained(room);
+    // Retention was lowered: the message is past it, the alarm deleted it, its record (written
+    // under the longer retention) is still in KV.
+    await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) => {
+      backdate(state.storage.sql, "UPDATE messages SET created_at = created_at - ? WHERE id = ?", 2 * DAY_MS, old.id);
+    });
+    expect(await runDurableObjectAlarm(env.ROOM.getByName(room))).toBe(true);
+    expect(await logged(room)).toEqual([fresh.id]);
+    const record = await env.CHAT_KV.get<Message>(commentKey(room, old.id), "json");
+    await env.CHAT_KV.put(
+      commentKey(room, old.id),
+      JSON.stringify({ ...record!, createdAt: old.createdAt - 2 * DAY_MS }),
+    );
+
+    const res = await heal(old.id, room);
+    expect(res.status).toBe(410);
+    expect((await res.json<{ error: string }>()).error).toBe(PAST_RETENTION_ERROR);
+    expect(await logged(room)).toEqual([fresh.id]);
+    expect((await list(room)).map((m) => m.id)).toEqual([fresh.id]);
+    // A message inside the retention still heals (answered as present).
+    expect((await heal(fresh.id, room)).status).toBe(200);
+  });
+
+  it("refuses (410) a message an operator purged by time", async () => {
+    const room = uniqueRoom("heal-purged");
+    await setRoomMode(room, "do");
+    const [old, newer] = [await post(room, "old"), await post(room, "newer")];
+    await outboxDrained(room);
+    const purged = await call(`/api/admin/rooms/${room}/purge`, {
+      method: "POST",
+      headers: { ...ADMIN, "content-type": "application/json" },
+      body: JSON.stringify({ before: newer.createdAt }),
+    });
+    expect(await purged.json()).toEqual({ removed: 1, count: 1 });
+    expect(await env.CHAT_KV.get(commentKey(room, old.id))).not.toBeNull();
+
+    const res = await heal(old.id, room);
+    expect(res.status).toBe(410);
+    expect((await res.json<{ error: string }>()).error).toBe(PAST_RETENTION_ERROR);
+    expect(await logged(room)).toEqual([newer.id]);
   });
 });

@@ -6,7 +6,7 @@ import { MIGRATIONS, type RoomState } from "../../src/room/log";
 import { applyMigrations } from "../../src/storage/migrations";
 import type { Room } from "../../src/room/room";
 import { MIRROR_INTERVAL_MS } from "../../src/room/outbox";
-import { commentKey } from "../../src/shared/keys";
+import { commentKey, legacyCommentKey } from "../../src/shared/keys";
 import { newMessageId, type Message } from "../../src/shared/message";
 import { getFlags, ids, post, setRoomMode, uniqueRoom } from "./helpers";
 import { outboxDrained } from "./probes";
@@ -118,7 +118,7 @@ describe("0010: the lean message row", () => {
           edited,
         );
         for (const id of [owed!, edited!]) {
-          sql.exec("INSERT INTO outbox (key, version, queued_at) VALUES (?, 1, ?)", commentKey(id), at);
+          sql.exec("INSERT INTO outbox (key, version, queued_at) VALUES (?, 1, ?)", legacyCommentKey(id), at);
         }
       });
     });
@@ -127,7 +127,7 @@ describe("0010: the lean message row", () => {
     await evictDurableObject(stub);
     await runDurableObjectAlarm(stub);
     await outboxDrained(room);
-    const record = (id: string) => env.CHAT_KV.get<Message>(commentKey(id), "json");
+    const record = (id: string) => env.CHAT_KV.get<Message>(commentKey(room, id), "json");
     expect(await record(owed!)).toMatchObject({ id: owed, text: "owed to KV", status: "complete" });
     expect(await record(edited!)).toMatchObject({ id: edited, text: "three", version: 3 });
     // What reached KV before the upgrade is not written again.

@@ -233,3 +233,56 @@ describe("POST /api/admin/rooms/:room/purge", () => {
     expect(res.status).toBe(405);
   });
 });
+
+const setCap = (room: string, body: unknown, headers: Record<string, string> = ADMIN_AS) =>
+  call(`/api/admin/rooms/${room}/limits`, {
+    method: "PUT",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+
+const limitAudit = async () =>
+  (await (await call("/api/admin/flags", { headers: ADMIN })).json<FlagsResponse>()).limits;
+
+describe("an operator's cap for one room", () => {
+  it("raises a full room's cap: posts land again, the room keeps the cap in storage, the audit names who", async () => {
+    const room = uniqueRoom("size-raise");
+    await setRoomMode(room, "do");
+    await setLimits(room, { maxMessages: 2, retentionMs: 0 });
+    await post(room, "one");
+    await post(room, "two");
+    expect((await postJson("/api/comments", { room, text: "three" })).status).toBe(507);
+
+    const res = await setCap(room, { maxMessages: 3 });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ room, before: 2, maxMessages: 3, count: 2 });
+    expect(await inspect(room)).toMatchObject({ count: 2, maxMessages: 3 });
+    expect((await postJson("/api/comments", { room, text: "three" })).status).toBe(201);
+    expect((await postJson("/api/comments", { room, text: "four" })).status).toBe(507);
+    // Kept with the log: a restarted room reads it back instead of ROOM_MAX_MESSAGES.
+    const kept = await runInDurableObject(env.ROOM.getByName(room), (_: Room, state) =>
+      state.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'maxMessages'").one(),
+    );
+    expect(kept.value).toBe("3");
+    const audit = (await limitAudit()).filter((entry) => entry.room === room);
+    expect(audit).toEqual([{ room, who: "mod-bob", at: expect.any(Number), before: 2, after: 3 }]);
+  });
+
+  it("refuses a bad body (400) or a missing token (401) and changes nothing", async () => {
+    const room = uniqueRoom("size-bad");
+    await setRoomMode(room, "do");
+    await post(room, "one");
+    const size = async () => {
+      const { count, maxMessages } = await inspect(room);
+      return { count, maxMessages, audit: (await limitAudit()).length };
+    };
+    const before = await size();
+    for (const body of [{}, { maxMessages: 0 }, { maxMessages: 1.5 }, { maxMessages: "9" }, { maxMessages: 2e7 }]) {
+      const res = await setCap(room, body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+    }
+    expect((await setCap(room, { maxMessages: 5 }, {})).status).toBe(401);
+    expect((await setCap(room, { maxMessages: 5 }, BOT)).status).toBe(401);
+    expect(await size()).toEqual(before);
+  });
+});

@@ -70,7 +70,13 @@ describe("rows written per change", () => {
     await claim(room, human.id);
     // The reply's row with its id, position and reply_to entries, and the question's status change.
     const reply = () =>
-      ok(postJson("/api/comments", { kind: "ai", replyTo: human.id, botId: "bot-a", text: "yes", author: "bot" }, BOT));
+      ok(
+        postJson(
+          "/api/comments",
+          { room, kind: "ai", replyTo: human.id, botId: "bot-a", text: "yes", author: "bot" },
+          BOT,
+        ),
+      );
     expect(await rowsOf(room, reply)).toEqual({ messages: 4 + 2 });
   });
 
@@ -132,7 +138,7 @@ describe("the room marker and regenerate", () => {
     expect(await rowsOf(room, () => answer(room, human.id, newMessageId(), "second answer"))).toEqual({
       messages: 2 + 2,
     });
-    const reply = await env.CHAT_KV.get<Message>(commentKey(first), "json");
+    const reply = await env.CHAT_KV.get<Message>(commentKey(room, first), "json");
     expect(reply).toMatchObject({ text: "second answer", version: 2 });
   });
 });
@@ -212,6 +218,6 @@ describe("the watermark a change's row carries", () => {
     expect(usage.kvReads).toBeGreaterThanOrEqual(1);
     expect(usage.kvWrites).toBeLessThanOrEqual(1);
     for (const m of posted)
-      expect(await env.CHAT_KV.get<Message>(commentKey(m.id), "json")).toMatchObject({ id: m.id });
+      expect(await env.CHAT_KV.get<Message>(commentKey(room, m.id), "json")).toMatchObject({ id: m.id });
   });
 });

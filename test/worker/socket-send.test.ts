@@ -122,7 +122,7 @@ describe("socket send", () => {
     const kvId = newMessageId();
     kvClient.send({ type: "send", id: kvId, text: "not here" });
     expect(await kvClient.answer(kvId)).toMatchObject({ type: "nack", status: 409, mode: "kv" });
-    expect(await env.CHAT_KV.get(`comment:${kvId}`)).toBeNull();
+    expect(await env.CHAT_KV.get(`comment:${kvRoom}:${kvId}`)).toBeNull();
     client.ws.close();
     kvClient.ws.close();
   });

@@ -32,7 +32,7 @@ describe("stats through the stats store", () => {
     await post(doRoom, "one");
     await post(doRoom, "two");
     const kvPost = await post(kvRoom, "three");
-    expect((await postJson("/api/admin/add-to-cache", { messageId: kvPost.id })).status).toBe(200);
+    expect((await postJson("/api/admin/add-to-cache", { messageId: kvPost.id, room: kvRoom })).status).toBe(200);
     const after = await settled();
     expect(after.modes.do.humanPosts - before.modes.do.humanPosts).toBe(2);
     expect(after.modes.kv.humanPosts - before.modes.kv.humanPosts).toBe(1);

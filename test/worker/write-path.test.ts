@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import type { Room } from "../../src/room/room";
 import type { ServerFrame } from "../../src/shared/frames";
 import { newMessageId, type Message } from "../../src/shared/message";
+import { commentKey } from "../../src/shared/keys";
 import {
   BOT,
   call,
@@ -68,7 +69,7 @@ async function failRecordPuts(room: string, puts: number): Promise<{ failed: () 
   return { failed: () => failed, heal: () => (puts = failed) };
 }
 
-const record = (id: string) => env.CHAT_KV.get<Message>(`comment:${id}`, "json");
+const record = (id: string, room: string) => env.CHAT_KV.get<Message>(commentKey(room, id), "json");
 const inspect = (room: string) => env.ROOM.getByName(room).inspect();
 
 /** Waits (bounded) for the room's outbox to drain by its own flush and alarms. */
@@ -92,12 +93,16 @@ describe("do-mode posts under faults", () => {
     await failOnce(room, "insert");
     const failed = await postJson("/api/comments", { room, id, text: "first try" });
     expect(failed.status).toBe(503);
-    expect(await record(id)).toBeNull();
+    expect(await record(id, room)).toBeNull();
     const resent = await postJson("/api/comments", { room, id, text: "first try" });
     expect(resent.status).toBe(201);
     expect((await list(room)).filter((m) => m.id === id)).toHaveLength(1);
     await drained(room);
-    const healed = await postJson("/api/admin/add-to-cache", { messageId: id }, { "cf-connecting-ip": "192.0.2.44" });
+    const healed = await postJson(
+      "/api/admin/add-to-cache",
+      { messageId: id, room },
+      { "cf-connecting-ip": "192.0.2.44" },
+    );
     expect(healed.status).toBe(200);
     expect((await healed.json<{ readded: boolean }>()).readded).toBe(false);
   });
@@ -114,7 +119,7 @@ describe("do-mode posts under faults", () => {
     expect((await resent.json<Message>()).text).toBe("lost answer");
     expect((await list(room)).filter((m) => m.id === id)).toHaveLength(1);
     await drained(room);
-    expect((await record(id))?.text).toBe("lost answer");
+    expect((await record(id, room))?.text).toBe("lost answer");
   });
 
   it("a just-posted message is readable from the room at once, even while its KV record cannot be written", async () => {
@@ -128,7 +133,7 @@ describe("do-mode posts under faults", () => {
     expect(fromRoom.status).toBe(200);
     expect(fromRoom.headers.get("X-Cache-Mode")).toBe("do");
     expect((await fromRoom.json<Message>()).text).toBe("read me now");
-    expect((await call(`/api/comments/${message.id}`)).status).toBe(404); // no KV record yet
+    expect((await call(`/api/comments/${message.id}?room=${room}&record=1`)).status).toBe(404); // no KV record yet
     expect((await call(`/api/comments/${message.id}?room=${uniqueRoom("other")}`)).status).toBe(404);
   });
 });
@@ -152,7 +157,7 @@ describe("AI replies are one atomic step", () => {
       expect(messages.filter((m) => m.replyTo === human.id).map((m) => m.id)).toEqual([id]);
       expect(messages.find((m) => m.id === human.id)?.status).toBe("complete");
       await drained(room);
-      expect((await record(human.id))?.status).toBe("complete");
+      expect((await record(human.id, room))?.status).toBe("complete");
     },
   );
 
@@ -170,10 +175,10 @@ describe("AI replies are one atomic step", () => {
       status: "complete",
       createdAt: Date.now(),
     };
-    await env.CHAT_KV.put(`comment:${ai.id}`, JSON.stringify(ai)); // the record exists, the log entry does not
+    await env.CHAT_KV.put(commentKey(room, ai.id), JSON.stringify(ai)); // the record exists, the log entry does not
     const healed = await postJson(
       "/api/admin/add-to-cache",
-      { messageId: ai.id },
+      { messageId: ai.id, room },
       { "cf-connecting-ip": "192.0.2.45" },
     );
     expect((await healed.json<{ readded: boolean }>()).readded).toBe(true);
@@ -184,7 +189,7 @@ describe("AI replies are one atomic step", () => {
 });
 
 describe("client-chosen ids never cross rooms", () => {
-  it("the same id posted into two do rooms at once: each room keeps its own message, the record is never replaced", async () => {
+  it("the same id posted into two do rooms at once: each room keeps its own message and its own record", async () => {
     const [a, b] = [uniqueRoom("id-a"), uniqueRoom("id-b")];
     await setRoomMode(a, "do");
     await setRoomMode(b, "do");
@@ -195,15 +200,13 @@ describe("client-chosen ids never cross rooms", () => {
     await Promise.all([drained(a), drained(b)]);
     expect((await list(a)).find((m) => m.id === id)?.text).toBe("text of room a");
     expect((await list(b)).find((m) => m.id === id)?.text).toBe("text of room b");
-    // KV has no compare-and-set: when both first writes race, the record is one room's own
-    // (never a mix), and the other room's outbox saw it as a conflict unless the puts crossed.
-    const kept = await record(id);
-    expect(kept?.text).toBe(`text of room ${kept?.room === a ? "a" : "b"}`);
-    const conflicts = (await inspect(a)).outbox.conflicts + (await inspect(b)).outbox.conflicts;
-    expect(conflicts).toBeLessThanOrEqual(1);
+    // Records are kept per room: each room's record is its own, and no outbox meets a conflict.
+    expect(await record(id, a)).toMatchObject({ room: a, text: "text of room a" });
+    expect(await record(id, b)).toMatchObject({ room: b, text: "text of room b" });
+    expect((await inspect(a)).outbox.conflicts + (await inspect(b)).outbox.conflicts).toBe(0);
   });
 
-  it("an id whose record another do room already wrote: that record stays, the second room counts a conflict", async () => {
+  it("an id another do room already wrote: each room keeps its own record, no conflict", async () => {
     const [a, b] = [uniqueRoom("id-first"), uniqueRoom("id-second")];
     await setRoomMode(a, "do");
     await setRoomMode(b, "do");
@@ -212,22 +215,50 @@ describe("client-chosen ids never cross rooms", () => {
     await drained(a);
     await post(b, "the second", { id });
     await drained(b);
-    expect(await record(id)).toMatchObject({ room: a, text: "the first" });
-    expect((await inspect(b)).outbox.conflicts).toBe(1);
+    expect(await record(id, a)).toMatchObject({ room: a, text: "the first" });
+    expect(await record(id, b)).toMatchObject({ room: b, text: "the second" });
+    expect((await inspect(b)).outbox.conflicts).toBe(0);
     expect((await list(b)).find((m) => m.id === id)?.text).toBe("the second");
   });
 
-  it("a kv room refuses with 409 an id whose record belongs to another room", async () => {
+  it("room A's id posted into a kv room takes nothing of room A: its record, answers and outbox stay its own", async () => {
     const [owner, other] = [uniqueRoom("owner"), uniqueRoom("other")];
     await setRoomMode(owner, "do");
     await setRoomMode(other, "kv");
     const first = await post(owner, "mine");
     await drained(owner);
+    const ownerBefore = {
+      record: await record(first.id, owner),
+      get: await (await call(`/api/comments/${first.id}?room=${owner}`)).json(),
+      list: await list(owner),
+    };
+    // Someone who saw the id pushed in room A posts it into a kv room: it is a message of that room only.
     const res = await postJson("/api/comments", { room: other, id: first.id, text: "theirs" });
-    expect(res.status).toBe(409);
-    expect((await res.json<{ error: string }>()).error).toContain("another room");
-    expect((await record(first.id))?.text).toBe("mine");
-    expect(await list(other)).toEqual([]);
+    expect(res.status).toBe(201);
+    expect(await record(first.id, other)).toMatchObject({ room: other, text: "theirs" });
+    expect({
+      record: await record(first.id, owner),
+      get: await (await call(`/api/comments/${first.id}?room=${owner}`)).json(),
+      list: await list(owner),
+    }).toEqual(ownerBefore);
+    // Room A's later writes of its record (its reply completes it) meet no conflict.
+    await postJson("/api/bot/claim", { messageId: first.id, room: owner, botId: "bot-a" }, BOT);
+    const reply = await postJson(
+      "/api/comments",
+      { room: owner, kind: "ai", replyTo: first.id, text: "an answer", botId: "bot-a" },
+      BOT,
+    );
+    expect(reply.status).toBe(201);
+    await drained(owner);
+    expect(await record(first.id, owner)).toMatchObject({ room: owner, text: "mine", status: "complete" });
+    expect((await inspect(owner)).outbox.conflicts).toBe(0);
+    // A heal names the room: each room's heal finds its own message.
+    const healed = await postJson(
+      "/api/heal",
+      { messageId: first.id, room: owner },
+      { "cf-connecting-ip": "192.0.2.46" },
+    );
+    expect(await healed.json()).toMatchObject({ message: { room: owner, text: "mine" } });
   });
 });
 
@@ -242,7 +273,7 @@ describe("KV records from the outbox", () => {
     expect(message.id).toBeTruthy();
     await drained(room);
     expect(faults.failed()).toBe(2);
-    expect((await record(message.id))?.text).toBe("owed to KV");
+    expect((await record(message.id, room))?.text).toBe("owed to KV");
     const stats = (await inspect(room)).outbox;
     expect(stats.failures).toBeGreaterThanOrEqual(2);
     expect(stats.pending).toBe(0);
@@ -256,7 +287,7 @@ describe("KV records from the outbox", () => {
     await failRecordPuts(room, 1); // the post-answer flush fails; the retry would wait a second
     const message = await post(room, "flush me on the way out");
     await setRoomMode(room, "kv");
-    expect((await record(message.id))?.text).toBe("flush me on the way out");
+    expect((await record(message.id, room))?.text).toBe("flush me on the way out");
     expect((await list(room)).map((m) => m.id)).toContain(message.id);
   });
 
@@ -278,7 +309,7 @@ describe("KV records from the outbox", () => {
     expect((await setFlags(flip)).status).toBe(500);
     faults.heal();
     expect((await setFlags(flip)).status).toBe(200);
-    expect((await record(message.id))?.text).toBe("owed while flipping");
+    expect((await record(message.id, room))?.text).toBe("owed while flipping");
     const kvList = await list(room);
     expect(kvList.map((m) => m.text)).toEqual(expect.arrayContaining(["owed while flipping", "still do"]));
   });
@@ -385,7 +416,7 @@ describe("restarts and flips around acknowledged writes", () => {
     const mirrored = (await env.CHAT_KV.get<Message[]>(`cache:${room}`, "json")) ?? [];
     expect(mirrored.map((m) => m.id).sort()).toEqual(acked.map((m) => m.id).sort());
     await drained(room);
-    for (const m of acked) expect((await record(m.id))?.text).toBe(m.text);
+    for (const m of acked) expect((await record(m.id, room))?.text).toBe(m.text);
   });
 
   it("two rooms flip back and forth while a bot claims and answers in both: every message once, every question answered once", async () => {

@@ -4,6 +4,7 @@ import type {
   DeleteResponse,
   FlagsResponse,
   FlipProgress,
+  RoomSize,
   RoomsResponse,
   StatsResponse,
 } from "../../shared/api";
@@ -60,6 +61,13 @@ export async function getRoomMessages(room: string): Promise<Message[]> {
   ).body;
   // A kv room's list keeps deleted messages as tombstones: nothing left to show or delete.
   return comments.filter((m) => !m.deleted);
+}
+
+/** A room's live messages and its cap, from the room itself. */
+export async function getRoomSize(auth: Credentials, room: string): Promise<RoomSize> {
+  const path = `/api/admin/rooms/${encodeURIComponent(room)}`;
+  const { count, maxMessages } = (await requestJson<RoomSize>(path, { headers: headers(auth) })).body;
+  return { count, maxMessages };
 }
 
 /** Deletes one message of a room; deleting it again answers the same tombstone. */

@@ -1,10 +1,13 @@
 // One opened room on the operator page: its newest messages, each with a Delete
 // action (confirmed first). Deleting leaves a tombstone the chat pages drop at once.
+import { isNearCap, type RoomSize } from "../../shared/api";
 import type { Message } from "../../shared/message";
 import { byId, el, formatDateTime } from "../dom";
 
 export type RoomMessagesActions = {
   load(room: string): Promise<Message[]>;
+  /** the room's live messages and cap: near the cap, the card says so */
+  size(room: string): Promise<RoomSize>;
   remove(room: string, message: Message): Promise<void>;
   /** a deletion went through: the audit has a new entry */
   onDeleted(): void;
@@ -16,6 +19,7 @@ export class RoomMessages {
   private readonly title = byId("room-messages-title");
   private readonly list = byId("room-messages");
   private readonly status = byId("room-messages-status");
+  private readonly sizeLine = byId("room-size");
   private room: string | null = null;
 
   constructor(private readonly actions: RoomMessagesActions) {
@@ -42,11 +46,24 @@ export class RoomMessages {
     const room = this.room;
     if (!room) return;
     try {
-      const messages = await this.actions.load(room);
-      if (room === this.room) this.render(room, messages);
+      const [messages, size] = await Promise.all([this.actions.load(room), this.actions.size(room)]);
+      if (room !== this.room) return;
+      this.render(room, messages);
+      this.showSize(room, size);
     } catch (err) {
       this.actions.onError(err);
     }
+  }
+
+  /** "Holds N of M messages", and a warning near the cap (human posts get 507 at it). */
+  private showSize(room: string, { count, maxMessages }: RoomSize): void {
+    const near = isNearCap(count, maxMessages);
+    const of = maxMessages ? ` of its cap of ${maxMessages.toLocaleString("en")}` : " (no cap)";
+    this.sizeLine.textContent =
+      `#${room} holds ${count.toLocaleString("en")} messages${of}.` +
+      (near ? " Near its cap: new posts are refused at the cap. Purge old messages or raise the cap." : "");
+    this.sizeLine.className = near ? "notice" : "muted";
+    this.sizeLine.dataset.nearCap = String(near);
   }
 
   private render(room: string, messages: Message[]): void {

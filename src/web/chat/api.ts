@@ -16,8 +16,9 @@ export function postComment(message: OutgoingMessage) {
   return requestJson<Message>("/api/comments", { method: "POST", json: message });
 }
 
-export function healMessage(messageId: string) {
-  return requestJson<HealResponse>("/api/admin/add-to-cache", { method: "POST", json: { messageId } });
+/** `room`: where the message was posted (records are kept per room). */
+export function healMessage(messageId: string, room: string) {
+  return requestJson<HealResponse>("/api/admin/add-to-cache", { method: "POST", json: { messageId, room } });
 }
 
 export function listRooms() {

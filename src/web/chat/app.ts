@@ -78,7 +78,7 @@ export class ChatApp {
     private readonly cadence: Cadence,
   ) {
     this.verifier = new Verifier(this.pending, {
-      heal: async (entry) => (await healMessage(entry.id)).body,
+      heal: async (entry) => (await healMessage(entry.id, this.room)).body,
       events: {
         onHeal: (entry) => {
           this.setOwn(entry.id, "healing");

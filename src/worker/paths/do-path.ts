@@ -122,8 +122,8 @@ export class DoPath implements RoomPath {
   async release(messageId: string, botId: string) {
     return unwrap(this.room.release(this.call, messageId, botId));
   }
-  async fail(messageId: string, botId: string, reason: string, roster?: string[]) {
-    return unwrap(this.room.fail(this.call, messageId, botId, reason, roster));
+  async fail(messageId: string, botId: string, reason: string, detail?: string, roster?: string[]) {
+    return unwrap(this.room.fail(this.call, messageId, botId, reason, detail, roster));
   }
   async stream(input: StreamCall) {
     return unwrap(this.room.stream(this.call, input));

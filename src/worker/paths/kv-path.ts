@@ -37,11 +37,9 @@ export class KvPath implements RoomPath {
     await this.kv.put(cacheKey(this.room), JSON.stringify(list.slice(-CACHE_SIZE)));
   }
 
-  /** The stored record for a known id: the first version's idempotency, refused if the id is another room's. */
+  /** The stored record for a known id of this room: the first version's idempotency (other rooms' ids are theirs). */
   private async known(id: string): Promise<Message | null> {
-    const stored = await readRecord(this.kv, id);
-    if (stored && stored.room !== this.room)
-      refuseWith({ status: 409, error: "id: already used by a message in another room" });
+    const stored = await readRecord(this.kv, this.room, id);
     if (stored?.deleted) refuseWith({ status: 410, error: `id: ${DELETED_ERROR}` });
     return stored;
   }
@@ -81,8 +79,8 @@ export class KvPath implements RoomPath {
   }
 
   async reply(input: ReplyInput): Promise<Stored> {
-    const human = await readRecord(this.kv, input.replyTo);
-    if (!human || human.room !== this.room) refuseWith({ status: 404, error: "replyTo: message not found" });
+    const human = await readRecord(this.kv, this.room, input.replyTo);
+    if (!human) refuseWith({ status: 404, error: "replyTo: message not found" });
     if (human!.deleted) refuseWith({ status: 410, error: `replyTo: ${DELETED_ERROR}` });
     if (human!.kind !== "human") refuseWith({ status: 400, error: "replyTo: must be a human message" });
     const id = input.id ?? newMessageId();
@@ -116,8 +114,8 @@ export class KvPath implements RoomPath {
   }
 
   async get(id: string): Promise<Message> {
-    const record = await readRecord(this.kv, id);
-    if (!record || record.room !== this.room) refuseWith({ status: 404, error: "message not found" });
+    const record = await readRecord(this.kv, this.room, id);
+    if (!record) refuseWith({ status: 404, error: "message not found" });
     if (record!.deleted) refuseWith({ status: 410, error: DELETED_ERROR });
     return record!;
   }
@@ -228,10 +226,10 @@ export class KvPath implements RoomPath {
    * what tells them to drop the row. Repeating it finishes a deletion a failure interrupted.
    */
   async delete(id: string): Promise<Deleted> {
-    const record = await readRecord(this.kv, id);
+    const record = await readRecord(this.kv, this.room, id);
     const list = await this.read();
     const cached = list.find((m) => m.id === id);
-    const source = record?.room === this.room ? record : cached;
+    const source = record ?? cached;
     if (!source) refuseWith({ status: 404, error: "message not found in this room" });
     const tombstone = source!.deleted ? source! : toTombstone(source!, Date.now());
     await this.env.ROOM.getByName(this.room).keepTombstone(this.room, tombstone);
@@ -244,7 +242,8 @@ export class KvPath implements RoomPath {
     const list = await this.read();
     const index = list.findIndex((m) => m.id === messageId);
     // Only on a miss: one more read tells a deleted message (final) from one the cache lost.
-    if (index < 0 && (await readRecord(this.kv, messageId))?.deleted) refuseWith({ status: 410, error: DELETED_ERROR });
+    if (index < 0 && (await readRecord(this.kv, this.room, messageId))?.deleted)
+      refuseWith({ status: 410, error: DELETED_ERROR });
     if (index < 0) refuseWith({ status: 404, error: "message is not in the room's cache" });
     if (list[index]!.deleted) refuseWith({ status: 410, error: DELETED_ERROR });
     const next = change(list[index]!);

@@ -57,7 +57,8 @@ export interface RoomPath {
   pending(botId?: string, roster?: string[]): Promise<Message[]>;
   claim(messageId: string, botId: string, leaseMs: number, roster?: string[]): Promise<Message>;
   release(messageId: string, botId: string): Promise<Message>;
-  fail(messageId: string, botId: string, reason: string, roster?: string[]): Promise<Message>;
+  /** `reason`: shown to everyone; `detail`: the bot's own words, for operators (do rooms keep the newest). */
+  fail(messageId: string, botId: string, reason: string, detail?: string, roster?: string[]): Promise<Message>;
   /** The text of a reply being written (do rooms only; kv rooms refuse with 409 and mode kv). */
   stream(input: StreamCall): Promise<StreamAck>;
   /** Operator deletion: a tombstone in the room's log and KV record, gone from lists; idempotent. */

@@ -2,13 +2,20 @@
 // message and purging a room (both audited with the flag).
 import type { IRequest } from "itty-router";
 import { z } from "zod";
-import type { DeleteResponse, FlagsResponse, FlipProgress, PurgeResponse, StatsResponse } from "../../shared/api";
+import type {
+  DeleteResponse,
+  FlagsResponse,
+  FlipProgress,
+  LimitsResponse,
+  PurgeResponse,
+  StatsResponse,
+} from "../../shared/api";
 import { FLIP_ROOMS_PER_PUT, registryShardOf, type Flags } from "../../shared/flags";
 import { allShards, registryFor } from "../../control/registry";
 import { LOCAL_STATS_NAME, readStats, StatsUnavailable } from "../../control/stats";
 import { noKvCounts } from "../../shared/usage";
 import { sumUsage } from "../../storage/usage";
-import { flagsSchema, messageIdSchema, purgeSchema, roomSchema } from "../../shared/schemas";
+import { flagsSchema, limitsSchema, messageIdSchema, purgeSchema, roomSchema } from "../../shared/schemas";
 import { requireRole } from "../auth";
 import { loadFlags, rememberFlags } from "../flag-cache";
 import { json, log, parseWith, readJson, roomJson } from "../http";
@@ -149,6 +156,23 @@ export async function purgeRoom(request: IRequest, env: Env): Promise<Response> 
   log("purge", { room, who, ...which, removed: value.removed, count: value.count });
   const body: PurgeResponse = value;
   return roomJson(path.mode, body);
+}
+
+/**
+ * Sets one room's cap (how many live messages it holds before human posts get 507), kept by
+ * the room with its log; audited in the Control object. A full room an operator wants to keep
+ * open gets a higher cap here, or a purge.
+ */
+export async function setRoomLimits(request: IRequest, env: Env): Promise<Response> {
+  await requireRole(request, env, "admin");
+  const room = parseWith(roomSchema, request.params.room);
+  const { maxMessages } = await readJson(request, limitsSchema);
+  const { before, count } = await env.ROOM.getByName(room).setMaxMessages(maxMessages);
+  const who = operatorOf(request);
+  await control(env).recordLimit({ room, at: Date.now(), who, before, after: maxMessages });
+  log("limits", { room, who, before, after: maxMessages, count });
+  const body: LimitsResponse = { room, before, maxMessages, count };
+  return json(body);
 }
 
 /** Flushes rooms leaving do mode, FLIP_CONCURRENCY at a time. */

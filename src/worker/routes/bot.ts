@@ -4,7 +4,7 @@
 import type { IRequest } from "itty-router";
 import { z } from "zod";
 import type { ClaimResponse, PendingResponse, StreamResponse } from "../../shared/api";
-import { DEFAULT_ROOM } from "../../shared/message";
+import { DEFAULT_ROOM, MODEL_UNAVAILABLE } from "../../shared/message";
 import { claimSchema, failSchema, roomSchema, streamCallSchema } from "../../shared/schemas";
 import type { BotMe } from "../../shared/bots";
 import { botCaller, type BotCaller } from "../bot-identity";
@@ -81,7 +81,7 @@ export async function failMessage(request: IRequest, env: Env, ctx: ExecutionCon
   const input = await readJson(request, failSchema);
   const bot = await botCaller(request, env, input.botId, true);
   const { path, value: message } = await onMessageRoom(env, input.messageId, input.room, bot, (p, room) =>
-    p.fail(input.messageId, bot.name, input.reason, bot.roster(room)),
+    p.fail(input.messageId, bot.name, MODEL_UNAVAILABLE, input.reason, bot.roster(room)),
   );
   bot.record(env, (p) => ctx.waitUntil(p), "failed");
   log("fail", { id: input.messageId, botId: bot.name, mode: path.mode, reason: input.reason });

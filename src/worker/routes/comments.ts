@@ -19,10 +19,12 @@ import { bearer, roleOf } from "../auth";
 import { botCaller } from "../bot-identity";
 import { UNKNOWN_CLIENT, isExempt, requestClientKey } from "../../limits/client-key";
 import { limitPost, limitStop } from "../../limits/post-limit";
+import { limitRead } from "../../limits/read-limit";
 import { loadFlags } from "../flag-cache";
 import { onRoomPath } from "../room-path";
 import { StatusError, log, parseWith, readJson, roomJson } from "../http";
 import { readRecord } from "../kv-records";
+import { PAST_RETENTION_ERROR, keptSince, roomLimits } from "../../limits/retention";
 
 const listQuerySchema = z
   .object({
@@ -50,10 +52,17 @@ const listQuerySchema = z
     path: ["before"],
   });
 
-const getQuerySchema = z.object({ room: roomSchema.optional() });
+const getQuerySchema = z
+  .object({
+    room: roomSchema.optional(),
+    /** "1": the message's KV record in that room (the heal source), not the room's path */
+    record: z.literal("1", "record must be 1").optional(),
+  })
+  .refine((q) => !q.record || q.room, { message: "record needs room: ?room=<room>&record=1", path: ["record"] });
 
 export async function listComments(request: IRequest, env: Env): Promise<Response> {
   const query = parseWith(listQuerySchema, request.query);
+  await limitRead(request, env);
   const { path, value } = await onRoomPath(env, await loadFlags(env), query.room, (p) =>
     p.list({ limit: query.limit, since: query.since, before: query.before }),
   );
@@ -67,17 +76,22 @@ export async function listComments(request: IRequest, env: Env): Promise<Respons
   return roomJson(path.mode, body);
 }
 
-/** One message. With `?room=`, from that room's path (in do mode the room's log, current at once); else its KV record. */
+/**
+ * One message. With `?room=`, from that room's path (in do mode the room's log, current at
+ * once); with `&record=1` its KV record in that room; with no room, the first version's global
+ * KV record, which only messages stored before records were scoped by room have.
+ */
 export async function getComment(request: IRequest, env: Env): Promise<Response> {
   const id = parseWith(messageIdSchema, request.params.id);
-  const { room } = parseWith(getQuerySchema, request.query);
+  const { room, record: fromRecord } = parseWith(getQuerySchema, request.query);
+  await limitRead(request, env);
   const flags = await loadFlags(env);
-  if (room) {
+  if (room && !fromRecord) {
     const { path, value } = await onRoomPath(env, flags, room, (p) => p.get(id));
     return roomJson(path.mode, value);
   }
-  const record = await readRecord(env.CHAT_KV, id);
-  if (!record) throw new StatusError(404, "message not found");
+  const record = await readRecord(env.CHAT_KV, room, id);
+  if (!record) throw new StatusError(404, room ? "message not found in this room" : NAME_THE_ROOM);
   if (record.deleted) throw new StatusError(410, DELETED_ERROR);
   return roomJson(resolveMode(flags, record.room), record);
 }
@@ -119,22 +133,27 @@ export async function postComment(request: IRequest, env: Env, ctx: ExecutionCon
   return roomJson(path.mode, result.message, result.created ? 201 : 200);
 }
 
-/** For callers that do not name the room (the first version's clients): the room from the message's KV record. */
+/** Said when a message is looked up by id alone and has no legacy global record. */
+const NAME_THE_ROOM = "message not found (records are kept per room: name it with room)";
+
+/** For callers that do not name the room (the first version's clients): the room from the message's legacy KV record. */
 export async function roomOfMessage(env: Env, id: string, notFound = "message not found"): Promise<string> {
-  const record = await readRecord(env.CHAT_KV, id);
-  if (!record) throw new StatusError(404, notFound);
+  const record = await readRecord(env.CHAT_KV, undefined, id);
+  if (!record) throw new StatusError(404, `${notFound} (records are kept per room: name it with room)`);
   return record.room;
 }
 
 /** Heal: re-adds a stored message to its room's list. Idempotent; counted per mode. */
 export async function healComment(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
   // The body first: a request that is not JSON (e.g. cross-site) must not spend the address's budget.
-  const { messageId } = await readJson(request, healSchema);
+  const { messageId, room } = await readJson(request, healSchema);
   const { success } = await env.HEAL_LIMITER.limit({ key: requestClientKey(request) });
   if (!success) throw new StatusError(429, { error: "too many heal requests; retry later", retryAfter: 60 });
-  const record = await readRecord(env.CHAT_KV, messageId);
-  if (!record) throw new StatusError(404, "message not found");
+  const record = await readRecord(env.CHAT_KV, room, messageId);
+  if (!record) throw new StatusError(404, room ? "message not found in this room" : NAME_THE_ROOM);
   if (record.deleted) throw new StatusError(410, DELETED_ERROR);
+  // Retention deleted it (KV keeps a record until it expires): final on either path.
+  if (record.createdAt < keptSince(roomLimits(env), Date.now())) throw new StatusError(410, PAST_RETENTION_ERROR);
   const { path, value } = await onRoomPath(env, await loadFlags(env), record.room, (p) => p.heal(record));
   recordStat(env, (p) => ctx.waitUntil(p), {
     type: "heal",
@@ -173,6 +192,7 @@ export async function editComment(request: IRequest, env: Env): Promise<Response
 export async function commentVersions(request: IRequest, env: Env): Promise<Response> {
   const id = parseWith(messageIdSchema, request.params.id);
   const { room } = parseWith(z.object({ room: roomSchema }), request.query);
+  await limitRead(request, env);
   const { path, value } = await onRoomPath(env, await loadFlags(env), room, (p) => p.versions(id));
   return roomJson(path.mode, value);
 }

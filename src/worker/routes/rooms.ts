@@ -13,6 +13,7 @@ import { ROOM_PREFIX } from "../../shared/keys";
 import { CLIENT_KEY_HEADER, FLAG_VERSION_HEADER, ROOM_MODE_HEADER } from "../../room/sockets";
 import { requestClientKey } from "../../limits/client-key";
 import { requireAllowedOrigin } from "../origin";
+import { limitRead } from "../../limits/read-limit";
 
 /** Rooms per page of GET /api/rooms: markers are unbounded, so no call lists them all. */
 export const ROOMS_PAGE_DEFAULT = 100;
@@ -47,6 +48,7 @@ async function roomMarkersPage(
 
 export async function listRooms(request: IRequest, env: Env): Promise<Response> {
   const query = parseWith(roomsQuerySchema, request.query);
+  await limitRead(request, env);
   const [flags, page] = await Promise.all([loadFlags(env), roomMarkersPage(env, query.limit, query.cursor)]);
   const body: RoomsResponse = {
     rooms: page.markers.map(({ name }) => ({ name, mode: resolveMode(flags, name) })),
@@ -88,6 +90,7 @@ export async function roomSocket(request: IRequest, env: Env): Promise<Response>
     throw new StatusError(426, "expected a WebSocket upgrade");
   }
   requireAllowedOrigin(request as unknown as Request, env);
+  await limitRead(request, env);
   const flags = await loadFlags(env);
   const mode = resolveMode(flags, room);
   // The room knows its name (ctx.id.name); its path and flag version it learns from us.
@@ -99,5 +102,6 @@ export async function roomSocket(request: IRequest, env: Env): Promise<Response>
   const upgraded = await env.ROOM.getByName(room).fetch(forwarded);
   const headers = new Headers(upgraded.headers);
   headers.set(MODE_HEADER, mode);
+  headers.set("x-content-type-options", "nosniff");
   return new Response(upgraded.body, { status: upgraded.status, headers, webSocket: upgraded.webSocket });
 }

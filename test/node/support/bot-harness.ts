@@ -3,7 +3,13 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { CommentsResponse, DeleteResponse, HealResponse, StatsResponse } from "../../../src/shared/api";
+import type {
+  BotFailure,
+  CommentsResponse,
+  DeleteResponse,
+  HealResponse,
+  StatsResponse,
+} from "../../../src/shared/api";
 import type { Flags } from "../../../src/shared/flags";
 import type { Message } from "../../../src/shared/message";
 
@@ -75,12 +81,13 @@ export class TestClient {
     return (await this.call<CommentsResponse>("GET", `/api/comments?room=${room}&limit=200`)).comments;
   }
 
-  record(id: string): Promise<Message> {
-    return this.call("GET", `/api/comments/${id}`);
+  /** The message's KV record in its room (the heal source). */
+  record(id: string, room: string): Promise<Message> {
+    return this.call("GET", `/api/comments/${id}?room=${room}&record=1`);
   }
 
-  heal(id: string): Promise<HealResponse> {
-    return this.call("POST", "/api/admin/add-to-cache", { messageId: id });
+  heal(id: string, room: string): Promise<HealResponse> {
+    return this.call("POST", "/api/admin/add-to-cache", { messageId: id, room });
   }
 
   setFlags(flags: Flags): Promise<unknown> {
@@ -94,6 +101,17 @@ export class TestClient {
   /** The operator deletes a message (DELETE /api/admin/messages/:id). */
   deleteMessage(room: string, id: string): Promise<DeleteResponse> {
     return this.call("DELETE", `/api/admin/messages/${id}?room=${room}`, undefined, this.adminToken);
+  }
+
+  /** The bot's own reason for giving up on a message, as operators see it (the room's inspection). */
+  async failureDetail(room: string, id: string): Promise<string | undefined> {
+    const inspected = await this.call<{ failures: BotFailure[] }>(
+      "GET",
+      `/api/admin/rooms/${room}`,
+      undefined,
+      this.adminToken,
+    );
+    return inspected.failures.find((f) => f.id === id)?.detail;
   }
 
   claim(messageId: string, botId: string): Promise<unknown> {

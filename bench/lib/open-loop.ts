@@ -1,0 +1,184 @@
+// An open-loop write load over a room's WebSockets: messages go out on a fixed schedule
+// (one every 1000 / rate ms, round-robin over the sender sockets) whatever the answers do,
+// so a slow room cannot slow the load down and hide its own queue (no coordinated
+// omission). Latency runs from each message's scheduled send time to its arrival at every
+// listener; a late send by this generator counts against the room too, and is reported.
+import type { ServerFrame } from "../../src/shared/frames";
+import { newMessageId } from "../../src/shared/message";
+import { cpuWindow, FrameSocket, openAll } from "./socket-load";
+import { percentile, round } from "./stats";
+import { sleep } from "./time";
+
+export type OpenLoopOptions = {
+  /** ws://…/api/rooms/<room>/ws */
+  socketUrl: string;
+  senders: number;
+  listeners: number;
+  /** offered messages per second */
+  ratePerSecond: number;
+  /** sent on schedule like the rest, left out of the latencies */
+  warmupMs: number;
+  /** measured time, after the warm-up */
+  durationMs: number;
+  /** how long after the last send a message may still arrive; later (or never) counts as missing */
+  graceMs: number;
+  /** wrangler's pid: server CPU per message over the measured window (Linux) */
+  serverPid?: number;
+};
+
+/** Latency percentiles in ms; null where a percentile falls on a message that never arrived. */
+export type TailLatency = {
+  count: number;
+  p50: number | null;
+  p99: number | null;
+  p999: number | null;
+  max: number | null;
+};
+
+export type OpenLoopResult = {
+  ratePerSecond: number;
+  /** messages scheduled in the measured window */
+  scheduled: number;
+  acked: number;
+  nacks: number;
+  /** (message, listener) pairs of the measured window that never arrived within the grace time */
+  missing: number;
+  /** scheduled send → arrival, every listener of every measured message */
+  latencyMs: TailLatency;
+  /** scheduled send → the last listener */
+  lastListenerMs: TailLatency;
+  /** how late this generator sent against its schedule (it shares the machine) */
+  sendLagMs: TailLatency;
+  serverCpuMsPerMessage: number | null;
+  socketDrops: number;
+  firstError?: string;
+};
+
+/** The send times of a schedule: `count` messages `1000 / rate` ms apart from `start`. */
+export function schedule(start: number, ratePerSecond: number, count: number): number[] {
+  const every = 1000 / ratePerSecond;
+  return Array.from({ length: count }, (_, k) => start + k * every);
+}
+
+/** Nearest-rank percentiles, a missing sample counted as slower than any that arrived. */
+export function tailLatency(values: readonly number[], missing = 0): TailLatency {
+  const sorted = [...values].sort((a, b) => a - b);
+  const all = missing ? [...sorted, ...Array<number>(missing).fill(Number.POSITIVE_INFINITY)] : sorted;
+  const at = (p: number) => {
+    const v = percentile(all, p);
+    return Number.isFinite(v) ? round(v, 2) : null;
+  };
+  return { count: all.length, p50: at(50), p99: at(99), p999: at(99.9), max: at(100) };
+}
+
+/** Never more than this many messages in one run, whatever rate and duration ask for. */
+export const MAX_MESSAGES = 30_000;
+
+type Sent = { scheduledAt: number; measured: boolean; arrivals: (number | undefined)[]; acked: boolean };
+
+export async function openLoopLoad(options: OpenLoopOptions): Promise<OpenLoopResult> {
+  const sent = new Map<string, Sent>();
+  /** (message, listener) pairs sent and not arrived yet */
+  let awaited = 0;
+  let nacks = 0;
+  let socketDrops = 0;
+  let firstError: string | undefined;
+  const onDrop = (why: string) => {
+    socketDrops++;
+    firstError ??= why;
+  };
+  const listen = (index: number) => (frame: ServerFrame, at: number) => {
+    if (frame.type !== "message") return;
+    const s = sent.get(frame.message.id);
+    if (s && s.arrivals[index] === undefined) {
+      s.arrivals[index] = at;
+      awaited--;
+    }
+  };
+  const answer = (frame: ServerFrame) => {
+    if (frame.type !== "ack" && frame.type !== "nack") return;
+    const s = sent.get(frame.id);
+    if (!s) return;
+    if (frame.type === "ack") s.acked = true;
+    else {
+      nacks++;
+      firstError ??= `nack ${frame.status}: ${frame.error}`;
+    }
+  };
+  const sockets = await openAll([
+    ...Array.from({ length: options.listeners }, (_, i) => FrameSocket.open(options.socketUrl, listen(i), onDrop)),
+    ...Array.from({ length: options.senders }, () => FrameSocket.open(options.socketUrl, answer, onDrop)),
+  ]);
+  const senders = sockets.slice(options.listeners);
+  const count = Math.min(
+    MAX_MESSAGES,
+    Math.ceil(((options.warmupMs + options.durationMs) / 1000) * options.ratePerSecond),
+  );
+  const start = performance.now() + 50;
+  const times = schedule(start, options.ratePerSecond, count);
+  const measureFrom = start + options.warmupMs;
+  const cpu = cpuWindow(options.serverPid, measureFrom - performance.now(), options.durationMs);
+  const lags: number[] = [];
+  try {
+    // Every message due by now goes out now: a late wake-up sends a burst, never fewer.
+    for (let k = 0; k < count;) {
+      const wait = times[k]! - performance.now();
+      if (wait > 0) await sleep(wait);
+      const now = performance.now();
+      for (; k < count && times[k]! <= now; k++) {
+        const id = newMessageId();
+        const measured = times[k]! >= measureFrom;
+        sent.set(id, {
+          scheduledAt: times[k]!,
+          measured,
+          arrivals: Array<number | undefined>(options.listeners).fill(undefined),
+          acked: false,
+        });
+        awaited += options.listeners;
+        if (measured) lags.push(now - times[k]!);
+        const socket = senders[k % senders.length]!;
+        if (!socket.dropped)
+          socket.send({ type: "send", id, text: `open loop ${k}`, author: `bench-${k % senders.length}` });
+      }
+    }
+    for (const deadline = performance.now() + options.graceMs; awaited > 0 && performance.now() < deadline;)
+      await sleep(20);
+  } finally {
+    for (const socket of sockets) socket.close();
+  }
+  const measured = [...sent.values()].filter((s) => s.measured);
+  const latencies: number[] = [];
+  const last: number[] = [];
+  let missing = 0;
+  let lastMissing = 0;
+  for (const s of measured) {
+    let slowest = 0;
+    let complete = true;
+    for (const at of s.arrivals) {
+      if (at === undefined) {
+        missing++;
+        complete = false;
+      } else {
+        latencies.push(at - s.scheduledAt);
+        slowest = Math.max(slowest, at - s.scheduledAt);
+      }
+    }
+    if (complete) last.push(slowest);
+    else lastMissing++;
+  }
+  const used = await cpu;
+  return {
+    ratePerSecond: options.ratePerSecond,
+    scheduled: measured.length,
+    acked: measured.filter((s) => s.acked).length,
+    nacks,
+    missing,
+    latencyMs: tailLatency(latencies, missing),
+    lastListenerMs: tailLatency(last, lastMissing),
+    sendLagMs: tailLatency(lags),
+    serverCpuMsPerMessage:
+      used.server === null || measured.length === 0 ? null : round(used.server / measured.length, 2),
+    socketDrops,
+    ...(firstError ? { firstError } : {}),
+  };
+}

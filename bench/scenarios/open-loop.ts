@@ -1,0 +1,160 @@
+// Latency under a steady offered load: first the bare reference room's capacity (closed-loop
+// socket writes, as the socket scenario), then fixed loads at fractions of it and at a fixed
+// rate, offered on schedule (bench/lib/open-loop.ts) to ours (a do room) and to the
+// reference, each in a fresh room; the order alternates by load so drift falls on both.
+import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
+import { ChatClient } from "../lib/api";
+import { openLoopLoad, type OpenLoopResult } from "../lib/open-loop";
+import { socketLoad } from "../lib/socket-load";
+import { treeCpuMs } from "../lib/proc-cpu";
+import { mean, round } from "../lib/stats";
+import { sleep } from "../lib/time";
+import { REFERENCE_CONFIG } from "./socket-writes";
+
+export type OpenLoopLoad = {
+  /** "25 %" of the reference's capacity, or "200 msgs/s" */
+  name: string;
+  /** the fraction of capacity, or null for a fixed rate */
+  fraction: number | null;
+  ratePerSecond: number;
+  ours: OpenLoopResult;
+  reference: OpenLoopResult;
+};
+
+export type OpenLoopBenchResult = {
+  senders: number;
+  listeners: number;
+  warmupMs: number;
+  durationMs: number;
+  graceMs: number;
+  /**
+   * the reference room's closed-loop msgs/s: the mean of its runs in this run, measured first
+   * here (capacityRuns[0]) and by the socket scenario before it (the rest)
+   */
+  referenceCapacity: number;
+  capacityRuns?: number[];
+  capacityMs: number;
+  loads: OpenLoopLoad[];
+};
+
+export type OpenLoopBenchOptions = {
+  runTag: string;
+  senders: number;
+  listeners: number;
+  fractions: number[];
+  fixedRates: number[];
+  durationMs: number;
+  capacityMs: number;
+  /** the reference room's closed-loop msgs/s measured earlier in this run (the socket scenario's runs) */
+  earlierCapacityRuns: number[];
+  serverPid?: number;
+};
+
+const WARMUP_MS = 2_000;
+const GRACE_MS = 5_000;
+
+/**
+ * A room past its capacity still works through its backlog after the run ends: the next run
+ * waits until both servers use less than a fifth of a core (half a second at a time), 15 s at most.
+ */
+async function quiet(pids: (number | undefined)[]): Promise<void> {
+  const used = () => pids.reduce<number>((sum, pid) => sum + (treeCpuMs(pid) ?? 0), 0);
+  for (const deadline = performance.now() + 15_000; performance.now() < deadline;) {
+    const before = used();
+    await sleep(500);
+    if (used() - before < 100) return;
+  }
+}
+
+const ms = (v: number | null) => (v === null ? "—" : v.toFixed(1));
+const line = (side: string, r: OpenLoopResult) =>
+  `    ${side.padEnd(9)} p50 ${ms(r.latencyMs.p50)} ms   p99 ${ms(r.latencyMs.p99)} ms   p99.9 ${ms(r.latencyMs.p999)} ms` +
+  `   ${r.acked}/${r.scheduled} acked   ${r.missing} missing   send lag p99 ${ms(r.sendLagMs.p99)} ms` +
+  `   server CPU ${r.serverCpuMsPerMessage ?? "—"} ms/msg${r.firstError ? `   (${r.firstError})` : ""}`;
+
+export async function openLoopBench(
+  url: string,
+  adminToken: string,
+  options: OpenLoopBenchOptions,
+  log: (line: string) => void,
+): Promise<OpenLoopBenchResult> {
+  const admin = new ChatClient(url, { admin: adminToken });
+  let reference: LocalWorker | null = null;
+  try {
+    reference = await startLocalWorker({ config: REFERENCE_CONFIG });
+    const referenceClient = new ChatClient(reference.url);
+    let n = 0;
+    const referenceRoom = () => referenceClient.socketUrl(`bench-${options.runTag}-open-ref-${++n}`);
+    const oursRoom = async () => {
+      const room = `bench-${options.runTag}-open-${++n}`;
+      await admin.setRoomMode(room, "do");
+      return admin.socketUrl(room);
+    };
+
+    const measured = (
+      await socketLoad({
+        socketUrl: referenceRoom(),
+        senders: options.senders,
+        listeners: options.listeners,
+        durationMs: options.capacityMs,
+        warmupMs: 1_000,
+        waitMs: 5_000,
+        serverPid: reference.process.pid,
+      })
+    ).result.perSecond;
+    // One short run on a shared machine can land in a slow moment: every closed-loop run of this bench counts.
+    const capacityRuns = [measured, ...options.earlierCapacityRuns];
+    const capacity = mean(capacityRuns)!;
+    log(
+      `  reference capacity (closed loop): ${capacity.toFixed(0)} msgs/s, the mean of ${measured.toFixed(0)} measured now` +
+        (options.earlierCapacityRuns.length
+          ? ` and ${options.earlierCapacityRuns.join(", ")} in the socket scenario`
+          : ""),
+    );
+    if (!(capacity > 0)) throw new Error("the reference room carried no messages: no capacity to offer fractions of");
+
+    const plan = [
+      ...options.fractions.map((f) => ({
+        name: `${Math.round(f * 100)} %`,
+        fraction: f,
+        ratePerSecond: round(f * capacity, 1)!,
+      })),
+      ...options.fixedRates.map((r) => ({ name: `${r} msgs/s`, fraction: null, ratePerSecond: r })),
+    ];
+    const loads: OpenLoopLoad[] = [];
+    for (const [i, step] of plan.entries()) {
+      const run = async (side: "ours" | "reference") =>
+        openLoopLoad({
+          socketUrl: side === "ours" ? await oursRoom() : referenceRoom(),
+          senders: options.senders,
+          listeners: options.listeners,
+          ratePerSecond: step.ratePerSecond,
+          warmupMs: WARMUP_MS,
+          durationMs: options.durationMs,
+          graceMs: GRACE_MS,
+          serverPid: side === "ours" ? options.serverPid : reference!.process.pid,
+        });
+      log(`  ${step.name} (${step.ratePerSecond} msgs/s offered):`);
+      const results: Partial<Record<"ours" | "reference", OpenLoopResult>> = {};
+      for (const side of i % 2 === 0 ? (["reference", "ours"] as const) : (["ours", "reference"] as const)) {
+        await quiet([options.serverPid, reference!.process.pid]);
+        results[side] = await run(side);
+        log(line(side, results[side]));
+      }
+      loads.push({ ...step, ours: results.ours!, reference: results.reference! });
+    }
+    return {
+      senders: options.senders,
+      listeners: options.listeners,
+      warmupMs: WARMUP_MS,
+      durationMs: options.durationMs,
+      graceMs: GRACE_MS,
+      referenceCapacity: round(capacity, 1)!,
+      capacityRuns: capacityRuns.map((x) => round(x, 1)!),
+      capacityMs: options.capacityMs,
+      loads,
+    };
+  } finally {
+    await reference?.stop();
+  }
+}
