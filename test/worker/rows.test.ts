@@ -104,7 +104,7 @@ describe("rows written per change", () => {
 describe("the room marker and regenerate", () => {
   const editKey = "the-askers-edit-key-000000001";
   const answer = (room: string, humanId: string, id: string, text: string) =>
-    ok(postJson("/api/comments", { kind: "ai", id, replyTo: humanId, botId: "bot-a", text, author: "bot" }, BOT));
+    ok(postJson("/api/comments", { room, kind: "ai", id, replyTo: humanId, botId: "bot-a", text, author: "bot" }, BOT));
 
   it("a room going idle, and busy again, writes its marker's bookkeeping: one meta row, an outbox row put and done", async () => {
     const room = uniqueRoom("rows-marker");
@@ -182,7 +182,7 @@ describe("the watermark a change's row carries", () => {
     const human = await (await ok(postJson("/api/comments", { room, text: "old question", editKey }))).json<Message>();
     await claim(room, human.id);
     await ok(
-      postJson("/api/comments", { kind: "ai", replyTo: human.id, botId: "bot-a", text: "yes", author: "b" }, BOT),
+      postJson("/api/comments", { room, kind: "ai", replyTo: human.id, botId: "bot-a", text: "yes", author: "b" }, BOT),
     );
     const later = [];
     for (let i = 0; i < 4; i++) later.push(await post(room, `later ${i}`));
