@@ -94,7 +94,7 @@ describe("cost at real rates", () => {
 });
 
 describe("the limits Worker's config", () => {
-  it("raises POST_LIMITER's and ROOM_LIMITER's limits, keeps their periods and leaves the heal and stop limits alone", () => {
+  it("raises POST_LIMITER's and ROOM_LIMITER's limits, keeps their periods and leaves the other limits alone", () => {
     const toml = readFileSync(join(PROJECT_ROOT, "wrangler.toml"), "utf8");
     const limits = (text: string) =>
       [...text.matchAll(/name = "(\w+)"[^[]*?simple = \{ limit = (\d+), period = (\d+) \}/g)].map((m) => [
@@ -106,9 +106,13 @@ describe("the limits Worker's config", () => {
     const after = limits(limitsConfig(toml));
     expect(after.map(([name, , period]) => [name, period])).toEqual(before.map(([name, , period]) => [name, period]));
     for (const [name, limit] of after)
-      expect(limit).toBe(
-        name === "HEAL_LIMITER" || name === "STOP_LIMITER" ? before.find(([n]) => n === name)![1] : 1_000_000_000,
+      expect(limit, String(name)).toBe(
+        name === "POST_LIMITER" || name === "ROOM_LIMITER" ? 1_000_000_000 : before.find(([n]) => n === name)![1],
       );
+    // The heal, stop and read limits are among those left alone.
+    expect(after.map(([name]) => name)).toEqual(
+      expect.arrayContaining(["HEAL_LIMITER", "STOP_LIMITER", "READ_LIMITER"]),
+    );
     expect(() => limitsConfig(toml.replace(/name = "ROOM_LIMITER"/, 'name = "OTHER"'))).toThrow(/ROOM_LIMITER/);
   });
 });
