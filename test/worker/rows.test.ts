@@ -106,7 +106,7 @@ describe("the room marker and regenerate", () => {
   const answer = (room: string, humanId: string, id: string, text: string) =>
     ok(postJson("/api/comments", { room, kind: "ai", id, replyTo: humanId, botId: "bot-a", text, author: "bot" }, BOT));
 
-  it("a room going idle, and busy again: its marker's bookkeeping (a meta row, an outbox row put and done)", async () => {
+  it("a room going idle, then busy: its marker's meta row, an outbox row put and done", async () => {
     const room = uniqueRoom("rows-marker");
     await setRoomMode(room, "do");
     const human = await (await ok(postJson("/api/comments", { room, text: "a question", editKey }))).json<Message>();
@@ -122,7 +122,7 @@ describe("the room marker and regenerate", () => {
     expect(await rowsOf(room, regenerate)).toEqual({ messages: 2, meta: 1, outbox: 2 });
   });
 
-  it("regenerate (other prompts waiting): the question's row; the new answer: the reply's and the question's", async () => {
+  it("regenerate, prompts waiting: the question's row; the new answer: the reply's and the question's", async () => {
     const room = uniqueRoom("rows-regenerate");
     await setRoomMode(room, "do");
     const human = await (await ok(postJson("/api/comments", { room, text: "a question", editKey }))).json<Message>();
