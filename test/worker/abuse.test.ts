@@ -94,7 +94,9 @@ async function retentionSwept(): Promise<void> {
 async function spendReads(ip: string): Promise<void> {
   const { limit, period } = RATE_LIMITS.READ_LIMITER;
   const batch = 50;
+  const windowOf = (at: number) => Math.floor(at / (period * 1000));
   for (let sent = 0; sent < limit * 6; sent += batch) {
+    const startedIn = windowOf(Date.now());
     const statuses = await Promise.all(
       Array.from({ length: batch }, async (_, i) => {
         const path = `/api/comments?room=abuse-reads&limit=1&n=${sent + i}`;
@@ -102,8 +104,10 @@ async function spendReads(ip: string): Promise<void> {
       }),
     );
     expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
-    const left = period * 1000 - (Date.now() % (period * 1000));
-    if (statuses.includes(429) && left > 2000) return;
+    const now = Date.now();
+    const left = period * 1000 - (now % (period * 1000));
+    // The refusal counts only if the whole batch fell in the window the row's own request will meet.
+    if (statuses.includes(429) && windowOf(now) === startedIn && left > 2000) return;
   }
   throw new Error(`${limit * 6} reads from one address and the read limit never refused one`);
 }
