@@ -21,38 +21,33 @@ export async function limitPost(
 ): Promise<PostLimited | null> {
   return limitKey(
     env,
-    env.POST_LIMITER,
+    "POST_LIMITER",
     key,
-    POST_LIMIT_PERIOD_S,
     (s) => `sending too fast: too many messages from your address; send again in ${s} s`,
   );
 }
 
 /** Counts one Stop (over HTTP or a socket) against `key`: a person presses it rarely, a script on every reply. */
 export async function limitStop(
-  env: Pick<Env, "STOP_LIMITER" | "RATE_LIMIT_EXEMPT">,
+  env: Pick<Env, LimiterName | "RATE_LIMIT_EXEMPT">,
   key: string,
 ): Promise<PostLimited | null> {
-  return limitKey(
-    env,
-    env.STOP_LIMITER,
-    key,
-    RATE_LIMITS.STOP_LIMITER.period,
-    (s) => `too many Stop requests from your address; try again in ${s} s`,
-  );
+  return limitKey(env, "STOP_LIMITER", key, (s) => `too many Stop requests from your address; try again in ${s} s`);
 }
 
-/** One count against `key` on `limiter` (exempt keys are not counted): null, or the 429 with its Retry-After. */
-export async function limitKey(
-  env: Pick<Env, "RATE_LIMIT_EXEMPT">,
-  limiter: RateLimit,
+/** A rate-limiting binding, by its wrangler.toml name (its period is in RATE_LIMITS). */
+export type LimiterName = keyof typeof RATE_LIMITS;
+
+/** One count against `key` on the named limiter (exempt keys are not counted): null, or the 429 with its Retry-After. */
+export async function limitKey<N extends LimiterName>(
+  env: Pick<Env, "RATE_LIMIT_EXEMPT" | N>,
+  name: N,
   key: string,
-  periodS: number,
   error: (retryAfter: number) => string,
 ): Promise<PostLimited | null> {
   if (isExempt(env, key)) return null;
-  const { success } = await limiter.limit({ key });
+  const { success } = await (env[name] as RateLimit).limit({ key });
   if (success) return null;
-  const retryAfter = secondsToNextWindow(Date.now(), periodS);
+  const retryAfter = secondsToNextWindow(Date.now(), RATE_LIMITS[name].period);
   return { status: 429, error: error(retryAfter), retryAfter };
 }

@@ -2,7 +2,6 @@
 // client key, on one rate-limiting binding (READ_LIMITER). Generous for a page, which polls
 // every few seconds; a script asking for thousands of room names a second meets 429 first.
 import type { IRequest } from "itty-router";
-import { RATE_LIMITS } from "../shared/rate-limits";
 import { StatusError } from "../worker/http";
 import { roleOf } from "../worker/auth";
 import { requestClientKey } from "./client-key";
@@ -13,9 +12,8 @@ export async function limitRead(request: IRequest, env: Env): Promise<void> {
   if (request.headers.has("authorization") && (await roleOf(request as unknown as Request, env))) return;
   const limited = await limitKey(
     env,
-    env.READ_LIMITER,
+    "READ_LIMITER",
     requestClientKey(request as unknown as Request),
-    RATE_LIMITS.READ_LIMITER.period,
     (s) => `reading too fast: too many requests from your address; try again in ${s} s`,
   );
   if (limited) throw new StatusError(429, limited);

@@ -2,10 +2,7 @@
 // goes through ROOM_LIMITER, so one address cannot spray messages over thousands of
 // new rooms (each a Durable Object, a marker, a list entry). Exempt keys and tokens as
 // for the post limit.
-import { RATE_LIMITS } from "../shared/rate-limits";
 import { limitKey, type PostLimited } from "./post-limit";
-
-export const ROOM_LIMIT_PERIOD_S = RATE_LIMITS.ROOM_LIMITER.period;
 
 /** Counts one new room against `key`: null when it may be created, else the 429 to answer. */
 export async function limitNewRoom(
@@ -14,9 +11,8 @@ export async function limitNewRoom(
 ): Promise<PostLimited | null> {
   return limitKey(
     env,
-    env.ROOM_LIMITER,
+    "ROOM_LIMITER",
     key,
-    ROOM_LIMIT_PERIOD_S,
     (s) => `too many new rooms from your address; post in an existing room, or create this one in ${s} s`,
   );
 }
