@@ -1,6 +1,6 @@
 // All SQL of a room, and the state its parts share. Synchronous, so every method that
-// changes more than one row (and an outbox row with the change it reports) is atomic
-// inside the Durable Object.
+// changes more than one row is atomic inside the Durable Object; a change that owes a KV
+// record marks it owed in its own row (`kv_pos`), in the same statement.
 import { isClaimable } from "../shared/leases";
 import { toRecord, type Message, type MessageStatus, type MessageVersion } from "../shared/message";
 import { applyMigrations, hasSchema, type Migration } from "../storage/migrations";
@@ -86,8 +86,9 @@ export const NEWEST_SQL = `${SELECT} WHERE m.seq >= ? AND ${SHOWN} ORDER BY m.cr
 /** Unfinished human messages from `openFrom` on, with whose turn each is in (the bot's queue): a rowid range. */
 export const OPEN_SQL = `SELECT ${SENDER_KEY} AS sender_key, ${SELECT.slice("SELECT ".length)}
   WHERE m.seq >= ? AND m.kind = 'human' AND m.status IN ('pending', 'processing') AND ${SHOWN} ORDER BY m.seq LIMIT ?`;
-/** Records owed to KV since the watermark: a range of the position index (kv_pos <= pos). */
-export const OWED_SQL = `SELECT id, kv_pos FROM messages WHERE pos > ?1 AND kv_pos > ?1 ORDER BY pos`;
+/** What a record owed to KV since the watermark ?1 is: a range of the position index (kv_pos <= pos). */
+const OWED_WHERE = `pos > ?1 AND kv_pos > ?1`;
+export const OWED_SQL = `SELECT id, kv_pos FROM messages WHERE ${OWED_WHERE} ORDER BY pos`;
 /** Retention: the seq range of one mark, past the cutoff. */
 export const EXPIRED_SQL = `SELECT m.id, m.seq FROM messages m
   WHERE m.seq >= ? AND m.seq < ? AND m.created_at < ? AND m.pos < ?
@@ -479,10 +480,6 @@ export class RoomLog {
    * Human messages still pending or processing, oldest first, at most `limit`: read from the
    * lowest seq one may have (no index on status: a message would pay for its entry twice).
    */
-  private open(limit: number): Message[] {
-    return this.openRows(limit).map((row) => this.toMessage(row));
-  }
-
   private openRows(limit: number): (Row & { sender_key: string })[] {
     const cursors = this.cursors();
     const rows = this.sql.exec<Row & { sender_key: string }>(OPEN_SQL, cursors.openFrom, limit).toArray();
@@ -493,7 +490,7 @@ export class RoomLog {
 
   /** Ids of human messages still pending or processing, oldest first. */
   unfinishedHumanIds(limit: number): string[] {
-    return this.open(limit).map((message) => message.id);
+    return this.openRows(limit).map((row) => row.id);
   }
 
   /**
@@ -724,9 +721,15 @@ export class RoomLog {
 
   /** How many records are owed since the watermark. */
   owedCount(since: number): number {
-    return this.sql
-      .exec<{ n: number }>(`SELECT COUNT(*) AS n FROM messages WHERE pos > ?1 AND kv_pos > ?1`, since)
-      .one().n;
+    return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM messages WHERE ${OWED_WHERE}`, since).one().n;
+  }
+
+  /** Whether any record is owed since the watermark (stops at the first). */
+  anyOwed(since: number): boolean {
+    return (
+      this.sql.exec<{ n: number }>(`SELECT EXISTS (SELECT 1 FROM messages WHERE ${OWED_WHERE}) AS n`, since).one().n ===
+      1
+    );
   }
 }
 
@@ -871,7 +874,7 @@ export class Outbox {
 
   /** When the earliest write is due, or null when nothing is owed. */
   nextDue(): number | null {
-    if (this.log.owedCount(this.kvPos()) > 0) return 0;
+    if (this.log.anyOwed(this.kvPos())) return 0;
     return this.sql.exec<{ at: number | null }>(`SELECT MIN(next_at) AS at FROM outbox`).one().at;
   }
 }

@@ -1,6 +1,8 @@
-// How a do room's changes reach KV after the answer: each change queues its records in
-// the outbox (in the change's transaction), the flusher writes them right after the
-// answer, and the `cache:<room>` mirror is rewritten at most once a second, by alarm.
+// How a do room's changes reach KV after the answer: each change marks its record owed in
+// its own row (`kv_pos`), the flusher writes everything past the saved watermark right after
+// the answer (the `outbox` table holds only the room marker and failed puts), and the
+// `cache:<room>` mirror is rewritten at most once a second, by alarm.
+import { MAX_KV_BULK } from "../storage/records";
 import { cacheKey, COMMENT_PREFIX, commentKey, idOfCommentKey, ROOM_PREFIX, roomKey } from "../shared/keys";
 import { CACHE_SIZE, toRecord, type Message } from "../shared/message";
 import { recordExpiry } from "../limits/retention";
@@ -298,8 +300,8 @@ class OutboxFlusher {
 /** "unchanged": KV already held the record as it is (re-read after a restart): no put, not counted as flushed. */
 type WriteOutcome = "written" | "unchanged" | "conflict" | "gone";
 
-/** KV's bulk get takes at most this many keys. */
-export const MAX_BATCH = 100;
+/** A batch is read back with one bulk get: at most as many keys as KV takes. */
+export const MAX_BATCH = MAX_KV_BULK;
 /** Puts of one batch sent at once. */
 const PUTS_IN_FLIGHT = 10;
 
@@ -338,8 +340,10 @@ async function writeOwed(
       if (key.startsWith(ROOM_PREFIX)) {
         // The metadata is what GET /api/bot/rooms reads from a listing, without a read per room.
         const { value, expiration } = marker(Date.now());
-        const createdAt = (await kv.get<{ createdAt?: number }>(key, "json"))?.createdAt ?? Date.now();
-        await kv.put(key, JSON.stringify({ createdAt }), { metadata: value, ...(expiration ? { expiration } : {}) });
+        await kv.put(key, JSON.stringify({ createdAt: Date.now() }), {
+          metadata: value,
+          ...(expiration ? { expiration } : {}),
+        });
         return "written";
       }
       const message = find(idOfCommentKey(key));

@@ -4,7 +4,7 @@ import { commentKey, legacyCommentKey } from "../shared/keys";
 import type { Message } from "../shared/message";
 
 /** KV's bulk get takes at most this many keys. */
-const MAX_KV_BULK = 100;
+export const MAX_KV_BULK = 100;
 
 /**
  * One message's record in `room`; without a room (the first version's clients, which name
