@@ -96,8 +96,8 @@ export class BotBook {
   }
 
   /** One room's part of the book, as the room keeps it. */
-  roomBots(room: string): RoomBots {
-    const { bots, defaults } = this.directory();
+  roomBots(room: string, directory: BotDirectory = this.directory()): RoomBots {
+    const { bots, defaults } = directory;
     return {
       bots: bots.filter((bot) => servesRoom(bot.rooms, room)).map(({ name, model }) => ({ name, model })),
       defaultBot: defaults[room] ?? null,

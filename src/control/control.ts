@@ -10,7 +10,7 @@ import { applyMigrations } from "../storage/migrations";
 import { CONTROL_MIGRATIONS } from "./migrations";
 import { Usage } from "../storage/usage";
 import type { UsageCounts } from "../shared/usage";
-import type { BotDirectory, BotInfo } from "../shared/bots";
+import { servesRoom, type BotDirectory, type BotInfo } from "../shared/bots";
 import { BotBook } from "./bots";
 
 /** Rooms told about a bot change, and those that could not be told (the same operator action again tells them). */
@@ -252,7 +252,7 @@ export class Control extends DurableObject<Env> {
     return created ? this.pushRoomBots(this.bots.roomsOf(this.bots.get(bot.name)!)) : null;
   }
 
-  /** False when there is no such bot. The old token stops working at once here (and within the cache TTL elsewhere). */
+  /** False when there is no such bot. The old token stops working at once in the isolate that rotated it, within BOT_BOOK_TTL_MS elsewhere. */
   async rotateBot(name: string, tokenHash: string): Promise<boolean> {
     this.usageCounts.count("requests");
     return this.ctx.storage.transactionSync(() => this.bots.rotate(name, tokenHash, Date.now()));
@@ -270,7 +270,7 @@ export class Control extends DurableObject<Env> {
     if (bot !== null) {
       const entry = this.bots.get(bot);
       if (!entry) return { error: `no bot named ${bot}` };
-      if (entry.rooms !== "all" && !entry.rooms.includes(room)) return { error: `${bot} does not serve ${room}` };
+      if (!servesRoom(entry.rooms, room)) return { error: `${bot} does not serve ${room}` };
     }
     this.ctx.storage.transactionSync(() => this.bots.setDefault(room, bot));
     return this.pushRoomBots([room]);
@@ -278,8 +278,9 @@ export class Control extends DurableObject<Env> {
 
   /** Tells each room its bots and default (a call per room, on operator actions only). */
   private async pushRoomBots(rooms: string[]): Promise<BotsPushed> {
+    const directory = this.bots.directory();
     const results = await Promise.allSettled(
-      rooms.map((room) => this.env.ROOM.getByName(room).configureBots(this.bots.roomBots(room))),
+      rooms.map((room) => this.env.ROOM.getByName(room).configureBots(this.bots.roomBots(room, directory))),
     );
     const failed = rooms.filter((_, i) => results[i]!.status === "rejected");
     return { pushed: rooms.filter((room) => !failed.includes(room)), failed };

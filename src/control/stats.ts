@@ -6,7 +6,7 @@
 import type { ModeStats, StatsResponse } from "../shared/api";
 import type { PathMode } from "../shared/message";
 import { KV_COUNT_NAMES, noKvCounts, type KvCounts, type WorkerUsage } from "../shared/usage";
-import type { BotCounters } from "../shared/bots";
+import { noBotCounters, type BotCounters } from "../shared/bots";
 
 export type StatEvent =
   | { type: "post"; mode: PathMode; kind: "human" | "ai" }
@@ -209,7 +209,7 @@ export async function readBotCounters(env: Env): Promise<Map<string, BotCounters
       : await analyticsSql<BotStatRow>(env, botsSql(datasetOf(env)));
   const counters = new Map<string, BotCounters>();
   for (const row of rows) {
-    const bot = counters.get(row.bot) ?? { lastSeen: null, answered: 0, failed: 0, tokensIn: 0, tokensOut: 0 };
+    const bot = counters.get(row.bot) ?? noBotCounters();
     bot.lastSeen = Math.max(bot.lastSeen ?? 0, row.lastAt);
     if (row.kind === "answered") bot.answered += row.events;
     if (row.kind === "failed") bot.failed += row.events;

@@ -7,7 +7,10 @@ import { roleOf } from "../worker/auth";
 import { requestClientKey } from "./client-key";
 import { limitKey } from "./post-limit";
 
-/** Counts one read against the request's client key (token holders are not counted); 429 past the limit. */
+/**
+ * Counts one read against the request's client key; 429 past the limit. The operator and the
+ * legacy BOT_TOKEN are not counted; a registered bot's reads count against its address like anyone's.
+ */
 export async function limitRead(request: IRequest, env: Env): Promise<void> {
   if (request.headers.has("authorization") && (await roleOf(request as unknown as Request, env))) return;
   const limited = await limitKey(

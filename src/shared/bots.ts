@@ -28,6 +28,9 @@ export type BotCounters = {
   tokensOut: number;
 };
 
+/** A bot the stats have seen nothing of yet (a fresh object: the reader adds to it). */
+export const noBotCounters = (): BotCounters => ({ lastSeen: null, answered: 0, failed: 0, tokensIn: 0, tokensOut: 0 });
+
 export type BotListEntry = BotInfo & BotCounters;
 export type BotsResponse = { bots: BotListEntry[]; defaults: Record<string, string> };
 /** The answer to creating or rotating a bot: the only time its token is shown. */

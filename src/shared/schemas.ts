@@ -59,6 +59,12 @@ export const reactSchema = z.strictObject({
   reactorKey: keySchema("reactorKey"),
 });
 
+/**
+ * A bot call's `botId`: a registered bot's token already names it (a different name is refused);
+ * the legacy BOT_TOKEN's instances name themselves with it, as before.
+ */
+export const botIdSchema = z.string().min(1).max(100).optional();
+
 /** POST /api/comments: a human message, or (with the bot token) an AI reply. */
 export const postCommentSchema = z
   .strictObject({
@@ -69,15 +75,13 @@ export const postCommentSchema = z
     id: messageIdSchema.optional(),
     kind: z.enum(["human", "ai"]).default("human"),
     replyTo: messageIdSchema.optional(),
-    botId: z.string().min(1).max(100).optional(),
+    botId: botIdSchema,
     /** ai only: the bot stopped writing because someone pressed Stop */
     stopped: z.boolean().optional(),
     /** human, do rooms: the secret its author will edit it with (the page keeps it; the room a hash) */
     editKey: keySchema("editKey").optional(),
     /** ai only: the tokens the reply cost, as the model counted them */
-    usage: z
-      .strictObject({ promptTokens: z.number().int().min(0), replyTokens: z.number().int().min(0) })
-      .optional(),
+    usage: z.strictObject({ promptTokens: z.number().int().min(0), replyTokens: z.number().int().min(0) }).optional(),
   })
   .refine((post) => post.kind === "ai" || post.author === undefined || !isReservedName(post.author), {
     message: RESERVED_NAME_ERROR,
@@ -97,12 +101,6 @@ export const purgeSchema = z
     message: "give before (epoch ms) and/or tombstones: true",
   });
 export type HealInput = z.infer<typeof healSchema>;
-
-/**
- * A bot call's `botId`: a registered bot's token already names it (a different name is refused);
- * the legacy BOT_TOKEN's instances name themselves with it, as before.
- */
-const botIdSchema = z.string().min(1).max(100).optional();
 
 /** The most messages an operator may let one room hold (ROOM_MAX_MESSAGES is the default). */
 export const MAX_ROOM_CAP = 10_000_000;

@@ -14,6 +14,7 @@ export function json(body: unknown, status = 200, headers: HeadersInit = {}): Re
   const h = new Headers(headers);
   h.set("content-type", "application/json; charset=utf-8");
   h.set("cache-control", "no-store");
+  h.set("x-content-type-options", "nosniff");
   return new Response(JSON.stringify(body), { status, headers: h });
 }
 

@@ -8,8 +8,10 @@ import type { Purged } from "../../room/calls";
 
 /** `since`: forward from a change position (catch-up); `before`: backward from a `seq` (scroll-back, do rooms only). */
 export type ListQuery = { limit: number; since?: number; before?: number };
-/** `creator`: the client key a new room counts against (ROOM_LIMITER); absent for bot and operator tokens. */
-/** `capExempt`: the creator's prompts are not capped per sender (an exempt or unknown client key). */
+/**
+ * `creator`: the client key a new room counts against (ROOM_LIMITER); absent for the operator token.
+ * `capExempt`: the creator's prompts are not capped per sender (an exempt or unknown client key).
+ */
 export type HumanInput = {
   id?: string;
   text: string;

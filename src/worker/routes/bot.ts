@@ -5,7 +5,7 @@ import type { IRequest } from "itty-router";
 import { z } from "zod";
 import type { ClaimResponse, PendingResponse, StreamResponse } from "../../shared/api";
 import { DEFAULT_ROOM, MODEL_UNAVAILABLE } from "../../shared/message";
-import { claimSchema, failSchema, roomSchema, streamCallSchema } from "../../shared/schemas";
+import { botIdSchema, claimSchema, failSchema, roomSchema, streamCallSchema } from "../../shared/schemas";
 import type { BotMe } from "../../shared/bots";
 import { botCaller, type BotCaller } from "../bot-identity";
 import { loadFlags } from "../flag-cache";
@@ -17,7 +17,7 @@ import { roomOfMessage } from "./comments";
 /** `botId` names the asking bot in the room's presence (optional: older bots do not send it). */
 const pendingQuerySchema = z.object({
   room: roomSchema.default(DEFAULT_ROOM),
-  botId: z.string().min(1).max(100).optional(),
+  botId: botIdSchema,
 });
 
 /** Who the token says the bot is: its name, model and rooms (the bot process asks once at start). */
@@ -98,7 +98,8 @@ export async function streamReply(request: IRequest, env: Env): Promise<Response
   const bot = await botCaller(request, env, botId, true);
   bot.mustServe(room);
   const { path, value } = await onRoomPath(env, await loadFlags(env), room, (p) =>
-    p.stream({ ...input, botId: bot.name }),
+    // A registered bot speaks under its own name while streaming too, as its posted reply does.
+    p.stream({ ...input, botId: bot.name, ...(bot.legacy ? {} : { author: bot.name }) }),
   );
   const body: StreamResponse = { ...value, mode: path.mode };
   return roomJson(path.mode, body);

@@ -2,7 +2,13 @@
 // their work from the stats store, rotate a token, revoke, and set a room's default bot. The
 // book lives in the Control object; rooms it names are told by it (one call per room, here only).
 import type { IRequest } from "itty-router";
-import type { BotInfo, BotListEntry, BotTokenResponse, BotsResponse } from "../../shared/bots";
+import {
+  noBotCounters,
+  type BotInfo,
+  type BotListEntry,
+  type BotTokenResponse,
+  type BotsResponse,
+} from "../../shared/bots";
 import { botNameSchema, createBotSchema, roomDefaultBotSchema, roomSchema } from "../../shared/schemas";
 import { readBotCounters, StatsUnavailable } from "../../control/stats";
 import { requireRole, sha256Hex } from "../auth";
@@ -43,7 +49,7 @@ export async function listBots(request: IRequest, env: Env): Promise<Response> {
       throw err;
     }),
   ]);
-  const none = { lastSeen: null, answered: 0, failed: 0, tokensIn: 0, tokensOut: 0 };
+  const none = noBotCounters();
   const list: BotListEntry[] = bots.map(({ tokenHash: _, ...bot }) => ({
     ...bot,
     ...((counters instanceof Map && counters.get(bot.name)) || none),

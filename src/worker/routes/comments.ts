@@ -112,8 +112,8 @@ export async function postComment(request: IRequest, env: Env, ctx: ExecutionCon
     throw new StatusError(400, "stopped: only AI replies are stopped");
   if (input.kind === "ai" && !input.replyTo)
     throw new StatusError(400, "replyTo: an AI reply must name the message it answers");
-  // Bots and operators post with a token and are not limited; everyone else counts per client key
-  // (and a new room, its first message, against ROOM_LIMITER: the room's path knows whether it is new).
+  // The operator is not limited; everyone else, bot tokens included, counts per client key (and a
+  // new room, its first message, against ROOM_LIMITER: the room's path knows whether it is new).
   const creator = input.kind === "human" ? await limitPerson(request, env) : undefined;
   const flags = await loadFlags(env);
   const room =
