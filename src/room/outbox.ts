@@ -1,7 +1,7 @@
 // How a do room's changes reach KV after the answer: each change marks its record owed in
 // its own row (`kv_pos`), the flusher writes everything past the saved watermark right after
 // the answer (the `outbox` table holds only the room marker and failed puts), and the
-// `cache:<room>` mirror is rewritten at most once a second, by alarm.
+// `cache:<room>` mirror is rewritten by alarm, trailing the log by at most MIRROR_LAG_MS.
 import { MAX_KV_BULK } from "../storage/records";
 import { cacheKey, COMMENT_PREFIX, commentKey, idOfCommentKey, ROOM_PREFIX, roomKey } from "../shared/keys";
 import { CACHE_SIZE, toRecord, type Message } from "../shared/message";
@@ -10,13 +10,19 @@ import { markerExpiry, markerNeedsRefresh, type RoomMarker } from "../shared/roo
 import type { OutboxRow, RoomState } from "./log";
 import type { AlarmSchedule } from "./effects";
 
-export const MIRROR_INTERVAL_MS = 1000;
+/**
+ * How far the mirror may trail the log. Only a flip to kv needs it current, and a flip writes it
+ * first; meanwhile every change within the lag shares one KV put (and one alarm), which at a
+ * few messages a minute is most of what a message costs. KV readers elsewhere lag up to a minute anyway.
+ */
+export const MIRROR_LAG_MS = 30_000;
 
 export type OutboxStats = { pending: number } & FlushStats;
 
 export class KvSync {
   mirroredAt = 0;
-  private mirrorDirty = false;
+  /** When the log first changed after the last mirror (null: the mirror is current). */
+  private dirtySince: number | null = null;
   private readonly flusher: OutboxFlusher;
 
   constructor(
@@ -34,20 +40,21 @@ export class KvSync {
   /**
    * A KV write is owed; the caller is inside the transaction of the change it reports. A
    * message's record is carried by its row (the log's `owed` flag sets `kv_pos`): here only the
-   * backstop alarm and the room's marker (owed again when what it says changes).
+   * backstop alarm and the room's marker (owed again when what it says changes). `opensPrompt`:
+   * the change leaves a prompt open (a pending human message), so the room has work without asking.
    */
-  owe(key: string, now: number): void {
+  owe(key: string, now: number, opensPrompt = false): void {
     const { state } = this;
     if (key.startsWith(COMMENT_PREFIX)) this.flusher.owedAt(key, now);
     else state.outbox.enqueue(key, now);
     // The backstop alarm commits with the change, so a crash before the post-answer flush still ends
     // in a write; set for when the mirror wants it too, so one alarm serves both.
-    void this.alarms.schedule(Math.max(now, this.mirroredAt + MIRROR_INTERVAL_MS));
+    void this.alarms.schedule(this.mirrorDueAt(now));
     if (!state.marked) {
       state.remember("marked", true);
       state.marked = true;
     }
-    this.noteWork(now);
+    this.noteWork(now, opensPrompt);
   }
 
   /**
@@ -55,11 +62,11 @@ export class KvSync {
    * unless the room stays active: it is owed again when that changes, or when its expiry comes
    * within a retention period. The caller is inside a transaction.
    */
-  noteWork(now: number): void {
+  noteWork(now: number, opensPrompt = false): void {
     const { state } = this;
     // A room without tables holds nothing: its first write owes the marker.
     if (!state.schema) return;
-    const work = state.log.hasOpenPrompts();
+    const work = opensPrompt || state.log.hasOpenPrompts();
     const marker = (this.marker ??= storedMarker(state.meta.get("marker")));
     const stale = markerNeedsRefresh(marker?.until ?? 0, now, state.limits.retentionMs);
     if (marker && marker.work === work && !stale) return;
@@ -81,7 +88,7 @@ export class KvSync {
   /** After a committed change: let KV catch up without holding the answer. */
   changed(): void {
     if (this.state.active) {
-      this.mirrorDirty = true;
+      this.markDirty();
       void this.scheduleMirror();
     }
     this.flusher.kick();
@@ -89,12 +96,18 @@ export class KvSync {
 
   /** The log changed outside a call (a restart, retention, a reconcile): the mirror is owed. */
   markDirty(): void {
-    this.mirrorDirty = true;
+    // A never-written room owns no mirror (and must not set an alarm).
+    if (this.state.schema) this.dirtySince ??= Date.now();
   }
 
-  /** The alarm for the next mirror, a second after the last one. */
-  scheduleMirror(): Promise<void> {
-    return this.alarms.schedule(Math.max(Date.now(), this.mirroredAt + MIRROR_INTERVAL_MS));
+  /** When the mirror is due: MIRROR_LAG_MS after the first change it lacks (or after `now`). */
+  private mirrorDueAt(now: number): number {
+    return (this.dirtySince ?? now) + MIRROR_LAG_MS;
+  }
+
+  /** The alarm for the owed mirror, if one is owed. */
+  async scheduleMirror(): Promise<void> {
+    if (this.dirtySince !== null) await this.alarms.schedule(this.mirrorDueAt(Date.now()));
   }
 
   /** The alarm's backstop flush: skipped while a post-answer flush runs (it takes every due row itself). */
@@ -106,16 +119,17 @@ export class KvSync {
     return this.flusher.flush(now, strict);
   }
 
-  /** The alarm's part: the mirror if owed; answers when the outbox and the mirror want the alarm next. */
+  /** The alarm's part: the mirror if due; answers when the outbox and the mirror want the alarm next. */
   async onAlarm(): Promise<(number | null)[]> {
-    // Every alarm is set at least a second after the last mirror, so this keeps KV's one write a second per key.
-    if (this.state.active && this.mirrorDirty) await this.writeMirror();
+    const owned = this.state.active;
+    // The alarm is set for the mirror's due time; one that runs earlier for another deadline takes it along.
+    if (owned && this.dirtySince !== null) await this.writeMirror();
     const now = Date.now();
     const due = this.state.outbox.nextDue();
     return [
       // Rows due now are being flushed by the post-answer loop; check back on them in a while.
-      due === null ? null : Math.max(due, now + MIRROR_INTERVAL_MS),
-      this.state.active && this.mirrorDirty ? Math.max(now, this.mirroredAt + MIRROR_INTERVAL_MS) : null,
+      due === null ? null : Math.max(due, now + RECHECK_OWED_MS),
+      owned && this.dirtySince !== null ? this.mirrorDueAt(now) : null,
     ];
   }
 
@@ -123,14 +137,16 @@ export class KvSync {
     const { state } = this;
     // A never-written room owns no mirror: whatever `cache:<room>` holds stays as it is.
     if (!state.roomName || !state.schema) return 0;
-    // Stamped before the put so a change during it schedules the next mirror a second later.
+    // Clean before the put, so a change during it owes the next mirror.
+    const dirtySince = this.dirtySince;
     this.mirroredAt = Date.now();
-    this.mirrorDirty = false;
+    this.dirtySince = null;
     const recent = state.view.newest(CACHE_SIZE);
     try {
       await state.kv.put(cacheKey(state.roomName), JSON.stringify(recent));
     } catch (err) {
-      this.mirrorDirty = true;
+      const earliest = Math.min(this.dirtySince ?? Infinity, dirtySince ?? Infinity);
+      this.dirtySince = Number.isFinite(earliest) ? earliest : null;
       throw err;
     }
     return recent.length;
@@ -152,8 +168,11 @@ function storedMarker(row: string | null): { work: boolean; until: number } | nu
 
 // Writes what the room's outbox owes to KV: right after each answer (one flush at a
 // time, picking up rows queued meanwhile) and from the alarm; failed puts go back with
-// backoff. Counts what it did (written, lag, failures, conflicts) for the operator.
-export type FlushStats = { flushed: number; failures: number; conflicts: number; lagMs: LagSummary };
+// backoff. Counts what it did (written, lag, failures) for the operator.
+export type FlushStats = { flushed: number; failures: number; lagMs: LagSummary };
+
+/** Outbox rows due now are the post-answer flush's: the alarm looks at them again this much later. */
+const RECHECK_OWED_MS = 1000;
 
 /** Backoff after a failed put: 1 s, 2 s, 4 s … at most a minute. */
 const retryDelayMs = (attempts: number): number => Math.min(60_000, 1000 * 2 ** Math.max(0, attempts - 1));
@@ -163,7 +182,6 @@ class OutboxFlusher {
   private readonly lag = new LagSamples();
   private flushed = 0;
   private failures = 0;
-  private conflicts = 0;
   private readonly owedSince = new Map<string, number>();
 
   constructor(
@@ -202,7 +220,7 @@ class OutboxFlusher {
   }
 
   stats(): FlushStats {
-    return { flushed: this.flushed, failures: this.failures, conflicts: this.conflicts, lagMs: this.lag.summary() };
+    return { flushed: this.flushed, failures: this.failures, lagMs: this.lag.summary() };
   }
 
   /** When each record was owed (in memory: the lag of a write owed before a restart is not sampled). */
@@ -237,7 +255,7 @@ class OutboxFlusher {
       const ids = keys.filter((key) => key.startsWith(COMMENT_PREFIX)).map(idOfCommentKey);
       const logged = state.log.getMany(ids);
       const find = (id: string) => logged.get(id) ?? null;
-      // The room's KV is read on every batch: fault-injection tests swap it.
+      // The room's KV binding is looked up on every batch: fault-injection tests swap it.
       // Records owed since before this wake may be in KV already: those are compared before a put.
       const { recheckUpTo } = state.log.cursors();
       const recheck = new Set(batch.filter((o) => o.at <= recheckUpTo).map((o) => commentKey(state.roomName, o.id)));
@@ -281,9 +299,6 @@ class OutboxFlusher {
       this.failures++;
       const attempts = row.attempts + 1;
       console.log(JSON.stringify({ event: "outbox-retry", room, key: row.key, attempts, error: String(outcome) }));
-    } else if (outcome === "conflict") {
-      this.conflicts++;
-      console.log(JSON.stringify({ event: "record-conflict", room, key: row.key, kept: "the other room's record" }));
     } else if (outcome === "written" && row.key !== roomKey(room)) {
       this.flushed++;
       this.lag.add(doneAt - row.queued_at);
@@ -293,12 +308,12 @@ class OutboxFlusher {
 
 // ---- what an outbox key means as a KV write ----
 
-// What outbox keys mean as KV writes: a message's record, or the room's marker. A
-// record that already belongs to another room is never replaced (client-chosen ids
-// may collide across rooms; each room only ever vouches for its own messages). One
-// bulk read per batch checks ownership, so the check costs one KV call, not one per key.
+// What outbox keys mean as KV writes: a message's record, or the room's marker. Record
+// keys name their room (`comment:<room>:<id>`), so no other room's writer can hold one: a
+// put needs no read first. Only records owed since before a restart are read (one bulk
+// read), as they may have reached KV already.
 /** "unchanged": KV already held the record as it is (re-read after a restart): no put, not counted as flushed. */
-type WriteOutcome = "written" | "unchanged" | "conflict" | "gone";
+type WriteOutcome = "written" | "unchanged" | "gone";
 
 /** A batch is read back with one bulk get: at most as many keys as KV takes. */
 export const MAX_BATCH = MAX_KV_BULK;
@@ -328,10 +343,10 @@ async function writeOwed(
 ): Promise<(WriteOutcome | Error)[]> {
   // A key queued before records were kept per room (`comment:<id>`) is written to the room's own key.
   const target = (key: string) => (key.startsWith(COMMENT_PREFIX) ? commentKey(room, idOfCommentKey(key)) : key);
-  const records = keys.filter((key) => key.startsWith(COMMENT_PREFIX)).map(target);
+  const rechecked = keys.filter((key) => key.startsWith(COMMENT_PREFIX) && recheck.has(target(key))).map(target);
   let stored: Map<string, Message | null>;
   try {
-    stored = records.length ? await kv.get<Message>(records, "json") : new Map();
+    stored = rechecked.length ? await kv.get<Message>(rechecked, "json") : new Map();
   } catch (err) {
     return keys.map(() => asError(err));
   }
@@ -348,11 +363,10 @@ async function writeOwed(
       }
       const message = find(idOfCommentKey(key));
       if (!message) return "gone";
-      const existing = stored.get(target(key));
-      if (existing && existing.room !== room) return "conflict";
       const record = JSON.stringify(toRecord(message));
       // Written before a restart, past the watermark the room saved, and there as it is: no second put.
-      if (recheck.has(target(key)) && existing && JSON.stringify(existing) === record) return "unchanged";
+      const existing = stored.get(target(key));
+      if (existing && JSON.stringify(existing) === record) return "unchanged";
       await kv.put(target(key), record, recordExpiry(message.createdAt, retentionMs));
       return "written";
     } catch (err) {

@@ -34,7 +34,7 @@ import { AlarmSchedule, Broadcaster } from "./effects";
 import { Flips } from "./flips";
 import { RoomState, type Removal } from "./log";
 import { LogOperations } from "./operations";
-import { KvSync, MIRROR_INTERVAL_MS, type OutboxStats } from "./outbox";
+import { KvSync, type OutboxStats } from "./outbox";
 import { RoomSockets } from "./sockets";
 import { LiveStreams } from "./streams";
 import { RoomBotsConfig } from "./bots";
@@ -383,6 +383,8 @@ export class Room extends DurableObject<Env> {
 export const RETENTION_BATCH = 500;
 /** When everything past the retention is kept for now (leased, or the latest change), look again this late. */
 const RETENTION_RECHECK_MS = 3_600_000;
+/** A full retention batch: the next one a second later, so a long backlog does not hold the room. */
+const RETENTION_BATCH_GAP_MS = 1000;
 
 /** Deletes (in one transaction) up to RETENTION_BATCH messages `which` selects; `deleted` hears which went. */
 function removeBatch(state: RoomState, which: Removal, now: number, deleted: (ids: string[]) => void): string[] {
@@ -416,7 +418,7 @@ export function enforceRetention(state: RoomState, now: number, deleted: (ids: s
   if (!retentionMs) return null;
   const ids = removeBatch(state, { before: now - retentionMs }, now, deleted);
   if (ids.length) console.log(JSON.stringify({ event: "retention", room: state.roomName, deleted: ids.length }));
-  if (ids.length === RETENTION_BATCH) return now + MIRROR_INTERVAL_MS;
+  if (ids.length === RETENTION_BATCH) return now + RETENTION_BATCH_GAP_MS;
   const oldest = state.log.oldestCreatedAt();
   if (oldest === null) return null;
   return oldest + retentionMs > now ? oldest + retentionMs : now + RETENTION_RECHECK_MS;

@@ -1703,7 +1703,7 @@ describe("attacks answered without taking anything", () => {
       record: await env.CHAT_KV.get(commentKey(doRoom, seedId)),
       get: await (await call(`/api/comments/${seedId}?room=${doRoom}`)).json(),
       list: await list(doRoom),
-      conflicts: (await env.ROOM.getByName(doRoom).inspect()).outbox.conflicts,
+      failures: (await env.ROOM.getByName(doRoom).inspect()).outbox.failures,
     };
     const res = await postJson("/api/comments", { room: kvRoom, id: seedId, text: "taking room A's id" });
     expect(res.status).toBe(201);
@@ -1712,7 +1712,7 @@ describe("attacks answered without taking anything", () => {
       record: await env.CHAT_KV.get(commentKey(doRoom, seedId)),
       get: await (await call(`/api/comments/${seedId}?room=${doRoom}`)).json(),
       list: await list(doRoom),
-      conflicts: (await env.ROOM.getByName(doRoom).inspect()).outbox.conflicts,
+      failures: (await env.ROOM.getByName(doRoom).inspect()).outbox.failures,
     }).toEqual(before);
   });
 
