@@ -16,6 +16,7 @@ import { ChatClient } from "../lib/api";
 import { round } from "../lib/stats";
 import { PAGE_CADENCE, Tab } from "../lib/tab";
 import { now, sleep, waitFor } from "../lib/time";
+import { MIRROR_LAG_MS } from "../../src/room/outbox";
 
 type UsageDelta = Omit<UsageCounts, "since">;
 
@@ -68,8 +69,9 @@ export type CostOptions = {
 };
 
 /**
- * After a window: the outbox flush, the mirror (≤ 1 s) and the local stats batches (1 s) that
- * carry the Worker's KV counts finish, so they are counted in their own window.
+ * After a window: the outbox flush and the local stats batches (1 s) that carry the Worker's KV
+ * counts finish, so they are counted in their own window. A do room's mirror trails its log by up
+ * to MIRROR_LAG_MS: its write windows run on that much longer.
  */
 const SETTLE_MS = 3_000;
 
@@ -142,14 +144,21 @@ function serverCounts({
 }
 
 /** Counts everything `tabs` and the server do while `work` runs (the tabs stay open). */
-async function counted(admin: ChatClient, room: string, mode: PathMode, tabs: Tab[], work: () => Promise<void>) {
+async function counted(
+  admin: ChatClient,
+  room: string,
+  mode: PathMode,
+  tabs: Tab[],
+  work: () => Promise<void>,
+  settleMs = SETTLE_MS,
+) {
   const before = await serverSnapshot(admin, room);
   const clientBefore = clientCounts(tabs);
   const started = now();
   await work();
   // The window runs on, pages open, until the server has counted the work's last operations:
   // client and server counts then cover the same time.
-  await sleep(SETTLE_MS);
+  await sleep(settleMs);
   const clientAfter = clientCounts(tabs);
   const seconds = (now() - started) / 1000;
   const after = await serverSnapshot(admin, room);
@@ -206,25 +215,38 @@ async function writeWindows(
   await admin.setRoomMode(room, mode);
   const [tab] = await openTabs(url, room, 1, "writer");
   const results: CostWrites[] = [];
+  // What a do room does after a change (its mirror) is counted with the change's window.
+  const settleMs = mode === "do" ? MIRROR_LAG_MS + SETTLE_MS : SETTLE_MS;
   try {
+    // The room's first message creates it (tables, marker): a room's cost, not a message's.
+    await tab!.post("the room's first message");
+    await sleep(settleMs);
     for (const ratePerMinute of options.writeRates) {
       const every = 60_000 / ratePerMinute;
-      // At least six: a slow rate's few messages would carry the window's small noise each.
-      const messages = Math.max(6, Math.round(options.writeMs / every));
+      // At least six (three below 10 a minute, where each takes its own 40 s): a slow rate's few
+      // messages would carry the window's small noise each.
+      const messages = Math.max(ratePerMinute < 10 ? 3 : 6, Math.round(options.writeMs / every));
       let delivered = 0;
-      const window = await counted(admin, room, mode, [tab!], async () => {
-        const started = now();
-        const sent = await Promise.all(
-          Array.from({ length: messages }, async (_, n) => {
-            await sleep(started + n * every - now());
-            return tab!.post(`cost message ${ratePerMinute}/min ${n + 1}`);
-          }),
-        );
-        // Each message gets its whole interval, then the last ones are verified.
-        await sleep(started + messages * every - now());
-        await waitFor(() => tab!.unverified === 0, now() + 2 * PAGE_CADENCE.fast[1], 100);
-        delivered = sent.filter((m) => m.verifiedAt !== undefined).length;
-      });
+      const window = await counted(
+        admin,
+        room,
+        mode,
+        [tab!],
+        async () => {
+          const started = now();
+          const sent = await Promise.all(
+            Array.from({ length: messages }, async (_, n) => {
+              await sleep(started + n * every - now());
+              return tab!.post(`cost message ${ratePerMinute}/min ${n + 1}`);
+            }),
+          );
+          // Each message gets its whole interval, then the last ones are verified.
+          await sleep(started + messages * every - now());
+          await waitFor(() => tab!.unverified === 0, now() + 2 * PAGE_CADENCE.fast[1], 100);
+          delivered = sent.filter((m) => m.verifiedAt !== undefined).length;
+        },
+        settleMs,
+      );
       const per = perMessageBeyondIdle(window.counts, idle.perPageSecond, window.seconds, messages);
       results.push({
         ...window,

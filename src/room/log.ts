@@ -826,6 +826,7 @@ export class Outbox {
 
   /** Queues (or re-queues, due at `nextAt`) a write of `key` that no message row carries. */
   enqueue(key: string, now: number, nextAt = 0, attempts = 0): void {
+    this.empty = false;
     this.sql.exec(
       `INSERT INTO outbox (key, version, queued_at, attempts, next_at) VALUES (?1, 1, ?2, ?3, ?4)
        ON CONFLICT (key) DO UPDATE SET version = version + 1, attempts = ?3, next_at = ?4`,
@@ -836,16 +837,25 @@ export class Outbox {
     );
   }
 
-  /** Rows of the table due at `now` (every row when `now` is Infinity), oldest first. */
+  /**
+   * Seen empty, and nothing queued since: the flush after every answer skips the table (it is
+   * empty but for the rare marker and failed puts). A rolled-back enqueue leaves it false: one look more.
+   */
+  private empty = false;
+
+  /** Rows of the table due at `now` (every row when `now` is Infinity), the longest due first. */
   due(now: number, limit: number): OutboxRow[] {
+    if (this.empty) return [];
     const until = Number.isFinite(now) ? now : Number.MAX_SAFE_INTEGER;
-    return this.sql
-      .exec<OutboxRow>(
-        `SELECT key, version, queued_at, attempts FROM outbox WHERE next_at <= ? ORDER BY queued_at LIMIT ?`,
-        until,
+    // The earliest `limit` by due time hold every row due now (up to the limit); none at all: empty.
+    const rows = this.sql
+      .exec<OutboxRow & { next_at: number }>(
+        `SELECT key, version, queued_at, attempts, next_at FROM outbox ORDER BY next_at, queued_at LIMIT ?`,
         limit,
       )
       .toArray();
+    if (!rows.length) this.empty = true;
+    return rows.filter((row) => row.next_at <= until).map(({ next_at: _, ...row }) => row);
   }
 
   /** The puts of these versions landed, in one statement; newer re-queues of their keys stay. */

@@ -88,7 +88,7 @@ export class LogOperations {
         true,
         sender ?? null,
       );
-      if (stored.created) this.kvSync.owe(this.recordKey(stored.message.id), now);
+      if (stored.created) this.kvSync.owe(this.recordKey(stored.message.id), now, !over);
       return stored;
     });
     if (stored.created) this.changed([{ type: "message", message: stored.message }]);

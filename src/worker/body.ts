@@ -37,8 +37,15 @@ async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, read: numb
  */
 export async function readCapped(request: Request, max: number): Promise<Uint8Array> {
   const tooLarge = () => new StatusError(413, `body must be at most ${max} bytes`);
-  if (Number(request.headers.get("content-length") ?? "0") > max) throw tooLarge();
+  const declared = request.headers.get("content-length");
+  if (Number(declared ?? "0") > max) throw tooLarge();
   if (!request.body) return new Uint8Array();
+  // A declared length within the cap bounds the body (HTTP frames it by that length): read it whole.
+  if (declared !== null && /^\d+$/.test(declared)) {
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    if (bytes.byteLength > max) throw tooLarge();
+    return bytes;
+  }
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
