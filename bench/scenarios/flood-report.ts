@@ -16,6 +16,12 @@ function quietP99(f: FloodResult, kind: Kind): number | null {
   return a === null || b === null ? null : Math.max(a, b);
 }
 
+/** Requests of the phase that got no answer within the grace time, or were not sent on time: "132 of 560 reads". */
+function unanswered(p: RealRoomPhase, kind: Kind): string {
+  if (kind === "reads") return `${p.reads.scheduled - p.reads.ok} of ${p.reads.scheduled} reads`;
+  return `${p.messages.missing} of ${p.messages.latencyMs.count} message arrivals`;
+}
+
 const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : a / b);
 
 export function floodTargets(f: FloodResult): TargetCheck[] {
@@ -26,7 +32,7 @@ export function floodTargets(f: FloodResult): TargetCheck[] {
       name: `flood: real room ${what} p99`,
       target: `real room ${what} p99 during a ${f.options.ratePerSecond.toLocaleString("en")} req/s random-room flood ≤ its quiet p99 (the higher of the two quiet phases)`,
       measured:
-        `flooded ${fmt(flooded)} ms; quiet ${fmt(p99(f.quietBefore, kind))} ms before, ${fmt(p99(f.quietAfter, kind))} ms after; ` +
+        `flooded ${flooded === null ? `past the grace time (${unanswered(f.flooded, kind)} unanswered in time)` : `${fmt(flooded)} ms`}; quiet ${fmt(p99(f.quietBefore, kind))} ms before, ${fmt(p99(f.quietAfter, kind))} ms after; ` +
         `flooded / quiet ${fmt(ratio(flooded, quiet), 2)} ×`,
       met: quiet === null ? null : flooded !== null && flooded <= quiet,
     };
@@ -103,7 +109,7 @@ export function floodTable(f: FloodResult): string {
     ) +
     `\n\nWhere a flood's time goes: each kind of request alone, ${COST_IN_FLIGHT_TEXT} in flight for a few seconds, before the flood\n\n` +
     markdownTable(
-      ["request", "requests/s", "answers", "server CPU ms/request", "state files/request"],
+      ["request", "requests/s", "answers", "server CPU ms/request", "state files (net) per request"],
       f.costs.map((c) => [
         c.kind,
         fmt(c.perSecond, 0),
