@@ -1,10 +1,8 @@
 // The flood scenario's table and targets: a real room's tail latency quiet, flooded and quiet
 // again, what the flood offered and got back, and what it cost the machine.
 import { fmt, markdownTable, pct } from "../lib/table";
-import type { FloodResult, RealRoomPhase } from "./flood";
+import { COST_IN_FLIGHT, type FloodResult, type RealRoomPhase } from "./flood";
 import type { TargetCheck } from "./report";
-
-const COST_IN_FLIGHT_TEXT = "16";
 
 type Kind = "reads" | "messages";
 const p99 = (p: RealRoomPhase, kind: Kind) => (kind === "reads" ? p.reads.p99 : p.messages.latencyMs.p99);
@@ -28,11 +26,18 @@ export function floodTargets(f: FloodResult): TargetCheck[] {
   const latency = (kind: Kind, what: string): TargetCheck => {
     const quiet = quietP99(f, kind);
     const flooded = p99(f.flooded, kind);
+    const floodedText =
+      flooded === null
+        ? `past the grace time (${unanswered(f.flooded, kind)} unanswered in time)`
+        : `${fmt(flooded)} ms`;
     return {
       name: `flood: real room ${what} p99`,
-      target: `real room ${what} p99 during a ${f.options.ratePerSecond.toLocaleString("en")} req/s random-room flood ≤ its quiet p99 (the higher of the two quiet phases)`,
+      target:
+        `real room ${what} p99 during a ${f.options.ratePerSecond.toLocaleString("en")} req/s random-room flood ` +
+        `≤ its quiet p99 (the higher of the two quiet phases)`,
       measured:
-        `flooded ${flooded === null ? `past the grace time (${unanswered(f.flooded, kind)} unanswered in time)` : `${fmt(flooded)} ms`}; quiet ${fmt(p99(f.quietBefore, kind))} ms before, ${fmt(p99(f.quietAfter, kind))} ms after; ` +
+        `flooded ${floodedText}; ` +
+        `quiet ${fmt(p99(f.quietBefore, kind))} ms before, ${fmt(p99(f.quietAfter, kind))} ms after; ` +
         `flooded / quiet ${fmt(ratio(flooded, quiet), 2)} ×`,
       met: quiet === null ? null : flooded !== null && flooded <= quiet,
     };
@@ -43,7 +48,9 @@ export function floodTargets(f: FloodResult): TargetCheck[] {
     {
       name: "flood: shared objects",
       target: "a flood of never-written rooms calls neither the Control object nor a registry shard",
-      measured: `${f.controlCalls} Control calls, ${f.registryCalls} registry calls during the flood; ${f.floodRoomsListed} flood rooms listed afterwards`,
+      measured:
+        `${f.controlCalls} Control calls, ${f.registryCalls} registry calls during the flood; ` +
+        `${f.floodRoomsListed} flood rooms listed afterwards`,
       met: f.controlCalls === 0 && f.registryCalls === 0 && f.floodRoomsListed === 0,
     },
   ];
@@ -64,9 +71,12 @@ export function floodTable(f: FloodResult): string {
   ];
   const sent = g.reads.sent + g.sockets.sent;
   return (
-    `**A flood of random room names** (the real do room: ${o.realReadsPerSecond} reads/s of its last 50 messages and ${o.realMessagesPerSecond} socket messages/s ` +
-    `seen at 2 listening sockets, offered on schedule from 127.0.0.1; the flood: ${o.ratePerSecond.toLocaleString("en")} requests/s of never-written rooms for ${o.durationMs / 1000} s, ` +
-    `one in ${o.socketEvery} a socket upgrade, from ${o.addresses} addresses, at most ${o.inFlightPerAddress} in flight per address)\n\n` +
+    `**A flood of random room names** (the real do room: ${o.realReadsPerSecond} reads/s of its last 50 messages ` +
+    `and ${o.realMessagesPerSecond} socket messages/s seen at 2 listening sockets, ` +
+    `offered on schedule from 127.0.0.1; the flood: ${o.ratePerSecond.toLocaleString("en")} requests/s ` +
+    `of never-written rooms for ${o.durationMs / 1000} s, ` +
+    `one in ${o.socketEvery} a socket upgrade, from ${o.addresses} addresses, ` +
+    `at most ${o.inFlightPerAddress} in flight per address)\n\n` +
     markdownTable(
       [
         "phase",
@@ -88,16 +98,19 @@ export function floodTable(f: FloodResult): string {
         ["offered", `${g.offered} (${g.offeredPerSecond}/s)`],
         [
           "sent on time",
-          `${sent} (${pct(sent, g.offered)}); not sent on time (its address's connections all busy): ${g.notSentOnTime}`,
+          `${sent} (${pct(sent, g.offered)}); ` +
+            `not sent on time (its address's connections all busy): ${g.notSentOnTime}`,
         ],
         ["answered", `${g.answeredPerSecond}/s`],
         [
           "reads",
-          `${g.reads.sent} sent: ${g.reads.ok} × 200, ${g.reads.refused} × 429 (the read limit), ${g.reads.other} other, ${g.reads.errors} unanswered`,
+          `${g.reads.sent} sent: ${g.reads.ok} × 200, ${g.reads.refused} × 429 (the read limit), ` +
+            `${g.reads.other} other, ${g.reads.errors} unanswered`,
         ],
         [
           "socket upgrades",
-          `${g.sockets.sent} sent: ${g.sockets.hello} said hello, ${g.sockets.refused} × 429, ${g.sockets.other} other, ${g.sockets.errors} failed`,
+          `${g.sockets.sent} sent: ${g.sockets.hello} said hello, ${g.sockets.refused} × 429, ` +
+            `${g.sockets.other} other, ${g.sockets.errors} failed`,
         ],
         ["a flood request, scheduled → answered", `p50 ${fmt(g.answerMs.p50)} ms, p99 ${fmt(g.answerMs.p99)} ms`],
         ["generator send lag", `p50 ${fmt(g.sendLagMs.p50)} ms, p99 ${fmt(g.sendLagMs.p99)} ms`],
@@ -107,7 +120,8 @@ export function floodTable(f: FloodResult): string {
       ],
       ["left", "left"],
     ) +
-    `\n\nWhere a flood's time goes: each kind of request alone, ${COST_IN_FLIGHT_TEXT} in flight for a few seconds, before the flood\n\n` +
+    `\n\nWhere a flood's time goes: each kind of request alone, ${COST_IN_FLIGHT} in flight ` +
+    `for a few seconds, before the flood\n\n` +
     markdownTable(
       ["request", "requests/s", "answers", "server CPU ms/request", "state files (net) per request"],
       f.costs.map((c) => [
