@@ -1,6 +1,6 @@
 // `npm run bench`: throughput, socket writes (ours vs a bare reference room), latency under
 // a steady offered load, time to visible, requests per message, read and scroll-back latency
-// with a long history, cost at real rates, streaming, and the fan-in of many rooms into the
+// with a long history, cost at real rates, streaming, a flood of random room names, and the fan-in of many rooms into the
 // shared objects, against a local
 // Worker on 127.0.0.1. Bounded in time; prints tables and writes JSON
 // (docs/bench-latest.json by default).
@@ -13,6 +13,7 @@ import { BENCH_USAGE, parseBenchOptions } from "./scenarios/options";
 import { benchTables, checkTargets, costTable, machine, type BenchReport } from "./scenarios/report";
 import { costBench } from "./scenarios/cost";
 import { fanInBench } from "./scenarios/fan-in";
+import { floodBench } from "./scenarios/flood";
 import { limitCostBench } from "./scenarios/limit-cost";
 import { openLoopBench } from "./scenarios/open-loop";
 import { requestsBench } from "./scenarios/requests";
@@ -225,6 +226,31 @@ async function main(): Promise<number> {
             tokenDelayMs: 25,
             botToken: worker.botToken,
             adminToken: worker.adminToken,
+          },
+          log,
+        );
+      });
+    }
+    if (want("flood")) {
+      await run("flood", async () => {
+        log(
+          `\nA flood of random room names: a real do room timed quietly (${options.floodQuietMs / 1000} s), during ${options.floodRate} requests/s for ${options.floodMs / 1000} s from ${options.floodAddresses} addresses, and quietly again:`,
+        );
+        report.flood = await floodBench(
+          worker.url,
+          worker.adminToken,
+          {
+            runTag,
+            ratePerSecond: options.floodRate,
+            durationMs: options.floodMs,
+            addresses: options.floodAddresses,
+            socketEvery: 20,
+            inFlightPerAddress: 16,
+            quietMs: options.floodQuietMs,
+            realReadsPerSecond: 20,
+            realMessagesPerSecond: 10,
+            serverPid: worker.pid,
+            stateDir: worker.persistTo,
           },
           log,
         );

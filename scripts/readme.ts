@@ -16,7 +16,9 @@ import {
   fanInTargets,
   headlineFigures,
   type BenchReport,
+  type TargetCheck,
 } from "../bench/scenarios/report";
+import { floodTable, floodTargets } from "../bench/scenarios/flood-report";
 import { historyLines, historyTable, modeTable, soakSummary } from "../bench/soak/report";
 import { soakReportSchema } from "../bench/soak/report-schema";
 import { markdownTable } from "../bench/lib/table";
@@ -44,15 +46,26 @@ const race = (path: string): RaceReport => raceReportSchema.parse(JSON.parse(rea
 const bench = (): BenchReport => JSON.parse(read("docs/bench-latest.json")) as BenchReport;
 /** Fan-in runs 100+ rooms at once: on a loaded machine it is run alone, into a file of its own. */
 const FAN_IN_ALONE = "npm run bench -- --only fan-in --json docs/bench-fan-in.json";
-/** The newest fan-in figures: the full run's, or those of the scenario run alone. */
-function fanInReport(): { report: BenchReport; file: string } | null {
-  const found = ["docs/bench-latest.json", "docs/bench-fan-in.json"]
+/** The flood saturates the local Worker for half a minute: it is run alone too, into a file of its own. */
+const FLOOD_ALONE = "npm run bench -- --only flood --json docs/bench-flood.json";
+/** The newest figures of a scenario run alone into `file`: the full run's, or the lone run's. */
+function newestWith(file: string, has: (report: BenchReport) => unknown): { report: BenchReport; file: string } | null {
+  const found = ["docs/bench-latest.json", file]
     .filter((file) => existsSync(join(PROJECT_ROOT, file)))
     .map((file) => ({ report: JSON.parse(read(file)) as BenchReport, file }))
-    .filter(({ report }) => report.fanIn);
+    .filter(({ report }) => has(report));
   found.sort((a, b) => Date.parse(b.report.generatedAt) - Date.parse(a.report.generatedAt));
   return found[0] ?? null;
 }
+/** The newest fan-in figures: the full run's, or those of the scenario run alone. */
+const fanInReport = () => newestWith("docs/bench-fan-in.json", (r) => r.fanIn);
+/** A scenario's targets beside its figures. */
+const targetsTable = (checks: TargetCheck[]) =>
+  markdownTable(
+    ["target", "measured", "met"],
+    checks.map((c) => [c.target, c.measured, c.met === null ? "—" : c.met ? "yes" : "**no**"]),
+    ["left", "left", "left"],
+  );
 const day = (iso: string) => iso.slice(0, 10);
 
 /** The line above every block: the command that made it, when, and its result file. */
@@ -173,7 +186,12 @@ const BLOCKS: Record<string, () => string> = {
     return [
       provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s in all`),
       ...failed,
-      ...benchTables({ ...b, fanIn: undefined, targets: b.targets.filter((c) => !FAN_IN_TARGETS.includes(c.name)) }),
+      ...benchTables({
+        ...b,
+        fanIn: undefined,
+        flood: undefined,
+        targets: b.targets.filter((c) => !FAN_IN_TARGETS.includes(c.name) && !c.name.startsWith("flood:")),
+      }),
     ].join("\n\n");
   },
   "fan-in": () => {
@@ -181,15 +199,20 @@ const BLOCKS: Record<string, () => string> = {
     if (!found) return `Not measured yet — run \`npm run bench\` (or \`${FAN_IN_ALONE}\`).`;
     const { report: b, file } = found;
     const fanIn = b.fanIn!;
-    const targets = markdownTable(
-      ["target", "measured", "met"],
-      fanInTargets(fanIn).map((c) => [c.target, c.measured, c.met === null ? "—" : c.met ? "yes" : "**no**"]),
-      ["left", "left", "left"],
-    );
     return [
       provenance(b.command, b.generatedAt, file, `${b.durationSeconds} s in all`),
       fanInTable(fanIn),
-      targets,
+      targetsTable(fanInTargets(fanIn)),
+    ].join("\n\n");
+  },
+  "flood": () => {
+    const found = newestWith("docs/bench-flood.json", (r) => r.flood);
+    if (!found) return `Not measured yet — run \`npm run bench\` (or \`${FLOOD_ALONE}\`).`;
+    const { report: b, file } = found;
+    return [
+      provenance(b.command, b.generatedAt, file, `${b.durationSeconds} s in all`),
+      floodTable(b.flood!),
+      targetsTable(floodTargets(b.flood!)),
     ].join("\n\n");
   },
 };

@@ -157,7 +157,7 @@ async function snapshot(admin: ChatClient, senders: RoomSender[]): Promise<Snaps
  * while idle: its counters are in memory) counts from its restart, which is all it took:
  * an idle object had taken none before it was evicted.
  */
-const took = (after: { since: number; requests: number }, before: { since: number; requests: number }) =>
+export const took = (after: { since: number; requests: number }, before: { since: number; requests: number }) =>
   after.since === before.since ? after.requests - before.requests : after.requests;
 
 function callsPerShard(a: Snapshot, b: Snapshot): number[] {

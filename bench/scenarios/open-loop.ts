@@ -57,7 +57,7 @@ const GRACE_MS = 5_000;
  * A room past its capacity still works through its backlog after the run ends: the next run
  * waits until both servers use less than a fifth of a core (half a second at a time), 15 s at most.
  */
-async function quiet(pids: (number | undefined)[]): Promise<void> {
+export async function waitUntilQuiet(pids: (number | undefined)[]): Promise<void> {
   const used = () => pids.reduce<number>((sum, pid) => sum + (treeCpuMs(pid) ?? 0), 0);
   for (const deadline = performance.now() + 15_000; performance.now() < deadline;) {
     const before = used();
@@ -137,7 +137,7 @@ export async function openLoopBench(
       log(`  ${step.name} (${step.ratePerSecond} msgs/s offered):`);
       const results: Partial<Record<"ours" | "reference", OpenLoopResult>> = {};
       for (const side of i % 2 === 0 ? (["reference", "ours"] as const) : (["ours", "reference"] as const)) {
-        await quiet([options.serverPid, reference!.process.pid]);
+        await waitUntilQuiet([options.serverPid, reference!.process.pid]);
         results[side] = await run(side);
         log(line(side, results[side]));
       }

@@ -13,6 +13,7 @@ export const SCENARIOS = [
   "scrollback",
   "cost",
   "streaming",
+  "flood",
   "fan-in",
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -43,6 +44,11 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
                measured rates), × bench/cost/prices.ts
   streaming    streamed AI replies (the bot with the Ollama-protocol stub): model's first
                token → text at listening sockets, storage writes and pushes per reply
+  flood        a real do room's reads and socket messages (20/s and 10/s, on schedule) timed
+               quietly, during a flood of random never-written room names (2,000 requests/s
+               for 30 s, open-loop, mostly reads and some socket upgrades, from 20 loopback
+               addresses, each its own client of the read limit), and quietly again; the
+               flood's answers, the generator's CPU, and the Control and registry calls
   fan-in       N rooms at one message a second each (a flag change naming one room
                halfway), then 2N rooms at half the rate, then a flip of the default: calls
                into the Control object and the registry shards per message, per second, per flip
@@ -73,6 +79,10 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
                          as many (default 100: a hundred messages a second, which one
                          workerd thread on a loaded 2-core machine still carries)
   --fan-in-ms MS         the first window (the second is half as long; default 60000)
+  --flood-rate N         flood requests offered per second (default 2000)
+  --flood-ms MS          length of the flood (default 30000)
+  --flood-addresses N    loopback addresses the flood comes from, 127.0.1.1 … (default 20)
+  --flood-quiet-ms MS    measured length of each quiet phase around the flood (default 15000)
   --help                 this text`;
 
 const int = (name: string, min: number, max: number) =>
@@ -112,6 +122,10 @@ const schema = z.object({
   streamReplies: int("--stream-replies", 1, 10_000).default(30),
   fanInRooms: int("--fan-in-rooms", 2, 2_000).default(100),
   fanInMs: int("--fan-in-ms", 2_000, 3_600_000).default(60_000),
+  floodRate: int("--flood-rate", 1, 10_000).default(2_000),
+  floodMs: int("--flood-ms", 3_000, 120_000).default(30_000),
+  floodAddresses: int("--flood-addresses", 1, 250).default(20),
+  floodQuietMs: int("--flood-quiet-ms", 1_000, 120_000).default(15_000),
   quick: z.boolean().default(false),
 });
 
@@ -135,6 +149,8 @@ const QUICK = {
   "stream-replies": "5",
   "fan-in-rooms": "20",
   "fan-in-ms": "10000",
+  "flood-ms": "10000",
+  "flood-quiet-ms": "5000",
 } as const;
 
 export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
@@ -160,6 +176,10 @@ export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
     "stream-replies": { type: "string" },
     "fan-in-rooms": { type: "string" },
     "fan-in-ms": { type: "string" },
+    "flood-rate": { type: "string" },
+    "flood-ms": { type: "string" },
+    "flood-addresses": { type: "string" },
+    "flood-quiet-ms": { type: "string" },
   });
   if (values === "help") return "help";
   // --quick: the shorter value of every option not given (a flag given still wins)
@@ -185,6 +205,10 @@ export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
     streamReplies: q("stream-replies"),
     fanInRooms: q("fan-in-rooms"),
     fanInMs: q("fan-in-ms"),
+    floodRate: values["flood-rate"],
+    floodMs: q("flood-ms"),
+    floodAddresses: values["flood-addresses"],
+    floodQuietMs: q("flood-quiet-ms"),
     quick: values.quick === true,
   });
 }

@@ -15,6 +15,8 @@ import type { CostCounts } from "../cost/compute";
 import type { OpenLoopBenchResult } from "./open-loop";
 import type { LimitCostResult, LimitCostRow } from "./limit-cost";
 import type { FanInResult, FanInWindow } from "./fan-in";
+import type { FloodResult } from "./flood";
+import { floodTable, floodTargets } from "./flood-report";
 import { FLIP_ROOMS_PER_PUT } from "../../src/shared/flags";
 
 export type TargetCheck = { name: string; target: string; measured: string; met: boolean | null };
@@ -40,6 +42,8 @@ export type BenchReport = {
   streaming?: StreamingResult;
   /** absent from reports written before the fan-in scenario existed */
   fanIn?: FanInResult;
+  /** absent from reports written before the flood scenario existed */
+  flood?: FloodResult;
   /** scenarios that threw (the others' results are still here) */
   failed?: { scenario: string; error: string }[];
   /** absent from reports written before scroll-back existed */
@@ -135,6 +139,7 @@ export function checkTargets(report: Omit<BenchReport, "targets" | "durationSeco
     });
   }
   if (report.fanIn) checks.push(...fanInTargets(report.fanIn));
+  if (report.flood) checks.push(...floodTargets(report.flood));
   const doRequests = report.requests?.find((r) => r.mode === "do");
   if (doRequests) {
     const idle = doRequests.idlePagePer30s;
@@ -398,6 +403,7 @@ export function benchTables(report: BenchReport): string[] {
   if (report.socket) tables.push(socketTable(report.socket));
   if (report.openLoop) tables.push(openLoopTable(report.openLoop));
   if (report.fanIn) tables.push(fanInTable(report.fanIn));
+  if (report.flood) tables.push(floodTable(report.flood));
   if (report.limits) tables.push(limitsTable(report.limits));
   if (report.visibility) {
     const v = report.visibility;

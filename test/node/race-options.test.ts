@@ -54,7 +54,7 @@ describe("npm run race options", () => {
 });
 
 describe("npm run bench options", () => {
-  it("defaults to every scenario, 16 in flight for 5 s in two rounds, two rounds of 12 s socket writes, 8 s open-loop runs, 1k and 100k of history read 200 times, cost from 50 idle pages for 60 s and 20 s write rates, 30 streamed replies, fan-in of 100 rooms for 60 s, JSON in docs/", () => {
+  it("defaults to every scenario, 16 in flight for 5 s in two rounds, two rounds of 12 s socket writes, 8 s open-loop runs, 1k and 100k of history read 200 times, cost from 50 idle pages for 60 s and 20 s write rates, 30 streamed replies, a flood of 2,000 requests/s for 30 s from 20 addresses, fan-in of 100 rooms for 60 s, JSON in docs/", () => {
     expect(parseBenchOptions([])).toMatchObject({
       json: "docs/bench-latest.json",
       only: [
@@ -68,6 +68,7 @@ describe("npm run bench options", () => {
         "scrollback",
         "cost",
         "streaming",
+        "flood",
         "fan-in",
       ],
       concurrency: 16,
@@ -86,6 +87,10 @@ describe("npm run bench options", () => {
       streamReplies: 30,
       fanInRooms: 100,
       fanInMs: 60_000,
+      floodRate: 2_000,
+      floodMs: 30_000,
+      floodAddresses: 20,
+      floodQuietMs: 15_000,
       quick: false,
     });
   });
@@ -96,14 +101,18 @@ describe("npm run bench options", () => {
     if (quick === "help") throw new Error("not help");
     expect(quick.costIdleMs).toBeLessThan(60_000);
     expect(quick.openLoopMs).toBeLessThan(8_000);
+    expect(quick.floodMs).toBeLessThan(30_000);
   });
 
   it.each([
     [
       ["--only", "throughput,speed"],
-      "--only takes throughput, socket, openloop, limits, visibility, requests, history, scrollback, cost, streaming, fan-in",
+      "--only takes throughput, socket, openloop, limits, visibility, requests, history, scrollback, cost, streaming, flood, fan-in",
     ],
     [["--fan-in-rooms", "1"], "--fan-in-rooms must be at least 2"],
+    [["--flood-addresses", "0"], "--flood-addresses must be at least 1"],
+    [["--flood-addresses", "256"], "--flood-addresses must be at most 250"],
+    [["--flood-rate", "20000"], "--flood-rate must be at most 10000"],
     [["--stream-replies", "0"], "--stream-replies must be at least 1"],
     [["--samples", "0"], "--samples must be at least 1"],
     [["--cost-idle-pages", "0"], "--cost-idle-pages must be at least 1"],
