@@ -24,10 +24,6 @@ import { throughputBench } from "./scenarios/throughput";
 import { visibilityBench } from "./scenarios/visibility";
 
 /**
- * Messages a minute at which one message's operations are measured: at 10 a minute messages are
- * 6 s apart, past every coalescing window of the room, so 1 a minute costs the same per message.
- */
-/**
  * Measured write rates, messages a minute. At 1.5 messages are 40 s apart, each past a do room's
  * mirror lag (MIRROR_LAG_MS), so each pays its own mirror put and alarm, as at 1 a minute.
  */

@@ -74,6 +74,8 @@ export type CostOptions = {
  * to MIRROR_LAG_MS: its write windows run on that much longer.
  */
 const SETTLE_MS = 3_000;
+/** How often a do window inspects its room so it is not evicted (idle eviction comes after about ten seconds). */
+const KEEP_AWAKE_MS = 3_000;
 
 type ServerSnapshot = { room: UsageCounts; usage: UsageReport };
 
@@ -155,10 +157,24 @@ async function counted(
   const before = await serverSnapshot(admin, room);
   const clientBefore = clientCounts(tabs);
   const started = now();
+  // A do room idle for a few seconds may be evicted (its sockets hibernate), and its counters are in
+  // memory: an inspection every few seconds (not a billed request) keeps it whole for the window.
+  let windowOpen = true;
+  const keptAwake =
+    mode === "do"
+      ? (async () => {
+          while (windowOpen) {
+            await admin.inspectRoom(room);
+            await sleep(KEEP_AWAKE_MS);
+          }
+        })()
+      : Promise.resolve();
   await work();
   // The window runs on, pages open, until the server has counted the work's last operations:
   // client and server counts then cover the same time.
   await sleep(settleMs);
+  windowOpen = false;
+  await keptAwake;
   const clientAfter = clientCounts(tabs);
   const seconds = (now() - started) / 1000;
   const after = await serverSnapshot(admin, room);

@@ -819,8 +819,8 @@ export function costTable(c: CostResult): string {
   return (
     `**Operations of open pages when nobody writes** (${c.modes[0]?.idle.pages ?? "?"} page-like tabs per mode, ${c.idleMs / 1000} s)\n\n${idle}\n\n` +
     `**Operations per message** (one page writing at each rate for ${c.writeMs / 1000} s, its own idle share taken out)\n\n${writes}\n\n` +
-    `Rows read include the room's own inspection that reads its counters, once per window (priced at a thousandth of a dollar per million, they do not show).\n\n` +
-    `**USD per million messages at real rates** = M + P × 60 / r × I: M is the messages' own cost measured at the nearest rate (at 10 a minute messages are already apart past every coalescing window, so 1 a minute costs the same per message), ` +
+    `Rows read include the room's own inspections that read its counters (in a do window every few seconds, which keeps the room in memory so its counters see the whole window; priced at a thousandth of a dollar per million, they do not show).\n\n` +
+    `**USD per million messages at real rates** = M + P × 60 / r × I: M is the messages' own cost measured at the nearest rate (at 1.5 a minute each message is past the mirror's lag of the one before, so each pays its own mirror put and alarm, as at 1 a minute), ` +
     `P open pages each adding I per million page-seconds, 60 / r page-seconds per message per page at r messages a minute. Prices from bench/cost/prices.ts, read ${readOn}, above the monthly included amounts; Durable Object duration is not in the figures (docs/benchmarks.md says why).\n\n${table}`
   );
 }
