@@ -50,12 +50,21 @@ export type ReactInput = { id: string; emoji: string; reactorHash: string; on: b
 
 /** Keys reach the room only as their SHA-256: a copy of its storage can edit nothing. */
 export async function hashKey(key: string): Promise<string> {
+  const known = recentHashes.get(key);
+  if (known) return known;
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key));
-  return btoa(String.fromCharCode(...new Uint8Array(digest)))
+  const hash = btoa(String.fromCharCode(...new Uint8Array(digest)))
     .replace(/\+/g, "-")
     .replace(/\//g, "_")
     .replace(/=+$/, "");
+  // Map order is insertion order: the oldest goes first.
+  if (recentHashes.size >= RECENT_HASHES) recentHashes.delete(recentHashes.keys().next().value!);
+  recentHashes.set(key, hash);
+  return hash;
 }
+/** A page sends its one edit key, and a person their one client key, with every message: hashed once per isolate. */
+const recentHashes = new Map<string, string>();
+const RECENT_HASHES = 1000;
 export type NewReply = { id: string; replyTo: string; text: string; author: string; botId: string; stopped?: boolean };
 export type Stored = { message: Message; created: boolean };
 /** `deleted`: false when the message already was a tombstone. */

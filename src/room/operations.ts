@@ -59,15 +59,19 @@ export class LogOperations {
   async post(call: RoomCall, input: NewHumanMessage, creator?: string): Promise<RoomResult<Stored>> {
     const refusal = await this.flips.enter(call);
     if (refusal) return refused(refusal);
-    const known = this.state.view.get(input.id);
-    if (known?.deleted) return refused(gone("id: "));
-    if (known) return ok({ message: known, created: false });
-    // `creator`: the client key a new room counts against (none for bot and operator tokens).
+    // `creator`: the client key a new room counts against (none for bot and operator tokens). A new
+    // room knows no id, so nothing is spent on a resend.
     const limited =
       this.roomFull() ?? (creator !== undefined && this.isNew() ? await this.limitCreation(creator) : null);
-    if (limited) return refused(limited);
-    if (!(await this.flips.admitWrites(call.room))) return refused(LEFT_DO_MODE);
-    return ok(this.storeHuman(input));
+    if (limited || !(await this.flips.admitWrites(call.room))) {
+      // A resend of a known id is answered even so.
+      const known = this.state.view.get(input.id);
+      if (known) return known.deleted ? refused(gone("id: ")) : ok({ message: known, created: false });
+      return refused(limited ?? LEFT_DO_MODE);
+    }
+    // The insert itself finds a known id: no lookup first on the hot path.
+    const stored = this.storeHuman(input);
+    return stored.message.deleted ? refused(gone("id: ")) : ok(stored);
   }
 
   /** A new human message (a post or a socket send); a known id answers the stored one. */

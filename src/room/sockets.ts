@@ -192,16 +192,21 @@ export class RoomSockets {
       return send({ type: "nack", id: input.id, status, error, ...(mode ? { mode } : {}) });
     };
     if (!this.state.active) return leftDoMode();
-    // A resend is answered without counting against the limit.
-    const known = this.state.view.get(input.id);
-    if (known?.deleted) return send({ type: "nack", id: input.id, status: 410, error: `id: ${DELETED_ERROR}` });
-    if (known) return send({ type: "ack", id: known.id, message: known, created: false });
+    const gone = () => send({ type: "nack", id: input.id, status: 410, error: `id: ${DELETED_ERROR}` });
+    // A resend is answered without counting against the limit: looked up first when the limit would
+    // count it or the room is full; otherwise the insert itself finds a known id.
+    if (this.ops.roomFull() || (client && !isExempt(this.env, key))) {
+      const known = this.state.view.get(input.id);
+      if (known?.deleted) return gone();
+      if (known) return send({ type: "ack", id: known.id, message: known, created: false });
+    }
     try {
       const limited = await this.limit(client);
       if (limited) return send({ type: "nack", id: input.id, ...limited });
       // The limiter is a call out of the room: it may have left do mode meanwhile.
       if (!(await this.flips.admitWrites(this.state.roomName))) return leftDoMode();
       const { message, created } = this.store(input);
+      if (message.deleted) return gone();
       return send({ type: "ack", id: message.id, message, created });
     } catch (err) {
       // As over HTTP: a passing failure is "send again" (503), a bug is final (500 with an error id).
