@@ -87,8 +87,9 @@ export const NEWEST_SQL = `${SELECT} WHERE m.seq >= ? AND ${SHOWN} ORDER BY m.cr
 export const OPEN_SQL = `SELECT ${SENDER_KEY} AS sender_key, ${SELECT.slice("SELECT ".length)}
   WHERE m.seq >= ? AND m.kind = 'human' AND m.status IN ('pending', 'processing') AND ${SHOWN} ORDER BY m.seq LIMIT ?`;
 /** What a record owed to KV since the watermark ?1 is: a range of the position index (kv_pos <= pos). */
-const OWED_WHERE = `pos > ?1 AND kv_pos > ?1`;
-export const OWED_SQL = `SELECT id, kv_pos FROM messages WHERE ${OWED_WHERE} ORDER BY pos`;
+const OWED_WHERE = `m.pos > ?1 AND m.kv_pos > ?1`;
+/** The owed messages whole: the flush writes their records without reading them again. */
+export const OWED_SQL = `SELECT m.kv_pos, ${SELECT.slice("SELECT ".length)} WHERE ${OWED_WHERE} ORDER BY m.pos`;
 /** Retention: the seq range of one mark, past the cutoff. */
 export const EXPIRED_SQL = `SELECT m.id, m.seq FROM messages m
   WHERE m.seq >= ? AND m.seq < ? AND m.created_at < ? AND m.pos < ?
@@ -710,26 +711,24 @@ export class RoomLog {
    * Messages whose KV record is owed since the watermark `since`, by the position of the change
    * that owes it, and the room's position as read: once they are written, nothing up to it is owed.
    */
-  owed(since: number): { owed: { id: string; at: number }[]; upTo: number } {
+  owed(since: number): { owed: { id: string; at: number; message: Message }[]; upTo: number } {
     const owed = this.sql
-      .exec<{ id: string; kv_pos: number }>(OWED_SQL, since)
+      .exec<Row & { kv_pos: number }>(OWED_SQL, since)
       .toArray()
-      .map((row) => ({ id: row.id, at: row.kv_pos }))
+      .map((row) => ({ id: row.id, at: row.kv_pos, message: this.toMessage(row) }))
       .sort((a, b) => a.at - b.at);
     return { owed, upTo: this.lastPos() };
   }
 
   /** How many records are owed since the watermark. */
   owedCount(since: number): number {
-    return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM messages WHERE ${OWED_WHERE}`, since).one().n;
+    return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM messages m WHERE ${OWED_WHERE}`, since).one().n;
   }
 
   /** Whether any record is owed since the watermark (stops at the first). */
   anyOwed(since: number): boolean {
-    return (
-      this.sql.exec<{ n: number }>(`SELECT EXISTS (SELECT 1 FROM messages WHERE ${OWED_WHERE}) AS n`, since).one().n ===
-      1
-    );
+    const query = `SELECT EXISTS (SELECT 1 FROM messages m WHERE ${OWED_WHERE}) AS n`;
+    return this.sql.exec<{ n: number }>(query, since).one().n === 1;
   }
 }
 

@@ -252,8 +252,10 @@ class OutboxFlusher {
       const all = [...rows, ...owedRows];
       if (!all.length) break;
       const keys = all.map((row) => row.key);
-      const ids = keys.filter((key) => key.startsWith(COMMENT_PREFIX)).map(idOfCommentKey);
-      const logged = state.log.getMany(ids);
+      // A batch is either the table's rows (read here) or owed records (read whole by owed()).
+      const logged = rows.length
+        ? state.log.getMany(keys.filter((key) => key.startsWith(COMMENT_PREFIX)).map(idOfCommentKey))
+        : new Map(batch.map((o) => [o.id, o.message]));
       const find = (id: string) => logged.get(id) ?? null;
       // The room's KV binding is looked up on every batch: fault-injection tests swap it.
       // Records owed since before this wake may be in KV already: those are compared before a put.

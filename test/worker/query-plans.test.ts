@@ -46,7 +46,7 @@ describe("query plans of the hot queries", () => {
       "outbox flush (owed past the watermark)",
       OWED_SQL,
       [3],
-      /SEARCH messages USING INDEX messages_pos \(pos>\?\)/,
+      /SEARCH m USING INDEX messages_pos \(pos>\?\)/,
       false,
     ],
     [
