@@ -10,12 +10,16 @@ export const MAX_BODY_BYTES = 16 * 1024;
 
 export { StatusError };
 
-export function json(body: unknown, status = 200, headers: HeadersInit = {}): Response {
-  const h = new Headers(headers);
-  h.set("content-type", "application/json; charset=utf-8");
-  h.set("cache-control", "no-store");
-  h.set("x-content-type-options", "nosniff");
-  return new Response(JSON.stringify(body), { status, headers: h });
+export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: {
+      ...headers,
+      "content-type": "application/json; charset=utf-8",
+      "cache-control": "no-store",
+      "x-content-type-options": "nosniff",
+    },
+  });
 }
 
 /** A JSON response for one room, labelled with the path that served it. */
