@@ -268,8 +268,10 @@ class OutboxFlusher {
       });
       const doneAt = Date.now();
       const failedAt = all.map((_, i) => outcomes[i] instanceof Error);
-      // One transaction for the whole batch's bookkeeping: one commit, not one per row.
-      const retryAt = state.transaction(() => {
+      // One transaction for the whole batch's bookkeeping: one commit, not one per row. Records that
+      // all landed only move the watermark in memory: no transaction at all.
+      const bookkeeping = rows.length > 0 || failedAt.some(Boolean);
+      const settle = () => {
         outbox.doneMany(rows.filter((_, i) => !failedAt[i]));
         let earliest: number | null = null;
         all.forEach((row, i) => {
@@ -282,7 +284,8 @@ class OutboxFlusher {
         });
         if (owedRows.length) outbox.advance(watermark);
         return earliest;
-      });
+      };
+      const retryAt = bookkeeping ? state.transaction(settle) : settle();
       outcomes.forEach((outcome, i) => this.count(all[i]!, outcome, doneAt));
       for (const row of owedRows) this.owedSince.delete(row.key);
       if (retryAt !== null) await this.alarms.schedule(retryAt);
