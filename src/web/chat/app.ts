@@ -189,7 +189,10 @@ export class ChatApp {
     const editKey = this.keys.newEditKey(message.id);
     void sendAndReport(
       { id: message.id, room: this.room, text, editKey, ...(author ? { author } : {}) },
-      () => (this.live.acceptsSends ? this.socketSends : null),
+      {
+        sender: () => (this.live.acceptsSends ? this.socketSends : null),
+        reconnected: (withinMs) => this.live.reconnected(withinMs),
+      },
       {
         onRetry: (id, reason, slowedDown) => {
           // Too fast is not a fault: the text stays in the list and goes out when the server allows.
