@@ -5,7 +5,7 @@
 // CPU per message, each with the spread of its paired runs. Then the outbox of our room:
 // record lag, and every acknowledged id read back from KV once the outbox drained.
 import { join } from "node:path";
-import { PROJECT_ROOT, startLocalWorker } from "../../scripts/local-worker";
+import { PROJECT_ROOT, startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { ChatClient } from "../lib/api";
 import { socketLoad, type SocketLoadOptions, type SocketLoadResult } from "../lib/socket-load";
 import { pairedRatios, round, type RatioSpread } from "../lib/stats";
@@ -63,19 +63,17 @@ export async function socketWritesBench(
     serverPid,
   });
 
-  // Runs go reference, ours, ours, reference (each with the machine to itself): drift over
-  // the scenario falls on both sides alike, and the ratio is of the two means.
-  const referenceRun = async (round: number): Promise<SocketLoadResult | null> => {
+  // Runs go reference, ours, ours, reference: drift over the scenario falls on both sides alike,
+  // and the ratio is of the two means. The reference keeps one Worker for all its runs, as ours
+  // does (idle between its runs), so neither side's counted runs pay a start.
+  let referenceWorker: Promise<LocalWorker> | null = null;
+  const referenceRun = async (round: number, note = ""): Promise<SocketLoadResult | null> => {
     try {
-      const worker = await startLocalWorker({ config: REFERENCE_CONFIG });
-      try {
-        const room = `bench-${options.runTag}-socket-ref-${round}`;
-        const result = (await socketLoad(load(new ChatClient(worker.url).socketUrl(room), worker.process.pid))).result;
-        log(line("reference", result));
-        return result;
-      } finally {
-        await worker.stop();
-      }
+      const worker = await (referenceWorker ??= startLocalWorker({ config: REFERENCE_CONFIG }));
+      const room = `bench-${options.runTag}-socket-ref-${round}`;
+      const result = (await socketLoad(load(new ChatClient(worker.url).socketUrl(room), worker.process.pid))).result;
+      log(line("reference", result) + note);
+      return result;
     } catch (err) {
       referenceError ??= (err as Error).message.split("\n")[0];
       log(`  reference  failed: ${referenceError}`);
@@ -84,11 +82,11 @@ export async function socketWritesBench(
   };
   let referenceError: string | undefined;
   const admin = new ChatClient(url, { admin: adminToken });
-  const oursRun = async (round: number) => {
+  const oursRun = async (round: number, note = "") => {
     const room = `bench-${options.runTag}-socket-${round}`;
     await admin.setRoomMode(room, "do");
     const run = await socketLoad(load(admin.socketUrl(room), options.serverPid));
-    log(line("ours", run.result));
+    log(line("ours", run.result) + note);
     return { room, ...run };
   };
 
@@ -96,13 +94,20 @@ export async function socketWritesBench(
   const referenceResults: (SocketLoadResult | null)[] = [];
   const oursResults: SocketLoadResult[] = [];
   let outbox: OutboxResult | null = null;
-  for (let r = 1; r <= options.rounds; r++) {
-    referenceResults.push(await referenceRun(2 * r - 1));
-    const first = await oursRun(2 * r - 1);
-    oursResults.push(first.result);
-    outbox ??= await checkOutbox(url, adminToken, first.room, first.ackedIds, log);
-    oursResults.push((await oursRun(2 * r)).result);
-    referenceResults.push(await referenceRun(2 * r));
+  try {
+    // One run of each side first, not counted: a side's first run pays its code and caches warming up.
+    await referenceRun(0, "   (warm-up, not counted)");
+    await oursRun(0, "   (warm-up, not counted)");
+    for (let r = 1; r <= options.rounds; r++) {
+      referenceResults.push(await referenceRun(2 * r - 1));
+      const first = await oursRun(2 * r - 1);
+      oursResults.push(first.result);
+      outbox ??= await checkOutbox(url, adminToken, first.room, first.ackedIds, log);
+      oursResults.push((await oursRun(2 * r)).result);
+      referenceResults.push(await referenceRun(2 * r));
+    }
+  } finally {
+    await (await referenceWorker?.catch(() => null))?.stop();
   }
   const ours = oursResults[0]!;
   const reference = referenceResults[0] ?? null;
