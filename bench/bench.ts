@@ -115,7 +115,6 @@ async function main(): Promise<number> {
             fixedRates: [200],
             durationMs: options.openLoopMs,
             capacityMs: options.quick ? 4_000 : 10_000,
-            earlierCapacityRuns: report.socket?.runs?.reference ?? [],
             serverPid: worker.pid,
           },
           log,

@@ -27,10 +27,7 @@ export type OpenLoopBenchResult = {
   warmupMs: number;
   durationMs: number;
   graceMs: number;
-  /**
-   * the reference room's closed-loop msgs/s: the mean of its runs in this run, measured first
-   * here (capacityRuns[0]) and by the socket scenario before it (the rest)
-   */
+  /** the reference room's closed-loop msgs/s: the mean of capacityRuns, measured right before the loads */
   referenceCapacity: number;
   capacityRuns?: number[];
   capacityMs: number;
@@ -45,8 +42,6 @@ export type OpenLoopBenchOptions = {
   fixedRates: number[];
   durationMs: number;
   capacityMs: number;
-  /** the reference room's closed-loop msgs/s measured earlier in this run (the socket scenario's runs) */
-  earlierCapacityRuns: number[];
   serverPid?: number;
 };
 
@@ -91,25 +86,26 @@ export async function openLoopBench(
       return admin.socketUrl(room);
     };
 
-    const measured = (
-      await socketLoad({
-        socketUrl: referenceRoom(),
-        senders: options.senders,
-        listeners: options.listeners,
-        durationMs: options.capacityMs,
-        warmupMs: 1_000,
-        waitMs: 5_000,
-        serverPid: reference.process.pid,
-      })
-    ).result.perSecond;
-    // One short run on a shared machine can land in a slow moment: every closed-loop run of this bench counts.
-    const capacityRuns = [measured, ...options.earlierCapacityRuns];
+    const closedLoop = async (durationMs: number) =>
+      (
+        await socketLoad({
+          socketUrl: referenceRoom(),
+          senders: options.senders,
+          listeners: options.listeners,
+          durationMs,
+          warmupMs: 1_000,
+          waitMs: 5_000,
+          serverPid: reference.process.pid,
+        })
+      ).result.perSecond;
+    // The capacity the loads are fractions of is this Worker's, now: a first run warms it up (not
+    // counted), then two runs. Runs of other scenarios met another Worker at another moment.
+    await closedLoop(options.capacityMs / 2);
+    const capacityRuns = [await closedLoop(options.capacityMs), await closedLoop(options.capacityMs)];
     const capacity = mean(capacityRuns)!;
     log(
-      `  reference capacity (closed loop): ${capacity.toFixed(0)} msgs/s, the mean of ${measured.toFixed(0)} measured now` +
-        (options.earlierCapacityRuns.length
-          ? ` and ${options.earlierCapacityRuns.join(", ")} in the socket scenario`
-          : ""),
+      `  reference capacity (closed loop): ${capacity.toFixed(0)} msgs/s, the mean of ` +
+        `${capacityRuns.map((r) => r.toFixed(0)).join(" and ")} (after a warm-up run)`,
     );
     if (!(capacity > 0)) throw new Error("the reference room carried no messages: no capacity to offer fractions of");
 

@@ -668,7 +668,7 @@ export function openLoopTable(o: OpenLoopBenchResult): string {
   );
   return (
     `**Latency under a steady offered load** (open loop: messages sent on schedule, round-robin over ${o.senders} sender sockets, whatever the answers do; latency from the scheduled send to its arrival at each of ${o.listeners} listeners, a message that never arrived counted slower than all; ` +
-    `${o.durationMs / 1000} s per run after ${o.warmupMs / 1000} s warm-up; the loads are fractions of the reference room's capacity, ${fmt(o.referenceCapacity, 0)} msgs/s: the mean of its closed-loop runs in this run${o.capacityRuns ? ` (${perRun(o.capacityRuns)}; the first, ${o.capacityMs / 1000} s, right before these loads)` : ""}; the order of the two rooms alternates by load)\n\n` +
+    `${o.durationMs / 1000} s per run after ${o.warmupMs / 1000} s warm-up; the loads are fractions of the reference room's capacity, ${fmt(o.referenceCapacity, 0)} msgs/s: the mean of its closed-loop runs in this run${o.capacityRuns ? ` (${perRun(o.capacityRuns)}, ${o.capacityMs / 1000} s each, right before these loads, after a warm-up run)` : ""}; the order of the two rooms alternates by load)\n\n` +
     markdownTable(
       [
         "load",
