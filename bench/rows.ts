@@ -120,7 +120,7 @@ async function main(): Promise<void> {
     });
     rows.reply = await measure(worker, room, toAnswer.length, async () => {
       for (const m of toAnswer) {
-        const reply = { kind: "ai", replyTo: m.id, botId: "bench", text: "an answer", author: "bot" };
+        const reply = { room, kind: "ai", replyTo: m.id, botId: "bench", text: "an answer", author: "bot" };
         await ok(worker, "/api/comments", reply, bot);
         await drained(worker, room);
       }
