@@ -2,6 +2,9 @@
 
 export type Align = "left" | "right";
 
+/** One row of a bench's targets table: `met` null when the run could not tell. */
+export type TargetCheck = { name: string; target: string; measured: string; met: boolean | null };
+
 export function markdownTable(header: string[], rows: (string | number)[][], align: Align[] = []): string {
   const cells = [header, ...rows.map((row) => row.map(String))];
   const widths = header.map((_, col) => Math.max(3, ...cells.map((row) => (row[col] ?? "").length)));

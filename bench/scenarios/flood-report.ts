@@ -1,8 +1,7 @@
 // The flood scenario's table and targets: a real room's tail latency quiet, flooded and quiet
 // again, what the flood offered and got back, and what it cost the machine.
-import { fmt, markdownTable, pct } from "../lib/table";
+import { fmt, markdownTable, pct, type TargetCheck } from "../lib/table";
 import { COST_IN_FLIGHT, type FloodResult, type RealRoomPhase } from "./flood";
-import type { TargetCheck } from "./report";
 
 type Kind = "reads" | "messages";
 const p99 = (p: RealRoomPhase, kind: Kind) => (kind === "reads" ? p.reads.p99 : p.messages.latencyMs.p99);

@@ -1,7 +1,8 @@
 // The benchmark's JSON document, its tables, and the targets from the issue checked against it.
 import { cpus, platform } from "node:os";
 import { mean, type RatioSpread } from "../lib/stats";
-import { fmt, markdownTable } from "../lib/table";
+import { fmt, markdownTable, type TargetCheck } from "../lib/table";
+
 import type { HistoryResult } from "./history";
 import type { BenchOptions } from "./options";
 import type { RequestsModeResult } from "./requests";
@@ -18,8 +19,6 @@ import type { FanInResult, FanInWindow } from "./fan-in";
 import type { FloodResult } from "./flood";
 import { floodTable, floodTargets } from "./flood-report";
 import { FLIP_ROOMS_PER_PUT } from "../../src/shared/flags";
-
-export type TargetCheck = { name: string; target: string; measured: string; met: boolean | null };
 
 export type BenchReport = {
   kind: "bench";
