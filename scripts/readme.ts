@@ -16,12 +16,11 @@ import {
   fanInTargets,
   headlineFigures,
   type BenchReport,
-  type TargetCheck,
 } from "../bench/scenarios/report";
 import { floodTable, floodTargets } from "../bench/scenarios/flood-report";
 import { historyLines, historyTable, modeTable, soakSummary } from "../bench/soak/report";
 import { soakReportSchema } from "../bench/soak/report-schema";
-import { markdownTable } from "../bench/lib/table";
+import { markdownTable, type TargetCheck } from "../bench/lib/table";
 import { peopleReportSchema, peopleTable } from "../bench/people-report";
 import { rowsReportSchema, rowsTable } from "../bench/rows-report";
 import { PROJECT_ROOT } from "./local-worker";

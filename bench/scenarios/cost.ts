@@ -16,7 +16,7 @@ import { ChatClient } from "../lib/api";
 import { round } from "../lib/stats";
 import { PAGE_CADENCE, Tab } from "../lib/tab";
 import { now, sleep, waitFor } from "../lib/time";
-import { MIRROR_LAG_MS } from "../../src/room/outbox";
+import { MIRROR_LAG_MS } from "../../src/shared/message";
 
 type UsageDelta = Omit<UsageCounts, "since">;
 

@@ -86,6 +86,7 @@ export async function openLoopBench(
       return admin.socketUrl(room);
     };
 
+    const referencePid = reference.process.pid;
     const closedLoop = async (durationMs: number) =>
       (
         await socketLoad({
@@ -95,7 +96,7 @@ export async function openLoopBench(
           durationMs,
           warmupMs: 1_000,
           waitMs: 5_000,
-          serverPid: reference.process.pid,
+          serverPid: referencePid,
         })
       ).result.perSecond;
     // The capacity the loads are fractions of is this Worker's, now: a first run warms it up (not

@@ -66,7 +66,8 @@ export async function socketWritesBench(
   // Runs go reference, ours, ours, reference: drift over the scenario falls on both sides alike,
   // and the ratio is of the two means. The reference keeps one Worker for all its runs, as ours
   // does (idle between its runs), so neither side's counted runs pay a start.
-  let referenceWorker: Promise<LocalWorker> | null = null;
+  // (Typed by a cast: a plain null would narrow it to null where only the closure assigns it.)
+  let referenceWorker = null as Promise<LocalWorker> | null;
   const referenceRun = async (round: number, note = ""): Promise<SocketLoadResult | null> => {
     try {
       const worker = await (referenceWorker ??= startLocalWorker({ config: REFERENCE_CONFIG }));

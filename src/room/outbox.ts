@@ -4,18 +4,11 @@
 // `cache:<room>` mirror is rewritten by alarm, trailing the log by at most MIRROR_LAG_MS.
 import { MAX_KV_BULK } from "../storage/records";
 import { cacheKey, COMMENT_PREFIX, commentKey, idOfCommentKey, ROOM_PREFIX, roomKey } from "../shared/keys";
-import { CACHE_SIZE, toRecord, type Message } from "../shared/message";
+import { CACHE_SIZE, MIRROR_LAG_MS, toRecord, type Message } from "../shared/message";
 import { recordExpiry } from "../limits/retention";
 import { markerExpiry, markerNeedsRefresh, type RoomMarker } from "../shared/room-marker";
 import type { OutboxRow, RoomState } from "./log";
 import type { AlarmSchedule } from "./effects";
-
-/**
- * How far the mirror may trail the log. Only a flip to kv needs it current, and a flip writes it
- * first; meanwhile every change within the lag shares one KV put (and one alarm), which at a
- * few messages a minute is most of what a message costs. KV readers elsewhere lag up to a minute anyway.
- */
-export const MIRROR_LAG_MS = 30_000;
 
 export type OutboxStats = { pending: number } & FlushStats;
 

@@ -11,6 +11,13 @@ export const MAX_AUTHOR = 40;
 export const CACHE_SIZE = 200;
 
 /**
+ * How far the mirror may trail the log. Only a flip to kv needs it current, and a flip writes it
+ * first; meanwhile every change within the lag shares one KV put (and one alarm), which at a
+ * few messages a minute is most of what a message costs. KV readers elsewhere lag up to a minute anyway.
+ */
+export const MIRROR_LAG_MS = 30_000;
+
+/**
  * Whether a message stamped `createdAt` belongs in a kv list: fewer than CACHE_SIZE of the
  * list's entries are newer. The list keeps its last CACHE_SIZE appends, in append order (a heal
  * appends an old message at the end), so its oldest stamp says nothing about what was pushed out.

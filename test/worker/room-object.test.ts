@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { MIGRATIONS, type RoomState } from "../../src/room/log";
 import { applyMigrations } from "../../src/storage/migrations";
 import type { Room } from "../../src/room/room";
-import { MIRROR_LAG_MS } from "../../src/room/outbox";
+import { MIRROR_LAG_MS } from "../../src/shared/message";
 import { commentKey, legacyCommentKey } from "../../src/shared/keys";
 import { newMessageId, type Message } from "../../src/shared/message";
 import { getFlags, ids, post, setRoomMode, uniqueRoom } from "./helpers";
