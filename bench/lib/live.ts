@@ -43,10 +43,6 @@ export class RoomSocket {
   get open(): boolean {
     return this.live.open;
   }
-  /** Waits for the socket to open again while it is down (LiveSocket.reconnected). */
-  reconnected(withinMs: number): Promise<boolean> {
-    return this.live.reconnected(withinMs);
-  }
   /** open, and the room is in do mode: messages go up this socket */
   get acceptsSends(): boolean {
     return this.live.acceptsSends;

@@ -224,7 +224,6 @@ export class Tab {
       { id, room, text, author },
       {
         socket: () => (this.socket.acceptsSends ? this.socketSends : null),
-        reconnected: (withinMs) => this.socket.reconnected(withinMs),
         post: async (message) => {
           try {
             const answer = await this.client.postAnswered(message.room, message.text, author, message.id);

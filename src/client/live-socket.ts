@@ -79,19 +79,6 @@ export class LiveSocket {
   /** Resolves true once the server said hello, or with the current state after `timeoutMs`. */
   opened(timeoutMs: number): Promise<boolean> {
     if (this.open) return Promise.resolve(true);
-    return this.nextOpen(timeoutMs);
-  }
-
-  /**
-   * For a send retrying after a failure: while the socket is open, the whole `timeoutMs` (the
-   * failure was not the connection's); while it is down, until it opens again.
-   */
-  reconnected(timeoutMs: number): Promise<boolean> {
-    if (!this.open) return this.nextOpen(timeoutMs);
-    return new Promise((resolve) => setTimeout(() => resolve(true), timeoutMs));
-  }
-
-  private nextOpen(timeoutMs: number): Promise<boolean> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(this.open), timeoutMs);
       this.openWaiters.push(() => {

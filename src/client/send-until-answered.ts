@@ -16,11 +16,6 @@ export type SendPaths = {
   socket(): SocketSender | null;
   /** POST /api/comments; throws HttpError. */
   post(message: OutgoingMessage): Promise<Message>;
-  /**
-   * Waits up to `withinMs` for the room's socket to open again (at once, if it is open): a
-   * retry that waits out a lost connection goes as soon as there is one again.
-   */
-  reconnected?(withinMs: number): Promise<unknown>;
 };
 
 /** Why the loop waits before the next attempt. */
@@ -89,11 +84,7 @@ export async function sendUntilAnswered(
         const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (failures - 1));
         const waitMs = attempt.retryAfterMs ?? jitter(backoff / 2, backoff);
         options.onRetry?.(attempt.reason, { slowedDown: attempt.slowedDown ?? false, waitMs });
-        // A server that asked us to wait is waited for; a lost connection only until it is back.
-        const toldToWait = attempt.slowedDown || attempt.retryAfterMs !== undefined;
-        await (paths.reconnected && !toldToWait
-          ? paths.reconnected(waitMs)
-          : new Promise((resolve) => setTimeout(resolve, waitMs)));
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
       }
     }
   }

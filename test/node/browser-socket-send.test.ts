@@ -125,9 +125,9 @@ describe("writes over the room socket", () => {
     await live(page);
 
     await sendFromPage(page, "said once over a flaky socket");
-    // A refused POST waits for the socket to come back (the page's reconnect backoff starts at a second),
-    // not for its own doubling backoff: the resend goes up the socket as soon as it reopens.
-    await ownState(page, "said once over a flaky socket").filter({ hasText: "verified" }).waitFor({ timeout: 30_000 });
+    // While the socket is down each refused POST doubles the page's wait (1, 2, 4, 8, 16 s, jittered down to half):
+    // on a slow machine the resend may only come after five of them, about 31 s at worst.
+    await ownState(page, "said once over a flaky socket").filter({ hasText: "verified" }).waitFor({ timeout: 60_000 });
 
     const id = sent[0]!.id;
     expect(sent[0]!.connection).toBe(1);

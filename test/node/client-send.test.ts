@@ -82,48 +82,6 @@ describe("SocketSender", () => {
 });
 
 describe("sendUntilAnswered", () => {
-  it("a retry waiting out a lost connection goes as soon as the socket is back, before its backoff ends", async () => {
-    const { link, sender, sent } = fakeSocket(false);
-    const posts: OutgoingMessage[] = [];
-    let reopen = () => {};
-    const result = sendUntilAnswered(outgoing, {
-      socket: () => (link.open ? sender : null),
-      post: async (message) => {
-        posts.push(message);
-        throw new HttpError(0, "no answer");
-      },
-      reconnected: () => new Promise<void>((resolve) => (reopen = resolve)),
-    });
-    await settle();
-    expect(posts).toHaveLength(1);
-    link.open = true;
-    reopen();
-    await settle();
-    // No timer moved: the resend went up the socket the moment it was back, with the same id.
-    expect(sent.map((frame) => frame.id)).toEqual([outgoing.id]);
-    sender.receive(ack());
-    expect(await result).toMatchObject({ acked: true, via: "socket" });
-  });
-
-  it("a server's Retry-After is waited out even when the socket comes back meanwhile", async () => {
-    const posts: OutgoingMessage[] = [];
-    let asked = 0;
-    const result = sendUntilAnswered(outgoing, {
-      socket: () => null,
-      post: async (message) => {
-        posts.push(message);
-        if (posts.length === 1) throw new HttpError(429, "too fast", 2000);
-        return stored;
-      },
-      reconnected: async () => void asked++,
-    });
-    await vi.advanceTimersByTimeAsync(1999);
-    expect(posts).toHaveLength(1);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(await result).toMatchObject({ acked: true, via: "http" });
-    expect(asked).toBe(0);
-  });
-
   it("sends over the socket when the room takes sends there, and never posts", async () => {
     const { sender, sent } = fakeSocket();
     const post = vi.fn<(m: OutgoingMessage) => Promise<Message>>();

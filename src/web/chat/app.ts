@@ -189,10 +189,7 @@ export class ChatApp {
     const editKey = this.keys.newEditKey(message.id);
     void sendAndReport(
       { id: message.id, room: this.room, text, editKey, ...(author ? { author } : {}) },
-      {
-        sender: () => (this.live.acceptsSends ? this.socketSends : null),
-        reconnected: (withinMs) => this.live.reconnected(withinMs),
-      },
+      () => (this.live.acceptsSends ? this.socketSends : null),
       {
         onRetry: (id, reason, slowedDown) => {
           // Too fast is not a fault: the text stays in the list and goes out when the server allows.

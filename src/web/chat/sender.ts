@@ -13,18 +13,15 @@ export type SendEvents = {
   onRejected(id: string, reason: string): void;
 };
 
-/** The room socket as the sender sees it (LiveSocket.reconnected; `sender`: null unless the room takes sends over it). */
-export type SocketLink = { sender(): SocketSender | null; reconnected(withinMs: number): Promise<unknown> };
-
-/** Sends until answered and reports how it ended. */
-export async function sendAndReport(message: OutgoingMessage, socket: SocketLink, events: SendEvents): Promise<void> {
+/** Sends until answered and reports how it ended. `socket`: the room socket's sender while the room takes sends over it, else null. */
+export async function sendAndReport(
+  message: OutgoingMessage,
+  socket: () => SocketSender | null,
+  events: SendEvents,
+): Promise<void> {
   const result = await sendUntilAnswered(
     message,
-    {
-      socket: () => socket.sender(),
-      post: async (outgoing) => (await postComment(outgoing)).body,
-      reconnected: (withinMs) => socket.reconnected(withinMs),
-    },
+    { socket, post: async (outgoing) => (await postComment(outgoing)).body },
     { onRetry: (reason, { slowedDown }) => events.onRetry(message.id, reason, slowedDown) },
   );
   // The page never gives up, so a result that is not an ack is a rejection.
