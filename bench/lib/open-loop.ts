@@ -61,6 +61,19 @@ export function schedule(start: number, ratePerSecond: number, count: number): n
 }
 
 /** Nearest-rank percentiles, a missing sample counted as slower than any that arrived. */
+/**
+ * Calls `send(k, now)` for every scheduled time (performance.now() ms) as it comes, whatever earlier
+ * sends are doing: every send due by now goes out now, so a late wake-up sends a burst, never fewer.
+ */
+export async function sendOnSchedule(times: readonly number[], send: (k: number, now: number) => void): Promise<void> {
+  for (let k = 0; k < times.length;) {
+    const wait = times[k]! - performance.now();
+    if (wait > 0) await sleep(wait);
+    const now = performance.now();
+    for (; k < times.length && times[k]! <= now; k++) send(k, now);
+  }
+}
+
 export function tailLatency(values: readonly number[], missing = 0): TailLatency {
   const sorted = [...values].sort((a, b) => a - b);
   const all = missing ? [...sorted, ...Array<number>(missing).fill(Number.POSITIVE_INFINITY)] : sorted;
@@ -120,27 +133,21 @@ export async function openLoopLoad(options: OpenLoopOptions): Promise<OpenLoopRe
   const cpu = cpuWindow(options.serverPid, measureFrom - performance.now(), options.durationMs);
   const lags: number[] = [];
   try {
-    // Every message due by now goes out now: a late wake-up sends a burst, never fewer.
-    for (let k = 0; k < count;) {
-      const wait = times[k]! - performance.now();
-      if (wait > 0) await sleep(wait);
-      const now = performance.now();
-      for (; k < count && times[k]! <= now; k++) {
-        const id = newMessageId();
-        const measured = times[k]! >= measureFrom;
-        sent.set(id, {
-          scheduledAt: times[k]!,
-          measured,
-          arrivals: Array<number | undefined>(options.listeners).fill(undefined),
-          acked: false,
-        });
-        awaited += options.listeners;
-        if (measured) lags.push(now - times[k]!);
-        const socket = senders[k % senders.length]!;
-        if (!socket.dropped)
-          socket.send({ type: "send", id, text: `open loop ${k}`, author: `bench-${k % senders.length}` });
-      }
-    }
+    await sendOnSchedule(times, (k, now) => {
+      const id = newMessageId();
+      const measured = times[k]! >= measureFrom;
+      sent.set(id, {
+        scheduledAt: times[k]!,
+        measured,
+        arrivals: Array<number | undefined>(options.listeners).fill(undefined),
+        acked: false,
+      });
+      awaited += options.listeners;
+      if (measured) lags.push(now - times[k]!);
+      const socket = senders[k % senders.length]!;
+      if (!socket.dropped)
+        socket.send({ type: "send", id, text: `open loop ${k}`, author: `bench-${k % senders.length}` });
+    });
     for (const deadline = performance.now() + options.graceMs; awaited > 0 && performance.now() < deadline;)
       await sleep(20);
   } finally {

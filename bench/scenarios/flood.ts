@@ -14,7 +14,14 @@ import { openSocketFrom } from "../../test/node/support/bound-client";
 import type { ServerFrame } from "../../src/shared/frames";
 import type { RoomsResponse } from "../../src/shared/api";
 import { ChatClient } from "../lib/api";
-import { openLoopLoad, schedule, tailLatency, type OpenLoopResult, type TailLatency } from "../lib/open-loop";
+import {
+  openLoopLoad,
+  schedule,
+  sendOnSchedule,
+  tailLatency,
+  type OpenLoopResult,
+  type TailLatency,
+} from "../lib/open-loop";
 import { treeCpuMs } from "../lib/proc-cpu";
 import { round } from "../lib/stats";
 import { sleep } from "../lib/time";
@@ -144,20 +151,15 @@ async function realReads(
       req.end();
     });
   try {
-    for (let k = 0; k < count;) {
-      const wait = times[k]! - performance.now();
-      if (wait > 0) await sleep(wait);
-      const at = performance.now();
-      for (; k < count && times[k]! <= at; k++) {
-        const measured = times[k]! >= measureFrom;
-        if (measured) scheduled++;
-        if (inFlight >= REAL_READS_IN_FLIGHT) {
-          if (measured) notSentOnTime++;
-          continue;
-        }
-        pending.push(one(times[k]!, measured));
+    await sendOnSchedule(times, (k) => {
+      const measured = times[k]! >= measureFrom;
+      if (measured) scheduled++;
+      if (inFlight >= REAL_READS_IN_FLIGHT) {
+        if (measured) notSentOnTime++;
+        return;
       }
-    }
+      pending.push(one(times[k]!, measured));
+    });
     await Promise.race([Promise.all(pending), sleep(GRACE_MS)]);
   } finally {
     agent.destroy();
@@ -388,29 +390,23 @@ async function flood(url: string, options: FloodOptions, names: string[]): Promi
   const cpuBefore = process.cpuUsage();
   const serverBefore = treeCpuMs(options.serverPid);
   try {
-    // Every request due by now goes out now: a late wake-up sends a burst, never fewer.
-    for (let k = 0; k < count;) {
-      const wait = times[k]! - performance.now();
-      if (wait > 0) await sleep(wait);
-      const at = performance.now();
-      for (; k < count && times[k]! <= at; k++) {
-        const a = k % addresses.length;
-        if (inFlight[a]! >= options.inFlightPerAddress) {
-          notSentOnTime++;
-          continue;
-        }
-        inFlight[a]!++;
-        lags.push(at - times[k]!);
-        // Every socketEvery-th request of an address's turn is an upgrade (k / addresses keeps addresses alike).
-        if (Math.floor(k / addresses.length) % options.socketEvery === 0) {
-          sockets.sent++;
-          track(upgrade(a, times[k]!));
-        } else {
-          reads.sent++;
-          track(read(a, times[k]!));
-        }
+    await sendOnSchedule(times, (k, at) => {
+      const a = k % addresses.length;
+      if (inFlight[a]! >= options.inFlightPerAddress) {
+        notSentOnTime++;
+        return;
       }
-    }
+      inFlight[a]!++;
+      lags.push(at - times[k]!);
+      // Every socketEvery-th request of an address's turn is an upgrade (k / addresses keeps addresses alike).
+      if (Math.floor(k / addresses.length) % options.socketEvery === 0) {
+        sockets.sent++;
+        track(upgrade(a, times[k]!));
+      } else {
+        reads.sent++;
+        track(read(a, times[k]!));
+      }
+    });
     const ended = performance.now();
     const seconds = (ended - start) / 1000;
     const cpu = process.cpuUsage(cpuBefore);
