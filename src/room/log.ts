@@ -90,6 +90,8 @@ export const OPEN_SQL = `SELECT ${SENDER_KEY} AS sender_key, ${SELECT.slice("SEL
 const OWED_WHERE = `m.pos > ?1 AND m.kv_pos > ?1`;
 /** The owed messages whole: the flush writes their records without reading them again. */
 export const OWED_SQL = `SELECT m.kv_pos, ${SELECT.slice("SELECT ".length)} WHERE ${OWED_WHERE} ORDER BY m.pos`;
+/** The replaced text (?5, one version as JSON) joins the row's history in the statement that replaces it. */
+const APPEND_HISTORY = `json_insert(COALESCE(history, '[]'), '$[#]', json(?5))`;
 /** Retention: the seq range of one mark, past the cutoff. */
 export const EXPIRED_SQL = `SELECT m.id, m.seq FROM messages m
   WHERE m.seq >= ? AND m.seq < ? AND m.created_at < ? AND m.pos < ?
@@ -377,17 +379,16 @@ export class RoomLog {
    */
   edit(current: Message, text: string, now: number): void {
     const version = current.version ?? 1;
-    const history = [...this.versions(current.id), { version, text: current.text, replacedAt: now }];
     const pos = this.nextPos();
     this.sql.exec(
-      `UPDATE messages SET text = ?1, version = ?2, edited_at = ?3, pos = ?4, kv_pos = ?4, history = ?5,
+      `UPDATE messages SET text = ?1, version = ?2, edited_at = ?3, pos = ?4, kv_pos = ?4, history = ${APPEND_HISTORY},
          kv_done = ?7, open_from = ?8
        WHERE id = ?6`,
       text,
       version + 1,
       now,
       pos,
-      JSON.stringify(history),
+      JSON.stringify({ version, text: current.text, replacedAt: now } satisfies MessageVersion),
       current.id,
       ...this.carried(),
     );
@@ -582,17 +583,16 @@ export class RoomLog {
    */
   newAnswer(reply: Message, input: { text: string; author: string; stopped: boolean; replyId: string }, now: number) {
     const version = reply.version ?? 1;
-    const history = [...this.versions(reply.id), { version, text: reply.text, replacedAt: now }];
     const pos = this.nextPos();
     this.sql.exec(
-      `UPDATE messages SET text = ?1, version = ?2, edited_at = ?3, pos = ?4, kv_pos = ?4, history = ?5,
+      `UPDATE messages SET text = ?1, version = ?2, edited_at = ?3, pos = ?4, kv_pos = ?4, history = ${APPEND_HISTORY},
          author = ?6, stopped = ?7, reply_id = ?8, kv_done = ?10, open_from = ?11
        WHERE id = ?9`,
       input.text,
       version + 1,
       now,
       pos,
-      JSON.stringify(history),
+      JSON.stringify({ version, text: reply.text, replacedAt: now } satisfies MessageVersion),
       input.author,
       input.stopped ? 1 : 0,
       input.replyId,

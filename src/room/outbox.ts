@@ -234,6 +234,8 @@ class OutboxFlusher {
     let failed = 0;
     for (;;) {
       const rows = outbox.due(now, MAX_BATCH);
+      // Past the watermark no change happened (the log keeps its position in memory): nothing is owed.
+      if (!rows.length && outbox.kvPos() >= state.log.lastPos()) break;
       const { owed, upTo } = rows.length ? { owed: [], upTo: 0 } : state.log.owed(outbox.kvPos());
       const batch = owed.slice(0, MAX_BATCH);
       // Every record owed up to here is in this batch (the rest were owed later).
