@@ -161,17 +161,19 @@ export class LogOperations {
     const frames: ServerFrame[] = [];
     const message = this.state.transaction(() => {
       const { message, created } = this.state.log.insert(record, null, true);
+      const owed: string[] = [];
       if (created) {
-        this.kvSync.owe(this.recordKey(message.id), now);
+        owed.push(this.recordKey(message.id));
         frames.push({ type: "message", message });
       }
       const human = message.replyTo ? this.state.log.get(message.replyTo) : null;
       if (human) this.streams.dropFor(human.id);
       if (human && human.kind === "human" && !human.deleted && human.status !== "complete") {
         this.state.log.setStatus(human.id, "complete", null, true);
-        this.kvSync.owe(this.recordKey(human.id), now);
+        owed.push(this.recordKey(human.id));
         frames.push({ type: "update", message: this.state.log.get(human.id)! });
       }
+      if (owed.length) this.kvSync.owe(owed, now);
       return { message, readded: created };
     });
     this.changed(frames);
@@ -421,14 +423,16 @@ export class LogOperations {
         null,
         true,
       );
+      const owed: string[] = [];
       if (created) {
-        this.kvSync.owe(this.recordKey(message.id), now);
+        owed.push(this.recordKey(message.id));
         frames.push({ type: "message", message });
       }
       if (human.status !== "complete") {
         this.state.log.setStatus(human.id, "complete", null, true);
-        this.kvSync.owe(this.recordKey(human.id), now);
+        owed.push(this.recordKey(human.id));
       }
+      if (owed.length) this.kvSync.owe(owed, now);
       const completed = this.state.log.get(human.id)!;
       if (human.status !== "complete") frames.push({ type: "update", message: completed });
       this.streams.dropFor(human.id);
@@ -450,9 +454,8 @@ export class LogOperations {
     const answered = this.state.transaction(() => {
       const { text, author } = input;
       this.state.log.newAnswer(earlier, { text, author, stopped: !!input.stopped, replyId: input.id }, now);
-      this.kvSync.owe(this.recordKey(earlier.id), now);
       this.state.log.setStatus(human.id, "complete", null, true);
-      this.kvSync.owe(this.recordKey(human.id), now);
+      this.kvSync.owe([this.recordKey(earlier.id), this.recordKey(human.id)], now);
       // The stream ran under the new reply's id, which never becomes a row: viewers drop it.
       this.streams.endFor(human.id);
       return { message: this.state.log.get(earlier.id)!, created: true, human: this.state.log.get(human.id)! };

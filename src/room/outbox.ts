@@ -31,15 +31,17 @@ export class KvSync {
   }
 
   /**
-   * A KV write is owed; the caller is inside the transaction of the change it reports. A
+   * KV writes are owed, all by one change (the marker is looked at once); the caller is inside its transaction. A
    * message's record is carried by its row (the log's `owed` flag sets `kv_pos`): here only the
    * backstop alarm and the room's marker (owed again when what it says changes). `opensPrompt`:
    * the change leaves a prompt open (a pending human message), so the room has work without asking.
    */
-  owe(key: string, now: number, opensPrompt = false): void {
+  owe(keys: string | readonly string[], now: number, opensPrompt = false): void {
     const { state } = this;
-    if (key.startsWith(COMMENT_PREFIX)) this.flusher.owedAt(key, now);
-    else state.outbox.enqueue(key, now);
+    for (const key of typeof keys === "string" ? [keys] : keys) {
+      if (key.startsWith(COMMENT_PREFIX)) this.flusher.owedAt(key, now);
+      else state.outbox.enqueue(key, now);
+    }
     // The backstop alarm commits with the change, so a crash before the post-answer flush still ends
     // in a write; set for when the mirror wants it too, so one alarm serves both.
     void this.alarms.schedule(this.mirrorDueAt(now));
