@@ -100,10 +100,7 @@ export class Control extends DurableObject<Env> {
         entry.at,
         entry.who,
       );
-      this.sql.exec(
-        `DELETE FROM deletions WHERE rowid NOT IN (SELECT rowid FROM deletions ORDER BY at DESC, rowid DESC LIMIT ?)`,
-        DELETION_AUDIT_LIMIT,
-      );
+      this.keepNewest("deletions", DELETION_AUDIT_LIMIT);
     });
   }
 
@@ -120,10 +117,7 @@ export class Control extends DurableObject<Env> {
         entry.tombstones ? 1 : 0,
         entry.removed,
       );
-      this.sql.exec(
-        `DELETE FROM purges WHERE rowid NOT IN (SELECT rowid FROM purges ORDER BY at DESC, rowid DESC LIMIT ?)`,
-        PURGE_AUDIT_LIMIT,
-      );
+      this.keepNewest("purges", PURGE_AUDIT_LIMIT);
     });
   }
 
@@ -139,11 +133,16 @@ export class Control extends DurableObject<Env> {
         entry.before,
         entry.after,
       );
-      this.sql.exec(
-        `DELETE FROM limits WHERE rowid NOT IN (SELECT rowid FROM limits ORDER BY at DESC, rowid DESC LIMIT ?)`,
-        AUDIT_LIMIT,
-      );
+      this.keepNewest("limits", AUDIT_LIMIT);
     });
+  }
+
+  /** An audit table keeps its newest `limit` entries: older ones go as a new one comes. */
+  private keepNewest(table: "audit" | "deletions" | "purges" | "limits", limit: number): void {
+    this.sql.exec(
+      `DELETE FROM ${table} WHERE rowid NOT IN (SELECT rowid FROM ${table} ORDER BY at DESC, rowid DESC LIMIT ?)`,
+      limit,
+    );
   }
 
   /** Replaces the flag, audits the change and publishes it to KV `flags` for the Worker to read. */
@@ -168,10 +167,7 @@ export class Control extends DurableObject<Env> {
         JSON.stringify(strip(before)),
         JSON.stringify(strip(after)),
       );
-      this.sql.exec(
-        `DELETE FROM audit WHERE rowid NOT IN (SELECT rowid FROM audit ORDER BY at DESC, rowid DESC LIMIT ?)`,
-        AUDIT_LIMIT,
-      );
+      this.keepNewest("audit", AUDIT_LIMIT);
     });
     await this.env.CHAT_KV.put(FLAGS_KEY, JSON.stringify(after));
     return { before, after };
