@@ -385,8 +385,15 @@ const roundsOf = (s: SocketWritesResult): string => {
   return rounds === 1 ? "runs" : `${rounds} rounds of runs`;
 };
 
+/** Why the saturation runs' CPU ratios are shown and not judged. */
+const SATURATED_CPU =
+  " (at saturation one workerd thread uses one core whatever the room, so this is about 1 / throughput of a" +
+  " moment of the machine: information; the CPU targets use the equal-load pairs)";
+
 export function benchTables(report: BenchReport): string[] {
   const tables: string[] = [];
+  // Older reports judged their CPU targets on the saturation runs: there the note would be wrong.
+  const cpuNote = report.cpu ? SATURATED_CPU : "";
   if (report.throughput) {
     const t = report.throughput;
     tables.push(
@@ -409,10 +416,10 @@ export function benchTables(report: BenchReport): string[] {
         (t.ratios.referenceOverNoop === undefined
           ? ""
           : `, reference / no-op = ${fmt(t.ratios.referenceOverNoop, 3)}, do / reference = ${fmt(t.ratios.doOverReference, 3)}`) +
-        httpSpreads(t),
+        httpSpreads(t, cpuNote),
     );
   }
-  if (report.socket) tables.push(socketTable(report.socket));
+  if (report.socket) tables.push(socketTable(report.socket, cpuNote));
   if (report.cpu) tables.push(equalLoadCpuTable(report.cpu));
   if (report.openLoop) tables.push(openLoopTable(report.openLoop));
   if (report.fanIn) tables.push(fanInTable(report.fanIn));
@@ -593,17 +600,17 @@ export function benchTables(report: BenchReport): string[] {
 }
 
 /** The do and reference writes run by run: requests/s and CPU per request, and their ratios' spreads. */
-function httpSpreads(t: ThroughputResult): string {
+function httpSpreads(t: ThroughputResult, cpuNote: string): string {
   const row = (name: string) => t.scenarios.find((x) => x.name === name);
   const [d, r] = [row("do write"), row("reference write")];
   if (!d?.cpuRuns || !r?.cpuRuns || !t.ratios.cpuDoOverReference || !t.ratios.doOverReferenceSpread) return "";
   return (
     `\n\nServer CPU ms/request per run: do write ${cpuRuns(d.cpuRuns)}, reference write ${cpuRuns(r.cpuRuns)}. ` +
-    `do / reference, requests/s: ${spreadText(t.ratios.doOverReferenceSpread)}; server CPU per request: ${spreadText(t.ratios.cpuDoOverReference)}.`
+    `do / reference, requests/s: ${spreadText(t.ratios.doOverReferenceSpread)}; server CPU per request: ${spreadText(t.ratios.cpuDoOverReference)}${cpuNote}.`
   );
 }
 
-function socketTable(s: SocketWritesResult): string {
+function socketTable(s: SocketWritesResult, cpuNote: string): string {
   const row = (name: string, r: SocketWritesResult["ours"] | null) =>
     r
       ? [
@@ -648,7 +655,7 @@ function socketTable(s: SocketWritesResult): string {
       ? `; server CPU ms/msg per run: ours ${cpuRuns(s.runs.cpuOurs)}, reference ${cpuRuns(s.runs.cpuReference)}`
       : "") +
     `\n\nours / reference, msgs/s: ${s.ratios.throughput ? spreadText(s.ratios.throughput) : `${fmt(s.ratios.oursOverReference, 3)} × of the means`}` +
-    (s.ratios.cpu ? `; server CPU per message: ${spreadText(s.ratios.cpu)}` : "") +
+    (s.ratios.cpu ? `; server CPU per message: ${spreadText(s.ratios.cpu)}${cpuNote}` : "") +
     `${threadCeiling(s.reference)}.` +
     `\n\nOutbox (ours, ${outbox.roomCount ?? "?"} messages in the room, ${outbox.outbox?.flushed ?? "?"} records flushed): ${outbox.pendingAtRunEnd ?? "?"} records pending when the run ended, drained in ${outbox.drainedInMs === null ? "— (not within 30 s)" : `${outbox.drainedInMs} ms`}; ` +
     `record lag p50 ${fmt(lag?.p50, 0)} ms, p99 ${fmt(lag?.p99, 0)} ms, max ${fmt(lag?.max, 0)} ms; ` +
