@@ -957,13 +957,16 @@ export function headlineFigures(b: BenchReport): string {
   // Older reports have only the saturation runs' ratios.
   const socketCpu = b.cpu ? b.cpu.socket?.cpu : b.socket?.ratios.cpu;
   const httpCpu = b.cpu ? b.cpu.http?.cpu : b.throughput?.ratios.cpuDoOverReference;
+  const spread = b.cpu ? "concurrent pairs" : "runs";
   if (socketCpu || httpCpu)
     parts.push(
       `server CPU ours / the bare reference room${b.cpu ? " at an equal offered load, measured concurrently" : ""}: ${[
         socketCpu
-          ? `socket message ${fmt(socketCpu.ofMeans, 2)} × (runs ${fmt(socketCpu.min, 2)}–${fmt(socketCpu.max, 2)})`
+          ? `socket message ${fmt(socketCpu.ofMeans, 2)} × (${spread} ${fmt(socketCpu.min, 2)}–${fmt(socketCpu.max, 2)})`
           : "",
-        httpCpu ? `HTTP post ${fmt(httpCpu.ofMeans, 2)} × (runs ${fmt(httpCpu.min, 2)}–${fmt(httpCpu.max, 2)})` : "",
+        httpCpu
+          ? `HTTP post ${fmt(httpCpu.ofMeans, 2)} × (${spread} ${fmt(httpCpu.min, 2)}–${fmt(httpCpu.max, 2)})`
+          : "",
       ]
         .filter(Boolean)
         .join(", ")}`,
