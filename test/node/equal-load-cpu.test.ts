@@ -69,6 +69,8 @@ describe("server CPU per message at an equal load", () => {
     const report = { cpu: result(path("socket message", [2], [1]), null) } as unknown as BenchReport;
     const cpuTargets = checkTargets(report).filter((t) => t.name.includes("CPU"));
     expect(cpuTargets).toEqual([expect.objectContaining({ name: "socket CPU vs reference", met: false })]);
-    expect(headlineFigures(report)).toContain("at an equal offered load, measured concurrently: socket message 2.00 × (concurrent pairs 2.00–2.00)");
+    expect(headlineFigures(report)).toContain(
+      "at an equal offered load, measured concurrently: socket message 2.00 × (concurrent pairs 2.00–2.00)",
+    );
   });
 });
