@@ -12,7 +12,6 @@ import { OpenLoopRoom, schedule, sendOnSchedule, tailLatency, MAX_MESSAGES } fro
 import { treesCpuOver } from "../lib/proc-cpu";
 import { pairedRatios, ratio, round, type RatioSpread } from "../lib/stats";
 import { sleep } from "../lib/time";
-import { waitUntilQuiet } from "./open-loop";
 import { REFERENCE_CONFIG } from "./socket-writes";
 
 /** One side of a run: what was offered and answered in the measured window, and its server's CPU. */
@@ -41,13 +40,18 @@ export type EqualLoadSide = {
 export type EqualLoadRun = {
   /** the measured window's real length */
   seconds: number;
+  /** false when a Worker was still busy after the wait for idle before the run (its idle rate is then too high) */
+  startedIdle: boolean;
   /** how late the one schedule loop sent against its schedule, p99 ms (it shares the machine) */
   sendLagP99Ms: number | null;
   ours: EqualLoadSide;
   reference: EqualLoadSide;
   /** ours / reference, CPU ms per message */
   ratio: number | null;
-  /** both sides had every measured message acked and delivered, none refused, no socket dropped */
+  /**
+   * both Workers idle before the run, and both sides had every measured message acked and delivered,
+   * none refused, no socket dropped
+   */
   clean: boolean;
 };
 
@@ -60,7 +64,7 @@ export type EqualLoadPath = {
   runs: EqualLoadRun[];
   /** ours / reference CPU per message over the concurrent pairs (the runs) */
   cpu: RatioSpread;
-  /** runs where a side lost or refused messages, or a socket dropped */
+  /** runs that were not clean: a side lost or refused messages, a socket dropped, or a Worker was busy before */
   unclean: number;
 };
 
@@ -167,8 +171,26 @@ export function netCpuPerMessage(
 const cleanSide = (s: EqualLoadSide): boolean =>
   s.messages > 0 && s.acked === s.messages && s.nacks === 0 && s.missing === 0 && s.drops === 0;
 
+/** A Worker counts as idle below this CPU rate (ms per second); the runtimes' own timers use about a tenth of it. */
+const IDLE_MS_PER_SECOND = 50;
+const IDLE_WAIT_MS = 30_000;
+
 /**
- * One run: both sides quiet, their idle CPU rates over `idleMs` (concurrently), then the same
+ * Waits until each tree has used less than IDLE_MS_PER_SECOND over a whole second: a room may still
+ * be finishing the last run's work (our outbox flushes its records after the acks, later on a loaded
+ * machine), which would otherwise be measured as idle and taken out of the next run. False if a
+ * tree was still busy after IDLE_WAIT_MS.
+ */
+async function waitUntilIdle(pids: readonly (number | undefined)[]): Promise<boolean> {
+  for (const deadline = performance.now() + IDLE_WAIT_MS; performance.now() < deadline;) {
+    const { cpuMs, seconds } = await treesCpuOver(pids, 0, 1_000);
+    if (cpuMs.every((ms) => ms === null || ms / seconds < IDLE_MS_PER_SECOND)) return true;
+  }
+  return false;
+}
+
+/**
+ * One run: both sides idle, their idle CPU rates over `idleMs` (concurrently), then the same
  * schedule offered to both from one loop and both trees' CPU read over the same measured window.
  */
 async function equalLoadRun(
@@ -177,7 +199,7 @@ async function equalLoadRun(
   ratePerSecond: number,
   options: { durationMs: number; idleMs: number },
 ): Promise<EqualLoadRun> {
-  await waitUntilQuiet([...pids]);
+  const quiet = await waitUntilIdle(pids);
   const idle = await treesCpuOver(pids, 0, options.idleMs);
   const count = Math.min(MAX_MESSAGES, Math.ceil(((WARMUP_MS + options.durationMs) / 1000) * ratePerSecond));
   const start = performance.now() + 50;
@@ -214,6 +236,7 @@ async function equalLoadRun(
   const [ours, reference] = [side(0), side(1)];
   return {
     seconds: round(used.seconds, 2)!,
+    startedIdle: quiet,
     sendLagP99Ms: tailLatency(lags).p99,
     ours,
     reference,
@@ -221,7 +244,7 @@ async function equalLoadRun(
       ours.cpuMsPerMessage === null || reference.cpuMsPerMessage === null
         ? null
         : round(ratio(ours.cpuMsPerMessage, reference.cpuMsPerMessage), 3),
-    clean: cleanSide(ours) && cleanSide(reference),
+    clean: quiet && cleanSide(ours) && cleanSide(reference),
   };
 }
 
@@ -233,7 +256,8 @@ const sideText = (name: string, s: EqualLoadSide) =>
 const runLine = (r: EqualLoadRun) =>
   `  ${sideText("ours", r.ours)}\n  ${sideText("reference", r.reference)}\n` +
   `  ours / reference ${r.ratio ?? "—"} ×   send lag p99 ${r.sendLagP99Ms ?? "—"} ms` +
-  `${r.clean ? "" : "   LOSSES OR ERRORS: not a clean run"}`;
+  `${r.clean ? "" : "   LOSSES OR ERRORS: not a clean run"}` +
+  `${r.startedIdle ? "" : "   (a Worker was still busy before the run: its idle rate is overstated)"}`;
 
 /** A warm-up run, then `rounds` counted runs, each in fresh rooms on both sides. */
 async function equalLoadPath(
@@ -260,7 +284,7 @@ async function equalLoadPath(
   const unclean = runs.filter((r) => !r.clean).length;
   log(
     `  ${what}: ours / reference ${cpu.ofMeans ?? "—"} × of the means (pairs ${cpu.pairs.join(", ") || "—"})` +
-      `${unclean ? `; ${unclean} runs with losses or errors` : ""}`,
+      `${unclean ? `; ${unclean} runs not clean (losses, errors or a busy start)` : ""}`,
   );
   return { what, ratePerSecond, warmup, runs, cpu, unclean };
 }

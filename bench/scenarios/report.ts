@@ -219,7 +219,8 @@ export function spreadTarget(name: string, target: string, r: RatioSpread, op: "
 
 /**
  * Server CPU per message vs the reference, judged on the concurrent equal-load pairs: socket ≤ 1.0 ×,
- * HTTP post ≤ 1.1 ×, every pair. A run where a side lost or refused messages was not an equal load: no verdict.
+ * HTTP post ≤ 1.1 ×, every pair. A run where a side lost or refused messages was not an equal load, and one
+ * that started with a Worker still busy had its idle rate overstated: no verdict.
  */
 export function equalLoadCpuTargets(c: EqualLoadCpuResult): TargetCheck[] {
   const paths: [EqualLoadPath | null, string, string, number][] = [
@@ -240,7 +241,7 @@ export function equalLoadCpuTargets(c: EqualLoadCpuResult): TargetCheck[] {
       ? [
           {
             ...check,
-            measured: `${measured}; ${path.unclean} runs with losses or errors, not an equal load`,
+            measured: `${measured}; ${path.unclean} runs not clean (losses, errors or a busy start): no verdict`,
             met: null,
           },
         ]
@@ -696,7 +697,7 @@ export function equalLoadCpuTable(c: EqualLoadCpuResult): string {
   const spreads = paths.map(
     (p) =>
       `${p.what}: ${fmt(p.cpu.ofMeans, 3)} × of the means (${fmt(p.cpu.min, 3)}–${fmt(p.cpu.max, 3)} over ${p.cpu.pairs.length} concurrent pairs)` +
-      (p.unclean ? `, ${p.unclean} runs with losses or errors` : ""),
+      (p.unclean ? `, ${p.unclean} runs not clean (losses, errors or a busy start)` : ""),
   );
   return (
     `**Server CPU per message at an equal offered load** (ours, a do room, and the bare reference room loaded at the same time from one schedule: ` +
