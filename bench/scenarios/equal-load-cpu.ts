@@ -10,7 +10,7 @@ import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { ChatClient } from "../lib/api";
 import { OpenLoopRoom, schedule, sendOnSchedule, tailLatency, MAX_MESSAGES } from "../lib/open-loop";
 import { treesCpuOver } from "../lib/proc-cpu";
-import { pairedRatios, ratio, round, type RatioSpread } from "../lib/stats";
+import { pairedRatios, percentile, ratio, round, type RatioSpread } from "../lib/stats";
 import { sleep } from "../lib/time";
 import { REFERENCE_CONFIG } from "./socket-writes";
 
@@ -171,6 +171,12 @@ export function netCpuPerMessage(
 const cleanSide = (s: EqualLoadSide): boolean =>
   s.messages > 0 && s.acked === s.messages && s.nacks === 0 && s.missing === 0 && s.drops === 0;
 
+const median = (xs: number[]) =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
+
 /** A Worker counts as idle below this CPU rate (ms per second); the runtimes' own timers use about a tenth of it. */
 const IDLE_MS_PER_SECOND = 50;
 const IDLE_WAIT_MS = 30_000;
@@ -190,6 +196,19 @@ async function waitUntilIdle(pids: readonly (number | undefined)[]): Promise<boo
 }
 
 /**
+ * Each tree's idle CPU ms per second: the median of one-second windows over `idleMs`, read for all
+ * trees at once, so one burst of a runtime's housekeeping does not stand for its whole idle rate.
+ */
+async function idleCpuRates(pids: readonly (number | undefined)[], idleMs: number): Promise<(number | null)[]> {
+  const windows: { cpuMs: (number | null)[]; seconds: number }[] = [];
+  for (let n = Math.max(1, Math.round(idleMs / 1000)); n > 0; n--) windows.push(await treesCpuOver(pids, 0, 1_000));
+  return pids.map((_, i) => {
+    const rates = windows.map((w) => (w.cpuMs[i] === null ? null : w.cpuMs[i]! / w.seconds));
+    return rates.every((r) => r !== null) ? median(rates as number[]) : null;
+  });
+}
+
+/**
  * One run: both sides idle, their idle CPU rates over `idleMs` (concurrently), then the same
  * schedule offered to both from one loop and both trees' CPU read over the same measured window.
  */
@@ -200,7 +219,7 @@ async function equalLoadRun(
   options: { durationMs: number; idleMs: number },
 ): Promise<EqualLoadRun> {
   const quiet = await waitUntilIdle(pids);
-  const idle = await treesCpuOver(pids, 0, options.idleMs);
+  const idleRates = await idleCpuRates(pids, options.idleMs);
   const count = Math.min(MAX_MESSAGES, Math.ceil(((WARMUP_MS + options.durationMs) / 1000) * ratePerSecond));
   const start = performance.now() + 50;
   const times = schedule(start, ratePerSecond, count);
@@ -224,7 +243,7 @@ async function equalLoadRun(
   const side = (i: 0 | 1): EqualLoadSide => {
     const tally = targets[i].tally();
     const cpuMs = used.cpuMs[i]!;
-    const idleRate = idle.cpuMs[i] === null ? null : idle.cpuMs[i]! / idle.seconds;
+    const idleRate = idleRates[i]!;
     return {
       ...tally,
       cpuMs: round(cpuMs, 0),

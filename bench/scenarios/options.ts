@@ -69,7 +69,8 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   --cpu-rounds N         counted concurrent runs of the cpu scenario, after a warm-up run (default 4)
   --cpu-rate N           socket msgs/s offered to each room in the cpu scenario (default 150)
   --cpu-http-rate N      HTTP posts/s offered to each room in the cpu scenario (default 100)
-  --cpu-idle-ms MS       each side's idle CPU rate, measured right before every cpu run (default 3000)
+  --cpu-idle-ms MS       each side's idle CPU rate (the median of one-second windows), measured
+                         right before every cpu run (default 3000)
   --open-loop-ms MS      measured length of each open-loop run, after 2 s of warm-up (default 8000)
   --history N,N          room history sizes (default 1000,100000)
   --samples N            requests per room for history and scrollback (default 200)

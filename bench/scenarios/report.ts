@@ -703,7 +703,7 @@ export function equalLoadCpuTable(c: EqualLoadCpuResult): string {
     `**Server CPU per message at an equal offered load** (ours, a do room, and the bare reference room loaded at the same time from one schedule: ` +
     `socket sends round-robin over ${c.senders} senders with ${c.listeners} listeners, and HTTP posts; fresh rooms every run; ` +
     `${c.durationMs / 1000} s measured after ${c.warmupMs / 1000} s warm-up, both Workers' CPU read at the same instants; ` +
-    `each side's idle CPU rate, measured at the same time for ${c.idleMs / 1000} s with no load right before the run, taken out)\n\n` +
+    `each side's idle CPU rate, the median of one-second windows over ${c.idleMs / 1000} s with no load right before the run, measured at the same time, taken out)\n\n` +
     markdownTable(["load", "run", ...header("ours"), ...header("ref."), "ours / ref. CPU"], rows, [
       "left",
       "left",
