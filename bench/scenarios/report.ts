@@ -681,7 +681,8 @@ export function equalLoadCpuTable(c: EqualLoadCpuResult): string {
   const rows = paths.flatMap((p) =>
     [p.warmup, ...p.runs].map((r, i) => [
       `${p.what}, ${fmt(p.ratePerSecond, 0)}/s`,
-      i === 0 ? "warm-up (not counted)" : String(i),
+      (i === 0 ? "warm-up (not counted)" : String(i)) +
+        (r.startedIdle === false ? ", a Worker busy before it" : r.clean ? "" : ", losses or errors"),
       ...side(r.ours),
       ...side(r.reference),
       fmt(r.ratio, 3),
