@@ -275,8 +275,8 @@ const sideText = (name: string, s: EqualLoadSide) =>
 const runLine = (r: EqualLoadRun) =>
   `  ${sideText("ours", r.ours)}\n  ${sideText("reference", r.reference)}\n` +
   `  ours / reference ${r.ratio ?? "—"} ×   send lag p99 ${r.sendLagP99Ms ?? "—"} ms` +
-  `${r.clean ? "" : "   LOSSES OR ERRORS: not a clean run"}` +
-  `${r.startedIdle ? "" : "   (a Worker was still busy before the run: its idle rate is overstated)"}`;
+  `${r.clean || !r.startedIdle ? "" : "   LOSSES OR ERRORS: not a clean run"}` +
+  `${r.startedIdle ? "" : "   A WORKER WAS STILL BUSY BEFORE THE RUN: its idle rate is overstated, not a clean run"}`;
 
 /** A warm-up run, then `rounds` counted runs, each in fresh rooms on both sides. */
 async function equalLoadPath(
