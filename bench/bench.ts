@@ -1,4 +1,5 @@
-// `npm run bench`: throughput, socket writes (ours vs a bare reference room), latency under
+// `npm run bench`: throughput, socket writes (ours vs a bare reference room), server CPU per
+// message against that room at an equal load measured concurrently, latency under
 // a steady offered load, time to visible, requests per message, read and scroll-back latency
 // with a long history, cost at real rates, streaming, a flood of random room names, and the fan-in of many rooms into the
 // shared objects, against a local
@@ -12,6 +13,7 @@ import { historyBench, seedHistories } from "./scenarios/history";
 import { BENCH_USAGE, parseBenchOptions } from "./scenarios/options";
 import { benchTables, checkTargets, costTable, machine, type BenchReport } from "./scenarios/report";
 import { costBench } from "./scenarios/cost";
+import { equalLoadCpuBench } from "./scenarios/equal-load-cpu";
 import { fanInBench } from "./scenarios/fan-in";
 import { floodBench } from "./scenarios/flood";
 import { limitCostBench } from "./scenarios/limit-cost";
@@ -93,6 +95,29 @@ async function main(): Promise<number> {
             durationMs: options.socketMs,
             rounds: options.socketRounds,
             warmupMs: 1_000,
+            serverPid: worker.pid,
+          },
+          log,
+        );
+      });
+    }
+    if (want("cpu")) {
+      await run("cpu", async () => {
+        log(
+          `\nServer CPU per message at an equal offered load, ours and the reference room loaded at the same time (${options.cpuMs / 1000} s per run after ${options.cpuIdleMs / 1000} s idle and 2 s warm-up; a warm-up run, then ${options.cpuRounds} runs):`,
+        );
+        report.cpu = await equalLoadCpuBench(
+          worker.url,
+          worker.adminToken,
+          {
+            runTag,
+            senders: 16,
+            listeners: 10,
+            socketRate: options.cpuRate,
+            httpRate: options.cpuHttpRate,
+            durationMs: options.cpuMs,
+            idleMs: options.cpuIdleMs,
+            rounds: options.cpuRounds,
             serverPid: worker.pid,
           },
           log,

@@ -89,40 +89,124 @@ export const MAX_MESSAGES = 30_000;
 
 type Sent = { scheduledAt: number; measured: boolean; arrivals: (number | undefined)[]; acked: boolean };
 
-export async function openLoopLoad(options: OpenLoopOptions): Promise<OpenLoopResult> {
-  const sent = new Map<string, Sent>();
+/** What one room's open-loop sockets saw: everything of OpenLoopResult the schedule and the server's CPU do not give. */
+export type OpenLoopDelivery = Pick<
+  OpenLoopResult,
+  "scheduled" | "acked" | "nacks" | "missing" | "latencyMs" | "lastListenerMs" | "socketDrops" | "firstError"
+>;
+
+/**
+ * One room's sender and listener sockets, open: `send` puts a message on the next sender's socket
+ * (round-robin) and tracks its ack and its arrival at every listener. Several rooms can be driven
+ * from one schedule loop, so they receive the same load at the same moments.
+ */
+export class OpenLoopRoom {
+  private readonly sent = new Map<string, Sent>();
   /** (message, listener) pairs sent and not arrived yet */
-  let awaited = 0;
-  let nacks = 0;
-  let socketDrops = 0;
-  let firstError: string | undefined;
-  const onDrop = (why: string) => {
-    socketDrops++;
-    firstError ??= why;
-  };
-  const listen = (index: number) => (frame: ServerFrame, at: number) => {
+  private awaited = 0;
+  private nacks = 0;
+  private socketDrops = 0;
+  private firstError: string | undefined;
+  private sockets: FrameSocket[] = [];
+
+  private constructor(private readonly listeners: number) {}
+
+  static async open(socketUrl: string, senders: number, listeners: number): Promise<OpenLoopRoom> {
+    const room = new OpenLoopRoom(listeners);
+    const onDrop = (why: string) => {
+      room.socketDrops++;
+      room.firstError ??= why;
+    };
+    room.sockets = await openAll([
+      ...Array.from({ length: listeners }, (_, i) => FrameSocket.open(socketUrl, room.listen(i), onDrop)),
+      ...Array.from({ length: senders }, () => FrameSocket.open(socketUrl, room.answer, onDrop)),
+    ]);
+    return room;
+  }
+
+  private listen = (index: number) => (frame: ServerFrame, at: number) => {
     if (frame.type !== "message") return;
-    const s = sent.get(frame.message.id);
+    const s = this.sent.get(frame.message.id);
     if (s && s.arrivals[index] === undefined) {
       s.arrivals[index] = at;
-      awaited--;
+      this.awaited--;
     }
   };
-  const answer = (frame: ServerFrame) => {
+
+  private answer = (frame: ServerFrame) => {
     if (frame.type !== "ack" && frame.type !== "nack") return;
-    const s = sent.get(frame.id);
+    const s = this.sent.get(frame.id);
     if (!s) return;
     if (frame.type === "ack") s.acked = true;
     else {
-      nacks++;
-      firstError ??= `nack ${frame.status}: ${frame.error}`;
+      this.nacks++;
+      this.firstError ??= `nack ${frame.status}: ${frame.error}`;
     }
   };
-  const sockets = await openAll([
-    ...Array.from({ length: options.listeners }, (_, i) => FrameSocket.open(options.socketUrl, listen(i), onDrop)),
-    ...Array.from({ length: options.senders }, () => FrameSocket.open(options.socketUrl, answer, onDrop)),
-  ]);
-  const senders = sockets.slice(options.listeners);
+
+  /** Message `k` of the schedule, due at `scheduledAt`; `measured` when it falls in the measured window. */
+  send(k: number, scheduledAt: number, measured: boolean): void {
+    const id = newMessageId();
+    this.sent.set(id, {
+      scheduledAt,
+      measured,
+      arrivals: Array<number | undefined>(this.listeners).fill(undefined),
+      acked: false,
+    });
+    this.awaited += this.listeners;
+    const senders = this.sockets.slice(this.listeners);
+    const socket = senders[k % senders.length]!;
+    if (!socket.dropped)
+      socket.send({ type: "send", id, text: `open loop ${k}`, author: `bench-${k % senders.length}` });
+  }
+
+  /** Waits until every message sent so far reached every listener, `graceMs` at most. */
+  async settle(graceMs: number): Promise<void> {
+    for (const deadline = performance.now() + graceMs; this.awaited > 0 && performance.now() < deadline;)
+      await sleep(20);
+  }
+
+  close(): void {
+    for (const socket of this.sockets) socket.close();
+  }
+
+  /** The measured messages: acks, nacks, arrivals and their latencies from the scheduled send. */
+  delivery(): OpenLoopDelivery {
+    const measured = [...this.sent.values()].filter((s) => s.measured);
+    const latencies: number[] = [];
+    const last: number[] = [];
+    let missing = 0;
+    let lastMissing = 0;
+    for (const s of measured) {
+      let slowest = 0;
+      let complete = true;
+      for (const at of s.arrivals) {
+        if (at === undefined) {
+          missing++;
+          complete = false;
+        } else {
+          latencies.push(at - s.scheduledAt);
+          slowest = Math.max(slowest, at - s.scheduledAt);
+        }
+      }
+      if (complete) last.push(slowest);
+      else lastMissing++;
+    }
+    return {
+      scheduled: measured.length,
+      acked: measured.filter((s) => s.acked).length,
+      nacks: this.nacks,
+      missing,
+      latencyMs: tailLatency(latencies, missing),
+      lastListenerMs: tailLatency(last, lastMissing),
+      socketDrops: this.socketDrops,
+      ...(this.firstError ? { firstError: this.firstError } : {}),
+    };
+  }
+}
+
+export async function openLoopLoad(options: OpenLoopOptions): Promise<OpenLoopResult> {
+  const room = await OpenLoopRoom.open(options.socketUrl, options.senders, options.listeners);
   const count = Math.min(
     MAX_MESSAGES,
     Math.ceil(((options.warmupMs + options.durationMs) / 1000) * options.ratePerSecond),
@@ -134,58 +218,21 @@ export async function openLoopLoad(options: OpenLoopOptions): Promise<OpenLoopRe
   const lags: number[] = [];
   try {
     await sendOnSchedule(times, (k, now) => {
-      const id = newMessageId();
       const measured = times[k]! >= measureFrom;
-      sent.set(id, {
-        scheduledAt: times[k]!,
-        measured,
-        arrivals: Array<number | undefined>(options.listeners).fill(undefined),
-        acked: false,
-      });
-      awaited += options.listeners;
       if (measured) lags.push(now - times[k]!);
-      const socket = senders[k % senders.length]!;
-      if (!socket.dropped)
-        socket.send({ type: "send", id, text: `open loop ${k}`, author: `bench-${k % senders.length}` });
+      room.send(k, times[k]!, measured);
     });
-    for (const deadline = performance.now() + options.graceMs; awaited > 0 && performance.now() < deadline;)
-      await sleep(20);
+    await room.settle(options.graceMs);
   } finally {
-    for (const socket of sockets) socket.close();
+    room.close();
   }
-  const measured = [...sent.values()].filter((s) => s.measured);
-  const latencies: number[] = [];
-  const last: number[] = [];
-  let missing = 0;
-  let lastMissing = 0;
-  for (const s of measured) {
-    let slowest = 0;
-    let complete = true;
-    for (const at of s.arrivals) {
-      if (at === undefined) {
-        missing++;
-        complete = false;
-      } else {
-        latencies.push(at - s.scheduledAt);
-        slowest = Math.max(slowest, at - s.scheduledAt);
-      }
-    }
-    if (complete) last.push(slowest);
-    else lastMissing++;
-  }
+  const delivery = room.delivery();
   const used = await cpu;
   return {
     ratePerSecond: options.ratePerSecond,
-    scheduled: measured.length,
-    acked: measured.filter((s) => s.acked).length,
-    nacks,
-    missing,
-    latencyMs: tailLatency(latencies, missing),
-    lastListenerMs: tailLatency(last, lastMissing),
+    ...delivery,
     sendLagMs: tailLatency(lags),
     serverCpuMsPerMessage:
-      used.server === null || measured.length === 0 ? null : round(used.server / measured.length, 2),
-    socketDrops,
-    ...(firstError ? { firstError } : {}),
+      used.server === null || delivery.scheduled === 0 ? null : round(used.server / delivery.scheduled, 2),
   };
 }

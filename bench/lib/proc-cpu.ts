@@ -3,6 +3,7 @@
 // the storage design, is what caps requests per second.
 import { readFileSync, readdirSync } from "node:fs";
 import { round } from "./stats";
+import { sleep } from "./time";
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
 const TICKS_PER_SECOND = 100;
@@ -55,5 +56,26 @@ export async function withCpuPerCall<T extends { ok: number }>(
   return {
     result,
     cpuMsPerCall: before === null || after === null || result.ok === 0 ? null : round((after - before) / result.ok, 2),
+  };
+}
+
+/**
+ * CPU ms used by each process tree of `pids` from `fromMs` to `fromMs + durationMs` from now, all
+ * read at the same instants, and the window's real length (a timer may wake late): null where /proc is not available.
+ */
+export async function treesCpuOver(
+  pids: readonly (number | undefined)[],
+  fromMs: number,
+  durationMs: number,
+): Promise<{ cpuMs: (number | null)[]; seconds: number }> {
+  await sleep(fromMs);
+  const before = pids.map(treeCpuMs);
+  const started = performance.now();
+  await sleep(durationMs);
+  const after = pids.map(treeCpuMs);
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    cpuMs: before.map((b, i) => (b === null || after[i] === null ? null : after[i]! - b)),
+    seconds,
   };
 }

@@ -5,6 +5,7 @@ import { readFlags, validate } from "../lib/cli";
 export const SCENARIOS = [
   "throughput",
   "socket",
+  "cpu",
   "openloop",
   "limits",
   "visibility",
@@ -27,6 +28,10 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
                listeners), ours vs a bare reference room (bench/reference); outbox lag
                and every acknowledged message's KV record; msgs/s and server CPU per message
                ours / reference with the spread of neighbouring runs
+  cpu          server CPU per message, ours vs the reference room, at an equal fixed offered
+               load measured concurrently: socket sends (16 senders, 10 listeners) and HTTP
+               posts on one schedule to both Workers at once, each tree's idle CPU rate taken
+               out; a warm-up run, then rounds of concurrent pairs (the CPU targets' figures)
   openloop     latency under a steady offered load: the reference room's capacity first, then
                25, 50 and 75 % of it and 200 msgs/s offered on schedule (16 sender sockets, 10
                listeners) to ours and the reference; p50, p99, p99.9 from scheduled send to
@@ -60,6 +65,12 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   --http-rounds N        rounds of reference, ours, ours, reference HTTP writes (default 2)
   --socket-ms MS         measured length of each socket run, after 1 s of warm-up (default 12000)
   --socket-rounds N      rounds of reference, ours, ours, reference socket runs (default 2)
+  --cpu-ms MS            measured length of each cpu run, after 2 s of warm-up (default 8000)
+  --cpu-rounds N         counted concurrent runs of the cpu scenario, after a warm-up run (default 4)
+  --cpu-rate N           socket msgs/s offered to each room in the cpu scenario (default 150)
+  --cpu-http-rate N      HTTP posts/s offered to each room in the cpu scenario (default 100)
+  --cpu-idle-ms MS       each side's idle CPU rate (the median of one-second windows), measured
+                         right before every cpu run (default 3000)
   --open-loop-ms MS      measured length of each open-loop run, after 2 s of warm-up (default 8000)
   --history N,N          room history sizes (default 1000,100000)
   --samples N            requests per room for history and scrollback (default 200)
@@ -102,6 +113,11 @@ const schema = z.object({
   concurrency: int("--concurrency", 1, 256).default(16),
   durationMs: int("--duration-ms", 500, 600_000).default(5_000),
   httpRounds: int("--http-rounds", 1, 10).default(2),
+  cpuMs: int("--cpu-ms", 1_000, 600_000).default(8_000),
+  cpuRounds: int("--cpu-rounds", 1, 20).default(4),
+  cpuRate: int("--cpu-rate", 1, 2_000).default(150),
+  cpuHttpRate: int("--cpu-http-rate", 1, 2_000).default(100),
+  cpuIdleMs: int("--cpu-idle-ms", 500, 60_000).default(3_000),
   openLoopMs: int("--open-loop-ms", 1_000, 600_000).default(8_000),
   socketMs: int("--socket-ms", 1_000, 600_000).default(12_000),
   socketRounds: int("--socket-rounds", 1, 10).default(2),
@@ -139,6 +155,8 @@ const QUICK = {
   "socket-ms": "5000",
   "socket-rounds": "1",
   "open-loop-ms": "4000",
+  "cpu-ms": "4000",
+  "cpu-rounds": "2",
   "history": "1000,5000",
   "seed-budget-ms": "20000",
   "samples": "50",
@@ -163,6 +181,11 @@ export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
     "socket-rounds": { type: "string" },
     "http-rounds": { type: "string" },
     "open-loop-ms": { type: "string" },
+    "cpu-ms": { type: "string" },
+    "cpu-rounds": { type: "string" },
+    "cpu-rate": { type: "string" },
+    "cpu-http-rate": { type: "string" },
+    "cpu-idle-ms": { type: "string" },
     "history": { type: "string" },
     "seed": { type: "string" },
     "seed-budget-ms": { type: "string" },
@@ -193,6 +216,11 @@ export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
     socketRounds: q("socket-rounds"),
     httpRounds: q("http-rounds"),
     openLoopMs: q("open-loop-ms"),
+    cpuMs: q("cpu-ms"),
+    cpuRounds: q("cpu-rounds"),
+    cpuRate: values["cpu-rate"],
+    cpuHttpRate: values["cpu-http-rate"],
+    cpuIdleMs: values["cpu-idle-ms"],
     history: q("history"),
     seed: values.seed,
     seedBudgetMs: q("seed-budget-ms"),
