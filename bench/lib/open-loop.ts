@@ -60,7 +60,6 @@ export function schedule(start: number, ratePerSecond: number, count: number): n
   return Array.from({ length: count }, (_, k) => start + k * every);
 }
 
-/** Nearest-rank percentiles, a missing sample counted as slower than any that arrived. */
 /**
  * Calls `send(k, now)` for every scheduled time (performance.now() ms) as it comes, whatever earlier
  * sends are doing: every send due by now goes out now, so a late wake-up sends a burst, never fewer.
@@ -74,6 +73,7 @@ export async function sendOnSchedule(times: readonly number[], send: (k: number,
   }
 }
 
+/** Nearest-rank percentiles, a missing sample counted as slower than any that arrived. */
 export function tailLatency(values: readonly number[], missing = 0): TailLatency {
   const sorted = [...values].sort((a, b) => a - b);
   const all = missing ? [...sorted, ...Array<number>(missing).fill(Number.POSITIVE_INFINITY)] : sorted;
@@ -108,6 +108,7 @@ export class OpenLoopRoom {
   private socketDrops = 0;
   private firstError: string | undefined;
   private sockets: FrameSocket[] = [];
+  private senders: FrameSocket[] = [];
 
   private constructor(private readonly listeners: number) {}
 
@@ -121,6 +122,7 @@ export class OpenLoopRoom {
       ...Array.from({ length: listeners }, (_, i) => FrameSocket.open(socketUrl, room.listen(i), onDrop)),
       ...Array.from({ length: senders }, () => FrameSocket.open(socketUrl, room.answer, onDrop)),
     ]);
+    room.senders = room.sockets.slice(listeners);
     return room;
   }
 
@@ -154,10 +156,9 @@ export class OpenLoopRoom {
       acked: false,
     });
     this.awaited += this.listeners;
-    const senders = this.sockets.slice(this.listeners);
-    const socket = senders[k % senders.length]!;
+    const socket = this.senders[k % this.senders.length]!;
     if (!socket.dropped)
-      socket.send({ type: "send", id, text: `open loop ${k}`, author: `bench-${k % senders.length}` });
+      socket.send({ type: "send", id, text: `open loop ${k}`, author: `bench-${k % this.senders.length}` });
   }
 
   /** Waits until every message sent so far reached every listener, `graceMs` at most. */

@@ -79,3 +79,19 @@ export async function treesCpuOver(
     seconds,
   };
 }
+
+/**
+ * Waits until each tree uses less than `msPerSecond` of CPU over one window of `windowMs`: a room may
+ * still be working through a run's backlog (and our outbox flushes its records after the acks), which
+ * the next run would otherwise measure. False if a tree was still busy after `maxWaitMs`.
+ */
+export async function waitUntilIdle(
+  pids: readonly (number | undefined)[],
+  { msPerSecond, windowMs, maxWaitMs }: { msPerSecond: number; windowMs: number; maxWaitMs: number },
+): Promise<boolean> {
+  for (const deadline = performance.now() + maxWaitMs; performance.now() < deadline;) {
+    const { cpuMs, seconds } = await treesCpuOver(pids, 0, windowMs);
+    if (cpuMs.every((ms) => ms === null || ms / seconds < msPerSecond)) return true;
+  }
+  return false;
+}

@@ -9,7 +9,7 @@
 import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { ChatClient } from "../lib/api";
 import { OpenLoopRoom, schedule, sendOnSchedule, tailLatency, MAX_MESSAGES } from "../lib/open-loop";
-import { treesCpuOver } from "../lib/proc-cpu";
+import { treesCpuOver, waitUntilIdle } from "../lib/proc-cpu";
 import { pairedRatios, percentile, ratio, round, type RatioSpread } from "../lib/stats";
 import { sleep } from "../lib/time";
 import { REFERENCE_CONFIG } from "./socket-writes";
@@ -178,22 +178,7 @@ const median = (xs: number[]) =>
   );
 
 /** A Worker counts as idle below this CPU rate (ms per second); the runtimes' own timers use about a tenth of it. */
-const IDLE_MS_PER_SECOND = 50;
-const IDLE_WAIT_MS = 30_000;
-
-/**
- * Waits until each tree has used less than IDLE_MS_PER_SECOND over a whole second: a room may still
- * be finishing the last run's work (our outbox flushes its records after the acks, later on a loaded
- * machine), which would otherwise be measured as idle and taken out of the next run. False if a
- * tree was still busy after IDLE_WAIT_MS.
- */
-async function waitUntilIdle(pids: readonly (number | undefined)[]): Promise<boolean> {
-  for (const deadline = performance.now() + IDLE_WAIT_MS; performance.now() < deadline;) {
-    const { cpuMs, seconds } = await treesCpuOver(pids, 0, 1_000);
-    if (cpuMs.every((ms) => ms === null || ms / seconds < IDLE_MS_PER_SECOND)) return true;
-  }
-  return false;
-}
+const IDLE = { msPerSecond: 50, windowMs: 1_000, maxWaitMs: 30_000 };
 
 /**
  * Each tree's idle CPU ms per second: the median of one-second windows over `idleMs`, read for all
@@ -218,7 +203,7 @@ async function equalLoadRun(
   ratePerSecond: number,
   options: { durationMs: number; idleMs: number },
 ): Promise<EqualLoadRun> {
-  const quiet = await waitUntilIdle(pids);
+  const quiet = await waitUntilIdle(pids, IDLE);
   const idleRates = await idleCpuRates(pids, options.idleMs);
   const count = Math.min(MAX_MESSAGES, Math.ceil(((WARMUP_MS + options.durationMs) / 1000) * ratePerSecond));
   const start = performance.now() + 50;

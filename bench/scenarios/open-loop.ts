@@ -6,9 +6,8 @@ import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { ChatClient } from "../lib/api";
 import { openLoopLoad, type OpenLoopResult } from "../lib/open-loop";
 import { socketLoad } from "../lib/socket-load";
-import { treeCpuMs } from "../lib/proc-cpu";
+import { waitUntilIdle } from "../lib/proc-cpu";
 import { mean, round } from "../lib/stats";
-import { sleep } from "../lib/time";
 import { REFERENCE_CONFIG } from "./socket-writes";
 
 export type OpenLoopLoad = {
@@ -50,15 +49,10 @@ const GRACE_MS = 5_000;
 
 /**
  * A room past its capacity still works through its backlog after the run ends: the next run
- * waits until both servers use less than a fifth of a core (half a second at a time), 15 s at most.
+ * waits until each server uses less than a fifth of a core (half a second at a time), 15 s at most.
  */
 export async function waitUntilQuiet(pids: (number | undefined)[]): Promise<void> {
-  const used = () => pids.reduce<number>((sum, pid) => sum + (treeCpuMs(pid) ?? 0), 0);
-  for (const deadline = performance.now() + 15_000; performance.now() < deadline;) {
-    const before = used();
-    await sleep(500);
-    if (used() - before < 100) return;
-  }
+  await waitUntilIdle(pids, { msPerSecond: 200, windowMs: 500, maxWaitMs: 15_000 });
 }
 
 const ms = (v: number | null) => (v === null ? "—" : v.toFixed(1));
