@@ -106,6 +106,9 @@ export const MARK_SPAN = 64;
 
 type Mark = { first: number; oldest: number | null };
 
+/** A record owed to KV: its message as the change at position `at` left it. */
+export type OwedRecord = { id: string; at: number; message: Message };
+
 export class RoomLog {
   /** The room's newest change position, read once on first use, then kept. */
   private position: number | null = null;
@@ -126,6 +129,12 @@ export class RoomLog {
    * or from meta `cursors` where a flip to kv saved them.
    */
   private saved: Cursors | null = null;
+  /**
+   * The records owed by inserts since watermark `from`, when nothing else changed the log since: the flush right
+   * after an answer takes them from here instead of querying the rows it just wrote. Any other change drops it
+   * (the next flush queries, and starts it again once it has written everything).
+   */
+  private tail: { from: number; upTo: number; owed: OwedRecord[] } | null = null;
 
   constructor(
     private readonly sql: SqlStorage,
@@ -138,7 +147,7 @@ export class RoomLog {
     const { position, seqTop, size, mark, saved } = this;
     const [markCopy, savedCopy] = [mark ? { ...mark } : mark, saved ? { ...saved } : saved];
     return () => {
-      Object.assign(this, { position, seqTop, size, mark: markCopy, saved: savedCopy });
+      Object.assign(this, { position, seqTop, size, mark: markCopy, saved: savedCopy, tail: null });
     };
   }
 
@@ -148,7 +157,9 @@ export class RoomLog {
     return this.position;
   }
 
+  /** The position of a change other than an insert: the owed records are queried again. */
   private nextPos(): number {
+    this.tail = null;
     this.position = this.lastPos() + 1;
     return this.position;
   }
@@ -276,7 +287,36 @@ export class RoomLog {
     // Built from what was written, not read back: one query less on the hot path.
     const written = { ...toRecord(message), room: this.room(), seq, pos };
     const { claimedBy: _by, leaseUntil: _until, ...logged } = written;
+    const { tail } = this;
+    if (tail?.upTo === pos - 1) {
+      tail.upTo = pos;
+      // As the owed query would read the row back (fields and their order: a restart compares records as text).
+      if (owed) tail.owed.push({ id: message.id, at: pos, message: this.toMessage(this.rowOf(message, seq, pos)) });
+    } else this.tail = null;
     return { message: logged, created: true };
+  }
+
+  /** The row an insert of `message` writes, as a read gives it back. */
+  private rowOf(message: Message, seq: number, pos: number): Row {
+    return {
+      seq,
+      pos,
+      id: message.id,
+      kind: message.kind,
+      author: message.author,
+      text: message.text,
+      reply_to: message.replyTo ?? null,
+      status: message.status,
+      created_at: message.createdAt,
+      error: message.error ?? null,
+      stopped: message.stopped ? 1 : 0,
+      bot_id: null,
+      lease_until: null,
+      deleted_at: null,
+      version: 1,
+      edited_at: null,
+      reactions: null,
+    };
   }
 
   /** Keeps the retention marks true for a message just logged: a row per MARK_SPAN messages, or for an old one. */
@@ -338,7 +378,10 @@ export class RoomLog {
       id,
       ...this.carried(),
     ).rowsWritten;
-    if (written) this.position = pos;
+    if (written) {
+      this.position = pos;
+      this.tail = null;
+    }
     return written > 0;
   }
 
@@ -350,6 +393,7 @@ export class RoomLog {
   tombstone(message: Message, deletedAt: number, owed = false): Message {
     const logged = this.get(message.id);
     const inserted = !logged && this.insert(message).created;
+    this.tail = null;
     // The row stops counting against the cap (a never-logged one was counted by its insert just now).
     if (this.size !== null && (inserted || (logged && !logged.deleted))) this.size--;
     this.sql.exec(
@@ -675,6 +719,7 @@ export class RoomLog {
 
   /** Deletes messages (their lease, versions and reactors are in the row); the caller is inside a transaction. */
   remove(ids: string[]): void {
+    this.tail = null;
     let live = 0;
     const seqs: number[] = [];
     for (const id of ids) {
@@ -711,13 +756,24 @@ export class RoomLog {
    * Messages whose KV record is owed since the watermark `since`, by the position of the change
    * that owes it, and the room's position as read: once they are written, nothing up to it is owed.
    */
-  owed(since: number): { owed: { id: string; at: number; message: Message }[]; upTo: number } {
+  owed(since: number): { owed: OwedRecord[]; upTo: number } {
+    const { tail } = this;
+    if (tail && tail.from === since && tail.upTo === this.lastPos()) return { owed: [...tail.owed], upTo: tail.upTo };
     const owed = this.sql
       .exec<Row & { kv_pos: number }>(OWED_SQL, since)
       .toArray()
       .map((row) => ({ id: row.id, at: row.kv_pos, message: this.toMessage(row) }))
       .sort((a, b) => a.at - b.at);
     return { owed, upTo: this.lastPos() };
+  }
+
+  /** Every record owed up to `to` reached KV: the tail keeps what is owed past it, or starts when none is. */
+  flushedTo(to: number): void {
+    const { tail } = this;
+    if (tail && to >= tail.from && to <= tail.upTo) {
+      tail.owed = tail.owed.filter((record) => record.at > to);
+      tail.from = to;
+    } else this.tail = to === this.lastPos() ? { from: to, upTo: to, owed: [] } : null;
   }
 
   /** How many records are owed since the watermark. */

@@ -279,7 +279,10 @@ class OutboxFlusher {
           else outbox.enqueue(row.key, row.queued_at, nextAt, 1);
           earliest = Math.min(earliest ?? nextAt, nextAt);
         });
-        if (owedRows.length) outbox.advance(watermark);
+        if (owedRows.length) {
+          outbox.advance(watermark);
+          state.log.flushedTo(outbox.kvPos());
+        }
         return earliest;
       };
       const retryAt = bookkeeping ? state.transaction(settle) : settle();

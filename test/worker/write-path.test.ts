@@ -6,7 +6,8 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { describe, expect, it } from "vitest";
 import type { Room } from "../../src/room/room";
 import type { ServerFrame } from "../../src/shared/frames";
-import { newMessageId, type Message } from "../../src/shared/message";
+import { newMessageId, toRecord, type Message } from "../../src/shared/message";
+import { OWED_SQL, type RoomState } from "../../src/room/log";
 import { commentKey } from "../../src/shared/keys";
 import {
   BOT,
@@ -85,6 +86,37 @@ async function drained(room: string, withinMs = 15_000): Promise<void> {
     // (With no alarm set this runs nothing, and the wait times out.)
     if ((await inspect(room)).outbox.pending > 0) await runDurableObjectAlarm(stub);
   }
+}
+
+/** Counts the log's owed-records queries from now on (the flush's fallback when memory cannot answer). */
+async function countOwedQueries(room: string): Promise<() => number> {
+  let queries = 0;
+  await runInDurableObject(env.ROOM.getByName(room), (instance: Room) => {
+    const log = (instance as unknown as { state: { log: { sql: SqlStorage } } }).state.log;
+    const sql = log.sql;
+    log.sql = new Proxy(sql, {
+      get(target, prop) {
+        if (prop !== "exec") return Reflect.get(target, prop);
+        return (query: string, ...bindings: unknown[]) => {
+          if (query === OWED_SQL) queries++;
+          return target.exec(query, ...bindings);
+        };
+      },
+    });
+  });
+  return () => queries;
+}
+
+/** What the owed-records query answers now, and what the log answers (from memory where it can). */
+function owedBothWays(state: RoomState): { queried: unknown; answered: unknown } {
+  const since = state.outbox.kvPos();
+  const answered = state.log.owed(since);
+  const log = state.log as unknown as { tail: unknown };
+  const tail = log.tail;
+  log.tail = null;
+  const queried = state.log.owed(since);
+  log.tail = tail;
+  return { queried, answered };
 }
 
 const reply = (room: string, replyTo: string, botId: string, id: string) =>
@@ -269,6 +301,94 @@ describe("client-chosen ids never cross rooms", () => {
 });
 
 describe("KV records from the outbox", () => {
+  it("the flush after a post takes the records it owes from memory; after any other change it queries", async () => {
+    const room = uniqueRoom("outbox-tail");
+    await setRoomMode(room, "do");
+    const editKey = "the-authors-edit-key-0000000042";
+    await post(room, "wake");
+    await drained(room);
+    const owedQueries = await countOwedQueries(room);
+    const posted = [];
+    for (let i = 0; i < 3; i++) posted.push(await post(room, `from memory ${i}`, { editKey }));
+    await drained(room);
+    expect(owedQueries()).toBe(0);
+    const edited = await postJson(`/api/comments/${posted[0]!.id}/edit`, { room, text: "edited", version: 2, editKey });
+    expect(edited.status).toBe(200);
+    await drained(room);
+    expect(owedQueries()).toBe(1);
+    // Written once everything was: memory again.
+    posted.push(await post(room, "from memory again"));
+    await drained(room);
+    expect(owedQueries()).toBe(1);
+    // Each record is what the room's row says now.
+    for (const { id } of posted) {
+      const logged = await (await call(`/api/comments/${id}?room=${room}`)).json<Message>();
+      expect(await record(id, room)).toEqual(toRecord(logged));
+    }
+  });
+
+  it("memory answers the owed records exactly as the query does, whatever changed since", async () => {
+    const room = uniqueRoom("outbox-tail-same");
+    await setRoomMode(room, "do");
+    await post(room, "wake");
+    await drained(room);
+    await runInDurableObject(env.ROOM.getByName(room), (instance: Room) => {
+      const state = (instance as unknown as { state: RoomState }).state;
+      const message = (text: string, extra: Partial<Message> = {}): Message => ({
+        id: newMessageId(),
+        room,
+        kind: "human",
+        author: "a",
+        text,
+        status: "pending",
+        createdAt: Date.now(),
+        ...extra,
+      });
+      const log = state.log;
+      const insert = (m: Message, owed = true) => log.insert(m, null, owed).message;
+      const steps: [string, () => unknown][] = [
+        ["an owed insert", () => insert(message("one"))],
+        [
+          "two more, one failed",
+          () => [insert(message("two")), insert(message("x", { status: "failed", error: "no" }))],
+        ],
+        ["an insert owing nothing", () => insert(message("merged"), false)],
+        ["a status change", () => log.setStatus(insert(message("q")).id, "failed", null, true)],
+        ["a removal", () => log.remove([insert(message("gone")).id])],
+        ["a tombstone of a new id", () => log.tombstone(message("t"), Date.now(), true)],
+        [
+          "a rolled-back insert",
+          () => {
+            insert(message("rolled back"));
+            throw new Error("injected");
+          },
+        ],
+      ];
+      // Each step starts where a flush that wrote everything leaves the log: memory holds the tail.
+      // (Only as the flush would record it: this throwaway room's records are not written.)
+      const flushed = () => {
+        state.outbox.advance(state.log.lastPos());
+        state.log.flushedTo(state.outbox.kvPos());
+      };
+      for (const [step, change] of steps) {
+        flushed();
+        try {
+          state.transaction(change);
+        } catch (err) {
+          expect(String(err), step).toContain("injected");
+        }
+        // Text, not only value: after a restart a record is compared with KV's copy as text.
+        const { queried, answered } = owedBothWays(state);
+        expect(JSON.stringify(answered), step).toBe(JSON.stringify(queried));
+      }
+      flushed();
+      state.transaction(() => insert(message("after the flush")));
+      const { queried, answered } = owedBothWays(state);
+      expect((answered as { owed: unknown[] }).owed).toHaveLength(1);
+      expect(JSON.stringify(answered)).toBe(JSON.stringify(queried));
+    });
+  });
+
   it("records appear once KV accepts after failing puts, retried by alarm", async () => {
     const room = uniqueRoom("outbox-retry");
     await setRoomMode(room, "do");
