@@ -2,7 +2,7 @@
 // changes more than one row is atomic inside the Durable Object; a change that owes a KV
 // record marks it owed in its own row (`kv_pos`), in the same statement.
 import { isClaimable } from "../shared/leases";
-import { toRecord, type Message, type MessageStatus, type MessageVersion } from "../shared/message";
+import type { Message, MessageStatus, MessageVersion } from "../shared/message";
 import { applyMigrations, hasSchema, type Migration } from "../storage/migrations";
 import type { Usage } from "../storage/usage";
 import { roomLimits, type RoomLimits } from "../limits/retention";
@@ -284,14 +284,13 @@ export class RoomLog {
     this.seqTop = seq;
     if (this.size !== null) this.size++;
     this.marked(seq, message.createdAt);
-    // Built from what was written, not read back: one query less on the hot path.
-    const written = { ...toRecord(message), room: this.room(), seq, pos };
-    const { claimedBy: _by, leaseUntil: _until, ...logged } = written;
+    // The row as a read would give it back, built from what was written: no query on the hot path, and the
+    // flush's owed record is the same message (fields and their order: a restart compares records as text).
+    const logged = this.toMessage(this.rowOf(message, seq, pos));
     const { tail } = this;
     if (tail?.upTo === pos - 1) {
       tail.upTo = pos;
-      // As the owed query would read the row back (fields and their order: a restart compares records as text).
-      if (owed) tail.owed.push({ id: message.id, at: pos, message: this.toMessage(this.rowOf(message, seq, pos)) });
+      if (owed) tail.owed.push({ id: logged.id, at: pos, message: logged });
     } else this.tail = null;
     return { message: logged, created: true };
   }
