@@ -106,11 +106,14 @@ describe("room markers expire", () => {
     expect(written.expiration!).toBeGreaterThanOrEqual(expected);
     expect(written.expiration!).toBeLessThan(expected + 60);
 
-    // Later changes within the period write no marker (its expiry is still a retention away).
-    await answer(room, first);
+    // Later changes within the period that leave prompts open write no marker (its expiry is still a retention
+    // away). A change that closes the last prompt, or opens one, does rewrite it, with an expiry from that second.
+    const noted = await markerRow(room);
     await post(room, "again");
+    await answer(room, first);
     await outboxDrained(room);
     expect((await marker(room)).expiration).toBe(written.expiration);
+    expect(await markerRow(room)).toEqual(noted);
 
     // The clock moves on: the marker was written long ago, its expiry within a retention period.
     const aged = Date.now() + DAY_MS / 2;
