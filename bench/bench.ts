@@ -127,7 +127,7 @@ async function main(): Promise<number> {
     if (want("openloop")) {
       await run("openloop", async () => {
         log(
-          `\nOpen-loop latency: the reference room's capacity, then 25, 50, 75 % of it and 200 msgs/s offered on schedule to both rooms (16 senders, 10 listeners, ${options.openLoopMs / 1000} s each):`,
+          `\nOpen-loop latency: the reference room's capacity, then 25, 50, 75 % of it and 200 msgs/s offered on schedule to both rooms (16 senders, 10 listeners, ${options.openLoopMs / 1000} s each, ${options.openLoopRounds} rounds):`,
         );
         report.openLoop = await openLoopBench(
           worker.url,
@@ -139,6 +139,7 @@ async function main(): Promise<number> {
             fractions: [0.25, 0.5, 0.75],
             fixedRates: [200],
             durationMs: options.openLoopMs,
+            rounds: options.openLoopRounds,
             capacityMs: options.quick ? 4_000 : 10_000,
             serverPid: worker.pid,
           },

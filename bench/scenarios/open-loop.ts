@@ -1,13 +1,14 @@
 // Latency under a steady offered load: first the bare reference room's capacity (closed-loop
 // socket writes, as the socket scenario), then fixed loads at fractions of it and at a fixed
 // rate, offered on schedule (bench/lib/open-loop.ts) to ours (a do room) and to the
-// reference, each in a fresh room; the order alternates by load so drift falls on both.
+// reference, each in a fresh room, in rounds; the order alternates by load and round so drift
+// falls on both, and each round's pair gives one ratio of p99s.
 import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { ChatClient } from "../lib/api";
 import { openLoopLoad, type OpenLoopResult } from "../lib/open-loop";
 import { socketLoad } from "../lib/socket-load";
 import { waitUntilIdle } from "../lib/proc-cpu";
-import { mean, round } from "../lib/stats";
+import { mean, pairedRatios, round, type RatioSpread } from "../lib/stats";
 import { REFERENCE_CONFIG } from "./socket-writes";
 
 export type OpenLoopLoad = {
@@ -16,8 +17,10 @@ export type OpenLoopLoad = {
   /** the fraction of capacity, or null for a fixed rate */
   fraction: number | null;
   ratePerSecond: number;
-  ours: OpenLoopResult;
-  reference: OpenLoopResult;
+  /** one run of each room per round, back to back */
+  rounds: { ours: OpenLoopResult; reference: OpenLoopResult }[];
+  /** ours / reference p99, round by round (a p99 that fell on a missing message leaves the load without one) */
+  p99Ratio: RatioSpread;
 };
 
 export type OpenLoopBenchResult = {
@@ -41,6 +44,8 @@ export type OpenLoopBenchOptions = {
   fixedRates: number[];
   durationMs: number;
   capacityMs: number;
+  /** runs of each room per load */
+  rounds: number;
   serverPid?: number;
 };
 
@@ -126,13 +131,20 @@ export async function openLoopBench(
           serverPid: side === "ours" ? options.serverPid : reference!.process.pid,
         });
       log(`  ${step.name} (${step.ratePerSecond} msgs/s offered):`);
-      const results: Partial<Record<"ours" | "reference", OpenLoopResult>> = {};
-      for (const side of i % 2 === 0 ? (["reference", "ours"] as const) : (["ours", "reference"] as const)) {
-        await waitUntilQuiet([options.serverPid, reference!.process.pid]);
-        results[side] = await run(side);
-        log(line(side, results[side]));
+      const rounds: OpenLoopLoad["rounds"] = [];
+      for (let r = 0; r < options.rounds; r++) {
+        const results: Partial<Record<"ours" | "reference", OpenLoopResult>> = {};
+        for (const side of (i + r) % 2 === 0 ? (["reference", "ours"] as const) : (["ours", "reference"] as const)) {
+          await waitUntilQuiet([options.serverPid, reference!.process.pid]);
+          results[side] = await run(side);
+          log(line(side, results[side]));
+        }
+        rounds.push({ ours: results.ours!, reference: results.reference! });
       }
-      loads.push({ ...step, ours: results.ours!, reference: results.reference! });
+      // A p99 that fell on a missing message has no number: then the load has no ratio (pairedRatios needs every pair).
+      const p99s = (side: "ours" | "reference") => rounds.map((x) => x[side].latencyMs.p99 ?? Number.NaN);
+      const p99Ratio = pairedRatios(p99s("ours"), p99s("reference"));
+      loads.push({ ...step, rounds, p99Ratio });
     }
     return {
       senders: options.senders,

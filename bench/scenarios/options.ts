@@ -72,6 +72,7 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   --cpu-idle-ms MS       each side's idle CPU rate (the median of one-second windows), measured
                          right before every cpu run (default 3000)
   --open-loop-ms MS      measured length of each open-loop run, after 2 s of warm-up (default 8000)
+  --open-loop-rounds N   open-loop runs per load and room, the order alternating (default 2)
   --history N,N          room history sizes (default 1000,100000)
   --samples N            requests per room for history and scrollback (default 200)
   --seed auto|http|sqlite
@@ -119,6 +120,7 @@ const schema = z.object({
   cpuHttpRate: int("--cpu-http-rate", 1, 2_000).default(100),
   cpuIdleMs: int("--cpu-idle-ms", 500, 60_000).default(3_000),
   openLoopMs: int("--open-loop-ms", 1_000, 600_000).default(8_000),
+  openLoopRounds: int("--open-loop-rounds", 1, 10).default(2),
   socketMs: int("--socket-ms", 1_000, 600_000).default(12_000),
   socketRounds: int("--socket-rounds", 1, 10).default(2),
   history: z
@@ -155,6 +157,7 @@ const QUICK = {
   "socket-ms": "5000",
   "socket-rounds": "1",
   "open-loop-ms": "4000",
+  "open-loop-rounds": "1",
   "cpu-ms": "4000",
   "cpu-rounds": "2",
   "history": "1000,5000",
@@ -181,6 +184,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
     "socket-rounds": { type: "string" },
     "http-rounds": { type: "string" },
     "open-loop-ms": { type: "string" },
+    "open-loop-rounds": { type: "string" },
     "cpu-ms": { type: "string" },
     "cpu-rounds": { type: "string" },
     "cpu-rate": { type: "string" },
@@ -216,6 +220,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | "help" {
     socketRounds: q("socket-rounds"),
     httpRounds: q("http-rounds"),
     openLoopMs: q("open-loop-ms"),
+    openLoopRounds: q("open-loop-rounds"),
     cpuMs: q("cpu-ms"),
     cpuRounds: q("cpu-rounds"),
     cpuRate: values["cpu-rate"],

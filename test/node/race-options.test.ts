@@ -82,6 +82,7 @@ describe("npm run bench options", () => {
       cpuRate: 150,
       cpuHttpRate: 100,
       openLoopMs: 8_000,
+      openLoopRounds: 2,
       history: [1_000, 100_000],
       samples: 200,
       seed: "auto",
