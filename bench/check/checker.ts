@@ -134,9 +134,12 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
   /** room → neighbour pairs "a\0b" (a shown right before b) some kv list showed */
   const kvPairs = new Map<string, Set<string>>();
   /** room → the ids of its latest whole-log read, and when it was made */
-  const wholeLog = new Map<string, { at: number; ids: Set<string> }>();
+  const wholeLog = new Map<string, { at: number; sentAt: number; ids: Set<string> }>();
   /** room → its kv lists: when, which ids, and their entries' stamps (null when a stamp is unknown) */
-  const kvLists = new Map<string, { at: number; ids: Set<string>; stamps: { createdAt: number }[] | null }[]>();
+  const kvLists = new Map<
+    string,
+    { at: number; sentAt: number; ids: Set<string>; stamps: { createdAt: number }[] | null }[]
+  >();
   /** id → when the server stamped it, as any read showed */
   const createdAtOf = new Map<string, number>();
   /** human id → reply id → where it stands */
@@ -175,14 +178,16 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
       }
       roomPositions.set(key, Math.max(before ?? 0, read.lastPos));
     }
-    if (read.complete) wholeLog.set(room, { at: read.at, ids: new Set(read.messages.map((m) => m.id)) });
+    // A read answered after a write but sent before its acknowledgement may have been served before it.
+    const sentAt = read.sentAt ?? read.at;
+    if (read.complete) wholeLog.set(room, { at: read.at, sentAt, ids: new Set(read.messages.map((m) => m.id)) });
     for (const m of read.messages) if (m.createdAt !== undefined) createdAtOf.set(m.id, m.createdAt);
     if (read.mode === "kv" && read.kind === "list") {
       // A message CACHE_SIZE newer ones pushed out of the list was not lost (inKvWindow).
       const known = read.messages.every((m) => m.createdAt !== undefined);
       const stamps = known ? read.messages.map((m) => ({ createdAt: m.createdAt! })) : null;
       const lists = kvLists.get(room) ?? [];
-      lists.push({ at: read.at, ids: new Set(read.messages.map((m) => m.id)), stamps });
+      lists.push({ at: read.at, sentAt, ids: new Set(read.messages.map((m) => m.id)), stamps });
       kvLists.set(room, lists);
     }
 
@@ -284,18 +289,18 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
       continue;
     }
     const log = wholeLog.get(op.room);
-    if (log && op.completeAt !== null && log.at >= op.completeAt && !log.ids.has(op.id)) {
+    if (log && op.completeAt !== null && log.sentAt >= op.completeAt && !log.ids.has(op.id)) {
       const detail = "missing from the room's whole log, read after it was acknowledged";
       tallies.add(mode, "lostWrites", op.id, { ...where, at: log.at, detail });
       continue;
     }
-    // After a flip to kv the room's list must still hold it: a kv list read after the
+    // After a flip to kv the room's list must still hold it: a kv list read sent after the
     // acknowledgement that lacks it, within its window, lost it (the mirror, or a stale writer).
     const created = createdAtOf.get(op.id);
     const completeAt = op.completeAt;
     if (created === undefined || completeAt === null) continue;
     const lacking = (kvLists.get(op.room) ?? []).find(
-      (l) => l.at >= completeAt && !l.ids.has(op.id) && l.stamps !== null && inKvWindow(l.stamps, created),
+      (l) => l.sentAt >= completeAt && !l.ids.has(op.id) && l.stamps !== null && inKvWindow(l.stamps, created),
     );
     if (lacking) {
       const detail = "missing from a kv list of its room read after it was acknowledged (within the list's window)";

@@ -69,6 +69,8 @@ export const observationSchema = z.object({
   room: z.string(),
   /** when the answer arrived */
   at: time,
+  /** when the read was sent: a read that lacks a write proves it missing only if sent after its acknowledgement */
+  sentAt: time.optional(),
   /** the mode that answered the read */
   mode: modeSchema,
   kind: z.enum(["list", "changes", "push"]),

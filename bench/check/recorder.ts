@@ -32,7 +32,7 @@ export type ReadMessage = {
 };
 
 export type ObservationMeta = Pick<Observation, "mode" | "kind"> &
-  Partial<Pick<Observation, "lastPos" | "complete" | "at">>;
+  Partial<Pick<Observation, "lastPos" | "complete" | "at" | "sentAt">>;
 
 export class HistoryRecorder {
   private readonly ops: (SendOp | HealOp)[] = [];
@@ -72,6 +72,7 @@ export class HistoryRecorder {
       reader,
       room,
       at: meta.at ?? this.clock(),
+      ...(meta.sentAt === undefined ? {} : { sentAt: meta.sentAt }),
       mode: meta.mode,
       kind: meta.kind,
       ...(meta.lastPos === undefined ? {} : { lastPos: meta.lastPos }),

@@ -72,7 +72,7 @@ export class SoakReaders {
   private async read(reader: RoomReaders, as: string): Promise<"kv" | "do" | null> {
     try {
       const listing = await reader.client.list(reader.room, CACHE_SIZE);
-      const meta = { mode: listing.mode, kind: "list", at: listing.receivedAt } as const;
+      const meta = { mode: listing.mode, kind: "list", at: listing.receivedAt, sentAt: listing.requestedAt } as const;
       const lastPos = listing.lastPos === undefined ? {} : { lastPos: listing.lastPos };
       this.settings.recorder.observe(as, reader.room, listing.comments, { ...meta, ...lastPos });
       return listing.mode;

@@ -251,9 +251,9 @@ export class Flips {
 
   /**
    * An alarm part: when a sweep is due, re-adds to `cache:<room>` the room's newest messages a
-   * stale kv writer dropped (those newer than the list's oldest entry once the list is full:
-   * older ones were pushed out by newer messages, not lost), the way a heal re-adds one. The
-   * next sweep's time, or null when none is left.
+   * stale kv writer dropped (those still in the list's window, inKvWindow: others were pushed out
+   * by newer messages, not lost), the way a heal re-adds one. The next sweep's time, or null when
+   * none is left.
    */
   async sweep(now: number): Promise<number | null> {
     if (this.state.active) return null;
@@ -268,8 +268,10 @@ export class Flips {
       .newest(CACHE_SIZE)
       .filter((m) => !listed.has(m.id) && inKvWindow(cached, m.createdAt));
     if (missing.length) {
-      // Appended as a heal appends, the list's own order left as its writers made it.
-      await this.state.kv.put(key, JSON.stringify([...cached, ...missing].slice(-CACHE_SIZE)));
+      // Placed by time as a heal places one: the list keeps its newest CACHE_SIZE by time, so an old
+      // message put back never pushes a newer one out of the list.
+      const list = [...cached, ...missing].sort((a, b) => a.createdAt - b.createdAt);
+      await this.state.kv.put(key, JSON.stringify(list.slice(-CACHE_SIZE)));
       this.sweepReadded += missing.length;
     }
     this.state.remember("sweepsDue", JSON.stringify(rest));

@@ -18,13 +18,15 @@ export const CACHE_SIZE = 200;
 export const MIRROR_LAG_MS = 30_000;
 
 /**
- * Whether a message stamped `createdAt` belongs in a kv list: fewer than CACHE_SIZE of the
- * list's entries are newer. The list keeps its last CACHE_SIZE appends, in append order (a heal
- * appends an old message at the end), so its oldest stamp says nothing about what was pushed out.
+ * Whether a message stamped `createdAt` that a kv list lacks belongs in it: fewer than CACHE_SIZE of
+ * the list's entries are at least as new. Writers append and drop the list's first entry, so of
+ * messages stamped in the same millisecond (common: a runtime's clock moves between I/O, not within
+ * one event) the first in the list leaves first while another stays. Order alone says nothing: in
+ * production writers in different places stamp with their own clocks.
  */
 export function inKvWindow(list: readonly { createdAt: number }[], createdAt: number): boolean {
-  let newer = 0;
-  for (const entry of list) if (entry.createdAt > createdAt && ++newer >= CACHE_SIZE) return false;
+  let asNew = 0;
+  for (const entry of list) if (entry.createdAt >= createdAt && ++asNew >= CACHE_SIZE) return false;
   return true;
 }
 
@@ -44,7 +46,10 @@ export type Message = {
   createdAt: number;
   /** do mode: position in the room log */
   seq?: number;
-  /** do mode: the room's change position of this message's latest change (new, claimed, completed…); `since` pages by it */
+  /**
+   * do mode: the room's change position of this message's latest change (new, claimed, completed…);
+   * `since` pages by it
+   */
   pos?: number;
   /** ai only: the bot stopped writing when asked (Stop); the text is what it had written */
   stopped?: boolean;

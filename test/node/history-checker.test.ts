@@ -151,6 +151,28 @@ describe("checkHistory: one anomaly each", () => {
     for (const entry of healedOld) lostAgain.send(entry.id, "kv", "ok");
     lostAgain.read("p2", healedOld, kvList);
     expectOnly(lostAgain.check(), "do", "lostWrites");
+    // Stamped in the same millisecond as an entry that stayed: the list's first of the two left first.
+    const tied = [m("twin", { createdAt: 1 }), ...full.slice(1)];
+    const pushedOutTied = new Script()
+      .send("a", "do", "ok")
+      .read("p1", [m("a", { seq: 1, pos: 1, createdAt: 1 })], doList);
+    for (const entry of tied) pushedOutTied.send(entry.id, "kv", "ok");
+    pushedOutTied.read("p2", tied, kvList);
+    expect(nonZero(pushedOutTied.check())).toEqual({});
+  });
+
+  it("do: a read that lacks a write proves it lost only if sent after the acknowledgement", () => {
+    const kvListSent = (sentAt: number): ObservationMeta => ({ ...kvList, sentAt });
+    // "a" is acknowledged at 1010; the kv list answers at 1030 whenever it was sent.
+    const shown = (sentAt: number) =>
+      new Script()
+        .send("a", "do", "ok")
+        .read("p1", [m("a", { seq: 1, pos: 1, createdAt: 1 })], doList)
+        .read("p2", [m("k", { createdAt: 2 })], kvListSent(sentAt))
+        .send("k", "kv", "ok")
+        .check().modes.do.anomalies.lostWrites;
+    expect(shown(1005).count).toBe(0);
+    expect(shown(1015).examples[0]!.detail).toContain("kv list");
   });
 
   it("an id twice in one do list is a do duplicate; a kv list showing it twice is kv's", () => {

@@ -62,6 +62,16 @@ describe("a call reaching a room while it leaves do mode", () => {
   });
 });
 
+/** Runs the room's next sweep now (its alarm, with that sweep due): how many messages the sweeps re-added. */
+const sweepDueNow = (room: string) =>
+  runInDurableObject(env.ROOM.getByName(room), async (instance: Room) => {
+    const state = stateOf(instance);
+    const pending = JSON.parse(state.meta.get("sweepsDue") ?? "[]") as number[];
+    state.remember("sweepsDue", JSON.stringify([Date.now() - 1, ...pending.slice(1)]));
+    await instance.alarm();
+    return (await instance.inspect()).sweepReadded;
+  });
+
 describe("after a flip to kv", () => {
   it("re-adds at its sweeps the messages a kv writer with a stale list dropped", async () => {
     const room = uniqueRoom("swept");
@@ -89,20 +99,71 @@ describe("after a flip to kv", () => {
     };
     await env.CHAT_KV.put(cacheKey(room), JSON.stringify([logged[0], kvMessage]));
 
-    const sweepNow = () =>
-      runInDurableObject(env.ROOM.getByName(room), async (instance: Room) => {
-        const state = stateOf(instance);
-        const pending = JSON.parse(state.meta.get("sweepsDue") ?? "[]") as number[];
-        state.remember("sweepsDue", JSON.stringify([Date.now() - 1, ...pending.slice(1)]));
-        await instance.alarm();
-        return (await instance.inspect()).sweepReadded;
-      });
+    const sweepNow = () => sweepDueNow(room);
     expect(await sweepNow()).toBe(2);
     const cached = (await env.CHAT_KV.get<Message[]>(cacheKey(room), "json")) ?? [];
-    // Appended as a heal would: the kv writer's list keeps its order.
-    expect(cached.map((m) => m.id)).toEqual([logged[0]!.id, kvMessage.id, logged[1]!.id, logged[2]!.id]);
+    // Placed by time, as a heal places one.
+    expect(cached.map((m) => m.id)).toEqual([...logged.map((m) => m.id), kvMessage.id]);
     // Nothing missing any more: the next sweep re-adds nothing.
     expect(await sweepNow()).toBe(2);
+  });
+
+  it("puts a dropped message back by time, so later kv writes push out the oldest, not a newer message", async () => {
+    const room = uniqueRoom("swept-full");
+    await setRoomMode(room, "do");
+    const logged = [await post(room, "one"), await post(room, "two"), await post(room, "three")];
+    await outboxDrained(room);
+    const { version } = await getFlags();
+    await env.ROOM.getByName(room).leaveDoMode({ room, flagVersion: version + 1 });
+
+    // A stale kv writer dropped the last do message; 198 kv messages followed, so the list is
+    // full and the dropped one still belongs in it (fewer than CACHE_SIZE entries are newer).
+    const start = Math.max(...logged.map((m) => m.createdAt)) + 1;
+    const kvMessages: Message[] = Array.from({ length: 198 }, (_, i) => ({
+      id: `${start + i}-kv${String(i).padStart(4, "0")}`,
+      room,
+      kind: "human",
+      author: "ben",
+      text: `from kv ${i}`,
+      status: "pending",
+      createdAt: start + i,
+    }));
+    await env.CHAT_KV.put(cacheKey(room), JSON.stringify([logged[0], logged[1], ...kvMessages]));
+    await sweepDueNow(room);
+    const swept = (await env.CHAT_KV.get<Message[]>(cacheKey(room), "json")) ?? [];
+    // The oldest left (200 entries are newer than it); the list is in time order.
+    expect(swept.map((m) => m.id)).toEqual([logged[1]!.id, logged[2]!.id, ...kvMessages.map((m) => m.id)]);
+
+    // Two kv posts push out the two oldest: the do messages, never a newer kv message.
+    const later = [await post(room, "four"), await post(room, "five")];
+    const cached = (await env.CHAT_KV.get<Message[]>(cacheKey(room), "json")) ?? [];
+    expect(cached.map((m) => m.id)).toEqual([...kvMessages, ...later].map((m) => m.id));
+  });
+  it("leaves out a message pushed out while one stamped in the same millisecond stayed", async () => {
+    const room = uniqueRoom("swept-tie");
+    await setRoomMode(room, "do");
+    const last = await post(room, "one");
+    await outboxDrained(room);
+    const { version } = await getFlags();
+    await env.ROOM.getByName(room).leaveDoMode({ room, flagVersion: version + 1 });
+    const kvMessage = (i: number, createdAt: number): Message => ({
+      id: `${createdAt}-kv${String(i).padStart(4, "0")}`,
+      room,
+      kind: "human",
+      author: "ben",
+      text: `from kv ${i}`,
+      status: "pending",
+      createdAt,
+    });
+    // The first entry shares the do message's stamp; 199 newer follow: 200 at least as new.
+    const list = [
+      kvMessage(0, last.createdAt),
+      ...Array.from({ length: 199 }, (_, i) => kvMessage(i + 1, last.createdAt + 1 + i)),
+    ];
+    await env.CHAT_KV.put(cacheKey(room), JSON.stringify(list));
+    expect(await sweepDueNow(room)).toBe(0);
+    const cached = (await env.CHAT_KV.get<Message[]>(cacheKey(room), "json")) ?? [];
+    expect(cached.map((m) => m.id)).toEqual(list.map((m) => m.id));
   });
 });
 
