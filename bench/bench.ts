@@ -61,6 +61,21 @@ async function main(): Promise<number> {
       failed.push({ scenario, error: String(err) });
     }
   };
+  /**
+   * Ours on a Worker started fresh for one scenario, as the reference beside it is: neither then carries
+   * the earlier scenarios' rooms, heap or timers. The shared Worker stops meanwhile (its state stays).
+   */
+  const onFreshWorker = async <T>(body: (fresh: BenchWorker) => Promise<T>): Promise<T> => {
+    await worker.stop();
+    const fresh = new BenchWorker();
+    try {
+      await fresh.start();
+      return await body(fresh);
+    } finally {
+      await fresh.dispose();
+      await worker.start();
+    }
+  };
   try {
     const want = (name: (typeof options.only)[number]) => options.only.includes(name);
     if (want("throughput")) {
@@ -106,21 +121,23 @@ async function main(): Promise<number> {
         log(
           `\nServer CPU per message at an equal offered load, ours and the reference room loaded at the same time (${options.cpuMs / 1000} s per run after ${options.cpuIdleMs / 1000} s idle and 2 s warm-up; a warm-up run, then ${options.cpuRounds} runs):`,
         );
-        report.cpu = await equalLoadCpuBench(
-          worker.url,
-          worker.adminToken,
-          {
-            runTag,
-            senders: 16,
-            listeners: 10,
-            socketRate: options.cpuRate,
-            httpRate: options.cpuHttpRate,
-            durationMs: options.cpuMs,
-            idleMs: options.cpuIdleMs,
-            rounds: options.cpuRounds,
-            serverPid: worker.pid,
-          },
-          log,
+        report.cpu = await onFreshWorker((fresh) =>
+          equalLoadCpuBench(
+            fresh.url,
+            fresh.adminToken,
+            {
+              runTag,
+              senders: 16,
+              listeners: 10,
+              socketRate: options.cpuRate,
+              httpRate: options.cpuHttpRate,
+              durationMs: options.cpuMs,
+              idleMs: options.cpuIdleMs,
+              rounds: options.cpuRounds,
+              serverPid: fresh.pid,
+            },
+            log,
+          ),
         );
       });
     }
@@ -129,21 +146,23 @@ async function main(): Promise<number> {
         log(
           `\nOpen-loop latency: the reference room's capacity, then 25, 50, 75 % of it and 200 msgs/s offered on schedule to both rooms (16 senders, 10 listeners, ${options.openLoopMs / 1000} s each, ${options.openLoopRounds} rounds):`,
         );
-        report.openLoop = await openLoopBench(
-          worker.url,
-          worker.adminToken,
-          {
-            runTag,
-            senders: 16,
-            listeners: 10,
-            fractions: [0.25, 0.5, 0.75],
-            fixedRates: [200],
-            durationMs: options.openLoopMs,
-            rounds: options.openLoopRounds,
-            capacityMs: options.quick ? 4_000 : 10_000,
-            serverPid: worker.pid,
-          },
-          log,
+        report.openLoop = await onFreshWorker((fresh) =>
+          openLoopBench(
+            fresh.url,
+            fresh.adminToken,
+            {
+              runTag,
+              senders: 16,
+              listeners: 10,
+              fractions: [0.25, 0.5, 0.75],
+              fixedRates: [200],
+              durationMs: options.openLoopMs,
+              rounds: options.openLoopRounds,
+              capacityMs: options.quick ? 4_000 : 10_000,
+              serverPid: fresh.pid,
+            },
+            log,
+          ),
         );
       });
     }
