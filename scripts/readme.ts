@@ -116,8 +116,11 @@ const BLOCKS: Record<string, () => string> = {
     );
     const judged = b.targets.filter((c) => c.met !== null);
     const missed = judged.filter((c) => !c.met).map((c) => c.target);
+    const unjudged = b.targets.filter((c) => c.met === null).map((c) => c.target);
     const targets = `Benchmarks: **${judged.length - missed.length} of ${judged.length}** targets met${
       missed.length ? `; not met: ${missed.join("; ")}` : ""
+    }${
+      unjudged.length ? `; no verdict (a run of its own was not clean): ${unjudged.join("; ")}` : ""
     }. Every target, figure and reason: [docs/benchmarks.md](docs/benchmarks.md).`;
     return [
       provenance(r.command, r.generatedAt, "docs/race-29.json", raceOutcome(r)),
