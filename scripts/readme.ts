@@ -120,7 +120,7 @@ const BLOCKS: Record<string, () => string> = {
     const targets = `Benchmarks: **${judged.length - missed.length} of ${judged.length}** targets met${
       missed.length ? `; not met: ${missed.join("; ")}` : ""
     }${
-      unjudged.length ? `; no verdict (a run of its own was not clean): ${unjudged.join("; ")}` : ""
+      unjudged.length ? `; no verdict: ${unjudged.join("; ")}` : ""
     }. Every target, figure and reason: [docs/benchmarks.md](docs/benchmarks.md).`;
     return [
       provenance(r.command, r.generatedAt, "docs/race-29.json", raceOutcome(r)),

@@ -6,7 +6,7 @@
 // room is never half-left.
 import { cacheKey } from "../shared/keys";
 import { readRecords } from "../storage/records";
-import { CACHE_SIZE, inKvWindow, type Message } from "../shared/message";
+import { CACHE_SIZE, inKvWindow, placedByTime, type Message } from "../shared/message";
 import { storedMessageSchema } from "../shared/schemas";
 import { registryFor } from "../control/registry";
 import type { Usage } from "../storage/usage";
@@ -268,10 +268,7 @@ export class Flips {
       .newest(CACHE_SIZE)
       .filter((m) => !listed.has(m.id) && inKvWindow(cached, m.createdAt));
     if (missing.length) {
-      // Placed by time as a heal places one: the list keeps its newest CACHE_SIZE by time, so an old
-      // message put back never pushes a newer one out of the list.
-      const list = [...cached, ...missing].sort((a, b) => a.createdAt - b.createdAt);
-      await this.state.kv.put(key, JSON.stringify(list.slice(-CACHE_SIZE)));
+      await this.state.kv.put(key, JSON.stringify(placedByTime(cached, missing)));
       this.sweepReadded += missing.length;
     }
     this.state.remember("sweepsDue", JSON.stringify(rest));

@@ -30,6 +30,14 @@ export function inKvWindow(list: readonly { createdAt: number }[], createdAt: nu
   return true;
 }
 
+/**
+ * A kv list with `added` put back by time, keeping its newest CACHE_SIZE: the list's next writers
+ * push out its oldest entries, so an old message put back never pushes a newer one out.
+ */
+export function placedByTime<T extends { createdAt: number }>(list: readonly T[], added: readonly T[]): T[] {
+  return [...list, ...added].sort((a, b) => a.createdAt - b.createdAt).slice(-CACHE_SIZE);
+}
+
 /** Which path serves a room: the legacy KV read-modify-write, or the room's Durable Object. */
 export type PathMode = "kv" | "do";
 export type MessageStatus = "pending" | "processing" | "complete" | "failed";

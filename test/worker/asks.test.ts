@@ -170,7 +170,9 @@ describe("regenerate", () => {
     await watcher.next((f): f is ServerFrame => f.type === "update" && f.message.id === first);
     // KV learns both through the outbox.
     await until(async () => (await env.CHAT_KV.get<Message>(commentKey(room, first), "json"))?.version === 2);
-    await until(async () => (await env.CHAT_KV.get<Message>(commentKey(room, human.id), "json"))?.status === "complete");
+    await until(
+      async () => (await env.CHAT_KV.get<Message>(commentKey(room, human.id), "json"))?.status === "complete",
+    );
     watcher.ws.close();
   });
 

@@ -72,14 +72,33 @@ const sweepDueNow = (room: string) =>
     return (await instance.inspect()).sweepReadded;
   });
 
+/** A do room that logged `texts`, mirrored them and left do mode: its posts, and how many it mirrored on leaving. */
+async function loggedThenFlippedToKv(room: string, texts: string[]) {
+  await setRoomMode(room, "do");
+  const logged: Message[] = [];
+  for (const text of texts) logged.push(await post(room, text));
+  await outboxDrained(room);
+  const { version } = await getFlags();
+  const mirrored = await env.ROOM.getByName(room).leaveDoMode({ room, flagVersion: version + 1 });
+  return { logged, mirrored };
+}
+
+/** A message a kv writer elsewhere put in the room's list. */
+const kvMessage = (room: string, i: number, createdAt: number): Message => ({
+  id: `${createdAt}-kv${String(i).padStart(4, "0")}`,
+  room,
+  kind: "human",
+  author: "ben",
+  text: `from kv ${i}`,
+  status: "pending",
+  createdAt,
+});
+
 describe("after a flip to kv", () => {
   it("re-adds at its sweeps the messages a kv writer with a stale list dropped", async () => {
     const room = uniqueRoom("swept");
-    await setRoomMode(room, "do");
-    const logged = [await post(room, "one"), await post(room, "two"), await post(room, "three")];
-    await outboxDrained(room);
-    const { version } = await getFlags();
-    expect(await env.ROOM.getByName(room).leaveDoMode({ room, flagVersion: version + 1 })).toBe(3);
+    const { logged, mirrored } = await loggedThenFlippedToKv(room, ["one", "two", "three"]);
+    expect(mirrored).toBe(3);
     const due = await runInDurableObject(
       env.ROOM.getByName(room),
       (instance: Room) => JSON.parse(stateOf(instance).meta.get("sweepsDue") ?? "[]") as number[],
@@ -88,46 +107,26 @@ describe("after a flip to kv", () => {
 
     // A kv writer elsewhere read `cache:<room>` from before the last two do messages (KV's
     // propagation delay), appended its own message and wrote the list back.
-    const kvMessage: Message = {
-      id: `${Date.now()}-kvwriter`,
-      room,
-      kind: "human",
-      author: "ben",
-      text: "from kv",
-      status: "pending",
-      createdAt: Date.now(),
-    };
-    await env.CHAT_KV.put(cacheKey(room), JSON.stringify([logged[0], kvMessage]));
+    const fromKv = kvMessage(room, 0, Date.now());
+    await env.CHAT_KV.put(cacheKey(room), JSON.stringify([logged[0], fromKv]));
 
     const sweepNow = () => sweepDueNow(room);
     expect(await sweepNow()).toBe(2);
     const cached = (await env.CHAT_KV.get<Message[]>(cacheKey(room), "json")) ?? [];
     // Placed by time, as a heal places one.
-    expect(cached.map((m) => m.id)).toEqual([...logged.map((m) => m.id), kvMessage.id]);
+    expect(cached.map((m) => m.id)).toEqual([...logged.map((m) => m.id), fromKv.id]);
     // Nothing missing any more: the next sweep re-adds nothing.
     expect(await sweepNow()).toBe(2);
   });
 
   it("puts a dropped message back by time, so later kv writes push out the oldest, not a newer message", async () => {
     const room = uniqueRoom("swept-full");
-    await setRoomMode(room, "do");
-    const logged = [await post(room, "one"), await post(room, "two"), await post(room, "three")];
-    await outboxDrained(room);
-    const { version } = await getFlags();
-    await env.ROOM.getByName(room).leaveDoMode({ room, flagVersion: version + 1 });
+    const { logged } = await loggedThenFlippedToKv(room, ["one", "two", "three"]);
 
     // A stale kv writer dropped the last do message; 198 kv messages followed, so the list is
     // full and the dropped one still belongs in it (fewer than CACHE_SIZE entries are newer).
     const start = Math.max(...logged.map((m) => m.createdAt)) + 1;
-    const kvMessages: Message[] = Array.from({ length: 198 }, (_, i) => ({
-      id: `${start + i}-kv${String(i).padStart(4, "0")}`,
-      room,
-      kind: "human",
-      author: "ben",
-      text: `from kv ${i}`,
-      status: "pending",
-      createdAt: start + i,
-    }));
+    const kvMessages = Array.from({ length: 198 }, (_, i) => kvMessage(room, i, start + i));
     await env.CHAT_KV.put(cacheKey(room), JSON.stringify([logged[0], logged[1], ...kvMessages]));
     await sweepDueNow(room);
     const swept = (await env.CHAT_KV.get<Message[]>(cacheKey(room), "json")) ?? [];
@@ -141,24 +140,12 @@ describe("after a flip to kv", () => {
   });
   it("leaves out a message pushed out while one stamped in the same millisecond stayed", async () => {
     const room = uniqueRoom("swept-tie");
-    await setRoomMode(room, "do");
-    const last = await post(room, "one");
-    await outboxDrained(room);
-    const { version } = await getFlags();
-    await env.ROOM.getByName(room).leaveDoMode({ room, flagVersion: version + 1 });
-    const kvMessage = (i: number, createdAt: number): Message => ({
-      id: `${createdAt}-kv${String(i).padStart(4, "0")}`,
-      room,
-      kind: "human",
-      author: "ben",
-      text: `from kv ${i}`,
-      status: "pending",
-      createdAt,
-    });
+    const { logged } = await loggedThenFlippedToKv(room, ["one"]);
+    const last = logged[0]!;
     // The first entry shares the do message's stamp; 199 newer follow: 200 at least as new.
     const list = [
-      kvMessage(0, last.createdAt),
-      ...Array.from({ length: 199 }, (_, i) => kvMessage(i + 1, last.createdAt + 1 + i)),
+      kvMessage(room, 0, last.createdAt),
+      ...Array.from({ length: 199 }, (_, i) => kvMessage(room, i + 1, last.createdAt + 1 + i)),
     ];
     await env.CHAT_KV.put(cacheKey(room), JSON.stringify(list));
     expect(await sweepDueNow(room)).toBe(0);

@@ -42,13 +42,7 @@ describe("query plans of the hot queries", () => {
     ["scroll-back page", PAGE_BEFORE_SQL, [10, 5], /SEARCH m USING INTEGER PRIMARY KEY \(rowid<\?\)/, false],
     ["since (catch-up)", AFTER_SQL, [3, 200], /SEARCH m USING INDEX messages_pos \(pos>\?\)/, false],
     ["pending (open human messages)", OPEN_SQL, [1, 1000], /SEARCH m USING INTEGER PRIMARY KEY \(rowid>\?\)/, false],
-    [
-      "outbox flush (owed past the watermark)",
-      OWED_SQL,
-      [3],
-      /SEARCH m USING INDEX messages_pos \(pos>\?\)/,
-      false,
-    ],
+    ["outbox flush (owed past the watermark)", OWED_SQL, [3], /SEARCH m USING INDEX messages_pos \(pos>\?\)/, false],
     [
       "retention sweep (one mark's seq range)",
       EXPIRED_SQL,

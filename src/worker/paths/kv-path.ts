@@ -5,7 +5,7 @@
 // lab measures exactly this behaviour.
 import { cacheKey } from "../../shared/keys";
 import { isClaimable, refuseClaim, refuseFail, refuseRelease, type Refusal } from "../../shared/leases";
-import { CACHE_SIZE, DELETED_ERROR, newMessageId, toTombstone, type Message } from "../../shared/message";
+import { CACHE_SIZE, DELETED_ERROR, newMessageId, placedByTime, toTombstone, type Message } from "../../shared/message";
 import { StatusError } from "../http";
 import { isMarked, markRoom, readRecord, writeRecord } from "../kv-records";
 import { limitNewRoom } from "../../limits/room-limit";
@@ -138,9 +138,7 @@ export class KvPath implements RoomPath {
     // The list's tombstone outranks a record a racy writer put back live: deletion is final.
     if (existing?.deleted) refuseWith({ status: 410, error: DELETED_ERROR });
     if (existing) return { message: existing, readded: false };
-    list.push(record);
-    list.sort((a, b) => a.createdAt - b.createdAt);
-    await this.write(list);
+    await this.write(placedByTime(list, [record]));
     return { message: record, readded: true };
   }
 
