@@ -87,7 +87,13 @@ export function tailLatency(values: readonly number[], missing = 0): TailLatency
 /** Never more than this many messages in one run, whatever rate and duration ask for. */
 export const MAX_MESSAGES = 30_000;
 
-type Sent = { scheduledAt: number; measured: boolean; arrivals: (number | undefined)[]; acked: boolean };
+type Sent = {
+  scheduledAt: number;
+  measured: boolean;
+  arrivals: (number | undefined)[];
+  answered: boolean;
+  acked: boolean;
+};
 
 /** What one room's open-loop sockets saw: everything of OpenLoopResult the schedule and the server's CPU do not give. */
 export type OpenLoopDelivery = Pick<
@@ -104,6 +110,8 @@ export class OpenLoopRoom {
   private readonly sent = new Map<string, Sent>();
   /** (message, listener) pairs sent and not arrived yet */
   private awaited = 0;
+  /** messages sent and neither acked nor nacked yet */
+  private unanswered = 0;
   private nacks = 0;
   private socketDrops = 0;
   private firstError: string | undefined;
@@ -138,7 +146,9 @@ export class OpenLoopRoom {
   private answer = (frame: ServerFrame) => {
     if (frame.type !== "ack" && frame.type !== "nack") return;
     const s = this.sent.get(frame.id);
-    if (!s) return;
+    if (!s || s.answered) return;
+    s.answered = true;
+    this.unanswered--;
     if (frame.type === "ack") s.acked = true;
     else {
       this.nacks++;
@@ -153,18 +163,25 @@ export class OpenLoopRoom {
       scheduledAt,
       measured,
       arrivals: Array<number | undefined>(this.listeners).fill(undefined),
+      answered: false,
       acked: false,
     });
     this.awaited += this.listeners;
+    this.unanswered++;
     const socket = this.senders[k % this.senders.length]!;
     if (!socket.dropped)
       socket.send({ type: "send", id, text: `open loop ${k}`, author: `bench-${k % this.senders.length}` });
   }
 
-  /** Waits until every message sent so far reached every listener, `graceMs` at most. */
+  /**
+   * Waits until every message sent so far was answered and reached every listener, `graceMs` at most: a
+   * sender's ack and the listeners' pushes travel on different sockets, so either may arrive last.
+   */
   async settle(graceMs: number): Promise<void> {
-    for (const deadline = performance.now() + graceMs; this.awaited > 0 && performance.now() < deadline;)
+    for (const deadline = performance.now() + graceMs; performance.now() < deadline;) {
+      if (this.awaited === 0 && this.unanswered === 0) return;
       await sleep(20);
+    }
   }
 
   close(): void {

@@ -26,6 +26,11 @@ export type EqualLoadSide = {
   missing: number;
   /** sockets that closed during the run */
   drops: number;
+  /**
+   * ms from the schedule's last send until every message was answered and delivered: how far the
+   * side trailed its load (a queue); the grace time when it never caught up
+   */
+  trailMs: number;
   firstError?: string;
   /** the server's process tree over the window, idle included */
   cpuMs: number | null;
@@ -50,7 +55,7 @@ export type EqualLoadRun = {
   ratio: number | null;
   /**
    * both Workers idle before the run, and both sides had every measured message acked and delivered,
-   * none refused, no socket dropped
+   * none refused, no socket dropped, and neither trailed its load by more than MAX_TRAIL_MS
    */
   clean: boolean;
 };
@@ -64,7 +69,10 @@ export type EqualLoadPath = {
   runs: EqualLoadRun[];
   /** ours / reference CPU per message over the concurrent pairs (the runs) */
   cpu: RatioSpread;
-  /** runs that were not clean: a side lost or refused messages, a socket dropped, or a Worker was busy before */
+  /**
+   * runs that were not clean: a side lost or refused messages, a socket dropped, trailed its load, or a Worker
+   * was busy before
+   */
   unclean: number;
 };
 
@@ -95,6 +103,11 @@ export type EqualLoadCpuOptions = {
 /** Sent on schedule before the measured window, left out of the counts (a fresh room's first messages). */
 const WARMUP_MS = 2_000;
 const GRACE_MS = 5_000;
+/**
+ * A side still working this long after the last send was over its capacity: the measured window's CPU
+ * then covers fewer messages than were offered in it (CPU per message reads low), so the run is not clean.
+ */
+export const MAX_TRAIL_MS = 1_000;
 
 /** What a run drives on each side: an open-loop room's sockets, or fixed-rate HTTP posts. */
 type LoadTarget = {
@@ -168,8 +181,13 @@ export function netCpuPerMessage(
 }
 
 /** A side with nothing lost, refused or dropped: every measured message acked and at every listener. */
-const cleanSide = (s: EqualLoadSide): boolean =>
-  s.messages > 0 && s.acked === s.messages && s.nacks === 0 && s.missing === 0 && s.drops === 0;
+export const cleanSide = (s: EqualLoadSide): boolean =>
+  s.messages > 0 &&
+  s.acked === s.messages &&
+  s.nacks === 0 &&
+  s.missing === 0 &&
+  s.drops === 0 &&
+  s.trailMs <= MAX_TRAIL_MS;
 
 const median = (xs: number[]) =>
   percentile(
@@ -211,6 +229,7 @@ async function equalLoadRun(
   const measureFrom = start + WARMUP_MS;
   const window = treesCpuOver(pids, measureFrom - performance.now(), options.durationMs);
   const lags: number[] = [];
+  let trailMs = [GRACE_MS, GRACE_MS];
   try {
     await sendOnSchedule(times, (k, now) => {
       const measured = times[k]! >= measureFrom;
@@ -220,7 +239,10 @@ async function equalLoadRun(
       first.send(k, times[k]!, measured);
       second.send(k, times[k]!, measured);
     });
-    await Promise.all(targets.map((t) => t.settle(GRACE_MS)));
+    const sentAt = performance.now();
+    trailMs = await Promise.all(
+      targets.map((t) => t.settle(GRACE_MS).then(() => round(performance.now() - sentAt, 0)!)),
+    );
   } finally {
     for (const t of targets) t.close();
   }
@@ -231,6 +253,7 @@ async function equalLoadRun(
     const idleRate = idleRates[i]!;
     return {
       ...tally,
+      trailMs: trailMs[i]!,
       cpuMs: round(cpuMs, 0),
       idleCpuMsPerSecond: round(idleRate, 1),
       cpuMsPerMessage: netCpuPerMessage(cpuMs, idleRate, used.seconds, tally.messages),
@@ -253,14 +276,15 @@ async function equalLoadRun(
 }
 
 const sideText = (name: string, s: EqualLoadSide) =>
-  `${name} ${s.acked}/${s.messages} acked, ${s.nacks} nacks, ${s.missing} missing, ${s.drops} drops; ` +
+  `${name} ${s.acked}/${s.messages} acked, ${s.nacks} nacks, ${s.missing} missing, ${s.drops} drops, ` +
+  `all in ${s.trailMs} ms after the last send; ` +
   `CPU ${s.cpuMsPerMessage ?? "—"} ms/msg (idle ${s.idleCpuMsPerSecond ?? "—"} ms/s taken out), ` +
   `${s.coresUsed ?? "—"} cores${s.firstError ? ` (${s.firstError})` : ""}`;
 
 const runLine = (r: EqualLoadRun) =>
   `  ${sideText("ours", r.ours)}\n  ${sideText("reference", r.reference)}\n` +
   `  ours / reference ${r.ratio ?? "—"} ×   send lag p99 ${r.sendLagP99Ms ?? "—"} ms` +
-  `${r.clean || !r.startedIdle ? "" : "   LOSSES OR ERRORS: not a clean run"}` +
+  `${r.clean || !r.startedIdle ? "" : "   LOSSES, ERRORS OR A QUEUE: not a clean run"}` +
   `${r.startedIdle ? "" : "   A WORKER WAS STILL BUSY BEFORE THE RUN: its idle rate is overstated, not a clean run"}`;
 
 /** A warm-up run, then `rounds` counted runs, each in fresh rooms on both sides. */
@@ -288,7 +312,7 @@ async function equalLoadPath(
   const unclean = runs.filter((r) => !r.clean).length;
   log(
     `  ${what}: ours / reference ${cpu.ofMeans ?? "—"} × of the means (pairs ${cpu.pairs.join(", ") || "—"})` +
-      `${unclean ? `; ${unclean} runs not clean (losses, errors or a busy start)` : ""}`,
+      `${unclean ? `; ${unclean} runs not clean (losses, errors, a queue or a busy start)` : ""}`,
   );
   return { what, ratePerSecond, warmup, runs, cpu, unclean };
 }

@@ -67,7 +67,7 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   --socket-rounds N      rounds of reference, ours, ours, reference socket runs (default 2)
   --cpu-ms MS            measured length of each cpu run, after 2 s of warm-up (default 8000)
   --cpu-rounds N         counted concurrent runs of the cpu scenario, after a warm-up run (default 4)
-  --cpu-rate N           socket msgs/s offered to each room in the cpu scenario (default 150)
+  --cpu-rate N           socket msgs/s offered to each room in the cpu scenario (default 100)
   --cpu-http-rate N      HTTP posts/s offered to each room in the cpu scenario (default 100)
   --cpu-idle-ms MS       each side's idle CPU rate (the median of one-second windows), measured
                          right before every cpu run (default 3000)
@@ -116,7 +116,7 @@ const schema = z.object({
   httpRounds: int("--http-rounds", 1, 10).default(2),
   cpuMs: int("--cpu-ms", 1_000, 600_000).default(8_000),
   cpuRounds: int("--cpu-rounds", 1, 20).default(4),
-  cpuRate: int("--cpu-rate", 1, 2_000).default(150),
+  cpuRate: int("--cpu-rate", 1, 2_000).default(100),
   cpuHttpRate: int("--cpu-http-rate", 1, 2_000).default(100),
   cpuIdleMs: int("--cpu-idle-ms", 500, 60_000).default(3_000),
   openLoopMs: int("--open-loop-ms", 1_000, 600_000).default(8_000),

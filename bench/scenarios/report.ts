@@ -241,7 +241,7 @@ export function equalLoadCpuTargets(c: EqualLoadCpuResult): TargetCheck[] {
       ? [
           {
             ...check,
-            measured: `${measured}; ${path.unclean} runs not clean (losses, errors or a busy start): no verdict`,
+            measured: `${measured}; ${path.unclean} runs not clean (losses, errors, a queue or a busy start): no verdict`,
             met: null,
           },
         ]
@@ -682,6 +682,7 @@ export function equalLoadCpuTable(c: EqualLoadCpuResult): string {
   const side = (s: EqualLoadPath["runs"][number]["ours"]) => [
     `${s.acked}/${s.messages}`,
     `${s.missing}, ${s.nacks}, ${s.drops}`,
+    fmt(s.trailMs, 0),
     fmt(s.idleCpuMsPerSecond, 0),
     fmt(s.cpuMsPerMessage, 3),
     fmt(s.coresUsed, 2),
@@ -690,7 +691,7 @@ export function equalLoadCpuTable(c: EqualLoadCpuResult): string {
     [p.warmup, ...p.runs].map((r, i) => [
       `${p.what}, ${fmt(p.ratePerSecond, 0)}/s`,
       (i === 0 ? "warm-up (not counted)" : String(i)) +
-        (r.startedIdle === false ? ", a Worker busy before it" : r.clean ? "" : ", losses or errors"),
+        (r.startedIdle === false ? ", a Worker busy before it" : r.clean ? "" : ", losses, errors or a queue"),
       ...side(r.ours),
       ...side(r.reference),
       fmt(r.ratio, 3),
@@ -699,6 +700,7 @@ export function equalLoadCpuTable(c: EqualLoadCpuResult): string {
   const header = (who: string) => [
     `${who} acked/sent`,
     `${who} missing, nacks, drops`,
+    `${who} done ms after the last send`,
     `${who} idle CPU ms/s`,
     `${who} CPU ms/msg`,
     `${who} cores`,
@@ -706,7 +708,7 @@ export function equalLoadCpuTable(c: EqualLoadCpuResult): string {
   const spreads = paths.map(
     (p) =>
       `${p.what}: ${fmt(p.cpu.ofMeans, 3)} × of the means (${fmt(p.cpu.min, 3)}–${fmt(p.cpu.max, 3)} over ${p.cpu.pairs.length} concurrent pairs)` +
-      (p.unclean ? `, ${p.unclean} runs not clean (losses, errors or a busy start)` : ""),
+      (p.unclean ? `, ${p.unclean} runs not clean (losses, errors, a queue or a busy start)` : ""),
   );
   return (
     `**Server CPU per message at an equal offered load** (ours, a do room, and the bare reference room loaded at the same time from one schedule: ` +

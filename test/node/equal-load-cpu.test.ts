@@ -1,7 +1,13 @@
 // The CPU targets are judged on concurrent equal-load pairs: the idle rate taken out of each
 // side, every pair against the bound, and no verdict from a run where a side lost messages.
 import { describe, expect, it } from "vitest";
-import { netCpuPerMessage, type EqualLoadCpuResult, type EqualLoadPath } from "../../bench/scenarios/equal-load-cpu";
+import {
+  cleanSide,
+  MAX_TRAIL_MS,
+  netCpuPerMessage,
+  type EqualLoadCpuResult,
+  type EqualLoadPath,
+} from "../../bench/scenarios/equal-load-cpu";
 import { checkTargets, equalLoadCpuTargets, headlineFigures, type BenchReport } from "../../bench/scenarios/report";
 import { pairedRatios } from "../../bench/lib/stats";
 
@@ -11,6 +17,7 @@ const side = (cpuMsPerMessage: number) => ({
   nacks: 0,
   missing: 0,
   drops: 0,
+  trailMs: 40,
   cpuMs: cpuMsPerMessage * 100,
   idleCpuMsPerSecond: 0,
   cpuMsPerMessage,
@@ -48,6 +55,13 @@ describe("server CPU per message at an equal load", () => {
     expect(netCpuPerMessage(null, 20, 5, 100)).toBeNull();
     expect(netCpuPerMessage(1_000, null, 5, 100)).toBeNull();
     expect(netCpuPerMessage(1_000, 20, 5, 0)).toBeNull();
+  });
+
+  it("counts a side that was still working long after the last send as not clean: it was over its capacity", () => {
+    expect(cleanSide(side(1))).toBe(true);
+    expect(cleanSide({ ...side(1), trailMs: MAX_TRAIL_MS })).toBe(true);
+    expect(cleanSide({ ...side(1), trailMs: MAX_TRAIL_MS + 1 })).toBe(false);
+    expect(cleanSide({ ...side(1), acked: 99 })).toBe(false);
   });
 
   it("meets a target only when every concurrent pair clears it, not the ratio of the means", () => {
