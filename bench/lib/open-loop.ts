@@ -91,8 +91,8 @@ type Sent = {
   scheduledAt: number;
   measured: boolean;
   arrivals: (number | undefined)[];
-  answered: boolean;
-  acked: boolean;
+  /** the room's answer to the send, once it came */
+  answer?: "ack" | "nack";
 };
 
 /** What one room's open-loop sockets saw: everything of OpenLoopResult the schedule and the server's CPU do not give. */
@@ -146,11 +146,10 @@ export class OpenLoopRoom {
   private answer = (frame: ServerFrame) => {
     if (frame.type !== "ack" && frame.type !== "nack") return;
     const s = this.sent.get(frame.id);
-    if (!s || s.answered) return;
-    s.answered = true;
+    if (!s || s.answer) return;
+    s.answer = frame.type;
     this.unanswered--;
-    if (frame.type === "ack") s.acked = true;
-    else {
+    if (frame.type === "nack") {
       this.nacks++;
       this.firstError ??= `nack ${frame.status}: ${frame.error}`;
     }
@@ -163,8 +162,6 @@ export class OpenLoopRoom {
       scheduledAt,
       measured,
       arrivals: Array<number | undefined>(this.listeners).fill(undefined),
-      answered: false,
-      acked: false,
     });
     this.awaited += this.listeners;
     this.unanswered++;
@@ -212,7 +209,7 @@ export class OpenLoopRoom {
     }
     return {
       scheduled: measured.length,
-      acked: measured.filter((s) => s.acked).length,
+      acked: measured.filter((s) => s.answer === "ack").length,
       nacks: this.nacks,
       missing,
       latencyMs: tailLatency(latencies, missing),

@@ -108,6 +108,8 @@ const GRACE_MS = 5_000;
  * then covers fewer messages than were offered in it (CPU per message reads low), so the run is not clean.
  */
 export const MAX_TRAIL_MS = 1_000;
+/** What makes a run not clean, as the log and the report name it. */
+export const UNCLEAN_CAUSES = "losses, errors, a queue or a busy start";
 
 /** What a run drives on each side: an open-loop room's sockets, or fixed-rate HTTP posts. */
 type LoadTarget = {
@@ -312,7 +314,7 @@ async function equalLoadPath(
   const unclean = runs.filter((r) => !r.clean).length;
   log(
     `  ${what}: ours / reference ${cpu.ofMeans ?? "—"} × of the means (pairs ${cpu.pairs.join(", ") || "—"})` +
-      `${unclean ? `; ${unclean} runs not clean (losses, errors, a queue or a busy start)` : ""}`,
+      `${unclean ? `; ${unclean} runs not clean (${UNCLEAN_CAUSES})` : ""}`,
   );
   return { what, ratePerSecond, warmup, runs, cpu, unclean };
 }

@@ -17,7 +17,7 @@ import type { OpenLoopBenchResult } from "./open-loop";
 import type { LimitCostResult, LimitCostRow } from "./limit-cost";
 import type { FanInResult, FanInWindow } from "./fan-in";
 import type { FloodResult } from "./flood";
-import type { EqualLoadCpuResult, EqualLoadPath } from "./equal-load-cpu";
+import { UNCLEAN_CAUSES, type EqualLoadCpuResult, type EqualLoadPath } from "./equal-load-cpu";
 import { floodTable, floodTargets } from "./flood-report";
 import { FLIP_ROOMS_PER_PUT } from "../../src/shared/flags";
 
@@ -241,7 +241,7 @@ export function equalLoadCpuTargets(c: EqualLoadCpuResult): TargetCheck[] {
       ? [
           {
             ...check,
-            measured: `${measured}; ${path.unclean} runs not clean (losses, errors, a queue or a busy start): no verdict`,
+            measured: `${measured}; ${path.unclean} runs not clean (${UNCLEAN_CAUSES}): no verdict`,
             met: null,
           },
         ]
@@ -708,7 +708,7 @@ export function equalLoadCpuTable(c: EqualLoadCpuResult): string {
   const spreads = paths.map(
     (p) =>
       `${p.what}: ${fmt(p.cpu.ofMeans, 3)} × of the means (${fmt(p.cpu.min, 3)}–${fmt(p.cpu.max, 3)} over ${p.cpu.pairs.length} concurrent pairs)` +
-      (p.unclean ? `, ${p.unclean} runs not clean (losses, errors, a queue or a busy start)` : ""),
+      (p.unclean ? `, ${p.unclean} runs not clean (${UNCLEAN_CAUSES})` : ""),
   );
   return (
     `**Server CPU per message at an equal offered load** (ours, a do room, and the bare reference room loaded at the same time from one schedule: ` +
