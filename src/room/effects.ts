@@ -50,11 +50,14 @@ export class AlarmSchedule {
 
 // Pushes to every socket of the room, after the answer to the call that caused them:
 // frames are queued, in order, and sent right after the answer (a socket send's `ack`,
-// an RPC's result: the Room flushes then), or by one fallback timer for pushes no answer
-// carries (streams, alarms). An answer never waits behind a slow or gone socket: each
-// send is buffered by the runtime and costs that socket only.
+// an RPC's result: both run inside `answering`, which flushes as it ends), or by one
+// fallback timer for pushes made while no answer is running (streams, alarms, presence).
+// An answer never waits behind a slow or gone socket: each send is buffered by the
+// runtime and costs that socket only.
 export class Broadcaster {
   private queued: string[] = [];
+  /** Answers running now: each flushes as it ends, so pushes made meanwhile need no timer. */
+  private answers = 0;
   /**
    * The fallback flush on its way. One at most: under load a Durable Object's timers run
    * late, and one per push would pile up past workerd's 10,000 active timeouts.
@@ -65,10 +68,22 @@ export class Broadcaster {
 
   push(frame: ServerFrame): void {
     this.queued.push(JSON.stringify(frame));
+    if (this.answers > 0) return;
     this.timer ??= setTimeout(() => {
       this.timer = null;
       this.flush();
     }, 0);
+  }
+
+  /** Runs one answer; what was pushed while it ran goes out as it ends, after what `answer` itself sent. */
+  async answering<T>(answer: () => Promise<T>): Promise<T> {
+    this.answers++;
+    try {
+      return await answer();
+    } finally {
+      this.answers--;
+      this.flush();
+    }
   }
 
   /** Sends everything queued now (nothing when nothing is). */

@@ -114,7 +114,7 @@ export class Room extends DurableObject<Env> {
 
   /** A human message: stored once per id; a known id answers the stored message. */
   post(call: RoomCall, input: NewHumanMessage, creator?: string): Promise<RoomResult<Stored>> {
-    return this.answered(this.ops.post(call, input, creator));
+    return this.answered(() => this.ops.post(call, input, creator));
   }
 
   get(call: RoomCall, id: string): Promise<RoomResult<Message>> {
@@ -142,15 +142,15 @@ export class Room extends DurableObject<Env> {
   }
 
   heal(call: RoomCall, record: Message): Promise<RoomResult<{ message: Message; readded: boolean }>> {
-    return this.answered(this.ops.heal(call, record));
+    return this.answered(() => this.ops.heal(call, record));
   }
 
   deleteMessage(call: RoomCall, id: string): Promise<RoomResult<Deleted>> {
-    return this.answered(this.ops.deleteMessage(call, id));
+    return this.answered(() => this.ops.deleteMessage(call, id));
   }
 
   edit(call: RoomCall, input: EditInput): Promise<RoomResult<Message>> {
-    return this.answered(this.ops.edit(call, input));
+    return this.answered(() => this.ops.edit(call, input));
   }
 
   versions(call: RoomCall, id: string): Promise<RoomResult<{ message: Message; versions: MessageVersion[] }>> {
@@ -158,22 +158,22 @@ export class Room extends DurableObject<Env> {
   }
 
   react(call: RoomCall, input: ReactInput): Promise<RoomResult<Message>> {
-    return this.answered(this.ops.react(call, input));
+    return this.answered(() => this.ops.react(call, input));
   }
 
   /** Stop on the replies being written to a human message: its asker, a bot or an operator only. */
   stop(call: RoomCall, humanId: string, proof: AskerProof): Promise<RoomResult<{ stopped: number }>> {
-    return this.answered(this.ops.stop(call, humanId, proof));
+    return this.answered(() => this.ops.stop(call, humanId, proof));
   }
 
   /** Ask again: the human message is pending again; the next reply is its answer's next version. */
   regenerate(call: RoomCall, input: RegenerateInput): Promise<RoomResult<Message>> {
-    return this.answered(this.ops.regenerate(call, input));
+    return this.answered(() => this.ops.regenerate(call, input));
   }
 
   /** kv mode: the tombstone of a message the Worker deleted on the kv path, so a later flip cannot bring it back. */
   keepTombstone(room: string, tombstone: Message): Promise<Deleted> {
-    return this.answered(this.ops.keepTombstone(room, tombstone));
+    return this.answered(() => this.ops.keepTombstone(room, tombstone));
   }
 
   /**
@@ -195,7 +195,9 @@ export class Room extends DurableObject<Env> {
     roster: string[] = [],
   ): Promise<RoomResult<Message>> {
     const addressed = (message: Message) => this.bots.refuse(message, botId, roster);
-    return this.answered(this.botCall(botId, "thinking", this.ops.claim(call, messageId, botId, leaseMs, addressed)));
+    return this.answered(() =>
+      this.botCall(botId, "thinking", this.ops.claim(call, messageId, botId, leaseMs, addressed)),
+    );
   }
 
   /** The operator changed this room's bots or default (pushed by the Control object). */
@@ -205,7 +207,7 @@ export class Room extends DurableObject<Env> {
   }
 
   release(call: RoomCall, messageId: string, botId: string): Promise<RoomResult<Message>> {
-    return this.answered(this.botCall(botId, "idle", this.ops.release(call, messageId, botId)));
+    return this.answered(() => this.botCall(botId, "idle", this.ops.release(call, messageId, botId)));
   }
 
   /** `detail`: the bot's own reason (it may name the model's host), kept for the operator's inspection only. */
@@ -219,19 +221,21 @@ export class Room extends DurableObject<Env> {
   ): Promise<RoomResult<Message>> {
     const addressed = this.addressedElsewhere(messageId, botId, roster);
     if (addressed) return refused(addressed);
-    const answer = await this.answered(this.botCall(botId, "idle", this.ops.fail(call, messageId, botId, reason)));
+    const answer = await this.answered(() =>
+      this.botCall(botId, "idle", this.ops.fail(call, messageId, botId, reason)),
+    );
     if (answer.ok) this.failures = [{ id: messageId, botId, at: Date.now(), detail }, ...this.failures].slice(0, 20);
     return answer;
   }
 
   stream(call: RoomCall, input: StreamCall): Promise<RoomResult<StreamAck>> {
-    return this.answered(this.botCall(input.botId, "writing", this.ops.stream(call, input)));
+    return this.answered(() => this.botCall(input.botId, "writing", this.ops.stream(call, input)));
   }
 
   reply(call: RoomCall, input: NewReply, roster: string[] = []): Promise<RoomResult<Stored & { human: Message }>> {
     const addressed = this.addressedElsewhere(input.replyTo, input.botId, roster);
     if (addressed) return Promise.resolve(refused(addressed));
-    return this.answered(this.botCall(input.botId, "idle", this.ops.reply(call, input)));
+    return this.answered(() => this.botCall(input.botId, "idle", this.ops.reply(call, input)));
   }
 
   /**
@@ -275,7 +279,7 @@ export class Room extends DurableObject<Env> {
 
   /** A flip to kv: stop taking do calls, write everything owed to KV, then the mirror (flips.ts). */
   leaveDoMode(call: RoomCall): Promise<number> {
-    return this.answered(this.flips.leaveDoMode(call));
+    return this.answered(() => this.flips.leaveDoMode(call));
   }
 
   /** Test and operator visibility: what the room holds, and how its KV writes are doing. */
@@ -363,8 +367,8 @@ export class Room extends DurableObject<Env> {
   // ---- internals ----
 
   /** An RPC's pushes go out as it answers, not on a timer (a busy object's timers run late). */
-  private answered<T>(result: Promise<T>): Promise<T> {
-    return result.finally(() => this.pushes.flush());
+  private answered<T>(call: () => Promise<T>): Promise<T> {
+    return this.pushes.answering(call);
   }
 
   /** A bot call that the room took (in do mode) tells presence what that bot is doing now. */

@@ -139,12 +139,13 @@ export class RoomSockets {
     if (!this.state.schema && client?.call && client.call.flagVersion > this.state.flagVersion) {
       await this.flips.enter(client.call, false, false).catch(() => null);
     }
-    const answer = await this.answer(ws, data, client);
     // The answer goes out first, then at once the pushes of the change it reports: a
     // sender waits for neither the loop over every socket nor a later turn.
-    if (answer.type === "close") ws.close(answer.code, answer.reason);
-    else if (answer.type === "send") ws.send(JSON.stringify(answer.frame));
-    this.pushes.flush();
+    await this.pushes.answering(async () => {
+      const answer = await this.answer(ws, data, client);
+      if (answer.type === "close") ws.close(answer.code, answer.reason);
+      else if (answer.type === "send") ws.send(JSON.stringify(answer.frame));
+    });
   }
 
   // ---- what the room answers to a frame a client sent over its socket ----
