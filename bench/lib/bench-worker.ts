@@ -9,6 +9,9 @@ export class BenchWorker {
   readonly persistTo = mkdtempSync(join(tmpdir(), "lossless-chat-bench-"));
   private worker: LocalWorker | null = null;
 
+  /** `vars`: `[vars]` overrides for every start (see startLocalWorker). */
+  constructor(private readonly vars: Record<string, string> = {}) {}
+
   get url(): string {
     return this.live.url;
   }
@@ -28,7 +31,7 @@ export class BenchWorker {
   }
 
   async start(): Promise<void> {
-    this.worker = await startLocalWorker({ persistTo: this.persistTo });
+    this.worker = await startLocalWorker({ persistTo: this.persistTo, vars: this.vars });
   }
 
   async stop(): Promise<void> {

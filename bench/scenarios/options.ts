@@ -65,7 +65,7 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   --http-rounds N        rounds of reference, ours, ours, reference HTTP writes (default 2)
   --socket-ms MS         measured length of each socket run, after 1 s of warm-up (default 12000)
   --socket-rounds N      rounds of reference, ours, ours, reference socket runs (default 2)
-  --cpu-ms MS            measured length of each cpu run, after 2 s of warm-up (default 8000)
+  --cpu-ms MS            measured length of each cpu run, after 2 s of warm-up (default 15000)
   --cpu-rounds N         counted concurrent runs of the cpu scenario, after a warm-up run (default 4)
   --cpu-rate N           socket msgs/s offered to each room in the cpu scenario (default 100)
   --cpu-http-rate N      HTTP posts/s offered to each room in the cpu scenario (default 100)
@@ -114,7 +114,7 @@ const schema = z.object({
   concurrency: int("--concurrency", 1, 256).default(16),
   durationMs: int("--duration-ms", 500, 600_000).default(5_000),
   httpRounds: int("--http-rounds", 1, 10).default(2),
-  cpuMs: int("--cpu-ms", 1_000, 600_000).default(8_000),
+  cpuMs: int("--cpu-ms", 1_000, 600_000).default(15_000),
   cpuRounds: int("--cpu-rounds", 1, 20).default(4),
   cpuRate: int("--cpu-rate", 1, 2_000).default(100),
   cpuHttpRate: int("--cpu-http-rate", 1, 2_000).default(100),

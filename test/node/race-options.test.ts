@@ -77,7 +77,7 @@ describe("npm run bench options", () => {
       httpRounds: 2,
       socketMs: 12_000,
       socketRounds: 2,
-      cpuMs: 8_000,
+      cpuMs: 15_000,
       cpuRounds: 4,
       cpuRate: 100,
       cpuHttpRate: 100,
