@@ -26,14 +26,14 @@ import { throughputBench } from "./scenarios/throughput";
 import { visibilityBench } from "./scenarios/visibility";
 
 /**
- * Measured write rates, messages a minute. At 1.5 messages are 40 s apart, each past a do room's
- * mirror lag (MIRROR_LAG_MS), so each pays its own mirror put and alarm, as at 1 a minute.
- */
-/**
  * The comparisons with the reference run ours as deployed: stats go to Analytics Engine only. The local
  * store (STATS_STORE = "local") is a stand-in for reading them back under `npm start`, work a deployment never does.
  */
 const DEPLOYED_STATS = { STATS_STORE: "analytics-engine" };
+/**
+ * Measured write rates, messages a minute. At 1.5 messages are 40 s apart, each past a do room's
+ * mirror lag (MIRROR_LAG_MS), so each pays its own mirror put and alarm, as at 1 a minute.
+ */
 const COST_WRITE_RATES = [1.5, 10, 100, 1_000];
 
 async function main(): Promise<number> {

@@ -90,11 +90,12 @@ export async function openLoopBench(
     const referenceRoom = () => referenceClient.socketUrl(`bench-${options.runTag}-open-ref-${++n}`);
     /** A room made ahead of its run, written once, and the wait for what that woke to be evicted. */
     const settledRoom = async (side: "ours" | "reference") => {
+      const client = side === "ours" ? admin : referenceClient;
       const room = `bench-${options.runTag}-open-${side === "ours" ? "" : "ref-"}${++n}`;
       if (side === "ours") await admin.setRoomMode(room, "do");
-      await (side === "ours" ? admin : referenceClient).post(room, "the room's first message", "bench");
+      await client.post(room, "the room's first message", "bench");
       await sleep(EVICTION_SETTLE_MS);
-      return (side === "ours" ? admin : referenceClient).socketUrl(room);
+      return client.socketUrl(room);
     };
 
     const referencePid = reference.process.pid;
