@@ -6,7 +6,7 @@
 import type { ServerFrame } from "../../src/shared/frames";
 import { newMessageId } from "../../src/shared/message";
 import { cpuWindow, FrameSocket, openAll } from "./socket-load";
-import { percentile, round } from "./stats";
+import { countWithin, percentile, round } from "./stats";
 import { sleep } from "./time";
 
 export type OpenLoopOptions = {
@@ -93,6 +93,8 @@ type Sent = {
   arrivals: (number | undefined)[];
   /** the room's answer to the send, once it came */
   answer?: "ack" | "nack";
+  /** when that answer came (performance.now()) */
+  answeredAt?: number;
 };
 
 /** What one room's open-loop sockets saw: everything of OpenLoopResult the schedule and the server's CPU do not give. */
@@ -143,11 +145,12 @@ export class OpenLoopRoom {
     }
   };
 
-  private answer = (frame: ServerFrame) => {
+  private answer = (frame: ServerFrame, at: number) => {
     if (frame.type !== "ack" && frame.type !== "nack") return;
     const s = this.sent.get(frame.id);
     if (!s || s.answer) return;
     s.answer = frame.type;
+    s.answeredAt = at;
     this.unanswered--;
     if (frame.type === "nack") {
       this.nacks++;
@@ -183,6 +186,15 @@ export class OpenLoopRoom {
 
   close(): void {
     for (const socket of this.sockets) socket.close();
+  }
+
+  /** Messages (warm-up included) the room answered from `from` to `to` (performance.now()). */
+  answeredBetween(from: number, to: number): number {
+    return countWithin(
+      Array.from(this.sent.values(), (s) => s.answeredAt),
+      from,
+      to,
+    );
   }
 
   /** The measured messages: acks, nacks, arrivals and their latencies from the scheduled send. */

@@ -80,6 +80,34 @@ export async function treesCpuOver(
   };
 }
 
+/** CPU each tree used over a window, the window's length, and its bounds on performance.now(). */
+export type CpuWindow = { cpuMs: (number | null)[]; seconds: number; startedAt: number; endedAt: number };
+
+/**
+ * Reads each tree's CPU `fromMs` from now; the answer's `end()` reads it again and gives what was used in
+ * between: a window that ends when the caller's work is done, not at a time fixed beforehand.
+ */
+export async function openCpuWindow(
+  pids: readonly (number | undefined)[],
+  fromMs: number,
+): Promise<{ end(): CpuWindow }> {
+  await sleep(fromMs);
+  const before = pids.map(treeCpuMs);
+  const startedAt = performance.now();
+  return {
+    end() {
+      const after = pids.map(treeCpuMs);
+      const endedAt = performance.now();
+      return {
+        cpuMs: before.map((b, i) => (b === null || after[i] === null ? null : after[i]! - b)),
+        seconds: (endedAt - startedAt) / 1000,
+        startedAt,
+        endedAt,
+      };
+    },
+  };
+}
+
 /**
  * Waits until each tree uses less than `msPerSecond` of CPU over one window of `windowMs`: a room may
  * still be working through a run's backlog (and our outbox flushes its records after the acks), which

@@ -683,6 +683,7 @@ export function equalLoadCpuTable(c: EqualLoadCpuResult): string {
     `${s.acked}/${s.messages}`,
     `${s.missing}, ${s.nacks}, ${s.drops}`,
     fmt(s.trailMs, 0),
+    fmt(s.answeredInWindow, 0),
     fmt(s.idleCpuMsPerSecond, 0),
     fmt(s.cpuMsPerMessage, 3),
     fmt(s.coresUsed, 2),
@@ -691,7 +692,7 @@ export function equalLoadCpuTable(c: EqualLoadCpuResult): string {
     [p.warmup, ...p.runs].map((r, i) => [
       `${p.what}, ${fmt(p.ratePerSecond, 0)}/s`,
       (i === 0 ? "warm-up (not counted)" : String(i)) +
-        (r.startedIdle === false ? ", a Worker busy before it" : r.clean ? "" : ", losses, errors or a queue"),
+        (r.startedIdle === false ? ", a Worker busy before it" : r.clean ? "" : ", losses or errors"),
       ...side(r.ours),
       ...side(r.reference),
       fmt(r.ratio, 3),
@@ -701,6 +702,7 @@ export function equalLoadCpuTable(c: EqualLoadCpuResult): string {
     `${who} acked/sent`,
     `${who} missing, nacks, drops`,
     `${who} done ms after the last send`,
+    `${who} answered in the window`,
     `${who} idle CPU ms/s`,
     `${who} CPU ms/msg`,
     `${who} cores`,
@@ -718,9 +720,11 @@ export function equalLoadCpuTable(c: EqualLoadCpuResult): string {
     markdownTable(["load", "run", ...header("ours"), ...header("ref."), "ours / ref. CPU"], rows, [
       "left",
       "left",
-      ...Array<"right">(11).fill("right"),
+      ...Array<"right">(13).fill("right"),
     ]) +
     `\n\nours / reference, server CPU per message: ${spreads.join("; ")}. ` +
+    `The window opens as the measured messages start and closes once both sides answered and delivered them all; ` +
+    `each side's CPU over it is divided by the messages it answered within it (warm-up ones still answered in it too). ` +
     `"missing" counts (message, listener) pairs never delivered within ${c.graceMs / 1000} s; "cores" is each Worker's CPU over the window per second of it, idle included: below one, the Worker was not saturated.`
   );
 }
