@@ -71,7 +71,7 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
   --cpu-http-rate N      HTTP posts/s offered to each room in the cpu scenario (default 100)
   --cpu-idle-ms MS       each side's idle CPU rate (the median of one-second windows), measured
                          right before every cpu run (default 3000)
-  --open-loop-ms MS      measured length of each open-loop run, after 2 s of warm-up (default 8000)
+  --open-loop-ms MS      measured length of each open-loop run, after 2 s of warm-up (default 20000)
   --open-loop-rounds N   open-loop runs per load and room, the order alternating (default 2)
   --history N,N          room history sizes (default 1000,100000)
   --samples N            requests per room for history and scrollback (default 200)
@@ -119,7 +119,7 @@ const schema = z.object({
   cpuRate: int("--cpu-rate", 1, 2_000).default(100),
   cpuHttpRate: int("--cpu-http-rate", 1, 2_000).default(100),
   cpuIdleMs: int("--cpu-idle-ms", 500, 60_000).default(3_000),
-  openLoopMs: int("--open-loop-ms", 1_000, 600_000).default(8_000),
+  openLoopMs: int("--open-loop-ms", 1_000, 600_000).default(20_000),
   openLoopRounds: int("--open-loop-rounds", 1, 10).default(2),
   socketMs: int("--socket-ms", 1_000, 600_000).default(12_000),
   socketRounds: int("--socket-rounds", 1, 10).default(2),
