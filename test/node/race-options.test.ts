@@ -54,7 +54,7 @@ describe("npm run race options", () => {
 });
 
 describe("npm run bench options", () => {
-  it("defaults to every scenario, 16 in flight for 5 s in two rounds, two rounds of 12 s socket writes, four concurrent 8 s CPU pairs at 100 msgs/s and 100 posts/s, 8 s open-loop runs, 1k and 100k of history read 200 times, cost from 50 idle pages for 60 s and 20 s write rates, 30 streamed replies, a flood of 2,000 requests/s for 30 s from 20 addresses, fan-in of 100 rooms for 60 s, JSON in docs/", () => {
+  it("defaults to every scenario, 16 in flight for 5 s in two rounds, two rounds of 12 s socket writes, four concurrent 15 s CPU pairs at 100 msgs/s and 100 posts/s, 20 s open-loop runs, 1k and 100k of history read 200 times, cost from 50 idle pages for 60 s and 20 s write rates, 30 streamed replies, a flood of 2,000 requests/s for 30 s from 20 addresses, fan-in of 100 rooms for 60 s, JSON in docs/", () => {
     expect(parseBenchOptions([])).toMatchObject({
       json: "docs/bench-latest.json",
       only: [
@@ -81,7 +81,7 @@ describe("npm run bench options", () => {
       cpuRounds: 4,
       cpuRate: 100,
       cpuHttpRate: 100,
-      openLoopMs: 8_000,
+      openLoopMs: 20_000,
       openLoopRounds: 2,
       history: [1_000, 100_000],
       samples: 200,
