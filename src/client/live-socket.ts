@@ -19,6 +19,12 @@ export type LiveEvents = {
 };
 
 const PONG_WITHIN_MS = 10_000;
+/**
+ * A socket that opened (or is still connecting) but brought no hello by then is given up and
+ * reconnected: a half-open connection would otherwise hold the page off the socket until the
+ * first ping, a minute later.
+ */
+export const HELLO_WITHIN_MS = 10_000;
 
 const wallClock = (): number => performance.timeOrigin + performance.now();
 
@@ -29,6 +35,7 @@ export class LiveSocket {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private pongTimer: ReturnType<typeof setTimeout> | undefined;
+  private helloTimer: ReturnType<typeof setTimeout> | undefined;
   private openWaiters: (() => void)[] = [];
   open = false;
   /** The room's mode as the server last stated it (hello, mode, or a nack naming it); null before. */
@@ -39,6 +46,7 @@ export class LiveSocket {
   constructor(
     private readonly url: string,
     private readonly events: LiveEvents,
+    private readonly helloWithinMs = HELLO_WITHIN_MS,
   ) {}
 
   /** Keeps a socket open until stop(); idempotent. */
@@ -92,6 +100,11 @@ export class LiveSocket {
     const socket = new WebSocket(this.url);
     this.socket = socket;
     this.events.onTraffic?.("connect");
+    this.helloTimer = setTimeout(() => {
+      if (this.socket !== socket || this.open) return;
+      this.drop();
+      if (this.wanted) this.scheduleReconnect();
+    }, this.helloWithinMs);
     socket.onmessage = (event) => {
       const receivedAt = wallClock();
       if (typeof event.data !== "string") return;
@@ -106,6 +119,7 @@ export class LiveSocket {
       if ((frame.type === "hello" || frame.type === "mode" || frame.type === "nack") && frame.mode)
         this.mode = frame.mode;
       if (frame.type === "hello") {
+        clearTimeout(this.helloTimer);
         this.attempts = 0;
         this.refused = null;
         this.setOpen(true);
@@ -162,6 +176,7 @@ export class LiveSocket {
   private drop(): void {
     clearInterval(this.pingTimer);
     clearTimeout(this.pongTimer);
+    clearTimeout(this.helloTimer);
     const socket = this.socket;
     this.socket = null;
     if (socket) {

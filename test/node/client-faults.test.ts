@@ -1,7 +1,10 @@
 // The shared client under broken connections: an answer cut off mid-body is "no answer"
 // (send again with the same id), never a success; a socket whose connection fails is
-// reconnected, without recursion and without waiting for a `close` that never comes.
+// reconnected, without recursion and without waiting for a `close` that never comes; one
+// that opens but never says hello is given up and reconnected.
 import { createServer, type Server } from "node:http";
+import { createHash } from "node:crypto";
+import type { Duplex } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { HttpError, requestJson } from "../../src/client/http";
 import { LiveSocket } from "../../src/client/live-socket";
@@ -61,5 +64,55 @@ describe("LiveSocket", () => {
     while (connects < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(connects).toBeGreaterThanOrEqual(2);
     expect(errors).toBeLessThanOrEqual(connects); // one error per failed attempt, no storm
+  });
+
+  it("gives up a socket that opened but brought no hello, and connects again", async () => {
+    // A server that accepts every socket (the 101 handshake) and never speaks: a half-open connection as the page sees it.
+    const server = createServer();
+    servers.push(server);
+    const accepted: number[] = [];
+    const closed: number[] = [];
+    const raw: Duplex[] = [];
+    server.on("upgrade", (req, socket: Duplex) => {
+      raw.push(socket);
+      const accept = createHash("sha1")
+        .update(`${String(req.headers["sec-websocket-key"])}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+        .digest("base64");
+      socket.write(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+          `Sec-WebSocket-Accept: ${accept}\r\n\r\n`,
+      );
+      accepted.push(Date.now());
+      // The client's first frame can only be its close (it pings only after a hello): opcode 8.
+      socket.on("data", (data: Buffer) => {
+        if ((data[0]! & 0x0f) === 0x8) closed.push(Date.now());
+        socket.destroy();
+      });
+      socket.on("error", () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as { port: number };
+    const statuses: boolean[] = [];
+    const socket = new LiveSocket(
+      `ws://127.0.0.1:${port}/api/rooms/lobby/ws`,
+      { onFrame: () => undefined, onStatus: (open) => statuses.push(open) },
+      300,
+    );
+    sockets.push(socket);
+    try {
+      socket.start();
+      const deadline = Date.now() + 10_000;
+      while (accepted.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(accepted.length).toBeGreaterThanOrEqual(2);
+      // The client closed the first socket, the deadline after it opened, before it connected again.
+      expect(closed[0]).toBeDefined();
+      expect(closed[0]! - accepted[0]!).toBeGreaterThanOrEqual(250);
+      expect(closed[0]!).toBeLessThanOrEqual(accepted[1]!);
+      expect(socket.open).toBe(false);
+      expect(statuses).not.toContain(true);
+    } finally {
+      socket.stop();
+      for (const s of raw) s.destroy();
+    }
   });
 });
