@@ -59,33 +59,12 @@ export async function withCpuPerCall<T extends { ok: number }>(
   };
 }
 
-/**
- * CPU ms used by each process tree of `pids` from `fromMs` to `fromMs + durationMs` from now, all
- * read at the same instants, and the window's real length (a timer may wake late): null where /proc is not available.
- */
-export async function treesCpuOver(
-  pids: readonly (number | undefined)[],
-  fromMs: number,
-  durationMs: number,
-): Promise<{ cpuMs: (number | null)[]; seconds: number }> {
-  await sleep(fromMs);
-  const before = pids.map(treeCpuMs);
-  const started = performance.now();
-  await sleep(durationMs);
-  const after = pids.map(treeCpuMs);
-  const seconds = (performance.now() - started) / 1000;
-  return {
-    cpuMs: before.map((b, i) => (b === null || after[i] === null ? null : after[i]! - b)),
-    seconds,
-  };
-}
-
 /** CPU each tree used over a window, the window's length, and its bounds on performance.now(). */
 export type CpuWindow = { cpuMs: (number | null)[]; seconds: number; startedAt: number; endedAt: number };
 
 /**
  * Reads each tree's CPU `fromMs` from now; the answer's `end()` reads it again and gives what was used in
- * between: a window that ends when the caller's work is done, not at a time fixed beforehand.
+ * between (null where /proc is not available): a window that may end when the caller's work is done.
  */
 export async function openCpuWindow(
   pids: readonly (number | undefined)[],
@@ -106,6 +85,17 @@ export async function openCpuWindow(
       };
     },
   };
+}
+
+/** The same window over a fixed `durationMs` (its real length is measured: a timer may wake late). */
+export async function treesCpuOver(
+  pids: readonly (number | undefined)[],
+  fromMs: number,
+  durationMs: number,
+): Promise<CpuWindow> {
+  const window = await openCpuWindow(pids, fromMs);
+  await sleep(durationMs);
+  return window.end();
 }
 
 /**

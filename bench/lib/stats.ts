@@ -23,21 +23,21 @@ export function summarize(values: readonly number[]): Percentiles {
   };
 }
 
-/** a / b, or null when b is 0 (a ratio of nothing is not 0). */
 /** The arithmetic mean; null for no values. */
+export function mean(values: readonly number[]): number | null {
+  return values.length ? values.reduce((a, x) => a + x, 0) / values.length : null;
+}
+
+/** a / b, or null when b is 0 (a ratio of nothing is not 0). */
+export function ratio(a: number, b: number): number | null {
+  return b === 0 ? null : a / b;
+}
+
 /** How many of `times` fall in the window [from, to): each instant counts in one window of a series. */
 export function countWithin(times: Iterable<number | undefined>, from: number, to: number): number {
   let count = 0;
   for (const at of times) if (at !== undefined && at >= from && at < to) count++;
   return count;
-}
-
-export function mean(values: readonly number[]): number | null {
-  return values.length ? values.reduce((a, x) => a + x, 0) / values.length : null;
-}
-
-export function ratio(a: number, b: number): number | null {
-  return b === 0 ? null : a / b;
 }
 
 /** Rounds for JSON output so reports stay readable. */
