@@ -1,7 +1,10 @@
-// The open-loop load's schedule and tail percentiles, and the paired ratios the CPU targets are judged by.
+// The open-loop load's schedule and tail percentiles, the paired ratios the CPU targets are judged by, and how far the
+// reference's own p99 moves between rounds.
 import { describe, expect, it } from "vitest";
 import { schedule, tailLatency } from "../../bench/lib/open-loop";
 import { pairedRatios } from "../../bench/lib/stats";
+import { openLoopTargets, referenceDrift } from "../../bench/scenarios/report";
+import type { OpenLoopBenchResult } from "../../bench/scenarios/open-loop";
 
 describe("the open-loop schedule", () => {
   it("puts messages 1000 / rate ms apart from the start, whatever the answers do", () => {
@@ -40,5 +43,34 @@ describe("paired ratios", () => {
   it("has no ratio when a side has no runs or a run of nothing", () => {
     expect(pairedRatios([], [1, 2])).toMatchObject({ ofMeans: null, min: null, max: null });
     expect(pairedRatios([1, 2], [1, 0])).toMatchObject({ ofMeans: null, min: null, max: null });
+  });
+});
+
+describe("the reference against itself", () => {
+  type Load = OpenLoopBenchResult["loads"][number];
+  const load = (ours: (number | null)[], reference: (number | null)[]): Load =>
+    ({
+      name: "50 %",
+      fraction: 0.5,
+      ratePerSecond: 100,
+      rounds: ours.map((p99, i) => ({
+        ours: { latencyMs: { p99 } },
+        reference: { latencyMs: { p99: reference[i] } },
+      })),
+      p99Ratio: pairedRatios(ours.map(Number), reference.map(Number)),
+    }) as unknown as Load;
+
+  it("is the reference's largest round p99 over its smallest, shown beside the ratio it is the noise of", () => {
+    const l = load([20, 18], [16, 24]);
+    expect(referenceDrift(l)).toBe(1.5);
+    const result = { senders: 16, listeners: 10, loads: [l] } as unknown as OpenLoopBenchResult;
+    const check = openLoopTargets(result).find((c) => c.name === "open-loop p99 vs reference")!;
+    expect(check.measured).toContain("the reference's own p99 1.50 × apart between its rounds");
+    expect(check.met).toBe(false);
+  });
+
+  it("has none with one round or a p99 that fell on a missing message", () => {
+    expect(referenceDrift(load([20], [16]))).toBeNull();
+    expect(referenceDrift(load([20, 18], [16, null]))).toBeNull();
   });
 });
