@@ -805,9 +805,8 @@ export function openLoopTable(o: OpenLoopBenchResult): string {
     `\n\nours / reference p99, round by round: ${o.loads
       .map((l) => `${l.name} ${l.p99Ratio.pairs.map((x) => fmt(x, 2)).join(", ") || "—"}`)
       .join("; ")}.` +
-    `\n\nThe reference against itself, its largest round p99 over its smallest (the same room on the same schedule): ${o.loads
-      .map((l) => `${l.name} ${fmt(referenceDrift(l), 2)}`)
-      .join("; ")}.` +
+    "\n\nThe reference against itself, its largest round p99 over its smallest (the same room on the same schedule): " +
+    `${o.loads.map((l) => `${l.name} ${fmt(referenceDrift(l), 2)}`).join("; ")}.` +
     `\n\n"send lag" is how late this load generator sent against its schedule (it shares the machine); it is inside the latencies.`
   );
 }
