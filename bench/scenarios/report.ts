@@ -13,7 +13,7 @@ import type { ThroughputResult } from "./throughput";
 import type { VisibilityResult } from "./visibility";
 import type { CostResult } from "./cost";
 import type { CostCounts } from "../cost/compute";
-import type { OpenLoopBenchResult } from "./open-loop";
+import type { OpenLoopBenchResult, OpenLoopLoad } from "./open-loop";
 import type { LimitCostResult, LimitCostRow } from "./limit-cost";
 import type { FanInResult, FanInWindow } from "./fan-in";
 import type { FloodResult } from "./flood";
@@ -251,15 +251,18 @@ export function equalLoadCpuTargets(c: EqualLoadCpuResult): TargetCheck[] {
 
 const p99Ok = (v: number | null, bound: number) => v !== null && v <= bound;
 
+/** One side's p99 of each round of a load (null: it fell on a missing message). */
+const p99s = (load: OpenLoopLoad, side: "ours" | "reference") => load.rounds.map((r) => r[side].latencyMs.p99);
+
 /**
  * How far the reference room's own p99 moved between its rounds of one load: its largest over its smallest. The same
- * room under the same schedule, so a ratio of ours to it means little inside this band. Null below two rounds.
+ * room under the same schedule, so a ratio of ours to it means little inside this band. Null below two rounds or
+ * when a p99 fell on a missing message.
  */
-export function referenceDrift(load: OpenLoopBenchResult["loads"][number]): number | null {
-  const p99s = load.rounds.map((r) => r.reference.latencyMs.p99);
-  if (p99s.length < 2 || p99s.some((v) => v === null || v <= 0)) return null;
-  const values = p99s as number[];
-  return Math.max(...values) / Math.min(...values);
+export function referenceDrift(load: OpenLoopLoad): number | null {
+  const all = p99s(load, "reference");
+  const values = all.filter((v): v is number => v !== null && v > 0);
+  return values.length >= 2 && values.length === all.length ? Math.max(...values) / Math.min(...values) : null;
 }
 
 /**
@@ -267,11 +270,9 @@ export function referenceDrift(load: OpenLoopBenchResult["loads"][number]): numb
  * 200 msgs/s; each in every round.
  */
 export function openLoopTargets(o: OpenLoopBenchResult): TargetCheck[] {
-  type Load = OpenLoopBenchResult["loads"][number];
   const byFraction = (f: number) => o.loads.find((l) => l.fraction === f);
-  const p99s = (l: Load, side: "ours" | "reference") => l.rounds.map((r) => r[side].latencyMs.p99);
   const list = (values: (number | null)[]) => values.map((v) => fmt(v)).join(", ");
-  const under50 = (l: Load) => p99s(l, "ours").every((v) => p99Ok(v, 50));
+  const under50 = (l: OpenLoopLoad) => p99s(l, "ours").every((v) => p99Ok(v, 50));
   const checks: TargetCheck[] = [];
   const half = [byFraction(0.5), byFraction(0.75)].filter((l) => l !== undefined);
   if (half.length)

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { schedule, tailLatency } from "../../bench/lib/open-loop";
 import { pairedRatios } from "../../bench/lib/stats";
 import { openLoopTargets, referenceDrift } from "../../bench/scenarios/report";
-import type { OpenLoopBenchResult } from "../../bench/scenarios/open-loop";
+import type { OpenLoopBenchResult, OpenLoopLoad } from "../../bench/scenarios/open-loop";
 
 describe("the open-loop schedule", () => {
   it("puts messages 1000 / rate ms apart from the start, whatever the answers do", () => {
@@ -47,8 +47,7 @@ describe("paired ratios", () => {
 });
 
 describe("the reference against itself", () => {
-  type Load = OpenLoopBenchResult["loads"][number];
-  const load = (ours: (number | null)[], reference: (number | null)[]): Load =>
+  const load = (ours: (number | null)[], reference: (number | null)[]): OpenLoopLoad =>
     ({
       name: "50 %",
       fraction: 0.5,
@@ -58,7 +57,7 @@ describe("the reference against itself", () => {
         reference: { latencyMs: { p99: reference[i] } },
       })),
       p99Ratio: pairedRatios(ours.map(Number), reference.map(Number)),
-    }) as unknown as Load;
+    }) as unknown as OpenLoopLoad;
 
   it("is the reference's largest round p99 over its smallest, shown beside the ratio it is the noise of", () => {
     const l = load([20, 18], [16, 24]);
