@@ -101,9 +101,7 @@ export class LiveSocket {
     this.socket = socket;
     this.events.onTraffic?.("connect");
     this.helloTimer = setTimeout(() => {
-      if (this.socket !== socket || this.open) return;
-      this.drop();
-      if (this.wanted) this.scheduleReconnect();
+      if (this.socket === socket && !this.open) this.lost();
     }, this.helloWithinMs);
     socket.onmessage = (event) => {
       const receivedAt = wallClock();
@@ -129,24 +127,25 @@ export class LiveSocket {
     };
     socket.onclose = (event) => {
       if (this.socket !== socket) return;
+      if (!REFUSED_SOCKET_CLOSES.includes(event.code)) return this.lost();
+      // Not a fault to retry soon: the room is full for us. Poll, and ask again much later.
       this.drop();
-      if (REFUSED_SOCKET_CLOSES.includes(event.code)) {
-        // Not a fault to retry soon: the room is full for us. Poll, and ask again much later.
-        this.refused = event.reason || `refused (${event.code})`;
-        this.events.onRefused?.(this.refused);
-        if (this.wanted) this.scheduleReconnect(jitter(...REFUSED_RETRY_MS));
-        return;
-      }
-      if (this.wanted) this.scheduleReconnect();
+      this.refused = event.reason || `refused (${event.code})`;
+      this.events.onRefused?.(this.refused);
+      if (this.wanted) this.scheduleReconnect(jitter(...REFUSED_RETRY_MS));
     };
     socket.onerror = () => {
       this.events.onTraffic?.("error");
       // Treated as the close it leads to: a failed connection may never fire `close`
       // (Node 22), and close() inside `error` can re-fire it. drop() detaches first.
-      if (this.socket !== socket) return;
-      this.drop();
-      if (this.wanted) this.scheduleReconnect();
+      if (this.socket === socket) this.lost();
     };
+  }
+
+  /** The socket is gone (closed, failed, or no hello in time): drop it and connect again with backoff while wanted. */
+  private lost(): void {
+    this.drop();
+    if (this.wanted) this.scheduleReconnect();
   }
 
   private scheduleReconnect(delayMs?: number): void {
