@@ -19,7 +19,7 @@ import {
 } from "../bench/scenarios/report";
 import { floodTable, floodTargets } from "../bench/scenarios/flood-report";
 import { historyLines, historyTable, modeTable, soakSummary } from "../bench/soak/report";
-import { soakReportSchema } from "../bench/soak/report-schema";
+import { soakReportSchema, type SoakReport } from "../bench/soak/report-schema";
 import { markdownTable, type TargetCheck } from "../bench/lib/table";
 import { peopleReportSchema, peopleTable } from "../bench/people-report";
 import { rowsReportSchema, rowsTable } from "../bench/rows-report";
@@ -43,6 +43,7 @@ const RACE_REPORT = { json: "docs/race-latest.json", html: "docs/race-report.htm
 const read = (path: string) => readFileSync(join(PROJECT_ROOT, path), "utf8");
 const race = (path: string): RaceReport => raceReportSchema.parse(JSON.parse(read(path)));
 const bench = (): BenchReport => JSON.parse(read("docs/bench-latest.json")) as BenchReport;
+const soak = (): SoakReport => soakReportSchema.parse(JSON.parse(read("docs/soak-latest.json")));
 /** Fan-in runs 100+ rooms at once: on a loaded machine it is run alone, into a file of its own. */
 const FAN_IN_ALONE = "npm run bench -- --only fan-in --json docs/bench-fan-in.json";
 /** The flood saturates the local Worker for half a minute: it is run alone too, into a file of its own. */
@@ -72,6 +73,7 @@ const provenance = (command: string, generatedAt: string, file: string, outcome:
   `\`${command}\` — ${day(generatedAt)}, local \`wrangler dev\` on this 2-core machine, ${outcome}; result file [${file}](${file}).`;
 
 const raceOutcome = (r: RaceReport) => (r.ok ? "exit 0" : "**exit 1** (a round failed, see below)");
+const soakOutcome = (r: SoakReport) => (r.ok ? "exit 0" : "**exit 1** (a do figure that must be 0 was not)");
 
 const BLOCKS: Record<string, () => string> = {
   /** What people in a room cost in rows: presence, typing, reactions, edits. */
@@ -86,10 +88,16 @@ const BLOCKS: Record<string, () => string> = {
     const outcome = `${r.operations} operations of each kind`;
     return [provenance(r.command, r.generatedAt, "docs/bench-rows.json", outcome), rowsTable(r)].join("\n\n");
   },
-  /** The README's opening figures: the 29-tab race, human messages, and how many bench targets were met. */
+  /** The README's opening figures: the 29-tab race, human messages, the soak's verdict, and the bench targets met. */
   "headline": () => {
     const r = race("docs/race-29.json");
     const b = bench();
+    const s = soak();
+    const soakVerdict = s.history
+      ? historyLines(s.history)
+          .slice(1, 3)
+          .map((line) => line.trim())
+      : [];
     const side = (mode: "kv" | "do") => r.summaries.find((s) => s.mode === mode)!.human;
     const [kv, dd] = [side("kv"), side("do")];
     const t = (s: typeof kv) => `${s.timeToVisibleMs.p50 ?? "—"} / ${s.timeToVisibleMs.max ?? "—"} ms`;
@@ -125,6 +133,8 @@ const BLOCKS: Record<string, () => string> = {
     return [
       provenance(r.command, r.generatedAt, "docs/race-29.json", raceOutcome(r)),
       table,
+      provenance(s.command, s.generatedAt, "docs/soak-latest.json", soakOutcome(s)),
+      [soakSummary(s), ...soakVerdict.map((line) => `${line}.`)].join(" "),
       provenance(b.command, b.generatedAt, "docs/bench-latest.json", `${b.durationSeconds} s`),
       headlineFigures(b),
       targets,
@@ -155,12 +165,11 @@ const BLOCKS: Record<string, () => string> = {
     ].join("\n\n");
   },
   "soak": () => {
-    const r = soakReportSchema.parse(JSON.parse(read("docs/soak-latest.json")));
-    const outcome = r.ok ? "exit 0" : "**exit 1** (a do figure that must be 0 was not)";
+    const r = soak();
     const failures = r.failures.map((f) => `- FAILED: ${f}`).join("\n");
     const history = r.history ? [historyLines(r.history)[0]!, historyTable(r.history)] : [];
     return [
-      provenance(r.command, r.generatedAt, "docs/soak-latest.json", outcome),
+      provenance(r.command, r.generatedAt, "docs/soak-latest.json", soakOutcome(r)),
       soakSummary(r),
       modeTable("do", r.modes.do),
       modeTable("kv", r.modes.kv),
