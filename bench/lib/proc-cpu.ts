@@ -1,6 +1,8 @@
-// CPU time used by a process and all its descendants (Linux /proc), so a benchmark
-// can report how much server CPU each request costs: on a small machine that, not
-// the storage design, is what caps requests per second.
+// CPU time used by a local Worker's runtime (Linux /proc), so a benchmark can report how much
+// server CPU each request costs: on a small machine that, not the storage design, is what caps
+// requests per second. Counted: the workerd processes under the wrangler process. Not counted:
+// wrangler's own Node process and its esbuild watcher, which serve no request (their timers and
+// file polling differ by config, e.g. 1 vs 10 ms/s of esbuild at idle, and burst every few seconds).
 import { readFileSync, readdirSync } from "node:fs";
 import { round } from "./stats";
 import { sleep } from "./time";
@@ -8,20 +10,24 @@ import { sleep } from "./time";
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
 const TICKS_PER_SECOND = 100;
 
-type Stat = { pid: number; ppid: number; cpuTicks: number };
+type Stat = { pid: number; ppid: number; command: string; cpuTicks: number };
+
+/** The process that runs the Worker and its Durable Objects (/proc's comm: the executable's name). */
+const RUNTIME = "workerd";
 
 function readStat(pid: string): Stat | null {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, "utf8");
     // The command name is in parentheses and may contain spaces: split after the last ")".
     const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return { pid: Number(pid), ppid: Number(fields[1]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
+    const command = text.slice(text.indexOf("(") + 1, text.lastIndexOf(")"));
+    return { pid: Number(pid), ppid: Number(fields[1]), command, cpuTicks: Number(fields[11]) + Number(fields[12]) };
   } catch {
     return null;
   }
 }
 
-/** CPU ms used so far by `rootPid` and its descendants; null where /proc is not available. */
+/** CPU ms used so far by the runtime (workerd) processes among `rootPid`'s descendants; null without /proc. */
 export function treeCpuMs(rootPid: number | undefined): number | null {
   if (rootPid === undefined) return null;
   let entries: string[];
@@ -39,7 +45,7 @@ export function treeCpuMs(rootPid: number | undefined): number | null {
   const stack = [root];
   while (stack.length) {
     const s = stack.pop()!;
-    ticks += s.cpuTicks;
+    if (s.command === RUNTIME) ticks += s.cpuTicks;
     stack.push(...(children.get(s.pid) ?? []));
   }
   return (ticks * 1000) / TICKS_PER_SECOND;
