@@ -51,7 +51,10 @@ export function treeCpuMs(rootPid: number | undefined): number | null {
   return (ticks * 1000) / TICKS_PER_SECOND;
 }
 
-/** Runs `work`, then charges the CPU `pid`'s process tree used meanwhile to its answered calls: ms per call (null without /proc or answers). */
+/**
+ * Runs `work`, then charges the CPU `pid`'s runtime used meanwhile to its answered calls: ms per call
+ * (null without /proc or answers).
+ */
 export async function withCpuPerCall<T extends { ok: number }>(
   pid: number | undefined,
   work: () => Promise<T>,

@@ -40,7 +40,7 @@ export type SocketLoadResult = {
   /** send → ack at the sender */
   ackMs: Percentiles;
   /**
-   * CPU per message over the measured window: wrangler and workerd, and this load
+   * CPU per message over the measured window: the Worker's runtime (workerd), and this load
    * generator (which shares the machine: on 2 cores it is part of the ceiling)
    */
   serverCpuMsPerMessage: number | null;

@@ -2,7 +2,7 @@
 // concurrently. At saturation local workerd uses one core whatever the room (it is single-threaded),
 // so CPU per message there is 1 / throughput, and throughput follows how fast this shared machine
 // happens to be in that window. Here both Workers get the same fixed load, well below either's
-// capacity, from one schedule loop, and both process trees' CPU is read at the same instants:
+// capacity, from one schedule loop, and both runtimes' CPU is read at the same instants:
 // drift in the machine's speed falls on both alike. Each side's idle CPU rate, measured
 // concurrently with no load right before each run, is taken out, so the runtimes' own timers are
 // not charged to messages.
@@ -37,9 +37,9 @@ export type EqualLoadSide = {
    */
   answeredInWindow: number;
   firstError?: string;
-  /** the server's process tree over the window, idle included */
+  /** the server's runtime (its workerd processes) over the window, idle included */
   cpuMs: number | null;
-  /** the same tree's CPU ms per second with no load, measured right before the run */
+  /** the same runtime's CPU ms per second with no load, measured right before the run */
   idleCpuMsPerSecond: number | null;
   /** (cpuMs − idle rate × the window) / answeredInWindow */
   cpuMsPerMessage: number | null;
@@ -205,7 +205,7 @@ const median = (xs: number[]) =>
 const IDLE = { msPerSecond: 50, windowMs: 1_000, maxWaitMs: 30_000 };
 
 /**
- * Each tree's idle CPU ms per second: the median of one-second windows over `idleMs`, read for all
+ * Each runtime's idle CPU ms per second: the median of one-second windows over `idleMs`, read for all
  * trees at once, so one burst of a runtime's housekeeping does not stand for its whole idle rate.
  */
 async function idleCpuRates(pids: readonly (number | undefined)[], idleMs: number): Promise<(number | null)[]> {

@@ -30,7 +30,7 @@ Starts a local Worker (wrangler dev on 127.0.0.1, fresh state) and measures:
                ours / reference with the spread of neighbouring runs
   cpu          server CPU per message, ours vs the reference room, at an equal fixed offered
                load measured concurrently: socket sends (16 senders, 10 listeners) and HTTP
-               posts on one schedule to both Workers at once, each tree's idle CPU rate taken
+               posts on one schedule to both Workers at once, each runtime's idle CPU rate taken
                out; a warm-up run, then rounds of concurrent pairs (the CPU targets' figures)
   openloop     latency under a steady offered load: the reference room's capacity first, then
                25, 50 and 75 % of it and 200 msgs/s offered on schedule (16 sender sockets, 10
