@@ -28,7 +28,7 @@ function readStat(pid: string): Stat | null {
 }
 
 /** CPU ms used so far by the runtime (workerd) processes among `rootPid`'s descendants; null without /proc. */
-export function treeCpuMs(rootPid: number | undefined): number | null {
+export function runtimeCpuMs(rootPid: number | undefined): number | null {
   if (rootPid === undefined) return null;
   let entries: string[];
   try {
@@ -59,20 +59,20 @@ export async function withCpuPerCall<T extends { ok: number }>(
   pid: number | undefined,
   work: () => Promise<T>,
 ): Promise<{ result: T; cpuMsPerCall: number | null }> {
-  const before = treeCpuMs(pid);
+  const before = runtimeCpuMs(pid);
   const result = await work();
-  const after = treeCpuMs(pid);
+  const after = runtimeCpuMs(pid);
   return {
     result,
     cpuMsPerCall: before === null || after === null || result.ok === 0 ? null : round((after - before) / result.ok, 2),
   };
 }
 
-/** CPU each tree used over a window, the window's length, and its bounds on performance.now(). */
+/** CPU each runtime used over a window, the window's length, and its bounds on performance.now(). */
 export type CpuWindow = { cpuMs: (number | null)[]; seconds: number; startedAt: number; endedAt: number };
 
 /**
- * Reads each tree's CPU `fromMs` from now; the answer's `end()` reads it again and gives what was used in
+ * Reads each runtime's CPU `fromMs` from now; the answer's `end()` reads it again and gives what was used in
  * between (null where /proc is not available): a window that may end when the caller's work is done.
  */
 export async function openCpuWindow(
@@ -80,11 +80,11 @@ export async function openCpuWindow(
   fromMs: number,
 ): Promise<{ end(): CpuWindow }> {
   await sleep(fromMs);
-  const before = pids.map(treeCpuMs);
+  const before = pids.map(runtimeCpuMs);
   const startedAt = performance.now();
   return {
     end() {
-      const after = pids.map(treeCpuMs);
+      const after = pids.map(runtimeCpuMs);
       const endedAt = performance.now();
       return {
         cpuMs: before.map((b, i) => (b === null || after[i] === null ? null : after[i]! - b)),
@@ -97,7 +97,7 @@ export async function openCpuWindow(
 }
 
 /** The same window over a fixed `durationMs` (its real length is measured: a timer may wake late). */
-export async function treesCpuOver(
+export async function runtimesCpuOver(
   pids: readonly (number | undefined)[],
   fromMs: number,
   durationMs: number,
@@ -108,16 +108,16 @@ export async function treesCpuOver(
 }
 
 /**
- * Waits until each tree uses less than `msPerSecond` of CPU over one window of `windowMs`: a room may
+ * Waits until each runtime uses less than `msPerSecond` of CPU over one window of `windowMs`: a room may
  * still be working through a run's backlog (and our outbox flushes its records after the acks), which
- * the next run would otherwise measure. False if a tree was still busy after `maxWaitMs`.
+ * the next run would otherwise measure. False if a runtime was still busy after `maxWaitMs`.
  */
 export async function waitUntilIdle(
   pids: readonly (number | undefined)[],
   { msPerSecond, windowMs, maxWaitMs }: { msPerSecond: number; windowMs: number; maxWaitMs: number },
 ): Promise<boolean> {
   for (const deadline = performance.now() + maxWaitMs; performance.now() < deadline;) {
-    const { cpuMs, seconds } = await treesCpuOver(pids, 0, windowMs);
+    const { cpuMs, seconds } = await runtimesCpuOver(pids, 0, windowMs);
     if (cpuMs.every((ms) => ms === null || ms / seconds < msPerSecond)) return true;
   }
   return false;

@@ -6,7 +6,7 @@
 // Raw sockets, no reconnect: a dropped socket during a run is an error, not a retry.
 import type { ClientFrame, ServerFrame } from "../../src/shared/frames";
 import { newMessageId, type PathMode } from "../../src/shared/message";
-import { treeCpuMs } from "./proc-cpu";
+import { runtimeCpuMs } from "./proc-cpu";
 import { round, summarize, type Percentiles } from "./stats";
 import { sleep } from "./time";
 
@@ -265,17 +265,17 @@ export async function openAll(opening: Promise<FrameSocket>[]): Promise<FrameSoc
   throw failed.reason;
 }
 
-/** CPU used from `fromMs` to `fromMs + durationMs` from now: by the server's process tree, and by this process. */
+/** CPU used from `fromMs` to `fromMs + durationMs` from now: by the server's runtime, and by this process. */
 export async function cpuWindow(
   serverPid: number | undefined,
   fromMs: number,
   durationMs: number,
 ): Promise<{ server: number | null; client: number }> {
   await sleep(fromMs);
-  const server = treeCpuMs(serverPid);
+  const server = runtimeCpuMs(serverPid);
   const client = process.cpuUsage();
   await sleep(durationMs);
-  const serverAfter = treeCpuMs(serverPid);
+  const serverAfter = runtimeCpuMs(serverPid);
   const clientUsed = process.cpuUsage(client);
   return {
     server: server === null || serverAfter === null ? null : serverAfter - server,

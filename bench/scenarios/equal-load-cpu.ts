@@ -9,7 +9,7 @@
 import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
 import { ChatClient } from "../lib/api";
 import { OpenLoopRoom, schedule, sendOnSchedule, tailLatency, MAX_MESSAGES } from "../lib/open-loop";
-import { openCpuWindow, treesCpuOver, waitUntilIdle, type CpuWindow } from "../lib/proc-cpu";
+import { openCpuWindow, runtimesCpuOver, waitUntilIdle, type CpuWindow } from "../lib/proc-cpu";
 import { countWithin, pairedRatios, percentile, ratio, round, type RatioSpread } from "../lib/stats";
 import { sleep } from "../lib/time";
 import { REFERENCE_CONFIG } from "./socket-writes";
@@ -206,11 +206,11 @@ const IDLE = { msPerSecond: 50, windowMs: 1_000, maxWaitMs: 30_000 };
 
 /**
  * Each runtime's idle CPU ms per second: the median of one-second windows over `idleMs`, read for all
- * trees at once, so one burst of a runtime's housekeeping does not stand for its whole idle rate.
+ * runtimes at once, so one burst of a runtime's housekeeping does not stand for its whole idle rate.
  */
 async function idleCpuRates(pids: readonly (number | undefined)[], idleMs: number): Promise<(number | null)[]> {
   const windows: { cpuMs: (number | null)[]; seconds: number }[] = [];
-  for (let n = Math.max(1, Math.round(idleMs / 1000)); n > 0; n--) windows.push(await treesCpuOver(pids, 0, 1_000));
+  for (let n = Math.max(1, Math.round(idleMs / 1000)); n > 0; n--) windows.push(await runtimesCpuOver(pids, 0, 1_000));
   return pids.map((_, i) => {
     const rates = windows.map((w) => (w.cpuMs[i] === null ? null : w.cpuMs[i]! / w.seconds));
     return rates.every((r) => r !== null) ? median(rates as number[]) : null;
@@ -219,7 +219,7 @@ async function idleCpuRates(pids: readonly (number | undefined)[], idleMs: numbe
 
 /**
  * One run: both sides idle, their idle CPU rates over `idleMs` (concurrently), then the same
- * schedule offered to both from one loop and both trees' CPU read over the same measured window.
+ * schedule offered to both from one loop and both runtimes' CPU read over the same measured window.
  */
 async function equalLoadRun(
   targets: readonly [LoadTarget, LoadTarget],

@@ -22,7 +22,7 @@ import {
   type OpenLoopResult,
   type TailLatency,
 } from "../lib/open-loop";
-import { treeCpuMs } from "../lib/proc-cpu";
+import { runtimeCpuMs } from "../lib/proc-cpu";
 import { round } from "../lib/stats";
 import { sleep } from "../lib/time";
 import type { UsageReport } from "../../src/shared/usage";
@@ -175,7 +175,7 @@ async function realRoomPhase(
   options: FloodOptions,
   durationMs: number,
 ): Promise<RealRoomPhase> {
-  const cpuBefore = treeCpuMs(options.serverPid);
+  const cpuBefore = runtimeCpuMs(options.serverPid);
   const started = performance.now();
   const client = new ChatClient(url);
   const [reads, messages] = await Promise.all([
@@ -191,7 +191,7 @@ async function realRoomPhase(
     }),
   ]);
   const seconds = (performance.now() - started) / 1000;
-  const cpuAfter = treeCpuMs(options.serverPid);
+  const cpuAfter = runtimeCpuMs(options.serverPid);
   return {
     seconds: round(seconds, 1)!,
     reads,
@@ -223,7 +223,7 @@ async function requestCost(
 ): Promise<RequestCost> {
   const agent = new Agent({ keepAlive: true, maxSockets: COST_IN_FLIGHT, localAddress });
   const statuses: Record<string, number> = {};
-  const [cpuBefore, filesBefore] = [treeCpuMs(options.serverPid), filesUnder(options.stateDir)];
+  const [cpuBefore, filesBefore] = [runtimeCpuMs(options.serverPid), filesUnder(options.stateDir)];
   const started = performance.now();
   const get = () =>
     new Promise<void>((resolve) => {
@@ -249,7 +249,7 @@ async function requestCost(
     agent.destroy();
   }
   const seconds = (performance.now() - started) / 1000;
-  const [cpuAfter, filesAfter] = [treeCpuMs(options.serverPid), filesUnder(options.stateDir)];
+  const [cpuAfter, filesAfter] = [runtimeCpuMs(options.serverPid), filesUnder(options.stateDir)];
   const requests = Object.values(statuses).reduce((n, c) => n + c, 0);
   return {
     kind,
@@ -388,7 +388,7 @@ async function flood(url: string, options: FloodOptions, names: string[]): Promi
   const start = performance.now() + 50;
   const times = schedule(start, options.ratePerSecond, count);
   const cpuBefore = process.cpuUsage();
-  const serverBefore = treeCpuMs(options.serverPid);
+  const serverBefore = runtimeCpuMs(options.serverPid);
   try {
     await sendOnSchedule(times, (k, at) => {
       const a = k % addresses.length;
@@ -410,7 +410,7 @@ async function flood(url: string, options: FloodOptions, names: string[]): Promi
     const ended = performance.now();
     const seconds = (ended - start) / 1000;
     const cpu = process.cpuUsage(cpuBefore);
-    const serverAfter = treeCpuMs(options.serverPid);
+    const serverAfter = runtimeCpuMs(options.serverPid);
     const answered = answers.length;
     await Promise.race([Promise.all(pending), sleep(GRACE_MS)]);
     return {

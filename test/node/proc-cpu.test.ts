@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
-import { treeCpuMs } from "../../bench/lib/proc-cpu";
+import { runtimeCpuMs } from "../../bench/lib/proc-cpu";
 
 type Proc = { pid: number; ppid: number; command: string; cpuMs: number };
 
@@ -52,7 +52,7 @@ describe("server CPU counts the runtime only", () => {
     const runtime = tree.filter((p) => p.command === "workerd").reduce((ms, p) => ms + p.cpuMs, 0);
     expect(runtime).toBeGreaterThan(0);
     // Read moments apart: the runtime idles between them (a tick is 10 ms).
-    expect(Math.abs(treeCpuMs(worker.process.pid)! - runtime)).toBeLessThanOrEqual(20);
+    expect(Math.abs(runtimeCpuMs(worker.process.pid)! - runtime)).toBeLessThanOrEqual(20);
     const everything = [worker.process.pid!, ...tree.map((p) => p.pid)];
     const all = processes().filter((p) => everything.includes(p.pid));
     expect(all.reduce((ms, p) => ms + p.cpuMs, 0)).toBeGreaterThan(runtime);
@@ -68,7 +68,7 @@ describe("server CPU counts the runtime only", () => {
       await new Promise((resolve) => setTimeout(resolve, 800));
       const own = processes().find((p) => p.pid === child.pid);
       expect(own?.cpuMs).toBeGreaterThanOrEqual(100);
-      expect(treeCpuMs(child.pid)).toBe(0);
+      expect(runtimeCpuMs(child.pid)).toBe(0);
     } finally {
       child.kill();
     }
