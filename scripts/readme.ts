@@ -18,7 +18,7 @@ import {
   type BenchReport,
 } from "../bench/scenarios/report";
 import { floodTable, floodTargets } from "../bench/scenarios/flood-report";
-import { historyLines, historyTable, modeTable, soakSummary } from "../bench/soak/report";
+import { historyLines, historyTable, modeTable, modeVerdicts, soakSummary } from "../bench/soak/report";
 import { soakReportSchema, type SoakReport } from "../bench/soak/report-schema";
 import { markdownTable, type TargetCheck } from "../bench/lib/table";
 import { peopleReportSchema, peopleTable } from "../bench/people-report";
@@ -93,11 +93,7 @@ const BLOCKS: Record<string, () => string> = {
     const r = race("docs/race-29.json");
     const b = bench();
     const s = soak();
-    const soakVerdict = s.history
-      ? historyLines(s.history)
-          .slice(1, 3)
-          .map((line) => line.trim())
-      : [];
+    const soakVerdict = s.history ? modeVerdicts(s.history) : [];
     const side = (mode: "kv" | "do") => r.summaries.find((s) => s.mode === mode)!.human;
     const [kv, dd] = [side("kv"), side("do")];
     const t = (s: typeof kv) => `${s.timeToVisibleMs.p50 ?? "—"} / ${s.timeToVisibleMs.max ?? "—"} ms`;

@@ -101,9 +101,13 @@ export function historyLines(history: SoakReport["history"]): string[] {
     `History check: ${n(ops.sends)} sends (${n(ops.ok)} ok, ${n(ops.fail)} fail, ${n(ops.info)} info), ` +
       `${n(ops.heals)} heals (${n(ops.readded)} re-added), ` +
       `${n(history.observations)} reads by ${history.readers} readers`,
-    `  ${anomalyLine("do", history.modes.do)}`,
-    `  ${anomalyLine("kv", history.modes.kv)}: the legacy path's behaviour`,
+    ...modeVerdicts(history).map((line) => `  ${line}`),
   ];
+}
+
+/** The history checker's verdict per mode, one line each (do first). */
+export function modeVerdicts(history: NonNullable<SoakReport["history"]>): string[] {
+  return [anomalyLine("do", history.modes.do), `${anomalyLine("kv", history.modes.kv)}: the legacy path's behaviour`];
 }
 
 const ANOMALY_HEADINGS: Record<(typeof ANOMALY_KINDS)[number], string> = {
