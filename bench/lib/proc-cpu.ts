@@ -10,25 +10,27 @@ import { sleep } from "./time";
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
 const TICKS_PER_SECOND = 100;
 
-type Stat = { pid: number; ppid: number; command: string; cpuTicks: number };
+/** One process as /proc gives it: its parent, its command (comm: the executable's name) and the CPU it used. */
+export type ProcessCpu = { pid: number; ppid: number; command: string; cpuMs: number };
 
-/** The process that runs the Worker and its Durable Objects (/proc's comm: the executable's name). */
+/** The process that runs the Worker and its Durable Objects. */
 const RUNTIME = "workerd";
 
-function readStat(pid: string): Stat | null {
+function readStat(pid: string): ProcessCpu | null {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, "utf8");
     // The command name is in parentheses and may contain spaces: split after the last ")".
     const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
     const command = text.slice(text.indexOf("(") + 1, text.lastIndexOf(")"));
-    return { pid: Number(pid), ppid: Number(fields[1]), command, cpuTicks: Number(fields[11]) + Number(fields[12]) };
+    const cpuMs = ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+    return { pid: Number(pid), ppid: Number(fields[1]), command, cpuMs };
   } catch {
     return null;
   }
 }
 
-/** CPU ms used so far by the runtime (workerd) processes among `rootPid`'s descendants; null without /proc. */
-export function runtimeCpuMs(rootPid: number | undefined): number | null {
+/** `rootPid` and all its descendants; null without /proc or when it is gone. */
+export function processTree(rootPid: number | undefined): ProcessCpu[] | null {
   if (rootPid === undefined) return null;
   let entries: string[];
   try {
@@ -36,19 +38,28 @@ export function runtimeCpuMs(rootPid: number | undefined): number | null {
   } catch {
     return null;
   }
-  const stats = entries.map(readStat).filter((s): s is Stat => s !== null);
-  const children = new Map<number, Stat[]>();
-  for (const s of stats) children.set(s.ppid, [...(children.get(s.ppid) ?? []), s]);
+  const stats = entries.map(readStat).filter((s): s is ProcessCpu => s !== null);
+  const children = new Map<number, ProcessCpu[]>();
+  for (const s of stats) {
+    const siblings = children.get(s.ppid);
+    if (siblings) siblings.push(s);
+    else children.set(s.ppid, [s]);
+  }
   const root = stats.find((s) => s.pid === rootPid);
   if (!root) return null;
-  let ticks = 0;
-  const stack = [root];
-  while (stack.length) {
+  const tree: ProcessCpu[] = [];
+  for (const stack = [root]; stack.length;) {
     const s = stack.pop()!;
-    if (s.command === RUNTIME) ticks += s.cpuTicks;
+    tree.push(s);
     stack.push(...(children.get(s.pid) ?? []));
   }
-  return (ticks * 1000) / TICKS_PER_SECOND;
+  return tree;
+}
+
+/** CPU ms used so far by the runtime (workerd) processes among `rootPid`'s descendants; null without /proc. */
+export function runtimeCpuMs(rootPid: number | undefined): number | null {
+  const tree = processTree(rootPid);
+  return tree && tree.reduce((ms, p) => ms + (p.command === RUNTIME ? p.cpuMs : 0), 0);
 }
 
 /**

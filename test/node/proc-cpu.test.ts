@@ -1,40 +1,9 @@
 // "Server CPU" in the benchmarks is the Worker's runtime only: the workerd processes under
 // `wrangler dev`, not wrangler's Node process or its esbuild watcher, which serve no request.
 import { spawn } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalWorker, type LocalWorker } from "../../scripts/local-worker";
-import { runtimeCpuMs } from "../../bench/lib/proc-cpu";
-
-type Proc = { pid: number; ppid: number; command: string; cpuMs: number };
-
-function processes(): Proc[] {
-  return readdirSync("/proc")
-    .filter((name) => /^\d+$/.test(name))
-    .flatMap((pid) => {
-      try {
-        const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-        const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-        const command = text.slice(text.indexOf("(") + 1, text.lastIndexOf(")"));
-        return [
-          { pid: Number(pid), ppid: Number(fields[1]), command, cpuMs: (Number(fields[11]) + Number(fields[12])) * 10 },
-        ];
-      } catch {
-        return [];
-      }
-    });
-}
-
-function descendants(root: number): Proc[] {
-  const all = processes();
-  const out: Proc[] = [];
-  for (let frontier = [root]; frontier.length;) {
-    const children = all.filter((p) => frontier.includes(p.ppid));
-    out.push(...children);
-    frontier = children.map((p) => p.pid);
-  }
-  return out;
-}
+import { processTree, runtimeCpuMs } from "../../bench/lib/proc-cpu";
 
 describe("server CPU counts the runtime only", () => {
   let worker: LocalWorker;
@@ -45,7 +14,8 @@ describe("server CPU counts the runtime only", () => {
 
   it("is the workerd processes' CPU, without wrangler's Node process and esbuild", async () => {
     for (let i = 0; i < 50; i++) await (await fetch(`${worker.url}/api/comments?room=cpu-count`)).arrayBuffer();
-    const tree = descendants(worker.process.pid!);
+    const [wrangler, ...tree] = processTree(worker.process.pid)!;
+    expect(wrangler!.pid).toBe(worker.process.pid);
     const commands = new Set(tree.map((p) => p.command));
     expect(commands).toContain("workerd");
     expect([...commands].some((c) => c !== "workerd")).toBe(true);
@@ -53,9 +23,7 @@ describe("server CPU counts the runtime only", () => {
     expect(runtime).toBeGreaterThan(0);
     // Read moments apart: the runtime idles between them (a tick is 10 ms).
     expect(Math.abs(runtimeCpuMs(worker.process.pid)! - runtime)).toBeLessThanOrEqual(20);
-    const everything = [worker.process.pid!, ...tree.map((p) => p.pid)];
-    const all = processes().filter((p) => everything.includes(p.pid));
-    expect(all.reduce((ms, p) => ms + p.cpuMs, 0)).toBeGreaterThan(runtime);
+    expect([wrangler!, ...tree].reduce((ms, p) => ms + p.cpuMs, 0)).toBeGreaterThan(runtime);
   }, 60_000);
 
   it("leaves out a busy process that is not workerd", async () => {
@@ -66,8 +34,9 @@ describe("server CPU counts the runtime only", () => {
     ]);
     try {
       await new Promise((resolve) => setTimeout(resolve, 800));
-      const own = processes().find((p) => p.pid === child.pid);
-      expect(own?.cpuMs).toBeGreaterThanOrEqual(100);
+      const [own] = processTree(child.pid)!;
+      expect(own).toMatchObject({ pid: child.pid, command: "node" });
+      expect(own!.cpuMs).toBeGreaterThanOrEqual(100);
       expect(runtimeCpuMs(child.pid)).toBe(0);
     } finally {
       child.kill();
