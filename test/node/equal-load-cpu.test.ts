@@ -94,7 +94,7 @@ describe("server CPU per message at an equal load", () => {
     const cpuTargets = checkTargets(report).filter((t) => t.name.includes("CPU"));
     expect(cpuTargets).toEqual([expect.objectContaining({ name: "socket CPU vs reference", met: false })]);
     expect(headlineFigures(report)).toContain(
-      "at an equal offered load, measured concurrently: socket message 2.00 × (concurrent pairs 2.00–2.00)",
+      "at an equal offered load, measured concurrently: socket message 2.000 × (concurrent pairs 2.000–2.000)",
     );
   });
 });
