@@ -1,8 +1,8 @@
 // CPU time used by a local Worker's runtime (Linux /proc), so a benchmark can report how much
 // server CPU each request costs: on a small machine that, not the storage design, is what caps
 // requests per second. Counted: the workerd processes under the wrangler process. Not counted:
-// wrangler's own Node process and its esbuild watcher, which serve no request (their timers and
-// file polling differ by config, e.g. 1 vs 10 ms/s of esbuild at idle, and burst every few seconds).
+// wrangler's own Node process and its esbuild watcher, which serve no request: their timers and
+// file polling differ by config (the reference's watcher polls several times as much as ours) and burst.
 import { readFileSync, readdirSync } from "node:fs";
 import { round } from "./stats";
 import { sleep } from "./time";
