@@ -1,0 +1,78 @@
+// The Worker's flag cache: one KV read per FLAG_CACHE_MS per isolate, also while many requests
+// arrive during the read; a read that hangs or fails does not keep the flag stale for long.
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { FLAG_CACHE_MS, FLAG_READ_TIMEOUT_MS, loadFlags } from "../../src/worker/flag-cache";
+import { FLAGS_KEY } from "../../src/shared/keys";
+import type { FlagsDocument } from "../../src/shared/flags";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function flagsOf(version: number): FlagsDocument {
+  return { defaultMode: "do", doPercent: 0, rooms: {}, version, updatedAt: Date.now(), updatedBy: "test" };
+}
+
+/** The real KV, whose reads are counted and wait for `open` (or fail, or never end). */
+function heldKv() {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const kv = {
+    reads: 0,
+    fail: false,
+    get: (...args: Parameters<KVNamespace["get"]>) => {
+      kv.reads++;
+      if (kv.fail) return Promise.reject(new Error("KV read failed (injected)"));
+      return gate.then(() => (env.CHAT_KV.get as (...a: unknown[]) => Promise<unknown>)(...args));
+    },
+  };
+  return { kv, open: release, env: { ...env, CHAT_KV: kv as unknown as KVNamespace } };
+}
+
+describe("flag cache", () => {
+  it("reads an expired flag once: requests arriving during the read go on with the one they have", async () => {
+    await env.CHAT_KV.put(FLAGS_KEY, JSON.stringify(flagsOf(1)));
+    expect((await loadFlags(env)).version).toBe(1);
+    // Another isolate publishes a flip; this one's copy expires.
+    await env.CHAT_KV.put(FLAGS_KEY, JSON.stringify(flagsOf(2)));
+    await sleep(FLAG_CACHE_MS + 50);
+
+    const held = heldKv();
+    const reader = loadFlags(held.env);
+    const meanwhile = await Promise.all(Array.from({ length: 5 }, () => loadFlags(held.env)));
+    expect(meanwhile.map((f) => f.version)).toEqual([1, 1, 1, 1, 1]);
+    expect(held.kv.reads).toBe(1);
+
+    held.open();
+    expect((await reader).version).toBe(2);
+    expect((await loadFlags(held.env)).version).toBe(2);
+    expect(held.kv.reads).toBe(1);
+  });
+
+  it("a read that never ends holds the others back for FLAG_READ_TIMEOUT_MS at most", async () => {
+    await env.CHAT_KV.put(FLAGS_KEY, JSON.stringify(flagsOf(3)));
+    await sleep(FLAG_CACHE_MS + 50);
+    const hung = heldKv();
+    void loadFlags(hung.env); // its request was cancelled: the gate never opens
+    expect((await loadFlags(hung.env)).version).toBe(2);
+    expect(hung.kv.reads).toBe(1);
+
+    await sleep(FLAG_READ_TIMEOUT_MS + 50);
+    const next = heldKv();
+    next.open();
+    expect((await loadFlags(next.env)).version).toBe(3);
+    expect(next.kv.reads).toBe(1);
+  });
+
+  it("a failed read fails its own request only, and the next request reads again", async () => {
+    await env.CHAT_KV.put(FLAGS_KEY, JSON.stringify(flagsOf(4)));
+    await sleep(FLAG_CACHE_MS + 50);
+    const failing = heldKv();
+    failing.kv.fail = true;
+    await expect(loadFlags(failing.env)).rejects.toThrow("injected");
+
+    const next = heldKv();
+    next.open();
+    expect((await loadFlags(next.env)).version).toBe(4);
+    expect(next.kv.reads).toBe(1);
+  });
+});
