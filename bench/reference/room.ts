@@ -6,7 +6,8 @@
 // guarantees cost over this floor. No flags, no mirror, no claims, no retries.
 // `POST /api/comments` is the HTTP floor: the Worker parses the body and makes one RPC
 // to the room, which does the same insert, answer and KV put. `POST /api/limit` is one
-// call of a rate-limiting binding alone, to show what the binding costs by itself.
+// call of a rate-limiting binding alone, to show what the binding costs by itself. Its config gives it
+// the chat's asset front (assets, Worker first), so HTTP requests cross the same router on both sides.
 import { DurableObject } from "cloudflare:workers";
 import { PING_FRAME, PONG_FRAME, type ClientFrame, type ServerFrame } from "../../src/shared/frames";
 import { MAX_TEXT, MESSAGE_ID_PATTERN, ROOM_PATTERN, newMessageId, type Message } from "../../src/shared/message";
