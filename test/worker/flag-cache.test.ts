@@ -28,13 +28,25 @@ function heldKv() {
   return { kv, open: release, env: { ...env, CHAT_KV: kv as unknown as KVNamespace } };
 }
 
+/** Another isolate publishes flag `version`; this isolate's copy expires. */
+async function publishedElsewhere(version: number): Promise<void> {
+  await env.CHAT_KV.put(FLAGS_KEY, JSON.stringify(flagsOf(version)));
+  await sleep(FLAG_CACHE_MS + 50);
+}
+
+/** The next request reads the flag (once) and gets `version`. */
+async function nextReadGets(version: number): Promise<void> {
+  const next = heldKv();
+  next.open();
+  expect((await loadFlags(next.env)).version).toBe(version);
+  expect(next.kv.reads).toBe(1);
+}
+
 describe("flag cache", () => {
   it("reads an expired flag once: requests arriving during the read go on with the one they have", async () => {
     await env.CHAT_KV.put(FLAGS_KEY, JSON.stringify(flagsOf(1)));
     expect((await loadFlags(env)).version).toBe(1);
-    // Another isolate publishes a flip; this one's copy expires.
-    await env.CHAT_KV.put(FLAGS_KEY, JSON.stringify(flagsOf(2)));
-    await sleep(FLAG_CACHE_MS + 50);
+    await publishedElsewhere(2);
 
     const held = heldKv();
     const reader = loadFlags(held.env);
@@ -49,30 +61,21 @@ describe("flag cache", () => {
   });
 
   it("a read that never ends holds the others back for FLAG_READ_TIMEOUT_MS at most", async () => {
-    await env.CHAT_KV.put(FLAGS_KEY, JSON.stringify(flagsOf(3)));
-    await sleep(FLAG_CACHE_MS + 50);
+    await publishedElsewhere(3);
     const hung = heldKv();
     void loadFlags(hung.env); // its request was cancelled: the gate never opens
     expect((await loadFlags(hung.env)).version).toBe(2);
     expect(hung.kv.reads).toBe(1);
 
     await sleep(FLAG_READ_TIMEOUT_MS + 50);
-    const next = heldKv();
-    next.open();
-    expect((await loadFlags(next.env)).version).toBe(3);
-    expect(next.kv.reads).toBe(1);
+    await nextReadGets(3);
   });
 
   it("a failed read fails its own request only, and the next request reads again", async () => {
-    await env.CHAT_KV.put(FLAGS_KEY, JSON.stringify(flagsOf(4)));
-    await sleep(FLAG_CACHE_MS + 50);
+    await publishedElsewhere(4);
     const failing = heldKv();
     failing.kv.fail = true;
     await expect(loadFlags(failing.env)).rejects.toThrow("injected");
-
-    const next = heldKv();
-    next.open();
-    expect((await loadFlags(next.env)).version).toBe(4);
-    expect(next.kv.reads).toBe(1);
+    await nextReadGets(4);
   });
 });
