@@ -41,7 +41,7 @@ export const rowsReportSchema = z.object({
 });
 export type RowsReport = z.infer<typeof rowsReportSchema>;
 
-/** The targets (issue 19 and 21): rows written in the Room per change, counted once KV has what it owes. */
+/** The targets: rows written in the Room per change, counted once KV has what it owes. */
 export const ROWS_TARGETS: Record<Operation, number> = {
   post: 4,
   burst: 4,

@@ -23,6 +23,7 @@ import { soakReportSchema, type SoakReport } from "../bench/soak/report-schema";
 import { markdownTable, type TargetCheck } from "../bench/lib/table";
 import { peopleReportSchema, peopleTable } from "../bench/people-report";
 import { rowsReportSchema, rowsTable } from "../bench/rows-report";
+import { heapReportSchema, heapSitesTable, heapTable } from "../bench/heap-report";
 import { PROJECT_ROOT } from "./local-worker";
 
 /** Each page and the sections it joins: the README is what a newcomer reads first, the rest by purpose. */
@@ -87,6 +88,13 @@ const BLOCKS: Record<string, () => string> = {
     const r = rowsReportSchema.parse(JSON.parse(read("docs/bench-rows.json")));
     const outcome = `${r.operations} operations of each kind`;
     return [provenance(r.command, r.generatedAt, "docs/bench-rows.json", outcome), rowsTable(r)].join("\n\n");
+  },
+  /** JavaScript heap allocated per socket message, ours against the reference room, and where ours allocates it. */
+  "heap": () => {
+    const r = heapReportSchema.parse(JSON.parse(read("docs/bench-heap.json")));
+    const outcome = `${r.messagesPerRound} messages a round at ${r.ratePerSecond} a second`;
+    const head = provenance(r.command, r.generatedAt, "docs/bench-heap.json", outcome);
+    return [head, heapTable(r), heapSitesTable(r)].join("\n\n");
   },
   /** The README's opening figures: the 29-tab race, human messages, the soak's verdict, and the bench targets met. */
   "headline": () => {
