@@ -26,6 +26,10 @@ export type BotWork = "seen" | "answered" | "failed";
 export type StatPoint = { blobs: [string, string, string]; doubles: number[]; indexes: [string] };
 
 export function toPoint(event: StatEvent): StatPoint {
+  return event.type === "post" ? POST_POINTS[event.mode][event.kind] : pointOf(event);
+}
+
+function pointOf(event: StatEvent): StatPoint {
   const kv = event.type === "usage" ? event.kv : noKvCounts();
   const kind = event.type === "post" ? event.kind : "";
   const readded = event.type === "heal" && event.readded ? 1 : 0;
@@ -44,6 +48,16 @@ export function toPoint(event: StatEvent): StatPoint {
     indexes: [event.mode],
   };
 }
+
+/** A post's point depends on its mode and kind alone: made once each, not once per message. */
+const postPointsOf = (mode: PathMode) => ({
+  human: Object.freeze(pointOf({ type: "post", mode, kind: "human" })),
+  ai: Object.freeze(pointOf({ type: "post", mode, kind: "ai" })),
+});
+const POST_POINTS: Record<PathMode, Record<"human" | "ai", StatPoint>> = {
+  kv: postPointsOf("kv"),
+  do: postPointsOf("do"),
+};
 
 /** Totals by (type, mode, kind), as both stores' queries answer them. */
 export type StatTotalsRow = {

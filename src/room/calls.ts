@@ -41,7 +41,11 @@ export type RegenerateInput = AskerProof & { id: string; requestId: string; send
 
 /** A sender as the room keeps it: a hash of the client key, never the address itself. */
 export async function senderOf(clientKey: string): Promise<string> {
-  return (await hashKey(`sender:${clientKey}`)).slice(0, 22);
+  const known = recentSenders.get(clientKey);
+  if (known) return known;
+  const sender = (await hashKey(`sender:${clientKey}`)).slice(0, 22);
+  remember(recentSenders, clientKey, sender);
+  return sender;
 }
 /** An edit: `version` is the one the new text becomes (the current one + 1), so a resend is idempotent. */
 export type EditInput = { id: string; text: string; version: number; editKeyHash: string };
@@ -57,14 +61,19 @@ export async function hashKey(key: string): Promise<string> {
     .replace(/\+/g, "-")
     .replace(/\//g, "_")
     .replace(/=+$/, "");
-  // Map order is insertion order: the oldest goes first.
-  if (recentHashes.size >= RECENT_HASHES) recentHashes.delete(recentHashes.keys().next().value!);
-  recentHashes.set(key, hash);
+  remember(recentHashes, key, hash);
   return hash;
 }
 /** A page sends its one edit key, and a person their one client key, with every message: hashed once per isolate. */
 const recentHashes = new Map<string, string>();
+const recentSenders = new Map<string, string>();
 const RECENT_HASHES = 1000;
+
+function remember(recent: Map<string, string>, key: string, value: string): void {
+  // Map order is insertion order: the oldest goes first.
+  if (recent.size >= RECENT_HASHES) recent.delete(recent.keys().next().value!);
+  recent.set(key, value);
+}
 export type NewReply = { id: string; replyTo: string; text: string; author: string; botId: string; stopped?: boolean };
 export type Stored = { message: Message; created: boolean };
 /** `deleted`: false when the message already was a tombstone. */

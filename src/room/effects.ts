@@ -3,6 +3,9 @@
 import type { ServerFrame } from "../shared/frames";
 import type { Usage } from "../storage/usage";
 
+/** Nothing to wait for: one settled promise for the calls that have nothing to do. */
+export const SETTLED: Promise<void> = Promise.resolve();
+
 // The room's one Durable Object alarm. Every deadline (owed KV writes, the mirror,
 // retention, a stream's lease) asks for it; the earliest asked for stands, and the alarm
 // run sets the next.
@@ -33,8 +36,12 @@ export class AlarmSchedule {
     this.at = null;
   }
 
-  async schedule(at: number): Promise<void> {
-    if (this.at !== null && this.at <= at) return;
+  /** Sets the alarm for `at` unless it is set for then or earlier (most changes: no call, nothing allocated). */
+  schedule(at: number): Promise<void> {
+    return this.at !== null && this.at <= at ? SETTLED : this.set(at);
+  }
+
+  private async set(at: number): Promise<void> {
     const before = this.at;
     this.at = at;
     this.usage.count("alarmsSet");

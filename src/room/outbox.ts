@@ -8,7 +8,7 @@ import { CACHE_SIZE, MIRROR_LAG_MS, toRecord, type Message } from "../shared/mes
 import { recordExpiry } from "../limits/retention";
 import { markerExpiry, markerNeedsRefresh, type RoomMarker } from "../shared/room-marker";
 import type { OutboxRow, RoomState } from "./log";
-import type { AlarmSchedule } from "./effects";
+import { SETTLED, type AlarmSchedule } from "./effects";
 
 export type OutboxStats = { pending: number } & FlushStats;
 
@@ -101,8 +101,8 @@ export class KvSync {
   }
 
   /** The alarm for the owed mirror, if one is owed. */
-  async scheduleMirror(): Promise<void> {
-    if (this.dirtySince !== null) await this.alarms.schedule(this.mirrorDueAt(Date.now()));
+  scheduleMirror(): Promise<void> {
+    return this.dirtySince === null ? SETTLED : this.alarms.schedule(this.mirrorDueAt(Date.now()));
   }
 
   /** The alarm's backstop flush: skipped while a post-answer flush runs (it takes every due row itself). */
@@ -239,14 +239,14 @@ class OutboxFlusher {
       // Past the watermark no change happened (the log keeps its position in memory): nothing is owed.
       if (!rows.length && outbox.kvPos() >= state.log.lastPos()) break;
       const { owed, upTo } = rows.length ? { owed: [], upTo: 0 } : state.log.owed(outbox.kvPos());
-      const batch = owed.slice(0, MAX_BATCH);
+      const batch = owed.length > MAX_BATCH ? owed.slice(0, MAX_BATCH) : owed;
       // Every record owed up to here is in this batch (the rest were owed later).
       const watermark = batch.length < owed.length ? batch.at(-1)!.at : upTo;
       const owedRows: OutboxRow[] = batch.map(({ id }) => {
         const key = commentKey(state.roomName, id);
         return { key, version: 0, queued_at: this.owedSince.get(key) ?? now, attempts: 0 };
       });
-      const all = [...rows, ...owedRows];
+      const all = rows.length ? [...rows, ...owedRows] : owedRows;
       if (!all.length) break;
       const keys = all.map((row) => row.key);
       // A batch is either the table's rows (read here) or owed records (read whole by owed()).
@@ -257,7 +257,8 @@ class OutboxFlusher {
       // The room's KV binding is looked up on every batch: fault-injection tests swap it.
       // Records owed since before this wake may be in KV already: those are compared before a put.
       const { recheckUpTo } = state.log.cursors();
-      const recheck = new Set(batch.filter((o) => o.at <= recheckUpTo).map((o) => commentKey(state.roomName, o.id)));
+      const rechecked = batch.filter((o) => o.at <= recheckUpTo);
+      const recheck = rechecked.length ? new Set(rechecked.map((o) => commentKey(state.roomName, o.id))) : NONE;
       const outcomes = await writeOwed(state.kv, keys, state.roomName, find, {
         retentionMs: state.limits.retentionMs,
         recheck,
@@ -320,6 +321,9 @@ class OutboxFlusher {
 /** "unchanged": KV already held the record as it is (re-read after a restart): no put, not counted as flushed. */
 type WriteOutcome = "written" | "unchanged" | "gone";
 
+/** No key to compare before its put: what almost every batch has. */
+const NONE: ReadonlySet<string> = new Set();
+
 /** A batch is read back with one bulk get: at most as many keys as KV takes. */
 export const MAX_BATCH = MAX_KV_BULK;
 /** Puts of one batch sent at once. */
@@ -348,7 +352,9 @@ async function writeOwed(
 ): Promise<(WriteOutcome | Error)[]> {
   // A key queued before records were kept per room (`comment:<id>`) is written to the room's own key.
   const target = (key: string) => (key.startsWith(COMMENT_PREFIX) ? commentKey(room, idOfCommentKey(key)) : key);
-  const rechecked = keys.filter((key) => key.startsWith(COMMENT_PREFIX) && recheck.has(target(key))).map(target);
+  const rechecked = recheck.size
+    ? keys.filter((key) => key.startsWith(COMMENT_PREFIX) && recheck.has(target(key))).map(target)
+    : [];
   let stored: Map<string, Message | null>;
   try {
     stored = rechecked.length ? await kv.get<Message>(rechecked, "json") : new Map();

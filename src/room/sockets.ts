@@ -74,6 +74,9 @@ export class RoomSockets {
     this.presence = new RoomPresence(state.ctx, pushes);
   }
 
+  /** Whether a socket's client is exempt from the frame limit (asked once per socket). */
+  private readonly exemptSocket = (ws: WebSocket) => isExempt(this.env, socketClient(ws)?.key ?? UNKNOWN_CLIENT);
+
   async accept(request: Request): Promise<Response> {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return Response.json({ error: "expected a WebSocket upgrade" }, { status: 426 });
@@ -113,8 +116,7 @@ export class RoomSockets {
 
   async message(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     this.usage.count("socketMessages");
-    const exempt = () => isExempt(this.env, socketClient(ws)?.key ?? UNKNOWN_CLIENT);
-    const verdict = this.frames.take(ws, exempt, Date.now());
+    const verdict = this.frames.take(ws, this.exemptSocket, Date.now());
     const { rate, burst } = this.frames.limits;
     if (verdict === "close") {
       return ws.close(TOO_MANY_SOCKETS_CLOSE, `too many frames: at most ${rate} a second (${burst} at once)`);
@@ -351,10 +353,10 @@ class FrameMeter {
   constructor(readonly limits: FrameLimits) {}
 
   /** "ok": answer the frame; "warn": the first time over, drop it and warn; "close": over again. */
-  take(ws: WebSocket, exempt: () => boolean, now: number): FrameVerdict {
+  take(ws: WebSocket, exempt: (ws: WebSocket) => boolean, now: number): FrameVerdict {
     let bucket = this.buckets.get(ws);
     if (!bucket) {
-      bucket = { tokens: this.limits.burst, at: now, warned: false, exempt: exempt() };
+      bucket = { tokens: this.limits.burst, at: now, warned: false, exempt: exempt(ws) };
       this.buckets.set(ws, bucket);
     }
     if (bucket.exempt) return "ok";
