@@ -52,6 +52,12 @@ type SocketAnswer =
 
 const close = (code: number, reason: string): SocketAnswer => ({ type: "close", code, reason });
 const send = (frame: ServerFrame): SocketAnswer => ({ type: "send", frame });
+/** A send refused because the room left do mode meanwhile: the page sends it again on the kv path. */
+const leftDoMode = (id: string): SocketAnswer => {
+  const { status, error, mode } = LEFT_DO_MODE;
+  return send({ type: "nack", id, status, error, ...(mode ? { mode } : {}) });
+};
+const gone = (id: string): SocketAnswer => send({ type: "nack", id, status: 410, error: `id: ${DELETED_ERROR}` });
 
 export class RoomSockets {
   /** Each socket's frames are answered in the order sent, though the post limit is awaited. */
@@ -183,33 +189,31 @@ export class RoomSockets {
     }
     const { editKey } = parsed.data;
     const key = client?.key ?? UNKNOWN_CLIENT;
-    const input = {
+    const input: NewHumanMessage = {
       id: parsed.data.id,
       text: parsed.data.text,
       author: parsed.data.author ?? "anonymous",
-      ...(editKey ? { editKeyHash: await hashKey(editKey) } : {}),
-      ...(client ? { sender: await senderOf(key), capped: key !== UNKNOWN_CLIENT && !isExempt(this.env, key) } : {}),
     };
-    const leftDoMode = (): SocketAnswer => {
-      const { status, error, mode } = LEFT_DO_MODE;
-      return send({ type: "nack", id: input.id, status, error, ...(mode ? { mode } : {}) });
-    };
-    if (!this.state.active) return leftDoMode();
-    const gone = () => send({ type: "nack", id: input.id, status: 410, error: `id: ${DELETED_ERROR}` });
+    if (editKey) input.editKeyHash = await hashKey(editKey);
+    if (client) {
+      input.sender = await senderOf(key);
+      input.capped = key !== UNKNOWN_CLIENT && !isExempt(this.env, key);
+    }
+    if (!this.state.active) return leftDoMode(input.id);
     // A resend is answered without counting against the limit: looked up first when the limit would
     // count it or the room is full; otherwise the insert itself finds a known id.
     if (this.ops.roomFull() || (client && !isExempt(this.env, key))) {
       const known = this.state.view.get(input.id);
-      if (known?.deleted) return gone();
+      if (known?.deleted) return gone(input.id);
       if (known) return send({ type: "ack", id: known.id, message: known, created: false });
     }
     try {
       const limited = await this.limit(client);
       if (limited) return send({ type: "nack", id: input.id, ...limited });
       // The limiter is a call out of the room: it may have left do mode meanwhile.
-      if (!(await this.flips.admitWrites(this.state.roomName))) return leftDoMode();
+      if (!(await this.flips.admitWrites(this.state.roomName))) return leftDoMode(input.id);
       const { message, created } = this.store(input);
-      if (message.deleted) return gone();
+      if (message.deleted) return gone(input.id);
       return send({ type: "ack", id: message.id, message, created });
     } catch (err) {
       // As over HTTP: a passing failure is "send again" (503), a bug is final (500 with an error id).
