@@ -2,8 +2,8 @@
 // `wrangler dev`, against the bare reference room (bench/reference) under the same load: V8's
 // sampling heap profiler, over each Worker's inspector, counting what every message allocates,
 // collected garbage included. A room's isolate collects garbage on the thread that answers its
-// sockets, so these bytes set how often a room pauses to collect, whatever the machine's speed:
-// unlike CPU time, they barely move between runs. Writes docs/bench-heap.json (or --json FILE),
+// sockets, so these bytes set how often a room pauses to collect; unlike CPU time, they do not
+// follow the machine's speed. Writes docs/bench-heap.json (or --json FILE),
 // rendered into docs/benchmarks.md. Options: --rounds N, --messages N (per round and room).
 import { startLocalWorker, type LocalWorker } from "../scripts/local-worker";
 import { ChatClient } from "./lib/api";
