@@ -69,13 +69,13 @@ async function main(): Promise<void> {
   let reference: LocalWorker | null = null;
   const sides: Side[] = [];
   try {
+    const sourceOf = bundleSources();
     reference = await startLocalWorker({ config: REFERENCE_CONFIG });
     const admin = new ChatClient(ours.url, { admin: ours.adminToken });
     const room = `heap-${Date.now().toString(36)}`;
     await admin.setRoomMode(room, "do");
     sides.push(await open(ours, admin.socketUrl(room)));
     sides.push(await open(reference, new ChatClient(reference.url).socketUrl(room)));
-    const sourceOf = bundleSources();
     // Code compiled, caches filled, the rooms' first writes done: not what a message costs.
     await Promise.all(sides.map((side) => offer(side, WARMUP_MESSAGES)));
     const profiles: HeapProfileNode[][] = [[], []];

@@ -1,7 +1,7 @@
 // A DevTools protocol (CDP) session with a local Worker's isolate, through wrangler's inspector
 // proxy (`--inspector-port`): the one the Worker and its Durable Objects share. The proxy takes
 // only connections that come from DevTools, so the session says it does (its Origin header).
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { TraceMap, originalPositionFor } from "@jridgewell/trace-mapping";
 import { PROJECT_ROOT } from "../../scripts/local-worker";
@@ -59,24 +59,33 @@ export async function openInspector(inspectorPort: number): Promise<Inspector> {
 
 /**
  * Where a line of the running bundle comes from: `wrangler dev` bundles into `.wrangler/tmp/dev-*`
- * with a source map, kept while it runs. Read while the Worker runs; null without a map.
+ * with a source map, kept while it runs; every `wrangler dev` of this project's config bundles the
+ * same code. The newest map that parses (another one may be half written as its Worker starts).
+ * Null without one.
  */
 export function bundleSources(): ((line: number, column: number) => string | null) | null {
   const dir = join(PROJECT_ROOT, ".wrangler", "tmp");
+  if (!existsSync(dir)) return null;
   const maps = readdirSync(dir, { withFileTypes: true })
     .filter((entry) => entry.isDirectory() && entry.name.startsWith("dev-"))
     .map((entry) => join(dir, entry.name, "index.js.map"))
-    .filter((file) => statSync(file, { throwIfNoEntry: false }))
-    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-  if (!maps[0]) return null;
-  const map = new TraceMap(readFileSync(maps[0], "utf8"));
-  return (line, column) => {
-    // CDP counts lines and columns from 0; source maps count lines from 1.
-    const { source, line: at } = originalPositionFor(map, { line: line + 1, column });
-    if (!source) return null;
-    const path = relative(PROJECT_ROOT, resolve(dirname(maps[0]!), source));
-    return `${path}:${at}`;
-  };
+    .map((file) => ({ file, at: statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? -1 }))
+    .filter(({ at }) => at >= 0)
+    .sort((a, b) => b.at - a.at);
+  for (const { file } of maps) {
+    let map: TraceMap;
+    try {
+      map = new TraceMap(readFileSync(file, "utf8"));
+    } catch {
+      continue;
+    }
+    return (line, column) => {
+      // CDP counts lines and columns from 0; source maps count lines from 1.
+      const { source, line: at } = originalPositionFor(map, { line: line + 1, column });
+      return source ? `${relative(PROJECT_ROOT, resolve(dirname(file), source))}:${at}` : null;
+    };
+  }
+  return null;
 }
 
 // ---- the sampling heap profiler ----
