@@ -6,7 +6,9 @@
 // follow the machine's speed. Writes docs/bench-heap.json (or --json FILE),
 // rendered into docs/benchmarks.md. Options: --rounds N, --messages N (per round and room).
 import { startLocalWorker, type LocalWorker } from "../scripts/local-worker";
+import { z } from "zod";
 import { ChatClient } from "./lib/api";
+import { readFlags, validate } from "./lib/cli";
 import {
   allocationSites,
   bundleSources,
@@ -29,13 +31,10 @@ const SAMPLING_INTERVAL = 512;
 const GRACE_MS = 5_000;
 const SITES = 12;
 
-function option(name: string, fallback: number): number {
-  const args = process.argv.slice(2);
-  const at = args.indexOf(name);
-  const value = at < 0 ? fallback : Number(args[at + 1]);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} takes a whole number above 0`);
-  return value;
-}
+const optionsSchema = z.object({
+  rounds: z.coerce.number().int().min(1, "--rounds takes a whole number above 0").default(2),
+  messages: z.coerce.number().int().min(1, "--messages takes a whole number above 0").default(1_000),
+});
 
 type Side = { worker: LocalWorker; inspector: Inspector; room: OpenLoopRoom; sent: number };
 
@@ -62,8 +61,13 @@ async function open(worker: LocalWorker, socketUrl: string): Promise<Side> {
 
 async function main(): Promise<void> {
   const { json, command } = resultArgs("bench:heap", "docs/bench-heap.json");
-  const rounds = option("--rounds", 2);
-  const messages = option("--messages", 1_000);
+  const flags = readFlags(process.argv.slice(2), {
+    rounds: { type: "string" },
+    messages: { type: "string" },
+    json: { type: "string" },
+  });
+  if (flags === "help") return console.log("npm run bench:heap -- [--rounds N] [--messages N] [--json FILE]");
+  const { rounds, messages } = validate(optionsSchema, flags);
   // As deployed: stats go to Analytics Engine only (the local stats store is a stand-in for reading them back).
   const ours = await startLocalWorker({ vars: { STATS_STORE: "analytics-engine" } });
   let reference: LocalWorker | null = null;

@@ -3,6 +3,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { PROJECT_ROOT } from "../../scripts/local-worker";
+import { UsageError } from "./target";
 
 /** The result file (`--json FILE`, else `fallback`) and the command line as the report records it. */
 export function resultArgs(script: string, fallback: string): { json: string; command: string } {
@@ -18,10 +19,10 @@ export function writeResult(json: string, report: unknown): void {
   console.log(`Wrote ${json}`);
 }
 
-/** Runs a bench's main; a failure prints and exits 1. */
+/** Runs a bench's main; a wrong command line prints its one line and exits 2, any other failure exits 1. */
 export function runBench(main: () => Promise<void>): void {
   main().catch((err) => {
-    console.error(err);
-    process.exit(1);
+    console.error(err instanceof UsageError ? err.message : err);
+    process.exit(err instanceof UsageError ? 2 : 1);
   });
 }
